@@ -38,3 +38,24 @@ export const IDLE_TIMEOUT_MS = 60_000;
 export const MAX_CONNECTIONS = 64;
 /** An archive may hold at most this many chunks (bounds server memory per offer). */
 export const MAX_CHUNKS_PER_ARCHIVE = 1 << 24;
+
+// ---- spec, added with the wire protocol (PROTOCOL.md) ----
+/** HELLO body: magic 4 | version 1 | role 1 | identity 32 | ephemeral 32 | nonce 32. */
+export const HELLO_BYTES = 102;
+/** AUTH body: one Ed25519 detached signature. */
+export const AUTH_BYTES = 64;
+export const Role = { CLIENT: 1, SERVER: 2 } as const;
+export type RoleValue = (typeof Role)[keyof typeof Role];
+/** AES-256-GCM nonce: 4 zero bytes then the u64 big-endian frame counter. */
+export const AEAD_NONCE_BYTES = 12;
+/** Domain-separation labels (ASCII, no terminator) prefixed to whatever is hashed, signed or derived. */
+export const LABEL_TRANSCRIPT = "hashrelay/1 transcript";
+export const LABEL_AUTH = "hashrelay/1 auth";
+export const LABEL_SESSION_KEYS = "hashrelay/1 session keys";
+export const LABEL_DOCUMENT = "hashrelay/1 doc";
+/** Longest client or source name (a slug) on the wire; keeps backup-NAME-NOW.tar.gz under 255 bytes. */
+export const MAX_NAME_LENGTH = 128;
+/** Longest `message` of an error, in characters. */
+export const MAX_ERROR_MESSAGE = 1000;
+/** Longest signed document body (the JSON text that was signed), in characters. */
+export const MAX_DOCUMENT_BODY = 4096;
