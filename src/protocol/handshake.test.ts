@@ -1,0 +1,257 @@
+// Handshake: mutual authentication, pinning, the quiet UNAUTHORIZED, version and tampering, key agreement.
+import { describe, expect, test } from "bun:test";
+import { createHash, hkdfSync } from "node:crypto";
+import nacl from "tweetnacl";
+import { HashRelayError } from "../errors.ts";
+import { FrameType, HELLO_BYTES } from "./constants.ts";
+import type { Frame } from "./frame-codec.ts";
+import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "./handshake.ts";
+import { formatPublicKey, type Identity } from "./identity.ts";
+import { decodeErrorFrame, errorFrame } from "./messages.ts";
+import { identityFor, seededRandom } from "./test-fixtures.ts";
+
+const serverId = identityFor("server");
+const clientId = identityFor("client web01");
+
+function makeClient(options: Partial<{ identity: Identity; serverKey: Uint8Array; label: string }> = {}) {
+  return new ClientHandshake({
+    identity: options.identity ?? clientId,
+    serverKey: options.serverKey ?? serverId.publicKey,
+    random: seededRandom(options.label ?? "client"),
+  });
+}
+
+function makeServer(known: Map<string, string> = new Map([[formatPublicKey(clientId.publicKey), "web01"]]), label = "server") {
+  return new ServerHandshake({
+    identity: serverId,
+    authorize: (key) => known.get(formatPublicKey(key)) ?? null,
+    random: seededRandom(label),
+  });
+}
+
+function thrown(fn: () => unknown): HashRelayError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(HashRelayError);
+    return err as HashRelayError;
+  }
+  throw new Error("expected a HashRelayError, nothing was thrown");
+}
+
+/** Runs the whole exchange; `tamper` may alter any frame in flight. */
+function run(
+  client: ClientHandshake,
+  server: ServerHandshake,
+  tamper: (frame: Frame, from: "client" | "server") => Frame = (f) => f,
+) {
+  const [hello] = client.start();
+  const answer = server.receive(tamper(hello!, "client"));
+  expect(answer.send.map((f) => f.type)).toEqual([FrameType.HELLO, FrameType.AUTH]);
+  expect(client.receive(tamper(answer.send[0]!, "server")).send).toEqual([]);
+  const done = client.receive(tamper(answer.send[1]!, "server"));
+  expect(done.send.map((f) => f.type)).toEqual([FrameType.AUTH]);
+  const accepted = server.receive(tamper(done.send[0]!, "client"));
+  return { client: done.session!, server: accepted.session! };
+}
+
+describe("handshake happy path", () => {
+  test("both sides derive the same keys crosswise, and the server learns the client's name and key", () => {
+    const { client, server } = run(makeClient(), makeServer());
+    expect(client.sendKey).toEqual(server.recvKey);
+    expect(client.recvKey).toEqual(server.sendKey);
+    expect(client.sendKey).not.toEqual(client.recvKey);
+    expect(client.transcriptHash).toEqual(server.transcriptHash);
+    expect(server.clientName).toBe("web01");
+    expect(server.clientKey).toEqual(clientId.publicKey);
+  });
+
+  test("keys and signatures follow PROTOCOL.md, recomputed by hand", () => {
+    const client = makeClient();
+    const server = makeServer();
+    const clientHello = client.start()[0]!;
+    const answer = server.receive(clientHello);
+    client.receive(answer.send[0]!);
+    const done = client.receive(answer.send[1]!);
+    const serverHello = answer.send[0]!.body;
+    const th = createHash("sha256")
+      .update("hashrelay/1 transcript")
+      .update(clientHello.body)
+      .update(serverHello)
+      .digest();
+    const clientEphemeralSecret = seededRandom("client")(32); // the first bytes the client drew
+    const shared = nacl.scalarMult(clientEphemeralSecret, serverHello.subarray(38, 70));
+    const okm = new Uint8Array(hkdfSync("sha256", shared, th, "hashrelay/1 session keys", 64));
+    expect(done.session!.sendKey).toEqual(okm.subarray(0, 32));
+    expect(done.session!.recvKey).toEqual(okm.subarray(32, 64));
+    const signed = (role: number) => Uint8Array.from([...new TextEncoder().encode("hashrelay/1 auth"), role, ...th]);
+    expect(nacl.sign.detached.verify(signed(2), answer.send[1]!.body, serverId.publicKey)).toBe(true);
+    expect(nacl.sign.detached.verify(signed(1), done.send[0]!.body, clientId.publicKey)).toBe(true);
+  });
+
+  test("HELLO is 102 bytes: HRLY, version 1, role, identity, ephemeral, nonce", () => {
+    const [hello] = makeClient().start();
+    expect(hello!.type).toBe(FrameType.HELLO);
+    expect(hello!.body.length).toBe(HELLO_BYTES);
+    expect(new TextDecoder().decode(hello!.body.subarray(0, 4))).toBe("HRLY");
+    expect([hello!.body[4], hello!.body[5]]).toEqual([1, 1]);
+    expect(hello!.body.subarray(6, 38)).toEqual(clientId.publicKey);
+  });
+
+  test("fresh randomness gives fresh session keys", () => {
+    const a = run(makeClient({ label: "c1" }), makeServer(undefined, "s1"));
+    const b = run(makeClient({ label: "c2" }), makeServer(undefined, "s2"));
+    expect(a.client.sendKey).not.toEqual(b.client.sendKey);
+  });
+});
+
+describe("handshake refusals", () => {
+  test("a server that is not the pinned key is refused by the client, which sends nothing more", () => {
+    const client = makeClient({ serverKey: identityFor("someone else").publicKey });
+    const server = makeServer();
+    const answer = server.receive(client.start()[0]!);
+    const err = thrown(() => client.receive(answer.send[0]!));
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(err.message).toContain(formatPublicKey(serverId.publicKey));
+    expect(err).not.toBeInstanceOf(HandshakeError);
+    // The client stays failed: it will not go on to sign anything.
+    expect(thrown(() => client.receive(answer.send[1]!)).code).toBe("INTERNAL");
+  });
+
+  test("an unknown client is refused: the log names its key, the peer only reads 'unauthorized'", () => {
+    const stranger = identityFor("stranger");
+    const client = makeClient({ identity: stranger });
+    const server = makeServer();
+    const answer = server.receive(client.start()[0]!);
+    client.receive(answer.send[0]!);
+    const done = client.receive(answer.send[1]!);
+    const err = thrown(() => server.receive(done.send[0]!)) as HandshakeError;
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(err.message).toBe(`unknown client key ${formatPublicKey(stranger.publicKey)}`);
+    expect(err.reply?.type).toBe(FrameType.ERROR);
+    expect(decodeErrorFrame(err.reply!)).toEqual({ type: "error", code: "UNAUTHORIZED", message: "unauthorized" });
+    const wire = new TextDecoder().decode(err.reply!.body);
+    expect(wire).not.toContain("stranger");
+    expect(wire).not.toContain(formatPublicKey(stranger.publicKey).slice(8));
+    // The refused client turns that frame into UNAUTHORIZED with a hint naming its own key.
+    const local = serverRefusal(err.reply!, stranger.publicKey);
+    expect(local.code).toBe("UNAUTHORIZED");
+    expect(local.hint).toContain(formatPublicKey(stranger.publicKey));
+  });
+
+  test("a HELLO byte changed in flight after it was hashed breaks the signatures", () => {
+    // Flip one nonce byte of the client HELLO on its way to the server: the server signs a
+    // transcript the client never saw, so the client refuses the server AUTH.
+    const flip = (frame: Frame, from: string) => {
+      if (from !== "client" || frame.type !== FrameType.HELLO) return frame;
+      const body = frame.body.slice();
+      body[80]! ^= 0x01;
+      return { type: frame.type, body };
+    };
+    const err = thrown(() => run(makeClient(), makeServer(), flip));
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(err.message).toContain("bad server signature");
+  });
+
+  test("a client AUTH over another transcript fails the server's signature check", () => {
+    const server = makeServer();
+    const client = makeClient();
+    const answer = server.receive(client.start()[0]!);
+    // A second, independent session yields a valid signature by the same key, but over another transcript.
+    const other = makeClient({ label: "other" });
+    const otherServer = makeServer(undefined, "other-server");
+    const otherAnswer = otherServer.receive(other.start()[0]!);
+    other.receive(otherAnswer.send[0]!);
+    const otherAuth = other.receive(otherAnswer.send[1]!).send[0]!;
+    client.receive(answer.send[0]!);
+    client.receive(answer.send[1]!);
+    const err = thrown(() => server.receive(otherAuth)) as HandshakeError;
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(err.message).toContain("bad signature from client key");
+    expect(decodeErrorFrame(err.reply!).message).toBe("unauthorized");
+  });
+
+  test("a server AUTH replayed from another session is refused by the client", () => {
+    const client = makeClient();
+    const server = makeServer();
+    const answer = server.receive(client.start()[0]!);
+    const old = makeServer(undefined, "old-server").receive(makeClient({ label: "old" }).start()[0]!);
+    client.receive(answer.send[0]!);
+    expect(thrown(() => client.receive(old.send[1]!)).code).toBe("UNAUTHORIZED");
+  });
+
+  test("a HELLO of version 2 gets VERSION, and the reply says which version the server speaks", () => {
+    const body = makeClient().start()[0]!.body.slice();
+    body[4] = 2;
+    const err = thrown(() => makeServer().receive({ type: FrameType.HELLO, body })) as HandshakeError;
+    expect(err.code).toBe("VERSION");
+    expect(decodeErrorFrame(err.reply!)).toEqual({
+      type: "error",
+      code: "VERSION",
+      message: "this server speaks protocol 1",
+    });
+    // Even a v2 HELLO of another length is a VERSION problem, not garbage.
+    const longer = new Uint8Array(150);
+    longer.set(body.subarray(0, 5));
+    expect(thrown(() => makeServer().receive({ type: FrameType.HELLO, body: longer })).code).toBe("VERSION");
+  });
+
+  test("the client reports a server that speaks another version as VERSION", () => {
+    const client = makeClient();
+    const answer = makeServer().receive(client.start()[0]!);
+    const body = answer.send[0]!.body.slice();
+    body[4] = 9;
+    expect(thrown(() => client.receive({ type: FrameType.HELLO, body })).code).toBe("VERSION");
+  });
+
+  test("bad magic, bad length, wrong role and unexpected frames are BAD_FRAME with a reply", () => {
+    const good = makeClient().start()[0]!.body;
+    const cases: Frame[] = [
+      { type: FrameType.HELLO, body: Uint8Array.from([...good.subarray(0, 3), 0x58, ...good.subarray(4)]) },
+      { type: FrameType.HELLO, body: good.subarray(0, 101) },
+      { type: FrameType.HELLO, body: Uint8Array.from([...good.subarray(0, 5), 2, ...good.subarray(6)]) },
+      { type: FrameType.AUTH, body: new Uint8Array(64) },
+      { type: FrameType.SEALED_CONTROL, body: new Uint8Array(20) },
+    ];
+    for (const frame of cases) {
+      const err = thrown(() => makeServer().receive(frame)) as HandshakeError;
+      expect(err.code).toBe("BAD_FRAME");
+      expect(decodeErrorFrame(err.reply!).code).toBe("BAD_FRAME");
+    }
+  });
+
+  test("an ephemeral key giving an all-zero shared secret is BAD_FRAME", () => {
+    const body = makeClient().start()[0]!.body.slice();
+    body.fill(0, 38, 70); // the identity point (0) has low order: X25519 gives all zeros
+    const err = thrown(() => makeServer().receive({ type: FrameType.HELLO, body }));
+    expect(err.code).toBe("BAD_FRAME");
+    expect(err.message).toContain("all-zero");
+  });
+
+  test("an ERROR frame in place of the server HELLO (BUSY) surfaces as that code", () => {
+    const client = makeClient();
+    client.start();
+    const err = thrown(() => client.receive(errorFrame("BUSY", "server busy: 64 connections")));
+    expect(err.code).toBe("BUSY");
+    expect(err.message).toContain("server busy");
+  });
+
+  test("an AUTH by the client key over the server's role byte is refused (no reflection)", () => {
+    const authFor = (role: number, th: Uint8Array): Frame => {
+      const message = Uint8Array.from([...new TextEncoder().encode("hashrelay/1 auth"), role, ...th]);
+      return { type: FrameType.AUTH, body: nacl.sign.detached(message, clientId.secretKey) };
+    };
+    // Same seeds give the same transcript, so th from one run is valid for the twin run.
+    const openTwin = () => {
+      const client = makeClient();
+      const server = makeServer();
+      const answer = server.receive(client.start()[0]!);
+      client.receive(answer.send[0]!);
+      return { server, th: client.receive(answer.send[1]!).session!.transcriptHash };
+    };
+    const wrongRole = openTwin();
+    expect(thrown(() => wrongRole.server.receive(authFor(2, wrongRole.th))).code).toBe("UNAUTHORIZED");
+    const rightRole = openTwin();
+    expect(rightRole.server.receive(authFor(1, rightRole.th)).session?.clientName).toBe("web01");
+  });
+});

@@ -1,0 +1,135 @@
+// JSON control messages (inside SEALED_CONTROL) and the plaintext ERROR frame: encode, decode, validate.
+import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
+import { AEAD_TAG_BYTES, FrameType, MAX_CONTROL_FRAME, MAX_ERROR_MESSAGE } from "./constants.ts";
+import type { Frame } from "./frame-codec.ts";
+import type { SignedDoc } from "./signed-document.ts";
+import { CONTROL_TYPES, describeSchemaError, validateControl, type ControlType } from "./wire-schemas.ts";
+
+export type WelcomeMessage = { type: "welcome"; client: string; serverTime: number };
+export type PingMessage = { type: "ping"; id: number };
+export type PongMessage = { type: "pong"; id: number; serverTime: number };
+export type OfferMessage = { type: "offer"; manifest: SignedDoc };
+export type HaveMessage = { type: "have"; receipt: SignedDoc };
+export type SendManifestMessage = { type: "send-manifest" };
+export type CommitMessage = { type: "commit" };
+export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
+export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
+export type ByeMessage = { type: "bye" };
+
+export type ControlMessage =
+  | WelcomeMessage
+  | PingMessage
+  | PongMessage
+  | OfferMessage
+  | HaveMessage
+  | SendManifestMessage
+  | CommitMessage
+  | ReceiptMessage
+  | ErrorMessage
+  | ByeMessage;
+
+export type Sender = "client" | "server";
+
+/** Who may send each message; a message from the wrong side is a BAD_FRAME. */
+export const SENT_BY: Record<ControlType, Sender | "either"> = {
+  welcome: "server",
+  ping: "client",
+  pong: "server",
+  offer: "client",
+  have: "server",
+  "send-manifest": "server",
+  commit: "client",
+  receipt: "server",
+  error: "either",
+  bye: "either",
+};
+
+/** Largest control plaintext: what still fits a SEALED_CONTROL body once the tag is added. */
+export const MAX_CONTROL_PLAINTEXT = MAX_CONTROL_FRAME - AEAD_TAG_BYTES;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A quoted, shortened rendering of a peer-supplied value for error messages. */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? text.slice(0, 40) + "…" : text;
+}
+
+/**
+ * UTF-8 JSON of a control message. Throws INTERNAL when `msg` fails its own schema (we never send
+ * what the peer must refuse) and TOO_LARGE when it would not fit a SEALED_CONTROL frame.
+ */
+export function encodeControl(msg: ControlMessage): Uint8Array {
+  const validate = validateControl[msg.type];
+  if (!validate || !validate(msg)) {
+    const why = validate ? describeSchemaError(validate.errors) : "unknown type";
+    throw new HashRelayError("INTERNAL", `refusing to send an invalid ${quote(msg.type)} message: ${why}`);
+  }
+  const bytes = encoder.encode(JSON.stringify(msg));
+  if (bytes.length > MAX_CONTROL_PLAINTEXT) {
+    throw new HashRelayError("TOO_LARGE", `${msg.type} message of ${bytes.length} bytes exceeds ${MAX_CONTROL_PLAINTEXT}`);
+  }
+  return bytes;
+}
+
+/**
+ * Parses, validates and returns one control message. `from`, when given, is the side that sent it:
+ * a message that side may not send is refused. Throws BAD_FRAME naming the message type and the
+ * first schema error.
+ */
+export function decodeControl(bytes: Uint8Array, from?: Sender): ControlMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new HashRelayError("BAD_FRAME", "control message is not UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new HashRelayError("BAD_FRAME", "control message is not a JSON object");
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string" || !(CONTROL_TYPES as string[]).includes(type)) {
+    throw new HashRelayError("BAD_FRAME", `unknown control message type ${quote(type)}`);
+  }
+  const controlType = type as ControlType;
+  const allowed = SENT_BY[controlType];
+  if (from && allowed !== "either" && allowed !== from) {
+    throw new HashRelayError("BAD_FRAME", `${controlType} message from the ${from}: only the ${allowed} sends it`);
+  }
+  const validate = validateControl[controlType];
+  if (!validate(value)) {
+    throw new HashRelayError("BAD_FRAME", `bad ${controlType} message: ${describeSchemaError(validate.errors)}`);
+  }
+  return value as ControlMessage;
+}
+
+/** An error message safe to send: control characters replaced, text cut to MAX_ERROR_MESSAGE characters. */
+export function errorMessage(code: WireErrorCode, text: string): ErrorMessage {
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, " ");
+  return { type: "error", code, message: Array.from(clean).slice(0, MAX_ERROR_MESSAGE).join("") };
+}
+
+/**
+ * What the peer may learn about a local failure: UNAUTHORIZED always reads "unauthorized" (the reason
+ * stays in our log); other wire codes keep their message; codes that are not wire codes give null
+ * (close without a message).
+ */
+export function peerErrorOf(err: HashRelayError): ErrorMessage | null {
+  if (err.code === "UNAUTHORIZED") return errorMessage("UNAUTHORIZED", "unauthorized");
+  if (!isWireErrorCode(err.code)) return null;
+  return errorMessage(err.code, err.message);
+}
+
+/** A plaintext ERROR frame (used before session keys exist: BUSY, VERSION, BAD_FRAME, UNAUTHORIZED). */
+export function errorFrame(code: WireErrorCode, message: string): Frame {
+  return { type: FrameType.ERROR, body: encodeControl(errorMessage(code, message)) };
+}
+
+/** Decodes a plaintext ERROR frame's body; throws BAD_FRAME when it is not a valid `error` message. */
+export function decodeErrorFrame(frame: Frame): ErrorMessage {
+  if (frame.type !== FrameType.ERROR) throw new HashRelayError("BAD_FRAME", `expected an ERROR frame, got type ${frame.type}`);
+  const msg = decodeControl(frame.body);
+  if (msg.type !== "error") throw new HashRelayError("BAD_FRAME", `ERROR frame carries a ${msg.type} message`);
+  return msg;
+}

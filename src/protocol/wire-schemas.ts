@@ -1,0 +1,117 @@
+// JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the one function that applies them.
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import { WIRE_ERROR_CODES } from "../errors.ts";
+import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_NAME_LENGTH } from "./constants.ts";
+
+/** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
+export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
+/** backup-NAME-NOW.tar.gz with NOW = SS-MM-HH-YYYY-MM-DD (UTC). */
+export const ARCHIVE_FILE_PATTERN =
+  "^backup-[a-z0-9]+(?:-[a-z0-9]+)*-[0-5][0-9]-[0-5][0-9]-(?:[01][0-9]|2[0-3])-[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\\.tar\\.gz$";
+/** UTC timestamps as Date.prototype.toISOString writes them. */
+export const ISO_UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,9})?Z$";
+
+const slug = { type: "string", minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: SLUG_PATTERN };
+const hex256 = { type: "string", pattern: "^[0-9a-f]{64}$" };
+const count = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+const isoTime = { type: "string", pattern: ISO_UTC_PATTERN };
+const archiveFile = { type: "string", maxLength: 255, pattern: ARCHIVE_FILE_PATTERN };
+
+export const signedDocSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["body", "sig", "key"],
+  properties: {
+    body: { type: "string", minLength: 2, maxLength: MAX_DOCUMENT_BODY },
+    sig: { type: "string", pattern: "^[A-Za-z0-9+/]{86}==$" },
+    key: { type: "string", pattern: "^ed25519:[A-Za-z0-9+/]{43}=$" },
+  },
+};
+
+export const manifestBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["v", "kind", "client", "name", "file", "archiveId", "chunks", "rawSize", "fileSize", "fileSha256", "createdAt"],
+  properties: {
+    v: { const: 1 },
+    kind: { const: "manifest" },
+    client: slug,
+    name: slug,
+    file: archiveFile,
+    archiveId: hex256,
+    chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE },
+    rawSize: count,
+    fileSize: count,
+    fileSha256: hex256,
+    createdAt: isoTime,
+    configHash: hex256,
+  },
+};
+
+export const receiptBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["v", "kind", "client", "name", "file", "archiveId", "fileSha256", "size", "storedAt"],
+  properties: {
+    v: { const: 1 },
+    kind: { const: "receipt" },
+    client: slug,
+    name: slug,
+    file: archiveFile,
+    archiveId: hex256,
+    fileSha256: hex256,
+    size: count,
+    storedAt: isoTime,
+  },
+};
+
+/** A control message schema: `type` fixed, the listed fields required, nothing else allowed. */
+function message(type: string, fields: Record<string, object> = {}): object {
+  return {
+    type: "object",
+    additionalProperties: false,
+    required: ["type", ...Object.keys(fields)],
+    properties: { type: { const: type }, ...fields },
+  };
+}
+
+export const controlSchemas = {
+  welcome: message("welcome", { client: slug, serverTime: count }),
+  ping: message("ping", { id: count }),
+  pong: message("pong", { id: count, serverTime: count }),
+  offer: message("offer", { manifest: signedDocSchema }),
+  have: message("have", { receipt: signedDocSchema }),
+  "send-manifest": message("send-manifest"),
+  commit: message("commit"),
+  receipt: message("receipt", { receipt: signedDocSchema }),
+  error: message("error", {
+    code: { enum: [...WIRE_ERROR_CODES] },
+    // No control characters: the text ends up in logs and terminals.
+    message: { type: "string", maxLength: MAX_ERROR_MESSAGE, pattern: "^[^\\u0000-\\u001f\\u007f]*$" },
+  }),
+  bye: message("bye"),
+} as const;
+
+export type ControlType = keyof typeof controlSchemas;
+export const CONTROL_TYPES = Object.keys(controlSchemas) as ControlType[];
+
+const ajv = new Ajv2020({ strict: true, allErrors: false });
+
+export const validateManifestBody: ValidateFunction = ajv.compile(manifestBodySchema);
+export const validateReceiptBody: ValidateFunction = ajv.compile(receiptBodySchema);
+export const validateSignedDoc: ValidateFunction = ajv.compile(signedDocSchema);
+export const validateControl = Object.fromEntries(
+  CONTROL_TYPES.map((t) => [t, ajv.compile(controlSchemas[t])]),
+) as Record<ControlType, ValidateFunction>;
+
+/** "/manifest/key must match pattern ..." for the first error ajv reports. */
+export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
+  const first = errors?.[0];
+  if (!first) return "invalid";
+  const where = first.instancePath || "/";
+  const extra =
+    first.keyword === "additionalProperties"
+      ? ` (${JSON.stringify(String((first.params as { additionalProperty?: unknown }).additionalProperty)).slice(0, 60)})`
+      : "";
+  return `${where} ${first.message ?? first.keyword}${extra}`;
+}
