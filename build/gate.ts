@@ -1,0 +1,33 @@
+// `npm test`: the one gate. Type-check, layer check, shellcheck (when scripts exist), build the binary, run every test.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dir, "..");
+const bin = path.join(root, "node_modules", ".bin");
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+
+function step(title: string, command: string, args: string[]): void {
+  console.log(`\n== ${title}: ${command} ${args.join(" ")}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env });
+  if (result.status !== 0) {
+    console.error(`\n== FAILED: ${title} (exit ${result.status ?? result.signal})`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function shellScripts(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return shellScripts(p);
+    return e.name.endsWith(".sh") || e.name.endsWith(".bash") ? [p] : [];
+  });
+}
+
+step("types", "tsc", ["--noEmit", "-p", "tsconfig.json"]);
+step("layers", process.execPath, ["build/check-layers.ts"]);
+const scripts = shellScripts(path.join(root, "dependencies")).concat(shellScripts(path.join(root, ".ci")));
+if (scripts.length > 0) step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
+step("build", process.execPath, ["build/build.ts"]);
+step("tests", process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)]);

@@ -1,0 +1,70 @@
+// What the client remembers between ticks, under `client.state`: per-source records, receipts, last tick.
+import fs from "node:fs";
+import path from "node:path";
+import { writeFileAtomic } from "../io/atomic-file.ts";
+import type { SignedDoc } from "../protocol/messages.ts";
+
+/** What the last successful backup of a source left behind. */
+export interface SourceRecord {
+  name: string;
+  /** Cheap change detector over the walked tree (metadata only). */
+  fingerprint: string;
+  archiveId: string;
+  file: string;
+  at: string;
+}
+
+export interface TickRecord {
+  at: string;
+  server: "up" | "down";
+  reason?: string;
+  results: unknown[];
+  nextTick?: string;
+}
+
+export class ClientState {
+  constructor(readonly dir: string) {}
+
+  /** Creates the state folder (0700: it holds receipts and logs). */
+  init(): void {
+    fs.mkdirSync(path.join(this.dir, "sources"), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.join(this.dir, "receipts"), { recursive: true, mode: 0o700 });
+  }
+
+  get logFile(): string {
+    return path.join(this.dir, "hashrelay.log");
+  }
+
+  source(name: string): SourceRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, "sources", `${name}.json`), "utf8")) as SourceRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  async saveSource(record: SourceRecord): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, "sources", `${record.name}.json`), JSON.stringify(record, null, 2) + "\n", 0o600);
+  }
+
+  /** Keeps every receipt: receipts/<name>/<file>.receipt.json. */
+  async saveReceipt(name: string, file: string, receipt: SignedDoc): Promise<string> {
+    const dir = path.join(this.dir, "receipts", name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const target = path.join(dir, `${file}.receipt.json`);
+    await writeFileAtomic(target, JSON.stringify(receipt, null, 2) + "\n", 0o600);
+    return target;
+  }
+
+  lastTick(): TickRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, "status.json"), "utf8")) as TickRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  async saveTick(record: TickRecord): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, "status.json"), JSON.stringify(record, null, 2) + "\n", 0o600);
+  }
+}

@@ -1,0 +1,121 @@
+// One reconcile pass: probe the server, back up every source on one session, probe again, record the results.
+import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
+import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
+import type { Identity } from "../protocol/identity.ts";
+import type { Config } from "../config/parse-config.ts";
+import type { Logger } from "../io/log.ts";
+import type { Connection } from "./connection.ts";
+import { ClientState } from "./client-state.ts";
+import { backupSource, SessionSpoiled, type SourceResult } from "./client-upload.ts";
+import { openClientSession, type SecureSession } from "./secure-session.ts";
+
+export interface TickResult {
+  server: "up" | "down";
+  /** Why the server was considered down: "connection refused", "timeout ...", "unauthorized: ...". */
+  reason?: string;
+  results: SourceResult[];
+  exitCode: number;
+}
+
+export interface TickContext {
+  config: Config & { client: NonNullable<Config["client"]> };
+  identity: Identity;
+  log: Logger;
+  state: ClientState;
+  /** Opens a transport to the configured server. Throws SERVER_DOWN with the reason. */
+  connect: () => Promise<Connection>;
+  now: () => Date;
+}
+
+let pingCounter = 0;
+
+/** Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". */
+async function probe(ctx: TickContext): Promise<SecureSession> {
+  const connection = await ctx.connect();
+  try {
+    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey);
+    await ping(session);
+    return session;
+  } catch (err) {
+    connection.close();
+    throw err;
+  }
+}
+
+async function ping(session: SecureSession): Promise<void> {
+  const id = ++pingCounter;
+  await session.sendControl({ type: "ping", id });
+  const pong = await session.expect(["pong"], IDLE_TIMEOUT_MS);
+  if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
+}
+
+function downReason(err: HashRelayError): string {
+  if (err.code === "UNAUTHORIZED") return `unauthorized: ${err.message}`;
+  return err.message;
+}
+
+/** Runs one tick over every source of the config it is given (a reload never changes a tick in flight). */
+export async function runTick(ctx: TickContext): Promise<TickResult> {
+  const { client } = ctx.config;
+  const log = ctx.log;
+  let session: SecureSession | null = null;
+  try {
+    session = await probe(ctx);
+  } catch (err) {
+    const error = asHashRelayError(err, "SERVER_DOWN");
+    const reason = downReason(error);
+    const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
+    for (const source of client.paths) {
+      log.log("warn", `backup of ${source.name} not performed: server down (${reason})`, { name: source.name });
+    }
+    const result: TickResult = {
+      server: "down",
+      reason,
+      results: client.paths.map((s) => ({ name: s.name, archive: null, status: "skipped", bytesSent: 0, chunksTotal: 0, chunksSent: 0, error: `server down: ${reason}` })),
+      exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
+    };
+    await ctx.state.saveTick({ at: ctx.now().toISOString(), server: "down", reason, results: result.results });
+    return result;
+  }
+  log.log("info", `server up (${client.server.host}:${client.server.port})`, { client: session.clientName });
+
+  const uploadCtx = { identity: ctx.identity, serverKey: client.serverKey, configHash: ctx.config.hash, state: ctx.state, log, now: ctx.now };
+  const results: SourceResult[] = [];
+  for (const source of client.paths) {
+    let result: SourceResult;
+    try {
+      session ??= await probe(ctx);
+      result = await backupSource(session, source, uploadCtx);
+    } catch (err) {
+      if (err instanceof SessionSpoiled) {
+        result = err.result;
+      } else {
+        const error = asHashRelayError(err);
+        result = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0, error: error.describe() };
+      }
+      session?.connection.close();
+      session = null;
+    }
+    results.push(result);
+    const fields = { name: source.name, archive: result.archive ?? undefined, bytesSent: result.bytesSent, chunks: `${result.chunksSent}/${result.chunksTotal}` };
+    if (result.status === "failed") log.log("error", `backup of ${source.name} failed: ${result.error}`, fields);
+    else log.log("info", `backup of ${source.name} ${result.status}`, fields);
+  }
+
+  let server: TickResult["server"] = "up";
+  let reason: string | undefined;
+  try {
+    session ??= await probe(ctx);
+    await ping(session);
+    await session.sendControl({ type: "bye" });
+  } catch (err) {
+    server = "down";
+    reason = downReason(asHashRelayError(err, "SERVER_DOWN"));
+    log.log("warn", `server down after the tick (${reason})`);
+  } finally {
+    session?.connection.close();
+  }
+  const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
+  await ctx.state.saveTick({ at: ctx.now().toISOString(), server, reason, results });
+  return { server, reason, results, exitCode };
+}

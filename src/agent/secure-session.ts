@@ -1,0 +1,139 @@
+// Drives the handshake over a Connection, then carries sealed control messages and binary payloads.
+import { randomBytes } from "node:crypto";
+import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
+import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
+import type { Frame } from "../protocol/frame-codec.ts";
+import { ClientHandshake, ServerHandshake, errorFrame, parseErrorFrame } from "../protocol/handshake.ts";
+import { SealedChannel } from "../protocol/sealed-channel.ts";
+import { decodeControl, encodeControl, type ControlMessage } from "../protocol/messages.ts";
+import type { Identity } from "../protocol/identity.ts";
+import type { Connection } from "./connection.ts";
+
+const random = (n: number) => new Uint8Array(randomBytes(n));
+
+export type Incoming =
+  | { kind: "control"; message: ControlMessage }
+  | { kind: "binary"; type: number; payload: Uint8Array };
+
+export class SecureSession {
+  constructor(
+    readonly connection: Connection,
+    private readonly channel: SealedChannel,
+    /** The client's name as the server knows it (from the server's list, or from `welcome`). */
+    readonly clientName: string,
+  ) {}
+
+  async sendControl(message: ControlMessage): Promise<void> {
+    await this.connection.send(this.channel.seal(FrameType.SEALED_CONTROL, encodeControl(message)));
+  }
+
+  async sendBinary(type: number, payload: Uint8Array): Promise<void> {
+    await this.connection.send(this.channel.seal(type, payload));
+  }
+
+  /** Sends an error message, then closes; never throws. */
+  async fail(code: WireErrorCode, message: string): Promise<void> {
+    try {
+      await this.sendControl({ type: "error", code, message: message.slice(0, 1000) });
+    } catch {
+      // the peer may be gone already
+    }
+    this.connection.close();
+  }
+
+  /** Next sealed frame, opened and decoded. An `error` from the peer is thrown as HashRelayError with its code. */
+  async receive(timeoutMs: number): Promise<Incoming> {
+    const frame = await this.connection.receive(timeoutMs);
+    if (frame.type === FrameType.ERROR) throw peerError(frame);
+    const payload = this.channel.open(frame);
+    if (frame.type !== FrameType.SEALED_CONTROL) return { kind: "binary", type: frame.type, payload };
+    const message = decodeControl(payload);
+    if (message.type === "error") {
+      throw new HashRelayError(message.code, `peer refused: ${message.message}`);
+    }
+    return { kind: "control", message };
+  }
+
+  /** Next message, which must be a control message of one of `types`; anything else is BAD_FRAME. */
+  async expect<T extends ControlMessage["type"]>(types: readonly T[], timeoutMs: number): Promise<Extract<ControlMessage, { type: T }>> {
+    const incoming = await this.receive(timeoutMs);
+    if (incoming.kind === "control" && (types as readonly string[]).includes(incoming.message.type)) {
+      return incoming.message as Extract<ControlMessage, { type: T }>;
+    }
+    const got = incoming.kind === "control" ? incoming.message.type : `binary frame 0x${incoming.type.toString(16)}`;
+    throw new HashRelayError("BAD_FRAME", `expected ${types.join(" or ")}, got ${got}`);
+  }
+
+  /** Next message, which must be a binary frame of `type`. */
+  async expectBinary(type: number, timeoutMs: number): Promise<Uint8Array> {
+    const incoming = await this.receive(timeoutMs);
+    if (incoming.kind === "binary" && incoming.type === type) return incoming.payload;
+    const got = incoming.kind === "control" ? incoming.message.type : `binary frame 0x${incoming.type.toString(16)}`;
+    throw new HashRelayError("BAD_FRAME", `expected binary frame 0x${type.toString(16)}, got ${got}`);
+  }
+}
+
+function peerError(frame: Frame): HashRelayError {
+  const { code, message } = parseErrorFrame(frame);
+  return new HashRelayError(isWireErrorCode(code) ? code : "BAD_FRAME", `peer refused: ${message}`);
+}
+
+/** Client side: handshake with the pinned server key, then waits for `welcome`. Throws UNAUTHORIZED, VERSION, TIMEOUT, CLOSED. */
+export async function openClientSession(connection: Connection, identity: Identity, serverKey: Uint8Array): Promise<SecureSession> {
+  const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
+  const remaining = () => Math.max(1, deadline - Date.now());
+  const handshake = new ClientHandshake({ identity, serverKey, random });
+  for (const frame of handshake.start()) await connection.send(frame);
+  for (;;) {
+    const frame = await connection.receive(remaining());
+    if (frame.type === FrameType.ERROR) throw peerError(frame);
+    let step;
+    try {
+      step = handshake.receive(frame);
+    } catch (err) {
+      connection.close();
+      throw err;
+    }
+    for (const out of step.send) await connection.send(out);
+    if (step.session) {
+      const channel = new SealedChannel(step.session.sendKey, step.session.receiveKey);
+      const pending = new SecureSession(connection, channel, "");
+      const welcome = await pending.expect(["welcome"], remaining());
+      return new SecureSession(connection, channel, welcome.client);
+    }
+  }
+}
+
+/** Server side: handshake, authorization through `authorize`, then sends `welcome`. On refusal sends only UNAUTHORIZED and throws the real reason. */
+export async function openServerSession(
+  connection: Connection,
+  identity: Identity,
+  authorize: (clientKey: Uint8Array) => string | null,
+): Promise<SecureSession & { clientKey: Uint8Array }> {
+  const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
+  const handshake = new ServerHandshake({ identity, authorize, random });
+  for (;;) {
+    const frame = await connection.receive(Math.max(1, deadline - Date.now()));
+    let step;
+    try {
+      step = handshake.receive(frame);
+    } catch (err) {
+      const error = err instanceof HashRelayError ? err : new HashRelayError("BAD_FRAME", String(err));
+      const code = isWireErrorCode(error.code) ? error.code : "BAD_FRAME";
+      try {
+        await connection.send(errorFrame(code, code === "UNAUTHORIZED" ? "unauthorized" : error.message));
+      } catch {
+        // peer gone
+      }
+      connection.close();
+      throw error;
+    }
+    for (const out of step.send) await connection.send(out);
+    if (step.session) {
+      const channel = new SealedChannel(step.session.sendKey, step.session.receiveKey);
+      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName), { clientKey: step.session.clientKey });
+      await session.sendControl({ type: "welcome", client: step.session.clientName, serverTime: Date.now() });
+      return session;
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// Reads and validates the config file for a command; every problem is printed with file:line:col.
+import fs from "node:fs";
+import os from "node:os";
+import { HashRelayError } from "../errors.ts";
+import { formatIssue, parseConfig, type Config, type ConfigIssue } from "../config/parse-config.ts";
+import { realFileFacts } from "../io/file-facts.ts";
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
+
+/** Reads `file` and validates it (key files checked on disk). Throws CONFIG if the file cannot be read. */
+export function readConfig(file: string): ConfigResult {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new HashRelayError("CONFIG", `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "pass --config FILE or set HASHRELAY_CONFIG");
+  }
+  const result = parseConfig(text, file, { hostname: os.hostname(), facts: realFileFacts });
+  return result.ok ? { ok: true, config: result.config } : { ok: false, issues: result.issues };
+}
+
+/** Like readConfig, but an invalid file throws CONFIG carrying every issue line in its message. */
+export function loadConfig(file: string): Config {
+  const result = readConfig(file);
+  if (result.ok) return result.config;
+  throw new HashRelayError("CONFIG", result.issues.map(formatIssue).join("\n"), "");
+}

@@ -1,0 +1,51 @@
+// End to end: who may talk to whom. Unknown client, wrong pinned server key, server down: exit codes and log lines.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import path from "node:path";
+import { freePort, keygen, makeWorld, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+
+describe("authentication", () => {
+  let world: World;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    const data = tempDir("auth-data");
+    fs.writeFileSync(path.join(data, "a.txt"), "a");
+    world = await makeWorld([data]);
+    server = await startServer(world);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test("a client whose key the server does not list gets exit 4, and the server log names the key", () => {
+    const strangerPub = keygen(path.join(world.dir, "stranger.key"));
+    writeClientConfig(world, [path.join(world.dir, "nas-never")], { key: "./stranger.key" });
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(4);
+    expect(report.server).toBe("down");
+    expect(server.log()).toContain(strangerPub);
+    expect(fs.existsSync(path.join(world.storage, "web01"))).toBe(false);
+  });
+
+  test("a server that is not the pinned one gets exit 4 and nothing is sent", () => {
+    const otherPub = keygen(path.join(world.dir, "other-server.key"));
+    writeClientConfig(world, [world.dir], { serverKey: otherPub });
+    const { status, report, stderr } = runClientOnce(world);
+    expect(status).toBe(4);
+    expect(report.results.every((r) => r.status === "skipped" && r.bytesSent === 0)).toBe(true);
+    expect(stderr).toContain("unauthorized");
+  });
+
+  test("server down: exit 3, every source skipped, and the log says 'backup of NAME not performed: server down'", async () => {
+    const data = tempDir("down-data");
+    fs.writeFileSync(path.join(data, "b.txt"), "b");
+    writeClientConfig(world, [data], { port: await freePort() });
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(3);
+    expect(report.server).toBe("down");
+    expect(report.results[0]!.status).toBe("skipped");
+    const logFile = fs.readFileSync(path.join(world.state, "hashrelay.log"), "utf8");
+    expect(logFile).toContain(`backup of ${path.basename(data)} not performed: server down (connection refused`);
+  });
+});

@@ -1,0 +1,134 @@
+// End to end: the compiled binary as server and client processes over loopback; archives checked with real gzip and tar.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { listTree, makeWorld, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+
+const NAME_PATTERN = /^backup-site-(\d{2})-(\d{2})-(\d{2})-(\d{4})-(\d{2})-(\d{2})\.tar\.gz$/;
+
+/** A tree with what breaks naive archivers: modes, old mtimes, symlinks, empty folders, non-ASCII and spaced names. */
+function awkwardTree(root: string): void {
+  const site = path.join(root, "site");
+  fs.mkdirSync(path.join(site, "empty folder"), { recursive: true });
+  fs.mkdirSync(path.join(site, "deep", "er", "est"), { recursive: true });
+  fs.writeFileSync(path.join(site, "index.html"), "<h1>hello</h1>\n".repeat(500));
+  fs.writeFileSync(path.join(site, "secret.txt"), "only me\n", { mode: 0o600 });
+  fs.chmodSync(path.join(site, "secret.txt"), 0o600);
+  fs.writeFileSync(path.join(site, "run.sh"), "#!/bin/sh\necho hi\n");
+  fs.chmodSync(path.join(site, "run.sh"), 0o755);
+  fs.writeFileSync(path.join(site, "Café crème — été.txt"), "accents\n");
+  fs.writeFileSync(path.join(site, "with  two spaces.txt"), "spaces\n");
+  fs.writeFileSync(path.join(site, "deep", "er", "est", "x".repeat(120) + ".txt"), "long name\n");
+  const random = Buffer.alloc(2 * 1024 * 1024);
+  for (let i = 0; i < random.length; i += 4) random.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+  fs.writeFileSync(path.join(site, "blob.bin"), random);
+  fs.symlinkSync("index.html", path.join(site, "home.html"));
+  fs.symlinkSync("../nowhere", path.join(site, "dangling"));
+  const old = new Date("2021-03-04T05:06:07Z");
+  fs.utimesSync(path.join(site, "index.html"), old, old);
+  fs.utimesSync(path.join(site, "empty folder"), old, old);
+}
+
+function describeTree(dir: string): Record<string, { mode: number; mtime: number; content?: string; link?: string }> {
+  const out: Record<string, { mode: number; mtime: number; content?: string; link?: string }> = {};
+  for (const rel of listTree(dir)) {
+    const p = path.join(dir, rel);
+    const st = fs.lstatSync(p);
+    const entry: { mode: number; mtime: number; content?: string; link?: string } = { mode: st.mode, mtime: Math.floor(st.mtimeMs / 1000) };
+    if (st.isSymbolicLink()) entry.link = fs.readlinkSync(p);
+    else if (st.isFile()) entry.content = Bun.hash(fs.readFileSync(p)).toString();
+    // folders' mtimes change when tar writes into them, then tar restores them: compare all but the top folder
+    out[rel] = entry;
+  }
+  return out;
+}
+
+describe("backup through the compiled binary", () => {
+  let world: World;
+  let server: ServerProcess;
+  let data: string;
+
+  beforeAll(async () => {
+    data = tempDir("data");
+    awkwardTree(data);
+    world = await makeWorld([path.join(data, "site")]);
+    server = await startServer(world);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test("first run stores backup-NAME-NOW.tar.gz that gzip -t accepts and tar restores exactly", () => {
+    const before = Date.now();
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(0);
+    expect(report.server).toBe("up");
+    const [site] = report.results;
+    expect(site!.status).toBe("sent");
+    expect(site!.bytesSent).toBeGreaterThan(0);
+    expect(site!.chunksSent).toBe(site!.chunksTotal);
+
+    const stored = fs.readdirSync(path.join(world.storage, "web01"));
+    expect(stored).toEqual([site!.archive!]);
+    const m = site!.archive!.match(NAME_PATTERN);
+    expect(m).not.toBeNull();
+    const [, ss, mm, hh, yyyy, mo, dd] = m!;
+    const at = Date.UTC(Number(yyyy), Number(mo) - 1, Number(dd), Number(hh), Number(mm), Number(ss));
+    expect(at).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+    expect(at).toBeLessThanOrEqual(Date.now());
+
+    const archive = path.join(world.storage, "web01", site!.archive!);
+    expect(spawnSync("gzip", ["-t", archive]).status).toBe(0);
+    const restore = tempDir("restore");
+    const untar = spawnSync("tar", ["-xzf", archive, "-C", restore], { encoding: "utf8" });
+    expect(untar.stderr).toBe("");
+    expect(untar.status).toBe(0);
+    expect(describeTree(path.join(restore, "site"))).toEqual(describeTree(path.join(data, "site")));
+    // nothing half-written is left in storage
+    expect(listTree(path.join(world.storage, ".hashrelay", "tmp"))).toEqual([]);
+  });
+
+  test("second run with no change is unchanged and sends no archive payload", () => {
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(0);
+    expect(report.results[0]!.status).toBe("unchanged");
+    expect(report.results[0]!.bytesSent).toBe(0);
+    expect(fs.readdirSync(path.join(world.storage, "web01"))).toHaveLength(1);
+  });
+
+  test("a changed file is sent; the old archive moves to .trash only once the new one is in place", async () => {
+    const [previous] = fs.readdirSync(path.join(world.storage, "web01"));
+    await Bun.sleep(1100); // archive names have one-second resolution
+    fs.appendFileSync(path.join(data, "site", "index.html"), "<p>new paragraph</p>\n");
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(0);
+    const site = report.results[0]!;
+    expect(site.status).toBe("sent");
+    expect(site.chunksSent).toBeLessThan(site.chunksTotal);
+    expect(fs.readdirSync(path.join(world.storage, "web01"))).toEqual([site.archive!]);
+    expect(site.archive).not.toBe(previous);
+    expect(fs.readdirSync(path.join(world.storage, ".trash", "web01"))).toContain(previous!);
+    const restore = tempDir("restore2");
+    expect(spawnSync("tar", ["-xzf", path.join(world.storage, "web01", site.archive!), "-C", restore]).status).toBe(0);
+    expect(fs.readFileSync(path.join(restore, "site", "index.html"), "utf8")).toEndWith("<p>new paragraph</p>\n");
+    // the client kept the signed receipts
+    expect(fs.readdirSync(path.join(world.state, "receipts", "site")).sort()).toEqual([`${previous}.receipt.json`, `${site.archive}.receipt.json`].sort());
+  });
+
+  test("a missing source fails alone, naming the path, and the others go on", () => {
+    const other = tempDir("other");
+    fs.writeFileSync(path.join(other, "notes.txt"), "x");
+    const missing = path.join(data, "does-not-exist");
+    fs.writeFileSync(
+      world.clientConfig,
+      fs.readFileSync(world.clientConfig, "utf8").replace(/paths:\n[\s\S]*$/, `paths:\n    - ${JSON.stringify(missing)}\n    - ${JSON.stringify(other)}\n`),
+    );
+    const { status, report } = runClientOnce(world);
+    expect(status).toBe(1);
+    const byName = Object.fromEntries(report.results.map((r) => [r.name, r]));
+    expect(byName["does-not-exist"]!.status).toBe("failed");
+    expect(byName["does-not-exist"]!.error).toContain(missing);
+    expect(byName[path.basename(other)]!.status).toBe("sent");
+  });
+});
