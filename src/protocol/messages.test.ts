@@ -1,0 +1,156 @@
+// Control messages: every type accepted when valid, refused (BAD_FRAME, naming the type) when not.
+import { describe, expect, test } from "bun:test";
+import { HashRelayError } from "../errors.ts";
+import { FrameType } from "./constants.ts";
+import {
+  decodeControl,
+  decodeErrorFrame,
+  encodeControl,
+  errorFrame,
+  errorMessage,
+  peerErrorOf,
+  type ControlMessage,
+} from "./messages.ts";
+
+const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const doc = {
+  body: '{"v":1}',
+  sig: "A".repeat(86) + "==",
+  key: "ed25519:" + "B".repeat(43) + "=",
+};
+
+const valid: ControlMessage[] = [
+  { type: "welcome", client: "web01", serverTime: 1_700_000_000_000 },
+  { type: "ping", id: 7 },
+  { type: "pong", id: 7, serverTime: 1_700_000_000_000 },
+  { type: "offer", manifest: doc },
+  { type: "have", receipt: doc },
+  { type: "send-manifest" },
+  { type: "commit" },
+  { type: "receipt", receipt: doc },
+  { type: "error", code: "NO_SPACE", message: "storage full: 12 MiB free, 80 MiB needed" },
+  { type: "bye" },
+];
+
+/** Per type: raw JSON values that must be refused, and a word the error must contain. */
+const invalid: Record<string, [unknown, string][]> = {
+  welcome: [
+    [{ type: "welcome", client: "../../etc", serverTime: 1 }, "/client"],
+    [{ type: "welcome", client: "web01", serverTime: 1, extra: true }, "additional"],
+    [{ type: "welcome", client: "x".repeat(129), serverTime: 1 }, "/client"],
+    [{ type: "welcome", client: "Web01", serverTime: 1 }, "/client"],
+  ],
+  ping: [
+    [{ type: "ping", id: "7" }, "/id"],
+    [{ type: "ping", id: 1.5 }, "/id"],
+    [{ type: "ping" }, "id"],
+  ],
+  pong: [
+    [{ type: "pong", id: 1 }, "serverTime"],
+    [{ type: "pong", id: -1, serverTime: 2 }, "/id"],
+  ],
+  offer: [
+    [{ type: "offer", manifest: { ...doc, key: "ed25519:short" } }, "/manifest/key"],
+    [{ type: "offer", manifest: { ...doc, extra: 1 } }, "additional"],
+    [{ type: "offer", manifest: { ...doc, body: "x".repeat(4097) } }, "/manifest/body"],
+    [{ type: "offer" }, "manifest"],
+    [{ type: "offer", manifest: "signed" }, "/manifest"],
+  ],
+  have: [
+    [{ type: "have", receipt: { body: doc.body, sig: doc.sig } }, "key"],
+    [{ type: "have", receipt: doc, manifest: doc }, "additional"],
+  ],
+  "send-manifest": [[{ type: "send-manifest", chunks: 3 }, "additional"]],
+  commit: [[{ type: "commit", manifest: doc }, "additional"]],
+  receipt: [
+    [{ type: "receipt", receipt: { ...doc, sig: "not base64!" } }, "/receipt/sig"],
+    [{ type: "receipt" }, "receipt"],
+  ],
+  error: [
+    [{ type: "error", code: "EVERYTHING", message: "x" }, "/code"],
+    [{ type: "error", code: "BUSY", message: "x".repeat(1001) }, "/message"],
+    [{ type: "error", code: "BUSY", message: "line\nbreak" }, "/message"],
+    [{ type: "error", code: "BUSY" }, "message"],
+  ],
+  bye: [[{ type: "bye", reason: "done" }, "additional"]],
+};
+
+function refusal(bytes: Uint8Array, from?: "client" | "server"): HashRelayError {
+  try {
+    decodeControl(bytes, from);
+  } catch (err) {
+    expect(err).toBeInstanceOf(HashRelayError);
+    expect((err as HashRelayError).code).toBe("BAD_FRAME");
+    return err as HashRelayError;
+  }
+  throw new Error(`accepted: ${new TextDecoder().decode(bytes)}`);
+}
+
+describe("control messages", () => {
+  test("every message type round-trips", () => {
+    for (const msg of valid) expect(decodeControl(encodeControl(msg))).toEqual(msg);
+  });
+
+  for (const [type, cases] of Object.entries(invalid)) {
+    test(`invalid ${type} messages are refused with the type and the offending field named`, () => {
+      for (const [value, word] of cases) {
+        const err = refusal(json(value));
+        expect(err.message).toContain(`bad ${type} message`);
+        expect(err.message).toContain(word);
+      }
+    });
+  }
+
+  test("every type has at least one invalid case", () => {
+    expect(Object.keys(invalid).sort()).toEqual(valid.map((m) => m.type).sort());
+  });
+
+  test("non-JSON, non-objects, invalid UTF-8 and unknown types are refused", () => {
+    expect(refusal(new TextEncoder().encode("{not json")).message).toContain("not UTF-8 JSON");
+    expect(refusal(new Uint8Array([0x7b, 0xff, 0x7d])).message).toContain("not UTF-8 JSON");
+    expect(refusal(json([1, 2])).message).toContain("not a JSON object");
+    expect(refusal(json(null)).message).toContain("not a JSON object");
+    expect(refusal(json({ type: "format-disk" })).message).toContain("unknown control message type");
+    expect(refusal(json({ type: 42 })).message).toContain("unknown control message type");
+  });
+
+  test("a message from the side that may not send it is refused", () => {
+    expect(refusal(json({ type: "welcome", client: "web01", serverTime: 1 }), "client").message).toContain(
+      "only the server sends it",
+    );
+    expect(refusal(json({ type: "commit" }), "server").message).toContain("only the client sends it");
+    expect(decodeControl(json({ type: "bye" }), "server")).toEqual({ type: "bye" });
+    expect(decodeControl(json({ type: "commit" }), "client")).toEqual({ type: "commit" });
+  });
+
+  test("encodeControl refuses to send an invalid message", () => {
+    const bad = { type: "welcome", client: "../x", serverTime: 1 } as ControlMessage;
+    expect(() => encodeControl(bad)).toThrow("refusing to send an invalid");
+  });
+});
+
+describe("errors on the wire", () => {
+  test("errorMessage strips control characters and cuts to 1000 characters", () => {
+    const msg = errorMessage("BAD_FRAME", "a\u001b[31mred\nline" + "x".repeat(2000));
+    expect(msg.message).not.toMatch(/[\u0000-\u001f]/);
+    expect(msg.message.length).toBe(1000);
+    expect(decodeControl(encodeControl(msg))).toEqual(msg);
+  });
+
+  test("plaintext ERROR frames carry the error message JSON", () => {
+    const frame = errorFrame("BUSY", "server busy");
+    expect(frame.type).toBe(FrameType.ERROR);
+    expect(JSON.parse(new TextDecoder().decode(frame.body))).toEqual({ type: "error", code: "BUSY", message: "server busy" });
+    expect(decodeErrorFrame(frame).code).toBe("BUSY");
+    expect(() => decodeErrorFrame({ type: FrameType.ERROR, body: json({ type: "bye" }) })).toThrow(HashRelayError);
+  });
+
+  test("peerErrorOf hides UNAUTHORIZED reasons and local codes", () => {
+    const unauthorized = new HashRelayError("UNAUTHORIZED", "unknown client key ed25519:abc");
+    expect(peerErrorOf(unauthorized)).toEqual({ type: "error", code: "UNAUTHORIZED", message: "unauthorized" });
+    expect(peerErrorOf(new HashRelayError("HASH_MISMATCH", "chunk 3 does not match its id"))?.message).toBe(
+      "chunk 3 does not match its id",
+    );
+    expect(peerErrorOf(new HashRelayError("STORAGE", "/srv/backup/web01: EIO"))).toBeNull();
+  });
+});
