@@ -1,5 +1,4 @@
 // Binary plaintexts of SEALED_MANIFEST, SEALED_NEED and SEALED_CHUNK frames, with strict length checks.
-import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import {
   AEAD_TAG_BYTES,
@@ -109,19 +108,6 @@ export function manifestPages(entries: ManifestEntry[]): ManifestPage[] {
     pages.push({ firstIndex: first, entries: entries.slice(first, first + MANIFEST_PAGE_ENTRIES) });
   }
   return pages;
-}
-
-/** Archive id: lowercase hex SHA-256 of the canonical manifest, i.e. every 36-byte entry in order. */
-export function archiveIdOf(entries: ManifestEntry[]): string {
-  const hash = createHash("sha256");
-  const entry = new Uint8Array(MANIFEST_ENTRY_BYTES);
-  const view = new DataView(entry.buffer);
-  for (const e of entries) {
-    entry.set(e.id, 0);
-    view.setUint32(CHUNK_ID_BYTES, e.rawLength, false);
-    hash.update(entry);
-  }
-  return hash.digest("hex");
 }
 
 /** `u32 firstIndex | u32 count | bitmap` (bit i, MSB first = index firstIndex + i needed). Throws INTERNAL on a bad value. */
