@@ -1,0 +1,272 @@
+// Checks what the schema cannot (durations, cron, keys, names, hosts, key files) and builds the normalized Config.
+import { posix } from "node:path";
+import { parsePublicKey } from "../protocol/identity.ts";
+import { parseDuration, parseSize } from "./duration.ts";
+import { parseHostPort } from "./host-port.ts";
+import { dottedKey, type PathSegment } from "./issue.ts";
+import { DURATION_HINT, keyHelp, SIZE_HINT } from "./key-help.ts";
+import type { ClientConfig, Config, FileFacts, ServerConfig, SourceConfig } from "./model.ts";
+import { checkSchedule } from "./schedule.ts";
+import type { Finding } from "./schema-findings.ts";
+import { MAX_SLUG_LENGTH, toSlug } from "./slug.ts";
+import type { Point, Position } from "./yaml-locate.ts";
+
+export const DEFAULT_PORT = 7373;
+export const DEFAULT_SCHEDULE = "every 1h";
+export const DEFAULT_STATE = "./state";
+export const DEFAULT_LISTEN = "0.0.0.0";
+export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
+export const DEFAULT_KEEP = 1;
+export const DEFAULT_TRASH_FOR = "48h";
+
+export interface BuildContext {
+  file: string;
+  /** Absolute folder of the config file: relative paths resolve against it. */
+  dir: string;
+  hash: string;
+  hostname?: string;
+  facts?: FileFacts;
+  /** Dotted keys the schema already reported: not checked again. */
+  reported: ReadonlySet<string>;
+  locate(path: readonly PathSegment[], point: Point): Position;
+}
+
+type Fields = Record<string, unknown>;
+
+/**
+ * Semantic findings for a value the schema may or may not have accepted (every read is type-guarded),
+ * and the normalized Config, which is null whenever a finding was made.
+ */
+export function buildConfig(value: unknown, ctx: BuildContext): { config: Config | null; findings: Finding[] } {
+  const b = new Builder(ctx);
+  const root = isFields(value) ? value : {};
+  const port = typeof root.port === "number" ? root.port : DEFAULT_PORT;
+  const client = isFields(root.client) ? b.client(root.client, port) : undefined;
+  const server = isFields(root.server) ? b.server(root.server) : undefined;
+  if (b.findings.length > 0 || (root.client !== undefined && !client) || (root.server !== undefined && !server)) {
+    return { config: null, findings: b.findings };
+  }
+  const config: Config = { file: ctx.file, dir: ctx.dir, hash: ctx.hash, version: 1, port };
+  if (client) config.client = client;
+  if (server) config.server = server;
+  return { config, findings: b.findings };
+}
+
+class Builder {
+  readonly findings: Finding[] = [];
+
+  constructor(private readonly ctx: BuildContext) {}
+
+  client(c: Fields, port: number): ClientConfig | undefined {
+    const at = (...rest: PathSegment[]): PathSegment[] => ["client", ...rest];
+    const name = this.clientName(c.name);
+    const server = this.text(at("server"), c.server, (text) => {
+      const parsed = parseHostPort(text);
+      return parsed.ok ? { host: parsed.host, port: parsed.port ?? port } : new Problem(parsed.message, parsed.hint);
+    });
+    const serverKey = this.publicKey(at("serverKey"), c.serverKey);
+    const key = this.keyFile(at("key"), c.key);
+    const scheduleText = typeof c.schedule === "string" ? c.schedule.trim() : DEFAULT_SCHEDULE;
+    const schedule = this.text(at("schedule"), scheduleText, (text) => {
+      const checked = checkSchedule(text);
+      return checked.ok ? checked.schedule : new Problem(checked.message, checked.hint);
+    });
+    const state = this.path(at("state"), c.state ?? DEFAULT_STATE);
+    const paths = this.sources(c.paths);
+    if (!name || !server || !serverKey || !key || !schedule || !state || !paths) return undefined;
+    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, state, paths };
+  }
+
+  server(s: Fields): ServerConfig | undefined {
+    const at = (...rest: PathSegment[]): PathSegment[] => ["server", ...rest];
+    const listen = this.text(at("listen"), s.listen ?? DEFAULT_LISTEN, (text) => {
+      const parsed = parseHostPort(text);
+      if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("listen")).hint);
+      if (parsed.port !== undefined) {
+        return new Problem(`"${text}" has a port; the server listens on the top-level port`, "write only the address here and set the top-level port: key");
+      }
+      return parsed.host;
+    });
+    const key = this.keyFile(at("key"), s.key);
+    const storage = this.path(at("storage"), s.storage ?? DEFAULT_STORAGE);
+    const minFreeBytes =
+      typeof s.minFree === "number" ? s.minFree : this.text(at("minFree"), s.minFree ?? "0", (text) => parseSize(text) ?? new Problem(`"${text}" is not a size`, SIZE_HINT));
+    const r = isFields(s.retention) ? s.retention : {};
+    const keep = typeof r.keep === "number" ? r.keep : DEFAULT_KEEP;
+    const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT));
+    const clients = this.serverClients(s.clients);
+    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients) return undefined;
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, clients };
+  }
+
+  private clientName(raw: unknown): string | undefined {
+    if (raw !== undefined) return this.name(["client", "name"], raw);
+    const help = keyHelp(["client", "name"]).hint;
+    if (this.ctx.hostname === undefined) {
+      this.fail(["client", "name"], "parent", "no name is given and the host name is unknown", `set one: ${help}`);
+      return undefined;
+    }
+    const slug = toSlug(this.ctx.hostname);
+    if (slug === "" || slug.length > MAX_SLUG_LENGTH) {
+      this.fail(["client", "name"], "parent", `the host name "${this.ctx.hostname}" makes no usable name`, `set one: ${help}`);
+      return undefined;
+    }
+    return slug;
+  }
+
+  private sources(raw: unknown): SourceConfig[] | undefined {
+    if (!Array.isArray(raw)) return undefined;
+    const out: SourceConfig[] = [];
+    const seen = new Map<string, PathSegment[]>();
+    for (const [i, item] of raw.entries()) {
+      const itemPath: PathSegment[] = ["client", "paths", i];
+      const fields: Fields | undefined = typeof item === "string" ? { path: item } : isFields(item) ? item : undefined;
+      if (!fields) continue;
+      const pathAt = typeof item === "string" ? itemPath : [...itemPath, "path"];
+      const abs = this.path(pathAt, fields.path);
+      const nameAt = fields.name !== undefined ? [...itemPath, "name"] : pathAt;
+      let name: string | undefined;
+      if (fields.name !== undefined) {
+        name = this.name(nameAt, fields.name);
+      } else if (abs !== undefined) {
+        name = toSlug(posix.basename(abs));
+        if (name === "" || name.length > MAX_SLUG_LENGTH) {
+          this.fail(pathAt, "value", `"${abs}" makes no usable source name`, 'add a name, e.g. "- path: /" with "name: root" below it');
+          name = undefined;
+        }
+      }
+      if (name === undefined || abs === undefined) continue;
+      const first = seen.get(name);
+      if (first) {
+        const line = this.ctx.locate(first, "value").line;
+        this.fail(nameAt, "value", `source name "${name}" is already used by ${dottedKey(first.slice(0, 3))} (line ${line})`, 'give one of them another name with "name:"');
+        continue;
+      }
+      seen.set(name, nameAt);
+      const exclude = Array.isArray(fields.exclude) ? fields.exclude.filter((p): p is string => typeof p === "string") : [];
+      const { line, col } = this.ctx.locate(itemPath, "value");
+      out.push({ path: abs, name, exclude, line, col });
+    }
+    return out.length === raw.length ? out : undefined;
+  }
+
+  private serverClients(raw: unknown): ServerConfig["clients"] | undefined {
+    if (!Array.isArray(raw)) return undefined;
+    const out: ServerConfig["clients"] = [];
+    const names = new Map<string, PathSegment[]>();
+    const keys = new Map<string, PathSegment[]>();
+    for (const [i, item] of raw.entries()) {
+      if (!isFields(item)) continue;
+      const itemPath: PathSegment[] = ["server", "clients", i];
+      const name = this.name([...itemPath, "name"], item.name);
+      const key = this.publicKey([...itemPath, "key"], item.key);
+      if (name !== undefined) {
+        const first = names.get(name);
+        if (first) {
+          const line = this.ctx.locate(first, "value").line;
+          this.fail([...itemPath, "name"], "value", `client name "${name}" is already used by ${dottedKey(first.slice(0, 3))} (line ${line})`, "each client needs its own name");
+        } else {
+          names.set(name, [...itemPath, "name"]);
+        }
+      }
+      if (key !== undefined) {
+        const canonical = Buffer.from(key).toString("base64");
+        const first = keys.get(canonical);
+        if (first) {
+          const line = this.ctx.locate(first, "value").line;
+          this.fail([...itemPath, "key"], "value", `this key is already given to ${dottedKey(first.slice(0, 3))} (line ${line})`, "each client has its own key: run hashrelay keygen on that client and paste the key it prints");
+        } else {
+          keys.set(canonical, [...itemPath, "key"]);
+        }
+      }
+      if (name !== undefined && key !== undefined) out.push({ name, keyText: String(item.key), key });
+    }
+    return out.length === raw.length ? out : undefined;
+  }
+
+  /** A name (client or source): slugified, refused when nothing or too much remains. */
+  private name(path: PathSegment[], raw: unknown): string | undefined {
+    return this.text(path, raw, (text) => {
+      const slug = toSlug(text);
+      if (slug === "") return new Problem(`"${text}" has no letters or digits to make a name from`, keyHelp(path).hint);
+      if (slug.length > MAX_SLUG_LENGTH) return new Problem(`name "${slug}" is longer than ${MAX_SLUG_LENGTH} characters`, keyHelp(path).hint);
+      return slug;
+    });
+  }
+
+  private publicKey(path: PathSegment[], raw: unknown): Uint8Array | undefined {
+    const hint = keyHelp(path).hint;
+    return this.text(path, raw, (text) => {
+      if (!text.startsWith("ed25519:")) return new Problem(`"${clip(text)}" does not start with "ed25519:"`, hint);
+      const b64 = text.slice("ed25519:".length);
+      if (b64.length !== 44) return new Problem(`the key has ${b64.length} characters after "ed25519:", expected 44`, hint);
+      return parsePublicKey(text) ?? new Problem('the key after "ed25519:" is not valid base64', hint);
+    });
+  }
+
+  /** An absolute path, resolved against the config's folder. */
+  private path(path: PathSegment[], raw: unknown): string | undefined {
+    return this.text(path, raw, (text) => {
+      if (text.startsWith("~")) return new Problem(`"${text}": ~ is not expanded`, "write the full path, e.g. /home/alice/docs");
+      return posix.resolve(this.ctx.dir, text);
+    });
+  }
+
+  /** A private key path, and what the file facts (when given) say about the file. */
+  private keyFile(path: PathSegment[], raw: unknown): string | undefined {
+    const abs = this.path(path, raw);
+    const fact = abs !== undefined ? this.ctx.facts?.statKeyFile(abs) : undefined;
+    if (abs === undefined || fact === undefined) return abs;
+    if (fact.kind === "missing") {
+      this.fail(path, "value", `private key ${abs} does not exist`, `create it with: hashrelay keygen --out ${abs}`);
+    } else if (fact.kind === "unreadable") {
+      this.fail(path, "value", `private key ${abs} cannot be read: ${fact.reason}`, `make it readable by the user hashrelay runs as, then chmod 600 ${abs}`);
+    } else if ((fact.mode & S_IFMT) !== 0 && (fact.mode & S_IFMT) !== S_IFREG) {
+      this.fail(path, "value", `private key ${abs} is not a regular file`, `point ${dottedKey(path)} at the key file, or create one with: hashrelay keygen --out FILE`);
+    } else if ((fact.mode & 0o077) !== 0) {
+      const mode = (fact.mode & 0o777).toString(8).padStart(4, "0");
+      this.fail(path, "value", `private key ${abs} is readable by group or others (mode ${mode})`, `chmod 600 ${abs}`);
+    } else {
+      return abs;
+    }
+    return undefined;
+  }
+
+  /**
+   * Reads a string at `path` through `convert`, which returns the value or a Problem.
+   * Non-strings and keys the schema already reported give undefined without a new finding.
+   */
+  private text<T>(path: PathSegment[], raw: unknown, convert: (text: string) => T | Problem): T | undefined {
+    if (typeof raw !== "string" || this.ctx.reported.has(dottedKey(path))) return undefined;
+    const out = convert(raw);
+    if (out instanceof Problem) {
+      this.fail(path, "value", out.message, out.hint);
+      return undefined;
+    }
+    return out;
+  }
+
+  private fail(path: PathSegment[], point: Point, message: string, hint: string): void {
+    this.findings.push({ path, point, message, hint });
+  }
+}
+
+/** Why a value was refused, and what to write instead. */
+class Problem {
+  constructor(
+    readonly message: string,
+    readonly hint: string,
+  ) {}
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+function isFields(v: unknown): v is Fields {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+
+function clip(text: string): string {
+  return text.length > 24 ? `${text.slice(0, 24)}...` : text;
+}

@@ -1,0 +1,58 @@
+// What each config key expects, in the words used by messages and hints.
+import { genericKey, type PathSegment } from "./issue.ts";
+
+export interface KeyHelp {
+  /** How to name the expected value in "expected X, got Y" when the JSON type alone says too little. */
+  expected?: string;
+  /** What the user should write. */
+  hint: string;
+}
+
+export const DURATION_HINT = "use a duration like 30s, 15m, 48h or 7d";
+export const SIZE_HINT = "use a size like 512KiB, 8MiB or 2GiB, or a number of bytes";
+const CLIENT_KEY_HINT = 'paste the "ed25519:..." line that hashrelay keygen printed on that client';
+
+/** Keyed by genericKey(path): list indexes written as []. Every key of the schema has an entry (tested). */
+const HELP: Record<string, KeyHelp> = {
+  "(root)": { expected: "a mapping with version and a client or server section", hint: "start from hashrelay.example.yaml" },
+  version: { hint: "write version: 1" },
+  port: { hint: "use a port between 1 and 65535; client and server must use the same one" },
+  client: { expected: "a mapping", hint: "client: holds name, server, serverKey, key, schedule, state and paths" },
+  "client.name": { hint: "use a short name such as web01, the one listed under server.clients on the server" },
+  "client.server": { hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373" },
+  "client.serverKey": { hint: 'paste the "ed25519:..." line that hashrelay keygen printed on the server' },
+  "client.key": { expected: "a path", hint: "give this client's private key file, e.g. ./client.key" },
+  "client.schedule": { hint: 'write "every 30m" or a 5-field cron expression in UTC such as "0 3 * * *"' },
+  "client.state": { expected: "a path", hint: "give a folder, e.g. ./state" },
+  "client.paths": { expected: "a list", hint: 'list the folders or files to back up, e.g. "- /etc"' },
+  "client.paths[]": {
+    expected: "a path or a mapping with path:",
+    hint: "write a path, or path: with optional name: and exclude:",
+  },
+  "client.paths[].path": { expected: "a path", hint: "give the folder or file to back up, e.g. /var/www" },
+  "client.paths[].name": { hint: "use a short name such as www; archive names carry it" },
+  "client.paths[].exclude": { expected: "a list", hint: 'list patterns, e.g. ["*.log", "cache/"]' },
+  "client.paths[].exclude[]": { expected: "a pattern", hint: 'write a pattern such as "*.log" or "cache/"' },
+  server: { expected: "a mapping", hint: "server: holds listen, key, storage, minFree, retention and clients" },
+  "server.listen": { hint: "use an address such as 0.0.0.0 (every IPv4 address) or :: (every IPv6 address)" },
+  "server.key": { expected: "a path", hint: "give the server's private key file, e.g. ./server.key" },
+  "server.storage": { expected: "a path", hint: "give the folder that receives the archives, e.g. /srv/hashrelay" },
+  "server.minFree": { expected: "a size", hint: SIZE_HINT },
+  "server.retention": { expected: "a mapping", hint: "retention: holds keep and trashFor" },
+  "server.retention.keep": { hint: "give the number of archives kept per source, at least 1" },
+  "server.retention.trashFor": { expected: "a duration", hint: DURATION_HINT },
+  "server.clients": { expected: "a list", hint: "list each client with name: and key:" },
+  "server.clients[]": { expected: "a mapping with name: and key:", hint: `give the client's name and key; ${CLIENT_KEY_HINT}` },
+  "server.clients[].name": { hint: "use the client's client.name, e.g. web01" },
+  "server.clients[].key": { hint: CLIENT_KEY_HINT },
+};
+
+/** Help for the key at `path`; a neutral hint for keys the table does not know (unknown keys). */
+export function keyHelp(path: readonly PathSegment[]): KeyHelp {
+  return HELP[genericKey(path)] ?? { hint: "see config/hashrelay.schema.json for what this key takes" };
+}
+
+/** Every key the table covers, for the test that keeps it in step with the schema. */
+export function helpedKeys(): string[] {
+  return Object.keys(HELP);
+}

@@ -1,0 +1,63 @@
+// The normalized config that parse-config produces, and the key-file facts it may consult.
+import type { Schedule } from "./schedule.ts";
+
+/** One source of a client, with every path absolute and the name a slug. */
+export interface SourceConfig {
+  /** Absolute path of the folder or file. */
+  path: string;
+  /** Slug: `name:` slugified, else the path's last part slugified. Unique within the client. */
+  name: string;
+  exclude: string[];
+  /** Where the source is written in the config file (1-based). */
+  line: number;
+  col: number;
+}
+
+export interface ClientConfig {
+  /** Slug: client.name, else the host name given to parseConfig. */
+  name: string;
+  /** The server to connect to; port is the top-level port unless client.server names one. IPv6 hosts carry no brackets. */
+  server: { host: string; port: number };
+  serverKeyText: string;
+  serverKey: Uint8Array;
+  /** Absolute path of this client's private key file. */
+  key: string;
+  schedule: Schedule;
+  scheduleText: string;
+  /** Absolute path of the state folder (default <config dir>/state). */
+  state: string;
+  paths: SourceConfig[];
+}
+
+export interface ServerConfig {
+  /** Address to listen on (default 0.0.0.0); the port is Config.port. IPv6 addresses carry no brackets. */
+  listen: string;
+  /** Absolute path of the server's private key file. */
+  key: string;
+  /** Absolute path of the storage folder (default /home/HashRelay-server/backup). */
+  storage: string;
+  /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
+  minFreeBytes: number;
+  retention: { keep: number; trashForMs: number };
+  clients: { name: string; keyText: string; key: Uint8Array }[];
+}
+
+export interface Config {
+  /** The config file as given to parseConfig, and its absolute folder. */
+  file: string;
+  dir: string;
+  /** SHA-256 (hex) of the file's text: equal hashes mean nothing changed. */
+  hash: string;
+  version: 1;
+  port: number;
+  client?: ClientConfig;
+  server?: ServerConfig;
+}
+
+export type KeyFileFact = { kind: "missing" } | { kind: "unreadable"; reason: string } | { kind: "ok"; mode: number };
+
+/** What parseConfig may learn about files. Owned here; src/io/file-facts.ts implements it over node:fs. */
+export interface FileFacts {
+  /** Facts about a private key file at an absolute path; `mode` is stat's st_mode (type and permission bits). Must not throw. */
+  statKeyFile(absPath: string): KeyFileFact;
+}
