@@ -36,6 +36,8 @@ export const MANIFEST_ENTRY_BYTES = 36;
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const IDLE_TIMEOUT_MS = 60_000;
 export const MAX_CONNECTIONS = 64;
+/** How long a client waits for the answer to `commit` (the server assembles, fsyncs and verifies the whole archive). */
+export const COMMIT_TIMEOUT_MS = 30 * 60_000;
 /** An archive may hold at most this many chunks (bounds server memory per offer). */
 export const MAX_CHUNKS_PER_ARCHIVE = 1 << 24;
 
@@ -53,8 +55,8 @@ export const LABEL_TRANSCRIPT = "hashrelay/1 transcript";
 export const LABEL_AUTH = "hashrelay/1 auth";
 export const LABEL_SESSION_KEYS = "hashrelay/1 session keys";
 export const LABEL_DOCUMENT = "hashrelay/1 doc";
-/** Longest client or source name (a slug) on the wire; keeps backup-NAME-NOW.tar.gz under 255 bytes. */
-export const MAX_NAME_LENGTH = 128;
+/** Longest client or source name (a slug) on the wire; the same bound as config/slug.ts MAX_SLUG_LENGTH. */
+export const MAX_NAME_LENGTH = 64;
 /** Longest `message` of an error, in characters. */
 export const MAX_ERROR_MESSAGE = 1000;
 /** Longest signed document body (the JSON text that was signed), in characters. */
