@@ -1,0 +1,123 @@
+// Where server storage keeps each thing, and the checks that keep every path under the storage root.
+import { lstat, readdir } from "node:fs/promises";
+import { resolve, sep, join } from "node:path";
+import { HashRelayError } from "../errors.ts";
+import { isSlug } from "../config/slug.ts";
+import { parseArchiveFileName } from "../archive/naming.ts";
+
+/** Names of the hidden folders at the root; isSlug refuses both, so no client can be called that. */
+export const TRASH_DIR = ".trash";
+export const DERIVED_DIR = ".hashrelay";
+
+/** Refuses (BAD_FRAME) a client id that is not a slug. */
+export function checkClient(client: string): void {
+  if (typeof client !== "string" || !isSlug(client)) {
+    throw new HashRelayError("BAD_FRAME", `client id ${JSON.stringify(client)} is not a valid name`, "client ids are slugs: a-z, 0-9 and dashes");
+  }
+}
+
+/** Refuses (BAD_FRAME) a source name that is not a slug. */
+export function checkName(name: string): void {
+  if (typeof name !== "string" || !isSlug(name)) {
+    throw new HashRelayError("BAD_FRAME", `source name ${JSON.stringify(name)} is not a valid name`, "source names are slugs: a-z, 0-9 and dashes");
+  }
+}
+
+/** Refuses (BAD_FRAME) a file that is not `backup-NAME-NOW.tar.gz` for exactly this name. Returns its time. */
+export function checkArchiveFile(name: string, file: string): Date {
+  checkName(name);
+  const parsed = typeof file === "string" ? parseArchiveFileName(file) : null;
+  if (!parsed || parsed.name !== name) {
+    throw new HashRelayError("BAD_FRAME", `archive file ${JSON.stringify(file)} is not an archive name for ${name}`, "expected backup-NAME-SS-MM-HH-YYYY-MM-DD.tar.gz");
+  }
+  return parsed.at;
+}
+
+/** Paths of one storage root. Every method asserts that the path it returns stays under the root. */
+export class StoreLayout {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** `<root>/<client>`: the client's archives, under their final names. */
+  clientDir(client: string): string {
+    return this.under(client);
+  }
+  archivePath(client: string, file: string): string {
+    return this.under(client, file);
+  }
+  trashRoot(): string {
+    return this.under(TRASH_DIR);
+  }
+  trashDir(client: string): string {
+    return this.under(TRASH_DIR, client);
+  }
+  trashPath(client: string, item: string): string {
+    return this.under(TRASH_DIR, client, item);
+  }
+  derivedDir(): string {
+    return this.under(DERIVED_DIR);
+  }
+  catalogRoot(): string {
+    return this.under(DERIVED_DIR, "catalog");
+  }
+  catalogDir(client: string): string {
+    return this.under(DERIVED_DIR, "catalog", client);
+  }
+  catalogPath(client: string, file: string): string {
+    return this.under(DERIVED_DIR, "catalog", client, `${file}.json`);
+  }
+  tmpDir(): string {
+    return this.under(DERIVED_DIR, "tmp");
+  }
+  tmpPath(item: string): string {
+    return this.under(DERIVED_DIR, "tmp", item);
+  }
+  stagingRoot(): string {
+    return this.under(DERIVED_DIR, "staging");
+  }
+  stagingDir(client: string): string {
+    return this.under(DERIVED_DIR, "staging", client);
+  }
+  stagingPath(client: string, item: string): string {
+    return this.under(DERIVED_DIR, "staging", client, item);
+  }
+
+  /** Joins parts under the root; throws STORAGE if the result would not be strictly inside it. */
+  under(...parts: string[]): string {
+    const path = resolve(join(this.root, ...parts));
+    assertUnderRoot(this.root, path);
+    return path;
+  }
+}
+
+/** Defence in depth: throws STORAGE unless `path` resolves strictly inside `root`. */
+export function assertUnderRoot(root: string, path: string): void {
+  const base = resolve(root);
+  if (!resolve(path).startsWith(base + sep)) {
+    throw new HashRelayError("STORAGE", `refusing path ${path}: it is outside the storage folder ${base}`);
+  }
+}
+
+/** Folder entries, sorted, or [] when the folder does not exist. Throws other fs errors. */
+export async function readdirOrEmpty(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
+/** True when something (file, folder, link) is at `path`. Throws fs errors other than ENOENT. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}

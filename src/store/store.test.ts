@@ -1,0 +1,519 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { archiveFileName } from "../archive/naming.ts";
+import { HashRelayError } from "../errors.ts";
+import { Store, type StoreLog } from "./store.ts";
+import { buildArchive, offer, seededBytes, sha256, sliceStream, tempDir, uploadArchive } from "./test-fixtures.ts";
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
+const fileAt = (name: string, ms: number) => archiveFileName(name, new Date(ms));
+
+const roots: string[] = [];
+async function newRoot(): Promise<string> {
+  const root = await tempDir("hr-store-");
+  roots.push(root);
+  return root;
+}
+afterEach(async () => {
+  for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
+});
+
+/** A clock tests can move. */
+function clock(start = T0) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+function recorder(): { log: StoreLog; events: { level: string; event: string; fields: Record<string, unknown> }[] } {
+  const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
+  return { events, log: (level, event, fields) => events.push({ level, event, fields }) };
+}
+
+/** Twenty distinct 20 KiB chunks: a small archive whose chunks are all different. */
+function randomRaws(seed: string, count = 20, size = 20 * 1024): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => seededBytes(`${seed}-${i}`, size));
+}
+
+async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<HashRelayError> {
+  try {
+    if (typeof promise === "function") await promise();
+    else await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HashRelayError);
+    expect((err as HashRelayError).code).toBe(code as HashRelayError["code"]);
+    return err as HashRelayError;
+  }
+  throw new Error(`expected ${code}, nothing was thrown`);
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  return existsSync(dir) ? (await readdir(dir, { recursive: true })).map(String).sort() : [];
+}
+
+describe("upload of a fresh archive", () => {
+  test("appears under its exact name, passes gzip -t, restores with tar, catalog entry is right, tmp is empty", async () => {
+    const root = await newRoot();
+    const source = await tempDir("hr-src-");
+    roots.push(source);
+    await mkdir(join(source, "etc", "app"), { recursive: true });
+    await writeFile(join(source, "etc", "hosts"), "127.0.0.1 localhost\n");
+    await writeFile(join(source, "etc", "app", "blob.bin"), seededBytes("blob", 300_000));
+    const tar = spawnSync("tar", ["-cf", "-", "-C", source, "etc"], { maxBuffer: 1 << 26 });
+    expect(tar.status).toBe(0);
+    const archive = buildArchive(sliceStream(new Uint8Array(tar.stdout), 50_000));
+
+    const store = await Store.open(root, { now: () => T0 });
+    const file = fileAt("etc", T0);
+    const { needed, entry } = await uploadArchive(store, "web01", file, archive);
+
+    expect(needed.every(Boolean)).toBe(true);
+    const path = join(root, "web01", file);
+    expect(await readdir(join(root, "web01"))).toEqual([file]);
+    expect(new Uint8Array(await readFile(path))).toEqual(archive.bytes);
+    expect(spawnSync("gzip", ["-t", path]).status).toBe(0);
+    const out = join(source, "restored");
+    await mkdir(out);
+    expect(spawnSync("tar", ["-xzf", path, "-C", out]).status).toBe(0);
+    expect(await readFile(join(out, "etc", "hosts"), "utf8")).toBe("127.0.0.1 localhost\n");
+    expect(new Uint8Array(await readFile(join(out, "etc", "app", "blob.bin")))).toEqual(seededBytes("blob", 300_000));
+
+    expect(entry.client).toBe("web01");
+    expect(entry.name).toBe("etc");
+    expect(entry.file).toBe(file);
+    expect(entry.archiveId).toBe(archive.archiveId);
+    expect(entry.size).toBe(archive.bytes.length);
+    expect(entry.fileSha256).toBe(Buffer.from(sha256(archive.bytes)).toString("hex"));
+    expect(entry.storedAt).toBe(new Date(T0).toISOString());
+    expect(entry.members.length).toBe(archive.members.length);
+    let offset = 0;
+    for (const [i, [id, at, length, raw]] of entry.members.entries()) {
+      expect(id).toBe(Buffer.from(archive.entries[i]!.id).toString("hex"));
+      expect([at, length, raw]).toEqual([offset, archive.members[i]!.length, archive.raws[i]!.length]);
+      offset += length;
+    }
+    const saved = JSON.parse(await readFile(join(root, ".hashrelay", "catalog", "web01", `${file}.json`), "utf8"));
+    expect(saved.archiveId).toBe(archive.archiveId);
+    expect(store.latest("web01", "etc")?.file).toBe(file);
+    expect(store.find("web01", "etc", archive.archiveId)?.file).toBe(file);
+    expect(store.list("web01").map((e) => e.file)).toEqual([file]);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect((await stat(join(root, "web01"))).mode & 0o777 & ~0o750).toBe(0);
+  });
+});
+
+describe("second archive of a name", () => {
+  test("only new chunks travel, the file equals the client's bytes, the old one is trashed after, purged after trashFor", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const { log, events } = recorder();
+    const store = await Store.open(root, { now: time.now, log, retention: { keep: 1, trashForMs: 48 * HOUR } });
+    const raws1 = randomRaws("v1");
+    const first = buildArchive(raws1);
+    const file1 = fileAt("www", T0);
+    await uploadArchive(store, "web01", file1, first);
+
+    time.advance(HOUR);
+    const raws2 = [...raws1];
+    raws2[5] = seededBytes("changed", 20 * 1024);
+    raws2.push(seededBytes("appended", 7000));
+    const second = buildArchive(raws2);
+    const file2 = fileAt("www", T0 + HOUR);
+    const path1 = join(root, "web01", file1);
+    const path2 = join(root, "web01", file2);
+    let newInPlaceWhenTrashed: boolean | null = null;
+    events.length = 0;
+    const spy: StoreLog = (level, event, fields) => {
+      if (event === "archive.trashed") newInPlaceWhenTrashed = existsSync(path2) && !existsSync(path1);
+      log(level, event, fields);
+    };
+    const watched = await Store.open(root, { now: time.now, log: spy, retention: { keep: 1, trashForMs: 48 * HOUR } });
+    const { needed, entry } = await uploadArchive(watched, "web01", file2, second);
+
+    expect(needed.flatMap((n, i) => (n ? [i] : []))).toEqual([5, 20]);
+    expect(new Uint8Array(await readFile(path2))).toEqual(second.bytes);
+    expect(entry.archiveId).toBe(second.archiveId);
+    expect(spawnSync("gzip", ["-t", path2]).status).toBe(0);
+    expect(newInPlaceWhenTrashed).toBe(true);
+    expect(events.map((e) => e.event).filter((e) => e.startsWith("archive."))).toEqual(["archive.stored", "archive.trashed"]);
+    expect(existsSync(path1)).toBe(false);
+    expect(new Uint8Array(await readFile(join(root, ".trash", "web01", file1)))).toEqual(first.bytes);
+    expect(watched.list("web01").map((e) => e.file)).toEqual([file2]);
+    expect(existsSync(join(root, ".hashrelay", "catalog", "web01", `${file1}.json`))).toBe(false);
+    // the chunk index no longer points into the trashed file
+    for (const location of watched.chunkIndex("web01").values()) expect(location.file).toBe(file2);
+
+    time.advance(48 * HOUR - 1);
+    expect(await watched.purgeTrash()).toEqual([]);
+    expect(existsSync(join(root, ".trash", "web01", file1))).toBe(true);
+    time.advance(1);
+    const purged = await watched.purgeTrash();
+    expect(purged.map((p) => [p.client, p.item])).toEqual([["web01", file1]]);
+    expect(await readdir(join(root, ".trash", "web01"))).toEqual([]);
+    expect(new Uint8Array(await readFile(path2))).toEqual(second.bytes);
+  });
+
+  test("keep: 2 keeps the two newest", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now, retention: { keep: 2, trashForMs: HOUR } });
+    const files = [0, 1, 2].map((k) => fileAt("db", T0 + k * HOUR));
+    for (const [k, file] of files.entries()) {
+      await uploadArchive(store, "web01", file, buildArchive(randomRaws(`db${k}`, 3)));
+      time.advance(HOUR);
+    }
+    expect((await readdir(join(root, "web01"))).sort()).toEqual([files[1], files[2]].sort());
+    expect(await readdir(join(root, ".trash", "web01"))).toEqual([files[0]!, `${files[0]}.trashed`]);
+    expect(store.latest("web01", "db")?.file).toBe(files[2]);
+  });
+
+  test("repeated chunks inside one archive are asked for once and written at every place", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const a = seededBytes("a", 30_000);
+    const b = seededBytes("b", 30_000);
+    const archive = buildArchive([a, b, a, a, b]);
+    const { needed, entry } = await uploadArchive(store, "web01", fileAt("rep", T0), archive);
+    expect(needed).toEqual([true, true, false, false, false]);
+    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("rep", T0))))).toEqual(archive.bytes);
+    expect(entry.members.map((m) => m[1])).toEqual([0, 1, 2, 3, 4].map((k) => archive.members.slice(0, k).reduce((s, m) => s + m.length, 0)));
+  });
+});
+
+describe("refusals leave storage as it was", () => {
+  test("a wrong chunk is HASH_MISMATCH, nothing reaches a final name, the previous archive stays intact", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now });
+    const first = buildArchive(randomRaws("base", 5));
+    const file1 = fileAt("etc", T0);
+    await uploadArchive(store, "web01", file1, first);
+    time.advance(HOUR);
+
+    const raws = randomRaws("base", 5);
+    raws[2] = seededBytes("new", 10_000);
+    const second = buildArchive(raws);
+    const file2 = fileAt("etc", T0 + HOUR);
+    const { upload, needed } = offer(store, "web01", file2, second);
+    expect(needed).toEqual([false, false, true, false, false]);
+    const wrong = buildArchive([seededBytes("other", 10_000)]).members[0]!;
+    const err = await expectCode(() => upload.addChunk(2, wrong), "HASH_MISMATCH");
+    expect(err.message).toBe("chunk 2 of etc does not match its id");
+    // a member with trailing bytes is not the member either
+    await expectCode(() => upload.addChunk(2, new Uint8Array([...second.members[2]!, 0])), "HASH_MISMATCH");
+    // a member whose ISIZE lies (raw longer than the entry) is refused
+    const longer = buildArchive([seededBytes("new", 10_001)]).members[0]!;
+    await expectCode(() => upload.addChunk(2, longer), "HASH_MISMATCH");
+    await expectCode(upload.commit(), "BAD_FRAME");
+
+    expect(await readdir(join(root, "web01"))).toEqual([file1]);
+    expect(new Uint8Array(await readFile(join(root, "web01", file1)))).toEqual(first.bytes);
+    expect(store.latest("web01", "etc")?.file).toBe(file1);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect(await filesUnder(join(root, ".trash"))).toEqual([]);
+  });
+
+  test("an archive id that does not match the manifest is refused at commit and nothing is stored", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("x", 3));
+    const liar = { ...archive, archiveId: buildArchive(randomRaws("y", 3)).archiveId };
+    const { upload, needed } = offer(store, "web01", fileAt("etc", T0), liar);
+    for (const [i, n] of needed.entries()) if (n) await upload.addChunk(i, archive.members[i]!);
+    const err = await expectCode(upload.commit(), "HASH_MISMATCH");
+    expect(err.message).toContain(fileAt("etc", T0));
+    expect(await filesUnder(join(root, "web01"))).toEqual([]);
+    expect(store.list("web01")).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging"))).toEqual(existsSync(join(root, ".hashrelay", "staging", "web01")) ? ["web01"] : []);
+    // the upload is closed: the agent cannot keep using it
+    await expectCode(() => upload.addManifestPage(0, archive.entries), "BAD_FRAME");
+  });
+
+  test("chunks that were not asked for, out-of-order pages and a wrong raw size are BAD_FRAME", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const base = buildArchive(randomRaws("p", 3));
+    await uploadArchive(store, "web01", fileAt("etc", T0), base);
+    const next = buildArchive([...randomRaws("p", 3), seededBytes("q", 5000)]);
+    const { upload, needed } = offer(store, "web01", fileAt("etc", T0 + 1000), next);
+    expect(needed).toEqual([false, false, false, true]);
+    await expectCode(() => upload.addChunk(0, next.members[0]!), "BAD_FRAME"); // held already
+    await expectCode(() => upload.addChunk(4, next.members[3]!), "BAD_FRAME"); // no such entry
+    await upload.addChunk(3, next.members[3]!);
+    await expectCode(() => upload.addChunk(3, next.members[3]!), "BAD_FRAME"); // twice
+    await upload.abort();
+
+    const header = { name: "etc", file: fileAt("etc", T0 + 2000), archiveId: next.archiveId, chunks: 4, rawSize: next.rawSize };
+    const pages = store.beginUpload("web01", header);
+    await expectCode(() => pages.addManifestPage(2, next.entries.slice(2)), "BAD_FRAME");
+    await pages.abort();
+    const wrongSize = store.beginUpload("web01", { ...header, rawSize: next.rawSize + 1 });
+    wrongSize.addManifestPage(0, next.entries);
+    await wrongSize.addChunk(3, next.members[3]!);
+    await expectCode(wrongSize.commit(), "BAD_FRAME");
+    expect(await readdir(join(root, "web01"))).toEqual([fileAt("etc", T0)]);
+  });
+
+  test("not enough free space is NO_SPACE and nothing is stored", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0, spaceMarginBytes: Number.MAX_SAFE_INTEGER / 2 });
+    await expectCode(uploadArchive(store, "web01", fileAt("etc", T0), buildArchive(randomRaws("s", 2))), "NO_SPACE");
+    expect(await filesUnder(join(root, "web01"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+  });
+
+  test("a reused member that no longer matches its id is HASH_MISMATCH and no garbage is stored", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now });
+    const first = buildArchive(randomRaws("r", 4));
+    const file1 = fileAt("etc", T0);
+    await uploadArchive(store, "web01", file1, first);
+    // bit rot inside the second member of the stored archive (same size)
+    const path1 = join(root, "web01", file1);
+    const bytes = new Uint8Array(await readFile(path1));
+    const at = first.members[0]!.length + 100;
+    bytes[at] = bytes[at]! ^ 0xff;
+    await writeFile(path1, bytes);
+    time.advance(HOUR);
+    const second = buildArchive([...randomRaws("r", 4), seededBytes("tail", 3000)]);
+    const file2 = fileAt("etc", T0 + HOUR);
+    const err = await expectCode(uploadArchive(store, "web01", file2, second), "HASH_MISMATCH");
+    expect(err.message).toContain("chunk 1 of etc");
+    expect(await readdir(join(root, "web01"))).toEqual([file1]);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+  });
+
+  test("the same file again returns the stored entry; another archive under a stored name is STORAGE", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("same", 3));
+    const file = fileAt("etc", T0);
+    const { entry } = await uploadArchive(store, "web01", file, archive);
+    const again = await uploadArchive(store, "web01", file, archive);
+    expect(again.needed).toEqual([false, false, false]);
+    expect(again.entry).toEqual(entry);
+    const other = buildArchive(randomRaws("other", 3));
+    await expectCode(() => offer(store, "web01", file, other), "STORAGE");
+    expect(new Uint8Array(await readFile(join(root, "web01", file)))).toEqual(archive.bytes);
+  });
+
+  test("two uploads of one file at once: the second is BUSY", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("busy", 2));
+    const { upload } = offer(store, "web01", fileAt("etc", T0), archive);
+    await expectCode(() => offer(store, "web01", fileAt("etc", T0), archive), "BUSY");
+    await upload.abort();
+    offer(store, "web01", fileAt("etc", T0), archive);
+  });
+});
+
+describe("names from the wire", () => {
+  test("bad names, files and client ids are BAD_FRAME and create nothing", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("n", 1));
+    const header = (name: string, file = `backup-${name}-00-00-03-2026-01-10.tar.gz`) => ({
+      name,
+      file,
+      archiveId: archive.archiveId,
+      chunks: 1,
+      rawSize: archive.rawSize,
+    });
+    for (const name of ["../../etc", "a/b", ".trash", ".hashrelay", "", "ETC", "a..b"]) {
+      await expectCode(() => store.beginUpload("web01", header(name)), "BAD_FRAME");
+      await expectCode(() => store.latest("web01", name), "BAD_FRAME");
+    }
+    for (const client of ["..", ".", ".trash", "a/b", "../x", ""]) {
+      await expectCode(() => store.beginUpload(client, header("etc")), "BAD_FRAME");
+      await expectCode(() => store.list(client), "BAD_FRAME");
+      await expectCode(() => store.chunkIndex(client), "BAD_FRAME");
+    }
+    for (const file of ["../backup-etc-00-00-03-2026-01-10.tar.gz", "backup-etc-00-00-03-2026-01-10.tar.gz/x", "backup-www-00-00-03-2026-01-10.tar.gz", "etc.tar.gz", "backup-etc-99-00-03-2026-01-10.tar.gz"]) {
+      await expectCode(() => store.beginUpload("web01", header("etc", file)), "BAD_FRAME");
+    }
+    await expectCode(store.setReceipt("web01", "../../x.json", {}), "BAD_FRAME");
+    await expectCode(() => store.beginUpload("web01", { ...header("etc"), archiveId: "../x" }), "BAD_FRAME");
+    await expectCode(() => store.beginUpload("web01", { ...header("etc"), chunks: 0 }), "BAD_FRAME");
+    expect((await readdir(root)).sort()).toEqual([".hashrelay", ".trash"]);
+  });
+});
+
+describe("dedup is per client", () => {
+  test("client B is asked for every chunk client A already stored", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("shared", 6));
+    await uploadArchive(store, "alpha", fileAt("etc", T0), archive);
+    const { needed } = await uploadArchive(store, "beta", fileAt("etc", T0), archive);
+    expect(needed).toEqual([true, true, true, true, true, true]);
+    expect(new Uint8Array(await readFile(join(root, "beta", fileAt("etc", T0))))).toEqual(archive.bytes);
+    expect(store.chunkIndex("beta").size).toBe(6);
+    expect([...store.chunkIndex("beta").values()].every((l) => l.file === fileAt("etc", T0))).toBe(true);
+  });
+});
+
+describe("the catalog is derived data", () => {
+  test("deleting .hashrelay and reopening rebuilds the same chunk index and entries", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now, retention: { keep: 3, trashForMs: HOUR } });
+    await uploadArchive(store, "web01", fileAt("etc", T0), buildArchive(randomRaws("c1", 8)));
+    time.advance(HOUR);
+    await uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), buildArchive([...randomRaws("c1", 6), seededBytes("c2", 999)]));
+    await uploadArchive(store, "web02", fileAt("www", T0), buildArchive(randomRaws("w", 2)));
+    await store.setReceipt("web01", fileAt("etc", T0), { doc: "signed", sig: "abc" });
+    const before = new Map(store.chunkIndex("web01"));
+    const entriesBefore = store.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }));
+    expect(before.size).toBe(9);
+
+    await rm(join(root, ".hashrelay"), { recursive: true });
+    const { log, events } = recorder();
+    const reopened = await Store.open(root, { log, now: time.now });
+    expect(reopened.chunkIndex("web01")).toEqual(before);
+    expect(reopened.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }))).toEqual(entriesBefore);
+    expect(reopened.list("web01").every((e) => e.receipt === undefined)).toBe(true);
+    expect(reopened.chunkIndex("web02").size).toBe(2);
+    expect(events.filter((e) => e.event === "catalog.rebuilt").length).toBe(3);
+    expect(existsSync(join(root, ".hashrelay", "catalog", "web01", `${fileAt("etc", T0)}.json`))).toBe(true);
+
+    // a second open uses the rebuilt catalog without scanning
+    const quiet = recorder();
+    await Store.open(root, { log: quiet.log });
+    expect(quiet.events.filter((e) => e.event === "catalog.rebuilt")).toEqual([]);
+  });
+
+  test("receipts survive a reopen; a stale entry (file changed) is rebuilt without it", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const file = fileAt("etc", T0);
+    await uploadArchive(store, "web01", file, buildArchive(randomRaws("rc", 2)));
+    await store.setReceipt("web01", file, { sig: "xyz" });
+    expect((await Store.open(root)).latest("web01", "etc")?.receipt).toEqual({ sig: "xyz" });
+    await expectCode(store.setReceipt("web01", fileAt("etc", T0 + 1000), {}), "STORAGE");
+
+    const replaced = buildArchive(randomRaws("rc-other", 2));
+    await writeFile(join(root, "web01", file), replaced.bytes);
+    const rebuilt = (await Store.open(root)).latest("web01", "etc");
+    expect(rebuilt?.archiveId).toBe(replaced.archiveId);
+    expect(rebuilt?.receipt).toBeUndefined();
+  });
+
+  test("a damaged archive is logged and left alone, never deleted", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const good = fileAt("etc", T0);
+    const bad = fileAt("www", T0);
+    await uploadArchive(store, "web01", good, buildArchive(randomRaws("g", 3)));
+    await uploadArchive(store, "web01", bad, buildArchive(randomRaws("b", 3)));
+    const badPath = join(root, "web01", bad);
+    await truncate(badPath, (await stat(badPath)).size - 10);
+    const damagedBytes = await readFile(badPath);
+    const { log, events } = recorder();
+    const reopened = await Store.open(root, { log });
+    expect(events.some((e) => e.event === "archive.damaged" && e.fields.file === bad && e.level === "error")).toBe(true);
+    expect(reopened.list("web01").map((e) => e.file)).toEqual([good]);
+    expect(await readFile(badPath)).toEqual(damagedBytes);
+    // its name stays taken: no upload may overwrite it
+    await expectCode(uploadArchive(reopened, "web01", bad, buildArchive(randomRaws("b2", 1))), "STORAGE");
+    expect(await readFile(badPath)).toEqual(damagedBytes);
+  });
+
+  test("files that are not archives are ignored, not touched", async () => {
+    const root = await newRoot();
+    await mkdir(join(root, "web01"), { recursive: true });
+    await mkdir(join(root, "lost+found"));
+    await writeFile(join(root, "web01", "notes.txt"), "mine");
+    const store = await Store.open(root);
+    expect(store.list("web01")).toEqual([]);
+    expect(await readFile(join(root, "web01", "notes.txt"), "utf8")).toBe("mine");
+    expect(existsSync(join(root, "lost+found"))).toBe(true);
+  });
+});
+
+describe("crashes", () => {
+  test("leftover tmp and staging files are removed at open; a crash before the rename leaves the previous archive and no partial final name", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const first = buildArchive(randomRaws("k", 4));
+    const file1 = fileAt("etc", T0);
+    await uploadArchive(store, "web01", file1, first);
+    // the crash: the successor was half assembled in tmp, some chunks staged, nothing renamed
+    const second = buildArchive([...randomRaws("k", 4), seededBytes("k-new", 9000)]);
+    await writeFile(join(root, ".hashrelay", "tmp", "0123456789abcdef.tar.gz"), second.bytes.subarray(0, 1000));
+    await mkdir(join(root, ".hashrelay", "staging", "web01"), { recursive: true });
+    await writeFile(join(root, ".hashrelay", "staging", "web01", "feedfacefeedface.part"), second.members[4]!);
+
+    const reopened = await Store.open(root, { now: () => T0 + HOUR });
+    expect(await readdir(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    expect(await readdir(join(root, ".hashrelay", "staging"))).toEqual([]);
+    expect(await readdir(join(root, "web01"))).toEqual([file1]);
+    expect(new Uint8Array(await readFile(join(root, "web01", file1)))).toEqual(first.bytes);
+    expect(reopened.latest("web01", "etc")?.archiveId).toBe(first.archiveId);
+    // the retry after the crash works and only the new chunk travels
+    const { needed } = await uploadArchive(reopened, "web01", fileAt("etc", T0 + HOUR), second);
+    expect(needed).toEqual([false, false, false, false, true]);
+  });
+
+  test("a crash after the rename but before the catalog write: both archives complete, the catalog catches up, retention later", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now });
+    const first = buildArchive(randomRaws("m", 3));
+    await uploadArchive(store, "web01", fileAt("etc", T0), first);
+    // simulate: the successor reached its final name, then the process died
+    const second = buildArchive(randomRaws("m2", 3));
+    await writeFile(join(root, "web01", fileAt("etc", T0 + HOUR)), second.bytes);
+    time.advance(2 * HOUR);
+    const reopened = await Store.open(root, { now: time.now });
+    expect(reopened.list("web01").map((e) => e.archiveId).sort()).toEqual([first.archiveId, second.archiveId].sort());
+    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("etc", T0))))).toEqual(first.bytes);
+  });
+
+  test("a trashed archive whose trash time was not recorded waits a full trashFor from the next open", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now, retention: { keep: 1, trashForMs: 10 * HOUR } });
+    const file1 = fileAt("etc", T0);
+    await uploadArchive(store, "web01", file1, buildArchive(randomRaws("t1", 2)));
+    time.advance(HOUR);
+    await uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), buildArchive(randomRaws("t2", 2)));
+    // the trash time survives a restart
+    time.advance(9 * HOUR);
+    const restarted = await Store.open(root, { now: time.now });
+    expect(await restarted.purgeTrash(10 * HOUR)).toEqual([]);
+    time.advance(HOUR);
+    expect((await restarted.purgeTrash(10 * HOUR)).map((p) => p.item)).toEqual([file1]);
+
+    // crash between the move into the trash and the sidecar: no record
+    const orphan = fileAt("etc", T0 - HOUR);
+    await writeFile(join(root, ".trash", "web01", orphan), "old archive");
+    const { log, events } = recorder();
+    const later = await Store.open(root, { now: time.now, log });
+    expect(events.some((e) => e.event === "trash.unrecorded")).toBe(true);
+    expect(await later.purgeTrash(10 * HOUR)).toEqual([]);
+    time.advance(10 * HOUR);
+    expect((await later.purgeTrash(10 * HOUR)).map((p) => p.item)).toEqual([orphan]);
+  });
+
+  test("purge touches nothing outside the trash and keeps foreign folders", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now, retention: { keep: 1, trashForMs: 0 } });
+    await mkdir(join(root, ".trash", "Not A Client"), { recursive: true });
+    await writeFile(join(root, ".trash", "Not A Client", "x"), "x");
+    await uploadArchive(store, "web01", fileAt("etc", T0), buildArchive(randomRaws("u1", 2)));
+    time.advance(1000);
+    await uploadArchive(store, "web01", fileAt("etc", T0 + 1000), buildArchive(randomRaws("u2", 2)));
+    expect((await store.purgeTrash()).length).toBe(1);
+    expect(await readFile(join(root, ".trash", "Not A Client", "x"), "utf8")).toBe("x");
+    expect(await readdir(join(root, "web01"))).toEqual([fileAt("etc", T0 + 1000)]);
+  });
+});

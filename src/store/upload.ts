@@ -1,0 +1,337 @@
+// One archive being received: manifest pages → which chunks are needed → verified chunks in staging → commit.
+import { randomBytes } from "node:crypto";
+import { mkdir, open, unlink, type FileHandle } from "node:fs/promises";
+import { HashRelayError } from "../errors.ts";
+import { ArchiveIdHasher, chunkIdHex, encodeManifestEntries, type ManifestEntry } from "../archive/manifest.ts";
+import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
+import { MAX_MEMBER_BYTES, memberMatches } from "./archive-file.ts";
+import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
+import type { CatalogEntry, ChunkLocation } from "./catalog.ts";
+import { StoreLayout, checkArchiveFile } from "./layout.ts";
+import type { StoreLog } from "./store.ts";
+
+/** What the client announces before its manifest: the archive it wants stored. */
+export interface UploadHeader {
+  name: string;
+  file: string;
+  /** Hex SHA-256 of the canonical manifest. */
+  archiveId: string;
+  /** Number of manifest entries (chunks), 1..MAX_CHUNKS_PER_ARCHIVE. */
+  chunks: number;
+  /** Sum of the entries' raw lengths. */
+  rawSize: number;
+}
+
+/** What an upload needs from the store that owns it (implemented by Store). */
+export interface UploadHost {
+  readonly layout: StoreLayout;
+  readonly log: StoreLog;
+  now(): number;
+  /** This client's chunk index as it is now. */
+  chunkIndex(client: string): Map<string, ChunkLocation>;
+  /** Runs `task` while no other commit, retention or purge of this client runs. */
+  withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
+  /** The entry of an archive already under its final name (scanning it if the catalog lacks it), or undefined. Under the lock. */
+  existingEntry(client: string, file: string): Promise<CatalogEntry | undefined>;
+  /** Throws NO_SPACE unless `bytes` (plus the store's margin) fit on the storage file system. */
+  ensureSpace(bytes: number, what: string): Promise<void>;
+  /** Records an archive just renamed into place (catalog, retention). Under the lock; must not throw. */
+  stored(entry: CatalogEntry): Promise<void>;
+  /** The upload is over (committed, failed or aborted). */
+  finished(upload: Upload): void;
+}
+
+// Per-chunk state.
+const REUSE = 0; // the client's stored archives hold it
+const NEEDED = 1; // asked for, not received yet
+const RECEIVED = 2; // verified and in the staging file
+const DUPLICATE = 3; // a repeat of an earlier entry of this upload that is not stored yet
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
+export function checkUploadHeader(header: UploadHeader): void {
+  checkArchiveFile(header.name, header.file);
+  if (typeof header.archiveId !== "string" || !HEX64.test(header.archiveId)) {
+    throw new HashRelayError("BAD_FRAME", `archive id of ${header.file} is not 64 lower-case hex digits`);
+  }
+  if (!Number.isSafeInteger(header.chunks) || header.chunks < 1 || header.chunks > MAX_CHUNKS_PER_ARCHIVE) {
+    throw new HashRelayError("BAD_FRAME", `${header.file}: chunk count ${header.chunks} is outside 1..${MAX_CHUNKS_PER_ARCHIVE}`);
+  }
+  if (!Number.isSafeInteger(header.rawSize) || header.rawSize < header.chunks || header.rawSize > header.chunks * CHUNK_MAX) {
+    throw new HashRelayError("BAD_FRAME", `${header.file}: raw size ${header.rawSize} cannot be made of ${header.chunks} chunks`);
+  }
+}
+
+/**
+ * One archive being received from `client`. Use: addManifestPage (in order) until `chunks` entries
+ * arrived, addChunk for every chunk asked for, then commit() — or abort(). After commit (success
+ * or failure) or abort the upload is closed and every call throws BAD_FRAME.
+ */
+export class Upload {
+  readonly client: string;
+  readonly header: UploadHeader;
+  private readonly host: UploadHost;
+  private readonly hasher: ArchiveIdHasher;
+  private ids = new Uint8Array(0);
+  private rawLengths = new Uint32Array(0);
+  private states = new Uint8Array(0);
+  private received = 0; // manifest entries so far
+  private rawTotal = 0;
+  private missing = 0; // NEEDED, not yet RECEIVED
+  private readonly firstSeen = new Map<string, number>(); // id → first index, for ids not stored yet
+  private readonly dupOf = new Map<number, number>();
+  private readonly staged = new Map<number, { offset: number; length: number }>();
+  private readonly stagingPath: string;
+  private staging: Promise<FileHandle> | null = null;
+  private stagingSize = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private writeError: HashRelayError | null = null;
+  private closed = false;
+
+  /** Use Store.beginUpload; the header must have passed checkUploadHeader. */
+  constructor(host: UploadHost, client: string, header: UploadHeader) {
+    this.host = host;
+    this.client = client;
+    this.header = { ...header };
+    this.hasher = new ArchiveIdHasher();
+    this.stagingPath = host.layout.stagingPath(client, `${randomBytes(8).toString("hex")}.part`);
+  }
+
+  /**
+   * Adds manifest entries [firstIndex, firstIndex + entries.length). Pages must come in order.
+   * Returns, per entry, whether the server needs that chunk: false when this client's stored
+   * archives hold it or when it repeats an earlier entry of this upload. Throws BAD_FRAME on an
+   * out-of-order or oversized page, a malformed entry, or a closed upload.
+   */
+  addManifestPage(firstIndex: number, entries: readonly ManifestEntry[]): boolean[] {
+    const { file, chunks } = this.header;
+    this.assertOpen();
+    if (firstIndex !== this.received) {
+      throw new HashRelayError("BAD_FRAME", `manifest page of ${file} starts at entry ${firstIndex}, expected ${this.received}`);
+    }
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MANIFEST_PAGE_ENTRIES || firstIndex + entries.length > chunks) {
+      throw new HashRelayError("BAD_FRAME", `manifest page of ${file} at entry ${firstIndex}: bad entry count ${entries?.length}`);
+    }
+    for (const [k, entry] of entries.entries()) {
+      if (!Number.isSafeInteger(entry.rawLength) || entry.rawLength < 1 || entry.rawLength > CHUNK_MAX) {
+        throw new HashRelayError("BAD_FRAME", `manifest entry ${firstIndex + k} of ${file}: raw length ${entry.rawLength} is outside 1..${CHUNK_MAX}`);
+      }
+    }
+    const encoded = encodeManifestEntries(entries, 0, entries.length); // checks id lengths
+    this.grow(firstIndex + entries.length);
+    this.hasher.addEncoded(encoded);
+    const index = this.host.chunkIndex(this.client);
+    const needed: boolean[] = [];
+    for (const [k, entry] of entries.entries()) {
+      const i = firstIndex + k;
+      this.ids.set(entry.id, i * 32);
+      this.rawLengths[i] = entry.rawLength;
+      this.rawTotal += entry.rawLength;
+      const hex = chunkIdHex(entry.id);
+      const first = this.firstSeen.get(hex);
+      if (index.has(hex)) {
+        this.states[i] = REUSE;
+      } else if (first !== undefined) {
+        this.states[i] = DUPLICATE;
+        this.dupOf.set(i, first);
+      } else {
+        this.firstSeen.set(hex, i);
+        this.states[i] = NEEDED;
+        this.missing++;
+      }
+      needed.push(this.states[i] === NEEDED);
+    }
+    this.received += entries.length;
+    return needed;
+  }
+
+  /**
+   * Accepts the gzip member of chunk `index`. Throws synchronously: BAD_FRAME when that chunk was
+   * not asked for (or already received) or the upload is closed; HASH_MISMATCH "chunk N of NAME does
+   * not match its id" when the member does not inflate to exactly the entry's raw length and id —
+   * nothing is stored then; STORAGE when staging already failed. The returned promise resolves once
+   * the member is written to staging and never rejects: a write failure surfaces at commit().
+   */
+  addChunk(index: number, member: Uint8Array): Promise<void> {
+    const { name } = this.header;
+    this.assertOpen();
+    if (this.writeError) throw this.writeError;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
+      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
+    }
+    if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
+      throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
+    }
+    this.states[index] = RECEIVED;
+    this.missing--;
+    const offset = this.stagingSize;
+    this.stagingSize += member.length;
+    this.staged.set(index, { offset, length: member.length });
+    const copy = member.slice(); // the caller may reuse its buffer
+    this.writes = this.writes.then(async () => {
+      if (this.writeError) return;
+      try {
+        const handle = await this.openStaging();
+        let done = 0;
+        while (done < copy.length) {
+          done += (await handle.write(copy, done, copy.length - done, offset + done)).bytesWritten;
+        }
+      } catch (err) {
+        this.writeError = new HashRelayError("STORAGE", `cannot stage chunks of ${name} for ${this.client}: ${(err as Error).message}`, "check the storage disk", { cause: err });
+      }
+    });
+    return this.writes;
+  }
+
+  /**
+   * Verifies the whole upload and stores the archive under `<root>/<client>/<file>`, then applies
+   * retention. Throws BAD_FRAME (manifest incomplete, raw size wrong, chunks missing),
+   * HASH_MISMATCH (manifest does not hash to the archive id, or a reused stored member no longer
+   * matches its id), NO_SPACE, STORAGE (the file name holds another archive; fs failure). When the
+   * file is already stored with this archive id, returns its entry. Nothing partial is ever left
+   * under a final name. The upload is closed afterwards, whatever happened.
+   */
+  async commit(): Promise<CatalogEntry> {
+    const { name, file, chunks, rawSize, archiveId } = this.header;
+    this.assertOpen();
+    this.closed = true;
+    try {
+      await this.writes;
+      if (this.writeError) throw this.writeError;
+      if (this.received !== chunks) {
+        throw new HashRelayError("BAD_FRAME", `manifest of ${file} is incomplete: ${this.received} of ${chunks} entries arrived`);
+      }
+      if (this.rawTotal !== rawSize) {
+        throw new HashRelayError("BAD_FRAME", `manifest of ${file} adds up to ${this.rawTotal} raw bytes, the offer said ${rawSize}`);
+      }
+      if (this.hasher.digest() !== archiveId) {
+        throw new HashRelayError("HASH_MISMATCH", `manifest of ${file} does not match its archive id ${archiveId}`, "the client's manifest changed or was damaged in transit; the next backup retries");
+      }
+      if (this.missing > 0) {
+        throw new HashRelayError("BAD_FRAME", `${this.missing} chunk(s) of ${name} asked for never arrived (first: ${this.firstMissing()})`);
+      }
+      return await this.host.withClientLock(this.client, () => this.store());
+    } finally {
+      await this.cleanup();
+      this.host.finished(this);
+    }
+  }
+
+  /** Drops the upload and its staged chunks. Never throws; harmless on a closed upload. */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writes;
+    await this.cleanup();
+    this.host.finished(this);
+  }
+
+  /** Under the client lock: assemble in tmp, fsync, rename into place, record. */
+  private async store(): Promise<CatalogEntry> {
+    const { layout } = this.host;
+    const { name, file, archiveId } = this.header;
+    const existing = await this.host.existingEntry(this.client, file);
+    if (existing) {
+      if (existing.archiveId === archiveId) return existing;
+      throw new HashRelayError("STORAGE", `${this.client}/${file} is already stored with other content`, "a stored archive is never overwritten; the next backup gets a new time stamp");
+    }
+    const sources = this.plan();
+    const size = sources.reduce((sum, s) => sum + s.length, 0);
+    await this.host.ensureSpace(size, `${this.client}/${file}`);
+    const staging = this.staging ? await this.staging : null;
+    const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.tar.gz`);
+    const built = await assembleArchive({ layout, client: this.client, name, tmp, sources, staging });
+    return this.installFile(tmp, built, size);
+  }
+
+  /** Where each member of the new file comes from. Throws STORAGE when a chunk to reuse is no longer stored. */
+  private plan(): MemberSource[] {
+    const index = this.host.chunkIndex(this.client);
+    const sources: MemberSource[] = [];
+    for (let i = 0; i < this.received; i++) {
+      const origin = this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i;
+      const id = this.idAt(i);
+      const rawLength = this.rawLengths[i]!;
+      const staged = this.staged.get(origin);
+      if (staged) {
+        sources.push({ index: i, id, rawLength, file: null, offset: staged.offset, length: staged.length });
+        continue;
+      }
+      const location = index.get(chunkIdHex(id));
+      if (!location) {
+        throw new HashRelayError("STORAGE", `chunk ${i} of ${this.header.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
+      }
+      sources.push({ index: i, id, rawLength, file: location.file, offset: location.offset, length: location.length });
+    }
+    return sources;
+  }
+
+  private async installFile(tmp: string, built: { members: CatalogEntry["members"]; fileSha256: string }, size: number): Promise<CatalogEntry> {
+    const { layout } = this.host;
+    const { name, file, archiveId } = this.header;
+    const stats = await installArchive(layout, this.client, file, tmp);
+    if (stats.size !== size) {
+      throw new HashRelayError("STORAGE", `${this.client}/${file}: stored ${stats.size} bytes, expected ${size}`);
+    }
+    const entry: CatalogEntry = {
+      client: this.client,
+      name,
+      file,
+      archiveId,
+      fileSha256: built.fileSha256,
+      size,
+      mtimeMs: stats.mtimeMs,
+      storedAt: new Date(this.host.now()).toISOString(),
+      members: built.members,
+    };
+    await this.host.stored(entry);
+    return entry;
+  }
+
+  private idAt(i: number): Uint8Array {
+    return this.ids.subarray(i * 32, i * 32 + 32);
+  }
+
+  private firstMissing(): number {
+    for (let i = 0; i < this.received; i++) if (this.states[i] === NEEDED) return i;
+    return -1;
+  }
+
+  /** Grows the per-entry arrays to hold at least `count` entries (doubling, capped at `chunks`). */
+  private grow(count: number): void {
+    if (count <= this.rawLengths.length) return;
+    const capacity = Math.min(this.header.chunks, Math.max(count, this.rawLengths.length * 2, 1024));
+    const ids = new Uint8Array(capacity * 32);
+    ids.set(this.ids);
+    const raw = new Uint32Array(capacity);
+    raw.set(this.rawLengths);
+    const states = new Uint8Array(capacity);
+    states.set(this.states);
+    this.ids = ids;
+    this.rawLengths = raw;
+    this.states = states;
+  }
+
+  private openStaging(): Promise<FileHandle> {
+    this.staging ??= (async () => {
+      await mkdir(this.host.layout.stagingDir(this.client), { recursive: true, mode: 0o750 });
+      return open(this.stagingPath, "wx+", 0o640);
+    })();
+    return this.staging;
+  }
+
+  private async cleanup(): Promise<void> {
+    if (!this.staging) return;
+    try {
+      await (await this.staging).close();
+    } catch {
+      // opening failed: nothing to close
+    }
+    await unlink(this.stagingPath).catch(() => undefined);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new HashRelayError("BAD_FRAME", `upload of ${this.header.file} is already finished`);
+  }
+}
