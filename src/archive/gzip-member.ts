@@ -1,0 +1,111 @@
+// One self-delimiting gzip member per chunk (BGZF-like), so the archive file is their plain concatenation.
+import { crc32, inflateRawSync } from "node:zlib";
+import { HashRelayError } from "../errors.ts";
+
+/**
+ * Member layout (RFC 1952 with one extra subfield):
+ *   1f 8b 08 04          magic, CM=deflate, FLG=FEXTRA
+ *   00 00 00 00          MTIME = 0 (deterministic)
+ *   00 ff                XFL = 0, OS = 255 (unknown)
+ *   08 00                XLEN = 8 (LE)
+ *   48 52 04 00          subfield "HR", length 4 (LE)
+ *   u32 LE               total member length, header to trailer inclusive
+ *   raw deflate data
+ *   u32 LE CRC32 of raw, u32 LE ISIZE = raw length
+ */
+export const GZIP_HEADER_BYTES = 20;
+export const GZIP_TRAILER_BYTES = 8;
+/** The smallest possible member: header, a 2-byte empty deflate stream, trailer. */
+export const GZIP_MIN_MEMBER = GZIP_HEADER_BYTES + 2 + GZIP_TRAILER_BYTES;
+
+const FIXED_HEADER = [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0x00, 0xff, 0x08, 0x00, 0x48, 0x52, 0x04, 0x00];
+
+/** Wraps `raw` compressed by `deflateRaw` (which must return RAW deflate) into one member. */
+export function encodeGzipMember(raw: Uint8Array, deflateRaw: (raw: Uint8Array) => Uint8Array): Uint8Array {
+  const deflated = deflateRaw(raw);
+  const total = GZIP_HEADER_BYTES + deflated.length + GZIP_TRAILER_BYTES;
+  const member = new Uint8Array(total);
+  const view = new DataView(member.buffer);
+  member.set(FIXED_HEADER, 0);
+  view.setUint32(16, total, true);
+  member.set(deflated, GZIP_HEADER_BYTES);
+  view.setUint32(total - 8, crc32(raw) >>> 0, true);
+  view.setUint32(total - 4, raw.length >>> 0, true);
+  return member;
+}
+
+/**
+ * Total length of the member starting at bytes[offset], read from its "HR" subfield.
+ * Throws BAD_FRAME when fewer than 20 bytes are there, the header is not exactly this
+ * format's, or the length is below the smallest possible member.
+ */
+export function readMemberLength(bytes: Uint8Array, offset: number): number {
+  if (offset < 0 || bytes.length - offset < GZIP_HEADER_BYTES) {
+    throw new HashRelayError("BAD_FRAME", `gzip member at offset ${offset}: truncated header`);
+  }
+  for (let i = 0; i < FIXED_HEADER.length; i++) {
+    if (bytes[offset + i] !== FIXED_HEADER[i]) {
+      throw new HashRelayError("BAD_FRAME", `gzip member at offset ${offset}: not a HashRelay gzip member (header byte ${i})`);
+    }
+  }
+  const length = new DataView(bytes.buffer, bytes.byteOffset + offset, GZIP_HEADER_BYTES).getUint32(16, true);
+  if (length < GZIP_MIN_MEMBER) {
+    throw new HashRelayError("BAD_FRAME", `gzip member at offset ${offset}: length ${length} is too small`);
+  }
+  return length;
+}
+
+/**
+ * The raw bytes of one whole member. ISIZE is read from the trailer and refused (TOO_LARGE)
+ * when over `maxRaw`, before anything is inflated; output is capped at ISIZE.
+ * Throws BAD_FRAME on a bad header, a length that disagrees with the header, corrupt deflate
+ * data or data after the deflate stream; HASH_MISMATCH when CRC32 or ISIZE disagree with the output.
+ */
+export function inflateMember(member: Uint8Array, maxRaw: number): Uint8Array {
+  const declared = readMemberLength(member, 0);
+  if (declared !== member.length) {
+    throw new HashRelayError("BAD_FRAME", `gzip member: header says ${declared} bytes, got ${member.length}`);
+  }
+  const view = new DataView(member.buffer, member.byteOffset, member.byteLength);
+  const expectedCrc = view.getUint32(member.length - 8, true);
+  const isize = view.getUint32(member.length - 4, true);
+  if (isize > maxRaw) {
+    throw new HashRelayError("TOO_LARGE", `gzip member: declares ${isize} raw bytes, limit is ${maxRaw}`);
+  }
+  const deflated = member.subarray(GZIP_HEADER_BYTES, member.length - GZIP_TRAILER_BYTES);
+  let raw: Uint8Array;
+  let consumed: number;
+  try {
+    const result = inflateRawSync(deflated, { maxOutputLength: Math.max(isize, 1), info: true }) as unknown as {
+      buffer: Uint8Array;
+      engine: { bytesWritten: number };
+    };
+    raw = new Uint8Array(result.buffer.buffer, result.buffer.byteOffset, result.buffer.byteLength);
+    consumed = result.engine.bytesWritten;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE") {
+      throw new HashRelayError("HASH_MISMATCH", `gzip member: inflates to more than its ISIZE of ${isize} bytes`, "", { cause: err });
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HashRelayError("BAD_FRAME", `gzip member: corrupt deflate data (${reason})`, "", { cause: err });
+  }
+  if (consumed !== deflated.length) {
+    throw new HashRelayError("BAD_FRAME", `gzip member: ${deflated.length - consumed} bytes after the deflate stream`);
+  }
+  if (raw.length !== isize) {
+    throw new HashRelayError("HASH_MISMATCH", `gzip member: inflated ${raw.length} bytes, ISIZE says ${isize}`);
+  }
+  const actualCrc = crc32(raw) >>> 0;
+  if (actualCrc !== expectedCrc) {
+    throw new HashRelayError(
+      "HASH_MISMATCH",
+      `gzip member: CRC32 ${hex32(actualCrc)} of the inflated data does not match the trailer's ${hex32(expectedCrc)}`,
+    );
+  }
+  return raw;
+}
+
+function hex32(value: number): string {
+  return value.toString(16).padStart(8, "0");
+}
