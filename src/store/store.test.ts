@@ -184,6 +184,28 @@ describe("second archive of a name", () => {
   });
 });
 
+describe("several pages and uploads at once", () => {
+  test("small manifest pages with repeats across pages, and two names committed concurrently", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const x = seededBytes("x", 4000);
+    const raws = [...randomRaws("pg", 4, 3000), x, ...randomRaws("pg2", 4, 3000), x, x];
+    const paged = buildArchive(raws);
+    const other = buildArchive(randomRaws("other-name", 5, 3000));
+    const first = offer(store, "web01", fileAt("paged", T0), paged, 3);
+    const second = offer(store, "web01", fileAt("other", T0), other, 2);
+    expect(first.needed).toEqual([true, true, true, true, true, true, true, true, true, false, false]);
+    for (const [i, n] of first.needed.entries()) if (n) await first.upload.addChunk(i, paged.members[i]!);
+    for (const [i, n] of second.needed.entries()) if (n) await second.upload.addChunk(i, other.members[i]!);
+    const [a, b] = await Promise.all([first.upload.commit(), second.upload.commit()]);
+    expect(a.archiveId).toBe(paged.archiveId);
+    expect(b.archiveId).toBe(other.archiveId);
+    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("paged", T0))))).toEqual(paged.bytes);
+    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("other", T0))))).toEqual(other.bytes);
+    expect(spawnSync("gzip", ["-t", join(root, "web01", fileAt("paged", T0))]).status).toBe(0);
+  });
+});
+
 describe("refusals leave storage as it was", () => {
   test("a wrong chunk is HASH_MISMATCH, nothing reaches a final name, the previous archive stays intact", async () => {
     const root = await newRoot();

@@ -63,7 +63,7 @@ export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLo
         if (!present.has(name.slice(0, -SIDECAR.length))) await unlink(path).catch(() => undefined);
         continue;
       }
-      if (name.startsWith(".") || !(await lstat(path)).isFile()) continue;
+      if (name.startsWith(".") || !(await lstat(path).then((st) => st.isFile(), () => false))) continue;
       let trashedAtMs = await readSidecar(layout, client, name);
       if (trashedAtMs === null) {
         trashedAtMs = nowMs;
