@@ -22,6 +22,11 @@ afterEach(async () => {
   for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
 });
 
+/** The file's bytes, typed so expect() compares them with archives built in memory. */
+async function readBytes(path: string): Promise<Uint8Array> {
+  return new Uint8Array(await readFile(path));
+}
+
 /** A clock tests can move. */
 function clock(start = T0) {
   let now = start;
@@ -73,13 +78,13 @@ describe("upload of a fresh archive", () => {
     expect(needed.every(Boolean)).toBe(true);
     const path = join(root, "web01", file);
     expect(await readdir(join(root, "web01"))).toEqual([file]);
-    expect(new Uint8Array(await readFile(path))).toEqual(archive.bytes);
+    expect(await readBytes(path)).toEqual(archive.bytes);
     expect(spawnSync("gzip", ["-t", path]).status).toBe(0);
     const out = join(source, "restored");
     await mkdir(out);
     expect(spawnSync("tar", ["-xzf", path, "-C", out]).status).toBe(0);
     expect(await readFile(join(out, "etc", "hosts"), "utf8")).toBe("127.0.0.1 localhost\n");
-    expect(new Uint8Array(await readFile(join(out, "etc", "app", "blob.bin")))).toEqual(seededBytes("blob", 300_000));
+    expect(await readBytes(join(out, "etc", "app", "blob.bin"))).toEqual(seededBytes("blob", 300_000));
 
     expect(entry.client).toBe("web01");
     expect(entry.name).toBe("etc");
@@ -125,7 +130,7 @@ describe("second archive of a name", () => {
     const file2 = fileAt("www", T0 + HOUR);
     const path1 = join(root, "web01", file1);
     const path2 = join(root, "web01", file2);
-    let newInPlaceWhenTrashed: boolean | null = null;
+    let newInPlaceWhenTrashed = null as boolean | null;
     events.length = 0;
     const spy: StoreLog = (level, event, fields) => {
       if (event === "archive.trashed") newInPlaceWhenTrashed = existsSync(path2) && !existsSync(path1);
@@ -135,13 +140,13 @@ describe("second archive of a name", () => {
     const { needed, entry } = await uploadArchive(watched, "web01", file2, second);
 
     expect(needed.flatMap((n, i) => (n ? [i] : []))).toEqual([5, 20]);
-    expect(new Uint8Array(await readFile(path2))).toEqual(second.bytes);
+    expect(await readBytes(path2)).toEqual(second.bytes);
     expect(entry.archiveId).toBe(second.archiveId);
     expect(spawnSync("gzip", ["-t", path2]).status).toBe(0);
     expect(newInPlaceWhenTrashed).toBe(true);
     expect(events.map((e) => e.event).filter((e) => e.startsWith("archive."))).toEqual(["archive.stored", "archive.trashed"]);
     expect(existsSync(path1)).toBe(false);
-    expect(new Uint8Array(await readFile(join(root, ".trash", "web01", file1)))).toEqual(first.bytes);
+    expect(await readBytes(join(root, ".trash", "web01", file1))).toEqual(first.bytes);
     expect(watched.list("web01").map((e) => e.file)).toEqual([file2]);
     expect(existsSync(join(root, ".hashrelay", "catalog", "web01", `${file1}.json`))).toBe(false);
     // the chunk index no longer points into the trashed file
@@ -154,7 +159,7 @@ describe("second archive of a name", () => {
     const purged = await watched.purgeTrash();
     expect(purged.map((p) => [p.client, p.item])).toEqual([["web01", file1]]);
     expect(await readdir(join(root, ".trash", "web01"))).toEqual([]);
-    expect(new Uint8Array(await readFile(path2))).toEqual(second.bytes);
+    expect(await readBytes(path2)).toEqual(second.bytes);
   });
 
   test("keep: 2 keeps the two newest", async () => {
@@ -166,7 +171,7 @@ describe("second archive of a name", () => {
       await uploadArchive(store, "web01", file, buildArchive(randomRaws(`db${k}`, 3)));
       time.advance(HOUR);
     }
-    expect((await readdir(join(root, "web01"))).sort()).toEqual([files[1], files[2]].sort());
+    expect((await readdir(join(root, "web01"))).sort()).toEqual([files[1]!, files[2]!].sort());
     expect(await readdir(join(root, ".trash", "web01"))).toEqual([files[0]!, `${files[0]}.trashed`]);
     expect(store.latest("web01", "db")?.file).toBe(files[2]);
   });
@@ -179,7 +184,7 @@ describe("second archive of a name", () => {
     const archive = buildArchive([a, b, a, a, b]);
     const { needed, entry } = await uploadArchive(store, "web01", fileAt("rep", T0), archive);
     expect(needed).toEqual([true, true, false, false, false]);
-    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("rep", T0))))).toEqual(archive.bytes);
+    expect(await readBytes(join(root, "web01", fileAt("rep", T0)))).toEqual(archive.bytes);
     expect(entry.members.map((m) => m[1])).toEqual([0, 1, 2, 3, 4].map((k) => archive.members.slice(0, k).reduce((s, m) => s + m.length, 0)));
   });
 });
@@ -200,8 +205,8 @@ describe("several pages and uploads at once", () => {
     const [a, b] = await Promise.all([first.upload.commit(), second.upload.commit()]);
     expect(a.archiveId).toBe(paged.archiveId);
     expect(b.archiveId).toBe(other.archiveId);
-    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("paged", T0))))).toEqual(paged.bytes);
-    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("other", T0))))).toEqual(other.bytes);
+    expect(await readBytes(join(root, "web01", fileAt("paged", T0)))).toEqual(paged.bytes);
+    expect(await readBytes(join(root, "web01", fileAt("other", T0)))).toEqual(other.bytes);
     expect(spawnSync("gzip", ["-t", join(root, "web01", fileAt("paged", T0))]).status).toBe(0);
   });
 });
@@ -233,7 +238,7 @@ describe("refusals leave storage as it was", () => {
     await expectCode(upload.commit(), "BAD_FRAME");
 
     expect(await readdir(join(root, "web01"))).toEqual([file1]);
-    expect(new Uint8Array(await readFile(join(root, "web01", file1)))).toEqual(first.bytes);
+    expect(await readBytes(join(root, "web01", file1))).toEqual(first.bytes);
     expect(store.latest("web01", "etc")?.file).toBe(file1);
     expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
     expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
@@ -299,7 +304,7 @@ describe("refusals leave storage as it was", () => {
     await uploadArchive(store, "web01", file1, first);
     // bit rot inside the second member of the stored archive (same size)
     const path1 = join(root, "web01", file1);
-    const bytes = new Uint8Array(await readFile(path1));
+    const bytes = await readBytes(path1);
     const at = first.members[0]!.length + 100;
     bytes[at] = bytes[at]! ^ 0xff;
     await writeFile(path1, bytes);
@@ -323,7 +328,7 @@ describe("refusals leave storage as it was", () => {
     expect(again.entry).toEqual(entry);
     const other = buildArchive(randomRaws("other", 3));
     await expectCode(() => offer(store, "web01", file, other), "STORAGE");
-    expect(new Uint8Array(await readFile(join(root, "web01", file)))).toEqual(archive.bytes);
+    expect(await readBytes(join(root, "web01", file))).toEqual(archive.bytes);
   });
 
   test("two uploads of one file at once: the second is BUSY", async () => {
@@ -376,7 +381,7 @@ describe("dedup is per client", () => {
     await uploadArchive(store, "alpha", fileAt("etc", T0), archive);
     const { needed } = await uploadArchive(store, "beta", fileAt("etc", T0), archive);
     expect(needed).toEqual([true, true, true, true, true, true]);
-    expect(new Uint8Array(await readFile(join(root, "beta", fileAt("etc", T0))))).toEqual(archive.bytes);
+    expect(await readBytes(join(root, "beta", fileAt("etc", T0)))).toEqual(archive.bytes);
     expect(store.chunkIndex("beta").size).toBe(6);
     expect([...store.chunkIndex("beta").values()].every((l) => l.file === fileAt("etc", T0))).toBe(true);
   });
@@ -477,7 +482,7 @@ describe("crashes", () => {
     expect(await readdir(join(root, ".hashrelay", "tmp"))).toEqual([]);
     expect(await readdir(join(root, ".hashrelay", "staging"))).toEqual([]);
     expect(await readdir(join(root, "web01"))).toEqual([file1]);
-    expect(new Uint8Array(await readFile(join(root, "web01", file1)))).toEqual(first.bytes);
+    expect(await readBytes(join(root, "web01", file1))).toEqual(first.bytes);
     expect(reopened.latest("web01", "etc")?.archiveId).toBe(first.archiveId);
     // the retry after the crash works and only the new chunk travels
     const { needed } = await uploadArchive(reopened, "web01", fileAt("etc", T0 + HOUR), second);
@@ -496,7 +501,7 @@ describe("crashes", () => {
     time.advance(2 * HOUR);
     const reopened = await Store.open(root, { now: time.now });
     expect(reopened.list("web01").map((e) => e.archiveId).sort()).toEqual([first.archiveId, second.archiveId].sort());
-    expect(new Uint8Array(await readFile(join(root, "web01", fileAt("etc", T0))))).toEqual(first.bytes);
+    expect(await readBytes(join(root, "web01", fileAt("etc", T0)))).toEqual(first.bytes);
   });
 
   test("a trashed archive whose trash time was not recorded waits a full trashFor from the next open", async () => {
