@@ -1,6 +1,7 @@
 // The catalog: what each stored archive holds (members, ids, receipt), kept in memory and as derived JSON files.
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import { writeFileAtomic } from "../io/atomic-file.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
 import { StoreLayout, checkArchiveFile, checkClient, readdirOrEmpty } from "./layout.ts";
 
 /** One member of a stored archive: [chunk id (hex), offset in the file, member length, raw length]. */
@@ -21,8 +22,8 @@ export interface CatalogEntry {
   /** ISO 8601 UTC time the server stored the file (its mtime for entries rebuilt by scanning). */
   storedAt: string;
   members: MemberRecord[];
-  /** The signed receipt, as the JSON the agent gave; absent for entries rebuilt by scanning. */
-  receipt?: unknown;
+  /** The server's signed receipt; absent for entries rebuilt by scanning. */
+  receipt?: SignedDoc;
 }
 
 /** Where a chunk's gzip member sits in one of the client's stored archives. */
@@ -158,7 +159,16 @@ export function catalogEntryProblem(value: unknown, client: string, file: string
     expectedOffset += length as number;
   }
   if (expectedOffset !== e.size) return "members do not cover the file";
+  if (e.receipt !== undefined && !isSignedDocShape(e.receipt)) return "bad receipt";
   return null;
+}
+
+/** True for an object with exactly the string fields body, sig and key (the signature itself is the agent's to check). */
+export function isSignedDocShape(value: unknown): value is SignedDoc {
+  if (typeof value !== "object" || value === null) return false;
+  const keys = Object.keys(value).sort();
+  const doc = value as Record<string, unknown>;
+  return keys.join(",") === "body,key,sig" && typeof doc.body === "string" && typeof doc.sig === "string" && typeof doc.key === "string";
 }
 
 function isCount(v: unknown): v is number {

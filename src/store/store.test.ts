@@ -366,7 +366,7 @@ describe("names from the wire", () => {
     for (const file of ["../backup-etc-00-00-03-2026-01-10.tar.gz", "backup-etc-00-00-03-2026-01-10.tar.gz/x", "backup-www-00-00-03-2026-01-10.tar.gz", "etc.tar.gz", "backup-etc-99-00-03-2026-01-10.tar.gz"]) {
       await expectCode(() => store.beginUpload("web01", header("etc", file)), "BAD_FRAME");
     }
-    await expectCode(store.setReceipt("web01", "../../x.json", {}), "BAD_FRAME");
+    await expectCode(store.setReceipt("web01", "../../x.json", { body: "", sig: "", key: "" }), "BAD_FRAME");
     await expectCode(() => store.beginUpload("web01", { ...header("etc"), archiveId: "../x" }), "BAD_FRAME");
     await expectCode(() => store.beginUpload("web01", { ...header("etc"), chunks: 0 }), "BAD_FRAME");
     expect((await readdir(root)).sort()).toEqual([".hashrelay", ".trash"]);
@@ -396,7 +396,7 @@ describe("the catalog is derived data", () => {
     time.advance(HOUR);
     await uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), buildArchive([...randomRaws("c1", 6), seededBytes("c2", 999)]));
     await uploadArchive(store, "web02", fileAt("www", T0), buildArchive(randomRaws("w", 2)));
-    await store.setReceipt("web01", fileAt("etc", T0), { doc: "signed", sig: "abc" });
+    await store.setReceipt("web01", fileAt("etc", T0), { body: "{}", sig: "abc", key: "ed25519:x" });
     const before = new Map(store.chunkIndex("web01"));
     const entriesBefore = store.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }));
     expect(before.size).toBe(9);
@@ -422,15 +422,35 @@ describe("the catalog is derived data", () => {
     const store = await Store.open(root, { now: () => T0 });
     const file = fileAt("etc", T0);
     await uploadArchive(store, "web01", file, buildArchive(randomRaws("rc", 2)));
-    await store.setReceipt("web01", file, { sig: "xyz" });
-    expect((await Store.open(root)).latest("web01", "etc")?.receipt).toEqual({ sig: "xyz" });
-    await expectCode(store.setReceipt("web01", fileAt("etc", T0 + 1000), {}), "STORAGE");
+    const receipt = { body: '{"kind":"receipt"}', sig: "xyz", key: "ed25519:k" };
+    await store.setReceipt("web01", file, receipt);
+    expect((await Store.open(root)).latest("web01", "etc")?.receipt).toEqual(receipt);
+    await expectCode(store.setReceipt("web01", fileAt("etc", T0 + 1000), receipt), "STORAGE");
+    await expectCode(store.setReceipt("web01", file, { sig: "only" } as never), "INTERNAL");
 
     const replaced = buildArchive(randomRaws("rc-other", 2));
     await writeFile(join(root, "web01", file), replaced.bytes);
     const rebuilt = (await Store.open(root)).latest("web01", "etc");
     expect(rebuilt?.archiveId).toBe(replaced.archiveId);
     expect(rebuilt?.receipt).toBeUndefined();
+  });
+
+  test("a corrupt or lying catalog file is replaced by a scan of the archive", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const file = fileAt("etc", T0);
+    const archive = buildArchive(randomRaws("cc", 3));
+    await uploadArchive(store, "web01", file, archive);
+    const catalogFile = join(root, ".hashrelay", "catalog", "web01", `${file}.json`);
+    const saved = JSON.parse(await readFile(catalogFile, "utf8"));
+    await writeFile(catalogFile, JSON.stringify({ ...saved, members: saved.members.slice(1) }));
+    const { log, events } = recorder();
+    const reopened = await Store.open(root, { log });
+    expect(events.some((e) => e.event === "catalog.invalid")).toBe(true);
+    expect(reopened.latest("web01", "etc")?.archiveId).toBe(archive.archiveId);
+    expect(reopened.chunkIndex("web01").size).toBe(3);
+    await writeFile(catalogFile, "{not json");
+    expect((await Store.open(root)).latest("web01", "etc")?.archiveId).toBe(archive.archiveId);
   });
 
   test("a damaged archive is logged and left alone, never deleted", async () => {

@@ -15,9 +15,11 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import type { Level, LogFields } from "../io/log.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
 import { scanArchive } from "./archive-file.ts";
 import {
   Catalog,
+  isSignedDocShape,
   loadCatalogFiles,
   removeCatalogEntry,
   saveCatalogEntry,
@@ -168,19 +170,18 @@ export class Store {
   }
 
   /**
-   * Stores the signed receipt (any JSON value) in the archive's catalog entry (atomic write) and
-   * returns the updated entry. Throws BAD_FRAME on a bad client or file, STORAGE when that archive
-   * is not stored (any more).
+   * Stores the signed receipt in the archive's catalog entry (atomic write) and returns the updated
+   * entry. Throws BAD_FRAME on a bad client or file, INTERNAL when `receipt` is not a {body, sig, key}
+   * document, STORAGE when that archive is not stored (any more).
    */
-  async setReceipt(client: string, file: string, receipt: unknown): Promise<CatalogEntry> {
+  async setReceipt(client: string, file: string, receipt: SignedDoc): Promise<CatalogEntry> {
     checkClient(client);
     checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
-    const json = JSON.stringify(receipt);
-    if (json === undefined) throw new HashRelayError("INTERNAL", `receipt for ${client}/${file} is not JSON`);
+    if (!isSignedDocShape(receipt)) throw new HashRelayError("INTERNAL", `receipt for ${client}/${file} is not a signed document`);
     return this.withClientLock(client, async () => {
       const entry = this.catalog.get(client, file);
       if (!entry) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-      const updated: CatalogEntry = { ...entry, receipt: JSON.parse(json) };
+      const updated: CatalogEntry = { ...entry, receipt: { body: receipt.body, sig: receipt.sig, key: receipt.key } };
       await saveCatalogEntry(this.layout, updated);
       this.catalog.put(updated);
       return updated;
