@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
+import { asStorageError } from "./storage-error.ts";
 import { Store, type StoreLog } from "./store.ts";
 import { buildArchive, offer, seededBytes, sha256, sliceStream, tempDir, uploadArchive } from "./test-fixtures.ts";
 
@@ -370,6 +371,18 @@ describe("names from the wire", () => {
     await expectCode(() => store.beginUpload("web01", { ...header("etc"), archiveId: "../x" }), "BAD_FRAME");
     await expectCode(() => store.beginUpload("web01", { ...header("etc"), chunks: 0 }), "BAD_FRAME");
     expect((await readdir(root)).sort()).toEqual([".hashrelay", ".trash"]);
+  });
+});
+
+describe("file-system failures", () => {
+  test("a storage root that cannot be created is STORAGE naming it; a full disk maps to NO_SPACE", async () => {
+    const root = await newRoot();
+    await writeFile(join(root, "plain-file"), "x");
+    const err = await expectCode(Store.open(join(root, "plain-file", "backup")), "STORAGE");
+    expect(err.message).toContain(join(root, "plain-file", "backup"));
+    expect(asStorageError(Object.assign(new Error("no space left"), { code: "ENOSPC" }), "writing x").code).toBe("NO_SPACE");
+    const own = new HashRelayError("HASH_MISMATCH", "m");
+    expect(asStorageError(own, "y")).toBe(own);
   });
 });
 

@@ -27,6 +27,7 @@ import {
   type ChunkLocation,
 } from "./catalog.ts";
 import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists, readdirOrEmpty } from "./layout.ts";
+import { asStorageError } from "./storage-error.ts";
 import { listTrash, moveToTrash, purgeExpired, type TrashItem } from "./trash.ts";
 import { Upload, checkUploadHeader, type UploadHeader, type UploadHost } from "./upload.ts";
 
@@ -100,10 +101,17 @@ export class Store {
    * Opens (creating, mode 0750) the storage at `root`: empties .hashrelay/tmp and staging, loads the
    * catalog and rebuilds the entry of every archive that has none or a stale one (size or mtime
    * changed) by scanning it. A damaged archive is logged and left alone (not listed, never deleted).
-   * Trashed items without a recorded trash time get one dated now. Throws fs errors (e.g. EACCES).
+   * Trashed items without a recorded trash time get one dated now. Throws STORAGE (e.g. EACCES).
    */
   static async open(root: string, opts: StoreOptions = {}): Promise<Store> {
-    const layout = new StoreLayout(root);
+    try {
+      return await Store.openOrThrow(new StoreLayout(root), opts);
+    } catch (err) {
+      throw asStorageError(err, `cannot open storage ${root}`);
+    }
+  }
+
+  private static async openOrThrow(layout: StoreLayout, opts: StoreOptions): Promise<Store> {
     await mkdir(layout.root, { recursive: true, mode: 0o750 });
     for (const dir of [layout.trashRoot(), layout.derivedDir(), layout.catalogRoot(), layout.tmpDir(), layout.stagingRoot()]) {
       await mkdir(dir, { recursive: true, mode: 0o750 });
@@ -182,7 +190,9 @@ export class Store {
       const entry = this.catalog.get(client, file);
       if (!entry) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
       const updated: CatalogEntry = { ...entry, receipt: { body: receipt.body, sig: receipt.sig, key: receipt.key } };
-      await saveCatalogEntry(this.layout, updated);
+      await saveCatalogEntry(this.layout, updated).catch((err) => {
+        throw asStorageError(err, `cannot record the receipt of ${client}/${file}`);
+      });
       this.catalog.put(updated);
       return updated;
     });
@@ -190,13 +200,16 @@ export class Store {
 
   /**
    * Deletes trashed archives whose trash time + trashForMs ≤ now and returns them. Touches nothing
-   * but .trash; items it cannot delete are logged and kept.
+   * but .trash; items it cannot delete are logged and kept. Throws CONFIG on a bad duration, STORAGE
+   * when the trash cannot be listed.
    */
   async purgeTrash(trashForMs: number = this.retention.trashForMs): Promise<TrashItem[]> {
     if (!Number.isFinite(trashForMs) || trashForMs < 0) {
       throw new HashRelayError("CONFIG", `trash time ${trashForMs} ms is not a duration`);
     }
-    return purgeExpired(this.layout, trashForMs, this.now(), this.log);
+    return purgeExpired(this.layout, trashForMs, this.now(), this.log).catch((err) => {
+      throw asStorageError(err, "cannot purge the trash");
+    });
   }
 
   /** Sets retention for later commits and purges. Throws CONFIG when keep < 1 or trashForMs < 0. */

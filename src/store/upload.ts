@@ -8,6 +8,7 @@ import { MAX_MEMBER_BYTES, memberMatches } from "./archive-file.ts";
 import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
 import type { CatalogEntry, ChunkLocation } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
+import { asStorageError } from "./storage-error.ts";
 import type { StoreLog } from "./store.ts";
 
 /** What the client announces before its manifest: the archive it wants stored. */
@@ -178,7 +179,7 @@ export class Upload {
           done += (await handle.write(copy, done, copy.length - done, offset + done)).bytesWritten;
         }
       } catch (err) {
-        this.writeError = new HashRelayError("STORAGE", `cannot stage chunks of ${name} for ${this.client}: ${(err as Error).message}`, "check the storage disk", { cause: err });
+        this.writeError = asStorageError(err, `cannot stage chunks of ${name} for ${this.client}`);
       }
     });
     return this.writes;
@@ -188,7 +189,8 @@ export class Upload {
    * Verifies the whole upload and stores the archive under `<root>/<client>/<file>`, then applies
    * retention. Throws BAD_FRAME (manifest incomplete, raw size wrong, chunks missing),
    * HASH_MISMATCH (manifest does not hash to the archive id, or a reused stored member no longer
-   * matches its id), NO_SPACE, STORAGE (the file name holds another archive; fs failure). When the
+   * matches its id), NO_SPACE (free space check, ENOSPC), STORAGE (the file name holds another
+   * archive; any other fs failure). When the
    * file is already stored with this archive id, returns its entry. Nothing partial is ever left
    * under a final name. The upload is closed afterwards, whatever happened.
    */
@@ -212,6 +214,8 @@ export class Upload {
         throw new HashRelayError("BAD_FRAME", `${this.missing} chunk(s) of ${name} asked for never arrived (first: ${this.firstMissing()})`);
       }
       return await this.host.withClientLock(this.client, () => this.store());
+    } catch (err) {
+      throw asStorageError(err, `cannot store ${this.client}/${file}`);
     } finally {
       await this.cleanup();
       this.host.finished(this);
