@@ -34,7 +34,7 @@ const HELP: Record<string, KeyHelp> = {
   "client.paths[].exclude": { expected: "a list", hint: 'list patterns, e.g. ["*.log", "cache/"]' },
   "client.paths[].exclude[]": { expected: "a pattern", hint: 'write a pattern such as "*.log" or "cache/"' },
   server: { expected: "a mapping", hint: "server: holds listen, key, storage, minFree, retention and clients" },
-  "server.listen": { hint: "use an address such as 0.0.0.0 (every IPv4 address) or :: (every IPv6 address)" },
+  "server.listen": { hint: "use an address such as 0.0.0.0 for every IPv4 address or :: for every IPv6 address" },
   "server.key": { expected: "a path", hint: "give the server's private key file, e.g. ./server.key" },
   "server.storage": { expected: "a path", hint: "give the folder that receives the archives, e.g. /srv/hashrelay" },
   "server.minFree": { expected: "a size", hint: SIZE_HINT },

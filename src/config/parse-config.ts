@@ -27,10 +27,10 @@ export const MAX_CONFIG_CHARS = 1024 * 1024;
 const YAML_HINTS: Record<string, string> = {
   DUPLICATE_KEY: "keep one of the two keys",
   TAB_AS_INDENT: "indent with spaces, not tabs",
-  BAD_INDENT: "indent the lines of one block by the same number of spaces",
-  MISSING_CHAR: "close the quote or bracket that opens here",
+  BAD_INDENT: "indent the lines of one block by the same number of spaces, and close every [ or {",
+  MISSING_CHAR: "a quote or bracket opened earlier is not closed",
   MULTIPLE_DOCS: "keep one document: remove the --- line and what follows, or merge it",
-  BLOCK_AS_IMPLICIT_KEY: "put a space after the colon of each key and check the indentation",
+  BLOCK_AS_IMPLICIT_KEY: "start a nested mapping on its own line, indented below its key",
   MULTILINE_IMPLICIT_KEY: "put each key on one line, followed by a colon and a space",
 };
 
@@ -58,7 +58,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { ok: false, issues: [issue(1, 1, "(yaml)", `cannot be read: ${err instanceof Error ? err.message : String(err)}`, "write the values out instead of using many aliases")] };
+    return { ok: false, issues: [issue(1, 1, "(yaml)", `cannot be read: ${err instanceof Error ? err.message : String(err)}`, "check the anchors (&name) and aliases (*name), or write the values out")] };
   }
 
   const locator = new YamlLocator(doc, lines);

@@ -29,7 +29,7 @@ interface FieldSpec {
 
 const FIELDS: readonly FieldSpec[] = [
   { name: "minute", min: 0, max: 59, hint: "minute is 0-59" },
-  { name: "hour", min: 0, max: 23, hint: "hour is 0-23 (UTC)" },
+  { name: "hour", min: 0, max: 23, hint: "hour is 0-23, in UTC" },
   { name: "day-of-month", min: 1, max: 31, hint: "day-of-month is 1-31" },
   {
     name: "month",
@@ -43,12 +43,12 @@ const FIELDS: readonly FieldSpec[] = [
     min: 0,
     max: 7,
     names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-    hint: "day-of-week is 0-7 (0 and 7 are Sunday) or sun, mon, tue, wed, thu, fri, sat",
+    hint: "day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday",
   },
 ];
 
 const MIN_INTERVAL_MS = 1_000;
-const EVERY_HINT = "write every 30s, every 15m, every 6h or every 1d (at least 1s)";
+const EVERY_HINT = "write every 30s, every 15m, every 6h or every 1d; the least is 1s";
 const CRON_HINT = 'write "every 30m" or 5 fields: minute hour day-of-month month day-of-week, in UTC, e.g. "0 3 * * *"';
 /** Longest day of each month (February counts its leap day). */
 const MONTH_MAX_DAY = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -89,7 +89,7 @@ export function checkSchedule(text: string): ScheduleCheck {
     return {
       ok: false,
       message: `"${trimmed}" never runs: its days of month do not exist in its months`,
-      hint: "pick days that exist in the chosen months (February has at most 29)",
+      hint: "pick days that exist in the chosen months; February has at most 29",
     };
   }
   return { ok: true, schedule };
