@@ -59,7 +59,7 @@ export function checkUploadHeader(header: UploadHeader): void {
   if (!Number.isSafeInteger(header.chunks) || header.chunks < 1 || header.chunks > MAX_CHUNKS_PER_ARCHIVE) {
     throw new HashRelayError("BAD_FRAME", `${header.file}: chunk count ${header.chunks} is outside 1..${MAX_CHUNKS_PER_ARCHIVE}`);
   }
-  if (!Number.isSafeInteger(header.rawSize) || header.rawSize < header.chunks || header.rawSize > header.chunks * CHUNK_MAX) {
+  if (!Number.isSafeInteger(header.rawSize) || header.rawSize < 0 || header.rawSize > header.chunks * CHUNK_MAX) {
     throw new HashRelayError("BAD_FRAME", `${header.file}: raw size ${header.rawSize} cannot be made of ${header.chunks} chunks`);
   }
 }
@@ -115,8 +115,8 @@ export class Upload {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${file} at entry ${firstIndex}: bad entry count ${entries?.length}`);
     }
     for (const [k, entry] of entries.entries()) {
-      if (!Number.isSafeInteger(entry.rawLength) || entry.rawLength < 1 || entry.rawLength > CHUNK_MAX) {
-        throw new HashRelayError("BAD_FRAME", `manifest entry ${firstIndex + k} of ${file}: raw length ${entry.rawLength} is outside 1..${CHUNK_MAX}`);
+      if (!Number.isSafeInteger(entry.rawLength) || entry.rawLength < 0 || entry.rawLength > CHUNK_MAX) {
+        throw new HashRelayError("BAD_FRAME", `manifest entry ${firstIndex + k} of ${file}: raw length ${entry.rawLength} is outside 0..${CHUNK_MAX}`);
       }
     }
     const encoded = encodeManifestEntries(entries, 0, entries.length); // checks id lengths
@@ -190,9 +190,9 @@ export class Upload {
    * retention. Throws BAD_FRAME (manifest incomplete, raw size wrong, chunks missing),
    * HASH_MISMATCH (manifest does not hash to the archive id, or a reused stored member no longer
    * matches its id), NO_SPACE (free space check, ENOSPC), STORAGE (the file name holds another
-   * archive; any other fs failure). When the
-   * file is already stored with this archive id, returns its entry. Nothing partial is ever left
-   * under a final name. The upload is closed afterwards, whatever happened.
+   * archive; any other fs failure). When the file is already stored with this archive id, returns
+   * its entry. Nothing partial is ever left under a final name. The upload is closed afterwards,
+   * whatever happened.
    */
   async commit(): Promise<CatalogEntry> {
     const { name, file, chunks, rawSize, archiveId } = this.header;
