@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { HashRelayError } from "../errors.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { memberMatches, scanArchive } from "./archive-file.ts";
+import { buildArchive, seededBytes, sha256, tempDir } from "./test-fixtures.ts";
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+describe("scanArchive", () => {
+  test("an archive larger than one read block is walked member by member, offsets and ids exact", async () => {
+    const dir = await tempDir("hr-scan-");
+    dirs.push(dir);
+    // incompressible chunks of CHUNK_MAX: ~6.5 MB, so members straddle the 4 MiB read blocks
+    const raws = Array.from({ length: 25 }, (_, i) => seededBytes(`big-${i}`, i === 24 ? 1234 : CHUNK_MAX));
+    const archive = buildArchive(raws);
+    const path = join(dir, "a.tar.gz");
+    await writeFile(path, archive.bytes);
+    const scanned = await scanArchive(path);
+    expect(scanned.size).toBe(archive.bytes.length);
+    expect(scanned.archiveId).toBe(archive.archiveId);
+    expect(scanned.fileSha256).toBe(Buffer.from(sha256(archive.bytes)).toString("hex"));
+    let offset = 0;
+    expect(scanned.members.length).toBe(25);
+    for (const [i, [id, at, length, raw]] of scanned.members.entries()) {
+      expect([id, at, length, raw]).toEqual([Buffer.from(archive.entries[i]!.id).toString("hex"), offset, archive.members[i]!.length, raws[i]!.length]);
+      offset += length;
+    }
+  });
+
+  test("truncated, padded or foreign files are STORAGE naming the file and the offset", async () => {
+    const dir = await tempDir("hr-scan-");
+    dirs.push(dir);
+    const archive = buildArchive([seededBytes("a", 5000), seededBytes("b", 5000)]);
+    const second = archive.members[0]!.length;
+    const cases: [string, Uint8Array, string][] = [
+      ["truncated", archive.bytes.subarray(0, archive.bytes.length - 3), `byte ${second}`],
+      ["padded", new Uint8Array([...archive.bytes, 0, 0, 0]), `byte ${archive.bytes.length}`],
+      ["plain-gzip", new Uint8Array(Bun.gzipSync(new TextEncoder().encode("hello"))), "byte 0"],
+      ["empty", new Uint8Array(0), "empty"],
+    ];
+    for (const [name, bytes, where] of cases) {
+      const path = join(dir, name);
+      await writeFile(path, bytes);
+      const err = await scanArchive(path).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(HashRelayError);
+      expect((err as HashRelayError).code).toBe("STORAGE");
+      expect((err as HashRelayError).message).toContain(path);
+      expect((err as HashRelayError).message).toContain(where);
+    }
+  });
+});
+
+describe("memberMatches", () => {
+  test("true only for the exact member of that id and raw length", () => {
+    const raw = seededBytes("m", 3000);
+    const [member] = buildArchive([raw]).members;
+    const id = sha256(raw);
+    expect(memberMatches(member!, id, 3000)).toBe(true);
+    expect(memberMatches(member!, id, 2999)).toBe(false);
+    expect(memberMatches(member!, sha256(seededBytes("other", 3000)), 3000)).toBe(false);
+    expect(memberMatches(member!.subarray(0, member!.length - 1), id, 3000)).toBe(false);
+    const flipped = member!.slice();
+    flipped[30] = flipped[30]! ^ 1;
+    expect(memberMatches(flipped, id, 3000)).toBe(false);
+  });
+});
