@@ -83,17 +83,22 @@ class Builder {
       const parsed = parseHostPort(text);
       if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("listen")).hint);
       if (parsed.port !== undefined) {
-        return new Problem(`"${text}" has a port; the server listens on the top-level port`, "write only the address here and set the top-level port: key");
+        const message = `"${text}" has a port; the server listens on the top-level port`;
+        return new Problem(message, "write only the address here and set the top-level port: key");
       }
       return parsed.host;
     });
     const key = this.keyFile(at("key"), s.key);
     const storage = this.path(at("storage"), s.storage ?? DEFAULT_STORAGE);
     const minFreeBytes =
-      typeof s.minFree === "number" ? s.minFree : this.text(at("minFree"), s.minFree ?? "0", (text) => parseSize(text) ?? new Problem(`"${text}" is not a size`, SIZE_HINT));
+      typeof s.minFree === "number"
+        ? s.minFree
+        : this.text(at("minFree"), s.minFree ?? "0", (text) => parseSize(text) ?? new Problem(`"${text}" is not a size`, SIZE_HINT));
     const r = isFields(s.retention) ? s.retention : {};
     const keep = typeof r.keep === "number" ? r.keep : DEFAULT_KEEP;
-    const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT));
+    const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
+      return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT);
+    });
     const clients = this.serverClients(s.clients);
     if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients) return undefined;
     return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, clients };
@@ -136,13 +141,7 @@ class Builder {
         }
       }
       if (name === undefined || abs === undefined) continue;
-      const first = seen.get(name);
-      if (first) {
-        const line = this.ctx.locate(first, "value").line;
-        this.fail(nameAt, "value", `source name "${name}" is already used by ${dottedKey(first.slice(0, 3))} (line ${line})`, 'give one of them another name with "name:"');
-        continue;
-      }
-      seen.set(name, nameAt);
+      if (!this.firstUse(seen, name, nameAt, (first) => `source name "${name}" is already used by ${first}`, 'give one of them another name with "name:"')) continue;
       const exclude = Array.isArray(fields.exclude) ? fields.exclude.filter((p): p is string => typeof p === "string") : [];
       const { line, col } = this.ctx.locate(itemPath, "value");
       out.push({ path: abs, name, exclude, line, col });
@@ -160,28 +159,36 @@ class Builder {
       const itemPath: PathSegment[] = ["server", "clients", i];
       const name = this.name([...itemPath, "name"], item.name);
       const key = this.publicKey([...itemPath, "key"], item.key);
-      if (name !== undefined) {
-        const first = names.get(name);
-        if (first) {
-          const line = this.ctx.locate(first, "value").line;
-          this.fail([...itemPath, "name"], "value", `client name "${name}" is already used by ${dottedKey(first.slice(0, 3))} (line ${line})`, "each client needs its own name");
-        } else {
-          names.set(name, [...itemPath, "name"]);
-        }
-      }
-      if (key !== undefined) {
-        const canonical = Buffer.from(key).toString("base64");
-        const first = keys.get(canonical);
-        if (first) {
-          const line = this.ctx.locate(first, "value").line;
-          this.fail([...itemPath, "key"], "value", `this key is already given to ${dottedKey(first.slice(0, 3))} (line ${line})`, "each client has its own key: run hashrelay keygen on that client and paste the key it prints");
-        } else {
-          keys.set(canonical, [...itemPath, "key"]);
-        }
-      }
-      if (name !== undefined && key !== undefined) out.push({ name, keyText: String(item.key), key });
+      const nameIsNew =
+        name !== undefined &&
+        this.firstUse(names, name, [...itemPath, "name"], (first) => `client name "${name}" is already used by ${first}`, "each client needs its own name");
+      const keyIsNew =
+        key !== undefined &&
+        this.firstUse(
+          keys,
+          Buffer.from(key).toString("base64"),
+          [...itemPath, "key"],
+          (first) => `this key is already given to ${first}`,
+          "each client has its own key: run hashrelay keygen on that client and paste the key it prints",
+        );
+      if (nameIsNew && keyIsNew) out.push({ name, keyText: String(item.key), key });
     }
     return out.length === raw.length ? out : undefined;
+  }
+
+  /**
+   * True when `value` is seen for the first time (and remembers it at `path`); otherwise reports `path`,
+   * naming the list item that used it first and its line.
+   */
+  private firstUse(seen: Map<string, PathSegment[]>, value: string, path: PathSegment[], message: (first: string) => string, hint: string): boolean {
+    const first = seen.get(value);
+    if (!first) {
+      seen.set(value, path);
+      return true;
+    }
+    const line = this.ctx.locate(first, "value").line;
+    this.fail(path, "value", message(`${dottedKey(first.slice(0, 3))} (line ${line})`), hint);
+    return false;
   }
 
   /** A name (client or source): slugified, refused when nothing or too much remains. */
@@ -220,9 +227,11 @@ class Builder {
     if (fact.kind === "missing") {
       this.fail(path, "value", `private key ${abs} does not exist`, `create it with: hashrelay keygen --out ${abs}`);
     } else if (fact.kind === "unreadable") {
-      this.fail(path, "value", `private key ${abs} cannot be read: ${fact.reason}`, `make it readable by the user hashrelay runs as, then chmod 600 ${abs}`);
+      const hint = `make it readable by the user hashrelay runs as, then chmod 600 ${abs}`;
+      this.fail(path, "value", `private key ${abs} cannot be read: ${fact.reason}`, hint);
     } else if ((fact.mode & S_IFMT) !== 0 && (fact.mode & S_IFMT) !== S_IFREG) {
-      this.fail(path, "value", `private key ${abs} is not a regular file`, `point ${dottedKey(path)} at the key file, or create one with: hashrelay keygen --out FILE`);
+      const hint = `point ${dottedKey(path)} at the key file, or create one with: hashrelay keygen --out FILE`;
+      this.fail(path, "value", `private key ${abs} is not a regular file`, hint);
     } else if ((fact.mode & 0o077) !== 0) {
       const mode = (fact.mode & 0o777).toString(8).padStart(4, "0");
       this.fail(path, "value", `private key ${abs} is readable by group or others (mode ${mode})`, `chmod 600 ${abs}`);

@@ -6,7 +6,7 @@ import { buildConfig } from "./build-config.ts";
 import { dottedKey, type ConfigIssue } from "./issue.ts";
 import { keyHelp } from "./key-help.ts";
 import type { Config, FileFacts } from "./model.ts";
-import { describe, schemaFindings, type Finding } from "./schema-findings.ts";
+import { describeValue, schemaFindings, type Finding } from "./schema-findings.ts";
 import { YamlLocator } from "./yaml-locate.ts";
 
 export type { ClientConfig, Config, FileFacts, KeyFileFact, ServerConfig, SourceConfig } from "./model.ts";
@@ -42,7 +42,8 @@ const YAML_HINTS: Record<string, string> = {
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParseResult {
   const issue = (line: number, col: number, key: string, message: string, hint: string): ConfigIssue => ({ file, line, col, key, message, hint });
   if (text.length > MAX_CONFIG_CHARS) {
-    return { ok: false, issues: [issue(1, 1, "(root)", `the file is larger than ${MAX_CONFIG_CHARS / 1024} KiB`, "point --config at a HashRelay config file")] };
+    const tooLarge = issue(1, 1, "(root)", `the file is larger than ${MAX_CONFIG_CHARS / 1024} KiB`, "point --config at a HashRelay config file");
+    return { ok: false, issues: [tooLarge] };
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -58,7 +59,8 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { ok: false, issues: [issue(1, 1, "(yaml)", `cannot be read: ${err instanceof Error ? err.message : String(err)}`, "check the anchors (&name) and aliases (*name), or write the values out")] };
+    const reason = err instanceof Error ? err.message : String(err);
+    return { ok: false, issues: [issue(1, 1, "(yaml)", `cannot be read: ${reason}`, "check the anchors (&name) and aliases (*name), or write the values out")] };
   }
 
   const locator = new YamlLocator(doc, lines);
@@ -71,7 +73,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   // A schema pattern the semantic checks did not word still counts, as a plainer issue.
   for (const path of schema.patternPaths) {
     if (findings.some((f) => dottedKey(f.path) === dottedKey(path))) continue;
-    findings.push({ path, point: "value", message: `${describe(valueAt(value, path))} does not have the expected form`, hint: keyHelp(path).hint });
+    findings.push({ path, point: "value", message: `${describeValue(valueAt(value, path))} does not have the expected form`, hint: keyHelp(path).hint });
   }
   if (findings.length === 0 && built.config) return { ok: true, config: built.config };
 

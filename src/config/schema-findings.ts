@@ -81,10 +81,10 @@ function word(error: ErrorObject, path: PathSegment[]): Finding {
     case "type": {
       if (path.length === 0 && data === null) return { path, point: "value", message: "the file is empty", hint: help.hint };
       const type = String((error.params as { type: string }).type);
-      return { path, point: "value", message: `expected ${help.expected ?? TYPE_WORDS[type] ?? type}, got ${describe(data)}`, hint: help.hint };
+      return { path, point: "value", message: `expected ${help.expected ?? TYPE_WORDS[type] ?? type}, got ${describeValue(data)}`, hint: help.hint };
     }
     case "const":
-      return { path, point: "value", message: `expected ${JSON.stringify(error.schema)}, got ${describe(data)}`, hint: help.hint };
+      return { path, point: "value", message: `expected ${JSON.stringify(error.schema)}, got ${describeValue(data)}`, hint: help.hint };
     case "minimum":
     case "maximum": {
       const range = parent.minimum !== undefined && parent.maximum !== undefined;
@@ -120,7 +120,7 @@ function pathOf(pointer: string, value: unknown): PathSegment[] {
 }
 
 /** A value as the user wrote it, for "got ...". */
-export function describe(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return "nothing";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
