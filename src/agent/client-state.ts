@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
-import type { SignedDoc } from "../protocol/messages.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {

@@ -1,9 +1,9 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../protocol/constants.ts";
-import { decodeNeed, encodeChunkPayload, encodeManifestPage, signDocument, verifyDocument, type SignedDoc } from "../protocol/messages.ts";
+import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
+import { signDocument, verifyDocument, type ReceiptBody, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
-import type { ManifestEntry } from "../archive/manifest.ts";
 import { archiveFileName } from "../archive/naming.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
@@ -79,15 +79,14 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const page: { entries: ManifestEntry[]; members: Uint8Array[]; bytes: number; first: number } = { entries: [], members: [], bytes: 0, first: 0 };
     const flush = async () => {
       if (page.entries.length === 0) return;
-      await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page.first, page.entries));
+      await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: page.first, entries: page.entries }));
       const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
       if (need.firstIndex !== page.first || need.count !== page.entries.length) {
         throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${page.first}+${page.entries.length}`);
       }
-      for (let i = 0; i < page.entries.length; i++) {
-        if (!need.needed(i)) continue;
-        const member = page.members[i]!;
-        await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload(page.first + i, member));
+      for (const index of need.needed) {
+        const member = page.members[index - page.first]!;
+        await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index, member }));
         result.bytesSent += member.length;
         result.chunksSent++;
       }
@@ -141,19 +140,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
 
 }
 
-interface ReceiptBody {
-  client: string;
-  name: string;
-  file: string;
-  archiveId: string;
-  fileSha256: string;
-  size: number;
-  storedAt: string;
-}
-
 /** Verifies the server's signature and that the receipt is for what we sent; keeps it under state/receipts. */
 async function checkReceipt(receipt: SignedDoc, client: string, name: string, archiveId: string | undefined, ctx: UploadContext): Promise<ReceiptBody> {
-  const body = verifyDocument(receipt, ctx.serverKey, "receipt") as ReceiptBody;
+  const body = verifyDocument(receipt, ctx.serverKey, "receipt");
   if (body.client !== client || body.name !== name || (archiveId !== undefined && body.archiveId !== archiveId)) {
     throw new HashRelayError("BAD_FRAME", `receipt is for ${body.client}/${body.name} ${body.archiveId}, not for what was sent`);
   }

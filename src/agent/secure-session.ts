@@ -1,11 +1,11 @@
 // Drives the handshake over a Connection, then carries sealed control messages and binary payloads.
 import { randomBytes } from "node:crypto";
-import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
+import { HashRelayError, type WireErrorCode } from "../errors.ts";
 import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
-import { ClientHandshake, ServerHandshake, errorFrame, parseErrorFrame } from "../protocol/handshake.ts";
+import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
-import { decodeControl, encodeControl, type ControlMessage } from "../protocol/messages.ts";
+import { decodeControl, decodeErrorFrame, encodeControl, errorMessage, type ControlMessage, type Sender } from "../protocol/messages.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Connection } from "./connection.ts";
 
@@ -21,6 +21,8 @@ export class SecureSession {
     private readonly channel: SealedChannel,
     /** The client's name as the server knows it (from the server's list, or from `welcome`). */
     readonly clientName: string,
+    /** Who is at the other end: messages only that side may send are accepted. */
+    private readonly peer: Sender,
   ) {}
 
   async sendControl(message: ControlMessage): Promise<void> {
@@ -34,7 +36,7 @@ export class SecureSession {
   /** Sends an error message, then closes; never throws. */
   async fail(code: WireErrorCode, message: string): Promise<void> {
     try {
-      await this.sendControl({ type: "error", code, message: message.slice(0, 1000) });
+      await this.sendControl(errorMessage(code, message));
     } catch {
       // the peer may be gone already
     }
@@ -47,7 +49,7 @@ export class SecureSession {
     if (frame.type === FrameType.ERROR) throw peerError(frame);
     const payload = this.channel.open(frame);
     if (frame.type !== FrameType.SEALED_CONTROL) return { kind: "binary", type: frame.type, payload };
-    const message = decodeControl(payload);
+    const message = decodeControl(payload, this.peer);
     if (message.type === "error") {
       throw new HashRelayError(message.code, `peer refused: ${message.message}`);
     }
@@ -74,8 +76,8 @@ export class SecureSession {
 }
 
 function peerError(frame: Frame): HashRelayError {
-  const { code, message } = parseErrorFrame(frame);
-  return new HashRelayError(isWireErrorCode(code) ? code : "BAD_FRAME", `peer refused: ${message}`);
+  const { code, message } = decodeErrorFrame(frame);
+  return new HashRelayError(code, `peer refused: ${message}`);
 }
 
 /** Client side: handshake with the pinned server key, then waits for `welcome`. Throws UNAUTHORIZED, VERSION, TIMEOUT, CLOSED. */
@@ -86,7 +88,6 @@ export async function openClientSession(connection: Connection, identity: Identi
   for (const frame of handshake.start()) await connection.send(frame);
   for (;;) {
     const frame = await connection.receive(remaining());
-    if (frame.type === FrameType.ERROR) throw peerError(frame);
     let step;
     try {
       step = handshake.receive(frame);
@@ -96,10 +97,13 @@ export async function openClientSession(connection: Connection, identity: Identi
     }
     for (const out of step.send) await connection.send(out);
     if (step.session) {
-      const channel = new SealedChannel(step.session.sendKey, step.session.receiveKey);
-      const pending = new SecureSession(connection, channel, "");
-      const welcome = await pending.expect(["welcome"], remaining());
-      return new SecureSession(connection, channel, welcome.client);
+      const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
+      // The server refuses an unlisted key with a plaintext ERROR in place of the sealed welcome.
+      const next = await connection.receive(remaining());
+      if (next.type === FrameType.ERROR) throw serverRefusal(next, identity.publicKey);
+      const message = decodeControl(channel.open(next), "server");
+      if (message.type !== "welcome") throw new HashRelayError("BAD_FRAME", `expected welcome, got ${message.type}`);
+      return new SecureSession(connection, channel, message.client, "server");
     }
   }
 }
@@ -118,20 +122,20 @@ export async function openServerSession(
     try {
       step = handshake.receive(frame);
     } catch (err) {
-      const error = err instanceof HashRelayError ? err : new HashRelayError("BAD_FRAME", String(err));
-      const code = isWireErrorCode(error.code) ? error.code : "BAD_FRAME";
-      try {
-        await connection.send(errorFrame(code, code === "UNAUTHORIZED" ? "unauthorized" : error.message));
-      } catch {
-        // peer gone
+      if (err instanceof HandshakeError && err.reply) {
+        try {
+          await connection.send(err.reply);
+        } catch {
+          // peer gone
+        }
       }
       connection.close();
-      throw error;
+      throw err;
     }
     for (const out of step.send) await connection.send(out);
     if (step.session) {
-      const channel = new SealedChannel(step.session.sendKey, step.session.receiveKey);
-      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName), { clientKey: step.session.clientKey });
+      const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
+      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName, "client"), { clientKey: step.session.clientKey });
       await session.sendControl({ type: "welcome", client: step.session.clientName, serverTime: Date.now() });
       return session;
     }

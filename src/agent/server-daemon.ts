@@ -1,7 +1,7 @@
 // The server process: listener with connection caps, sessions, trash purge at start and every minute.
 import type net from "node:net";
 import { FrameType, MAX_CONNECTIONS } from "../protocol/constants.ts";
-import { errorFrame } from "../protocol/handshake.ts";
+import { errorFrame } from "../protocol/messages.ts";
 import { encodeFrame } from "../protocol/frame-codec.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import type { Config } from "../config/parse-config.ts";
@@ -32,7 +32,7 @@ export async function startServer(config: ServerConfig, identity: Identity, log:
   const purge = async () => {
     try {
       const purged = await store.purgeTrash(server.retention.trashForMs);
-      for (const item of purged) log.log("info", `purged ${item}`);
+      for (const item of purged) log.log("info", `purged ${item.client}/${item.item} (in trash since ${new Date(item.trashedAtMs).toISOString()})`, { client: item.client });
     } catch (err) {
       log.log("error", `trash purge failed: ${(err as Error).message}`);
     }

@@ -1,7 +1,8 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
 import { HashRelayError, asHashRelayError, isWireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
-import { decodeChunkPayload, decodeManifestPage, encodeNeed, signDocument, verifyDocument, type SignedDoc } from "../protocol/messages.ts";
+import { decodeChunkPayload, decodeManifestPage, encodeNeed } from "../protocol/binary-frames.ts";
+import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Store, CatalogEntry, Upload } from "../store/store.ts";
 import type { Logger } from "../io/log.ts";
@@ -15,19 +16,6 @@ export interface ServerSessionContext {
   /** The configured client name for a public key, or null when the key is not listed. */
   authorize: (clientKey: Uint8Array) => string | null;
   now: () => Date;
-}
-
-interface ManifestBody {
-  client: string;
-  name: string;
-  file: string;
-  archiveId: string;
-  chunks: number;
-  rawSize: number;
-  fileSize: number;
-  fileSha256: string;
-  createdAt: string;
-  configHash?: string;
 }
 
 /** Serves one connection until `bye`, an error, or silence. Never throws; never touches storage on a wire error. */
@@ -53,8 +41,9 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
         if (!upload) throw new HashRelayError("BAD_FRAME", "binary frame outside an upload");
         if (incoming.type === FrameType.SEALED_MANIFEST) {
           const page = decodeManifestPage(incoming.payload);
-          const needed = upload.upload.addManifestPage(page.firstIndex, page.entries);
-          await session.sendBinary(FrameType.SEALED_NEED, encodeNeed(page.firstIndex, needed));
+          const wanted = upload.upload.addManifestPage(page.firstIndex, page.entries);
+          const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
+          await session.sendBinary(FrameType.SEALED_NEED, encodeNeed({ firstIndex: page.firstIndex, count: page.entries.length, needed }));
         } else if (incoming.type === FrameType.SEALED_CHUNK) {
           const chunk = decodeChunkPayload(incoming.payload);
           await upload.upload.addChunk(chunk.index, chunk.member);
@@ -79,14 +68,14 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx) });
             log.log("info", `${message.name} unchanged (${latest.file})`, { name: message.name });
           } else {
-            upload = { name: message.name, upload: await ctx.store.beginUpload(client, { name: message.name }) };
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name) };
             await session.sendControl({ type: "send-manifest" });
           }
           break;
         }
         case "commit": {
           if (!upload) throw new HashRelayError("BAD_FRAME", "commit without an upload");
-          const manifest = verifyDocument(message.manifest, session.clientKey, "manifest") as ManifestBody;
+          const manifest = verifyDocument(message.manifest, session.clientKey, "manifest");
           if (manifest.client !== client || manifest.name !== upload.name) {
             throw new HashRelayError("BAD_FRAME", `manifest is for ${manifest.client}/${manifest.name}, session is ${client}/${upload.name}`);
           }
@@ -94,13 +83,13 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           upload = null;
           const latest = ctx.store.latest(client, manifest.name);
           if (latest && latest.archiveId === manifest.archiveId) {
-            current.upload.checkComplete(manifest.archiveId, manifest.chunks);
+            // Same content as stored (only metadata the walk sees changed): nothing new to keep.
             await current.upload.abort();
             await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx) });
             log.log("info", `${manifest.name} unchanged (${latest.file})`, { name: manifest.name });
             break;
           }
-          const entry = await current.upload.commit({ file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize }, message.manifest);
+          const entry = await current.upload.commit({ name: manifest.name, file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize });
           await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx) });
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
           break;

@@ -8,10 +8,11 @@ import { CONTROL_TYPES, describeSchemaError, validateControl, type ControlType }
 export type WelcomeMessage = { type: "welcome"; client: string; serverTime: number };
 export type PingMessage = { type: "ping"; id: number };
 export type PongMessage = { type: "pong"; id: number; serverTime: number };
-export type OfferMessage = { type: "offer"; manifest: SignedDoc };
+/** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
+export type OfferMessage = { type: "offer"; name: string; archiveId?: string };
 export type HaveMessage = { type: "have"; receipt: SignedDoc };
 export type SendManifestMessage = { type: "send-manifest" };
-export type CommitMessage = { type: "commit" };
+export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };

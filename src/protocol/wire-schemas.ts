@@ -66,12 +66,12 @@ export const receiptBodySchema = {
 };
 
 /** A control message schema: `type` fixed, the listed fields required, nothing else allowed. */
-function message(type: string, fields: Record<string, object> = {}): object {
+function message(type: string, fields: Record<string, object> = {}, optional: Record<string, object> = {}): object {
   return {
     type: "object",
     additionalProperties: false,
     required: ["type", ...Object.keys(fields)],
-    properties: { type: { const: type }, ...fields },
+    properties: { type: { const: type }, ...fields, ...optional },
   };
 }
 
@@ -79,10 +79,10 @@ export const controlSchemas = {
   welcome: message("welcome", { client: slug, serverTime: count }),
   ping: message("ping", { id: count }),
   pong: message("pong", { id: count, serverTime: count }),
-  offer: message("offer", { manifest: signedDocSchema }),
+  offer: message("offer", { name: slug }, { archiveId: hex256 }),
   have: message("have", { receipt: signedDocSchema }),
   "send-manifest": message("send-manifest"),
-  commit: message("commit"),
+  commit: message("commit", { manifest: signedDocSchema }),
   receipt: message("receipt", { receipt: signedDocSchema }),
   error: message("error", {
     code: { enum: [...WIRE_ERROR_CODES] },

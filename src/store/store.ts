@@ -29,7 +29,7 @@ import {
 import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists, readdirOrEmpty } from "./layout.ts";
 import { asStorageError } from "./storage-error.ts";
 import { listTrash, moveToTrash, purgeExpired, type TrashItem } from "./trash.ts";
-import { Upload, checkUploadHeader, type UploadHeader, type UploadHost } from "./upload.ts";
+import { Upload, type UploadHost } from "./upload.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
 
@@ -91,7 +91,7 @@ export class Store {
       ensureSpace: (bytes, what) => this.ensureSpace(bytes, what),
       stored: (entry) => this.stored(entry),
       finished: (upload) => {
-        const key = `${upload.client}/${upload.header.file}`;
+        const key = `${upload.client}/${upload.name}`;
         if (this.active.get(key) === upload) this.active.delete(key);
       },
     };
@@ -157,22 +157,18 @@ export class Store {
   }
 
   /**
-   * Starts receiving an archive. Throws BAD_FRAME on a bad client or header, BUSY when an upload of
-   * the same file for this client is in progress, STORAGE when that file is already stored with
-   * another archive id.
+   * Starts receiving an archive of source `name`. Throws BAD_FRAME on a bad client or name, BUSY
+   * when an upload of the same name for this client is in progress. The archive's file name and id
+   * come with Upload.commit().
    */
-  beginUpload(client: string, header: UploadHeader): Upload {
+  beginUpload(client: string, name: string): Upload {
     checkClient(client);
-    checkUploadHeader(header);
-    const key = `${client}/${header.file}`;
+    if (!isSlug(name)) throw new HashRelayError("BAD_FRAME", `source name ${JSON.stringify(name).slice(0, 80)} is not a slug`);
+    const key = `${client}/${name}`;
     if (this.active.has(key)) {
-      throw new HashRelayError("BUSY", `an upload of ${header.file} for ${client} is already in progress`, "retry after it ends");
+      throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
     }
-    const existing = this.catalog.get(client, header.file);
-    if (existing && existing.archiveId !== header.archiveId) {
-      throw new HashRelayError("STORAGE", `${client}/${header.file} is already stored with other content`, "a stored archive is never overwritten");
-    }
-    const upload = new Upload(this.host, client, header);
+    const upload = new Upload(this.host, client, name);
     this.active.set(key, upload);
     return upload;
   }

@@ -11,7 +11,7 @@ import { StoreLayout, checkArchiveFile } from "./layout.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { StoreLog } from "./store.ts";
 
-/** What the client announces before its manifest: the archive it wants stored. */
+/** What the client's signed manifest says at commit: the archive it wants stored. */
 export interface UploadHeader {
   name: string;
   file: string;
@@ -65,13 +65,15 @@ export function checkUploadHeader(header: UploadHeader): void {
 }
 
 /**
- * One archive being received from `client`. Use: addManifestPage (in order) until `chunks` entries
- * arrived, addChunk for every chunk asked for, then commit() — or abort(). After commit (success
+ * One archive of source `name` being received from `client`. The client streams: it sends manifest
+ * pages as it builds the archive, so the archive id and chunk count arrive only with commit().
+ * Use: addManifestPage (in order), addChunk for every chunk asked for, then commit(header) — or abort(). After commit (success
  * or failure) or abort the upload is closed and every call throws BAD_FRAME.
  */
 export class Upload {
   readonly client: string;
-  readonly header: UploadHeader;
+  readonly name: string;
+  private header: UploadHeader | null = null;
   private readonly host: UploadHost;
   private readonly hasher: ArchiveIdHasher;
   private ids = new Uint8Array(0);
@@ -90,11 +92,11 @@ export class Upload {
   private writeError: HashRelayError | null = null;
   private closed = false;
 
-  /** Use Store.beginUpload; the header must have passed checkUploadHeader. */
-  constructor(host: UploadHost, client: string, header: UploadHeader) {
+  /** Use Store.beginUpload. */
+  constructor(host: UploadHost, client: string, name: string) {
     this.host = host;
     this.client = client;
-    this.header = { ...header };
+    this.name = name;
     this.hasher = new ArchiveIdHasher();
     this.stagingPath = host.layout.stagingPath(client, `${randomBytes(8).toString("hex")}.part`);
   }
@@ -106,12 +108,12 @@ export class Upload {
    * out-of-order or oversized page, a malformed entry, or a closed upload.
    */
   addManifestPage(firstIndex: number, entries: readonly ManifestEntry[]): boolean[] {
-    const { file, chunks } = this.header;
+    const file = this.name;
     this.assertOpen();
     if (firstIndex !== this.received) {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${file} starts at entry ${firstIndex}, expected ${this.received}`);
     }
-    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MANIFEST_PAGE_ENTRIES || firstIndex + entries.length > chunks) {
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MANIFEST_PAGE_ENTRIES || firstIndex + entries.length > MAX_CHUNKS_PER_ARCHIVE) {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${file} at entry ${firstIndex}: bad entry count ${entries?.length}`);
     }
     for (const [k, entry] of entries.entries()) {
@@ -155,7 +157,7 @@ export class Upload {
    * the member is written to staging and never rejects: a write failure surfaces at commit().
    */
   addChunk(index: number, member: Uint8Array): Promise<void> {
-    const { name } = this.header;
+    const name = this.name;
     this.assertOpen();
     if (this.writeError) throw this.writeError;
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
@@ -194,11 +196,14 @@ export class Upload {
    * its entry. Nothing partial is ever left under a final name. The upload is closed afterwards,
    * whatever happened.
    */
-  async commit(): Promise<CatalogEntry> {
-    const { name, file, chunks, rawSize, archiveId } = this.header;
+  async commit(header: UploadHeader): Promise<CatalogEntry> {
     this.assertOpen();
     this.closed = true;
+    const { name, file, chunks, rawSize, archiveId } = header;
     try {
+      checkUploadHeader(header);
+      if (name !== this.name) throw new HashRelayError("BAD_FRAME", `commit names ${name}, the upload was offered as ${this.name}`);
+      this.header = { ...header };
       await this.writes;
       if (this.writeError) throw this.writeError;
       if (this.received !== chunks) {
@@ -234,7 +239,7 @@ export class Upload {
   /** Under the client lock: assemble in tmp, fsync, rename into place, record. */
   private async store(): Promise<CatalogEntry> {
     const { layout } = this.host;
-    const { name, file, archiveId } = this.header;
+    const { name, file, archiveId } = this.header!;
     const existing = await this.host.existingEntry(this.client, file);
     if (existing) {
       if (existing.archiveId === archiveId) return existing;
@@ -264,7 +269,7 @@ export class Upload {
       }
       const location = index.get(chunkIdHex(id));
       if (!location) {
-        throw new HashRelayError("STORAGE", `chunk ${i} of ${this.header.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
+        throw new HashRelayError("STORAGE", `chunk ${i} of ${this.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
       }
       sources.push({ index: i, id, rawLength, file: location.file, offset: location.offset, length: location.length });
     }
@@ -273,7 +278,7 @@ export class Upload {
 
   private async installFile(tmp: string, built: { members: CatalogEntry["members"]; fileSha256: string }, size: number): Promise<CatalogEntry> {
     const { layout } = this.host;
-    const { name, file, archiveId } = this.header;
+    const { name, file, archiveId } = this.header!;
     const stats = await installArchive(layout, this.client, file, tmp);
     if (stats.size !== size) {
       throw new HashRelayError("STORAGE", `${this.client}/${file}: stored ${stats.size} bytes, expected ${size}`);
@@ -302,10 +307,10 @@ export class Upload {
     return -1;
   }
 
-  /** Grows the per-entry arrays to hold at least `count` entries (doubling, capped at `chunks`). */
+  /** Grows the per-entry arrays to hold at least `count` entries (doubling, capped at MAX_CHUNKS_PER_ARCHIVE). */
   private grow(count: number): void {
     if (count <= this.rawLengths.length) return;
-    const capacity = Math.min(this.header.chunks, Math.max(count, this.rawLengths.length * 2, 1024));
+    const capacity = Math.min(MAX_CHUNKS_PER_ARCHIVE, Math.max(count, this.rawLengths.length * 2, 1024));
     const ids = new Uint8Array(capacity * 32);
     ids.set(this.ids);
     const raw = new Uint32Array(capacity);
@@ -336,6 +341,6 @@ export class Upload {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new HashRelayError("BAD_FRAME", `upload of ${this.header.file} is already finished`);
+    if (this.closed) throw new HashRelayError("BAD_FRAME", `upload of ${this.name} is already finished`);
   }
 }
