@@ -102,7 +102,7 @@ describe("Chunker", () => {
       { numRuns: 40 },
     );
     const mean = changedCounts.reduce((a, b) => a + b, 0) / changedCounts.length;
-    expect(mean).toBeLessThanOrEqual(5);
+    expect(mean).toBeLessThanOrEqual(4);
   });
 
   test("default bounds come from the protocol and the average is near CHUNK_AVG", () => {
@@ -159,7 +159,7 @@ describe("Chunker", () => {
         let h = 0;
         for (let i = min; i < end; i++) {
           h = (h * 2 + gear[data[start + i]!]!) % 2 ** 32;
-          const mask = maskOf(i < avg ? bits + 2 : bits - 2);
+          const mask = maskOf(i < avg ? bits + 1 : bits - 1);
           if ((h & mask) === 0) {
             length = i + 1;
             break;
