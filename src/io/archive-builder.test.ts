@@ -1,0 +1,282 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import {
+  chmodSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { buildArchive, type BuildEntry, type BuiltChunk } from "./archive-builder.ts";
+import { walkSource, type WalkedEntry } from "./tree-walk.ts";
+import { inflateMember } from "../archive/gzip-member.ts";
+import { archiveIdOf, decodeManifestEntries } from "../archive/manifest.ts";
+import type { TarEntry } from "../archive/tar.ts";
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "hr-build-"));
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Deterministic pseudo-random bytes (xorshift32): incompressible, so files span several chunks. */
+function noise(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed | 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const LONG_NAME = "n".repeat(120);
+const LONG_PATH = ["d".repeat(100), "e".repeat(100), "f".repeat(90)];
+
+/** A tree with everything the archive must carry; returns the source folder. */
+function makeTree(): string {
+  const src = join(root, "src");
+  const file = (rel: string, content: Uint8Array | string, mode: number, mtime: number) => {
+    const abs = join(src, rel);
+    mkdirSync(join(abs, ".."), { recursive: true });
+    writeFileSync(abs, content);
+    chmodSync(abs, mode);
+    utimesSync(abs, mtime, mtime);
+  };
+  file("big.bin", noise(3 * 1024 * 1024 + 17, 1), 0o644, 1_600_000_000);
+  file("etc/secret.key", "private\n", 0o600, 1_600_000_100);
+  file("bin/tool", "#!/bin/sh\necho hi\n", 0o755, 1_600_000_200);
+  file("bin/suid", "#!/bin/sh\n", 0o4750, 1_600_000_250);
+  file("h\u00e9llo w\u00f6rld/caf\u00e9 \u2615.txt", "unicode\n", 0o644, 1_600_000_300);
+  file("with space.txt", "spaced\n", 0o640, 1_600_000_400);
+  file(LONG_NAME, "long name\n", 0o644, 1_600_000_500);
+  file(join(...LONG_PATH), "long path\n", 0o644, 1_600_000_600);
+  file("empty-file", "", 0o644, 1_600_000_700);
+  file("page.html", "<p>proof &gt; payload</p>\n".repeat(20_000), 0o644, 1_600_000_800);
+  mkdirSync(join(src, "empty-dir"));
+  symlinkSync("etc/secret.key", join(src, "link-rel"));
+  symlinkSync("/nowhere/at/all", join(src, "link-dangling"));
+  lutimesSync(join(src, "link-rel"), 1_600_000_900, 1_600_000_900);
+  for (const dir of ["empty-dir", "etc", "bin", "h\u00e9llo w\u00f6rld", join(...LONG_PATH.slice(0, 2)), LONG_PATH[0]!, "."]) {
+    utimesSync(join(src, dir), 1_500_000_000, 1_500_000_000);
+  }
+  return src;
+}
+
+async function build(entries: readonly BuildEntry[]) {
+  const chunks: BuiltChunk[] = [];
+  const summary = await buildArchive(entries, { onChunk: (c) => void chunks.push(c) });
+  return { summary, chunks, file: Buffer.concat(chunks.map((c) => c.member)) };
+}
+
+function run(cmd: string[], cwd = root): string {
+  const result = Bun.spawnSync(cmd, { cwd, env: { TZ: "UTC", LC_ALL: "C.UTF-8", PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  expect({ cmd: cmd.join(" "), stderr: result.stderr.toString(), exitCode: result.exitCode }).toEqual({ cmd: cmd.join(" "), stderr: "", exitCode: 0 });
+  return result.stdout.toString();
+}
+
+/** What a restore must reproduce, per entry. */
+async function describeTree(source: string) {
+  const { entries } = await walkSource(source, []);
+  return entries.map((e) => ({
+    path: e.path,
+    type: e.type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+    size: e.size,
+    linkTarget: e.linkTarget,
+    content: e.type === "file" ? sha(readFileSync(e.absPath)) : undefined,
+  }));
+}
+
+describe("buildArchive with the real tar and gzip", () => {
+  test("tar -xzf restores content, modes, mtimes, owners and symlinks; tar -tv lists entries in walk order", async () => {
+    const src = makeTree();
+    const walked = await walkSource(src, []);
+    const { summary, chunks, file } = await build(walked.entries);
+    const archive = join(root, "backup-src-00-00-00-2024-01-01.tar.gz");
+    writeFileSync(archive, file);
+
+    run(["gzip", "-t", archive]);
+    const out = join(root, "restored");
+    mkdirSync(out);
+    run(["tar", "-xzpf", archive, "-C", out]);
+    expect(await describeTree(join(out, "src"))).toEqual(await describeTree(src));
+
+    const listing = run(["tar", "--quoting-style=literal", "-tvzf", archive]).trimEnd().split("\n");
+    const listedNames = listing.map((line) => line.replace(/^.*? \d{4}-\d\d-\d\d \d\d:\d\d /, "").replace(/ -> .*$/, "").replace(/\/$/, ""));
+    expect(listedNames).toEqual(walked.entries.map((e) => e.path));
+    expect(listing.find((l) => l.endsWith("src/etc/secret.key"))).toStartWith("-rw------- root/root ");
+    expect(listing.find((l) => l.includes("src/link-rel"))).toEndWith("src/link-rel -> etc/secret.key");
+
+    expect(chunks.length).toBeGreaterThan(40);
+    expect(summary.chunks).toBe(chunks.length);
+    expect(summary.fileSize).toBe(file.length);
+    expect(summary.fileSha256).toBe(sha(file));
+    expect(summary.rawSize).toBe(gunzipSync(file).length);
+    expect(summary.rawSize % 512).toBe(0);
+    expect(summary.warnings).toEqual([]);
+  });
+
+  test("chunk ids, indexes and the manifest describe the members exactly", async () => {
+    const src = makeTree();
+    const { summary, chunks } = await build((await walkSource(src, [])).entries);
+    const manifest = decodeManifestEntries(summary.manifest);
+    expect(manifest).toHaveLength(chunks.length);
+    chunks.forEach((chunk, i) => {
+      const raw = inflateMember(chunk.member, 256 * 1024);
+      expect(chunk.index).toBe(i);
+      expect(chunk.rawLength).toBe(raw.length);
+      expect(chunk.idHex).toBe(sha(raw));
+      expect(Buffer.from(chunk.id).toString("hex")).toBe(chunk.idHex);
+      expect(Buffer.from(manifest[i]!.id).toString("hex")).toBe(chunk.idHex);
+      expect(manifest[i]!.rawLength).toBe(raw.length);
+    });
+    expect(summary.archiveId).toBe(archiveIdOf(manifest));
+  });
+
+  test("deterministic: the same tree built twice, a second apart, gives identical members and ids", async () => {
+    const src = makeTree();
+    const first = await build((await walkSource(src, [])).entries);
+    await Bun.sleep(1100);
+    const second = await build((await walkSource(src, [])).entries);
+    expect(second.chunks.map((c) => c.idHex)).toEqual(first.chunks.map((c) => c.idHex));
+    expect(second.file.equals(first.file)).toBe(true);
+    expect(second.summary.archiveId).toBe(first.summary.archiveId);
+    expect(second.summary.fileSha256).toBe(first.summary.fileSha256);
+  });
+
+  test("an edit in one file changes only a few chunks of the archive", async () => {
+    const src = makeTree();
+    const before = await build((await walkSource(src, [])).entries);
+    const big = readFileSync(join(src, "big.bin"));
+    big[1_500_000]! ^= 0xff;
+    writeFileSync(join(src, "big.bin"), big);
+    utimesSync(join(src, "big.bin"), 1_600_000_000, 1_600_000_000);
+    const after = await build((await walkSource(src, [])).entries);
+    const known = new Set(before.chunks.map((c) => c.idHex));
+    const changed = after.chunks.filter((c) => !known.has(c.idHex)).length;
+    expect(changed).toBeGreaterThanOrEqual(1);
+    expect(changed).toBeLessThanOrEqual(3);
+    expect(after.summary.archiveId).not.toBe(before.summary.archiveId);
+  });
+
+  test("GNU tar reads pax headers: long names, non-ASCII, big ids, long link targets, pre-1970 mtimes", async () => {
+    const content = join(root, "content");
+    writeFileSync(content, "abc");
+    const meta = { mode: 0o644, uid: 0, gid: 0, uname: "root", gname: "root", size: 0, mtime: 1_700_000_000 };
+    const file = (path: string, extra: Partial<TarEntry> = {}): BuildEntry => ({ ...meta, path, type: "file", size: 3, absPath: content, ...extra });
+    const long = `${"a".repeat(100)}/${"b".repeat(100)}/${"c".repeat(98)}`;
+    const entries: BuildEntry[] = [
+      { ...meta, path: "r", type: "dir", mode: 0o755, absPath: root },
+      file(`r/${long}`),
+      file("r/h\u00e9llo", { uid: 4_000_000, gid: 3_000_000, uname: "", gname: "" }),
+      { ...meta, path: "r/link", type: "symlink", linkTarget: `../${"t".repeat(150)}`, absPath: root },
+      file("r/old", { mtime: -86_400 }),
+    ];
+    const archive = join(root, "t.tar.gz");
+    writeFileSync(archive, (await build(entries)).file);
+    const lines = run(["tar", "--numeric-owner", "--quoting-style=literal", "-tvzf", archive]).trimEnd().split("\n");
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^drwxr-xr-x 0\/0 +0 2023-11-14 22:13 r\/$/);
+    expect(lines[1]).toEndWith(` 3 2023-11-14 22:13 r/${long}`);
+    expect(lines[2]).toMatch(/ 4000000\/3000000 +3 .* r\/h\u00e9llo$/);
+    expect(lines[3]).toEndWith(`r/link -> ../${"t".repeat(150)}`);
+    expect(lines[4]).toContain(" 1969-12-31 00:00 r/old");
+  });
+});
+
+describe("files that change or vanish while being archived", () => {
+  async function oneFile(content: string, declaredSize: number) {
+    const abs = join(root, "f.txt");
+    writeFileSync(abs, content);
+    const { entries } = await walkSource(abs, []);
+    const entry = { ...(entries[0] as WalkedEntry), size: declaredSize };
+    const built = await build([entry]);
+    return { ...built, restored: gunzipSync(built.file).subarray(512, 512 + declaredSize) };
+  }
+
+  test("a file that shrank is padded with zeros to its header size, with a warning", async () => {
+    const { summary, restored } = await oneFile("abc", 10);
+    expect([...restored]).toEqual([0x61, 0x62, 0x63, 0, 0, 0, 0, 0, 0, 0]);
+    expect(summary.warnings).toEqual([`${join(root, "f.txt")} shrank from 10 to 3 bytes while being archived; padded with zeros`]);
+  });
+
+  test("a file that grew is cut at its header size, with a warning", async () => {
+    const { summary, file, restored } = await oneFile("abcdefghij", 4);
+    expect(new TextDecoder().decode(restored)).toBe("abcd");
+    expect(summary.warnings).toEqual([`${join(root, "f.txt")} grew while being archived; cut at 4 bytes`]);
+    const archive = join(root, "grown.tar.gz");
+    writeFileSync(archive, file);
+    mkdirSync(join(root, "out"));
+    run(["tar", "-xzf", archive, "-C", join(root, "out")]);
+    expect(readFileSync(join(root, "out/f.txt"), "utf8")).toBe("abcd");
+  });
+
+  test("a file deleted between walk and build fails the source, naming the file", async () => {
+    writeFileSync(join(root, "a.txt"), "a");
+    writeFileSync(join(root, "gone.txt"), "g");
+    const { entries } = await walkSource(root, []);
+    unlinkSync(join(root, "gone.txt"));
+    const err = await buildArchive(entries, { onChunk: () => {} }).catch((e) => e);
+    expect(err.code).toBe("SOURCE");
+    expect(err.message).toBe(`${join(root, "gone.txt")} vanished while being archived`);
+  });
+
+  test("a file replaced by a symlink is not followed", async () => {
+    writeFileSync(join(root, "target"), "t");
+    writeFileSync(join(root, "swap.txt"), "s");
+    const { entries } = await walkSource(root, []);
+    unlinkSync(join(root, "swap.txt"));
+    symlinkSync("/etc/shadow", join(root, "swap.txt"));
+    const err = await buildArchive(entries, { onChunk: () => {} }).catch((e) => e);
+    expect(err.code).toBe("SOURCE");
+    expect(err.message).toContain(join(root, "swap.txt"));
+  });
+});
+
+describe("streaming", () => {
+  test("onChunk is awaited: one call at a time, in order; its error ends the build", async () => {
+    writeFileSync(join(root, "data.bin"), noise(2 * 1024 * 1024, 5));
+    const { entries } = await walkSource(root, []);
+    let inFlight = 0;
+    const order: number[] = [];
+    await buildArchive(entries, {
+      onChunk: async (chunk) => {
+        inFlight++;
+        expect(inFlight).toBe(1);
+        await Bun.sleep(1);
+        order.push(chunk.index);
+        inFlight--;
+      },
+    });
+    expect(order).toEqual(order.map((_, i) => i));
+    expect(order.length).toBeGreaterThan(10);
+    const err = await buildArchive(entries, { onChunk: () => { throw new Error("disk full downstream"); } }).catch((e) => e);
+    expect(err.message).toBe("disk full downstream");
+  });
+
+  test("a file much larger than the buffers is streamed, not loaded (RSS stays bounded)", async () => {
+    const big = join(root, "sparse.img");
+    writeFileSync(big, "");
+    truncateSync(big, 256 * 1024 * 1024);
+    const { entries } = await walkSource(big, []);
+    Bun.gc(true);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    let count = 0;
+    const summary = await buildArchive(entries, {
+      onChunk: () => {
+        if (++count % 256 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+      },
+    });
+    expect(summary.rawSize).toBe(512 + 256 * 1024 * 1024 + 1024);
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024);
+  }, 30_000);
+});

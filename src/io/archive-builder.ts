@@ -1,0 +1,196 @@
+// Streams walked entries as a deterministic tar through the chunker into one gzip member per chunk.
+import { createHash } from "node:crypto";
+import { open, constants, type FileHandle } from "node:fs/promises";
+import { HashRelayError } from "../errors.ts";
+import { MANIFEST_ENTRY_BYTES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
+import { Chunker, type ChunkerOptions } from "../archive/chunker.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
+import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
+import { TAR_TRAILER, encodeTarHeader, tarPadding, type TarEntry } from "../archive/tar.ts";
+import { deflateRaw } from "./compress.ts";
+import { sourceError } from "./tree-walk.ts";
+
+/** File contents are read in blocks of this size into one reused buffer. */
+export const READ_BUFFER_BYTES = 1024 * 1024;
+
+export interface BuiltChunk {
+  /** Position in the manifest, from 0. */
+  index: number;
+  /** SHA-256 of the raw chunk. */
+  id: Uint8Array;
+  idHex: string;
+  rawLength: number;
+  /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. */
+  member: Uint8Array;
+}
+
+export interface BuildOptions {
+  /** Called once per chunk, in order; the build waits for it (backpressure). Whatever it throws ends the build. */
+  onChunk(chunk: BuiltChunk): Promise<void> | void;
+  /** Chunker bounds; defaults to the protocol's CHUNK_MIN/AVG/MAX. */
+  chunker?: ChunkerOptions;
+}
+
+export interface ArchiveSummary {
+  /** Number of chunks (= gzip members = manifest entries). */
+  chunks: number;
+  /** The manifest: `chunks` records of 36 bytes (id | u32 BE rawLength), as encodeManifestEntries writes them. */
+  manifest: Uint8Array;
+  archiveId: string;
+  /** Length of the uncompressed tar stream. */
+  rawSize: number;
+  /** Length of the .tar.gz: the sum of the member lengths. */
+  fileSize: number;
+  /** Hex SHA-256 of the .tar.gz (all members concatenated). */
+  fileSha256: string;
+  /** Files that changed size while being read, one line each. */
+  warnings: string[];
+}
+
+/** What the builder needs from a walked entry: its tar metadata and, for files, where to read it. */
+export type BuildEntry = TarEntry & { absPath: string };
+
+/**
+ * Writes the tar stream of `entries` (in the order given: pass them sorted, as walkSource
+ * returns them) — per entry its header, then for files `size` bytes of content and padding —
+ * then the trailer, chunked and compressed as it goes.
+ *
+ * A file is read through a 1 MiB buffer, never whole, and exactly `size` bytes (its size at
+ * walk time) are archived: one that shrank is padded with zeros, one that grew is cut; both
+ * add a warning. Memory bound, whatever the file sizes: the read buffer (1 MiB), the chunker's
+ * pending bytes (<= CHUNK_MAX), the chunks cut from one read (<= 1 MiB + CHUNK_MAX), one
+ * member being handed over (~CHUNK_MAX), i.e. about 2 MiB + 3 x CHUNK_MAX = 2.75 MiB with the
+ * default bounds; plus what onChunk keeps, plus the manifest at 36 bytes per chunk (about
+ * 0.6 MB per GiB of tar at the 64 KiB average chunk).
+ *
+ * Throws SOURCE naming the file when one cannot be opened or read or is no longer a regular
+ * file, or when the archive would exceed MAX_CHUNKS_PER_ARCHIVE chunks; rethrows onChunk's errors.
+ */
+export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOptions): Promise<ArchiveSummary> {
+  const chunker = new Chunker(opts.chunker);
+  const ids = new ArchiveIdHasher();
+  const fileHash = createHash("sha256");
+  const warnings: string[] = [];
+  let manifest = new Uint8Array(64 * MANIFEST_ENTRY_BYTES);
+  let chunks = 0;
+  let rawSize = 0;
+  let fileSize = 0;
+
+  const emit = async (pieces: Uint8Array[]) => {
+    for (const raw of pieces) {
+      if (chunks >= MAX_CHUNKS_PER_ARCHIVE) {
+        throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
+      }
+      const id = new Uint8Array(createHash("sha256").update(raw).digest());
+      const member = encodeGzipMember(raw, deflateRaw);
+      if ((chunks + 1) * MANIFEST_ENTRY_BYTES > manifest.length) {
+        const grown = new Uint8Array(manifest.length * 2);
+        grown.set(manifest);
+        manifest = grown;
+      }
+      const at = chunks * MANIFEST_ENTRY_BYTES;
+      manifest.set(id, at);
+      new DataView(manifest.buffer).setUint32(at + 32, raw.length);
+      ids.addEncoded(manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
+      fileHash.update(member);
+      rawSize += raw.length;
+      fileSize += member.length;
+      const index = chunks++;
+      await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength: raw.length, member });
+    }
+  };
+  const write = (bytes: Uint8Array) => emit(chunker.push(bytes));
+
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  for (const entry of entries) {
+    if (entry.type !== "file") {
+      await write(encodeTarHeader(entry));
+      continue;
+    }
+    const handle = await openRegularFile(entry.absPath);
+    try {
+      await write(encodeTarHeader(entry));
+      await copyContent(handle, entry, buffer, write, warnings);
+    } finally {
+      await handle.close();
+    }
+    const padding = tarPadding(entry.size);
+    if (padding > 0) await write(TAR_TRAILER.subarray(0, padding));
+  }
+  await write(TAR_TRAILER);
+  const last = chunker.finish();
+  if (last) await emit([last]);
+
+  return {
+    chunks,
+    manifest: manifest.slice(0, chunks * MANIFEST_ENTRY_BYTES),
+    archiveId: ids.digest(),
+    rawSize,
+    fileSize,
+    fileSha256: fileHash.digest("hex"),
+    warnings,
+  };
+}
+
+/** Opens without following a symlink and checks it is still a regular file; throws SOURCE naming it. */
+async function openRegularFile(absPath: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") {
+      throw new HashRelayError("SOURCE", `${absPath} vanished while being archived`, "the next run will try again", { cause: err });
+    }
+    if (code === "ELOOP") {
+      throw new HashRelayError("SOURCE", `${absPath} was replaced by a symlink while being archived`, "the next run will try again", { cause: err });
+    }
+    throw sourceError(absPath, err);
+  }
+  const st = await handle.stat().catch(async (err) => {
+    await handle.close();
+    throw sourceError(absPath, err);
+  });
+  if (!st.isFile()) {
+    await handle.close();
+    throw new HashRelayError("SOURCE", `${absPath} is no longer a regular file`, "the next run will try again");
+  }
+  return handle;
+}
+
+/** Writes exactly entry.size bytes of the file: zeros for what is missing, nothing past the size. */
+async function copyContent(
+  handle: FileHandle,
+  entry: BuildEntry,
+  buffer: Uint8Array,
+  write: (bytes: Uint8Array) => Promise<void>,
+  warnings: string[],
+): Promise<void> {
+  let done = 0;
+  while (done < entry.size) {
+    const want = Math.min(buffer.length, entry.size - done);
+    let got: number;
+    try {
+      ({ bytesRead: got } = await handle.read(buffer, 0, want, done));
+    } catch (err) {
+      throw sourceError(entry.absPath, err);
+    }
+    if (got === 0) break;
+    await write(buffer.subarray(0, got));
+    done += got;
+  }
+  if (done < entry.size) {
+    warnings.push(`${entry.absPath} shrank from ${entry.size} to ${done} bytes while being archived; padded with zeros`);
+    buffer.fill(0);
+    while (done < entry.size) {
+      const n = Math.min(buffer.length, entry.size - done);
+      await write(buffer.subarray(0, n));
+      done += n;
+    }
+    return;
+  }
+  const probe = await handle.read(buffer, 0, 1, done).catch(() => ({ bytesRead: 0 }));
+  if (probe.bytesRead > 0) {
+    warnings.push(`${entry.absPath} grew while being archived; cut at ${entry.size} bytes`);
+  }
+}

@@ -1,0 +1,43 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inflateRawSync, inflateSync } from "node:zlib";
+import { COMPRESSION_LEVEL, deflateRaw } from "./compress.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
+
+const text = new TextEncoder().encode(Array.from({ length: 4000 }, (_, i) => `line ${i}: proof > payload\n`).join(""));
+
+describe("deflateRaw", () => {
+  test("produces RAW deflate (no zlib wrapper) that inflates back, and compresses", () => {
+    const out = deflateRaw(text);
+    expect(Buffer.from(inflateRawSync(out)).equals(Buffer.from(text))).toBe(true);
+    expect(() => inflateSync(out)).toThrow();
+    expect(out.length).toBeLessThan(text.length / 4);
+    expect(COMPRESSION_LEVEL).toBe(6);
+  });
+
+  test("is deterministic: same input, same bytes", () => {
+    const random = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 24);
+    for (const input of [text, random, new Uint8Array(0)]) {
+      expect(Buffer.from(deflateRaw(input)).equals(Buffer.from(deflateRaw(input.slice())))).toBe(true);
+    }
+  });
+
+  test("gzip -t and gzip -dc accept a concatenation of members made with it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hr-gz-"));
+    try {
+      const parts = [text.subarray(0, 50_000), new Uint8Array(0), text.subarray(50_000), new Uint8Array(300_000)];
+      const file = join(dir, "x.gz");
+      writeFileSync(file, Buffer.concat(parts.map((p) => encodeGzipMember(p, deflateRaw))));
+      const check = Bun.spawnSync(["gzip", "-t", file]);
+      expect(check.stderr.toString()).toBe("");
+      expect(check.exitCode).toBe(0);
+      const out = Bun.spawnSync(["gzip", "-dc", file]);
+      expect(out.exitCode).toBe(0);
+      expect(Buffer.from(out.stdout).equals(Buffer.concat(parts))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,362 @@
+// Walks one source into sorted tar entries (lstat metadata, excludes applied) and fingerprints the result.
+import { createHash } from "node:crypto";
+import { access, lstat, readFile, readdir, readlink, stat, constants } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { HashRelayError } from "../errors.ts";
+import { compareTarPaths, type TarEntry } from "../archive/tar.ts";
+
+/** A tar entry plus where to read it and what the change detector needs. */
+export interface WalkedEntry extends TarEntry {
+  absPath: string;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+export interface WalkResult {
+  /** Sorted with compareTarPaths; the first is the source itself. */
+  entries: WalkedEntry[];
+  /** Things left out, one line each: "/path (socket)", "/path (vanished while walking)", ... */
+  skipped: string[];
+}
+
+/** Matches paths relative to the source root ("sub/file.txt", no leading "/"). */
+export interface ExcludeMatcher {
+  excludes(relPath: string, isDir: boolean): boolean;
+}
+
+/** lstat calls in flight at once within one folder. */
+const STAT_BATCH = 32;
+
+/**
+ * Exclude patterns, gitignore-like (no negation), matched against each path below the source
+ * root, relative to it (the source itself is never excluded):
+ * - a trailing "/" makes the pattern match folders only ("cache/": every folder named cache);
+ * - a pattern with a "/" elsewhere (or a leading "/") is anchored at the source root and must
+ *   match the whole relative path ("logs/old" is <source>/logs/old only);
+ * - otherwise it matches the base name at any depth ("*.log");
+ * - "*" matches any run of characters but "/", "?" one character but "/", "[abc]", "[a-z]",
+ *   "[!a-z]" one character of a set; "**" as a whole segment matches any number of segments
+ *   ("**\/tmp", "build/**", "a/**\/b"); "\" escapes the next character.
+ * An excluded folder is not entered: nothing under it is archived.
+ * Throws CONFIG on an empty pattern or one starting with "!".
+ */
+export function compileExcludes(patterns: readonly string[]): ExcludeMatcher {
+  const rules = patterns.map((pattern) => {
+    if (pattern === "" || pattern === "/" || pattern.startsWith("!")) {
+      throw new HashRelayError(
+        "CONFIG",
+        `exclude pattern ${JSON.stringify(pattern)} is not supported`,
+        "use a non-empty glob such as \"*.log\", \"cache/\" or \"logs/old\"; negation (!) is not supported",
+      );
+    }
+    let body = pattern;
+    const dirOnly = body.endsWith("/");
+    while (body.endsWith("/")) body = body.slice(0, -1);
+    const anchored = body.includes("/");
+    if (body.startsWith("/")) body = body.slice(1);
+    return { dirOnly, anchored, regex: new RegExp(`^${globToRegex(body)}$`, "s") };
+  });
+  return {
+    excludes(relPath, isDir) {
+      const base = relPath.slice(relPath.lastIndexOf("/") + 1);
+      return rules.some((r) => (!r.dirOnly || isDir) && r.regex.test(r.anchored ? relPath : base));
+    },
+  };
+}
+
+function globToRegex(glob: string): string {
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    const atSegmentStart = i === 0 || glob[i - 1] === "/";
+    if (c === "*" && glob[i + 1] === "*" && atSegmentStart && (i + 2 === glob.length || glob[i + 2] === "/")) {
+      if (i + 2 === glob.length) {
+        out += ".*";
+        i += 1;
+      } else {
+        out += "(?:[^/]*/)*";
+        i += 2;
+      }
+    } else if (c === "*") {
+      out += "[^/]*";
+    } else if (c === "?") {
+      out += "[^/]";
+    } else if (c === "\\" && i + 1 < glob.length) {
+      out += escapeRegex(glob[++i]!);
+    } else if (c === "[") {
+      const close = glob.indexOf("]", i + 2);
+      if (close < 0) {
+        out += "\\[";
+        continue;
+      }
+      let set = glob.slice(i + 1, close);
+      const negate = set.startsWith("!") || set.startsWith("^");
+      if (negate) set = set.slice(1);
+      const inner = set.replace(/[\\\]^[]/g, "\\$&");
+      out += negate ? `(?!/)[^${inner}]` : `(?!/)[${inner}]`;
+      i = close;
+    } else {
+      out += escapeRegex(c);
+    }
+  }
+  return out;
+}
+
+function escapeRegex(c: string): string {
+  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+}
+
+/**
+ * Lists the source as tar entries sorted with compareTarPaths. The top entry is the source's
+ * base name ("/var/www" gives "www", "www/index.html", ...; "/etc/hosts" gives "hosts").
+ * The source itself is followed if it is a symlink; nothing below it ever is: symlinks are
+ * stored as symlinks. Sockets, FIFOs and devices are left out and listed in `skipped`, as are
+ * entries that vanish while walking and names that are not valid UTF-8. uname/gname come
+ * from /etc/passwd and /etc/group (read once per process; unknown ids give "").
+ * Throws CONFIG on a bad exclude pattern; SOURCE when the source is missing ("source /x does
+ * not exist"), is not a file or folder, or a folder or file in it cannot be read
+ * ("permission denied: /x/secret.txt").
+ */
+export async function walkSource(sourcePath: string, exclude: readonly string[]): Promise<WalkResult> {
+  const matcher = compileExcludes(exclude);
+  const root = resolve(sourcePath);
+  const top = basename(root);
+  if (top === "") {
+    throw new HashRelayError("SOURCE", `cannot archive the root folder ${root}`, "list the folders under / you want backed up");
+  }
+  let rootStats: BigIntStats;
+  try {
+    rootStats = await stat(root, { bigint: true });
+  } catch (err) {
+    if (errorCode(err) === "ENOENT" || errorCode(err) === "ENOTDIR") {
+      throw new HashRelayError("SOURCE", `source ${root} does not exist`, "create it or remove it from client.paths", { cause: err });
+    }
+    throw sourceError(root, err);
+  }
+  const kind = kindOf(rootStats);
+  if (kind !== "file" && kind !== "dir") {
+    throw new HashRelayError("SOURCE", `source ${root} is a ${kind}, not a file or folder`, "list a file or folder in client.paths");
+  }
+
+  const owners = await ownerNames();
+  const result: WalkResult = { entries: [], skipped: [] };
+  const walker = new Walker(matcher, owners, result);
+  if (kind === "dir") {
+    const children = await walker.readFolder(root, true);
+    result.entries.push(walker.entry(root, top, rootStats, "dir"));
+    await walker.walkFolder(root, top, "", children!);
+  } else {
+    await assertReadable(root);
+    result.entries.push(walker.entry(root, top, rootStats, "file"));
+  }
+  return result;
+}
+
+type Kind = "file" | "dir" | "symlink" | "socket" | "fifo" | "block device" | "character device" | "unknown";
+
+class Walker {
+  constructor(
+    private readonly matcher: ExcludeMatcher,
+    private readonly owners: Owners,
+    private readonly result: WalkResult,
+  ) {}
+
+  entry(absPath: string, path: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): WalkedEntry {
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const entry: WalkedEntry = {
+      path,
+      type,
+      mode: Number(st.mode) & 0o7777,
+      uid,
+      gid,
+      uname: this.owners.users.get(uid) ?? "",
+      gname: this.owners.groups.get(gid) ?? "",
+      size: type === "file" ? Number(st.size) : 0,
+      mtime: floorSeconds(st.mtimeNs),
+      absPath,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+      ino: st.ino,
+    };
+    if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+    return entry;
+  }
+
+  /** Child names sorted, or null when the folder vanished (never for the root: that throws). */
+  async readFolder(absPath: string, isRoot: boolean): Promise<string[] | null> {
+    let raw: Buffer[];
+    try {
+      raw = await readdir(absPath, { encoding: "buffer" });
+    } catch (err) {
+      const code = errorCode(err);
+      if (!isRoot && (code === "ENOENT" || code === "ENOTDIR")) {
+        this.result.skipped.push(`${absPath} (vanished while walking)`);
+        return null;
+      }
+      throw sourceError(absPath, err);
+    }
+    const names: string[] = [];
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    for (const name of raw) {
+      try {
+        names.push(strict.decode(name));
+      } catch {
+        this.result.skipped.push(`${join(absPath, name.toString("utf8"))} (name is not valid UTF-8)`);
+      }
+    }
+    return names.sort(compareTarPaths);
+  }
+
+  /** Appends the entries below one folder, depth first, in compareTarPaths order. */
+  async walkFolder(absPath: string, archivePath: string, relPath: string, names: string[]): Promise<void> {
+    for (let start = 0; start < names.length; start += STAT_BATCH) {
+      const batch = names.slice(start, start + STAT_BATCH);
+      const stats = await Promise.all(batch.map((name) => this.lstatChild(join(absPath, name))));
+      for (let i = 0; i < batch.length; i++) {
+        const st = stats[i];
+        if (!st) continue;
+        const name = batch[i]!;
+        const childAbs = join(absPath, name);
+        const childArchive = `${archivePath}/${name}`;
+        const childRel = relPath === "" ? name : `${relPath}/${name}`;
+        const kind = kindOf(st);
+        if (this.matcher.excludes(childRel, kind === "dir")) continue;
+        if (kind === "dir") {
+          const children = await this.readFolder(childAbs, false);
+          if (!children) continue;
+          this.result.entries.push(this.entry(childAbs, childArchive, st, "dir"));
+          await this.walkFolder(childAbs, childArchive, childRel, children);
+        } else if (kind === "file") {
+          await assertReadable(childAbs);
+          this.result.entries.push(this.entry(childAbs, childArchive, st, "file"));
+        } else if (kind === "symlink") {
+          const target = await this.readLinkChild(childAbs);
+          if (target !== null) this.result.entries.push(this.entry(childAbs, childArchive, st, "symlink", target));
+        } else {
+          this.result.skipped.push(`${childAbs} (${kind})`);
+        }
+      }
+    }
+  }
+
+  private async lstatChild(absPath: string): Promise<BigIntStats | null> {
+    try {
+      return await lstat(absPath, { bigint: true });
+    } catch (err) {
+      if (errorCode(err) === "ENOENT") {
+        this.result.skipped.push(`${absPath} (vanished while walking)`);
+        return null;
+      }
+      throw sourceError(absPath, err);
+    }
+  }
+
+  private async readLinkChild(absPath: string): Promise<string | null> {
+    let raw: Buffer;
+    try {
+      raw = await readlink(absPath, { encoding: "buffer" });
+    } catch (err) {
+      if (errorCode(err) === "ENOENT" || errorCode(err) === "EINVAL") {
+        this.result.skipped.push(`${absPath} (vanished while walking)`);
+        return null;
+      }
+      throw sourceError(absPath, err);
+    }
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    } catch {
+      this.result.skipped.push(`${absPath} (symlink target is not valid UTF-8)`);
+      return null;
+    }
+  }
+}
+
+/**
+ * Hex SHA-256 over `extra` and, per entry in order: path, type, mode, uid, gid, uname, gname,
+ * size, mtime and ctime in nanoseconds, inode and link target. Equal fingerprints mean the
+ * walk saw no change; ctime catches writes that restore the mtime. `extra` should carry
+ * whatever else shapes the archive (format version, name, excludes).
+ */
+export function fingerprintEntries(entries: readonly WalkedEntry[], extra: string): string {
+  const hash = createHash("sha256");
+  hash.update(`${JSON.stringify(extra)}\n`);
+  for (const e of entries) {
+    const fields = [e.path, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size,
+      String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null];
+    hash.update(`${JSON.stringify(fields)}\n`);
+  }
+  return hash.digest("hex");
+}
+
+function kindOf(st: BigIntStats): Kind {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isSocket()) return "socket";
+  if (st.isFIFO()) return "fifo";
+  if (st.isBlockDevice()) return "block device";
+  if (st.isCharacterDevice()) return "character device";
+  return "unknown";
+}
+
+function floorSeconds(ns: bigint): number {
+  const second = 1_000_000_000n;
+  const q = ns / second;
+  return Number(ns < 0n && q * second !== ns ? q - 1n : q);
+}
+
+async function assertReadable(absPath: string): Promise<void> {
+  try {
+    await access(absPath, constants.R_OK);
+  } catch (err) {
+    throw sourceError(absPath, err);
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+/** SOURCE error naming the exact path that failed. */
+export function sourceError(absPath: string, err: unknown): HashRelayError {
+  const code = errorCode(err);
+  if (code === "EACCES" || code === "EPERM") {
+    return new HashRelayError("SOURCE", `permission denied: ${absPath}`, "give the HashRelay service user read access, or exclude it", { cause: err });
+  }
+  const reason = code ?? (err instanceof Error ? err.message : String(err));
+  return new HashRelayError("SOURCE", `cannot read ${absPath}: ${reason}`, "", { cause: err });
+}
+
+interface Owners {
+  users: Map<number, string>;
+  groups: Map<number, string>;
+}
+
+let ownersOnce: Promise<Owners> | null = null;
+
+/** uid → user and gid → group names from /etc/passwd and /etc/group, read once per process. */
+function ownerNames(): Promise<Owners> {
+  ownersOnce ??= Promise.all([readIdFile("/etc/passwd"), readIdFile("/etc/group")]).then(([users, groups]) => ({ users, groups }));
+  return ownersOnce;
+}
+
+/** "name:x:id:..." lines → id → first name listed for it; an unreadable file gives an empty map. */
+async function readIdFile(file: string): Promise<Map<number, string>> {
+  const map = new Map<number, string>();
+  let text = "";
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return map;
+  }
+  for (const line of text.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (!name || id === undefined || !/^\d+$/.test(id)) continue;
+    const n = Number(id);
+    if (!map.has(n)) map.set(n, name);
+  }
+  return map;
+}
