@@ -77,5 +77,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const code = await main(process.argv.slice(2));
-process.exit(code);
+// No top-level await: `bun build --compile --bytecode` compiles the bundle as CommonJS.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`hashrelay: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(EXIT.SOURCE_FAILED);
+  },
+);
