@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateRawSync, inflateSync } from "node:zlib";
-import { COMPRESSION_LEVEL, deflateRaw } from "./compress.ts";
+import { COMPRESSION_LEVEL, deflateRaw, storedDeflate, storedLength } from "./compress.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
 
 const text = new TextEncoder().encode(Array.from({ length: 4000 }, (_, i) => `line ${i}: proof > payload\n`).join(""));
@@ -24,12 +24,32 @@ describe("deflateRaw", () => {
     }
   });
 
+  test("never longer than stored blocks, even for incompressible data", () => {
+    const random = new Uint8Array(256 * 1024);
+    for (let i = 0; i < random.length; i += 65536) crypto.getRandomValues(random.subarray(i, i + 65536));
+    for (const input of [random, random.subarray(0, 1), new Uint8Array(0)]) {
+      expect(deflateRaw(input).length).toBeLessThanOrEqual(storedLength(input.length));
+    }
+  });
+
+  test("stored blocks inflate back, at block boundaries too", () => {
+    for (const n of [0, 1, 65534, 65535, 65536, 3 * 65535, 200_000]) {
+      const input = new Uint8Array(n).map((_, i) => (i * 31) & 0xff);
+      const stored = storedDeflate(input);
+      expect(stored.length).toBe(storedLength(n));
+      expect(Buffer.from(inflateRawSync(stored)).equals(Buffer.from(input))).toBe(true);
+    }
+  });
+
   test("gzip -t and gzip -dc accept a concatenation of members made with it", () => {
     const dir = mkdtempSync(join(tmpdir(), "hr-gz-"));
     try {
       const parts = [text.subarray(0, 50_000), new Uint8Array(0), text.subarray(50_000), new Uint8Array(300_000)];
       const file = join(dir, "x.gz");
-      writeFileSync(file, Buffer.concat(parts.map((p) => encodeGzipMember(p, deflateRaw))));
+      const members = parts.map((p) => encodeGzipMember(p, deflateRaw));
+      members.push(encodeGzipMember(text.subarray(0, 70_000), storedDeflate));
+      parts.push(text.subarray(0, 70_000));
+      writeFileSync(file, Buffer.concat(members));
       const check = Bun.spawnSync(["gzip", "-t", file]);
       expect(check.stderr.toString()).toBe("");
       expect(check.exitCode).toBe(0);

@@ -3,7 +3,38 @@
 /** Fixed compression level: part of what makes archive files reproducible for one Bun/libdeflate version. */
 export const COMPRESSION_LEVEL = 6;
 
-/** RAW deflate (no zlib/gzip wrapper) of `raw`, libdeflate level 6. Deterministic for a given Bun build. */
+const STORED_BLOCK_MAX = 65535;
+
+/**
+ * RAW deflate (no zlib/gzip wrapper) of `raw`: libdeflate at level 6, or stored blocks when
+ * those are shorter (PROTOCOL.md §8.3: a member must never outgrow its chunk by more than a
+ * few bytes). Deterministic for a given Bun build.
+ */
 export function deflateRaw(raw: Uint8Array): Uint8Array {
-  return Bun.deflateSync(raw as Uint8Array<ArrayBuffer>, { level: COMPRESSION_LEVEL, library: "libdeflate" });
+  const compressed = Bun.deflateSync(raw as Uint8Array<ArrayBuffer>, { level: COMPRESSION_LEVEL, library: "libdeflate" });
+  return compressed.length <= storedLength(raw.length) ? compressed : storedDeflate(raw);
+}
+
+/** Length of `storedDeflate` output for `n` raw bytes: 5 bytes per block of at most 65535. */
+export function storedLength(n: number): number {
+  return n + 5 * Math.max(1, Math.ceil(n / STORED_BLOCK_MAX));
+}
+
+/** `raw` as a raw deflate stream of stored (uncompressed) blocks (RFC 1951 §3.2.4). */
+export function storedDeflate(raw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(storedLength(raw.length));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  let from = 0;
+  do {
+    const length = Math.min(STORED_BLOCK_MAX, raw.length - from);
+    const final = from + length === raw.length;
+    out[at] = final ? 1 : 0; // BFINAL, BTYPE = 00; the rest of the byte is padding
+    view.setUint16(at + 1, length, true);
+    view.setUint16(at + 3, ~length & 0xffff, true);
+    out.set(raw.subarray(from, from + length), at + 5);
+    at += 5 + length;
+    from += length;
+  } while (from < raw.length);
+  return out;
 }
