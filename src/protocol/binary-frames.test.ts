@@ -57,7 +57,6 @@ describe("manifest pages", () => {
     expect(badFrame(() => decodeManifestPage(new Uint8Array(3)))).toContain("not 4 + a multiple of 36");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(5), 1])))).toContain("multiple");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from(u32(0))))).toContain("0 entries");
-    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(1), ...id, ...u32(5)])))).toContain("not a multiple");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(0)])))).toContain("0 raw bytes");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(CHUNK_MAX + 1)])))).toContain(
       "raw bytes",
@@ -102,7 +101,33 @@ describe("need bitmaps", () => {
     expect(badFrame(() => decodeNeed(Uint8Array.from([...u32(0, 10), 0xff, 0xc0, 0])))).toContain("expected 10");
     expect(badFrame(() => decodeNeed(Uint8Array.from([...u32(0, 10), 0xff, 0xe0])))).toContain("padding bit 10");
     expect(badFrame(() => decodeNeed(Uint8Array.from(u32(0, 0))))).toContain("0 entries");
-    expect(badFrame(() => decodeNeed(Uint8Array.from([...u32(5, 1), 0])))).toContain("not a multiple");
+  });
+});
+
+// PROTOCOL.md §8.1: a client flushes a page when its members reach 8 MiB, so pages are usually far
+// smaller than MANIFEST_PAGE_ENTRIES and start wherever the previous page ended. binary-frames.ts still
+// refuses a firstIndex that is not a multiple of MANIFEST_PAGE_ENTRIES (checkPageStart): a known bug,
+// reported. These are test.failing until it is fixed; then turn them into test().
+describe("pages of any size, back to back", () => {
+  test.failing("a manifest page may start at any index below the chunk limit", () => {
+    const id = new Uint8Array(32).fill(7);
+    for (const firstIndex of [1, 300, MANIFEST_PAGE_ENTRIES + 5, (1 << 24) - 1]) {
+      const page = { firstIndex, entries: [{ id, rawLength: 5 }] };
+      expect(decodeManifestPage(encodeManifestPage(page))).toEqual(page);
+    }
+  });
+
+  test.failing("a need may answer such a page", () => {
+    expect(decodeNeed(Uint8Array.from([...u32(300, 3), 0xa0]))).toEqual({ firstIndex: 300, count: 3, needed: [300, 302] });
+    expect([...encodeNeed({ firstIndex: 300, count: 3, needed: [300, 302] })]).toEqual([...u32(300, 3), 0xa0]);
+  });
+
+  test("a page or need past the chunk limit is still refused", () => {
+    const id = new Array(32).fill(7);
+    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32((1 << 24) - 1), ...id, ...u32(5), ...id, ...u32(5)])))).toMatch(
+      /past the limit|not a multiple/,
+    );
+    expect(badFrame(() => decodeNeed(Uint8Array.from([...u32((1 << 24) - 1, 2), 0])))).toMatch(/past the limit|not a multiple/);
   });
 });
 

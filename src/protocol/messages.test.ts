@@ -19,15 +19,18 @@ const doc = {
   key: "ed25519:" + "B".repeat(43) + "=",
 };
 
+const hex64 = "0123456789abcdef".repeat(4);
+
 const valid: ControlMessage[] = [
   { type: "welcome", client: "web01", serverTime: 1_700_000_000_000 },
   { type: "welcome", client: "a".repeat(64), serverTime: 0 },
   { type: "ping", id: 7 },
   { type: "pong", id: 7, serverTime: 1_700_000_000_000 },
-  { type: "offer", manifest: doc },
+  { type: "offer", name: "www" },
+  { type: "offer", name: "a".repeat(64), archiveId: "0123456789abcdef".repeat(4) },
   { type: "have", receipt: doc },
   { type: "send-manifest" },
-  { type: "commit" },
+  { type: "commit", manifest: doc },
   { type: "receipt", receipt: doc },
   { type: "error", code: "NO_SPACE", message: "storage full: 12 MiB free, 80 MiB needed" },
   { type: "bye" },
@@ -51,18 +54,38 @@ const invalid: Record<string, [unknown, string][]> = {
     [{ type: "pong", id: -1, serverTime: 2 }, "/id"],
   ],
   offer: [
-    [{ type: "offer", manifest: { ...doc, key: "ed25519:short" } }, "/manifest/key"],
-    [{ type: "offer", manifest: { ...doc, extra: 1 } }, "additional"],
-    [{ type: "offer", manifest: { ...doc, body: "x".repeat(4097) } }, "/manifest/body"],
-    [{ type: "offer" }, "manifest"],
-    [{ type: "offer", manifest: "signed" }, "/manifest"],
+    [{ type: "offer" }, "name"],
+    [{ type: "offer", archiveId: hex64 }, "name"],
+    [{ type: "offer", name: "../../etc" }, "/name"],
+    [{ type: "offer", name: "" }, "/name"],
+    [{ type: "offer", name: "w".repeat(65) }, "/name"],
+    [{ type: "offer", name: 7 }, "/name"],
+    [{ type: "offer", name: "www", archiveId: hex64.toUpperCase() }, "/archiveId"],
+    [{ type: "offer", name: "www", archiveId: hex64.slice(1) }, "/archiveId"],
+    [{ type: "offer", name: "www", archiveId: hex64 + "0" }, "/archiveId"],
+    [{ type: "offer", name: "www", archiveId: "g".repeat(64) }, "/archiveId"],
+    [{ type: "offer", name: "www", archiveId: "" }, "/archiveId"],
+    [{ type: "offer", name: "www", archiveId: null }, "/archiveId"],
+    // The version-1-draft shape: the manifest now travels with commit.
+    [{ type: "offer", name: "www", manifest: doc }, "additional"],
+    [{ type: "offer", manifest: doc }, "name"],
   ],
   have: [
     [{ type: "have", receipt: { body: doc.body, sig: doc.sig } }, "key"],
     [{ type: "have", receipt: doc, manifest: doc }, "additional"],
   ],
   "send-manifest": [[{ type: "send-manifest", chunks: 3 }, "additional"]],
-  commit: [[{ type: "commit", manifest: doc }, "additional"]],
+  commit: [
+    [{ type: "commit" }, "manifest"],
+    [{ type: "commit", manifest: "signed" }, "/manifest"],
+    [{ type: "commit", manifest: null }, "/manifest"],
+    [{ type: "commit", manifest: { body: doc.body, sig: doc.sig } }, "key"],
+    [{ type: "commit", manifest: { ...doc, key: "ed25519:short" } }, "/manifest/key"],
+    [{ type: "commit", manifest: { ...doc, sig: "not base64!" } }, "/manifest/sig"],
+    [{ type: "commit", manifest: { ...doc, body: "x".repeat(4097) } }, "/manifest/body"],
+    [{ type: "commit", manifest: { ...doc, extra: 1 } }, "additional"],
+    [{ type: "commit", manifest: doc, archiveId: hex64 }, "additional"],
+  ],
   receipt: [
     [{ type: "receipt", receipt: { ...doc, sig: "not base64!" } }, "/receipt/sig"],
     [{ type: "receipt" }, "receipt"],
@@ -119,14 +142,31 @@ describe("control messages", () => {
     expect(refusal(json({ type: "welcome", client: "web01", serverTime: 1 }), "client").message).toContain(
       "only the server sends it",
     );
-    expect(refusal(json({ type: "commit" }), "server").message).toContain("only the client sends it");
+    expect(refusal(json({ type: "commit", manifest: doc }), "server").message).toContain("only the client sends it");
+    expect(refusal(json({ type: "offer", name: "www" }), "server").message).toContain("only the client sends it");
+    expect(refusal(json({ type: "have", receipt: doc }), "client").message).toContain("only the server sends it");
     expect(decodeControl(json({ type: "bye" }), "server")).toEqual({ type: "bye" });
-    expect(decodeControl(json({ type: "commit" }), "client")).toEqual({ type: "commit" });
+    expect(decodeControl(json({ type: "commit", manifest: doc }), "client")).toEqual({ type: "commit", manifest: doc });
+    expect(decodeControl(json({ type: "offer", name: "www", archiveId: hex64 }), "client")).toEqual({
+      type: "offer",
+      name: "www",
+      archiveId: hex64,
+    });
   });
 
   test("encodeControl refuses to send an invalid message", () => {
     const bad = { type: "welcome", client: "../x", serverTime: 1 } as ControlMessage;
     expect(() => encodeControl(bad)).toThrow("refusing to send an invalid");
+    const shortId = { type: "offer", name: "www", archiveId: "abc" } as ControlMessage;
+    expect(() => encodeControl(shortId)).toThrow("/archiveId");
+    const bare = { type: "commit" } as unknown as ControlMessage;
+    expect(() => encodeControl(bare)).toThrow("manifest");
+  });
+
+  test("an offer without archiveId stays without it on the wire (absent, not null)", () => {
+    const text = new TextDecoder().decode(encodeControl({ type: "offer", name: "www" }));
+    expect(JSON.parse(text)).toEqual({ type: "offer", name: "www" });
+    expect(text).not.toContain("archiveId");
   });
 });
 
