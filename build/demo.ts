@@ -1,5 +1,6 @@
 // `npm start`: a server and a client on 127.0.0.1 with fresh keys in a temporary folder; backs a sample tree up three times.
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -37,13 +38,7 @@ function sampleTree(dir: string): void {
     const lines = Array.from({ length: 200 }, (_, j) => `page ${i} line ${j}: the quick brown fox jumps over the lazy dog ${(i * 7919 + j * 31) % 1000}`);
     fs.writeFileSync(path.join(dir, "site", `page-${i}.html`), lines.join("\n"));
   }
-  const blob = Buffer.alloc(3 * 1024 * 1024);
-  let x = 12345;
-  for (let i = 0; i < blob.length; i++) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff;
-    blob[i] = x >> 16;
-  }
-  fs.writeFileSync(path.join(dir, "site", "assets", "video.bin"), blob);
+  fs.writeFileSync(path.join(dir, "site", "assets", "video.bin"), randomBytes(3 * 1024 * 1024));
   fs.writeFileSync(path.join(dir, "site", "Café menu.txt"), "crêpes, galettes\n");
   fs.symlinkSync("page-0.html", path.join(dir, "site", "index.html"));
 }

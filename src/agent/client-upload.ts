@@ -75,7 +75,13 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
 
     inTransfer = true;
-    const file = archiveFileName(source.name, ctx.now());
+    // NOW has one-second resolution: never reuse the name of the archive this source already has.
+    let at = ctx.now();
+    if (previous && archiveFileName(source.name, at) === previous.file) {
+      await new Promise((resolve) => setTimeout(resolve, 1001 - at.getUTCMilliseconds()));
+      at = ctx.now();
+    }
+    const file = archiveFileName(source.name, at);
     const page: { entries: ManifestEntry[]; members: Uint8Array[]; bytes: number; first: number } = { entries: [], members: [], bytes: 0, first: 0 };
     const flush = async () => {
       if (page.entries.length === 0) return;
@@ -119,7 +125,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         rawSize: summary.rawSize,
         fileSize: summary.fileSize,
         fileSha256: summary.fileSha256,
-        createdAt: ctx.now().toISOString(),
+        createdAt: at.toISOString(),
         configHash: ctx.configHash,
       },
       ctx.identity,

@@ -5,7 +5,7 @@ import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
 import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
-import { decodeControl, decodeErrorFrame, encodeControl, errorMessage, type ControlMessage, type Sender } from "../protocol/messages.ts";
+import { decodeControl, decodeErrorFrame, encodeControl, errorFrame, errorMessage, type ControlMessage, type Sender } from "../protocol/messages.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Connection } from "./connection.ts";
 
@@ -117,11 +117,15 @@ export async function openServerSession(
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
   const handshake = new ServerHandshake({ identity, authorize, random });
   for (;;) {
-    const frame = await connection.receive(Math.max(1, deadline - Date.now()));
     let step;
     try {
+      const frame = await connection.receive(Math.max(1, deadline - Date.now()));
       step = handshake.receive(frame);
     } catch (err) {
+      // Oversized or malformed frames before the keys exist end with a plaintext ERROR frame.
+      if (err instanceof HashRelayError && (err.code === "TOO_LARGE" || err.code === "BAD_FRAME") && !(err instanceof HandshakeError)) {
+        err = new HandshakeError(err.code, err.message, err.hint, errorFrame(err.code, err.message));
+      }
       if (err instanceof HandshakeError && err.reply) {
         try {
           await connection.send(err.reply);
