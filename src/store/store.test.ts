@@ -5,9 +5,10 @@ import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
+import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { asStorageError } from "./storage-error.ts";
-import { Store, type StoreLog } from "./store.ts";
-import { buildArchive, offer, seededBytes, sha256, sliceStream, tempDir, uploadArchive } from "./test-fixtures.ts";
+import { Store, type StoreLog, type UploadHeader } from "./store.ts";
+import { buildArchive, headerFor, offer, seededBytes, sendNeeded, sendPages, sha256, sliceStream, tempDir, uploadArchive } from "./test-fixtures.ts";
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
@@ -203,12 +204,32 @@ describe("several pages and uploads at once", () => {
     expect(first.needed).toEqual([true, true, true, true, true, true, true, true, true, false, false]);
     for (const [i, n] of first.needed.entries()) if (n) await first.upload.addChunk(i, paged.members[i]!);
     for (const [i, n] of second.needed.entries()) if (n) await second.upload.addChunk(i, other.members[i]!);
-    const [a, b] = await Promise.all([first.upload.commit(), second.upload.commit()]);
+    const [a, b] = await Promise.all([first.upload.commit(first.header), second.upload.commit(second.header)]);
     expect(a.archiveId).toBe(paged.archiveId);
     expect(b.archiveId).toBe(other.archiveId);
     expect(await readBytes(join(root, "web01", fileAt("paged", T0)))).toEqual(paged.bytes);
     expect(await readBytes(join(root, "web01", fileAt("other", T0)))).toEqual(other.bytes);
     expect(spawnSync("gzip", ["-t", join(root, "web01", fileAt("paged", T0))]).status).toBe(0);
+  });
+
+  test("a manifest of thousands of entries in uneven pages grows as it streams and is stored exactly", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    // 2600 small chunks (more than the first allocations hold), every 7th repeating one sent 1000 entries earlier
+    const raws: Uint8Array[] = [];
+    for (let i = 0; i < 2600; i++) raws.push(i % 7 === 6 && i >= 1000 ? raws[i - 1000]! : seededBytes(`big-${i}`, 40 + (i % 50)));
+    const archive = buildArchive(raws);
+    const file = fileAt("big", T0);
+    const { upload, needed, header } = offer(store, "web01", file, archive, 777);
+    expect(needed.length).toBe(2600);
+    expect(needed).toEqual(raws.map((_, i) => !(i % 7 === 6 && i >= 1000)));
+    await sendNeeded(upload, archive, needed);
+    const entry = await upload.commit(header);
+    expect(entry.members.length).toBe(2600);
+    expect(entry.members.map(([, , , raw]) => raw)).toEqual(raws.map((r) => r.length));
+    const path = join(root, "web01", file);
+    expect(await readBytes(path)).toEqual(archive.bytes);
+    expect(spawnSync("gzip", ["-t", path]).status).toBe(0);
   });
 });
 
@@ -236,7 +257,8 @@ describe("refusals leave storage as it was", () => {
     // a member whose ISIZE lies (raw longer than the entry) is refused
     const longer = buildArchive([seededBytes("new", 10_001)]).members[0]!;
     await expectCode(() => upload.addChunk(2, longer), "HASH_MISMATCH");
-    await expectCode(upload.commit(), "BAD_FRAME");
+    const missing = await expectCode(upload.commit(headerFor(file2, second)), "BAD_FRAME");
+    expect(missing.message).toContain("chunk(s) of etc asked for never arrived (first: 2)");
 
     expect(await readdir(join(root, "web01"))).toEqual([file1]);
     expect(await readBytes(join(root, "web01", file1))).toEqual(first.bytes);
@@ -251,9 +273,10 @@ describe("refusals leave storage as it was", () => {
     const store = await Store.open(root, { now: () => T0 });
     const archive = buildArchive(randomRaws("x", 3));
     const liar = { ...archive, archiveId: buildArchive(randomRaws("y", 3)).archiveId };
-    const { upload, needed } = offer(store, "web01", fileAt("etc", T0), liar);
-    for (const [i, n] of needed.entries()) if (n) await upload.addChunk(i, archive.members[i]!);
-    const err = await expectCode(upload.commit(), "HASH_MISMATCH");
+    const { upload, needed, header } = offer(store, "web01", fileAt("etc", T0), liar);
+    expect(header.archiveId).not.toBe(archive.archiveId);
+    await sendNeeded(upload, archive, needed);
+    const err = await expectCode(upload.commit(header), "HASH_MISMATCH");
     expect(err.message).toContain(fileAt("etc", T0));
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(store.list("web01")).toEqual([]);
@@ -263,7 +286,7 @@ describe("refusals leave storage as it was", () => {
     await expectCode(() => upload.addManifestPage(0, archive.entries), "BAD_FRAME");
   });
 
-  test("chunks that were not asked for, out-of-order pages and a wrong raw size are BAD_FRAME", async () => {
+  test("chunks that were not asked for, out-of-order or malformed pages and a wrong raw size are BAD_FRAME", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });
     const base = buildArchive(randomRaws("p", 3));
@@ -277,15 +300,32 @@ describe("refusals leave storage as it was", () => {
     await expectCode(() => upload.addChunk(3, next.members[3]!), "BAD_FRAME"); // twice
     await upload.abort();
 
-    const header = { name: "etc", file: fileAt("etc", T0 + 2000), archiveId: next.archiveId, chunks: 4, rawSize: next.rawSize };
-    const pages = store.beginUpload("web01", header);
-    await expectCode(() => pages.addManifestPage(2, next.entries.slice(2)), "BAD_FRAME");
-    await pages.abort();
-    const wrongSize = store.beginUpload("web01", { ...header, rawSize: next.rawSize + 1 });
+    const header = headerFor(fileAt("etc", T0 + 2000), next);
+    expect(header.chunks).toBe(4);
+    const wrongSize = store.beginUpload("web01", "etc");
     wrongSize.addManifestPage(0, next.entries);
     await wrongSize.addChunk(3, next.members[3]!);
-    await expectCode(wrongSize.commit(), "BAD_FRAME");
+    const err = await expectCode(wrongSize.commit({ ...header, rawSize: next.rawSize + 1 }), "BAD_FRAME");
+    expect(err.message).toContain(`adds up to ${next.rawSize} raw bytes`);
     expect(await readdir(join(root, "web01"))).toEqual([fileAt("etc", T0)]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+
+    const pages = store.beginUpload("web01", "etc");
+    await expectCode(() => pages.addManifestPage(2, next.entries.slice(2)), "BAD_FRAME"); // a gap
+    pages.addManifestPage(0, next.entries.slice(0, 2));
+    await expectCode(() => pages.addManifestPage(0, next.entries.slice(2)), "BAD_FRAME"); // a repeat of entry 0
+    await expectCode(() => pages.addManifestPage(3, next.entries.slice(3)), "BAD_FRAME"); // skips entry 2
+    await expectCode(() => pages.addManifestPage(2, []), "BAD_FRAME"); // empty
+    const oversized = Array.from({ length: MANIFEST_PAGE_ENTRIES + 1 }, () => next.entries[3]!);
+    await expectCode(() => pages.addManifestPage(2, oversized), "BAD_FRAME");
+    await expectCode(() => pages.addManifestPage(2, [{ ...next.entries[2]!, rawLength: CHUNK_MAX + 1 }]), "BAD_FRAME");
+    await expectCode(() => pages.addManifestPage(2, [{ ...next.entries[2]!, rawLength: -1 }]), "BAD_FRAME");
+    await expectCode(() => pages.addManifestPage(2, [{ ...next.entries[2]!, id: next.entries[2]!.id.subarray(0, 31) }]), "BAD_FRAME");
+    // the refused pages left no trace: the rest fits at entry 2 and the whole manifest hashes to its id
+    expect(pages.addManifestPage(2, next.entries.slice(2))).toEqual([false, true]);
+    await pages.addChunk(3, next.members[3]!);
+    expect((await pages.commit(header)).archiveId).toBe(next.archiveId);
+    expect(await readBytes(join(root, "web01", header.file))).toEqual(next.bytes);
   });
 
   test("not enough free space is NO_SPACE and nothing is stored", async () => {
@@ -327,50 +367,158 @@ describe("refusals leave storage as it was", () => {
     const again = await uploadArchive(store, "web01", file, archive);
     expect(again.needed).toEqual([false, false, false]);
     expect(again.entry).toEqual(entry);
+    expect(await readdir(join(root, "web01"))).toEqual([file]);
+    expect(await filesUnder(join(root, ".trash"))).toEqual([]);
+    // the offer of other content is accepted (its id comes only with the commit); the commit is refused
     const other = buildArchive(randomRaws("other", 3));
-    await expectCode(() => offer(store, "web01", file, other), "STORAGE");
+    const { upload, needed, header } = offer(store, "web01", file, other);
+    expect(needed).toEqual([true, true, true]);
+    await sendNeeded(upload, other, needed);
+    const err = await expectCode(upload.commit(header), "STORAGE");
+    expect(err.message).toContain(`web01/${file}`);
     expect(await readBytes(join(root, "web01", file))).toEqual(archive.bytes);
+    expect(store.list("web01")).toEqual([entry]);
+    expect(await filesUnder(join(root, ".trash"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
-  test("two uploads of one file at once: the second is BUSY", async () => {
+  test("two uploads of one client and name at once: the second is BUSY, whatever its file; others are not", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });
     const archive = buildArchive(randomRaws("busy", 2));
-    const { upload } = offer(store, "web01", fileAt("etc", T0), archive);
-    await expectCode(() => offer(store, "web01", fileAt("etc", T0), archive), "BUSY");
-    await upload.abort();
-    offer(store, "web01", fileAt("etc", T0), archive);
+    const { upload, needed, header } = offer(store, "web01", fileAt("etc", T0), archive);
+    await sendNeeded(upload, archive, needed);
+    const err = await expectCode(() => store.beginUpload("web01", "etc"), "BUSY");
+    expect(err.message).toContain("etc");
+    expect(err.message).toContain("web01");
+    // another name of this client, and this name for another client, are not held up
+    await uploadArchive(store, "web01", fileAt("www", T0), archive);
+    await uploadArchive(store, "web02", fileAt("etc", T0 + 1000), archive);
+    expect(await readBytes(join(root, "web02", fileAt("etc", T0 + 1000)))).toEqual(archive.bytes);
+    // still BUSY while the commit itself runs
+    const committing = upload.commit(header);
+    await expectCode(() => store.beginUpload("web01", "etc"), "BUSY");
+    expect((await committing).file).toBe(fileAt("etc", T0));
+    expect(await readBytes(join(root, "web01", fileAt("etc", T0)))).toEqual(archive.bytes);
+  });
+
+  test("after a commit, an abort or a refused commit the name is free for the next upload", async () => {
+    const root = await newRoot();
+    const time = clock();
+    const store = await Store.open(root, { now: time.now, retention: { keep: 5, trashForMs: HOUR } });
+    const v1 = buildArchive(randomRaws("free1", 2));
+    const v2 = buildArchive(randomRaws("free2", 2));
+    const v3 = buildArchive(randomRaws("free3", 2));
+    await uploadArchive(store, "web01", fileAt("etc", T0), v1);
+
+    time.advance(HOUR);
+    const aborted = offer(store, "web01", fileAt("etc", T0 + HOUR), v2);
+    await aborted.upload.addChunk(0, v2.members[0]!);
+    await aborted.upload.abort();
+    await aborted.upload.abort(); // harmless twice
+    await expectCode(() => aborted.upload.addChunk(1, v2.members[1]!), "BAD_FRAME");
+    await expectCode(aborted.upload.commit(aborted.header), "BAD_FRAME");
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    const { needed } = await uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), v2);
+    expect(needed).toEqual([true, true]); // nothing of the aborted upload was kept
+
+    time.advance(HOUR);
+    const refused = offer(store, "web01", fileAt("etc", T0 + 2 * HOUR), v3);
+    await expectCode(refused.upload.commit(refused.header), "BAD_FRAME"); // chunks never sent
+    await uploadArchive(store, "web01", fileAt("etc", T0 + 2 * HOUR), v3);
+
+    expect(store.list("web01").map((e) => e.archiveId)).toEqual([v1.archiveId, v2.archiveId, v3.archiveId]);
+    for (const [k, v] of [v1, v2, v3].entries()) {
+      expect(await readBytes(join(root, "web01", fileAt("etc", T0 + k * HOUR)))).toEqual(v.bytes);
+    }
   });
 });
 
 describe("names from the wire", () => {
-  test("bad names, files and client ids are BAD_FRAME and create nothing", async () => {
+  test("bad names, files, headers and client ids are BAD_FRAME and create nothing", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });
     const archive = buildArchive(randomRaws("n", 1));
-    const header = (name: string, file = `backup-${name}-00-00-03-2026-01-10.tar.gz`) => ({
-      name,
-      file,
-      archiveId: archive.archiveId,
-      chunks: 1,
-      rawSize: archive.rawSize,
-    });
-    for (const name of ["../../etc", "a/b", ".trash", ".hashrelay", "", "ETC", "a..b"]) {
-      await expectCode(() => store.beginUpload("web01", header(name)), "BAD_FRAME");
+    const good = headerFor("backup-etc-00-00-03-2026-01-10.tar.gz", archive);
+    /** A complete upload of `archive` as "etc" whose commit carries `header` instead of the right one. */
+    const commitWith = async (header: UploadHeader) => {
+      const upload = store.beginUpload("web01", "etc");
+      await sendNeeded(upload, archive, sendPages(upload, archive.entries));
+      await expectCode(upload.commit(header), "BAD_FRAME");
+      await expectCode(() => upload.addManifestPage(1, archive.entries), "BAD_FRAME"); // closed
+    };
+    for (const name of ["../../etc", "a/b", ".trash", ".hashrelay", "", "ETC", "a..b", "x".repeat(65)]) {
+      await expectCode(() => store.beginUpload("web01", name), "BAD_FRAME");
       await expectCode(() => store.latest("web01", name), "BAD_FRAME");
+      await commitWith({ ...good, name, file: `backup-${name}-00-00-03-2026-01-10.tar.gz` });
     }
     for (const client of ["..", ".", ".trash", "a/b", "../x", ""]) {
-      await expectCode(() => store.beginUpload(client, header("etc")), "BAD_FRAME");
+      await expectCode(() => store.beginUpload(client, "etc"), "BAD_FRAME");
       await expectCode(() => store.list(client), "BAD_FRAME");
       await expectCode(() => store.chunkIndex(client), "BAD_FRAME");
     }
     for (const file of ["../backup-etc-00-00-03-2026-01-10.tar.gz", "backup-etc-00-00-03-2026-01-10.tar.gz/x", "backup-www-00-00-03-2026-01-10.tar.gz", "etc.tar.gz", "backup-etc-99-00-03-2026-01-10.tar.gz"]) {
-      await expectCode(() => store.beginUpload("web01", header("etc", file)), "BAD_FRAME");
+      await commitWith({ ...good, file });
     }
     await expectCode(store.setReceipt("web01", "../../x.json", { body: "", sig: "", key: "" }), "BAD_FRAME");
-    await expectCode(() => store.beginUpload("web01", { ...header("etc"), archiveId: "../x" }), "BAD_FRAME");
-    await expectCode(() => store.beginUpload("web01", { ...header("etc"), chunks: 0 }), "BAD_FRAME");
+    for (const archiveId of ["../x", archive.archiveId.toUpperCase(), archive.archiveId.slice(1), `${archive.archiveId}0`]) {
+      await commitWith({ ...good, archiveId });
+    }
+    for (const chunks of [0, -1, 0.5, MAX_CHUNKS_PER_ARCHIVE + 1, Number.NaN]) await commitWith({ ...good, chunks });
+    for (const rawSize of [-1, 0.5, CHUNK_MAX + 1]) await commitWith({ ...good, rawSize });
     expect((await readdir(root)).sort()).toEqual([".hashrelay", ".trash"]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging"))).toEqual(existsSync(join(root, ".hashrelay", "staging", "web01")) ? ["web01"] : []);
+    expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    // every refused commit closed its upload and freed the name
+    expect((await uploadArchive(store, "web01", good.file, archive)).entry.archiveId).toBe(archive.archiveId);
+  });
+
+  test("a commit naming another source than the upload's is BAD_FRAME and stores nothing", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("renamed", 3));
+    const upload = store.beginUpload("web01", "etc");
+    await sendNeeded(upload, archive, sendPages(upload, archive.entries));
+    const header = headerFor(fileAt("www", T0), archive); // well-formed, consistent with the pages, but for www
+    const err = await expectCode(upload.commit(header), "BAD_FRAME");
+    expect(err.message).toContain("www");
+    expect(err.message).toContain("etc");
+    expect(await filesUnder(join(root, "web01"))).toEqual([]);
+    expect(store.list("web01")).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    // an upload of www is not held up by it, nor is the next one of etc
+    await uploadArchive(store, "web01", fileAt("www", T0), archive);
+    await uploadArchive(store, "web01", fileAt("etc", T0), archive);
+    expect((await readdir(join(root, "web01"))).sort()).toEqual([fileAt("etc", T0), fileAt("www", T0)].sort());
+  });
+
+  test("a commit whose chunk count differs from the entries sent is BAD_FRAME and stores nothing", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const archive = buildArchive(randomRaws("count", 3, 5000));
+    const file = fileAt("etc", T0);
+    const header = headerFor(file, archive);
+    // every page and chunk sent, raw size and id right, but the manifest claims one more chunk
+    const more = offer(store, "web01", file, archive);
+    await sendNeeded(more.upload, archive, more.needed);
+    const err = await expectCode(more.upload.commit({ ...header, chunks: 4 }), "BAD_FRAME");
+    expect(err.message).toContain(file);
+    expect(err.message).toContain("3 of 4");
+    // the stream stopped after two entries: the right header finds the manifest incomplete
+    const short = store.beginUpload("web01", "etc");
+    expect(sendPages(short, archive.entries.slice(0, 2))).toEqual([true, true]);
+    await short.addChunk(0, archive.members[0]!);
+    await short.addChunk(1, archive.members[1]!);
+    expect((await expectCode(short.commit(header), "BAD_FRAME")).message).toContain("2 of 3");
+    // more entries sent than the manifest claims
+    const fewer = offer(store, "web01", file, archive);
+    await sendNeeded(fewer.upload, archive, fewer.needed);
+    const rawOfTwo = archive.raws[0]!.length + archive.raws[1]!.length;
+    await expectCode(fewer.upload.commit({ ...header, chunks: 2, rawSize: rawOfTwo }), "BAD_FRAME");
+    expect(await filesUnder(join(root, "web01"))).toEqual([]);
+    expect(store.list("web01")).toEqual([]);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import { archiveIdOf, type ManifestEntry } from "../archive/manifest.ts";
 import { deflateRaw } from "../io/compress.ts";
 import type { CatalogEntry } from "./catalog.ts";
 import type { Store } from "./store.ts";
-import type { Upload } from "./upload.ts";
+import type { Upload, UploadHeader } from "./upload.ts";
 
 export interface TestArchive {
   raws: Uint8Array[];
@@ -58,31 +58,55 @@ export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** Starts an upload and sends the whole manifest (pages of `pageSize`); returns the upload and the need flags. */
-export function offer(store: Store, client: string, file: string, archive: TestArchive, pageSize = 16384): { upload: Upload; needed: boolean[] } {
-  const name = /^backup-(.+)-\d{2}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.tar\.gz$/.exec(file)![1]!;
-  const upload = store.beginUpload(client, {
-    name,
-    file,
-    archiveId: archive.archiveId,
-    chunks: archive.entries.length,
-    rawSize: archive.rawSize,
-  });
-  const needed: boolean[] = [];
-  for (let at = 0; at < archive.entries.length; at += pageSize) {
-    needed.push(...upload.addManifestPage(at, archive.entries.slice(at, at + pageSize)));
-  }
-  return { upload, needed };
+/** The source name of an archive file `backup-NAME-SS-MM-HH-YYYY-MM-DD.tar.gz` (parsed here, not with the code under test). */
+export function nameOfFile(file: string): string {
+  return /^backup-(.+)-\d{2}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.tar\.gz$/.exec(file)![1]!;
 }
 
-/** The whole exchange a client would run: offer, send what is needed, commit. */
+/** The header a client's signed manifest would carry at commit for `archive` stored as `file`. */
+export function headerFor(file: string, archive: TestArchive): UploadHeader {
+  return { name: nameOfFile(file), file, archiveId: archive.archiveId, chunks: archive.entries.length, rawSize: archive.rawSize };
+}
+
+/**
+ * Starts an upload of the file's source name and streams the whole manifest (pages of `pageSize`);
+ * returns the upload, the need flags and the header to commit with.
+ */
+export function offer(
+  store: Store,
+  client: string,
+  file: string,
+  archive: TestArchive,
+  pageSize = 16384,
+): { upload: Upload; needed: boolean[]; header: UploadHeader } {
+  const header = headerFor(file, archive);
+  const upload = store.beginUpload(client, header.name);
+  const needed = sendPages(upload, archive.entries, pageSize);
+  return { upload, needed, header };
+}
+
+/** Sends `entries` as manifest pages of `pageSize` starting at entry 0; returns the need flags. */
+export function sendPages(upload: Upload, entries: readonly ManifestEntry[], pageSize = 16384): boolean[] {
+  const needed: boolean[] = [];
+  for (let at = 0; at < entries.length; at += pageSize) {
+    needed.push(...upload.addManifestPage(at, entries.slice(at, at + pageSize)));
+  }
+  return needed;
+}
+
+/** Sends the member of every chunk flagged as needed. */
+export async function sendNeeded(upload: Upload, archive: TestArchive, needed: readonly boolean[]): Promise<void> {
+  for (const [i, need] of needed.entries()) if (need) await upload.addChunk(i, archive.members[i]!);
+}
+
+/** The whole exchange a client would run: offer, send what is needed, commit with the archive's header. */
 export async function uploadArchive(
   store: Store,
   client: string,
   file: string,
   archive: TestArchive,
 ): Promise<{ needed: boolean[]; entry: CatalogEntry }> {
-  const { upload, needed } = offer(store, client, file, archive);
-  for (const [i, need] of needed.entries()) if (need) await upload.addChunk(i, archive.members[i]!);
-  return { needed, entry: await upload.commit() };
+  const { upload, needed, header } = offer(store, client, file, archive);
+  await sendNeeded(upload, archive, needed);
+  return { needed, entry: await upload.commit(header) };
 }
