@@ -47,8 +47,10 @@ function bad(message: string): HashRelayError {
 }
 
 function checkPageStart(what: string, firstIndex: number, count: number, fail: (m: string) => HashRelayError): void {
-  if (!Number.isInteger(firstIndex) || firstIndex < 0 || firstIndex % MANIFEST_PAGE_ENTRIES !== 0) {
-    throw fail(`${what} starts at index ${firstIndex}, not a multiple of ${MANIFEST_PAGE_ENTRIES}`);
+  // Pages may hold fewer than MANIFEST_PAGE_ENTRIES entries (the client flushes by bytes held); the
+  // receiver checks that each page starts where the previous one ended.
+  if (!Number.isInteger(firstIndex) || firstIndex < 0 || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE) {
+    throw fail(`${what} starts at index ${firstIndex}, outside 0..${MAX_CHUNKS_PER_ARCHIVE}`);
   }
   if (count < 1 || count > MANIFEST_PAGE_ENTRIES) {
     throw fail(`${what} holds ${count} entries, expected 1 to ${MANIFEST_PAGE_ENTRIES}`);
