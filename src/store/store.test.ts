@@ -504,13 +504,13 @@ describe("names from the wire", () => {
     await sendNeeded(more.upload, archive, more.needed);
     const err = await expectCode(more.upload.commit({ ...header, chunks: 4 }), "BAD_FRAME");
     expect(err.message).toContain(file);
-    expect(err.message).toContain("3 of 4");
+    expect(err.message).toContain("declares 4 entries, 3 arrived");
     // the stream stopped after two entries: the right header finds the manifest incomplete
     const short = store.beginUpload("web01", "etc");
     expect(sendPages(short, archive.entries.slice(0, 2))).toEqual([true, true]);
     await short.addChunk(0, archive.members[0]!);
     await short.addChunk(1, archive.members[1]!);
-    expect((await expectCode(short.commit(header), "BAD_FRAME")).message).toContain("2 of 3");
+    expect((await expectCode(short.commit(header), "BAD_FRAME")).message).toContain("declares 3 entries, 2 arrived");
     // more entries sent than the manifest claims
     const fewer = offer(store, "web01", file, archive);
     await sendNeeded(fewer.upload, archive, fewer.needed);

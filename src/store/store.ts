@@ -163,7 +163,7 @@ export class Store {
    */
   beginUpload(client: string, name: string): Upload {
     checkClient(client);
-    if (!isSlug(name)) throw new HashRelayError("BAD_FRAME", `source name ${JSON.stringify(name).slice(0, 80)} is not a slug`);
+    checkName(name);
     const key = `${client}/${name}`;
     if (this.active.has(key)) {
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");

@@ -52,6 +52,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
 export function checkUploadHeader(header: UploadHeader): void {
+  if (typeof header !== "object" || header === null) throw new HashRelayError("BAD_FRAME", "commit without an archive header");
   checkArchiveFile(header.name, header.file);
   if (typeof header.archiveId !== "string" || !HEX64.test(header.archiveId)) {
     throw new HashRelayError("BAD_FRAME", `archive id of ${header.file} is not 64 lower-case hex digits`);
@@ -199,15 +200,15 @@ export class Upload {
   async commit(header: UploadHeader): Promise<CatalogEntry> {
     this.assertOpen();
     this.closed = true;
-    const { name, file, chunks, rawSize, archiveId } = header;
     try {
       checkUploadHeader(header);
+      const { name, file, chunks, rawSize, archiveId } = header;
       if (name !== this.name) throw new HashRelayError("BAD_FRAME", `commit names ${name}, the upload was offered as ${this.name}`);
       this.header = { ...header };
       await this.writes;
       if (this.writeError) throw this.writeError;
       if (this.received !== chunks) {
-        throw new HashRelayError("BAD_FRAME", `manifest of ${file} is incomplete: ${this.received} of ${chunks} entries arrived`);
+        throw new HashRelayError("BAD_FRAME", `manifest of ${file} declares ${chunks} entries, ${this.received} arrived`);
       }
       if (this.rawTotal !== rawSize) {
         throw new HashRelayError("BAD_FRAME", `manifest of ${file} adds up to ${this.rawTotal} raw bytes, the offer said ${rawSize}`);
@@ -220,7 +221,7 @@ export class Upload {
       }
       return await this.host.withClientLock(this.client, () => this.store());
     } catch (err) {
-      throw asStorageError(err, `cannot store ${this.client}/${file}`);
+      throw asStorageError(err, `cannot store ${this.client}/${this.name}`);
     } finally {
       await this.cleanup();
       this.host.finished(this);
