@@ -265,6 +265,8 @@ interface Backup {
   /** The archive id claimed in the offer (the tree fingerprint matched the last backup). */
   claim?: string;
   level?: 0 | 9;
+  /** Member bytes held before a page is sent (the client's PAGE_WINDOW_BYTES, 8 MiB). */
+  window?: number;
   /** Lets a test spoil the manifest before it is signed. */
   tamper?: (m: ManifestBody) => ManifestBody;
   signer?: Identity;
@@ -272,7 +274,7 @@ interface Backup {
 
 /**
  * The client's side of §10 for one source: offer, then (on send-manifest) one streaming pass that
- * flushes a page at MANIFEST_PAGE_ENTRIES entries, commit with the manifest signed at the end, and the
+ * flushes a page when its members reach the window or MANIFEST_PAGE_ENTRIES entries, commit with the manifest signed at the end, and the
  * receipt checks of §7.2. Returns the answer and what travelled.
  */
 function backup(run: ReturnType<typeof session>, b: Backup) {
@@ -287,7 +289,7 @@ function backup(run: ReturnType<typeof session>, b: Backup) {
     const fileHash = createHash("sha256");
     let fileSize = 0;
     let rawSize = 0;
-    let page: { entries: ManifestEntry[]; members: Uint8Array[] } = { entries: [], members: [] };
+    let page: { entries: ManifestEntry[]; members: Uint8Array[]; bytes: number } = { entries: [], members: [], bytes: 0 };
     let first = 0;
     const flush = () => {
       if (page.entries.length === 0) return;
@@ -301,7 +303,7 @@ function backup(run: ReturnType<typeof session>, b: Backup) {
       sent.chunks += chunks.length;
       sent.bytes += need.needed.reduce((n, i) => n + page.members[i - first]!.length, 0);
       first += page.entries.length;
-      page = { entries: [], members: [] };
+      page = { entries: [], members: [], bytes: 0 };
     };
     for (const raw of b.raws) {
       const entry = { id: new Uint8Array(sha256(raw)), rawLength: raw.length };
@@ -312,7 +314,8 @@ function backup(run: ReturnType<typeof session>, b: Backup) {
       rawSize += raw.length;
       page.entries.push(entry);
       page.members.push(member);
-      if (page.entries.length >= MANIFEST_PAGE_ENTRIES) flush();
+      page.bytes += member.length;
+      if (page.bytes >= (b.window ?? 8 * 1024 * 1024) || page.entries.length >= MANIFEST_PAGE_ENTRIES) flush();
     }
     flush();
     archiveId = idHash.update(u32(b.raws.length)).digest("hex");
@@ -344,17 +347,19 @@ const www = text(["alpha", "beta", "gamma", "beta"], 60);
 const etc = text(["beta", "delta"], 60);
 
 describe("the conversation of PROTOCOL.md §10", () => {
-  test("first backup: offer without archiveId, pages, only the missing chunks, commit carries the manifest, receipt", () => {
+  test("first backup: offer without archiveId, short pages back to back, only the missing chunks, commit carries the manifest, receipt", () => {
     const run = session("first");
     // An earlier archive of another name holds "beta", as an older compressor wrote it (stored blocks).
     const before = backup(run, { name: "etc", file: "backup-etc-00-00-03-2025-06-16.tar.gz", raws: etc, level: 0 });
     expect(before.answer).toBe("receipt");
     expect(before.sent.chunks).toBe(2);
 
-    const result = backup(run, { name: "www", file: "backup-www-05-04-03-2025-06-17.tar.gz", raws: www });
+    // A window of 2 members per page: pages [alpha, beta] at 0 and [gamma, beta] at 2.
+    const window = gzipSync(www[0]!, { level: 9 }).length + 1;
+    const result = backup(run, { name: "www", file: "backup-www-05-04-03-2025-06-17.tar.gz", raws: www, window });
     expect(result.answer).toBe("receipt");
     // "beta" is held, and its repeat is not asked twice: only alpha and gamma travel.
-    expect(result.sent).toMatchObject({ pages: 1, chunks: 2 });
+    expect(result.sent).toMatchObject({ pages: 2, chunks: 2 });
     expect(result.archiveId).toBe(archiveIdOf(www.map((r) => ({ id: new Uint8Array(sha256(r)), rawLength: r.length }))));
 
     // The stored file reuses the older member: the client's own figures differ from the receipt's,
