@@ -82,7 +82,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       at = ctx.now();
     }
     const file = archiveFileName(source.name, at);
-    const page: { entries: ManifestEntry[]; members: Uint8Array[]; bytes: number; first: number } = { entries: [], members: [], bytes: 0, first: 0 };
+    const page = { entries: [] as ManifestEntry[], members: [] as Uint8Array[], bytes: 0, first: 0, startedAt: Date.now() };
     const flush = async () => {
       if (page.entries.length === 0) return;
       await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: page.first, entries: page.entries }));
@@ -100,13 +100,15 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       page.entries = [];
       page.members = [];
       page.bytes = 0;
+      page.startedAt = Date.now();
     };
     const summary = await buildArchive(walked.entries, {
       onChunk: async (chunk) => {
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
         page.members.push(chunk.member);
         page.bytes += chunk.member.length;
-        if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES) await flush();
+        // A page also goes out when building it took long (slow disk, very compressible data), so the server never sees an idle session.
+        if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
       },
     });
     await flush();
