@@ -30,4 +30,14 @@ step("layers", process.execPath, ["build/check-layers.ts"]);
 const scripts = shellScripts(path.join(root, "dependencies")).concat(path.join(root, ".ci", "run"));
 if (scripts.length > 0) step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
 step("build", process.execPath, ["build/build.ts"]);
-step("tests", process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)]);
+// bun test prints its summary as " N pass / N skip / N fail": echo it as one "N passed, N failed" line for CI.
+console.log(`\n== tests: bun test`);
+const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], { cwd: root, env, stdio: ["ignore", "inherit", "pipe"], maxBuffer: 256 * 1024 * 1024 });
+const report = tests.stderr.toString();
+process.stderr.write(report);
+const count = (word: string) => Number(report.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
+console.log(`\ntests: ${count("pass")} passed, ${count("fail")} failed, ${count("skip")} skipped`);
+if (tests.status !== 0) {
+  console.error(`\n== FAILED: tests (exit ${tests.status ?? tests.signal})`);
+  process.exit(tests.status ?? 1);
+}
