@@ -11,6 +11,8 @@ export interface SourceRecord {
   fingerprint: string;
   archiveId: string;
   file: string;
+  /** Chunks in that archive, reported as chunksTotal when the source is unchanged. */
+  chunks: number;
   at: string;
 }
 

@@ -71,7 +71,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
-      return { ...result, status: "unchanged", archive: receipt.file };
+      return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0 };
     }
 
     inTransfer = true;
@@ -136,7 +136,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
     inTransfer = false;
     const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
-    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, at: ctx.now().toISOString() });
+    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: ctx.now().toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
   } catch (err) {
