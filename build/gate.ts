@@ -25,11 +25,20 @@ function shellScripts(dir: string): string[] {
   });
 }
 
+function batsFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? batsFiles(p) : e.name.endsWith(".bats") ? [p] : [];
+  });
+}
+
 step("types", "tsc", ["--noEmit", "-p", "tsconfig.json"]);
 step("layers", process.execPath, ["build/check-layers.ts"]);
 const scripts = shellScripts(path.join(root, "dependencies")).concat(path.join(root, ".ci", "run"));
 if (scripts.length > 0) step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
 step("build", process.execPath, ["build/build.ts"]);
+if (batsFiles(path.join(root, "dependencies")).length > 0) step("bats", "bats", ["--recursive", "dependencies"]);
 // bun test prints its summary as " N pass / N skip / N fail": echo it as one "N passed, N failed" line for CI.
 console.log(`\n== tests: bun test`);
 const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], { cwd: root, env, stdio: ["ignore", "inherit", "pipe"], maxBuffer: 256 * 1024 * 1024 });
