@@ -58,6 +58,24 @@ export class ClientState {
     return target;
   }
 
+  /** The block index of the source's last stored archive (see archive/chunk-delta.ts), or null. */
+  blocks(name: string): Uint8Array | null {
+    try {
+      return new Uint8Array(fs.readFileSync(path.join(this.dir, "sources", `${name}.blocks`)));
+    } catch {
+      return null;
+    }
+  }
+
+  async saveBlocks(name: string, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, "sources", `${name}.blocks`), bytes, 0o600);
+  }
+
+  /** Forgets the block index: the next backup of this source sends whole chunks. */
+  dropBlocks(name: string): void {
+    fs.rmSync(path.join(this.dir, "sources", `${name}.blocks`), { force: true });
+  }
+
   lastTick(): TickRecord | null {
     try {
       return JSON.parse(fs.readFileSync(path.join(this.dir, "status.json"), "utf8")) as TickRecord;

@@ -1,26 +1,34 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../protocol/constants.ts";
+import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, AEAD_TAG_BYTES } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
-import { signDocument, verifyDocument, type ReceiptBody, type SignedDoc } from "../protocol/signed-document.ts";
+import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import { archiveFileName } from "../archive/naming.ts";
+import { archiveIdOf } from "../archive/manifest.ts";
+import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
+import { BlockIndex, blocksOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
 import { buildArchive } from "../io/archive-builder.ts";
+import { deflateRaw } from "../io/compress.ts";
 import type { Logger } from "../io/log.ts";
-import type { ClientState } from "./client-state.ts";
+import type { ClientState, SourceRecord } from "./client-state.ts";
 import type { SecureSession } from "./secure-session.ts";
 
 /**
- * Members held in memory before a page is offered: the client's memory bound for one archive
- * is this window plus one chunk being built (CHUNK_MAX) plus one read buffer.
+ * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
+ * archive is this window plus one chunk being built (CHUNK_MAX) plus one read buffer (1 MiB).
  */
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** The server may need this long to assemble and verify a large archive after `commit`. */
 const COMMIT_TIMEOUT_MS = 30 * 60_000;
 /** Bumped when the archive format changes, so fingerprints from an older format never match. */
 const ARCHIVE_FORMAT = "tar.gz/1";
+/** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
+const DELTA_MAX_LITERAL_SHARE = 0.5;
+const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
 
 export type SourceStatus = "sent" | "unchanged" | "skipped" | "failed";
 
@@ -50,6 +58,16 @@ export class SessionSpoiled extends Error {
   }
 }
 
+/** The block index of the previous archive, if it is intact and matches the record. */
+function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): BlockIndex | null {
+  if (!previous) return null;
+  const bytes = ctx.state.blocks(previous.name);
+  const chunks = bytes ? decodeBlockIndex(bytes) : null;
+  if (!chunks) return null;
+  const index = new BlockIndex(chunks);
+  return archiveIdOf(index.manifest) === previous.archiveId ? index : null;
+}
+
 /** Backs up one source. Local failures return a failed result; failures that leave the session unusable throw SessionSpoiled. */
 export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
@@ -64,15 +82,18 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
   const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_FORMAT}|${source.name}|${source.exclude.join("\u0000")}`);
   const previous = ctx.state.source(source.name);
   const claimed = previous && previous.fingerprint === fingerprint ? previous.archiveId : undefined;
+  const blockIndex = claimed ? null : loadBlockIndex(ctx, previous);
 
   let inTransfer = false;
+  let usedDeltas = false;
   try {
-    await session.sendControl(claimed ? { type: "offer", name: source.name, archiveId: claimed } : { type: "offer", name: source.name });
+    await session.sendControl({ type: "offer", name: source.name, ...(claimed ? { archiveId: claimed } : {}), ...(blockIndex ? { base: previous!.archiveId } : {}) });
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0 };
     }
+    const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
 
     inTransfer = true;
     // NOW has one-second resolution: never reuse the name of the archive this source already has.
@@ -82,32 +103,63 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       at = ctx.now();
     }
     const file = archiveFileName(source.name, at);
-    const page = { entries: [] as ManifestEntry[], members: [] as Uint8Array[], bytes: 0, first: 0, startedAt: Date.now() };
+    const newBlocks: ChunkBlocks[] = [];
+    const page = { entries: [] as ManifestEntry[], raws: [] as Uint8Array[], bytes: 0, first: 0, startedAt: Date.now() };
+
+    const sendChunk = async (index: number, raw: Uint8Array, blocks: ChunkBlocks) => {
+      if (base) {
+        const delta = encodeChunkDelta(raw, blocks, base.index);
+        if (delta.literalBytes <= raw.length * DELTA_MAX_LITERAL_SHARE) {
+          const body = deflateRaw(delta.ops);
+          if (body.length <= MAX_DELTA_BODY) {
+            const payload = new Uint8Array(4 + body.length);
+            new DataView(payload.buffer).setUint32(0, index);
+            payload.set(body, 4);
+            await session.sendBinary(FrameType.SEALED_CHUNK_DELTA, payload);
+            usedDeltas = true;
+            return body.length;
+          }
+        }
+      }
+      const member = encodeGzipMember(raw, deflateRaw);
+      await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index, member }));
+      return member.length;
+    };
+
     const flush = async () => {
       if (page.entries.length === 0) return;
-      await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: page.first, entries: page.entries }));
+      const body = base
+        ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.manifest))
+        : encodeManifestPage({ firstIndex: page.first, entries: page.entries });
+      await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
       const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
       if (need.firstIndex !== page.first || need.count !== page.entries.length) {
         throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${page.first}+${page.entries.length}`);
       }
-      for (const index of need.needed) {
-        const member = page.members[index - page.first]!;
-        await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index, member }));
-        result.bytesSent += member.length;
+      const needed = new Set(need.needed);
+      for (let i = 0; i < page.entries.length; i++) {
+        const entry = page.entries[i]!;
+        const raw = page.raws[i]!;
+        const blocks = blockIndex?.blocksOfChunk(entry.id) ?? blocksOf(entry.id, raw);
+        newBlocks.push(blocks);
+        if (!needed.has(page.first + i)) continue;
+        result.bytesSent += await sendChunk(page.first + i, raw, blocks);
         result.chunksSent++;
       }
       page.first += page.entries.length;
       page.entries = [];
-      page.members = [];
+      page.raws = [];
       page.bytes = 0;
       page.startedAt = Date.now();
     };
+
     const summary = await buildArchive(walked.entries, {
+      compress: false,
       onChunk: async (chunk) => {
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
-        page.members.push(chunk.member);
-        page.bytes += chunk.member.length;
-        // A page also goes out when building it took long (slow disk, very compressible data), so the server never sees an idle session.
+        page.raws.push(chunk.raw);
+        page.bytes += chunk.rawLength;
+        // A page also goes out when building it took long (slow disk), so the server never sees an idle session.
         if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
       },
     });
@@ -125,8 +177,6 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         archiveId: summary.archiveId,
         chunks: summary.chunks,
         rawSize: summary.rawSize,
-        fileSize: summary.fileSize,
-        fileSha256: summary.fileSha256,
         createdAt: at.toISOString(),
         configHash: ctx.configHash,
       },
@@ -136,20 +186,22 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
     inTransfer = false;
     const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
-    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: ctx.now().toISOString() });
+    await ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks));
+    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
   } catch (err) {
     const error = asHashRelayError(err);
+    // A delta the server could not apply (a base chunk gone, a block key collision): next time, whole chunks.
+    if (usedDeltas) ctx.state.dropBlocks(source.name);
     const failed = { ...result, error: error.describe() };
     if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
     return failed;
   }
-
 }
 
 /** Verifies the server's signature and that the receipt is for what we sent; keeps it under state/receipts. */
-async function checkReceipt(receipt: SignedDoc, client: string, name: string, archiveId: string | undefined, ctx: UploadContext): Promise<ReceiptBody> {
+async function checkReceipt(receipt: SignedDoc, client: string, name: string, archiveId: string | undefined, ctx: UploadContext) {
   const body = verifyDocument(receipt, ctx.serverKey, "receipt");
   if (body.client !== client || body.name !== name || (archiveId !== undefined && body.archiveId !== archiveId)) {
     throw new HashRelayError("BAD_FRAME", `receipt is for ${body.client}/${body.name} ${body.archiveId}, not for what was sent`);

@@ -165,6 +165,24 @@ export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (i
   return out;
 }
 
+/** The chunk ids a delta copies from, in order (repeats included); throws BAD_FRAME on malformed ops. */
+export function copySourcesOf(ops: Uint8Array): Uint8Array[] {
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.length);
+  const ids: Uint8Array[] = [];
+  let o = 0;
+  while (o < ops.length) {
+    if (ops[o] === OP_COPY && o + 41 <= ops.length) {
+      ids.push(ops.subarray(o + 1, o + 33));
+      o += 41;
+    } else if (ops[o] === OP_LITERAL && o + 5 <= ops.length) {
+      o += 5 + view.getUint32(o + 1);
+    } else {
+      throw new HashRelayError("BAD_FRAME", "malformed chunk delta");
+    }
+  }
+  return ids;
+}
+
 /** The client's block index file: "HRB1" | u32 chunks | per chunk: id(32) u32 rawLength u32 blocks | per block u16 length, u32 key-high, u32 key-low. */
 export function encodeBlockIndex(chunks: readonly ChunkBlocks[]): Uint8Array {
   let size = 8;

@@ -109,3 +109,16 @@ export function inflateMember(member: Uint8Array, maxRaw: number): Uint8Array {
 function hex32(value: number): string {
   return value.toString(16).padStart(8, "0");
 }
+
+/** Inflates raw deflate data of at most `maxOut` bytes; throws TOO_LARGE past it and BAD_FRAME for corrupt data. */
+export function inflateRawBounded(deflated: Uint8Array, maxOut: number): Uint8Array {
+  try {
+    return new Uint8Array(inflateRawSync(deflated, { maxOutputLength: maxOut }));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE" || /too large|maxOutputLength/i.test((err as Error).message)) {
+      throw new HashRelayError("TOO_LARGE", `compressed data inflates past ${maxOut} bytes`);
+    }
+    throw new HashRelayError("BAD_FRAME", `corrupt compressed data: ${(err as Error).message}`);
+  }
+}

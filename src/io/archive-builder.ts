@@ -20,13 +20,17 @@ export interface BuiltChunk {
   id: Uint8Array;
   idHex: string;
   rawLength: number;
-  /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. */
-  member: Uint8Array;
+  /** The raw chunk (a fresh copy: the receiver may keep it). */
+  raw: Uint8Array;
+  /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. Null when built with compress: false. */
+  member: Uint8Array | null;
 }
 
 export interface BuildOptions {
   /** Called once per chunk, in order; the build waits for it (backpressure). Whatever it throws ends the build. */
   onChunk(chunk: BuiltChunk): Promise<void> | void;
+  /** false: do not compress (the client compresses only the chunks the server needs); default true. */
+  compress?: boolean;
   /** Chunker bounds; defaults to the protocol's CHUNK_MIN/AVG/MAX. */
   chunker?: ChunkerOptions;
 }
@@ -39,10 +43,10 @@ export interface ArchiveSummary {
   archiveId: string;
   /** Length of the uncompressed tar stream. */
   rawSize: number;
-  /** Length of the .tar.gz: the sum of the member lengths. */
-  fileSize: number;
-  /** Hex SHA-256 of the .tar.gz (all members concatenated). */
-  fileSha256: string;
+  /** Length of the .tar.gz: the sum of the member lengths (when compressed). */
+  fileSize?: number;
+  /** Hex SHA-256 of the .tar.gz, all members concatenated (when compressed). */
+  fileSha256?: string;
   /** Files that changed size while being read, one line each. */
   warnings: string[];
 }
@@ -68,6 +72,7 @@ export type BuildEntry = TarEntry & { absPath: string };
  */
 export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOptions): Promise<ArchiveSummary> {
   const chunker = new Chunker(opts.chunker);
+  const compress = opts.compress ?? true;
   const ids = new ArchiveIdHasher();
   const fileHash = createHash("sha256");
   const warnings: string[] = [];
@@ -82,7 +87,7 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
         throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
       }
       const id = new Uint8Array(createHash("sha256").update(raw).digest());
-      const member = encodeGzipMember(raw, deflateRaw);
+      const member = compress ? encodeGzipMember(raw, deflateRaw) : null;
       if ((chunks + 1) * MANIFEST_ENTRY_BYTES > manifest.length) {
         const grown = new Uint8Array(manifest.length * 2);
         grown.set(manifest);
@@ -92,11 +97,11 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
       manifest.set(id, at);
       new DataView(manifest.buffer).setUint32(at + 32, raw.length);
       ids.addEncoded(manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
-      fileHash.update(member);
+      if (member) fileHash.update(member);
       rawSize += raw.length;
-      fileSize += member.length;
+      fileSize += member?.length ?? 0;
       const index = chunks++;
-      await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength: raw.length, member });
+      await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength: raw.length, raw, member });
     }
   };
   const write = (bytes: Uint8Array) => emit(chunker.push(bytes));
@@ -126,8 +131,8 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
     manifest: manifest.slice(0, chunks * MANIFEST_ENTRY_BYTES),
     archiveId: ids.digest(),
     rawSize,
-    fileSize,
-    fileSha256: fileHash.digest("hex"),
+    fileSize: compress ? fileSize : undefined,
+    fileSha256: compress ? fileHash.digest("hex") : undefined,
     warnings,
   };
 }

@@ -9,9 +9,10 @@ export type WelcomeMessage = { type: "welcome"; client: string; serverTime: numb
 export type PingMessage = { type: "ping"; id: number };
 export type PongMessage = { type: "pong"; id: number; serverTime: number };
 /** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
-export type OfferMessage = { type: "offer"; name: string; archiveId?: string };
+export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string };
 export type HaveMessage = { type: "have"; receipt: SignedDoc };
-export type SendManifestMessage = { type: "send-manifest" };
+/** base: true when the server holds the offer's base archive, so pages may be diffs and chunks deltas against it. */
+export type SendManifestMessage = { type: "send-manifest"; base?: boolean };
 export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };

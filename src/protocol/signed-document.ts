@@ -27,8 +27,8 @@ export interface ManifestBody {
   archiveId: string;
   chunks: number;
   rawSize: number;
-  fileSize: number;
-  fileSha256: string;
+  fileSize?: number;
+  fileSha256?: string;
   createdAt: string;
   configHash?: string;
 }

@@ -31,7 +31,8 @@ export const signedDocSchema = {
 export const manifestBodySchema = {
   type: "object",
   additionalProperties: false,
-  required: ["v", "kind", "client", "name", "file", "archiveId", "chunks", "rawSize", "fileSize", "fileSha256", "createdAt"],
+  // fileSize/fileSha256 only when the client compressed every chunk itself (it compresses only what travels).
+  required: ["v", "kind", "client", "name", "file", "archiveId", "chunks", "rawSize", "createdAt"],
   properties: {
     v: { const: 1 },
     kind: { const: "manifest" },
@@ -79,9 +80,9 @@ export const controlSchemas = {
   welcome: message("welcome", { client: slug, serverTime: count }),
   ping: message("ping", { id: count }),
   pong: message("pong", { id: count, serverTime: count }),
-  offer: message("offer", { name: slug }, { archiveId: hex256 }),
+  offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256 }),
   have: message("have", { receipt: signedDocSchema }),
-  "send-manifest": message("send-manifest"),
+  "send-manifest": message("send-manifest", {}, { base: { type: "boolean" } }),
   commit: message("commit", { manifest: signedDocSchema }),
   receipt: message("receipt", { receipt: signedDocSchema }),
   error: message("error", {

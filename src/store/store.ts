@@ -9,14 +9,16 @@
 // Crash safety: a file reaches its final name only by rename after fsync (then the folder is
 // fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
 // the old archive, or the new one, or both — never a partial file under a final name.
-import { lstat, mkdir, readdir, rm, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
-import { scanArchive } from "./archive-file.ts";
+import { inflateMember } from "../archive/gzip-member.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { readExactly, scanArchive } from "./archive-file.ts";
 import {
   Catalog,
   isSignedDocShape,
@@ -148,6 +150,35 @@ export class Store {
     checkClient(client);
     checkName(name);
     return this.catalog.entries(client).filter((e) => e.name === name && e.archiveId === archiveId).at(-1);
+  }
+
+  /** The newest stored archive of `client` with this archive id, whatever its name, or undefined. */
+  findById(client: string, archiveId: string): CatalogEntry | undefined {
+    checkClient(client);
+    return this.catalog.entries(client).filter((e) => e.archiveId === archiveId).at(-1);
+  }
+
+  /**
+   * The raw bytes of a chunk this client's stored archives hold, or null when none holds it. Reads
+   * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
+   * STORAGE when the archive cannot be read or the member is damaged.
+   */
+  async readChunk(client: string, idHex: string): Promise<Uint8Array | null> {
+    const location = this.chunkIndex(client).get(idHex);
+    if (!location) return null;
+    const handle = await open(this.layout.archivePath(client, location.file), "r").catch((err) => {
+      throw new HashRelayError("STORAGE", `cannot read ${client}/${location.file}: ${(err as Error).message}`);
+    });
+    try {
+      const member = await readExactly(handle, location.offset, location.length, `${client}/${location.file}`);
+      try {
+        return inflateMember(member, CHUNK_MAX);
+      } catch (err) {
+        throw new HashRelayError("STORAGE", `${client}/${location.file}: member at ${location.offset} is damaged (${(err as Error).message})`);
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   /** chunk id (hex) → member location, over this client's stored archives only. Do not mutate. Throws BAD_FRAME on a bad client. */

@@ -299,6 +299,12 @@ export class Upload {
     return entry;
   }
 
+  /** Manifest entry `index` as received so far, or undefined. */
+  entryAt(index: number): ManifestEntry | undefined {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received) return undefined;
+    return { id: this.idAt(index).slice(), rawLength: this.rawLengths[index]! };
+  }
+
   private idAt(i: number): Uint8Array {
     return this.ids.subarray(i * 32, i * 32 + 32);
   }
