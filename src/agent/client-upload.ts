@@ -8,11 +8,12 @@ import { archiveFileName } from "../archive/naming.ts";
 import { archiveIdOf } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
 import { BlockIndex, blocksOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
-import { encodeGzipMember } from "../archive/gzip-member.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
 import { buildArchive } from "../io/archive-builder.ts";
 import { deflateRaw } from "../io/compress.ts";
+import { blockKey } from "../io/block-key.ts";
+import { ChunkWorkers } from "../io/chunk-workers.ts";
 import type { Logger } from "../io/log.ts";
 import type { ClientState, SourceRecord } from "./client-state.ts";
 import type { SecureSession } from "./secure-session.ts";
@@ -86,6 +87,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
 
   let inTransfer = false;
   let usedDeltas = false;
+  const workers = new ChunkWorkers();
   try {
     await session.sendControl({ type: "offer", name: source.name, ...(claimed ? { archiveId: claimed } : {}), ...(blockIndex ? { base: previous!.archiveId } : {}) });
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
@@ -104,53 +106,72 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
     const file = archiveFileName(source.name, at);
     const newBlocks: ChunkBlocks[] = [];
-    const page = { entries: [] as ManifestEntry[], raws: [] as Uint8Array[], bytes: 0, first: 0, startedAt: Date.now() };
+    type Page = { entries: ManifestEntry[]; raws: Uint8Array[]; bytes: number; first: number; startedAt: number };
+    const emptyPage = (first: number): Page => ({ entries: [], raws: [], bytes: 0, first, startedAt: Date.now() });
+    let page = emptyPage(0);
 
-    const sendChunk = async (index: number, raw: Uint8Array, blocks: ChunkBlocks) => {
-      if (base) {
-        const delta = encodeChunkDelta(raw, blocks, base.index);
-        if (delta.literalBytes <= raw.length * DELTA_MAX_LITERAL_SHARE) {
-          const body = deflateRaw(delta.ops);
-          if (body.length <= MAX_DELTA_BODY) {
-            const payload = new Uint8Array(4 + body.length);
-            new DataView(payload.buffer).setUint32(0, index);
-            payload.set(body, 4);
-            await session.sendBinary(FrameType.SEALED_CHUNK_DELTA, payload);
-            usedDeltas = true;
-            return body.length;
-          }
-        }
-      }
-      const member = encodeGzipMember(raw, deflateRaw);
-      await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index, member }));
-      return member.length;
+    /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
+    const deltaFor = (index: number, raw: Uint8Array, blocks: ChunkBlocks): Uint8Array | null => {
+      if (!base) return null;
+      const delta = encodeChunkDelta(raw, blocks, base.index);
+      if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
+      const body = deflateRaw(delta.ops);
+      if (body.length > MAX_DELTA_BODY) return null;
+      const payload = new Uint8Array(4 + body.length);
+      new DataView(payload.buffer).setUint32(0, index);
+      payload.set(body, 4);
+      return payload;
     };
 
-    const flush = async () => {
-      if (page.entries.length === 0) return;
+    /** Offers one page, then sends what the server needs of it, in order. Chunks are compressed and indexed on the worker threads. */
+    const sendPage = async (p: Page) => {
       const body = base
-        ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.manifest))
-        : encodeManifestPage({ firstIndex: page.first, entries: page.entries });
+        ? encodeDiffPage(p.first, p.entries.length, diffAgainstBase(p.entries, base.manifest))
+        : encodeManifestPage({ firstIndex: p.first, entries: p.entries });
       await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
       const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
-      if (need.firstIndex !== page.first || need.count !== page.entries.length) {
-        throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${page.first}+${page.entries.length}`);
+      if (need.firstIndex !== p.first || need.count !== p.entries.length) {
+        throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${p.first}+${p.entries.length}`);
       }
       const needed = new Set(need.needed);
-      for (let i = 0; i < page.entries.length; i++) {
-        const entry = page.entries[i]!;
-        const raw = page.raws[i]!;
-        const blocks = blockIndex?.blocksOfChunk(entry.id) ?? blocksOf(entry.id, raw);
+      type Outcome = { blocks: ChunkBlocks; frame?: { type: number; payload: Uint8Array; bytes: number } };
+      const outcomes: Promise<Outcome>[] = p.entries.map((entry, i) => {
+        const index = p.first + i;
+        const raw = p.raws[i]!;
+        const known = blockIndex?.blocksOfChunk(entry.id);
+        if (!needed.has(index)) {
+          return known ? Promise.resolve({ blocks: known }) : workers.run(entry.id, raw, false).then((r) => ({ blocks: r.blocks }));
+        }
+        if (base) {
+          const blocks = known ?? blocksOf(entry.id, raw, blockKey);
+          const payload = deltaFor(index, raw, blocks);
+          if (payload) return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+        }
+        return workers.run(entry.id, raw, true).then((r) => ({
+          blocks: r.blocks,
+          frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
+        }));
+      });
+      for (const outcome of outcomes) {
+        const { blocks, frame } = await outcome;
         newBlocks.push(blocks);
-        if (!needed.has(page.first + i)) continue;
-        result.bytesSent += await sendChunk(page.first + i, raw, blocks);
+        if (!frame) continue;
+        if (frame.type === FrameType.SEALED_CHUNK_DELTA) usedDeltas = true;
+        await session.sendBinary(frame.type, frame.payload);
+        result.bytesSent += frame.bytes;
         result.chunksSent++;
       }
-      page.first += page.entries.length;
-      page.entries = [];
-      page.raws = [];
-      page.bytes = 0;
-      page.startedAt = Date.now();
+    };
+
+    // Pipeline: while page k is offered, compressed and sent, page k+1 is being read and chunked.
+    let inflight: Promise<void> = Promise.resolve();
+    const flush = async () => {
+      if (page.entries.length === 0) return;
+      const full = page;
+      page = emptyPage(full.first + full.entries.length);
+      await inflight;
+      inflight = sendPage(full);
+      inflight.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
     };
 
     const summary = await buildArchive(walked.entries, {
@@ -164,6 +185,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       },
     });
     await flush();
+    await inflight;
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     result.chunksTotal = summary.chunks;
 
@@ -197,6 +219,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const failed = { ...result, error: error.describe() };
     if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
     return failed;
+  } finally {
+    workers.close();
   }
 }
 

@@ -22,19 +22,26 @@ const OP_COPY = 0x01;
 const OP_LITERAL = 0x02;
 const TWO_32 = 2 ** 32;
 
-/** The 52 leading bits of SHA-256(block), as a safe integer. A collision is caught by the chunk id check on the server. */
-function blockKey(block: Uint8Array): number {
+/**
+ * A block's content key: any 52-bit hash, the same on every run (the key is stored in the client's
+ * block index). It need not resist attacks: a collision makes a delta rebuild the wrong bytes, which
+ * the server's chunk id check refuses (HASH_MISMATCH), and the client then sends whole chunks.
+ */
+export type BlockKeyOf = (block: Uint8Array) => number;
+
+/** The 52 leading bits of SHA-256(block): the portable key (the agent uses a faster one, see io/block-key.ts). */
+export const sha256BlockKey: BlockKeyOf = (block) => {
   const d = createHash("sha256").update(block).digest();
   return (d.readUInt32BE(0) & 0xfffff) * TWO_32 + d.readUInt32BE(4);
-}
+};
 
 /** Cuts a raw chunk into content-defined blocks; the same bytes always give the same blocks. */
-export function blocksOf(id: Uint8Array, raw: Uint8Array): ChunkBlocks {
+export function blocksOf(id: Uint8Array, raw: Uint8Array, keyOf: BlockKeyOf = sha256BlockKey): ChunkBlocks {
   const chunker = new Chunker({ min: BLOCK_MIN, avg: BLOCK_AVG, max: BLOCK_MAX });
   const pieces = chunker.push(raw);
   const last = chunker.finish();
   if (last) pieces.push(last);
-  return { id, rawLength: raw.length, lengths: pieces.map((p) => p.length), keys: pieces.map(blockKey) };
+  return { id, rawLength: raw.length, lengths: pieces.map((p) => p.length), keys: pieces.map(keyOf) };
 }
 
 /** Where each block key of the last archive can be found: which chunk, at which offset. */
@@ -183,13 +190,13 @@ export function copySourcesOf(ops: Uint8Array): Uint8Array[] {
   return ids;
 }
 
-/** The client's block index file: "HRB1" | u32 chunks | per chunk: id(32) u32 rawLength u32 blocks | per block u16 length, u32 key-high, u32 key-low. */
+/** The client's block index file: "HRB2" | u32 chunks | per chunk: id(32) u32 rawLength u32 blocks | per block u16 length, u32 key-high, u32 key-low. */
 export function encodeBlockIndex(chunks: readonly ChunkBlocks[]): Uint8Array {
   let size = 8;
   for (const c of chunks) size += 40 + 10 * c.lengths.length;
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
-  out.set([0x48, 0x52, 0x42, 0x31]);
+  out.set([0x48, 0x52, 0x42, 0x32]);
   view.setUint32(4, chunks.length);
   let at = 8;
   for (const c of chunks) {
@@ -210,7 +217,7 @@ export function encodeBlockIndex(chunks: readonly ChunkBlocks[]): Uint8Array {
 
 /** Inverse of encodeBlockIndex; returns null for anything malformed (the client then sends whole chunks). */
 export function decodeBlockIndex(bytes: Uint8Array): ChunkBlocks[] | null {
-  if (bytes.length < 8 || bytes[0] !== 0x48 || bytes[1] !== 0x52 || bytes[2] !== 0x42 || bytes[3] !== 0x31) return null;
+  if (bytes.length < 8 || bytes[0] !== 0x48 || bytes[1] !== 0x52 || bytes[2] !== 0x42 || bytes[3] !== 0x32) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const count = view.getUint32(4);
   const chunks: ChunkBlocks[] = [];
