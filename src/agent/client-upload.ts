@@ -106,7 +106,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
     const file = archiveFileName(source.name, at);
     const newBlocks: ChunkBlocks[] = [];
-    type Page = { entries: ManifestEntry[]; raws: Uint8Array[]; bytes: number; first: number; startedAt: number };
+    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; bytes: number; first: number; startedAt: number };
     const emptyPage = (first: number): Page => ({ entries: [], raws: [], bytes: 0, first, startedAt: Date.now() });
     let page = emptyPage(0);
 
@@ -137,8 +137,13 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       type Outcome = { blocks: ChunkBlocks; frame?: { type: number; payload: Uint8Array; bytes: number } };
       const outcomes: Promise<Outcome>[] = p.entries.map((entry, i) => {
         const index = p.first + i;
-        const raw = p.raws[i]!;
+        const raw = p.raws[i];
         const known = blockIndex?.blocksOfChunk(entry.id);
+        if (!raw) {
+          // taken from the base without reading: the server holds the base, so it never needs it
+          if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
+          return Promise.resolve({ blocks: known });
+        }
         if (!needed.has(index)) {
           return known ? Promise.resolve({ blocks: known }) : workers.run(entry.id, raw, false).then((r) => ({ blocks: r.blocks }));
         }
@@ -174,12 +179,17 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       inflight.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
     };
 
+    const keys = walked.entries.map((e) => JSON.stringify([e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null]));
+    const lastSegments = base ? ctx.state.segments(source.name) : null;
+    const previousStream = lastSegments && lastSegments.archiveId === previous?.archiveId ? { segments: lastSegments.segments, chunks: base!.index.manifest } : undefined;
     const summary = await buildArchive(walked.entries, {
       compress: false,
+      keys,
+      previous: previousStream,
       onChunk: async (chunk) => {
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
         page.raws.push(chunk.raw);
-        page.bytes += chunk.rawLength;
+        page.bytes += chunk.raw?.length ?? 0;
         // A page also goes out when building it took long (slow disk), so the server never sees an idle session.
         if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
       },
@@ -209,6 +219,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     inTransfer = false;
     const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
     await ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks));
+    await ctx.state.saveSegments(source.name, summary.archiveId, summary.segments);
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
