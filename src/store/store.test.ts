@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
@@ -727,6 +727,7 @@ describe("crashes", () => {
     await writeFile(join(root, ".hashrelay", "tmp", "0123456789abcdef.tar.gz"), second.bytes.subarray(0, 1000));
     await mkdir(join(root, ".hashrelay", "staging", "web01"), { recursive: true });
     await writeFile(join(root, ".hashrelay", "staging", "web01", "feedfacefeedface.part"), second.members[4]!);
+    await utimes(join(root, ".hashrelay", "staging", "web01", "feedfacefeedface.part"), T0 / 1000, T0 / 1000); // written at the crash
     await writeFile(join(root, ".hashrelay", "staging", "web01", "notes.txt"), "not a staging file");
     await mkdir(join(root, ".hashrelay", "staging", "Not A Client"));
 
