@@ -5,9 +5,9 @@ import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_NAME_
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
 export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
-/** backup-NAME-NOW.tar.gz with NOW = SS-MM-HH-YYYY-MM-DD (UTC). */
+/** backup-NAME-NOW.tar.gz (or .tar.zst) with NOW = SS-MM-HH-YYYY-MM-DD (UTC). */
 export const ARCHIVE_FILE_PATTERN =
-  "^backup-[a-z0-9]+(?:-[a-z0-9]+)*-[0-5][0-9]-[0-5][0-9]-(?:[01][0-9]|2[0-3])-[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\\.tar\\.gz$";
+  "^backup-[a-z0-9]+(?:-[a-z0-9]+)*-[0-5][0-9]-[0-5][0-9]-(?:[01][0-9]|2[0-3])-[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\\.tar\\.(?:gz|zst)$";
 /** UTC timestamps as Date.prototype.toISOString writes them. */
 export const ISO_UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,9})?Z$";
 
