@@ -24,7 +24,7 @@ async function openStore(root: string, opts: Parameters<typeof Store.open>[1] = 
   return store;
 }
 afterEach(async () => {
-  for (const store of stores.splice(0)) store.close();
+  for (const store of stores.splice(0)) await store.close();
   for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
 });
 
@@ -273,7 +273,7 @@ describe("reused members are checked by their recorded SHA-256", () => {
     const [part] = await stagingDir(root, "web01");
     const path = join(root, ".hashrelay", "staging", "web01", part!);
     const bytes = await readBytes(path);
-    bytes[archive.members[0]!.length + 30] ^= 0x10;
+    bytes[archive.members[0]!.length + 30]! ^= 0x10;
     await writeFile(path, bytes);
     const { upload, needed, header } = offer(store, "web01", fileAt("etc", T0), archive);
     expect(indicesOf(needed)).toEqual([2, 3]);
@@ -344,7 +344,7 @@ describe("the index file alone", () => {
     const entries = store.list("web01").map(({ receipt: _, ...rest }) => ({ ...rest, members: rest.members }));
     expect(lookups.size).toBe(7);
     const chunk = await store.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"));
-    store.close();
+    await store.close();
     stores.splice(stores.indexOf(store), 1);
     for (const suffix of ["", "-wal", "-shm"]) await rm(join(root, ".hashrelay", `index.sqlite${suffix}`), { force: true });
 

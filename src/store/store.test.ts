@@ -627,7 +627,7 @@ describe("the index is derived data", () => {
     const file = fileAt("etc", T0);
     const archive = buildArchive(randomRaws("cc", 3));
     await uploadArchive(store, "web01", file, archive);
-    store.close();
+    await store.close();
     const db = new Database(join(root, ".hashrelay", "index.sqlite"));
     expect(db.run("DELETE FROM members WHERE seq = 0").changes).toBe(1);
     db.close();
@@ -647,7 +647,7 @@ describe("the index is derived data", () => {
     await uploadArchive(store, "web01", file, archive);
     await store.setReceipt("web01", file, { body: "{}", sig: "s", key: "k" });
     const before = store.chunkIndex("web01");
-    store.close();
+    await store.close();
     const indexPath = join(root, ".hashrelay", "index.sqlite");
     for (const suffix of ["-wal", "-shm"]) await rm(indexPath + suffix, { force: true });
     const garbage = seededBytes("not sqlite", 64 * 1024);
@@ -668,7 +668,7 @@ describe("the index is derived data", () => {
     expect((await uploadArchive(reopened, "web01", fileAt("etc", T0 + HOUR), next)).needed).toEqual([false, false, false, false, true]);
 
     // an index that is SQLite but fails its integrity check is treated the same way
-    reopened.close();
+    await reopened.close();
     const db = new Database(indexPath);
     const pageSize = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
     db.run("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -155,15 +155,23 @@ export class Store {
       for (const client of store.pool.clients()) await store.sweepStaging(client);
       await listTrash(layout, store.now(), store.log);
     } catch (err) {
-      store.close();
+      await store.close();
       throw err;
     }
     return store;
   }
 
-  /** Closes the chunk index. Uploads in progress fail afterwards; call it once, at shutdown. */
-  close(): void {
-    this.index.close();
+  /**
+   * Shuts the store: aborts the uploads in progress (their staged chunks stay for the next open), then
+   * closes the chunk index. Call it once, at shutdown; the store is unusable afterwards. Never throws.
+   */
+  async close(): Promise<void> {
+    for (const upload of [...this.active.values()]) await upload.abort();
+    try {
+      this.index.close();
+    } catch (err) {
+      this.log("warn", "index.close-failed", { error: (err as Error).message });
+    }
   }
 
   /** The newest stored archive of (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */
