@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { HashRelayError } from "../errors.ts";
-import { formatIssue, parseConfig, type Config, type ConfigIssue } from "../config/parse-config.ts";
+import { formatIssue, parseConfig, type Config, type ConfigIssue, type ParseResult } from "../config/parse-config.ts";
 import { realFileFacts } from "../io/file-facts.ts";
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
@@ -15,8 +15,13 @@ export function readConfig(file: string): ConfigResult {
   } catch (err) {
     throw new HashRelayError("CONFIG", `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "pass --config FILE or set HASHRELAY_CONFIG");
   }
-  const result = parseConfig(text, file, { hostname: os.hostname(), facts: realFileFacts });
+  const result = parseConfigText(text, file);
   return result.ok ? { ok: true, config: result.config } : { ok: false, issues: result.issues };
+}
+
+/** parseConfig with this machine's host name and key files checked on disk (what the agents run on). */
+export function parseConfigText(text: string, file: string): ParseResult {
+  return parseConfig(text, file, { hostname: os.hostname(), facts: realFileFacts });
 }
 
 /** Like readConfig, but an invalid file throws CONFIG carrying every issue line in its message. */
