@@ -7,15 +7,15 @@ import { realFileFacts } from "../io/file-facts.ts";
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 
-/** Reads `file` and validates it (key files checked on disk). Throws CONFIG if the file cannot be read. */
-export function readConfig(file: string): ConfigResult {
+/** Reads `file` and validates it (key files checked on disk unless keyFiles is false). Throws CONFIG if the file cannot be read. */
+export function readConfig(file: string, opts: { keyFiles?: boolean } = {}): ConfigResult {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
     throw new HashRelayError("CONFIG", `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "pass --config FILE or set HASHRELAY_CONFIG");
   }
-  const result = parseConfigText(text, file);
+  const result = opts.keyFiles === false ? parseConfig(text, file, { hostname: os.hostname() }) : parseConfigText(text, file);
   return result.ok ? { ok: true, config: result.config } : { ok: false, issues: result.issues };
 }
 
