@@ -6,7 +6,7 @@ import path from "node:path";
 export interface WatchOptions {
   /** Quiet time after the last event before onChange runs (default 100 ms). */
   debounceMs?: number;
-  /** A burst longer than this still calls onChange once this long after it began (default 1 s). */
+  /** A burst longer than this still calls onChange once this long after it began (default 500 ms). */
   maxDelayMs?: number;
   /** How often the file's (dev, ino, size, mtime, sha256) is compared with its last value (default 1 s). */
   pollMs?: number;
@@ -25,7 +25,7 @@ export interface ConfigWatch {
  */
 export function watchConfigFile(file: string, onChange: () => void, opts: WatchOptions = {}): ConfigWatch {
   const debounceMs = opts.debounceMs ?? 100;
-  const maxDelayMs = opts.maxDelayMs ?? 1000;
+  const maxDelayMs = opts.maxDelayMs ?? 500;
   const abs = path.resolve(file);
   const watchers = new Map<string, fs.FSWatcher>();
   let names = new Set<string>();
