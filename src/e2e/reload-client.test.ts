@@ -1,46 +1,12 @@
 // End to end: the client daemon applies config edits live (-add, edit storms, invalid edits, SIGHUP) without restarting.
 import { describe, expect, test } from "bun:test";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ensureBinary, makeWorld, runBinary, startServer, tempDir, type World } from "../testing/e2e-harness.ts";
+import { startClient } from "../testing/client-daemon.ts";
+import { makeWorld, runBinary, startServer, tempDir, type World } from "../testing/e2e-harness.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
-interface Daemon {
-  child: ChildProcess;
-  log(): string;
-  /** Waits until `re` matched `count` times in the log (counting from the start). */
-  waitFor(re: RegExp, count?: number, timeoutMs?: number): Promise<void>;
-  count(re: RegExp): number;
-  stop(): Promise<number | null>;
-}
-
-function startClient(world: World): Daemon {
-  const child = spawn(ensureBinary(), ["client", "--config", world.clientConfig], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const count = (re: RegExp) => (log.match(new RegExp(re.source, "g")) ?? []).length;
-  return {
-    child,
-    log: () => log,
-    count,
-    waitFor: async (re, n = 1, timeoutMs = 15_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (count(re) < n) {
-        if (child.exitCode !== null) throw new Error(`client exited (${child.exitCode}):\n${log}`);
-        if (Date.now() > deadline) throw new Error(`never saw ${n} x ${re}:\n${log}`);
-        await Bun.sleep(25);
-      }
-    },
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 /** A world whose client ticks `every 2s` over one source folder `docs`. */
 async function liveWorld(): Promise<{ world: World; data: string }> {

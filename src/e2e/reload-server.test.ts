@@ -7,6 +7,7 @@ import path from "node:path";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeControl } from "../protocol/messages.ts";
 import type { SealedChannel } from "../protocol/sealed-channel.ts";
+import { startClient } from "../testing/client-daemon.ts";
 import { authenticatedPeer, type RawPeer } from "../testing/raw-peer.ts";
 import { freePort, keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeServerConfig, type World } from "../testing/e2e-harness.ts";
 
@@ -35,7 +36,8 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 async function worldWithData(): Promise<World> {
-  const data = tempDir("srv-data");
+  const data = path.join(tempDir("srv-data"), "docs");
+  fs.mkdirSync(data);
   fs.writeFileSync(path.join(data, "a.txt"), "hello\n");
   return makeWorld([data]);
 }
@@ -43,8 +45,11 @@ async function worldWithData(): Promise<World> {
 describe("server daemon, live config", () => {
   test("port changed under a connected client: its session finishes on the old port, the next tick reaches the new one", async () => {
     const world = await worldWithData();
+    fs.writeFileSync(world.clientConfig, fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 2s"'));
     const server = await startServer(world);
+    const client = startClient(world);
     try {
+      await client.waitFor(/tick done: 1 sent/);
       const oldPort = world.port;
       const { peer, channel } = await authenticatedPeer(oldPort, path.join(world.dir, "client.key"), world.serverPub);
       expect(await ping(peer, channel, 1)).toMatchObject({ type: "pong", id: 1 });
@@ -59,15 +64,18 @@ describe("server daemon, live config", () => {
       expect(await peer.closedWithin(3000)).toBe(true);
       expect(await canConnect(oldPort)).toBe(false);
 
-      // A client still on the old port finds the server down; once its config follows, it reaches the new one.
-      expect(runClientOnce(world).status).toBe(3);
+      // The running client, still on the old port, finds the server down; once its config follows
+      // (the fleet's next merge), its next tick reaches the new port, in the same process.
+      await client.waitFor(new RegExp(`backup of docs not performed: server down \\(connection refused \\(127\\.0\\.0\\.1:${oldPort}\\)\\)`));
+      const pid = client.child.pid;
       setPort(world.clientConfig, newPort);
-      const { status, report } = runClientOnce(world);
-      expect(report.server).toBe("up");
-      expect(report.results[0]!.status).toBe("sent");
-      expect(status).toBe(0);
+      await client.waitFor(new RegExp(`client\\.server: 127\\.0\\.0\\.1:${oldPort} → 127\\.0\\.0\\.1:${newPort}`));
+      await client.waitFor(new RegExp(`server up \\(127\\.0\\.0\\.1:${newPort}\\)`));
+      await client.waitFor(/tick done: 1 unchanged/);
+      expect(client.child.pid).toBe(pid!);
       expect(server.child.exitCode).toBeNull();
     } finally {
+      expect(await client.stop()).toBe(0);
       await server.stop();
     }
   }, 30_000);
@@ -90,6 +98,14 @@ describe("server daemon, live config", () => {
       expect(status.server.configInForce.hash).toBe(sha256(good));
       expect(status.server.configOnDiskInForce).toBe(false);
       expect(status.server.lastReloadError.message).toContain(`cannot listen on 127.0.0.1:${taken}`);
+
+      // Once the port is free, SIGHUP applies the same file again.
+      await new Promise((resolve) => squatter.close(resolve));
+      server.child.kill("SIGHUP");
+      await server.waitForLog(`listening on 127.0.0.1:${taken}`);
+      await server.waitForLog("config applied (SIGHUP)");
+      const after = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout) as { server: { configOnDiskInForce: boolean; lastReloadError: unknown } };
+      expect(after.server).toMatchObject({ configOnDiskInForce: true, lastReloadError: null });
     } finally {
       squatter.close();
       await server.stop();
