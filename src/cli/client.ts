@@ -1,19 +1,18 @@
 // `hashrelay client --config FILE [--once] [--json]`: one tick, or ticks on the configured schedule until SIGTERM.
-import fs from "node:fs";
 import { HashRelayError } from "../errors.ts";
 import { nextRun } from "../config/schedule.ts";
 import type { Config } from "../config/parse-config.ts";
 import { runTick, type TickContext, type TickResult } from "../agent/client-tick.ts";
 import { ClientState } from "../agent/client-state.ts";
-import { clientRecordPath, writeConfigRecord } from "../agent/config-record.ts";
-import { ConfigReloader, startFailure, type ReloadPart } from "../agent/reload.ts";
-import { watchConfigFile } from "../io/config-watch.ts";
+import { clientRecordPath } from "../agent/config-record.ts";
+import type { ReloadPart } from "../agent/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger } from "../io/log.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig, parseConfigText } from "./load-config.ts";
+import { startLiveConfig } from "./live-config.ts";
+import { loadConfig } from "./load-config.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -103,21 +102,11 @@ export async function client(argv: string[]): Promise<number> {
     },
   };
   const startLog = createLogger(undefined);
-  const reloader = new ConfigReloader({
-    file,
-    read: () => fs.readFileSync(file, "utf8"),
-    parse: (text) => parseConfigText(text, file),
+  const live = await startLiveConfig(file, {
     parts: [part],
     log: () => current?.log ?? startLog,
-    onRecord: async (record, inForce) => {
-      if (inForce?.client) await writeConfigRecord(clientRecordPath(inForce.client.state), record);
-    },
+    recordPath: (inForce) => (inForce.client ? clientRecordPath(inForce.client.state) : null),
   });
-  const started = await reloader.request("start");
-  if (started.status !== "applied" || !current) throw startFailure(started);
-  const watch = watchConfigFile(file, () => void reloader.request("file changed"));
-  const onHangup = () => void reloader.request("SIGHUP", true);
-  process.on("SIGHUP", onHangup);
   const ctxNow = (): TickContext => current!;
 
   let stopping = false;
@@ -140,7 +129,6 @@ export async function client(argv: string[]): Promise<number> {
     const counts = result.results.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
     ctx.log.log("info", `tick done: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no sources"}; next ${new Date(due).toISOString()}`);
   }
-  watch.close();
-  process.off("SIGHUP", onHangup);
+  live.close();
   return 0;
 }
