@@ -55,7 +55,7 @@ describe("ConfigReloader", () => {
     expect(outcome.status).toBe("invalid");
     expect(w.events).toEqual([]);
     expect(w.reloader.current!.hash).toBe(first.hash!);
-    expect(w.lines).toContain(`error config not applied (file changed): 1 error in ${FILE} (fix them and save again: the agent reloads by itself); still running on sha256 ${first.hash}`);
+    expect(w.lines).toContain(`error config not applied (file changed): 1 error in ${FILE} (fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)); still running on sha256 ${first.hash}`);
     expect(w.lines.some((l) => l.startsWith(`error ${FILE}:7:13: client.schedule: `))).toBe(true);
     const record = w.records.at(-1)!;
     expect(record.hash).toBe(first.hash);

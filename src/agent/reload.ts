@@ -153,7 +153,7 @@ export class ConfigReloader {
     const parsed = this.opts.parse(text);
     if (!parsed.ok) {
       const count = parsed.issues.length;
-      const error = new HashRelayError("CONFIG", `${count} error${count === 1 ? "" : "s"} in ${file}`, "fix them and save again: the agent reloads by itself");
+      const error = new HashRelayError("CONFIG", `${count} error${count === 1 ? "" : "s"} in ${file}`, "fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)");
       return this.refuse(reason, hash, "invalid", error, parsed.issues);
     }
     const next = parsed.config;

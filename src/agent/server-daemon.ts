@@ -80,7 +80,7 @@ export class ServerDaemon implements RunningServer {
         listener = await listenTcp(server.listen, next.port, (socket) => this.onConnection(socket));
       } catch (err) {
         const reason = err instanceof HashRelayError ? err.message : String(err);
-        const hint = this.listener ? `still listening on ${this.listenAddress}; free the address or choose another, then save again` : "choose a free port or address";
+        const hint = this.listener ? `still listening on ${this.listenAddress}; free that address and send SIGHUP, or choose another` : "choose a free port or address";
         throw new HashRelayError("CONFIG", reason, hint, { cause: err });
       }
     }
