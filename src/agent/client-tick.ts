@@ -34,7 +34,7 @@ async function probe(ctx: TickContext): Promise<SecureSession> {
   const connection = await ctx.connect();
   try {
     const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey);
-    await ping(session);
+    await ping(session, ctx.config.hash);
     return session;
   } catch (err) {
     connection.close();
@@ -42,9 +42,10 @@ async function probe(ctx: TickContext): Promise<SecureSession> {
   }
 }
 
-async function ping(session: SecureSession): Promise<void> {
+/** Every ping carries the hash of the config in force: the server records it (attestation). */
+async function ping(session: SecureSession, configHash: string): Promise<void> {
   const id = ++pingCounter;
-  await session.sendControl({ type: "ping", id });
+  await session.sendControl({ type: "ping", id, configHash });
   const pong = await session.expect(["pong"], IDLE_TIMEOUT_MS);
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
 }
@@ -106,7 +107,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   let reason: string | undefined;
   try {
     session ??= await probe(ctx);
-    await ping(session);
+    await ping(session, ctx.config.hash);
     await session.sendControl({ type: "bye" });
   } catch (err) {
     server = "down";

@@ -1,5 +1,5 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
-import { HashRelayError, asHashRelayError, isWireErrorCode } from "../errors.ts";
+import { HashRelayError, asHashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
@@ -22,13 +22,23 @@ export interface ServerSessionContext {
   /** The configured client name for a public key, or null when the key is not listed. */
   authorize: (clientKey: Uint8Array) => string | null;
   now: () => Date;
+  /** server.limits in force when the connection arrived (default: the protocol constants). */
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /**
+   * Told of each authenticated session; `end` closes it with a sealed error (a reload that removed the
+   * client). Returns what to call once the session is over.
+   */
+  track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
+  /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
+  onConfigHash?: (client: string, hash: string) => void;
 }
 
 /** Serves one connection until `bye`, an error, or silence. Never throws; never touches storage on a wire error. */
 export async function serveConnection(connection: Connection, ctx: ServerSessionContext): Promise<void> {
   let session: SecureSession & { clientKey: Uint8Array };
   try {
-    session = await openServerSession(connection, ctx.identity, ctx.authorize);
+    session = await openServerSession(connection, ctx.identity, ctx.authorize, ctx.handshakeTimeoutMs);
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");
     ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
@@ -42,9 +52,15 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   let upload: { name: string; upload: Upload; base: ManifestEntry[] | null } | null = null;
   // Per session, never shared: a client only ever reaches its own chunks.
   const deltaSources = new Map<string, Uint8Array>();
+  let endedBy: string | null = null;
+  let reportedHash: string | null = null;
+  const untrack = ctx.track?.(client, session.clientKey, (code, reason) => {
+    endedBy = reason;
+    void session.fail(code, code === "UNAUTHORIZED" ? "unauthorized" : reason);
+  });
   try {
     for (;;) {
-      const incoming = await session.receive(IDLE_TIMEOUT_MS);
+      const incoming = await session.receive(ctx.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
       if (incoming.kind === "binary") {
         if (!upload) throw new HashRelayError("BAD_FRAME", "binary frame outside an upload");
         if (incoming.type === FrameType.SEALED_MANIFEST || incoming.type === FrameType.SEALED_MANIFEST_DIFF) {
@@ -67,6 +83,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
       const message = incoming.message;
       switch (message.type) {
         case "ping":
+          if (message.configHash && message.configHash !== reportedHash) {
+            reportedHash = message.configHash;
+            ctx.onConfigHash?.(client, message.configHash);
+          }
           await session.sendControl({ type: "pong", id: message.id, serverTime: Date.now() });
           break;
         case "bye":
@@ -116,13 +136,18 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   } catch (err) {
     const error = asHashRelayError(err);
     if (upload) await upload.upload.abort().catch(() => undefined);
-    if (error.code === "CLOSED" || error.code === "TIMEOUT") {
+    if (endedBy) {
+      log.log("warn", `session ended: ${endedBy}`);
+      connection.close();
+    } else if (error.code === "CLOSED" || error.code === "TIMEOUT") {
       log.log("warn", `session ended: ${error.message}`);
       connection.close();
     } else {
       log.log("warn", `session refused: ${error.code}: ${error.message}`);
       await session.fail(isWireErrorCode(error.code) ? error.code : "BAD_FRAME", error.code === "UNAUTHORIZED" ? "unauthorized" : error.message);
     }
+  } finally {
+    untrack?.();
   }
 }
 

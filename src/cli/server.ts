@@ -1,11 +1,11 @@
-// `hashrelay server --config FILE`: serve until SIGTERM.
+// `hashrelay server --config FILE`: serve until SIGTERM; the config is live (file watch and SIGHUP reload it).
 import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
-import { startServer } from "../agent/server-daemon.ts";
-import { loadKeyFile } from "../io/key-file.ts";
+import { serverRecordPath } from "../agent/config-record.ts";
+import { ServerDaemon } from "../agent/server-daemon.ts";
 import { createLogger } from "../io/log.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
+import { startLiveConfig } from "./live-config.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
@@ -14,14 +14,21 @@ export function requireServer(config: Config): Config & { server: NonNullable<Co
 
 export async function server(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config"] }, "server");
-  const config = requireServer(loadConfig(configPath(args)));
+  const file = configPath(args);
   const log = createLogger(undefined, { role: "server" });
-  const running = await startServer(config, loadKeyFile(config.server.key), log);
+  const running = new ServerDaemon(log);
+  // Start-up is the first reload, from nothing (src/agent/reload.ts).
+  const live = await startLiveConfig(file, {
+    parts: [running.part],
+    log: () => log,
+    recordPath: (inForce) => (inForce.server ? serverRecordPath(inForce.server.storage) : null),
+  });
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   log.log("info", "stopping");
+  live.close();
   await running.close();
   return 0;
 }

@@ -5,7 +5,8 @@ import { nextRun } from "../config/schedule.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { ClientState } from "../agent/client-state.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
+import { readConfig } from "./load-config.ts";
+import { clientConfigStatus, configStatusLines, serverConfigStatus, statusOfInvalidConfig } from "./status-config.ts";
 
 interface ArchiveInfo {
   client: string;
@@ -34,15 +35,18 @@ function listArchives(dir: string, client: string): ArchiveInfo[] {
 
 export function status(argv: string[]): number {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "status");
-  const config = loadConfig(configPath(args));
   const json = args.flags.has("--json");
+  const read = readConfig(configPath(args));
+  if (!read.ok) return statusOfInvalidConfig(configPath(args), read.issues, json);
+  const config = read.config;
   const report: Record<string, unknown> = { config: config.file, configHash: config.hash };
 
   if (config.client) {
     const state = new ClientState(config.client.state);
     const last = state.lastTick();
     const next = new Date(nextRun(config.client.schedule, Date.now())).toISOString();
-    report.client = { name: config.client.name, server: last?.server ?? "unknown", reason: last?.reason, lastTick: last?.at ?? null, results: last?.results ?? [], nextTick: next };
+    const attested = clientConfigStatus(config.client.state, config.hash);
+    report.client = { name: config.client.name, server: last?.server ?? "unknown", reason: last?.reason, lastTick: last?.at ?? null, results: last?.results ?? [], nextTick: next, ...attested };
     if (!json) {
       const lines = [`HashRelay client ${config.client.name} (config ${config.file}, sha256 ${config.hash.slice(0, 16)})`];
       lines.push(`Server: ${last ? (last.server === "up" ? "Up" : "Down") : "unknown (no tick yet)"}${last?.reason ? ` (${last.reason})` : ""}${last ? ` at ${last.at}` : ""}`);
@@ -50,6 +54,7 @@ export function status(argv: string[]): number {
         lines.push(`  ${r.name.padEnd(20)} ${r.status.padEnd(9)} ${r.archive ?? r.error ?? ""}${r.bytesSent ? `  ${r.bytesSent} bytes sent` : ""}`);
       }
       lines.push(`Next tick: ${next} (${config.client.scheduleText})`);
+      lines.push(...configStatusLines(attested));
       process.stdout.write(lines.join("\n") + "\n");
     }
   }
@@ -66,12 +71,15 @@ export function status(argv: string[]): number {
     } catch {
       free = null;
     }
-    report.server = { storage, free, archives, trash };
+    const attested = serverConfigStatus(storage, config.hash);
+    report.server = { storage, free, archives, trash, ...attested };
     if (!json) {
       const lines = [`HashRelay server (storage ${storage}, ${free === null ? "free space unknown" : `${(free / 2 ** 30).toFixed(1)} GiB free`})`];
       for (const a of archives) lines.push(`  ${a.client}/${a.file}  ${a.size} bytes`);
       if (trash.length) lines.push("Trash:");
       for (const a of trash) lines.push(`  ${a.client}/${a.file}  ${a.size} bytes`);
+      lines.push(...configStatusLines(attested));
+      for (const [name, seen] of Object.entries(attested.clientConfigs)) lines.push(`  client ${name} runs config sha256 ${seen.hash} (since ${seen.since}, last seen ${seen.lastSeen})`);
       process.stdout.write(lines.join("\n") + "\n");
     }
   }

@@ -18,6 +18,11 @@ export const DEFAULT_LISTEN = "0.0.0.0";
 export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
+export const DEFAULT_MAX_CONNECTIONS = 64;
+export const DEFAULT_HANDSHAKE_TIMEOUT = "10s";
+export const DEFAULT_IDLE_TIMEOUT = "60s";
+/** Clients speak at least every 30 s (PROTOCOL.md §6): a shorter idle timeout would cut healthy sessions. */
+export const MIN_IDLE_TIMEOUT_MS = 40_000;
 
 export interface BuildContext {
   file: string;
@@ -99,9 +104,27 @@ class Builder {
     const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
       return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT);
     });
+    const limits = this.limits(isFields(s.limits) ? s.limits : {});
     const clients = this.serverClients(s.clients);
-    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, clients };
+    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients) return undefined;
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, limits, clients };
+  }
+
+  private limits(l: Fields): ServerConfig["limits"] | undefined {
+    const at = (key: string): PathSegment[] => ["server", "limits", key];
+    const maxConnections = typeof l.maxConnections === "number" ? l.maxConnections : DEFAULT_MAX_CONNECTIONS;
+    const handshakeTimeoutMs = this.text(at("handshakeTimeout"), l.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, (text) => {
+      const ms = parseDuration(text);
+      if (ms === null) return new Problem(`"${text}" is not a duration`, DURATION_HINT);
+      return ms >= 1_000 ? ms : new Problem(`${text} is too short`, "give the handshake at least 1s, e.g. 10s");
+    });
+    const idleTimeoutMs = this.text(at("idleTimeout"), l.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, (text) => {
+      const ms = parseDuration(text);
+      if (ms === null) return new Problem(`"${text}" is not a duration`, DURATION_HINT);
+      return ms >= MIN_IDLE_TIMEOUT_MS ? ms : new Problem(`${text} is shorter than 40s`, keyHelp(at("idleTimeout")).hint);
+    });
+    if (handshakeTimeoutMs === undefined || idleTimeoutMs === undefined) return undefined;
+    return { maxConnections, handshakeTimeoutMs, idleTimeoutMs };
   }
 
   private clientName(raw: unknown): string | undefined {

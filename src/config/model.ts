@@ -39,6 +39,8 @@ export interface ServerConfig {
   /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
   minFreeBytes: number;
   retention: { keep: number; trashForMs: number };
+  /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
+  limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
   clients: { name: string; keyText: string; key: Uint8Array }[];
 }
 

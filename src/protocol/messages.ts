@@ -6,7 +6,8 @@ import type { SignedDoc } from "./signed-document.ts";
 import { CONTROL_TYPES, describeSchemaError, validateControl, type ControlType } from "./wire-schemas.ts";
 
 export type WelcomeMessage = { type: "welcome"; client: string; serverTime: number };
-export type PingMessage = { type: "ping"; id: number };
+/** configHash: SHA-256 of the client's config file in force (attestation: the server records it per client). */
+export type PingMessage = { type: "ping"; id: number; configHash?: string };
 export type PongMessage = { type: "pong"; id: number; serverTime: number };
 /** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
 export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string };

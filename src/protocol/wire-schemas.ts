@@ -78,7 +78,7 @@ function message(type: string, fields: Record<string, object> = {}, optional: Re
 
 export const controlSchemas = {
   welcome: message("welcome", { client: slug, serverTime: count }),
-  ping: message("ping", { id: count }),
+  ping: message("ping", { id: count }, { configHash: hex256 }),
   pong: message("pong", { id: count, serverTime: count }),
   offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256 }),
   have: message("have", { receipt: signedDocSchema }),
