@@ -120,13 +120,6 @@ export class StagingPool {
     return this.byClient.get(client)?.get(idHex);
   }
 
-  /** Bytes in the client's pool. */
-  bytes(client: string): number {
-    let total = 0;
-    for (const file of this.files.values()) if (file.client === client) total += file.bytes;
-    return total;
-  }
-
   /** The staging files (names) in the client's pool, oldest first. */
   items(client: string): string[] {
     return this.filesOf(client).map((f) => f.item);

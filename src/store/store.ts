@@ -109,7 +109,7 @@ export class Store {
       layout,
       log: this.log,
       now: this.now,
-      held: (client, id, hex) => (this.index.holds(client, id) ? "stored" : (this.pool.find(client, hex)?.path ?? null)),
+      held: (client, id, hex) => this.held(client, id, hex),
       source: (client, id, hex) => this.heldMember(client, id, hex),
       withClientLock: (client, task) => this.withClientLock(client, task),
       existingEntry: (client, file) => this.existingEntry(client, file),
@@ -417,6 +417,16 @@ export class Store {
     }
     const row = this.index.archive(client, file);
     return row ? this.entryOf(row) : undefined;
+  }
+
+  /** "stored", the staging file of the client's pool holding the chunk, or null. An unreadable index only costs a resend: null. */
+  private held(client: string, id: Uint8Array, hex: string): "stored" | string | null {
+    try {
+      if (this.index.holds(client, id)) return "stored";
+    } catch (err) {
+      this.log("error", "index.read-failed", { client, error: (err as Error).message });
+    }
+    return this.pool.find(client, hex)?.path ?? null;
   }
 
   /** Where to copy a chunk this client holds from: its newest stored archive holding it, else its staging pool. */
