@@ -79,7 +79,8 @@ class Builder {
     const state = this.path(at("state"), c.state ?? DEFAULT_STATE);
     const paths = this.sources(c.paths);
     if (!name || !server || !serverKey || !key || !schedule || !state || !paths) return undefined;
-    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, state, paths };
+    const compression = c.compression === "zstd" ? "zstd" : "gzip";
+    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, compression, state, paths };
   }
 
   server(s: Fields): ServerConfig | undefined {

@@ -23,6 +23,7 @@ const HELP: Record<string, KeyHelp> = {
   "client.serverKey": { hint: 'paste the "ed25519:..." line that hashrelay keygen printed on the server' },
   "client.key": { expected: "a path", hint: "give this client's private key file, e.g. ./client.key" },
   "client.schedule": { hint: 'write "every 30m" or a 5-field cron expression in UTC such as "0 3 * * *"' },
+  "client.compression": { expected: '"gzip" or "zstd"', hint: "gzip gives .tar.gz archives (default), zstd gives .tar.zst" },
   "client.state": { expected: "a path", hint: "give a folder, e.g. ./state" },
   "client.paths": { expected: "a list", hint: 'list the folders or files to back up, e.g. "- /etc"' },
   "client.paths[]": {

@@ -24,6 +24,8 @@ export interface ClientConfig {
   key: string;
   schedule: Schedule;
   scheduleText: string;
+  /** Archive format: gzip members (.tar.gz, default) or zstd members (.tar.zst). */
+  compression: "gzip" | "zstd";
   /** Absolute path of the state folder (default <config dir>/state). */
   state: string;
   paths: SourceConfig[];

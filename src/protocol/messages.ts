@@ -10,7 +10,8 @@ export type WelcomeMessage = { type: "welcome"; client: string; serverTime: numb
 export type PingMessage = { type: "ping"; id: number; configHash?: string };
 export type PongMessage = { type: "pong"; id: number; serverTime: number };
 /** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
-export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string };
+/** format: the archive's member format (default "tar.gz"); chunks are deduplicated only against archives of the same format. */
+export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string; format?: "tar.gz" | "tar.zst" };
 export type HaveMessage = { type: "have"; receipt: SignedDoc };
 /** base: true when the server holds the offer's base archive, so pages may be diffs and chunks deltas against it. */
 export type SendManifestMessage = { type: "send-manifest"; base?: boolean };

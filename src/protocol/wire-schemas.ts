@@ -80,7 +80,7 @@ export const controlSchemas = {
   welcome: message("welcome", { client: slug, serverTime: count }),
   ping: message("ping", { id: count }, { configHash: hex256 }),
   pong: message("pong", { id: count, serverTime: count }),
-  offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256 }),
+  offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256, format: { enum: ["tar.gz", "tar.zst"] } }),
   have: message("have", { receipt: signedDocSchema }),
   "send-manifest": message("send-manifest", {}, { base: { type: "boolean" } }),
   commit: message("commit", { manifest: signedDocSchema }),
