@@ -80,7 +80,15 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   }
   log.log("info", `server up (${client.server.host}:${client.server.port})`, { client: session.clientName });
 
-  const uploadCtx = { identity: ctx.identity, serverKey: client.serverKey, configHash: ctx.config.hash, state: ctx.state, log, now: ctx.now };
+  const uploadCtx = {
+    identity: ctx.identity,
+    format: client.compression === "zstd" ? ("tar.zst" as const) : ("tar.gz" as const),
+    serverKey: client.serverKey,
+    configHash: ctx.config.hash,
+    state: ctx.state,
+    log,
+    now: ctx.now,
+  };
   const results: SourceResult[] = [];
   for (const source of client.paths) {
     let result: SourceResult;

@@ -4,7 +4,7 @@ import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, AEA
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
-import { archiveFileName } from "../archive/naming.ts";
+import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { archiveIdOf } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
 import { BlockIndex, blocksOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
@@ -25,8 +25,8 @@ import type { SecureSession } from "./secure-session.ts";
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** The server may need this long to assemble and verify a large archive after `commit`. */
 const COMMIT_TIMEOUT_MS = 30 * 60_000;
-/** Bumped when the archive format changes, so fingerprints from an older format never match. */
-const ARCHIVE_FORMAT = "tar.gz/1";
+/** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
+const ARCHIVE_LAYOUT = "tar/1";
 /** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
 const DELTA_MAX_LITERAL_SHARE = 0.5;
 const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
@@ -45,6 +45,8 @@ export interface SourceResult {
 
 export interface UploadContext {
   identity: Identity;
+  /** Archive format of new archives (client.compression). */
+  format: ArchiveFormat;
   serverKey: Uint8Array;
   configHash: string;
   state: ClientState;
@@ -80,16 +82,23 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
   }
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
 
-  const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_FORMAT}|${source.name}|${source.exclude.join("\u0000")}`);
+  const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_LAYOUT}|${ctx.format}|${source.name}|${source.exclude.join("\u0000")}`);
   const previous = ctx.state.source(source.name);
   const claimed = previous && previous.fingerprint === fingerprint ? previous.archiveId : undefined;
-  const blockIndex = claimed ? null : loadBlockIndex(ctx, previous);
+  // The last archive is a base only in the same format: the server deduplicates per format.
+  const blockIndex = claimed || !previous?.file.endsWith(`.${ctx.format}`) ? null : loadBlockIndex(ctx, previous);
 
   let inTransfer = false;
   let usedDeltas = false;
-  const workers = new ChunkWorkers();
+  const workers = new ChunkWorkers(ctx.format);
   try {
-    await session.sendControl({ type: "offer", name: source.name, ...(claimed ? { archiveId: claimed } : {}), ...(blockIndex ? { base: previous!.archiveId } : {}) });
+    await session.sendControl({
+      type: "offer",
+      name: source.name,
+      ...(claimed ? { archiveId: claimed } : {}),
+      ...(blockIndex ? { base: previous!.archiveId } : {}),
+      ...(ctx.format !== "tar.gz" ? { format: ctx.format } : {}),
+    });
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
@@ -100,11 +109,11 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     inTransfer = true;
     // NOW has one-second resolution: never reuse the name of the archive this source already has.
     let at = ctx.now();
-    if (previous && archiveFileName(source.name, at) === previous.file) {
+    if (previous && archiveFileName(source.name, at, ctx.format) === previous.file) {
       await new Promise((resolve) => setTimeout(resolve, 1001 - at.getUTCMilliseconds()));
       at = ctx.now();
     }
-    const file = archiveFileName(source.name, at);
+    const file = archiveFileName(source.name, at, ctx.format);
     const newBlocks: ChunkBlocks[] = [];
     type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; bytes: number; first: number; startedAt: number };
     const emptyPage = (first: number): Page => ({ entries: [], raws: [], bytes: 0, first, startedAt: Date.now() });

@@ -7,7 +7,8 @@ import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
-import { deflateRaw } from "../io/compress.ts";
+import { deflateRaw, zstdFrame } from "../io/compress.ts";
+import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Store, CatalogEntry, Upload } from "../store/store.ts";
@@ -49,7 +50,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   const log = { log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }) };
   log.log("info", `session opened from ${connection.remote}`);
 
-  let upload: { name: string; upload: Upload; base: ManifestEntry[] | null } | null = null;
+  let upload: { name: string; upload: Upload; base: ManifestEntry[] | null; format: "tar.gz" | "tar.zst" } | null = null;
   // Per session, never shared: a client only ever reaches its own chunks.
   const deltaSources = new Map<string, Uint8Array>();
   let endedBy: string | null = null;
@@ -73,7 +74,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           await upload.upload.addChunk(chunk.index, chunk.member);
         } else if (incoming.type === FrameType.SEALED_CHUNK_DELTA) {
           if (!upload.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-          const { index, member } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources);
+          const { index, member } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources, upload.format);
           await upload.upload.addChunk(index, member);
         } else {
           throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${incoming.type.toString(16)}`);
@@ -103,7 +104,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
             const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
             const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name), base };
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name), base, format: message.format ?? "tar.gz" };
             await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;
@@ -165,7 +166,14 @@ const DELTA_SOURCE_CACHE = 32;
  * would have sent: ops applied over this client's stored chunks, then compressed here. The upload
  * checks the result against the chunk id like any member. Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
-async function rebuildFromDelta(payload: Uint8Array, upload: Upload, client: string, store: Store, deltaCache: Map<string, Uint8Array>): Promise<{ index: number; member: Uint8Array }> {
+async function rebuildFromDelta(
+  payload: Uint8Array,
+  upload: Upload,
+  client: string,
+  store: Store,
+  deltaCache: Map<string, Uint8Array>,
+  format: "tar.gz" | "tar.zst",
+): Promise<{ index: number; member: Uint8Array }> {
   if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
   const entry = upload.entryAt(index);
@@ -184,7 +192,7 @@ async function rebuildFromDelta(payload: Uint8Array, upload: Upload, client: str
     }
   }
   const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
-  return { index, member: encodeGzipMember(raw, deflateRaw) };
+  return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
 }
 
 /** The signed receipt of a stored archive (kept in the catalog, signed once). */

@@ -18,7 +18,10 @@ export class ChunkWorkers {
   private next = 0;
   private failure: Error | null = null;
 
-  constructor(size = Math.max(1, Math.min(os.availableParallelism(), 4))) {
+  constructor(
+    private readonly format: "tar.gz" | "tar.zst" = "tar.gz",
+    size = Math.max(1, Math.min(os.availableParallelism(), 4)),
+  ) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerUrl());
       worker.onmessage = (event: MessageEvent<ChunkJobResult>) => {
@@ -47,7 +50,7 @@ export class ChunkWorkers {
     const rawLength = raw.length;
     // Only a buffer that is exactly this chunk can be handed over without detaching someone else's bytes.
     const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
-    const message: ChunkJob = { job, raw: own, id, compress };
+    const message: ChunkJob = { job, raw: own, id, compress, format: this.format };
     return new Promise<ChunkJobResult>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });
       worker.postMessage(message, [own.buffer as ArrayBuffer]);
