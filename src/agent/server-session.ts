@@ -6,7 +6,7 @@ import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { CHUNK_MAX } from "../protocol/constants.ts";
+import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -181,7 +181,10 @@ async function rebuildFromDelta(
   // Ops hold at most the chunk's bytes as literals plus one 41-byte copy per 256-byte block.
   const ops = inflateRawBounded(payload.subarray(4), entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
   const sources = new Map<string, Uint8Array>();
-  for (const id of copySourcesOf(ops)) {
+  const ids = copySourcesOf(ops);
+  // A real delta copies from a handful of old chunks; reading hundreds for one frame is abuse.
+  if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES) throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
+  for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
     const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex));
