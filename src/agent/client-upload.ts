@@ -167,6 +167,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
         }));
       });
+      // If the page fails half way, the jobs not awaited yet are rejected when the workers close: not an unhandled rejection.
+      for (const outcome of outcomes) outcome.catch(() => undefined);
       for (const outcome of outcomes) {
         const { blocks, frame } = await outcome;
         newBlocks.push(blocks);
