@@ -104,7 +104,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
             const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
             const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name), base, format: message.format ?? "tar.gz" };
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name, message.format), base, format: message.format ?? "tar.gz" };
             await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;
