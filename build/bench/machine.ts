@@ -12,6 +12,8 @@ export interface MachineInfo {
   kernel: string;
   distro: string;
   disk: string;
+  /** 1-minute load average when the run started and when it ended: other work on the machine slows wall times. */
+  load: string;
 }
 
 function readOr(file: string, fallback: string): string {
@@ -22,8 +24,8 @@ function readOr(file: string, fallback: string): string {
   }
 }
 
-/** CPU model, logical cores, memory, kernel, distribution and the file system the work folder lives on. */
-export function machineInfo(workDir: string): MachineInfo {
+/** CPU model, logical cores, memory, kernel, distribution, the work folder's file system, load at start and now. */
+export function machineInfo(workDir: string, loadAtStart: number): MachineInfo {
   const distro = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readOr("/etc/os-release", ""))?.[1] ?? os.type();
   const df = spawnSync("df", ["-T", workDir], { encoding: "utf8" }).stdout?.trim().split("\n")[1]?.split(/\s+/);
   return {
@@ -33,6 +35,7 @@ export function machineInfo(workDir: string): MachineInfo {
     kernel: `${os.type()} ${os.release()} ${os.arch()}`,
     distro,
     disk: df ? `${df[1]} on ${df[0]}` : "unknown",
+    load: `${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end (1-minute load average)`,
   };
 }
 

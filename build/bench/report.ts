@@ -128,7 +128,11 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
   const spread = Math.min(...bytes) !== Math.max(...bytes) ? `bytes vary between repeats: ${fmtInt(Math.min(...bytes))}–${fmtInt(Math.max(...bytes))} B; ` : "";
   const connections = (c: unknown) => `${c} connection${c === 1 ? "" : "s"}`;
   if (tool === "hashrelay") {
-    return `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}, own report ${fmtInt(Number(n["own report bytesSent"]))} B payload, ${connections(n["connections"])}`;
+    const payload = Number(n["own report bytesSent"]);
+    return (
+      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
+      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}`
+    );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
   if (tool === "tar") return `${spread}archive ${fmtBytes(Number(n["archiveBytes"]))}`;
@@ -200,6 +204,7 @@ export function renderMarkdown(r: BenchResults): string {
     `| memory | ${r.machine.memory} |`,
     `| OS | ${r.machine.distro}, ${r.machine.kernel} |`,
     `| work folder | ${r.machine.disk} |`,
+    `| load | ${r.machine.load} |`,
     "",
     "## Versions",
     "",

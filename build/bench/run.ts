@@ -1,6 +1,7 @@
 // `npm run bench`: builds the data set, runs scenarios A-D for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } from "./dataset.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
@@ -110,6 +111,7 @@ async function main(): Promise<number> {
   checkCommands(o.tools);
   const started = performance.now();
   const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg()[0]!;
   installCleanup(() => {
     if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
   });
@@ -180,7 +182,7 @@ async function main(): Promise<number> {
     startedAt,
     totalSeconds: (performance.now() - started) / 1000,
     options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools },
-    machine: machineInfo(o.work),
+    machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
     toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
