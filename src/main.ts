@@ -2,6 +2,7 @@
 import { EXIT, HashRelayError, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
 import { client } from "./cli/client.ts";
+import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
@@ -26,6 +27,12 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
     usage: "hashrelay validate [--config FILE] [--json]",
     about: "check a config; every error as file:line:col: key: message (hint); exit 2 if invalid",
     example: "hashrelay validate --config hashrelay.yaml",
+  },
+  discover: {
+    run: discover,
+    usage: "hashrelay discover [--config FILE] [--wait 2s]",
+    about: "find the pinned server on the LAN (UDP broadcast on the agreed port); prints ADDR:PORT, exit 3 if none answered",
+    example: "hashrelay discover --config /etc/hashrelay/hashrelay.yaml",
   },
   status: {
     run: status,

@@ -6,6 +6,7 @@ import { encodeFrame } from "../protocol/frame-codec.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import type { Config } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
+import { startDiscoveryResponder } from "../io/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import type { Logger } from "../io/log.ts";
 import { serveConnection } from "./server-session.ts";
@@ -87,11 +88,14 @@ export async function startServer(config: ServerConfig, identity: Identity, log:
     throw err;
   }
   log.log("info", `listening on ${server.listen}:${listener.port} (identity ${formatPublicKey(identity.publicKey)}, ${server.clients.length} clients, storage ${server.storage})`);
+  // LAN discovery (`client.server: auto`) answers on the UDP port equal to the TCP port; failing to bind it only logs.
+  const discovery = await startDiscoveryResponder({ listen: server.listen, port: listener.port, identity, tcpPort: listener.port, log });
   return {
     port: listener.port,
     store,
     close: async () => {
       clearInterval(purgeTimer);
+      await discovery?.close();
       await listener.close();
     },
   };
