@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Sourced by the installers: line-based reads and edits of the HashRelay YAML as install.sh writes it
+# (top-level keys, two-space sections client:/server:, the server.clients list). Every edit prints the
+# new text on stdout and leaves the file alone; the caller installs it (and `hashrelay validate` checks it).
+
+# yaml_top_value FILE KEY: the value of a top-level `KEY:` line, without quotes or comment.
+yaml_top_value() {
+  awk -v key="$2" '
+    $0 ~ "^" key ":" { v = substr($0, length(key) + 2); sub(/[ \t]+#.*$/, "", v); gsub(/^[ \t]+|[ \t]+$/, "", v); gsub(/^["\x27]|["\x27]$/, "", v); print v; exit }
+  ' "$1"
+}
+
+# yaml_section_value FILE SECTION KEY: the value of `  KEY:` inside the top-level SECTION.
+yaml_section_value() {
+  awk -v section="$2" -v key="$3" '
+    /^[^ \t#]/ { inside = ($0 ~ "^" section ":[ \t]*(#.*)?$") ; next }
+    inside && $0 ~ "^  " key ":" { v = substr($0, length(key) + 4); sub(/[ \t]+#.*$/, "", v); gsub(/^[ \t]+|[ \t]+$/, "", v); gsub(/^["\x27]|["\x27]$/, "", v); print v; exit }
+  ' "$1"
+}
+
+# yaml_has_section FILE SECTION: true when the file has a top-level `SECTION:` line.
+yaml_has_section() { grep -qE "^$2:[[:space:]]*(#.*)?$" "$1"; }
+
+# yaml_set_top FILE KEY VALUE: sets a top-level key (replaces its line, else inserts it after `version:`, else first).
+yaml_set_top() {
+  awk -v key="$2" -v value="$3" '
+    { line[NR] = $0 }
+    !at && $0 ~ "^" key ":" { at = NR }
+    !version && /^version:/ { version = NR }
+    END {
+      if (!at && !version) print key ": " value
+      for (i = 1; i <= NR; i++) {
+        if (i == at) { print key ": " value; continue }
+        print line[i]
+        if (i == version && !at) print key ": " value
+      }
+    }
+  ' "$1"
+}
+
+# yaml_set_in_section FILE SECTION KEY VALUE: sets `  KEY: VALUE` inside SECTION (replaces its line, else
+# inserts it right after `SECTION:`). Fails (status 1) when the section is missing.
+yaml_set_in_section() {
+  awk -v section="$2" -v key="$3" -v value="$4" '
+    { line[NR] = $0 }
+    /^[^ \t#]/ { inside = ($0 ~ "^" section ":[ \t]*(#.*)?$"); if (inside) start = NR }
+    inside && !at && $0 ~ "^  " key ":" { at = NR }
+    END {
+      if (!start) exit 1
+      for (i = 1; i <= NR; i++) {
+        if (i == at) { print "  " key ": " value; continue }
+        print line[i]
+        if (i == start && !at) print "  " key ": " value
+      }
+    }
+  ' "$1"
+}
+
+# yaml_client_key FILE NAME: the key listed for client NAME under server.clients (empty if none).
+yaml_client_key() {
+  awk -v name="$2" '
+    /^[^ \t#]/ { inside = ($0 ~ /^server:[ \t]*(#.*)?$/); list = 0; next }
+    inside && /^  clients:/ { list = 1; next }
+    inside && list && /^  [^ \t#]/ { list = 0 }
+    inside && list && /^    - name:/ { v = $0; sub(/^    - name:[ \t]*/, "", v); sub(/[ \t]+#.*$/, "", v); gsub(/["\x27]/, "", v); current = v; next }
+    inside && list && /^      key:/ && current == name { v = $0; sub(/^      key:[ \t]*/, "", v); sub(/[ \t]+#.*$/, "", v); gsub(/["\x27]/, "", v); print v; exit }
+  ' "$1"
+}
+
+# yaml_add_client FILE NAME KEY: adds {name, key} at the top of server.clients (`clients: []` becomes a list).
+# Fails (status 1) when server.clients is missing.
+yaml_add_client() {
+  awk -v name="$2" -v key="$3" '
+    /^[^ \t#]/ { inside = ($0 ~ /^server:[ \t]*(#.*)?$/) }
+    inside && !done && /^  clients:/ {
+      print "  clients:"
+      printf "    - name: %s\n      key: \"%s\"\n", name, key
+      done = 1; next
+    }
+    { print }
+    END { if (!done) exit 1 }
+  ' "$1"
+}
+
+# yaml_remove_section FILE SECTION: the text without the top-level SECTION block.
+yaml_remove_section() {
+  awk -v section="$2" '
+    /^[^ \t#]/ { skip = ($0 ~ "^" section ":[ \t]*(#.*)?$") }
+    !skip { print }
+  ' "$1"
+}
