@@ -55,7 +55,7 @@ write_file() {
 }
 
 need_root() {
-  [ "$DRY_RUN" = 1 ] || [ "$(id -u)" = 0 ] || die "$EXIT_FAILED" "run as root, e.g. sudo $0 $*"
+  [ "$DRY_RUN" = 1 ] || [ "$(id -u)" = 0 ] || die "$EXIT_FAILED" "run as root (sudo $0 ...), or add --dry-run to see what it would do"
 }
 
 # True when systemd is the running init (false in chroots and containers without it).
@@ -63,3 +63,10 @@ systemd_running() { [ -d /run/systemd/system ]; }
 
 # is_port N: a whole number 1-65535.
 is_port() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+
+# remove_on_exit FILE...: temp files that must not outlive the script, whatever ends it.
+REMOVE_ON_EXIT=()
+remove_on_exit() {
+  REMOVE_ON_EXIT+=("$@")
+  trap 'rm -f -- "${REMOVE_ON_EXIT[@]}"' EXIT
+}

@@ -89,3 +89,29 @@ yaml_remove_section() {
     !skip { print }
   ' "$1"
 }
+
+# replace_config FILE < new text: checks the new text with `hashrelay validate` (when the binary is installed)
+# in a temp file beside FILE, then moves it into place keeping FILE's mode and owner. An invalid text leaves
+# FILE unchanged and fails with the validator's messages. Needs run.sh.
+replace_config() {
+  local file=$1 bin tmp mode=644 owner=root:root
+  bin=${HASHRELAY_BIN:-/usr/local/bin/hashrelay}
+  [ -x "$bin" ] || bin=$(command -v hashrelay || true)
+  if [ -f "$file" ]; then
+    mode=$(stat -c %a "$file")
+    owner=$(stat -c %U:%G "$file")
+  fi
+  if [ "$DRY_RUN" = 1 ]; then
+    write_file "$file" "$mode" "$owner"
+    return 0
+  fi
+  tmp=$(mktemp "${file%/*}/.${file##*/}.new.XXXXXX")
+  cat >"$tmp"
+  if [ -n "$bin" ] && ! "$bin" validate --config "$tmp" >&2; then
+    rm -f "$tmp"
+    die "$EXIT_FAILED" "the edited $file would not validate: left unchanged"
+  fi
+  chmod "$mode" "$tmp"
+  chown "$owner" "$tmp"
+  mv -f "$tmp" "$file"
+}
