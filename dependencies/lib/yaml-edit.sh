@@ -91,10 +91,11 @@ yaml_remove_section() {
 }
 
 # replace_config FILE < new text: checks the new text with `hashrelay validate` (when the binary is installed)
-# in a temp file beside FILE, then moves it into place keeping FILE's mode and owner. An invalid text leaves
-# FILE unchanged and fails with the validator's messages. Needs run.sh.
+# in a temp file beside FILE, then moves it into place keeping FILE's mode and owner. A text that brings an
+# error FILE did not already have leaves FILE unchanged and fails with the validator's messages (a file that
+# holds both roles may be incomplete for one while the other is being linked). Needs run.sh.
 replace_config() {
-  local file=$1 bin tmp mode=644 owner=root:root
+  local file=$1 bin tmp mode=644 owner=root:root before="" after
   bin=${HASHRELAY_BIN:-/usr/local/bin/hashrelay}
   [ -x "$bin" ] || bin=$(command -v hashrelay || true)
   if [ -f "$file" ]; then
@@ -106,12 +107,20 @@ replace_config() {
     return 0
   fi
   tmp=$(mktemp "${file%/*}/.${file##*/}.new.XXXXXX")
+  remove_on_exit "$tmp"
   cat >"$tmp"
-  if [ -n "$bin" ] && ! "$bin" validate --config "$tmp" >&2; then
-    rm -f "$tmp"
-    die "$EXIT_FAILED" "the edited $file would not validate: left unchanged"
+  if [ -n "$bin" ] && ! after=$("$bin" validate --config "$tmp" 2>&1); then
+    if [ -f "$file" ]; then before=$("$bin" validate --config "$file" 2>&1 | _config_errors || true); fi
+    if [ -n "$(comm -13 <(printf '%s\n' "$before" | sort -u) <(printf '%s\n' "$after" | _config_errors | sort -u))" ]; then
+      printf '%s\n' "$after" >&2
+      rm -f "$tmp"
+      die "$EXIT_FAILED" "the edited $file would not validate: left unchanged"
+    fi
   fi
   chmod "$mode" "$tmp"
   chown "$owner" "$tmp"
   mv -f "$tmp" "$file"
 }
+
+# Validator lines without "file:line:col: " (an edit moves lines), to compare errors before and after.
+_config_errors() { sed -E 's/^[^ ]*:[0-9]+:[0-9]+: //'; }

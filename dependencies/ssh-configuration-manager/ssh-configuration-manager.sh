@@ -133,13 +133,13 @@ without_marked_block() {
 sshd_bin() { command -v sshd || echo /usr/sbin/sshd; }
 
 reload_sshd() {
+  local pid
   [ "$reload" = 1 ] || { say "sshd not reloaded (--no-reload)"; return 0; }
   if systemd_running; then
     if systemctl cat ssh.service >/dev/null 2>&1; then run systemctl reload ssh; else run systemctl reload sshd; fi
-  elif [ -f /run/sshd.pid ] && command -v service >/dev/null 2>&1 && [ -x /etc/init.d/ssh ]; then
-    run service ssh reload
-  elif [ -f /run/sshd.pid ]; then
-    run kill -HUP "$(cat /run/sshd.pid)"
+  elif pid=$(cat /run/sshd.pid 2>/dev/null) && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ]; then
+    # No systemd (a container, an OpenRC or sysvinit machine): SIGHUP is how sshd rereads its configuration.
+    run kill -HUP "$pid"
   else
     say "sshd is not running here: it reads the new settings when it starts"
   fi
