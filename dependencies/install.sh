@@ -25,14 +25,15 @@ PLACEHOLDER_KEY='"ed25519:SET-BY-ssh-configuration-manager"'
 usage() {
   cat <<'USAGE'
 usage: install.sh server [--port N] [--from ADDR|CIDR|any]... [--listen ADDR] [--storage DIR]
-                         [--transfer scp|http|none] [--http-bind ADDR] [--timeout S] [--wait S] [options]
+                         [--transfer scp|http|none] [--http-bind ADDR] [--http-port N] [--timeout S] [--wait S] [options]
        install.sh client --server ADDR [--auto] [--port N] [--name NAME] [--path DIR]... [--schedule S]
-                         [--fetch scp|http] [--login USER] [--ssh-port N] [--sha256 HEX] [options]
+                         [--fetch scp|http] [--login USER] [--ssh-port N] [--http-port N] [--sha256 HEX] [options]
 options: [--binary FILE] [--no-packages] [--no-firewall] [--no-ssh] [--no-start] [--dry-run]
 
   server  HashRelay-server user, storage /home/HashRelay-server/backup, key, config, ufw open to --from,
           the RSA key for the clients; then waits (--wait, default 600 s) for a client to link (--transfer:
           scp = the client fetches the key by scp; http = one download from --http-bind; none = link later).
+          --http-port: the download's port (default: the agreed port, free until the service starts).
   client  HashRelay-Client user, state /var/lib/hashrelay, key, config backing up --path (default /etc),
           ufw open to the server; fetches the RSA key (--fetch) and links to --server. --auto: find the
           server on the LAN at each backup instead of using its address.
@@ -49,17 +50,18 @@ case $role in
   *) usage >&2; die "$EXIT_USAGE" "first argument: server or client" ;;
 esac
 
-port="" froms=() listen=0.0.0.0 storage=$SERVER_HOME/backup transfer=scp http_bind="" timeout=300 wait_s=600
+port="" froms=() listen=0.0.0.0 storage=$SERVER_HOME/backup transfer=scp http_bind="" http_port="" timeout=300 wait_s=600
 server="" auto=0 name="" paths=() schedule="every 1h" fetch=scp login=root ssh_port=22 sha256=""
 binary="" packages=1 firewall=1 ssh=1 start=1
 while [ $# -gt 0 ]; do
   case $1 in
-    --port | --from | --listen | --storage | --transfer | --http-bind | --timeout | --wait | --server | --name | \
+    --port | --from | --listen | --storage | --transfer | --http-bind | --http-port | --timeout | --wait | --server | --name | \
       --path | --schedule | --fetch | --login | --ssh-port | --sha256 | --binary)
       [ $# -ge 2 ] || die "$EXIT_USAGE" "$1 needs a value"
       case $1 in
         --port) port=$2 ;; --from) froms+=("$2") ;; --listen) listen=$2 ;; --storage) storage=$2 ;;
-        --transfer) transfer=$2 ;; --http-bind) http_bind=$2 ;; --timeout) timeout=$2 ;; --wait) wait_s=$2 ;;
+        --transfer) transfer=$2 ;; --http-bind) http_bind=$2 ;; --http-port) http_port=$2 ;;
+        --timeout) timeout=$2 ;; --wait) wait_s=$2 ;;
         --server) server=$2 ;; --name) name=$2 ;; --path) paths+=("$2") ;; --schedule) schedule=$2 ;;
         --fetch) fetch=$2 ;; --login) login=$2 ;; --ssh-port) ssh_port=$2 ;; --sha256) sha256=$2 ;;
         --binary) binary=$2 ;;
@@ -104,7 +106,7 @@ fi
 
 # What the unit, binary and config come from; checked before anything changes.
 UNIT_SRC=$ROOT/config/systemd/$UNIT
-[ -f "$UNIT_SRC" ] || die "$EXIT_FAILED" "systemd unit $UNIT_SRC not found: this copy of HashRelay has no units yet (config/systemd/, issue 5)"
+[ -f "$UNIT_SRC" ] || die "$EXIT_FAILED" "systemd unit $UNIT_SRC not found: install from a complete copy of HashRelay (its units live in config/systemd/)"
 if [ -z "$binary" ]; then
   binary=$ROOT/dist/hashrelay
   [ -x "$binary" ] || [ ! -x "$BIN" ] || binary=$BIN
@@ -243,10 +245,11 @@ if [ "$ssh" = 1 ]; then
   ssh_manager=("$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh")
   if [ "$role" = server ]; then
     "${ssh_manager[@]}" server --transfer "$transfer" --timeout "$timeout" --wait "$wait_s" --config "$CONFIG" \
-      ${http_bind:+--http-bind "$http_bind"} "${dry[@]}"
+      ${http_bind:+--http-bind "$http_bind"} ${http_port:+--http-port "$http_port"} "${dry[@]}"
   else
     link=(client --server "$server" --fetch "$fetch" --login "$login" --ssh-port "$ssh_port" --config "$CONFIG")
     [ -n "$sha256" ] && link+=(--sha256 "$sha256")
+    [ -n "$http_port" ] && link+=(--http-port "$http_port")
     [ -n "$name" ] && link+=(--name "$name")
     [ "$auto" = 1 ] && link+=(--auto)
     "${ssh_manager[@]}" "${link[@]}" "${dry[@]}"

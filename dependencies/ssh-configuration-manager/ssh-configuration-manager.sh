@@ -291,7 +291,8 @@ accept_clients() {
     fi
     sleep 1
   done
-  if systemd_running && systemctl is-active --quiet HashRelay.server.service; then
+  # The server reads its client list at start: (re)start it when it runs or is meant to.
+  if systemd_running && { systemctl is-active --quiet HashRelay.server.service || systemctl is-enabled --quiet HashRelay.server.service; }; then
     run systemctl restart HashRelay.server.service
   fi
 }
