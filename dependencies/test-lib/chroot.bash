@@ -18,7 +18,8 @@ machine_prepare() {
   cp -a "$REPO/dependencies" "$root/opt/hashrelay/"
   cp "$REPO/hashrelay.example.yaml" "$root/opt/hashrelay/"
   [ -x "$REPO/dist/hashrelay" ] || { echo "dist/hashrelay missing: run npm run build" >&2; return 1; }
-  cp "$REPO/dist/hashrelay" "$root/opt/hashrelay/dist/"
+  # 100+ MB: a hard link when the rootfs is on the same file system (install.sh copies it anyway).
+  ln "$REPO/dist/hashrelay" "$root/opt/hashrelay/dist/hashrelay" 2>/dev/null || cp "$REPO/dist/hashrelay" "$root/opt/hashrelay/dist/"
   local role
   for role in client server; do
     if [ -f "$REPO/config/systemd/HashRelay.$role.service" ]; then

@@ -12,7 +12,9 @@ setup_file() {
   load ../test-lib/chroot.bash
   load ../test-lib/netns.bash
   export NS_S="hr6tm-s-$$" NS_C="hr6tm-c-$$" NS_D="hr6tm-d-$$" S="$BATS_FILE_TMPDIR/nas" C="$BATS_FILE_TMPDIR/web01" D="$BATS_FILE_TMPDIR/db01"
-  for m in "$S" "$C" "$D"; do machine_prepare "$m"; done
+  rootfs_tarball >/dev/null # built once, before three extractions run side by side
+  for m in "$S" "$C" "$D"; do machine_prepare "$m" & done
+  wait
   for ns in "$NS_S" "$NS_C" "$NS_D"; do netns_new "$ns"; done
   netns_link "$NS_S" 10.69.0.1/24 "$NS_C" 10.69.0.2/24
   netns_link "$NS_S" 10.69.1.1/24 "$NS_D" 10.69.1.2/24
