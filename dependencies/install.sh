@@ -101,7 +101,7 @@ eval "$detected"
 say "$DISTRO_ID $DISTRO_VERSION ($DISTRO_FAMILY, $PKGMAN)"
 if [ "$packages" = 1 ]; then
   step "packages"
-  "$BASH" "$HERE/pkg-auto-install/pkg-auto-install.sh" --role "$role" "${dry[@]}"
+  "$BASH" "$HERE/pkg-auto-install/pkg-auto-install.sh" --role "$role" ${dry[@]+"${dry[@]}"}
 fi
 
 # What the unit, binary and config come from; checked before anything changes.
@@ -236,7 +236,7 @@ if [ "$firewall" = 1 ]; then
   else
     ufw_args+=(--server "$([ "$auto" = 1 ] && echo auto || echo "$server")")
   fi
-  "$BASH" "$HERE/ufw-configuration-manager/ufw-configuration-manager.sh" "${ufw_args[@]}" "${dry[@]}"
+  "$BASH" "$HERE/ufw-configuration-manager/ufw-configuration-manager.sh" "${ufw_args[@]}" ${dry[@]+"${dry[@]}"}
 fi
 
 # ---------------------------------------------------------------- 7. the SSH link
@@ -245,14 +245,14 @@ if [ "$ssh" = 1 ]; then
   ssh_manager=("$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh")
   if [ "$role" = server ]; then
     "${ssh_manager[@]}" server --transfer "$transfer" --timeout "$timeout" --wait "$wait_s" --config "$CONFIG" \
-      ${http_bind:+--http-bind "$http_bind"} ${http_port:+--http-port "$http_port"} "${dry[@]}"
+      ${http_bind:+--http-bind "$http_bind"} ${http_port:+--http-port "$http_port"} ${dry[@]+"${dry[@]}"}
   else
     link=(client --server "$server" --fetch "$fetch" --login "$login" --ssh-port "$ssh_port" --config "$CONFIG")
     [ -n "$sha256" ] && link+=(--sha256 "$sha256")
     [ -n "$http_port" ] && link+=(--http-port "$http_port")
     [ -n "$name" ] && link+=(--name "$name")
     [ "$auto" = 1 ] && link+=(--auto)
-    "${ssh_manager[@]}" "${link[@]}" "${dry[@]}"
+    "${ssh_manager[@]}" "${link[@]}" ${dry[@]+"${dry[@]}"}
   fi
 fi
 

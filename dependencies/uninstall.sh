@@ -71,11 +71,11 @@ run rm -f "/etc/sudoers.d/hashrelay-$role"
 
 say "== firewall"
 if command -v ufw >/dev/null 2>&1; then
-  "$BASH" "$HERE/ufw-configuration-manager/ufw-configuration-manager.sh" --role "$role" --remove "${dry[@]}"
+  "$BASH" "$HERE/ufw-configuration-manager/ufw-configuration-manager.sh" --role "$role" --remove ${dry[@]+"${dry[@]}"}
 fi
 
 say "== SSH link"
-"$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh" remove "$role" --sshd-config "$sshd_config" "${dry[@]}"
+"$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh" remove "$role" --sshd-config "$sshd_config" ${dry[@]+"${dry[@]}"}
 
 say "== identity and config"
 run rm -f "$ETC/$role.key"

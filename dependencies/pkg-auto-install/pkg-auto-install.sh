@@ -36,7 +36,7 @@ done
 case $role in client | server | both) ;; *) die "$EXIT_USAGE" "--role must be client, server or both, not $role" ;; esac
 [ -r "$list" ] || die "$EXIT_USAGE" "cannot read package list $list"
 
-detected=$("$BASH" "$HERE/../distro-and-pkgman-detect/distro-and-pkgman-detect.sh" "${detect_args[@]}") || exit $?
+detected=$("$BASH" "$HERE/../distro-and-pkgman-detect/distro-and-pkgman-detect.sh" ${detect_args[@]+"${detect_args[@]}"}) || exit $?
 eval "$detected"
 case $DISTRO_FAMILY in
   debian) column=1 ;; rhel) column=2 ;; suse) column=3 ;; arch) column=4 ;; alpine) column=5 ;;
@@ -46,15 +46,12 @@ present() {
   if [[ $1 == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi
 }
 
-# Appends WORD to the array named by $1 unless it is already there.
-add_once() {
-  local -n into=$1
-  local have
-  for have in "${into[@]}"; do [ "$have" = "$2" ] && return 0; done
-  into+=("$2")
-}
+# Packages to install, in order, without repeats: "first" ones (prerequisites) in their own command.
+# (Plain arrays and strings: the scripts run on bash 4.2, CentOS 7's.)
+first=() later=() checks=() seen=" "
+add_first() { case $seen in *" $1 "*) ;; *) first+=("$1"); seen+="$1 " ;; esac; }
+add_later() { case $seen in *" $1 "*) ;; *) later+=("$1"); seen+="$1 " ;; esac; }
 
-first=() later=() checks=()
 while read -r check debian rhel suse arch alpine want || [ -n "${check:-}" ]; do
   [ -z "${check:-}" ] || [[ $check == \#* ]] && continue
   [ -n "${want:-}" ] || die "$EXIT_USAGE" "$list: the line for $check needs 7 columns (check, 5 families, role)"
@@ -71,9 +68,9 @@ while read -r check debian rhel suse arch alpine want || [ -n "${check:-}" ]; do
   for ((i = 0; i < ${#names[@]} - 1; i++)); do
     # Fedora ships ufw in its own repositories: EPEL is for the RHEL rebuilds.
     [ "${names[$i]}" = epel-release ] && [ "$DISTRO_ID" = fedora ] && continue
-    add_once first "${names[$i]}"
+    add_first "${names[$i]}"
   done
-  add_once later "${names[${#names[@]} - 1]}"
+  add_later "${names[${#names[@]} - 1]}"
 done <"$list"
 
 if [ ${#later[@]} -eq 0 ]; then

@@ -5,8 +5,8 @@
 # It runs as HashRelay-Client, which can write nothing else on the server.
 set -euo pipefail
 
-CONFIG=${HASHRELAY_EXCHANGE_CONFIG:-/etc/hashrelay/hashrelay.yaml}
-SERVER_PUB=${HASHRELAY_EXCHANGE_PUB:-/etc/hashrelay/server.pub}
+CONFIG=/etc/hashrelay/hashrelay.yaml
+SERVER_PUB=/etc/hashrelay/server.pub
 PENDING=$HOME/pending
 
 fail() {

@@ -277,6 +277,9 @@ accept_clients() {
       elif [ -n "$listed" ]; then
         warn "client $client is already listed with another key: $file left for you to check"
         continue
+      elif grep -qF "\"$key\"" "$config"; then
+        warn "the key of $client is already listed under another name: $file left for you to check"
+        continue
       else
         yaml_add_client "$config" "$client" "$key" | replace_config "$config"
         say "client $client linked: added to server.clients with key $key"

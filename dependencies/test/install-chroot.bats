@@ -104,6 +104,32 @@ snapshot() {
   on sshd -t
 }
 
+@test "the key's one use: the exchange takes only a slug and a key; accept never overwrites a listed name or key" {
+  key_login=(ssh -i /home/HashRelay-Client/.ssh/HashRelay-client.key -o IdentitiesOnly=yes -o BatchMode=yes
+    -o UserKnownHostsFile=/home/HashRelay-Client/.ssh/known_hosts HashRelay-Client@127.0.0.1)
+  other_key=$(on hashrelay keygen --out /tmp/other.key)
+  run on "${key_login[@]}" hello ../../etc "$other_key"
+  [ "$status" -eq 2 ]
+  [[ $output == *"is not a slug"* ]]
+  run on "${key_login[@]}" hello db01 "ed25519:not-a-key"
+  [ "$status" -eq 2 ]
+  run on "${key_login[@]}" cat /etc/passwd # the forced command runs instead
+  [ "$status" -eq 2 ]
+  [[ $output != *root:* ]]
+  [ -z "$(ls -A "$M/home/HashRelay-Client/pending")" ]
+
+  # web01 is listed: a new key under that name, or web01's key under a new name, waits for the admin.
+  web01_key=$(sed -n 's/^# public: //p' "$M/etc/hashrelay/client.key")
+  on "${key_login[@]}" hello web01 "$other_key"
+  on "${key_login[@]}" hello impostor "$web01_key"
+  before=$(sha256sum <"$M/etc/hashrelay/hashrelay.yaml")
+  run on /opt/hashrelay/dependencies/ssh-configuration-manager/ssh-configuration-manager.sh accept --wait 0
+  [[ $output == *"client web01 is already listed with another key"* ]]
+  [[ $output == *"the key of impostor is already listed under another name"* ]]
+  [ "$(sha256sum <"$M/etc/hashrelay/hashrelay.yaml")" = "$before" ]
+  rm -f "$M/home/HashRelay-Client/pending/"*
+}
+
 @test "idempotent: both installs again change nothing; --dry-run changes nothing either" {
   before=$(snapshot)
   on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
