@@ -26,7 +26,7 @@ usage() {
   cat <<'USAGE'
 usage: install.sh server [--port N] [--from ADDR|CIDR|any]... [--listen ADDR] [--storage DIR]
                          [--transfer scp|http|none] [--http-bind ADDR] [--http-port N] [--timeout S] [--wait S] [options]
-       install.sh client --server ADDR [--auto] [--port N] [--name NAME] [--path DIR]... [--schedule S]
+       install.sh client --server ADDR --path DIR... [--auto] [--port N] [--name NAME] [--schedule S]
                          [--fetch scp|http] [--login USER] [--ssh-port N] [--http-port N] [--sha256 HEX] [options]
 options: [--binary FILE] [--no-packages] [--no-firewall] [--no-ssh] [--no-start] [--dry-run]
 
@@ -34,7 +34,8 @@ options: [--binary FILE] [--no-packages] [--no-firewall] [--no-ssh] [--no-start]
           the RSA key for the clients; then waits (--wait, default 600 s) for a client to link (--transfer:
           scp = the client fetches the key by scp; http = one download from --http-bind; none = link later).
           --http-port: the download's port (default: the agreed port, free until the service starts).
-  client  HashRelay-Client user, state /var/lib/hashrelay, key, config backing up --path (default /etc),
+  client  HashRelay-Client user, state /var/lib/hashrelay, key, config backing up each --path (readable by
+          HashRelay-Client: the service runs as that user),
           ufw open to the server; fetches the RSA key (--fetch) and links to --server. --auto: find the
           server on the LAN at each backup instead of using its address.
   --port N       the agreed port, the same on both (asked for when not given and not in the config yet)
@@ -82,7 +83,7 @@ dry=()
 [ "$DRY_RUN" = 1 ] && dry=(--dry-run)
 if [ "$role" = client ]; then
   [ -n "$server" ] || die "$EXIT_USAGE" "client needs --server ADDR (the server's address; with --auto it is only used to link)"
-  [ ${#paths[@]} -gt 0 ] || paths=(/etc)
+  [ ${#paths[@]} -gt 0 ] || die "$EXIT_USAGE" "client needs at least one --path DIR: what to back up"
 else
   [ ${#froms[@]} -gt 0 ] || [ "$firewall" = 0 ] || die "$EXIT_USAGE" "server needs --from ADDR|CIDR (the clients allowed through ufw; --from any for all)"
 fi

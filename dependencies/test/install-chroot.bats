@@ -88,7 +88,7 @@ snapshot() {
 }
 
 @test "install.sh client on the same machine: links over scp, both identities land in the shared config" {
-  run on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --fetch scp --login root
+  run on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --path /srv --fetch scp --login root
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   [ "$(on stat -c '%U %a' /home/HashRelay-Client/.ssh/HashRelay-client.key)" = "HashRelay-Client 600" ]
   cmp "$M/home/HashRelay-Client/.ssh/HashRelay-client.key" "$M/home/HashRelay-server/.ssh/HashRelay-client.key"
@@ -133,7 +133,7 @@ snapshot() {
 @test "idempotent: both installs again change nothing; --dry-run changes nothing either" {
   before=$(snapshot)
   on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
-  on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --fetch scp --login root
+  on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --path /srv --fetch scp --login root
   on /opt/hashrelay/dependencies/ssh-configuration-manager/ssh-configuration-manager.sh accept --wait 0
   [ "$(snapshot)" = "$before" ]
   run --separate-stderr on /opt/hashrelay/dependencies/install.sh server --port 7444 --from 10.0.0.0/8 --transfer none --dry-run
