@@ -45,7 +45,11 @@ def main() -> int:
         def log_message(self, format: str, *rest: object) -> None:  # noqa: A002
             pass
 
-    server = http.server.HTTPServer((args.bind, args.port), Handler)
+    try:
+        server = http.server.HTTPServer((args.bind, args.port), Handler)
+    except OSError as err:
+        print(f"serve-once: cannot listen on {args.bind}:{args.port}: {err.strerror} (another port: --http-port)", file=sys.stderr)
+        return 1
     deadline = time.monotonic() + args.timeout
     try:
         while not state["served"]:
