@@ -101,12 +101,14 @@ agreed_port() {
 
 # ---------------------------------------------------------------- sshd: the Match block
 
+# match_block [KEYWORD]: the block; KEYWORD names the accepted key algorithms (PubkeyAcceptedKeyTypes before
+# OpenSSH 8.5, e.g. RHEL 8).
 match_block() {
   cat <<EOF
 # HashRelay: the $CLIENT_USER service user logs in with its RSA key only (written by ssh-configuration-manager.sh).
 Match User $CLIENT_USER
     PubkeyAuthentication yes
-    PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256
+    ${1:-PubkeyAcceptedAlgorithms} rsa-sha2-512,rsa-sha2-256
     AuthenticationMethods publickey
     PasswordAuthentication no
     KbdInteractiveAuthentication no
@@ -158,34 +160,49 @@ set_sshd_block() {
   else
     target=$sshd_config
   fi
-  new=""
-  if [ -n "$dir" ]; then
-    if [ "$want" = present ]; then new=$(match_block); fi
-  else
-    new=$(without_marked_block)
-    if [ "$want" = present ]; then new+=$'\n'"$BEGIN_MARK"$'\n'"$(match_block)"$'\n'"$END_MARK"; fi
-  fi
-  if [ -f "$target" ] && [ "$(cat "$target")" = "$new" ]; then
-    say "sshd: the $CLIENT_USER Match block is already ${want}"
+  local keyword accepted=0
+  # new_text KEYWORD: what the target holds once the block is as wanted.
+  new_text() {
+    if [ -n "$dir" ]; then
+      if [ "$want" = present ]; then match_block "$1"; fi
+    else
+      without_marked_block
+      if [ "$want" = present ]; then printf '%s\n%s\n%s\n' "$BEGIN_MARK" "$(match_block "$1")" "$END_MARK"; fi
+    fi
+  }
+  for keyword in PubkeyAcceptedAlgorithms PubkeyAcceptedKeyTypes; do
+    if [ -f "$target" ] && [ "$(cat "$target")" = "$(new_text "$keyword")" ]; then
+      say "sshd: the $CLIENT_USER Match block is already ${want}"
+      return 0
+    fi
+  done
+  if [ "$want" = absent ] && [ "$target" != "$sshd_config" ] && [ ! -f "$target" ]; then
+    say "sshd: no HashRelay drop-in to remove"
     return 0
-  fi
-  if [ -z "$new" ] && [ "$target" != "$sshd_config" ]; then
-    [ -f "$target" ] || { say "sshd: no HashRelay drop-in to remove"; return 0; }
   fi
   if [ "$DRY_RUN" = 0 ] && [ -f "$target" ]; then
     backup=$(mktemp "${target%/*}/.${target##*/}.hashrelay-backup.XXXXXX")
+    remove_on_exit "$backup"
     cp -p "$target" "$backup"
   fi
-  if [ -z "$new" ] && [ "$target" != "$sshd_config" ]; then
-    run rm -f "$target"
-  else
-    printf '%s\n' "$new" | write_file "$target" 644 root:root
-  fi
-  if ! run "$(sshd_bin)" -t -f "$sshd_config"; then
-    if [ -n "$backup" ]; then mv -f "$backup" "$target"; else rm -f "$target"; fi
+  for keyword in PubkeyAcceptedAlgorithms PubkeyAcceptedKeyTypes; do
+    new=$(new_text "$keyword")
+    if [ -z "$new" ] && [ "$target" != "$sshd_config" ]; then
+      run rm -f "$target"
+    else
+      printf '%s\n' "$new" | write_file "$target" 644 root:root
+    fi
+    if run "$(sshd_bin)" -t -f "$sshd_config"; then
+      accepted=1
+      break
+    fi
+    # An sshd older than 8.5 (RHEL 8) knows the algorithms keyword by its old name: try that once, then give up.
+    [ "$want" = present ] || break
+  done
+  if [ "$accepted" = 0 ]; then
+    if [ -n "$backup" ]; then cp -p "$backup" "$target"; else rm -f "$target"; fi
     die "$EXIT_FAILED" "sshd -t refused the new configuration: $target restored, sshd not reloaded"
   fi
-  [ -z "$backup" ] || rm -f "$backup"
   say "sshd: $CLIENT_USER Match block ${want} in $target"
   reload_sshd
 }

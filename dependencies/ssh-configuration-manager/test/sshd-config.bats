@@ -87,3 +87,17 @@ effective() {
   [[ $output == *"sshd -t -f $T/sshd_config"* ]]
   [ ! -e "$T/sshd_config.d/10-hashrelay.conf" ]
 }
+
+@test "an sshd older than 8.5 (RHEL 8): the algorithms keyword falls back to PubkeyAcceptedKeyTypes" {
+  # A stand-in for OpenSSH 8.0's sshd -t: it does not know PubkeyAcceptedAlgorithms.
+  mkdir -p "$T/bin"
+  printf '#!/bin/sh\nif grep -rqs "PubkeyAcceptedAlgorithms" "%s/sshd_config.d"; then echo "Bad configuration option: PubkeyAcceptedAlgorithms" >&2; exit 255; fi\nexit 0\n' "$T" >"$T/bin/sshd"
+  chmod +x "$T/bin/sshd"
+  run env PATH="$T/bin:$PATH" "$SCRIPT" sshd-config --sshd-config "$T/sshd_config" --no-reload
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  grep -qx '    PubkeyAcceptedKeyTypes rsa-sha2-512,rsa-sha2-256' "$T/sshd_config.d/10-hashrelay.conf"
+  run env PATH="$T/bin:$PATH" "$SCRIPT" sshd-config --sshd-config "$T/sshd_config" --no-reload
+  [[ $output == *"already present"* ]]
+  # and the real sshd accepts the old name too
+  with_run sshd -t -f "$T/sshd_config"
+}
