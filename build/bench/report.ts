@@ -36,7 +36,7 @@ export interface TargetRow {
   /** The limit from the same run (bytes or KiB), null when the reference tool did not run. */
   limit: number | null;
   reference: string;
-  unit: "bytes" | "KiB";
+  unit: "bytes" | "KiB" | "ms";
   met: boolean | null;
 }
 
@@ -86,7 +86,7 @@ export function summarize(runs: RunMeasure[] | undefined): Summary | null {
 export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
   const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
   const rows: TargetRow[] = [];
-  const row = (scenario: string, target: string, measured: number | null | undefined, limit: number | null | undefined, reference: string, unit: "bytes" | "KiB" = "bytes") => {
+  const row = (scenario: string, target: string, measured: number | null | undefined, limit: number | null | undefined, reference: string, unit: "bytes" | "KiB" | "ms" = "bytes") => {
     const m = measured ?? null;
     const l = limit ?? null;
     rows.push({ scenario, target, measured: m, limit: l, reference, unit, met: m === null || l === null ? null : m <= l });
@@ -104,6 +104,10 @@ export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
   const rsyncD = get("D", "rsync");
   row("D", "bytes ≤ 0.5 × rsync -z", get("D", "hashrelay")?.bytes, rsyncD ? 0.5 * rsyncD.bytes : null, rsyncD ? `0.5 × rsync -z ${fmtBytes(rsyncD.bytes)}` : "rsync not run");
   row("D", "bytes ≤ restic", get("D", "hashrelay")?.bytes, get("D", "restic")?.bytes, "restic");
+  // Wall time, median of the repeats: A, C, D against restic, B against rsync (the issue's targets).
+  for (const [id, peer] of [["A", "restic"], ["B", "rsync"], ["C", "restic"], ["D", "restic"]] as const) {
+    row(id, `wall ≤ ${peer === "rsync" ? "rsync -z" : "restic"}`, get(id, "hashrelay")?.wallMedian, get(id, peer)?.wallMedian, `${peer} median`, "ms");
+  }
   for (const id of ["A", "B", "C", "D"] as const) {
     row(id, "client max RSS ≤ restic's", get(id, "hashrelay")?.clientRss, get(id, "restic")?.clientRss, "restic client", "KiB");
   }
@@ -191,7 +195,7 @@ export function renderMarkdown(r: BenchResults): string {
     "| scenario | target | hashrelay | limit from this run | met |",
     "|---|---|--:|---|---|",
     ...r.targets.map((t) => {
-      const fmt = t.unit === "KiB" ? fmtKiB : fmtBytes;
+      const fmt = t.unit === "KiB" ? fmtKiB : t.unit === "ms" ? (v: number | null) => (v === null ? "—" : fmtS(v)) : fmtBytes;
       const limit = t.limit === null ? `— (${t.reference})` : `${fmt(t.limit)} (${t.reference})`;
       return `| ${t.scenario} | ${t.target} | ${fmt(t.measured)} | ${limit} | ${t.met === null ? "n/a" : t.met ? "met" : "**not met**"} |`;
     }),

@@ -194,7 +194,7 @@ async function main(): Promise<number> {
   fs.writeFileSync(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`);
   for (const t of results.targets) {
-    const fmt = (v: number | null) => (v === null ? "—" : t.unit === "KiB" ? fmtBytes(v * 1024) : fmtBytes(v));
+    const fmt = (v: number | null) => (v === null ? "—" : t.unit === "KiB" ? fmtBytes(v * 1024) : t.unit === "ms" ? `${(v / 1000).toFixed(2)} s` : fmtBytes(v));
     console.log(`  ${t.scenario} ${t.target.padEnd(48)} ${fmt(t.measured).padStart(10)} vs ${fmt(t.limit).padStart(10)}  ${t.met === null ? "n/a" : t.met ? "met" : "NOT MET"}`);
   }
   if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
