@@ -6,10 +6,14 @@ import type { ChunkJob, ChunkJobResult } from "./chunk-worker.ts";
 
 declare const HASHRELAY_BUNDLED: boolean | undefined;
 
-/** The worker's entry: beside the bundle in the compiled binary (build/build.ts adds it), beside this file in development. */
-function workerUrl(): URL {
+/**
+ * The worker's entry. In the compiled binary it is the second entrypoint embedded by build/build.ts,
+ * named by the plain relative string (a URL built from import.meta.url would point at the build
+ * machine's dist/ folder); in development it is the file beside this one.
+ */
+function workerUrl(): string | URL {
   const bundled = typeof HASHRELAY_BUNDLED !== "undefined" && HASHRELAY_BUNDLED;
-  return new URL(bundled ? "./chunk-worker.mjs" : "./chunk-worker.ts", import.meta.url);
+  return bundled ? "./chunk-worker.mjs" : new URL("./chunk-worker.ts", import.meta.url);
 }
 
 export class ChunkWorkers {
