@@ -90,7 +90,7 @@ try {
   const first = tick("1. First backup of data/site (40 text pages, a 3 MiB binary, a symlink, an empty folder):");
   tick("2. Same tree again: nothing travels but the proof:");
   fs.appendFileSync(path.join(work, "data", "site", "page-7.html"), "\none more line\n");
-  const third = tick("3. One line added to one page: only the chunks that changed travel:");
+  const third = tick("3. One line added to one page: only the chunk that changed travels, as a delta against what the NAS holds:");
   const archive = path.join(work, "nas", "demo-client", third.archive);
   console.log(`\nThe archive on the "NAS": ${archive}`);
   console.log(`The one it replaced waits in trash for 48 h: ${path.join(work, "nas", ".trash", "demo-client", first.archive)}`);
