@@ -100,8 +100,14 @@ class Builder {
       return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT);
     });
     const clients = this.serverClients(s.clients);
-    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, clients };
+    const metrics = s.metrics === undefined ? null : this.text(at("metrics"), s.metrics, (text) => {
+      const parsed = parseHostPort(text);
+      if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("metrics")).hint);
+      if (parsed.port === undefined) return new Problem(`"${text}" has no port`, keyHelp(at("metrics")).hint);
+      return { host: parsed.host, port: parsed.port };
+    });
+    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients || metrics === undefined) return undefined;
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, ...(metrics ? { metrics } : {}), clients };
   }
 
   private clientName(raw: unknown): string | undefined {

@@ -39,6 +39,8 @@ export interface ServerConfig {
   /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
   minFreeBytes: number;
   retention: { keep: number; trashForMs: number };
+  /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */
+  metrics?: { host: string; port: number };
   clients: { name: string; keyText: string; key: Uint8Array }[];
 }
 
