@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
+import type { DownKind } from "./server-availability.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {
@@ -19,6 +20,10 @@ export interface SourceRecord {
 export interface TickRecord {
   at: string;
   server: "up" | "down";
+  /** When the server last went Up or Down (the probe-viewer's "since"). */
+  since?: string;
+  /** Why it is Down: refused, timeout, unauthorized… (see server-availability.ts). */
+  kind?: DownKind;
   reason?: string;
   results: unknown[];
   nextTick?: string;
