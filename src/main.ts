@@ -10,11 +10,16 @@ import { validate } from "./cli/validate.ts";
 const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; usage: string; about: string; example: string }> = {
   client: {
     run: client,
-    usage: "hashrelay client [--config FILE] [--once] [--json]",
+    usage: "hashrelay client [--config FILE] [--once] [--json] [--log-format text|json]",
     about: "back up every source on the schedule; --once: one tick, then exit",
     example: "hashrelay client --config /etc/hashrelay/hashrelay.yaml --once --json",
   },
-  server: { run: server, usage: "hashrelay server [--config FILE]", about: "serve clients until SIGTERM", example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml" },
+  server: {
+    run: server,
+    usage: "hashrelay server [--config FILE] [--log-format text|json]",
+    about: "serve clients until SIGTERM",
+    example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
+  },
   keygen: {
     run: keygen,
     usage: "hashrelay keygen --out FILE [--force]",
@@ -30,7 +35,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   status: {
     run: status,
     usage: "hashrelay status [--config FILE] [--json]",
-    about: "server Up/Down, last result per source, next tick (client); archives and trash (server)",
+    about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server)",
     example: "hashrelay status --json",
   },
 };

@@ -4,6 +4,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { DownKind } from "./server-availability.ts";
+import type { SourceResult } from "./client-upload.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {
@@ -25,7 +26,7 @@ export interface TickRecord {
   /** Why it is Down: refused, timeout, unauthorized… (see server-availability.ts). */
   kind?: DownKind;
   reason?: string;
-  results: unknown[];
+  results: SourceResult[];
   nextTick?: string;
 }
 

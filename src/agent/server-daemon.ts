@@ -8,7 +8,7 @@ import type { Config } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import type { Logger } from "../io/log.ts";
-import { serveConnection } from "./server-session.ts";
+import { serveConnection, type SessionEvents } from "./server-session.ts";
 
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
 const MAX_PENDING_HANDSHAKES = 64;
@@ -23,7 +23,7 @@ export interface RunningServer {
 type ServerConfig = Config & { server: NonNullable<Config["server"]> };
 
 /** Starts serving `config.server`; resolves once listening. Throws if storage cannot be opened or the port bound. */
-export async function startServer(config: ServerConfig, identity: Identity, log: Logger): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, identity: Identity, log: Logger, events?: SessionEvents & { sessionClosed?(): void }): Promise<RunningServer> {
   const { server } = config;
   const store = await Store.open(server.storage, { log: (level, message, fields) => log.log(level, message, fields) });
   store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs });
@@ -64,6 +64,7 @@ export async function startServer(config: ServerConfig, identity: Identity, log:
       store,
       log,
       now: () => new Date(),
+      events,
       authorize: (key) => {
         const name = clientsByKey.get(formatPublicKey(key)) ?? null;
         if (name) {
@@ -75,7 +76,10 @@ export async function startServer(config: ServerConfig, identity: Identity, log:
       },
     }).finally(() => {
       pending.delete(socket);
-      if (authenticated) sessions--;
+      if (authenticated) {
+        sessions--;
+        events?.sessionClosed?.();
+      }
     });
   };
 

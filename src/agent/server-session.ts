@@ -16,6 +16,18 @@ export interface ServerSessionContext {
   /** The configured client name for a public key, or null when the key is not listed. */
   authorize: (clientKey: Uint8Array) => string | null;
   now: () => Date;
+  /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */
+  events?: SessionEvents;
+}
+
+export interface SessionEvents {
+  sessionOpened?(client: string, remote: string): void;
+  /** The handshake did not end in a session: UNAUTHORIZED, TIMEOUT, CLOSED, BAD_FRAME… */
+  handshakeRefused?(code: string): void;
+  /** A manifest page of `entries` chunks, of which the server lacked `needed`. */
+  manifestPage?(client: string, entries: number, needed: number): void;
+  chunkReceived?(client: string, bytes: number): void;
+  archiveStored?(client: string, entry: CatalogEntry): void;
 }
 
 /** Serves one connection until `bye`, an error, or silence. Never throws; never touches storage on a wire error. */
@@ -26,12 +38,14 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");
     ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
+    ctx.events?.handshakeRefused?.(error.code);
     connection.close();
     return;
   }
   const client = session.clientName;
   const log = { log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }) };
   log.log("info", `session opened from ${connection.remote}`);
+  ctx.events?.sessionOpened?.(client, connection.remote);
 
   let upload: { name: string; upload: Upload } | null = null;
   try {
@@ -43,10 +57,12 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const page = decodeManifestPage(incoming.payload);
           const wanted = upload.upload.addManifestPage(page.firstIndex, page.entries);
           const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
+          ctx.events?.manifestPage?.(client, page.entries.length, needed.length);
           await session.sendBinary(FrameType.SEALED_NEED, encodeNeed({ firstIndex: page.firstIndex, count: page.entries.length, needed }));
         } else if (incoming.type === FrameType.SEALED_CHUNK) {
           const chunk = decodeChunkPayload(incoming.payload);
           await upload.upload.addChunk(chunk.index, chunk.member);
+          ctx.events?.chunkReceived?.(client, chunk.member.length);
         } else {
           throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${incoming.type.toString(16)}`);
         }
@@ -92,6 +108,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const entry = await current.upload.commit({ name: manifest.name, file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize });
           await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx) });
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
+          ctx.events?.archiveStored?.(client, entry);
           break;
         }
         default:

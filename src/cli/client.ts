@@ -4,9 +4,12 @@ import { nextRun } from "../config/schedule.ts";
 import type { Config } from "../config/parse-config.ts";
 import { runTick, type TickContext, type TickResult } from "../agent/client-tick.ts";
 import { ClientState } from "../agent/client-state.ts";
+import { ClientService } from "../agent/client-service.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
-import { createLogger } from "../io/log.ts";
+import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
+import { createProgress } from "../io/progress.ts";
+import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { loadConfig } from "./load-config.ts";
 
@@ -19,11 +22,11 @@ export function requireClient(config: Config): ClientConfig {
   return config as ClientConfig;
 }
 
-function tickContext(config: ClientConfig): TickContext {
+function tickContext(config: ClientConfig, logOptions: LoggerOptions = {}): TickContext {
   const { client } = config;
   const state = new ClientState(client.state);
   state.init();
-  const log = createLogger(state.logFile, { client: client.name });
+  const log = createLogger(state.logFile, { client: client.name }, logOptions);
   return {
     config,
     identity: loadKeyFile(client.key),
@@ -55,11 +58,15 @@ function printHuman(result: TickResult): void {
 }
 
 export async function client(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config"], flags: ["--once", "--json"] }, "client");
+  const args = parseArgs(argv, { values: ["--config", "--log-format"], flags: ["--once", "--json"] }, "client");
+  const format = parseLogFormat(args.values.get("--log-format"));
   const config = requireClient(loadConfig(configPath(args)));
-  const ctx = tickContext(config);
 
   if (args.flags.has("--once")) {
+    // Progress goes to stderr (bars on a terminal, two lines per source otherwise; none beside JSON logs off a terminal).
+    const tty = process.stderr.isTTY === true;
+    const progress = format === "json" && !tty ? undefined : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns });
+    const ctx = { ...tickContext(config, { format, stderr: progress?.writeLine }), progress };
     const result = await runTick(ctx);
     if (args.flags.has("--json")) {
       const { server, results } = result;
@@ -71,10 +78,13 @@ export async function client(argv: string[]): Promise<number> {
   }
 
   // Daemon: `every` schedules run a first tick at start, cron schedules wait for their first time.
+  const ctx = tickContext(config, { format });
+  const service = new ClientService(ctx.state, createNotifier(), config);
   let stopping = false;
   let wake: (() => void) | null = null;
   const stop = () => {
     stopping = true;
+    service.stopping();
     ctx.log.log("info", "stopping after the current tick");
     wake?.();
   };
@@ -83,6 +93,7 @@ export async function client(argv: string[]): Promise<number> {
   const { schedule } = config.client;
   let due = schedule.kind === "every" ? Date.now() : nextRun(schedule, Date.now());
   ctx.log.log("info", `client started (${config.client.scheduleText}); first tick ${new Date(due).toISOString()}`);
+  service.started(due);
   while (!stopping) {
     const wait = due - Date.now();
     if (wait > 0) {
@@ -96,10 +107,13 @@ export async function client(argv: string[]): Promise<number> {
       wake = null;
       continue;
     }
+    service.tickStarted();
     const result = await runTick(ctx);
     due = nextRun(schedule, Date.now());
+    service.tickDone(due);
     const counts = result.results.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
     ctx.log.log("info", `tick done: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no sources"}; next ${new Date(due).toISOString()}`);
   }
+  await service.flushed();
   return 0;
 }

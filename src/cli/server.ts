@@ -3,7 +3,9 @@ import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
 import { startServer } from "../agent/server-daemon.ts";
 import { loadKeyFile } from "../io/key-file.ts";
-import { createLogger } from "../io/log.ts";
+import { ServerService, serverLogFile } from "../agent/server-service.ts";
+import { createLogger, parseLogFormat } from "../io/log.ts";
+import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { loadConfig } from "./load-config.ts";
 
@@ -13,15 +15,24 @@ export function requireServer(config: Config): Config & { server: NonNullable<Co
 }
 
 export async function server(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config"] }, "server");
+  const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
+  const format = parseLogFormat(args.values.get("--log-format"));
   const config = requireServer(loadConfig(configPath(args)));
-  const log = createLogger(undefined, { role: "server" });
-  const running = await startServer(config, loadKeyFile(config.server.key), log);
+  const log = createLogger(serverLogFile(config.server.storage), { role: "server" }, { format });
+  const service = new ServerService(config, log, createNotifier());
+  const running = await startServer(config, loadKeyFile(config.server.key), log, service.events);
+  try {
+    await service.start(running);
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   log.log("info", "stopping");
+  await service.stop();
   await running.close();
   return 0;
 }
