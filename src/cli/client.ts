@@ -65,7 +65,7 @@ export async function client(argv: string[]): Promise<number> {
   if (args.flags.has("--once")) {
     // Progress goes to stderr (bars on a terminal, two lines per source otherwise; none beside JSON logs off a terminal).
     const tty = process.stderr.isTTY === true;
-    const progress = format === "json" && !tty ? undefined : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns });
+    const progress = format === "json" && !tty ? undefined : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns || undefined });
     const ctx = { ...tickContext(config, { format, stderr: progress?.writeLine }), progress };
     const result = await runTick(ctx);
     if (args.flags.has("--json")) {

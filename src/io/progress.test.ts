@@ -18,7 +18,8 @@ describe("barLine", () => {
 
   test("never 100% while in flight, even when the estimate was low; cut to the terminal width", () => {
     expect(barLine({ name: "www", totalBytes: 10, bytesHashed: 50, bytesSent: 0 }, 1000)).toContain("] 99%");
-    expect(barLine({ name: "www", totalBytes: 10, bytesHashed: 5, bytesSent: 0 }, 1000, 30)).toHaveLength(30);
+    expect(barLine({ name: "www", totalBytes: 10, bytesHashed: 5, bytesSent: 0 }, 1000, 60)).toHaveLength(59);
+    expect(barLine({ name: "www", totalBytes: 10, bytesHashed: 5, bytesSent: 0 }, 1000, 0).length).toBeGreaterThan(60);
   });
 
   test("formatEta", () => {

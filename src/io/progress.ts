@@ -73,7 +73,8 @@ export function barLine(p: ProgressUpdate, elapsedMs: number, width = 120): stri
   const line =
     `${p.name.padEnd(12)} [${"#".repeat(filled)}${"-".repeat(BAR_CELLS - filled)}] ${String(Math.floor(fraction * 100)).padStart(2)}%` +
     `  ${formatBytes(p.bytesHashed)} hashed  ${formatBytes(p.bytesSent)} sent  ${formatBytes(rate)}/s  ETA ${eta}`;
-  return line.length > width ? line.slice(0, width) : line;
+  // A bar that wraps would break the in-place redraw; a terminal too narrow for the name and bar gets it whole.
+  return line.length > width && width >= 40 ? line.slice(0, width - 1) : line;
 }
 
 /** The line a source ends with. */
