@@ -3,12 +3,14 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, keygen, makeWorld, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { freePort, keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
 let metricsPort: number;
 let source: string;
+let current = "";
+let superseded = "";
 
 beforeAll(async () => {
   source = path.join(tempDir("metrics"), "docs");
@@ -63,6 +65,8 @@ test("after two backups and one refused stranger, the metrics say what happened"
   await server.waitForLog("unknown client key");
 
   const m = await scrape();
+  current = r2.archive!;
+  superseded = r1.archive!;
   const archive = path.join(world.storage, "web01", r2.archive!);
   const stored = fs.statSync(archive);
   expect(m.get('hashrelay_archive_bytes{client="web01",name="docs"}')).toBe(stored.size);
@@ -96,4 +100,29 @@ test("after two backups and one refused stranger, the metrics say what happened"
 test("anything but GET /metrics is refused", async () => {
   expect((await fetch(`http://127.0.0.1:${metricsPort}/`)).status).toBe(404);
   expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: "POST", body: "x" })).status).toBe(405);
+});
+
+test("hashrelay status on the server: clients seen, latest archive per name and its age, what is in the trash and when it goes", () => {
+  const run = runBinary(["status", "--json", "--config", world.serverConfig]);
+  expect(run.status).toBe(0);
+  const s = JSON.parse(run.stdout).server;
+  expect(s.daemon).toMatchObject({ running: true, pid: server.child.pid, configCurrent: true });
+  const web01 = s.clients.find((c: { name: string }) => c.name === "web01");
+  expect(Date.now() - Date.parse(web01.lastSeen)).toBeLessThan(60_000);
+  expect(web01.from).toMatch(/^127\.0\.0\.1:\d+$/);
+  // the stranger was refused before a session: two sessions, both web01's backups
+  expect(web01.sessions).toBe(2);
+  const size = fs.statSync(path.join(world.storage, "web01", current)).size;
+  expect(web01.archives).toEqual([{ name: "docs", file: current, size, at: expect.any(String), ageSeconds: expect.any(Number), kept: 1 }]);
+  expect(web01.archives[0].ageSeconds).toBeLessThan(120);
+  const sidecar = JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${superseded}.trashed`), "utf8"));
+  expect(s.trash).toEqual([{ client: "web01", item: superseded, size: expect.any(Number), trashedAt: sidecar.trashedAt, purgeAt: new Date(Date.parse(sidecar.trashedAt) + 48 * 3600_000).toISOString() }]);
+  expect(s.usedBytes).toBe(size + s.trash[0].size);
+
+  const text = runBinary(["status", "--config", world.serverConfig]).stdout;
+  expect(text).toMatch(/^Daemon: running, pid \d+, since /m);
+  expect(text).toMatch(/^  web01 +last seen \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d+ s ago\) from 127\.0\.0\.1:\d+ \(2 sessions\)$/m);
+  expect(text).toContain(`    docs           ${current}  `);
+  expect(text).toMatch(/^Trash: 1 item\(s\), .* \(purged 2d after they were superseded\)$/m);
+  expect(text).toMatch(new RegExp(`^  web01/${superseded.replace(/\./g, "\\.")}  .*, purged \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\(in (47|48) h\\)$`, "m"));
 });
