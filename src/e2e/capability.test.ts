@@ -27,7 +27,7 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
     fs.mkdirSync(world.state, { mode: 0o700 });
     fs.chownSync(world.state, NOBODY, NOBODY);
     server = await startServer(world);
-  });
+  }, 60_000);
   afterAll(async () => {
     await server?.stop();
   });
@@ -44,7 +44,7 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
     const run = runAsNobody(false);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain("client.key cannot be read: permission denied");
-  });
+  }, 60_000);
 
   test("with CAP_DAC_READ_SEARCH only, the root-only key is read and the root-only file is backed up", () => {
     const run = runAsNobody(true);
@@ -55,5 +55,5 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
     expect(spawnSync("tar", ["-xzOf", archive, "private/shadow.txt"], { encoding: "utf8" }).stdout).toBe("root only\n");
     // The state the service user wrote is its own.
     expect(fs.statSync(path.join(world.state, "status.json")).uid).toBe(NOBODY);
-  });
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(source, "a.txt"), "a\n");
   world = await makeWorld([source]);
   server = await startServer(world, { args: ["--log-format", "json"] });
-});
+}, 60_000);
 afterAll(async () => {
   await server?.stop();
 });
@@ -34,7 +34,7 @@ test("the server's log file under storage/.hashrelay holds the same JSON lines a
   expect(records.some((r) => r.msg.startsWith("listening on 127.0.0.1:"))).toBe(true);
   expect(records.some((r) => r.msg.startsWith("stored web01/backup-docs-") && r.client === "web01")).toBe(true);
   for (const line of lines) expect(server.log()).toContain(line);
-});
+}, 60_000);
 
 test("no private key reaches a log: backups, a stranger, a wrong pinned key, a server down, a broken key file", async () => {
   const strangerFile = path.join(world.dir, "stranger.key");
@@ -72,4 +72,4 @@ test("no private key reaches a log: backups, a stranger, a wrong pinned key, a s
     // nor a long piece of it
     expect(everything).not.toContain(secret.slice(0, 16));
   }
-});
+}, 60_000);

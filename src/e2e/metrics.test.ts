@@ -23,7 +23,7 @@ beforeAll(async () => {
   fs.appendFileSync(world.serverConfig, `  metrics: 127.0.0.1:${metricsPort}\n`);
   server = await startServer(world);
   await server.waitForLog(`metrics on http://127.0.0.1:${metricsPort}/metrics`);
-});
+}, 60_000);
 afterAll(async () => {
   await server?.stop();
 });
@@ -95,7 +95,7 @@ test("after two backups and one refused stranger, the metrics say what happened"
   const fsStat = fs.statfsSync(world.storage);
   const free = fsStat.bavail * fsStat.bsize;
   expect(Math.abs(m.get("hashrelay_storage_free_bytes")! - free)).toBeLessThan(256 * 1024 * 1024);
-});
+}, 60_000);
 
 test("anything but GET /metrics is refused", async () => {
   expect((await fetch(`http://127.0.0.1:${metricsPort}/`)).status).toBe(404);
@@ -125,4 +125,4 @@ test("hashrelay status on the server: clients seen, latest archive per name and 
   expect(text).toContain(`    docs           ${current}  `);
   expect(text).toMatch(/^Trash: 1 item\(s\), .* \(purged 2d after they were superseded\)$/m);
   expect(text).toMatch(new RegExp(`^  web01/${superseded.replace(/\./g, "\\.")}  .*, purged \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\(in (47|48) h\\)$`, "m"));
-});
+}, 60_000);

@@ -19,7 +19,7 @@ beforeAll(async () => {
   }
   world = await makeWorld(sources);
   server = await startServer(world);
-});
+}, 60_000);
 afterAll(async () => {
   await server?.stop();
 });
@@ -39,7 +39,7 @@ test("off a terminal: one line per source when it starts and one when it ends, o
     "beta: started",
     expect.stringMatching(/^beta: sent [\d.]+ MiB \(\d+ of \d+ chunks\), 2\.0 MiB hashed in \d+\.\d s$/),
   ]);
-});
+}, 60_000);
 
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 test.skipIf(!hasScript)("on a terminal: a bar per source with bytes hashed, bytes sent, rate and ETA, ended by a full bar", () => {
@@ -57,7 +57,7 @@ test.skipIf(!hasScript)("on a terminal: a bar per source with bytes hashed, byte
   }
   // the human summary still follows on stdout
   expect(out).toMatch(/server up/);
-});
+}, 60_000);
 
 test("--log-format json off a terminal: no progress lines, the log file holds one JSON object per line", () => {
   fs.writeFileSync(path.join(sources[0]!, "more.txt"), "more\n");
@@ -69,4 +69,4 @@ test("--log-format json off a terminal: no progress lines, the log file holds on
   expect(jsonLines.length).toBeGreaterThan(0);
   expect(jsonLines.map((l) => JSON.parse(l).msg)).toContain("backup of alpha sent");
   expect(runBinary(["client", "--once", "--log-format", "xml", "--config", world.clientConfig]).status).toBe(2);
-});
+}, 60_000);

@@ -50,7 +50,7 @@ describe("systemd units", () => {
     const broken = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, UNITS[0]!], { encoding: "utf8" });
     expect(broken.stderr).toContain("Failed to parse protect system value, ignoring: sometimes");
     fs.rmSync(root, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   test("Type=notify with a watchdog, reload by SIGHUP, service users, and the client reads through CAP_DAC_READ_SEARCH only", () => {
     const client = serviceKeys(unitText(UNITS[0]!));
