@@ -39,6 +39,11 @@ export class ServerMetrics {
     for (const name of clientNames) this.client(name);
   }
 
+  /** Clients added by a reload start at 0 like the others. */
+  addClients(names: readonly string[]): void {
+    for (const name of names) this.client(name);
+  }
+
   sessionOpened(client: string): void {
     this.client(client).sessions++;
     this.active++;

@@ -106,7 +106,7 @@ export class ServerService {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly config: ServerConfig,
+    private config: ServerConfig,
     private readonly log: Logger,
     private readonly notifier: ServiceNotifier,
     private readonly now: () => Date = () => new Date(),
@@ -158,6 +158,18 @@ export class ServerService {
     this.stopWatchdog = this.notifier.startWatchdog();
     this.refreshTimer = setInterval(() => this.refreshStatus(), STATUS_REFRESH_MS);
     this.refreshTimer.unref();
+  }
+
+  /**
+   * A reloaded config is in force (issue 4's reload calls this): new clients get counters, STATUS= and
+   * server-status.json follow. A changed server.metrics address takes a restart.
+   */
+  configApplied(config: ServerConfig): void {
+    this.config = config;
+    this.metrics.addClients(config.server.clients.map((c) => c.name));
+    this.activity.configHash = config.hash;
+    this.save();
+    this.refreshStatus();
   }
 
   /** The port metrics are served on (null when off). */

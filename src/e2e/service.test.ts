@@ -29,7 +29,7 @@ test("client and server talk to systemd; the client's STATUS= goes Down then Up 
 
   const serverNotify = await startNotifyReceiver({ abstract: true });
   const clientNotify = await startNotifyReceiver();
-  let server = await startServer(world, { env: { NOTIFY_SOCKET: serverNotify.socket, WATCHDOG_USEC: "2000000" } });
+  let server = await startServer(world, { env: { PATH: "/nonexistent", NOTIFY_SOCKET: serverNotify.socket, WATCHDOG_USEC: "2000000" } });
   let client: ChildProcess | null = null;
   try {
     // Server: READY=1 once listening, with the line systemctl shows.
@@ -40,7 +40,8 @@ test("client and server talk to systemd; the client's STATUS= goes Down then Up 
 
     client = spawn(ensureBinary(), ["client", "--config", world.clientConfig], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NOTIFY_SOCKET: clientNotify.socket, WATCHDOG_USEC: "1000000" },
+      // No PATH: systemd-notify cannot be found, so what arrives came through libc from the compiled binary itself.
+      env: { ...process.env, PATH: "/nonexistent", NOTIFY_SOCKET: clientNotify.socket, WATCHDOG_USEC: "1000000" },
     });
     let clientErr = "";
     client.stderr!.on("data", (d: Buffer) => (clientErr += d.toString()));
