@@ -1,26 +1,29 @@
 // Builds dist/hashrelay: esbuild bundles src/main.ts, then `bun build --compile --bytecode` makes one executable.
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dir, "..");
 const bundle = path.join(root, "dist", "hashrelay.mjs");
+const workerBundle = path.join(root, "dist", "chunk-worker.mjs");
 const binary = path.join(root, "dist", "hashrelay");
 
-await build({
-  entryPoints: [path.join(root, "src", "main.ts")],
+const common: BuildOptions = {
   bundle: true,
   platform: "node",
   format: "esm",
   target: "esnext",
-  outfile: bundle,
   external: ["bun", "bun:*"],
   logLevel: "warning",
   legalComments: "none",
-});
+  // Tells src/io/chunk-workers.ts that its worker is the second entrypoint of the executable.
+  define: { HASHRELAY_BUNDLED: "true" },
+};
+await build({ ...common, entryPoints: [path.join(root, "src", "main.ts")], outfile: bundle });
+await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worker.ts")], outfile: workerBundle });
 
 const bun = process.execPath; // the pinned bun from node_modules runs this script
-const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, "--outfile", binary], { stdio: ["ignore", "ignore", "inherit"] });
+const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, workerBundle, "--outfile", binary], { stdio: ["ignore", "ignore", "inherit"] });
 if (compiled.status !== 0) {
   console.error("bun build --compile failed");
   process.exit(compiled.status ?? 1);

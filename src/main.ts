@@ -2,43 +2,106 @@
 import { EXIT, HashRelayError, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
 import { client } from "./cli/client.ts";
+import { addSource, removeSource } from "./cli/edit.ts";
 import { keygen } from "./cli/keygen.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
 import { validate } from "./cli/validate.ts";
 
-const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; usage: string; about: string; example: string }> = {
+interface Command {
+  run: (argv: string[]) => number | Promise<number>;
+  usage: string;
+  about: string;
+  example: string;
+  /** [option, what it does], shown by `hashrelay help COMMAND`. */
+  options: [string, string][];
+}
+
+const CONFIG_OPTION: [string, string] = ["--config FILE", "the config file (default: $HASHRELAY_CONFIG, else /etc/hashrelay/hashrelay.yaml)"];
+const LIVE_NOTE: [string, string] = ["(live config)", "the file is watched: an edit applies without restart (SIGHUP forces a reload); an invalid edit is logged and ignored"];
+
+const LOG_FORMAT_OPTION: [string, string] = ["--log-format text|json", "log lines as text (default) or one JSON object each, on stderr and in the log file"];
+
+const COMMANDS: Record<string, Command> = {
   client: {
     run: client,
     usage: "hashrelay client [--config FILE] [--once] [--json] [--log-format text|json]",
     about: "back up every source on the schedule; --once: one tick, then exit",
     example: "hashrelay client --config /etc/hashrelay/hashrelay.yaml --once --json",
+    options: [
+      CONFIG_OPTION,
+      ["--once", "run one tick, then exit with its exit code (progress on stderr: bars on a terminal, a line per source otherwise)"],
+      ["--json", "with --once: print the tick's report as one JSON object"],
+      LOG_FORMAT_OPTION,
+      LIVE_NOTE,
+    ],
   },
   server: {
     run: server,
     usage: "hashrelay server [--config FILE] [--log-format text|json]",
     about: "serve clients until SIGTERM",
     example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
+    options: [CONFIG_OPTION, LOG_FORMAT_OPTION, LIVE_NOTE],
   },
   keygen: {
     run: keygen,
     usage: "hashrelay keygen --out FILE [--force]",
     about: "create an Ed25519 identity (private key 0600); prints the public key",
     example: "hashrelay keygen --out /etc/hashrelay/client.key",
+    options: [["--out FILE", "where to write the private key (mode 0600)"], ["--force", "replace FILE if it exists"]],
   },
   validate: {
     run: validate,
-    usage: "hashrelay validate [--config FILE] [--json]",
+    usage: "hashrelay validate [--config FILE] [--json] [--skip-key-files]",
     about: "check a config; every error as file:line:col: key: message (hint); exit 2 if invalid",
-    example: "hashrelay validate --config hashrelay.yaml",
+    example: "hashrelay validate --config hosts/web01.yaml --json --skip-key-files",
+    options: [
+      CONFIG_OPTION,
+      ["--json", 'print {"ok":true,"file","hash"} or {"ok":false,"file","errors":[{file,line,col,key,message,hint}]} on stdout'],
+      ["--skip-key-files", "do not check private key files (in CI: the keys live on the machines, not in git)"],
+      ["(exit codes)", "0 valid, 2 invalid or unreadable"],
+    ],
   },
   status: {
     run: status,
     usage: "hashrelay status [--config FILE] [--json]",
-    about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server)",
+    about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
     example: "hashrelay status --json",
+    options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
+  },
+  "-add": {
+    run: addSource,
+    usage: "hashrelay -add|-a PATH [--name NAME] [--exclude PATTERN]... [--config FILE]",
+    about: "add a source to client.paths (comments and layout kept); a running client applies it live",
+    example: "hashrelay -add /var/www --name www --exclude '*.log'",
+    options: [
+      ["PATH", "an existing folder or file; a relative path is resolved against the current folder and written as an absolute path"],
+      ["--name NAME", "its name in archive names (default: the last part of the path, slugified)"],
+      ["--exclude PATTERN", 'leave paths matching PATTERN out of its archives, e.g. "*.log" or "cache/" (repeatable)'],
+      CONFIG_OPTION,
+    ],
+  },
+  "-remove": {
+    run: removeSource,
+    usage: "hashrelay -remove|-rm PATH [--config FILE]   or   hashrelay -remove --name NAME",
+    about: "remove a source from client.paths; its archives stay on the server",
+    example: "hashrelay -rm /var/www",
+    options: [
+      ["PATH", "a listed path (a relative path is resolved against the current folder), or a source name"],
+      ["--name NAME", "remove the source with this name"],
+      CONFIG_OPTION,
+    ],
   },
 };
+
+const ALIASES: Record<string, string> = { "-a": "-add", "-rm": "-remove" };
+/** `hashrelay help add` and `help rm` find the dash commands too. */
+const HELP_ALIASES: Record<string, string> = { ...ALIASES, add: "-add", a: "-add", remove: "-remove", rm: "-remove" };
+
+function commandHelp(c: Command): string {
+  const width = Math.max(...c.options.map(([o]) => o.length));
+  return [`${c.usage}`, `  ${c.about}`, "", ...c.options.map(([o, what]) => `  ${o.padEnd(width)}  ${what}`), "", `  e.g. ${c.example}`, ""].join("\n");
+}
 
 function help(): string {
   const lines = ["hashrelay — backups that prove by hashes what the NAS already holds.", "", "Commands:"];
@@ -64,14 +127,26 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (command === "help") {
-    const target = rest[0] ? COMMANDS[rest[0]] : undefined;
-    process.stdout.write(target ? `${target.usage}\n  ${target.about}\n  e.g. ${target.example}\n` : help());
+    if (!rest[0]) {
+      process.stdout.write(help());
+      return EXIT.OK;
+    }
+    const target = COMMANDS[HELP_ALIASES[rest[0]] ?? rest[0]];
+    if (!target) {
+      process.stderr.write(`hashrelay: unknown command ${rest[0]}\n${help()}`);
+      return EXIT.USAGE;
+    }
+    process.stdout.write(commandHelp(target));
     return EXIT.OK;
   }
-  const entry = COMMANDS[command];
+  const entry = COMMANDS[ALIASES[command] ?? command];
   if (!entry) {
     process.stderr.write(`hashrelay: unknown command ${command}\n${help()}`);
     return EXIT.USAGE;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(commandHelp(entry));
+    return EXIT.OK;
   }
   try {
     return await entry.run(rest);

@@ -59,7 +59,7 @@ export class ClientService {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly state: ClientState,
+    private state: ClientState,
     private readonly notifier: ServiceNotifier,
     config: { hash: string; client: { scheduleText: string } },
     private readonly now: () => Date = () => new Date(),
@@ -89,10 +89,15 @@ export class ClientService {
     this.notifier.status(this.line());
   }
 
-  /** A reloaded config is in force (issue 4's reload calls this after applying it). */
-  configApplied(config: { hash: string; client: { scheduleText: string } }, nextTickMs: number): void {
+  /** A reloaded config is in force (the client's reload part calls this at commit); `state` follows client.state. */
+  configApplied(config: { hash: string; client: { scheduleText: string } }, nextTickMs: number, state: ClientState): void {
+    this.state = state;
     this.record.configHash = config.hash;
     this.record.schedule = config.client.scheduleText;
+    if (this.record.tickRunningSince) {
+      this.save();
+      return; // the tick in flight finishes on its config; tickDone then shows the next one
+    }
     this.tickDone(nextTickMs);
   }
 

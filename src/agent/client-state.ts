@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
+import type { Segment } from "../archive/stream-map.ts";
 import type { DownKind } from "./server-availability.ts";
 import type { SourceResult } from "./client-upload.ts";
 
@@ -62,6 +63,38 @@ export class ClientState {
     const target = path.join(dir, `${file}.receipt.json`);
     await writeFileAtomic(target, JSON.stringify(receipt, null, 2) + "\n", 0o600);
     return target;
+  }
+
+  /** The block index of the source's last stored archive (see archive/chunk-delta.ts), or null. */
+  blocks(name: string): Uint8Array | null {
+    try {
+      return new Uint8Array(fs.readFileSync(path.join(this.dir, "sources", `${name}.blocks`)));
+    } catch {
+      return null;
+    }
+  }
+
+  async saveBlocks(name: string, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, "sources", `${name}.blocks`), bytes, 0o600);
+  }
+
+  /** The tar segments of the source's last stored archive (see archive/stream-map.ts), or null. */
+  segments(name: string): { archiveId: string; segments: Segment[] } | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, "sources", `${name}.segments.json`), "utf8")) as { archiveId: string; segments: Segment[] };
+    } catch {
+      return null;
+    }
+  }
+
+  async saveSegments(name: string, archiveId: string, segments: Segment[]): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, "sources", `${name}.segments.json`), JSON.stringify({ archiveId, segments }), 0o600);
+  }
+
+  /** Forgets the block index and segments: the next backup of this source reads everything and sends whole chunks. */
+  dropBlocks(name: string): void {
+    fs.rmSync(path.join(this.dir, "sources", `${name}.blocks`), { force: true });
+    fs.rmSync(path.join(this.dir, "sources", `${name}.segments.json`), { force: true });
   }
 
   lastTick(): TickRecord | null {

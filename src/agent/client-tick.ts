@@ -43,7 +43,7 @@ async function probe(ctx: TickContext): Promise<SecureSession> {
   const connection = await ctx.connect();
   try {
     const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey);
-    await ping(session);
+    await ping(session, ctx.config.hash);
     return session;
   } catch (err) {
     connection.close();
@@ -51,9 +51,10 @@ async function probe(ctx: TickContext): Promise<SecureSession> {
   }
 }
 
-async function ping(session: SecureSession): Promise<void> {
+/** Every ping carries the hash of the config in force: the server records it (attestation). */
+async function ping(session: SecureSession, configHash: string): Promise<void> {
   const id = ++pingCounter;
-  await session.sendControl({ type: "ping", id });
+  await session.sendControl({ type: "ping", id, configHash });
   // A probe: a server that answers the handshake but not a ping within this is Down, not slow.
   const pong = await session.expect(["pong"], HANDSHAKE_TIMEOUT_MS);
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
@@ -86,7 +87,16 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   }
   watch.up();
 
-  const uploadCtx = { identity: ctx.identity, serverKey: client.serverKey, configHash: ctx.config.hash, state: ctx.state, log, now: ctx.now, onProgress: ctx.progress?.update };
+  const uploadCtx = {
+    identity: ctx.identity,
+    format: client.compression === "zstd" ? ("tar.zst" as const) : ("tar.gz" as const),
+    serverKey: client.serverKey,
+    configHash: ctx.config.hash,
+    state: ctx.state,
+    log,
+    now: ctx.now,
+    onProgress: ctx.progress?.update,
+  };
   const results: SourceResult[] = [];
   for (const source of client.paths) {
     let result: SourceResult;
@@ -115,7 +125,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   let reason: string | undefined;
   try {
     session ??= await probe(ctx);
-    await ping(session);
+    await ping(session, ctx.config.hash);
     await session.sendControl({ type: "bye" });
     watch.up();
   } catch (err) {

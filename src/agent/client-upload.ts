@@ -1,26 +1,35 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../protocol/constants.ts";
+import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, AEAD_TAG_BYTES } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
-import { signDocument, verifyDocument, type ReceiptBody, type SignedDoc } from "../protocol/signed-document.ts";
+import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
-import { archiveFileName } from "../archive/naming.ts";
+import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
+import { archiveIdOf } from "../archive/manifest.ts";
+import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
+import { BlockIndex, blocksOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
 import { buildArchive } from "../io/archive-builder.ts";
+import { deflateRaw } from "../io/compress.ts";
+import { blockKey } from "../io/block-key.ts";
+import { ChunkWorkers } from "../io/chunk-workers.ts";
 import type { Logger } from "../io/log.ts";
-import type { ClientState } from "./client-state.ts";
+import type { ClientState, SourceRecord } from "./client-state.ts";
 import type { SecureSession } from "./secure-session.ts";
 
 /**
- * Members held in memory before a page is offered: the client's memory bound for one archive
- * is this window plus one chunk being built (CHUNK_MAX) plus one read buffer.
+ * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
+ * archive is this window plus one chunk being built (CHUNK_MAX) plus one read buffer (1 MiB).
  */
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 /** The server may need this long to assemble and verify a large archive after `commit`. */
 const COMMIT_TIMEOUT_MS = 30 * 60_000;
-/** Bumped when the archive format changes, so fingerprints from an older format never match. */
-const ARCHIVE_FORMAT = "tar.gz/1";
+/** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
+const ARCHIVE_LAYOUT = "tar/1";
+/** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
+const DELTA_MAX_LITERAL_SHARE = 0.5;
+const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
 
 export type SourceStatus = "sent" | "unchanged" | "skipped" | "failed";
 
@@ -47,6 +56,8 @@ export interface UploadProgress {
 
 export interface UploadContext {
   identity: Identity;
+  /** Archive format of new archives (client.compression). */
+  format: ArchiveFormat;
   serverKey: Uint8Array;
   configHash: string;
   state: ClientState;
@@ -63,6 +74,16 @@ export class SessionSpoiled extends Error {
   }
 }
 
+/** The block index of the previous archive, if it is intact and matches the record. */
+function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): BlockIndex | null {
+  if (!previous) return null;
+  const bytes = ctx.state.blocks(previous.name);
+  const chunks = bytes ? decodeBlockIndex(bytes) : null;
+  if (!chunks) return null;
+  const index = new BlockIndex(chunks);
+  return archiveIdOf(index.manifest) === previous.archiveId ? index : null;
+}
+
 /** Backs up one source. Local failures return a failed result; failures that leave the session unusable throw SessionSpoiled. */
 export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
@@ -76,61 +97,134 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
   const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.entries), bytesHashed: 0, bytesSent: 0 };
   ctx.onProgress?.(progress);
 
-  const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_FORMAT}|${source.name}|${source.exclude.join("\u0000")}`);
+  const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_LAYOUT}|${ctx.format}|${source.name}|${source.exclude.join("\u0000")}`);
   const previous = ctx.state.source(source.name);
   const claimed = previous && previous.fingerprint === fingerprint ? previous.archiveId : undefined;
+  // The last archive is a base only in the same format: the server deduplicates per format.
+  const blockIndex = claimed || !previous?.file.endsWith(`.${ctx.format}`) ? null : loadBlockIndex(ctx, previous);
 
   let inTransfer = false;
+  let usedDeltas = false;
+  const workers = new ChunkWorkers(ctx.format);
   try {
-    await session.sendControl(claimed ? { type: "offer", name: source.name, archiveId: claimed } : { type: "offer", name: source.name });
+    await session.sendControl({
+      type: "offer",
+      name: source.name,
+      ...(claimed ? { archiveId: claimed } : {}),
+      ...(blockIndex ? { base: previous!.archiveId } : {}),
+      ...(ctx.format !== "tar.gz" ? { format: ctx.format } : {}),
+    });
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0 };
     }
+    const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
 
     inTransfer = true;
     // NOW has one-second resolution: never reuse the name of the archive this source already has.
     let at = ctx.now();
-    if (previous && archiveFileName(source.name, at) === previous.file) {
+    if (previous && archiveFileName(source.name, at, ctx.format) === previous.file) {
       await new Promise((resolve) => setTimeout(resolve, 1001 - at.getUTCMilliseconds()));
       at = ctx.now();
     }
-    const file = archiveFileName(source.name, at);
-    const page = { entries: [] as ManifestEntry[], members: [] as Uint8Array[], bytes: 0, first: 0, startedAt: Date.now() };
-    const flush = async () => {
-      if (page.entries.length === 0) return;
-      await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: page.first, entries: page.entries }));
+    const file = archiveFileName(source.name, at, ctx.format);
+    const newBlocks: ChunkBlocks[] = [];
+    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; bytes: number; first: number; startedAt: number };
+    const emptyPage = (first: number): Page => ({ entries: [], raws: [], bytes: 0, first, startedAt: Date.now() });
+    let page = emptyPage(0);
+
+    /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
+    const deltaFor = (index: number, raw: Uint8Array, blocks: ChunkBlocks): Uint8Array | null => {
+      if (!base) return null;
+      const delta = encodeChunkDelta(raw, blocks, base.index);
+      if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
+      const body = deflateRaw(delta.ops);
+      if (body.length > MAX_DELTA_BODY) return null;
+      const payload = new Uint8Array(4 + body.length);
+      new DataView(payload.buffer).setUint32(0, index);
+      payload.set(body, 4);
+      return payload;
+    };
+
+    /** Offers one page, then sends what the server needs of it, in order. Chunks are compressed and indexed on the worker threads. */
+    const sendPage = async (p: Page) => {
+      const body = base
+        ? encodeDiffPage(p.first, p.entries.length, diffAgainstBase(p.entries, base.manifest))
+        : encodeManifestPage({ firstIndex: p.first, entries: p.entries });
+      await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
       const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
-      if (need.firstIndex !== page.first || need.count !== page.entries.length) {
-        throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${page.first}+${page.entries.length}`);
+      if (need.firstIndex !== p.first || need.count !== p.entries.length) {
+        throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${p.first}+${p.entries.length}`);
       }
-      for (const index of need.needed) {
-        const member = page.members[index - page.first]!;
-        await session.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index, member }));
-        result.bytesSent += member.length;
+      const needed = new Set(need.needed);
+      type Outcome = { blocks: ChunkBlocks; frame?: { type: number; payload: Uint8Array; bytes: number } };
+      const outcomes: Promise<Outcome>[] = p.entries.map((entry, i) => {
+        const index = p.first + i;
+        const raw = p.raws[i];
+        const known = blockIndex?.blocksOfChunk(entry.id);
+        if (!raw) {
+          // taken from the base without reading: the server holds the base, so it never needs it
+          if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
+          return Promise.resolve({ blocks: known });
+        }
+        if (!needed.has(index)) {
+          return known ? Promise.resolve({ blocks: known }) : workers.run(entry.id, raw, false).then((r) => ({ blocks: r.blocks }));
+        }
+        if (base) {
+          const blocks = known ?? blocksOf(entry.id, raw, blockKey);
+          const payload = deltaFor(index, raw, blocks);
+          if (payload) return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+        }
+        return workers.run(entry.id, raw, true).then((r) => ({
+          blocks: r.blocks,
+          frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
+        }));
+      });
+      for (const outcome of outcomes) {
+        const { blocks, frame } = await outcome;
+        newBlocks.push(blocks);
+        if (!frame) continue;
+        if (frame.type === FrameType.SEALED_CHUNK_DELTA) usedDeltas = true;
+        await session.sendBinary(frame.type, frame.payload);
+        result.bytesSent += frame.bytes;
         result.chunksSent++;
         progress.bytesSent = result.bytesSent;
         ctx.onProgress?.(progress);
       }
-      page.first += page.entries.length;
-      page.entries = [];
-      page.members = [];
-      page.bytes = 0;
-      page.startedAt = Date.now();
     };
+
+    // Pipeline: while page k is offered, compressed and sent, page k+1 is being read and chunked.
+    let inflight: Promise<void> = Promise.resolve();
+    const flush = async () => {
+      if (page.entries.length === 0) return;
+      const full = page;
+      page = emptyPage(full.first + full.entries.length);
+      await inflight;
+      inflight = sendPage(full);
+      inflight.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
+    };
+
+    const keys = walked.entries.map((e) => JSON.stringify([e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null]));
+    const lastSegments = base ? ctx.state.segments(source.name) : null;
+    const previousStream = lastSegments && lastSegments.archiveId === previous?.archiveId ? { segments: lastSegments.segments, chunks: base!.index.manifest } : undefined;
     const summary = await buildArchive(walked.entries, {
+      compress: false,
+      keys,
+      previous: previousStream,
       onChunk: async (chunk) => {
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
-        page.members.push(chunk.member);
-        page.bytes += chunk.member.length;
+        page.raws.push(chunk.raw);
+        page.bytes += chunk.raw?.length ?? 0;
+        // Chunks taken over from the last archive without reading count as hashed: the bar follows the tar stream.
         progress.bytesHashed += chunk.rawLength;
         ctx.onProgress?.(progress);
-        // A page also goes out when building it took long (slow disk, very compressible data), so the server never sees an idle session.
+        // A page also goes out when building it took long (slow disk), so the server never sees an idle session.
         if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
       },
     });
     await flush();
+    await inflight;
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     result.chunksTotal = summary.chunks;
 
@@ -144,8 +238,6 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         archiveId: summary.archiveId,
         chunks: summary.chunks,
         rawSize: summary.rawSize,
-        fileSize: summary.fileSize,
-        fileSha256: summary.fileSha256,
         createdAt: at.toISOString(),
         configHash: ctx.configHash,
       },
@@ -155,16 +247,21 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
     inTransfer = false;
     const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
-    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: ctx.now().toISOString() });
+    await ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks));
+    await ctx.state.saveSegments(source.name, summary.archiveId, summary.segments);
+    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
   } catch (err) {
     const error = asHashRelayError(err);
+    // A delta the server could not apply (a base chunk gone, a block key collision): next time, whole chunks.
+    if (usedDeltas) ctx.state.dropBlocks(source.name);
     const failed = { ...result, error: error.describe() };
     if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
     return failed;
+  } finally {
+    workers.close();
   }
-
 }
 
 /** The tar stream's size, near enough for a progress bar: a header per entry, contents padded to 512, two end blocks. */
@@ -173,7 +270,7 @@ function estimateTarBytes(entries: readonly { size: number }[]): number {
 }
 
 /** Verifies the server's signature and that the receipt is for what we sent; keeps it under state/receipts. */
-async function checkReceipt(receipt: SignedDoc, client: string, name: string, archiveId: string | undefined, ctx: UploadContext): Promise<ReceiptBody> {
+async function checkReceipt(receipt: SignedDoc, client: string, name: string, archiveId: string | undefined, ctx: UploadContext) {
   const body = verifyDocument(receipt, ctx.serverKey, "receipt");
   if (body.client !== client || body.name !== name || (archiveId !== undefined && body.archiveId !== archiveId)) {
     throw new HashRelayError("BAD_FRAME", `receipt is for ${body.client}/${body.name} ${body.archiveId}, not for what was sent`);

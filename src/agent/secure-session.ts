@@ -113,8 +113,9 @@ export async function openServerSession(
   connection: Connection,
   identity: Identity,
   authorize: (clientKey: Uint8Array) => string | null,
+  handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS,
 ): Promise<SecureSession & { clientKey: Uint8Array }> {
-  const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
+  const deadline = Date.now() + handshakeTimeoutMs;
   const handshake = new ServerHandshake({ identity, authorize, random });
   for (;;) {
     let step;

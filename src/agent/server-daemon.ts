@@ -1,13 +1,18 @@
-// The server process: listener with connection caps, sessions, trash purge at start and every minute.
+// The server process: listener with connection caps, sessions, trash purge, and what a config reload changes live.
 import type net from "node:net";
-import { FrameType, MAX_CONNECTIONS } from "../protocol/constants.ts";
+import { HashRelayError, type WireErrorCode } from "../errors.ts";
+import { FrameType } from "../protocol/constants.ts";
 import { errorFrame } from "../protocol/messages.ts";
 import { encodeFrame } from "../protocol/frame-codec.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
-import type { Config } from "../config/parse-config.ts";
+import type { ConfigDiff } from "../config/config-diff.ts";
+import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
+import { loadKeyFile } from "../io/key-file.ts";
 import type { Logger } from "../io/log.ts";
+import { ClientConfigs } from "./config-record.ts";
+import type { PreparedChange, ReloadPart } from "./reload.ts";
 import { serveConnection, type SessionEvents } from "./server-session.ts";
 
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
@@ -20,83 +25,188 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type ServerConfig = Config & { server: NonNullable<Config["server"]> };
+interface OpenSession {
+  client: string;
+  key: string;
+  end: (code: WireErrorCode, reason: string) => void;
+}
 
-/** Starts serving `config.server`; resolves once listening. Throws if storage cannot be opened or the port bound. */
-export async function startServer(config: ServerConfig, identity: Identity, log: Logger, events?: SessionEvents & { sessionClosed?(): void }): Promise<RunningServer> {
-  const { server } = config;
-  const store = await Store.open(server.storage, { log: (level, message, fields) => log.log(level, message, fields) });
-  store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs });
-  const clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
+/**
+ * Serves clients under the server section in force. Its reload part (`part`) readies a new config
+ * without touching the one in force (opens storage at start, loads the key, binds a new listener when
+ * listen or port changed) and vetoes what it cannot do live (moving storage); commit then swaps the
+ * client list (ending sessions of removed or re-keyed clients with UNAUTHORIZED), limits, retention and
+ * identity, and closes the old listener after the new one is up. Sessions already open keep the
+ * identity and limits they started with.
+ */
+export class ServerDaemon implements RunningServer {
+  private identity: Identity | null = null;
+  private storeInForce: Store | null = null;
+  private server: ServerConfig | null = null;
+  private clientsByKey = new Map<string, string>();
+  private listener: TcpListener | null = null;
+  private listenAddress = "";
+  private readonly pending = new Set<net.Socket>();
+  private readonly open = new Set<OpenSession>();
+  private sessions = 0;
+  private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  private clientConfigs: ClientConfigs | null = null;
 
-  const purge = async () => {
-    try {
-      const purged = await store.purgeTrash(server.retention.trashForMs);
-      for (const item of purged) log.log("info", `purged ${item.client}/${item.item} (in trash since ${new Date(item.trashedAtMs).toISOString()})`, { client: item.client });
-    } catch (err) {
-      log.log("error", `trash purge failed: ${(err as Error).message}`);
+  constructor(
+    private readonly log: Logger,
+    /** Told what sessions do, for metrics and `hashrelay status` (src/agent/server-service.ts). */
+    private readonly events?: SessionEvents & { sessionClosed?(): void },
+  ) {}
+
+  get port(): number {
+    return this.listener?.port ?? 0;
+  }
+
+  get store(): Store {
+    if (!this.storeInForce) throw new HashRelayError("INTERNAL", "the server has no config in force yet");
+    return this.storeInForce;
+  }
+
+  readonly part: ReloadPart = { name: "server", prepare: (next, diff, prev) => this.prepare(next, diff, prev) };
+
+  private async prepare(next: Config, diff: ConfigDiff, prev: Config | null): Promise<PreparedChange> {
+    const server = next.server;
+    if (!server) throw new HashRelayError("CONFIG", `${next.file} has no server section`, "keep the server: section in the file this server runs on");
+    if (this.storeInForce && prev?.server && diff.server?.storage) {
+      throw new HashRelayError("CONFIG", `server.storage cannot move while the server runs (${prev.server.storage} → ${server.storage})`, "restart the server to use the new storage");
     }
-  };
-  await purge();
-  const purgeTimer = setInterval(purge, PURGE_EVERY_MS);
+    const identity = loadKeyFile(server.key);
+    const store = this.storeInForce ?? (await Store.open(server.storage, { log: (level, message, fields) => this.log.log(level, message, fields) }));
+    const address = `${server.listen.includes(":") ? `[${server.listen}]` : server.listen}:${next.port}`;
+    let listener: TcpListener | null = null;
+    if (!this.listener || address !== this.listenAddress) {
+      try {
+        listener = await listenTcp(server.listen, next.port, (socket) => this.onConnection(socket));
+      } catch (err) {
+        const reason = err instanceof HashRelayError ? err.message : String(err);
+        const hint = this.listener ? `still listening on ${this.listenAddress}; free that address and send SIGHUP, or choose another` : "choose a free port or address";
+        throw new HashRelayError("CONFIG", reason, hint, { cause: err });
+      }
+    }
+    return {
+      commit: () => this.commit(server, identity, store, listener, address),
+      abort: () => {
+        void listener?.close();
+      },
+    };
+  }
 
-  const pending = new Set<net.Socket>();
-  let sessions = 0;
-  const onConnection = (socket: net.Socket) => {
+  private commit(server: ServerConfig, identity: Identity, store: Store, listener: TcpListener | null, address: string): void {
+    const first = this.server === null;
+    this.identity = identity;
+    this.storeInForce = store;
+    this.server = server;
+    store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs });
+    this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
+    if (listener) {
+      const old = this.listener;
+      const oldAddress = this.listenAddress;
+      this.listener = listener;
+      this.listenAddress = address;
+      this.log.log("info", `listening on ${server.listen}:${listener.port} (identity ${formatPublicKey(identity.publicKey)}, ${server.clients.length} clients, storage ${server.storage})`);
+      if (old) {
+        this.log.log("info", `stopped listening on ${oldAddress}; sessions opened there finish on it`);
+        void old.close();
+      }
+    }
+    for (const session of this.open) {
+      const name = this.clientsByKey.get(session.key);
+      if (name === session.client) continue;
+      const reason = server.clients.some((c) => c.name === session.client) ? "the client's key changed in server.clients" : "the client was removed from server.clients";
+      session.end("UNAUTHORIZED", reason);
+    }
+    if (first) {
+      this.clientConfigs = new ClientConfigs(server.storage);
+      void this.purge();
+      this.purgeTimer = setInterval(() => void this.purge(), PURGE_EVERY_MS);
+    }
+  }
+
+  private async purge(): Promise<void> {
+    if (!this.storeInForce || !this.server) return;
+    try {
+      const purged = await this.storeInForce.purgeTrash(this.server.retention.trashForMs);
+      for (const item of purged) this.log.log("info", `purged ${item.client}/${item.item} (in trash since ${new Date(item.trashedAtMs).toISOString()})`, { client: item.client });
+    } catch (err) {
+      this.log.log("error", `trash purge failed: ${(err as Error).message}`);
+    }
+  }
+
+  private onConnection(socket: net.Socket): void {
     socket.on("error", () => undefined);
-    if (sessions >= MAX_CONNECTIONS) {
-      socket.end(encodeFrame(FrameType.ERROR, errorFrame("BUSY", `server busy: ${MAX_CONNECTIONS} sessions open`).body));
-      setTimeout(() => socket.destroy(), 1000).unref();
-      log.log("warn", `connection from ${socket.remoteAddress} refused: BUSY`);
+    const { server, identity, storeInForce: store } = this;
+    if (!server || !identity || !store) {
+      socket.destroy();
       return;
     }
-    if (pending.size >= MAX_PENDING_HANDSHAKES) {
-      const oldest = pending.values().next().value;
+    const { maxConnections, handshakeTimeoutMs, idleTimeoutMs } = server.limits;
+    if (this.sessions >= maxConnections) {
+      socket.end(encodeFrame(FrameType.ERROR, errorFrame("BUSY", `server busy: ${maxConnections} sessions open`).body));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      this.log.log("warn", `connection from ${socket.remoteAddress} refused: BUSY`);
+      return;
+    }
+    if (this.pending.size >= MAX_PENDING_HANDSHAKES) {
+      const oldest = this.pending.values().next().value;
       if (oldest) {
-        pending.delete(oldest);
+        this.pending.delete(oldest);
         oldest.destroy();
       }
     }
-    pending.add(socket);
+    this.pending.add(socket);
     let authenticated = false;
     serveConnection(new FramedSocket(socket), {
       identity,
       store,
-      log,
+      log: this.log,
       now: () => new Date(),
-      events,
+      events: this.events,
+      handshakeTimeoutMs,
+      idleTimeoutMs,
       authorize: (key) => {
-        const name = clientsByKey.get(formatPublicKey(key)) ?? null;
+        const name = this.clientsByKey.get(formatPublicKey(key)) ?? null;
         if (name) {
-          pending.delete(socket);
+          this.pending.delete(socket);
           authenticated = true;
-          sessions++;
+          this.sessions++;
         }
         return name;
       },
+      track: (client, clientKey, end) => {
+        const session: OpenSession = { client, key: formatPublicKey(clientKey), end };
+        // A reload may have removed the client while its welcome was on the way.
+        if (this.clientsByKey.get(session.key) !== client) end("UNAUTHORIZED", "the client was removed from server.clients");
+        this.open.add(session);
+        return () => this.open.delete(session);
+      },
+      onConfigHash: (client, hash) => this.sawConfigHash(client, hash),
     }).finally(() => {
-      pending.delete(socket);
+      this.pending.delete(socket);
       if (authenticated) {
-        sessions--;
-        events?.sessionClosed?.();
+        this.sessions--;
+        this.events?.sessionClosed?.();
       }
     });
-  };
-
-  let listener: TcpListener;
-  try {
-    listener = await listenTcp(server.listen, config.port, onConnection);
-  } catch (err) {
-    clearInterval(purgeTimer);
-    throw err;
   }
-  log.log("info", `listening on ${server.listen}:${listener.port} (identity ${formatPublicKey(identity.publicKey)}, ${server.clients.length} clients, storage ${server.storage})`);
-  return {
-    port: listener.port,
-    store,
-    close: async () => {
-      clearInterval(purgeTimer);
-      await listener.close();
-    },
-  };
+
+  /** Attestation: logs and records the config hash a client runs. */
+  private sawConfigHash(client: string, hash: string): void {
+    const configs = this.clientConfigs;
+    if (!configs) return;
+    const before = configs.saw(client, hash, new Date(), (err) => this.log.log("warn", `cannot record client config hashes: ${(err as Error).message}`));
+    const detail = !before ? "first report" : before.hash === hash ? `unchanged since ${before.since}` : `changed from ${before.hash.slice(0, 12)}…`;
+    this.log.log("info", `client runs config sha256 ${hash} (${detail})`, { client });
+  }
+
+  /** Stops accepting and the purge timer; resolves once the open sessions have ended. */
+  async close(): Promise<void> {
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await this.clientConfigs?.flushed();
+    await this.listener?.close();
+  }
 }

@@ -1,6 +1,7 @@
 // The server daemon's face to systemd (READY/STATUS/WATCHDOG), to Prometheus (server.metrics) and to `hashrelay status`.
 import fs from "node:fs";
 import path from "node:path";
+import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { Logger } from "../io/log.ts";
@@ -8,6 +9,7 @@ import { listenMetrics, type MetricsListener } from "../io/metrics-http.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
 import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
 import type { CatalogEntry, Store } from "../store/store.ts";
+import type { ReloadPart } from "./reload.ts";
 import type { RunningServer } from "./server-daemon.ts";
 import { ServerMetrics, type StorageSnapshot } from "./server-metrics.ts";
 import type { SessionEvents } from "./server-session.ts";
@@ -92,37 +94,32 @@ function readdirOrEmpty(dir: string): string[] {
 }
 
 /**
- * Built before the listener (its `events` go to startServer), started once the server listens.
+ * Built before the server daemon (its `events` go there); `part` follows the config through every
+ * reload (start-up included); `start` serves metrics and tells systemd READY=1 once the server listens.
  * Never throws after start: a failing status write or metrics render is logged, serving goes on.
  */
 export class ServerService {
   readonly metrics: ServerMetrics;
   readonly events: SessionEvents & { sessionClosed(): void };
+  private config: ServerConfig | null = null;
   private running: RunningServer | null = null;
-  private activity: ServerActivityRecord;
+  private activity: ServerActivityRecord | null = null;
   private httpListener: MetricsListener | null = null;
+  private httpAddress: string | null = null;
   private stopWatchdog: () => void = () => undefined;
   private refreshTimer: ReturnType<typeof setInterval> | null = null;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private config: ServerConfig,
     private readonly log: Logger,
     private readonly notifier: ServiceNotifier,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.metrics = new ServerMetrics(config.server.clients.map((c) => c.name), now().getTime());
-    const previous = readServerActivity(config.server.storage);
-    this.activity = {
-      pid: process.pid,
-      startedAt: now().toISOString(),
-      configHash: config.hash,
-      clients: previous?.clients ?? {},
-      lastArchive: previous?.lastArchive ?? null,
-    };
+    this.metrics = new ServerMetrics([], now().getTime());
     this.events = {
       sessionOpened: (client, remote) => {
         this.metrics.sessionOpened(client);
+        if (!this.activity) return;
         const seen = this.activity.clients[client];
         this.activity.clients[client] = { lastSeen: this.now().toISOString(), from: remote, sessions: (seen?.sessions ?? 0) + 1 };
         this.save();
@@ -137,39 +134,72 @@ export class ServerService {
       chunkReceived: (client, bytes) => this.metrics.chunkReceived(client, bytes),
       archiveStored: (client, entry) => {
         this.metrics.archiveStored(client);
-        this.activity.lastArchive = { client, name: entry.name, file: entry.file, storedAt: entry.storedAt };
+        if (this.activity) this.activity.lastArchive = { client, name: entry.name, file: entry.file, storedAt: entry.storedAt };
         this.save();
         this.refreshStatus();
       },
     };
   }
 
-  /** Serves metrics when configured, then READY=1 with the first STATUS= line and the watchdog. Throws USAGE if the metrics address cannot be bound. */
+  /**
+   * The reload part: new clients get counters, STATUS= and server-status.json follow the config in
+   * force. Once started, a changed server.metrics address is bound in prepare (a busy one vetoes the
+   * reload) and swapped in at commit.
+   */
+  readonly part: ReloadPart = {
+    name: "metrics",
+    prepare: async (next) => {
+      if (!next.server) return { commit: () => undefined }; // the server daemon's part vetoes it
+      const config = next as ServerConfig;
+      const address = metricsAddress(config);
+      let listener: MetricsListener | null = null;
+      if (this.running && address !== this.httpAddress && config.server.metrics) {
+        listener = await listenMetrics(config.server.metrics.host, config.server.metrics.port, () => this.renderMetrics());
+      }
+      return {
+        commit: () => {
+          this.apply(config);
+          if (this.running && address !== this.httpAddress) {
+            void this.httpListener?.close();
+            this.httpListener = listener;
+            this.httpAddress = address;
+            if (listener) this.log.log("info", `metrics on http://${address}/metrics`);
+          }
+        },
+        abort: () => void listener?.close(),
+      };
+    },
+  };
+
+  private apply(config: ServerConfig): void {
+    this.config = config;
+    this.metrics.addClients(config.server.clients.map((c) => c.name));
+    if (!this.activity) {
+      const previous = readServerActivity(config.server.storage);
+      this.activity = { pid: process.pid, startedAt: this.now().toISOString(), configHash: config.hash, clients: previous?.clients ?? {}, lastArchive: previous?.lastArchive ?? null };
+    }
+    this.activity.configHash = config.hash;
+    this.save();
+    this.refreshStatus();
+  }
+
+  /** Once the first config is in force and the server listens: metrics when configured, then READY=1, STATUS= and the watchdog. Throws USAGE if the metrics address cannot be bound. */
   async start(running: RunningServer): Promise<void> {
+    const config = this.config;
+    if (!config || !this.activity) throw new HashRelayError("INTERNAL", "the server service starts after the first config is applied");
     this.running = running;
-    const metrics = this.config.server.metrics;
+    const metrics = config.server.metrics;
     if (metrics) {
       this.httpListener = await listenMetrics(metrics.host, metrics.port, () => this.renderMetrics());
+      this.httpAddress = metricsAddress(config);
       this.log.log("info", `metrics on http://${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${this.httpListener.port}/metrics`);
     }
-    if (!this.activity.lastArchive) this.activity.lastArchive = newestArchive(this.config, running.store);
+    if (!this.activity.lastArchive) this.activity.lastArchive = newestArchive(config, running.store);
     this.save();
     this.notifier.ready(this.statusLine());
     this.stopWatchdog = this.notifier.startWatchdog();
     this.refreshTimer = setInterval(() => this.refreshStatus(), STATUS_REFRESH_MS);
     this.refreshTimer.unref();
-  }
-
-  /**
-   * A reloaded config is in force (issue 4's reload calls this): new clients get counters, STATUS= and
-   * server-status.json follow. A changed server.metrics address takes a restart.
-   */
-  configApplied(config: ServerConfig): void {
-    this.config = config;
-    this.metrics.addClients(config.server.clients.map((c) => c.name));
-    this.activity.configHash = config.hash;
-    this.save();
-    this.refreshStatus();
   }
 
   /** The port metrics are served on (null when off). */
@@ -183,7 +213,7 @@ export class ServerService {
     this.stopWatchdog();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.httpListener?.close();
-    this.activity.stoppedAt = this.now().toISOString();
+    if (this.activity) this.activity.stoppedAt = this.now().toISOString();
     this.save();
     await this.writing;
   }
@@ -194,10 +224,11 @@ export class ServerService {
   }
 
   snapshot(): StorageSnapshot {
+    const config = this.config;
     const store = this.running?.store;
     const latest = new Map<string, CatalogEntry>();
     let archiveBytes = 0;
-    for (const { name: client } of this.config.server.clients) {
+    for (const { name: client } of config?.server.clients ?? []) {
       for (const entry of store?.list(client) ?? []) {
         archiveBytes += entry.size;
         const key = `${client}/${entry.name}`;
@@ -205,23 +236,24 @@ export class ServerService {
         if (!seen || entry.storedAt > seen.storedAt) latest.set(key, entry);
       }
     }
-    const trash = trashUsage(this.config.server.storage);
+    const trash = config ? trashUsage(config.server.storage) : { bytes: 0, items: 0 };
     return {
       latest: [...latest.values()].map((e) => ({ client: e.client, name: e.name, storedAtMs: Date.parse(e.storedAt), size: e.size })),
       trashBytes: trash.bytes,
       trashItems: trash.items,
       usedBytes: archiveBytes + trash.bytes,
-      freeBytes: freeBytes(this.config.server.storage),
+      freeBytes: config ? freeBytes(config.server.storage) : null,
     };
   }
 
   private statusLine(): string {
+    const config = this.config;
     return serverStatusLine(
       {
-        clients: this.config.server.clients.length,
+        clients: config?.server.clients.length ?? 0,
         connected: this.metrics.activeSessions,
-        lastArchive: this.activity.lastArchive,
-        freeBytes: freeBytes(this.config.server.storage),
+        lastArchive: this.activity?.lastArchive ?? null,
+        freeBytes: config ? freeBytes(config.server.storage) : null,
       },
       this.now(),
     );
@@ -232,12 +264,18 @@ export class ServerService {
   }
 
   private save(): void {
+    if (!this.config || !this.activity) return;
     const text = JSON.stringify(this.activity, null, 2) + "\n";
-    const file = path.join(serverStateDir(this.config.server.storage), ACTIVITY_FILE);
+    const storage = this.config.server.storage;
     this.writing = this.writing
-      .then(() => writeFileAtomic(file, text, 0o640))
-      .catch((err: Error) => this.log.log("warn", `cannot write ${file}: ${err.message}`));
+      .then(() => writeFileAtomic(path.join(serverStateDir(storage), ACTIVITY_FILE), text, 0o640))
+      .catch((err: Error) => this.log.log("warn", `cannot write ${ACTIVITY_FILE} under ${storage}: ${err.message}`));
   }
+}
+
+function metricsAddress(config: ServerConfig): string | null {
+  const m = config.server.metrics;
+  return m ? `${m.host.includes(":") ? `[${m.host}]` : m.host}:${m.port}` : null;
 }
 
 /** The most recently stored archive over every configured client, from the catalog. */

@@ -1,7 +1,14 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
-import { HashRelayError, asHashRelayError, isWireErrorCode } from "../errors.ts";
+import { HashRelayError, asHashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
-import { decodeChunkPayload, decodeManifestPage, encodeNeed } from "../protocol/binary-frames.ts";
+import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
+import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
+import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
+import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
+import { chunkIdHex } from "../archive/manifest.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { deflateRaw, zstdFrame } from "../io/compress.ts";
+import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Store, CatalogEntry, Upload } from "../store/store.ts";
@@ -16,6 +23,16 @@ export interface ServerSessionContext {
   /** The configured client name for a public key, or null when the key is not listed. */
   authorize: (clientKey: Uint8Array) => string | null;
   now: () => Date;
+  /** server.limits in force when the connection arrived (default: the protocol constants). */
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /**
+   * Told of each authenticated session; `end` closes it with a sealed error (a reload that removed the
+   * client). Returns what to call once the session is over.
+   */
+  track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
+  /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
+  onConfigHash?: (client: string, hash: string) => void;
   /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */
   events?: SessionEvents;
 }
@@ -34,7 +51,7 @@ export interface SessionEvents {
 export async function serveConnection(connection: Connection, ctx: ServerSessionContext): Promise<void> {
   let session: SecureSession & { clientKey: Uint8Array };
   try {
-    session = await openServerSession(connection, ctx.identity, ctx.authorize);
+    session = await openServerSession(connection, ctx.identity, ctx.authorize, ctx.handshakeTimeoutMs);
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");
     ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
@@ -47,14 +64,22 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   log.log("info", `session opened from ${connection.remote}`);
   ctx.events?.sessionOpened?.(client, connection.remote);
 
-  let upload: { name: string; upload: Upload } | null = null;
+  let upload: { name: string; upload: Upload; base: ManifestEntry[] | null; format: "tar.gz" | "tar.zst" } | null = null;
+  // Per session, never shared: a client only ever reaches its own chunks.
+  const deltaSources = new Map<string, Uint8Array>();
+  let endedBy: string | null = null;
+  let reportedHash: string | null = null;
+  const untrack = ctx.track?.(client, session.clientKey, (code, reason) => {
+    endedBy = reason;
+    void session.fail(code, code === "UNAUTHORIZED" ? "unauthorized" : reason);
+  });
   try {
     for (;;) {
-      const incoming = await session.receive(IDLE_TIMEOUT_MS);
+      const incoming = await session.receive(ctx.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
       if (incoming.kind === "binary") {
         if (!upload) throw new HashRelayError("BAD_FRAME", "binary frame outside an upload");
-        if (incoming.type === FrameType.SEALED_MANIFEST) {
-          const page = decodeManifestPage(incoming.payload);
+        if (incoming.type === FrameType.SEALED_MANIFEST || incoming.type === FrameType.SEALED_MANIFEST_DIFF) {
+          const page = incoming.type === FrameType.SEALED_MANIFEST ? decodeManifestPage(incoming.payload) : expandDiffPage(incoming.payload, upload.base);
           const wanted = upload.upload.addManifestPage(page.firstIndex, page.entries);
           const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
           ctx.events?.manifestPage?.(client, page.entries.length, needed.length);
@@ -63,6 +88,12 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const chunk = decodeChunkPayload(incoming.payload);
           await upload.upload.addChunk(chunk.index, chunk.member);
           ctx.events?.chunkReceived?.(client, chunk.member.length);
+        } else if (incoming.type === FrameType.SEALED_CHUNK_DELTA) {
+          if (!upload.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
+          const { index, member } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources, upload.format);
+          await upload.upload.addChunk(index, member);
+          // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
+          ctx.events?.chunkReceived?.(client, incoming.payload.length - 4);
         } else {
           throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${incoming.type.toString(16)}`);
         }
@@ -71,6 +102,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
       const message = incoming.message;
       switch (message.type) {
         case "ping":
+          if (message.configHash && message.configHash !== reportedHash) {
+            reportedHash = message.configHash;
+            ctx.onConfigHash?.(client, message.configHash);
+          }
           await session.sendControl({ type: "pong", id: message.id, serverTime: Date.now() });
           break;
         case "bye":
@@ -84,8 +119,11 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx) });
             log.log("info", `${message.name} unchanged (${latest.file})`, { name: message.name });
           } else {
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name) };
-            await session.sendControl({ type: "send-manifest" });
+            // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
+            const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
+            const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name), base, format: message.format ?? "tar.gz" };
+            await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;
         }
@@ -118,14 +156,62 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   } catch (err) {
     const error = asHashRelayError(err);
     if (upload) await upload.upload.abort().catch(() => undefined);
-    if (error.code === "CLOSED" || error.code === "TIMEOUT") {
+    if (endedBy) {
+      log.log("warn", `session ended: ${endedBy}`);
+      connection.close();
+    } else if (error.code === "CLOSED" || error.code === "TIMEOUT") {
       log.log("warn", `session ended: ${error.message}`);
       connection.close();
     } else {
       log.log("warn", `session refused: ${error.code}: ${error.message}`);
       await session.fail(isWireErrorCode(error.code) ? error.code : "BAD_FRAME", error.code === "UNAUTHORIZED" ? "unauthorized" : error.message);
     }
+  } finally {
+    untrack?.();
   }
+}
+
+function expandDiffPage(payload: Uint8Array, base: ManifestEntry[] | null): { firstIndex: number; entries: ManifestEntry[] } {
+  if (!base) throw new HashRelayError("BAD_FRAME", "manifest diff without an accepted base");
+  const page = decodeDiffPage(payload);
+  return { firstIndex: page.firstIndex, entries: expandDiff(page.ops, base, page.count) };
+}
+
+/** Raw chunks read for deltas kept per session (the next deltas reuse the same old chunks). */
+const DELTA_SOURCE_CACHE = 32;
+
+/**
+ * A CHUNK_DELTA payload (u32 index | raw-deflate of the ops) turned into the gzip member the client
+ * would have sent: ops applied over this client's stored chunks, then compressed here. The upload
+ * checks the result against the chunk id like any member. Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ */
+async function rebuildFromDelta(
+  payload: Uint8Array,
+  upload: Upload,
+  client: string,
+  store: Store,
+  deltaCache: Map<string, Uint8Array>,
+  format: "tar.gz" | "tar.zst",
+): Promise<{ index: number; member: Uint8Array }> {
+  if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
+  const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
+  const entry = upload.entryAt(index);
+  if (!entry) throw new HashRelayError("BAD_FRAME", `chunk delta for entry ${index}, which no page announced`);
+  // Ops hold at most the chunk's bytes as literals plus one 41-byte copy per 256-byte block.
+  const ops = inflateRawBounded(payload.subarray(4), entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
+  const sources = new Map<string, Uint8Array>();
+  for (const id of copySourcesOf(ops)) {
+    const hex = chunkIdHex(id);
+    if (sources.has(hex)) continue;
+    const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex));
+    if (raw) {
+      sources.set(hex, raw);
+      deltaCache.set(hex, raw);
+      if (deltaCache.size > DELTA_SOURCE_CACHE) deltaCache.delete(deltaCache.keys().next().value!);
+    }
+  }
+  const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
+  return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
 }
 
 /** The signed receipt of a stored archive (kept in the catalog, signed once). */

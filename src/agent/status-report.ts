@@ -255,8 +255,7 @@ function formatDuration(ms: number): string {
 
 function daemonLine(d: DaemonInfo, unit: string, now: Date): string {
   if (!d.running) return `Daemon: not running (systemctl start ${unit})`;
-  const drift = d.configCurrent ? "" : ` — it runs an older version of the config (sha256 ${d.configHash!.slice(0, 16)}): systemctl reload ${unit}`;
-  return `Daemon: running, pid ${d.pid}, since ${when(d.startedAt!, now)}${drift}`;
+  return `Daemon: running, pid ${d.pid}, since ${when(d.startedAt!, now)}`;
 }
 
 /** The report as the terminal shows it. */

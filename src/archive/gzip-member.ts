@@ -1,6 +1,7 @@
 // One self-delimiting gzip member per chunk (BGZF-like), so the archive file is their plain concatenation.
 import { crc32, inflateRawSync } from "node:zlib";
 import { HashRelayError } from "../errors.ts";
+import { inflateZstdMember, isZstdMember, readZstdMemberLength } from "./zstd-member.ts";
 
 /**
  * Member layout (RFC 1952 with one extra subfield):
@@ -40,6 +41,8 @@ export function encodeGzipMember(raw: Uint8Array, deflateRaw: (raw: Uint8Array) 
  * format's, or the length is below the smallest possible member.
  */
 export function readMemberLength(bytes: Uint8Array, offset: number): number {
+  // .tar.zst archives use zstd members (see zstd-member.ts); one reader serves both formats.
+  if (offset >= 0 && isZstdMember(bytes, offset)) return readZstdMemberLength(bytes, offset);
   if (offset < 0 || bytes.length - offset < GZIP_HEADER_BYTES) {
     throw new HashRelayError("BAD_FRAME", `gzip member at offset ${offset}: truncated header`);
   }
@@ -62,6 +65,7 @@ export function readMemberLength(bytes: Uint8Array, offset: number): number {
  * data or data after the deflate stream; HASH_MISMATCH when CRC32 or ISIZE disagree with the output.
  */
 export function inflateMember(member: Uint8Array, maxRaw: number): Uint8Array {
+  if (isZstdMember(member, 0)) return inflateZstdMember(member, maxRaw);
   const declared = readMemberLength(member, 0);
   if (declared !== member.length) {
     throw new HashRelayError("BAD_FRAME", `gzip member: header says ${declared} bytes, got ${member.length}`);
@@ -108,4 +112,17 @@ export function inflateMember(member: Uint8Array, maxRaw: number): Uint8Array {
 
 function hex32(value: number): string {
   return value.toString(16).padStart(8, "0");
+}
+
+/** Inflates raw deflate data of at most `maxOut` bytes; throws TOO_LARGE past it and BAD_FRAME for corrupt data. */
+export function inflateRawBounded(deflated: Uint8Array, maxOut: number): Uint8Array {
+  try {
+    return new Uint8Array(inflateRawSync(deflated, { maxOutputLength: maxOut }));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE" || /too large|maxOutputLength/i.test((err as Error).message)) {
+      throw new HashRelayError("TOO_LARGE", `compressed data inflates past ${maxOut} bytes`);
+    }
+    throw new HashRelayError("BAD_FRAME", `corrupt compressed data: ${(err as Error).message}`);
+  }
 }

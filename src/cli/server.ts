@@ -1,29 +1,47 @@
-// `hashrelay server --config FILE`: serve until SIGTERM.
+// `hashrelay server --config FILE`: serve until SIGTERM; the config is live (file watch and SIGHUP reload it).
 import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
-import { startServer } from "../agent/server-daemon.ts";
-import { loadKeyFile } from "../io/key-file.ts";
+import { serverRecordPath } from "../agent/config-record.ts";
+import { ServerDaemon } from "../agent/server-daemon.ts";
 import { ServerService, serverLogFile } from "../agent/server-service.ts";
 import { createLogger, parseLogFormat } from "../io/log.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
+import { startLiveConfig } from "./live-config.ts";
+import { readConfig } from "./load-config.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
   return config as Config & { server: NonNullable<Config["server"]> };
 }
 
+/** <storage>/.hashrelay/hashrelay-server.log when the file names a storage; an unreadable or invalid file is reported by the first reload. */
+function logFileOf(file: string): string | undefined {
+  try {
+    const read = readConfig(file);
+    return read.ok && read.config.server ? serverLogFile(read.config.server.storage) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function server(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
   const format = parseLogFormat(args.values.get("--log-format"));
-  const config = requireServer(loadConfig(configPath(args)));
-  const log = createLogger(serverLogFile(config.server.storage), { role: "server" }, { format });
-  const service = new ServerService(config, log, createNotifier());
-  const running = await startServer(config, loadKeyFile(config.server.key), log, service.events);
+  const file = configPath(args);
+  const log = createLogger(logFileOf(file), { role: "server" }, { format });
+  const service = new ServerService(log, createNotifier());
+  const running = new ServerDaemon(log, service.events);
+  // Start-up is the first reload, from nothing (src/agent/reload.ts).
+  const live = await startLiveConfig(file, {
+    parts: [running.part, service.part],
+    log: () => log,
+    recordPath: (inForce) => (inForce.server ? serverRecordPath(inForce.server.storage) : null),
+  });
   try {
     await service.start(running);
   } catch (err) {
+    live.close();
     await running.close();
     throw err;
   }
@@ -32,6 +50,7 @@ export async function server(argv: string[]): Promise<number> {
     process.once("SIGINT", resolve);
   });
   log.log("info", "stopping");
+  live.close();
   await service.stop();
   await running.close();
   return 0;

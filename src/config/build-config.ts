@@ -18,6 +18,11 @@ export const DEFAULT_LISTEN = "0.0.0.0";
 export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
+export const DEFAULT_MAX_CONNECTIONS = 64;
+export const DEFAULT_HANDSHAKE_TIMEOUT = "10s";
+export const DEFAULT_IDLE_TIMEOUT = "60s";
+/** Clients speak at least every 30 s (PROTOCOL.md §6): a shorter idle timeout would cut healthy sessions. */
+export const MIN_IDLE_TIMEOUT_MS = 40_000;
 
 export interface BuildContext {
   file: string;
@@ -74,7 +79,8 @@ class Builder {
     const state = this.path(at("state"), c.state ?? DEFAULT_STATE);
     const paths = this.sources(c.paths);
     if (!name || !server || !serverKey || !key || !schedule || !state || !paths) return undefined;
-    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, state, paths };
+    const compression = c.compression === "zstd" ? "zstd" : "gzip";
+    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, compression, state, paths };
   }
 
   server(s: Fields): ServerConfig | undefined {
@@ -99,6 +105,7 @@ class Builder {
     const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
       return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT);
     });
+    const limits = this.limits(isFields(s.limits) ? s.limits : {});
     const clients = this.serverClients(s.clients);
     const metrics = s.metrics === undefined ? null : this.text(at("metrics"), s.metrics, (text) => {
       const parsed = parseHostPort(text);
@@ -106,8 +113,25 @@ class Builder {
       if (parsed.port === undefined) return new Problem(`"${text}" has no port`, keyHelp(at("metrics")).hint);
       return { host: parsed.host, port: parsed.port };
     });
-    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !clients || metrics === undefined) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, ...(metrics ? { metrics } : {}), clients };
+    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients || metrics === undefined) return undefined;
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, limits, ...(metrics ? { metrics } : {}), clients };
+  }
+
+  private limits(l: Fields): ServerConfig["limits"] | undefined {
+    const at = (key: string): PathSegment[] => ["server", "limits", key];
+    const maxConnections = typeof l.maxConnections === "number" ? l.maxConnections : DEFAULT_MAX_CONNECTIONS;
+    const handshakeTimeoutMs = this.text(at("handshakeTimeout"), l.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, (text) => {
+      const ms = parseDuration(text);
+      if (ms === null) return new Problem(`"${text}" is not a duration`, DURATION_HINT);
+      return ms >= 1_000 ? ms : new Problem(`${text} is too short`, "give the handshake at least 1s, e.g. 10s");
+    });
+    const idleTimeoutMs = this.text(at("idleTimeout"), l.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, (text) => {
+      const ms = parseDuration(text);
+      if (ms === null) return new Problem(`"${text}" is not a duration`, DURATION_HINT);
+      return ms >= MIN_IDLE_TIMEOUT_MS ? ms : new Problem(`${text} is shorter than 40s`, keyHelp(at("idleTimeout")).hint);
+    });
+    if (handshakeTimeoutMs === undefined || idleTimeoutMs === undefined) return undefined;
+    return { maxConnections, handshakeTimeoutMs, idleTimeoutMs };
   }
 
   private clientName(raw: unknown): string | undefined {

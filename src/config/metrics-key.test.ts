@@ -49,3 +49,21 @@ describe("server.metrics", () => {
     expect(result.ok ? [] : result.issues.map(formatIssue)).toEqual([`${FILE}:4:12: server.metrics: expected text, got 9373 (${HINT})`]);
   });
 });
+
+describe("server.metrics in a reload", () => {
+  test("adding, moving or removing the address is a change the reload applies", async () => {
+    const { diffConfig } = await import("./config-diff.ts");
+    const config = (line: string) => {
+      const result = parse(serverWith(line));
+      if (!result.ok) throw new Error(result.issues.map(formatIssue).join("\n"));
+      return result.config;
+    };
+    const off = config("");
+    const on = config("  metrics: 127.0.0.1:9373\n");
+    const moved = config('  metrics: "[::1]:9100"\n');
+    expect(diffConfig(off, on)).toMatchObject({ empty: false, changes: ["server.metrics: none → 127.0.0.1:9373"], server: { metrics: true } });
+    expect(diffConfig(on, moved).changes).toEqual(["server.metrics: 127.0.0.1:9373 → [::1]:9100"]);
+    expect(diffConfig(moved, off).changes).toEqual(["server.metrics: [::1]:9100 → none"]);
+    expect(diffConfig(on, config("  metrics: 127.0.0.1:9373\n"))).toMatchObject({ empty: true, server: { metrics: false } });
+  });
+});

@@ -24,6 +24,8 @@ export interface ClientConfig {
   key: string;
   schedule: Schedule;
   scheduleText: string;
+  /** Archive format: gzip members (.tar.gz, default) or zstd members (.tar.zst). */
+  compression: "gzip" | "zstd";
   /** Absolute path of the state folder (default <config dir>/state). */
   state: string;
   paths: SourceConfig[];
@@ -39,6 +41,8 @@ export interface ServerConfig {
   /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
   minFreeBytes: number;
   retention: { keep: number; trashForMs: number };
+  /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
+  limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
   /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */
   metrics?: { host: string; port: number };
   clients: { name: string; keyText: string; key: Uint8Array }[];

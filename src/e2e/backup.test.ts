@@ -112,6 +112,9 @@ describe("backup through the compiled binary", () => {
     const restore = tempDir("restore2");
     expect(spawnSync("tar", ["-xzf", path.join(world.storage, "web01", site.archive!), "-C", restore]).status).toBe(0);
     expect(fs.readFileSync(path.join(restore, "site", "index.html"), "utf8")).toEndWith("<p>new paragraph</p>\n");
+    // unchanged files were not read again (their chunks came from the last archive), yet the archive is the whole tree
+    expect(describeTree(path.join(restore, "site"))).toEqual(describeTree(path.join(data, "site")));
+    expect(site.bytesSent).toBeLessThan(4096); // one paragraph travels as a delta, not a 64 KiB chunk
     // the client kept the signed receipts
     expect(fs.readdirSync(path.join(world.state, "receipts", "site")).sort()).toEqual([`${previous}.receipt.json`, `${site.archive}.receipt.json`].sort());
   });

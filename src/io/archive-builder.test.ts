@@ -70,7 +70,7 @@ function makeTree(): string {
 async function build(entries: readonly BuildEntry[]) {
   const chunks: BuiltChunk[] = [];
   const summary = await buildArchive(entries, { onChunk: (c) => void chunks.push(c) });
-  return { summary, chunks, file: Buffer.concat(chunks.map((c) => c.member)) };
+  return { summary, chunks, file: Buffer.concat(chunks.map((c) => c.member!)) };
 }
 
 function run(cmd: string[], cwd = root): string {
@@ -130,7 +130,7 @@ describe("buildArchive with the real tar and gzip", () => {
     const manifest = decodeManifestEntries(summary.manifest);
     expect(manifest).toHaveLength(chunks.length);
     chunks.forEach((chunk, i) => {
-      const raw = inflateMember(chunk.member, 256 * 1024);
+      const raw = inflateMember(chunk.member!, 256 * 1024);
       expect(chunk.index).toBe(i);
       expect(chunk.rawLength).toBe(raw.length);
       expect(chunk.idHex).toBe(sha(raw));

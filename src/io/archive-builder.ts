@@ -5,7 +5,8 @@ import { HashRelayError } from "../errors.ts";
 import { MANIFEST_ENTRY_BYTES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { Chunker, type ChunkerOptions } from "../archive/chunker.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
-import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
+import { ArchiveIdHasher, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
+import { StreamMap, type Segment } from "../archive/stream-map.ts";
 import { TAR_TRAILER, encodeTarHeader, tarPadding, type TarEntry } from "../archive/tar.ts";
 import { deflateRaw } from "./compress.ts";
 import { sourceError } from "./tree-walk.ts";
@@ -20,13 +21,21 @@ export interface BuiltChunk {
   id: Uint8Array;
   idHex: string;
   rawLength: number;
-  /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. */
-  member: Uint8Array;
+  /** The raw chunk (a fresh copy: the receiver may keep it); null for a chunk of the previous archive that was not read again. */
+  raw: Uint8Array | null;
+  /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. Null when built with compress: false. */
+  member: Uint8Array | null;
 }
 
 export interface BuildOptions {
   /** Called once per chunk, in order; the build waits for it (backpressure). Whatever it throws ends the build. */
   onChunk(chunk: BuiltChunk): Promise<void> | void;
+  /** false: do not compress (the client compresses only the chunks the server needs); default true. */
+  compress?: boolean;
+  /** One key per entry (same order) that changes whenever the entry's tar bytes may; enables `previous` and `segments`. */
+  keys?: readonly string[];
+  /** The last archive's segments and chunks: stretches of unchanged entries are not read again (compress: false only). */
+  previous?: { segments: readonly Segment[]; chunks: readonly ManifestEntry[] };
   /** Chunker bounds; defaults to the protocol's CHUNK_MIN/AVG/MAX. */
   chunker?: ChunkerOptions;
 }
@@ -39,13 +48,19 @@ export interface ArchiveSummary {
   archiveId: string;
   /** Length of the uncompressed tar stream. */
   rawSize: number;
-  /** Length of the .tar.gz: the sum of the member lengths. */
-  fileSize: number;
-  /** Hex SHA-256 of the .tar.gz (all members concatenated). */
-  fileSha256: string;
+  /** Length of the .tar.gz: the sum of the member lengths (when compressed). */
+  fileSize?: number;
+  /** Hex SHA-256 of the .tar.gz, all members concatenated (when compressed). */
+  fileSha256?: string;
   /** Files that changed size while being read, one line each. */
   warnings: string[];
+  /** The tar stream as segments (one per entry, then the trailer), for the next build's `previous`. */
+  segments: Segment[];
+  /** Bytes of the tar stream actually read and chunked (the rest was known from `previous`). */
+  bytesRead: number;
 }
+
+const TRAILER_PATH = "\u0000trailer";
 
 /** What the builder needs from a walked entry: its tar metadata and, for files, where to read it. */
 export type BuildEntry = TarEntry & { absPath: string };
@@ -67,7 +82,9 @@ export type BuildEntry = TarEntry & { absPath: string };
  * file, or when the archive would exceed MAX_CHUNKS_PER_ARCHIVE chunks; rethrows onChunk's errors.
  */
 export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOptions): Promise<ArchiveSummary> {
-  const chunker = new Chunker(opts.chunker);
+  let chunker = new Chunker(opts.chunker);
+  const compress = opts.compress ?? true;
+  if (opts.previous && compress) throw new HashRelayError("INTERNAL", "buildArchive: previous needs compress: false");
   const ids = new ArchiveIdHasher();
   const fileHash = createHash("sha256");
   const warnings: string[] = [];
@@ -75,61 +92,135 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
   let chunks = 0;
   let rawSize = 0;
   let fileSize = 0;
+  let bytesRead = 0;
 
-  const emit = async (pieces: Uint8Array[]) => {
-    for (const raw of pieces) {
-      if (chunks >= MAX_CHUNKS_PER_ARCHIVE) {
-        throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
-      }
-      const id = new Uint8Array(createHash("sha256").update(raw).digest());
-      const member = encodeGzipMember(raw, deflateRaw);
-      if ((chunks + 1) * MANIFEST_ENTRY_BYTES > manifest.length) {
-        const grown = new Uint8Array(manifest.length * 2);
-        grown.set(manifest);
-        manifest = grown;
-      }
-      const at = chunks * MANIFEST_ENTRY_BYTES;
-      manifest.set(id, at);
-      new DataView(manifest.buffer).setUint32(at + 32, raw.length);
-      ids.addEncoded(manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
-      fileHash.update(member);
-      rawSize += raw.length;
-      fileSize += member.length;
-      const index = chunks++;
-      await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength: raw.length, member });
+  const record = async (id: Uint8Array, rawLength: number, raw: Uint8Array | null, member: Uint8Array | null) => {
+    if (chunks >= MAX_CHUNKS_PER_ARCHIVE) {
+      throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
+    }
+    if ((chunks + 1) * MANIFEST_ENTRY_BYTES > manifest.length) {
+      const grown = new Uint8Array(manifest.length * 2);
+      grown.set(manifest);
+      manifest = grown;
+    }
+    const at = chunks * MANIFEST_ENTRY_BYTES;
+    manifest.set(id, at);
+    new DataView(manifest.buffer).setUint32(at + 32, rawLength);
+    ids.addEncoded(manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
+    if (member) fileHash.update(member);
+    rawSize += rawLength;
+    fileSize += member?.length ?? 0;
+    const index = chunks++;
+    await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength, raw, member });
+  };
+  const emit = async (raw: Uint8Array) => {
+    const id = new Uint8Array(createHash("sha256").update(raw).digest());
+    await record(id, raw.length, raw, compress ? encodeGzipMember(raw, deflateRaw) : null);
+  };
+
+  // The stream as segments: header + content + padding per entry, then the trailer.
+  const segments: Segment[] = entries.map((entry, k) => {
+    const content = entry.type === "file" ? entry.size + tarPadding(entry.size) : 0;
+    return { path: entry.path, key: opts.keys?.[k] ?? "", length: encodeTarHeader(entry).length + content };
+  });
+  segments.push({ path: TRAILER_PATH, key: "trailer", length: TAR_TRAILER.length });
+  const starts: number[] = [];
+  let total = 0;
+  for (const seg of segments) {
+    starts.push(total);
+    total += seg.length;
+  }
+  const map = opts.previous && opts.keys ? new StreamMap(opts.previous.segments, opts.previous.chunks, segments) : null;
+
+  // Where the chunker stands fresh at a boundary the last archive also had, its chunks are taken as they are.
+  let chunkStart = 0;
+  let jumpTo: number | null = null;
+  const fastForward = async (): Promise<boolean> => {
+    const ff = map?.fastForward(chunkStart);
+    if (!ff) return false;
+    for (const chunk of ff.chunks) await record(chunk.id, chunk.rawLength, null, null);
+    chunker = new Chunker(opts.chunker);
+    chunkStart = jumpTo = ff.endNew;
+    return true;
+  };
+  const write = async (bytes: Uint8Array) => {
+    if (jumpTo !== null) return;
+    bytesRead += bytes.length;
+    for (const raw of chunker.push(bytes)) {
+      await emit(raw);
+      chunkStart += raw.length;
+      if (await fastForward()) return;
     }
   };
-  const write = (bytes: Uint8Array) => emit(chunker.push(bytes));
+  const stopped = () => jumpTo !== null;
 
   const buffer = new Uint8Array(READ_BUFFER_BYTES);
-  for (const entry of entries) {
-    if (entry.type !== "file") {
-      await write(encodeTarHeader(entry));
-      continue;
-    }
-    const handle = await openRegularFile(entry.absPath);
-    try {
-      await write(encodeTarHeader(entry));
-      await copyContent(handle, entry, buffer, write, warnings);
-    } finally {
-      await handle.close();
-    }
-    const padding = tarPadding(entry.size);
-    if (padding > 0) await write(TAR_TRAILER.subarray(0, padding));
+  let position = 0;
+  if (await fastForward()) position = jumpTo!;
+  while (position < total) {
+    jumpTo = null;
+    const k = segmentAt(starts, position);
+    await produceSegment(entries[k], position - starts[k]!, write, stopped, buffer, warnings);
+    position = jumpTo ?? starts[k]! + segments[k]!.length;
   }
-  await write(TAR_TRAILER);
   const last = chunker.finish();
-  if (last) await emit([last]);
+  if (last) await emit(last);
 
   return {
     chunks,
     manifest: manifest.slice(0, chunks * MANIFEST_ENTRY_BYTES),
     archiveId: ids.digest(),
     rawSize,
-    fileSize,
-    fileSha256: fileHash.digest("hex"),
+    fileSize: compress ? fileSize : undefined,
+    fileSha256: compress ? fileHash.digest("hex") : undefined,
     warnings,
+    segments,
+    bytesRead,
   };
+}
+
+function segmentAt(starts: readonly number[], position: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= position) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Writes the bytes of one segment from `within` on (the trailer when `entry` is undefined); stops early when `stopped()`. */
+async function produceSegment(
+  entry: BuildEntry | undefined,
+  within: number,
+  write: (bytes: Uint8Array) => Promise<void>,
+  stopped: () => boolean,
+  buffer: Uint8Array,
+  warnings: string[],
+): Promise<void> {
+  if (!entry) {
+    await write(TAR_TRAILER.subarray(within));
+    return;
+  }
+  const header = encodeTarHeader(entry);
+  if (entry.type !== "file") {
+    await write(header.subarray(within));
+    return;
+  }
+  const handle = await openRegularFile(entry.absPath);
+  try {
+    if (within < header.length) await write(header.subarray(within));
+    if (stopped()) return;
+    const from = Math.max(0, within - header.length);
+    if (from < entry.size) await copyContent(handle, entry, buffer, write, warnings, from, stopped);
+  } finally {
+    await handle.close();
+  }
+  if (stopped()) return;
+  const padding = tarPadding(entry.size);
+  const padFrom = Math.max(0, within - header.length - entry.size);
+  if (padding > padFrom) await write(TAR_TRAILER.subarray(0, padding - padFrom));
 }
 
 /** Opens without following a symlink and checks it is still a regular file; throws SOURCE naming it. */
@@ -165,9 +256,12 @@ async function copyContent(
   buffer: Uint8Array,
   write: (bytes: Uint8Array) => Promise<void>,
   warnings: string[],
+  from = 0,
+  stopped: () => boolean = () => false,
 ): Promise<void> {
-  let done = 0;
+  let done = from;
   while (done < entry.size) {
+    if (stopped()) return;
     const want = Math.min(buffer.length, entry.size - done);
     let got: number;
     try {

@@ -1,4 +1,5 @@
-// Raw deflate for gzip members: libdeflate through Bun at a fixed level, so the same chunk gives the same bytes.
+// Raw deflate for gzip members (libdeflate through Bun) and zstd frames, at fixed levels, so the same chunk gives the same bytes.
+import { constants as zlibConstants, zstdCompressSync } from "node:zlib";
 
 /** Fixed compression level: part of what makes archive files reproducible for one Bun/libdeflate version. */
 export const COMPRESSION_LEVEL = 6;
@@ -37,4 +38,13 @@ export function storedDeflate(raw: Uint8Array): Uint8Array {
     from += length;
   } while (from < raw.length);
   return out;
+}
+
+/** zstd level for `.tar.zst` archives: fast, close to gzip -6 in size. */
+export const ZSTD_LEVEL = 3;
+
+/** One zstd frame with content size and checksum (what zstd-member.ts requires), deterministic for a given libzstd. */
+export function zstdFrame(raw: Uint8Array): Uint8Array {
+  const c = zlibConstants;
+  return new Uint8Array(zstdCompressSync(raw, { params: { [c.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [c.ZSTD_c_checksumFlag]: 1, [c.ZSTD_c_contentSizeFlag]: 1 } }));
 }

@@ -155,7 +155,7 @@ describe("chunk payloads", () => {
     expect(badFrame(() => decodeChunkPayload(new Uint8Array(3)))).toContain("shorter");
     expect(badFrame(() => decodeChunkPayload(Uint8Array.from([...u32(0), 0x1f, 0x8b])))).toContain("member is 2 bytes");
     const notGzip = Uint8Array.from([...u32(0), ...new Array(30).fill(0x42)]);
-    expect(badFrame(() => decodeChunkPayload(notGzip))).toContain("not a gzip member");
+    expect(badFrame(() => decodeChunkPayload(notGzip))).toContain("not a gzip or zstd member");
     const huge = new Uint8Array(4 + MAX_CHUNK_MEMBER + 1);
     huge.set(member, 4);
     expect(badFrame(() => decodeChunkPayload(huge))).toContain("member is");

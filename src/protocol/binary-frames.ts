@@ -37,6 +37,7 @@ export interface ChunkPayload {
 const CHUNK_ID_BYTES = 32;
 /** gzip magic + deflate method: every member starts with these. */
 const GZIP_MEMBER_START = [0x1f, 0x8b, 0x08];
+const ZSTD_MEMBER_START = [0x5e, 0x2a, 0x4d, 0x18];
 /** Smallest gzip member: 10-byte header, an empty deflate block, 8-byte trailer. */
 const MIN_GZIP_MEMBER = 20;
 /** Largest gzip member that still fits a SEALED_CHUNK frame. */
@@ -176,7 +177,10 @@ function checkChunk(index: number, member: Uint8Array, fail: (m: string) => Hash
   if (member.length < MIN_GZIP_MEMBER || member.length > MAX_CHUNK_MEMBER) {
     throw fail(`chunk ${index} member is ${member.length} bytes, expected ${MIN_GZIP_MEMBER} to ${MAX_CHUNK_MEMBER}`);
   }
-  if (GZIP_MEMBER_START.some((b, i) => member[i] !== b)) {
-    throw fail(`chunk ${index} is not a gzip member (bad magic)`);
+  // a gzip member (.tar.gz) or a zstd member: skippable frame 5e 2a 4d 18 (.tar.zst)
+  const gzip = GZIP_MEMBER_START.every((b, i) => member[i] === b);
+  const zstd = ZSTD_MEMBER_START.every((b, i) => member[i] === b);
+  if (!gzip && !zstd) {
+    throw fail(`chunk ${index} is not a gzip or zstd member (bad magic)`);
   }
 }

@@ -15,6 +15,8 @@ export const FrameType = {
   SEALED_MANIFEST: 0x11, // AEAD(manifest page, binary)
   SEALED_NEED: 0x12, // AEAD(need bitmap, binary)
   SEALED_CHUNK: 0x13, // AEAD(u32 index + gzip member)
+  SEALED_MANIFEST_DIFF: 0x14, // AEAD(manifest page as copies from the base manifest + new entries)
+  SEALED_CHUNK_DELTA: 0x15, // AEAD(u32 index + raw-deflate(copy/literal ops over chunks the server holds))
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

@@ -19,8 +19,10 @@ export const protocolLimits: FrameLimits = (type) => {
     case FrameType.SEALED_CONTROL:
     case FrameType.SEALED_MANIFEST:
     case FrameType.SEALED_NEED:
+    case FrameType.SEALED_MANIFEST_DIFF:
       return MAX_CONTROL_FRAME;
     case FrameType.SEALED_CHUNK:
+    case FrameType.SEALED_CHUNK_DELTA:
       return MAX_CHUNK_FRAME;
     default:
       return undefined;

@@ -25,6 +25,7 @@ const valid: ControlMessage[] = [
   { type: "welcome", client: "web01", serverTime: 1_700_000_000_000 },
   { type: "welcome", client: "a".repeat(64), serverTime: 0 },
   { type: "ping", id: 7 },
+  { type: "ping", id: 8, configHash: hex64 },
   { type: "pong", id: 7, serverTime: 1_700_000_000_000 },
   { type: "offer", name: "www" },
   { type: "offer", name: "a".repeat(64), archiveId: "0123456789abcdef".repeat(4) },
@@ -48,6 +49,8 @@ const invalid: Record<string, [unknown, string][]> = {
     [{ type: "ping", id: "7" }, "/id"],
     [{ type: "ping", id: 1.5 }, "/id"],
     [{ type: "ping" }, "id"],
+    [{ type: "ping", id: 1, configHash: hex64.toUpperCase() }, "/configHash"],
+    [{ type: "ping", id: 1, configHash: "abc" }, "/configHash"],
   ],
   pong: [
     [{ type: "pong", id: 1 }, "serverTime"],

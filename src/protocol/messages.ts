@@ -6,12 +6,15 @@ import type { SignedDoc } from "./signed-document.ts";
 import { CONTROL_TYPES, describeSchemaError, validateControl, type ControlType } from "./wire-schemas.ts";
 
 export type WelcomeMessage = { type: "welcome"; client: string; serverTime: number };
-export type PingMessage = { type: "ping"; id: number };
+/** configHash: SHA-256 of the client's config file in force (attestation: the server records it per client). */
+export type PingMessage = { type: "ping"; id: number; configHash?: string };
 export type PongMessage = { type: "pong"; id: number; serverTime: number };
 /** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
-export type OfferMessage = { type: "offer"; name: string; archiveId?: string };
+/** format: the archive's member format (default "tar.gz"); chunks are deduplicated only against archives of the same format. */
+export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string; format?: "tar.gz" | "tar.zst" };
 export type HaveMessage = { type: "have"; receipt: SignedDoc };
-export type SendManifestMessage = { type: "send-manifest" };
+/** base: true when the server holds the offer's base archive, so pages may be diffs and chunks deltas against it. */
+export type SendManifestMessage = { type: "send-manifest"; base?: boolean };
 export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };

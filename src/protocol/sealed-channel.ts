@@ -9,6 +9,8 @@ const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_MANIFEST,
   FrameType.SEALED_NEED,
   FrameType.SEALED_CHUNK,
+  FrameType.SEALED_MANIFEST_DIFF,
+  FrameType.SEALED_CHUNK_DELTA,
 ]);
 
 /** The last usable counter: nonces are 4 zero bytes || u64 BE counter, and a nonce is never reused. */

@@ -27,8 +27,8 @@ export interface ManifestBody {
   archiveId: string;
   chunks: number;
   rawSize: number;
-  fileSize: number;
-  fileSha256: string;
+  fileSize?: number;
+  fileSha256?: string;
   createdAt: string;
   configHash?: string;
 }
@@ -60,11 +60,12 @@ function signedBytes(body: string): Uint8Array {
   return out;
 }
 
-/** The file name must be backup-<name>-<NOW>.tar.gz for this very name (the schema checked the shape). */
+/** The file name must be backup-<name>-<NOW>.tar.gz (or .tar.zst) for this very name (the schema checked the shape). */
 function checkFileBelongsToName(kind: DocumentKind, value: { file: string; name: string }): void {
   const expectedStart = `backup-${value.name}-`;
-  const nowAndExt = "SS-MM-HH-YYYY-MM-DD.tar.gz".length;
-  if (!value.file.startsWith(expectedStart) || value.file.length !== expectedStart.length + nowAndExt) {
+  const now = "SS-MM-HH-YYYY-MM-DD".length;
+  const ext = value.file.endsWith(".tar.zst") ? ".tar.zst".length : ".tar.gz".length;
+  if (!value.file.startsWith(expectedStart) || value.file.length !== expectedStart.length + now + ext) {
     throw new HashRelayError("BAD_FRAME", `${kind} file ${JSON.stringify(value.file)} is not an archive of name ${value.name}`);
   }
 }

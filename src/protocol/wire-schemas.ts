@@ -5,9 +5,9 @@ import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_NAME_
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
 export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
-/** backup-NAME-NOW.tar.gz with NOW = SS-MM-HH-YYYY-MM-DD (UTC). */
+/** backup-NAME-NOW.tar.gz (or .tar.zst) with NOW = SS-MM-HH-YYYY-MM-DD (UTC). */
 export const ARCHIVE_FILE_PATTERN =
-  "^backup-[a-z0-9]+(?:-[a-z0-9]+)*-[0-5][0-9]-[0-5][0-9]-(?:[01][0-9]|2[0-3])-[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\\.tar\\.gz$";
+  "^backup-[a-z0-9]+(?:-[a-z0-9]+)*-[0-5][0-9]-[0-5][0-9]-(?:[01][0-9]|2[0-3])-[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\\.tar\\.(?:gz|zst)$";
 /** UTC timestamps as Date.prototype.toISOString writes them. */
 export const ISO_UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,9})?Z$";
 
@@ -31,7 +31,8 @@ export const signedDocSchema = {
 export const manifestBodySchema = {
   type: "object",
   additionalProperties: false,
-  required: ["v", "kind", "client", "name", "file", "archiveId", "chunks", "rawSize", "fileSize", "fileSha256", "createdAt"],
+  // fileSize/fileSha256 only when the client compressed every chunk itself (it compresses only what travels).
+  required: ["v", "kind", "client", "name", "file", "archiveId", "chunks", "rawSize", "createdAt"],
   properties: {
     v: { const: 1 },
     kind: { const: "manifest" },
@@ -77,11 +78,11 @@ function message(type: string, fields: Record<string, object> = {}, optional: Re
 
 export const controlSchemas = {
   welcome: message("welcome", { client: slug, serverTime: count }),
-  ping: message("ping", { id: count }),
+  ping: message("ping", { id: count }, { configHash: hex256 }),
   pong: message("pong", { id: count, serverTime: count }),
-  offer: message("offer", { name: slug }, { archiveId: hex256 }),
+  offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256, format: { enum: ["tar.gz", "tar.zst"] } }),
   have: message("have", { receipt: signedDocSchema }),
-  "send-manifest": message("send-manifest"),
+  "send-manifest": message("send-manifest", {}, { base: { type: "boolean" } }),
   commit: message("commit", { manifest: signedDocSchema }),
   receipt: message("receipt", { receipt: signedDocSchema }),
   error: message("error", {

@@ -25,8 +25,9 @@ describe("scanArchive", () => {
     expect(scanned.archiveId).toBe(archive.archiveId);
     expect(scanned.fileSha256).toBe(Buffer.from(sha256(archive.bytes)).toString("hex"));
     let offset = 0;
-    expect(scanned.members.length).toBe(25);
-    for (const [i, [id, at, length, raw]] of scanned.members.entries()) {
+    expect(scanned.members.count).toBe(25);
+    for (const [i, [id, at, length, raw]] of scanned.members.records().entries()) {
+      expect(scanned.members.sha256(i)).toEqual(sha256(archive.members[i]!));
       expect([id, at, length, raw]).toEqual([Buffer.from(archive.entries[i]!.id).toString("hex"), offset, archive.members[i]!.length, raws[i]!.length]);
       offset += length;
     }

@@ -1,11 +1,11 @@
-// Reading stored archives: member-by-member scans (to rebuild the catalog) and verified reads of single members.
+// Reading stored archives: member-by-member scans (to rebuild the index), scrubs, and verified reads of single members.
 import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { inflateMember, readMemberLength } from "../archive/gzip-member.ts";
 import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
 import { CHUNK_MAX, MAX_CHUNK_FRAME } from "../protocol/constants.ts";
-import type { MemberRecord } from "./catalog.ts";
+import { MemberTable } from "./member-table.ts";
 
 /** No gzip member of ours is longer than a chunk frame's payload. */
 export const MAX_MEMBER_BYTES = MAX_CHUNK_FRAME;
@@ -13,7 +13,8 @@ export const MAX_MEMBER_BYTES = MAX_CHUNK_FRAME;
 const SCAN_BLOCK = 4 * 1024 * 1024;
 
 export interface ScannedArchive {
-  members: MemberRecord[];
+  /** Every member, with the SHA-256 of its bytes. */
+  members: MemberTable;
   archiveId: string;
   fileSha256: string;
   size: number;
@@ -53,7 +54,7 @@ export async function readExactly(handle: FileHandle, position: number, length: 
 
 /**
  * Walks an archive member by member (length from each member's header, inflate, SHA-256 of the raw
- * bytes) and returns what the catalog needs. Memory stays bounded (one block). Throws STORAGE naming
+ * bytes, SHA-256 of the member) and returns what the index needs. Memory stays bounded (one block). Throws STORAGE naming
  * the file and offset when the file is not a sequence of our members; fs errors pass through.
  */
 export async function scanArchive(path: string): Promise<ScannedArchive> {
@@ -62,7 +63,7 @@ export async function scanArchive(path: string): Promise<ScannedArchive> {
     const stats = await handle.stat();
     const size = stats.size;
     if (size === 0) throw new HashRelayError("STORAGE", `${path} is empty`);
-    const members: MemberRecord[] = [];
+    const members = new MemberTable();
     const manifest: ManifestEntry[] = [];
     const fileHash = createHash("sha256");
     const block = new Uint8Array(Math.min(SCAN_BLOCK, size));
@@ -96,10 +97,57 @@ export async function scanArchive(path: string): Promise<ScannedArchive> {
       const id = sha256(raw);
       fileHash.update(member);
       manifest.push({ id, rawLength: raw.length });
-      members.push([chunkIdHex(id), position, length, raw.length]);
+      members.push(id, position, length, raw.length, sha256(member));
       position += length;
     }
     return { members, archiveId: archiveIdOf(manifest), fileSha256: fileHash.digest("hex"), size, mtimeMs: stats.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A member the scrub found wrong: its place in the file and why. */
+export interface DamagedMember {
+  /** Position in the archive's manifest (0-based). */
+  index: number;
+  offset: number;
+  length: number;
+  /** The chunk id (hex) the index says the member holds. */
+  chunkId: string;
+  reason: string;
+}
+
+/**
+ * Reads every member of the archive at `path` where `members` (the index's records, in file order) say
+ * it is, inflates it (bounded by its raw length) and checks raw length and SHA-256 against its chunk
+ * id. Returns the members that fail, and the file's real size. Throws fs errors when the file cannot
+ * be opened; short reads are reported as damaged members.
+ */
+export async function scrubArchive(path: string, members: readonly { id: string; offset: number; length: number; rawLength: number }[]): Promise<{ damaged: DamagedMember[]; size: number }> {
+  const handle = await open(path, "r");
+  try {
+    const size = (await handle.stat()).size;
+    const damaged: DamagedMember[] = [];
+    for (const [index, m] of members.entries()) {
+      const report = (reason: string) => damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason });
+      let bytes: Uint8Array;
+      try {
+        bytes = await readExactly(handle, m.offset, m.length, path);
+      } catch (err) {
+        report((err as Error).message);
+        continue;
+      }
+      let raw: Uint8Array;
+      try {
+        raw = inflateMember(bytes, m.rawLength);
+      } catch (err) {
+        report(`does not inflate: ${(err as Error).message}`);
+        continue;
+      }
+      if (raw.length !== m.rawLength) report(`inflates to ${raw.length} bytes, the index says ${m.rawLength}`);
+      else if (chunkIdHex(sha256(raw)) !== m.id) report("its bytes do not hash to its chunk id");
+    }
+    return { damaged, size };
   } finally {
     await handle.close();
   }

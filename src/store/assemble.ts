@@ -3,49 +3,49 @@ import { createHash } from "node:crypto";
 import { mkdir, open, stat, unlink, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { HashRelayError } from "../errors.ts";
-import { chunkIdHex } from "../archive/manifest.ts";
 import { fsyncDir, renameDurable } from "../io/atomic-file.ts";
-import { memberMatches, readExactly } from "./archive-file.ts";
-import type { MemberRecord } from "./catalog.ts";
+import { readExactly, sha256 } from "./archive-file.ts";
+import { MemberTable } from "./member-table.ts";
 import { pathExists, type StoreLayout } from "./layout.ts";
 
 /** Writes go out in blocks of about this size. */
 const WRITE_BLOCK = 1024 * 1024;
 
-/** Where member `index` of the new archive comes from. */
+/** Where member `index` of the new archive comes from: a staging file or a stored archive of this client. */
 export interface MemberSource {
   index: number;
   id: Uint8Array;
   rawLength: number;
-  /** null: the upload's staging file (verified on arrival); else a stored archive of this client (verified again here). */
-  file: string | null;
+  path: string;
+  /** What `path` is, for messages ("web01/backup-….tar.gz", "staging file … of web01"). */
+  label: string;
   offset: number;
   length: number;
+  /** SHA-256 of the member's bytes, recorded when it was verified (on arrival, at a scan, at a commit). */
+  sha256: Uint8Array;
 }
 
 export interface AssembleArgs {
-  layout: StoreLayout;
   client: string;
   name: string;
   /** Path of the temp file to create (must not exist), under .hashrelay/tmp. */
   tmp: string;
   sources: readonly MemberSource[];
-  staging: FileHandle | null;
 }
 
 /**
- * Writes the members in order to `tmp` and fsyncs it. Every member taken from a stored archive
- * is inflated and hashed again first. Throws HASH_MISMATCH when such a member no longer matches its
- * id, STORAGE on short reads, fs errors otherwise; on any failure `tmp` is removed.
+ * Writes the members in order to `tmp` and fsyncs it. Every member read is hashed and compared with
+ * the SHA-256 recorded when it was verified against its chunk id (a full inflate is the scrub's job,
+ * Store.verifyArchive). Throws HASH_MISMATCH when a member's bytes changed since, STORAGE on short
+ * reads, fs errors otherwise; on any failure `tmp` is removed. Returns the new file's members and hash.
  */
-export async function assembleArchive(args: AssembleArgs): Promise<{ members: MemberRecord[]; fileSha256: string }> {
-  const { layout, client, name, tmp, sources, staging } = args;
+export async function assembleArchive(args: AssembleArgs): Promise<{ members: MemberTable; fileSha256: string }> {
+  const { client, name, tmp, sources } = args;
   const out = await open(tmp, "wx", 0o640);
-  const archives = new Map<string, FileHandle>();
-  const verified = new Set<string>();
+  const inputs = new Map<string, FileHandle>();
   try {
     const hash = createHash("sha256");
-    const members: MemberRecord[] = [];
+    const members = new MemberTable();
     let position = 0;
     let written = 0;
     let pending: Uint8Array[] = [];
@@ -61,31 +61,22 @@ export async function assembleArchive(args: AssembleArgs): Promise<{ members: Me
       pendingBytes = 0;
     };
     for (const source of sources) {
-      let bytes: Uint8Array;
-      if (source.file === null) {
-        if (!staging) throw new HashRelayError("INTERNAL", `chunk ${source.index} of ${name} was staged but no staging file is open`);
-        bytes = await readExactly(staging, source.offset, source.length, `staging file of ${name}`);
-      } else {
-        let handle = archives.get(source.file);
-        if (!handle) {
-          handle = await open(layout.archivePath(client, source.file), "r");
-          archives.set(source.file, handle);
-        }
-        bytes = await readExactly(handle, source.offset, source.length, `${client}/${source.file}`);
-        const key = `${source.file}:${source.offset}`;
-        if (!verified.has(key)) {
-          if (!memberMatches(bytes, source.id, source.rawLength)) {
-            throw new HashRelayError(
-              "HASH_MISMATCH",
-              `chunk ${source.index} of ${name}, reused from ${client}/${source.file} at byte ${source.offset}, does not match its id`,
-              "that stored archive is damaged (it was left as it is); the new archive was not stored",
-            );
-          }
-          verified.add(key);
-        }
+      let handle = inputs.get(source.path);
+      if (!handle) {
+        handle = await open(source.path, "r");
+        inputs.set(source.path, handle);
+      }
+      const bytes = await readExactly(handle, source.offset, source.length, source.label);
+      const digest = sha256(bytes);
+      if (!Buffer.from(digest).equals(Buffer.from(source.sha256))) {
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `chunk ${source.index} of ${name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
+          "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
+        );
       }
       hash.update(bytes);
-      members.push([chunkIdHex(source.id), position, bytes.length, source.rawLength]);
+      members.push(source.id, position, bytes.length, source.rawLength, digest);
       position += bytes.length;
       pending.push(bytes);
       pendingBytes += bytes.length;
@@ -100,7 +91,7 @@ export async function assembleArchive(args: AssembleArgs): Promise<{ members: Me
     await unlink(tmp).catch(() => undefined);
     throw err;
   } finally {
-    for (const handle of archives.values()) await handle.close().catch(() => undefined);
+    for (const handle of inputs.values()) await handle.close().catch(() => undefined);
   }
 }
 

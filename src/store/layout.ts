@@ -60,14 +60,13 @@ export class StoreLayout {
   derivedDir(): string {
     return this.under(DERIVED_DIR);
   }
-  catalogRoot(): string {
+  /** The chunk index (SQLite; derived: rebuilt by scanning when missing or damaged). */
+  indexPath(): string {
+    return this.under(DERIVED_DIR, "index.sqlite");
+  }
+  /** Where earlier versions kept one JSON file per archive; removed at open. */
+  legacyCatalogRoot(): string {
     return this.under(DERIVED_DIR, "catalog");
-  }
-  catalogDir(client: string): string {
-    return this.under(DERIVED_DIR, "catalog", client);
-  }
-  catalogPath(client: string, file: string): string {
-    return this.under(DERIVED_DIR, "catalog", client, `${file}.json`);
   }
   tmpDir(): string {
     return this.under(DERIVED_DIR, "tmp");

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
@@ -57,6 +58,24 @@ async function expectCode(promise: Promise<unknown> | (() => unknown), code: str
   throw new Error(`expected ${code}, nothing was thrown`);
 }
 
+/** The archive's row in the on-disk index and its members' [chunk id hex, member SHA-256 hex], read with SQLite directly. */
+function indexed(root: string, client: string, file: string): { archiveId: string; members: [string, string][] } | undefined {
+  const db = new Database(join(root, ".hashrelay", "index.sqlite"), { readonly: true });
+  try {
+    const row = db.query<{ id: number; archive_id: string }, [string, string]>("SELECT id, archive_id FROM archives WHERE client = ? AND file = ?").get(client, file);
+    if (!row) return undefined;
+    const members = db
+      .query<{ id: string; sha: string }, [number]>("SELECT lower(hex(chunk_id)) AS id, lower(hex(member_sha256)) AS sha FROM members WHERE archive = ? ORDER BY seq")
+      .all(row.id)
+      .map((m): [string, string] => [m.id, m.sha]);
+    return { archiveId: row.archive_id, members };
+  } finally {
+    db.close();
+  }
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
 async function filesUnder(dir: string): Promise<string[]> {
   return existsSync(dir) ? (await readdir(dir, { recursive: true })).map(String).sort() : [];
 }
@@ -102,8 +121,8 @@ describe("upload of a fresh archive", () => {
       expect([at, length, raw]).toEqual([offset, archive.members[i]!.length, archive.raws[i]!.length]);
       offset += length;
     }
-    const saved = JSON.parse(await readFile(join(root, ".hashrelay", "catalog", "web01", `${file}.json`), "utf8"));
-    expect(saved.archiveId).toBe(archive.archiveId);
+    // the index on disk records the archive and, per member, its chunk id and the SHA-256 of its bytes
+    expect(indexed(root, "web01", file)).toEqual({ archiveId: archive.archiveId, members: archive.members.map((m, i) => [hex(archive.entries[i]!.id), hex(sha256(m))]) });
     expect(store.latest("web01", "etc")?.file).toBe(file);
     expect(store.find("web01", "etc", archive.archiveId)?.file).toBe(file);
     expect(store.list("web01").map((e) => e.file)).toEqual([file]);
@@ -150,7 +169,7 @@ describe("second archive of a name", () => {
     expect(existsSync(path1)).toBe(false);
     expect(await readBytes(join(root, ".trash", "web01", file1))).toEqual(first.bytes);
     expect(watched.list("web01").map((e) => e.file)).toEqual([file2]);
-    expect(existsSync(join(root, ".hashrelay", "catalog", "web01", `${file1}.json`))).toBe(false);
+    expect(indexed(root, "web01", file1)).toBeUndefined();
     // the chunk index no longer points into the trashed file
     for (const location of watched.chunkIndex("web01").values()) expect(location.file).toBe(file2);
 
@@ -281,9 +300,14 @@ describe("refusals leave storage as it was", () => {
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(store.list("web01")).toEqual([]);
     expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging"))).toEqual(existsSync(join(root, ".hashrelay", "staging", "web01")) ? ["web01"] : []);
     // the upload is closed: the agent cannot keep using it
     await expectCode(() => upload.addManifestPage(0, archive.entries), "BAD_FRAME");
+    // its chunks were verified one by one: they wait in staging, and the honest upload needs none of them
+    expect(store.stagingFiles("web01").length).toBe(1);
+    const honest = await uploadArchive(store, "web01", fileAt("etc", T0), archive);
+    expect(honest.needed).toEqual([false, false, false]);
+    expect(await readBytes(join(root, "web01", fileAt("etc", T0)))).toEqual(archive.bytes);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
   test("chunks that were not asked for, out-of-order or malformed pages and a wrong raw size are BAD_FRAME", async () => {
@@ -303,12 +327,12 @@ describe("refusals leave storage as it was", () => {
     const header = headerFor(fileAt("etc", T0 + 2000), next);
     expect(header.chunks).toBe(4);
     const wrongSize = store.beginUpload("web01", "etc");
-    wrongSize.addManifestPage(0, next.entries);
-    await wrongSize.addChunk(3, next.members[3]!);
+    expect(wrongSize.addManifestPage(0, next.entries)).toEqual([false, false, false, false]); // chunk 3 waits in staging since the abort
+    await expectCode(() => wrongSize.addChunk(3, next.members[3]!), "BAD_FRAME");
     const err = await expectCode(wrongSize.commit({ ...header, rawSize: next.rawSize + 1 }), "BAD_FRAME");
     expect(err.message).toContain(`adds up to ${next.rawSize} raw bytes`);
     expect(await readdir(join(root, "web01"))).toEqual([fileAt("etc", T0)]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect(store.stagingFiles("web01").length).toBe(1);
 
     const pages = store.beginUpload("web01", "etc");
     await expectCode(() => pages.addManifestPage(2, next.entries.slice(2)), "BAD_FRAME"); // a gap
@@ -322,10 +346,11 @@ describe("refusals leave storage as it was", () => {
     await expectCode(() => pages.addManifestPage(2, [{ ...next.entries[2]!, rawLength: -1 }]), "BAD_FRAME");
     await expectCode(() => pages.addManifestPage(2, [{ ...next.entries[2]!, id: next.entries[2]!.id.subarray(0, 31) }]), "BAD_FRAME");
     // the refused pages left no trace: the rest fits at entry 2 and the whole manifest hashes to its id
-    expect(pages.addManifestPage(2, next.entries.slice(2))).toEqual([false, true]);
-    await pages.addChunk(3, next.members[3]!);
+    expect(pages.addManifestPage(2, next.entries.slice(2))).toEqual([false, false]);
     expect((await pages.commit(header)).archiveId).toBe(next.archiveId);
     expect(await readBytes(join(root, "web01", header.file))).toEqual(next.bytes);
+    // every staged chunk is now stored: the staging file is gone
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
   test("not enough free space is NO_SPACE and nothing is stored", async () => {
@@ -380,7 +405,7 @@ describe("refusals leave storage as it was", () => {
     expect(store.list("web01")).toEqual([entry]);
     expect(await filesUnder(join(root, ".trash"))).toEqual([]);
     expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect(store.stagingFiles("web01").length).toBe(1); // the refused chunks wait in staging, they are valid chunks
   });
 
   test("two uploads of one client and name at once: the second is BUSY, whatever its file; others are not", async () => {
@@ -419,9 +444,10 @@ describe("refusals leave storage as it was", () => {
     await aborted.upload.abort(); // harmless twice
     await expectCode(() => aborted.upload.addChunk(1, v2.members[1]!), "BAD_FRAME");
     await expectCode(aborted.upload.commit(aborted.header), "BAD_FRAME");
-    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect(store.stagingFiles("web01").length).toBe(1);
     const { needed } = await uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), v2);
-    expect(needed).toEqual([true, true]); // nothing of the aborted upload was kept
+    expect(needed).toEqual([false, true]); // the chunk the aborted upload staged does not travel again
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
 
     time.advance(HOUR);
     const refused = offer(store, "web01", fileAt("etc", T0 + 2 * HOUR), v3);
@@ -468,10 +494,12 @@ describe("names from the wire", () => {
     for (const chunks of [0, -1, 0.5, MAX_CHUNKS_PER_ARCHIVE + 1, Number.NaN]) await commitWith({ ...good, chunks });
     for (const rawSize of [-1, 0.5, CHUNK_MAX + 1]) await commitWith({ ...good, rawSize });
     expect((await readdir(root)).sort()).toEqual([".hashrelay", ".trash"]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging"))).toEqual(existsSync(join(root, ".hashrelay", "staging", "web01")) ? ["web01"] : []);
+    // the one chunk was staged once (later uploads found it in staging)
+    expect(store.stagingFiles("web01").length).toBe(1);
     expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);
     // every refused commit closed its upload and freed the name
     expect((await uploadArchive(store, "web01", good.file, archive)).entry.archiveId).toBe(archive.archiveId);
+    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
   test("a commit naming another source than the upload's is BAD_FRAME and stores nothing", async () => {
@@ -486,7 +514,6 @@ describe("names from the wire", () => {
     expect(err.message).toContain("etc");
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(store.list("web01")).toEqual([]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
     // an upload of www is not held up by it, nor is the next one of etc
     await uploadArchive(store, "web01", fileAt("www", T0), archive);
     await uploadArchive(store, "web01", fileAt("etc", T0), archive);
@@ -507,9 +534,7 @@ describe("names from the wire", () => {
     expect(err.message).toContain("declares 4 entries, 3 arrived");
     // the stream stopped after two entries: the right header finds the manifest incomplete
     const short = store.beginUpload("web01", "etc");
-    expect(sendPages(short, archive.entries.slice(0, 2))).toEqual([true, true]);
-    await short.addChunk(0, archive.members[0]!);
-    await short.addChunk(1, archive.members[1]!);
+    expect(sendPages(short, archive.entries.slice(0, 2))).toEqual([false, false]); // staged by the refused upload
     expect((await expectCode(short.commit(header), "BAD_FRAME")).message).toContain("declares 3 entries, 2 arrived");
     // more entries sent than the manifest claims
     const fewer = offer(store, "web01", file, archive);
@@ -518,7 +543,7 @@ describe("names from the wire", () => {
     await expectCode(fewer.upload.commit({ ...header, chunks: 2, rawSize: rawOfTwo }), "BAD_FRAME");
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(store.list("web01")).toEqual([]);
-    expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
+    expect(store.stagingFiles("web01").length).toBe(1);
   });
 });
 
@@ -548,7 +573,7 @@ describe("dedup is per client", () => {
   });
 });
 
-describe("the catalog is derived data", () => {
+describe("the index is derived data", () => {
   test("deleting .hashrelay and reopening rebuilds the same chunk index and entries", async () => {
     const root = await newRoot();
     const time = clock();
@@ -570,7 +595,7 @@ describe("the catalog is derived data", () => {
     expect(reopened.list("web01").every((e) => e.receipt === undefined)).toBe(true);
     expect(reopened.chunkIndex("web02").size).toBe(2);
     expect(events.filter((e) => e.event === "catalog.rebuilt").length).toBe(3);
-    expect(existsSync(join(root, ".hashrelay", "catalog", "web01", `${fileAt("etc", T0)}.json`))).toBe(true);
+    expect(indexed(root, "web01", fileAt("etc", T0))?.members.length).toBe(8);
 
     // a second open uses the rebuilt catalog without scanning
     const quiet = recorder();
@@ -596,22 +621,66 @@ describe("the catalog is derived data", () => {
     expect(rebuilt?.receipt).toBeUndefined();
   });
 
-  test("a corrupt or lying catalog file is replaced by a scan of the archive", async () => {
+  test("an index row whose members do not cover the file is replaced by a scan of the archive", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });
     const file = fileAt("etc", T0);
     const archive = buildArchive(randomRaws("cc", 3));
     await uploadArchive(store, "web01", file, archive);
-    const catalogFile = join(root, ".hashrelay", "catalog", "web01", `${file}.json`);
-    const saved = JSON.parse(await readFile(catalogFile, "utf8"));
-    await writeFile(catalogFile, JSON.stringify({ ...saved, members: saved.members.slice(1) }));
+    await store.close();
+    const db = new Database(join(root, ".hashrelay", "index.sqlite"));
+    expect(db.run("DELETE FROM members WHERE seq = 0").changes).toBe(1);
+    db.close();
     const { log, events } = recorder();
     const reopened = await Store.open(root, { log });
-    expect(events.some((e) => e.event === "catalog.invalid")).toBe(true);
+    expect(events.some((e) => e.event === "index.invalid" && e.fields.file === file)).toBe(true);
     expect(reopened.latest("web01", "etc")?.archiveId).toBe(archive.archiveId);
     expect(reopened.chunkIndex("web01").size).toBe(3);
-    await writeFile(catalogFile, "{not json");
-    expect((await Store.open(root)).latest("web01", "etc")?.archiveId).toBe(archive.archiveId);
+    expect(indexed(root, "web01", file)?.members.length).toBe(3);
+  });
+
+  test("a garbage index.sqlite is moved aside and the index rebuilt; receipts are signed again on demand", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const file = fileAt("etc", T0);
+    const archive = buildArchive(randomRaws("garbage", 4));
+    await uploadArchive(store, "web01", file, archive);
+    await store.setReceipt("web01", file, { body: "{}", sig: "s", key: "k" });
+    const before = store.chunkIndex("web01");
+    await store.close();
+    const indexPath = join(root, ".hashrelay", "index.sqlite");
+    for (const suffix of ["-wal", "-shm"]) await rm(indexPath + suffix, { force: true });
+    const garbage = seededBytes("not sqlite", 64 * 1024);
+    await writeFile(indexPath, garbage);
+
+    const { log, events } = recorder();
+    const reopened = await Store.open(root, { log, now: () => T0 + HOUR });
+    expect(events.some((e) => e.event === "index.corrupt" && e.level === "warn")).toBe(true);
+    const aside = join(root, ".hashrelay", `index.sqlite.corrupt-${T0 + HOUR}`);
+    expect(await readBytes(aside)).toEqual(garbage); // moved, not deleted
+    expect(reopened.chunkIndex("web01")).toEqual(before);
+    const entry = reopened.latest("web01", "etc")!;
+    expect(entry.archiveId).toBe(archive.archiveId);
+    expect(entry.receipt).toBeUndefined();
+    expect(indexed(root, "web01", file)?.members.length).toBe(4);
+    // and the rebuilt index serves uploads: only the new chunk travels
+    const next = buildArchive([...randomRaws("garbage", 4), seededBytes("garbage-new", 5000)]);
+    expect((await uploadArchive(reopened, "web01", fileAt("etc", T0 + HOUR), next)).needed).toEqual([false, false, false, false, true]);
+
+    // an index that is SQLite but fails its integrity check is treated the same way
+    await reopened.close();
+    const db = new Database(indexPath);
+    const pageSize = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    db.close();
+    const bytes = await readBytes(indexPath);
+    expect(bytes.length).toBeGreaterThan(2 * pageSize);
+    bytes.fill(0xa5, pageSize, bytes.length); // every page after the header page
+    await writeFile(indexPath, bytes);
+    const again = recorder();
+    const third = await Store.open(root, { log: again.log, now: () => T0 + 2 * HOUR });
+    expect(again.events.some((e) => e.event === "index.corrupt")).toBe(true);
+    expect(third.latest("web01", "etc")?.archiveId).toBe(next.archiveId);
   });
 
   test("a damaged archive is logged and left alone, never deleted", async () => {
@@ -647,27 +716,33 @@ describe("the catalog is derived data", () => {
 });
 
 describe("crashes", () => {
-  test("leftover tmp and staging files are removed at open; a crash before the rename leaves the previous archive and no partial final name", async () => {
+  test("leftover tmp files are removed at open, staged chunks survive it; a crash before the rename leaves the previous archive and no partial final name", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });
     const first = buildArchive(randomRaws("k", 4));
     const file1 = fileAt("etc", T0);
     await uploadArchive(store, "web01", file1, first);
-    // the crash: the successor was half assembled in tmp, some chunks staged, nothing renamed
+    // the crash: the successor was half assembled in tmp, its new chunk staged, nothing renamed
     const second = buildArchive([...randomRaws("k", 4), seededBytes("k-new", 9000)]);
     await writeFile(join(root, ".hashrelay", "tmp", "0123456789abcdef.tar.gz"), second.bytes.subarray(0, 1000));
     await mkdir(join(root, ".hashrelay", "staging", "web01"), { recursive: true });
     await writeFile(join(root, ".hashrelay", "staging", "web01", "feedfacefeedface.part"), second.members[4]!);
+    await utimes(join(root, ".hashrelay", "staging", "web01", "feedfacefeedface.part"), T0 / 1000, T0 / 1000); // written at the crash
+    await writeFile(join(root, ".hashrelay", "staging", "web01", "notes.txt"), "not a staging file");
+    await mkdir(join(root, ".hashrelay", "staging", "Not A Client"));
 
     const reopened = await Store.open(root, { now: () => T0 + HOUR });
     expect(await readdir(join(root, ".hashrelay", "tmp"))).toEqual([]);
-    expect(await readdir(join(root, ".hashrelay", "staging"))).toEqual([]);
+    expect(await readdir(join(root, ".hashrelay", "staging"))).toEqual(["web01"]);
+    expect(await readdir(join(root, ".hashrelay", "staging", "web01"))).toEqual(["feedfacefeedface.part"]);
     expect(await readdir(join(root, "web01"))).toEqual([file1]);
     expect(await readBytes(join(root, "web01", file1))).toEqual(first.bytes);
     expect(reopened.latest("web01", "etc")?.archiveId).toBe(first.archiveId);
-    // the retry after the crash works and only the new chunk travels
+    // the retry after the crash works and nothing travels again: the new chunk was staged
     const { needed } = await uploadArchive(reopened, "web01", fileAt("etc", T0 + HOUR), second);
-    expect(needed).toEqual([false, false, false, false, true]);
+    expect(needed).toEqual([false, false, false, false, false]);
+    expect(await readBytes(join(root, "web01", fileAt("etc", T0 + HOUR)))).toEqual(second.bytes);
+    expect(await readdir(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
   test("a crash after the rename but before the catalog write: both archives complete, the catalog catches up, retention later", async () => {

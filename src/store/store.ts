@@ -1,35 +1,32 @@
-// Server storage: archives under their final names, the derived catalog, uploads, retention and the trash.
+// Server storage: archives under their final names, the derived chunk index, uploads and their staging pool, retention, the trash.
 //
 // On disk (see layout.ts):
 //   <root>/<client>/backup-NAME-NOW.tar.gz         archives, complete and fsynced (users restore from these)
 //   <root>/.trash/<client>/<item> + <item>.trashed  superseded archives and their trash time (trash.ts)
-//   <root>/.hashrelay/catalog/<client>/<file>.json  derived: rebuilt by scanning when missing or stale
+//   <root>/.hashrelay/index.sqlite                  derived chunk index (chunk-index.ts): rebuilt by scanning when missing, stale or damaged
 //   <root>/.hashrelay/tmp/                          archives being assembled; emptied on open
-//   <root>/.hashrelay/staging/<client>/             chunks of unfinished uploads; emptied on open
+//   <root>/.hashrelay/staging/<client>/*.part       chunks of unfinished uploads: the client's staging pool (staging-pool.ts)
 // Crash safety: a file reaches its final name only by rename after fsync (then the folder is
 // fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
 // the old archive, or the new one, or both — never a partial file under a final name.
-import { lstat, mkdir, readdir, rm, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
-import { scanArchive } from "./archive-file.ts";
-import {
-  Catalog,
-  isSignedDocShape,
-  loadCatalogFiles,
-  removeCatalogEntry,
-  saveCatalogEntry,
-  type CatalogEntry,
-  type ChunkLocation,
-} from "./catalog.ts";
+import { inflateMember } from "../archive/gzip-member.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { readExactly, scanArchive, scrubArchive, type DamagedMember } from "./archive-file.ts";
+import { isSignedDocShape, lazyEntry, type ArchiveRow, type CatalogEntry, type ChunkLocation } from "./catalog.ts";
+import { ChunkIndex } from "./chunk-index.ts";
 import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists, readdirOrEmpty } from "./layout.ts";
+import type { MemberTable } from "./member-table.ts";
+import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool, type PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
 import { listTrash, moveToTrash, purgeExpired, type TrashItem } from "./trash.ts";
-import { Upload, type UploadHost } from "./upload.ts";
+import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
 
@@ -47,25 +44,47 @@ export interface StoreOptions {
   retention?: Retention;
   /** Free space that must remain after storing an archive. Default 64 MiB. */
   spaceMarginBytes?: number;
+  /** A staging file not written for this long is dropped. Default STAGING_STALE_MS (24 h). */
+  stagingStaleMs?: number;
+  /** Staged bytes kept per client; beyond, the oldest staging files go. Default STAGING_CAP_BYTES (4 GiB). */
+  stagingCapBytes?: number;
 }
 
 export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000 };
 export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 
-export type { CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
+export type { ArchiveRow, CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
+export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";
+export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
 export { Upload, type UploadHeader } from "./upload.ts";
+
+/** What Store.verifyArchive found in one stored archive. */
+export interface ScrubReport {
+  client: string;
+  file: string;
+  /** Members checked (every member the index lists). */
+  members: number;
+  /** The file's size on disk and the size the index recorded. */
+  size: number;
+  expectedSize: number;
+  /** Members that do not inflate to their chunk id, in file order; [] for a sound archive. */
+  damaged: DamagedMember[];
+  /** True when no member is damaged and the size is right. */
+  ok: boolean;
+}
 
 /**
  * The server's storage under one root folder. Every client id, name and file given to a method is
  * checked first (BAD_FRAME when it is not a slug / not an archive name of that name), and every path
- * is asserted to stay under the root. Methods may be called concurrently: commits, retention and
- * receipts of one client run one at a time.
+ * is asserted to stay under the root. Methods may be called concurrently: commits, retention,
+ * receipts and staging sweeps of one client run one at a time.
  */
 export class Store {
   readonly root: string;
   private readonly layout: StoreLayout;
-  private readonly catalog = new Catalog();
+  private readonly index: ChunkIndex;
+  private readonly pool: StagingPool;
   private readonly log: StoreLog;
   private readonly now: () => number;
   private readonly spaceMargin: number;
@@ -74,34 +93,39 @@ export class Store {
   private readonly active = new Map<string, Upload>();
   private readonly host: UploadHost;
 
-  private constructor(layout: StoreLayout, opts: StoreOptions) {
+  private constructor(layout: StoreLayout, index: ChunkIndex, opts: StoreOptions) {
     this.layout = layout;
     this.root = layout.root;
+    this.index = index;
     this.log = opts.log ?? (() => undefined);
     this.now = opts.now ?? Date.now;
     this.spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
+    this.pool = new StagingPool(layout, this.log, {
+      staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
+      capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
+    });
     if (opts.retention) this.setRetention(opts.retention);
     this.host = {
       layout,
       log: this.log,
       now: this.now,
-      chunkIndex: (client) => this.catalog.chunkIndex(client),
+      held: (client, id, hex) => this.held(client, id, hex),
+      source: (client, id, hex) => this.heldMember(client, id, hex),
       withClientLock: (client, task) => this.withClientLock(client, task),
       existingEntry: (client, file) => this.existingEntry(client, file),
       ensureSpace: (bytes, what) => this.ensureSpace(bytes, what),
-      stored: (entry) => this.stored(entry),
-      finished: (upload) => {
-        const key = `${upload.client}/${upload.name}`;
-        if (this.active.get(key) === upload) this.active.delete(key);
-      },
+      stored: (row, members) => this.stored(row, members),
+      ended: (upload, outcome) => this.ended(upload, outcome),
     };
   }
 
   /**
-   * Opens (creating, mode 0750) the storage at `root`: empties .hashrelay/tmp and staging, loads the
-   * catalog and rebuilds the entry of every archive that has none or a stale one (size or mtime
-   * changed) by scanning it. A damaged archive is logged and left alone (not listed, never deleted).
-   * Trashed items without a recorded trash time get one dated now. Throws STORAGE (e.g. EACCES).
+   * Opens (creating, mode 0750) the storage at `root`: empties .hashrelay/tmp; opens the chunk index
+   * (a damaged one is moved aside and made anew) and brings it in line with the archives on disk,
+   * scanning every archive it lacks or holds stale (size or mtime changed); reads the staging pool
+   * (verifying every staged member, cutting damaged tails, dropping stale files). A damaged archive
+   * is logged and left alone (not listed, never deleted). Trashed items without a recorded trash time
+   * get one dated now. Throws STORAGE (e.g. EACCES).
    */
   static async open(root: string, opts: StoreOptions = {}): Promise<Store> {
     try {
@@ -112,48 +136,140 @@ export class Store {
   }
 
   private static async openOrThrow(layout: StoreLayout, opts: StoreOptions): Promise<Store> {
+    const log = opts.log ?? (() => undefined);
+    const now = opts.now ?? Date.now;
     await mkdir(layout.root, { recursive: true, mode: 0o750 });
-    for (const dir of [layout.trashRoot(), layout.derivedDir(), layout.catalogRoot(), layout.tmpDir(), layout.stagingRoot()]) {
+    for (const dir of [layout.trashRoot(), layout.derivedDir(), layout.tmpDir(), layout.stagingRoot()]) {
       await mkdir(dir, { recursive: true, mode: 0o750 });
     }
-    const store = new Store(layout, opts);
-    for (const dir of [layout.tmpDir(), layout.stagingRoot()]) {
-      for (const item of await readdir(dir)) {
-        const path = join(dir, item);
-        assertUnderRoot(layout.root, path);
-        await rm(path, { recursive: true, force: true });
-        store.log("info", "store.leftover-removed", { path });
-      }
+    for (const path of [...(await readdir(layout.tmpDir())).map((item) => join(layout.tmpDir(), item)), layout.legacyCatalogRoot()]) {
+      if (!(await pathExists(path))) continue;
+      assertUnderRoot(layout.root, path);
+      await rm(path, { recursive: true, force: true });
+      log("info", "store.leftover-removed", { path });
     }
-    await store.loadCatalog();
-    await listTrash(layout, store.now(), store.log);
+    const store = new Store(layout, await ChunkIndex.open(layout.indexPath(), log, now()), opts);
+    try {
+      await store.syncIndex();
+      await store.pool.load(store.now());
+      for (const client of store.pool.clients()) await store.sweepStaging(client);
+      await listTrash(layout, store.now(), store.log);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     return store;
+  }
+
+  /**
+   * Shuts the store: aborts the uploads in progress (their staged chunks stay for the next open), then
+   * closes the chunk index. Call it once, at shutdown; the store is unusable afterwards. Never throws.
+   */
+  async close(): Promise<void> {
+    for (const upload of [...this.active.values()]) await upload.abort();
+    try {
+      this.index.close();
+    } catch (err) {
+      this.log("warn", "index.close-failed", { error: (err as Error).message });
+    }
   }
 
   /** The newest stored archive of (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */
   latest(client: string, name: string): CatalogEntry | undefined {
     checkClient(client);
     checkName(name);
-    return this.catalog.entries(client).filter((e) => e.name === name).at(-1);
+    return this.list(client).filter((e) => e.name === name).at(-1);
   }
 
-  /** Every archive stored for `client`, oldest first. Entries are shared: do not mutate them. Throws BAD_FRAME on a bad client. */
+  /** Every archive stored for `client`, oldest first; members are read from the index when first used. Throws BAD_FRAME on a bad client. */
   list(client: string): CatalogEntry[] {
     checkClient(client);
-    return this.catalog.entries(client);
+    return this.index.archives(client).map((row) => this.entryOf(row));
   }
 
   /** The newest stored archive of (client, name) with this archive id, or undefined. Throws BAD_FRAME on a bad client or name. */
   find(client: string, name: string, archiveId: string): CatalogEntry | undefined {
     checkClient(client);
     checkName(name);
-    return this.catalog.entries(client).filter((e) => e.name === name && e.archiveId === archiveId).at(-1);
+    return this.list(client).filter((e) => e.name === name && e.archiveId === archiveId).at(-1);
   }
 
-  /** chunk id (hex) → member location, over this client's stored archives only. Do not mutate. Throws BAD_FRAME on a bad client. */
+  /** The newest stored archive of `client` with this archive id, whatever its name, or undefined. */
+  findById(client: string, archiveId: string): CatalogEntry | undefined {
+    checkClient(client);
+    return this.list(client).filter((e) => e.archiveId === archiveId).at(-1);
+  }
+
+  /**
+   * The raw bytes of a chunk this client's stored archives hold, or null when none holds it. Reads
+   * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
+   * BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
+   */
+  async readChunk(client: string, idHex: string): Promise<Uint8Array | null> {
+    checkClient(client);
+    if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex)) throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
+    const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
+    if (!location) return null;
+    const handle = await open(this.layout.archivePath(client, location.file), "r").catch((err) => {
+      throw new HashRelayError("STORAGE", `cannot read ${client}/${location.file}: ${(err as Error).message}`);
+    });
+    try {
+      const member = await readExactly(handle, location.offset, location.length, `${client}/${location.file}`);
+      try {
+        return inflateMember(member, CHUNK_MAX);
+      } catch (err) {
+        throw new HashRelayError("STORAGE", `${client}/${location.file}: member at ${location.offset} is damaged (${(err as Error).message})`);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * chunk id (hex) → member location over this client's stored archives only (newest archive wins).
+   * Built from the index on every call, O(chunks of the client): for tests and tools; uploads ask the
+   * index one chunk at a time. Throws BAD_FRAME on a bad client.
+   */
   chunkIndex(client: string): Map<string, ChunkLocation> {
     checkClient(client);
-    return this.catalog.chunkIndex(client);
+    return this.index.chunkMap(client);
+  }
+
+  /** The staging files (names) in this client's staging pool, oldest first. Throws BAD_FRAME on a bad client. */
+  stagingFiles(client: string): string[] {
+    checkClient(client);
+    return this.pool.items(client);
+  }
+
+  /**
+   * Scrubs one stored archive: reads and inflates every member the index lists and checks it against
+   * its chunk id (commits only compare a member's SHA-256 with the one recorded). Logs archive.damaged
+   * when something is wrong; changes nothing. Throws BAD_FRAME on a bad client or file, STORAGE when
+   * that archive is not stored or cannot be read.
+   */
+  async verifyArchive(client: string, file: string): Promise<ScrubReport> {
+    checkClient(client);
+    checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
+    const row = this.index.archive(client, file);
+    if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
+    const members = this.index.membersWithSha(client, file);
+    const result = await scrubArchive(this.layout.archivePath(client, file), members).catch((err) => {
+      throw asStorageError(err, `cannot verify ${client}/${file}`);
+    });
+    const report: ScrubReport = {
+      client,
+      file,
+      members: members.length,
+      size: result.size,
+      expectedSize: row.size,
+      damaged: result.damaged,
+      ok: result.damaged.length === 0 && result.size === row.size,
+    };
+    if (!report.ok) {
+      const first = result.damaged[0];
+      this.log("error", "archive.damaged", { client, file, damagedMembers: result.damaged.length, size: result.size, expectedSize: row.size, first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined });
+    }
+    return report;
   }
 
   /**
@@ -174,23 +290,25 @@ export class Store {
   }
 
   /**
-   * Stores the signed receipt in the archive's catalog entry (atomic write) and returns the updated
-   * entry. Throws BAD_FRAME on a bad client or file, INTERNAL when `receipt` is not a {body, sig, key}
-   * document, STORAGE when that archive is not stored (any more).
+   * Stores the signed receipt with the archive's index entry and returns the updated entry. Throws
+   * BAD_FRAME on a bad client or file, INTERNAL when `receipt` is not a {body, sig, key} document,
+   * STORAGE when that archive is not stored (any more) or the index cannot be written.
    */
   async setReceipt(client: string, file: string, receipt: SignedDoc): Promise<CatalogEntry> {
     checkClient(client);
     checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
     if (!isSignedDocShape(receipt)) throw new HashRelayError("INTERNAL", `receipt for ${client}/${file} is not a signed document`);
     return this.withClientLock(client, async () => {
-      const entry = this.catalog.get(client, file);
-      if (!entry) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-      const updated: CatalogEntry = { ...entry, receipt: { body: receipt.body, sig: receipt.sig, key: receipt.key } };
-      await saveCatalogEntry(this.layout, updated).catch((err) => {
+      const doc = { body: receipt.body, sig: receipt.sig, key: receipt.key };
+      let recorded: boolean;
+      try {
+        recorded = this.index.setReceipt(client, file, doc);
+      } catch (err) {
         throw asStorageError(err, `cannot record the receipt of ${client}/${file}`);
-      });
-      this.catalog.put(updated);
-      return updated;
+      }
+      const row = recorded ? this.index.archive(client, file) : undefined;
+      if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
+      return this.entryOf(row);
     });
   }
 
@@ -222,17 +340,17 @@ export class Store {
 
   // ---- internals ----
 
-  private async loadCatalog(): Promise<void> {
-    const invalid: string[] = [];
-    const saved = new Map<string, CatalogEntry>();
-    for (const entry of await loadCatalogFiles(this.layout, (path, reason) => {
-      invalid.push(path);
-      this.log("warn", "catalog.invalid", { path, reason });
-    })) {
-      saved.set(`${entry.client}/${entry.file}`, entry);
-    }
-    for (const path of invalid) await unlink(path).catch(() => undefined);
+  private entryOf(row: ArchiveRow): CatalogEntry {
+    return lazyEntry(row, () => this.index.members(row.client, row.file));
+  }
 
+  /**
+   * Brings the index in line with the archives on disk: keeps a row whose file has the recorded size
+   * and mtime and whose members cover it, scans (one transaction per archive) every other archive,
+   * forgets rows whose file is gone.
+   */
+  private async syncIndex(): Promise<void> {
+    const recorded = new Map(this.index.recorded().map((r) => [`${r.client}/${r.file}`, r]));
     for (const client of await readdirOrEmpty(this.layout.root)) {
       if (client.startsWith(".")) continue;
       if (!isSlug(client)) {
@@ -247,36 +365,32 @@ export class Store {
           this.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
           continue;
         }
-        const path = this.layout.archivePath(client, file);
-        const stats = await lstat(path);
+        const stats = await lstat(this.layout.archivePath(client, file));
         if (!stats.isFile()) continue;
         const key = `${client}/${file}`;
-        const cached = saved.get(key);
-        saved.delete(key);
-        if (cached && cached.size === stats.size && cached.mtimeMs === stats.mtimeMs) {
-          this.catalog.put(cached);
-          continue;
-        }
+        const known = recorded.get(key);
+        recorded.delete(key);
+        if (known && known.consistent && known.size === stats.size && known.mtimeMs === stats.mtimeMs) continue;
+        if (known && !known.consistent) this.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
         try {
-          const entry = await this.scanEntry(client, parsed.name, file);
-          await saveCatalogEntry(this.layout, entry);
-          this.log("info", "catalog.rebuilt", { client, file, members: entry.members.length });
+          const members = await this.scanInto(client, parsed.name, file);
+          this.log("info", "catalog.rebuilt", { client, file, members });
         } catch (err) {
           this.log("error", "archive.damaged", { client, file, error: (err as Error).message });
-          if (cached) await removeCatalogEntry(this.layout, client, file);
+          if (known) this.index.remove(client, file);
         }
       }
     }
-    for (const stale of saved.values()) {
-      await removeCatalogEntry(this.layout, stale.client, stale.file);
+    for (const stale of recorded.values()) {
+      this.index.remove(stale.client, stale.file);
       this.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
     }
   }
 
-  /** Scans `<client>/<file>` and puts its entry (no receipt) in the catalog. Throws STORAGE when damaged. */
-  private async scanEntry(client: string, name: string, file: string): Promise<CatalogEntry> {
+  /** Scans `<client>/<file>` and records it (no receipt) in the index. Returns its member count. Throws STORAGE when damaged. */
+  private async scanInto(client: string, name: string, file: string): Promise<number> {
     const scanned = await scanArchive(this.layout.archivePath(client, file));
-    const entry: CatalogEntry = {
+    const row: ArchiveRow = {
       client,
       name,
       file,
@@ -285,25 +399,47 @@ export class Store {
       size: scanned.size,
       mtimeMs: scanned.mtimeMs,
       storedAt: new Date(scanned.mtimeMs).toISOString(),
-      members: scanned.members,
     };
-    this.catalog.put(entry);
-    return entry;
+    this.index.put(row, scanned.members);
+    return scanned.members.count;
   }
 
   private async existingEntry(client: string, file: string): Promise<CatalogEntry | undefined> {
-    const known = this.catalog.get(client, file);
-    if (known) return known;
+    const known = this.index.archive(client, file);
+    if (known) return this.entryOf(known);
     if (!(await pathExists(this.layout.archivePath(client, file)))) return undefined;
     const name = parseArchiveFileName(file)?.name ?? "";
     checkArchiveFile(name, file);
     try {
-      const entry = await this.scanEntry(client, name, file);
-      await saveCatalogEntry(this.layout, entry).catch(() => undefined);
-      return entry;
+      await this.scanInto(client, name, file);
     } catch (err) {
       throw new HashRelayError("STORAGE", `${client}/${file} already exists and is not a valid archive`, "a stored file is never overwritten", { cause: err });
     }
+    const row = this.index.archive(client, file);
+    return row ? this.entryOf(row) : undefined;
+  }
+
+  /** "stored", the staging file of the client's pool holding the chunk, or null. An unreadable index only costs a resend: null. */
+  private held(client: string, id: Uint8Array, hex: string): "stored" | string | null {
+    try {
+      if (this.index.holds(client, id)) return "stored";
+    } catch (err) {
+      this.log("error", "index.read-failed", { client, error: (err as Error).message });
+    }
+    return this.pool.find(client, hex)?.path ?? null;
+  }
+
+  /** Where to copy a chunk this client holds from: its newest stored archive holding it, else its staging pool. */
+  private heldMember(client: string, id: Uint8Array, hex: string): HeldMember | undefined {
+    const stored = this.index.locate(client, id);
+    if (stored) {
+      const { file, ...member } = stored;
+      return { path: this.layout.archivePath(client, file), label: `${client}/${file}`, ...member };
+    }
+    const hit = this.pool.find(client, hex);
+    if (!hit) return undefined;
+    const { offset, length, rawLength, sha256 } = hit.member;
+    return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
   }
 
   private async ensureSpace(bytes: number, what: string): Promise<void> {
@@ -319,28 +455,59 @@ export class Store {
   }
 
   /** An archive is in place: record it, then apply retention for its name. Logs failures, never throws. */
-  private async stored(entry: CatalogEntry): Promise<void> {
-    this.catalog.put(entry);
-    this.log("info", "archive.stored", { client: entry.client, file: entry.file, size: entry.size });
+  private async stored(row: ArchiveRow, members: MemberTable): Promise<CatalogEntry> {
+    this.log("info", "archive.stored", { client: row.client, file: row.file, size: row.size });
     try {
-      await saveCatalogEntry(this.layout, entry);
+      this.index.put(row, members);
     } catch (err) {
-      this.log("error", "catalog.write-failed", { client: entry.client, file: entry.file, error: (err as Error).message });
+      this.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
     }
-    const others = this.catalog
-      .entries(entry.client)
-      .filter((e) => e.name === entry.name && e.file !== entry.file)
+    const others = this.index
+      .archives(row.client)
+      .filter((e) => e.name === row.name && e.file !== row.file)
       .reverse();
     for (const old of others.slice(this.retention.keep - 1)) {
       try {
         const item = await moveToTrash(this.layout, old.client, old.file, this.now());
-        this.catalog.remove(old.client, old.file);
-        await removeCatalogEntry(this.layout, old.client, old.file);
-        this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy: entry.file });
+        this.index.remove(old.client, old.file);
+        this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy: row.file });
       } catch (err) {
         this.log("error", "retention.failed", { client: old.client, file: old.file, error: (err as Error).message });
       }
     }
+    return lazyEntry(row, () => members.records());
+  }
+
+  /**
+   * An upload is over. Not stored: the members it staged join the client's pool (before its name is
+   * freed, so the next upload of that name finds them). Stored: its staging file goes (the archive
+   * holds every member). Then, under the client lock, the client's pool is swept. Never throws.
+   */
+  private async ended(upload: Upload, outcome: UploadOutcome): Promise<void> {
+    const { client } = upload;
+    const staging = outcome.staging;
+    const keep = !outcome.committed && staging !== null && staging.members.length > 0;
+    if (keep) this.pool.add(client, staging.path, staging.members, this.now());
+    const key = `${client}/${upload.name}`;
+    if (this.active.get(key) === upload) this.active.delete(key);
+    try {
+      await this.withClientLock(client, async () => {
+        if (staging && !keep) await unlink(staging.path).catch(() => undefined);
+        await this.sweepStaging(client);
+      });
+    } catch (err) {
+      this.log("error", "staging.sweep-failed", { client, error: (err as Error).message });
+    }
+  }
+
+  /** Drops the client's staging files that are stale, fully stored or over the cap, sparing those an active upload uses. */
+  private async sweepStaging(client: string): Promise<void> {
+    const pinned = new Set<string>();
+    for (const upload of this.active.values()) {
+      if (upload.client === client) for (const path of upload.filesInUse()) pinned.add(path);
+    }
+    const allStored = (members: readonly PoolMember[]) => members.every((m) => this.index.holds(client, m.id));
+    await this.pool.sweep(client, this.now(), pinned, allStored);
   }
 
   private async withClientLock<T>(client: string, task: () => Promise<T>): Promise<T> {

@@ -1,13 +1,15 @@
 // One archive being received: manifest pages → which chunks are needed → verified chunks in staging → commit.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { ArchiveIdHasher, chunkIdHex, encodeManifestEntries, type ManifestEntry } from "../archive/manifest.ts";
 import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
-import { MAX_MEMBER_BYTES, memberMatches } from "./archive-file.ts";
+import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
-import type { CatalogEntry, ChunkLocation } from "./catalog.ts";
+import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
+import type { MemberTable } from "./member-table.ts";
+import type { PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { StoreLog } from "./store.ts";
 
@@ -23,27 +25,51 @@ export interface UploadHeader {
   rawSize: number;
 }
 
+/** A member this client already holds, as a place to copy it from at commit. */
+export interface HeldMember {
+  path: string;
+  /** What `path` is, for messages. */
+  label: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  /** SHA-256 of the member's bytes, recorded when it was verified. */
+  sha256: Uint8Array;
+}
+
+/** How an upload ended, for the store to keep or drop its staging file. */
+export interface UploadOutcome {
+  committed: boolean;
+  /** The upload's staging file and the members written to it (in file order), or null when it made none. */
+  staging: { path: string; members: PoolMember[] } | null;
+}
+
 /** What an upload needs from the store that owns it (implemented by Store). */
 export interface UploadHost {
   readonly layout: StoreLayout;
   readonly log: StoreLog;
   now(): number;
-  /** This client's chunk index as it is now. */
-  chunkIndex(client: string): Map<string, ChunkLocation>;
-  /** Runs `task` while no other commit, retention or purge of this client runs. */
+  /**
+   * Whether this client already holds chunk `id` (hex `hex`): "stored" in one of its archives, the path
+   * of the staging file of its pool that holds it, or null. Never throws.
+   */
+  held(client: string, id: Uint8Array, hex: string): "stored" | string | null;
+  /** Where to copy chunk `id` from: the newest stored archive holding it, else the client's staging pool; undefined when neither. */
+  source(client: string, id: Uint8Array, hex: string): HeldMember | undefined;
+  /** Runs `task` while no other commit, retention or staging sweep of this client runs. */
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
-  /** The entry of an archive already under its final name (scanning it if the catalog lacks it), or undefined. Under the lock. */
+  /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */
   existingEntry(client: string, file: string): Promise<CatalogEntry | undefined>;
   /** Throws NO_SPACE unless `bytes` (plus the store's margin) fit on the storage file system. */
   ensureSpace(bytes: number, what: string): Promise<void>;
-  /** Records an archive just renamed into place (catalog, retention). Under the lock; must not throw. */
-  stored(entry: CatalogEntry): Promise<void>;
-  /** The upload is over (committed, failed or aborted). */
-  finished(upload: Upload): void;
+  /** Records an archive just renamed into place (index, retention) and returns its entry. Under the lock; must not throw. */
+  stored(row: ArchiveRow, members: MemberTable): Promise<CatalogEntry>;
+  /** The upload is over (committed, failed or aborted): keep or drop its staging file, free its name. Never throws. */
+  ended(upload: Upload, outcome: UploadOutcome): Promise<void>;
 }
 
 // Per-chunk state.
-const REUSE = 0; // the client's stored archives hold it
+const REUSE = 0; // the client's stored archives or its staging pool hold it
 const NEEDED = 1; // asked for, not received yet
 const RECEIVED = 2; // verified and in the staging file
 const DUPLICATE = 3; // a repeat of an earlier entry of this upload that is not stored yet
@@ -85,8 +111,12 @@ export class Upload {
   private missing = 0; // NEEDED, not yet RECEIVED
   private readonly firstSeen = new Map<string, number>(); // id → first index, for ids not stored yet
   private readonly dupOf = new Map<number, number>();
-  private readonly staged = new Map<number, { offset: number; length: number }>();
-  private readonly stagingPath: string;
+  private readonly staged = new Map<number, { offset: number; length: number; sha256: Uint8Array }>();
+  /** Members whose write to the staging file completed, in file order. */
+  private readonly written: PoolMember[] = [];
+  /** Staging files of the pool this upload counts on (they must stay until it ends). */
+  private readonly pinned = new Set<string>();
+  readonly stagingPath: string;
   private staging: Promise<FileHandle> | null = null;
   private stagingSize = 0;
   private writes: Promise<void> = Promise.resolve();
@@ -105,7 +135,8 @@ export class Upload {
   /**
    * Adds manifest entries [firstIndex, firstIndex + entries.length). Pages must come in order.
    * Returns, per entry, whether the server needs that chunk: false when this client's stored
-   * archives hold it or when it repeats an earlier entry of this upload. Throws BAD_FRAME on an
+   * archives or its staging pool (chunks of its earlier, unfinished uploads) hold it, or when it
+   * repeats an earlier entry of this upload. One index probe per entry. Throws BAD_FRAME on an
    * out-of-order or oversized page, a malformed entry, or a closed upload.
    */
   addManifestPage(firstIndex: number, entries: readonly ManifestEntry[]): boolean[] {
@@ -125,7 +156,6 @@ export class Upload {
     const encoded = encodeManifestEntries(entries, 0, entries.length); // checks id lengths
     this.grow(firstIndex + entries.length);
     this.hasher.addEncoded(encoded);
-    const index = this.host.chunkIndex(this.client);
     const needed: boolean[] = [];
     for (const [k, entry] of entries.entries()) {
       const i = firstIndex + k;
@@ -134,8 +164,10 @@ export class Upload {
       this.rawTotal += entry.rawLength;
       const hex = chunkIdHex(entry.id);
       const first = this.firstSeen.get(hex);
-      if (index.has(hex)) {
+      const held = first === undefined ? this.host.held(this.client, entry.id, hex) : null;
+      if (held !== null) {
         this.states[i] = REUSE;
+        if (held !== "stored") this.pinned.add(held);
       } else if (first !== undefined) {
         this.states[i] = DUPLICATE;
         this.dupOf.set(i, first);
@@ -171,8 +203,10 @@ export class Upload {
     this.missing--;
     const offset = this.stagingSize;
     this.stagingSize += member.length;
-    this.staged.set(index, { offset, length: member.length });
+    const digest = sha256(member);
+    this.staged.set(index, { offset, length: member.length, sha256: digest });
     const copy = member.slice(); // the caller may reuse its buffer
+    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: copy.length, rawLength: this.rawLengths[index]!, sha256: digest };
     this.writes = this.writes.then(async () => {
       if (this.writeError) return;
       try {
@@ -181,6 +215,7 @@ export class Upload {
         while (done < copy.length) {
           done += (await handle.write(copy, done, copy.length - done, offset + done)).bytesWritten;
         }
+        this.written.push(record);
       } catch (err) {
         this.writeError = asStorageError(err, `cannot stage chunks of ${name} for ${this.client}`);
       }
@@ -195,11 +230,12 @@ export class Upload {
    * matches its id), NO_SPACE (free space check, ENOSPC), STORAGE (the file name holds another
    * archive; any other fs failure). When the file is already stored with this archive id, returns
    * its entry. Nothing partial is ever left under a final name. The upload is closed afterwards,
-   * whatever happened.
+   * whatever happened; when it failed, its staged chunks join the client's staging pool.
    */
   async commit(header: UploadHeader): Promise<CatalogEntry> {
     this.assertOpen();
     this.closed = true;
+    let committed = false;
     try {
       checkUploadHeader(header);
       const { name, file, chunks, rawSize, archiveId } = header;
@@ -219,22 +255,30 @@ export class Upload {
       if (this.missing > 0) {
         throw new HashRelayError("BAD_FRAME", `${this.missing} chunk(s) of ${name} asked for never arrived (first: ${this.firstMissing()})`);
       }
-      return await this.host.withClientLock(this.client, () => this.store());
+      const entry = await this.host.withClientLock(this.client, () => this.store());
+      committed = true;
+      return entry;
     } catch (err) {
       throw asStorageError(err, `cannot store ${this.client}/${this.name}`);
     } finally {
-      await this.cleanup();
-      this.host.finished(this);
+      await this.finish(committed);
     }
   }
 
-  /** Drops the upload and its staged chunks. Never throws; harmless on a closed upload. */
+  /**
+   * Ends the upload without storing anything. The chunks it staged stay in the client's staging pool:
+   * the next upload of this client is not asked for them again. Never throws; harmless on a closed upload.
+   */
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.writes;
-    await this.cleanup();
-    this.host.finished(this);
+    await this.finish(false);
+  }
+
+  /** Staging files of the client's pool this upload relies on, and its own. */
+  filesInUse(): string[] {
+    return [this.stagingPath, ...this.pinned];
   }
 
   /** Under the client lock: assemble in tmp, fsync, rename into place, record. */
@@ -249,42 +293,48 @@ export class Upload {
     const sources = this.plan();
     const size = sources.reduce((sum, s) => sum + s.length, 0);
     await this.host.ensureSpace(size, `${this.client}/${file}`);
-    const staging = this.staging ? await this.staging : null;
     const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.tar.gz`);
-    const built = await assembleArchive({ layout, client: this.client, name, tmp, sources, staging });
+    const built = await assembleArchive({ client: this.client, name, tmp, sources });
     return this.installFile(tmp, built, size);
   }
 
-  /** Where each member of the new file comes from. Throws STORAGE when a chunk to reuse is no longer stored. */
+  /**
+   * Where each member of the new file comes from: this upload's staging file, else the newest stored
+   * archive of this client holding the chunk, else its staging pool. Throws STORAGE when a chunk to
+   * reuse is no longer held, HASH_MISMATCH when the held member's raw length is not the entry's.
+   */
   private plan(): MemberSource[] {
-    const index = this.host.chunkIndex(this.client);
     const sources: MemberSource[] = [];
+    const stagingLabel = `staging file of ${this.name} for ${this.client}`;
     for (let i = 0; i < this.received; i++) {
       const origin = this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i;
       const id = this.idAt(i);
       const rawLength = this.rawLengths[i]!;
       const staged = this.staged.get(origin);
       if (staged) {
-        sources.push({ index: i, id, rawLength, file: null, offset: staged.offset, length: staged.length });
+        sources.push({ index: i, id, rawLength, path: this.stagingPath, label: stagingLabel, ...staged });
         continue;
       }
-      const location = index.get(chunkIdHex(id));
-      if (!location) {
+      const held = this.host.source(this.client, id, chunkIdHex(id));
+      if (!held) {
         throw new HashRelayError("STORAGE", `chunk ${i} of ${this.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
       }
-      sources.push({ index: i, id, rawLength, file: location.file, offset: location.offset, length: location.length });
+      if (held.rawLength !== rawLength) {
+        throw new HashRelayError("HASH_MISMATCH", `chunk ${i} of ${this.name}, reused from ${held.label} at byte ${held.offset}, does not match its id`, "the manifest entry's raw length differs from the chunk's; the new archive was not stored");
+      }
+      sources.push({ index: i, id, rawLength, path: held.path, label: held.label, offset: held.offset, length: held.length, sha256: held.sha256 });
     }
     return sources;
   }
 
-  private async installFile(tmp: string, built: { members: CatalogEntry["members"]; fileSha256: string }, size: number): Promise<CatalogEntry> {
+  private async installFile(tmp: string, built: { members: MemberTable; fileSha256: string }, size: number): Promise<CatalogEntry> {
     const { layout } = this.host;
     const { name, file, archiveId } = this.header!;
     const stats = await installArchive(layout, this.client, file, tmp);
     if (stats.size !== size) {
       throw new HashRelayError("STORAGE", `${this.client}/${file}: stored ${stats.size} bytes, expected ${size}`);
     }
-    const entry: CatalogEntry = {
+    const row: ArchiveRow = {
       client: this.client,
       name,
       file,
@@ -293,10 +343,14 @@ export class Upload {
       size,
       mtimeMs: stats.mtimeMs,
       storedAt: new Date(this.host.now()).toISOString(),
-      members: built.members,
     };
-    await this.host.stored(entry);
-    return entry;
+    return this.host.stored(row, built.members);
+  }
+
+  /** Manifest entry `index` as received so far, or undefined. */
+  entryAt(index: number): ManifestEntry | undefined {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received) return undefined;
+    return { id: this.idAt(index).slice(), rawLength: this.rawLengths[index]! };
   }
 
   private idAt(i: number): Uint8Array {
@@ -331,14 +385,18 @@ export class Upload {
     return this.staging;
   }
 
-  private async cleanup(): Promise<void> {
-    if (!this.staging) return;
-    try {
-      await (await this.staging).close();
-    } catch {
-      // opening failed: nothing to close
+  /** Closes the staging file and hands the outcome to the store. Never throws. */
+  private async finish(committed: boolean): Promise<void> {
+    let staging: UploadOutcome["staging"] = null;
+    if (this.staging) {
+      try {
+        await (await this.staging).close();
+      } catch {
+        // opening failed: nothing to close
+      }
+      staging = { path: this.stagingPath, members: this.written };
     }
-    await unlink(this.stagingPath).catch(() => undefined);
+    await this.host.ended(this, { committed, staging });
   }
 
   private assertOpen(): void {

@@ -1,0 +1,241 @@
+// Sub-chunk deltas: a changed chunk described as byte ranges of chunks the server already holds, plus literal bytes.
+import { createHash } from "node:crypto";
+import { HashRelayError } from "../errors.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { Chunker } from "./chunker.ts";
+import { chunkIdHex, type ManifestEntry } from "./manifest.ts";
+
+/** Block bounds inside a chunk: small enough that a 2-line edit costs about one block. */
+export const BLOCK_MIN = 256;
+export const BLOCK_AVG = 1024;
+export const BLOCK_MAX = 4096;
+
+/** One chunk of the last stored archive, as blocks: their lengths and 52-bit content keys. */
+export interface ChunkBlocks {
+  id: Uint8Array;
+  rawLength: number;
+  lengths: number[];
+  keys: number[];
+}
+
+const OP_COPY = 0x01;
+const OP_LITERAL = 0x02;
+const TWO_32 = 2 ** 32;
+
+/**
+ * A block's content key: any 52-bit hash, the same on every run (the key is stored in the client's
+ * block index). It need not resist attacks: a collision makes a delta rebuild the wrong bytes, which
+ * the server's chunk id check refuses (HASH_MISMATCH), and the client then sends whole chunks.
+ */
+export type BlockKeyOf = (block: Uint8Array) => number;
+
+/** The 52 leading bits of SHA-256(block): the portable key (the agent uses a faster one, see io/block-key.ts). */
+export const sha256BlockKey: BlockKeyOf = (block) => {
+  const d = createHash("sha256").update(block).digest();
+  return (d.readUInt32BE(0) & 0xfffff) * TWO_32 + d.readUInt32BE(4);
+};
+
+/** Cuts a raw chunk into content-defined blocks; the same bytes always give the same blocks. */
+export function blocksOf(id: Uint8Array, raw: Uint8Array, keyOf: BlockKeyOf = sha256BlockKey): ChunkBlocks {
+  const chunker = new Chunker({ min: BLOCK_MIN, avg: BLOCK_AVG, max: BLOCK_MAX });
+  const pieces = chunker.push(raw);
+  const last = chunker.finish();
+  if (last) pieces.push(last);
+  return { id, rawLength: raw.length, lengths: pieces.map((p) => p.length), keys: pieces.map(keyOf) };
+}
+
+/** Where each block key of the last archive can be found: which chunk, at which offset. */
+export class BlockIndex {
+  private readonly where = new Map<number, number>();
+  private readonly chunkOf: number[] = [];
+  private readonly offsetOf: number[] = [];
+  private readonly lengthOf: number[] = [];
+  private readonly byId = new Map<string, ChunkBlocks>();
+
+  constructor(readonly chunks: readonly ChunkBlocks[]) {
+    chunks.forEach((chunk, c) => {
+      this.byId.set(chunkIdHex(chunk.id), chunk);
+      let offset = 0;
+      chunk.keys.forEach((key, b) => {
+        const length = chunk.lengths[b]!;
+        if (!this.where.has(key)) {
+          this.where.set(key, this.chunkOf.length);
+          this.chunkOf.push(c);
+          this.offsetOf.push(offset);
+          this.lengthOf.push(length);
+        }
+        offset += length;
+      });
+    });
+  }
+
+  /** The manifest the index was built from: the base both sides know. */
+  get manifest(): ManifestEntry[] {
+    return this.chunks.map((c) => ({ id: c.id, rawLength: c.rawLength }));
+  }
+
+  /** The blocks of a chunk of the last archive, by id (reused as-is when the chunk did not change). */
+  blocksOfChunk(id: Uint8Array): ChunkBlocks | undefined {
+    return this.byId.get(chunkIdHex(id));
+  }
+
+  lookup(key: number, length: number): { chunk: ChunkBlocks; offset: number } | undefined {
+    const at = this.where.get(key);
+    if (at === undefined || this.lengthOf[at] !== length) return undefined;
+    return { chunk: this.chunks[this.chunkOf[at]!]!, offset: this.offsetOf[at]! };
+  }
+}
+
+/**
+ * Describes `raw` (cut into `blocks`) as copies from chunks in `index` and literal bytes; adjacent
+ * copies of one chunk merge. Returns the op bytes (before compression) and how many bytes are literal.
+ */
+export function encodeChunkDelta(raw: Uint8Array, blocks: ChunkBlocks, index: BlockIndex): { ops: Uint8Array; literalBytes: number } {
+  type Piece = { copy: { id: Uint8Array; offset: number; length: number } } | { literal: { start: number; length: number } };
+  const pieces: Piece[] = [];
+  let at = 0;
+  let literalBytes = 0;
+  blocks.keys.forEach((key, b) => {
+    const length = blocks.lengths[b]!;
+    const found = index.lookup(key, length);
+    const last = pieces.at(-1);
+    if (found) {
+      if (last && "copy" in last && last.copy.id === found.chunk.id && last.copy.offset + last.copy.length === found.offset) last.copy.length += length;
+      else pieces.push({ copy: { id: found.chunk.id, offset: found.offset, length } });
+    } else {
+      literalBytes += length;
+      if (last && "literal" in last) last.literal.length += length;
+      else pieces.push({ literal: { start: at, length } });
+    }
+    at += length;
+  });
+  let size = 0;
+  for (const p of pieces) size += "copy" in p ? 41 : 5 + p.literal.length;
+  const ops = new Uint8Array(size);
+  const view = new DataView(ops.buffer);
+  let o = 0;
+  for (const p of pieces) {
+    if ("copy" in p) {
+      ops[o] = OP_COPY;
+      ops.set(p.copy.id, o + 1);
+      view.setUint32(o + 33, p.copy.offset);
+      view.setUint32(o + 37, p.copy.length);
+      o += 41;
+    } else {
+      ops[o] = OP_LITERAL;
+      view.setUint32(o + 1, p.literal.length);
+      ops.set(raw.subarray(p.literal.start, p.literal.start + p.literal.length), o + 5);
+      o += 5 + p.literal.length;
+    }
+  }
+  return { ops, literalBytes };
+}
+
+/**
+ * Rebuilds a chunk of `rawLength` bytes from op bytes. `chunkRaw(id)` returns the raw bytes of a
+ * chunk this client's store holds, or null. Throws BAD_FRAME for malformed ops or a length that does
+ * not add up (checked before writing past rawLength), HASH_MISMATCH for a copy from a chunk not held
+ * or outside it. The caller still checks SHA-256 of the result against the chunk id.
+ */
+export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (id: Uint8Array) => Uint8Array | null): Uint8Array {
+  if (rawLength < 1 || rawLength > CHUNK_MAX) throw new HashRelayError("BAD_FRAME", `delta for a chunk of ${rawLength} bytes`);
+  const out = new Uint8Array(rawLength);
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.length);
+  let o = 0;
+  let filled = 0;
+  while (o < ops.length) {
+    const kind = ops[o];
+    if (kind === OP_COPY) {
+      if (o + 41 > ops.length) throw new HashRelayError("BAD_FRAME", "truncated copy in a chunk delta");
+      const id = ops.subarray(o + 1, o + 33);
+      const offset = view.getUint32(o + 33);
+      const length = view.getUint32(o + 37);
+      if (length < 1 || filled + length > rawLength) throw new HashRelayError("BAD_FRAME", "chunk delta longer than its chunk");
+      const source = chunkRaw(id);
+      if (!source) throw new HashRelayError("HASH_MISMATCH", `chunk delta copies from chunk ${chunkIdHex(id).slice(0, 16)}…, which this server does not hold for you`, "the next backup sends whole chunks");
+      if (offset + length > source.length) throw new HashRelayError("HASH_MISMATCH", "chunk delta copies past the end of its source chunk");
+      out.set(source.subarray(offset, offset + length), filled);
+      filled += length;
+      o += 41;
+    } else if (kind === OP_LITERAL) {
+      if (o + 5 > ops.length) throw new HashRelayError("BAD_FRAME", "truncated literal in a chunk delta");
+      const length = view.getUint32(o + 1);
+      if (length < 1 || filled + length > rawLength || o + 5 + length > ops.length) throw new HashRelayError("BAD_FRAME", "chunk delta literal does not fit");
+      out.set(ops.subarray(o + 5, o + 5 + length), filled);
+      filled += length;
+      o += 5 + length;
+    } else {
+      throw new HashRelayError("BAD_FRAME", `unknown op 0x${(kind ?? 0).toString(16)} in a chunk delta`);
+    }
+  }
+  if (filled !== rawLength) throw new HashRelayError("BAD_FRAME", `chunk delta gives ${filled} bytes, the chunk has ${rawLength}`);
+  return out;
+}
+
+/** The chunk ids a delta copies from, in order (repeats included); throws BAD_FRAME on malformed ops. */
+export function copySourcesOf(ops: Uint8Array): Uint8Array[] {
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.length);
+  const ids: Uint8Array[] = [];
+  let o = 0;
+  while (o < ops.length) {
+    if (ops[o] === OP_COPY && o + 41 <= ops.length) {
+      ids.push(ops.subarray(o + 1, o + 33));
+      o += 41;
+    } else if (ops[o] === OP_LITERAL && o + 5 <= ops.length) {
+      o += 5 + view.getUint32(o + 1);
+    } else {
+      throw new HashRelayError("BAD_FRAME", "malformed chunk delta");
+    }
+  }
+  return ids;
+}
+
+/** The client's block index file: "HRB2" | u32 chunks | per chunk: id(32) u32 rawLength u32 blocks | per block u16 length, u32 key-high, u32 key-low. */
+export function encodeBlockIndex(chunks: readonly ChunkBlocks[]): Uint8Array {
+  let size = 8;
+  for (const c of chunks) size += 40 + 10 * c.lengths.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set([0x48, 0x52, 0x42, 0x32]);
+  view.setUint32(4, chunks.length);
+  let at = 8;
+  for (const c of chunks) {
+    out.set(c.id, at);
+    view.setUint32(at + 32, c.rawLength);
+    view.setUint32(at + 36, c.lengths.length);
+    at += 40;
+    c.lengths.forEach((length, b) => {
+      const key = c.keys[b]!;
+      view.setUint16(at, length);
+      view.setUint32(at + 2, Math.floor(key / TWO_32));
+      view.setUint32(at + 6, key % TWO_32);
+      at += 10;
+    });
+  }
+  return out;
+}
+
+/** Inverse of encodeBlockIndex; returns null for anything malformed (the client then sends whole chunks). */
+export function decodeBlockIndex(bytes: Uint8Array): ChunkBlocks[] | null {
+  if (bytes.length < 8 || bytes[0] !== 0x48 || bytes[1] !== 0x52 || bytes[2] !== 0x42 || bytes[3] !== 0x32) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const count = view.getUint32(4);
+  const chunks: ChunkBlocks[] = [];
+  let at = 8;
+  for (let c = 0; c < count; c++) {
+    if (at + 40 > bytes.length) return null;
+    const id = bytes.slice(at, at + 32);
+    const rawLength = view.getUint32(at + 32);
+    const n = view.getUint32(at + 36);
+    at += 40;
+    if (at + 10 * n > bytes.length) return null;
+    const lengths: number[] = [];
+    const keys: number[] = [];
+    for (let b = 0; b < n; b++, at += 10) {
+      lengths.push(view.getUint16(at));
+      keys.push(view.getUint32(at + 2) * TWO_32 + view.getUint32(at + 6));
+    }
+    chunks.push({ id, rawLength, lengths, keys });
+  }
+  return at === bytes.length ? chunks : null;
+}

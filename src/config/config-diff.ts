@@ -1,0 +1,176 @@
+// What changed between the config in force and a new one: per part, and as one readable line per change.
+import { formatDuration } from "./duration.ts";
+import type { ClientConfig, Config, ServerConfig, SourceConfig } from "./model.ts";
+
+export interface SourceRename {
+  from: string;
+  to: string;
+  path: string;
+}
+
+export interface ClientDiff {
+  /** Sources whose name is new and whose path was not listed under another name. */
+  added: SourceConfig[];
+  /** Sources whose name is gone (their archives stay on the server). */
+  removed: SourceConfig[];
+  /** Same path, new name: later archives carry the new name; the old ones stay under the old name. */
+  renamed: SourceRename[];
+  /** Names whose path or exclude list changed. */
+  changed: string[];
+  name: boolean;
+  server: boolean;
+  serverKey: boolean;
+  key: boolean;
+  schedule: boolean;
+  state: boolean;
+}
+
+export interface ServerDiff {
+  clientsAdded: string[];
+  clientsRemoved: string[];
+  /** Same name, new public key: sessions opened with the old key end like a removed client's. */
+  clientsRekeyed: string[];
+  /** listen address or port. */
+  listen: boolean;
+  key: boolean;
+  storage: boolean;
+  minFree: boolean;
+  retention: boolean;
+  limits: boolean;
+  /** server.metrics address (added, removed or moved). */
+  metrics: boolean;
+}
+
+export interface ConfigDiff {
+  /** True when nothing the agents use differs (the text may still differ: comments, order, spacing). */
+  empty: boolean;
+  /** One line per change, e.g. `client.paths: added www (/var/www)`; ["first config"] when prev is null. */
+  changes: string[];
+  /** Present when either config has a client section. */
+  client?: ClientDiff;
+  /** Present when either config has a server section. */
+  server?: ServerDiff;
+}
+
+/**
+ * Compares `prev` (null at start-up: a reload from nothing) with `next`. Pure; never throws.
+ * A section present on one side only counts as all added or all removed.
+ */
+export function diffConfig(prev: Config | null, next: Config): ConfigDiff {
+  const changes: string[] = [];
+  const diff: ConfigDiff = { empty: false, changes };
+  if (prev?.client || next.client) diff.client = diffClient(prev?.client, next.client, changes);
+  if (prev?.server || next.server) diff.server = diffServer(prev, next, changes);
+  if (!prev) {
+    diff.changes = ["first config"];
+    return diff;
+  }
+  diff.empty = changes.length === 0;
+  return diff;
+}
+
+function diffClient(prev: ClientConfig | undefined, next: ClientConfig | undefined, changes: string[]): ClientDiff {
+  const before = new Map((prev?.paths ?? []).map((s) => [s.name, s]));
+  const after = new Map((next?.paths ?? []).map((s) => [s.name, s]));
+  const diff: ClientDiff = {
+    added: [],
+    removed: [],
+    renamed: [],
+    changed: [],
+    name: prev?.name !== next?.name,
+    server: hostPort(prev?.server) !== hostPort(next?.server),
+    serverKey: prev?.serverKeyText !== next?.serverKeyText,
+    key: prev?.key !== next?.key,
+    schedule: prev?.scheduleText !== next?.scheduleText,
+    state: prev?.state !== next?.state,
+  };
+  for (const [name, source] of after) {
+    const old = before.get(name);
+    if (!old) continue;
+    const what: string[] = [];
+    if (old.path !== source.path) what.push(`path ${old.path} → ${source.path}`);
+    if (JSON.stringify(old.exclude) !== JSON.stringify(source.exclude)) what.push(`exclude ${JSON.stringify(old.exclude)} → ${JSON.stringify(source.exclude)}`);
+    if (what.length > 0) {
+      diff.changed.push(name);
+      changes.push(`client.paths: ${name}: ${what.join(", ")}`);
+    }
+  }
+  const gone = [...before.values()].filter((s) => !after.has(s.name));
+  const fresh = [...after.values()].filter((s) => !before.has(s.name));
+  for (const old of gone) {
+    const renamed = fresh.find((s) => s.path === old.path && !diff.renamed.some((r) => r.to === s.name));
+    if (renamed) {
+      diff.renamed.push({ from: old.name, to: renamed.name, path: old.path });
+      changes.push(`client.paths: renamed ${old.name} → ${renamed.name} (${old.path}); archives named ${old.name} stay on the server`);
+    } else {
+      diff.removed.push(old);
+      changes.push(`client.paths: removed ${old.name} (${old.path}); its archives stay on the server`);
+    }
+  }
+  for (const source of fresh) {
+    if (diff.renamed.some((r) => r.to === source.name)) continue;
+    diff.added.push(source);
+    changes.push(`client.paths: added ${source.name} (${source.path})`);
+  }
+  if (diff.name) changes.push(`client.name: ${prev?.name ?? "none"} → ${next?.name ?? "none"}`);
+  if (diff.server) changes.push(`client.server: ${hostPort(prev?.server)} → ${hostPort(next?.server)}`);
+  if (diff.serverKey) changes.push(`client.serverKey: ${prev?.serverKeyText ?? "none"} → ${next?.serverKeyText ?? "none"}`);
+  if (diff.key) changes.push(`client.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
+  if (diff.schedule) changes.push(`client.schedule: ${prev?.scheduleText ?? "none"} → ${next?.scheduleText ?? "none"}`);
+  if (diff.state) changes.push(`client.state: ${prev?.state ?? "none"} → ${next?.state ?? "none"}`);
+  return diff;
+}
+
+function diffServer(prevConfig: Config | null, nextConfig: Config, changes: string[]): ServerDiff {
+  const prev = prevConfig?.server;
+  const next = nextConfig.server;
+  const before = new Map((prev?.clients ?? []).map((c) => [c.name, c.keyText]));
+  const after = new Map((next?.clients ?? []).map((c) => [c.name, c.keyText]));
+  const listenBefore = prev ? `${bracket(prev.listen)}:${prevConfig!.port}` : "none";
+  const listenAfter = next ? `${bracket(next.listen)}:${nextConfig.port}` : "none";
+  const diff: ServerDiff = {
+    clientsAdded: [...after.keys()].filter((n) => !before.has(n)),
+    clientsRemoved: [...before.keys()].filter((n) => !after.has(n)),
+    clientsRekeyed: [...after.keys()].filter((n) => before.has(n) && before.get(n) !== after.get(n)),
+    listen: listenBefore !== listenAfter,
+    key: prev?.key !== next?.key,
+    storage: prev?.storage !== next?.storage,
+    minFree: prev?.minFreeBytes !== next?.minFreeBytes,
+    retention: retentionText(prev) !== retentionText(next),
+    limits: limitsText(prev) !== limitsText(next),
+    metrics: metricsText(prev) !== metricsText(next),
+  };
+  for (const name of diff.clientsAdded) changes.push(`server.clients: added ${name}`);
+  for (const name of diff.clientsRemoved) changes.push(`server.clients: removed ${name}; its open sessions end, its archives stay`);
+  for (const name of diff.clientsRekeyed) changes.push(`server.clients: ${name}: key changed; sessions opened with the old key end`);
+  if (diff.listen) changes.push(`server.listen: ${listenBefore} → ${listenAfter}`);
+  if (diff.key) changes.push(`server.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
+  if (diff.storage) changes.push(`server.storage: ${prev?.storage ?? "none"} → ${next?.storage ?? "none"}`);
+  if (diff.minFree) changes.push(`server.minFree: ${prev?.minFreeBytes ?? "none"} → ${next?.minFreeBytes ?? "none"} bytes`);
+  if (diff.retention) changes.push(`server.retention: ${retentionText(prev)} → ${retentionText(next)}`);
+  if (diff.limits) changes.push(`server.limits: ${limitsText(prev)} → ${limitsText(next)}`);
+  if (diff.metrics) changes.push(`server.metrics: ${metricsText(prev)} → ${metricsText(next)}`);
+  return diff;
+}
+
+function hostPort(server: ClientConfig["server"] | undefined): string {
+  return server ? `${bracket(server.host)}:${server.port}` : "none";
+}
+
+function bracket(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function retentionText(server: ServerConfig | undefined): string {
+  return server ? `keep ${server.retention.keep}, trashFor ${formatDuration(server.retention.trashForMs)}` : "none";
+}
+
+function metricsText(server: ServerConfig | undefined): string {
+  return server?.metrics ? `${bracket(server.metrics.host)}:${server.metrics.port}` : "none";
+}
+
+function limitsText(server: ServerConfig | undefined): string {
+  if (!server) return "none";
+  const { maxConnections, handshakeTimeoutMs, idleTimeoutMs } = server.limits;
+  return `maxConnections ${maxConnections}, handshakeTimeout ${formatDuration(handshakeTimeoutMs)}, idleTimeout ${formatDuration(idleTimeoutMs)}`;
+}

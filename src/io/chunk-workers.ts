@@ -1,0 +1,66 @@
+// A pool of worker threads (one per core) that compress chunks and index their blocks.
+import os from "node:os";
+import { HashRelayError } from "../errors.ts";
+import type { ChunkBlocks } from "../archive/chunk-delta.ts";
+import type { ChunkJob, ChunkJobResult } from "./chunk-worker.ts";
+
+declare const HASHRELAY_BUNDLED: boolean | undefined;
+
+/** The worker's entry: beside the bundle in the compiled binary (build/build.ts adds it), beside this file in development. */
+function workerUrl(): URL {
+  const bundled = typeof HASHRELAY_BUNDLED !== "undefined" && HASHRELAY_BUNDLED;
+  return new URL(bundled ? "./chunk-worker.mjs" : "./chunk-worker.ts", import.meta.url);
+}
+
+export class ChunkWorkers {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: (r: ChunkJobResult) => void; reject: (e: Error) => void }>();
+  private next = 0;
+  private failure: Error | null = null;
+
+  constructor(
+    private readonly format: "tar.gz" | "tar.zst" = "tar.gz",
+    size = Math.max(1, Math.min(os.availableParallelism(), 4)),
+  ) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(workerUrl());
+      worker.onmessage = (event: MessageEvent<ChunkJobResult>) => {
+        const waiter = this.pending.get(event.data.job);
+        this.pending.delete(event.data.job);
+        waiter?.resolve(event.data);
+      };
+      worker.onerror = (event) => {
+        this.failure = new HashRelayError("INTERNAL", `chunk worker failed: ${event.message}`);
+        for (const waiter of this.pending.values()) waiter.reject(this.failure);
+        this.pending.clear();
+      };
+      this.workers.push(worker);
+    }
+  }
+
+  /**
+   * Cuts `raw` into blocks and, when `compress`, makes its gzip member. `raw`'s buffer is handed to the
+   * worker (the caller must not use it afterwards). Jobs are spread round-robin; results come back
+   * in any order, each promise with its own job's result. Throws INTERNAL if a worker died.
+   */
+  run(id: Uint8Array, raw: Uint8Array, compress: boolean): Promise<{ member: Uint8Array | null; blocks: ChunkBlocks }> {
+    if (this.failure) return Promise.reject(this.failure);
+    const job = this.next++;
+    const worker = this.workers[job % this.workers.length]!;
+    const rawLength = raw.length;
+    // Only a buffer that is exactly this chunk can be handed over without detaching someone else's bytes.
+    const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    const message: ChunkJob = { job, raw: own, id, compress, format: this.format };
+    return new Promise<ChunkJobResult>((resolve, reject) => {
+      this.pending.set(job, { resolve, reject });
+      worker.postMessage(message, [own.buffer as ArrayBuffer]);
+    }).then((r) => ({ member: r.member, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys } }));
+  }
+
+  /** Ends the threads; pending jobs are rejected. */
+  close(): void {
+    for (const worker of this.workers) worker.terminate();
+    for (const waiter of this.pending.values()) waiter.reject(new HashRelayError("INTERNAL", "chunk workers closed"));
+    this.pending.clear();
+  }
+}
