@@ -22,6 +22,8 @@ export interface SourceRecord {
 export interface TickRecord {
   at: string;
   server: "up" | "down";
+  /** "host:port" probed. */
+  address?: string;
   /** When the server last went Up or Down (the probe-viewer's "since"). */
   since?: string;
   /** Why it is Down: refused, timeout, unauthorized… (see server-availability.ts). */

@@ -181,6 +181,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
         }));
       });
+      // A send that fails leaves the later outcomes unawaited; closing the workers then rejects them: not unhandled.
+      for (const outcome of outcomes) outcome.catch(() => undefined);
       for (const outcome of outcomes) {
         const { blocks, frame } = await outcome;
         newBlocks.push(blocks);

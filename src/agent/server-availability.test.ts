@@ -40,13 +40,13 @@ describe("ServerWatch", () => {
     tick((w) => w.down("refused", "connection refused"));
     tick((w) => w.down("refused", "connection refused"));
     tick((w) => w.down("timeout", "timeout: x"));
-    expect(state).toEqual({ server: "down", since: "2026-11-26T12:00:00.000Z", kind: "timeout", reason: "timeout: x" });
+    expect(state).toEqual({ server: "down", address: "nas:7373", since: "2026-11-26T12:00:00.000Z", kind: "timeout", reason: "timeout: x" });
     tick((w) => {
       w.up();
       w.up();
     });
     tick((w) => w.up());
-    expect(state).toEqual({ server: "up", since: "2026-11-26T12:03:00.000Z" });
+    expect(state).toEqual({ server: "up", address: "nas:7373", since: "2026-11-26T12:03:00.000Z" });
     expect(lines).toEqual(["warn server nas:7373 is Down: connection refused", "info server nas:7373 is Up (was Down since 2026-11-26T12:00:00.000Z)"]);
   });
 
@@ -60,7 +60,15 @@ describe("ServerWatch", () => {
   });
 
   test("availabilityOf: a record from before 'since' existed counts from its tick time", () => {
-    expect(availabilityOf({ at: "2026-11-26T10:00:00.000Z", server: "down", reason: "r" })).toEqual({ server: "down", since: "2026-11-26T10:00:00.000Z", kind: undefined, reason: "r" });
+    expect(availabilityOf({ at: "2026-11-26T10:00:00.000Z", server: "down", reason: "r" })).toEqual({ server: "down", address: undefined, since: "2026-11-26T10:00:00.000Z", kind: undefined, reason: "r" });
     expect(availabilityOf(null)).toBeNull();
+  });
+
+  test("a record about another address (the config moved the client) starts afresh: the new server's state is logged", () => {
+    const { lines, log } = recorder();
+    const w = new ServerWatch({ server: "up", address: "old-nas:7373", since: "2026-11-26T09:00:00.000Z" }, log, now, "new-nas:7373");
+    w.up();
+    expect(lines).toEqual(["info server new-nas:7373 is Up"]);
+    expect(w.current).toEqual({ server: "up", address: "new-nas:7373", since: now().toISOString() });
   });
 });

@@ -7,6 +7,8 @@ export type DownKind = "refused" | "timeout" | "unauthorized" | "unreachable" | 
 
 export interface ServerAvailability {
   server: "up" | "down";
+  /** "host:port" probed: a record about another address (the config moved the client) is not carried over. */
+  address?: string;
   /** ISO time of the last Up/Down transition (or of the first probe). */
   since: string;
   kind?: DownKind;
@@ -39,20 +41,26 @@ export function classifyDown(error: HashRelayError): { kind: DownKind; reason: s
 }
 
 /** Reads the availability out of the last tick record, if it has one. */
-export function availabilityOf(record: { at: string; server: "up" | "down"; since?: string; kind?: DownKind; reason?: string } | null): ServerAvailability | null {
+export function availabilityOf(
+  record: { at: string; server: "up" | "down"; address?: string; since?: string; kind?: DownKind; reason?: string } | null,
+): ServerAvailability | null {
   if (!record) return null;
-  return { server: record.server, since: record.since ?? record.at, kind: record.kind, reason: record.reason };
+  return { server: record.server, address: record.address, since: record.since ?? record.at, kind: record.kind, reason: record.reason };
 }
 
 /** Follows the probes of one tick, starting from what the previous tick recorded; logs each Up/Down change once. */
 export class ServerWatch {
+  private state: ServerAvailability | null;
+
   constructor(
-    private state: ServerAvailability | null,
+    previous: ServerAvailability | null,
     private readonly log: Logger,
     private readonly now: () => Date,
-    /** "host:port", for the log lines. */
+    /** "host:port" probed, for the log lines and the record. */
     private readonly where: string,
-  ) {}
+  ) {
+    this.state = previous && (previous.address === undefined || previous.address === where) ? previous : null;
+  }
 
   get current(): ServerAvailability | null {
     return this.state;
@@ -61,7 +69,7 @@ export class ServerWatch {
   up(): void {
     const before = this.state;
     if (before?.server === "up") return;
-    this.state = { server: "up", since: this.now().toISOString() };
+    this.state = { server: "up", address: this.where, since: this.now().toISOString() };
     this.log.log("info", `server ${this.where} is Up${before ? ` (was Down since ${before.since})` : ""}`, { server: "up" });
   }
 
@@ -71,7 +79,7 @@ export class ServerWatch {
       this.state = { ...before, kind, reason };
       return;
     }
-    this.state = { server: "down", since: this.now().toISOString(), kind, reason };
+    this.state = { server: "down", address: this.where, since: this.now().toISOString(), kind, reason };
     this.log.log("warn", `server ${this.where} is Down: ${reason}${before ? ` (was Up since ${before.since})` : ""}`, { server: "down", kind });
   }
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { ensureBinary, keygen, ROOT, runBinary } from "../testing/e2e-harness.ts";
+import { ensureBinary, keygen, ROOT } from "../testing/e2e-harness.ts";
 import { cachedRootfs, Container, nspawnUnavailable } from "../testing/nspawn.ts";
 
 const HHMM = String.raw`\d\d:\d\d`;
@@ -169,11 +169,8 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
     expect(show("HashRelay.client", "ActiveState")).toBe("active");
   }, 180_000);
 
-  // `systemctl reload` sends SIGHUP (ExecReload=); applying the edit is issue 4's live reload. Until that is
-  // merged this step is expected to fail (SIGHUP ends the process); it turns into a plain test by itself once
-  // `hashrelay --help` lists -add (issue 4 brings both).
-  const reloadMerged = runBinary(["--help"]).stdout.includes("-add");
-  (reloadMerged ? test : test.failing)(`systemctl reload HashRelay.client applies an edit${reloadMerged ? "" : " [DEPENDS ON ISSUE 4: expected to fail until it is merged]"}`, async () => {
+  // `systemctl reload` sends SIGHUP (ExecReload=): the live config (src/cli/live-config.ts) applies the edit, same process.
+  test("systemctl reload HashRelay.client applies an edit: the new source is backed up by the same process", async () => {
     const c = container!;
     expect(c.exec(["systemctl", "start", "HashRelay.server"], 120_000)).toMatchObject({ status: 0 });
     await waitStatus("HashRelay.client", /Status: "Server: Up since/);

@@ -6,10 +6,14 @@ import type { ChunkJob, ChunkJobResult } from "./chunk-worker.ts";
 
 declare const HASHRELAY_BUNDLED: boolean | undefined;
 
-/** The worker's entry: beside the bundle in the compiled binary (build/build.ts adds it), beside this file in development. */
-function workerUrl(): URL {
+/**
+ * The worker's entry: the compiled binary's second entrypoint (build/build.ts adds it), named relative to the
+ * binary's embedded files — not through import.meta.url, which the bytecode build fixes to the build folder
+ * (an installed binary would look for dist/ of the machine that built it); beside this file in development.
+ */
+function workerUrl(): URL | string {
   const bundled = typeof HASHRELAY_BUNDLED !== "undefined" && HASHRELAY_BUNDLED;
-  return new URL(bundled ? "./chunk-worker.mjs" : "./chunk-worker.ts", import.meta.url);
+  return bundled ? "./chunk-worker.mjs" : new URL("./chunk-worker.ts", import.meta.url);
 }
 
 export class ChunkWorkers {
