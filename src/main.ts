@@ -3,6 +3,7 @@ import { EXIT, HashRelayError, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
 import { client } from "./cli/client.ts";
 import { addSource, removeSource } from "./cli/edit.ts";
+import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
@@ -61,6 +62,13 @@ const COMMANDS: Record<string, Command> = {
       ["--skip-key-files", "do not check private key files (in CI: the keys live on the machines, not in git)"],
       ["(exit codes)", "0 valid, 2 invalid or unreadable"],
     ],
+  },
+  discover: {
+    run: discover,
+    usage: "hashrelay discover [--config FILE] [--wait 2s]",
+    about: "find the pinned server on the LAN (UDP broadcast on the agreed port); prints ADDR:PORT, exit 3 if none answered",
+    example: "hashrelay discover --config /etc/hashrelay/hashrelay.yaml",
+    options: [CONFIG_OPTION, ["--wait DURATION", "how long to wait for answers (default 2s)"], ["(exit codes)", "0 found (ADDR:PORT on stdout), 3 no answer from the pinned server"]],
   },
   status: {
     run: status,

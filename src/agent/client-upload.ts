@@ -1,13 +1,13 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, AEAD_TAG_BYTES } from "../protocol/constants.ts";
+import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES, AEAD_TAG_BYTES } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
-import { archiveIdOf } from "../archive/manifest.ts";
+import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
-import { BlockIndex, blocksOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
+import { BlockIndex, blocksOf, copySourcesOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
 import { buildArchive } from "../io/archive-builder.ts";
@@ -139,6 +139,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       if (!base) return null;
       const delta = encodeChunkDelta(raw, blocks, base.index);
       if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
+      if (new Set(copySourcesOf(delta.ops).map(chunkIdHex)).size > MAX_DELTA_SOURCES) return null;
       const body = deflateRaw(delta.ops);
       if (body.length > MAX_DELTA_BODY) return null;
       const payload = new Uint8Array(4 + body.length);
@@ -181,7 +182,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
         }));
       });
-      // A send that fails leaves the later outcomes unawaited; closing the workers then rejects them: not unhandled.
+      // If the page fails half way, the jobs not awaited yet are rejected when the workers close: not an unhandled rejection.
       for (const outcome of outcomes) outcome.catch(() => undefined);
       for (const outcome of outcomes) {
         const { blocks, frame } = await outcome;
@@ -256,8 +257,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
   } catch (err) {
     const error = asHashRelayError(err);
-    // A delta the server could not apply (a base chunk gone, a block key collision): next time, whole chunks.
-    if (usedDeltas) ctx.state.dropBlocks(source.name);
+    // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no
+    // longer holds: next time, read everything and send whole chunks.
+    if ((usedDeltas && error.code === "HASH_MISMATCH") || error.code === "STORAGE") ctx.state.dropBlocks(source.name);
     const failed = { ...result, error: error.describe() };
     if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
     return failed;

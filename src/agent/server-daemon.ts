@@ -8,6 +8,7 @@ import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import type { ConfigDiff } from "../config/config-diff.ts";
 import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
+import { startDiscoveryResponder, type DiscoveryResponder } from "../io/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import type { Logger } from "../io/log.ts";
@@ -50,6 +51,8 @@ export class ServerDaemon implements RunningServer {
   private readonly open = new Set<OpenSession>();
   private sessions = 0;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
+  private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
 
   constructor(
@@ -98,11 +101,20 @@ export class ServerDaemon implements RunningServer {
 
   private commit(server: ServerConfig, identity: Identity, store: Store, listener: TcpListener | null, address: string): void {
     const first = this.server === null;
+    const identityChanged = this.identity !== identity;
     this.identity = identity;
     this.storeInForce = store;
     this.server = server;
     store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
+    if (listener || identityChanged || first) {
+      const port = (listener ?? this.listener)?.port;
+      const previous = this.discovery;
+      this.discovery = previous.then(async (responder) => {
+        await responder?.close();
+        return port === undefined ? null : startDiscoveryResponder({ listen: server.listen, port, identity, tcpPort: port, log: this.log });
+      });
+    }
     if (listener) {
       const old = this.listener;
       const oldAddress = this.listenAddress;
@@ -206,6 +218,7 @@ export class ServerDaemon implements RunningServer {
   /** Stops accepting and the purge timer; resolves once the open sessions have ended. */
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await (await this.discovery)?.close();
     await this.clientConfigs?.flushed();
     await this.listener?.close();
   }

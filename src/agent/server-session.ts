@@ -6,7 +6,7 @@ import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { CHUNK_MAX } from "../protocol/constants.ts";
+import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -122,7 +122,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
             const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
             const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name), base, format: message.format ?? "tar.gz" };
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name, message.format), base, format: message.format ?? "tar.gz" };
             await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;
@@ -200,7 +200,10 @@ async function rebuildFromDelta(
   // Ops hold at most the chunk's bytes as literals plus one 41-byte copy per 256-byte block.
   const ops = inflateRawBounded(payload.subarray(4), entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
   const sources = new Map<string, Uint8Array>();
-  for (const id of copySourcesOf(ops)) {
+  const ids = copySourcesOf(ops);
+  // A real delta copies from a handful of old chunks; reading hundreds for one frame is abuse.
+  if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES) throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
+  for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
     const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex));

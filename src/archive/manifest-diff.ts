@@ -126,7 +126,7 @@ export function decodeDiffPage(bytes: Uint8Array): { firstIndex: number; count: 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const firstIndex = view.getUint32(0);
   const count = view.getUint32(4);
-  if (count < 1 || count > MANIFEST_PAGE_ENTRIES * 64 || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE) throw bad(`bad entry range ${firstIndex}+${count}`);
+  if (count < 1 || count > MANIFEST_PAGE_ENTRIES || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE) throw bad(`bad entry range ${firstIndex}+${count}`);
   const ops: DiffOp[] = [];
   let at = 8;
   while (at < bytes.length) {

@@ -8,6 +8,7 @@ import { ClientService } from "../agent/client-service.ts";
 import { clientRecordPath } from "../agent/config-record.ts";
 import type { ReloadPart } from "../agent/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
+import { discoverServer } from "../io/discovery.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
 import { createProgress } from "../io/progress.ts";
@@ -38,9 +39,19 @@ function tickContext(config: ClientConfig, previous?: TickContext, logOptions: L
     identity: loadKeyFile(client.key),
     log,
     state,
-    connect: () => connectTcp(client.server.host, client.server.port, CONNECT_TIMEOUT_MS),
+    connect: async () => {
+      const { host, port } = client.server.auto ? await discoverOrDown(client.server.port, client.serverKey) : client.server;
+      return connectTcp(host, port, CONNECT_TIMEOUT_MS);
+    },
     now: () => new Date(),
   };
+}
+
+/** `server: auto`: the pinned server found on the LAN at this tick. Throws SERVER_DOWN when none answers. */
+async function discoverOrDown(port: number, serverKey: Uint8Array): Promise<{ host: string; port: number }> {
+  const found = await discoverServer({ port, serverKey });
+  if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${port}`);
+  return found;
 }
 
 function formatBytes(n: number): string {

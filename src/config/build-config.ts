@@ -66,6 +66,7 @@ class Builder {
     const at = (...rest: PathSegment[]): PathSegment[] => ["client", ...rest];
     const name = this.clientName(c.name);
     const server = this.text(at("server"), c.server, (text) => {
+      if (text === "auto") return { host: "auto", port, auto: true as const };
       const parsed = parseHostPort(text);
       return parsed.ok ? { host: parsed.host, port: parsed.port ?? port } : new Problem(parsed.message, parsed.hint);
     });

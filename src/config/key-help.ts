@@ -19,7 +19,7 @@ const HELP: Record<string, KeyHelp> = {
   port: { hint: "use a port between 1 and 65535; client and server must use the same one" },
   client: { expected: "a mapping", hint: "client: holds name, server, serverKey, key, schedule, state and paths" },
   "client.name": { hint: "use a short name such as web01, the one listed under server.clients on the server" },
-  "client.server": { hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373" },
+  "client.server": { hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373, or auto to find the server on the LAN" },
   "client.serverKey": { hint: 'paste the "ed25519:..." line that hashrelay keygen printed on the server' },
   "client.key": { expected: "a path", hint: "give this client's private key file, e.g. ./client.key" },
   "client.schedule": { hint: 'write "every 30m" or a 5-field cron expression in UTC such as "0 3 * * *"' },

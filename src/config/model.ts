@@ -16,8 +16,11 @@ export interface SourceConfig {
 export interface ClientConfig {
   /** Slug: client.name, else the host name given to parseConfig. */
   name: string;
-  /** The server to connect to; port is the top-level port unless client.server names one. IPv6 hosts carry no brackets. */
-  server: { host: string; port: number };
+  /**
+   * The server to connect to; port is the top-level port unless client.server names one. IPv6 hosts carry no brackets.
+   * `server: auto` gives { host: "auto", port: top-level port, auto: true }: the address is found by LAN discovery on that port.
+   */
+  server: { host: string; port: number; auto?: true };
   serverKeyText: string;
   serverKey: Uint8Array;
   /** Absolute path of this client's private key file. */

@@ -512,6 +512,12 @@ describe("a valid config, normalized", () => {
     expect(valid(text).client!.server).toEqual({ host: "192.0.2.10", port: 8000 });
   });
 
+  test("server: auto is LAN discovery on the top-level port, not a host named auto", () => {
+    const text = `version: 1\nport: 8000\nclient:\n  server: auto\n  serverKey: ${K1}\n  key: k\n  paths: [/etc]\n`;
+    expect(valid(text).client!.server).toEqual({ host: "auto", port: 8000, auto: true });
+    expect(valid(text.replace("server: auto", "server: auto.lan")).client!.server).toEqual({ host: "auto.lan", port: 8000 });
+  });
+
   test("the hash changes with the text", () => {
     const text = `version: 1\nclient:\n  server: nas\n  serverKey: ${K1}\n  key: k\n  paths: [/etc]\n`;
     expect(valid(text).hash).not.toBe(valid(`${text}# comment\n`).hash);

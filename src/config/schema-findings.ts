@@ -26,7 +26,7 @@ let validator: ValidateFunction | undefined;
 
 /** The compiled schema (strict mode, all errors); compiled once, on first use. */
 export function configValidator(): ValidateFunction {
-  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true }).compile(schema);
+  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true, validateSchema: false }).compile(schema); // meta-schema check: schema.test.ts
   return validator;
 }
 

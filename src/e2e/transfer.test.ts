@@ -1,6 +1,6 @@
 // End to end: what the server refuses while receiving, and the client's memory bound whatever the source size.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -123,4 +123,42 @@ describe("the client's memory is bounded by its window, not by the source", () =
     const stored = fs.readdirSync(path.join(bigWorld.storage, "web01"));
     expect(stored).toHaveLength(1);
   }, 120_000);
+});
+
+describe("compression: zstd", () => {
+  test(".tar.zst archives that zstd -t and tar --zstd accept; switching back to gzip gives a valid .tar.gz", async () => {
+    const data = path.join(tempDir("zstd"), "docs");
+    fs.mkdirSync(data);
+    for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(data, `page-${i}.txt`), `zstd page ${i}\n`.repeat(2000));
+    const world = await makeWorld([data]);
+    const gzipConfig = fs.readFileSync(world.clientConfig, "utf8");
+    fs.writeFileSync(world.clientConfig, gzipConfig.replace('schedule: "every 30m"', 'schedule: "every 30m"\n  compression: zstd'));
+    const server = await startServer(world);
+    try {
+      const first = runClientOnce(world);
+      expect(first.status).toBe(0);
+      const zst = first.report.results[0]!.archive!;
+      expect(zst).toMatch(/^backup-docs-.*\.tar\.zst$/);
+      const zstPath = path.join(world.storage, "web01", zst);
+      expect(spawnSync("zstd", ["-q", "-t", zstPath]).status).toBe(0);
+      const restore = tempDir("zstd-restore");
+      expect(spawnSync("tar", ["--zstd", "-xf", zstPath, "-C", restore]).status).toBe(0);
+      expect(fs.readFileSync(path.join(restore, "docs", "page-7.txt"), "utf8")).toBe(`zstd page 7\n`.repeat(2000));
+
+      fs.appendFileSync(path.join(data, "page-3.txt"), "one more line\n");
+      fs.writeFileSync(world.clientConfig, gzipConfig);
+      const second = runClientOnce(world);
+      expect(second.status).toBe(0);
+      const gz = second.report.results[0]!.archive!;
+      expect(gz).toMatch(/\.tar\.gz$/);
+      const gzPath = path.join(world.storage, "web01", gz);
+      expect(spawnSync("gzip", ["-t", gzPath]).status).toBe(0);
+      const restore2 = tempDir("gz-restore");
+      expect(spawnSync("tar", ["-xzf", gzPath, "-C", restore2]).status).toBe(0);
+      expect(fs.readFileSync(path.join(restore2, "docs", "page-3.txt"), "utf8")).toEndWith("one more line\n");
+      expect(fs.readFileSync(path.join(restore2, "docs", "page-7.txt"), "utf8")).toBe(`zstd page 7\n`.repeat(2000));
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

@@ -22,11 +22,14 @@ export class ChunkWorkers {
   private next = 0;
   private failure: Error | null = null;
 
+  /** Threads start at the first job: a source that turns out unchanged costs none. */
   constructor(
     private readonly format: "tar.gz" | "tar.zst" = "tar.gz",
-    size = Math.max(1, Math.min(os.availableParallelism(), 4)),
-  ) {
-    for (let i = 0; i < size; i++) {
+    private readonly size = Math.max(1, Math.min(os.availableParallelism(), 4)),
+  ) {}
+
+  private start(): void {
+    for (let i = 0; i < this.size; i++) {
       const worker = new Worker(workerUrl());
       worker.onmessage = (event: MessageEvent<ChunkJobResult>) => {
         const waiter = this.pending.get(event.data.job);
@@ -49,6 +52,7 @@ export class ChunkWorkers {
    */
   run(id: Uint8Array, raw: Uint8Array, compress: boolean): Promise<{ member: Uint8Array | null; blocks: ChunkBlocks }> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.workers.length === 0) this.start();
     const job = this.next++;
     const worker = this.workers[job % this.workers.length]!;
     const rawLength = raw.length;

@@ -28,6 +28,8 @@ export const CHUNK_AVG = 64 * 1024;
 export const CHUNK_MAX = 256 * 1024;
 /** A chunk frame carries a gzip member of at most CHUNK_MAX raw bytes: member overhead stays far below 1 KiB. */
 export const MAX_CHUNK_FRAME = CHUNK_MAX + 1024;
+/** Distinct stored chunks one CHUNK_DELTA may copy from (a client sends the whole chunk rather than exceed it). */
+export const MAX_DELTA_SOURCES = 16;
 /** AES-256-GCM tag length. */
 export const AEAD_TAG_BYTES = 16;
 /** Manifest entries per MANIFEST page: 32-byte id + u32 raw length each. */

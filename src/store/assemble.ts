@@ -4,6 +4,10 @@ import { mkdir, open, stat, unlink, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { HashRelayError } from "../errors.ts";
 import { fsyncDir, renameDurable } from "../io/atomic-file.ts";
+import { deflateRaw, zstdFrame } from "../io/compress.ts";
+import { encodeGzipMember, inflateMember } from "../archive/gzip-member.ts";
+import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
+import type { ArchiveFormat } from "../archive/naming.ts";
 import { readExactly, sha256 } from "./archive-file.ts";
 import { MemberTable } from "./member-table.ts";
 import { pathExists, type StoreLayout } from "./layout.ts";
@@ -31,6 +35,8 @@ export interface AssembleArgs {
   /** Path of the temp file to create (must not exist), under .hashrelay/tmp. */
   tmp: string;
   sources: readonly MemberSource[];
+  /** The archive's member format: a held member of the other format is re-encoded (after a client.compression change). */
+  format: ArchiveFormat;
 }
 
 /**
@@ -39,8 +45,8 @@ export interface AssembleArgs {
  * Store.verifyArchive). Throws HASH_MISMATCH when a member's bytes changed since, STORAGE on short
  * reads, fs errors otherwise; on any failure `tmp` is removed. Returns the new file's members and hash.
  */
-export async function assembleArchive(args: AssembleArgs): Promise<{ members: MemberTable; fileSha256: string }> {
-  const { client, name, tmp, sources } = args;
+export async function assembleArchive(args: AssembleArgs): Promise<{ members: MemberTable; fileSha256: string; size: number }> {
+  const { client, name, tmp, sources, format } = args;
   const out = await open(tmp, "wx", 0o640);
   const inputs = new Map<string, FileHandle>();
   try {
@@ -66,14 +72,19 @@ export async function assembleArchive(args: AssembleArgs): Promise<{ members: Me
         handle = await open(source.path, "r");
         inputs.set(source.path, handle);
       }
-      const bytes = await readExactly(handle, source.offset, source.length, source.label);
-      const digest = sha256(bytes);
+      let bytes = await readExactly(handle, source.offset, source.length, source.label);
+      let digest = sha256(bytes);
       if (!Buffer.from(digest).equals(Buffer.from(source.sha256))) {
         throw new HashRelayError(
           "HASH_MISMATCH",
           `chunk ${source.index} of ${name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
           "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
         );
+      }
+      if (isZstdMember(bytes, 0) !== (format === "tar.zst")) {
+        const raw = inflateMember(bytes, source.rawLength);
+        bytes = format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
+        digest = sha256(bytes);
       }
       hash.update(bytes);
       members.push(source.id, position, bytes.length, source.rawLength, digest);
@@ -85,7 +96,7 @@ export async function assembleArchive(args: AssembleArgs): Promise<{ members: Me
     if (pendingBytes > 0) await flush();
     await out.sync();
     await out.close();
-    return { members, fileSha256: hash.digest("hex") };
+    return { members, fileSha256: hash.digest("hex"), size: position };
   } catch (err) {
     await out.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);

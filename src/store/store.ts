@@ -13,7 +13,7 @@ import { lstat, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promise
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
-import { parseArchiveFileName } from "../archive/naming.ts";
+import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
@@ -277,14 +277,15 @@ export class Store {
    * when an upload of the same name for this client is in progress. The archive's file name and id
    * come with Upload.commit().
    */
-  beginUpload(client: string, name: string): Upload {
+  beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz"): Upload {
     checkClient(client);
     checkName(name);
+    if (format !== "tar.gz" && format !== "tar.zst") throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
     const key = `${client}/${name}`;
     if (this.active.has(key)) {
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
     }
-    const upload = new Upload(this.host, client, name);
+    const upload = new Upload(this.host, client, name, format);
     this.active.set(key, upload);
     return upload;
   }

@@ -8,6 +8,8 @@ import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
+import { isZstdMember } from "../archive/zstd-member.ts";
+import type { ArchiveFormat } from "../archive/naming.ts";
 import type { MemberTable } from "./member-table.ts";
 import type { PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -124,7 +126,13 @@ export class Upload {
   private closed = false;
 
   /** Use Store.beginUpload. */
-  constructor(host: UploadHost, client: string, name: string) {
+  constructor(
+    host: UploadHost,
+    client: string,
+    name: string,
+    /** Member format of the archive being built; members held in the other format are converted at assembly. */
+    readonly format: ArchiveFormat = "tar.gz",
+  ) {
     this.host = host;
     this.client = client;
     this.name = name;
@@ -196,6 +204,9 @@ export class Upload {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
       throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
     }
+    if (isZstdMember(member, 0) !== (this.format === "tar.zst")) {
+      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`);
+    }
     if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
@@ -240,6 +251,7 @@ export class Upload {
       checkUploadHeader(header);
       const { name, file, chunks, rawSize, archiveId } = header;
       if (name !== this.name) throw new HashRelayError("BAD_FRAME", `commit names ${name}, the upload was offered as ${this.name}`);
+      if (!file.endsWith(`.${this.format}`)) throw new HashRelayError("BAD_FRAME", `commit names ${file}, the upload was offered as a .${this.format} archive`);
       this.header = { ...header };
       await this.writes;
       if (this.writeError) throw this.writeError;
@@ -293,9 +305,9 @@ export class Upload {
     const sources = this.plan();
     const size = sources.reduce((sum, s) => sum + s.length, 0);
     await this.host.ensureSpace(size, `${this.client}/${file}`);
-    const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.tar.gz`);
-    const built = await assembleArchive({ client: this.client, name, tmp, sources });
-    return this.installFile(tmp, built, size);
+    const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`);
+    const built = await assembleArchive({ client: this.client, name, tmp, sources, format: this.format });
+    return this.installFile(tmp, built, built.size);
   }
 
   /**

@@ -1,0 +1,248 @@
+// Turns a bench run into results.json and RESULTS.md: per-scenario tables, floors, and the issue's targets met or not.
+import type { DatasetSummary, MutationC, MutationD } from "./dataset.ts";
+import type { MachineInfo } from "./machine.ts";
+import type { RunMeasure } from "./tools/tool.ts";
+
+export type ScenarioId = "A" | "B" | "C" | "D";
+
+export interface ScenarioOutcome {
+  id: ScenarioId;
+  title: string;
+  mutationC?: MutationC;
+  mutationD?: MutationD;
+  /** Every repeat of every tool, in run order. */
+  runs: Record<string, RunMeasure[]>;
+  /** Tools that failed (or were skipped after an earlier failure) in this scenario, with the reason. */
+  errors: Record<string, string>;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  totalSeconds: number;
+  options: { seed: number; scale: number; repeats: number; tools: string[] };
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  dataset: DatasetSummary & { generateSeconds: number };
+  toolSetups: Record<string, string>;
+  scenarios: ScenarioOutcome[];
+  targets: TargetRow[];
+}
+
+export interface TargetRow {
+  scenario: string;
+  target: string;
+  /** hashrelay's value (bytes or KiB of RSS), null when hashrelay did not run. */
+  measured: number | null;
+  /** The limit from the same run (bytes or KiB), null when the reference tool did not run. */
+  limit: number | null;
+  reference: string;
+  unit: "bytes" | "KiB" | "ms";
+  met: boolean | null;
+}
+
+export interface Summary {
+  bytes: number;
+  bytesMin: number;
+  bytesMax: number;
+  back: number | null;
+  wallMedian: number;
+  wallMin: number;
+  wallMax: number;
+  clientRss: number | null;
+  serverRss: number | null;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function maxOrNull(values: (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length ? Math.max(...known) : null;
+}
+
+/** Median bytes and wall time, their range, and the largest RSS over the repeats; null if the tool has no run. */
+export function summarize(runs: RunMeasure[] | undefined): Summary | null {
+  if (!runs || runs.length === 0) return null;
+  const bytes = runs.map((r) => r.bytesClientToServer);
+  const walls = runs.map((r) => r.wallMs);
+  const back = runs.map((r) => r.bytesServerToClient).filter((v): v is number => v !== null);
+  return {
+    bytes: median(bytes),
+    bytesMin: Math.min(...bytes),
+    bytesMax: Math.max(...bytes),
+    back: back.length ? median(back) : null,
+    wallMedian: median(walls),
+    wallMin: Math.min(...walls),
+    wallMax: Math.max(...walls),
+    clientRss: maxOrNull(runs.map((r) => r.clientRssKiB)),
+    serverRss: maxOrNull(runs.map((r) => r.serverRssKiB)),
+  };
+}
+
+/** The issue's targets, each against the reference measured in the same run. */
+export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
+  const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
+  const rows: TargetRow[] = [];
+  const row = (scenario: string, target: string, measured: number | null | undefined, limit: number | null | undefined, reference: string, unit: "bytes" | "KiB" | "ms" = "bytes") => {
+    const m = measured ?? null;
+    const l = limit ?? null;
+    rows.push({ scenario, target, measured: m, limit: l, reference, unit, met: m === null || l === null ? null : m <= l });
+  };
+  const hrA = scenarios.find((s) => s.id === "A")?.runs["hashrelay"];
+  const archiveA = hrA && hrA.length ? median(hrA.map((r) => Number(r.notes["archiveBytes"]))) : null;
+  const tarA = get("A", "tar");
+  row("A", "archive ≤ 1.05 × `tar czf` (gzip -6) of the tree", archiveA, tarA ? 1.05 * tarA.bytes : null, tarA ? `1.05 × tar czf ${fmtBytes(tarA.bytes)}` : "tar not run");
+  row("A", "bytes ≤ restic", get("A", "hashrelay")?.bytes, get("A", "restic")?.bytes, "restic");
+  row("B", "bytes ≤ 2 KiB, handshake included", get("B", "hashrelay")?.bytes, 2048, "2 KiB");
+  row("B", "bytes ≤ rsync -z", get("B", "hashrelay")?.bytes, get("B", "rsync")?.bytes, "rsync -z");
+  const rsyncC = get("C", "rsync");
+  row("C", "bytes ≤ 0.8 × rsync -z", get("C", "hashrelay")?.bytes, rsyncC ? 0.8 * rsyncC.bytes : null, rsyncC ? `0.8 × rsync -z ${fmtBytes(rsyncC.bytes)}` : "rsync not run");
+  row("C", "bytes ≤ restic", get("C", "hashrelay")?.bytes, get("C", "restic")?.bytes, "restic");
+  const rsyncD = get("D", "rsync");
+  row("D", "bytes ≤ 0.5 × rsync -z", get("D", "hashrelay")?.bytes, rsyncD ? 0.5 * rsyncD.bytes : null, rsyncD ? `0.5 × rsync -z ${fmtBytes(rsyncD.bytes)}` : "rsync not run");
+  row("D", "bytes ≤ restic", get("D", "hashrelay")?.bytes, get("D", "restic")?.bytes, "restic");
+  // Wall time, median of the repeats: A, C, D against restic, B against rsync (the issue's targets).
+  for (const [id, peer] of [["A", "restic"], ["B", "rsync"], ["C", "restic"], ["D", "restic"]] as const) {
+    row(id, `wall ≤ ${peer === "rsync" ? "rsync -z" : "restic"}`, get(id, "hashrelay")?.wallMedian, get(id, peer)?.wallMedian, `${peer} median`, "ms");
+  }
+  for (const id of ["A", "B", "C", "D"] as const) {
+    row(id, "client max RSS ≤ restic's", get(id, "hashrelay")?.clientRss, get(id, "restic")?.clientRss, "restic client", "KiB");
+  }
+  return rows;
+}
+
+export function fmtBytes(n: number | null): string {
+  if (n === null) return "—";
+  if (Math.abs(n) < 1024) return `${Math.round(n)} B`;
+  if (Math.abs(n) < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (Math.abs(n) < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+const fmtKiB = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
+const fmtS = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`);
+const fmtInt = (n: number) => n.toLocaleString("en");
+
+function toolNotes(tool: string, runs: RunMeasure[]): string {
+  const n = runs[0]!.notes;
+  const bytes = runs.map((r) => r.bytesClientToServer);
+  const spread = Math.min(...bytes) !== Math.max(...bytes) ? `bytes vary between repeats: ${fmtInt(Math.min(...bytes))}–${fmtInt(Math.max(...bytes))} B; ` : "";
+  const connections = (c: unknown) => `${c} connection${c === 1 ? "" : "s"}`;
+  if (tool === "hashrelay") {
+    const payload = Number(n["own report bytesSent"]);
+    return (
+      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
+      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}`
+    );
+  }
+  if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
+  if (tool === "tar") return `${spread}archive ${fmtBytes(Number(n["archiveBytes"]))}`;
+  if (tool === "rsync") return `${spread}compression negotiated: ${n["compress"]}, ${connections(n["connections"])}`;
+  return spread;
+}
+
+function scenarioSection(s: ScenarioOutcome, tools: string[]): string[] {
+  const lines = [`## ${s.id}: ${s.title}`, ""];
+  if (s.mutationC) {
+    const m = s.mutationC;
+    lines.push(
+      `Mutation: ${m.edited.length} files edited (2-4 lines each), ${m.added.length} added, ${m.deleted.length} deleted.`,
+      `Floor: **${fmtBytes(m.changedGzip)}** = the changed bytes gzip'd (${fmtBytes(m.changedBytes)} raw: the new lines and the added files); ` +
+        `**${fmtBytes(m.wholeFilesGzip)}** if whole changed files travel (${fmtBytes(m.wholeFilesBytes)} raw).`,
+      "",
+    );
+  }
+  if (s.mutationD) {
+    const m = s.mutationD;
+    lines.push(`Mutation: ${m.blocks.length} random 4 KiB-aligned blocks of the image overwritten with random bytes.`, `Floor: **${fmtBytes(m.changedBytes)}** (random bytes do not compress: gzip'd ${fmtBytes(m.changedGzip)}).`, "");
+  }
+  lines.push("| tool | client→server | server→client | wall median (min–max) | client max RSS | server max RSS | notes |", "|---|--:|--:|---|--:|--:|---|");
+  for (const tool of tools) {
+    const runs = s.runs[tool];
+    const sum = summarize(runs);
+    if (!sum || !runs) {
+      lines.push(`| ${tool} | — | — | — | — | — | ${s.errors[tool] ? `FAILED: ${s.errors[tool]!.split("\n")[0]}` : "not run"} |`);
+      continue;
+    }
+    lines.push(
+      `| ${tool} | ${fmtBytes(sum.bytes)} | ${fmtBytes(sum.back)} | ${fmtS(sum.wallMedian)} (${fmtS(sum.wallMin)}–${fmtS(sum.wallMax)}) | ${fmtKiB(sum.clientRss)} | ${fmtKiB(sum.serverRss)} | ${toolNotes(tool, runs)}${s.errors[tool] ? `; FAILED after ${runs.length} run(s)` : ""} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
+/** RESULTS.md for one run. */
+export function renderMarkdown(r: BenchResults): string {
+  const d = r.dataset;
+  const tools = r.options.tools;
+  const smoke = r.options.scale !== 1;
+  const out: string[] = [
+    "# HashRelay benchmark results",
+    "",
+    smoke
+      ? `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`
+      : `> Full run at scale 1 (the issue's ~411 MiB tree).`,
+    "",
+    `Written by \`npm run bench -- --seed ${r.options.seed} --scale ${r.options.scale} --repeats ${r.options.repeats}\` on ${r.startedAt}; the whole run took ${Math.floor(r.totalSeconds / 60)} min ${Math.round(r.totalSeconds % 60)} s. ` +
+      "Do not edit by hand: run the bench again. Raw figures: [results.json](results.json).",
+    "",
+    "## Targets (issue 3)",
+    "",
+    "| scenario | target | hashrelay | limit from this run | met |",
+    "|---|---|--:|---|---|",
+    ...r.targets.map((t) => {
+      const fmt = t.unit === "KiB" ? fmtKiB : t.unit === "ms" ? (v: number | null) => (v === null ? "—" : fmtS(v)) : fmtBytes;
+      const limit = t.limit === null ? `— (${t.reference})` : `${fmt(t.limit)} (${t.reference})`;
+      return `| ${t.scenario} | ${t.target} | ${fmt(t.measured)} | ${limit} | ${t.met === null ? "n/a" : t.met ? "met" : "**not met**"} |`;
+    }),
+    "",
+    "## Machine",
+    "",
+    "| | |",
+    "|---|---|",
+    `| CPU | ${r.machine.cpu}, ${r.machine.cores} logical cores |`,
+    `| memory | ${r.machine.memory} |`,
+    `| OS | ${r.machine.distro}, ${r.machine.kernel} |`,
+    `| work folder | ${r.machine.disk} |`,
+    `| load | ${r.machine.load} |`,
+    "",
+    "## Versions",
+    "",
+    "| tool | version |",
+    "|---|---|",
+    ...Object.entries(r.versions).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+    "## Data set",
+    "",
+    `Seed ${r.options.seed}, scale ${r.options.scale}, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/dataset.ts\`.`,
+    "",
+    "| part | files | bytes |",
+    "|---|--:|--:|",
+    `| small text files (config, logs, source, markdown, CSV, HTML) | ${fmtInt(d.smallFiles)} | ${fmtBytes(d.smallBytes)} |`,
+    `| binaries (random, executable-like, database-like, firmware-like) | ${fmtInt(d.files - d.smallFiles - 1)} | ${fmtBytes(d.binaryBytes)} |`,
+    `| disk image: ${Object.entries(d.imageMix)
+      .map(([k, v]) => `${k} ${Math.round((100 * v) / d.imageBytes)}%`)
+      .join(", ")} | 1 | ${fmtBytes(d.imageBytes)} |`,
+    `| **tree** (${fmtInt(d.dirs)} folders) | **${fmtInt(d.files)}** | **${fmtBytes(d.bytes)}** (${fmtInt(d.bytes)} B) |`,
+    "",
+    "## How it was measured",
+    "",
+    "- Scenarios run in order A, B, C, D on one evolving tree; every tool has its own destination. Each scenario runs " +
+      `${r.options.repeats} times per tool; before repeats 2 and later the tool's destination (and client state or cache) is restored to what it was before the scenario, so every repeat does the same work.`,
+    "- **Bytes client→server** are counted by a TCP proxy on 127.0.0.1 between client and server (TCP payload, all connections of the run, handshakes included), never taken from a tool's own report. " +
+      "**restic** has no network path here (\"restic (local repo)\" in the issue): its bytes are the growth of the repository on disk. **tar** streams `tar czf -` through the proxy into a sink, so its bytes are the archive's size.",
+    "- **Wall time**: the client command from start to exit (for tar, until the sink has the whole archive); median of the repeats, min–max in brackets. Servers are started before the clock starts.",
+    "- **Max RSS**: GNU time `%M` around the client and around the server: the largest resident set of the process or of any child it waited for (the largest single process, not a sum). restic and tar have no server process.",
+    "",
+    "| tool | how it ran |",
+    "|---|---|",
+    ...tools.map((t) => `| ${t} | ${r.toolSetups[t] ?? "not run"} |`),
+    "",
+    ...r.scenarios.flatMap((s) => scenarioSection(s, tools)),
+  ];
+  return out.join("\n");
+}

@@ -1,0 +1,211 @@
+// `npm run bench`: builds the data set, runs scenarios A-D for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } from "./dataset.ts";
+import { machineInfo, toolVersions } from "./machine.ts";
+import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
+import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
+import { hashrelayTool } from "./tools/hashrelay.ts";
+import { resticTool } from "./tools/restic.ts";
+import { rsyncTool } from "./tools/rsync.ts";
+import { tarTool } from "./tools/tar.ts";
+import type { BenchTool, RunMeasure } from "./tools/tool.ts";
+
+const HERE = import.meta.dir;
+const ROOT = path.resolve(HERE, "..", "..");
+const BINARY = path.join(ROOT, "dist", "hashrelay");
+const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
+type ToolName = (typeof ALL_TOOLS)[number];
+
+const USAGE = `usage: npm run bench -- [--seed N] [--scale F] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+
+  --seed N       data set seed (default 1)
+  --scale F      1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run
+  --repeats N    runs per tool and scenario; wall time is their median (default 3)
+  --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
+  --work DIR     working data (default build/bench/work, emptied first)
+  --out DIR      where RESULTS.md and results.json go (default build/bench)
+  --keep-work    keep the tree and every destination after the run
+  --no-build     use dist/hashrelay as it is (default: rebuild it first)
+
+Needs rsync, restic and GNU time (Debian: sudo apt-get install -y rsync restic time).`;
+
+interface Options {
+  seed: number;
+  scale: number;
+  repeats: number;
+  tools: ToolName[];
+  work: string;
+  out: string;
+  keepWork: boolean;
+  build: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { seed: 1, scale: 1, repeats: 3, tools: [...ALL_TOOLS], work: path.join(HERE, "work"), out: HERE, keepWork: false, build: true };
+  const value = (i: number) => {
+    const v = argv[i + 1];
+    if (v === undefined) fail(`${argv[i]} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-h" || a === "--help") {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (a === "--seed") o.seed = Number(value(i++));
+    else if (a === "--scale") o.scale = Number(value(i++));
+    else if (a === "--repeats") o.repeats = Number(value(i++));
+    else if (a === "--tools") o.tools = value(i++).split(",") as ToolName[];
+    else if (a === "--work") o.work = path.resolve(value(i++));
+    else if (a === "--out") o.out = path.resolve(value(i++));
+    else if (a === "--keep-work") o.keepWork = true;
+    else if (a === "--no-build") o.build = false;
+    else fail(`unknown option ${a}`);
+  }
+  if (!Number.isInteger(o.seed)) fail("--seed must be an integer");
+  if (!(o.scale > 0 && o.scale <= 4)) fail("--scale must be in (0, 4]");
+  if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
+  const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
+  if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
+  return o;
+}
+
+function fail(message: string): never {
+  console.error(`bench: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+/** Exits 2 with the exact apt-get line when a command the chosen tools need is missing. */
+function checkCommands(tools: ToolName[]): void {
+  const needs: [string, string][] = [
+    [GNU_TIME, "time"],
+    ["cp", "coreutils"],
+  ];
+  if (tools.includes("rsync")) needs.push(["rsync", "rsync"]);
+  if (tools.includes("restic")) needs.push(["restic", "restic"]);
+  if (tools.includes("tar")) needs.push(["tar", "tar"], ["gzip", "gzip"]);
+  const missing = needs.filter(([cmd]) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0);
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  console.error(`bench: missing ${missing.map(([cmd]) => cmd).join(", ")}. On Debian/Ubuntu install with:\n\n  sudo apt-get install -y ${packages.join(" ")}\n\nor leave tools out, e.g. --tools hashrelay,tar`);
+  process.exit(2);
+}
+
+const SCENARIOS: { id: ScenarioId; title: string }[] = [
+  { id: "A", title: "first backup" },
+  { id: "B", title: "nothing changed" },
+  { id: "C", title: "1% of small files edited (2-4 lines), 20 added, 10 deleted" },
+  { id: "D", title: "16 random 4 KiB blocks overwritten in the disk image" },
+];
+
+function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
+  const rss = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
+  return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}`;
+}
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  checkCommands(o.tools);
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg()[0]!;
+  installCleanup(() => {
+    if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
+  });
+  if (o.tools.includes("hashrelay")) {
+    if (o.build) {
+      console.log("building dist/hashrelay");
+      const built = spawnSync(process.execPath, [path.join(ROOT, "build", "build.ts")], { stdio: "inherit", cwd: ROOT });
+      if (built.status !== 0) throw new Error("build failed");
+    } else if (!fs.existsSync(BINARY)) fail("dist/hashrelay is missing: run npm run build, or drop --no-build");
+  }
+
+  fs.rmSync(o.work, { recursive: true, force: true });
+  fs.mkdirSync(o.work, { recursive: true });
+  const tree = path.join(o.work, "tree");
+  console.log(`data set: seed ${o.seed}, scale ${o.scale} → ${tree}`);
+  const plan = planDataset({ seed: o.seed, scale: o.scale });
+  const genStart = performance.now();
+  const dataset = { ...writeDataset(tree, plan), generateSeconds: (performance.now() - genStart) / 1000 };
+  console.log(`  ${dataset.files.toLocaleString("en")} files, ${fmtBytes(dataset.bytes)} in ${dataset.generateSeconds.toFixed(1)} s`);
+
+  const tools: BenchTool[] = [];
+  for (const name of o.tools) {
+    const setup = { work: path.join(o.work, name), tree };
+    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY }));
+    if (name === "rsync") tools.push(await rsyncTool(setup));
+    if (name === "restic") tools.push(await resticTool(setup));
+    if (name === "tar") tools.push(await tarTool(setup));
+  }
+
+  const failed = new Map<string, string>();
+  const scenarios: ScenarioOutcome[] = [];
+  for (const sc of SCENARIOS) {
+    const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {} };
+    if (sc.id === "C") outcome.mutationC = mutateSmallFiles(tree, plan);
+    if (sc.id === "D") outcome.mutationD = overwriteImageBlocks(tree, plan);
+    console.log(`\nscenario ${sc.id}: ${sc.title}`);
+    if (outcome.mutationC) console.log(`  floor: ${fmtBytes(outcome.mutationC.changedGzip)} gzip'd changed bytes, ${fmtBytes(outcome.mutationC.wholeFilesGzip)} gzip'd whole files`);
+    if (outcome.mutationD) console.log(`  floor: ${fmtBytes(outcome.mutationD.changedBytes)}`);
+    for (const tool of tools) {
+      if (failed.has(tool.name)) {
+        outcome.errors[tool.name] = `skipped: failed in an earlier scenario (${failed.get(tool.name)!.split("\n")[0]})`;
+        continue;
+      }
+      const runs: RunMeasure[] = [];
+      outcome.runs[tool.name] = runs;
+      for (const dir of tool.stateDirs) copyTree(dir, `${dir}.before`);
+      try {
+        for (let i = 0; i < o.repeats; i++) {
+          if (i > 0) for (const dir of tool.stateDirs) copyTree(`${dir}.before`, dir);
+          const m = await tool.run();
+          runs.push(m);
+          console.log(line(tool.name, m, i, o.repeats));
+        }
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        console.error(`    ${tool.name} FAILED: ${message}`);
+        outcome.errors[tool.name] = message;
+        failed.set(tool.name, message);
+      } finally {
+        for (const dir of tool.stateDirs) fs.rmSync(`${dir}.before`, { recursive: true, force: true });
+      }
+    }
+    scenarios.push(outcome);
+  }
+  for (const tool of tools) await tool.close();
+
+  const results: BenchResults = {
+    startedAt,
+    totalSeconds: (performance.now() - started) / 1000,
+    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools },
+    machine: machineInfo(o.work, loadAtStart),
+    versions: toolVersions(BINARY),
+    dataset,
+    toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
+    scenarios,
+    targets: evaluateTargets(scenarios),
+  };
+  fs.mkdirSync(o.out, { recursive: true });
+  fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
+  fs.writeFileSync(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
+  console.log(`\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`);
+  for (const t of results.targets) {
+    const fmt = (v: number | null) => (v === null ? "—" : t.unit === "KiB" ? fmtBytes(v * 1024) : t.unit === "ms" ? `${(v / 1000).toFixed(2)} s` : fmtBytes(v));
+    console.log(`  ${t.scenario} ${t.target.padEnd(48)} ${fmt(t.measured).padStart(10)} vs ${fmt(t.limit).padStart(10)}  ${t.met === null ? "n/a" : t.met ? "met" : "NOT MET"}`);
+  }
+  if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
+  return failed.size > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    killAll();
+    process.exit(1);
+  },
+);

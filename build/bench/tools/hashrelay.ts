@@ -1,0 +1,93 @@
+// hashrelay under test: the compiled dist/hashrelay, a server with its own storage, the client reaching it through the proxy.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { freePort, startCountingProxy } from "../counting-proxy.ts";
+import { runTimed, startService } from "../processes.ts";
+import { checkExit, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
+
+interface ClientReport {
+  server: string;
+  results: { name: string; archive: string | null; status: string; bytesSent: number; chunksTotal: number; chunksSent: number; error?: string }[];
+}
+
+function keygen(binary: string, file: string): string {
+  const r = spawnSync(binary, ["keygen", "--out", file], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`hashrelay keygen failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Keys, a server config (storage in work/nas) and a client config whose server address is the proxy. */
+export async function hashrelayTool(setup: ToolSetup & { binary: string }): Promise<BenchTool> {
+  const { work, tree, binary } = setup;
+  fs.mkdirSync(work, { recursive: true });
+  const serverPub = keygen(binary, path.join(work, "server.key"));
+  const clientPub = keygen(binary, path.join(work, "client.key"));
+  const serverPort = await freePort();
+  const proxy = await startCountingProxy(serverPort);
+  const serverConfig = path.join(work, "server.yaml");
+  const clientConfig = path.join(work, "client.yaml");
+  const storage = path.join(work, "nas");
+  const state = path.join(work, "state");
+  fs.writeFileSync(
+    serverConfig,
+    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ./nas\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
+  );
+  fs.writeFileSync(
+    clientConfig,
+    `version: 1\nport: ${serverPort}\nclient:\n  name: bench\n  server: 127.0.0.1:${proxy.port}\n  serverKey: "${serverPub}"\n  key: ./client.key\n  schedule: "every 30m"\n  state: ./state\n  paths:\n    - path: ${JSON.stringify(tree)}\n      name: tree\n`,
+  );
+  fs.mkdirSync(storage, { recursive: true });
+  fs.mkdirSync(state, { recursive: true });
+  return {
+    name: "hashrelay",
+    describe: "`hashrelay server` (fresh storage, started before each run) and `hashrelay client --once --json`, the client's server address being the proxy",
+    stateDirs: [storage, state],
+    async run(): Promise<RunMeasure> {
+      const server = await startService([binary, "server", "--config", serverConfig], {
+        rssFile: path.join(work, "server.rss"),
+        logFile: path.join(work, "server.log"),
+        readyText: "listening on",
+      });
+      let client;
+      try {
+        proxy.reset();
+        client = await runTimed([binary, "client", "--once", "--json", "--config", clientConfig], path.join(work, "client.rss"));
+        await proxy.settle();
+      } catch (err) {
+        await server.stop();
+        throw err;
+      }
+      const counts = proxy.read();
+      const stopped = await server.stop();
+      checkExit("hashrelay client", client);
+      let report: ClientReport;
+      try {
+        report = JSON.parse(client.stdout) as ClientReport;
+      } catch {
+        throw new Error(`hashrelay client printed no JSON:\n${client.stdout}\n${client.stderr}`);
+      }
+      const result = report.results[0];
+      if (!result || (result.status !== "sent" && result.status !== "unchanged")) {
+        throw new Error(`hashrelay client reported ${JSON.stringify(report)}\n${client.stderr}\nserver log:\n${server.log().slice(-4000)}`);
+      }
+      const archive = path.join(storage, "bench", result.archive ?? "");
+      return {
+        bytesClientToServer: counts.clientToServer,
+        bytesServerToClient: counts.serverToClient,
+        bytesMethod: "proxy",
+        wallMs: client.wallMs,
+        clientRssKiB: client.maxRssKiB,
+        serverRssKiB: stopped.maxRssKiB,
+        notes: {
+          status: result.status,
+          connections: counts.connections,
+          "own report bytesSent": result.bytesSent,
+          chunks: `${result.chunksSent}/${result.chunksTotal}`,
+          archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,
+        },
+      };
+    },
+    close: () => proxy.close(),
+  };
+}

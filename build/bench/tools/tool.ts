@@ -1,0 +1,37 @@
+// What the bench asks of each tool under test: one measured backup run, and the folders a run changes.
+
+export interface RunMeasure {
+  /** Bytes from client to server: counted by the proxy, or the repository's growth for restic (see bytesMethod). */
+  bytesClientToServer: number;
+  bytesServerToClient: number | null;
+  bytesMethod: "proxy" | "repository growth";
+  wallMs: number;
+  clientRssKiB: number | null;
+  serverRssKiB: number | null;
+  /** Tool-specific facts for the record (never used for the tables' bytes): the tool's own report, archive size... */
+  notes: Record<string, string | number>;
+}
+
+export interface BenchTool {
+  readonly name: string;
+  /** How the client and the server were run, for RESULTS.md. */
+  readonly describe: string;
+  /** Every folder a run changes (destination, client state, caches): saved before a scenario, restored between repeats. */
+  readonly stateDirs: string[];
+  /** One backup of the tree as it is now. Throws with the tool's output if the backup failed. */
+  run(): Promise<RunMeasure>;
+  close(): Promise<void>;
+}
+
+export interface ToolSetup {
+  /** This tool's own folder under build/bench/work (created by the tool). */
+  work: string;
+  /** The tree to back up (absolute path). */
+  tree: string;
+}
+
+/** Throws an Error carrying the tool's output when a run failed. */
+export function checkExit(tool: string, run: { code: number | null; signal: string | null; stdout: string; stderr: string }, ok: number[] = [0]): void {
+  if (run.code !== null && ok.includes(run.code)) return;
+  throw new Error(`${tool} failed (exit ${run.code ?? run.signal}):\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
+}

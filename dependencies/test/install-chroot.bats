@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# install.sh server, then install.sh client, then uninstall.sh, on one Debian "machine": a cached debootstrap
+# rootfs run with chroot in its own network namespace (ufw, sshd and users live there, not on the host).
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || skip "needs root (chroot, network namespaces)"
+  command -v debootstrap >/dev/null || skip "debootstrap missing"
+  load ../test-lib/chroot.bash
+  load ../test-lib/netns.bash
+  export NS="hr6inst-$$" M="$BATS_FILE_TMPDIR/machine"
+  machine_prepare "$M"
+  netns_new "$NS"
+  # The admin's own SSH access (root, by key): the client fetches the RSA key with it over scp.
+  in_machine "$NS" "$M" bash -c 'mkdir -p -m 700 /root/.ssh && ssh-keygen -q -t ed25519 -N "" -f /root/.ssh/id_ed25519 &&
+    cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys'
+  in_machine "$NS" "$M" /usr/sbin/sshd
+}
+
+teardown_file() {
+  load ../test-lib/netns.bash
+  netns_delete "$NS"
+}
+
+setup() {
+  load ../test-lib/chroot.bash
+}
+
+on() { in_machine "$NS" "$M" "$@"; }
+
+# A digest of everything the installers write, to prove a second run (or a dry run) changes nothing.
+snapshot() {
+  on bash -c 'cd / && sha256sum etc/hashrelay/* etc/sudoers.d/hashrelay-* etc/systemd/system/HashRelay.* \
+    etc/ssh/sshd_config etc/ssh/sshd_config.d/* etc/ufw/user.rules etc/ufw/user6.rules etc/passwd etc/group \
+    home/HashRelay-Client/.ssh/authorized_keys home/HashRelay-server/.ssh/* usr/local/bin/hashrelay 2>/dev/null'
+}
+
+@test "without the systemd unit install.sh stops before changing anything" {
+  mv "$M/opt/hashrelay/config/systemd/HashRelay.server.service" "$BATS_FILE_TMPDIR/unit"
+  run on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
+  mv "$BATS_FILE_TMPDIR/unit" "$M/opt/hashrelay/config/systemd/HashRelay.server.service"
+  [ "$status" -eq 1 ]
+  [[ $output == *"systemd unit /opt/hashrelay/config/systemd/HashRelay.server.service not found"* ]]
+  run on getent passwd HashRelay-server
+  [ "$status" -ne 0 ]
+}
+
+@test "install.sh server: user, folders, sudoers (visudo), key-only SSH for HashRelay-Client (sshd -t, sshd -T), ufw, unit" {
+  run on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [[ $output == *"nothing to install on debian"* ]]
+  on getent passwd HashRelay-server
+  on getent passwd HashRelay-Client # the user clients link through
+  [ "$(on stat -c '%U %a' /home/HashRelay-server/backup)" = "HashRelay-server 750" ]
+  [ "$(on stat -c '%U %a' /etc/hashrelay/server.key)" = "HashRelay-server 600" ]
+  [ "$(on stat -c '%U %a' /home/HashRelay-server/.ssh/HashRelay-client.key)" = "HashRelay-server 600" ]
+  on ssh-keygen -l -f /home/HashRelay-server/.ssh/HashRelay-client.key | grep -q '^4096 .*(RSA)$'
+
+  on visudo -c
+  [ "$(on stat -c %a /etc/sudoers.d/hashrelay-server)" = 440 ]
+  # Only named commands: no "ALL" on the command side, and they are the service's own.
+  run grep -E 'NOPASSWD: *ALL|\) *ALL|= *ALL' "$M/etc/sudoers.d/hashrelay-server"
+  [ "$status" -eq 1 ]
+  grep -q 'systemctl restart HashRelay.server.service' "$M/etc/sudoers.d/hashrelay-server"
+
+  on sshd -t
+  on sshd -T -C user=HashRelay-Client,host=client.lan,addr=10.0.0.2 | grep -qx 'passwordauthentication no'
+  on sshd -T -C user=HashRelay-Client,host=client.lan,addr=10.0.0.2 | grep -qx 'kbdinteractiveauthentication no'
+  on sshd -T -C user=HashRelay-Client,host=client.lan,addr=10.0.0.2 | grep -qx 'authenticationmethods publickey'
+  on sshd -T -C user=root,host=client.lan,addr=10.0.0.2 | grep -qx 'authenticationmethods any'
+  # The running sshd was reloaded: it offers HashRelay-Client nothing but a key.
+  for _ in 1 2 3 4 5; do # sshd re-executes itself on SIGHUP: give it a moment
+    run on ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o PreferredAuthentications=password,keyboard-interactive HashRelay-Client@127.0.0.1 true
+    [[ $output == *"Permission denied"* ]] && break
+    sleep 0.5
+  done
+  [[ $output == *"HashRelay-Client@127.0.0.1: Permission denied (publickey)."* ]]
+  run on ssh -o BatchMode=yes -o PreferredAuthentications=password,keyboard-interactive nobody@127.0.0.1 true
+  [[ $output == *"nobody@127.0.0.1: Permission denied (publickey,password)."* ]]
+
+  on ufw status | grep -q '^Status: active'
+  on ufw status | grep -qE '^7373/tcp +ALLOW( IN)? +127.0.0.1 +# hashrelay-server'
+  grep -qx 'port: 7373' "$M/etc/hashrelay/hashrelay.yaml"
+  [ -L "$M/etc/systemd/system/multi-user.target.wants/HashRelay.server.service" ]
+  [ -f "$M/etc/systemd/system/HashRelay.server.service" ]
+  [ -x "$M/usr/local/bin/hashrelay" ]
+}
+
+@test "install.sh client on the same machine: links over scp, both identities land in the shared config" {
+  run on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --path /srv --fetch scp --login root
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "$(on stat -c '%U %a' /home/HashRelay-Client/.ssh/HashRelay-client.key)" = "HashRelay-Client 600" ]
+  cmp "$M/home/HashRelay-Client/.ssh/HashRelay-client.key" "$M/home/HashRelay-server/.ssh/HashRelay-client.key"
+  [ "$(on stat -c '%U %a' /var/lib/hashrelay)" = "HashRelay-Client 750" ]
+  on visudo -c
+  grep -q 'HashRelay-Client ALL=(root) NOPASSWD: HASHRELAY_CLIENT_CMDS' "$M/etc/sudoers.d/hashrelay-client"
+  # The server's identity is pinned; the client's waits for the server side to accept it.
+  grep -qx "  serverKey: \"$(cat "$M/etc/hashrelay/server.pub")\"" "$M/etc/hashrelay/hashrelay.yaml"
+  run on /opt/hashrelay/dependencies/ssh-configuration-manager/ssh-configuration-manager.sh accept --wait 0
+  [[ $output == *"client web01 linked"* ]]
+  grep -qx "      key: \"$(sed -n 's/^# public: //p' "$M/etc/hashrelay/client.key")\"" "$M/etc/hashrelay/hashrelay.yaml"
+  on hashrelay validate --config /etc/hashrelay/hashrelay.yaml
+  on sshd -t
+}
+
+@test "the key's one use: the exchange takes only a slug and a key; accept never overwrites a listed name or key" {
+  key_login=(ssh -i /home/HashRelay-Client/.ssh/HashRelay-client.key -o IdentitiesOnly=yes -o BatchMode=yes
+    -o UserKnownHostsFile=/home/HashRelay-Client/.ssh/known_hosts HashRelay-Client@127.0.0.1)
+  other_key=$(on hashrelay keygen --out /tmp/other.key)
+  run on "${key_login[@]}" hello ../../etc "$other_key"
+  [ "$status" -eq 2 ]
+  [[ $output == *"is not a slug"* ]]
+  run on "${key_login[@]}" hello db01 "ed25519:not-a-key"
+  [ "$status" -eq 2 ]
+  run on "${key_login[@]}" cat /etc/passwd # the forced command runs instead
+  [ "$status" -eq 2 ]
+  [[ $output != *root:* ]]
+  [ -z "$(ls -A "$M/home/HashRelay-Client/pending")" ]
+
+  # web01 is listed: a new key under that name, or web01's key under a new name, waits for the admin.
+  web01_key=$(sed -n 's/^# public: //p' "$M/etc/hashrelay/client.key")
+  on "${key_login[@]}" hello web01 "$other_key"
+  on "${key_login[@]}" hello impostor "$web01_key"
+  before=$(sha256sum <"$M/etc/hashrelay/hashrelay.yaml")
+  run on /opt/hashrelay/dependencies/ssh-configuration-manager/ssh-configuration-manager.sh accept --wait 0
+  [[ $output == *"client web01 is already listed with another key"* ]]
+  [[ $output == *"the key of impostor is already listed under another name"* ]]
+  [ "$(sha256sum <"$M/etc/hashrelay/hashrelay.yaml")" = "$before" ]
+  rm -f "$M/home/HashRelay-Client/pending/"*
+}
+
+@test "idempotent: both installs again change nothing; --dry-run changes nothing either" {
+  before=$(snapshot)
+  on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
+  on /opt/hashrelay/dependencies/install.sh client --server 127.0.0.1 --port 7373 --name web01 --path /srv --fetch scp --login root
+  on /opt/hashrelay/dependencies/ssh-configuration-manager/ssh-configuration-manager.sh accept --wait 0
+  [ "$(snapshot)" = "$before" ]
+  run --separate-stderr on /opt/hashrelay/dependencies/install.sh server --port 7444 --from 10.0.0.0/8 --transfer none --dry-run
+  [ "$status" -eq 0 ]
+  [[ $output == *"ufw allow in proto tcp from 10.0.0.0/8 to any port 7444 comment hashrelay-server"* ]]
+  [[ $output == *"visudo -c"* ]]
+  [ "$(snapshot)" = "$before" ]
+}
+
+@test "uninstall.sh server then client: everything goes but the archives" {
+  mkdir -p "$M/home/HashRelay-server/backup/web01"
+  echo "an archive" >"$M/home/HashRelay-server/backup/web01/backup-etc-05-04-03-2026-11-26.tar.gz"
+  sum=$(sha256sum <"$M/home/HashRelay-server/backup/web01/backup-etc-05-04-03-2026-11-26.tar.gz")
+
+  run on /opt/hashrelay/dependencies/uninstall.sh server
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  run on getent passwd HashRelay-server
+  [ "$status" -ne 0 ]
+  [ ! -e "$M/etc/sudoers.d/hashrelay-server" ]
+  [ ! -e "$M/etc/ssh/sshd_config.d/10-hashrelay.conf" ]
+  [ ! -e "$M/etc/systemd/system/HashRelay.server.service" ]
+  run grep -c '^server:' "$M/etc/hashrelay/hashrelay.yaml"
+  [ "$output" = 0 ]
+  grep -q '^client:' "$M/etc/hashrelay/hashrelay.yaml"
+  on sshd -t
+  on visudo -c
+  [ -x "$M/usr/local/bin/hashrelay" ] # the client still needs it
+
+  run on /opt/hashrelay/dependencies/uninstall.sh client
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  run on getent passwd HashRelay-Client
+  [ "$status" -ne 0 ]
+  [ ! -e "$M/etc/hashrelay" ]
+  [ ! -e "$M/usr/local/bin/hashrelay" ]
+  [ ! -e "$M/var/lib/hashrelay" ]
+  [ ! -e "$M/home/HashRelay-Client" ]
+  [ -z "$(ls "$M/etc/systemd/system/multi-user.target.wants" | grep HashRelay)" ]
+  run on ufw show added
+  [[ $output != *hashrelay-server* && $output != *hashrelay-client* ]]
+  [ "$(sha256sum <"$M/home/HashRelay-server/backup/web01/backup-etc-05-04-03-2026-11-26.tar.gz")" = "$sum" ]
+}
