@@ -1,11 +1,16 @@
 // Builds dist/hashrelay: esbuild bundles src/main.ts, then `bun build --compile --bytecode` makes one executable.
 import { build, type BuildOptions } from "esbuild";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dir, "..");
-const bundle = path.join(root, "dist", "hashrelay.mjs");
-const workerBundle = path.join(root, "dist", "chunk-worker.mjs");
+// The bundles live in a temporary folder removed after the compile: the executable must not lean on
+// files beside it (it is copied alone to /usr/local/bin), and tests run it exactly so.
+const staging = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-build-"));
+const bundle = path.join(staging, "hashrelay.mjs");
+const workerBundle = path.join(staging, "chunk-worker.mjs");
 const binary = path.join(root, "dist", "hashrelay");
 
 const common: BuildOptions = {
@@ -24,6 +29,7 @@ await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worke
 
 const bun = process.execPath; // the pinned bun from node_modules runs this script
 const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, workerBundle, "--outfile", binary], { stdio: ["ignore", "ignore", "inherit"] });
+fs.rmSync(staging, { recursive: true, force: true });
 if (compiled.status !== 0) {
   console.error("bun build --compile failed");
   process.exit(compiled.status ?? 1);

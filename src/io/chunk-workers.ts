@@ -7,11 +7,11 @@ import type { ChunkJob, ChunkJobResult } from "./chunk-worker.ts";
 declare const HASHRELAY_BUNDLED: boolean | undefined;
 
 /**
- * The worker's entry: the compiled binary's second entrypoint (build/build.ts adds it), named relative to the
- * binary's embedded files — not through import.meta.url, which the bytecode build fixes to the build folder
- * (an installed binary would look for dist/ of the machine that built it); beside this file in development.
+ * The worker's entry. In the compiled binary it is the second entrypoint embedded by build/build.ts,
+ * named by the plain relative string (a URL built from import.meta.url would point at the build
+ * machine's dist/ folder); in development it is the file beside this one.
  */
-function workerUrl(): URL | string {
+function workerUrl(): string | URL {
   const bundled = typeof HASHRELAY_BUNDLED !== "undefined" && HASHRELAY_BUNDLED;
   return bundled ? "./chunk-worker.mjs" : new URL("./chunk-worker.ts", import.meta.url);
 }
