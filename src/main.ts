@@ -21,20 +21,28 @@ interface Command {
 const CONFIG_OPTION: [string, string] = ["--config FILE", "the config file (default: $HASHRELAY_CONFIG, else /etc/hashrelay/hashrelay.yaml)"];
 const LIVE_NOTE: [string, string] = ["(live config)", "the file is watched: an edit applies without restart (SIGHUP forces a reload); an invalid edit is logged and ignored"];
 
+const LOG_FORMAT_OPTION: [string, string] = ["--log-format text|json", "log lines as text (default) or one JSON object each, on stderr and in the log file"];
+
 const COMMANDS: Record<string, Command> = {
   client: {
     run: client,
-    usage: "hashrelay client [--config FILE] [--once] [--json]",
+    usage: "hashrelay client [--config FILE] [--once] [--json] [--log-format text|json]",
     about: "back up every source on the schedule; --once: one tick, then exit",
     example: "hashrelay client --config /etc/hashrelay/hashrelay.yaml --once --json",
-    options: [CONFIG_OPTION, ["--once", "run one tick, then exit with its exit code"], ["--json", "with --once: print the tick's report as one JSON object"], LIVE_NOTE],
+    options: [
+      CONFIG_OPTION,
+      ["--once", "run one tick, then exit with its exit code (progress on stderr: bars on a terminal, a line per source otherwise)"],
+      ["--json", "with --once: print the tick's report as one JSON object"],
+      LOG_FORMAT_OPTION,
+      LIVE_NOTE,
+    ],
   },
   server: {
     run: server,
-    usage: "hashrelay server [--config FILE]",
+    usage: "hashrelay server [--config FILE] [--log-format text|json]",
     about: "serve clients until SIGTERM",
     example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
-    options: [CONFIG_OPTION, LIVE_NOTE],
+    options: [CONFIG_OPTION, LOG_FORMAT_OPTION, LIVE_NOTE],
   },
   keygen: {
     run: keygen,
@@ -65,7 +73,7 @@ const COMMANDS: Record<string, Command> = {
   status: {
     run: status,
     usage: "hashrelay status [--config FILE] [--json]",
-    about: "server Up/Down, last result per source, next tick (client); archives and trash (server); config in force",
+    about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
     example: "hashrelay status --json",
     options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
   },

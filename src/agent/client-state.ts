@@ -4,6 +4,8 @@ import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { Segment } from "../archive/stream-map.ts";
+import type { DownKind } from "./server-availability.ts";
+import type { SourceResult } from "./client-upload.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {
@@ -20,8 +22,14 @@ export interface SourceRecord {
 export interface TickRecord {
   at: string;
   server: "up" | "down";
+  /** "host:port" probed. */
+  address?: string;
+  /** When the server last went Up or Down (the probe-viewer's "since"). */
+  since?: string;
+  /** Why it is Down: refused, timeout, unauthorized… (see server-availability.ts). */
+  kind?: DownKind;
   reason?: string;
-  results: unknown[];
+  results: SourceResult[];
   nextTick?: string;
 }
 

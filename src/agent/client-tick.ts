@@ -1,12 +1,13 @@
 // One reconcile pass: probe the server, back up every source on one session, probe again, record the results.
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
-import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Config } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "./connection.ts";
 import { ClientState } from "./client-state.ts";
-import { backupSource, SessionSpoiled, type SourceResult } from "./client-upload.ts";
+import { backupSource, SessionSpoiled, type SourceResult, type UploadProgress } from "./client-upload.ts";
+import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { openClientSession, type SecureSession } from "./secure-session.ts";
 
 export interface TickResult {
@@ -25,6 +26,14 @@ export interface TickContext {
   /** Opens a transport to the configured server. Throws SERVER_DOWN with the reason. */
   connect: () => Promise<Connection>;
   now: () => Date;
+  /** Told when each source starts, progresses and ends (the --once progress display). */
+  progress?: TickProgress;
+}
+
+export interface TickProgress {
+  sourceStarted(name: string): void;
+  update(progress: UploadProgress): void;
+  sourceDone(result: SourceResult): void;
 }
 
 let pingCounter = 0;
@@ -46,25 +55,23 @@ async function probe(ctx: TickContext): Promise<SecureSession> {
 async function ping(session: SecureSession, configHash: string): Promise<void> {
   const id = ++pingCounter;
   await session.sendControl({ type: "ping", id, configHash });
-  const pong = await session.expect(["pong"], IDLE_TIMEOUT_MS);
+  // A probe: a server that answers the handshake but not a ping within this is Down, not slow.
+  const pong = await session.expect(["pong"], HANDSHAKE_TIMEOUT_MS);
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
-}
-
-function downReason(err: HashRelayError): string {
-  if (err.code === "UNAUTHORIZED") return `unauthorized: ${err.message}`;
-  return err.message;
 }
 
 /** Runs one tick over every source of the config it is given (a reload never changes a tick in flight). */
 export async function runTick(ctx: TickContext): Promise<TickResult> {
   const { client } = ctx.config;
   const log = ctx.log;
+  const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), log, ctx.now, `${client.server.host}:${client.server.port}`);
   let session: SecureSession | null = null;
   try {
     session = await probe(ctx);
   } catch (err) {
     const error = asHashRelayError(err, "SERVER_DOWN");
-    const reason = downReason(error);
+    const { kind, reason } = classifyDown(error);
+    watch.down(kind, reason);
     const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
     for (const source of client.paths) {
       log.log("warn", `backup of ${source.name} not performed: server down (${reason})`, { name: source.name });
@@ -75,10 +82,10 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
       results: client.paths.map((s) => ({ name: s.name, archive: null, status: "skipped", bytesSent: 0, chunksTotal: 0, chunksSent: 0, error: `server down: ${reason}` })),
       exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
     };
-    await ctx.state.saveTick({ at: ctx.now().toISOString(), server: "down", reason, results: result.results });
+    await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results: result.results });
     return result;
   }
-  log.log("info", `server up (${client.server.host}:${client.server.port})`, { client: session.clientName });
+  watch.up();
 
   const uploadCtx = {
     identity: ctx.identity,
@@ -88,10 +95,12 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
     state: ctx.state,
     log,
     now: ctx.now,
+    onProgress: ctx.progress?.update,
   };
   const results: SourceResult[] = [];
   for (const source of client.paths) {
     let result: SourceResult;
+    ctx.progress?.sourceStarted(source.name);
     try {
       session ??= await probe(ctx);
       result = await backupSource(session, source, uploadCtx);
@@ -106,6 +115,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
       session = null;
     }
     results.push(result);
+    ctx.progress?.sourceDone(result);
     const fields = { name: source.name, archive: result.archive ?? undefined, bytesSent: result.bytesSent, chunks: `${result.chunksSent}/${result.chunksTotal}` };
     if (result.status === "failed") log.log("error", `backup of ${source.name} failed: ${result.error}`, fields);
     else log.log("info", `backup of ${source.name} ${result.status}`, fields);
@@ -117,14 +127,16 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
     session ??= await probe(ctx);
     await ping(session, ctx.config.hash);
     await session.sendControl({ type: "bye" });
+    watch.up();
   } catch (err) {
     server = "down";
-    reason = downReason(asHashRelayError(err, "SERVER_DOWN"));
-    log.log("warn", `server down after the tick (${reason})`);
+    const down = classifyDown(asHashRelayError(err, "SERVER_DOWN"));
+    reason = down.reason;
+    watch.down(down.kind, down.reason);
   } finally {
     session?.connection.close();
   }
   const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
-  await ctx.state.saveTick({ at: ctx.now().toISOString(), server, reason, results });
+  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results });
   return { server, reason, results, exitCode };
 }

@@ -14,7 +14,7 @@ import { loadKeyFile } from "../io/key-file.ts";
 import type { Logger } from "../io/log.ts";
 import { ClientConfigs } from "./config-record.ts";
 import type { PreparedChange, ReloadPart } from "./reload.ts";
-import { serveConnection } from "./server-session.ts";
+import { serveConnection, type SessionEvents } from "./server-session.ts";
 
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
 const MAX_PENDING_HANDSHAKES = 64;
@@ -55,7 +55,11 @@ export class ServerDaemon implements RunningServer {
   private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** Told what sessions do, for metrics and `hashrelay status` (src/agent/server-service.ts). */
+    private readonly events?: SessionEvents & { sessionClosed?(): void },
+  ) {}
 
   get port(): number {
     return this.listener?.port ?? 0;
@@ -173,6 +177,7 @@ export class ServerDaemon implements RunningServer {
       store,
       log: this.log,
       now: () => new Date(),
+      events: this.events,
       handshakeTimeoutMs,
       idleTimeoutMs,
       authorize: (key) => {
@@ -194,7 +199,10 @@ export class ServerDaemon implements RunningServer {
       onConfigHash: (client, hash) => this.sawConfigHash(client, hash),
     }).finally(() => {
       this.pending.delete(socket);
-      if (authenticated) this.sessions--;
+      if (authenticated) {
+        this.sessions--;
+        this.events?.sessionClosed?.();
+      }
     });
   }
 

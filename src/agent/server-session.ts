@@ -33,6 +33,18 @@ export interface ServerSessionContext {
   track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
   /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
   onConfigHash?: (client: string, hash: string) => void;
+  /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */
+  events?: SessionEvents;
+}
+
+export interface SessionEvents {
+  sessionOpened?(client: string, remote: string): void;
+  /** The handshake did not end in a session: UNAUTHORIZED, TIMEOUT, CLOSED, BAD_FRAME… */
+  handshakeRefused?(code: string): void;
+  /** A manifest page of `entries` chunks, of which the server lacked `needed`. */
+  manifestPage?(client: string, entries: number, needed: number): void;
+  chunkReceived?(client: string, bytes: number): void;
+  archiveStored?(client: string, entry: CatalogEntry): void;
 }
 
 /** Serves one connection until `bye`, an error, or silence. Never throws; never touches storage on a wire error. */
@@ -43,12 +55,14 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");
     ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
+    ctx.events?.handshakeRefused?.(error.code);
     connection.close();
     return;
   }
   const client = session.clientName;
   const log = { log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }) };
   log.log("info", `session opened from ${connection.remote}`);
+  ctx.events?.sessionOpened?.(client, connection.remote);
 
   let upload: { name: string; upload: Upload; base: ManifestEntry[] | null; format: "tar.gz" | "tar.zst" } | null = null;
   // Per session, never shared: a client only ever reaches its own chunks.
@@ -68,14 +82,18 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const page = incoming.type === FrameType.SEALED_MANIFEST ? decodeManifestPage(incoming.payload) : expandDiffPage(incoming.payload, upload.base);
           const wanted = upload.upload.addManifestPage(page.firstIndex, page.entries);
           const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
+          ctx.events?.manifestPage?.(client, page.entries.length, needed.length);
           await session.sendBinary(FrameType.SEALED_NEED, encodeNeed({ firstIndex: page.firstIndex, count: page.entries.length, needed }));
         } else if (incoming.type === FrameType.SEALED_CHUNK) {
           const chunk = decodeChunkPayload(incoming.payload);
           await upload.upload.addChunk(chunk.index, chunk.member);
+          ctx.events?.chunkReceived?.(client, chunk.member.length);
         } else if (incoming.type === FrameType.SEALED_CHUNK_DELTA) {
           if (!upload.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
           const { index, member } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources, upload.format);
           await upload.upload.addChunk(index, member);
+          // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
+          ctx.events?.chunkReceived?.(client, incoming.payload.length - 4);
         } else {
           throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${incoming.type.toString(16)}`);
         }
@@ -128,6 +146,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const entry = await current.upload.commit({ name: manifest.name, file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize });
           await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx) });
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
+          ctx.events?.archiveStored?.(client, entry);
           break;
         }
         default:

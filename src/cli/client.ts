@@ -4,12 +4,15 @@ import { nextRun } from "../config/schedule.ts";
 import type { Config } from "../config/parse-config.ts";
 import { runTick, type TickContext, type TickResult } from "../agent/client-tick.ts";
 import { ClientState } from "../agent/client-state.ts";
+import { ClientService } from "../agent/client-service.ts";
 import { clientRecordPath } from "../agent/config-record.ts";
 import type { ReloadPart } from "../agent/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { discoverServer } from "../io/discovery.ts";
 import { loadKeyFile } from "../io/key-file.ts";
-import { createLogger } from "../io/log.ts";
+import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
+import { createProgress } from "../io/progress.ts";
+import { createNotifier } from "../io/sd-notify.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
@@ -25,12 +28,12 @@ export function requireClient(config: Config): ClientConfig {
 }
 
 /** What a tick needs for `config`; state and log are reused from `previous` when its state folder and name are the same. */
-function tickContext(config: ClientConfig, previous?: TickContext): TickContext {
+function tickContext(config: ClientConfig, previous?: TickContext, logOptions: LoggerOptions = {}): TickContext {
   const { client } = config;
   const reuse = previous && previous.config.client.state === client.state && previous.config.client.name === client.name;
   const state = reuse ? previous.state : new ClientState(client.state);
   state.init();
-  const log = reuse ? previous.log : createLogger(state.logFile, { client: client.name });
+  const log = reuse ? previous.log : createLogger(state.logFile, { client: client.name }, logOptions);
   return {
     config,
     identity: loadKeyFile(client.key),
@@ -72,10 +75,14 @@ function printHuman(result: TickResult): void {
 }
 
 export async function client(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config"], flags: ["--once", "--json"] }, "client");
+  const args = parseArgs(argv, { values: ["--config", "--log-format"], flags: ["--once", "--json"] }, "client");
+  const format = parseLogFormat(args.values.get("--log-format"));
   if (args.flags.has("--once")) {
     const config = requireClient(loadConfig(configPath(args)));
-    const ctx = tickContext(config);
+    // Progress goes to stderr (bars on a terminal, two lines per source otherwise; none beside JSON logs off a terminal).
+    const tty = process.stderr.isTTY === true;
+    const progress = format === "json" && !tty ? undefined : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns || undefined });
+    const ctx = { ...tickContext(config, undefined, { format, stderr: progress?.writeLine }), progress };
     const result = await runTick(ctx);
     if (args.flags.has("--json")) {
       const { server, results } = result;
@@ -94,11 +101,13 @@ export async function client(argv: string[]): Promise<number> {
   const timer = new ScheduleTimer();
   let current: TickContext | null = null;
   let due = 0;
+  // systemd: READY=1 once started, STATUS= after each tick and reload, WATCHDOG=1 (src/agent/client-service.ts).
+  let service: ClientService | null = null;
   const part: ReloadPart = {
     name: "client",
     prepare: (next, diff, prev) => {
       const config = requireClient(next);
-      const ctx = tickContext(config, current ?? undefined);
+      const ctx = tickContext(config, current ?? undefined, { format });
       return {
         commit: () => {
           current = ctx;
@@ -108,6 +117,7 @@ export async function client(argv: string[]): Promise<number> {
             if (prev) ctx.log.log("info", `schedule re-armed (${config.client.scheduleText}); next tick ${new Date(due).toISOString()}`);
             timer.wake();
           }
+          service?.configApplied(config, due, ctx.state);
         },
       };
     },
@@ -119,27 +129,33 @@ export async function client(argv: string[]): Promise<number> {
     recordPath: (inForce) => (inForce.client ? clientRecordPath(inForce.client.state) : null),
   });
   const ctxNow = (): TickContext => current!;
+  service = new ClientService(ctxNow().state, createNotifier(), ctxNow().config);
 
   let stopping = false;
   const stop = () => {
     stopping = true;
+    service?.stopping();
     ctxNow().log.log("info", "stopping after the current tick");
     timer.wake();
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   ctxNow().log.log("info", `client started (${ctxNow().config.client.scheduleText}); first tick ${new Date(due).toISOString()}`);
+  service.started(due);
   while (!stopping) {
     if (due > Date.now()) {
       await timer.sleepUntil(due);
       continue;
     }
     const ctx = ctxNow();
+    service.tickStarted();
     const result = await runTick(ctx);
     due = nextRun(ctxNow().config.client.schedule, Date.now());
+    service.tickDone(due);
     const counts = result.results.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
     ctx.log.log("info", `tick done: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no sources"}; next ${new Date(due).toISOString()}`);
   }
   live.close();
+  await service.flushed();
   return 0;
 }

@@ -30,9 +30,14 @@ export async function startLiveConfig(file: string, opts: { parts: ReloadPart[];
       if (target) await writeConfigRecord(target, record);
     },
   });
-  const started = await reloader.request("start");
-  if (started.status !== "applied") throw startFailure(started);
+  // Watch before the first reload: an edit made while the daemon starts (after it listens, before it would
+  // otherwise watch) is queued behind the start and applied, not missed.
   const watch = watchConfigFile(file, () => void reloader.request("file changed"));
+  const started = await reloader.request("start");
+  if (started.status !== "applied") {
+    watch.close();
+    throw startFailure(started);
+  }
   const onHangup = () => void reloader.request("SIGHUP", true);
   process.on("SIGHUP", onHangup);
   return {

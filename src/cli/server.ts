@@ -3,32 +3,55 @@ import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
 import { serverRecordPath } from "../agent/config-record.ts";
 import { ServerDaemon } from "../agent/server-daemon.ts";
-import { createLogger } from "../io/log.ts";
+import { ServerService, serverLogFile } from "../agent/server-service.ts";
+import { createLogger, parseLogFormat } from "../io/log.ts";
+import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
+import { readConfig } from "./load-config.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
   return config as Config & { server: NonNullable<Config["server"]> };
 }
 
+/** <storage>/.hashrelay/hashrelay-server.log when the file names a storage; an unreadable or invalid file is reported by the first reload. */
+function logFileOf(file: string): string | undefined {
+  try {
+    const read = readConfig(file);
+    return read.ok && read.config.server ? serverLogFile(read.config.server.storage) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function server(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config"] }, "server");
+  const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
+  const format = parseLogFormat(args.values.get("--log-format"));
   const file = configPath(args);
-  const log = createLogger(undefined, { role: "server" });
-  const running = new ServerDaemon(log);
+  const log = createLogger(logFileOf(file), { role: "server" }, { format });
+  const service = new ServerService(log, createNotifier());
+  const running = new ServerDaemon(log, service.events);
   // Start-up is the first reload, from nothing (src/agent/reload.ts).
   const live = await startLiveConfig(file, {
-    parts: [running.part],
+    parts: [running.part, service.part],
     log: () => log,
     recordPath: (inForce) => (inForce.server ? serverRecordPath(inForce.server.storage) : null),
   });
+  try {
+    await service.start(running);
+  } catch (err) {
+    live.close();
+    await running.close();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   log.log("info", "stopping");
   live.close();
+  await service.stop();
   await running.close();
   return 0;
 }

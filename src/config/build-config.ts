@@ -108,8 +108,14 @@ class Builder {
     });
     const limits = this.limits(isFields(s.limits) ? s.limits : {});
     const clients = this.serverClients(s.clients);
-    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, limits, clients };
+    const metrics = s.metrics === undefined ? null : this.text(at("metrics"), s.metrics, (text) => {
+      const parsed = parseHostPort(text);
+      if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("metrics")).hint);
+      if (parsed.port === undefined) return new Problem(`"${text}" has no port`, keyHelp(at("metrics")).hint);
+      return { host: parsed.host, port: parsed.port };
+    });
+    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients || metrics === undefined) return undefined;
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, limits, ...(metrics ? { metrics } : {}), clients };
   }
 
   private limits(l: Fields): ServerConfig["limits"] | undefined {

@@ -37,6 +37,8 @@ export interface ServerDiff {
   minFree: boolean;
   retention: boolean;
   limits: boolean;
+  /** server.metrics address (added, removed or moved). */
+  metrics: boolean;
 }
 
 export interface ConfigDiff {
@@ -136,6 +138,7 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
     minFree: prev?.minFreeBytes !== next?.minFreeBytes,
     retention: retentionText(prev) !== retentionText(next),
     limits: limitsText(prev) !== limitsText(next),
+    metrics: metricsText(prev) !== metricsText(next),
   };
   for (const name of diff.clientsAdded) changes.push(`server.clients: added ${name}`);
   for (const name of diff.clientsRemoved) changes.push(`server.clients: removed ${name}; its open sessions end, its archives stay`);
@@ -146,6 +149,7 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
   if (diff.minFree) changes.push(`server.minFree: ${prev?.minFreeBytes ?? "none"} → ${next?.minFreeBytes ?? "none"} bytes`);
   if (diff.retention) changes.push(`server.retention: ${retentionText(prev)} → ${retentionText(next)}`);
   if (diff.limits) changes.push(`server.limits: ${limitsText(prev)} → ${limitsText(next)}`);
+  if (diff.metrics) changes.push(`server.metrics: ${metricsText(prev)} → ${metricsText(next)}`);
   return diff;
 }
 
@@ -159,6 +163,10 @@ function bracket(host: string): string {
 
 function retentionText(server: ServerConfig | undefined): string {
   return server ? `keep ${server.retention.keep}, trashFor ${formatDuration(server.retention.trashForMs)}` : "none";
+}
+
+function metricsText(server: ServerConfig | undefined): string {
+  return server?.metrics ? `${bracket(server.metrics.host)}:${server.metrics.port}` : "none";
 }
 
 function limitsText(server: ServerConfig | undefined): string {

@@ -46,6 +46,8 @@ export interface ServerConfig {
   retention: { keep: number; trashForMs: number };
   /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
   limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */
+  metrics?: { host: string; port: number };
   clients: { name: string; keyText: string; key: Uint8Array }[];
 }
 

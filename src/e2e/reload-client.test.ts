@@ -144,7 +144,8 @@ describe("client daemon, live config", () => {
       const bad = good.replace(/schedule: "[^"]*"/, 'schedule: "every 3 weeks"');
       fs.writeFileSync(world.clientConfig, bad);
       await client.waitFor(/config not applied \(file changed\)/);
-      expect(client.log()).toMatch(new RegExp(`${world.clientConfig.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:8:13: client\\.schedule: `));
+      // the issue lines follow the summary line as separate writes: wait for them too
+      await client.waitFor(new RegExp(`${world.clientConfig.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:8:13: client\\.schedule: `));
       expect(client.log()).toContain(`still running on sha256 ${sha256(good)}`);
       const status = clientStatus(world).client;
       expect(status.configInForce!.hash).toBe(sha256(good));

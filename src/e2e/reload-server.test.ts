@@ -70,7 +70,7 @@ describe("server daemon, live config", () => {
       const pid = client.child.pid;
       setPort(world.clientConfig, newPort);
       await client.waitFor(new RegExp(`client\\.server: 127\\.0\\.0\\.1:${oldPort} → 127\\.0\\.0\\.1:${newPort}`));
-      await client.waitFor(new RegExp(`server up \\(127\\.0\\.0\\.1:${newPort}\\)`));
+      await client.waitFor(new RegExp(`server 127\\.0\\.0\\.1:${newPort} is Up`));
       await client.waitFor(/tick done: 1 unchanged/);
       expect(client.child.pid).toBe(pid!);
       expect(server.child.exitCode).toBeNull();

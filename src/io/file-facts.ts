@@ -1,8 +1,8 @@
 // FileFacts over the real file system: what parseConfig needs to know about private key files.
-import { accessSync, constants, statSync } from "node:fs";
+import { closeSync, constants, openSync, statSync } from "node:fs";
 import type { FileFacts, KeyFileFact } from "../config/model.ts";
 
-/** stat + access(R_OK) as the current user; never throws. */
+/** stat + a read-only open as the current process (capabilities included); never throws. */
 export const realFileFacts: FileFacts = {
   statKeyFile(absPath: string): KeyFileFact {
     let mode: number;
@@ -13,8 +13,9 @@ export const realFileFacts: FileFacts = {
       if (code === "ENOENT") return { kind: "missing" };
       return { kind: "unreadable", reason: describeErrno(err) };
     }
+    // open, not access(2): access checks with the real uid and no capabilities (CAP_DAC_READ_SEARCH of the client service).
     try {
-      accessSync(absPath, constants.R_OK);
+      closeSync(openSync(absPath, constants.O_RDONLY | constants.O_NONBLOCK));
     } catch (err) {
       return { kind: "unreadable", reason: describeErrno(err) };
     }

@@ -1,6 +1,6 @@
 // Walks one source into sorted tar entries (lstat metadata, excludes applied) and fingerprints the result.
 import { createHash } from "node:crypto";
-import { access, lstat, readFile, readdir, readlink, stat, constants } from "node:fs/promises";
+import { lstat, open, readFile, readdir, readlink, stat, constants } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
@@ -308,9 +308,14 @@ function floorSeconds(ns: bigint): number {
   return Number(ns < 0n && q * second !== ns ? q - 1n : q);
 }
 
+/**
+ * Opens the file for reading and closes it. Not access(2): it checks with the real uid and no
+ * capabilities, so it would refuse what a service user reads through CAP_DAC_READ_SEARCH.
+ */
 async function assertReadable(absPath: string): Promise<void> {
   try {
-    await access(absPath, constants.R_OK);
+    const handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    await handle.close();
   } catch (err) {
     throw sourceError(absPath, err);
   }

@@ -103,7 +103,7 @@ async function writeSidecar(layout: StoreLayout, client: string, item: string, a
 }
 
 /** The recorded trash time, or null when the sidecar is missing or unreadable. */
-async function readSidecar(layout: StoreLayout, client: string, item: string): Promise<number | null> {
+export async function readSidecar(layout: StoreLayout, client: string, item: string): Promise<number | null> {
   try {
     const record = JSON.parse(await readFile(layout.trashPath(client, item + SIDECAR), "utf8")) as { trashedAt?: unknown };
     const ms = typeof record.trashedAt === "string" ? Date.parse(record.trashedAt) : NaN;

@@ -96,9 +96,10 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `hashrelay server` and resolves once it listens. */
-export async function startServer(world: World): Promise<ServerProcess> {
-  const child = spawn(ensureBinary(), ["server", "--config", world.serverConfig], { stdio: ["ignore", "ignore", "pipe"] });
+/** Starts `hashrelay server` and resolves once it listens; `env` adds to the environment (e.g. NOTIFY_SOCKET). */
+export async function startServer(world: World, opts: { env?: Record<string, string>; args?: string[] } = {}): Promise<ServerProcess> {
+  const args = ["server", "--config", world.serverConfig, ...(opts.args ?? [])];
+  const child = spawn(ensureBinary(), args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
   let log = "";
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

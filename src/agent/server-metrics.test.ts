@@ -1,0 +1,52 @@
+// Prometheus text exposition: families with HELP/TYPE, labels escaped, counters per configured client from zero.
+import { expect, test } from "bun:test";
+import { ServerMetrics } from "./server-metrics.ts";
+
+const EMPTY = { latest: [], trashBytes: 0, trashItems: 0, usedBytes: 0, freeBytes: null };
+
+test("every configured client has its counters from 0; events add up per client", () => {
+  const m = new ServerMetrics(["web01", "laptop"], 1_700_000_000_000);
+  m.sessionOpened("web01");
+  m.manifestPage("web01", 10, 3);
+  m.chunkReceived("web01", 100);
+  m.chunkReceived("web01", 50);
+  m.handshakeRefused("UNAUTHORIZED");
+  m.handshakeRefused("TIMEOUT");
+  m.archiveStored("web01");
+  const text = m.render({ ...EMPTY, latest: [{ client: "web01", name: "etc", storedAtMs: 1_700_000_123_456, size: 4096 }], freeBytes: 1e12 });
+  const lines = text.split("\n");
+  expect(lines).toContain('hashrelay_received_bytes_total{client="web01"} 150');
+  expect(lines).toContain('hashrelay_received_bytes_total{client="laptop"} 0');
+  expect(lines).toContain('hashrelay_chunks_deduplicated_total{client="web01"} 7');
+  expect(lines).toContain('hashrelay_chunks_received_total{client="web01"} 2');
+  expect(lines).toContain('hashrelay_sessions_total{client="web01"} 1');
+  expect(lines).toContain("hashrelay_sessions_active 1");
+  expect(lines).toContain("hashrelay_auth_failures_total 1");
+  expect(lines).toContain('hashrelay_handshake_failures_total{code="TIMEOUT"} 1');
+  expect(lines).toContain('hashrelay_last_success_timestamp_seconds{client="web01",name="etc"} 1700000123.456');
+  expect(lines).toContain('hashrelay_archive_bytes{client="web01",name="etc"} 4096');
+  expect(lines).toContain("hashrelay_storage_free_bytes 1000000000000");
+  expect(lines).toContain("hashrelay_start_time_seconds 1700000000");
+  m.sessionClosed();
+  m.sessionClosed();
+  expect(m.render(EMPTY)).toContain("hashrelay_sessions_active 0\n");
+});
+
+test("each family has one HELP and one TYPE line before its samples; unknown free space is left out", () => {
+  const text = new ServerMetrics(["web01"]).render(EMPTY);
+  const families = [...text.matchAll(/^# TYPE (\S+) (counter|gauge)$/gm)].map((m) => m[1]!);
+  expect(new Set(families).size).toBe(families.length);
+  for (const f of families) expect(text).toContain(`# HELP ${f} `);
+  for (const line of text.trimEnd().split("\n")) {
+    if (line.startsWith("#")) continue;
+    const name = line.split(/[{ ]/)[0]!;
+    expect(families).toContain(name);
+  }
+  expect(text).not.toContain("hashrelay_storage_free_bytes");
+  expect(text.endsWith("\n")).toBe(true);
+});
+
+test("label values are escaped (backslash, quote, newline)", () => {
+  const text = new ServerMetrics([]).render({ ...EMPTY, latest: [{ client: 'a"b', name: "c\\d\ne", storedAtMs: 0, size: 1 }] });
+  expect(text).toContain('hashrelay_archive_bytes{client="a\\"b",name="c\\\\d\\ne"} 1');
+});

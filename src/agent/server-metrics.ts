@@ -1,0 +1,133 @@
+// Server counters and the Prometheus text exposition (format 0.0.4) of counters plus a storage snapshot.
+
+/** One stored archive as the metrics see it: the latest of its client and name. */
+export interface ArchiveGauge {
+  client: string;
+  name: string;
+  storedAtMs: number;
+  size: number;
+}
+
+/** What is measured on disk when a scrape comes in. */
+export interface StorageSnapshot {
+  latest: ArchiveGauge[];
+  trashBytes: number;
+  trashItems: number;
+  usedBytes: number;
+  freeBytes: number | null;
+}
+
+interface PerClient {
+  receivedBytes: number;
+  chunksReceived: number;
+  chunksDeduplicated: number;
+  sessions: number;
+  archivesStored: number;
+}
+
+/** Counters since the process started; every method is O(1) and never throws. */
+export class ServerMetrics {
+  private readonly clients = new Map<string, PerClient>();
+  private authFailures = 0;
+  private readonly handshakeFailures = new Map<string, number>();
+  private active = 0;
+
+  constructor(
+    clientNames: readonly string[],
+    private readonly startedAtMs: number = Date.now(),
+  ) {
+    for (const name of clientNames) this.client(name);
+  }
+
+  /** Clients added by a reload start at 0 like the others. */
+  addClients(names: readonly string[]): void {
+    for (const name of names) this.client(name);
+  }
+
+  sessionOpened(client: string): void {
+    this.client(client).sessions++;
+    this.active++;
+  }
+
+  sessionClosed(): void {
+    this.active = Math.max(0, this.active - 1);
+  }
+
+  /** A handshake that did not end in a session; UNAUTHORIZED counts as an authentication failure. */
+  handshakeRefused(code: string): void {
+    if (code === "UNAUTHORIZED") this.authFailures++;
+    this.handshakeFailures.set(code, (this.handshakeFailures.get(code) ?? 0) + 1);
+  }
+
+  /** A manifest page of `entries` chunks of which the server lacked `needed`: the rest is deduplicated. */
+  manifestPage(client: string, entries: number, needed: number): void {
+    this.client(client).chunksDeduplicated += Math.max(0, entries - needed);
+  }
+
+  chunkReceived(client: string, bytes: number): void {
+    const c = this.client(client);
+    c.receivedBytes += bytes;
+    c.chunksReceived++;
+  }
+
+  archiveStored(client: string): void {
+    this.client(client).archivesStored++;
+  }
+
+  get activeSessions(): number {
+    return this.active;
+  }
+
+  /** The exposition: counters, then the storage snapshot. */
+  render(storage: StorageSnapshot): string {
+    const out: string[] = [];
+    const family = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+    };
+    const perClient = (pick: (c: PerClient) => number): [Record<string, string>, number][] =>
+      [...this.clients.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([client, c]) => [{ client }, pick(c)]);
+    const latest = [...storage.latest].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
+
+    family("hashrelay_last_success_timestamp_seconds", "gauge", "When the latest archive of a client and name was stored (Unix time).", latest.map((a) => [{ client: a.client, name: a.name }, a.storedAtMs / 1000]));
+    family("hashrelay_archive_bytes", "gauge", "Size of the latest archive of a client and name.", latest.map((a) => [{ client: a.client, name: a.name }, a.size]));
+    family("hashrelay_received_bytes_total", "counter", "Archive payload bytes (gzip members) received from a client.", perClient((c) => c.receivedBytes));
+    family("hashrelay_chunks_received_total", "counter", "Chunks received from a client.", perClient((c) => c.chunksReceived));
+    family("hashrelay_chunks_deduplicated_total", "counter", "Chunks a client offered that the server already held (not sent).", perClient((c) => c.chunksDeduplicated));
+    family("hashrelay_archives_stored_total", "counter", "Archives stored for a client.", perClient((c) => c.archivesStored));
+    family("hashrelay_sessions_total", "counter", "Authenticated sessions opened by a client.", perClient((c) => c.sessions));
+    family("hashrelay_sessions_active", "gauge", "Authenticated sessions open now.", [[{}, this.active]]);
+    family("hashrelay_auth_failures_total", "counter", "Handshakes refused as UNAUTHORIZED (unknown client key or bad signature).", [[{}, this.authFailures]]);
+    family(
+      "hashrelay_handshake_failures_total",
+      "counter",
+      "Handshakes that did not end in a session, by error code.",
+      [...this.handshakeFailures.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([code, n]) => [{ code }, n]),
+    );
+    family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
+    family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);
+    family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage, trash included.", [[{}, storage.usedBytes]]);
+    if (storage.freeBytes !== null) family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [[{}, storage.freeBytes]]);
+    family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
+    return out.join("\n") + "\n";
+  }
+
+  private client(name: string): PerClient {
+    let c = this.clients.get(name);
+    if (!c) {
+      c = { receivedBytes: 0, chunksReceived: 0, chunksDeduplicated: 0, sessions: 0, archivesStored: 0 };
+      this.clients.set(name, c);
+    }
+    return c;
+  }
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return "";
+  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}`;
+}
+
+function formatValue(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(3)));
+}

@@ -1,0 +1,72 @@
+// The one-line STATUS= text `systemctl status` shows for the client and for the server.
+import type { DownKind } from "./server-availability.ts";
+
+/** What the client's line is made of: the last tick as recorded in state/status.json. */
+export interface ClientTickSummary {
+  at: string;
+  server: "up" | "down";
+  since?: string;
+  kind?: DownKind;
+  results: { status: string }[];
+}
+
+export interface ServerSummary {
+  clients: number;
+  /** Authenticated sessions open now. */
+  connected: number;
+  lastArchive: { storedAt: string; client: string; name: string } | null;
+  freeBytes: number | null;
+}
+
+/** "12:03" for a time today (local time, as systemctl prints), else "2026-11-25 12:03". */
+export function clockTime(at: string | Date, now: Date): string {
+  const d = typeof at === "string" ? new Date(at) : at;
+  const hm = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  const sameDay = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  if (sameDay) return hm;
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${hm}`;
+}
+
+/** "3 sent, 2 unchanged" in a fixed order; "no sources" when there is none. */
+export function countResults(results: readonly { status: string }[]): string {
+  const order = ["sent", "unchanged", "skipped", "failed"];
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const parts = [...counts.entries()].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0])).map(([status, n]) => `${n} ${status}`);
+  return parts.join(", ") || "no sources";
+}
+
+/**
+ * `Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33`;
+ * Down carries its kind: `Server: Down since 12:05 (refused) | …`. `runningSince` marks a tick in flight.
+ */
+export function clientStatusLine(last: ClientTickSummary | null, next: Date | null, now: Date, runningSince?: Date): string {
+  const parts: string[] = [];
+  if (!last) parts.push("Server: not probed yet");
+  else if (last.server === "up") parts.push(`Server: Up since ${clockTime(last.since ?? last.at, now)}`);
+  else parts.push(`Server: Down since ${clockTime(last.since ?? last.at, now)}${last.kind ? ` (${last.kind})` : ""}`);
+  if (runningSince) parts.push(`tick running since ${clockTime(runningSince, now)}`);
+  if (last) parts.push(`last tick ${clockTime(last.at, now)}: ${countResults(last.results)}`);
+  if (next && !runningSince) parts.push(`next ${clockTime(next, now)}`);
+  return parts.join(" | ");
+}
+
+/** `Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free`. */
+export function serverStatusLine(s: ServerSummary, now: Date): string {
+  const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${s.connected > 0 ? ` (${s.connected} connected)` : ""}`;
+  const last = s.lastArchive ? `last archive ${clockTime(s.lastArchive.storedAt, now)} ${s.lastArchive.client}/${s.lastArchive.name}` : "no archive yet";
+  const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
+  return [serving, last, free].join(" | ");
+}
+
+/** "1.2 TiB", "512 MiB", "0 B": one decimal below 10 units. */
+export function formatSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}

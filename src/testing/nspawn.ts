@@ -1,0 +1,212 @@
+// Test helper: a minimal Debian root (debootstrap, cached as a tarball) booted with systemd-nspawn, driven through nsenter.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+/** Bump to rebuild every cached root (e.g. when the package list or the clean-up changes). */
+export const ROOTFS_VERSION = "1";
+/** What the container needs beyond minbase: systemd as PID 1, dbus for systemctl, procps for /bin/kill (ExecReload=). */
+export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "procps"];
+export const CACHE_DIR = "/var/cache/hashrelay-tests";
+
+const COMMANDS = ["systemd-nspawn", "debootstrap", "unshare", "nsenter", "tar", "zstd", "mount"];
+const CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The Debian suite of this host and the mirror apt uses for it (from /etc/apt/sources.list*), or why not. */
+export function hostMirror(): { suite: string; mirror: string } | { error: string } {
+  let suite: string | undefined;
+  try {
+    suite = /^VERSION_CODENAME=(\S+)$/m.exec(fs.readFileSync("/etc/os-release", "utf8"))?.[1];
+  } catch {
+    // no os-release
+  }
+  if (!suite) return { error: "no VERSION_CODENAME in /etc/os-release" };
+  const files = ["/etc/apt/sources.list"];
+  try {
+    for (const f of fs.readdirSync("/etc/apt/sources.list.d").sort()) files.push(path.join("/etc/apt/sources.list.d", f));
+  } catch {
+    // no sources.list.d
+  }
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    if (file.endsWith(".sources")) {
+      // deb822 stanzas: Types, URIs, Suites
+      for (const stanza of text.split(/\n\s*\n/)) {
+        const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, "mi").exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
+        if (/^enabled:\s*no/im.test(stanza)) continue;
+        if (field("Types").includes("deb") && field("Suites").includes(suite) && field("URIs")[0]) return { suite, mirror: field("URIs")[0]! };
+      }
+    } else if (file.endsWith(".list")) {
+      for (const line of text.split("\n")) {
+        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+        if (m && m[2] === suite) return { suite, mirror: m[1]! };
+      }
+    }
+  }
+  return { error: `no apt source for ${suite} in /etc/apt/sources.list*` };
+}
+
+/** Why this machine cannot boot a container for the test, or null when it can try. */
+export function nspawnUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return "the test must run as root (debootstrap and systemd-nspawn)";
+  const missing = COMMANDS.filter((c) => spawnSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" }).status !== 0);
+  if (missing.length > 0) return `missing commands: ${missing.join(", ")} (.ci/run installs debootstrap and systemd-container)`;
+  const mirror = hostMirror();
+  return "error" in mirror ? mirror.error : null;
+}
+
+function run(command: string, args: string[], opts: { timeoutMs?: number } = {}): string {
+  const result = spawnSync(command, args, { encoding: "utf8", timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+/**
+ * The cached root tarball, built on first use with debootstrap (minbase + ROOTFS_PACKAGES) from the
+ * host's own mirror. Returns its path and whether it was built now. Throws with debootstrap's log on failure.
+ */
+export function cachedRootfs(): { tarball: string; built: boolean; seconds: number } {
+  const source = hostMirror();
+  if ("error" in source) throw new Error(source.error);
+  const arch = run("dpkg", ["--print-architecture"]).trim();
+  const key = createHash("sha256").update(JSON.stringify([ROOTFS_VERSION, ROOTFS_PACKAGES, source])).digest("hex").slice(0, 12);
+  const tarball = path.join(CACHE_DIR, `rootfs-${source.suite}-${arch}-v${ROOTFS_VERSION}-${key}.tar.zst`);
+  if (fs.existsSync(tarball)) return { tarball, built: false, seconds: 0 };
+  const started = Date.now();
+  fs.mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
+  const work = fs.mkdtempSync(path.join(CACHE_DIR, "build-"));
+  try {
+    const root = path.join(work, "root");
+    run("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, source.suite, root, source.mirror], { timeoutMs: 900_000 });
+    // What the test never reads: smaller tarball, faster extraction.
+    for (const dir of ["usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "var/cache/apt", "var/lib/apt/lists"]) {
+      fs.rmSync(path.join(root, dir), { recursive: true, force: true });
+    }
+    run("tar", ["--zstd", "-C", root, "-cf", path.join(work, "rootfs.tar.zst"), "."], { timeoutMs: 300_000 });
+    fs.renameSync(path.join(work, "rootfs.tar.zst"), tarball);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return { tarball, built: true, seconds: (Date.now() - started) / 1000 };
+}
+
+export interface ExecResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A booted container: its root folder on the host, and commands run inside it. */
+export class Container {
+  private constructor(
+    readonly root: string,
+    private readonly nspawn: ChildProcess,
+    private readonly initPid: number,
+    private readonly console: () => string,
+  ) {}
+
+  /** Extracts `tarball` into a new temp folder and lets `prepare` write into it before boot. */
+  static extract(tarball: string): string {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-nspawn-"));
+    run("tar", ["--zstd", "-C", root, "-xpf", tarball], { timeoutMs: 300_000 });
+    return root;
+  }
+
+  /**
+   * Boots `root` with systemd-nspawn (private network, not registered with machined), in a mount
+   * namespace of its own whose /run is a fresh tmpfs (the host may not run systemd). Resolves once
+   * the container's systemd reports running or degraded.
+   */
+  static async boot(root: string, name: string): Promise<Container> {
+    const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"';
+    const args = ["--mount", "--propagation", "private", "sh", "-c", script, "sh", "-D", root, "--private-network", "--register=no", "--keep-unit", "-q", "-b", "--console=read-only", `--machine=${name}`];
+    const nspawn = spawn("unshare", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    nspawn.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+    nspawn.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 60_000;
+    let initPid: number | null = null;
+    while (initPid === null) {
+      if (nspawn.exitCode !== null || nspawn.signalCode !== null) throw new Error(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}):\n${output}`);
+      if (Date.now() > deadline) throw new Error(`the container's init never appeared:\n${output}`);
+      initPid = childrenOf(nspawn.pid!).find((pid) => readComm(pid) === "systemd") ?? null;
+      if (initPid === null) await Bun.sleep(50);
+    }
+    const container = new Container(root, nspawn, initPid, () => output);
+    // systemctl can talk to PID 1 only once it has set up its socket: retry until it answers, then wait for the boot.
+    for (;;) {
+      const state = container.exec(["systemctl", "is-system-running", "--wait"], 90_000);
+      if (["running", "degraded"].includes(state.stdout.trim())) return container;
+      if (Date.now() > deadline || !/Failed to connect to bus/.test(state.stderr)) {
+        await container.stop();
+        throw new Error(`the container did not boot (${state.stdout.trim()}):\n${state.stderr}\n${output}`);
+      }
+      await Bun.sleep(100);
+    }
+  }
+
+  /** Runs a command inside the container (all its namespaces, its root), as root, with a clean environment. */
+  exec(command: string[], timeoutMs = 60_000): ExecResult {
+    const ns = ["-t", String(this.initPid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"];
+    const result = spawnSync("nsenter", [...ns, "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", ...command], {
+      encoding: "utf8",
+      timeout: timeoutMs,
+    });
+    return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+  }
+
+  /** Like exec, but throws with the output unless the command exits 0. */
+  sh(script: string, timeoutMs = 60_000): string {
+    const result = this.exec(["sh", "-ec", script], timeoutMs);
+    if (result.status !== 0) throw new Error(`in the container: ${script}\nexit ${result.status}\n${result.stdout}\n${result.stderr}`);
+    return result.stdout;
+  }
+
+  /** What the container printed on its console so far (boot messages). */
+  consoleOutput(): string {
+    return this.console();
+  }
+
+  /** Powers the container off (killing nspawn after 30 s) and removes its root folder. */
+  async stop(): Promise<void> {
+    if (this.nspawn.exitCode === null && this.nspawn.signalCode === null) {
+      const exited = new Promise<void>((resolve) => this.nspawn.once("exit", () => resolve()));
+      this.exec(["systemctl", "--no-block", "poweroff"], 10_000);
+      const timer = setTimeout(() => this.nspawn.kill("SIGKILL"), 30_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ")"
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // the process went away
+    }
+  }
+  return out;
+}
+
+function readComm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
