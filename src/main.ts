@@ -5,6 +5,7 @@ import { client } from "./cli/client.ts";
 import { addSource, removeSource } from "./cli/edit.ts";
 import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
+import { receipt } from "./cli/receipt.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
 import { validate } from "./cli/validate.ts";
@@ -68,6 +69,18 @@ const COMMANDS: Record<string, Command> = {
     about: "server Up/Down, last result per source, next tick (client); archives and trash (server); config in force",
     example: "hashrelay status --json",
     options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
+  },
+  receipt: {
+    run: receipt,
+    usage: "hashrelay receipt verify FILE --server-key ed25519:... [--json]",
+    about: "check a kept receipt (state/receipts/NAME/FILE.receipt.json) offline and print what the server attested",
+    example: "hashrelay receipt verify /var/lib/hashrelay/receipts/www/backup-www-00-30-02-2026-11-26.tar.gz.receipt.json --server-key ed25519:...",
+    options: [
+      ["FILE", "a receipt kept by the client under <client.state>/receipts/<name>/"],
+      ["--server-key KEY", "the server's public key (client.serverKey in the client config)"],
+      ["--json", 'print {"ok","file","receipt"} or {"ok":false,"file","error"}'],
+      ["(exit codes)", "0 valid; 4 signed by another key or signature does not verify (altered); 2 unreadable or malformed"],
+    ],
   },
   "-add": {
     run: addSource,
