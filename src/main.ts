@@ -32,10 +32,17 @@ const COMMANDS: Record<string, Command> = {
   },
   server: {
     run: server,
-    usage: "hashrelay server [--config FILE]",
-    about: "serve clients until SIGTERM",
-    example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
-    options: [CONFIG_OPTION, LIVE_NOTE],
+    usage: "hashrelay server [--config FILE]   or   hashrelay server verify [--config FILE] [--client C] [--json]",
+    about: "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones",
+    example: "hashrelay server verify --config /etc/hashrelay/hashrelay.yaml",
+    options: [
+      CONFIG_OPTION,
+      LIVE_NOTE,
+      ["verify", "re-read every archive (and the trash): each member must inflate to the chunk id the index recorded; one line per archive, damaged ones with member index, byte offset and chunk id"],
+      ["--client C", "with verify: only this client's archives"],
+      ["--json", 'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}'],
+      ["(verify exit codes)", "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)"],
+    ],
   },
   keygen: {
     run: keygen,

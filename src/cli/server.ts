@@ -6,6 +6,7 @@ import { ServerDaemon } from "../agent/server-daemon.ts";
 import { createLogger } from "../io/log.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
+import { serverVerify } from "./server-verify.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
@@ -13,6 +14,7 @@ export function requireServer(config: Config): Config & { server: NonNullable<Co
 }
 
 export async function server(argv: string[]): Promise<number> {
+  if (argv[0] === "verify") return serverVerify(argv.slice(1));
   const args = parseArgs(argv, { values: ["--config"] }, "server");
   const file = configPath(args);
   const log = createLogger(undefined, { role: "server" });

@@ -1,5 +1,6 @@
 // End to end: what the user checks after a backup — kept receipts offline, the server's scrub, `ls` over the session.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
@@ -82,5 +83,78 @@ describe("receipt verify", () => {
     const garbage = path.join(world.dir, "garbage.json");
     fs.writeFileSync(garbage, "{not json");
     expect(runBinary(["receipt", "verify", garbage, "--server-key", world.serverPub]).status).toBe(2);
+  });
+});
+
+describe("server verify", () => {
+  /** A copy of the server's storage (times kept) and a server config over it, so the running server is left alone. */
+  function copyStore(): { config: string; storage: string } {
+    const dir = tempDir("scrub");
+    const storage = path.join(dir, "nas");
+    // cp -a keeps nanosecond mtimes: the copied index stays in force (the store rescans any file whose mtime moved).
+    expect(spawnSync("cp", ["-a", world.storage, storage]).status).toBe(0);
+    const config = path.join(dir, "server.yaml");
+    const text = fs.readFileSync(world.serverConfig, "utf8").replace("key: ./server.key", `key: ${path.join(world.dir, "server.key")}`).replace("storage: ./nas", `storage: ${storage}`);
+    fs.writeFileSync(config, text);
+    return { config, storage };
+  }
+
+  /** Flips one byte in the middle of `file` and puts its exact mtime back, like bit rot would. */
+  function flipByte(file: string): void {
+    const st = fs.statSync(file);
+    const stamp = `${file}.stamp`;
+    expect(spawnSync("touch", ["-r", file, stamp]).status).toBe(0);
+    const fd = fs.openSync(file, "r+");
+    const at = Math.floor(st.size / 2);
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0x40;
+    fs.writeSync(fd, byte, 0, 1, at);
+    fs.closeSync(fd);
+    expect(spawnSync("touch", ["-r", stamp, file]).status).toBe(0);
+    fs.rmSync(stamp);
+  }
+
+  test("an intact store: every archive and the trashed one ok, exit 0", () => {
+    const { config } = copyStore();
+    const result = runBinary(["server", "verify", "--config", config]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^ok +web01/${secondArchive.replaceAll(".", "\\.")}`, "m"));
+    expect(result.stdout).toMatch(new RegExp(`^ok +\\.trash/web01/${firstArchive.replaceAll(".", "\\.")}`, "m"));
+    expect(result.stdout).toContain("2 archives checked, 0 damaged");
+  });
+
+  test("one flipped byte is named with its member, offset and chunk id, exit 1", () => {
+    const { config, storage } = copyStore();
+    flipByte(path.join(storage, "web01", secondArchive));
+    const result = runBinary(["server", "verify", "--config", config, "--json"]);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.damaged).toBe(1);
+    const bad = report.archives.find((a: { ok: boolean }) => !a.ok);
+    expect(bad.file).toBe(secondArchive);
+    expect(bad.damaged).toHaveLength(1);
+    const size = fs.statSync(path.join(storage, "web01", secondArchive)).size;
+    const member = bad.damaged[0];
+    expect(member.chunkId).toMatch(/^[0-9a-f]{64}$/);
+    expect(member.offset).toBeLessThanOrEqual(Math.floor(size / 2));
+    expect(member.offset + member.length).toBeGreaterThan(Math.floor(size / 2));
+    const text = runBinary(["server", "verify", "--config", config]);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toContain(`DAMAGED  web01/${secondArchive}`);
+    expect(text.stdout).toContain(`member ${member.index} at byte ${member.offset} (chunk ${member.chunkId})`);
+  });
+
+  test("a truncated archive and a damaged trashed one are named, exit 1", () => {
+    const { config, storage } = copyStore();
+    const file = path.join(storage, "web01", secondArchive);
+    fs.truncateSync(file, fs.statSync(file).size - 100);
+    flipByte(path.join(storage, ".trash", "web01", firstArchive));
+    const result = runBinary(["server", "verify", "--config", config]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain(`DAMAGED  web01/${secondArchive}`);
+    expect(result.stdout).toContain(`DAMAGED  .trash/web01/${firstArchive}`);
+    expect(result.stdout).toContain("2 archives checked, 2 damaged");
   });
 });
