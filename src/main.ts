@@ -5,6 +5,7 @@ import { client } from "./cli/client.ts";
 import { addSource, removeSource } from "./cli/edit.ts";
 import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
+import { ls } from "./cli/ls.ts";
 import { receipt } from "./cli/receipt.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
@@ -76,6 +77,18 @@ const COMMANDS: Record<string, Command> = {
     about: "server Up/Down, last result per source, next tick (client); archives and trash (server); config in force",
     example: "hashrelay status --json",
     options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
+  },
+  ls: {
+    run: ls,
+    usage: "hashrelay ls [--config FILE] [NAME] [--json]",
+    about: "the archives the server holds for this client (name, file, time, size, archive id, file SHA-256), trash included with its purge time",
+    example: "hashrelay ls --config /etc/hashrelay/hashrelay.yaml www",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "only the archives of this source"],
+      ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,fileSha256,storedAt,trashed?,purgeAt?}]}'],
+      ["(exit codes)", "0 listed, 2 usage or config error, 3 server down, 4 authentication refused"],
+    ],
   },
   receipt: {
     run: receipt,

@@ -6,7 +6,8 @@ import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
+import { CHUNK_MAX, MAX_DELTA_SOURCES, MAX_LISTING_PAGE } from "../protocol/constants.ts";
+import type { ListedArchive } from "../protocol/messages.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -130,6 +131,16 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
           break;
         }
+        case "list": {
+          if (upload) throw new HashRelayError("BAD_FRAME", "list during an upload");
+          const archives = await listArchives(ctx.store, client, message.name);
+          for (let at = 0; at === 0 || at < archives.length; at += MAX_LISTING_PAGE) {
+            const page = archives.slice(at, at + MAX_LISTING_PAGE);
+            await session.sendControl({ type: "listing", archives: page, more: at + MAX_LISTING_PAGE < archives.length });
+          }
+          log.log("info", `listed ${archives.length} archives${message.name ? ` of ${message.name}` : ""}`);
+          break;
+        }
         default:
           throw new HashRelayError("BAD_FRAME", `unexpected message ${message.type}`);
       }
@@ -196,6 +207,13 @@ async function rebuildFromDelta(
   }
   const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
   return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
+}
+
+/** This client's stored archives (oldest first), then its trashed ones with their purge time; only of `name` when given. */
+async function listArchives(store: Store, client: string, name?: string): Promise<ListedArchive[]> {
+  const stored: ListedArchive[] = store.list(client).map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
+  const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({ name: t.name, file: t.file, size: t.size, archiveId: t.archiveId, fileSha256: t.fileSha256, storedAt: t.storedAt, trashed: true, purgeAt: t.purgeAt }));
+  return [...stored, ...trashed].filter((a) => name === undefined || a.name === name);
 }
 
 /** The signed receipt of a stored archive (kept in the catalog, signed once). */

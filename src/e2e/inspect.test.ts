@@ -3,13 +3,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
 let data: string;
 let firstArchive: string;
 let secondArchive: string;
+/** A second client of the same server, with an archive of its own. */
+let other: World;
+let otherArchive: string;
 
 /** Files of varied, poorly compressible content so the archive has many members. */
 function writeSource(dir: string, seed: number): void {
@@ -26,7 +29,16 @@ beforeAll(async () => {
   data = tempDir("inspect-data");
   writeSource(path.join(data, "site"), 1);
   world = await makeWorld([path.join(data, "site")]);
+  const otherPub = keygen(path.join(world.dir, "db01.key"));
+  writeServerConfig(world, [{ name: "web01", key: world.clientPub }, { name: "db01", key: otherPub }]);
+  other = { ...world, clientConfig: path.join(world.dir, "db01.yaml"), state: path.join(world.dir, "state-db01") };
+  writeSource(path.join(data, "db"), 3);
+  writeClientConfig(other, [path.join(data, "db")], { name: "db01", key: "./db01.key" });
+  fs.writeFileSync(other.clientConfig, fs.readFileSync(other.clientConfig, "utf8").replace("state: ./state", "state: ./state-db01"));
   server = await startServer(world);
+  const db = runClientOnce(other);
+  expect(db.status).toBe(0);
+  otherArchive = db.report.results[0]!.archive!;
   const first = runClientOnce(world);
   expect(first.status).toBe(0);
   firstArchive = first.report.results[0]!.archive!;
@@ -121,7 +133,12 @@ describe("server verify", () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^ok +web01/${secondArchive.replaceAll(".", "\\.")}`, "m"));
     expect(result.stdout).toMatch(new RegExp(`^ok +\\.trash/web01/${firstArchive.replaceAll(".", "\\.")}`, "m"));
-    expect(result.stdout).toContain("2 archives checked, 0 damaged");
+    expect(result.stdout).toMatch(new RegExp(`^ok +db01/${otherArchive.replaceAll(".", "\\.")}`, "m"));
+    expect(result.stdout).toContain("3 archives checked, 0 damaged");
+    const onlyWeb = runBinary(["server", "verify", "--config", config, "--client", "web01"]);
+    expect(onlyWeb.status).toBe(0);
+    expect(onlyWeb.stdout).toContain("2 archives checked, 0 damaged");
+    expect(onlyWeb.stdout).not.toContain("db01");
   });
 
   test("one flipped byte is named with its member, offset and chunk id, exit 1", () => {
@@ -155,6 +172,54 @@ describe("server verify", () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toContain(`DAMAGED  web01/${secondArchive}`);
     expect(result.stdout).toContain(`DAMAGED  .trash/web01/${firstArchive}`);
-    expect(result.stdout).toContain("2 archives checked, 2 damaged");
+    expect(result.stdout).toContain("3 archives checked, 2 damaged");
+  });
+});
+
+describe("ls", () => {
+  interface Listed { name: string; file: string; size: number; archiveId: string; fileSha256: string; storedAt: string; trashed?: boolean; purgeAt?: string }
+  const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(fs.readFileSync(file)).digest("hex");
+  const receiptBody = (file: string) => JSON.parse(JSON.parse(fs.readFileSync(path.join(world.state, "receipts", "site", `${file}.receipt.json`), "utf8")).body);
+
+  test("--json: the current archive and the trashed one with its purge time, each as the receipts and files say", () => {
+    const result = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const { client, archives } = JSON.parse(result.stdout) as { client: string; archives: Listed[] };
+    expect(client).toBe("web01");
+    expect(archives.map((a) => [a.file, a.trashed ?? false])).toEqual([[secondArchive, false], [firstArchive, true]]);
+    const [current, trashed] = archives as [Listed, Listed];
+    expect(current.purgeAt).toBeUndefined();
+    expect(current.fileSha256).toBe(sha256(path.join(world.storage, "web01", secondArchive)));
+    expect(current.size).toBe(fs.statSync(path.join(world.storage, "web01", secondArchive)).size);
+    expect(current.archiveId).toBe(receiptBody(secondArchive).archiveId);
+    expect(current.storedAt).toBe(receiptBody(secondArchive).storedAt);
+    expect(trashed.name).toBe("site");
+    expect(trashed.fileSha256).toBe(sha256(path.join(world.storage, ".trash", "web01", firstArchive)));
+    expect(trashed.archiveId).toBe(receiptBody(firstArchive).archiveId);
+    expect(trashed.archiveId).not.toBe(current.archiveId);
+    // trashFor 48h, counted from when the second backup replaced it.
+    const trashedAt = Date.parse(JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${firstArchive}.trashed`), "utf8")).trashedAt);
+    expect(Date.parse(trashed.purgeAt!)).toBe(trashedAt + 48 * 3600 * 1000);
+    expect(Date.parse(trashed.purgeAt!) - Date.now()).toBeGreaterThan(47 * 3600 * 1000);
+  });
+
+  test("another client's archives are never listed, and it sees only its own", () => {
+    const mine = runBinary(["ls", "--config", world.clientConfig]);
+    expect(mine.status).toBe(0);
+    expect(mine.stdout).toContain(secondArchive);
+    expect(mine.stdout).toMatch(new RegExp(`^trash .*${firstArchive.replaceAll(".", "\\.")}.*purged `, "m"));
+    expect(mine.stdout).not.toContain(otherArchive);
+    const theirs = JSON.parse(runBinary(["ls", "--config", other.clientConfig, "--json"]).stdout) as { archives: Listed[] };
+    expect(theirs.archives.map((a) => a.file)).toEqual([otherArchive]);
+  });
+
+  test("NAME filters by source; an unknown name lists nothing; a bad name is a usage error", () => {
+    const site = JSON.parse(runBinary(["ls", "--config", world.clientConfig, "site", "--json"]).stdout) as { archives: Listed[] };
+    expect(site.archives).toHaveLength(2);
+    const none = runBinary(["ls", "--config", world.clientConfig, "db", "--json"]);
+    expect(none.status).toBe(0);
+    expect(JSON.parse(none.stdout).archives).toEqual([]);
+    expect(runBinary(["ls", "--config", world.clientConfig, "../etc"]).status).toBe(2);
   });
 });

@@ -19,6 +19,21 @@ export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };
+/** name: only archives of this source. */
+export type ListMessage = { type: "list"; name?: string };
+/** One stored (or trashed) archive of the session's client. */
+export interface ListedArchive {
+  name: string;
+  file: string;
+  size: number;
+  archiveId: string;
+  fileSha256: string;
+  storedAt: string;
+  trashed?: true;
+  purgeAt?: string;
+}
+/** At most MAX_LISTING_PAGE archives; `more`: another listing follows. */
+export type ListingMessage = { type: "listing"; archives: ListedArchive[]; more: boolean };
 
 export type ControlMessage =
   | WelcomeMessage
@@ -30,7 +45,9 @@ export type ControlMessage =
   | CommitMessage
   | ReceiptMessage
   | ErrorMessage
-  | ByeMessage;
+  | ByeMessage
+  | ListMessage
+  | ListingMessage;
 
 export type Sender = "client" | "server";
 
@@ -46,6 +63,8 @@ export const SENT_BY: Record<ControlType, Sender | "either"> = {
   receipt: "server",
   error: "either",
   bye: "either",
+  list: "client",
+  listing: "server",
 };
 
 /** Largest control plaintext: what still fits a SEALED_CONTROL body once the tag is added. */
