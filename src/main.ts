@@ -7,6 +7,7 @@ import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
 import { ls } from "./cli/ls.ts";
 import { receipt } from "./cli/receipt.ts";
+import { restore } from "./cli/restore.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
 import { validate } from "./cli/validate.ts";
@@ -88,6 +89,24 @@ const COMMANDS: Record<string, Command> = {
       ["NAME", "only the archives of this source"],
       ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,fileSha256,storedAt,trashed?,purgeAt?}]}'],
       ["(exit codes)", "0 listed, 2 usage or config error, 3 server down, 4 authentication refused"],
+    ],
+  },
+  restore: {
+    run: restore,
+    usage: "hashrelay restore NAME [--at TIME | --file F] --to DIR [--raw] [--force] [--config FILE] [--json]",
+    about: "stream an archive back, verify every chunk against the manifest this client signed (its kept receipt), extract it into DIR",
+    example: "hashrelay restore www --to /srv/restore/www",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "the source to restore"],
+      ["--file F", "this archive (see hashrelay ls NAME); trashed archives too"],
+      ["--at TIME", "the newest archive stored at or before TIME (ISO 8601); default: the newest stored"],
+      ["--to DIR", "where to put it; must be missing or empty unless --force"],
+      ["--raw", "write the verified .tar.gz/.tar.zst into DIR instead of extracting it"],
+      ["--force", "restore into a non-empty DIR, replacing what the archive holds"],
+      ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId"}'],
+      ["(safety)", "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind"],
+      ["(exit codes)", "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused"],
     ],
   },
   receipt: {

@@ -1,7 +1,7 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
 import { HashRelayError, asHashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
-import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
+import { decodeChunkPayload, decodeManifestPage, encodeManifestPage, encodeNeed, manifestPages, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
@@ -131,6 +131,12 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
           break;
         }
+        case "fetch": {
+          if (upload) throw new HashRelayError("BAD_FRAME", "fetch during an upload");
+          const sent = await sendArchive(session, ctx.store, client, message.name, message.file);
+          log.log("info", `sent ${client}/${message.file} (${sent} chunks) for a restore`, { name: message.name });
+          break;
+        }
         case "list": {
           if (upload) throw new HashRelayError("BAD_FRAME", "list during an upload");
           const archives = await listArchives(ctx.store, client, message.name);
@@ -207,6 +213,29 @@ async function rebuildFromDelta(
   }
   const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
   return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
+}
+
+/**
+ * Restore: `fetching`, the archive's manifest as MANIFEST pages, then every member as a CHUNK frame in
+ * order. Members go as read, unchecked: the client verifies each against the manifest it signed.
+ * Returns the chunk count. Throws STORAGE when the archive is not held or cannot be read.
+ */
+async function sendArchive(session: SecureSession, store: Store, client: string, name: string, file: string): Promise<number> {
+  const source = await store.archiveToSend(client, name, file);
+  try {
+    await session.sendControl({ type: "fetching", file, size: source.size, chunks: source.members.length, ...(source.trashed ? { trashed: true as const } : {}) });
+    const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
+    for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
+    for (const [index, m] of source.members.entries()) {
+      const payload = new Uint8Array(4 + m.length);
+      new DataView(payload.buffer).setUint32(0, index, false);
+      payload.set(await source.read(m.offset, m.length), 4);
+      await session.sendBinary(FrameType.SEALED_CHUNK, payload);
+    }
+    return source.members.length;
+  } finally {
+    await source.close();
+  }
 }
 
 /** This client's stored archives (oldest first), then its trashed ones with their purge time; only of `name` when given. */

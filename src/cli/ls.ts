@@ -3,15 +3,11 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
-import { openClientSession, type SecureSession } from "../agent/secure-session.ts";
-import { connectTcp } from "../io/framed-socket.ts";
-import { discoverServer } from "../io/discovery.ts";
-import { loadKeyFile } from "../io/key-file.ts";
+import type { SecureSession } from "../agent/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { requireClient } from "./client.ts";
+import { openCommandSession } from "./client-session.ts";
 import { loadConfig } from "./load-config.ts";
-
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
 export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
@@ -43,27 +39,19 @@ export async function ls(argv: string[]): Promise<number> {
   if (name !== undefined && !isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "a source name as in client.paths (lower case, digits, dashes)");
   const config = requireClient(loadConfig(configPath(args)));
   const { client } = config;
-  const identity = loadKeyFile(client.key);
-  let target: { host: string; port: number } = client.server;
-  if (client.server.auto) {
-    const found = await discoverServer({ port: client.server.port, serverKey: client.serverKey });
-    if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
-    target = found;
-  }
-  const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  const { session, target } = await openCommandSession(client);
   let archives: ListedArchive[];
   try {
-    const session = await openClientSession(connection, identity, client.serverKey);
     archives = await listRemote(session, name);
     await session.sendControl({ type: "bye" });
   } finally {
-    connection.close();
+    session.connection.close();
   }
   if (args.flags.has("--json")) {
-    process.stdout.write(JSON.stringify({ client: client.name, server: `${target.host}:${target.port}`, archives }) + "\n");
+    process.stdout.write(JSON.stringify({ client: client.name, server: target, archives }) + "\n");
     return 0;
   }
-  const lines = [`${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target.host}:${target.port}${name ? ` (source ${name})` : ""}`];
+  const lines = [`${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`];
   for (const a of archives) {
     lines.push(`${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`);
     lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { archiveFileName } from "../archive/naming.ts";
+import { archiveIdOf } from "../archive/manifest.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
+import { deflateRaw } from "../io/compress.ts";
+import { loadKeyFile } from "../io/key-file.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
+import { signDocument } from "../protocol/signed-document.ts";
+import { keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -25,9 +32,28 @@ function writeSource(dir: string, seed: number): void {
   fs.writeFileSync(path.join(dir, "note.txt"), `version ${seed}\n`);
 }
 
+/** What breaks naive restores: modes, old mtimes, symlinks (one dangling), an empty folder, non-ASCII and spaced names. */
+function awkwardParts(site: string): void {
+  fs.mkdirSync(path.join(site, "empty folder"), { recursive: true });
+  fs.mkdirSync(path.join(site, "deep", "er"), { recursive: true });
+  fs.writeFileSync(path.join(site, "index.html"), "<h1>hello</h1>\n".repeat(500));
+  fs.writeFileSync(path.join(site, "secret.txt"), "only me\n");
+  fs.chmodSync(path.join(site, "secret.txt"), 0o600);
+  fs.writeFileSync(path.join(site, "run.sh"), "#!/bin/sh\necho hi\n");
+  fs.chmodSync(path.join(site, "run.sh"), 0o755);
+  fs.writeFileSync(path.join(site, "Café crème — été.txt"), "accents\n");
+  fs.writeFileSync(path.join(site, "deep", "er", "with  two spaces.txt"), "spaces\n");
+  fs.symlinkSync("index.html", path.join(site, "home.html"));
+  fs.symlinkSync("../nowhere", path.join(site, "dangling"));
+  const old = new Date("2021-03-04T05:06:07Z");
+  fs.utimesSync(path.join(site, "index.html"), old, old);
+  fs.utimesSync(path.join(site, "empty folder"), old, old);
+}
+
 beforeAll(async () => {
   data = tempDir("inspect-data");
   writeSource(path.join(data, "site"), 1);
+  awkwardParts(path.join(data, "site"));
   world = await makeWorld([path.join(data, "site")]);
   const otherPub = keygen(path.join(world.dir, "db01.key"));
   writeServerConfig(world, [{ name: "web01", key: world.clientPub }, { name: "db01", key: otherPub }]);
@@ -221,5 +247,116 @@ describe("ls", () => {
     expect(none.status).toBe(0);
     expect(JSON.parse(none.stdout).archives).toEqual([]);
     expect(runBinary(["ls", "--config", world.clientConfig, "../etc"]).status).toBe(2);
+  });
+});
+
+describe("restore", () => {
+  const sha256 = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+
+  /** mode, mtime (s), link target or content hash of every entry: what `diff -r` does not compare. */
+  function facts(dir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const rel of listTree(dir)) {
+      const p = path.join(dir, rel.replace(/\/$/, ""));
+      const st = fs.lstatSync(p);
+      const what = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? sha256(fs.readFileSync(p)) : "dir";
+      // A folder's mtime moves while tar writes into it and is then set back: compare them too.
+      out[rel] = `${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${what}`;
+    }
+    return out;
+  }
+
+  test("round trip: the restored tree equals the source (content, modes, mtimes, symlinks)", () => {
+    const to = path.join(tempDir("restore"), "out");
+    const result = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to, "--json"]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.file).toBe(secondArchive);
+    expect(report.trashed).toBe(false);
+    expect(fs.readdirSync(to)).toEqual(["site"]);
+    expect(spawnSync("diff", ["-r", "--no-dereference", path.join(data, "site"), path.join(to, "site")]).status).toBe(0);
+    expect(facts(path.join(to, "site"))).toEqual(facts(path.join(data, "site")));
+  });
+
+  test("from the trash, --raw, and a non-empty DIR only with --force", () => {
+    const to = tempDir("restore-old");
+    const old = runBinary(["restore", "site", "--config", world.clientConfig, "--file", firstArchive, "--to", to]);
+    expect(old.status).toBe(0);
+    expect(old.stdout).toContain("(from trash)");
+    const expected = tempDir("seed1");
+    writeSource(expected, 1);
+    expect(fs.readFileSync(path.join(to, "site", "file-0.bin")).equals(fs.readFileSync(path.join(expected, "file-0.bin")))).toBe(true);
+    expect(fs.readFileSync(path.join(to, "site", "note.txt"), "utf8")).toBe("version 1\n");
+
+    const refused = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("not empty");
+    expect(fs.readFileSync(path.join(to, "site", "note.txt"), "utf8")).toBe("version 1\n");
+    expect(runBinary(["restore", "site", "--config", world.clientConfig, "--to", to, "--force"]).status).toBe(0);
+    expect(fs.readFileSync(path.join(to, "site", "note.txt"), "utf8")).toBe("version 2\n");
+    expect(fs.readdirSync(to)).toEqual(["site"]);
+
+    const raw = tempDir("restore-raw");
+    expect(runBinary(["restore", "site", "--config", world.clientConfig, "--to", raw, "--raw"]).status).toBe(0);
+    expect(fs.readdirSync(raw)).toEqual([secondArchive]);
+    expect(sha256(fs.readFileSync(path.join(raw, secondArchive)))).toBe(sha256(fs.readFileSync(path.join(world.storage, "web01", secondArchive))));
+  });
+
+  test("a flipped byte in the server's archive is detected and named; nothing is left in DIR", () => {
+    const stored = path.join(world.storage, "web01", secondArchive);
+    const original = fs.readFileSync(stored);
+    const at = Math.floor(original.length / 2);
+    const fd = fs.openSync(stored, "r+");
+    fs.writeSync(fd, Buffer.from([original[at]! ^ 0x40]), 0, 1, at);
+    fs.closeSync(fd);
+    const to = path.join(tempDir("restore-bad"), "out");
+    try {
+      const result = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`${secondArchive.replaceAll(".", "\\.")}: member \\d+ \\(chunk [0-9a-f]{64}\\)`));
+      expect(result.stdout).toBe("");
+      expect(fs.readdirSync(to)).toEqual([]);
+    } finally {
+      fs.writeFileSync(stored, original);
+    }
+  });
+
+  test("an archive with ../ entries placed on the server (with a valid receipt) is refused; nothing is written", async () => {
+    // The raw tar holds ../escape.txt; cut into our gzip members; the server indexes it at start.
+    const craft = tempDir("craft");
+    fs.mkdirSync(path.join(craft, "in"));
+    fs.writeFileSync(path.join(craft, "escape.txt"), "owned\n");
+    const tar = spawnSync("tar", ["-cf", "-", "-P", "../escape.txt"], { cwd: path.join(craft, "in") });
+    expect(tar.status).toBe(0);
+    const rawTar = tar.stdout as Buffer;
+    const pieces: Uint8Array[] = [];
+    for (let i = 0; i < rawTar.length; i += CHUNK_MAX) pieces.push(new Uint8Array(rawTar.subarray(i, i + CHUNK_MAX)));
+    const members = pieces.map((raw) => encodeGzipMember(raw, deflateRaw));
+    const bytes = Buffer.concat(members);
+    const entries = pieces.map((raw) => ({ id: new Uint8Array(new Bun.CryptoHasher("sha256").update(raw).digest()), rawLength: raw.length }));
+    const file = archiveFileName("evil", new Date());
+    await server.stop();
+    fs.writeFileSync(path.join(world.storage, "web01", file), bytes);
+    const receipt = signDocument(
+      { v: 1, kind: "receipt", client: "web01", name: "evil", file, archiveId: archiveIdOf(entries), fileSha256: sha256(bytes), size: bytes.length, storedAt: new Date().toISOString() },
+      loadKeyFile(path.join(world.dir, "server.key")),
+    );
+    fs.mkdirSync(path.join(world.state, "receipts", "evil"), { recursive: true });
+    fs.writeFileSync(path.join(world.state, "receipts", "evil", `${file}.receipt.json`), JSON.stringify(receipt));
+    server = await startServer(world);
+
+    const parent = tempDir("restore-evil");
+    const to = path.join(parent, "out");
+    const result = runBinary(["restore", "evil", "--config", world.clientConfig, "--to", to]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('"../escape.txt"');
+    expect(result.stderr).toContain("refused");
+    expect(fs.readdirSync(to)).toEqual([]);
+    expect(fs.readdirSync(parent)).toEqual(["out"]);
+    // The same bytes are fine as a file: --raw keeps the verified archive without extracting it.
+    const raw = tempDir("restore-evil-raw");
+    expect(runBinary(["restore", "evil", "--config", world.clientConfig, "--to", raw, "--raw"]).status).toBe(0);
+    expect(fs.readdirSync(raw)).toEqual([file]);
   });
 });

@@ -19,6 +19,10 @@ export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };
+/** Restore: send back stored (or trashed) archive `file` of source `name`. */
+export type FetchMessage = { type: "fetch"; name: string; file: string };
+/** Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then every member as a CHUNK frame, in order. */
+export type FetchingMessage = { type: "fetching"; file: string; size: number; chunks: number; trashed?: true };
 /** name: only archives of this source. */
 export type ListMessage = { type: "list"; name?: string };
 /** One stored (or trashed) archive of the session's client. */
@@ -47,7 +51,9 @@ export type ControlMessage =
   | ErrorMessage
   | ByeMessage
   | ListMessage
-  | ListingMessage;
+  | ListingMessage
+  | FetchMessage
+  | FetchingMessage;
 
 export type Sender = "client" | "server";
 
@@ -65,6 +71,8 @@ export const SENT_BY: Record<ControlType, Sender | "either"> = {
   bye: "either",
   list: "client",
   listing: "server",
+  fetch: "client",
+  fetching: "server",
 };
 
 /** Largest control plaintext: what still fits a SEALED_CONTROL body once the tag is added. */

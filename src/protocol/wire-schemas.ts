@@ -100,6 +100,8 @@ export const controlSchemas = {
   }),
   bye: message("bye"),
   list: message("list", {}, { name: slug }),
+  fetch: message("fetch", { name: slug, file: archiveFile }),
+  fetching: message("fetching", { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } }, { trashed: { const: true } }),
   listing: message("listing", { archives: { type: "array", maxItems: MAX_LISTING_PAGE, items: listedArchive }, more: { type: "boolean" } }),
 } as const;
 

@@ -321,6 +321,40 @@ export class Store {
   }
 
   /**
+   * An archive of `client` to send back (restore): the stored file `file` of source `name`, else the
+   * newest trashed item holding that file. `members` reads its members in file order with their
+   * chunk ids and raw lengths (the index's for a stored archive, a scan's for a trashed one); the
+   * reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
+   * STORAGE when no such archive is held or it cannot be read.
+   */
+  async archiveToSend(client: string, name: string, file: string): Promise<{ trashed: boolean; size: number; members: { id: string; offset: number; length: number; rawLength: number }[]; read: (offset: number, length: number) => Promise<Uint8Array>; close: () => Promise<void> }> {
+    checkClient(client);
+    checkArchiveFile(name, file);
+    const row = this.index.archive(client, file);
+    let path: string;
+    let members: { id: string; offset: number; length: number; rawLength: number }[];
+    let trashed = false;
+    if (row) {
+      path = this.layout.archivePath(client, file);
+      members = this.index.membersWithSha(client, file).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength }));
+    } else {
+      const item = (await this.listTrashed(client)).filter((t) => t.file === file).at(-1);
+      if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
+      path = this.layout.trashPath(client, item.item);
+      const scanned = await scanArchive(path).catch((err) => {
+        throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
+      });
+      members = Array.from({ length: scanned.members.count }, (_, i) => ({ id: Buffer.from(scanned.members.id(i)).toString("hex"), offset: scanned.members.offset(i), length: scanned.members.length(i), rawLength: scanned.members.rawLength(i) }));
+      trashed = true;
+    }
+    const handle = await open(path, "r").catch((err) => {
+      throw asStorageError(err, `cannot open ${client}/${file}`);
+    });
+    const size = (await handle.stat()).size;
+    return { trashed, size, members, read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`), close: () => handle.close() };
+  }
+
+  /**
    * Starts receiving an archive of source `name`. Throws BAD_FRAME on a bad client or name, BUSY
    * when an upload of the same name for this client is in progress. The archive's file name and id
    * come with Upload.commit().
