@@ -97,7 +97,8 @@ export async function receiveArchive(session: SecureSession, receipt: ReceiptBod
 /** Lists `archive` with tar and refuses absolute or `..` entries; then extracts it into the empty folder `into`. Throws SOURCE. */
 function extractSafely(archive: string, into: string): void {
   const format = archive.endsWith(".tar.zst") ? "--zstd" : "-z";
-  const listed = spawnSync("tar", [format, "-tf", archive], { encoding: "utf8", maxBuffer: 1 << 30 });
+  // -P: names as stored (without it tar hides a leading "/").
+  const listed = spawnSync("tar", [format, "-tPf", archive], { encoding: "utf8", maxBuffer: 1 << 30 });
   if (listed.status !== 0) throw new HashRelayError("SOURCE", `tar cannot list ${path.basename(archive)}: ${listed.stderr.trim()}`);
   const unsafe = listed.stdout.split("\n").filter((e) => e !== "" && isUnsafeEntry(e));
   if (unsafe.length > 0) {

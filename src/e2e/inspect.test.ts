@@ -322,12 +322,12 @@ describe("restore", () => {
     }
   });
 
-  test("an archive with ../ entries placed on the server (with a valid receipt) is refused; nothing is written", async () => {
+  test("an archive with ../ and absolute entries placed on the server (with a valid receipt) is refused; nothing is written", async () => {
     // The raw tar holds ../escape.txt; cut into our gzip members; the server indexes it at start.
     const craft = tempDir("craft");
     fs.mkdirSync(path.join(craft, "in"));
     fs.writeFileSync(path.join(craft, "escape.txt"), "owned\n");
-    const tar = spawnSync("tar", ["-cf", "-", "-P", "../escape.txt"], { cwd: path.join(craft, "in") });
+    const tar = spawnSync("tar", ["-cf", "-", "-P", "../escape.txt", path.join(craft, "escape.txt")], { cwd: path.join(craft, "in") });
     expect(tar.status).toBe(0);
     const rawTar = tar.stdout as Buffer;
     const pieces: Uint8Array[] = [];
@@ -351,6 +351,7 @@ describe("restore", () => {
     const result = runBinary(["restore", "evil", "--config", world.clientConfig, "--to", to]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('"../escape.txt"');
+    expect(result.stderr).toContain(JSON.stringify(path.join(craft, "escape.txt")));
     expect(result.stderr).toContain("refused");
     expect(fs.readdirSync(to)).toEqual([]);
     expect(fs.readdirSync(parent)).toEqual(["out"]);
