@@ -5,6 +5,9 @@ import { client } from "./cli/client.ts";
 import { addSource, removeSource } from "./cli/edit.ts";
 import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
+import { ls } from "./cli/ls.ts";
+import { receipt } from "./cli/receipt.ts";
+import { restore } from "./cli/restore.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
 import { validate } from "./cli/validate.ts";
@@ -39,10 +42,18 @@ const COMMANDS: Record<string, Command> = {
   },
   server: {
     run: server,
-    usage: "hashrelay server [--config FILE] [--log-format text|json]",
-    about: "serve clients until SIGTERM",
+    usage: "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]",
+    about: "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones",
     example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
-    options: [CONFIG_OPTION, LOG_FORMAT_OPTION, LIVE_NOTE],
+    options: [
+      CONFIG_OPTION,
+      LOG_FORMAT_OPTION,
+      LIVE_NOTE,
+      ["verify", "re-read every archive (and the trash): each member must inflate to the chunk id the index recorded; one line per archive, damaged ones with member index, byte offset and chunk id"],
+      ["--client C", "with verify: only this client's archives"],
+      ["--json", 'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}'],
+      ["(verify exit codes)", "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)"],
+    ],
   },
   keygen: {
     run: keygen,
@@ -76,6 +87,48 @@ const COMMANDS: Record<string, Command> = {
     about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
     example: "hashrelay status --json",
     options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
+  },
+  ls: {
+    run: ls,
+    usage: "hashrelay ls [--config FILE] [NAME] [--json]",
+    about: "the archives the server holds for this client (name, file, time, size, archive id, file SHA-256), trash included with its purge time",
+    example: "hashrelay ls --config /etc/hashrelay/hashrelay.yaml www",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "only the archives of this source"],
+      ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,fileSha256,storedAt,trashed?,purgeAt?}]}'],
+      ["(exit codes)", "0 listed, 2 usage or config error, 3 server down, 4 authentication refused"],
+    ],
+  },
+  restore: {
+    run: restore,
+    usage: "hashrelay restore NAME [--at TIME | --file F] --to DIR [--raw] [--force] [--config FILE] [--json]",
+    about: "stream an archive back, verify every chunk against the manifest this client signed (its kept receipt), extract it into DIR",
+    example: "hashrelay restore www --to /srv/restore/www",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "the source to restore"],
+      ["--file F", "this archive (see hashrelay ls NAME); trashed archives too"],
+      ["--at TIME", "the newest archive stored at or before TIME (ISO 8601); default: the newest stored"],
+      ["--to DIR", "where to put it; must be missing or empty unless --force"],
+      ["--raw", "write the verified .tar.gz/.tar.zst into DIR instead of extracting it"],
+      ["--force", "restore into a non-empty DIR, replacing what the archive holds"],
+      ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId"}'],
+      ["(safety)", "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind"],
+      ["(exit codes)", "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused"],
+    ],
+  },
+  receipt: {
+    run: receipt,
+    usage: "hashrelay receipt verify FILE --server-key ed25519:... [--json]",
+    about: "check a kept receipt (state/receipts/NAME/FILE.receipt.json) offline and print what the server attested",
+    example: "hashrelay receipt verify /var/lib/hashrelay/receipts/www/backup-www-00-30-02-2026-11-26.tar.gz.receipt.json --server-key ed25519:...",
+    options: [
+      ["FILE", "a receipt kept by the client under <client.state>/receipts/<name>/"],
+      ["--server-key KEY", "the server's public key (client.serverKey in the client config)"],
+      ["--json", 'print {"ok","file","receipt"} or {"ok":false,"file","error"}'],
+      ["(exit codes)", "0 valid; 4 signed by another key or signature does not verify (altered); 2 unreadable or malformed"],
+    ],
   },
   "-add": {
     run: addSource,

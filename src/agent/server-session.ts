@@ -1,12 +1,13 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
 import { HashRelayError, asHashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
-import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
+import { decodeChunkPayload, decodeManifestPage, encodeManifestPage, encodeNeed, manifestPages, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
+import { CHUNK_MAX, MAX_DELTA_SOURCES, MAX_LISTING_PAGE } from "../protocol/constants.ts";
+import type { ListedArchive } from "../protocol/messages.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -149,6 +150,22 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           ctx.events?.archiveStored?.(client, entry);
           break;
         }
+        case "fetch": {
+          if (upload) throw new HashRelayError("BAD_FRAME", "fetch during an upload");
+          const sent = await sendArchive(session, ctx.store, client, message.name, message.file);
+          log.log("info", `sent ${client}/${message.file} (${sent} chunks) for a restore`, { name: message.name });
+          break;
+        }
+        case "list": {
+          if (upload) throw new HashRelayError("BAD_FRAME", "list during an upload");
+          const archives = await listArchives(ctx.store, client, message.name);
+          for (let at = 0; at === 0 || at < archives.length; at += MAX_LISTING_PAGE) {
+            const page = archives.slice(at, at + MAX_LISTING_PAGE);
+            await session.sendControl({ type: "listing", archives: page, more: at + MAX_LISTING_PAGE < archives.length });
+          }
+          log.log("info", `listed ${archives.length} archives${message.name ? ` of ${message.name}` : ""}`);
+          break;
+        }
         default:
           throw new HashRelayError("BAD_FRAME", `unexpected message ${message.type}`);
       }
@@ -215,6 +232,36 @@ async function rebuildFromDelta(
   }
   const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
   return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
+}
+
+/**
+ * Restore: `fetching`, the archive's manifest as MANIFEST pages, then every member as a CHUNK frame in
+ * order. Members go as read, unchecked: the client verifies each against the manifest it signed.
+ * Returns the chunk count. Throws STORAGE when the archive is not held or cannot be read.
+ */
+async function sendArchive(session: SecureSession, store: Store, client: string, name: string, file: string): Promise<number> {
+  const source = await store.archiveToSend(client, name, file);
+  try {
+    await session.sendControl({ type: "fetching", file, size: source.size, chunks: source.members.length, ...(source.trashed ? { trashed: true as const } : {}) });
+    const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
+    for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
+    for (const [index, m] of source.members.entries()) {
+      const payload = new Uint8Array(4 + m.length);
+      new DataView(payload.buffer).setUint32(0, index, false);
+      payload.set(await source.read(m.offset, m.length), 4);
+      await session.sendBinary(FrameType.SEALED_CHUNK, payload);
+    }
+    return source.members.length;
+  } finally {
+    await source.close();
+  }
+}
+
+/** This client's stored archives (oldest first), then its trashed ones with their purge time; only of `name` when given. */
+async function listArchives(store: Store, client: string, name?: string): Promise<ListedArchive[]> {
+  const stored: ListedArchive[] = store.list(client).map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
+  const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({ name: t.name, file: t.file, size: t.size, archiveId: t.archiveId, fileSha256: t.fileSha256, storedAt: t.storedAt, trashed: true, purgeAt: t.purgeAt }));
+  return [...stored, ...trashed].filter((a) => name === undefined || a.name === name);
 }
 
 /** The signed receipt of a stored archive (kept in the catalog, signed once). */

@@ -9,6 +9,7 @@ import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { readConfig } from "./load-config.ts";
+import { serverVerify } from "./server-verify.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
@@ -26,6 +27,7 @@ function logFileOf(file: string): string | undefined {
 }
 
 export async function server(argv: string[]): Promise<number> {
+  if (argv[0] === "verify") return serverVerify(argv.slice(1));
   const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
   const format = parseLogFormat(args.values.get("--log-format"));
   const file = configPath(args);

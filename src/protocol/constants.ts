@@ -65,3 +65,5 @@ export const MAX_NAME_LENGTH = 64;
 export const MAX_ERROR_MESSAGE = 1000;
 /** Longest signed document body (the JSON text that was signed), in characters. */
 export const MAX_DOCUMENT_BODY = 4096;
+/** Most archives in one `listing` message; a longer listing continues in further messages (`more`). */
+export const MAX_LISTING_PAGE = 1000;

@@ -19,6 +19,25 @@ export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };
+/** Restore: send back stored (or trashed) archive `file` of source `name`. */
+export type FetchMessage = { type: "fetch"; name: string; file: string };
+/** Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then every member as a CHUNK frame, in order. */
+export type FetchingMessage = { type: "fetching"; file: string; size: number; chunks: number; trashed?: true };
+/** name: only archives of this source. */
+export type ListMessage = { type: "list"; name?: string };
+/** One stored (or trashed) archive of the session's client. */
+export interface ListedArchive {
+  name: string;
+  file: string;
+  size: number;
+  archiveId: string;
+  fileSha256: string;
+  storedAt: string;
+  trashed?: true;
+  purgeAt?: string;
+}
+/** At most MAX_LISTING_PAGE archives; `more`: another listing follows. */
+export type ListingMessage = { type: "listing"; archives: ListedArchive[]; more: boolean };
 
 export type ControlMessage =
   | WelcomeMessage
@@ -30,7 +49,11 @@ export type ControlMessage =
   | CommitMessage
   | ReceiptMessage
   | ErrorMessage
-  | ByeMessage;
+  | ByeMessage
+  | ListMessage
+  | ListingMessage
+  | FetchMessage
+  | FetchingMessage;
 
 export type Sender = "client" | "server";
 
@@ -46,6 +69,10 @@ export const SENT_BY: Record<ControlType, Sender | "either"> = {
   receipt: "server",
   error: "either",
   bye: "either",
+  list: "client",
+  listing: "server",
+  fetch: "client",
+  fetching: "server",
 };
 
 /** Largest control plaintext: what still fits a SEALED_CONTROL body once the tag is added. */

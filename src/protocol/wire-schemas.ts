@@ -1,7 +1,7 @@
 // JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the one function that applies them.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import { WIRE_ERROR_CODES } from "../errors.ts";
-import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_NAME_LENGTH } from "./constants.ts";
+import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_LISTING_PAGE, MAX_NAME_LENGTH } from "./constants.ts";
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
 export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
@@ -66,6 +66,14 @@ export const receiptBodySchema = {
   },
 };
 
+/** One archive in a `listing`: trashed ones carry `trashed: true` and the time the trash purge deletes them. */
+const listedArchive = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name", "file", "size", "archiveId", "fileSha256", "storedAt"],
+  properties: { name: slug, file: archiveFile, size: count, archiveId: hex256, fileSha256: hex256, storedAt: isoTime, trashed: { const: true }, purgeAt: isoTime },
+};
+
 /** A control message schema: `type` fixed, the listed fields required, nothing else allowed. */
 function message(type: string, fields: Record<string, object> = {}, optional: Record<string, object> = {}): object {
   return {
@@ -91,6 +99,10 @@ export const controlSchemas = {
     message: { type: "string", maxLength: MAX_ERROR_MESSAGE, pattern: "^[^\\u0000-\\u001f\\u007f]*$" },
   }),
   bye: message("bye"),
+  list: message("list", {}, { name: slug }),
+  fetch: message("fetch", { name: slug, file: archiveFile }),
+  fetching: message("fetching", { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } }, { trashed: { const: true } }),
+  listing: message("listing", { archives: { type: "array", maxItems: MAX_LISTING_PAGE, items: listedArchive }, more: { type: "boolean" } }),
 } as const;
 
 export type ControlType = keyof typeof controlSchemas;

@@ -25,7 +25,7 @@ import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName,
 import type { MemberTable } from "./member-table.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool, type PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
-import { listTrash, moveToTrash, purgeExpired, type TrashItem } from "./trash.ts";
+import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
 import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
@@ -72,6 +72,22 @@ export interface ScrubReport {
   damaged: DamagedMember[];
   /** True when no member is damaged and the size is right. */
   ok: boolean;
+}
+
+/** An archive waiting in the trash (Store.listTrashed). */
+export interface TrashedArchive {
+  client: string;
+  /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
+  item: string;
+  name: string;
+  /** The archive's file name when it was stored. */
+  file: string;
+  archiveId: string;
+  fileSha256: string;
+  size: number;
+  storedAt: string;
+  trashedAt: string;
+  purgeAt: string;
 }
 
 /**
@@ -273,6 +289,72 @@ export class Store {
   }
 
   /**
+   * The archives of `client` waiting in the trash, oldest trashed first, with the time the purge deletes
+   * them (trash time + retention.trashForMs). Details come from the sidecar; an item trashed without
+   * them (older store, crash) is scanned for its ids. Items that are not
+   * our archives (unreadable, foreign names) are skipped. Throws BAD_FRAME on a bad client, STORAGE.
+   */
+  async listTrashed(client: string): Promise<TrashedArchive[]> {
+    checkClient(client);
+    const out: TrashedArchive[] = [];
+    const items = (await listTrash(this.layout, this.now(), this.log).catch((err) => {
+      throw asStorageError(err, `cannot list the trash of ${client}`);
+    })).filter((t) => t.client === client);
+    for (const { item, trashedAtMs } of items) {
+      const record = await readTrashRecord(this.layout, client, item);
+      const file = (record?.from?.startsWith(`${client}/`) ? record.from.slice(client.length + 1) : item).replace(/\.\d+$/, "");
+      const name = parseArchiveFileName(file)?.name;
+      if (!name || !isSlug(name)) continue;
+      let details = record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt } : null;
+      if (!details) {
+        try {
+          const scanned = await scanArchive(this.layout.trashPath(client, item));
+          details = { archiveId: scanned.archiveId, fileSha256: scanned.fileSha256, size: scanned.size, storedAt: new Date(scanned.mtimeMs).toISOString() };
+        } catch (err) {
+          this.log("warn", "trash.unreadable", { client, item, error: (err as Error).message });
+          continue;
+        }
+      }
+      out.push({ client, item, name, file, ...details, trashedAt: new Date(trashedAtMs).toISOString(), purgeAt: new Date(trashedAtMs + this.retention.trashForMs).toISOString() });
+    }
+    return out.sort((a, b) => a.trashedAt.localeCompare(b.trashedAt) || a.item.localeCompare(b.item));
+  }
+
+  /**
+   * An archive of `client` to send back (restore): the stored file `file` of source `name`, else the
+   * newest trashed item holding that file. `members` reads its members in file order with their
+   * chunk ids and raw lengths (the index's for a stored archive, a scan's for a trashed one); the
+   * reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
+   * STORAGE when no such archive is held or it cannot be read.
+   */
+  async archiveToSend(client: string, name: string, file: string): Promise<{ trashed: boolean; size: number; members: { id: string; offset: number; length: number; rawLength: number }[]; read: (offset: number, length: number) => Promise<Uint8Array>; close: () => Promise<void> }> {
+    checkClient(client);
+    checkArchiveFile(name, file);
+    const row = this.index.archive(client, file);
+    let path: string;
+    let members: { id: string; offset: number; length: number; rawLength: number }[];
+    let trashed = false;
+    if (row) {
+      path = this.layout.archivePath(client, file);
+      members = this.index.membersWithSha(client, file).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength }));
+    } else {
+      const item = (await this.listTrashed(client)).filter((t) => t.file === file).at(-1);
+      if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
+      path = this.layout.trashPath(client, item.item);
+      const scanned = await scanArchive(path).catch((err) => {
+        throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
+      });
+      members = Array.from({ length: scanned.members.count }, (_, i) => ({ id: Buffer.from(scanned.members.id(i)).toString("hex"), offset: scanned.members.offset(i), length: scanned.members.length(i), rawLength: scanned.members.rawLength(i) }));
+      trashed = true;
+    }
+    const handle = await open(path, "r").catch((err) => {
+      throw asStorageError(err, `cannot open ${client}/${file}`);
+    });
+    const size = (await handle.stat()).size;
+    return { trashed, size, members, read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`), close: () => handle.close() };
+  }
+
+  /**
    * Starts receiving an archive of source `name`. Throws BAD_FRAME on a bad client or name, BUSY
    * when an upload of the same name for this client is in progress. The archive's file name and id
    * come with Upload.commit().
@@ -469,7 +551,7 @@ export class Store {
       .reverse();
     for (const old of others.slice(this.retention.keep - 1)) {
       try {
-        const item = await moveToTrash(this.layout, old.client, old.file, this.now());
+        const item = await moveToTrash(this.layout, old.client, old.file, this.now(), { archiveId: old.archiveId, fileSha256: old.fileSha256, size: old.size, storedAt: old.storedAt });
         this.index.remove(old.client, old.file);
         this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy: row.file });
       } catch (err) {

@@ -24,18 +24,36 @@ export interface TrashItem {
 }
 
 
+/** What the index knew of an archive when it went to the trash (kept in its sidecar, so `ls` need not rescan it). */
+export interface TrashedDetails {
+  archiveId: string;
+  fileSha256: string;
+  size: number;
+  storedAt: string;
+}
+
+/** A trashed item's sidecar: its trash time, where it came from, and its details when recorded (null when unreadable). */
+export async function readTrashRecord(layout: StoreLayout, client: string, item: string): Promise<({ trashedAt: string; from?: string } & Partial<TrashedDetails>) | null> {
+  try {
+    const record = JSON.parse(await readFile(layout.trashPath(client, item + SIDECAR), "utf8")) as unknown;
+    return typeof record === "object" && record !== null && typeof (record as { trashedAt?: unknown }).trashedAt === "string" ? (record as { trashedAt: string }) : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Moves `<root>/<client>/<file>` into `.trash/<client>/` (durable rename), then records the trash
  * time. Returns the item name. Throws fs errors; never overwrites anything in the trash.
  */
-export async function moveToTrash(layout: StoreLayout, client: string, file: string, nowMs: number): Promise<string> {
+export async function moveToTrash(layout: StoreLayout, client: string, file: string, nowMs: number, details?: TrashedDetails): Promise<string> {
   const dir = layout.trashDir(client);
   const created = await mkdir(dir, { recursive: true, mode: 0o750 });
   if (created) await fsyncDir(layout.trashRoot());
   let item = file;
   for (let n = 1; await pathExists(layout.trashPath(client, item)); n++) item = `${file}.${n}`;
   await renameDurable(layout.archivePath(client, file), layout.trashPath(client, item));
-  await writeSidecar(layout, client, item, nowMs, `${client}/${file}`);
+  await writeSidecar(layout, client, item, nowMs, `${client}/${file}`, details);
   return item;
 }
 
@@ -97,8 +115,8 @@ export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowM
   return purged;
 }
 
-async function writeSidecar(layout: StoreLayout, client: string, item: string, atMs: number, from: string): Promise<void> {
-  const record = { trashedAt: new Date(atMs).toISOString(), from };
+async function writeSidecar(layout: StoreLayout, client: string, item: string, atMs: number, from: string, details?: TrashedDetails): Promise<void> {
+  const record = { trashedAt: new Date(atMs).toISOString(), from, ...details };
   await writeFileAtomic(layout.trashPath(client, item + SIDECAR), JSON.stringify(record) + "\n", 0o640);
 }
 

@@ -1,0 +1,31 @@
+// A one-off authenticated session to the configured server, for commands that ask it something (ls, restore).
+import { HashRelayError } from "../errors.ts";
+import type { Config } from "../config/parse-config.ts";
+import { openClientSession, type SecureSession } from "../agent/secure-session.ts";
+import { connectTcp } from "../io/framed-socket.ts";
+import { discoverServer } from "../io/discovery.ts";
+import { loadKeyFile } from "../io/key-file.ts";
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Connects (LAN discovery first when `client.server` is auto) and runs the handshake. The caller
+ * closes `session.connection`. Throws SERVER_DOWN, TIMEOUT, UNAUTHORIZED, KEY.
+ */
+export async function openCommandSession(client: NonNullable<Config["client"]>): Promise<{ session: SecureSession; target: string }> {
+  const identity = loadKeyFile(client.key);
+  let target: { host: string; port: number } = client.server;
+  if (client.server.auto) {
+    const found = await discoverServer({ port: client.server.port, serverKey: client.serverKey });
+    if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
+    target = found;
+  }
+  const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  try {
+    const session = await openClientSession(connection, identity, client.serverKey);
+    return { session, target: `${target.host}:${target.port}` };
+  } catch (err) {
+    connection.close();
+    throw err;
+  }
+}

@@ -1,0 +1,61 @@
+// `hashrelay ls --config FILE [NAME] [--json]`: the archives the server holds for this client, trash included, asked over a session.
+import { HashRelayError } from "../errors.ts";
+import { isSlug } from "../config/slug.ts";
+import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
+import type { ListedArchive } from "../protocol/messages.ts";
+import type { SecureSession } from "../agent/secure-session.ts";
+import { configPath, parseArgs } from "./args.ts";
+import { requireClient } from "./client.ts";
+import { openCommandSession } from "./client-session.ts";
+import { loadConfig } from "./load-config.ts";
+
+/** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
+export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
+  await session.sendControl({ type: "list", ...(name ? { name } : {}) });
+  const archives: ListedArchive[] = [];
+  for (;;) {
+    const page = await session.expect(["listing"], IDLE_TIMEOUT_MS);
+    archives.push(...page.archives);
+    if (!page.more) return archives;
+  }
+}
+
+function formatSize(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Exit 0 listed (even when empty); 2 usage or config; 3 server down; 4 refused. */
+export async function ls(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "ls");
+  const [name, ...extra] = args.positionals;
+  if (extra.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${extra[0]}`, "see: hashrelay help ls");
+  if (name !== undefined && !isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "a source name as in client.paths (lower case, digits, dashes)");
+  const config = requireClient(loadConfig(configPath(args)));
+  const { client } = config;
+  const { session, target } = await openCommandSession(client);
+  let archives: ListedArchive[];
+  try {
+    archives = await listRemote(session, name);
+    await session.sendControl({ type: "bye" });
+  } finally {
+    session.connection.close();
+  }
+  if (args.flags.has("--json")) {
+    process.stdout.write(JSON.stringify({ client: client.name, server: target, archives }) + "\n");
+    return 0;
+  }
+  const lines = [`${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`];
+  for (const a of archives) {
+    lines.push(`${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`);
+    lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
