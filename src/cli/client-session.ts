@@ -8,18 +8,21 @@ import { loadKeyFile } from "../io/key-file.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Where the server is: client.server, or with `server: auto` the pinned server found on the LAN now. Throws SERVER_DOWN when none answers. */
+export async function resolveServer(client: NonNullable<Config["client"]>): Promise<{ host: string; port: number }> {
+  if (!client.server.auto) return client.server;
+  const found = await discoverServer({ port: client.server.port, serverKey: client.serverKey });
+  if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
+  return found;
+}
+
 /**
  * Connects (LAN discovery first when `client.server` is auto) and runs the handshake. The caller
  * closes `session.connection`. Throws SERVER_DOWN, TIMEOUT, UNAUTHORIZED, KEY.
  */
 export async function openCommandSession(client: NonNullable<Config["client"]>): Promise<{ session: SecureSession; target: string }> {
   const identity = loadKeyFile(client.key);
-  let target: { host: string; port: number } = client.server;
-  if (client.server.auto) {
-    const found = await discoverServer({ port: client.server.port, serverKey: client.serverKey });
-    if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
-    target = found;
-  }
+  const target = await resolveServer(client);
   const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
   try {
     const session = await openClientSession(connection, identity, client.serverKey);

@@ -8,15 +8,15 @@ import { ClientService } from "../agent/client-service.ts";
 import { clientRecordPath } from "../agent/config-record.ts";
 import type { ReloadPart } from "../agent/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
-import { discoverServer } from "../io/discovery.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
-import { createProgress } from "../io/progress.ts";
+import { createProgress, formatBytes } from "../io/progress.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { loadConfig } from "./load-config.ts";
+import { resolveServer } from "./client-session.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -40,29 +40,11 @@ function tickContext(config: ClientConfig, previous?: TickContext, logOptions: L
     log,
     state,
     connect: async () => {
-      const { host, port } = client.server.auto ? await discoverOrDown(client.server.port, client.serverKey) : client.server;
+      const { host, port } = await resolveServer(client);
       return connectTcp(host, port, CONNECT_TIMEOUT_MS);
     },
     now: () => new Date(),
   };
-}
-
-/** `server: auto`: the pinned server found on the LAN at this tick. Throws SERVER_DOWN when none answers. */
-async function discoverOrDown(port: number, serverKey: Uint8Array): Promise<{ host: string; port: number }> {
-  const found = await discoverServer({ port, serverKey });
-  if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${port}`);
-  return found;
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 function printHuman(result: TickResult): void {

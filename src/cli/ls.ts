@@ -8,6 +8,7 @@ import { configPath, parseArgs } from "./args.ts";
 import { requireClient } from "./client.ts";
 import { openCommandSession } from "./client-session.ts";
 import { loadConfig } from "./load-config.ts";
+import { formatBytes } from "../io/progress.ts";
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
 export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
@@ -18,17 +19,6 @@ export async function listRemote(session: SecureSession, name?: string): Promise
     archives.push(...page.archives);
     if (!page.more) return archives;
   }
-}
-
-function formatSize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Exit 0 listed (even when empty); 2 usage or config; 3 server down; 4 refused. */
@@ -53,7 +43,7 @@ export async function ls(argv: string[]): Promise<number> {
   }
   const lines = [`${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`];
   for (const a of archives) {
-    lines.push(`${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`);
+    lines.push(`${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatBytes(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`);
     lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);
   }
   process.stdout.write(lines.join("\n") + "\n");
