@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { childrenOf } from "../../src/testing/process-children.ts";
 
 export const GNU_TIME = "/usr/bin/time";
 
@@ -95,22 +96,6 @@ export function spawnTimed(argv: string[], rssFile: string, opts: { cwd?: string
 /** Runs argv to the end under GNU time. */
 export function runTimed(argv: string[], rssFile: string, opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<TimedRun> {
   return spawnTimed(argv, rssFile, opts).done;
-}
-
-/** Pids whose parent is pid (from /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 export interface Service {

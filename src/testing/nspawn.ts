@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { childrenOf } from "./process-children.ts";
 
 /** Bump to rebuild every cached root (e.g. when the package list or the clean-up changes). */
 export const ROOTFS_VERSION = "1";
@@ -185,22 +186,6 @@ export class Container {
     }
     fs.rmSync(this.root, { recursive: true, force: true });
   }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ")"
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // the process went away
-    }
-  }
-  return out;
 }
 
 function readComm(pid: number): string {
