@@ -8,6 +8,7 @@ import { keygen } from "./cli/keygen.ts";
 import { ls } from "./cli/ls.ts";
 import { receipt } from "./cli/receipt.ts";
 import { restore } from "./cli/restore.ts";
+import { verify } from "./cli/verify.ts";
 import { server } from "./cli/server.ts";
 import { status } from "./cli/status.ts";
 import { validate } from "./cli/validate.ts";
@@ -116,6 +117,21 @@ const COMMANDS: Record<string, Command> = {
       ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId"}'],
       ["(safety)", "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind"],
       ["(exit codes)", "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused"],
+    ],
+  },
+  verify: {
+    run: verify,
+    usage: "hashrelay verify [NAME] [--file F] [--deep] [--config FILE] [--json]",
+    about: "prove the server still holds this client's archives, without downloading them: fresh secret challenges only the real bytes can answer",
+    example: "hashrelay verify --config /etc/hashrelay/hashrelay.yaml www --deep",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "only the archives of this source (default: every stored archive of this client)"],
+      ["--file F", "only this archive of NAME, stored or in the trash (see hashrelay ls NAME)"],
+      ["--deep", "challenge every chunk (default: the first, the last and 32 picked at random)"],
+      ["--json", 'print {"client","server","deep","archives":[{name,file,trashed,status,chunks,proven,withoutProof,problems}]}'],
+      ["(how)", "each challenge spends one of the answers this client made while it read the chunk (4 per read); see PROTOCOL.md §14 for what it proves and its limits"],
+      ["(exit codes)", "0 every archive proven; 1 an archive failed (damaged, truncated, replaced) or could not be challenged; 2 usage or config; 3 server down; 4 refused"],
     ],
   },
   receipt: {

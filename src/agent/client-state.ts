@@ -42,6 +42,11 @@ export class ClientState {
     fs.mkdirSync(path.join(this.dir, "receipts"), { recursive: true, mode: 0o700 });
   }
 
+  /** The proof material for `hashrelay verify` (io/proof-store.ts). */
+  get proofsFile(): string {
+    return path.join(this.dir, "proofs.sqlite");
+  }
+
   get logFile(): string {
     return path.join(this.dir, "hashrelay.log");
   }

@@ -1,6 +1,7 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES, AEAD_TAG_BYTES } from "../protocol/constants.ts";
+import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES, AEAD_TAG_BYTES, PROOF_ROUNDS } from "../protocol/constants.ts";
+import { proofTokens } from "../protocol/proof.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
@@ -14,6 +15,7 @@ import { buildArchive } from "../io/archive-builder.ts";
 import { deflateRaw } from "../io/compress.ts";
 import { blockKey } from "../io/block-key.ts";
 import { ChunkWorkers } from "../io/chunk-workers.ts";
+import { ProofStore, type ProofRows } from "../io/proof-store.ts";
 import type { Logger } from "../io/log.ts";
 import type { ClientState, SourceRecord } from "./client-state.ts";
 import type { SecureSession } from "./secure-session.ts";
@@ -30,6 +32,8 @@ const ARCHIVE_LAYOUT = "tar/1";
 /** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
 const DELTA_MAX_LITERAL_SHARE = 0.5;
 const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
+/** Proof answers of chunks in no source's last archive are forgotten this long after the chunk was last backed up. */
+const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
 
 export type SourceStatus = "sent" | "unchanged" | "skipped" | "failed";
 
@@ -105,7 +109,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
 
   let inTransfer = false;
   let usedDeltas = false;
-  const workers = new ChunkWorkers(ctx.format);
+  let proofs: ProofStore | null = null;
+  let workers = new ChunkWorkers(ctx.format);
   try {
     await session.sendControl({
       type: "offer",
@@ -120,6 +125,14 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0 };
     }
     const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
+    // Proof answers are made for chunks read now, while their bytes are here (hashrelay verify spends them).
+    try {
+      proofs = ProofStore.open(ctx.state.proofsFile);
+      workers = new ChunkWorkers(ctx.format, proofs.secret);
+    } catch (err) {
+      ctx.log.log("warn", `no proof answers made for this backup: ${(err as Error).message}`, { name: source.name });
+    }
+    const newProofs: ProofRows[] = [];
 
     inTransfer = true;
     // NOW has one-second resolution: never reuse the name of the archive this source already has.
@@ -169,18 +182,31 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
           return Promise.resolve({ blocks: known });
         }
+        const proofFirst = proofs ? proofs.roundsToAdd(entry.id) : null;
+        const keepProofs = (tokens: Uint8Array | null) => {
+          if (tokens && proofFirst !== null) newProofs.push({ id: entry.id, first: proofFirst, tokens });
+        };
+        /** Proof answers made here, for chunks that do not go to a worker. */
+        const proofsHere = () => keepProofs(proofs && proofFirst !== null ? proofTokens(proofs.secret, entry.id, raw, proofFirst, PROOF_ROUNDS) : null);
         if (!needed.has(index)) {
-          return known ? Promise.resolve({ blocks: known }) : workers.run(entry.id, raw, false).then((r) => ({ blocks: r.blocks }));
+          if (known) {
+            proofsHere();
+            return Promise.resolve({ blocks: known });
+          }
+          return workers.run(entry.id, raw, false, proofFirst).then((r) => (keepProofs(r.tokens), { blocks: r.blocks }));
         }
         if (base) {
           const blocks = known ?? blocksOf(entry.id, raw, blockKey);
           const payload = deltaFor(index, raw, blocks);
-          if (payload) return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+          if (payload) {
+            proofsHere();
+            return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+          }
         }
-        return workers.run(entry.id, raw, true).then((r) => ({
-          blocks: r.blocks,
-          frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length },
-        }));
+        return workers.run(entry.id, raw, true, proofFirst).then((r) => {
+          keepProofs(r.tokens);
+          return { blocks: r.blocks, frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length } };
+        });
       });
       // If the page fails half way, the jobs not awaited yet are rejected when the workers close: not an unhandled rejection.
       for (const outcome of outcomes) outcome.catch(() => undefined);
@@ -250,6 +276,16 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
     inTransfer = false;
     const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
+    if (proofs) {
+      const nowMs = ctx.now().getTime();
+      try {
+        proofs.add(newProofs, nowMs);
+        proofs.setSourceChunks(source.name, newBlocks.map((b) => b.id), nowMs, nowMs - PROOF_KEEP_MS);
+      } catch (err) {
+        // The archive is stored and receipted: a proof file that cannot be written costs verify, not the backup.
+        ctx.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: source.name });
+      }
+    }
     await ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks));
     await ctx.state.saveSegments(source.name, summary.archiveId, summary.segments);
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
@@ -265,6 +301,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     return failed;
   } finally {
     workers.close();
+    proofs?.close();
   }
 }
 

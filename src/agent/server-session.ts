@@ -4,15 +4,16 @@ import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeManifestPage, encodeNeed, manifestPages, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
-import { encodeGzipMember, inflateRawBounded } from "../archive/gzip-member.ts";
+import { encodeGzipMember, inflateMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, MAX_DELTA_SOURCES, MAX_LISTING_PAGE } from "../protocol/constants.ts";
-import type { ListedArchive } from "../protocol/messages.ts";
+import type { ListedArchive, ProofMessage } from "../protocol/messages.ts";
+import { proofAnswer } from "../protocol/proof.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
-import type { Store, CatalogEntry, Upload } from "../store/store.ts";
+import type { ArchiveSource, Store, CatalogEntry, Upload } from "../store/store.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "./connection.ts";
 import { openServerSession, type SecureSession } from "./secure-session.ts";
@@ -70,6 +71,8 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   const deltaSources = new Map<string, Uint8Array>();
   let endedBy: string | null = null;
   let reportedHash: string | null = null;
+  // The archive a verify is challenging, kept open between its `prove` messages.
+  let proving = null as { name: string; file: string; source: ArchiveSource; failed: number } | null;
   const untrack = ctx.track?.(client, session.clientKey, (code, reason) => {
     endedBy = reason;
     void session.fail(code, code === "UNAUTHORIZED" ? "unauthorized" : reason);
@@ -152,8 +155,22 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
         }
         case "fetch": {
           if (upload) throw new HashRelayError("BAD_FRAME", "fetch during an upload");
-          const sent = await sendArchive(session, ctx.store, client, message.name, message.file);
-          log.log("info", `sent ${client}/${message.file} (${sent} chunks) for a restore`, { name: message.name });
+          const sent = await sendArchive(session, ctx.store, client, message.name, message.file, message.manifestOnly === true);
+          log.log("info", message.manifestOnly ? `sent the chunk list of ${client}/${message.file} (${sent} chunks) for a verify` : `sent ${client}/${message.file} (${sent} chunks) for a restore`, { name: message.name });
+          break;
+        }
+        case "prove": {
+          if (upload) throw new HashRelayError("BAD_FRAME", "prove during an upload");
+          if (proving?.file !== message.file || proving.name !== message.name) {
+            await proving?.source.close();
+            proving = null;
+            proving = { name: message.name, file: message.file, source: await ctx.store.archiveToSend(client, message.name, message.file), failed: 0 };
+          }
+          const answers = await answerChallenges(proving.source, message.items);
+          const failed = answers.filter((a) => "error" in a).length;
+          proving.failed += failed;
+          await session.sendControl({ type: "proof", file: message.file, answers });
+          if (failed > 0) log.log("warn", `verify of ${client}/${message.file}: ${failed} of ${answers.length} challenged members could not be read`, { name: message.name, first: answers.find((a) => "error" in a) });
           break;
         }
         case "list": {
@@ -185,6 +202,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
     }
   } finally {
     untrack?.();
+    await proving?.source.close().catch(() => undefined);
   }
 }
 
@@ -239,12 +257,13 @@ async function rebuildFromDelta(
  * order. Members go as read, unchecked: the client verifies each against the manifest it signed.
  * Returns the chunk count. Throws STORAGE when the archive is not held or cannot be read.
  */
-async function sendArchive(session: SecureSession, store: Store, client: string, name: string, file: string): Promise<number> {
+async function sendArchive(session: SecureSession, store: Store, client: string, name: string, file: string, manifestOnly: boolean): Promise<number> {
   const source = await store.archiveToSend(client, name, file);
   try {
     await session.sendControl({ type: "fetching", file, size: source.size, chunks: source.members.length, ...(source.trashed ? { trashed: true as const } : {}) });
     const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
     for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
+    if (manifestOnly) return source.members.length;
     for (const [index, m] of source.members.entries()) {
       const payload = new Uint8Array(4 + m.length);
       new DataView(payload.buffer).setUint32(0, index, false);
@@ -255,6 +274,29 @@ async function sendArchive(session: SecureSession, store: Store, client: string,
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Answers each challenge from the bytes on disk now: member `index` is read where the catalog says it
+ * is, inflated (bounded by its recorded raw length) and hashed with the nonce. A member that cannot be
+ * read or inflated gets an error answer, never a guess. Never throws for a damaged member.
+ */
+async function answerChallenges(source: ArchiveSource, items: readonly { index: number; nonce: string }[]): Promise<ProofMessage["answers"]> {
+  const answers: ProofMessage["answers"] = [];
+  for (const { index, nonce } of items) {
+    const member = source.members[index];
+    if (!member) {
+      answers.push({ index, error: `the archive has ${source.members.length} members` });
+      continue;
+    }
+    try {
+      const raw = inflateMember(await source.read(member.offset, member.length), member.rawLength);
+      answers.push({ index, hash: Buffer.from(proofAnswer(Buffer.from(nonce, "hex"), raw)).toString("hex") });
+    } catch (err) {
+      answers.push({ index, error: `member ${index} at byte ${member.offset}: ${(err as Error).message}`.slice(0, 200).replace(/[\u0000-\u001f\u007f]/g, " ") });
+    }
+  }
+  return answers;
 }
 
 /** This client's stored archives (oldest first), then its trashed ones with their purge time; only of `name` when given. */

@@ -1,5 +1,6 @@
 // `hashrelay receipt verify FILE --server-key ed25519:...`: checks a kept receipt offline and prints what it attests.
 import fs from "node:fs";
+import path from "node:path";
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
 import { parsePublicKey } from "../protocol/identity.ts";
 import { verifyDocument, type ReceiptBody } from "../protocol/signed-document.ts";
@@ -22,6 +23,21 @@ export function verifyReceiptFile(file: string, serverKey: Uint8Array): ReceiptB
     throw new HashRelayError("BAD_FRAME", `receipt ${file} is not JSON`);
   }
   return verifyDocument(doc, serverKey, "receipt");
+}
+
+/**
+ * The receipt this client kept for archive `file` of source `name` (<state>/receipts/NAME/FILE.receipt.json),
+ * checked against the server key and the client's name. Throws USAGE when none is kept, HASH_MISMATCH when
+ * it is for another archive, and what verifyReceiptFile throws.
+ */
+export function keptReceipt(client: { name: string; state: string; serverKey: Uint8Array }, name: string, file: string): ReceiptBody {
+  const receiptFile = path.join(client.state, "receipts", name, `${file}.receipt.json`);
+  if (!fs.existsSync(receiptFile)) {
+    throw new HashRelayError("USAGE", `no kept receipt for ${file} (${receiptFile})`, "run this on the client that made the backup, with its state folder");
+  }
+  const receipt = verifyReceiptFile(receiptFile, client.serverKey);
+  if (receipt.file !== file || receipt.name !== name || receipt.client !== client.name) throw new HashRelayError("HASH_MISMATCH", `receipt ${receiptFile} is for ${receipt.client}/${receipt.file}`);
+  return receipt;
 }
 
 /** Exit 0 valid; 4 wrong key or bad signature; 2 usage, unreadable or malformed receipt. */

@@ -18,7 +18,7 @@ import { requireClient } from "./client.ts";
 import { openCommandSession } from "./client-session.ts";
 import { listRemote } from "./ls.ts";
 import { loadConfig } from "./load-config.ts";
-import { verifyReceiptFile } from "./receipt.ts";
+import { keptReceipt } from "./receipt.ts";
 
 const TEMP_PREFIX = ".hashrelay-restore-";
 
@@ -47,13 +47,13 @@ export function isUnsafeEntry(entry: string): boolean {
 }
 
 /**
- * Receives `fetching`, the manifest pages and every member of `file` into `out`, checking the manifest
- * against the receipt's archive id and every member against its chunk id before it is written, then
- * the whole file against the receipt's SHA-256. Throws HASH_MISMATCH naming the member and chunk,
+ * Sends `fetch` for the receipt's archive and receives `fetching` and its manifest pages; the chunk
+ * list must hash to the receipt's archive id. With `manifestOnly` nothing follows; else every member
+ * follows (receiveArchive reads them). Throws HASH_MISMATCH when the list is not the receipted one,
  * BAD_FRAME, or what the session throws.
  */
-export async function receiveArchive(session: SecureSession, receipt: ReceiptBody, out: string, progress: (done: number, total: number) => void): Promise<void> {
-  await session.sendControl({ type: "fetch", name: receipt.name, file: receipt.file });
+export async function receiveManifest(session: SecureSession, receipt: ReceiptBody, manifestOnly: boolean): Promise<ManifestEntry[]> {
+  await session.sendControl({ type: "fetch", name: receipt.name, file: receipt.file, ...(manifestOnly ? { manifestOnly: true as const } : {}) });
   const head = await session.expect(["fetching"], IDLE_TIMEOUT_MS);
   if (head.file !== receipt.file) throw new HashRelayError("BAD_FRAME", `asked for ${receipt.file}, the server sends ${head.file}`);
   const entries: ManifestEntry[] = [];
@@ -66,6 +66,17 @@ export async function receiveArchive(session: SecureSession, receipt: ReceiptBod
   if (archiveId !== receipt.archiveId) {
     throw new HashRelayError("HASH_MISMATCH", `${receipt.file}: the chunk list the server sends has archive id ${archiveId}, the receipt says ${receipt.archiveId}`, "the server's copy is not the archive this client sent");
   }
+  return entries;
+}
+
+/**
+ * Receives `fetching`, the manifest pages and every member of `file` into `out`, checking the manifest
+ * against the receipt's archive id and every member against its chunk id before it is written, then
+ * the whole file against the receipt's SHA-256. Throws HASH_MISMATCH naming the member and chunk,
+ * BAD_FRAME, or what the session throws.
+ */
+export async function receiveArchive(session: SecureSession, receipt: ReceiptBody, out: string, progress: (done: number, total: number) => void): Promise<void> {
+  const entries = await receiveManifest(session, receipt, false);
   const whole = createHash("sha256");
   const fd = fs.openSync(out, "wx", 0o600);
   try {
@@ -156,12 +167,7 @@ export async function restore(argv: string[]): Promise<number> {
   const temp = fs.mkdtempSync(path.join(target, TEMP_PREFIX));
   try {
     const chosen = chooseArchive(await listRemote(session, name), name, { file: args.values.get("--file"), at });
-    const receiptFile = path.join(client.state, "receipts", name, `${chosen.file}.receipt.json`);
-    if (!fs.existsSync(receiptFile)) {
-      throw new HashRelayError("USAGE", `no kept receipt for ${chosen.file} (${receiptFile})`, "restore verifies against the receipt this client kept: run restore on the client that made the backup, with its state folder");
-    }
-    const receipt = verifyReceiptFile(receiptFile, client.serverKey);
-    if (receipt.file !== chosen.file || receipt.name !== name || receipt.client !== client.name) throw new HashRelayError("HASH_MISMATCH", `receipt ${receiptFile} is for ${receipt.client}/${receipt.file}`);
+    const receipt = keptReceipt(client, name, chosen.file);
     const tty = process.stderr.isTTY;
     const archive = path.join(temp, chosen.file);
     await receiveArchive(session, receipt, archive, (done, total) => {

@@ -10,7 +10,7 @@ import { deflateRaw } from "../io/compress.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { signDocument } from "../protocol/signed-document.ts";
-import { keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { flipByte, keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -135,22 +135,6 @@ describe("server verify", () => {
     const text = fs.readFileSync(world.serverConfig, "utf8").replace("key: ./server.key", `key: ${path.join(world.dir, "server.key")}`).replace("storage: ./nas", `storage: ${storage}`);
     fs.writeFileSync(config, text);
     return { config, storage };
-  }
-
-  /** Flips one byte in the middle of `file` and puts its exact mtime back, like bit rot would. */
-  function flipByte(file: string): void {
-    const st = fs.statSync(file);
-    const stamp = `${file}.stamp`;
-    expect(spawnSync("touch", ["-r", file, stamp]).status).toBe(0);
-    const fd = fs.openSync(file, "r+");
-    const at = Math.floor(st.size / 2);
-    const byte = Buffer.alloc(1);
-    fs.readSync(fd, byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0x40;
-    fs.writeSync(fd, byte, 0, 1, at);
-    fs.closeSync(fd);
-    expect(spawnSync("touch", ["-r", stamp, file]).status).toBe(0);
-    fs.rmSync(stamp);
   }
 
   test("an intact store: every archive and the trashed one ok, exit 0", () => {

@@ -1,4 +1,4 @@
-// A pool of worker threads (one per core) that compress chunks and index their blocks.
+// A pool of worker threads (one per core) that compress chunks, index their blocks and make their proof answers.
 import os from "node:os";
 import { HashRelayError } from "../errors.ts";
 import type { ChunkBlocks } from "../archive/chunk-delta.ts";
@@ -25,6 +25,8 @@ export class ChunkWorkers {
   /** Threads start at the first job: a source that turns out unchanged costs none. */
   constructor(
     private readonly format: "tar.gz" | "tar.zst" = "tar.gz",
+    /** The client's proof secret (io/proof-store.ts); null: no proof answers. */
+    private readonly proofSecret: Uint8Array | null = null,
     private readonly size = Math.max(1, Math.min(os.availableParallelism(), 4)),
   ) {}
 
@@ -46,11 +48,12 @@ export class ChunkWorkers {
   }
 
   /**
-   * Cuts `raw` into blocks and, when `compress`, makes its gzip member. `raw`'s buffer is handed to the
+   * Cuts `raw` into blocks, when `compress` makes its gzip member, and when `proofFirst` is a round
+   * number makes PROOF_ROUNDS proof answers from it (needs the secret). `raw`'s buffer is handed to the
    * worker (the caller must not use it afterwards). Jobs are spread round-robin; results come back
    * in any order, each promise with its own job's result. Throws INTERNAL if a worker died.
    */
-  run(id: Uint8Array, raw: Uint8Array, compress: boolean): Promise<{ member: Uint8Array | null; blocks: ChunkBlocks }> {
+  run(id: Uint8Array, raw: Uint8Array, compress: boolean, proofFirst: number | null = null): Promise<{ member: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.workers.length === 0) this.start();
     const job = this.next++;
@@ -58,11 +61,12 @@ export class ChunkWorkers {
     const rawLength = raw.length;
     // Only a buffer that is exactly this chunk can be handed over without detaching someone else's bytes.
     const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
-    const message: ChunkJob = { job, raw: own, id, compress, format: this.format };
+    const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
+    const message: ChunkJob = { job, raw: own, id, compress, format: this.format, proof };
     return new Promise<ChunkJobResult>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });
       worker.postMessage(message, [own.buffer as ArrayBuffer]);
-    }).then((r) => ({ member: r.member, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys } }));
+    }).then((r) => ({ member: r.member, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys }, tokens: r.tokens }));
   }
 
   /** Ends the threads; pending jobs are rejected. */

@@ -67,3 +67,19 @@ export const MAX_ERROR_MESSAGE = 1000;
 export const MAX_DOCUMENT_BODY = 4096;
 /** Most archives in one `listing` message; a longer listing continues in further messages (`more`). */
 export const MAX_LISTING_PAGE = 1000;
+
+// ---- spec, proof of storage (PROTOCOL.md §14) ----
+/** Domain label of the client's secret nonce derivation (HMAC-SHA-256 key = the client's proof secret). */
+export const LABEL_PROOF_NONCE = "hashrelay/1 proof nonce";
+/** Bytes of a challenge nonce; the server answers SHA-256(nonce ‖ chunk's raw bytes). */
+export const PROOF_NONCE_BYTES = 32;
+/** Most challenges in one `prove` message (and answers in one `proof`). */
+export const MAX_PROOF_ITEMS = 256;
+
+// ---- implementation, proof of storage ----
+/** Answers a client keeps per chunk each time it reads the chunk (one is spent per challenge). */
+export const PROOF_ROUNDS = 4;
+/** Bytes of an answer the client keeps (a SHA-256 prefix: 128 bits cannot be guessed). */
+export const PROOF_TOKEN_BYTES = 16;
+/** Chunks a plain `hashrelay verify` challenges per archive, besides the first and the last. */
+export const PROOF_SAMPLE = 32;

@@ -19,10 +19,14 @@ export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };
-/** Restore: send back stored (or trashed) archive `file` of source `name`. */
-export type FetchMessage = { type: "fetch"; name: string; file: string };
-/** Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then every member as a CHUNK frame, in order. */
+/** Restore: send back stored (or trashed) archive `file` of source `name`; `manifestOnly`: its chunk list only (verify). */
+export type FetchMessage = { type: "fetch"; name: string; file: string; manifestOnly?: true };
+/** Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then (unless manifestOnly) every member as a CHUNK frame, in order. */
 export type FetchingMessage = { type: "fetching"; file: string; size: number; chunks: number; trashed?: true };
+/** Proof of storage: answer SHA-256(nonce ‖ raw bytes of member `index`) for each item (PROTOCOL.md §14). */
+export type ProveMessage = { type: "prove"; name: string; file: string; items: { index: number; nonce: string }[] };
+/** One answer per item, in order: the hash, or why the member could not be read. */
+export type ProofMessage = { type: "proof"; file: string; answers: ({ index: number; hash: string } | { index: number; error: string })[] };
 /** name: only archives of this source. */
 export type ListMessage = { type: "list"; name?: string };
 /** One stored (or trashed) archive of the session's client. */
@@ -53,7 +57,9 @@ export type ControlMessage =
   | ListMessage
   | ListingMessage
   | FetchMessage
-  | FetchingMessage;
+  | FetchingMessage
+  | ProveMessage
+  | ProofMessage;
 
 export type Sender = "client" | "server";
 
@@ -73,6 +79,8 @@ export const SENT_BY: Record<ControlType, Sender | "either"> = {
   listing: "server",
   fetch: "client",
   fetching: "server",
+  prove: "client",
+  proof: "server",
 };
 
 /** Largest control plaintext: what still fits a SEALED_CONTROL body once the tag is added. */

@@ -1,7 +1,7 @@
 // JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the one function that applies them.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import { WIRE_ERROR_CODES } from "../errors.ts";
-import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_LISTING_PAGE, MAX_NAME_LENGTH } from "./constants.ts";
+import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_LISTING_PAGE, MAX_NAME_LENGTH, MAX_PROOF_ITEMS } from "./constants.ts";
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
 export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
@@ -15,6 +15,7 @@ const slug = { type: "string", minLength: 1, maxLength: MAX_NAME_LENGTH, pattern
 const hex256 = { type: "string", pattern: "^[0-9a-f]{64}$" };
 const count = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 const isoTime = { type: "string", pattern: ISO_UTC_PATTERN };
+const chunkIndex = { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE - 1 };
 const archiveFile = { type: "string", maxLength: 255, pattern: ARCHIVE_FILE_PATTERN };
 
 export const signedDocSchema = {
@@ -100,7 +101,30 @@ export const controlSchemas = {
   }),
   bye: message("bye"),
   list: message("list", {}, { name: slug }),
-  fetch: message("fetch", { name: slug, file: archiveFile }),
+  fetch: message("fetch", { name: slug, file: archiveFile }, { manifestOnly: { const: true } }),
+  prove: message("prove", {
+    name: slug,
+    file: archiveFile,
+    items: {
+      type: "array",
+      minItems: 1,
+      maxItems: MAX_PROOF_ITEMS,
+      items: { type: "object", additionalProperties: false, required: ["index", "nonce"], properties: { index: chunkIndex, nonce: hex256 } },
+    },
+  }),
+  proof: message("proof", {
+    file: archiveFile,
+    answers: {
+      type: "array",
+      maxItems: MAX_PROOF_ITEMS,
+      items: {
+        oneOf: [
+          { type: "object", additionalProperties: false, required: ["index", "hash"], properties: { index: chunkIndex, hash: hex256 } },
+          { type: "object", additionalProperties: false, required: ["index", "error"], properties: { index: chunkIndex, error: { type: "string", maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]*$" } } },
+        ],
+      },
+    },
+  }),
   fetching: message("fetching", { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } }, { trashed: { const: true } }),
   listing: message("listing", { archives: { type: "array", maxItems: MAX_LISTING_PAGE, items: listedArchive }, more: { type: "boolean" } }),
 } as const;

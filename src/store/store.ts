@@ -74,6 +74,16 @@ export interface ScrubReport {
   ok: boolean;
 }
 
+/** A stored or trashed archive opened for reading (Store.archiveToSend): its members as recorded, and its bytes. */
+export interface ArchiveSource {
+  trashed: boolean;
+  size: number;
+  members: { id: string; offset: number; length: number; rawLength: number }[];
+  /** Reads exactly `length` bytes at `offset`; throws STORAGE when the file is shorter. */
+  read: (offset: number, length: number) => Promise<Uint8Array>;
+  close: () => Promise<void>;
+}
+
 /** An archive waiting in the trash (Store.listTrashed). */
 export interface TrashedArchive {
   client: string;
@@ -327,7 +337,7 @@ export class Store {
    * reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
    * STORAGE when no such archive is held or it cannot be read.
    */
-  async archiveToSend(client: string, name: string, file: string): Promise<{ trashed: boolean; size: number; members: { id: string; offset: number; length: number; rawLength: number }[]; read: (offset: number, length: number) => Promise<Uint8Array>; close: () => Promise<void> }> {
+  async archiveToSend(client: string, name: string, file: string): Promise<ArchiveSource> {
     checkClient(client);
     checkArchiveFile(name, file);
     const row = this.index.archive(client, file);

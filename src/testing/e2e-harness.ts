@@ -156,3 +156,25 @@ export function listTree(dir: string): string[] {
   if (fs.existsSync(dir)) walk(dir, "");
   return out.sort();
 }
+
+/** Gives `target` the exact (nanosecond) times of `reference`, as `touch -r` does. */
+export function touchLike(reference: string, target: string): void {
+  const result = spawnSync("touch", ["-r", reference, target]);
+  if (result.status !== 0) throw new Error(`touch -r ${reference} ${target} failed: ${result.stderr}`);
+}
+
+/** Flips one byte in the middle of `file` and puts its exact mtime back, like bit rot would. */
+export function flipByte(file: string): void {
+  const st = fs.statSync(file);
+  const stamp = `${file}.stamp`;
+  touchLike(file, stamp);
+  const fd = fs.openSync(file, "r+");
+  const at = Math.floor(st.size / 2);
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, at);
+  byte[0] = byte[0]! ^ 0x40;
+  fs.writeSync(fd, byte, 0, 1, at);
+  fs.closeSync(fd);
+  touchLike(stamp, file);
+  fs.rmSync(stamp);
+}

@@ -1,0 +1,85 @@
+import { describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ProofStore } from "./proof-store.ts";
+import { PROOF_ROUNDS, PROOF_TOKEN_BYTES } from "../protocol/constants.ts";
+
+function tempFile(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "proof-store-")), "proofs.sqlite");
+}
+const idA = new Uint8Array(32).fill(1);
+const idB = new Uint8Array(32).fill(2);
+const tokens = (fill: number) => new Uint8Array(PROOF_ROUNDS * PROOF_TOKEN_BYTES).fill(fill);
+
+describe("ProofStore", () => {
+  test("created 0600 with a secret that survives reopening", () => {
+    const file = tempFile();
+    const first = ProofStore.open(file);
+    const secret = Buffer.from(first.secret).toString("hex");
+    first.close();
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const again = ProofStore.open(file);
+    expect(Buffer.from(again.secret).toString("hex")).toBe(secret);
+    expect(secret).not.toBe("00".repeat(32));
+    again.close();
+  });
+
+  test("each round is handed out once, in order, and spent rounds stay spent after reopening", () => {
+    const file = tempFile();
+    const store = ProofStore.open(file);
+    expect(store.roundsToAdd(idA)).toBe(0);
+    store.add([{ id: idA, first: 0, tokens: tokens(9) }], 1000);
+    expect(store.roundsToAdd(idA)).toBeNull();
+    expect(store.take(idA)!.round).toBe(0);
+    store.close();
+    const reopened = ProofStore.open(file);
+    const rounds = [];
+    for (let r; (r = reopened.take(idA)); ) rounds.push(r.round);
+    expect(rounds).toEqual(Array.from({ length: PROOF_ROUNDS - 1 }, (_, i) => i + 1));
+    expect(reopened.take(idA)).toBeNull();
+    expect(reopened.take(idB)).toBeNull();
+    // a new batch starts after every round ever made: no nonce is asked twice
+    expect(reopened.roundsToAdd(idA)).toBe(PROOF_ROUNDS);
+    reopened.add([{ id: idA, first: PROOF_ROUNDS, tokens: tokens(3) }], 2000);
+    const next = reopened.take(idA)!;
+    expect(next.round).toBe(PROOF_ROUNDS);
+    expect([...next.token]).toEqual(new Array(PROOF_TOKEN_BYTES).fill(3));
+    reopened.close();
+  });
+
+  test("refreshes a chunk once half of its rounds are spent", () => {
+    const store = ProofStore.open(tempFile());
+    store.add([{ id: idA, first: 0, tokens: tokens(1) }], 0);
+    for (let i = 0; i < PROOF_ROUNDS / 2; i++) {
+      expect(store.roundsToAdd(idA)).toBeNull();
+      store.take(idA);
+    }
+    expect(store.roundsToAdd(idA)).toBe(PROOF_ROUNDS);
+    expect(store.left(idA)).toBe(PROOF_ROUNDS / 2);
+    store.close();
+  });
+
+  test("prunes only chunks in no source's last archive and unseen since the cut-off", () => {
+    const store = ProofStore.open(tempFile());
+    store.add([{ id: idA, first: 0, tokens: tokens(1) }, { id: idB, first: 0, tokens: tokens(2) }], 100);
+    expect(store.setSourceChunks("www", [idA], 100, 0)).toBe(0);
+    // later: www's last archive holds only B; A was seen at 100
+    expect(store.setSourceChunks("www", [idB], 5000, 50)).toBe(0);
+    expect(store.left(idA)).toBe(PROOF_ROUNDS);
+    expect(store.setSourceChunks("www", [idB], 6000, 200)).toBe(1);
+    expect(store.left(idA)).toBe(0);
+    expect(store.left(idB)).toBe(PROOF_ROUNDS);
+    // B is in etc's last archive too: www dropping it does not prune it
+    store.setSourceChunks("etc", [idB], 6000, 0);
+    expect(store.setSourceChunks("www", [], 9000, 8000)).toBe(0);
+    expect(store.left(idB)).toBe(PROOF_ROUNDS);
+    store.close();
+  });
+
+  test("a file that is not a proof file is refused, naming it", () => {
+    const file = tempFile();
+    fs.writeFileSync(file, "not sqlite at all, just text that is long enough to be read as a header ".repeat(20));
+    expect(() => ProofStore.open(file)).toThrow(file);
+  });
+});

@@ -1,0 +1,122 @@
+// The client's proof material (state/proofs.sqlite): a secret, and per chunk the answers to challenges the server has not seen yet.
+//
+// Tables (schema version in PRAGMA user_version):
+//   meta(key, value)            "secret": 32 random bytes; nonces derive from it (protocol/proof.ts), it never leaves this file
+//   proofs(chunk_id, first, used, tokens, seen)
+//                               tokens: PROOF_TOKEN_BYTES per round, rounds first … first+n-1; `used` of them spent
+//   source_chunks(source, chunk_id)   the chunks of each source's last archive: their proofs are never pruned
+// Not derived data: lose this file and `hashrelay verify` has nothing to check until chunks are read again.
+// A round is marked spent (synchronous=FULL, one transaction) before its nonce is sent, so no nonce is ever asked twice.
+import { Database } from "bun:sqlite";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { HashRelayError } from "../errors.ts";
+import { PROOF_ROUNDS, PROOF_TOKEN_BYTES } from "../protocol/constants.ts";
+
+const SCHEMA_VERSION = 1;
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE proofs (chunk_id BLOB PRIMARY KEY, first INTEGER NOT NULL, used INTEGER NOT NULL, tokens BLOB NOT NULL, seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE source_chunks (source TEXT NOT NULL, chunk_id BLOB NOT NULL, PRIMARY KEY (source, chunk_id)) WITHOUT ROWID;
+`;
+
+/** New answers for one chunk: rounds first … first + tokens.length / PROOF_TOKEN_BYTES - 1. */
+export interface ProofRows {
+  id: Uint8Array;
+  first: number;
+  tokens: Uint8Array;
+}
+
+export class ProofStore {
+  private constructor(
+    private readonly db: Database,
+    readonly secret: Uint8Array,
+  ) {}
+
+  /**
+   * Opens (creating it 0600 with a fresh secret when missing) the proof file. Throws STORAGE naming the
+   * file when it is not a proof file of this version.
+   */
+  static open(file: string): ProofStore {
+    const existed = fs.existsSync(file);
+    let db: Database | null = null;
+    try {
+      db = new Database(file, { create: true, strict: true });
+      if (!existed) fs.chmodSync(file, 0o600);
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+      const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+      if (version === 0) {
+        db.transaction(() => {
+          db!.exec(SCHEMA);
+          db!.query("INSERT INTO meta (key, value) VALUES ('secret', ?)").run(randomBytes(32));
+          db!.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        })();
+      } else if (version !== SCHEMA_VERSION) {
+        throw new Error(`schema version ${version}, this build reads ${SCHEMA_VERSION}`);
+      }
+      const row = db.query("SELECT value FROM meta WHERE key = 'secret'").get() as { value: Uint8Array } | null;
+      if (!row || row.value.length !== 32) throw new Error("no secret recorded");
+      return new ProofStore(db, new Uint8Array(row.value));
+    } catch (err) {
+      db?.close();
+      throw new HashRelayError("STORAGE", `proof file ${file} cannot be used: ${(err as Error).message}`, "move it aside: new proofs are made as chunks are read again; archives backed up before cannot be verified", { cause: err });
+    }
+  }
+
+  /**
+   * The first round to make answers for when `id` is read now, or null when it still has more than half
+   * of PROOF_ROUNDS unspent. Rounds only grow: a new batch starts after every round ever made.
+   */
+  roundsToAdd(id: Uint8Array): number | null {
+    const row = this.db.query("SELECT first, used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as { first: number; used: number; bytes: number } | null;
+    if (!row) return 0;
+    const made = row.bytes / PROOF_TOKEN_BYTES;
+    return made - row.used > PROOF_ROUNDS / 2 ? null : row.first + made;
+  }
+
+  /** Records new answers (replacing a chunk's spent ones) and marks the chunks seen at `nowMs`. One transaction. */
+  add(rows: readonly ProofRows[], nowMs: number): void {
+    const put = this.db.query("INSERT OR REPLACE INTO proofs (chunk_id, first, used, tokens, seen) VALUES (?, ?, 0, ?, ?)");
+    this.db.transaction(() => {
+      for (const r of rows) put.run(r.id, r.first, r.tokens, nowMs);
+    })();
+  }
+
+  /**
+   * Records `ids` as the chunks of `source`'s last archive and marks them seen; then forgets answers of
+   * chunks in no source's last archive and not seen since `pruneBeforeMs`. Returns how many went.
+   */
+  setSourceChunks(source: string, ids: readonly Uint8Array[], nowMs: number, pruneBeforeMs: number): number {
+    const link = this.db.query("INSERT OR IGNORE INTO source_chunks (source, chunk_id) VALUES (?, ?)");
+    const seen = this.db.query("UPDATE proofs SET seen = ? WHERE chunk_id = ?");
+    return this.db.transaction(() => {
+      this.db.query("DELETE FROM source_chunks WHERE source = ?").run(source);
+      for (const id of ids) {
+        link.run(source, id);
+        seen.run(nowMs, id);
+      }
+      return this.db.query("DELETE FROM proofs WHERE seen < ? AND chunk_id NOT IN (SELECT chunk_id FROM source_chunks)").run(pruneBeforeMs).changes;
+    })();
+  }
+
+  /** Spends one unspent round of `id` (durably, before the caller sends its nonce): its number and kept answer, or null when none is left. */
+  take(id: Uint8Array): { round: number; token: Uint8Array } | null {
+    return this.db.transaction(() => {
+      const row = this.db.query("SELECT first, used, tokens FROM proofs WHERE chunk_id = ?").get(id) as { first: number; used: number; tokens: Uint8Array } | null;
+      if (!row || row.used >= row.tokens.length / PROOF_TOKEN_BYTES) return null;
+      this.db.query("UPDATE proofs SET used = used + 1 WHERE chunk_id = ?").run(id);
+      return { round: row.first + row.used, token: new Uint8Array(row.tokens.subarray(row.used * PROOF_TOKEN_BYTES, (row.used + 1) * PROOF_TOKEN_BYTES)) };
+    })();
+  }
+
+  /** Unspent rounds of `id` (0 when it has none). */
+  left(id: Uint8Array): number {
+    const row = this.db.query("SELECT used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as { used: number; bytes: number } | null;
+    return row ? row.bytes / PROOF_TOKEN_BYTES - row.used : 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
