@@ -72,7 +72,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   let endedBy: string | null = null;
   let reportedHash: string | null = null;
   // The archive a verify is challenging, kept open between its `prove` messages.
-  let proving = null as { name: string; file: string; source: ArchiveSource; failed: number } | null;
+  let proving = null as { name: string; file: string; source: ArchiveSource } | null;
   const untrack = ctx.track?.(client, session.clientKey, (code, reason) => {
     endedBy = reason;
     void session.fail(code, code === "UNAUTHORIZED" ? "unauthorized" : reason);
@@ -164,11 +164,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           if (proving?.file !== message.file || proving.name !== message.name) {
             await proving?.source.close();
             proving = null;
-            proving = { name: message.name, file: message.file, source: await ctx.store.archiveToSend(client, message.name, message.file), failed: 0 };
+            proving = { name: message.name, file: message.file, source: await ctx.store.archiveToSend(client, message.name, message.file) };
           }
           const answers = await answerChallenges(proving.source, message.items);
           const failed = answers.filter((a) => "error" in a).length;
-          proving.failed += failed;
           await session.sendControl({ type: "proof", file: message.file, answers });
           if (failed > 0) log.log("warn", `verify of ${client}/${message.file}: ${failed} of ${answers.length} challenged members could not be read`, { name: message.name, first: answers.find((a) => "error" in a) });
           break;
