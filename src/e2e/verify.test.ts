@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
+import type { ArchiveVerdict } from "../cli/verify.ts";
 import { flipByte, makeWorld, runBinary, runClientOnce, startServer, tempDir, touchLike, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
@@ -9,17 +10,6 @@ let server: ServerProcess;
 let data: string;
 let firstArchive: string;
 
-interface Verdict {
-  name: string;
-  file: string;
-  trashed: boolean;
-  status: "ok" | "failed" | "unverifiable";
-  chunks: number;
-  proven: number;
-  withoutProof: number;
-  problems: string[];
-  refreshed: number;
-}
 
 /** Eight files of poorly compressible bytes: an archive of about 60 members, more than a plain verify samples. */
 function writeSource(dir: string, seed: number): void {
@@ -32,9 +22,9 @@ function writeSource(dir: string, seed: number): void {
 }
 
 /** `hashrelay verify --json ARGS`: exit status and verdicts. */
-function verify(...args: string[]): { status: number | null; stderr: string; verdicts: Verdict[] } {
+function verify(...args: string[]): { status: number | null; stderr: string; verdicts: ArchiveVerdict[] } {
   const json = runBinary(["verify", "--config", world.clientConfig, "--json", ...args]);
-  return { status: json.status, stderr: json.stderr, verdicts: (JSON.parse(json.stdout) as { archives: Verdict[] }).archives };
+  return { status: json.status, stderr: json.stderr, verdicts: (JSON.parse(json.stdout) as { archives: ArchiveVerdict[] }).archives };
 }
 
 /** `hashrelay verify ARGS` as an admin reads it. */
