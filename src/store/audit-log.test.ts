@@ -1,24 +1,16 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, readdir, readFile, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { AuditLog, checkAuditLog } from "./audit-log.ts";
 import { Store, type AuditEvent, type StoreLog } from "./store.ts";
-import { buildArchive, seededBytes, tempDir, uploadArchive } from "./test-fixtures.ts";
+import { buildArchive, seededBytes, tempRoots, uploadArchive } from "./test-fixtures.ts";
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
-const roots: string[] = [];
-async function newRoot(): Promise<string> {
-  const root = await tempDir("hr-audit-");
-  roots.push(root);
-  return root;
-}
-afterEach(async () => {
-  for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
-});
+const newRoot = tempRoots("hr-audit-");
 
 const logPath = (root: string) => join(root, ".audit", "audit.log");
 const headPath = (root: string) => join(root, ".audit", "audit.head");
