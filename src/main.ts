@@ -43,8 +43,8 @@ const COMMANDS: Record<string, Command> = {
   },
   server: {
     run: server,
-    usage: "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]",
-    about: "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones",
+    usage: "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]   or   hashrelay server audit [--config FILE] [--check [--expect SEQ:HASH]] [--json]",
+    about: "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones; audit: show the audit log or prove it unedited",
     example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
     options: [
       CONFIG_OPTION,
@@ -54,6 +54,9 @@ const COMMANDS: Record<string, Command> = {
       ["--client C", "with verify: only this client's archives"],
       ["--json", 'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}'],
       ["(verify exit codes)", "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)"],
+      ["audit", "list <storage>/.audit/audit.log (accept, supersede, trash, purge...); --json: its raw lines; only reads, the server may run"],
+      ["audit --check", 'walk the hash chain and the head file: "audit log intact: N lines, head SEQ:HASH" (exit 0), or the first bad line (exit 1)'],
+      ["--expect SEQ:HASH", "with audit --check: a head printed by an earlier check (kept on another machine); the log must still hold that line"],
     ],
   },
   keygen: {

@@ -8,10 +8,11 @@ import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import type { ConfigDiff } from "../config/config-diff.ts";
 import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
+import { AuditLog } from "../store/audit-log.ts";
 import { startDiscoveryResponder, type DiscoveryResponder } from "../io/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
-import type { Logger } from "../io/log.ts";
+import type { Level, LogFields, Logger } from "../io/log.ts";
 import { ClientConfigs } from "./config-record.ts";
 import type { PreparedChange, ReloadPart } from "./reload.ts";
 import { serveConnection, type SessionEvents } from "./server-session.ts";
@@ -54,6 +55,8 @@ export class ServerDaemon implements RunningServer {
   /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
   private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
+  /** <storage>/.audit/audit.log: the store appends accept, supersede, trash and purge to it. */
+  private auditLog: AuditLog | null = null;
 
   constructor(
     private readonly log: Logger,
@@ -79,7 +82,7 @@ export class ServerDaemon implements RunningServer {
       throw new HashRelayError("CONFIG", `server.storage cannot move while the server runs (${prev.server.storage} → ${server.storage})`, "restart the server to use the new storage");
     }
     const identity = loadKeyFile(server.key);
-    const store = this.storeInForce ?? (await Store.open(server.storage, { log: (level, message, fields) => this.log.log(level, message, fields) }));
+    const store = this.storeInForce ?? (await this.openStore(server.storage));
     const address = `${server.listen.includes(":") ? `[${server.listen}]` : server.listen}:${next.port}`;
     let listener: TcpListener | null = null;
     if (!this.listener || address !== this.listenAddress) {
@@ -97,6 +100,13 @@ export class ServerDaemon implements RunningServer {
         void listener?.close();
       },
     };
+  }
+
+  private async openStore(storage: string): Promise<Store> {
+    const log = (level: Level, message: string, fields: LogFields) => this.log.log(level, message, fields);
+    const store = await Store.open(storage, { log, audit: (event) => this.auditLog?.append(event) });
+    this.auditLog = await AuditLog.open(storage, { log });
+    return store;
   }
 
   private commit(server: ServerConfig, identity: Identity, store: Store, listener: TcpListener | null, address: string): void {
@@ -220,6 +230,7 @@ export class ServerDaemon implements RunningServer {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     await (await this.discovery)?.close();
     await this.clientConfigs?.flushed();
+    await this.auditLog?.flushed();
     await this.listener?.close();
   }
 }

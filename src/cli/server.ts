@@ -10,6 +10,7 @@ import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "./live-config.ts";
 import { readConfig } from "./load-config.ts";
 import { serverVerify } from "./server-verify.ts";
+import { serverAudit } from "./server-audit.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
   if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
@@ -28,6 +29,7 @@ function logFileOf(file: string): string | undefined {
 
 export async function server(argv: string[]): Promise<number> {
   if (argv[0] === "verify") return serverVerify(argv.slice(1));
+  if (argv[0] === "audit") return serverAudit(argv.slice(1));
   const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
   const format = parseLogFormat(args.values.get("--log-format"));
   const file = configPath(args);

@@ -5,9 +5,11 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 
-/** Names of the hidden folders at the root; isSlug refuses both, so no client can be called that. */
+/** Names of the hidden folders at the root; isSlug refuses all three, so no client can be called that. */
 export const TRASH_DIR = ".trash";
 export const DERIVED_DIR = ".hashrelay";
+/** The audit log (audit-log.ts): not derived data, so not under .hashrelay, which may be deleted and rebuilt. */
+export const AUDIT_DIR = ".audit";
 
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
 export function checkClient(client: string): void {
@@ -82,6 +84,14 @@ export class StoreLayout {
   }
   stagingPath(client: string, item: string): string {
     return this.under(DERIVED_DIR, "staging", client, item);
+  }
+
+  auditDir(): string {
+    return this.under(AUDIT_DIR);
+  }
+  /** `.audit/audit.log`, `.audit/audit.head`, and what recovery moves aside beside them. */
+  auditPath(item: string): string {
+    return this.under(AUDIT_DIR, item);
   }
 
   /** Joins parts under the root; throws STORAGE if the result would not be strictly inside it. */

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,21 +9,13 @@ import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { asStorageError } from "./storage-error.ts";
 import { Store, type StoreLog, type UploadHeader } from "./store.ts";
-import { buildArchive, headerFor, offer, seededBytes, sendNeeded, sendPages, sha256, sliceStream, tempDir, uploadArchive } from "./test-fixtures.ts";
+import { buildArchive, headerFor, offer, seededBytes, sendNeeded, sendPages, sha256, sliceStream, tempRoots, uploadArchive } from "./test-fixtures.ts";
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
 const fileAt = (name: string, ms: number) => archiveFileName(name, new Date(ms));
 
-const roots: string[] = [];
-async function newRoot(): Promise<string> {
-  const root = await tempDir("hr-store-");
-  roots.push(root);
-  return root;
-}
-afterEach(async () => {
-  for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
-});
+const newRoot = tempRoots("hr-store-");
 
 /** The file's bytes, typed so expect() compares them with archives built in memory. */
 async function readBytes(path: string): Promise<Uint8Array> {
@@ -83,8 +75,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe("upload of a fresh archive", () => {
   test("appears under its exact name, passes gzip -t, restores with tar, catalog entry is right, tmp is empty", async () => {
     const root = await newRoot();
-    const source = await tempDir("hr-src-");
-    roots.push(source);
+    const source = await newRoot();
     await mkdir(join(source, "etc", "app"), { recursive: true });
     await writeFile(join(source, "etc", "hosts"), "127.0.0.1 localhost\n");
     await writeFile(join(source, "etc", "app", "blob.bin"), seededBytes("blob", 300_000));

@@ -25,10 +25,17 @@ import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName,
 import type { MemberTable } from "./member-table.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool, type PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
+import type { AuditEvent } from "./audit-chain.ts";
 import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
 import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
+
+/**
+ * Told each accept, supersede, trash and purge once it is durable on disk (e.g. AuditLog.append of
+ * audit-log.ts). Awaited; a rejection is logged (audit.write-failed) and never fails or undoes the operation.
+ */
+export type AuditSink = (event: AuditEvent) => Promise<void> | void;
 
 export interface Retention {
   /** Archives kept per client and name (≥ 1); older ones go to the trash. */
@@ -48,6 +55,7 @@ export interface StoreOptions {
   stagingStaleMs?: number;
   /** Staged bytes kept per client; beyond, the oldest staging files go. Default STAGING_CAP_BYTES (4 GiB). */
   stagingCapBytes?: number;
+  audit?: AuditSink;
 }
 
 export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000 };
@@ -56,6 +64,7 @@ export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 export type { ArchiveRow, CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
 export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";
+export type { AuditEvent } from "./audit-chain.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
 export { Upload, type UploadHeader } from "./upload.ts";
 
@@ -118,6 +127,7 @@ export class Store {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly active = new Map<string, Upload>();
   private readonly host: UploadHost;
+  private readonly auditSink: AuditSink | undefined;
 
   private constructor(layout: StoreLayout, index: ChunkIndex, opts: StoreOptions) {
     this.layout = layout;
@@ -126,6 +136,7 @@ export class Store {
     this.log = opts.log ?? (() => undefined);
     this.now = opts.now ?? Date.now;
     this.spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
+    this.auditSink = opts.audit;
     this.pool = new StagingPool(layout, this.log, {
       staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
       capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
@@ -414,9 +425,11 @@ export class Store {
     if (!Number.isFinite(trashForMs) || trashForMs < 0) {
       throw new HashRelayError("CONFIG", `trash time ${trashForMs} ms is not a duration`);
     }
-    return purgeExpired(this.layout, trashForMs, this.now(), this.log).catch((err) => {
+    const purged = await purgeExpired(this.layout, trashForMs, this.now(), this.log).catch((err) => {
       throw asStorageError(err, "cannot purge the trash");
     });
+    for (const { client, item, trashedAtMs } of purged) await this.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
+    return purged;
   }
 
   /** Sets retention for later commits and purges. Throws CONFIG when keep < 1 or trashForMs < 0. */
@@ -555,20 +568,34 @@ export class Store {
     } catch (err) {
       this.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
     }
+    const { client, name, file, archiveId, fileSha256, size } = row;
+    await this.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
     const others = this.index
       .archives(row.client)
       .filter((e) => e.name === row.name && e.file !== row.file)
       .reverse();
+    if (others[0]) await this.audit({ event: "supersede", client, name, file: others[0].file, replacedBy: file });
     for (const old of others.slice(this.retention.keep - 1)) {
       try {
         const item = await moveToTrash(this.layout, old.client, old.file, this.now(), { archiveId: old.archiveId, fileSha256: old.fileSha256, size: old.size, storedAt: old.storedAt });
         this.index.remove(old.client, old.file);
         this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy: row.file });
+        await this.audit({ event: "trash", client, name, file: old.file, item, replacedBy: file });
       } catch (err) {
         this.log("error", "retention.failed", { client: old.client, file: old.file, error: (err as Error).message });
       }
     }
     return lazyEntry(row, () => members.records());
+  }
+
+  /** Hands an event to the audit sink; a failure is logged, never thrown. */
+  private async audit(event: AuditEvent): Promise<void> {
+    if (!this.auditSink) return;
+    try {
+      await this.auditSink(event);
+    } catch (err) {
+      this.log("error", "audit.write-failed", { ...event, error: (err as Error).message });
+    }
   }
 
   /**

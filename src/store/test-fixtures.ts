@@ -1,6 +1,7 @@
 // Test-only: builds archives the way a client would (one gzip member per chunk) and feeds them to a Store.
+import { afterEach } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
@@ -56,6 +57,19 @@ export function sliceStream(stream: Uint8Array, size: number): Uint8Array[] {
 
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Call at a test file's top level: returns a maker of fresh temp folders, each removed after the test that made it. */
+export function tempRoots(prefix: string): () => Promise<string> {
+  const roots: string[] = [];
+  afterEach(async () => {
+    for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
+  });
+  return async () => {
+    const root = await tempDir(prefix);
+    roots.push(root);
+    return root;
+  };
 }
 
 /** The source name of an archive file `backup-NAME-SS-MM-HH-YYYY-MM-DD.tar.gz` (parsed here, not with the code under test). */

@@ -1,0 +1,63 @@
+// `hashrelay server audit --config FILE [--check [--expect SEQ:HASH]] [--json]`: show the server's audit log, or prove its chain unbroken.
+import { EXIT, HashRelayError } from "../errors.ts";
+import { LineSplitter, formatHead, parseAuditLine, parseHead, type AuditEntry } from "../store/audit-chain.ts";
+import { checkAuditLog, readAuditLog } from "../store/audit-log.ts";
+import { configPath, parseArgs } from "./args.ts";
+import { loadConfig } from "./load-config.ts";
+import { requireServer } from "./server.ts";
+
+/** One entry as a line a person reads: seq, time, event, client/name, file, what else it says. */
+function describeEntry(entry: AuditEntry): string {
+  const e = entry as AuditEntry & Record<string, unknown>;
+  const who = [e.client, e.name].filter((v) => typeof v === "string").join("/") || "-";
+  const what = typeof e.file === "string" ? e.file : typeof e.item === "string" ? `.trash/${e.client}/${e.item}` : "";
+  const more: Record<string, string> = {
+    accept: `${e.size} bytes, archive ${String(e.archiveId).slice(0, 12)}…`,
+    supersede: `→ ${e.replacedBy}`,
+    trash: `→ .trash/${e.client}/${e.item}`,
+    purge: `in trash since ${e.trashedAt}`,
+    hold: `suspect ${e.suspect}: ${e.reason}`,
+    release: `suspect ${e.suspect}: ${e.reason}`,
+    recovered: String(e.reason),
+  };
+  return [String(entry.seq).padStart(6), entry.at, entry.event.padEnd(9), who, what, more[entry.event] ?? ""].filter(Boolean).join("  ");
+}
+
+/** Exit 0 when the chain is intact (or the log was listed), 1 when --check finds a bad line, 2 on usage or config errors. */
+export async function serverAudit(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ["--config", "--expect"], flags: ["--check", "--json"] }, "server audit");
+  if (args.positionals.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
+  const expectText = args.values.get("--expect");
+  const expected = expectText === undefined ? undefined : parseHead(expectText);
+  if (expected === null) throw new HashRelayError("USAGE", `--expect ${expectText} is not SEQ:HASH`, "pass the head a previous check printed, e.g. 42:3f5a…(64 hex digits)");
+  if (expected && !args.flags.has("--check")) throw new HashRelayError("USAGE", "--expect goes with --check");
+  const storage = requireServer(loadConfig(configPath(args))).server.storage;
+  const json = args.flags.has("--json");
+
+  if (!args.flags.has("--check")) {
+    const bytes = await readAuditLog(storage);
+    if (json) {
+      process.stdout.write(bytes);
+      return EXIT.OK;
+    }
+    const splitter = new LineSplitter();
+    const lines = splitter.push(bytes, Number.MAX_SAFE_INTEGER).map((line) => {
+      const entry = parseAuditLine(line);
+      return typeof entry === "string" ? `     ?  (not an audit record: ${entry}) ${Buffer.from(line).toString().slice(0, 120)}` : describeEntry(entry);
+    });
+    process.stdout.write(lines.length ? lines.join("\n") + "\n" : "the audit log is empty\n");
+    return EXIT.OK;
+  }
+
+  const report = await checkAuditLog(storage, expected);
+  if (json) {
+    process.stdout.write(JSON.stringify(report.ok ? { ...report, head: formatHead(report.head) } : report) + "\n");
+    return report.ok ? EXIT.OK : new HashRelayError("STORAGE", report.problem).exitCode;
+  }
+  if (!report.ok) {
+    throw new HashRelayError("STORAGE", `audit log ${report.log}: ${report.problem}`, "the log was edited, cut or damaged; compare it with a copy kept elsewhere");
+  }
+  const recovered = report.recovered.length ? `\nrecovery recorded at line ${report.recovered.join(", ")} (a torn line or a head file that did not match: see hashrelay server audit)` : "";
+  process.stdout.write(`audit log intact: ${report.lines} lines, head ${formatHead(report.head)}${recovered}\n`);
+  return EXIT.OK;
+}
