@@ -125,10 +125,12 @@ async function verifyArchive(session: SecureSession, proofs: ProofStore, client:
   const result = await challenge(session, proofs, target, entries, picks);
   const status = result.problems.length > 0 ? "failed" : result.proven > 0 || entries.length === 0 ? "ok" : "unverifiable";
   if (status === "unverifiable") result.problems.push(`none of the ${picks.length} members picked has an unspent proof answer left (answers are made when the client reads a chunk; see PROTOCOL.md §14)`);
-  // Answers run low on chunks that never change (a backup does not read them again): make new ones while the source still holds them.
+  // Answers run low on chunks that never change (a backup does not read them again): make new ones while the
+  // source still holds them. Reading the source costs what a full backup read costs, so only when a picked
+  // member had none left or a quarter of the archive's chunks are at half or less.
   let refreshed = 0;
   const low = new Set(entries.filter((e) => proofs.left(e.id) <= PROOF_ROUNDS / 2).map((e) => chunkIdHex(e.id)));
-  if (source && status !== "failed" && low.size > 0) refreshed = await refreshFromSource(source, proofs, low, Date.now());
+  if (source && status !== "failed" && (result.withoutProof > 0 || low.size * 4 >= entries.length)) refreshed = await refreshFromSource(source, proofs, low, Date.now());
   return { ...verdict, ...result, status, chunks: entries.length, refreshed };
 }
 
