@@ -19,21 +19,13 @@
 //   text tree + 5 zip files                    0.62,                      0.91
 //   half the files rewritten / all rewritten: shared 0.00-0.23, ratio moves by < 0.01
 //   30 random-content "JPEGs", re-created, lightly changed or all new: ratio 0.999 before and after
+import { DEFAULT_SUSPECT } from "../config/build-config.ts";
+import type { SuspectRules } from "../config/model.ts";
 import type { MemberRecord } from "./catalog.ts";
 
-/** server.retention.suspect: when a replacement is held, and when the hold lifts by itself. */
-export interface SuspectRules {
-  /** Suspect only when less than this share of the new raw bytes is in chunks the predecessor holds (0 turns detection off). */
-  maxShared: number;
-  /** ... and the compression ratio rose by at least this much ... */
-  ratioJump: number;
-  /** ... to at least this ratio. */
-  minRatio: number;
-  /** Later non-suspect archives after which a hold lifts by itself; 0: only `hashrelay release` lifts it. */
-  releaseAfter: number;
-}
+export type { SuspectRules } from "../config/model.ts";
 
-export const DEFAULT_SUSPECT_RULES: SuspectRules = { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 };
+export const DEFAULT_SUSPECT_RULES: SuspectRules = DEFAULT_SUSPECT;
 
 /** The figures behind a verdict, kept in the hold file and shown to users. */
 export interface ReplacementFigures {
