@@ -71,7 +71,7 @@ describe("an encrypted replacement is suspect", () => {
     expect(verdict.shared).toBeLessThan(0.01);
     expect(verdict.previousRatio).toBeLessThan(0.3);
     expect(verdict.newRatio).toBeGreaterThan(0.6);
-    expect(verdict.reason).toMatch(/^shares 0% of its predecessor's data, compression ratio 0\.\d\d → 0\.\d\d \(looks encrypted\)$/);
+    expect(verdict.reason).toMatch(/^shares 0% of its predecessor's data, compression ratio 0\.\d\d → 0\.\d\d: looks encrypted$/);
   });
 
   test("even 200 tiny files (50-400 B), where tar headers and padding still compress", async () => {

@@ -38,7 +38,7 @@ export interface ReplacementFigures {
 
 export interface ReplacementVerdict extends ReplacementFigures {
   suspect: boolean;
-  /** One line for logs and the client: "shares 0% of its predecessor's data, compression ratio 0.17 → 0.82 (looks encrypted)". */
+  /** One line for logs and the client: "shares 0% of its predecessor's data, compression ratio 0.17 → 0.82: looks encrypted". */
   reason: string;
 }
 
@@ -75,7 +75,7 @@ export function judgeReplacement(previous: readonly MemberRecord[], next: readon
     figures.shared < rules.maxShared &&
     figures.newRatio - figures.previousRatio >= rules.ratioJump &&
     figures.newRatio >= rules.minRatio;
-  return { ...figures, suspect, reason: describeFigures(figures) + (suspect ? " (looks encrypted)" : "") };
+  return { ...figures, suspect, reason: describeFigures(figures) + (suspect ? ": looks encrypted" : "") };
 }
 
 /** "shares 0% of its predecessor's data, compression ratio 0.17 → 0.82". */
