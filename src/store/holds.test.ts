@@ -27,7 +27,14 @@ async function openStore(opts: { releaseAfter?: number; root?: string } = {}) {
   const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
   const log: StoreLog = (level, event, fields) => events.push({ level, event, fields });
   const store = await Store.open(root, { now: () => now, log, retention: { keep: 1, trashForMs: 48 * HOUR, suspect: { ...DEFAULT_SUSPECT_RULES, releaseAfter: opts.releaseAfter ?? 0 } } });
-  return { root, store, events, advance: (ms: number) => (now += ms), at: () => now };
+  /** Uploads `archive` as the next archive of "docs", an hour after the previous one; returns its file. */
+  const put = async (archive: ReturnType<typeof buildArchive>) => {
+    const file = fileAt(now);
+    await uploadArchive(store, "web01", file, archive);
+    now += HOUR;
+    return file;
+  };
+  return { root, store, events, put, advance: (ms: number) => (now += ms) };
 }
 
 /** Compressible chunks, as a tree of text files gives (ratio ~0.1). */
@@ -45,12 +52,9 @@ const trashed = async (root: string) => (await readdir(join(root, ".trash", "web
 
 describe("a suspect replacement", () => {
   test("is stored, its predecessor stays in place and out of the trash, the hold is on disk and logged", async () => {
-    const { root, store, events, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
-    advance(HOUR);
-    const bad = fileAt(at());
-    await uploadArchive(store, "web01", bad, encryptedArchive("ransom"));
+    const { root, store, events, put } = await openStore();
+    const good = await put(textArchive("v1"));
+    const bad = await put(encryptedArchive("ransom"));
 
     expect(await stored(root)).toEqual([good, bad].sort());
     expect(await trashed(root)).toEqual([]);
@@ -68,12 +72,9 @@ describe("a suspect replacement", () => {
   });
 
   test("a normal successor is not held and retention goes on as before", async () => {
-    const { root, store, advance, at } = await openStore();
-    const first = fileAt(at());
-    await uploadArchive(store, "web01", first, textArchive("v1"));
-    advance(HOUR);
-    const second = fileAt(at());
-    await uploadArchive(store, "web01", second, textArchive("v2"));
+    const { root, store, put } = await openStore();
+    const first = await put(textArchive("v1"));
+    const second = await put(textArchive("v2"));
     expect(store.holdOf("web01", "docs")).toBeUndefined();
     expect(await stored(root)).toEqual([second]);
     expect(await trashed(root)).toEqual([first]);
@@ -81,16 +82,11 @@ describe("a suspect replacement", () => {
   });
 
   test("while held, later archives follow retention among themselves and the kept one stays; the hold survives a reopen", async () => {
-    const { root, store, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
+    const { root, store, put, advance } = await openStore();
+    const good = await put(textArchive("v1"));
     const files: string[] = [];
-    for (const seed of ["ransom-1", "ransom-2", "ransom-3"]) {
-      advance(HOUR);
-      files.push(fileAt(at()));
-      // each one encrypted anew: shares nothing with the last, but its ratio does not rise any more
-      await uploadArchive(store, "web01", files.at(-1)!, encryptedArchive(seed));
-    }
+    // each one encrypted anew: shares nothing with the last, but its ratio does not rise any more
+    for (const seed of ["ransom-1", "ransom-2", "ransom-3"]) files.push(await put(encryptedArchive(seed)));
     expect(await stored(root)).toEqual([good, files[2]!].sort());
     expect(await trashed(root)).toEqual([files[0]!, files[1]!].sort());
     expect(store.holdOf("web01", "docs")).toMatchObject({ kept: good, suspect: files[0], consistent: 2 });
@@ -108,31 +104,21 @@ describe("a suspect replacement", () => {
   });
 
   test("a second suspect replacement while held renews the hold and keeps the first good archive", async () => {
-    const { store, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
-    advance(HOUR);
-    await uploadArchive(store, "web01", fileAt(at()), encryptedArchive("ransom"));
-    advance(HOUR);
-    const restored = fileAt(at());
-    await uploadArchive(store, "web01", restored, textArchive("v1-restored"));
+    const { store, put } = await openStore();
+    const good = await put(textArchive("v1"));
+    await put(encryptedArchive("ransom"));
+    const restored = await put(textArchive("v1-restored"));
     expect(store.holdOf("web01", "docs")?.consistent).toBe(1);
-    advance(HOUR);
-    const again = fileAt(at());
-    await uploadArchive(store, "web01", again, encryptedArchive("ransom-again"));
+    const again = await put(encryptedArchive("ransom-again"));
     expect(store.holdOf("web01", "docs")).toMatchObject({ kept: good, suspect: again, consistent: 0 });
   });
 });
 
 describe("release", () => {
   test("hashrelay release lifts the hold: the kept archive goes to the trash with a full trashFor", async () => {
-    const { root, store, events, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
-    advance(HOUR);
-    const bad = fileAt(at());
-    await uploadArchive(store, "web01", bad, encryptedArchive("ransom"));
-    advance(HOUR);
+    const { root, store, events, put, advance } = await openStore();
+    const good = await put(textArchive("v1"));
+    const bad = await put(encryptedArchive("ransom"));
 
     const released = await store.release("web01", "docs", "test");
     expect(released?.kept).toBe(good);
@@ -150,11 +136,9 @@ describe("release", () => {
   });
 
   test("a release request file is applied and consumed; one for a name not held is refused or just consumed", async () => {
-    const { root, store, events, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
-    advance(HOUR);
-    await uploadArchive(store, "web01", fileAt(at()), encryptedArchive("ransom"));
+    const { root, store, events, put } = await openStore();
+    const good = await put(textArchive("v1"));
+    await put(encryptedArchive("ransom"));
 
     const layout = new StoreLayout(root);
     await requestRelease(layout, "web01", "docs");
@@ -173,18 +157,13 @@ describe("release", () => {
   });
 
   test("releaseAfter: the hold lifts by itself after that many consistent backups", async () => {
-    const { root, store, events, advance, at } = await openStore({ releaseAfter: 2 });
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
-    advance(HOUR);
-    await uploadArchive(store, "web01", fileAt(at()), encryptedArchive("ransom"));
-    advance(HOUR);
-    await uploadArchive(store, "web01", fileAt(at()), textArchive("v2"));
+    const { root, store, events, put } = await openStore({ releaseAfter: 2 });
+    const good = await put(textArchive("v1"));
+    await put(encryptedArchive("ransom"));
+    await put(textArchive("v2"));
     expect(store.holdOf("web01", "docs")?.consistent).toBe(1);
     expect(existsSync(join(root, "web01", good))).toBe(true);
-    advance(HOUR);
-    const last = fileAt(at());
-    await uploadArchive(store, "web01", last, textArchive("v3"));
+    const last = await put(textArchive("v3"));
     expect(store.holdOf("web01", "docs")).toBeUndefined();
     expect(await stored(root)).toEqual([last]);
     expect(await trashed(root)).toContain(good);
@@ -192,12 +171,10 @@ describe("release", () => {
   });
 
   test("a hold that cannot be written costs no archive: retention waits", async () => {
-    const { root, store, events, advance, at } = await openStore();
-    const good = fileAt(at());
-    await uploadArchive(store, "web01", good, textArchive("v1"));
+    const { root, events, put } = await openStore();
+    const good = await put(textArchive("v1"));
     await writeFile(join(root, ".holds"), "not a folder");
-    advance(HOUR);
-    await uploadArchive(store, "web01", fileAt(at()), encryptedArchive("ransom"));
+    await put(encryptedArchive("ransom"));
     expect(events.find((e) => e.event === "hold.failed")?.level).toBe("error");
     expect(existsSync(join(root, "web01", good))).toBe(true);
     expect(await trashed(root)).toEqual([]);

@@ -61,12 +61,17 @@ function encryptAll(files: string[]): void {
   }
 }
 
+/** The verdict on a tree of `count` text files of min..max bytes after every file was encrypted. */
+async function encryptedVerdict(count: number, min: number, max: number, rules = DEFAULT_SUSPECT_RULES) {
+  const { dir, files } = textTree(count, min, max);
+  const before = await membersOf(dir);
+  encryptAll(files);
+  return judgeReplacement(before, await membersOf(dir), rules);
+}
+
 describe("an encrypted replacement is suspect", () => {
   test("200 small text files (1-6 KB) encrypted with random keys", async () => {
-    const { dir, files } = textTree(200, 1000, 6000);
-    const before = await membersOf(dir);
-    encryptAll(files);
-    const verdict = judgeReplacement(before, await membersOf(dir), DEFAULT_SUSPECT_RULES);
+    const verdict = await encryptedVerdict(200, 1000, 6000);
     expect(verdict.suspect).toBe(true);
     expect(verdict.shared).toBeLessThan(0.01);
     expect(verdict.previousRatio).toBeLessThan(0.3);
@@ -75,19 +80,13 @@ describe("an encrypted replacement is suspect", () => {
   });
 
   test("even 200 tiny files (50-400 B), where tar headers and padding still compress", async () => {
-    const { dir, files } = textTree(200, 50, 400);
-    const before = await membersOf(dir);
-    encryptAll(files);
-    const verdict = judgeReplacement(before, await membersOf(dir), DEFAULT_SUSPECT_RULES);
+    const verdict = await encryptedVerdict(200, 50, 400);
     expect(verdict.suspect).toBe(true);
     expect(verdict.newRatio).toBeLessThan(0.4); // the margin these defaults were chosen for
   });
 
   test("maxShared 0 turns detection off", async () => {
-    const { dir, files } = textTree(50, 1000, 6000);
-    const before = await membersOf(dir);
-    encryptAll(files);
-    expect(judgeReplacement(before, await membersOf(dir), { ...DEFAULT_SUSPECT_RULES, maxShared: 0 }).suspect).toBe(false);
+    expect((await encryptedVerdict(50, 1000, 6000, { ...DEFAULT_SUSPECT_RULES, maxShared: 0 })).suspect).toBe(false);
   });
 });
 
