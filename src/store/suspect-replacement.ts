@@ -7,7 +7,10 @@
 // - ratio: compressed / raw bytes of an archive, the entropy measure. Encrypted data does not
 //   compress, so the new ratio jumps towards 1; tar headers and padding inside the tree still
 //   compress, so a tree of small files lands lower (see the thresholds below).
-// Suspect = shared < maxShared AND newRatio - previousRatio >= ratioJump AND newRatio >= minRatio.
+// Suspect = shared < maxShared AND newRatio - previousRatio >= ratioJump AND newRatio >= minRatio
+// AND the raw size stayed within SIZE_BAND of the predecessor's: encryption keeps sizes (AES-CTR
+// exactly, ransomware adds a header or a note), while a small text source that gains a large
+// incompressible file (a new ISO, a VM image) grows many times over and is not a replacement.
 // A tree of media or zips (ratio ~1.0 already) never jumps: its replacement, legitimate or encrypted,
 // is not seen by this rule (a limitation the README states).
 //
@@ -26,6 +29,9 @@ import type { MemberRecord } from "./catalog.ts";
 export type { SuspectRules } from "../config/model.ts";
 
 export const DEFAULT_SUSPECT_RULES: SuspectRules = DEFAULT_SUSPECT;
+
+/** A replacement is suspect only when its raw size is within this factor of its predecessor's (either way). */
+export const SIZE_BAND = 2;
 
 /** The figures behind a verdict, kept in the hold file and shown to users. */
 export interface ReplacementFigures {
@@ -74,7 +80,9 @@ export function judgeReplacement(previous: readonly MemberRecord[], next: readon
     nextRaw > 0 &&
     figures.shared < rules.maxShared &&
     figures.newRatio - figures.previousRatio >= rules.ratioJump &&
-    figures.newRatio >= rules.minRatio;
+    figures.newRatio >= rules.minRatio &&
+    nextRaw <= previousRaw * SIZE_BAND &&
+    nextRaw * SIZE_BAND >= previousRaw;
   return { ...figures, suspect, reason: describeFigures(figures) + (suspect ? ": looks encrypted" : "") };
 }
 
