@@ -7,6 +7,7 @@ import { discover } from "./cli/discover.ts";
 import { keygen } from "./cli/keygen.ts";
 import { ls } from "./cli/ls.ts";
 import { receipt } from "./cli/receipt.ts";
+import { release } from "./cli/release.ts";
 import { restore } from "./cli/restore.ts";
 import { verify } from "./cli/verify.ts";
 import { server } from "./cli/server.ts";
@@ -54,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
       ["--client C", "with verify: only this client's archives"],
       ["--json", 'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}'],
       ["(verify exit codes)", "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)"],
-      ["audit", "list <storage>/.audit/audit.log (accept, supersede, trash, purge...); --json: its raw lines; only reads, the server may run"],
+      ["audit", "list <storage>/.audit/audit.log (accept, supersede, hold, release, trash, purge); --json: its raw lines; only reads, the server may run"],
       ["audit --check", 'walk the hash chain and the head file: "audit log intact: N lines, head SEQ:HASH" (exit 0), or the first bad line (exit 1)'],
       ["--expect SEQ:HASH", "with audit --check: a head printed by an earlier check (kept on another machine); the log must still hold that line"],
     ],
@@ -147,6 +148,21 @@ const COMMANDS: Record<string, Command> = {
       ["--server-key KEY", "the server's public key (client.serverKey in the client config)"],
       ["--json", 'print {"ok","file","receipt"} or {"ok":false,"file","error"}'],
       ["(exit codes)", "0 valid; 4 signed by another key or signature does not verify (altered); 2 unreadable or malformed"],
+    ],
+  },
+  release: {
+    run: release,
+    usage: "hashrelay release NAME [--client C] [--config FILE] [--json]   or   hashrelay release --list [--config FILE] [--json]",
+    about: "on the server: lift the hold on a suspect replacement (ransomware guard) so retention may trash the kept archive; --list: the holds",
+    example: "hashrelay release www --client web01 --config /etc/hashrelay/hashrelay.yaml",
+    options: [
+      CONFIG_OPTION,
+      ["NAME", "the held source name (see hashrelay release --list or hashrelay status)"],
+      ["--client C", "the client whose source is held (needed only when several clients hold NAME)"],
+      ["--list", "list the holds: client/name, the kept archive, the suspect one, why, since when"],
+      ["--json", 'print {"client","name","kept","released","where"?,"queued"?} or, with --list, {"holds":[...],"unreadable":[...]}'],
+      ["(how)", "the running server applies the request within seconds and the kept archive goes to the trash (purged after trashFor); a client can never release over the wire"],
+      ["(exit codes)", "0 released or listed; 1 the server kept the hold (see its log); 2 usage, config or no such hold; 3 the server is not running or did not answer in 15 s: the request stays queued and applies at its next start"],
     ],
   },
   "-add": {

@@ -2,6 +2,7 @@
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Identity } from "../protocol/identity.ts";
+import type { HeldArchive } from "../protocol/messages.ts";
 import type { Config } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "./connection.ts";
@@ -119,6 +120,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
     const fields = { name: source.name, archive: result.archive ?? undefined, bytesSent: result.bytesSent, chunks: `${result.chunksSent}/${result.chunksTotal}` };
     if (result.status === "failed") log.log("error", `backup of ${source.name} failed: ${result.error}`, fields);
     else log.log("info", `backup of ${source.name} ${result.status}`, fields);
+    if (result.held) log.log("warn", heldWarning(result.name, result.status, result.held, client.name), { name: source.name, held: result.held.file });
   }
 
   let server: TickResult["server"] = "up";
@@ -139,4 +141,9 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
   await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results });
   return { server, reason, results, exitCode };
+}
+
+/** What the client says, once per tick, about a source whose previous archive the server holds. */
+export function heldWarning(name: string, status: string, held: HeldArchive, client: string): string {
+  return `backup of ${name} ${status === "sent" ? "stored" : status}, but the server holds the previous archive ${held.file}: suspect replacement since ${held.since} (${held.reason}); if the change is yours, release it on the server with hashrelay release ${name} --client ${client}`;
 }

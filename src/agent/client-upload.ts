@@ -5,6 +5,7 @@ import { proofTokens } from "../protocol/proof.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
+import type { HeldArchive } from "../protocol/messages.ts";
 import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
@@ -45,6 +46,8 @@ export interface SourceResult {
   chunksTotal: number;
   chunksSent: number;
   error?: string;
+  /** The server holds this source's previous archive as a suspect replacement (see PROTOCOL.md, held). */
+  held?: HeldArchive;
 }
 
 /** How far one source has got; reported after the walk, after each chunk is built, and after each chunk is sent. */
@@ -122,7 +125,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
-      return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0 };
+      return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0, ...(answer.held ? { held: answer.held } : {}) };
     }
     const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
     // Proof answers are made for chunks read now, while their bytes are here (hashrelay verify spends them).
@@ -290,7 +293,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     await ctx.state.saveSegments(source.name, summary.archiveId, summary.segments);
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
-    return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file };
+    return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file, ...(done.held ? { held: done.held } : {}) };
   } catch (err) {
     const error = asHashRelayError(err);
     // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no

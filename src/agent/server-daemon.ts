@@ -20,6 +20,8 @@ import { serveConnection, type SessionEvents } from "./server-session.ts";
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
 const MAX_PENDING_HANDSHAKES = 64;
 const PURGE_EVERY_MS = 60_000;
+/** How often `hashrelay release` requests (files under <storage>/.holds) are looked for; the command waits up to 15 s. */
+const RELEASE_POLL_MS = 2_000;
 
 export interface RunningServer {
   port: number;
@@ -52,10 +54,11 @@ export class ServerDaemon implements RunningServer {
   private readonly open = new Set<OpenSession>();
   private sessions = 0;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  private releaseTimer: ReturnType<typeof setInterval> | null = null;
   /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
   private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
-  /** <storage>/.audit/audit.log: the store appends accept, supersede, trash and purge to it. */
+  /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash and purge to it. */
   private auditLog: AuditLog | null = null;
 
   constructor(
@@ -115,7 +118,7 @@ export class ServerDaemon implements RunningServer {
     this.identity = identity;
     this.storeInForce = store;
     this.server = server;
-    store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs });
+    store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs, suspect: server.retention.suspect });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
     if (listener || identityChanged || first) {
       const port = (listener ?? this.listener)?.port;
@@ -146,6 +149,8 @@ export class ServerDaemon implements RunningServer {
       this.clientConfigs = new ClientConfigs(server.storage);
       void this.purge();
       this.purgeTimer = setInterval(() => void this.purge(), PURGE_EVERY_MS);
+      void store.applyReleaseRequests();
+      this.releaseTimer = setInterval(() => void store.applyReleaseRequests(), RELEASE_POLL_MS);
     }
   }
 
@@ -228,6 +233,7 @@ export class ServerDaemon implements RunningServer {
   /** Stops accepting and the purge timer; resolves once the open sessions have ended. */
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    if (this.releaseTimer) clearInterval(this.releaseTimer);
     await (await this.discovery)?.close();
     await this.clientConfigs?.flushed();
     await this.auditLog?.flushed();

@@ -50,3 +50,10 @@ test("label values are escaped (backslash, quote, newline)", () => {
   const text = new ServerMetrics([]).render({ ...EMPTY, latest: [{ client: 'a"b', name: "c\\d\ne", storedAtMs: 0, size: 1 }] });
   expect(text).toContain('hashrelay_archive_bytes{client="a\\"b",name="c\\\\d\\ne"} 1');
 });
+
+test("a held client and name is a gauge at 1 while held, and absent otherwise", () => {
+  const m = new ServerMetrics(["web01"]);
+  const held = m.render({ ...EMPTY, held: [{ client: "web01", name: "www" }, { client: "web01", name: "docs" }] });
+  expect(held.split("\n").filter((l) => l.startsWith("hashrelay_held_archives{"))).toEqual(['hashrelay_held_archives{client="web01",name="docs"} 1', 'hashrelay_held_archives{client="web01",name="www"} 1']);
+  expect(m.render(EMPTY)).not.toContain("hashrelay_held_archives{");
+});

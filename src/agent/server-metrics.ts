@@ -15,6 +15,8 @@ export interface StorageSnapshot {
   trashItems: number;
   usedBytes: number;
   freeBytes: number | null;
+  /** Client and names held as suspect replacements (store/holds.ts). */
+  held?: { client: string; name: string }[];
 }
 
 interface PerClient {
@@ -103,6 +105,12 @@ export class ServerMetrics {
       "counter",
       "Handshakes that did not end in a session, by error code.",
       [...this.handshakeFailures.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([code, n]) => [{ code }, n]),
+    );
+    family(
+      "hashrelay_held_archives",
+      "gauge",
+      "1 while a client and name keep their last good archive out of retention: a suspect replacement (hashrelay release NAME --client CLIENT lifts it).",
+      [...(storage.held ?? [])].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name)).map((h) => [{ client: h.client, name: h.name }, 1]),
     );
     family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
     family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);

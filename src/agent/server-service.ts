@@ -243,6 +243,7 @@ export class ServerService {
       trashItems: trash.items,
       usedBytes: archiveBytes + trash.bytes,
       freeBytes: config ? freeBytes(config.server.storage) : null,
+      held: (store?.holds() ?? []).map((h) => ({ client: h.client, name: h.name })),
     };
   }
 

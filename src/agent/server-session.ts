@@ -7,7 +7,7 @@ import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { encodeGzipMember, inflateMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, MAX_DELTA_SOURCES, MAX_LISTING_PAGE } from "../protocol/constants.ts";
-import type { ListedArchive, ProofMessage } from "../protocol/messages.ts";
+import type { HeldArchive, ListedArchive, ProofMessage } from "../protocol/messages.ts";
 import { proofAnswer } from "../protocol/proof.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
@@ -120,7 +120,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           if (upload) throw new HashRelayError("BAD_FRAME", "offer during an upload");
           const latest = ctx.store.latest(client, message.name);
           if (message.archiveId && latest && latest.archiveId === message.archiveId) {
-            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx) });
+            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx), ...heldField(ctx.store, client, message.name) });
             log.log("info", `${message.name} unchanged (${latest.file})`, { name: message.name });
           } else {
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
@@ -143,12 +143,12 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           if (latest && latest.archiveId === manifest.archiveId) {
             // Same content as stored (only metadata the walk sees changed): nothing new to keep.
             await current.upload.abort();
-            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx) });
+            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx), ...heldField(ctx.store, client, manifest.name) });
             log.log("info", `${manifest.name} unchanged (${latest.file})`, { name: manifest.name });
             break;
           }
           const entry = await current.upload.commit({ name: manifest.name, file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize });
-          await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx) });
+          await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx), ...heldField(ctx.store, client, manifest.name) });
           log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
           ctx.events?.archiveStored?.(client, entry);
           break;
@@ -303,6 +303,12 @@ async function listArchives(store: Store, client: string, name?: string): Promis
   const stored: ListedArchive[] = store.list(client).map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
   const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({ name: t.name, file: t.file, size: t.size, archiveId: t.archiveId, fileSha256: t.fileSha256, storedAt: t.storedAt, trashed: true, purgeAt: t.purgeAt }));
   return [...stored, ...trashed].filter((a) => name === undefined || a.name === name);
+}
+
+/** `held` for have/receipt while the name is held: the client reports it (store/holds.ts). */
+function heldField(store: Store, client: string, name: string): { held?: HeldArchive } {
+  const hold = store.holdOf(client, name);
+  return hold ? { held: { file: hold.kept, since: hold.since, reason: hold.reason.slice(0, 300) } } : {};
 }
 
 /** The signed receipt of a stored archive (kept in the catalog, signed once). */

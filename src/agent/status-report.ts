@@ -5,7 +5,9 @@ import { parseArchiveFileName } from "../archive/naming.ts";
 import type { Config } from "../config/parse-config.ts";
 import { nextRun } from "../config/schedule.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
+import { readHolds, type Hold } from "../store/holds.ts";
 import { readSidecar } from "../store/trash.ts";
+import type { HeldArchive } from "../protocol/messages.ts";
 import { ClientState } from "./client-state.ts";
 import { daemonRunning, readDaemonRecord } from "./client-service.ts";
 import type { DownKind } from "./server-availability.ts";
@@ -35,6 +37,8 @@ export interface ClientSourceStatus {
   error?: string;
   /** The last archive the server confirmed with a receipt. */
   lastSuccess: { at: string; file: string } | null;
+  /** The server holds this source's previous archive as a suspect replacement (as of the last tick). */
+  held?: HeldArchive;
 }
 
 export interface ClientStatus {
@@ -89,6 +93,9 @@ export interface ServerStatus {
   trash: TrashStatus[];
   trashBytes: number;
   trashFor: string;
+  /** Names whose last good archive is held out of retention (suspect replacements), and hold files that cannot be read. */
+  holds: Hold[];
+  unreadableHolds: string[];
 }
 
 export interface StatusReport {
@@ -146,6 +153,7 @@ function clientStatus(config: Config & { client: NonNullable<Config["client"]> }
       at: result ? last!.at : null,
       ...(result?.error ? { error: result.error } : {}),
       lastSuccess: record ? { at: record.at, file: record.file } : null,
+      ...(result?.held ? { held: result.held } : {}),
     };
   });
   return {
@@ -210,6 +218,12 @@ async function serverStatus(config: Config & { server: NonNullable<Config["serve
   }
   trash.sort((a, b) => (a.purgeAt ?? "").localeCompare(b.purgeAt ?? "") || a.item.localeCompare(b.item));
   const trashBytes = trash.reduce((n, t) => n + t.size, 0);
+  const holds: Hold[] = [];
+  const unreadableHolds: string[] = [];
+  for (const found of await readHolds(layout).catch(() => [])) {
+    if ("problem" in found) unreadableHolds.push(`${found.path}: ${found.problem}`);
+    else holds.push(found);
+  }
   return {
     storage: server.storage,
     usedBytes: usedBytes + trashBytes,
@@ -219,6 +233,8 @@ async function serverStatus(config: Config & { server: NonNullable<Config["serve
     trash,
     trashBytes,
     trashFor: formatDuration(server.retention.trashForMs),
+    holds,
+    unreadableHolds,
   };
 }
 
@@ -276,6 +292,7 @@ export function formatStatus(report: StatusReport, now: Date): string {
       const detail = s.status === "sent" || s.status === "unchanged" ? `${s.archive}, ${formatSize(s.bytesSent)} sent (${s.chunksSent} of ${s.chunksTotal} chunks)` : (s.error ?? "");
       lines.push(`  ${s.name.padEnd(16)} ${result.padEnd(10)} ${detail}`.trimEnd());
       if (s.lastSuccess && s.status !== "sent" && s.status !== "unchanged") lines.push(`  ${"".padEnd(16)} last success ${s.lastSuccess.file}, ${when(s.lastSuccess.at, now)}`);
+      if (s.held) lines.push(`  ${"".padEnd(16)} HELD: the server keeps ${s.held.file} since ${when(s.held.since, now)}: suspect replacement (${s.held.reason}); release on the server: hashrelay release ${s.name} --client ${c.name}`);
     }
   }
   const s = report.server;
@@ -295,6 +312,18 @@ export function formatStatus(report: StatusReport, now: Date): string {
     for (const t of s.trash) {
       lines.push(`  ${t.client}/${t.item}  ${formatSize(t.size)}, purged ${t.purgeAt ? when(t.purgeAt, now) : "at the next purge (no trash time recorded)"}`);
     }
+    lines.push(...holdLines(s.holds, s.unreadableHolds, now));
   }
   return lines.join("\n") + "\n";
+}
+
+/** "Holds: none", or one line per held name with how to release it (server status and hashrelay release --list). */
+export function holdLines(holds: readonly Hold[], unreadable: readonly string[], now: Date): string[] {
+  const lines = [holds.length === 0 ? "Holds: none (no suspect replacement)" : `Holds: ${holds.length} name(s) keep their last good archive out of retention (suspect replacement)`];
+  for (const h of holds) {
+    lines.push(`  ${h.client}/${h.name}  keeps ${h.kept} since ${when(h.since, now)}; suspect ${h.suspect}: ${h.reason}${h.consistent ? `; ${h.consistent} consistent backup(s) since` : ""}`);
+    lines.push(`    release: hashrelay release ${h.name} --client ${h.client}`);
+  }
+  for (const u of unreadable) lines.push(`  unreadable hold file ${u}`);
+  return lines;
 }

@@ -5,7 +5,7 @@ import { parseDuration, parseSize } from "./duration.ts";
 import { parseHostPort } from "./host-port.ts";
 import { dottedKey, type PathSegment } from "./issue.ts";
 import { DURATION_HINT, keyHelp, SIZE_HINT } from "./key-help.ts";
-import type { ClientConfig, Config, FileFacts, ServerConfig, SourceConfig } from "./model.ts";
+import type { ClientConfig, Config, FileFacts, ServerConfig, SourceConfig, SuspectRules } from "./model.ts";
 import { checkSchedule } from "./schedule.ts";
 import type { Finding } from "./schema-findings.ts";
 import { MAX_SLUG_LENGTH, toSlug } from "./slug.ts";
@@ -18,6 +18,8 @@ export const DEFAULT_LISTEN = "0.0.0.0";
 export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
+/** server.retention.suspect defaults; the figures behind them are in src/store/suspect-replacement.ts. */
+export const DEFAULT_SUSPECT: SuspectRules = { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 };
 export const DEFAULT_MAX_CONNECTIONS = 64;
 export const DEFAULT_HANDSHAKE_TIMEOUT = "10s";
 export const DEFAULT_IDLE_TIMEOUT = "60s";
@@ -106,6 +108,12 @@ class Builder {
     const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
       return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, DURATION_HINT);
     });
+    const rs = isFields(r.suspect) ? r.suspect : {};
+    const pick = (key: keyof SuspectRules) => {
+      const value = rs[key];
+      return typeof value === "number" ? value : DEFAULT_SUSPECT[key];
+    };
+    const suspect: SuspectRules = { maxShared: pick("maxShared"), ratioJump: pick("ratioJump"), minRatio: pick("minRatio"), releaseAfter: pick("releaseAfter") };
     const limits = this.limits(isFields(s.limits) ? s.limits : {});
     const clients = this.serverClients(s.clients);
     const metrics = s.metrics === undefined ? null : this.text(at("metrics"), s.metrics, (text) => {
@@ -115,7 +123,7 @@ class Builder {
       return { host: parsed.host, port: parsed.port };
     });
     if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients || metrics === undefined) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs }, limits, ...(metrics ? { metrics } : {}), clients };
+    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs, suspect }, limits, ...(metrics ? { metrics } : {}), clients };
   }
 
   private limits(l: Fields): ServerConfig["limits"] | undefined {

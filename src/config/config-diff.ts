@@ -1,4 +1,5 @@
 // What changed between the config in force and a new one: per part, and as one readable line per change.
+import { DEFAULT_SUSPECT } from "./build-config.ts";
 import { formatDuration } from "./duration.ts";
 import type { ClientConfig, Config, ServerConfig, SourceConfig } from "./model.ts";
 
@@ -162,7 +163,10 @@ function bracket(host: string): string {
 }
 
 function retentionText(server: ServerConfig | undefined): string {
-  return server ? `keep ${server.retention.keep}, trashFor ${formatDuration(server.retention.trashForMs)}` : "none";
+  if (!server) return "none";
+  const { keep, trashForMs, suspect: s } = server.retention;
+  const guard = `suspect maxShared ${s.maxShared} ratioJump ${s.ratioJump} minRatio ${s.minRatio} releaseAfter ${s.releaseAfter}`;
+  return `keep ${keep}, trashFor ${formatDuration(trashForMs)}${JSON.stringify(s) === JSON.stringify(DEFAULT_SUSPECT) ? "" : `, ${guard}`}`;
 }
 
 function metricsText(server: ServerConfig | undefined): string {

@@ -40,6 +40,6 @@ describe("shipped configs", () => {
   test("the example's schedule and retention read as their comments say", () => {
     const result = parseConfig(fs.readFileSync(path.join(root, "hashrelay.example.yaml"), "utf8"), "/x/hashrelay.yaml");
     expect(result.ok && result.config.client?.schedule).toEqual({ kind: "every", intervalMs: 30 * 60_000 });
-    expect(result.ok && result.config.server?.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000 });
+    expect(result.ok && result.config.server?.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000, suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 } });
   });
 });

@@ -34,6 +34,18 @@ export interface ClientConfig {
   paths: SourceConfig[];
 }
 
+/** server.retention.suspect: when a new archive is held as a suspect replacement (see src/store/suspect-replacement.ts). */
+export interface SuspectRules {
+  /** Suspect only when less than this share of the new raw bytes is in chunks the predecessor holds (0 turns detection off). */
+  maxShared: number;
+  /** ... and the compression ratio (compressed / raw) rose by at least this much ... */
+  ratioJump: number;
+  /** ... to at least this ratio. */
+  minRatio: number;
+  /** Later non-suspect archives after which a hold lifts by itself; 0: only `hashrelay release` lifts it. */
+  releaseAfter: number;
+}
+
 export interface ServerConfig {
   /** Address to listen on (default 0.0.0.0); the port is Config.port. IPv6 addresses carry no brackets. */
   listen: string;
@@ -43,7 +55,7 @@ export interface ServerConfig {
   storage: string;
   /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
   minFreeBytes: number;
-  retention: { keep: number; trashForMs: number };
+  retention: { keep: number; trashForMs: number; suspect: SuspectRules };
   /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
   limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
   /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */

@@ -111,7 +111,7 @@ describe("unknown keys", () => {
       "",
     ].join("\n");
     expect(issues(text)).toEqual([
-      `${FILE}:6:5: server.retention.purgeAfter: unknown key "purgeAfter" (allowed keys here: keep, trashFor)`,
+      `${FILE}:6:5: server.retention.purgeAfter: unknown key "purgeAfter" (allowed keys here: keep, trashFor, suspect)`,
       `${FILE}:10:7: server.clients[0].Comment: unknown key "Comment" (allowed keys here: name, key)`,
     ]);
   });
@@ -469,7 +469,7 @@ describe("a valid config, normalized", () => {
     expect(s.key).toBe("/etc/hashrelay/keys/server.key");
     expect(s.storage).toBe("/home/HashRelay-server/backup");
     expect(s.minFreeBytes).toBe(0);
-    expect(s.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000 });
+    expect(s.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000, suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 } });
     expect(s.clients.map((x) => [x.name, x.keyText, x.key.length])).toEqual([["web01", K2, 32]]);
   });
 
@@ -504,7 +504,7 @@ describe("a valid config, normalized", () => {
     expect(config.server!.listen).toBe("::");
     expect(config.server!.storage).toBe("/data/backup");
     expect(config.server!.minFreeBytes).toBe(8 * 1024 * 1024);
-    expect(config.server!.retention).toEqual({ keep: 3, trashForMs: 7 * 86_400_000 });
+    expect(config.server!.retention).toMatchObject({ keep: 3, trashForMs: 7 * 86_400_000 });
   });
 
   test("a client server without a port takes the top-level port", () => {

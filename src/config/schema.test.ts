@@ -33,7 +33,7 @@ describe("config/hashrelay.schema.json", () => {
 
   test("closes every object and describes every key", () => {
     const objects = objectSchemas();
-    expect(objects.map((o) => o.key)).toEqual(["(root)", "client", "client.paths[]", "server", "server.retention", "server.limits", "server.clients[]"]);
+    expect(objects.map((o) => o.key)).toEqual(["(root)", "client", "client.paths[]", "server", "server.retention", "server.retention.suspect", "server.limits", "server.clients[]"]);
     for (const { key, schema: s } of objects) {
       expect({ key, additionalProperties: s.additionalProperties }).toEqual({ key, additionalProperties: false });
       for (const [name, sub] of Object.entries(s.properties as Record<string, Schema>)) {

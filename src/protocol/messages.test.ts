@@ -33,6 +33,8 @@ const valid: ControlMessage[] = [
   { type: "send-manifest" },
   { type: "commit", manifest: doc },
   { type: "receipt", receipt: doc },
+  { type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", since: "2026-11-26T02:30:00.000Z", reason: "shares 0% of its predecessor's data" } },
+  { type: "have", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.zst", since: "2026-11-26T02:30:00Z", reason: "" } },
   { type: "error", code: "NO_SPACE", message: "storage full: 12 MiB free, 80 MiB needed" },
   { type: "bye" },
 ];
@@ -92,6 +94,9 @@ const invalid: Record<string, [unknown, string][]> = {
   receipt: [
     [{ type: "receipt", receipt: { ...doc, sig: "not base64!" } }, "/receipt/sig"],
     [{ type: "receipt" }, "receipt"],
+    [{ type: "receipt", receipt: doc, held: { file: "../etc/passwd", since: "2026-11-26T02:30:00Z", reason: "x" } }, "/held/file"],
+    [{ type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", since: "2026-11-26T02:30:00Z", reason: "line\nbreak" } }, "/held/reason"],
+    [{ type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", reason: "x" } }, "since"],
   ],
   error: [
     [{ type: "error", code: "EVERYTHING", message: "x" }, "/code"],

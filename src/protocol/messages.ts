@@ -12,11 +12,17 @@ export type PongMessage = { type: "pong"; id: number; serverTime: number };
 /** archiveId is set when the client believes the server already holds that archive (its tree did not change). */
 /** format: the archive's member format (default "tar.gz"); chunks are deduplicated only against archives of the same format. */
 export type OfferMessage = { type: "offer"; name: string; archiveId?: string; base?: string; format?: "tar.gz" | "tar.zst" };
-export type HaveMessage = { type: "have"; receipt: SignedDoc };
+/**
+ * held: the server holds back the previous archive `file` of this name (a suspect replacement, e.g.
+ * ransomware encrypted the source): it escapes retention until released on the server. Sent for as
+ * long as the hold lasts.
+ */
+export type HeldArchive = { file: string; since: string; reason: string };
+export type HaveMessage = { type: "have"; receipt: SignedDoc; held?: HeldArchive };
 /** base: true when the server holds the offer's base archive, so pages may be diffs and chunks deltas against it. */
 export type SendManifestMessage = { type: "send-manifest"; base?: boolean };
 export type CommitMessage = { type: "commit"; manifest: SignedDoc };
-export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc };
+export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc; held?: HeldArchive };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };
 export type ByeMessage = { type: "bye" };
 /** Restore: send back stored (or trashed) archive `file` of source `name`; `manifestOnly`: its chunk list only (verify). */

@@ -75,6 +75,14 @@ const listedArchive = {
   properties: { name: slug, file: archiveFile, size: count, archiveId: hex256, fileSha256: hex256, storedAt: isoTime, trashed: { const: true }, purgeAt: isoTime },
 };
 
+/** A held archive in `have` and `receipt` (messages.ts HeldArchive). */
+const heldArchive = {
+  type: "object",
+  additionalProperties: false,
+  required: ["file", "since", "reason"],
+  properties: { file: archiveFile, since: isoTime, reason: { type: "string", maxLength: 300, pattern: "^[^\\u0000-\\u001f\\u007f]*$" } },
+};
+
 /** A control message schema: `type` fixed, the listed fields required, nothing else allowed. */
 function message(type: string, fields: Record<string, object> = {}, optional: Record<string, object> = {}): object {
   return {
@@ -90,10 +98,10 @@ export const controlSchemas = {
   ping: message("ping", { id: count }, { configHash: hex256 }),
   pong: message("pong", { id: count, serverTime: count }),
   offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256, format: { enum: ["tar.gz", "tar.zst"] } }),
-  have: message("have", { receipt: signedDocSchema }),
+  have: message("have", { receipt: signedDocSchema }, { held: heldArchive }),
   "send-manifest": message("send-manifest", {}, { base: { type: "boolean" } }),
   commit: message("commit", { manifest: signedDocSchema }),
-  receipt: message("receipt", { receipt: signedDocSchema }),
+  receipt: message("receipt", { receipt: signedDocSchema }, { held: heldArchive }),
   error: message("error", {
     code: { enum: [...WIRE_ERROR_CODES] },
     // No control characters: the text ends up in logs and terminals.

@@ -5,11 +5,13 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 
-/** Names of the hidden folders at the root; isSlug refuses all three, so no client can be called that. */
+/** Names of the hidden folders at the root; isSlug refuses them, so no client can be called that. */
 export const TRASH_DIR = ".trash";
 export const DERIVED_DIR = ".hashrelay";
 /** The audit log (audit-log.ts): not derived data, so not under .hashrelay, which may be deleted and rebuilt. */
 export const AUDIT_DIR = ".audit";
+/** Holds on suspect replacements (holds.ts): durable state, not derived, so not under .hashrelay. */
+export const HOLDS_DIR = ".holds";
 
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
 export function checkClient(client: string): void {
@@ -58,6 +60,16 @@ export class StoreLayout {
   }
   trashPath(client: string, item: string): string {
     return this.under(TRASH_DIR, client, item);
+  }
+  holdsRoot(): string {
+    return this.under(HOLDS_DIR);
+  }
+  holdsDir(client: string): string {
+    return this.under(HOLDS_DIR, client);
+  }
+  /** `<root>/.holds/<client>/<name>.json`: the hold on that name; `.release` beside it: a release asked for. */
+  holdPath(client: string, name: string, kind: "json" | "release" = "json"): string {
+    return this.under(HOLDS_DIR, client, `${name}.${kind}`);
   }
   derivedDir(): string {
     return this.under(DERIVED_DIR);

@@ -3,6 +3,7 @@
 // On disk (see layout.ts):
 //   <root>/<client>/backup-NAME-NOW.tar.gz         archives, complete and fsynced (users restore from these)
 //   <root>/.trash/<client>/<item> + <item>.trashed  superseded archives and their trash time (trash.ts)
+//   <root>/.holds/<client>/<name>.json              a held name: its last good archive escapes retention (holds.ts)
 //   <root>/.hashrelay/index.sqlite                  derived chunk index (chunk-index.ts): rebuilt by scanning when missing, stale or damaged
 //   <root>/.hashrelay/tmp/                          archives being assembled; emptied on open
 //   <root>/.hashrelay/staging/<client>/*.part       chunks of unfinished uploads: the client's staging pool (staging-pool.ts)
@@ -21,18 +22,20 @@ import { CHUNK_MAX } from "../protocol/constants.ts";
 import { readExactly, scanArchive, scrubArchive, type DamagedMember } from "./archive-file.ts";
 import { isSignedDocShape, lazyEntry, type ArchiveRow, type CatalogEntry, type ChunkLocation } from "./catalog.ts";
 import { ChunkIndex } from "./chunk-index.ts";
+import { HoldBook, holdAfter, type Hold } from "./holds.ts";
 import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists, readdirOrEmpty } from "./layout.ts";
 import type { MemberTable } from "./member-table.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool, type PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { AuditEvent } from "./audit-chain.ts";
+import { DEFAULT_SUSPECT_RULES, judgeReplacement, type SuspectRules } from "./suspect-replacement.ts";
 import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
 import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
 
 /**
- * Told each accept, supersede, trash and purge once it is durable on disk (e.g. AuditLog.append of
+ * Told each accept, supersede, hold, release, trash and purge once it is durable on disk (e.g. AuditLog.append of
  * audit-log.ts). Awaited; a rejection is logged (audit.write-failed) and never fails or undoes the operation.
  */
 export type AuditSink = (event: AuditEvent) => Promise<void> | void;
@@ -42,6 +45,8 @@ export interface Retention {
   keep: number;
   /** How long a trashed archive waits before purgeTrash deletes it. */
   trashForMs: number;
+  /** When a new archive is held as a suspect replacement (default DEFAULT_SUSPECT_RULES). */
+  suspect?: SuspectRules;
 }
 
 export interface StoreOptions {
@@ -58,13 +63,15 @@ export interface StoreOptions {
   audit?: AuditSink;
 }
 
-export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000 };
+export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000, suspect: DEFAULT_SUSPECT_RULES };
 export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 
 export type { ArchiveRow, CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
 export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";
 export type { AuditEvent } from "./audit-chain.ts";
+export type { Hold } from "./holds.ts";
+export { DEFAULT_SUSPECT_RULES, type SuspectRules } from "./suspect-replacement.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
 export { Upload, type UploadHeader } from "./upload.ts";
 
@@ -119,6 +126,7 @@ export class Store {
   readonly root: string;
   private readonly layout: StoreLayout;
   private readonly index: ChunkIndex;
+  private readonly holdBook: HoldBook;
   private readonly pool: StagingPool;
   private readonly log: StoreLog;
   private readonly now: () => number;
@@ -129,10 +137,11 @@ export class Store {
   private readonly host: UploadHost;
   private readonly auditSink: AuditSink | undefined;
 
-  private constructor(layout: StoreLayout, index: ChunkIndex, opts: StoreOptions) {
+  private constructor(layout: StoreLayout, index: ChunkIndex, holdBook: HoldBook, opts: StoreOptions) {
     this.layout = layout;
     this.root = layout.root;
     this.index = index;
+    this.holdBook = holdBook;
     this.log = opts.log ?? (() => undefined);
     this.now = opts.now ?? Date.now;
     this.spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
@@ -185,7 +194,8 @@ export class Store {
       await rm(path, { recursive: true, force: true });
       log("info", "store.leftover-removed", { path });
     }
-    const store = new Store(layout, await ChunkIndex.open(layout.indexPath(), log, now()), opts);
+    const holds = await HoldBook.load(layout, (event, fields) => log("error", event, fields));
+    const store = new Store(layout, await ChunkIndex.open(layout.indexPath(), log, now()), holds, opts);
     try {
       await store.syncIndex();
       await store.pool.load(store.now());
@@ -434,14 +444,77 @@ export class Store {
 
   /** Sets retention for later commits and purges. Throws CONFIG when keep < 1 or trashForMs < 0. */
   setRetention(retention: Retention): void {
-    const { keep, trashForMs } = retention;
+    const { keep, trashForMs, suspect = DEFAULT_SUSPECT_RULES } = retention;
     if (!Number.isSafeInteger(keep) || keep < 1) {
       throw new HashRelayError("CONFIG", `retention.keep must be a whole number ≥ 1, got ${keep}`);
     }
     if (!Number.isFinite(trashForMs) || trashForMs < 0) {
       throw new HashRelayError("CONFIG", `retention.trashFor must be a duration ≥ 0, got ${trashForMs} ms`);
     }
-    this.retention = { keep, trashForMs };
+    for (const key of ["maxShared", "ratioJump", "minRatio"] as const) {
+      if (!Number.isFinite(suspect[key]) || suspect[key] < 0) throw new HashRelayError("CONFIG", `retention.suspect.${key} must be a number ≥ 0, got ${suspect[key]}`);
+    }
+    if (!Number.isSafeInteger(suspect.releaseAfter) || suspect.releaseAfter < 0) {
+      throw new HashRelayError("CONFIG", `retention.suspect.releaseAfter must be a whole number ≥ 0, got ${suspect.releaseAfter}`);
+    }
+    this.retention = { keep, trashForMs, suspect: { ...suspect } };
+  }
+
+  /** The hold on (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */
+  holdOf(client: string, name: string): Hold | undefined {
+    checkClient(client);
+    checkName(name);
+    return this.holdBook.get(client, name);
+  }
+
+  /** Every hold, by client and name. */
+  holds(): Hold[] {
+    return this.holdBook.all().sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
+   * to the trash like any superseded one, unless retention.keep keeps it). Returns the hold, or
+   * undefined when the name was not held. Throws BAD_FRAME on a bad client or name, STORAGE when the
+   * hold file cannot be deleted.
+   */
+  async release(client: string, name: string, by: string): Promise<Hold | undefined> {
+    checkClient(client);
+    checkName(name);
+    return this.withClientLock(client, async () => {
+      const hold = this.holdBook.get(client, name);
+      if (!hold) return undefined;
+      await this.holdBook.drop(client, name).catch((err) => {
+        throw asStorageError(err, `cannot release ${client}/${name}`);
+      });
+      this.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });
+      await this.audit({ event: "release", client, name, file: hold.kept, suspect: hold.suspect, reason: by });
+      await this.applyRetention(client, name);
+      return hold;
+    });
+  }
+
+  /**
+   * Applies the release requests `hashrelay release` left under .holds (see holds.ts), deleting each
+   * once done (also when nothing was held, or it failed: logged). Returns what was released. Never throws.
+   */
+  async applyReleaseRequests(): Promise<Hold[]> {
+    const released: Hold[] = [];
+    try {
+      for (const { client, name } of await this.holdBook.requests()) {
+        try {
+          const hold = await this.release(client, name, "hashrelay release");
+          if (hold) released.push(hold);
+          else this.log("info", "release.not-held", { client, name });
+        } catch (err) {
+          this.log("error", "release.failed", { client, name, error: (err as Error).message });
+        }
+        await this.holdBook.consume(client, name).catch((err) => this.log("error", "release.failed", { client, name, error: (err as Error).message }));
+      }
+    } catch (err) {
+      this.log("error", "release.failed", { error: (err as Error).message });
+    }
+    return released;
   }
 
   // ---- internals ----
@@ -570,22 +643,64 @@ export class Store {
     }
     const { client, name, file, archiveId, fileSha256, size } = row;
     await this.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
+    const previous = this.index.archives(client).filter((e) => e.name === name && e.file !== file).at(-1);
+    if (previous) await this.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
+    // A hold that could not be judged or written must not cost the last good copy: no retention this time.
+    if (await this.watchReplacement(row, members)) await this.applyRetention(client, name, file);
+    return lazyEntry(row, () => members.records());
+  }
+
+  /**
+   * Judges a new archive against its predecessor and updates the hold of its name (holds.ts). Returns
+   * false when that failed (logged): retention must then wait. Never throws.
+   */
+  private async watchReplacement(row: ArchiveRow, members: MemberTable): Promise<boolean> {
+    const previous = this.index.archives(row.client).filter((e) => e.name === row.name && e.file !== row.file).at(-1);
+    if (!previous) return true;
+    const { client, name } = row;
+    const rules = this.retention.suspect ?? DEFAULT_SUSPECT_RULES;
+    try {
+      const verdict = judgeReplacement(this.index.members(client, previous.file), members.records(), rules);
+      const current = this.holdBook.get(client, name);
+      const { hold, change } = holdAfter(current, verdict, { client, name, previous: previous.file, file: row.file, now: new Date(this.now()).toISOString() }, rules);
+      if (hold) await this.holdBook.put(hold);
+      else if (current) await this.holdBook.drop(client, name);
+      if (change === "held" || change === "held-again") {
+        this.log("warn", "archive.held", { client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
+        await this.audit({ event: "hold", client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
+      } else if (change === "released") {
+        const reason = `${rules.releaseAfter} consistent backup(s) since the suspect one`;
+        this.log("info", "archive.released", { client, name, file: current!.kept, suspect: current!.suspect, reason });
+        await this.audit({ event: "release", client, name, file: current!.kept, suspect: current!.suspect, reason });
+      }
+      return true;
+    } catch (err) {
+      this.log("error", "hold.failed", { client, name, file: row.file, error: (err as Error).message, note: "retention skipped for this archive" });
+      return false;
+    }
+  }
+
+  /**
+   * Trashes the archives of (client, name) beyond the newest retention.keep, counting `stored` (the
+   * archive just stored, never trashed) first; never the one a hold keeps. Logs failures, never throws.
+   */
+  private async applyRetention(client: string, name: string, stored?: string): Promise<void> {
+    const kept = this.holdBook.get(client, name)?.kept;
     const others = this.index
-      .archives(row.client)
-      .filter((e) => e.name === row.name && e.file !== row.file)
+      .archives(client)
+      .filter((e) => e.name === name && e.file !== kept && e.file !== stored)
       .reverse();
-    if (others[0]) await this.audit({ event: "supersede", client, name, file: others[0].file, replacedBy: file });
-    for (const old of others.slice(this.retention.keep - 1)) {
+    const replacedBy = stored ?? others[0]?.file ?? "";
+    for (const old of others.slice(stored ? this.retention.keep - 1 : this.retention.keep)) {
       try {
         const item = await moveToTrash(this.layout, old.client, old.file, this.now(), { archiveId: old.archiveId, fileSha256: old.fileSha256, size: old.size, storedAt: old.storedAt });
         this.index.remove(old.client, old.file);
-        this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy: row.file });
-        await this.audit({ event: "trash", client, name, file: old.file, item, replacedBy: file });
+        this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy });
+        await this.audit({ event: "trash", client, name, file: old.file, item, replacedBy });
       } catch (err) {
         this.log("error", "retention.failed", { client: old.client, file: old.file, error: (err as Error).message });
       }
     }
-    return lazyEntry(row, () => members.records());
   }
 
   /** Hands an event to the audit sink; a failure is logged, never thrown. */
