@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { standaloneValidators } from "./standalone-validators.ts";
 
 const root = path.resolve(import.meta.dir, "..");
 // The bundles live in a temporary folder removed after the compile: the executable must not lean on
@@ -23,6 +24,8 @@ const common: BuildOptions = {
   legalComments: "none",
   // Tells src/io/chunk-workers.ts that its worker is the second entrypoint of the executable.
   define: { HASHRELAY_BUNDLED: "true" },
+  // The JSON Schema validators as precompiled code: the binary does not load ajv's compiler at start.
+  plugins: [standaloneValidators(staging)],
 };
 await build({ ...common, entryPoints: [path.join(root, "src", "main.ts")], outfile: bundle });
 await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worker.ts")], outfile: workerBundle });

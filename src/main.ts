@@ -1,18 +1,8 @@
 // Entry point: argv → command; HashRelayError → message, hint and exit code.
 import { EXIT, HashRelayError, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
-import { client } from "./cli/client.ts";
-import { addSource, removeSource } from "./cli/edit.ts";
-import { discover } from "./cli/discover.ts";
-import { keygen } from "./cli/keygen.ts";
-import { ls } from "./cli/ls.ts";
-import { receipt } from "./cli/receipt.ts";
-import { release } from "./cli/release.ts";
-import { restore } from "./cli/restore.ts";
-import { verify } from "./cli/verify.ts";
-import { server } from "./cli/server.ts";
-import { status } from "./cli/status.ts";
-import { validate } from "./cli/validate.ts";
+// Loaded on first call: `--version` or one command does not evaluate every other command's modules.
+import { addSource, client, discover, keygen, ls, receipt, release, removeSource, restore, server, status, validate, verify } from "./cli/lazy-commands.ts";
 
 interface Command {
   run: (argv: string[]) => number | Promise<number>;

@@ -1,6 +1,6 @@
 // Validates the parsed YAML value against config/hashrelay.schema.json and words ajv's errors for people.
-import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
-import schema from "../../config/hashrelay.schema.json";
+import type { ErrorObject } from "ajv";
+import { configValidator } from "./config-validator.ts";
 import type { PathSegment } from "./issue.ts";
 import { keyHelp } from "./key-help.ts";
 import type { Point } from "./yaml-locate.ts";
@@ -21,14 +21,6 @@ const TYPE_WORDS: Record<string, string> = {
   array: "a list",
   boolean: "true or false",
 };
-
-let validator: ValidateFunction | undefined;
-
-/** The compiled schema (strict mode, all errors); compiled once, on first use. */
-export function configValidator(): ValidateFunction {
-  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true, validateSchema: false }).compile(schema); // meta-schema check: schema.test.ts
-  return validator;
-}
 
 /**
  * Schema findings for `value`. Pattern failures are returned apart, as paths: the semantic checks word

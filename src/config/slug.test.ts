@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import slugify from "@sindresorhus/slugify";
 import { isSlug, toSlug } from "./slug.ts";
 
 describe("toSlug", () => {
@@ -22,6 +23,18 @@ describe("toSlug", () => {
         const slug = toSlug(text);
         expect(slug === "" || slug.length > 64 || isSlug(slug)).toBe(true);
       }),
+    );
+  });
+
+  test("text that is a slug already comes back as slugify would give it (toSlug then skips loading slugify)", () => {
+    const word = fc.stringMatching(/^[a-z0-9]{1,12}$/);
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 8 }), (words) => {
+        const text = words.join("-");
+        expect(toSlug(text)).toBe(text);
+        expect(slugify(text, { lowercase: true, separator: "-" })).toBe(text);
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -3,7 +3,8 @@ import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.t
 import { AEAD_TAG_BYTES, FrameType, MAX_CONTROL_FRAME, MAX_ERROR_MESSAGE } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
 import type { SignedDoc } from "./signed-document.ts";
-import { CONTROL_TYPES, describeSchemaError, validateControl, type ControlType } from "./wire-schemas.ts";
+import { CONTROL_TYPES, describeSchemaError, type ControlType } from "./wire-schemas.ts";
+import { validateControl } from "./wire-validators.ts";
 
 export type WelcomeMessage = { type: "welcome"; client: string; serverTime: number };
 /** configHash: SHA-256 of the client's config file in force (attestation: the server records it per client). */

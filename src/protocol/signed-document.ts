@@ -3,12 +3,8 @@ import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, LABEL_DOCUMENT } from "./constants.ts";
 import { formatPublicKey, parsePublicKey, type Identity } from "./identity.ts";
-import {
-  describeSchemaError,
-  validateManifestBody,
-  validateReceiptBody,
-  validateSignedDoc,
-} from "./wire-schemas.ts";
+import { describeSchemaError } from "./wire-schemas.ts";
+import { validateManifestBody, validateReceiptBody, validateSignedDoc } from "./wire-validators.ts";
 
 /** body is the exact JSON text that was signed; sig is base64 of the 64-byte signature; key is "ed25519:...". */
 export interface SignedDoc {

@@ -1,5 +1,5 @@
-// JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the one function that applies them.
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+// JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the wording of their errors (wire-validators.ts compiles them).
+import type { ErrorObject } from "ajv";
 import { WIRE_ERROR_CODES } from "../errors.ts";
 import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_LISTING_PAGE, MAX_NAME_LENGTH, MAX_PROOF_ITEMS } from "./constants.ts";
 
@@ -139,16 +139,6 @@ export const controlSchemas = {
 
 export type ControlType = keyof typeof controlSchemas;
 export const CONTROL_TYPES = Object.keys(controlSchemas) as ControlType[];
-
-// Our own constant schemas: checked against the meta-schema by the tests, not at every start (saves ~10 MB and time).
-const ajv = new Ajv2020({ strict: true, allErrors: false, validateSchema: false });
-
-export const validateManifestBody: ValidateFunction = ajv.compile(manifestBodySchema);
-export const validateReceiptBody: ValidateFunction = ajv.compile(receiptBodySchema);
-export const validateSignedDoc: ValidateFunction = ajv.compile(signedDocSchema);
-export const validateControl = Object.fromEntries(
-  CONTROL_TYPES.map((t) => [t, ajv.compile(controlSchemas[t])]),
-) as Record<ControlType, ValidateFunction>;
 
 /** "/manifest/key must match pattern ..." for the first error ajv reports. */
 export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
