@@ -1,7 +1,6 @@
 // Walks one source into sorted tar entries (lstat metadata, excludes applied) and fingerprints the result.
-import { createHash } from "node:crypto";
-import { lstat, open, readFile, readdir, readlink, stat, constants } from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { compareTarPaths, type TarEntry } from "../archive/tar.ts";
@@ -27,7 +26,12 @@ export interface ExcludeMatcher {
 }
 
 /** lstat calls in flight at once within one folder. */
-const STAT_BATCH = 32;
+/**
+ * The walk uses synchronous syscalls (in Bun about 5x faster than the promise ones, which each hop to
+ * a thread pool: 20,000 files walk in ~0.1 s instead of ~0.65 s) and gives the event loop a turn
+ * every YIELD_EVERY entries, so a session open meanwhile still answers and times out on time.
+ */
+const YIELD_EVERY = 512;
 
 /**
  * Exclude patterns, gitignore-like (no negation), matched against each path below the source
@@ -144,11 +148,11 @@ export async function walkSource(sourcePath: string, exclude: readonly string[])
   const result: WalkResult = { entries: [], skipped: [] };
   const walker = new Walker(matcher, owners, result);
   if (kind === "dir") {
-    const children = await walker.readFolder(root, true);
+    const children = walker.readFolder(root, true);
     result.entries.push(walker.entry(root, top, rootStats, "dir"));
     await walker.walkFolder(root, top, "", children!);
   } else {
-    await assertReadable(root);
+    assertReadable(root);
     result.entries.push(walker.entry(root, top, rootStats, "file"));
   }
   return result;
@@ -157,6 +161,8 @@ export async function walkSource(sourcePath: string, exclude: readonly string[])
 type Kind = "file" | "dir" | "symlink" | "socket" | "fifo" | "block device" | "character device" | "unknown";
 
 class Walker {
+  private sinceYield = 0;
+
   constructor(
     private readonly matcher: ExcludeMatcher,
     private readonly owners: Owners,
@@ -186,10 +192,10 @@ class Walker {
   }
 
   /** Child names sorted, or null when the folder vanished (never for the root: that throws). */
-  async readFolder(absPath: string, isRoot: boolean): Promise<string[] | null> {
+  readFolder(absPath: string, isRoot: boolean): string[] | null {
     let raw: Buffer[];
     try {
-      raw = await readdir(absPath, { encoding: "buffer" });
+      raw = readdirSync(absPath, { encoding: "buffer" });
     } catch (err) {
       const code = errorCode(err);
       if (!isRoot && (code === "ENOENT" || code === "ENOTDIR")) {
@@ -212,39 +218,38 @@ class Walker {
 
   /** Appends the entries below one folder, depth first, in compareTarPaths order. */
   async walkFolder(absPath: string, archivePath: string, relPath: string, names: string[]): Promise<void> {
-    for (let start = 0; start < names.length; start += STAT_BATCH) {
-      const batch = names.slice(start, start + STAT_BATCH);
-      const stats = await Promise.all(batch.map((name) => this.lstatChild(join(absPath, name))));
-      for (let i = 0; i < batch.length; i++) {
-        const st = stats[i];
-        if (!st) continue;
-        const name = batch[i]!;
-        const childAbs = join(absPath, name);
-        const childArchive = `${archivePath}/${name}`;
-        const childRel = relPath === "" ? name : `${relPath}/${name}`;
-        const kind = kindOf(st);
-        if (this.matcher.excludes(childRel, kind === "dir")) continue;
-        if (kind === "dir") {
-          const children = await this.readFolder(childAbs, false);
-          if (!children) continue;
-          this.result.entries.push(this.entry(childAbs, childArchive, st, "dir"));
-          await this.walkFolder(childAbs, childArchive, childRel, children);
-        } else if (kind === "file") {
-          await assertReadable(childAbs);
-          this.result.entries.push(this.entry(childAbs, childArchive, st, "file"));
-        } else if (kind === "symlink") {
-          const target = await this.readLinkChild(childAbs);
-          if (target !== null) this.result.entries.push(this.entry(childAbs, childArchive, st, "symlink", target));
-        } else {
-          this.result.skipped.push(`${childAbs} (${kind})`);
-        }
+    for (const name of names) {
+      if (++this.sinceYield >= YIELD_EVERY) {
+        this.sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const childAbs = join(absPath, name);
+      const st = this.lstatChild(childAbs);
+      if (!st) continue;
+      const childArchive = `${archivePath}/${name}`;
+      const childRel = relPath === "" ? name : `${relPath}/${name}`;
+      const kind = kindOf(st);
+      if (this.matcher.excludes(childRel, kind === "dir")) continue;
+      if (kind === "dir") {
+        const children = this.readFolder(childAbs, false);
+        if (!children) continue;
+        this.result.entries.push(this.entry(childAbs, childArchive, st, "dir"));
+        await this.walkFolder(childAbs, childArchive, childRel, children);
+      } else if (kind === "file") {
+        assertReadable(childAbs);
+        this.result.entries.push(this.entry(childAbs, childArchive, st, "file"));
+      } else if (kind === "symlink") {
+        const target = this.readLinkChild(childAbs);
+        if (target !== null) this.result.entries.push(this.entry(childAbs, childArchive, st, "symlink", target));
+      } else {
+        this.result.skipped.push(`${childAbs} (${kind})`);
       }
     }
   }
 
-  private async lstatChild(absPath: string): Promise<BigIntStats | null> {
+  private lstatChild(absPath: string): BigIntStats | null {
     try {
-      return await lstat(absPath, { bigint: true });
+      return lstatSync(absPath, { bigint: true });
     } catch (err) {
       if (errorCode(err) === "ENOENT") {
         this.result.skipped.push(`${absPath} (vanished while walking)`);
@@ -254,10 +259,10 @@ class Walker {
     }
   }
 
-  private async readLinkChild(absPath: string): Promise<string | null> {
+  private readLinkChild(absPath: string): string | null {
     let raw: Buffer;
     try {
-      raw = await readlink(absPath, { encoding: "buffer" });
+      raw = readlinkSync(absPath, { encoding: "buffer" });
     } catch (err) {
       if (errorCode(err) === "ENOENT" || errorCode(err) === "EINVAL") {
         this.result.skipped.push(`${absPath} (vanished while walking)`);
@@ -281,13 +286,19 @@ class Walker {
  * whatever else shapes the archive (format version, name, excludes).
  */
 export function fingerprintEntries(entries: readonly WalkedEntry[], extra: string): string {
-  const hash = createHash("sha256");
-  hash.update(`${JSON.stringify(extra)}\n`);
+  // Lines are hashed in batches of ~64 KiB: one update per line leaves a garbage buffer per entry.
+  const hash = new Bun.CryptoHasher("sha256");
+  let batch = `${JSON.stringify(extra)}\n`;
   for (const e of entries) {
     const fields = [e.path, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size,
       String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null];
-    hash.update(`${JSON.stringify(fields)}\n`);
+    batch += `${JSON.stringify(fields)}\n`;
+    if (batch.length >= 65536) {
+      hash.update(batch);
+      batch = "";
+    }
   }
+  hash.update(batch);
   return hash.digest("hex");
 }
 
@@ -312,10 +323,9 @@ function floorSeconds(ns: bigint): number {
  * Opens the file for reading and closes it. Not access(2): it checks with the real uid and no
  * capabilities, so it would refuse what a service user reads through CAP_DAC_READ_SEARCH.
  */
-async function assertReadable(absPath: string): Promise<void> {
+function assertReadable(absPath: string): void {
   try {
-    const handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    await handle.close();
+    closeSync(openSync(absPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK));
   } catch (err) {
     throw sourceError(absPath, err);
   }
