@@ -87,3 +87,39 @@ describe("chunk deltas", () => {
     expect(decodeBlockIndex(new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0]))).toBeNull();
   });
 });
+
+describe("BlockIndex", () => {
+  test("finds every block where it first appears, like a plain map would, keys sharing their low bits included", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 ** 20 - 1 }), fc.integer({ min: 256, max: 4096 })), { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 8 }),
+        (layout) => {
+          // keys from few low words and many high words: colliding home slots are the rule here
+          const chunks = layout.map((blocks, c) => ({
+            id: new Uint8Array(32).fill(c + 1),
+            rawLength: blocks.reduce((n, [, , length]) => n + length, 0),
+            keys: blocks.map(([low, high]) => high * 2 ** 32 + low),
+            lengths: blocks.map(([, , length]) => length),
+          }));
+          const reference = new Map<number, { chunk: number; offset: number; length: number }>();
+          chunks.forEach((chunk, c) => {
+            let offset = 0;
+            chunk.keys.forEach((key, b) => {
+              if (!reference.has(key)) reference.set(key, { chunk: c, offset, length: chunk.lengths[b]! });
+              offset += chunk.lengths[b]!;
+            });
+          });
+          const index = new BlockIndex(chunks);
+          for (const [key, where] of reference) {
+            const found = index.lookup(key, where.length);
+            expect(found?.chunk).toBe(chunks[where.chunk]);
+            expect(found?.offset).toBe(where.offset);
+            expect(index.lookup(key, where.length + 1)).toBeUndefined();
+          }
+          expect(index.lookup(2 ** 52 - 1, 1024)).toBeUndefined();
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -46,27 +46,58 @@ export function blocksOf(id: Uint8Array, raw: Uint8Array, keyOf: BlockKeyOf = sh
 
 /** Where each block key of the last archive can be found: which chunk, at which offset. */
 export class BlockIndex {
-  private readonly where = new Map<number, number>();
-  private readonly chunkOf: number[] = [];
-  private readonly offsetOf: number[] = [];
-  private readonly lengthOf: number[] = [];
+  // Open addressing over the block keys in typed arrays: ~20 bytes a block, against ~120 for a Map
+  // (a 411 MiB tree has ~420,000 blocks), and nothing for the garbage collector to trace.
+  /** Slot → entry + 1 (0: empty); a power of two at least twice the entries, probed linearly. */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  private readonly keyAt: Float64Array;
+  private readonly chunkAt: Int32Array;
+  private readonly offsetAt: Int32Array;
+  private readonly lengthAt: Uint16Array;
   private readonly byId = new Map<string, ChunkBlocks>();
 
   constructor(readonly chunks: readonly ChunkBlocks[]) {
+    let blocks = 0;
+    for (const chunk of chunks) blocks += chunk.keys.length;
+    let capacity = 16;
+    while (capacity < blocks * 2) capacity *= 2;
+    this.slots = new Int32Array(capacity);
+    this.mask = capacity - 1;
+    this.keyAt = new Float64Array(blocks);
+    this.chunkAt = new Int32Array(blocks);
+    this.offsetAt = new Int32Array(blocks);
+    this.lengthAt = new Uint16Array(blocks);
+    let entries = 0;
     chunks.forEach((chunk, c) => {
       this.byId.set(chunkIdHex(chunk.id), chunk);
       let offset = 0;
       chunk.keys.forEach((key, b) => {
         const length = chunk.lengths[b]!;
-        if (!this.where.has(key)) {
-          this.where.set(key, this.chunkOf.length);
-          this.chunkOf.push(c);
-          this.offsetOf.push(offset);
-          this.lengthOf.push(length);
+        const slot = this.slotOf(key);
+        // the first place a block appears is where a delta copies it from
+        if (this.slots[slot] === 0) {
+          this.slots[slot] = entries + 1;
+          this.keyAt[entries] = key;
+          this.chunkAt[entries] = c;
+          this.offsetAt[entries] = offset;
+          this.lengthAt[entries] = length;
+          entries++;
         }
         offset += length;
       });
     });
+  }
+
+  /** The slot holding `key`, or the empty slot where it would go. */
+  private slotOf(key: number): number {
+    const high = Math.floor(key / TWO_32);
+    let slot = (Math.imul((key >>> 0) ^ Math.imul(high, 0x85ebca6b), 0x9e3779b1) >>> 0) & this.mask;
+    for (;;) {
+      const entry = this.slots[slot]!;
+      if (entry === 0 || this.keyAt[entry - 1] === key) return slot;
+      slot = (slot + 1) & this.mask;
+    }
   }
 
   /** The manifest the index was built from: the base both sides know. */
@@ -80,9 +111,9 @@ export class BlockIndex {
   }
 
   lookup(key: number, length: number): { chunk: ChunkBlocks; offset: number } | undefined {
-    const at = this.where.get(key);
-    if (at === undefined || this.lengthOf[at] !== length) return undefined;
-    return { chunk: this.chunks[this.chunkOf[at]!]!, offset: this.offsetOf[at]! };
+    const entry = this.slots[this.slotOf(key)]!;
+    if (entry === 0 || this.lengthAt[entry - 1] !== length) return undefined;
+    return { chunk: this.chunks[this.chunkAt[entry - 1]!]!, offset: this.offsetAt[entry - 1]! };
   }
 }
 
