@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileExcludes, fingerprintEntries, walkSource } from "./tree-walk.ts";
@@ -187,6 +187,17 @@ describe("unreadable files and folders", () => {
     chmodSync(root, 0o755);
     chmodSync(join(root, "s/secret.txt"), 0o000);
     expect(walkAsNobody(join(root, "s"))).toEqual({ code: "SOURCE", message: `permission denied: ${join(root, "s/secret.txt")}` });
+  });
+
+  test.skipIf(!canDrop)("read rights follow the one class that applies: an owner without read is refused even when others may read", () => {
+    tree({ "s/mine.txt": "m", "s/open.txt": "o" });
+    chmodSync(root, 0o755);
+    chownSync(join(root, "s/mine.txt"), 65534, 65534);
+    chmodSync(join(root, "s/mine.txt"), 0o044);
+    chmodSync(join(root, "s/open.txt"), 0o604);
+    expect(walkAsNobody(join(root, "s"))).toEqual({ code: "SOURCE", message: `permission denied: ${join(root, "s/mine.txt")}` });
+    chmodSync(join(root, "s/mine.txt"), 0o400);
+    expect(walkAsNobody(join(root, "s"))).toEqual({ ok: true });
   });
 
   test.skipIf(!canDrop)("a folder that cannot be listed fails with its exact path", () => {
