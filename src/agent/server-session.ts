@@ -118,6 +118,8 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           return;
         case "offer": {
           if (upload) throw new HashRelayError("BAD_FRAME", "offer during an upload");
+          // The files, not the index, decide what is held: someone may have deleted or edited one.
+          await ctx.store.refreshClient(client);
           const latest = ctx.store.latest(client, message.name);
           if (message.archiveId && latest && latest.archiveId === message.archiveId) {
             await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx), ...heldField(ctx.store, client, message.name) });

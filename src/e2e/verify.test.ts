@@ -1,5 +1,6 @@
 // End to end: `hashrelay verify` proves the server holds the archives without downloading them, and catches a flipped byte, a truncated file and a replaced one.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ArchiveVerdict } from "../cli/verify.ts";
@@ -157,6 +158,23 @@ describe("hashrelay verify", () => {
     );
     await server.stop();
     server = await startServer(world);
+    expect(verify("site").status).toBe(0);
+  });
+});
+
+describe("an archive deleted on the NAS behind the server's back", () => {
+  test("the next tick does not answer unchanged from the index: it sends the archive again whole, and verify passes", () => {
+    const before = runClientOnce(world);
+    expect(before.report.results[0]!.status).toBe("unchanged");
+    const latest = before.report.results[0]!.archive!;
+    fs.rmSync(stored(latest));
+    const after = runClientOnce(world);
+    expect(after.status).toBe(0);
+    const [result] = after.report.results;
+    expect(result!.status).toBe("sent");
+    expect(result!.chunksSent).toBe(result!.chunksTotal);
+    expect(fs.existsSync(stored(result!.archive!))).toBe(true);
+    expect(spawnSync("gzip", ["-t", stored(result!.archive!)]).status).toBe(0);
     expect(verify("site").status).toBe(0);
   });
 });

@@ -694,6 +694,39 @@ describe("the index is derived data", () => {
     expect(await readFile(badPath)).toEqual(damagedBytes);
   });
 
+  test("refreshClient: a stored archive is not rescanned; one deleted or truncated behind the server's back is no longer held", async () => {
+    const root = await newRoot();
+    const { log, events } = recorder();
+    const store = await Store.open(root, { log, now: () => T0 });
+    const etc = fileAt("etc", T0);
+    const www = fileAt("www", T0);
+    const etcArchive = buildArchive(randomRaws("etc", 6));
+    await uploadArchive(store, "web01", etc, etcArchive);
+    await uploadArchive(store, "web01", www, buildArchive(randomRaws("www", 6)));
+    const held = () => [...store.chunkIndex("web01").keys()].length;
+    expect(held()).toBe(12);
+
+    await store.refreshClient("web01");
+    expect(events.filter((e) => ["catalog.rebuilt", "archive.changed", "archive.vanished"].includes(e.event))).toEqual([]);
+
+    await rm(join(root, "web01", etc));
+    await store.refreshClient("web01");
+    expect(store.latest("web01", "etc")).toBeUndefined();
+    expect(held()).toBe(6);
+    expect(events.find((e) => e.event === "archive.vanished")?.fields).toMatchObject({ client: "web01", file: etc });
+    // so an upload of etc is asked for every chunk again
+    const again = offer(store, "web01", fileAt("etc", T0 + 3600_000), etcArchive);
+    expect(again.needed.every(Boolean)).toBe(true);
+    await again.upload.abort();
+
+    await truncate(join(root, "web01", www), 100);
+    await store.refreshClient("web01");
+    expect(store.latest("web01", "www")).toBeUndefined();
+    expect(held()).toBe(0);
+    expect(events.some((e) => e.event === "archive.damaged" && e.fields.file === www)).toBe(true);
+    expect(existsSync(join(root, "web01", www))).toBe(true);
+  });
+
   test("files that are not archives are ignored, not touched", async () => {
     const root = await newRoot();
     await mkdir(join(root, "web01"), { recursive: true });

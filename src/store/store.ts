@@ -529,41 +529,73 @@ export class Store {
    * forgets rows whose file is gone.
    */
   private async syncIndex(): Promise<void> {
-    const recorded = new Map(this.index.recorded().map((r) => [`${r.client}/${r.file}`, r]));
+    const recorded = this.index.recorded();
+    const seen = new Set<string>();
     for (const client of await readdirOrEmpty(this.layout.root)) {
       if (client.startsWith(".")) continue;
       if (!isSlug(client)) {
         this.log("debug", "store.ignored", { path: client, reason: "not a client folder" });
         continue;
       }
-      const dir = this.layout.clientDir(client);
-      if (!(await lstat(dir)).isDirectory()) continue;
-      for (const file of await readdirOrEmpty(dir)) {
-        const parsed = parseArchiveFileName(file);
-        if (!parsed || !isSlug(parsed.name)) {
-          this.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
-          continue;
-        }
-        const stats = await lstat(this.layout.archivePath(client, file));
-        if (!stats.isFile()) continue;
-        const key = `${client}/${file}`;
-        const known = recorded.get(key);
-        recorded.delete(key);
-        if (known && known.consistent && known.size === stats.size && known.mtimeMs === stats.mtimeMs) continue;
-        if (known && !known.consistent) this.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
-        try {
-          const members = await this.scanInto(client, parsed.name, file);
-          this.log("info", "catalog.rebuilt", { client, file, members });
-        } catch (err) {
-          this.log("error", "archive.damaged", { client, file, error: (err as Error).message });
-          if (known) this.index.remove(client, file);
-        }
-      }
+      if (!(await lstat(this.layout.clientDir(client))).isDirectory()) continue;
+      seen.add(client);
+      await this.syncClient(client, recorded.filter((r) => r.client === client));
     }
-    for (const stale of recorded.values()) {
+    for (const stale of recorded.filter((r) => !seen.has(r.client))) {
       this.index.remove(stale.client, stale.file);
       this.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
     }
+  }
+
+  /**
+   * Makes the index agree with `<root>/<client>/`: archives it does not know or whose size or mtime
+   * moved are scanned (damaged ones logged, left in place, not indexed), records whose file is gone
+   * are dropped. `recorded`: the index's rows of that client.
+   */
+  private async syncClient(client: string, recorded: ReturnType<ChunkIndex["recorded"]>): Promise<void> {
+    const known = new Map(recorded.map((r) => [r.file, r]));
+    for (const file of await readdirOrEmpty(this.layout.clientDir(client))) {
+      const parsed = parseArchiveFileName(file);
+      if (!parsed || !isSlug(parsed.name)) {
+        this.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
+        continue;
+      }
+      const stats = await lstat(this.layout.archivePath(client, file)).catch(() => null);
+      if (!stats?.isFile()) continue;
+      const row = known.get(file);
+      known.delete(file);
+      if (row && row.consistent && row.size === stats.size && row.mtimeMs === stats.mtimeMs) continue;
+      if (row && !row.consistent) this.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
+      if (row && row.consistent) this.log("warn", "archive.changed", { client, file, size: stats.size, recordedSize: row.size, note: "changed on disk since it was stored; scanned again" });
+      try {
+        const members = await this.scanInto(client, parsed.name, file);
+        this.log("info", "catalog.rebuilt", { client, file, members });
+      } catch (err) {
+        this.log("error", "archive.damaged", { client, file, error: (err as Error).message });
+        if (row) this.index.remove(client, file);
+      }
+    }
+    for (const stale of known.values()) {
+      this.index.remove(stale.client, stale.file);
+      this.log("warn", "archive.vanished", { client: stale.client, file: stale.file, note: "indexed, but no longer in the storage folder: forgotten; its chunks are asked for again" });
+    }
+  }
+
+  /**
+   * Before a backup of `client` is answered: the index is checked against its folder (one lstat per
+   * archive), so an archive deleted, truncated or replaced behind the server's back is neither
+   * claimed as held nor used as a source of chunks; the next upload sends what it then lacks.
+   * Runs under the client lock. Never throws (a failure is logged and the index left as it was).
+   */
+  async refreshClient(client: string): Promise<void> {
+    checkClient(client);
+    await this.withClientLock(client, async () => {
+      try {
+        await this.syncClient(client, this.index.recorded().filter((r) => r.client === client));
+      } catch (err) {
+        this.log("error", "index.refresh-failed", { client, error: (err as Error).message });
+      }
+    });
   }
 
   /** Scans `<client>/<file>` and records it (no receipt) in the index. Returns its member count. Throws STORAGE when damaged. */
