@@ -10,6 +10,16 @@ import { basename, dirname, join } from "node:path";
  * temp file is removed on failure.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  await writeFileAtomicIf(path, data, mode, async () => true);
+}
+
+/**
+ * writeFileAtomic with a last word: `beforeRename` runs on the complete, fsynced temp file just
+ * before the rename (to set its owner, or to look at `path` one last time); when it returns false
+ * the temp file is removed, `path` is left as it is and the result is false. Throws what
+ * writeFileAtomic throws and what `beforeRename` throws.
+ */
+export async function writeFileAtomicIf(path: string, data: Uint8Array | string, mode: number, beforeRename: (temp: string) => Promise<boolean>): Promise<boolean> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const handle = await open(temp, "wx", mode);
   try {
@@ -19,12 +29,17 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
     } finally {
       await handle.close();
     }
+    if (!(await beforeRename(temp))) {
+      await unlink(temp);
+      return false;
+    }
     await rename(temp, path);
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;
   }
   await fsyncDir(dirname(path));
+  return true;
 }
 
 /** Fsyncs a folder so that entries created, renamed or removed in it survive a crash. Throws fs errors. */

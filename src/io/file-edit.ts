@@ -1,10 +1,9 @@
 // Read-modify-write of a small text file under a lock, replaced atomically with its mode and owner kept.
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import { chmod, chown, lstat, open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
+import { chmod, chown, lstat, open, readFile, realpath, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { HashRelayError } from "../errors.ts";
-import { fsyncDir } from "./atomic-file.ts";
+import { writeFileAtomicIf } from "./atomic-file.ts";
 
 export interface EditResult {
   /** The file actually replaced (the symlink's target when `file` is a symlink). */
@@ -56,15 +55,7 @@ export async function editFileLocked(file: string, edit: (text: string) => strin
 /** Writes `after` beside `target` and renames it over `target` unless `target` no longer holds `before`. */
 async function replaceIfUnchanged(target: string, before: string, after: string): Promise<boolean> {
   const info = await stat(target);
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temp, "wx", 0o600);
-  try {
-    try {
-      await handle.writeFile(after);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  return writeFileAtomicIf(target, after, 0o600, async (temp) => {
     await chmod(temp, info.mode & 0o7777);
     if (info.uid !== process.getuid?.() || info.gid !== process.getgid?.()) {
       try {
@@ -75,17 +66,8 @@ async function replaceIfUnchanged(target: string, before: string, after: string)
       }
     }
     // Compare-and-swap: the last look before the rename; an editor writing in this instant is the only loser left.
-    if ((await readFile(target, "utf8")) !== before) {
-      await unlink(temp);
-      return false;
-    }
-    await rename(temp, target);
-  } catch (err) {
-    await unlink(temp).catch(() => undefined);
-    throw err;
-  }
-  await fsyncDir(dirname(target));
-  return true;
+    return (await readFile(target, "utf8")) === before;
+  });
 }
 
 /** Takes the lock file (O_EXCL, holding our pid); resolves to its release. */
