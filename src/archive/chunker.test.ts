@@ -4,22 +4,10 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { Chunker, type ChunkerOptions } from "./chunker.ts";
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN } from "../protocol/constants.ts";
+import { noise } from "../testing/noise.ts";
 
 /** Small bounds so properties run over many boundaries quickly. */
 const SMALL: ChunkerOptions = { min: 256, avg: 1024, max: 4096 };
-
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 function chunkAll(data: Uint8Array, opts: ChunkerOptions, cuts: number[] = []): Uint8Array[] {
   const chunker = new Chunker(opts);

@@ -11,6 +11,7 @@ import { walkSource, type WalkedEntry } from "./tree-walk.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
 import { archiveIdOf, decodeManifestEntries } from "../archive/manifest.ts";
 import type { TarEntry } from "../archive/tar.ts";
+import { noise } from "../testing/noise.ts";
 
 let root: string;
 beforeEach(() => {
@@ -19,19 +20,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
-
-/** Deterministic pseudo-random bytes (xorshift32): incompressible, so files span several chunks. */
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const LONG_NAME = "n".repeat(120);
