@@ -9,7 +9,7 @@ import { answerMatches, missProbability, pickChallenges, proofNonce, proofTokens
 import type { SourceConfig } from "../config/parse-config.ts";
 import type { SecureSession } from "../agent/secure-session.ts";
 import { ClientState } from "../agent/client-state.ts";
-import { ProofStore } from "../io/proof-store.ts";
+import { ProofStore, type ProofRows } from "../io/proof-store.ts";
 import { buildArchive } from "../io/archive-builder.ts";
 import { walkSource } from "../io/tree-walk.ts";
 import { configPath, parseArgs } from "./args.ts";
@@ -53,9 +53,10 @@ export function listingMismatch(listed: ListedArchive, receipt: { archiveId: str
 async function challenge(session: SecureSession, proofs: ProofStore, target: ListedArchive, entries: ManifestEntry[], picks: number[]): Promise<{ proven: number; withoutProof: number; problems: string[] }> {
   const asked: { index: number; nonce: string; token: Uint8Array }[] = [];
   let withoutProof = 0;
-  for (const index of picks) {
+  const rounds = proofs.takeEach(picks.map((index) => entries[index]!.id));
+  for (const [i, index] of picks.entries()) {
     const id = entries[index]!.id;
-    const round = proofs.take(id);
+    const round = rounds[i];
     if (!round) {
       withoutProof++;
       continue;
@@ -89,16 +90,24 @@ async function challenge(session: SecureSession, proofs: ProofStore, target: Lis
 async function refreshFromSource(source: SourceConfig, proofs: ProofStore, wanted: Set<string>, nowMs: number): Promise<number> {
   const walked = await walkSource(source.path, source.exclude);
   let refreshed = 0;
+  // Recorded in batches: each add is one durable (fsynced) transaction.
+  let batch: ProofRows[] = [];
+  const record = () => {
+    proofs.add(batch, nowMs);
+    refreshed += batch.length;
+    batch = [];
+  };
   await buildArchive(walked.entries, {
     compress: false,
     onChunk: (chunk) => {
       if (!chunk.raw || !wanted.delete(chunk.idHex)) return;
       const first = proofs.roundsToAdd(chunk.id);
       if (first === null) return;
-      proofs.add([{ id: chunk.id, first, tokens: proofTokens(proofs.secret, chunk.id, chunk.raw, first, PROOF_ROUNDS) }], nowMs);
-      refreshed++;
+      batch.push({ id: chunk.id, first, tokens: proofTokens(proofs.secret, chunk.id, chunk.raw, first, PROOF_ROUNDS) });
+      if (batch.length >= 512) record();
     },
   });
+  record();
   return refreshed;
 }
 

@@ -48,6 +48,15 @@ describe("ProofStore", () => {
     reopened.close();
   });
 
+  test("takeEach spends a round per listed id in one go, twice for an id listed twice", () => {
+    const store = ProofStore.open(tempFile());
+    store.add([{ id: idA, first: 0, tokens: tokens(1) }], 0);
+    const taken = store.takeEach([idA, idB, idA]);
+    expect(taken.map((t) => t?.round ?? null)).toEqual([0, null, 1]);
+    expect(store.left(idA)).toBe(PROOF_ROUNDS - 2);
+    store.close();
+  });
+
   test("refreshes a chunk once half of its rounds are spent", () => {
     const store = ProofStore.open(tempFile());
     store.add([{ id: idA, first: 0, tokens: tokens(1) }], 0);
