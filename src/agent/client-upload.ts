@@ -2,7 +2,7 @@
 import { HashRelayError, asHashRelayError } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES, AEAD_TAG_BYTES, PROOF_ROUNDS } from "../protocol/constants.ts";
 import { proofTokens } from "../protocol/proof.ts";
-import { decodeNeed, encodeChunkPayload, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
+import { decodeNeed, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
@@ -152,8 +152,15 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
     const file = archiveFileName(source.name, at, ctx.format);
     const newBlocks: ChunkBlocks[] = [];
-    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; bytes: number; first: number; startedAt: number };
-    const emptyPage = (first: number): Page => ({ entries: [], raws: [], bytes: 0, first, startedAt: Date.now() });
+    type WorkerResult = Awaited<ReturnType<ChunkWorkers["run"]>>;
+    /**
+     * `early`: the worker job started as the chunk was cut, before the server's answer, when the chunk
+     * will almost surely travel whole (no base to describe it against): the workers compress while the
+     * page is offered and the previous one is sent. Its raw bytes went to the worker.
+     */
+    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; early: (Promise<WorkerResult> | null)[]; bytes: number; first: number; startedAt: number };
+    const emptyPage = (first: number): Page => ({ entries: [], raws: [], early: [], bytes: 0, first, startedAt: Date.now() });
+    const proofFirstOf = (id: Uint8Array) => (proofs ? proofs.roundsToAdd(id) : null);
     let page = emptyPage(0);
 
     /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
@@ -186,12 +193,19 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         const index = p.first + i;
         const raw = p.raws[i];
         const known = blockIndex?.blocksOfChunk(entry.id);
+        const early = p.early[i];
+        if (early) {
+          return early.then((r) => {
+            if (!needed.has(index)) return { blocks: r.blocks }; // held already (the same bytes earlier in this archive): compressed for nothing
+            return { blocks: r.blocks, frame: { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 } };
+          });
+        }
         if (!raw) {
           // taken from the base without reading: the server holds the base, so it never needs it
           if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
           return Promise.resolve({ blocks: known });
         }
-        const proofFirst = proofs ? proofs.roundsToAdd(entry.id) : null;
+        const proofFirst = proofFirstOf(entry.id);
         const keepProofs = (tokens: Uint8Array | null) => {
           if (tokens && proofFirst !== null) newProofs.push({ id: entry.id, first: proofFirst, tokens });
         };
@@ -202,7 +216,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
             proofsHere();
             return Promise.resolve({ blocks: known });
           }
-          return workers.run(entry.id, raw, false, proofFirst).then((r) => (keepProofs(r.tokens), { blocks: r.blocks }));
+          return workers.run(entry.id, raw, null, proofFirst).then((r) => (keepProofs(r.tokens), { blocks: r.blocks }));
         }
         if (base) {
           const blocks = known ?? blocksOf(entry.id, raw, blockKey);
@@ -212,9 +226,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
             return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
           }
         }
-        return workers.run(entry.id, raw, true, proofFirst).then((r) => {
+        return workers.run(entry.id, raw, index, proofFirst).then((r) => {
           keepProofs(r.tokens);
-          return { blocks: r.blocks, frame: { type: FrameType.SEALED_CHUNK, payload: encodeChunkPayload({ index, member: r.member! }), bytes: r.member!.length } };
+          return { blocks: r.blocks, frame: { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 } };
         });
       });
       // If the page fails half way, the jobs not awaited yet are rejected when the workers close: not an unhandled rejection.
@@ -254,8 +268,20 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       previous: previousStream,
       onChunk: async (chunk) => {
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
-        page.raws.push(chunk.raw);
-        page.bytes += chunk.raw?.length ?? 0;
+        page.bytes += chunk.raw?.length ?? 0; // before the worker takes the buffer (its length is then 0)
+        if (chunk.raw && !base && !blockIndex?.blocksOfChunk(chunk.id)) {
+          const proofFirst = proofFirstOf(chunk.id);
+          const early = workers.run(chunk.id, chunk.raw, chunk.index, proofFirst).then((r) => {
+            if (r.tokens && proofFirst !== null) newProofs.push({ id: chunk.id, first: proofFirst, tokens: r.tokens });
+            return r;
+          });
+          early.catch(() => undefined); // awaited in sendPage; a failure before that is not unhandled
+          page.early.push(early);
+          page.raws.push(null);
+        } else {
+          page.early.push(null);
+          page.raws.push(chunk.raw);
+        }
         // Chunks taken over from the last archive without reading count as hashed: the bar follows the tar stream.
         progress.bytesHashed += chunk.rawLength;
         ctx.onProgress?.(progress);

@@ -26,11 +26,11 @@ export class SecureSession {
   ) {}
 
   async sendControl(message: ControlMessage): Promise<void> {
-    await this.connection.send(this.channel.seal(FrameType.SEALED_CONTROL, encodeControl(message)));
+    await this.connection.sendEncoded(this.channel.sealToBytes(FrameType.SEALED_CONTROL, encodeControl(message)));
   }
 
   async sendBinary(type: number, payload: Uint8Array): Promise<void> {
-    await this.connection.send(this.channel.seal(type, payload));
+    await this.connection.sendEncoded(this.channel.sealToBytes(type, payload));
   }
 
   /** Sends an error message, then closes; never throws. */

@@ -98,8 +98,8 @@ describe("BlockIndex", () => {
           const chunks = layout.map((blocks, c) => ({
             id: new Uint8Array(32).fill(c + 1),
             rawLength: blocks.reduce((n, [, , length]) => n + length, 0),
-            keys: blocks.map(([low, high]) => high * 2 ** 32 + low),
-            lengths: blocks.map(([, , length]) => length),
+            keys: Float64Array.from(blocks, ([low, high]) => high * 2 ** 32 + low),
+            lengths: Uint16Array.from(blocks, ([, , length]) => length),
           }));
           const reference = new Map<number, { chunk: number; offset: number; length: number }>();
           chunks.forEach((chunk, c) => {

@@ -161,6 +161,10 @@ describe("Chunker", () => {
     for (const seed of [1, 2, 3]) {
       const data = noise(50_000, seed);
       expect(chunkAll(data, SMALL).map((c) => c.length)).toEqual(reference(data, 256, 1024, 4096));
+      // cutLengths (the worker's copy-free cut of one whole chunk into blocks) follows the same rule
+      expect(new Chunker(SMALL).cutLengths(data)).toEqual(reference(data, 256, 1024, 4096));
+      expect(new Chunker(SMALL).cutLengths(data.subarray(0, 200))).toEqual([200]);
+      expect(new Chunker(SMALL).cutLengths(new Uint8Array(0))).toEqual([]);
     }
     const big = noise(3 * 1024 * 1024, 4);
     expect(chunkAll(big, {}).map((c) => c.length)).toEqual(reference(big, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX));

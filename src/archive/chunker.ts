@@ -115,6 +115,27 @@ export class Chunker {
     return last;
   }
 
+  /**
+   * The chunk lengths of `bytes` taken as a whole stream (what push(bytes) then finish() would cut on a
+   * fresh chunker: the last length may be below min), without copying a byte. Throws INTERNAL unless
+   * this chunker is fresh (nothing pending).
+   */
+  cutLengths(bytes: Uint8Array): number[] {
+    if (this.pendingLength !== 0) throw new HashRelayError("INTERNAL", "cutLengths needs a chunker with nothing pending");
+    const lengths: number[] = [];
+    let at = 0;
+    while (at < bytes.length) {
+      const limit = Math.min(bytes.length - at, this.max);
+      this.hash = 0;
+      const cut = this.scan(bytes, at, this.min, limit);
+      const length = cut < 0 ? limit : cut;
+      lengths.push(length);
+      at += length;
+    }
+    this.hash = 0;
+    return lengths;
+  }
+
   /** Hashes chunk offsets [from, limit); returns the chunk length at the first boundary, or -1 (state kept). */
   private scan(bytes: Uint8Array, base: number, from: number, limit: number): number {
     const gear = GEAR;

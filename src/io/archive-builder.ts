@@ -1,6 +1,6 @@
 // Streams walked entries as a deterministic tar through the chunker into one gzip member per chunk.
 import { createHash } from "node:crypto";
-import { open, constants, type FileHandle } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { HashRelayError } from "../errors.ts";
 import { MANIFEST_ENTRY_BYTES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { Chunker, type ChunkerOptions } from "../archive/chunker.ts";
@@ -208,14 +208,14 @@ async function produceSegment(
     await write(header.subarray(within));
     return;
   }
-  const handle = await openRegularFile(entry.absPath);
+  const fd = openRegularFile(entry.absPath);
   try {
     if (within < header.length) await write(header.subarray(within));
     if (stopped()) return;
     const from = Math.max(0, within - header.length);
-    if (from < entry.size) await copyContent(handle, entry, buffer, write, warnings, from, stopped);
+    if (from < entry.size) await copyContent(fd, entry, buffer, write, warnings, from, stopped);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   if (stopped()) return;
   const padding = tarPadding(entry.size);
@@ -223,11 +223,16 @@ async function produceSegment(
   if (padding > padFrom) await write(TAR_TRAILER.subarray(0, padding - padFrom));
 }
 
-/** Opens without following a symlink and checks it is still a regular file; throws SOURCE naming it. */
-async function openRegularFile(absPath: string): Promise<FileHandle> {
-  let handle: FileHandle;
+/**
+ * Opens without following a symlink and checks it is still a regular file; throws SOURCE naming it.
+ * Files are opened and read with synchronous calls: a read from the page cache takes microseconds, and
+ * four thread-pool round trips per file (open, stat, read, close) cost more than the reading itself
+ * on a tree of 20,000 small files.
+ */
+function openRegularFile(absPath: string): number {
+  let fd: number;
   try {
-    handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === "ENOENT") {
@@ -238,20 +243,23 @@ async function openRegularFile(absPath: string): Promise<FileHandle> {
     }
     throw sourceError(absPath, err);
   }
-  const st = await handle.stat().catch(async (err) => {
-    await handle.close();
+  let regular: boolean;
+  try {
+    regular = fstatSync(fd).isFile();
+  } catch (err) {
+    closeSync(fd);
     throw sourceError(absPath, err);
-  });
-  if (!st.isFile()) {
-    await handle.close();
+  }
+  if (!regular) {
+    closeSync(fd);
     throw new HashRelayError("SOURCE", `${absPath} is no longer a regular file`, "the next run will try again");
   }
-  return handle;
+  return fd;
 }
 
 /** Writes exactly entry.size bytes of the file: zeros for what is missing, nothing past the size. */
 async function copyContent(
-  handle: FileHandle,
+  fd: number,
   entry: BuildEntry,
   buffer: Uint8Array,
   write: (bytes: Uint8Array) => Promise<void>,
@@ -265,7 +273,7 @@ async function copyContent(
     const want = Math.min(buffer.length, entry.size - done);
     let got: number;
     try {
-      ({ bytesRead: got } = await handle.read(buffer, 0, want, done));
+      got = readSync(fd, buffer, 0, want, done);
     } catch (err) {
       throw sourceError(entry.absPath, err);
     }
@@ -283,8 +291,13 @@ async function copyContent(
     }
     return;
   }
-  const probe = await handle.read(buffer, 0, 1, done).catch(() => ({ bytesRead: 0 }));
-  if (probe.bytesRead > 0) {
+  let more = 0;
+  try {
+    more = readSync(fd, buffer, 0, 1, done);
+  } catch {
+    // a file that cannot be read one byte further did not grow as far as we can tell
+  }
+  if (more > 0) {
     warnings.push(`${entry.absPath} grew while being archived; cut at ${entry.size} bytes`);
   }
 }

@@ -48,12 +48,13 @@ export class ChunkWorkers {
   }
 
   /**
-   * Cuts `raw` into blocks, when `compress` makes its gzip member, and when `proofFirst` is a round
+   * Cuts `raw` into blocks, when `compressAs` is its index in the archive makes its chunk frame payload
+   * (`u32 index | member`), and when `proofFirst` is a round
    * number makes PROOF_ROUNDS proof answers from it (needs the secret). `raw`'s buffer is handed to the
    * worker (the caller must not use it afterwards). Jobs are spread round-robin; results come back
    * in any order, each promise with its own job's result. Throws INTERNAL if a worker died.
    */
-  run(id: Uint8Array, raw: Uint8Array, compress: boolean, proofFirst: number | null = null): Promise<{ member: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
+  run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<{ payload: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.workers.length === 0) this.start();
     const job = this.next++;
@@ -62,11 +63,11 @@ export class ChunkWorkers {
     // Only a buffer that is exactly this chunk can be handed over without detaching someone else's bytes.
     const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
-    const message: ChunkJob = { job, raw: own, id, compress, format: this.format, proof };
+    const message: ChunkJob = { job, raw: own, id, compressAs, format: this.format, proof };
     return new Promise<ChunkJobResult>((resolve, reject) => {
       this.pending.set(job, { resolve, reject });
       worker.postMessage(message, [own.buffer as ArrayBuffer]);
-    }).then((r) => ({ member: r.member, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys }, tokens: r.tokens }));
+    }).then((r) => ({ payload: r.payload, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys }, tokens: r.tokens }));
   }
 
   /** Ends the threads; pending jobs are rejected. */

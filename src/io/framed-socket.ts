@@ -4,6 +4,8 @@ import { HashRelayError } from "../errors.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "../protocol/frame-codec.ts";
 import type { Connection } from "../agent/connection.ts";
 
+/** Bytes a sender may leave in the socket's buffer before it waits for a drain (a wait per 64 KiB chunk frame costs an event-loop turn each). */
+const SEND_WINDOW_BYTES = 1024 * 1024;
 /** Frames queued but not yet consumed before the socket is paused (backpressure). */
 const MAX_QUEUED_FRAMES = 64;
 
@@ -57,13 +59,20 @@ export class FramedSocket implements Connection {
     }
   }
 
-  /** Writes one frame; resolves once the kernel took it (waits for drain). Throws CLOSED if the socket is gone. */
-  async send(frame: Frame): Promise<void> {
+  /** Writes one frame; see sendEncoded. */
+  send(frame: Frame): Promise<void> {
+    return this.sendEncoded(encodeFrame(frame.type, frame.body));
+  }
+
+  /**
+   * Writes one encoded frame. Resolves at once while less than SEND_WINDOW_BYTES wait in the socket's
+   * buffer, else once it drained. Throws CLOSED if the socket is gone.
+   */
+  async sendEncoded(bytes: Uint8Array): Promise<void> {
     if (this.ended || this.socket.destroyed) throw this.failure ?? new HashRelayError("CLOSED", "connection closed");
-    const bytes = encodeFrame(frame.type, frame.body);
     this.bytesWritten += bytes.length;
     const flushed = this.socket.write(bytes);
-    if (!flushed) {
+    if (!flushed && this.socket.writableLength > SEND_WINDOW_BYTES) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => {
           cleanup();

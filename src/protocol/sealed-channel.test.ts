@@ -4,7 +4,7 @@ import { createCipheriv } from "node:crypto";
 import fc from "fast-check";
 import { HashRelayError } from "../errors.ts";
 import { FrameType, MAX_CHUNK_FRAME } from "./constants.ts";
-import type { Frame } from "./frame-codec.ts";
+import { FrameDecoder, type Frame } from "./frame-codec.ts";
 import { MAX_COUNTER, SealedChannel } from "./sealed-channel.ts";
 
 const keyA = new Uint8Array(32).fill(0x11);
@@ -35,6 +35,19 @@ function altered(frame: Frame, byte: number): Frame {
 }
 
 describe("SealedChannel", () => {
+  test("sealToBytes writes whole frames a decoder reads back and the peer opens, in the same counter sequence as seal", () => {
+    const { a, b } = pair();
+    const decoder = new FrameDecoder();
+    const plaintexts = [text("first"), new Uint8Array(70_000).fill(7), text("")];
+    // seal and sealToBytes share one counter: interleaving them must still open in order
+    const wire = [a.sealToBytes(FrameType.SEALED_CHUNK, plaintexts[0]!), a.sealToBytes(FrameType.SEALED_CONTROL, plaintexts[1]!)];
+    const frames = decoder.push(new Uint8Array(Buffer.concat(wire)));
+    frames.push(a.seal(FrameType.SEALED_NEED, plaintexts[2]!));
+    expect(frames.map((f) => f.type)).toEqual([FrameType.SEALED_CHUNK, FrameType.SEALED_CONTROL, FrameType.SEALED_NEED]);
+    expect(frames.map((f) => b.open(f))).toEqual(plaintexts);
+    expect(() => a.sealToBytes(FrameType.HELLO, text("x"))).toThrow(/not a sealed type/);
+  });
+
   test("frames round-trip in both directions and the ciphertext hides the plaintext", () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 1, maxLength: 8 }), (plaintexts) => {

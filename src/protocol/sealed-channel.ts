@@ -1,8 +1,8 @@
 // AES-256-GCM sealing of post-handshake frames under implicit per-direction counters.
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
-import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, FrameType } from "./constants.ts";
-import { encodeFrame, protocolLimits, typeName, type Frame } from "./frame-codec.ts";
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, FRAME_HEADER_BYTES, FrameType } from "./constants.ts";
+import { protocolLimits, typeName, type Frame } from "./frame-codec.ts";
 
 const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_CONTROL,
@@ -56,6 +56,11 @@ export class SealedChannel {
    * not sealed or when the counter is exhausted, TOO_LARGE when the sealed body exceeds the type's limit.
    */
   seal(type: number, plaintext: Uint8Array): Frame {
+    return { type, body: this.sealToBytes(type, plaintext).subarray(FRAME_HEADER_BYTES) };
+  }
+
+  /** seal() as the bytes to write (encodeFrame's layout), made in one buffer: a chunk is not copied into a body, then a frame. */
+  sealToBytes(type: number, plaintext: Uint8Array): Uint8Array {
     if (!SEALED_TYPES.has(type)) throw new HashRelayError("INTERNAL", `frame type ${typeName(type)} is not a sealed type`);
     const limit = protocolLimits(type)!;
     if (plaintext.length + AEAD_TAG_BYTES > limit) {
@@ -73,17 +78,14 @@ export class SealedChannel {
     const tail = cipher.final();
     const tag = cipher.getAuthTag();
     this.sendCounter++;
-    const body = new Uint8Array(head.length + tail.length + tag.length);
-    body.set(head, 0);
-    body.set(tail, head.length);
-    body.set(tag, head.length + tail.length);
-    return { type, body };
-  }
-
-  /** seal() then encodeFrame(): the bytes to write. */
-  sealToBytes(type: number, plaintext: Uint8Array): Uint8Array {
-    const frame = this.seal(type, plaintext);
-    return encodeFrame(frame.type, frame.body);
+    const bodyLength = head.length + tail.length + tag.length;
+    const out = new Uint8Array(FRAME_HEADER_BYTES + bodyLength);
+    new DataView(out.buffer).setUint32(0, 1 + bodyLength, false);
+    out[4] = type;
+    out.set(head, FRAME_HEADER_BYTES);
+    out.set(tail, FRAME_HEADER_BYTES + head.length);
+    out.set(tag, FRAME_HEADER_BYTES + head.length + tail.length);
+    return out;
   }
 
   /**
