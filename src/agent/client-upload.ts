@@ -201,7 +201,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           });
         }
         if (!raw) {
-          // taken from the base without reading: the server holds the base, so it never needs it
+          // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
           if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
           return Promise.resolve({ blocks: known });
         }
@@ -267,9 +267,18 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       keys,
       previous: previousStream,
       onChunk: async (chunk) => {
+        // chunk.raw is the builder's view, valid during this call: whatever is kept is copied.
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
-        page.bytes += chunk.raw?.length ?? 0; // before the worker takes the buffer (its length is then 0)
-        if (chunk.raw && !base && !blockIndex?.blocksOfChunk(chunk.id)) {
+        const known = chunk.raw !== null && blockIndex?.blocksOfChunk(chunk.id);
+        if (chunk.raw && base && known) {
+          // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
+          // chunks not read at all); only proof answers running low are made while the bytes are here.
+          const proofFirst = proofFirstOf(chunk.id);
+          if (proofFirst !== null && proofs) newProofs.push({ id: chunk.id, first: proofFirst, tokens: proofTokens(proofs.secret, chunk.id, chunk.raw, proofFirst, PROOF_ROUNDS) });
+          page.early.push(null);
+          page.raws.push(null);
+        } else if (chunk.raw && !base && !known) {
+          // ChunkWorkers.run copies the view for the worker
           const proofFirst = proofFirstOf(chunk.id);
           const early = workers.run(chunk.id, chunk.raw, chunk.index, proofFirst).then((r) => {
             if (r.tokens && proofFirst !== null) newProofs.push({ id: chunk.id, first: proofFirst, tokens: r.tokens });
@@ -278,9 +287,11 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           early.catch(() => undefined); // awaited in sendPage; a failure before that is not unhandled
           page.early.push(early);
           page.raws.push(null);
+          page.bytes += chunk.rawLength;
         } else {
           page.early.push(null);
-          page.raws.push(chunk.raw);
+          page.raws.push(chunk.raw && chunk.raw.slice());
+          page.bytes += chunk.raw?.length ?? 0;
         }
         // Chunks taken over from the last archive without reading count as hashed: the bar follows the tar stream.
         progress.bytesHashed += chunk.rawLength;

@@ -48,8 +48,9 @@ function topBits(bits: number): number {
  * changes 2-3 chunks on average and at most 9 in 8000 trials, against 3-4 and a tail past 15
  * with level 2 (the mask depends on the offset in the chunk, which slows resynchronisation).
  *
- * Memory: at most `max` bytes of pending data, plus the chunks returned by one push
- * (each a fresh copy; the caller may reuse the buffers it pushed).
+ * Memory: at most `max` bytes of pending data and `max` bytes of scratch, plus, from push, the
+ * chunks returned (each a fresh copy; the caller may reuse the buffers it pushed). pushViews
+ * copies nothing but the one chunk that spans two pushes.
  */
 export class Chunker {
   readonly min: number;
@@ -59,6 +60,8 @@ export class Chunker {
   private readonly maskLarge: number;
   /** Head of the current chunk: bytes already scanned without finding a boundary. */
   private readonly pending: Uint8Array;
+  /** Where pushViews assembles the one chunk that starts in an earlier push. */
+  private readonly scratch: Uint8Array;
   private pendingLength = 0;
   private hash = 0;
 
@@ -77,10 +80,20 @@ export class Chunker {
     this.maskSmall = topBits(bits + 1);
     this.maskLarge = topBits(bits - 1);
     this.pending = new Uint8Array(this.max);
+    this.scratch = new Uint8Array(this.max);
   }
 
-  /** Feeds bytes; returns the chunks completed by them, in order (possibly none). */
+  /** Feeds bytes; returns the chunks completed by them, in order (possibly none), each a fresh copy. */
   push(bytes: Uint8Array): Uint8Array[] {
+    return this.pushViews(bytes).map((chunk) => chunk.slice());
+  }
+
+  /**
+   * push() without copies: the chunks are views into `bytes` (or, for a chunk that began in an earlier
+   * push, into the chunker's scratch buffer), valid until the next pushViews or until the caller
+   * reuses `bytes`. Copy a chunk to keep it.
+   */
+  pushViews(bytes: Uint8Array): Uint8Array[] {
     const chunks: Uint8Array[] = [];
     let at = 0;
     while (at < bytes.length) {
@@ -95,10 +108,14 @@ export class Chunker {
         break;
       }
       const end = cut < 0 ? limit : cut;
-      const chunk = new Uint8Array(end);
-      chunk.set(this.pending.subarray(0, head), 0);
-      chunk.set(bytes.subarray(at, base + end), head);
-      chunks.push(chunk);
+      if (head === 0) {
+        chunks.push(bytes.subarray(at, at + end));
+      } else {
+        // only the first chunk of a push can begin in pending: the scratch is used once per call
+        this.scratch.set(this.pending.subarray(0, head), 0);
+        this.scratch.set(bytes.subarray(at, base + end), head);
+        chunks.push(this.scratch.subarray(0, end));
+      }
       at = base + end;
       this.pendingLength = 0;
       this.hash = 0;

@@ -21,7 +21,10 @@ export interface BuiltChunk {
   id: Uint8Array;
   idHex: string;
   rawLength: number;
-  /** The raw chunk (a fresh copy: the receiver may keep it); null for a chunk of the previous archive that was not read again. */
+  /**
+   * The raw chunk, a view into the builder's buffers valid until onChunk's promise settles (copy it to
+   * keep it); null for a chunk of the previous archive that was not read again.
+   */
   raw: Uint8Array | null;
   /** The gzip member (header, raw deflate, CRC32, ISIZE); the archive file is all members in order. Null when built with compress: false. */
   member: Uint8Array | null;
@@ -73,9 +76,9 @@ export type BuildEntry = TarEntry & { absPath: string };
  * A file is read through a 1 MiB buffer, never whole, and exactly `size` bytes (its size at
  * walk time) are archived: one that shrank is padded with zeros, one that grew is cut; both
  * add a warning. Memory bound, whatever the file sizes: the read buffer (1 MiB), the chunker's
- * pending bytes (<= CHUNK_MAX), the chunks cut from one read (<= 1 MiB + CHUNK_MAX), one
- * member being handed over (~CHUNK_MAX), i.e. about 2 MiB + 3 x CHUNK_MAX = 2.75 MiB with the
- * default bounds; plus what onChunk keeps, plus the manifest at 36 bytes per chunk (about
+ * pending and scratch bytes (2 x CHUNK_MAX; chunks are views into these and the read buffer, not
+ * copies), one member being handed over (~CHUNK_MAX), i.e. about 1 MiB + 3 x CHUNK_MAX = 1.75 MiB
+ * with the default bounds; plus what onChunk keeps, plus the manifest at 36 bytes per chunk (about
  * 0.6 MB per GiB of tar at the 64 KiB average chunk).
  *
  * Throws SOURCE naming the file when one cannot be opened or read or is no longer a regular
@@ -146,7 +149,7 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
   const write = async (bytes: Uint8Array) => {
     if (jumpTo !== null) return;
     bytesRead += bytes.length;
-    for (const raw of chunker.push(bytes)) {
+    for (const raw of chunker.pushViews(bytes)) {
       await emit(raw);
       chunkStart += raw.length;
       if (await fastForward()) return;

@@ -49,9 +49,9 @@ export class ChunkWorkers {
 
   /**
    * Cuts `raw` into blocks, when `compressAs` is its index in the archive makes its chunk frame payload
-   * (`u32 index | member`), and when `proofFirst` is a round
-   * number makes PROOF_ROUNDS proof answers from it (needs the secret). `raw`'s buffer is handed to the
-   * worker (the caller must not use it afterwards). Jobs are spread round-robin; results come back
+   * (`u32 index | member`), and when `proofFirst` is a round number makes PROOF_ROUNDS proof answers
+   * from it (needs the secret). A copy of `raw` goes to the worker: the caller may reuse its buffer
+   * as soon as run returns. Jobs are spread round-robin; results come back
    * in any order, each promise with its own job's result. Throws INTERNAL if a worker died.
    */
   run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<{ payload: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
@@ -60,8 +60,8 @@ export class ChunkWorkers {
     const job = this.next++;
     const worker = this.workers[job % this.workers.length]!;
     const rawLength = raw.length;
-    // Only a buffer that is exactly this chunk can be handed over without detaching someone else's bytes.
-    const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    // A copy is handed over: `raw` may be a view into the archive builder's buffers, which must not be detached.
+    const own = raw.slice();
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
     const message: ChunkJob = { job, raw: own, id, compressAs, format: this.format, proof };
     return new Promise<ChunkJobResult>((resolve, reject) => {
