@@ -85,6 +85,11 @@ describe("chunk deltas", () => {
     expect(decodeBlockIndex(file)).toEqual(chunks);
     expect(decodeBlockIndex(file.subarray(0, file.length - 3))).toBeNull();
     expect(decodeBlockIndex(new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0]))).toBeNull();
+    // one whole block too many at the end, and a count of chunks the file cannot hold (refused before allocating)
+    expect(decodeBlockIndex(new Uint8Array(Buffer.concat([file, new Uint8Array(10)])))).toBeNull();
+    const huge = file.slice();
+    new DataView(huge.buffer).setUint32(4, 0xffffffff);
+    expect(decodeBlockIndex(huge)).toBeNull();
   });
 });
 
