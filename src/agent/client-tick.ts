@@ -10,6 +10,7 @@ import { ClientState } from "./client-state.ts";
 import { backupSource, SessionSpoiled, type SourceResult, type UploadProgress } from "./client-upload.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { openClientSession, type SecureSession } from "./secure-session.ts";
+import { walkSource, type WalkResult } from "../io/tree-walk.ts";
 
 export interface TickResult {
   server: "up" | "down";
@@ -39,9 +40,10 @@ export interface TickProgress {
 
 let pingCounter = 0;
 
-/** Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". */
-async function probe(ctx: TickContext): Promise<SecureSession> {
+/** Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". `onConnected` runs once TCP is up. */
+async function probe(ctx: TickContext, onConnected?: () => void): Promise<SecureSession> {
   const connection = await ctx.connect();
+  onConnected?.();
   try {
     const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey);
     await ping(session, ctx.config.hash);
@@ -67,8 +69,17 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   const log = ctx.log;
   const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), log, ctx.now, `${client.server.host}:${client.server.port}`);
   let session: SecureSession | null = null;
+  // The first source is walked while the handshake and ping are under way (a tree walk yields to the
+  // event loop): its lstat calls overlap the round trips and the peers' signatures. Not before the
+  // server answers TCP: a daemon facing a server that is down does not walk its sources every tick.
+  const first = client.paths[0];
+  let firstWalk: Promise<WalkResult> | undefined;
   try {
-    session = await probe(ctx);
+    session = await probe(ctx, () => {
+      if (!first) return;
+      firstWalk = walkSource(first.path, first.exclude);
+      firstWalk.catch(() => undefined); // backupSource reports it
+    });
   } catch (err) {
     const error = asHashRelayError(err, "SERVER_DOWN");
     const { kind, reason } = classifyDown(error);
@@ -104,7 +115,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
     ctx.progress?.sourceStarted(source.name);
     try {
       session ??= await probe(ctx);
-      result = await backupSource(session, source, uploadCtx);
+      result = await backupSource(session, source, uploadCtx, source === first ? firstWalk : undefined);
     } catch (err) {
       if (err instanceof SessionSpoiled) {
         result = err.result;

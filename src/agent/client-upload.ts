@@ -11,7 +11,7 @@ import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
 import { BlockIndex, blocksOf, copySourcesOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
-import { walkSource, fingerprintEntries } from "../io/tree-walk.ts";
+import { walkSource, fingerprintEntries, type WalkResult } from "../io/tree-walk.ts";
 import { buildArchive } from "../io/archive-builder.ts";
 import { deflateRaw } from "../io/compress.ts";
 import { blockKey } from "../io/block-key.ts";
@@ -99,12 +99,16 @@ function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): Bloc
   return archiveIdOf(index.manifest) === previous.archiveId ? index : null;
 }
 
-/** Backs up one source. Local failures return a failed result; failures that leave the session unusable throw SessionSpoiled. */
-export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext): Promise<SourceResult> {
+/**
+ * Backs up one source. Local failures return a failed result; failures that leave the session unusable
+ * throw SessionSpoiled. `walking`: the source's walk, already started (runTick walks the first source
+ * while the handshake is under way); its rejection is handled like a walk's here.
+ */
+export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext, walking?: Promise<WalkResult>): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
   let walked;
   try {
-    walked = await walkSource(source.path, source.exclude);
+    walked = await (walking ?? walkSource(source.path, source.exclude));
   } catch (err) {
     return { ...result, error: asHashRelayError(err, "SOURCE").describe() };
   }
