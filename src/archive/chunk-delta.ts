@@ -74,11 +74,13 @@ export class BlockIndex {
     this.offsetAt = new Int32Array(blocks);
     this.lengthAt = new Uint16Array(blocks);
     let entries = 0;
-    chunks.forEach((chunk, c) => {
-      this.byId.set(chunkIdHex(chunk.id), chunk);
+    // plain loops over the typed arrays: ~420,000 inserts for the benchmark tree, on every incremental backup
+    for (let c = 0; c < chunks.length; c++) {
+      const { id, keys, lengths } = chunks[c]!;
+      this.byId.set(chunkIdHex(id), chunks[c]!);
       let offset = 0;
-      chunk.keys.forEach((key, b) => {
-        const length = chunk.lengths[b]!;
+      for (let b = 0; b < keys.length; b++) {
+        const key = keys[b]!;
         const slot = this.slotOf(key);
         // the first place a block appears is where a delta copies it from
         if (this.slots[slot] === 0) {
@@ -86,12 +88,12 @@ export class BlockIndex {
           this.keyAt[entries] = key;
           this.chunkAt[entries] = c;
           this.offsetAt[entries] = offset;
-          this.lengthAt[entries] = length;
+          this.lengthAt[entries] = lengths[b]!;
           entries++;
         }
-        offset += length;
-      });
-    });
+        offset += lengths[b]!;
+      }
+    }
   }
 
   /** The slot holding `key`, or the empty slot where it would go. */
