@@ -8,7 +8,9 @@ import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
-import { isZstdMember } from "../archive/zstd-member.ts";
+import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
+import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import type { MemberTable } from "./member-table.ts";
 import type { PoolMember } from "./staging-pool.ts";
@@ -196,6 +198,7 @@ export class Upload {
    * not match its id" when the member does not inflate to exactly the entry's raw length and id —
    * nothing is stored then; STORAGE when staging already failed. The returned promise resolves once
    * the member is written to staging and never rejects: a write failure surfaces at commit().
+   * `member` is written from as it is (no copy): the caller must not change it before that promise resolves.
    */
   addChunk(index: number, member: Uint8Array): Promise<void> {
     const name = this.name;
@@ -210,21 +213,46 @@ export class Upload {
     if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
+    return this.stage(index, member);
+  }
+
+  /**
+   * Accepts chunk `index` as raw bytes the server rebuilt itself (from a chunk delta, PROTOCOL.md §8.6)
+   * and stages the member it makes of them in the upload's format. Throws as addChunk: BAD_FRAME when
+   * that chunk was not asked for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match
+   * its id" when `raw` is not exactly the entry's raw length and id (checked on `raw` itself, before
+   * anything is compressed or stored), STORAGE when staging already failed. Resolves as addChunk's promise.
+   */
+  addRawChunk(index: number, raw: Uint8Array): Promise<void> {
+    const name = this.name;
+    this.assertOpen();
+    if (this.writeError) throw this.writeError;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
+      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
+    }
+    if (raw.length !== this.rawLengths[index] || !Buffer.from(sha256(raw)).equals(Buffer.from(this.idAt(index)))) {
+      throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
+    }
+    return this.stage(index, this.format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw));
+  }
+
+  /** Records verified member `index` and queues its write to the staging file (see addChunk). */
+  private stage(index: number, member: Uint8Array): Promise<void> {
+    const name = this.name;
     this.states[index] = RECEIVED;
     this.missing--;
     const offset = this.stagingSize;
     this.stagingSize += member.length;
     const digest = sha256(member);
     this.staged.set(index, { offset, length: member.length, sha256: digest });
-    const copy = member.slice(); // the caller may reuse its buffer
-    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: copy.length, rawLength: this.rawLengths[index]!, sha256: digest };
+    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: member.length, rawLength: this.rawLengths[index]!, sha256: digest };
     this.writes = this.writes.then(async () => {
       if (this.writeError) return;
       try {
         const handle = await this.openStaging();
         let done = 0;
-        while (done < copy.length) {
-          done += (await handle.write(copy, done, copy.length - done, offset + done)).bytesWritten;
+        while (done < member.length) {
+          done += (await handle.write(member, done, member.length - done, offset + done)).bytesWritten;
         }
         this.written.push(record);
       } catch (err) {
