@@ -4,13 +4,11 @@ import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeManifestPage, encodeNeed, manifestPages, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
-import { encodeGzipMember, inflateMember, inflateRawBounded } from "../archive/gzip-member.ts";
+import { inflateMember, inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, MAX_DELTA_SOURCES, MAX_LISTING_PAGE } from "../protocol/constants.ts";
 import type { HeldArchive, ListedArchive, ProofMessage } from "../protocol/messages.ts";
 import { proofAnswer } from "../protocol/proof.ts";
-import { deflateRaw, zstdFrame } from "../io/compress.ts";
-import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { ArchiveSource, Store, CatalogEntry, Upload } from "../store/store.ts";
@@ -94,8 +92,8 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           ctx.events?.chunkReceived?.(client, chunk.member.length);
         } else if (incoming.type === FrameType.SEALED_CHUNK_DELTA) {
           if (!upload.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-          const { index, member } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources, upload.format);
-          await upload.upload.addChunk(index, member);
+          const { index, raw } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources);
+          await upload.upload.addRawChunk(index, raw);
           // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
           ctx.events?.chunkReceived?.(client, incoming.payload.length - 4);
         } else {
@@ -217,9 +215,9 @@ function expandDiffPage(payload: Uint8Array, base: ManifestEntry[] | null): { fi
 const DELTA_SOURCE_CACHE = 32;
 
 /**
- * A CHUNK_DELTA payload (u32 index | raw-deflate of the ops) turned into the gzip member the client
- * would have sent: ops applied over this client's stored chunks, then compressed here. The upload
- * checks the result against the chunk id like any member. Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ * A CHUNK_DELTA payload (u32 index | raw-deflate of the ops) turned into the chunk's raw bytes: ops
+ * applied over this client's stored chunks. The upload checks them against the chunk id, then
+ * compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
 async function rebuildFromDelta(
   payload: Uint8Array,
@@ -227,8 +225,7 @@ async function rebuildFromDelta(
   client: string,
   store: Store,
   deltaCache: Map<string, Uint8Array>,
-  format: "tar.gz" | "tar.zst",
-): Promise<{ index: number; member: Uint8Array }> {
+): Promise<{ index: number; raw: Uint8Array }> {
   if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
   const entry = upload.entryAt(index);
@@ -250,7 +247,7 @@ async function rebuildFromDelta(
     }
   }
   const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
-  return { index, member: format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw) };
+  return { index, raw };
 }
 
 /**

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
+import { chunkIdHex } from "../archive/manifest.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
@@ -156,7 +157,7 @@ export class Store {
       log: this.log,
       now: this.now,
       held: (client, id, hex) => this.held(client, id, hex),
-      source: (client, id, hex) => this.heldMember(client, id, hex),
+      sources: (client, ids) => this.heldMembers(client, ids),
       withClientLock: (client, task) => this.withClientLock(client, task),
       existingEntry: (client, file) => this.existingEntry(client, file),
       ensureSpace: (bytes, what) => this.ensureSpace(bytes, what),
@@ -640,17 +641,22 @@ export class Store {
     return this.pool.find(client, hex)?.path ?? null;
   }
 
-  /** Where to copy a chunk this client holds from: its newest stored archive holding it, else its staging pool. */
-  private heldMember(client: string, id: Uint8Array, hex: string): HeldMember | undefined {
-    const stored = this.index.locate(client, id);
-    if (stored) {
-      const { file, ...member } = stored;
-      return { path: this.layout.archivePath(client, file), label: `${client}/${file}`, ...member };
-    }
-    const hit = this.pool.find(client, hex);
-    if (!hit) return undefined;
-    const { offset, length, rawLength, sha256 } = hit.member;
-    return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
+  /** Where to copy each chunk this client holds from: its newest stored archive holding it, else its staging pool. */
+  private heldMembers(client: string, ids: readonly Uint8Array[]): (HeldMember | undefined)[] {
+    const places = new Map<string, { path: string; label: string }>(); // per file: paths are checked once, not per member
+    return ids.map((id) => {
+      const stored = this.index.locate(client, id);
+      if (stored) {
+        const { file, offset, length, rawLength, sha256 } = stored;
+        let place = places.get(file);
+        if (!place) places.set(file, (place = { path: this.layout.archivePath(client, file), label: `${client}/${file}` }));
+        return { ...place, offset, length, rawLength, sha256 };
+      }
+      const hit = this.pool.find(client, chunkIdHex(id));
+      if (!hit) return undefined;
+      const { offset, length, rawLength, sha256 } = hit.member;
+      return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
+    });
   }
 
   private async ensureSpace(bytes: number, what: string): Promise<void> {

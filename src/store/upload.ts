@@ -8,7 +8,9 @@ import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
-import { isZstdMember } from "../archive/zstd-member.ts";
+import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
+import { encodeGzipMember } from "../archive/gzip-member.ts";
+import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import type { MemberTable } from "./member-table.ts";
 import type { PoolMember } from "./staging-pool.ts";
@@ -56,8 +58,8 @@ export interface UploadHost {
    * of the staging file of its pool that holds it, or null. Never throws.
    */
   held(client: string, id: Uint8Array, hex: string): "stored" | string | null;
-  /** Where to copy chunk `id` from: the newest stored archive holding it, else the client's staging pool; undefined when neither. */
-  source(client: string, id: Uint8Array, hex: string): HeldMember | undefined;
+  /** Where to copy each chunk of `ids` from: the newest stored archive holding it, else the client's staging pool; undefined when neither. */
+  sources(client: string, ids: readonly Uint8Array[]): (HeldMember | undefined)[];
   /** Runs `task` while no other commit, retention or staging sweep of this client runs. */
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
   /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */
@@ -196,6 +198,7 @@ export class Upload {
    * not match its id" when the member does not inflate to exactly the entry's raw length and id —
    * nothing is stored then; STORAGE when staging already failed. The returned promise resolves once
    * the member is written to staging and never rejects: a write failure surfaces at commit().
+   * `member` is written from as it is (no copy): the caller must not change it before that promise resolves.
    */
   addChunk(index: number, member: Uint8Array): Promise<void> {
     const name = this.name;
@@ -210,21 +213,46 @@ export class Upload {
     if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
+    return this.stage(index, member);
+  }
+
+  /**
+   * Accepts chunk `index` as raw bytes the server rebuilt itself (from a chunk delta, PROTOCOL.md §8.6)
+   * and stages the member it makes of them in the upload's format. Throws as addChunk: BAD_FRAME when
+   * that chunk was not asked for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match
+   * its id" when `raw` is not exactly the entry's raw length and id (checked on `raw` itself, before
+   * anything is compressed or stored), STORAGE when staging already failed. Resolves as addChunk's promise.
+   */
+  addRawChunk(index: number, raw: Uint8Array): Promise<void> {
+    const name = this.name;
+    this.assertOpen();
+    if (this.writeError) throw this.writeError;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
+      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
+    }
+    if (raw.length !== this.rawLengths[index] || !Buffer.from(sha256(raw)).equals(Buffer.from(this.idAt(index)))) {
+      throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
+    }
+    return this.stage(index, this.format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw));
+  }
+
+  /** Records verified member `index` and queues its write to the staging file (see addChunk). */
+  private stage(index: number, member: Uint8Array): Promise<void> {
+    const name = this.name;
     this.states[index] = RECEIVED;
     this.missing--;
     const offset = this.stagingSize;
     this.stagingSize += member.length;
     const digest = sha256(member);
     this.staged.set(index, { offset, length: member.length, sha256: digest });
-    const copy = member.slice(); // the caller may reuse its buffer
-    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: copy.length, rawLength: this.rawLengths[index]!, sha256: digest };
+    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: member.length, rawLength: this.rawLengths[index]!, sha256: digest };
     this.writes = this.writes.then(async () => {
       if (this.writeError) return;
       try {
         const handle = await this.openStaging();
         let done = 0;
-        while (done < copy.length) {
-          done += (await handle.write(copy, done, copy.length - done, offset + done)).bytesWritten;
+        while (done < member.length) {
+          done += (await handle.write(member, done, member.length - done, offset + done)).bytesWritten;
         }
         this.written.push(record);
       } catch (err) {
@@ -306,8 +334,14 @@ export class Upload {
     const size = sources.reduce((sum, s) => sum + s.length, 0);
     await this.host.ensureSpace(size, `${this.client}/${file}`);
     const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`);
+    const started = performance.now();
     const built = await assembleArchive({ client: this.client, name, tmp, sources, format: this.format });
-    return this.installFile(tmp, built, built.size);
+    const assembledMs = Math.round(performance.now() - started);
+    const entry = await this.installFile(tmp, built, built.size);
+    // For admins timing commits: the copy of reused members dominates, and grows with the archive, not with the change.
+    const reused = sources.reduce((sum, s) => sum + (s.path === this.stagingPath ? 0 : s.length), 0);
+    this.host.log("debug", "commit.assembled", { client: this.client, file, size: built.size, reusedBytes: reused, assembleMs: assembledMs, commitMs: Math.round(performance.now() - started) });
+    return entry;
   }
 
   /**
@@ -318,6 +352,12 @@ export class Upload {
   private plan(): MemberSource[] {
     const sources: MemberSource[] = [];
     const stagingLabel = `staging file of ${this.name} for ${this.client}`;
+    const reused: number[] = [];
+    for (let i = 0; i < this.received; i++) {
+      if (!this.staged.has(this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i)) reused.push(i);
+    }
+    const places = this.host.sources(this.client, reused.map((i) => this.idAt(i)));
+    let next = 0;
     for (let i = 0; i < this.received; i++) {
       const origin = this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i;
       const id = this.idAt(i);
@@ -327,7 +367,7 @@ export class Upload {
         sources.push({ index: i, id, rawLength, path: this.stagingPath, label: stagingLabel, ...staged });
         continue;
       }
-      const held = this.host.source(this.client, id, chunkIdHex(id));
+      const held = places[next++];
       if (!held) {
         throw new HashRelayError("STORAGE", `chunk ${i} of ${this.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
       }
