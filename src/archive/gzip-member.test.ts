@@ -2,18 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { Buffer } from "node:buffer";
 import { deflateRawSync, gunzipSync } from "node:zlib";
 import { GZIP_HEADER_BYTES, encodeGzipMember, inflateMember, readMemberLength } from "./gzip-member.ts";
+import { thrownCode } from "../testing/thrown-code.ts";
 
 const deflate = (raw: Uint8Array) => new Uint8Array(deflateRawSync(raw, { level: 6 }));
 const text = new TextEncoder().encode("proof > payload\n".repeat(500));
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe("gzip members", () => {
   test("the header is fixed (FEXTRA, mtime 0, OS 255) and carries the member length", () => {
@@ -63,24 +55,24 @@ describe("gzip members", () => {
 
   test("ISIZE over the limit is TOO_LARGE before inflating", () => {
     const member = encodeGzipMember(new Uint8Array(5000), deflate);
-    expect(code(() => inflateMember(member, 4999))).toBe("TOO_LARGE");
+    expect(thrownCode(() => inflateMember(member, 4999))).toBe("TOO_LARGE");
     expect(inflateMember(member, 5000).length).toBe(5000);
     // A bomb: a small member whose deflate data expands far beyond what its ISIZE claims.
     const bomb = encodeGzipMember(new Uint8Array(50_000_000), deflate);
     Buffer.from(bomb.buffer).writeUInt32LE(1000, bomb.length - 4);
-    expect(code(() => inflateMember(bomb, 1 << 20))).toBe("HASH_MISMATCH");
+    expect(thrownCode(() => inflateMember(bomb, 1 << 20))).toBe("HASH_MISMATCH");
   });
 
   test("truncated, padded or foreign input is BAD_FRAME", () => {
     const member = encodeGzipMember(text, deflate);
-    expect(code(() => readMemberLength(member.subarray(0, GZIP_HEADER_BYTES - 1), 0))).toBe("BAD_FRAME");
-    expect(code(() => inflateMember(member.subarray(0, member.length - 1), 1 << 20))).toBe("BAD_FRAME");
-    expect(code(() => inflateMember(Buffer.concat([member, Buffer.from([0])]), 1 << 20))).toBe("BAD_FRAME");
+    expect(thrownCode(() => readMemberLength(member.subarray(0, GZIP_HEADER_BYTES - 1), 0))).toBe("BAD_FRAME");
+    expect(thrownCode(() => inflateMember(member.subarray(0, member.length - 1), 1 << 20))).toBe("BAD_FRAME");
+    expect(thrownCode(() => inflateMember(Buffer.concat([member, Buffer.from([0])]), 1 << 20))).toBe("BAD_FRAME");
     const plainGzip = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(code(() => readMemberLength(plainGzip, 0))).toBe("BAD_FRAME");
+    expect(thrownCode(() => readMemberLength(plainGzip, 0))).toBe("BAD_FRAME");
     // Deflate data followed by junk inside the member: the declared length matches, the stream does not.
     const deflated = deflate(text);
     const junk = encodeGzipMember(text, () => Buffer.concat([deflated, Buffer.from([1, 2, 3])]));
-    expect(code(() => inflateMember(junk, 1 << 20))).toBe("BAD_FRAME");
+    expect(thrownCode(() => inflateMember(junk, 1 << 20))).toBe("BAD_FRAME");
   });
 });

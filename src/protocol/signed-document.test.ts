@@ -1,6 +1,5 @@
 // Signed documents: verify later without a session; any change to body, signature or key is caught.
 import { describe, expect, test } from "bun:test";
-import { HashRelayError } from "../errors.ts";
 import { formatPublicKey } from "./identity.ts";
 import {
   checkManifestBody,
@@ -11,6 +10,7 @@ import {
   type SignedDoc,
 } from "./signed-document.ts";
 import { identityFor } from "./test-fixtures.ts";
+import { thrownCode } from "../testing/thrown-code.ts";
 
 const client = identityFor("client web01");
 const server = identityFor("server");
@@ -42,16 +42,6 @@ const receipt: ReceiptBody = {
   storedAt: "2025-06-17T03:04:09.120Z",
 };
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(HashRelayError);
-    return (err as HashRelayError).code;
-  }
-  return "accepted";
-}
-
 /** A stored copy, as the client keeps receipts: JSON text on disk, parsed back. */
 const throughDisk = (doc: SignedDoc): unknown => JSON.parse(JSON.stringify(doc));
 
@@ -73,24 +63,24 @@ describe("signed documents", () => {
     const doc = signDocument(receipt, server);
     const tampered = { ...doc, body: doc.body.replace('"size":40000', '"size":40001') };
     expect(tampered.body).not.toBe(doc.body);
-    expect(code(() => verifyDocument(tampered, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
+    expect(thrownCode(() => verifyDocument(tampered, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
   });
 
   test("a document from another key, or relabelled with the expected key, is UNAUTHORIZED", () => {
     const forged = signDocument(receipt, identityFor("mallory"));
-    expect(code(() => verifyDocument(forged, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
+    expect(thrownCode(() => verifyDocument(forged, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
     const relabelled = { ...forged, key: formatPublicKey(server.publicKey) };
-    expect(code(() => verifyDocument(relabelled, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
+    expect(thrownCode(() => verifyDocument(relabelled, server.publicKey, "receipt"))).toBe("UNAUTHORIZED");
   });
 
   test("a validly signed body of the wrong kind or shape is BAD_FRAME", () => {
     const m = signDocument(manifest, client);
-    expect(code(() => verifyDocument(m, client.publicKey, "receipt"))).toBe("BAD_FRAME");
+    expect(thrownCode(() => verifyDocument(m, client.publicKey, "receipt"))).toBe("BAD_FRAME");
   });
 
   test("a malformed envelope is BAD_FRAME", () => {
-    expect(code(() => verifyDocument({ body: "{}", sig: "x" }, client.publicKey, "manifest"))).toBe("BAD_FRAME");
-    expect(code(() => verifyDocument("a string", client.publicKey, "manifest"))).toBe("BAD_FRAME");
+    expect(thrownCode(() => verifyDocument({ body: "{}", sig: "x" }, client.publicKey, "manifest"))).toBe("BAD_FRAME");
+    expect(thrownCode(() => verifyDocument("a string", client.publicKey, "manifest"))).toBe("BAD_FRAME");
   });
 
   test("signDocument refuses bodies a peer would refuse", () => {

@@ -3,23 +3,13 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { HashRelayError } from "../errors.ts";
 import { noise } from "../testing/noise.ts";
 import { Store } from "./store.ts";
 import { buildArchive, offer, tempRoots } from "./test-fixtures.ts";
+import { thrownCode } from "../testing/thrown-code.ts";
 
 const newRoot = tempRoots("hashrelay-raw-chunk-");
 const FILE = "backup-etc-00-00-12-2026-01-01.tar.gz";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(HashRelayError);
-    return (err as HashRelayError).code;
-  }
-  return "nothing thrown";
-}
 
 describe("Upload.addRawChunk", () => {
   test("raw chunks that hash to their ids are stored as gzip members: gunzip gives the stream back", async () => {
@@ -48,13 +38,13 @@ describe("Upload.addRawChunk", () => {
     const { upload, header } = offer(store, "web01", FILE, archive);
     const flipped = raws[1]!.slice();
     flipped[123]! ^= 0x40;
-    expect(code(() => upload.addRawChunk(1, flipped))).toBe("HASH_MISMATCH");
-    expect(code(() => upload.addRawChunk(1, raws[1]!.subarray(1)))).toBe("HASH_MISMATCH");
-    expect(code(() => upload.addRawChunk(1, new Uint8Array([...raws[1]!, 0])))).toBe("HASH_MISMATCH");
+    expect(thrownCode(() => upload.addRawChunk(1, flipped))).toBe("HASH_MISMATCH");
+    expect(thrownCode(() => upload.addRawChunk(1, raws[1]!.subarray(1)))).toBe("HASH_MISMATCH");
+    expect(thrownCode(() => upload.addRawChunk(1, new Uint8Array([...raws[1]!, 0])))).toBe("HASH_MISMATCH");
     expect(await readdir(join(root, ".hashrelay", "staging")).catch(() => [])).toEqual([]);
-    expect(code(() => upload.addRawChunk(2, raws[1]!))).toBe("BAD_FRAME"); // no such entry
+    expect(thrownCode(() => upload.addRawChunk(2, raws[1]!))).toBe("BAD_FRAME"); // no such entry
     await upload.addRawChunk(1, raws[1]!);
-    expect(code(() => upload.addRawChunk(1, raws[1]!))).toBe("BAD_FRAME"); // twice
+    expect(thrownCode(() => upload.addRawChunk(1, raws[1]!))).toBe("BAD_FRAME"); // twice
     await upload.addChunk(0, archive.members[0]!);
     await upload.commit(header);
     expect((await readFile(join(root, "web01", FILE))).equals(Buffer.from(archive.bytes))).toBe(true);

@@ -202,11 +202,7 @@ export class Upload {
    */
   addChunk(index: number, member: Uint8Array): Promise<void> {
     const name = this.name;
-    this.assertOpen();
-    if (this.writeError) throw this.writeError;
-    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
-      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
-    }
+    this.expectNeeded(index);
     if (isZstdMember(member, 0) !== (this.format === "tar.zst")) {
       throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`);
     }
@@ -225,15 +221,20 @@ export class Upload {
    */
   addRawChunk(index: number, raw: Uint8Array): Promise<void> {
     const name = this.name;
-    this.assertOpen();
-    if (this.writeError) throw this.writeError;
-    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
-      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} was not asked for`);
-    }
+    this.expectNeeded(index);
     if (raw.length !== this.rawLengths[index] || !Buffer.from(sha256(raw)).equals(Buffer.from(this.idAt(index)))) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
     return this.stage(index, this.format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw));
+  }
+
+  /** Throws unless chunk `index` may arrive now: BAD_FRAME when it was not asked for (or came already) or the upload is closed, STORAGE when staging failed. */
+  private expectNeeded(index: number): void {
+    this.assertOpen();
+    if (this.writeError) throw this.writeError;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.received || this.states[index] !== NEEDED) {
+      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${this.name} was not asked for`);
+    }
   }
 
   /** Records verified member `index` and queues its write to the staging file (see addChunk). */
