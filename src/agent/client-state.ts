@@ -1,7 +1,7 @@
 // What the client remembers between ticks, under `client.state`: per-source records, receipts, last tick.
 import fs from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "../io/atomic-file.ts";
+import { writeFileAtomic, writeFileAtomicIf } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { Segment } from "../archive/stream-map.ts";
 import type { DownKind } from "./server-availability.ts";
@@ -81,8 +81,12 @@ export class ClientState {
     }
   }
 
-  async saveBlocks(name: string, bytes: Uint8Array): Promise<void> {
-    await writeFileAtomic(path.join(this.dir, "sources", `${name}.blocks`), bytes, 0o600);
+  /**
+   * Writes the block index durably; with `when`, the complete, fsynced file replaces the current one only
+   * if `when` resolves true (false: it is removed, the current one stays). Throws fs errors.
+   */
+  async saveBlocks(name: string, bytes: Uint8Array, when?: Promise<boolean>): Promise<void> {
+    await writeFileAtomicIf(path.join(this.dir, "sources", `${name}.blocks`), bytes, 0o600, () => when ?? Promise.resolve(true));
   }
 
   /** The tar segments of the source's last stored archive (see archive/stream-map.ts), or null. */
@@ -94,8 +98,9 @@ export class ClientState {
     }
   }
 
-  async saveSegments(name: string, archiveId: string, segments: Segment[]): Promise<void> {
-    await writeFileAtomic(path.join(this.dir, "sources", `${name}.segments.json`), JSON.stringify({ archiveId, segments }), 0o600);
+  /** Writes the segments durably; `when` as for saveBlocks. */
+  async saveSegments(name: string, archiveId: string, segments: Segment[], when?: Promise<boolean>): Promise<void> {
+    await writeFileAtomicIf(path.join(this.dir, "sources", `${name}.segments.json`), JSON.stringify({ archiveId, segments }), 0o600, () => when ?? Promise.resolve(true));
   }
 
   /** Forgets the block index and segments: the next backup of this source reads everything and sends whole chunks. */

@@ -326,9 +326,28 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       ctx.identity,
     );
     await session.sendControl({ type: "commit", manifest });
-    const done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
-    inTransfer = false;
-    const receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
+    // While the server assembles and stores the archive, the new block index and segments are written
+    // and fsynced beside the current ones; they replace them only once the receipt checked out (a
+    // failed commit leaves the last archive's in place, and no temp file).
+    let settle: (stored: boolean) => void = () => undefined;
+    const stored = new Promise<boolean>((resolve) => (settle = resolve));
+    const saving = Promise.all([
+      ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks), stored),
+      ctx.state.saveSegments(source.name, summary.archiveId, summary.segments, stored),
+    ]);
+    saving.catch(() => undefined); // awaited below, whichever way the commit goes
+    let done;
+    let receipt;
+    try {
+      done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
+      inTransfer = false;
+      receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
+      settle(true);
+    } catch (err) {
+      settle(false);
+      await saving.catch(() => undefined);
+      throw err;
+    }
     if (proofs) {
       const nowMs = ctx.now().getTime();
       try {
@@ -339,8 +358,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         ctx.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: source.name });
       }
     }
-    await ctx.state.saveBlocks(source.name, encodeBlockIndex(newBlocks));
-    await ctx.state.saveSegments(source.name, summary.archiveId, summary.segments);
+    await saving;
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file, ...(done.held ? { held: done.held } : {}) };

@@ -43,6 +43,11 @@ describe("crash safety", () => {
     expect(first.status).toBe(0);
     const previous = first.report.results[0]!.archive!;
     const previousSha = new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", previous))).digest("hex");
+    // What the client remembers of the last stored archive (record, block index, segments): a failed tick must not touch it.
+    const sources = path.join(world.state, "sources");
+    const remembered = () => Object.fromEntries(fs.readdirSync(sources).sort().map((name) => [name, Bun.hash(fs.readFileSync(path.join(sources, name))).toString()]));
+    const rememberedBefore = remembered();
+    expect(Object.keys(rememberedBefore).some((name) => name.endsWith(".blocks"))).toBe(true);
 
     // 160 MiB of incompressible data: a transfer that takes seconds
     const big = path.join(data, "big.bin");
@@ -61,6 +66,8 @@ describe("crash safety", () => {
     const code2 = await killServerWhen(world, server, () => sizeUnder(tmp) > 16 * 1024 * 1024);
     expect(code2).not.toBe(0);
     expectOnlyIntact(world, previous, previousSha);
+    // the client was writing the new block index and segments while it waited for the receipt: none replaced, no temp file left
+    expect(remembered()).toEqual(rememberedBefore);
 
     server = await startServer(world);
     const last = runClientOnce(world);
