@@ -126,7 +126,9 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
             const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
             const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name, message.format), base, format: message.format ?? "tar.gz" };
+            // the base's chunks are stored: its pages need no index probe for them
+            const knownStored = baseEntry ? new Set(baseEntry.members.map(([hex]) => hex)) : null;
+            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name, message.format, knownStored), base, format: message.format ?? "tar.gz" };
             await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;

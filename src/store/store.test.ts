@@ -124,6 +124,24 @@ describe("upload of a fresh archive", () => {
 });
 
 describe("second archive of a name", () => {
+  test("given the accepted base's chunk ids (as the session passes them), pages get the need flags the index gives", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root);
+    const raws1 = randomRaws("base");
+    const { entry } = await uploadArchive(store, "web01", fileAt("www", T0), buildArchive(raws1));
+    const raws2 = [...raws1];
+    raws2[3] = seededBytes("edited", 9000);
+    raws2.push(seededBytes("new", 5000));
+    const second = buildArchive(raws2);
+    const plain = store.beginUpload("web01", "www");
+    const fromIndex = sendPages(plain, second.entries);
+    await plain.abort();
+    const hinted = store.beginUpload("web01", "www", "tar.gz", new Set(entry.members.map(([hex]) => hex)));
+    expect(sendPages(hinted, second.entries)).toEqual(fromIndex);
+    expect(fromIndex.flatMap((n, i) => (n ? [i] : []))).toEqual([3, raws2.length - 1]);
+    await hinted.abort();
+  });
+
   test("only new chunks travel, the file equals the client's bytes, the old one is trashed after, purged after trashFor", async () => {
     const root = await newRoot();
     const time = clock();

@@ -389,9 +389,10 @@ export class Store {
   /**
    * Starts receiving an archive of source `name`. Throws BAD_FRAME on a bad client or name, BUSY
    * when an upload of the same name for this client is in progress. The archive's file name and id
-   * come with Upload.commit().
+   * come with Upload.commit(). `knownStored`: hex ids of chunks in this client's stored archives (the
+   * accepted base's members), answered without an index probe.
    */
-  beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz"): Upload {
+  beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz", knownStored: ReadonlySet<string> | null = null): Upload {
     checkClient(client);
     checkName(name);
     if (format !== "tar.gz" && format !== "tar.zst") throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
@@ -399,7 +400,7 @@ export class Store {
     if (this.active.has(key)) {
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
     }
-    const upload = new Upload(this.host, client, name, format);
+    const upload = new Upload(this.host, client, name, format, knownStored);
     this.active.set(key, upload);
     return upload;
   }

@@ -134,6 +134,8 @@ export class Upload {
     name: string,
     /** Member format of the archive being built; members held in the other format are converted at assembly. */
     readonly format: ArchiveFormat = "tar.gz",
+    /** Hex ids of chunks known to be in this client's stored archives (the accepted base's members): no index probe for them. */
+    private readonly knownStored: ReadonlySet<string> | null = null,
   ) {
     this.host = host;
     this.client = client;
@@ -146,7 +148,7 @@ export class Upload {
    * Adds manifest entries [firstIndex, firstIndex + entries.length). Pages must come in order.
    * Returns, per entry, whether the server needs that chunk: false when this client's stored
    * archives or its staging pool (chunks of its earlier, unfinished uploads) hold it, or when it
-   * repeats an earlier entry of this upload. One index probe per entry. Throws BAD_FRAME on an
+   * repeats an earlier entry of this upload. One index probe per entry not in `knownStored`. Throws BAD_FRAME on an
    * out-of-order or oversized page, a malformed entry, or a closed upload.
    */
   addManifestPage(firstIndex: number, entries: readonly ManifestEntry[]): boolean[] {
@@ -174,7 +176,7 @@ export class Upload {
       this.rawTotal += entry.rawLength;
       const hex = chunkIdHex(entry.id);
       const first = this.firstSeen.get(hex);
-      const held = first === undefined ? this.host.held(this.client, entry.id, hex) : null;
+      const held = first === undefined ? (this.knownStored?.has(hex) ? "stored" : this.host.held(this.client, entry.id, hex)) : null;
       if (held !== null) {
         this.states[i] = REUSE;
         if (held !== "stored") this.pinned.add(held);
