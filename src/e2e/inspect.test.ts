@@ -10,7 +10,7 @@ import { deflateRaw } from "../io/compress.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { signDocument } from "../protocol/signed-document.ts";
-import { flipByte, keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { flipByte, keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeNoiseFiles, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -21,14 +21,9 @@ let secondArchive: string;
 let other: World;
 let otherArchive: string;
 
-/** Files of varied, poorly compressible content so the archive has many members. */
+/** Files of incompressible content so the archive has many members, and a note naming the version. */
 function writeSource(dir: string, seed: number): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (let f = 0; f < 3; f++) {
-    const bytes = Buffer.alloc(300 * 1024);
-    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((Math.imul(i + f * 7919 + seed * 104729, 2654435761) ^ (i >>> 5)) >>> 0, i);
-    fs.writeFileSync(path.join(dir, `file-${f}.bin`), bytes);
-  }
+  writeNoiseFiles(dir, seed, 3, 300 * 1024, "file");
   fs.writeFileSync(path.join(dir, "note.txt"), `version ${seed}\n`);
 }
 

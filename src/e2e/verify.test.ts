@@ -4,23 +4,15 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ArchiveVerdict } from "../cli/verify.ts";
-import { flipByte, makeWorld, runBinary, runClientOnce, startServer, tempDir, touchLike, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { flipByte, makeWorld, runBinary, runClientOnce, startServer, tempDir, touchLike, writeNoiseFiles, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
 let data: string;
 let firstArchive: string;
 
-
-/** Eight files of poorly compressible bytes: an archive of about 60 members, more than a plain verify samples. */
-function writeSource(dir: string, seed: number): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (let f = 0; f < 8; f++) {
-    const bytes = Buffer.alloc(512 * 1024);
-    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((Math.imul(i + f * 7919 + seed * 104729, 2654435761) ^ (i >>> 3)) >>> 0, i);
-    fs.writeFileSync(path.join(dir, `part-${f}.bin`), bytes);
-  }
-}
+/** Eight files of incompressible bytes: an archive of about 60 members, more than a plain verify samples. */
+const writeSource = (dir: string, seed: number) => writeNoiseFiles(dir, seed, 8, 512 * 1024, "part");
 
 /** `hashrelay verify --json ARGS`: exit status and verdicts. */
 function verify(...args: string[]): { status: number | null; stderr: string; verdicts: ArchiveVerdict[] } {

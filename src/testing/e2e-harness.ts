@@ -4,6 +4,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { noise } from "./noise.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "..", "..");
 export const BINARY = path.join(ROOT, "dist", "hashrelay");
@@ -178,3 +179,14 @@ export function flipByte(file: string): void {
   touchLike(stamp, file);
   fs.rmSync(stamp);
 }
+
+/**
+ * Writes `count` files of `size` incompressible bytes, `PREFIX-N.bin`, into `dir` (created): an archive
+ * of many members, the same bytes for the same seed and different ones for another seed.
+ */
+export function writeNoiseFiles(dir: string, seed: number, count: number, size: number, prefix: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  // odd and distinct per (seed, file): noise() treats a seed and seed | 1 alike
+  for (let f = 0; f < count; f++) fs.writeFileSync(path.join(dir, `${prefix}-${f}.bin`), noise(size, seed * 1024 + f * 2 + 1));
+}
+
