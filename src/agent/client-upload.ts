@@ -26,6 +26,12 @@ import type { SecureSession } from "./secure-session.ts";
  * archive is this window plus one chunk being built (CHUNK_MAX) plus one read buffer (1 MiB).
  */
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
+/**
+ * A page also goes out once its entries cover this many bytes of the tar stream, kept or not: chunks
+ * found in the base are not kept, and the server writes the new archive ahead from pages it has
+ * (Upload's write ahead), so a re-read 200 MiB image must not ride in one last page.
+ */
+const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
 /** The server may need this long to assemble and verify a large archive after `commit`. */
 const COMMIT_TIMEOUT_MS = 30 * 60_000;
 /** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
@@ -106,12 +112,17 @@ function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): Bloc
  */
 export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext, walking?: Promise<WalkResult>): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
+  // Milliseconds from the start of this source to the end of each phase, logged at debug level for admins timing backups.
+  const started = performance.now();
+  const timing: Record<string, number> = {};
+  const mark = (phase: string) => (timing[phase] = Math.round(performance.now() - started));
   let walked;
   try {
     walked = await (walking ?? walkSource(source.path, source.exclude));
   } catch (err) {
     return { ...result, error: asHashRelayError(err, "SOURCE").describe() };
   }
+  mark("walkMs");
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
   const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.entries), bytesHashed: 0, bytesSent: 0 };
   ctx.onProgress?.(progress);
@@ -134,7 +145,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       ...(blockIndex ? { base: previous!.archiveId } : {}),
       ...(ctx.format !== "tar.gz" ? { format: ctx.format } : {}),
     });
+    mark("baseMs");
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
+    mark("offerMs");
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0, ...(answer.held ? { held: answer.held } : {}) };
@@ -164,8 +177,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
      * will almost surely travel whole (no base to describe it against): the workers compress while the
      * page is offered and the previous one is sent. Its raw bytes went to the worker.
      */
-    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; early: (Promise<WorkerResult> | null)[]; bytes: number; first: number; startedAt: number };
-    const emptyPage = (first: number): Page => ({ entries: [], raws: [], early: [], bytes: 0, first, startedAt: Date.now() });
+    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; early: (Promise<WorkerResult> | null)[]; bytes: number; span: number; first: number; startedAt: number };
+    const emptyPage = (first: number): Page => ({ entries: [], raws: [], early: [], bytes: 0, span: 0, first, startedAt: Date.now() });
     const proofFirstOf = (id: Uint8Array) => (proofs ? proofs.roundsToAdd(id) : null);
     let page = emptyPage(0);
 
@@ -274,6 +287,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       onChunk: async (chunk) => {
         // chunk.raw is the builder's view, valid during this call: whatever is kept is copied.
         page.entries.push({ id: chunk.id, rawLength: chunk.rawLength });
+        page.span += chunk.rawLength;
         const known = chunk.raw !== null && blockIndex?.blocksOfChunk(chunk.id);
         if (chunk.raw && base && known) {
           // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
@@ -302,11 +316,13 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         progress.bytesHashed += chunk.rawLength;
         ctx.onProgress?.(progress);
         // A page also goes out when building it took long (slow disk), so the server never sees an idle session.
-        if (page.bytes >= PAGE_WINDOW_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
+        if (page.bytes >= PAGE_WINDOW_BYTES || page.span >= PAGE_SPAN_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
       },
     });
     await flush();
+    mark("readMs");
     await inflight;
+    mark("pagesMs");
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     result.chunksTotal = summary.chunks;
 
@@ -341,6 +357,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     try {
       done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
       inTransfer = false;
+      mark("commitMs");
       receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
       settle(true);
     } catch (err) {
@@ -360,6 +377,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
     await saving;
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
+    mark("doneMs");
+    ctx.log.log("debug", "upload.timing", { name: source.name, ...timing });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file, ...(done.held ? { held: done.held } : {}) };
   } catch (err) {

@@ -69,109 +69,181 @@ export function planRuns(sources: readonly MemberSource[]): Run[] {
 }
 
 /**
- * Writes the members in order to `tmp` and fsyncs it. Every member read is hashed and compared with
- * the SHA-256 recorded when it was verified against its chunk id before any of its bytes are written
- * (a full inflate is the scrub's job, Store.verifyArchive). Throws HASH_MISMATCH when a member's bytes
- * changed since, STORAGE on short reads, fs errors otherwise; on any failure `tmp` is removed. Returns
- * the new file's members and hash.
- *
- * Members lying end to end in one file (most of them: the previous archive's unchanged runs, this
- * upload's staging file) are read as one run into a reused buffer and written from it as they are; the
- * next run is read and the previous one written while a run is hashed.
+ * Writes the members in order to `tmp` and fsyncs it (an ArchiveAssembler given every member at once).
+ * Throws as ArchiveAssembler.append; on any failure `tmp` is removed. Returns the new file's members and hash.
  */
-export async function assembleArchive(args: AssembleArgs): Promise<{ members: MemberTable; fileSha256: string; size: number }> {
-  const { name, tmp, sources, format } = args;
-  const out = await open(tmp, "wx", 0o640);
-  const inputs = new Map<string, FileHandle>();
-  const runs = planRuns(sources);
-  const largest = runs.reduce((max, r) => Math.max(max, r.length), 0);
-  const buffers: Uint8Array[] = [];
-  // What each buffer is still busy with (its last write); a buffer is read into only once that settled.
-  const busy: Promise<unknown>[] = [];
-  const inFlight = new Set<Promise<unknown>>();
-  const track = <T>(p: Promise<T>): Promise<T> => {
-    inFlight.add(p);
+export async function assembleArchive(args: AssembleArgs): Promise<AssembledArchive> {
+  const assembler = await ArchiveAssembler.create(args.name, args.tmp, args.format);
+  try {
+    await assembler.append(args.sources);
+    return await assembler.finish();
+  } catch (err) {
+    await assembler.discard();
+    throw err;
+  }
+}
+
+export interface AssembledArchive {
+  members: MemberTable;
+  fileSha256: string;
+  size: number;
+}
+
+/**
+ * A new archive file being written in order, batch after batch of members, before the whole list is
+ * known: the server starts on an upload's first pages while the client is still reading its files.
+ * Every member read is hashed and compared with the SHA-256 recorded when it was verified against
+ * its chunk id before any of its bytes are written (a full inflate is the scrub's job,
+ * Store.verifyArchive).
+ *
+ * Members lying end to end in one file (most of them: the previous archive's unchanged runs, an
+ * upload's staging file) are read as one run into a reused buffer and written from it as they are;
+ * the next run is read and the previous one written while a run is hashed. Writes of one batch may
+ * still be in flight when the next batch starts; finish() waits for all of them, then fsyncs.
+ */
+export class ArchiveAssembler {
+  private readonly hash = createHash("sha256");
+  private readonly members = new MemberTable();
+  private readonly inputs = new Map<string, FileHandle>();
+  private readonly buffers: Uint8Array[] = [];
+  /** What each buffer is still busy with (its last write); a buffer is read into only once that settled. */
+  private readonly busy: Promise<unknown>[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private runsDone = 0;
+  private position = 0;
+  private synced = 0;
+  private syncing: Promise<unknown> | null = null;
+  private closed = false;
+  /** Members written so far. */
+  count = 0;
+
+  private constructor(
+    private readonly name: string,
+    readonly tmp: string,
+    private readonly format: ArchiveFormat,
+    private readonly out: FileHandle,
+  ) {}
+
+  /** Creates `tmp` (it must not exist). */
+  static async create(name: string, tmp: string, format: ArchiveFormat): Promise<ArchiveAssembler> {
+    return new ArchiveAssembler(name, tmp, format, await open(tmp, "wx", 0o640));
+  }
+
+  /** Bytes of the file so far. */
+  get size(): number {
+    return this.position;
+  }
+
+  /**
+   * Appends `sources` in order. Calls must not overlap. Throws HASH_MISMATCH when a member's bytes
+   * changed since they were verified, STORAGE on short reads, fs errors otherwise; the assembler is
+   * then of no further use (discard it).
+   */
+  async append(sources: readonly MemberSource[]): Promise<void> {
+    if (this.closed) throw new HashRelayError("INTERNAL", `assembly of ${this.name} is already finished`);
+    const runs = planRuns(sources);
+    const read = (k: number) => this.track(this.readRun(runs[k]!, sources[runs[k]!.first]!.label, this.runsDone + k));
+    let next = runs.length > 0 ? read(0) : null;
+    try {
+      for (const [k, run] of runs.entries()) {
+        const bytes = await next!;
+        next = k + 1 < runs.length ? read(k + 1) : null;
+        this.writeRun(bytes, sources.slice(run.first, run.end), this.runsDone + k);
+      }
+    } finally {
+      this.runsDone += runs.length;
+    }
+    this.count += sources.length;
+  }
+
+  /** Waits for every write, fsyncs and closes the file. Returns its members and hash. */
+  async finish(): Promise<AssembledArchive> {
+    await Promise.all(this.inFlight);
+    this.closed = true;
+    await this.out.sync();
+    await this.closeFiles();
+    return { members: this.members, fileSha256: this.hash.digest("hex"), size: this.position };
+  }
+
+  /** Closes and removes the file. Never throws. */
+  async discard(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.inFlight);
+    await this.closeFiles();
+    await unlink(this.tmp).catch(() => undefined);
+  }
+
+  private async closeFiles(): Promise<void> {
+    await this.out.close().catch(() => undefined);
+    for (const handle of this.inputs.values()) await handle.close().catch(() => undefined);
+    this.inputs.clear();
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
     void p.then(
-      () => inFlight.delete(p),
-      () => inFlight.delete(p),
+      () => this.inFlight.delete(p),
+      () => this.inFlight.delete(p),
     );
     return p;
-  };
-  const read = async (k: number): Promise<Uint8Array> => {
-    const run = runs[k]!;
-    const slot = k % BUFFERS;
-    await busy[slot];
-    buffers[slot] ??= new Uint8Array(largest);
-    let handle = inputs.get(run.path);
+  }
+
+  /** Reads run number `serial` (counted over the assembler's life: it picks the buffer) into its buffer. */
+  private async readRun(run: Run, label: string, serial: number): Promise<Uint8Array> {
+    const slot = serial % BUFFERS;
+    await this.busy[slot];
+    if ((this.buffers[slot]?.length ?? -1) < run.length) this.buffers[slot] = new Uint8Array(Math.max(READ_RUN, run.length));
+    let handle = this.inputs.get(run.path);
     if (!handle) {
       handle = await open(run.path, "r");
-      inputs.set(run.path, handle);
+      this.inputs.set(run.path, handle);
     }
-    return readInto(handle, buffers[slot]!.subarray(0, run.length), run.offset, sources[run.first]!.label);
-  };
-  try {
-    const hash = createHash("sha256");
-    const members = new MemberTable();
-    let position = 0;
-    let synced = 0;
-    let syncing: Promise<unknown> | null = null;
-    let next = runs.length > 0 ? track(read(0)) : null;
-    for (const [k, run] of runs.entries()) {
-      const bytes = await next!;
-      next = k + 1 < runs.length ? track(read(k + 1)) : null;
-      const runStart = position;
-      const parts: Uint8Array[] = [];
-      let reencoded = false;
-      let within = 0;
-      for (let at = run.first; at < run.end; at++) {
-        const source = sources[at]!;
-        let member = bytes.subarray(within, within + source.length);
-        within += source.length;
-        let digest = sha256(member);
-        if (!Buffer.from(digest).equals(Buffer.from(source.sha256))) {
-          throw new HashRelayError(
-            "HASH_MISMATCH",
-            `chunk ${source.index} of ${name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
-            "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
-          );
-        }
-        if (isZstdMember(member, 0) !== (format === "tar.zst")) {
-          const raw = inflateMember(member, source.rawLength);
-          member = format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
-          digest = sha256(member);
-          reencoded = true;
-        }
-        parts.push(member);
-        members.push(source.id, position, member.length, source.rawLength, digest);
-        position += member.length;
-      }
-      // Re-encoded members (a format change, rare) no longer fit the run's buffer: that run is copied.
-      const output = reencoded ? Buffer.concat(parts) : bytes;
-      hash.update(output);
-      const writing = track(writeAll(out, output, runStart));
-      busy[k % BUFFERS] = writing;
-      if (!syncing && position - synced >= EARLY_SYNC) {
-        // The disk starts on what is written while the rest is assembled: the final fsync has less left to do.
-        synced = position;
-        const early = track(writing.then(() => out.datasync()));
-        syncing = early;
-        void early.then(
-          () => (syncing = null),
-          () => (syncing = null),
+    return readInto(handle, this.buffers[slot]!.subarray(0, run.length), run.offset, label);
+  }
+
+  /** Checks the members of one run read into `bytes` and queues their write. */
+  private writeRun(bytes: Uint8Array, sources: readonly MemberSource[], serial: number): void {
+    const format = this.format;
+    const runStart = this.position;
+    const parts: Uint8Array[] = [];
+    let reencoded = false;
+    let within = 0;
+    for (const source of sources) {
+      let member = bytes.subarray(within, within + source.length);
+      within += source.length;
+      let digest = sha256(member);
+      if (!Buffer.from(digest).equals(Buffer.from(source.sha256))) {
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `chunk ${source.index} of ${this.name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
+          "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
         );
       }
+      if (isZstdMember(member, 0) !== (format === "tar.zst")) {
+        const raw = inflateMember(member, source.rawLength);
+        member = format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
+        digest = sha256(member);
+        reencoded = true;
+      }
+      parts.push(member);
+      this.members.push(source.id, this.position, member.length, source.rawLength, digest);
+      this.position += member.length;
     }
-    await Promise.all(inFlight);
-    await out.sync();
-    await out.close();
-    return { members, fileSha256: hash.digest("hex"), size: position };
-  } catch (err) {
-    await Promise.allSettled(inFlight);
-    await out.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  } finally {
-    for (const handle of inputs.values()) await handle.close().catch(() => undefined);
+    // Re-encoded members (a format change, rare) no longer fit the run's buffer: that run is copied.
+    const output = reencoded ? Buffer.concat(parts) : bytes;
+    this.hash.update(output);
+    const writing = this.track(writeAll(this.out, output, runStart));
+    this.busy[serial % BUFFERS] = writing;
+    if (!this.syncing && this.position - this.synced >= EARLY_SYNC) {
+      // The disk starts on what is written while the rest is assembled: the final fsync has less left to do.
+      this.synced = this.position;
+      const early = this.track(writing.then(() => this.out.datasync()));
+      this.syncing = early;
+      void early.then(
+        () => (this.syncing = null),
+        () => (this.syncing = null),
+      );
+    }
   }
 }
 

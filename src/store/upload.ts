@@ -5,7 +5,7 @@ import { HashRelayError } from "../errors.ts";
 import { ArchiveIdHasher, chunkIdHex, encodeManifestEntries, type ManifestEntry } from "../archive/manifest.ts";
 import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
-import { assembleArchive, installArchive, type MemberSource } from "./assemble.ts";
+import { ArchiveAssembler, installArchive, type AssembledArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
 import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
@@ -79,6 +79,12 @@ const RECEIVED = 2; // verified and in the staging file
 const DUPLICATE = 3; // a repeat of an earlier entry of this upload that is not stored yet
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/**
+ * The new archive is written ahead of commit once this many raw bytes of entries in a row are
+ * available (held already, or arrived): the server copies the unchanged bulk while the client is
+ * still reading its files, and commit has only the tail left to write.
+ */
+const AHEAD_BATCH_RAW = 4 * 1024 * 1024;
 
 /** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
 export function checkUploadHeader(header: UploadHeader): void {
@@ -126,6 +132,11 @@ export class Upload {
   private writes: Promise<void> = Promise.resolve();
   private writeError: HashRelayError | null = null;
   private closed = false;
+  /** The new archive written ahead of commit, entries [0, ahead.count); null before the first batch and once given up. */
+  private ahead: ArchiveAssembler | null = null;
+  private aheadRunning: Promise<void> | null = null;
+  private aheadAgain = false;
+  private aheadGivenUp = false;
 
   /** Use Store.beginUpload. */
   constructor(
@@ -191,6 +202,7 @@ export class Upload {
       needed.push(this.states[i] === NEEDED);
     }
     this.received += entries.length;
+    this.writeAhead();
     return needed;
   }
 
@@ -262,6 +274,7 @@ export class Upload {
         this.writeError = asStorageError(err, `cannot stage chunks of ${name} for ${this.client}`);
       }
     });
+    this.writeAhead();
     return this.writes;
   }
 
@@ -333,35 +346,43 @@ export class Upload {
       if (existing.archiveId === archiveId) return existing;
       throw new HashRelayError("STORAGE", `${this.client}/${file} is already stored with other content`, "a stored archive is never overwritten; the next backup gets a new time stamp");
     }
-    const sources = this.plan();
-    const size = sources.reduce((sum, s) => sum + s.length, 0);
-    await this.host.ensureSpace(size, `${this.client}/${file}`);
-    const tmp = layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`);
     const started = performance.now();
-    const built = await assembleArchive({ client: this.client, name, tmp, sources, format: this.format });
+    const ahead = await this.takeAhead();
+    const assembler = ahead ?? (await ArchiveAssembler.create(name, layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format));
+    const aheadEntries = assembler.count;
+    let built: AssembledArchive;
+    try {
+      const sources = this.plan(aheadEntries, this.received);
+      await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${file}`);
+      await assembler.append(sources);
+      built = await assembler.finish();
+    } catch (err) {
+      await assembler.discard();
+      throw err;
+    }
     const assembledMs = Math.round(performance.now() - started);
-    const entry = await this.installFile(tmp, built, built.size);
-    // For admins timing commits: the copy of reused members dominates, and grows with the archive, not with the change.
-    const reused = sources.reduce((sum, s) => sum + (s.path === this.stagingPath ? 0 : s.length), 0);
-    this.host.log("debug", "commit.assembled", { client: this.client, file, size: built.size, reusedBytes: reused, assembleMs: assembledMs, commitMs: Math.round(performance.now() - started) });
+    const entry = await this.installFile(assembler.tmp, built, built.size);
+    // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload ran).
+    this.host.log("debug", "commit.assembled", { client: this.client, file, size: built.size, aheadEntries, entries: this.received, assembleMs: assembledMs, commitMs: Math.round(performance.now() - started) });
     return entry;
   }
 
   /**
-   * Where each member of the new file comes from: this upload's staging file, else the newest stored
-   * archive of this client holding the chunk, else its staging pool. Throws STORAGE when a chunk to
-   * reuse is no longer held, HASH_MISMATCH when the held member's raw length is not the entry's.
+   * Where each member of entries [from, to) of the new file comes from: this upload's staging file,
+   * else the newest stored archive of this client holding the chunk, else its staging pool. Throws
+   * STORAGE when a chunk to reuse is no longer held, HASH_MISMATCH when the held member's raw length
+   * is not the entry's. Entries still NEEDED must not be in the range.
    */
-  private plan(): MemberSource[] {
+  private plan(from: number, to: number): MemberSource[] {
     const sources: MemberSource[] = [];
     const stagingLabel = `staging file of ${this.name} for ${this.client}`;
     const reused: number[] = [];
-    for (let i = 0; i < this.received; i++) {
+    for (let i = from; i < to; i++) {
       if (!this.staged.has(this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i)) reused.push(i);
     }
     const places = this.host.sources(this.client, reused.map((i) => this.idAt(i)));
     let next = 0;
-    for (let i = 0; i < this.received; i++) {
+    for (let i = from; i < to; i++) {
       const origin = this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i;
       const id = this.idAt(i);
       const rawLength = this.rawLengths[i]!;
@@ -380,6 +401,60 @@ export class Upload {
       sources.push({ index: i, id, rawLength, path: held.path, label: held.label, offset: held.offset, length: held.length, sha256: held.sha256 });
     }
     return sources;
+  }
+
+  /**
+   * Writes the next entries of the new archive if enough of them in a row are available, in the
+   * background (one batch at a time). Any failure gives the early write up, silently but for a
+   * debug line: commit then assembles the whole archive as if it never started, and reports.
+   */
+  private writeAhead(): void {
+    if (this.closed || this.aheadGivenUp) return;
+    this.aheadAgain = true;
+    if (this.aheadRunning) return;
+    this.aheadRunning = (async () => {
+      try {
+        while (this.aheadAgain && !this.closed && !this.aheadGivenUp) {
+          this.aheadAgain = false;
+          await this.writeAheadBatch();
+        }
+      } catch (err) {
+        this.aheadGivenUp = true;
+        this.host.log("debug", "upload.ahead-given-up", { client: this.client, name: this.name, error: (err as Error).message });
+        await this.ahead?.discard();
+        this.ahead = null;
+      }
+      this.aheadRunning = null;
+    })();
+  }
+
+  private async writeAheadBatch(): Promise<void> {
+    const from = this.ahead?.count ?? 0;
+    let end = from;
+    let raw = 0;
+    while (end < this.received && this.available(end)) raw += this.rawLengths[end++]!;
+    if (end === from || raw < AHEAD_BATCH_RAW) return;
+    const sources = this.plan(from, end);
+    if (sources.some((s) => s.path === this.stagingPath)) await this.writes;
+    if (this.writeError) throw this.writeError;
+    await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${this.name}`);
+    this.ahead ??= await ArchiveAssembler.create(this.name, this.host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format);
+    await this.ahead.append(sources);
+  }
+
+  /** Whether entry `i`'s member is held or staged (so it can be written). */
+  private available(i: number): boolean {
+    const state = this.states[i];
+    if (state === REUSE || state === RECEIVED) return true;
+    return state === DUPLICATE && this.staged.has(this.dupOf.get(i)!);
+  }
+
+  /** The archive written ahead, once its batch in progress is done, or null; the caller owns it from now on. */
+  private async takeAhead(): Promise<ArchiveAssembler | null> {
+    await this.aheadRunning;
+    const ahead = this.ahead;
+    this.ahead = null;
+    return ahead;
   }
 
   private async installFile(tmp: string, built: { members: MemberTable; fileSha256: string }, size: number): Promise<CatalogEntry> {
@@ -442,6 +517,7 @@ export class Upload {
 
   /** Closes the staging file and hands the outcome to the store. Never throws. */
   private async finish(committed: boolean): Promise<void> {
+    await (await this.takeAhead())?.discard();
     let staging: UploadOutcome["staging"] = null;
     if (this.staging) {
       try {
