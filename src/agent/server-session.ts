@@ -12,6 +12,7 @@ import { proofAnswer } from "../protocol/proof.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { ArchiveSource, Store, CatalogEntry, Upload } from "../store/store.ts";
+import { OpenFiles } from "../store/store.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "./connection.ts";
 import { openServerSession, type SecureSession } from "./secure-session.ts";
@@ -67,6 +68,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   let upload: { name: string; upload: Upload; base: ManifestEntry[] | null; format: "tar.gz" | "tar.zst" } | null = null;
   // Per session, never shared: a client only ever reaches its own chunks.
   const deltaSources = new Map<string, Uint8Array>();
+  const deltaFiles = new OpenFiles();
   let endedBy: string | null = null;
   let reportedHash: string | null = null;
   // The archive a verify is challenging, kept open between its `prove` messages.
@@ -88,12 +90,12 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           await session.sendBinary(FrameType.SEALED_NEED, encodeNeed({ firstIndex: page.firstIndex, count: page.entries.length, needed }));
         } else if (incoming.type === FrameType.SEALED_CHUNK) {
           const chunk = decodeChunkPayload(incoming.payload);
-          await upload.upload.addChunk(chunk.index, chunk.member);
+          await staged(upload.upload, upload.upload.addChunk(chunk.index, chunk.member));
           ctx.events?.chunkReceived?.(client, chunk.member.length);
         } else if (incoming.type === FrameType.SEALED_CHUNK_DELTA) {
           if (!upload.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-          const { index, raw } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources);
-          await upload.upload.addRawChunk(index, raw);
+          const { index, raw } = await rebuildFromDelta(incoming.payload, upload.upload, client, ctx.store, deltaSources, deltaFiles);
+          await staged(upload.upload, upload.upload.addRawChunk(index, raw));
           // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
           ctx.events?.chunkReceived?.(client, incoming.payload.length - 4);
         } else {
@@ -203,6 +205,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
     }
   } finally {
     untrack?.();
+    deltaFiles.close();
     await proving?.source.close().catch(() => undefined);
   }
 }
@@ -211,6 +214,18 @@ function expandDiffPage(payload: Uint8Array, base: ManifestEntry[] | null): { fi
   if (!base) throw new HashRelayError("BAD_FRAME", "manifest diff without an accepted base");
   const page = decodeDiffPage(payload);
   return { firstIndex: page.firstIndex, entries: expandDiff(page.ops, base, page.count) };
+}
+
+/**
+ * Chunk bytes a session may hold accepted but not yet in the staging file (being compressed or
+ * written) before it stops reading frames: the next frames are decrypted and checked while the
+ * previous chunks are written, within a bound.
+ */
+const STAGING_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/** Waits for `writing` (a chunk's staging) only when the upload's backlog is over STAGING_BACKLOG_BYTES. */
+async function staged(upload: Upload, writing: Promise<void>): Promise<void> {
+  if (upload.backlog > STAGING_BACKLOG_BYTES) await writing;
 }
 
 /** Raw chunks read for deltas kept per session (the next deltas reuse the same old chunks). */
@@ -227,6 +242,7 @@ async function rebuildFromDelta(
   client: string,
   store: Store,
   deltaCache: Map<string, Uint8Array>,
+  files: OpenFiles,
 ): Promise<{ index: number; raw: Uint8Array }> {
   if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
@@ -241,7 +257,7 @@ async function rebuildFromDelta(
   for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
-    const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex));
+    const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex, files));
     if (raw) {
       sources.set(hex, raw);
       deltaCache.set(hex, raw);

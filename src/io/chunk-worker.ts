@@ -17,6 +17,8 @@ export interface ChunkJob {
   format: "tar.gz" | "tar.zst";
   /** Make PROOF_ROUNDS answers from round `first` with the client's proof secret. */
   proof: { secret: Uint8Array; first: number } | null;
+  /** Cut the chunk into blocks (the client's block index); the server only compresses. */
+  blocks: boolean;
 }
 
 export interface ChunkJobResult {
@@ -32,7 +34,7 @@ declare const self: Worker;
 
 self.onmessage = (event: MessageEvent<ChunkJob>) => {
   const { job, raw, id, compressAs, format, proof } = event.data;
-  const blocks = blocksOf(id, raw, blockKey);
+  const blocks = event.data.blocks ? blocksOf(id, raw, blockKey) : { lengths: new Uint16Array(0), keys: new Float64Array(0) };
   const member = compressAs === null ? null : format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
   const payload = member && encodeChunkPayload({ index: compressAs!, member });
   const tokens = proof ? proofTokens(proof.secret, id, raw, proof.first, PROOF_ROUNDS) : null;

@@ -1,4 +1,4 @@
-// A pool of worker threads (one per core) that compress chunks, index their blocks and make their proof answers.
+// A pool of worker threads (one per core) that compress chunks, index their blocks and make their proof answers (client), or only compress (server).
 import os from "node:os";
 import { HashRelayError } from "../errors.ts";
 import type { ChunkBlocks } from "../archive/chunk-delta.ts";
@@ -56,22 +56,40 @@ export class ChunkWorkers {
    */
   run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<{ payload: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.workers.length === 0) this.start();
     const job = this.next++;
-    const worker = this.workers[job % this.workers.length]!;
     const rawLength = raw.length;
     // A copy is handed over: `raw` may be a view into the archive builder's buffers, which must not be detached.
     const own = raw.slice();
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
-    const message: ChunkJob = { job, raw: own, id, compressAs, format: this.format, proof };
+    return this.post({ job, raw: own, id, compressAs, format: this.format, proof, blocks: true }).then((r) => ({
+      payload: r.payload,
+      blocks: { id, rawLength, lengths: r.lengths, keys: r.keys },
+      tokens: r.tokens,
+    }));
+  }
+
+  /**
+   * The member (of `format`) that `raw` compresses to. `raw` goes to the worker as it is (no copy): the
+   * caller must not use it afterwards. Throws INTERNAL if a worker died.
+   */
+  compress(raw: Uint8Array, format: "tar.gz" | "tar.zst"): Promise<Uint8Array> {
+    if (this.failure) return Promise.reject(this.failure);
+    const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    return this.post({ job: this.next++, raw: own, id: new Uint8Array(0), compressAs: 0, format, proof: null, blocks: false }).then((r) => r.payload!.subarray(4));
+  }
+
+  private post(message: ChunkJob): Promise<ChunkJobResult> {
+    if (this.workers.length === 0) this.start();
+    const worker = this.workers[message.job % this.workers.length]!;
     return new Promise<ChunkJobResult>((resolve, reject) => {
-      this.pending.set(job, { resolve, reject });
-      worker.postMessage(message, [own.buffer as ArrayBuffer]);
-    }).then((r) => ({ payload: r.payload, blocks: { id, rawLength, lengths: r.lengths, keys: r.keys }, tokens: r.tokens }));
+      this.pending.set(message.job, { resolve, reject });
+      worker.postMessage(message, [message.raw.buffer as ArrayBuffer]);
+    });
   }
 
   /** Ends the threads; pending jobs are rejected. */
   close(): void {
+    this.failure ??= new HashRelayError("INTERNAL", "chunk workers closed");
     for (const worker of this.workers) worker.terminate();
     for (const waiter of this.pending.values()) waiter.reject(new HashRelayError("INTERNAL", "chunk workers closed"));
     this.pending.clear();

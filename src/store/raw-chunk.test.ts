@@ -19,7 +19,7 @@ describe("Upload.addRawChunk", () => {
     const archive = buildArchive(raws);
     const { upload, needed, header } = offer(store, "web01", FILE, archive);
     expect(needed).toEqual([true, true, true]);
-    for (const [i, raw] of raws.entries()) await upload.addRawChunk(i, raw);
+    for (const [i, raw] of raws.entries()) await upload.addRawChunk(i, raw.slice()); // handed over
     const entry = await upload.commit(header);
     const path = join(root, "web01", FILE);
     const stored = await readFile(path);
@@ -43,7 +43,7 @@ describe("Upload.addRawChunk", () => {
     expect(thrownCode(() => upload.addRawChunk(1, new Uint8Array([...raws[1]!, 0])))).toBe("HASH_MISMATCH");
     expect(await readdir(join(root, ".hashrelay", "staging")).catch(() => [])).toEqual([]);
     expect(thrownCode(() => upload.addRawChunk(2, raws[1]!))).toBe("BAD_FRAME"); // no such entry
-    await upload.addRawChunk(1, raws[1]!);
+    await upload.addRawChunk(1, raws[1]!.slice());
     expect(thrownCode(() => upload.addRawChunk(1, raws[1]!))).toBe("BAD_FRAME"); // twice
     await upload.addChunk(0, archive.members[0]!);
     await upload.commit(header);

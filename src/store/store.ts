@@ -10,6 +10,7 @@
 // Crash safety: a file reaches its final name only by rename after fsync (then the folder is
 // fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
 // the old archive, or the new one, or both — never a partial file under a final name.
+import { closeSync, openSync, readSync } from "node:fs";
 import { lstat, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
@@ -32,6 +33,7 @@ import type { AuditEvent } from "./audit-chain.ts";
 import { DEFAULT_SUSPECT_RULES, judgeReplacement, type SuspectRules } from "./suspect-replacement.ts";
 import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
 import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
+import { ChunkWorkers } from "../io/chunk-workers.ts";
 
 export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
 
@@ -75,6 +77,51 @@ export type { Hold } from "./holds.ts";
 export { DEFAULT_SUSPECT_RULES, type SuspectRules } from "./suspect-replacement.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
 export { Upload, type UploadHeader } from "./upload.ts";
+
+/** Archive files kept open between reads (Store.readChunk), at most MAX_OPEN of them; close() when done. */
+export class OpenFiles {
+  private static readonly MAX_OPEN = 8;
+  private readonly fds = new Map<string, number>();
+
+  /** Exactly `length` bytes of `path` at `position`, read with blocking calls; STORAGE naming `what` on a short read, fs errors otherwise. */
+  read(path: string, position: number, length: number, what: string): Uint8Array {
+    let fd = this.fds.get(path);
+    if (fd === undefined) {
+      if (this.fds.size >= OpenFiles.MAX_OPEN) this.closeOne(this.fds.keys().next().value!);
+      fd = openSync(path, "r");
+      this.fds.set(path, fd);
+    }
+    const out = new Uint8Array(length);
+    for (let done = 0; done < length; ) {
+      const got = readSync(fd, out, done, length - done, position + done);
+      if (got === 0) throw new HashRelayError("STORAGE", `${what}: file ends before byte ${position + length}`);
+      done += got;
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const path of [...this.fds.keys()]) this.closeOne(path);
+  }
+
+  private closeOne(path: string): void {
+    try {
+      closeSync(this.fds.get(path)!);
+    } catch {
+      // closing a read-only descriptor loses nothing
+    }
+    this.fds.delete(path);
+  }
+}
+
+/** The raw bytes of a stored member; STORAGE when it does not inflate. */
+function inflateStoredMember(member: Uint8Array, what: string, offset: number): Uint8Array {
+  try {
+    return inflateMember(member, CHUNK_MAX);
+  } catch (err) {
+    throw new HashRelayError("STORAGE", `${what}: member at ${offset} is damaged (${(err as Error).message})`);
+  }
+}
 
 /** What Store.verifyArchive found in one stored archive. */
 export interface ScrubReport {
@@ -136,6 +183,7 @@ export class Store {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly active = new Map<string, Upload>();
   private readonly host: UploadHost;
+  private compressors: ChunkWorkers | null = null;
   private readonly auditSink: AuditSink | undefined;
 
   private constructor(layout: StoreLayout, index: ChunkIndex, holdBook: HoldBook, opts: StoreOptions) {
@@ -163,6 +211,8 @@ export class Store {
       ensureSpace: (bytes, what) => this.ensureSpace(bytes, what),
       stored: (row, members) => this.stored(row, members),
       ended: (upload, outcome) => this.ended(upload, outcome),
+      // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
+      compress: (raw, format) => (this.compressors ??= new ChunkWorkers()).compress(raw, format),
     };
   }
 
@@ -215,6 +265,7 @@ export class Store {
    */
   async close(): Promise<void> {
     for (const upload of [...this.active.values()]) await upload.abort();
+    this.compressors?.close();
     try {
       this.index.close();
     } catch (err) {
@@ -252,22 +303,30 @@ export class Store {
    * The raw bytes of a chunk this client's stored archives hold, or null when none holds it. Reads
    * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
    * BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
+   * With `files`, the archive stays open there for the next reads, and the member is read with one
+   * blocking pread: a session rebuilding chunks from deltas reads one small member per chunk, mostly
+   * from the page cache, and three thread-pool round trips each cost more than the read.
    */
-  async readChunk(client: string, idHex: string): Promise<Uint8Array | null> {
+  async readChunk(client: string, idHex: string, files?: OpenFiles): Promise<Uint8Array | null> {
     checkClient(client);
     if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex)) throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
     const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
     if (!location) return null;
+    const what = `${client}/${location.file}`;
+    if (files) {
+      let member: Uint8Array;
+      try {
+        member = files.read(this.layout.archivePath(client, location.file), location.offset, location.length, what);
+      } catch (err) {
+        throw err instanceof HashRelayError ? err : new HashRelayError("STORAGE", `cannot read ${what}: ${(err as Error).message}`);
+      }
+      return inflateStoredMember(member, what, location.offset);
+    }
     const handle = await open(this.layout.archivePath(client, location.file), "r").catch((err) => {
       throw new HashRelayError("STORAGE", `cannot read ${client}/${location.file}: ${(err as Error).message}`);
     });
     try {
-      const member = await readExactly(handle, location.offset, location.length, `${client}/${location.file}`);
-      try {
-        return inflateMember(member, CHUNK_MAX);
-      } catch (err) {
-        throw new HashRelayError("STORAGE", `${client}/${location.file}: member at ${location.offset} is damaged (${(err as Error).message})`);
-      }
+      return inflateStoredMember(await readExactly(handle, location.offset, location.length, what), what, location.offset);
     } finally {
       await handle.close();
     }

@@ -8,9 +8,7 @@ import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { ArchiveAssembler, installArchive, type AssembledArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
 import { StoreLayout, checkArchiveFile } from "./layout.ts";
-import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
-import { encodeGzipMember } from "../archive/gzip-member.ts";
-import { deflateRaw, zstdFrame } from "../io/compress.ts";
+import { isZstdMember } from "../archive/zstd-member.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import type { MemberTable } from "./member-table.ts";
 import type { PoolMember } from "./staging-pool.ts";
@@ -68,6 +66,8 @@ export interface UploadHost {
   ensureSpace(bytes: number, what: string): Promise<void>;
   /** Records an archive just renamed into place (index, retention) and returns its entry. Under the lock; must not throw. */
   stored(row: ArchiveRow, members: MemberTable): Promise<CatalogEntry>;
+  /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */
+  compress(raw: Uint8Array, format: ArchiveFormat): Promise<Uint8Array>;
   /** The upload is over (committed, failed or aborted): keep or drop its staging file, free its name. Never throws. */
   ended(upload: Upload, outcome: UploadOutcome): Promise<void>;
 }
@@ -130,6 +130,8 @@ export class Upload {
   private staging: Promise<FileHandle> | null = null;
   private stagingSize = 0;
   private writes: Promise<void> = Promise.resolve();
+  /** Raw bytes of chunks accepted but not yet written to the staging file (see backlog). */
+  private unwritten = 0;
   private writeError: HashRelayError | null = null;
   private closed = false;
   /** The new archive written ahead of commit, entries [0, ahead.count); null before the first batch and once given up. */
@@ -223,15 +225,16 @@ export class Upload {
     if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
-    return this.stage(index, member);
+    return this.stage(index, member.length, member);
   }
 
   /**
    * Accepts chunk `index` as raw bytes the server rebuilt itself (from a chunk delta, PROTOCOL.md §8.6)
-   * and stages the member it makes of them in the upload's format. Throws as addChunk: BAD_FRAME when
-   * that chunk was not asked for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match
-   * its id" when `raw` is not exactly the entry's raw length and id (checked on `raw` itself, before
-   * anything is compressed or stored), STORAGE when staging already failed. Resolves as addChunk's promise.
+   * and stages the member it makes of them in the upload's format (compressed off the main thread, in
+   * the background: `raw` is handed over). Throws as addChunk: BAD_FRAME when that chunk was not asked
+   * for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match its id" when `raw` is
+   * not exactly the entry's raw length and id (checked on `raw` itself, before anything is compressed
+   * or stored), STORAGE when staging already failed. Resolves as addChunk's promise.
    */
   addRawChunk(index: number, raw: Uint8Array): Promise<void> {
     const name = this.name;
@@ -239,7 +242,7 @@ export class Upload {
     if (raw.length !== this.rawLengths[index] || !Buffer.from(sha256(raw)).equals(Buffer.from(this.idAt(index)))) {
       throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
     }
-    return this.stage(index, this.format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw));
+    return this.stage(index, raw.length, this.host.compress(raw, this.format));
   }
 
   /** Throws unless chunk `index` may arrive now: BAD_FRAME when it was not asked for (or came already) or the upload is closed, STORAGE when staging failed. */
@@ -251,30 +254,46 @@ export class Upload {
     }
   }
 
-  /** Records verified member `index` and queues its write to the staging file (see addChunk). */
-  private stage(index: number, member: Uint8Array): Promise<void> {
+  /**
+   * Bytes of chunks accepted but not yet in the staging file (members being compressed or written). A
+   * session stops reading frames while this is large (it awaits the last chunk's promise).
+   */
+  get backlog(): number {
+    return this.unwritten;
+  }
+
+  /**
+   * Records verified chunk `index` and queues the write of its member (`bytes` long before compression,
+   * for the backlog) to the staging file, in arrival order (see addChunk).
+   */
+  private stage(index: number, bytes: number, member: Uint8Array | Promise<Uint8Array>): Promise<void> {
     const name = this.name;
     this.states[index] = RECEIVED;
     this.missing--;
-    const offset = this.stagingSize;
-    this.stagingSize += member.length;
-    const digest = sha256(member);
-    this.staged.set(index, { offset, length: member.length, sha256: digest });
-    const record: PoolMember = { id: this.idAt(index).slice(), offset, length: member.length, rawLength: this.rawLengths[index]!, sha256: digest };
+    this.unwritten += bytes;
+    if (member instanceof Promise) member.catch(() => undefined); // awaited in turn below
     this.writes = this.writes.then(async () => {
-      if (this.writeError) return;
       try {
+        if (this.writeError) return;
+        const bytesOf = await member;
+        const offset = this.stagingSize;
+        this.stagingSize += bytesOf.length;
+        const digest = sha256(bytesOf);
         const handle = await this.openStaging();
         let done = 0;
-        while (done < member.length) {
-          done += (await handle.write(member, done, member.length - done, offset + done)).bytesWritten;
+        while (done < bytesOf.length) {
+          done += (await handle.write(bytesOf, done, bytesOf.length - done, offset + done)).bytesWritten;
         }
-        this.written.push(record);
+        // Staged once written: the archive written ahead reads it from the staging file.
+        this.staged.set(index, { offset, length: bytesOf.length, sha256: digest });
+        this.written.push({ id: this.idAt(index).slice(), offset, length: bytesOf.length, rawLength: this.rawLengths[index]!, sha256: digest });
+        this.writeAhead();
       } catch (err) {
         this.writeError = asStorageError(err, `cannot stage chunks of ${name} for ${this.client}`);
+      } finally {
+        this.unwritten -= bytes;
       }
     });
-    this.writeAhead();
     return this.writes;
   }
 
@@ -435,7 +454,6 @@ export class Upload {
     while (end < this.received && this.available(end)) raw += this.rawLengths[end++]!;
     if (end === from || raw < AHEAD_BATCH_RAW) return;
     const sources = this.plan(from, end);
-    if (sources.some((s) => s.path === this.stagingPath)) await this.writes;
     if (this.writeError) throw this.writeError;
     await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${this.name}`);
     this.ahead ??= await ArchiveAssembler.create(this.name, this.host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format);
@@ -445,8 +463,8 @@ export class Upload {
   /** Whether entry `i`'s member is held or staged (so it can be written). */
   private available(i: number): boolean {
     const state = this.states[i];
-    if (state === REUSE || state === RECEIVED) return true;
-    return state === DUPLICATE && this.staged.has(this.dupOf.get(i)!);
+    if (state === REUSE) return true;
+    return (state === RECEIVED || state === DUPLICATE) && this.staged.has(state === DUPLICATE ? this.dupOf.get(i)! : i);
   }
 
   /** The archive written ahead, once its batch in progress is done, or null; the caller owns it from now on. */

@@ -1,0 +1,63 @@
+// Store.readChunk with OpenFiles (the delta path of a session): the same bytes as a plain read, from files kept open.
+import { describe, expect, test } from "bun:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { HashRelayError } from "../errors.ts";
+import { noise } from "../testing/noise.ts";
+import { OpenFiles, Store } from "./store.ts";
+import { buildArchive, tempRoots, uploadArchive } from "./test-fixtures.ts";
+
+const newRoot = tempRoots("hashrelay-open-files-");
+
+describe("OpenFiles", () => {
+  test("readChunk through OpenFiles gives the raw bytes a plain readChunk gives, for chunks of two archives; an unknown id is null", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root);
+    const a = buildArchive([noise(30_000, 1), noise(50_000, 3)]);
+    const b = buildArchive([noise(40_000, 5), noise(20_000, 7)]);
+    await uploadArchive(store, "web01", "backup-etc-00-00-12-2026-01-01.tar.gz", a);
+    await uploadArchive(store, "web01", "backup-home-00-00-12-2026-01-01.tar.gz", b);
+    const files = new OpenFiles();
+    try {
+      for (const archive of [a, b, a]) {
+        for (const [i, entry] of archive.entries.entries()) {
+          const hex = Buffer.from(entry.id).toString("hex");
+          const kept = await store.readChunk("web01", hex, files);
+          expect(kept).toEqual(archive.raws[i]!);
+          expect(kept).toEqual((await store.readChunk("web01", hex))!);
+        }
+      }
+      expect(await store.readChunk("web01", "ab".repeat(32), files)).toBeNull();
+    } finally {
+      files.close();
+      await store.close();
+    }
+  });
+
+  test("a file shorter than the range asked is STORAGE naming it; more files than it keeps open are still read right", async () => {
+    const root = await newRoot();
+    const files = new OpenFiles();
+    try {
+      const paths: string[] = [];
+      for (let k = 0; k < 12; k++) {
+        const path = join(root, `f${k}`);
+        await writeFile(path, noise(1000, 2 * k + 1));
+        paths.push(path);
+      }
+      for (let round = 0; round < 2; round++) {
+        for (const [k, path] of paths.entries()) expect(files.read(path, 100, 50, `f${k}`)).toEqual(noise(1000, 2 * k + 1).subarray(100, 150));
+      }
+      let error: unknown = null;
+      try {
+        files.read(paths[0]!, 990, 20, "web01/f0");
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(HashRelayError);
+      expect((error as HashRelayError).code).toBe("STORAGE");
+      expect((error as HashRelayError).message).toContain("web01/f0: file ends before byte 1010");
+    } finally {
+      files.close();
+    }
+  });
+});
