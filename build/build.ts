@@ -10,7 +10,7 @@ const root = path.resolve(import.meta.dir, "..");
 // The bundles live in a temporary folder removed after the compile: the executable must not lean on
 // files beside it (it is copied alone to /usr/local/bin), and tests run it exactly so.
 const staging = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-build-"));
-const bundle = path.join(staging, "hashrelay.mjs");
+const bundle = path.join(staging, "hashrelay.cjs");
 const workerBundle = path.join(staging, "chunk-worker.mjs");
 const binary = path.join(root, "dist", "hashrelay");
 
@@ -27,7 +27,12 @@ const common: BuildOptions = {
   // The JSON Schema validators as precompiled code: the binary does not load ajv's compiler at start.
   plugins: [standaloneValidators(staging)],
 };
-await build({ ...common, entryPoints: [path.join(root, "src", "main.ts")], outfile: bundle });
+// The main bundle is CommonJS: esbuild then loads a builtin module (node:zlib, bun:sqlite, ...) where the
+// module importing it is first evaluated, not all of them at start as ESM's hoisted imports do. With the
+// commands loaded on first call (src/cli/lazy-commands.ts), `--version` peaks at ~33 MiB (ESM: 35-40),
+// and a client whose sources are unchanged never loads zlib (~7 MiB). import.meta is used only when
+// HASHRELAY_BUNDLED is false (src/io/chunk-workers.ts), hence the silenced warning.
+await build({ ...common, format: "cjs", logOverride: { "empty-import-meta": "silent" }, entryPoints: [path.join(root, "src", "main.ts")], outfile: bundle });
 await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worker.ts")], outfile: workerBundle });
 
 const bun = process.execPath; // the pinned bun from node_modules runs this script
