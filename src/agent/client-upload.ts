@@ -122,10 +122,10 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
   }
   mark("walkMs");
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
-  const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.entries), bytesHashed: 0, bytesSent: 0 };
+  const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.store.entrySizes()), bytesHashed: 0, bytesSent: 0 };
   ctx.onProgress?.(progress);
 
-  const fingerprint = fingerprintEntries(walked.entries, `${ARCHIVE_LAYOUT}|${ctx.format}|${source.name}|${source.exclude.join("\u0000")}`);
+  const fingerprint = fingerprintEntries(walked.store, `${ARCHIVE_LAYOUT}|${ctx.format}|${source.name}|${source.exclude.join("\u0000")}`);
   const previous = ctx.state.source(source.name);
   const claimed = previous && previous.fingerprint === fingerprint ? previous.archiveId : undefined;
   // The last archive is a base only in the same format: the server deduplicates per format.
@@ -396,8 +396,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
 }
 
 /** The tar stream's size, near enough for a progress bar: a header per entry, contents padded to 512, two end blocks. */
-function estimateTarBytes(entries: readonly { size: number }[]): number {
-  return entries.reduce((total, e) => total + 512 + Math.ceil(e.size / 512) * 512, 1024);
+function estimateTarBytes(sizes: Float64Array): number {
+  return sizes.reduce((total, size) => total + 512 + Math.ceil(size / 512) * 512, 1024);
 }
 
 /** Verifies the server's signature and that the receipt is for what we sent; keeps it under state/receipts. */
