@@ -367,13 +367,16 @@ export class Upload {
     }
     const started = performance.now();
     const ahead = await this.takeAhead();
+    const waitMs = Math.round(performance.now() - started);
     const assembler = ahead ?? (await ArchiveAssembler.create(name, layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format));
     const aheadEntries = assembler.count;
     let built: AssembledArchive;
+    let appendMs = 0;
     try {
       const sources = this.plan(aheadEntries, this.received);
       await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${file}`);
       await assembler.append(sources);
+      appendMs = Math.round(performance.now() - started) - waitMs;
       built = await assembler.finish();
     } catch (err) {
       await assembler.discard();
@@ -381,8 +384,19 @@ export class Upload {
     }
     const assembledMs = Math.round(performance.now() - started);
     const entry = await this.installFile(assembler.tmp, built, built.size);
-    // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload ran).
-    this.host.log("debug", "commit.assembled", { client: this.client, file, size: built.size, aheadEntries, entries: this.received, assembleMs: assembledMs, commitMs: Math.round(performance.now() - started) });
+    // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload
+    // ran; waitMs: the batch in progress then; appendMs: the rest; the fsync ends assembleMs).
+    this.host.log("debug", "commit.assembled", {
+      client: this.client,
+      file,
+      size: built.size,
+      aheadEntries,
+      entries: this.received,
+      waitMs,
+      appendMs,
+      assembleMs: assembledMs,
+      commitMs: Math.round(performance.now() - started),
+    });
     return entry;
   }
 
