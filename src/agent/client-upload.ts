@@ -110,17 +110,12 @@ function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): Bloc
  */
 export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext, walking?: Promise<WalkResult>): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
-  // Milliseconds from the start of this source to the end of each phase, logged at debug level for admins timing backups.
-  const started = performance.now();
-  const timing: Record<string, number> = {};
-  const mark = (phase: string) => (timing[phase] = Math.round(performance.now() - started));
   let walked;
   try {
     walked = await (walking ?? walkSource(source.path, source.exclude));
   } catch (err) {
     return { ...result, error: asHashRelayError(err, "SOURCE").describe() };
   }
-  mark("walkMs");
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
   const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.store.entrySizes()), bytesHashed: 0, bytesSent: 0 };
   ctx.onProgress?.(progress);
@@ -143,9 +138,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       ...(blockIndex ? { base: previous!.archiveId } : {}),
       ...(ctx.format !== "tar.gz" ? { format: ctx.format } : {}),
     });
-    mark("baseMs");
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
-    mark("offerMs");
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0, ...(answer.held ? { held: answer.held } : {}) };
@@ -320,9 +313,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       },
     });
     await flush();
-    mark("readMs");
     await inflight;
-    mark("pagesMs");
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     result.chunksTotal = summary.chunks;
 
@@ -357,7 +348,6 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     try {
       done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
       inTransfer = false;
-      mark("commitMs");
       receipt = await checkReceipt(done.receipt, session.clientName, source.name, summary.archiveId, ctx);
       settle(true);
     } catch (err) {
@@ -377,8 +367,6 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     }
     await saving;
     await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
-    mark("doneMs");
-    ctx.log.log("debug", "upload.timing", { name: source.name, ...timing });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file, ...(done.held ? { held: done.held } : {}) };
   } catch (err) {
