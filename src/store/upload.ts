@@ -75,7 +75,7 @@ export interface UploadHost {
 // Per-chunk state.
 const REUSE = 0; // the client's stored archives or its staging pool hold it
 const NEEDED = 1; // asked for, not received yet
-const RECEIVED = 2; // verified and in the staging file
+const RECEIVED = 2; // verified; its member is being made or written to the staging file (in `staged` once written)
 const DUPLICATE = 3; // a repeat of an earlier entry of this upload that is not stored yet
 
 const HEX64 = /^[0-9a-f]{64}$/;
