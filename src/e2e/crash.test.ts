@@ -1,4 +1,4 @@
-// End to end: kill -9 of the server mid-transfer and mid-assembly never leaves a partial file under a final name.
+// End to end: kill -9 of the server mid-transfer and at commit never leaves a partial file under a final name.
 import { describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -34,7 +34,7 @@ function expectOnlyIntact(world: World, file: string, sha256: string): void {
 }
 
 describe("crash safety", () => {
-  test("kill -9 while receiving, then while assembling: the previous archive stays intact, no partial final name", async () => {
+  test("kill -9 while receiving, then at commit (the client waiting for its receipt): the previous archive stays intact, no partial final name", async () => {
     const data = tempDir("crash-src");
     fs.writeFileSync(path.join(data, "small.txt"), "the previous version\n");
     const world = await makeWorld([data]);
@@ -63,7 +63,9 @@ describe("crash safety", () => {
     server = await startServer(world);
     const tmp = path.join(world.storage, ".hashrelay", "tmp");
     expect(listTree(tmp)).toEqual([]); // leftovers cleaned at start
-    const code2 = await killServerWhen(world, server, () => sizeUnder(tmp) > 16 * 1024 * 1024);
+    // The server writes the new archive ahead while chunks arrive; the kill waits for commit: the client
+    // sent it once it writes its new block index beside the current one (renamed only after the receipt).
+    const code2 = await killServerWhen(world, server, () => sizeUnder(tmp) > 0 && fs.readdirSync(sources).some((name) => name.endsWith(".tmp")));
     expect(code2).not.toBe(0);
     expectOnlyIntact(world, previous, previousSha);
     // the client was writing the new block index and segments while it waited for the receipt: none replaced, no temp file left
