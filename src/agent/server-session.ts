@@ -257,7 +257,7 @@ async function rebuildFromDelta(
   for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
-    const raw = deltaCache.get(hex) ?? (await store.readChunk(client, hex, files));
+    const raw = deltaCache.get(hex) ?? store.readChunk(client, hex, files);
     if (raw) {
       sources.set(hex, raw);
       deltaCache.set(hex, raw);

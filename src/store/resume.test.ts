@@ -4,7 +4,7 @@ import { readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:f
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
-import { Store, type StoreLog } from "./store.ts";
+import { OpenFiles, Store, type StoreLog } from "./store.ts";
 import { buildArchive, offer, seededBytes, sendNeeded, tempDir, uploadArchive, type TestArchive } from "./test-fixtures.ts";
 
 const HOUR = 3600_000;
@@ -343,7 +343,9 @@ describe("the index file alone", () => {
     const lookups = store.chunkIndex("web01");
     const entries = store.list("web01").map(({ receipt: _, ...rest }) => ({ ...rest, members: rest.members }));
     expect(lookups.size).toBe(7);
-    const chunk = await store.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"));
+    const files = new OpenFiles();
+    const chunk = store.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"), files);
+    files.close();
     await store.close();
     stores.splice(stores.indexOf(store), 1);
     for (const suffix of ["", "-wal", "-shm"]) await rm(join(root, ".hashrelay", `index.sqlite${suffix}`), { force: true });
@@ -353,7 +355,8 @@ describe("the index file alone", () => {
     // files rebuilt by scanning are dated by their mtime, not by the time they were stored
     expect(reopened.list("web01").map(({ storedAt: _, ...rest }) => rest)).toEqual(entries.map(({ storedAt: _, ...rest }) => rest));
     expect(reopened.list("web01").every((e) => e.receipt === undefined)).toBe(true);
-    expect(await reopened.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"))).toEqual(chunk);
+    expect(reopened.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"), files)).toEqual(chunk);
+    files.close();
     expect(chunk).toEqual(v2.raws[5]!);
     const v3 = buildArchive([...randomRaws("idx", 6), seededBytes("idx-newer", 100)]);
     expect(indicesOf((await uploadArchive(reopened, "web01", fileAt("etc", T0 + 2 * HOUR), v3)).needed)).toEqual([6]);

@@ -114,15 +114,6 @@ export class OpenFiles {
   }
 }
 
-/** The raw bytes of a stored member; STORAGE when it does not inflate. */
-function inflateStoredMember(member: Uint8Array, what: string, offset: number): Uint8Array {
-  try {
-    return inflateMember(member, CHUNK_MAX);
-  } catch (err) {
-    throw new HashRelayError("STORAGE", `${what}: member at ${offset} is damaged (${(err as Error).message})`);
-  }
-}
-
 /** What Store.verifyArchive found in one stored archive. */
 export interface ScrubReport {
   client: string;
@@ -303,32 +294,26 @@ export class Store {
    * The raw bytes of a chunk this client's stored archives hold, or null when none holds it. Reads
    * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
    * BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
-   * With `files`, the archive stays open there for the next reads, and the member is read with one
-   * blocking pread: a session rebuilding chunks from deltas reads one small member per chunk, mostly
-   * from the page cache, and three thread-pool round trips each cost more than the read.
+   * The archive stays open in `files` for the next reads, and the member is read with one blocking
+   * pread: a session rebuilding chunks from deltas reads one small member per chunk, mostly from the
+   * page cache, and three thread-pool round trips each cost more than the read.
    */
-  async readChunk(client: string, idHex: string, files?: OpenFiles): Promise<Uint8Array | null> {
+  readChunk(client: string, idHex: string, files: OpenFiles): Uint8Array | null {
     checkClient(client);
     if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex)) throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
     const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
     if (!location) return null;
     const what = `${client}/${location.file}`;
-    if (files) {
-      let member: Uint8Array;
-      try {
-        member = files.read(this.layout.archivePath(client, location.file), location.offset, location.length, what);
-      } catch (err) {
-        throw err instanceof HashRelayError ? err : new HashRelayError("STORAGE", `cannot read ${what}: ${(err as Error).message}`);
-      }
-      return inflateStoredMember(member, what, location.offset);
-    }
-    const handle = await open(this.layout.archivePath(client, location.file), "r").catch((err) => {
-      throw new HashRelayError("STORAGE", `cannot read ${client}/${location.file}: ${(err as Error).message}`);
-    });
+    let member: Uint8Array;
     try {
-      return inflateStoredMember(await readExactly(handle, location.offset, location.length, what), what, location.offset);
-    } finally {
-      await handle.close();
+      member = files.read(this.layout.archivePath(client, location.file), location.offset, location.length, what);
+    } catch (err) {
+      throw err instanceof HashRelayError ? err : new HashRelayError("STORAGE", `cannot read ${what}: ${(err as Error).message}`);
+    }
+    try {
+      return inflateMember(member, CHUNK_MAX);
+    } catch (err) {
+      throw new HashRelayError("STORAGE", `${what}: member at ${location.offset} is damaged (${(err as Error).message})`);
     }
   }
 
