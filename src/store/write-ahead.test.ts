@@ -8,7 +8,7 @@ import { noise } from "../testing/noise.ts";
 import { HashRelayError } from "../errors.ts";
 import { Store } from "./store.ts";
 import type { Upload } from "./upload.ts";
-import { buildArchive, headerFor, sendPages, tempRoots, uploadArchive, type TestArchive } from "./test-fixtures.ts";
+import { buildArchive, headerFor, sendNeeded, sendPages, tempRoots, uploadArchive, type TestArchive } from "./test-fixtures.ts";
 
 const newRoot = tempRoots("hashrelay-write-ahead-");
 const OLD = "backup-etc-00-00-12-2026-01-01.tar.gz";
@@ -66,8 +66,7 @@ describe("writing the archive ahead of commit", () => {
     expect(needed.flatMap((n, i) => (n ? [i] : []))).toEqual([30, 47]);
     // Entries 0-29 are held: 6 MiB, written before any chunk arrives.
     await tmpReaches(root, 29 * CHUNK);
-    await upload.addChunk(30, next.members[30]!);
-    await upload.addChunk(47, next.members[47]!);
+    await sendNeeded(upload, next, needed);
     await upload.commit(headerFor(NEW, next));
     const path = join(root, "web01", NEW);
     expect((await readFile(path)).equals(Buffer.from(next.bytes))).toBe(true);
@@ -101,12 +100,11 @@ describe("writing the archive ahead of commit", () => {
     const { store, logs, base, next } = await storedBase(root);
     await rotMember(join(root, "web01", OLD), base, 5);
     const upload = store.beginUpload("web01", "etc");
-    sendPages(upload, next.entries, 10);
+    const needed = sendPages(upload, next.entries, 10);
     for (let waited = 0; waited < 5000 && !logs.some((l) => l.event === "upload.ahead-given-up"); waited += 20) await Bun.sleep(20);
     expect(logs.find((l) => l.event === "upload.ahead-given-up")?.fields.error).toContain("chunk 5 of etc");
     expect(await tmpFiles(root)).toEqual([]);
-    await upload.addChunk(30, next.members[30]!);
-    await upload.addChunk(47, next.members[47]!);
+    await sendNeeded(upload, next, needed);
     await commitFailsOn(root, upload, next, 5);
     await store.close();
   });
@@ -115,12 +113,11 @@ describe("writing the archive ahead of commit", () => {
     const root = await newRoot();
     const { store, base, next } = await storedBase(root);
     const upload = store.beginUpload("web01", "etc");
-    sendPages(upload, next.entries.slice(0, 30), 10);
+    const needed = sendPages(upload, next.entries.slice(0, 30), 10);
     await tmpReaches(root, 29 * CHUNK);
     await rotMember(join(root, "web01", OLD), base, 40);
-    upload.addManifestPage(30, next.entries.slice(30));
-    await upload.addChunk(30, next.members[30]!);
-    await upload.addChunk(47, next.members[47]!);
+    needed.push(...upload.addManifestPage(30, next.entries.slice(30)));
+    await sendNeeded(upload, next, needed);
     await commitFailsOn(root, upload, next, 40);
     await store.close();
   });
