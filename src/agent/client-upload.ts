@@ -189,8 +189,8 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       return payload;
     };
 
-    /** Offers one page, then sends what the server needs of it, in order. Chunks are compressed and indexed on the worker threads. */
-    const sendPage = async (p: Page) => {
+    /** Offers page `p` and reads the server's NEED for it: the indexes it asks for. */
+    const offerPage = async (p: Page): Promise<Set<number>> => {
       const body = base
         ? encodeDiffPage(p.first, p.entries.length, diffAgainstBase(p.entries, base.manifest))
         : encodeManifestPage({ firstIndex: p.first, entries: p.entries });
@@ -199,7 +199,15 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       if (need.firstIndex !== p.first || need.count !== p.entries.length) {
         throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${p.first}+${p.entries.length}`);
       }
-      const needed = new Set(need.needed);
+      return new Set(need.needed);
+    };
+
+    /**
+     * Sends what the server needs of page `p`, in order, once every chunk of the pages before it is
+     * out (`sentBefore`). The deltas are made (and the other chunks handed to the worker threads) before
+     * that wait, while the server is still taking in the previous page's chunks.
+     */
+    const sendNeeded = async (p: Page, needed: Set<number>, sentBefore: Promise<unknown>) => {
       type Outcome = { blocks: ChunkBlocks; frame?: { type: number; payload: Uint8Array; bytes: number } };
       const outcomes: Promise<Outcome>[] = p.entries.map((entry, i) => {
         const index = p.first + i;
@@ -245,6 +253,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       });
       // If the page fails half way, the jobs not awaited yet are rejected when the workers close: not an unhandled rejection.
       for (const outcome of outcomes) outcome.catch(() => undefined);
+      await sentBefore;
       for (const outcome of outcomes) {
         const { blocks, frame } = await outcome;
         newBlocks.push(blocks);
@@ -258,16 +267,32 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       }
     };
 
-    // Pipeline: while page k is offered, compressed and sent, page k+1 is being read and chunked.
-    let inflight: Promise<void> = Promise.resolve();
+    // Pipeline (PROTOCOL.md §10 step 4): page k+1 is offered as soon as the NEED of page k is read, so
+    // the server answers it while page k's chunks are still being made and sent, and those of page k+1
+    // are ready when page k's are out. Page k+2 is read and chunked only once page k's chunks are out:
+    // two windows of raw bytes at most, one being sent and one being read or offered.
+    let needRead: Promise<unknown> = Promise.resolve();
+    let sent: Promise<unknown> = Promise.resolve();
     const flush = async () => {
       if (page.entries.length === 0) return;
       const full = page;
       page = emptyPage(full.first + full.entries.length);
-      await inflight;
+      await needRead;
+      const sentBefore = sent;
+      const offered = offerPage(full);
+      sent = (async () => {
+        const needed = await offered;
+        // One macrotask first: a flush waiting for this NEED sends the next page's offer before the
+        // deltas are made here, and the server answers it meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
+        await sendNeeded(full, needed, sentBefore);
+      })();
+      needRead = offered;
+      // Awaited in turn (the next flush, the end of the source); this only keeps an early failure from being unhandled.
+      offered.catch(() => undefined);
+      sent.catch(() => undefined);
+      await sentBefore;
       if (process.memoryUsage().arrayBuffers > GARBAGE_BUDGET_BYTES) Bun.gc(true);
-      inflight = sendPage(full);
-      inflight.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
     };
 
     const keys = walked.entries.map((e) => JSON.stringify([e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null]));
@@ -313,7 +338,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       },
     });
     await flush();
-    await inflight;
+    await sent;
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     result.chunksTotal = summary.chunks;
 
