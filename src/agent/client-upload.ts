@@ -173,6 +173,13 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; early: (Promise<WorkerResult> | null)[]; bytes: number; span: number; first: number; startedAt: number };
     const emptyPage = (first: number): Page => ({ entries: [], raws: [], early: [], bytes: 0, span: 0, first, startedAt: Date.now() });
     const proofFirstOf = (id: Uint8Array) => (proofs ? proofs.roundsToAdd(id) : null);
+    /** Keeps the proof answers of chunk `id` from round `first` (made by a worker or here). */
+    const keepProofs = (id: Uint8Array, first: number | null, tokens: Uint8Array | null) => {
+      if (tokens && first !== null) newProofs.push({ id, first, tokens });
+    };
+    /** Makes proof answers here, for a chunk that goes to no worker, while its bytes are at hand. */
+    const proofsHere = (id: Uint8Array, raw: Uint8Array, first: number | null) =>
+      keepProofs(id, first, proofs && first !== null ? proofTokens(proofs.secret, id, raw, first, PROOF_ROUNDS) : null);
     let page = emptyPage(0);
 
     /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
@@ -226,28 +233,23 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
           return Promise.resolve({ blocks: known });
         }
         const proofFirst = proofFirstOf(entry.id);
-        const keepProofs = (tokens: Uint8Array | null) => {
-          if (tokens && proofFirst !== null) newProofs.push({ id: entry.id, first: proofFirst, tokens });
-        };
-        /** Proof answers made here, for chunks that do not go to a worker. */
-        const proofsHere = () => keepProofs(proofs && proofFirst !== null ? proofTokens(proofs.secret, entry.id, raw, proofFirst, PROOF_ROUNDS) : null);
         if (!needed.has(index)) {
           if (known) {
-            proofsHere();
+            proofsHere(entry.id, raw, proofFirst);
             return Promise.resolve({ blocks: known });
           }
-          return workers.run(entry.id, raw, null, proofFirst).then((r) => (keepProofs(r.tokens), { blocks: r.blocks }));
+          return workers.run(entry.id, raw, null, proofFirst).then((r) => (keepProofs(entry.id, proofFirst, r.tokens), { blocks: r.blocks }));
         }
         if (base) {
           const blocks = known ?? blocksOf(entry.id, raw, blockKey);
           const payload = deltaFor(index, raw, blocks);
           if (payload) {
-            proofsHere();
+            proofsHere(entry.id, raw, proofFirst);
             return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
           }
         }
         return workers.run(entry.id, raw, index, proofFirst).then((r) => {
-          keepProofs(r.tokens);
+          keepProofs(entry.id, proofFirst, r.tokens);
           return { blocks: r.blocks, frame: { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 } };
         });
       });
@@ -310,18 +312,14 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         if (chunk.raw && base && known) {
           // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
           // chunks not read at all); only proof answers running low are made while the bytes are here.
-          const proofFirst = proofFirstOf(chunk.id);
-          if (proofFirst !== null && proofs) newProofs.push({ id: chunk.id, first: proofFirst, tokens: proofTokens(proofs.secret, chunk.id, chunk.raw, proofFirst, PROOF_ROUNDS) });
+          proofsHere(chunk.id, chunk.raw, proofFirstOf(chunk.id));
           page.early.push(null);
           page.raws.push(null);
         } else if (chunk.raw && !base && !known) {
           // ChunkWorkers.run copies the view for the worker
           const proofFirst = proofFirstOf(chunk.id);
-          const early = workers.run(chunk.id, chunk.raw, chunk.index, proofFirst).then((r) => {
-            if (r.tokens && proofFirst !== null) newProofs.push({ id: chunk.id, first: proofFirst, tokens: r.tokens });
-            return r;
-          });
-          early.catch(() => undefined); // awaited in sendPage; a failure before that is not unhandled
+          const early = workers.run(chunk.id, chunk.raw, chunk.index, proofFirst).then((r) => (keepProofs(chunk.id, proofFirst, r.tokens), r));
+          early.catch(() => undefined); // awaited in sendNeeded; a failure before that is not unhandled
           page.early.push(early);
           page.raws.push(null);
           page.bytes += chunk.rawLength;

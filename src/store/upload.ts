@@ -358,8 +358,7 @@ export class Upload {
 
   /** Under the client lock: assemble in tmp, fsync, rename into place, record. */
   private async store(): Promise<CatalogEntry> {
-    const { layout } = this.host;
-    const { name, file, archiveId } = this.header!;
+    const { file, archiveId } = this.header!;
     const existing = await this.host.existingEntry(this.client, file);
     if (existing) {
       if (existing.archiveId === archiveId) return existing;
@@ -368,7 +367,7 @@ export class Upload {
     const started = performance.now();
     const ahead = await this.takeAhead();
     const waitMs = Math.round(performance.now() - started);
-    const assembler = ahead ?? (await ArchiveAssembler.create(name, layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format));
+    const assembler = ahead ?? (await this.newAssembler());
     const aheadEntries = assembler.count;
     let built: AssembledArchive;
     let appendMs = 0;
@@ -470,8 +469,13 @@ export class Upload {
     const sources = this.plan(from, end);
     if (this.writeError) throw this.writeError;
     await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${this.name}`);
-    this.ahead ??= await ArchiveAssembler.create(this.name, this.host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format);
+    this.ahead ??= await this.newAssembler();
     await this.ahead.append(sources);
+  }
+
+  /** An assembler writing a new temp file under .hashrelay/tmp. */
+  private newAssembler(): Promise<ArchiveAssembler> {
+    return ArchiveAssembler.create(this.name, this.host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${this.format}`), this.format);
   }
 
   /** Whether entry `i`'s member is held or staged (so it can be written). */
