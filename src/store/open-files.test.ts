@@ -1,6 +1,6 @@
 // Store.readChunk through OpenFiles (the delta path of a session): the chunks' raw bytes, from archive files kept open.
 import { describe, expect, test } from "bun:test";
-import { writeFile } from "node:fs/promises";
+import { unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { noise } from "../testing/noise.ts";
@@ -29,6 +29,22 @@ describe("OpenFiles", () => {
     } finally {
       files.close();
       await store.close();
+    }
+  });
+
+  test("a file read once stays open: it is still read after its name is gone, until close()", async () => {
+    const root = await newRoot();
+    const path = join(root, "archive");
+    await writeFile(path, noise(1000, 9));
+    const files = new OpenFiles();
+    try {
+      expect(files.read(path, 0, 10, "archive")).toEqual(noise(1000, 9).subarray(0, 10));
+      await unlink(path);
+      expect(files.read(path, 500, 10, "archive")).toEqual(noise(1000, 9).subarray(500, 510));
+      files.close();
+      expect(() => files.read(path, 0, 10, "archive")).toThrow(/ENOENT/);
+    } finally {
+      files.close();
     }
   });
 
