@@ -2,21 +2,21 @@
 import { HashRelayError } from "../errors.ts";
 import { nextRun } from "../config/schedule.ts";
 import type { Config } from "../config/parse-config.ts";
-import { runTick, type TickContext, type TickResult } from "../agent/client-tick.ts";
-import { ClientState } from "../agent/client-state.ts";
-import { ClientService } from "../agent/client-service.ts";
-import { clientRecordPath } from "../agent/config-record.ts";
-import type { ReloadPart } from "../agent/reload.ts";
+import { runTick, type TickContext, type TickResult } from "../client/tick.ts";
+import { ClientState } from "../client/state.ts";
+import { ClientService } from "../client/service.ts";
+import { clientRecordPath } from "../daemon/config-record.ts";
+import type { ReloadPart } from "../daemon/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
-import { createProgress, formatBytes } from "../io/progress.ts";
+import { createProgress, formatBytes } from "../client/progress.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { startLiveConfig } from "./live-config.ts";
+import { startLiveConfig } from "../daemon/live-config.ts";
 import { loadConfig } from "./load-config.ts";
-import { resolveServer } from "./client-session.ts";
+import { resolveServer } from "../client/command-session.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -75,7 +75,7 @@ export async function client(argv: string[]): Promise<number> {
     return result.exitCode;
   }
 
-  // Daemon. The config is live: a file change or SIGHUP reloads it (src/agent/reload.ts); start-up is the
+  // Daemon. The config is live: a file change or SIGHUP reloads it (src/daemon/reload.ts); start-up is the
   // first reload. A tick runs on the context it started with; a reload swaps the context for the next one
   // and re-arms the one schedule timer from now when the schedule changed. `every` schedules run a first
   // tick at start, cron schedules wait for their first time.
@@ -83,7 +83,7 @@ export async function client(argv: string[]): Promise<number> {
   const timer = new ScheduleTimer();
   let current: TickContext | null = null;
   let due = 0;
-  // systemd: READY=1 once started, STATUS= after each tick and reload, WATCHDOG=1 (src/agent/client-service.ts).
+  // systemd: READY=1 once started, STATUS= after each tick and reload, WATCHDOG=1 (src/client/service.ts).
   let service: ClientService | null = null;
   const part: ReloadPart = {
     name: "client",

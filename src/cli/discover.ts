@@ -1,7 +1,7 @@
 // `hashrelay discover [--config FILE] [--wait DURATION]`: find the pinned server on the LAN, print ADDR:PORT.
 import { HashRelayError } from "../errors.ts";
 import { parseDuration } from "../config/duration.ts";
-import { discoverServer, DISCOVERY_WAIT_MS } from "../io/discovery.ts";
+import { discoverServer, DISCOVERY_WAIT_MS } from "../session/discovery.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { requireClient } from "./client.ts";
 import { loadConfig } from "./load-config.ts";

@@ -3,12 +3,12 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
-import type { SecureSession } from "../agent/secure-session.ts";
+import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { requireClient } from "./client.ts";
-import { openCommandSession } from "./client-session.ts";
+import { openCommandSession } from "../client/command-session.ts";
 import { loadConfig } from "./load-config.ts";
-import { formatBytes } from "../io/progress.ts";
+import { formatBytes } from "../client/progress.ts";
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
 export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {

@@ -12,10 +12,10 @@ import { decodeChunkPayload, decodeManifestPage } from "../protocol/binary-frame
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
-import type { SecureSession } from "../agent/secure-session.ts";
+import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { requireClient } from "./client.ts";
-import { openCommandSession } from "./client-session.ts";
+import { openCommandSession } from "../client/command-session.ts";
 import { listRemote } from "./ls.ts";
 import { loadConfig } from "./load-config.ts";
 import { keptReceipt } from "./receipt.ts";

@@ -1,13 +1,13 @@
 // `hashrelay server --config FILE`: serve until SIGTERM; the config is live (file watch and SIGHUP reload it).
 import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
-import { serverRecordPath } from "../agent/config-record.ts";
-import { ServerDaemon } from "../agent/server-daemon.ts";
-import { ServerService, serverLogFile } from "../agent/server-service.ts";
+import { serverRecordPath } from "../daemon/config-record.ts";
+import { ServerDaemon } from "../server/daemon.ts";
+import { ServerService, serverLogFile } from "../server/service.ts";
 import { createLogger, parseLogFormat } from "../io/log.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { startLiveConfig } from "./live-config.ts";
+import { startLiveConfig } from "../daemon/live-config.ts";
 import { readConfig } from "./load-config.ts";
 import { serverVerify } from "./server-verify.ts";
 import { serverAudit } from "./server-audit.ts";
@@ -36,7 +36,7 @@ export async function server(argv: string[]): Promise<number> {
   const log = createLogger(logFileOf(file), { role: "server" }, { format });
   const service = new ServerService(log, createNotifier());
   const running = new ServerDaemon(log, service.events);
-  // Start-up is the first reload, from nothing (src/agent/reload.ts).
+  // Start-up is the first reload, from nothing (src/daemon/reload.ts).
   const live = await startLiveConfig(file, {
     parts: [running.part, service.part],
     log: () => log,

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import { EXIT } from "../errors.ts";
 import { formatIssue, type ConfigIssue } from "../config/parse-config.ts";
 import { stateLocations } from "../config/state-locations.ts";
-import { ClientConfigs, clientRecordPath, readConfigRecord, serverRecordPath, type ClientConfigSeen } from "../agent/config-record.ts";
-import type { ConfigRecord } from "../agent/reload.ts";
+import { ClientConfigs, clientRecordPath, readConfigRecord, serverRecordPath, type ClientConfigSeen } from "../daemon/config-record.ts";
+import type { ConfigRecord } from "../daemon/reload.ts";
 
 export interface ConfigStatus {
   /** The config the agent applied last (null: no agent has run with this state yet). */

@@ -1,5 +1,5 @@
 // `hashrelay status --config FILE [--json]`: what the client or server state says, whether or not the daemon runs.
-import { formatStatus, statusReport } from "../agent/status-report.ts";
+import { formatStatus, statusReport } from "./status-report.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { readConfig } from "./load-config.ts";
 import { clientConfigStatus, configStatusLines, serverConfigStatus, statusOfInvalidConfig } from "./status-config.ts";

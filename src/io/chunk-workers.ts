@@ -25,7 +25,7 @@ export class ChunkWorkers {
   /** Threads start at the first job: a source that turns out unchanged costs none. */
   constructor(
     private readonly format: "tar.gz" | "tar.zst" = "tar.gz",
-    /** The client's proof secret (io/proof-store.ts); null: no proof answers. */
+    /** The client's proof secret (client/proof-store.ts); null: no proof answers. */
     private readonly proofSecret: Uint8Array | null = null,
     private readonly size = Math.max(1, Math.min(os.availableParallelism(), 4)),
   ) {}

@@ -2,7 +2,7 @@
 import net from "node:net";
 import { HashRelayError } from "../errors.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "../protocol/frame-codec.ts";
-import type { Connection } from "../agent/connection.ts";
+import type { Connection } from "../session/connection.ts";
 
 /** Bytes a sender may leave in the socket's buffer before it waits for a drain (a wait per 64 KiB chunk frame costs an event-loop turn each). */
 const SEND_WINDOW_BYTES = 1024 * 1024;

@@ -4,8 +4,8 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildArchive } from "../io/archive-builder.ts";
-import { walkSource } from "../io/tree-walk.ts";
+import { buildArchive } from "../client/archive-builder.ts";
+import { walkSource } from "../client/tree-walk.ts";
 import type { MemberRecord } from "./catalog.ts";
 import { DEFAULT_SUSPECT_RULES, judgeReplacement } from "./suspect-replacement.ts";
 

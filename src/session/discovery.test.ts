@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { encodeDiscoveryRequest } from "../protocol/discovery.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
 import { broadcastTargets, discoverServer, startDiscoveryResponder, type DiscoveryResponder } from "./discovery.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../io/log.ts";
 
 const server = identityFor("server");
 const impostor = identityFor("impostor");

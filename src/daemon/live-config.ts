@@ -1,11 +1,11 @@
 // A daemon's config, live: the first reload at start-up, then a reload on each file change and on SIGHUP.
 import fs from "node:fs";
 import type { Config } from "../config/parse-config.ts";
-import { writeConfigRecord } from "../agent/config-record.ts";
-import { ConfigReloader, startFailure, type ReloadPart } from "../agent/reload.ts";
+import { writeConfigRecord } from "./config-record.ts";
+import { ConfigReloader, startFailure, type ReloadPart } from "./reload.ts";
 import { watchConfigFile } from "../io/config-watch.ts";
 import type { Logger } from "../io/log.ts";
-import { parseConfigText } from "./load-config.ts";
+import { parseConfigText } from "../cli/load-config.ts";
 
 export interface LiveConfig {
   reloader: ConfigReloader;

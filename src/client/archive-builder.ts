@@ -8,7 +8,7 @@ import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { ArchiveIdHasher, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
 import { StreamMap, type Segment } from "../archive/stream-map.ts";
 import { TAR_TRAILER, encodeTarHeader, tarPadding, type TarEntry } from "../archive/tar.ts";
-import { deflateRaw } from "./compress.ts";
+import { deflateRaw } from "../io/compress.ts";
 import { sourceError } from "./tree-walk.ts";
 
 /** File contents are read in blocks of this size into one reused buffer. */

@@ -5,7 +5,7 @@ import { writeFileAtomic, writeFileAtomicIf } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { Segment } from "../archive/stream-map.ts";
 import type { DownKind } from "./server-availability.ts";
-import type { SourceResult } from "./client-upload.ts";
+import type { SourceResult } from "./upload.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {
@@ -42,7 +42,7 @@ export class ClientState {
     fs.mkdirSync(path.join(this.dir, "receipts"), { recursive: true, mode: 0o700 });
   }
 
-  /** The proof material for `hashrelay verify` (io/proof-store.ts). */
+  /** The proof material for `hashrelay verify` (client/proof-store.ts). */
   get proofsFile(): string {
     return path.join(this.dir, "proofs.sqlite");
   }

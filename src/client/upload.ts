@@ -11,13 +11,13 @@ import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
 import { BlockIndex, blocksOf, copySourcesOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
-import { walkSource, fingerprintEntries, type WalkResult } from "../io/tree-walk.ts";
+import { walkSource, fingerprintEntries, type WalkResult } from "./tree-walk.ts";
 import { blockKey } from "../io/block-key.ts";
 import { ChunkWorkers } from "../io/chunk-workers.ts";
-import type { ProofStore, ProofRows } from "../io/proof-store.ts";
+import type { ProofStore, ProofRows } from "./proof-store.ts";
 import type { Logger } from "../io/log.ts";
-import type { ClientState, SourceRecord } from "./client-state.ts";
-import type { SecureSession } from "./secure-session.ts";
+import type { ClientState, SourceRecord } from "./state.ts";
+import type { SecureSession } from "../session/secure-session.ts";
 
 /**
  * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
@@ -144,7 +144,7 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0, ...(answer.held ? { held: answer.held } : {}) };
     }
     // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
-    const [{ buildArchive }, { deflateRaw }, { ProofStore }] = await Promise.all([import("../io/archive-builder.ts"), import("../io/compress.ts"), import("../io/proof-store.ts")]);
+    const [{ buildArchive }, { deflateRaw }, { ProofStore }] = await Promise.all([import("./archive-builder.ts"), import("../io/compress.ts"), import("./proof-store.ts")]);
     const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
     // Proof answers are made for chunks read now, while their bytes are here (hashrelay verify spends them).
     try {

@@ -1,6 +1,6 @@
 // Prometheus text exposition: families with HELP/TYPE, labels escaped, counters per configured client from zero.
 import { expect, test } from "bun:test";
-import { ServerMetrics } from "./server-metrics.ts";
+import { ServerMetrics } from "./metrics.ts";
 
 const EMPTY = { latest: [], trashBytes: 0, trashItems: 0, usedBytes: 0, freeBytes: null };
 

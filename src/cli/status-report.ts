@@ -8,11 +8,11 @@ import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
 import { readHolds, type Hold } from "../store/holds.ts";
 import { readSidecar } from "../store/trash.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
-import { ClientState } from "./client-state.ts";
-import { daemonRunning, readDaemonRecord } from "./client-service.ts";
-import type { DownKind } from "./server-availability.ts";
-import { freeBytes, readServerActivity } from "./server-service.ts";
-import { formatSize } from "./service-status.ts";
+import { ClientState } from "../client/state.ts";
+import { daemonRunning, readDaemonRecord } from "../client/service.ts";
+import type { DownKind } from "../client/server-availability.ts";
+import { freeBytes, readServerActivity } from "../server/service.ts";
+import { formatSize } from "../daemon/status-line.ts";
 
 export interface DaemonInfo {
   running: boolean;

@@ -14,8 +14,8 @@ import type { Identity } from "../protocol/identity.ts";
 import type { ArchiveSource, Store, CatalogEntry, Upload } from "../store/store.ts";
 import { OpenFiles } from "../store/store.ts";
 import type { Logger } from "../io/log.ts";
-import type { Connection } from "./connection.ts";
-import { openServerSession, type SecureSession } from "./secure-session.ts";
+import type { Connection } from "../session/connection.ts";
+import { openServerSession, type SecureSession } from "../session/secure-session.ts";
 
 export interface ServerSessionContext {
   identity: Identity;

@@ -9,13 +9,13 @@ import type { ConfigDiff } from "../config/config-diff.ts";
 import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
 import { AuditLog } from "../store/audit-log.ts";
-import { startDiscoveryResponder, type DiscoveryResponder } from "../io/discovery.ts";
+import { startDiscoveryResponder, type DiscoveryResponder } from "../session/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import type { Level, LogFields, Logger } from "../io/log.ts";
-import { ClientConfigs } from "./config-record.ts";
-import type { PreparedChange, ReloadPart } from "./reload.ts";
-import { serveConnection, type SessionEvents } from "./server-session.ts";
+import { ClientConfigs } from "../daemon/config-record.ts";
+import type { PreparedChange, ReloadPart } from "../daemon/reload.ts";
+import { serveConnection, type SessionEvents } from "./session.ts";
 
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
 const MAX_PENDING_HANDSHAKES = 64;
@@ -63,7 +63,7 @@ export class ServerDaemon implements RunningServer {
 
   constructor(
     private readonly log: Logger,
-    /** Told what sessions do, for metrics and `hashrelay status` (src/agent/server-service.ts). */
+    /** Told what sessions do, for metrics and `hashrelay status` (src/server/service.ts). */
     private readonly events?: SessionEvents & { sessionClosed?(): void },
   ) {}
 

@@ -5,7 +5,7 @@ import os from "node:os";
 import { randomBytes } from "node:crypto";
 import { DISCOVERY_NONCE_BYTES, decodeDiscoveryRequest, encodeDiscoveryAnswer, encodeDiscoveryRequest, verifyDiscoveryAnswer } from "../protocol/discovery.ts";
 import type { Identity } from "../protocol/identity.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../io/log.ts";
 
 /** How long a client waits for an answer; requests are sent again twice within it (UDP may drop one). */
 export const DISCOVERY_WAIT_MS = 2000;

@@ -1,5 +1,5 @@
 // The one-line STATUS= text `systemctl status` shows for the client and for the server.
-import type { DownKind } from "./server-availability.ts";
+import type { DownKind } from "../client/server-availability.ts";
 
 /** What the client's line is made of: the last tick as recorded in state/status.json. */
 export interface ClientTickSummary {

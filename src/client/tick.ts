@@ -5,12 +5,12 @@ import type { Identity } from "../protocol/identity.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
 import type { Config } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
-import type { Connection } from "./connection.ts";
-import { ClientState } from "./client-state.ts";
-import { backupSource, SessionSpoiled, type SourceResult, type UploadProgress } from "./client-upload.ts";
+import type { Connection } from "../session/connection.ts";
+import { ClientState } from "./state.ts";
+import { backupSource, SessionSpoiled, type SourceResult, type UploadProgress } from "./upload.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
-import { openClientSession, type SecureSession } from "./secure-session.ts";
-import { walkSource, type WalkResult } from "../io/tree-walk.ts";
+import { openClientSession, type SecureSession } from "../session/secure-session.ts";
+import { walkSource, type WalkResult } from "./tree-walk.ts";
 
 export interface TickResult {
   server: "up" | "down";

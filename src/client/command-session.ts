@@ -1,9 +1,9 @@
 // A one-off authenticated session to the configured server, for commands that ask it something (ls, restore).
 import { HashRelayError } from "../errors.ts";
 import type { Config } from "../config/parse-config.ts";
-import { openClientSession, type SecureSession } from "../agent/secure-session.ts";
+import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { connectTcp } from "../io/framed-socket.ts";
-import { discoverServer } from "../io/discovery.ts";
+import { discoverServer } from "../session/discovery.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;

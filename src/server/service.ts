@@ -9,11 +9,11 @@ import { listenMetrics, type MetricsListener } from "../io/metrics-http.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
 import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
 import type { CatalogEntry, Store } from "../store/store.ts";
-import type { ReloadPart } from "./reload.ts";
-import type { RunningServer } from "./server-daemon.ts";
-import { ServerMetrics, type StorageSnapshot } from "./server-metrics.ts";
-import type { SessionEvents } from "./server-session.ts";
-import { serverStatusLine } from "./service-status.ts";
+import type { ReloadPart } from "../daemon/reload.ts";
+import type { RunningServer } from "./daemon.ts";
+import { ServerMetrics, type StorageSnapshot } from "./metrics.ts";
+import type { SessionEvents } from "./session.ts";
+import { serverStatusLine } from "../daemon/status-line.ts";
 
 type ServerConfig = Config & { server: NonNullable<Config["server"]> };
 

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
-import type { ClientState } from "./client-state.ts";
-import { clientStatusLine } from "./service-status.ts";
+import type { ClientState } from "./state.ts";
+import { clientStatusLine } from "../daemon/status-line.ts";
 
 /** What a running daemon says about itself, for `hashrelay status` (which may run while it does, or not). */
 export interface DaemonRecord {
