@@ -32,11 +32,19 @@ const common: BuildOptions = {
 // commands loaded on first call (src/cli/lazy-commands.ts), `--version` peaks at ~33 MiB (ESM: 35-40),
 // and a client whose sources are unchanged never loads zlib (~7 MiB). import.meta is used only when
 // HASHRELAY_BUNDLED is false (src/io/chunk-workers.ts), hence the silenced warning.
-await build({ ...common, format: "cjs", logOverride: { "empty-import-meta": "silent" }, entryPoints: [path.join(root, "src", "main.ts")], outfile: bundle });
+await build({
+  ...common,
+  format: "cjs",
+  logOverride: { "empty-import-meta": "silent" },
+  entryPoints: [path.join(root, "src", "main.ts")],
+  outfile: bundle,
+});
 await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worker.ts")], outfile: workerBundle });
 
 const bun = process.execPath; // the pinned bun from node_modules runs this script
-const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, workerBundle, "--outfile", binary], { stdio: ["ignore", "ignore", "inherit"] });
+const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, workerBundle, "--outfile", binary], {
+  stdio: ["ignore", "ignore", "inherit"],
+});
 fs.rmSync(staging, { recursive: true, force: true });
 if (compiled.status !== 0) {
   console.error("bun build --compile failed");

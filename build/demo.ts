@@ -35,7 +35,10 @@ function sampleTree(dir: string): void {
   fs.mkdirSync(path.join(dir, "site", "assets"), { recursive: true });
   fs.mkdirSync(path.join(dir, "site", "empty"), { recursive: true });
   for (let i = 0; i < 40; i++) {
-    const lines = Array.from({ length: 200 }, (_, j) => `page ${i} line ${j}: the quick brown fox jumps over the lazy dog ${(i * 7919 + j * 31) % 1000}`);
+    const lines = Array.from(
+      { length: 200 },
+      (_, j) => `page ${i} line ${j}: the quick brown fox jumps over the lazy dog ${(i * 7919 + j * 31) % 1000}`,
+    );
     fs.writeFileSync(path.join(dir, "site", `page-${i}.html`), lines.join("\n"));
   }
   fs.writeFileSync(path.join(dir, "site", "assets", "video.bin"), randomBytes(3 * 1024 * 1024));
@@ -81,7 +84,9 @@ function tick(title: string): Result {
   const result = run(["client", "--once", "--json", "--config", path.join(work, "client.yaml")]);
   const report = JSON.parse(result.stdout) as { server: string; results: Result[] };
   const r = report.results[0]!;
-  console.log(`${title}\n  server ${report.server}; ${r.name}: ${r.status}, ${r.bytesSent.toLocaleString("en")} bytes of archive payload sent (${r.chunksSent} of ${r.chunksTotal} chunks)`);
+  console.log(
+    `${title}\n  server ${report.server}; ${r.name}: ${r.status}, ${r.bytesSent.toLocaleString("en")} bytes of archive payload sent (${r.chunksSent} of ${r.chunksTotal} chunks)`,
+  );
   return r;
 }
 
@@ -94,7 +99,9 @@ try {
   const archive = path.join(work, "nas", "demo-client", third.archive);
   console.log(`\nThe archive on the "NAS": ${archive}`);
   console.log(`The one it replaced waits in trash for 48 h: ${path.join(work, "nas", ".trash", "demo-client", first.archive)}`);
-  console.log(`Open it with plain tar, no HashRelay needed:\n  tar -tzvf '${archive}' | head\n  mkdir -p /tmp/restore && tar -xzf '${archive}' -C /tmp/restore`);
+  console.log(
+    `Open it with plain tar, no HashRelay needed:\n  tar -tzvf '${archive}' | head\n  mkdir -p /tmp/restore && tar -xzf '${archive}' -C /tmp/restore`,
+  );
   console.log(`\nClient receipts: ${path.join(work, "state", "receipts")}\nServer log: ${path.join(work, "server.log")}`);
 } finally {
   server.kill("SIGTERM");

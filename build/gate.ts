@@ -34,6 +34,7 @@ function batsFiles(dir: string): string[] {
 }
 
 step("types", "tsc", ["--noEmit", "-p", "tsconfig.json"]);
+step("format", "biome", ["format", "."]);
 step("layers", process.execPath, ["build/check-layers.ts"]);
 const scripts = shellScripts(path.join(root, "dependencies")).concat(path.join(root, ".ci", "run"));
 if (scripts.length > 0) step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
@@ -41,7 +42,12 @@ step("build", process.execPath, ["build/build.ts"]);
 if (batsFiles(path.join(root, "dependencies")).length > 0) step("bats", "bats", ["--recursive", "dependencies"]);
 // bun test prints its summary as " N pass / N skip / N fail": echo it as one "N passed, N failed" line for CI.
 console.log(`\n== tests: bun test`);
-const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], { cwd: root, env, stdio: ["ignore", "inherit", "pipe"], maxBuffer: 256 * 1024 * 1024 });
+const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "inherit", "pipe"],
+  maxBuffer: 256 * 1024 * 1024,
+});
 const report = tests.stderr.toString();
 process.stderr.write(report);
 const count = (word: string) => Number(report.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);

@@ -56,7 +56,10 @@ describe("the bundled binary holds no ajv compiler", () => {
 
   test("a module that reaches for ajv itself fails the build", async () => {
     const entry = path.join(staging, "sneaky.ts");
-    fs.writeFileSync(entry, `import { Ajv2020 } from "${path.join(root, "node_modules", "ajv", "dist", "2020.js")}";\nconsole.log(new Ajv2020().compile({ type: "string" })("x"));\n`);
+    fs.writeFileSync(
+      entry,
+      `import { Ajv2020 } from "${path.join(root, "node_modules", "ajv", "dist", "2020.js")}";\nconsole.log(new Ajv2020().compile({ type: "string" })("x"));\n`,
+    );
     const result = await bundle(entry, path.join(staging, "sneaky.mjs"), true);
     expect(result.error).toContain("the bundle holds the ajv compiler");
   });
@@ -95,18 +98,64 @@ const WIRE_SAMPLES: [string, string, unknown, boolean][] = [
   ["fetch, bad file name", "fetch", { type: "fetch", name: "src", file: "../etc/passwd" }, false],
   ["prove", "prove", { type: "prove", name: "src", file: FILE, items: [{ index: 0, nonce: HEX }] }, true],
   ["prove, no items", "prove", { type: "prove", name: "src", file: FILE, items: [] }, false],
-  ["proof, hash and error answers", "proof", { type: "proof", file: FILE, answers: [{ index: 0, hash: HEX }, { index: 1, error: "gone" }] }, true],
+  [
+    "proof, hash and error answers",
+    "proof",
+    {
+      type: "proof",
+      file: FILE,
+      answers: [
+        { index: 0, hash: HEX },
+        { index: 1, error: "gone" },
+      ],
+    },
+    true,
+  ],
   ["proof, answer with both (oneOf)", "proof", { type: "proof", file: FILE, answers: [{ index: 0, hash: HEX, error: "x" }] }, false],
   ["fetching", "fetching", { type: "fetching", file: FILE, size: 10, chunks: 1, trashed: true }, true],
-  ["listing", "listing", { type: "listing", archives: [{ name: "src", file: FILE, size: 1, archiveId: HEX, fileSha256: HEX, storedAt: WHEN }], more: false }, true],
-  ["listing, bad time", "listing", { type: "listing", archives: [{ name: "src", file: FILE, size: 1, archiveId: HEX, fileSha256: HEX, storedAt: "yesterday" }], more: false }, false],
+  [
+    "listing",
+    "listing",
+    { type: "listing", archives: [{ name: "src", file: FILE, size: 1, archiveId: HEX, fileSha256: HEX, storedAt: WHEN }], more: false },
+    true,
+  ],
+  [
+    "listing, bad time",
+    "listing",
+    {
+      type: "listing",
+      archives: [{ name: "src", file: FILE, size: 1, archiveId: HEX, fileSha256: HEX, storedAt: "yesterday" }],
+      more: false,
+    },
+    false,
+  ],
   ["not an object", "bye", "bye", false],
   ["signed doc", "validateSignedDoc", DOC, true],
   ["signed doc, bad key", "validateSignedDoc", { ...DOC, key: "ssh-rsa AAAA" }, false],
-  ["manifest body", "validateManifestBody", { v: 1, kind: "manifest", client: "web01", name: "src", file: FILE, archiveId: HEX, chunks: 4, rawSize: 9, createdAt: WHEN }, true],
-  ["manifest body, v 2", "validateManifestBody", { v: 2, kind: "manifest", client: "web01", name: "src", file: FILE, archiveId: HEX, chunks: 4, rawSize: 9, createdAt: WHEN }, false],
-  ["receipt body", "validateReceiptBody", { v: 1, kind: "receipt", client: "web01", name: "src", file: FILE, archiveId: HEX, fileSha256: HEX, size: 9, storedAt: WHEN }, true],
-  ["receipt body, size missing", "validateReceiptBody", { v: 1, kind: "receipt", client: "web01", name: "src", file: FILE, archiveId: HEX, fileSha256: HEX, storedAt: WHEN }, false],
+  [
+    "manifest body",
+    "validateManifestBody",
+    { v: 1, kind: "manifest", client: "web01", name: "src", file: FILE, archiveId: HEX, chunks: 4, rawSize: 9, createdAt: WHEN },
+    true,
+  ],
+  [
+    "manifest body, v 2",
+    "validateManifestBody",
+    { v: 2, kind: "manifest", client: "web01", name: "src", file: FILE, archiveId: HEX, chunks: 4, rawSize: 9, createdAt: WHEN },
+    false,
+  ],
+  [
+    "receipt body",
+    "validateReceiptBody",
+    { v: 1, kind: "receipt", client: "web01", name: "src", file: FILE, archiveId: HEX, fileSha256: HEX, size: 9, storedAt: WHEN },
+    true,
+  ],
+  [
+    "receipt body, size missing",
+    "validateReceiptBody",
+    { v: 1, kind: "receipt", client: "web01", name: "src", file: FILE, archiveId: HEX, fileSha256: HEX, storedAt: WHEN },
+    false,
+  ],
 ];
 
 const K1 = "ed25519:iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=";
@@ -116,7 +165,10 @@ const CLIENT = `client:\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.
 /** [what, YAML text]: one config per way the schema findings word an error, and valid ones. */
 const CONFIG_SAMPLES: [string, string][] = [
   ["the example config", fs.readFileSync(path.join(root, "hashrelay.example.yaml"), "utf8")],
-  ...fs.readdirSync(path.join(root, "examples")).filter((f) => f.endsWith(".yaml")).map((f): [string, string] => [f, fs.readFileSync(path.join(root, "examples", f), "utf8")]),
+  ...fs
+    .readdirSync(path.join(root, "examples"))
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f): [string, string] => [f, fs.readFileSync(path.join(root, "examples", f), "utf8")]),
   ["a client and a server", `version: 1\n${CLIENT}${SERVER}`],
   ["an empty file", ""],
   ["neither section (anyOf)", "version: 1\nport: 7373\n"],
@@ -124,13 +176,25 @@ const CONFIG_SAMPLES: [string, string][] = [
   ["version missing (required)", SERVER],
   ["port 0 (minimum)", `version: 1\nport: 0\n${SERVER}`],
   ["port 70000 (maximum)", `version: 1\nport: 70000\n${SERVER}`],
-  ["wrong types", `version: 1\nport: "7373"\nclient:\n  name: 42\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths: /etc\n`],
+  [
+    "wrong types",
+    `version: 1\nport: "7373"\nclient:\n  name: 42\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths: /etc\n`,
+  ],
   ["an empty section", "version: 1\nclient:\n"],
   ["unknown keys, near and far", `version: 1\nprot: 1\n${SERVER}  retention:\n    purgeAfter: 48h\n`],
-  ["empty paths (minItems), empty name (minLength)", `version: 1\nclient:\n  name: ""\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths: []\n`],
-  ["patterns: server with a space, bad key", `version: 1\nclient:\n  server: nas lan\n  serverKey: ssh-rsa\n  key: ./client.key\n  paths:\n    - /etc\n`],
+  [
+    "empty paths (minItems), empty name (minLength)",
+    `version: 1\nclient:\n  name: ""\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths: []\n`,
+  ],
+  [
+    "patterns: server with a space, bad key",
+    `version: 1\nclient:\n  server: nas lan\n  serverKey: ssh-rsa\n  key: ./client.key\n  paths:\n    - /etc\n`,
+  ],
   ["compression not in the enum", `version: 1\n${CLIENT}  compression: lz4\n`],
-  ["a source mapping with a typo", `version: 1\nclient:\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths:\n    - path: /var/www\n      exlude: [cache/]\n`],
+  [
+    "a source mapping with a typo",
+    `version: 1\nclient:\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths:\n    - path: /var/www\n      exlude: [cache/]\n`,
+  ],
   ["bad durations and sizes", `version: 1\n${SERVER}  retention:\n    keep: 0\n    trashFor: soon\n`],
   ["a client entry without its key", "version: 1\nserver:\n  key: ./server.key\n  clients:\n    - name: web01\n"],
 ];
@@ -162,7 +226,8 @@ describe("standalone validators answer as ajv compiled at run time", () => {
   });
 
   test.each(WIRE_SAMPLES)("wire: %s", (_what, name, value, valid) => {
-    const pick = (m: typeof built | typeof dev) => (name.startsWith("validate") ? (m as Record<string, typeof dev.validateManifestBody>)[name]! : m.validateControl[name as ControlType]);
+    const pick = (m: typeof built | typeof dev) =>
+      name.startsWith("validate") ? (m as Record<string, typeof dev.validateManifestBody>)[name]! : m.validateControl[name as ControlType];
     const devFn = pick(dev);
     const builtFn = pick(built);
     expect(devFn(value)).toBe(valid);
@@ -185,7 +250,17 @@ describe("standalone validators answer as ajv compiled at run time", () => {
     const outcomes = CONFIG_SAMPLES.map(([, text]) => parseConfig(text, "/c.yaml", { hostname: "testhost" }));
     expect(outcomes.filter((r) => r.ok).length).toBeGreaterThanOrEqual(3);
     const messages = outcomes.flatMap((r) => (r.ok ? [] : r.issues.map(formatIssue))).join("\n");
-    for (const wording of ["required key is missing", "unknown key", "expected a whole number", "is out of range", "the list is empty", "the value is empty", "neither a client nor a server", "the file is empty", "expected 1, got 2"]) {
+    for (const wording of [
+      "required key is missing",
+      "unknown key",
+      "expected a whole number",
+      "is out of range",
+      "the list is empty",
+      "the value is empty",
+      "neither a client nor a server",
+      "the file is empty",
+      "expected 1, got 2",
+    ]) {
       expect(messages).toContain(wording);
     }
   });

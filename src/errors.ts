@@ -1,14 +1,7 @@
 // One error taxonomy for the whole program: a stable code, the exit code it maps to, and a hint.
 
 /** Stable codes. Wire codes travel in error frames; the others stay local. */
-export type WireErrorCode =
-  | "UNAUTHORIZED"
-  | "TOO_LARGE"
-  | "BAD_FRAME"
-  | "HASH_MISMATCH"
-  | "NO_SPACE"
-  | "BUSY"
-  | "VERSION";
+export type WireErrorCode = "UNAUTHORIZED" | "TOO_LARGE" | "BAD_FRAME" | "HASH_MISMATCH" | "NO_SPACE" | "BUSY" | "VERSION";
 
 export type LocalErrorCode =
   | "USAGE" // bad command line

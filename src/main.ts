@@ -2,7 +2,21 @@
 import { EXIT, HashRelayError, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
 // Loaded on first call: `--version` or one command does not evaluate every other command's modules.
-import { addSource, client, discover, keygen, ls, receipt, release, removeSource, restore, server, status, validate, verify } from "./cli/lazy-commands.ts";
+import {
+  addSource,
+  client,
+  discover,
+  keygen,
+  ls,
+  receipt,
+  release,
+  removeSource,
+  restore,
+  server,
+  status,
+  validate,
+  verify,
+} from "./cli/lazy-commands.ts";
 
 interface Command {
   run: (argv: string[]) => number | Promise<number>;
@@ -13,10 +27,19 @@ interface Command {
   options: [string, string][];
 }
 
-const CONFIG_OPTION: [string, string] = ["--config FILE", "the config file (default: $HASHRELAY_CONFIG, else /etc/hashrelay/hashrelay.yaml)"];
-const LIVE_NOTE: [string, string] = ["(live config)", "the file is watched: an edit applies without restart (SIGHUP forces a reload); an invalid edit is logged and ignored"];
+const CONFIG_OPTION: [string, string] = [
+  "--config FILE",
+  "the config file (default: $HASHRELAY_CONFIG, else /etc/hashrelay/hashrelay.yaml)",
+];
+const LIVE_NOTE: [string, string] = [
+  "(live config)",
+  "the file is watched: an edit applies without restart (SIGHUP forces a reload); an invalid edit is logged and ignored",
+];
 
-const LOG_FORMAT_OPTION: [string, string] = ["--log-format text|json", "log lines as text (default) or one JSON object each, on stderr and in the log file"];
+const LOG_FORMAT_OPTION: [string, string] = [
+  "--log-format text|json",
+  "log lines as text (default) or one JSON object each, on stderr and in the log file",
+];
 
 const COMMANDS: Record<string, Command> = {
   client: {
@@ -34,20 +57,40 @@ const COMMANDS: Record<string, Command> = {
   },
   server: {
     run: server,
-    usage: "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]   or   hashrelay server audit [--config FILE] [--check [--expect SEQ:HASH]] [--json]",
-    about: "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones; audit: show the audit log or prove it unedited",
+    usage:
+      "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]   or   hashrelay server audit [--config FILE] [--check [--expect SEQ:HASH]] [--json]",
+    about:
+      "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones; audit: show the audit log or prove it unedited",
     example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
     options: [
       CONFIG_OPTION,
       LOG_FORMAT_OPTION,
       LIVE_NOTE,
-      ["verify", "re-read every archive (and the trash): each member must inflate to the chunk id the index recorded; one line per archive, damaged ones with member index, byte offset and chunk id"],
+      [
+        "verify",
+        "re-read every archive (and the trash): each member must inflate to the chunk id the index recorded; one line per archive, damaged ones with member index, byte offset and chunk id",
+      ],
       ["--client C", "with verify: only this client's archives"],
-      ["--json", 'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}'],
-      ["(verify exit codes)", "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)"],
-      ["audit", "list <storage>/.audit/audit.log (accept, supersede, hold, release, trash, purge); --json: its raw lines; only reads, the server may run"],
-      ["audit --check", 'walk the hash chain and the head file: "audit log intact: N lines, head SEQ:HASH" (exit 0), or the first bad line (exit 1)'],
-      ["--expect SEQ:HASH", "with audit --check: a head printed by an earlier check (kept on another machine); the log must still hold that line"],
+      [
+        "--json",
+        'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}',
+      ],
+      [
+        "(verify exit codes)",
+        "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)",
+      ],
+      [
+        "audit",
+        "list <storage>/.audit/audit.log (accept, supersede, hold, release, trash, purge); --json: its raw lines; only reads, the server may run",
+      ],
+      [
+        "audit --check",
+        'walk the hash chain and the head file: "audit log intact: N lines, head SEQ:HASH" (exit 0), or the first bad line (exit 1)',
+      ],
+      [
+        "--expect SEQ:HASH",
+        "with audit --check: a head printed by an earlier check (kept on another machine); the log must still hold that line",
+      ],
     ],
   },
   keygen: {
@@ -55,7 +98,10 @@ const COMMANDS: Record<string, Command> = {
     usage: "hashrelay keygen --out FILE [--force]",
     about: "create an Ed25519 identity (private key 0600); prints the public key",
     example: "hashrelay keygen --out /etc/hashrelay/client.key",
-    options: [["--out FILE", "where to write the private key (mode 0600)"], ["--force", "replace FILE if it exists"]],
+    options: [
+      ["--out FILE", "where to write the private key (mode 0600)"],
+      ["--force", "replace FILE if it exists"],
+    ],
   },
   validate: {
     run: validate,
@@ -74,19 +120,25 @@ const COMMANDS: Record<string, Command> = {
     usage: "hashrelay discover [--config FILE] [--wait 2s]",
     about: "find the pinned server on the LAN (UDP broadcast on the agreed port); prints ADDR:PORT, exit 3 if none answered",
     example: "hashrelay discover --config /etc/hashrelay/hashrelay.yaml",
-    options: [CONFIG_OPTION, ["--wait DURATION", "how long to wait for answers (default 2s)"], ["(exit codes)", "0 found (ADDR:PORT on stdout), 3 no answer from the pinned server"]],
+    options: [
+      CONFIG_OPTION,
+      ["--wait DURATION", "how long to wait for answers (default 2s)"],
+      ["(exit codes)", "0 found (ADDR:PORT on stdout), 3 no answer from the pinned server"],
+    ],
   },
   status: {
     run: status,
     usage: "hashrelay status [--config FILE] [--json]",
-    about: "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
+    about:
+      "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
     example: "hashrelay status --json",
     options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
   },
   ls: {
     run: ls,
     usage: "hashrelay ls [--config FILE] [NAME] [--json]",
-    about: "the archives the server holds for this client (name, file, time, size, archive id, file SHA-256), trash included with its purge time",
+    about:
+      "the archives the server holds for this client (name, file, time, size, archive id, file SHA-256), trash included with its purge time",
     example: "hashrelay ls --config /etc/hashrelay/hashrelay.yaml www",
     options: [
       CONFIG_OPTION,
@@ -109,14 +161,21 @@ const COMMANDS: Record<string, Command> = {
       ["--raw", "write the verified .tar.gz/.tar.zst into DIR instead of extracting it"],
       ["--force", "restore into a non-empty DIR, replacing what the archive holds"],
       ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId"}'],
-      ["(safety)", "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind"],
-      ["(exit codes)", "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused"],
+      [
+        "(safety)",
+        "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind",
+      ],
+      [
+        "(exit codes)",
+        "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused",
+      ],
     ],
   },
   verify: {
     run: verify,
     usage: "hashrelay verify [NAME] [--file F] [--deep] [--config FILE] [--json]",
-    about: "prove the server still holds this client's archives, without downloading them: fresh secret challenges only the real bytes can answer",
+    about:
+      "prove the server still holds this client's archives, without downloading them: fresh secret challenges only the real bytes can answer",
     example: "hashrelay verify --config /etc/hashrelay/hashrelay.yaml www --deep",
     options: [
       CONFIG_OPTION,
@@ -124,15 +183,22 @@ const COMMANDS: Record<string, Command> = {
       ["--file F", "only this archive of NAME, stored or in the trash (see hashrelay ls NAME)"],
       ["--deep", "challenge every chunk (default: the first, the last and 32 picked at random)"],
       ["--json", 'print {"client","server","deep","archives":[{name,file,trashed,status,chunks,proven,withoutProof,problems}]}'],
-      ["(how)", "each challenge spends one of the answers this client made while it read the chunk (4 per read); see PROTOCOL.md §14 for what it proves and its limits"],
-      ["(exit codes)", "0 every archive proven; 1 an archive failed (damaged, truncated, replaced) or could not be challenged; 2 usage or config; 3 server down; 4 refused"],
+      [
+        "(how)",
+        "each challenge spends one of the answers this client made while it read the chunk (4 per read); see PROTOCOL.md §14 for what it proves and its limits",
+      ],
+      [
+        "(exit codes)",
+        "0 every archive proven; 1 an archive failed (damaged, truncated, replaced) or could not be challenged; 2 usage or config; 3 server down; 4 refused",
+      ],
     ],
   },
   receipt: {
     run: receipt,
     usage: "hashrelay receipt verify FILE --server-key ed25519:... [--json]",
     about: "check a kept receipt (state/receipts/NAME/FILE.receipt.json) offline and print what the server attested",
-    example: "hashrelay receipt verify /var/lib/hashrelay/receipts/www/backup-www-00-30-02-2026-11-26.tar.gz.receipt.json --server-key ed25519:...",
+    example:
+      "hashrelay receipt verify /var/lib/hashrelay/receipts/www/backup-www-00-30-02-2026-11-26.tar.gz.receipt.json --server-key ed25519:...",
     options: [
       ["FILE", "a receipt kept by the client under <client.state>/receipts/<name>/"],
       ["--server-key KEY", "the server's public key (client.serverKey in the client config)"],
@@ -143,7 +209,8 @@ const COMMANDS: Record<string, Command> = {
   release: {
     run: release,
     usage: "hashrelay release NAME [--client C] [--config FILE] [--json]   or   hashrelay release --list [--config FILE] [--json]",
-    about: "on the server: lift the hold on a suspect replacement (ransomware guard) so retention may trash the kept archive; --list: the holds",
+    about:
+      "on the server: lift the hold on a suspect replacement (ransomware guard) so retention may trash the kept archive; --list: the holds",
     example: "hashrelay release www --client web01 --config /etc/hashrelay/hashrelay.yaml",
     options: [
       CONFIG_OPTION,
@@ -151,8 +218,14 @@ const COMMANDS: Record<string, Command> = {
       ["--client C", "the client whose source is held (needed only when several clients hold NAME)"],
       ["--list", "list the holds: client/name, the kept archive, the suspect one, why, since when"],
       ["--json", 'print {"client","name","kept","released","where"?,"queued"?} or, with --list, {"holds":[...],"unreadable":[...]}'],
-      ["(how)", "the running server applies the request within seconds and the kept archive goes to the trash (purged after trashFor); a client can never release over the wire"],
-      ["(exit codes)", "0 released or listed; 1 the server kept the hold (see its log); 2 usage, config or no such hold; 3 the server is not running or did not answer in 15 s: the request stays queued and applies at its next start"],
+      [
+        "(how)",
+        "the running server applies the request within seconds and the kept archive goes to the trash (purged after trashFor); a client can never release over the wire",
+      ],
+      [
+        "(exit codes)",
+        "0 released or listed; 1 the server kept the hold (see its log); 2 usage, config or no such hold; 3 the server is not running or did not answer in 15 s: the request stays queued and applies at its next start",
+      ],
     ],
   },
   "-add": {
@@ -186,7 +259,15 @@ const HELP_ALIASES: Record<string, string> = { ...ALIASES, add: "-add", a: "-add
 
 function commandHelp(c: Command): string {
   const width = Math.max(...c.options.map(([o]) => o.length));
-  return [`${c.usage}`, `  ${c.about}`, "", ...c.options.map(([o, what]) => `  ${o.padEnd(width)}  ${what}`), "", `  e.g. ${c.example}`, ""].join("\n");
+  return [
+    `${c.usage}`,
+    `  ${c.about}`,
+    "",
+    ...c.options.map(([o, what]) => `  ${o.padEnd(width)}  ${what}`),
+    "",
+    `  e.g. ${c.example}`,
+    "",
+  ].join("\n");
 }
 
 function help(): string {

@@ -19,7 +19,13 @@ function digest(root: string): Map<string, string> {
     for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const r = path.join(rel, e.name);
       if (e.isDirectory()) walk(r);
-      else out.set(r, createHash("sha256").update(fs.readFileSync(path.join(root, r))).digest("hex"));
+      else
+        out.set(
+          r,
+          createHash("sha256")
+            .update(fs.readFileSync(path.join(root, r)))
+            .digest("hex"),
+        );
     }
   };
   walk("");

@@ -145,7 +145,11 @@ export function planDataset(options: DatasetOptions): DatasetPlan {
     size: round4k(mib * MiB * scale),
     label: `bench/${seed}/binary/${i}`,
   }));
-  const image = { path: `images/${pathWord(rng)}.img`, size: Math.max(MiB, Math.round(IMAGE_MIB * scale) * MiB), label: `bench/${seed}/image` };
+  const image = {
+    path: `images/${pathWord(rng)}.img`,
+    size: Math.max(MiB, Math.round(IMAGE_MIB * scale) * MiB),
+    label: `bench/${seed}/image`,
+  };
   return { options, dirs: [...allDirs].sort(), small, binaries, image };
 }
 

@@ -59,7 +59,8 @@ export function toolVersions(binary: string): Record<string, string> {
     hashrelay: `${versionLine(binary)} (${gitCommit(root)})`,
     bun: `bun ${Bun.version}`,
     rsync: versionLine("rsync"),
-    "rsync compression": /Compress list:\s*\n\s*(.*)/.exec(spawnSync("rsync", ["--version"], { encoding: "utf8" }).stdout ?? "")?.[1]?.trim() ?? "unknown",
+    "rsync compression":
+      /Compress list:\s*\n\s*(.*)/.exec(spawnSync("rsync", ["--version"], { encoding: "utf8" }).stdout ?? "")?.[1]?.trim() ?? "unknown",
     restic: versionLine("restic", ["version"]),
     gzip: versionLine("gzip"),
     tar: versionLine("tar"),

@@ -42,7 +42,12 @@ export function installCleanup(onSignal: () => void): void {
 
 /** Spawns argv in its own process group, tracked for cleanup. */
 function track(argv: string[], opts: { cwd?: string; env?: Record<string, string>; stdio: ("pipe" | "ignore" | number)[] }): ChildProcess {
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: opts.stdio as never, detached: true });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: opts.stdio as never,
+    detached: true,
+  });
   live.add(child);
   child.once("exit", () => live.delete(child));
   return child;
@@ -75,7 +80,11 @@ export interface TimedProcess {
  * Starts argv under `time -f %M`. With pipeStdout the caller reads child.stdout itself (stdout in the result stays empty);
  * otherwise stdout and stderr are collected. Never rejects: a failed start shows as code null.
  */
-export function spawnTimed(argv: string[], rssFile: string, opts: { cwd?: string; env?: Record<string, string>; pipeStdout?: boolean } = {}): TimedProcess {
+export function spawnTimed(
+  argv: string[],
+  rssFile: string,
+  opts: { cwd?: string; env?: Record<string, string>; pipeStdout?: boolean } = {},
+): TimedProcess {
   fs.rmSync(rssFile, { force: true });
   const started = performance.now();
   const child = track([GNU_TIME, "-f", "%M", "-o", rssFile, ...argv], { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
@@ -84,7 +93,9 @@ export function spawnTimed(argv: string[], rssFile: string, opts: { cwd?: string
   if (!opts.pipeStdout) child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-64 * 1024)));
   const done = new Promise<TimedRun>((resolve) => {
-    child.once("error", (err) => resolve({ code: null, signal: null, wallMs: 0, maxRssKiB: null, stdout, stderr: `${stderr}${err.message}` }));
+    child.once("error", (err) =>
+      resolve({ code: null, signal: null, wallMs: 0, maxRssKiB: null, stdout, stderr: `${stderr}${err.message}` }),
+    );
     child.once("close", (code, signal) => {
       const wallMs = performance.now() - started;
       resolve({ code, signal, wallMs, maxRssKiB: readMaxRss(rssFile), stdout, stderr });
@@ -116,7 +127,11 @@ export async function startService(
   fs.rmSync(opts.rssFile, { force: true });
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const logFd = fs.openSync(opts.logFile, "w");
-  const child = track([GNU_TIME, "-f", "%M", "-o", opts.rssFile, ...argv], { cwd: opts.cwd, env: opts.env, stdio: ["ignore", logFd, logFd] });
+  const child = track([GNU_TIME, "-f", "%M", "-o", opts.rssFile, ...argv], {
+    cwd: opts.cwd,
+    env: opts.env,
+    stdio: ["ignore", logFd, logFd],
+  });
   fs.closeSync(logFd);
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");

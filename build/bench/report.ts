@@ -86,7 +86,14 @@ export function summarize(runs: RunMeasure[] | undefined): Summary | null {
 export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
   const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
   const rows: TargetRow[] = [];
-  const row = (scenario: string, target: string, measured: number | null | undefined, limit: number | null | undefined, reference: string, unit: "bytes" | "KiB" | "ms" = "bytes") => {
+  const row = (
+    scenario: string,
+    target: string,
+    measured: number | null | undefined,
+    limit: number | null | undefined,
+    reference: string,
+    unit: "bytes" | "KiB" | "ms" = "bytes",
+  ) => {
     const m = measured ?? null;
     const l = limit ?? null;
     rows.push({ scenario, target, measured: m, limit: l, reference, unit, met: m === null || l === null ? null : m <= l });
@@ -94,19 +101,49 @@ export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
   const hrA = scenarios.find((s) => s.id === "A")?.runs["hashrelay"];
   const archiveA = hrA && hrA.length ? median(hrA.map((r) => Number(r.notes["archiveBytes"]))) : null;
   const tarA = get("A", "tar");
-  row("A", "archive ≤ 1.05 × `tar czf` (gzip -6) of the tree", archiveA, tarA ? 1.05 * tarA.bytes : null, tarA ? `1.05 × tar czf ${fmtBytes(tarA.bytes)}` : "tar not run");
+  row(
+    "A",
+    "archive ≤ 1.05 × `tar czf` (gzip -6) of the tree",
+    archiveA,
+    tarA ? 1.05 * tarA.bytes : null,
+    tarA ? `1.05 × tar czf ${fmtBytes(tarA.bytes)}` : "tar not run",
+  );
   row("A", "bytes ≤ restic", get("A", "hashrelay")?.bytes, get("A", "restic")?.bytes, "restic");
   row("B", "bytes ≤ 2 KiB, handshake included", get("B", "hashrelay")?.bytes, 2048, "2 KiB");
   row("B", "bytes ≤ rsync -z", get("B", "hashrelay")?.bytes, get("B", "rsync")?.bytes, "rsync -z");
   const rsyncC = get("C", "rsync");
-  row("C", "bytes ≤ 0.8 × rsync -z", get("C", "hashrelay")?.bytes, rsyncC ? 0.8 * rsyncC.bytes : null, rsyncC ? `0.8 × rsync -z ${fmtBytes(rsyncC.bytes)}` : "rsync not run");
+  row(
+    "C",
+    "bytes ≤ 0.8 × rsync -z",
+    get("C", "hashrelay")?.bytes,
+    rsyncC ? 0.8 * rsyncC.bytes : null,
+    rsyncC ? `0.8 × rsync -z ${fmtBytes(rsyncC.bytes)}` : "rsync not run",
+  );
   row("C", "bytes ≤ restic", get("C", "hashrelay")?.bytes, get("C", "restic")?.bytes, "restic");
   const rsyncD = get("D", "rsync");
-  row("D", "bytes ≤ 0.5 × rsync -z", get("D", "hashrelay")?.bytes, rsyncD ? 0.5 * rsyncD.bytes : null, rsyncD ? `0.5 × rsync -z ${fmtBytes(rsyncD.bytes)}` : "rsync not run");
+  row(
+    "D",
+    "bytes ≤ 0.5 × rsync -z",
+    get("D", "hashrelay")?.bytes,
+    rsyncD ? 0.5 * rsyncD.bytes : null,
+    rsyncD ? `0.5 × rsync -z ${fmtBytes(rsyncD.bytes)}` : "rsync not run",
+  );
   row("D", "bytes ≤ restic", get("D", "hashrelay")?.bytes, get("D", "restic")?.bytes, "restic");
   // Wall time, median of the repeats: A, C, D against restic, B against rsync (the issue's targets).
-  for (const [id, peer] of [["A", "restic"], ["B", "rsync"], ["C", "restic"], ["D", "restic"]] as const) {
-    row(id, `wall ≤ ${peer === "rsync" ? "rsync -z" : "restic"}`, get(id, "hashrelay")?.wallMedian, get(id, peer)?.wallMedian, `${peer} median`, "ms");
+  for (const [id, peer] of [
+    ["A", "restic"],
+    ["B", "rsync"],
+    ["C", "restic"],
+    ["D", "restic"],
+  ] as const) {
+    row(
+      id,
+      `wall ≤ ${peer === "rsync" ? "rsync -z" : "restic"}`,
+      get(id, "hashrelay")?.wallMedian,
+      get(id, peer)?.wallMedian,
+      `${peer} median`,
+      "ms",
+    );
   }
   for (const id of ["A", "B", "C", "D"] as const) {
     row(id, "client max RSS ≤ restic's", get(id, "hashrelay")?.clientRss, get(id, "restic")?.clientRss, "restic client", "KiB");
@@ -129,7 +166,10 @@ const fmtInt = (n: number) => n.toLocaleString("en");
 function toolNotes(tool: string, runs: RunMeasure[]): string {
   const n = runs[0]!.notes;
   const bytes = runs.map((r) => r.bytesClientToServer);
-  const spread = Math.min(...bytes) !== Math.max(...bytes) ? `bytes vary between repeats: ${fmtInt(Math.min(...bytes))}–${fmtInt(Math.max(...bytes))} B; ` : "";
+  const spread =
+    Math.min(...bytes) !== Math.max(...bytes)
+      ? `bytes vary between repeats: ${fmtInt(Math.min(...bytes))}–${fmtInt(Math.max(...bytes))} B; `
+      : "";
   const connections = (c: unknown) => `${c} connection${c === 1 ? "" : "s"}`;
   if (tool === "hashrelay") {
     const payload = Number(n["own report bytesSent"]);
@@ -157,9 +197,16 @@ function scenarioSection(s: ScenarioOutcome, tools: string[]): string[] {
   }
   if (s.mutationD) {
     const m = s.mutationD;
-    lines.push(`Mutation: ${m.blocks.length} random 4 KiB-aligned blocks of the image overwritten with random bytes.`, `Floor: **${fmtBytes(m.changedBytes)}** (random bytes do not compress: gzip'd ${fmtBytes(m.changedGzip)}).`, "");
+    lines.push(
+      `Mutation: ${m.blocks.length} random 4 KiB-aligned blocks of the image overwritten with random bytes.`,
+      `Floor: **${fmtBytes(m.changedBytes)}** (random bytes do not compress: gzip'd ${fmtBytes(m.changedGzip)}).`,
+      "",
+    );
   }
-  lines.push("| tool | client→server | server→client | wall median (min–max) | client max RSS | server max RSS | notes |", "|---|--:|--:|---|--:|--:|---|");
+  lines.push(
+    "| tool | client→server | server→client | wall median (min–max) | client max RSS | server max RSS | notes |",
+    "|---|--:|--:|---|--:|--:|---|",
+  );
   for (const tool of tools) {
     const runs = s.runs[tool];
     const sum = summarize(runs);
@@ -234,7 +281,7 @@ export function renderMarkdown(r: BenchResults): string {
     "- Scenarios run in order A, B, C, D on one evolving tree; every tool has its own destination. Each scenario runs " +
       `${r.options.repeats} times per tool; before repeats 2 and later the tool's destination (and client state or cache) is restored to what it was before the scenario, so every repeat does the same work.`,
     "- **Bytes client→server** are counted by a TCP proxy on 127.0.0.1 between client and server (TCP payload, all connections of the run, handshakes included), never taken from a tool's own report. " +
-      "**restic** has no network path here (\"restic (local repo)\" in the issue): its bytes are the growth of the repository on disk. **tar** streams `tar czf -` through the proxy into a sink, so its bytes are the archive's size.",
+      '**restic** has no network path here ("restic (local repo)" in the issue): its bytes are the growth of the repository on disk. **tar** streams `tar czf -` through the proxy into a sink, so its bytes are the archive\'s size.',
     "- **Wall time**: the client command from start to exit (for tar, until the sink has the whole archive); median of the repeats, min–max in brackets. Servers are started before the clock starts.",
     "- **Max RSS**: GNU time `%M` around the client and around the server: the largest resident set of the process or of any child it waited for (the largest single process, not a sum). restic and tar have no server process.",
     "",

@@ -44,7 +44,16 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seed: 1, scale: 1, repeats: 3, tools: [...ALL_TOOLS], work: path.join(HERE, "work"), out: HERE, keepWork: false, build: true };
+  const o: Options = {
+    seed: 1,
+    scale: 1,
+    repeats: 3,
+    tools: [...ALL_TOOLS],
+    work: path.join(HERE, "work"),
+    out: HERE,
+    keepWork: false,
+    build: true,
+  };
   const value = (i: number) => {
     const v = argv[i + 1];
     if (v === undefined) fail(`${argv[i]} needs a value`);
@@ -90,7 +99,9 @@ function checkCommands(tools: ToolName[]): void {
   const missing = needs.filter(([cmd]) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0);
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
-  console.error(`bench: missing ${missing.map(([cmd]) => cmd).join(", ")}. On Debian/Ubuntu install with:\n\n  sudo apt-get install -y ${packages.join(" ")}\n\nor leave tools out, e.g. --tools hashrelay,tar`);
+  console.error(
+    `bench: missing ${missing.map(([cmd]) => cmd).join(", ")}. On Debian/Ubuntu install with:\n\n  sudo apt-get install -y ${packages.join(" ")}\n\nor leave tools out, e.g. --tools hashrelay,tar`,
+  );
   process.exit(2);
 }
 
@@ -148,7 +159,10 @@ async function main(): Promise<number> {
     if (sc.id === "C") outcome.mutationC = mutateSmallFiles(tree, plan);
     if (sc.id === "D") outcome.mutationD = overwriteImageBlocks(tree, plan);
     console.log(`\nscenario ${sc.id}: ${sc.title}`);
-    if (outcome.mutationC) console.log(`  floor: ${fmtBytes(outcome.mutationC.changedGzip)} gzip'd changed bytes, ${fmtBytes(outcome.mutationC.wholeFilesGzip)} gzip'd whole files`);
+    if (outcome.mutationC)
+      console.log(
+        `  floor: ${fmtBytes(outcome.mutationC.changedGzip)} gzip'd changed bytes, ${fmtBytes(outcome.mutationC.wholeFilesGzip)} gzip'd whole files`,
+      );
     if (outcome.mutationD) console.log(`  floor: ${fmtBytes(outcome.mutationD.changedBytes)}`);
     for (const tool of tools) {
       if (failed.has(tool.name)) {
@@ -192,10 +206,15 @@ async function main(): Promise<number> {
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
   fs.writeFileSync(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
-  console.log(`\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`);
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`,
+  );
   for (const t of results.targets) {
-    const fmt = (v: number | null) => (v === null ? "—" : t.unit === "KiB" ? fmtBytes(v * 1024) : t.unit === "ms" ? `${(v / 1000).toFixed(2)} s` : fmtBytes(v));
-    console.log(`  ${t.scenario} ${t.target.padEnd(48)} ${fmt(t.measured).padStart(10)} vs ${fmt(t.limit).padStart(10)}  ${t.met === null ? "n/a" : t.met ? "met" : "NOT MET"}`);
+    const fmt = (v: number | null) =>
+      v === null ? "—" : t.unit === "KiB" ? fmtBytes(v * 1024) : t.unit === "ms" ? `${(v / 1000).toFixed(2)} s` : fmtBytes(v);
+    console.log(
+      `  ${t.scenario} ${t.target.padEnd(48)} ${fmt(t.measured).padStart(10)} vs ${fmt(t.limit).padStart(10)}  ${t.met === null ? "n/a" : t.met ? "met" : "NOT MET"}`,
+    );
   }
   if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
   return failed.size > 0 ? 1 : 0;

@@ -94,7 +94,10 @@ class Lexicon {
 
 /** The PRNG of one file plus the names that file reuses. */
 class TextRng extends Rng {
-  constructor(label: string, readonly lex: Lexicon) {
+  constructor(
+    label: string,
+    readonly lex: Lexicon,
+  ) {
     super(label);
   }
 }
@@ -202,7 +205,8 @@ const yamlBlock: BlockWriter = (rng, state) => {
     if (rng.int(4) === 0) {
       lines.push(`  ${snake(rng, 1)}:`);
       for (let j = rng.range(1, 4); j > 0; j--) lines.push(`    - ${configValue(rng)}`);
-    } else lines.push(`  ${snake(rng, rng.range(1, 3))}: ${configValue(rng)}${rng.int(7) === 0 ? `   # ${words(rng, rng.range(2, 6))}` : ""}`);
+    } else
+      lines.push(`  ${snake(rng, rng.range(1, 3))}: ${configValue(rng)}${rng.int(7) === 0 ? `   # ${words(rng, rng.range(2, 6))}` : ""}`);
   }
   return lines;
 };
@@ -212,7 +216,10 @@ const jsonBlock: BlockWriter = (rng, state) => {
   lines.push("  {");
   const fields = rng.range(3, 9);
   for (let i = 0; i < fields; i++) {
-    const v = rng.int(3) === 0 ? String(rng.range(0, 99999)) : JSON.stringify(rng.int(2) ? words(rng, rng.range(1, 6)) : configValue(rng).replace(/"/g, ""));
+    const v =
+      rng.int(3) === 0
+        ? String(rng.range(0, 99999))
+        : JSON.stringify(rng.int(2) ? words(rng, rng.range(1, 6)) : configValue(rng).replace(/"/g, ""));
     lines.push(`    "${camel(rng, rng.range(1, 2))}": ${v}${i < fields - 1 ? "," : ""}`);
   }
   lines.push("  }");
@@ -227,10 +234,13 @@ const logBlock: BlockWriter = (rng, state) => {
     const t = new Date(Date.UTC(2024, 2, 1) + state.n * 37).toISOString();
     const level = rng.pick(LEVELS);
     const message = rng.lex.messages[skewed(rng, rng.lex.messages.length)]!;
-    const kv = message.keys.map((key) => `${key}=${rng.int(6) === 0 ? hex(rng, rng.pick([8, 12, 16])) : rng.int(2) ? rng.range(0, 9999) : techWord(rng)}`);
+    const kv = message.keys.map(
+      (key) => `${key}=${rng.int(6) === 0 ? hex(rng, rng.pick([8, 12, 16])) : rng.int(2) ? rng.range(0, 9999) : techWord(rng)}`,
+    );
     lines.push(`${t} ${level.padEnd(5)} [${techWord(rng)}-${rng.range(0, 15)}] ${message.text} ${kv.join(" ")}`);
     if (level === "ERROR" && rng.int(2) === 0) {
-      for (let j = rng.range(2, 6); j > 0; j--) lines.push(`    at ${camel(rng, 2)} (src/${techWord(rng)}/${techWord(rng)}.ts:${rng.range(1, 900)}:${rng.range(1, 80)})`);
+      for (let j = rng.range(2, 6); j > 0; j--)
+        lines.push(`    at ${camel(rng, 2)} (src/${techWord(rng)}/${techWord(rng)}.ts:${rng.range(1, 900)}:${rng.range(1, 80)})`);
     }
   }
   return lines;
@@ -269,18 +279,32 @@ function codeBlock(lang: "ts" | "py" | "c" | "sh"): BlockWriter {
   return (rng, state) => {
     const lines: string[] = [];
     if (state.n++ === 0) {
-      if (lang === "ts") for (let i = rng.range(1, 5); i > 0; i--) lines.push(`import { ${camel(rng, 2)} } from "./${techWord(rng)}-${techWord(rng)}.ts";`);
-      if (lang === "py") for (let i = rng.range(1, 5); i > 0; i--) lines.push(`from ${techWord(rng)}.${techWord(rng)} import ${snake(rng, 2)}`);
-      if (lang === "c") for (let i = rng.range(1, 5); i > 0; i--) lines.push(`#include ${rng.int(2) ? `<${techWord(rng)}.h>` : `"${techWord(rng)}_${techWord(rng)}.h"`}`);
+      if (lang === "ts")
+        for (let i = rng.range(1, 5); i > 0; i--) lines.push(`import { ${camel(rng, 2)} } from "./${techWord(rng)}-${techWord(rng)}.ts";`);
+      if (lang === "py")
+        for (let i = rng.range(1, 5); i > 0; i--) lines.push(`from ${techWord(rng)}.${techWord(rng)} import ${snake(rng, 2)}`);
+      if (lang === "c")
+        for (let i = rng.range(1, 5); i > 0; i--)
+          lines.push(`#include ${rng.int(2) ? `<${techWord(rng)}.h>` : `"${techWord(rng)}_${techWord(rng)}.h"`}`);
       if (lang === "sh") lines.push("#!/bin/sh", "set -eu", `LOG=/var/log/${techWord(rng)}.log`);
     }
     lines.push("");
     const name = lang === "py" || lang === "sh" ? snake(rng, rng.range(2, 3)) : camel(rng, rng.range(2, 3));
     const args = Array.from({ length: rng.range(0, 3) }, () => (lang === "py" ? snake(rng, 1) : camel(rng, 1)));
-    if (rng.int(2) === 0) lines.push(...wrap(sentence(rng) + " " + sentence(rng), 74).map((l) => (lang === "c" ? ` * ${l}` : lang === "ts" ? `// ${l}` : `# ${l}`)));
-    if (lang === "ts") lines.push(`export ${rng.int(3) === 0 ? "async " : ""}function ${name}(${args.map((a) => `${a}: ${rng.pick(["string", "number", "Buffer", "Options"])}`).join(", ")}) {`);
+    if (rng.int(2) === 0)
+      lines.push(
+        ...wrap(sentence(rng) + " " + sentence(rng), 74).map((l) => (lang === "c" ? ` * ${l}` : lang === "ts" ? `// ${l}` : `# ${l}`)),
+      );
+    if (lang === "ts")
+      lines.push(
+        `export ${rng.int(3) === 0 ? "async " : ""}function ${name}(${args.map((a) => `${a}: ${rng.pick(["string", "number", "Buffer", "Options"])}`).join(", ")}) {`,
+      );
     if (lang === "py") lines.push(`def ${name}(${["self", ...args].join(", ")}):`);
-    if (lang === "c") lines.push(`static int ${name}(${args.map((a) => `${rng.pick(["int", "const char *", "size_t", "void *"])} ${a}`).join(", ") || "void"})`, "{");
+    if (lang === "c")
+      lines.push(
+        `static int ${name}(${args.map((a) => `${rng.pick(["int", "const char *", "size_t", "void *"])} ${a}`).join(", ") || "void"})`,
+        "{",
+      );
     if (lang === "sh") lines.push(`${name}() {`);
     const indent = lang === "py" ? "    " : lang === "c" ? "\t" : "  ";
     for (let i = rng.range(3, 14); i > 0; i--) {
@@ -314,15 +338,21 @@ const csvBlock: BlockWriter = (rng, state) => {
   const lines: string[] = state.n === 0 ? ["id,name,city,amount,created_at,status"] : [];
   for (let i = rng.range(5, 25); i > 0; i--) {
     state.n++;
-    lines.push(`${1000 + state.n},${rng.pick(NAMES)} ${techWord(rng)},${rng.pick(NAMES)},${rng.range(0, 99999) / 100},2024-0${rng.range(1, 9)}-${String(rng.range(1, 28)).padStart(2, "0")},${rng.pick(["active", "closed", "pending"])}`);
+    lines.push(
+      `${1000 + state.n},${rng.pick(NAMES)} ${techWord(rng)},${rng.pick(NAMES)},${rng.range(0, 99999) / 100},2024-0${rng.range(1, 9)}-${String(rng.range(1, 28)).padStart(2, "0")},${rng.pick(["active", "closed", "pending"])}`,
+    );
   }
   return lines;
 };
 
 const htmlBlock: BlockWriter = (rng, state) => {
-  const lines: string[] = state.n++ === 0 ? ["<!doctype html>", `<html lang="en"><head><meta charset="utf-8"><title>${words(rng, 3)}</title></head>`, "<body>"] : [];
+  const lines: string[] =
+    state.n++ === 0
+      ? ["<!doctype html>", `<html lang="en"><head><meta charset="utf-8"><title>${words(rng, 3)}</title></head>`, "<body>"]
+      : [];
   lines.push(`  <section class="${techWord(rng)}-${techWord(rng)}">`, `    <h2>${words(rng, rng.range(2, 5))}</h2>`);
-  for (let i = rng.range(1, 4); i > 0; i--) lines.push(`    <p>${sentence(rng)} <a href="/${techWord(rng)}/${techWord(rng)}.html">${words(rng, 2)}</a> ${sentence(rng)}</p>`);
+  for (let i = rng.range(1, 4); i > 0; i--)
+    lines.push(`    <p>${sentence(rng)} <a href="/${techWord(rng)}/${techWord(rng)}.html">${words(rng, 2)}</a> ${sentence(rng)}</p>`);
   lines.push("  </section>");
   return lines;
 };

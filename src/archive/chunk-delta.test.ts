@@ -32,7 +32,9 @@ describe("chunk deltas", () => {
       fc.property(
         fc.integer({ min: 1, max: 1e6 }),
         fc.integer({ min: 2000, max: 120_000 }),
-        fc.array(fc.record({ at: fc.nat(), cut: fc.integer({ min: 0, max: 300 }), insert: fc.uint8Array({ maxLength: 300 }) }), { maxLength: 6 }),
+        fc.array(fc.record({ at: fc.nat(), cut: fc.integer({ min: 0, max: 300 }), insert: fc.uint8Array({ maxLength: 300 }) }), {
+          maxLength: 6,
+        }),
         (seed, size, edits) => {
           const base = text(seed, size);
           let edited = base;
@@ -51,7 +53,11 @@ describe("chunk deltas", () => {
 
   test("a two-line edit in a 64 KiB text chunk costs a few KiB of literal bytes, not the chunk", () => {
     const base = text(42, 64 * 1024);
-    const edited = new Uint8Array([...base.subarray(0, 30_000), ...new TextEncoder().encode("changed line one\nchanged line two\n"), ...base.subarray(30_000)]);
+    const edited = new Uint8Array([
+      ...base.subarray(0, 30_000),
+      ...new TextEncoder().encode("changed line one\nchanged line two\n"),
+      ...base.subarray(30_000),
+    ]);
     const { rebuilt, literalBytes } = deltaRoundTrip([base], edited);
     expect(Buffer.from(rebuilt).equals(Buffer.from(edited))).toBe(true);
     expect(literalBytes).toBeLessThan(3 * 4096);
@@ -97,7 +103,13 @@ describe("BlockIndex", () => {
   test("finds every block where it first appears, like a plain map would, keys sharing their low bits included", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 ** 20 - 1 }), fc.integer({ min: 256, max: 4096 })), { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 8 }),
+        fc.array(
+          fc.array(
+            fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 ** 20 - 1 }), fc.integer({ min: 256, max: 4096 })),
+            { minLength: 1, maxLength: 40 },
+          ),
+          { minLength: 1, maxLength: 8 },
+        ),
         (layout) => {
           // keys from few low words and many high words: colliding home slots are the rule here
           const chunks = layout.map((blocks, c) => ({

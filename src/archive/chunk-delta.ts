@@ -138,7 +138,8 @@ export function encodeChunkDelta(raw: Uint8Array, blocks: ChunkBlocks, index: Bl
     const found = index.lookup(key, length);
     const last = pieces.at(-1);
     if (found) {
-      if (last && "copy" in last && last.copy.id === found.chunk.id && last.copy.offset + last.copy.length === found.offset) last.copy.length += length;
+      if (last && "copy" in last && last.copy.id === found.chunk.id && last.copy.offset + last.copy.length === found.offset)
+        last.copy.length += length;
       else pieces.push({ copy: { id: found.chunk.id, offset: found.offset, length } });
     } else {
       literalBytes += length;
@@ -190,7 +191,12 @@ export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (i
       const length = view.getUint32(o + 37);
       if (length < 1 || filled + length > rawLength) throw new HashRelayError("BAD_FRAME", "chunk delta longer than its chunk");
       const source = chunkRaw(id);
-      if (!source) throw new HashRelayError("HASH_MISMATCH", `chunk delta copies from chunk ${chunkIdHex(id).slice(0, 16)}…, which this server does not hold for you`, "the next backup sends whole chunks");
+      if (!source)
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `chunk delta copies from chunk ${chunkIdHex(id).slice(0, 16)}…, which this server does not hold for you`,
+          "the next backup sends whole chunks",
+        );
       if (offset + length > source.length) throw new HashRelayError("HASH_MISMATCH", "chunk delta copies past the end of its source chunk");
       out.set(source.subarray(offset, offset + length), filled);
       filled += length;
@@ -198,7 +204,8 @@ export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (i
     } else if (kind === OP_LITERAL) {
       if (o + 5 > ops.length) throw new HashRelayError("BAD_FRAME", "truncated literal in a chunk delta");
       const length = view.getUint32(o + 1);
-      if (length < 1 || filled + length > rawLength || o + 5 + length > ops.length) throw new HashRelayError("BAD_FRAME", "chunk delta literal does not fit");
+      if (length < 1 || filled + length > rawLength || o + 5 + length > ops.length)
+        throw new HashRelayError("BAD_FRAME", "chunk delta literal does not fit");
       out.set(ops.subarray(o + 5, o + 5 + length), filled);
       filled += length;
       o += 5 + length;
@@ -279,7 +286,12 @@ export function decodeBlockIndex(bytes: Uint8Array): ChunkBlocks[] | null {
       allLengths[block] = view.getUint16(at);
       allKeys[block] = view.getUint32(at + 2) * TWO_32 + view.getUint32(at + 6);
     }
-    chunks.push({ id: ids.subarray(32 * c, 32 * c + 32), rawLength, lengths: allLengths.subarray(first, block), keys: allKeys.subarray(first, block) });
+    chunks.push({
+      id: ids.subarray(32 * c, 32 * c + 32),
+      rawLength,
+      lengths: allLengths.subarray(first, block),
+      keys: allKeys.subarray(first, block),
+    });
   }
   return at === bytes.length ? chunks : null;
 }

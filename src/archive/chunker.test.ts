@@ -94,19 +94,24 @@ describe("Chunker", () => {
   test("an insertion in the middle of a large buffer changes only the chunks around it", () => {
     const changedCounts: number[] = [];
     fc.assert(
-      fc.property(fc.integer(), fc.integer({ min: 1, max: 2000 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), (seed, insertLength, where) => {
-        const data = noise(400_000, seed);
-        const at = Math.floor(data.length * where);
-        const edited = Buffer.concat([data.subarray(0, at), noise(insertLength, seed ^ 0x5555), data.subarray(at)]);
-        const before = new Set(ids(chunkAll(data, SMALL)));
-        const changed = ids(chunkAll(edited, SMALL)).filter((id) => !before.has(id)).length;
-        expect(before.size).toBeGreaterThan(250);
-        expect(changed).toBeGreaterThanOrEqual(1);
-        // Resynchronisation can take a few chunks (a shifted cut can fall in the next chunk's
-        // unhashed first `min` bytes); it must stay local, never ripple through the buffer.
-        expect(changed).toBeLessThanOrEqual(12);
-        changedCounts.push(changed);
-      }),
+      fc.property(
+        fc.integer(),
+        fc.integer({ min: 1, max: 2000 }),
+        fc.double({ min: 0.1, max: 0.9, noNaN: true }),
+        (seed, insertLength, where) => {
+          const data = noise(400_000, seed);
+          const at = Math.floor(data.length * where);
+          const edited = Buffer.concat([data.subarray(0, at), noise(insertLength, seed ^ 0x5555), data.subarray(at)]);
+          const before = new Set(ids(chunkAll(data, SMALL)));
+          const changed = ids(chunkAll(edited, SMALL)).filter((id) => !before.has(id)).length;
+          expect(before.size).toBeGreaterThan(250);
+          expect(changed).toBeGreaterThanOrEqual(1);
+          // Resynchronisation can take a few chunks (a shifted cut can fall in the next chunk's
+          // unhashed first `min` bytes); it must stay local, never ripple through the buffer.
+          expect(changed).toBeLessThanOrEqual(12);
+          changedCounts.push(changed);
+        },
+      ),
       { numRuns: 40 },
     );
     const mean = changedCounts.reduce((a, b) => a + b, 0) / changedCounts.length;
@@ -158,7 +163,7 @@ describe("Chunker", () => {
     }
     const reference = (data: Uint8Array, min: number, avg: number, max: number): number[] => {
       const bits = Math.log2(avg);
-      const maskOf = (n: number) => (2 ** 32 - 2 ** (32 - n)); // top n bits of a u32
+      const maskOf = (n: number) => 2 ** 32 - 2 ** (32 - n); // top n bits of a u32
       const lengths: number[] = [];
       let start = 0;
       while (start < data.length) {

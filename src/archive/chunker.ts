@@ -72,8 +72,14 @@ export class Chunker {
     this.max = opts.max ?? CHUNK_MAX;
     const bits = Math.log2(this.avg);
     const valid =
-      Number.isInteger(this.min) && Number.isInteger(this.max) && Number.isInteger(bits) &&
-      this.min >= 64 && this.min < this.avg && this.avg < this.max && bits >= 8 && bits <= 28;
+      Number.isInteger(this.min) &&
+      Number.isInteger(this.max) &&
+      Number.isInteger(bits) &&
+      this.min >= 64 &&
+      this.min < this.avg &&
+      this.avg < this.max &&
+      bits >= 8 &&
+      bits <= 28;
     if (!valid) {
       throw new HashRelayError("INTERNAL", `invalid chunker bounds min=${this.min} avg=${this.avg} max=${this.max}`);
     }

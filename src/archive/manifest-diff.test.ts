@@ -4,13 +4,19 @@ import { createHash } from "node:crypto";
 import { BaseManifest, decodeDiffPage, diffAgainstBase, encodeDiffPage, expandDiff } from "./manifest-diff.ts";
 import type { ManifestEntry } from "./manifest.ts";
 
-const entry = (n: number): ManifestEntry => ({ id: new Uint8Array(createHash("sha256").update(`chunk ${n}`).digest()), rawLength: 1000 + (n % 5000) });
+const entry = (n: number): ManifestEntry => ({
+  id: new Uint8Array(createHash("sha256").update(`chunk ${n}`).digest()),
+  rawLength: 1000 + (n % 5000),
+});
 
 /** A new manifest made from a base by the edits a backup sees: chunks replaced, inserted, deleted. */
 const editedManifest = fc
   .record({
     base: fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 0, maxLength: 200 }),
-    edits: fc.array(fc.record({ at: fc.nat(), kind: fc.constantFrom("replace", "insert", "delete"), fresh: fc.integer({ min: 1000, max: 2000 }) }), { maxLength: 20 }),
+    edits: fc.array(
+      fc.record({ at: fc.nat(), kind: fc.constantFrom("replace", "insert", "delete"), fresh: fc.integer({ min: 1000, max: 2000 }) }),
+      { maxLength: 20 },
+    ),
   })
   .map(({ base, edits }) => {
     const baseEntries = base.map(entry);

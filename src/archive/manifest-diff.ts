@@ -74,7 +74,10 @@ export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[
   for (const op of ops) {
     if (op.kind === "copy") {
       if (op.count < 1 || op.baseIndex + op.count > base.length) {
-        throw new HashRelayError("BAD_FRAME", `manifest diff copies base entries ${op.baseIndex}..${op.baseIndex + op.count - 1}, the base has ${base.length}`);
+        throw new HashRelayError(
+          "BAD_FRAME",
+          `manifest diff copies base entries ${op.baseIndex}..${op.baseIndex + op.count - 1}, the base has ${base.length}`,
+        );
       }
       if (out.length + op.count > expected) break;
       for (let i = 0; i < op.count; i++) out.push(base[op.baseIndex + i]!);
@@ -83,7 +86,8 @@ export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[
     }
     if (out.length > expected) break;
   }
-  if (out.length !== expected) throw new HashRelayError("BAD_FRAME", `manifest diff describes ${out.length}+ entries, the page announces ${expected}`);
+  if (out.length !== expected)
+    throw new HashRelayError("BAD_FRAME", `manifest diff describes ${out.length}+ entries, the page announces ${expected}`);
   return out;
 }
 
@@ -126,7 +130,8 @@ export function decodeDiffPage(bytes: Uint8Array): { firstIndex: number; count: 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const firstIndex = view.getUint32(0);
   const count = view.getUint32(4);
-  if (count < 1 || count > MANIFEST_PAGE_ENTRIES || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE) throw bad(`bad entry range ${firstIndex}+${count}`);
+  if (count < 1 || count > MANIFEST_PAGE_ENTRIES || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE)
+    throw bad(`bad entry range ${firstIndex}+${count}`);
   const ops: DiffOp[] = [];
   let at = 8;
   while (at < bytes.length) {

@@ -2,14 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import {
-  ArchiveIdHasher,
-  archiveIdOf,
-  chunkIdHex,
-  decodeManifestEntries,
-  encodeManifestEntries,
-  type ManifestEntry,
-} from "./manifest.ts";
+import { ArchiveIdHasher, archiveIdOf, chunkIdHex, decodeManifestEntries, encodeManifestEntries, type ManifestEntry } from "./manifest.ts";
 
 function entry(seed: number, rawLength: number): ManifestEntry {
   return { id: new Uint8Array(createHash("sha256").update(String(seed)).digest()), rawLength };
@@ -28,13 +21,20 @@ describe("manifest encoding", () => {
 
   test("pages cut with from/to decode back to the same entries", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat()), { maxLength: 40 }), fc.nat(), fc.nat(), (raw, x, y) => {
-        const list = raw.map(([id, rawLength]) => ({ id, rawLength }));
-        const from = list.length === 0 ? 0 : x % (list.length + 1);
-        const to = from + (list.length === from ? 0 : y % (list.length - from + 1));
-        const decoded = decodeManifestEntries(encodeManifestEntries(list, from, to));
-        expect(decoded.map((e) => [chunkIdHex(e.id), e.rawLength])).toEqual(list.slice(from, to).map((e) => [chunkIdHex(e.id), e.rawLength]));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat()), { maxLength: 40 }),
+        fc.nat(),
+        fc.nat(),
+        (raw, x, y) => {
+          const list = raw.map(([id, rawLength]) => ({ id, rawLength }));
+          const from = list.length === 0 ? 0 : x % (list.length + 1);
+          const to = from + (list.length === from ? 0 : y % (list.length - from + 1));
+          const decoded = decodeManifestEntries(encodeManifestEntries(list, from, to));
+          expect(decoded.map((e) => [chunkIdHex(e.id), e.rawLength])).toEqual(
+            list.slice(from, to).map((e) => [chunkIdHex(e.id), e.rawLength]),
+          );
+        },
+      ),
     );
   });
 
@@ -46,14 +46,16 @@ describe("manifest encoding", () => {
   });
 
   test("malformed entries are refused", () => {
-    expect(() => encodeManifestEntries([{ id: new Uint8Array(31), rawLength: 1 }], 0, 1)).toThrow(expect.objectContaining({ code: "BAD_FRAME" }));
+    expect(() => encodeManifestEntries([{ id: new Uint8Array(31), rawLength: 1 }], 0, 1)).toThrow(
+      expect.objectContaining({ code: "BAD_FRAME" }),
+    );
     expect(() => encodeManifestEntries([entry(1, 2 ** 32)], 0, 1)).toThrow(expect.objectContaining({ code: "BAD_FRAME" }));
     expect(() => encodeManifestEntries(entries, 2, 4)).toThrow(/outside/);
   });
 });
 
 describe("archive id", () => {
-  test("is SHA-256 of \"HRM1\", the 36-byte entries, then the u32 BE count", () => {
+  test('is SHA-256 of "HRM1", the 36-byte entries, then the u32 BE count', () => {
     const canonical = Buffer.concat([Buffer.from("HRM1"), encodeManifestEntries(entries, 0, 3), Buffer.from([0, 0, 0, 3])]);
     expect(archiveIdOf(entries)).toBe(createHash("sha256").update(canonical).digest("hex"));
     expect(chunkIdHex(entries[0]!.id)).toBe(createHash("sha256").update("1").digest("hex"));

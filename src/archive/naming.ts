@@ -50,14 +50,35 @@ export function archiveFileName(name: string, at: Date, format: ArchiveFormat = 
 export function parseArchiveFileName(file: string): { name: string; at: Date; format: ArchiveFormat } | null {
   const match = FILE_PATTERN.exec(file);
   if (!match) return null;
-  const [, name, ss, mi, hh, yyyy, mo, dd, format] = match as unknown as [string, string, string, string, string, string, string, string, ArchiveFormat];
+  const [, name, ss, mi, hh, yyyy, mo, dd, format] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    ArchiveFormat,
+  ];
   if (!isValidSourceName(name)) return null;
-  const [second, minute, hour, year, month, day] = [ss, mi, hh, yyyy, mo, dd].map(Number) as [number, number, number, number, number, number];
+  const [second, minute, hour, year, month, day] = [ss, mi, hh, yyyy, mo, dd].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const at = new Date(0);
   at.setUTCFullYear(year, month - 1, day);
   at.setUTCHours(hour, minute, second, 0);
   const roundTrips =
-    at.getUTCFullYear() === year && at.getUTCMonth() === month - 1 && at.getUTCDate() === day &&
-    at.getUTCHours() === hour && at.getUTCMinutes() === minute && at.getUTCSeconds() === second;
+    at.getUTCFullYear() === year &&
+    at.getUTCMonth() === month - 1 &&
+    at.getUTCDate() === day &&
+    at.getUTCHours() === hour &&
+    at.getUTCMinutes() === minute &&
+    at.getUTCSeconds() === second;
   return roundTrips ? { name, at, format } : null;
 }

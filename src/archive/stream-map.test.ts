@@ -63,27 +63,34 @@ function chunkWithFastForward(map: StreamMap, bytes: Uint8Array): { chunks: Mani
   return { chunks: out, read };
 }
 
-const segmentList = fc.array(fc.record({ size: fc.integer({ min: 1, max: 6000 }), key: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 30 });
+const segmentList = fc.array(fc.record({ size: fc.integer({ min: 1, max: 6000 }), key: fc.integer({ min: 0, max: 3 }) }), {
+  minLength: 1,
+  maxLength: 30,
+});
 
 describe("stream map fast-forward", () => {
   test("chunks cut with fast-forward equal chunks cut from every byte, whatever changed", () => {
     fc.assert(
-      fc.property(segmentList, fc.array(fc.record({ at: fc.nat(), kind: fc.constantFrom("edit", "drop", "add", "move") }), { maxLength: 5 }), (list, edits) => {
-        const before: Segment[] = list.map((s, i) => ({ path: `f${String(i).padStart(3, "0")}`, key: `k${s.key}`, length: s.size }));
-        const after = before.map((s) => ({ ...s }));
-        for (const e of edits) {
-          const i = e.at % after.length;
-          if (e.kind === "edit") after[i] = { ...after[i]!, key: after[i]!.key + "'", length: after[i]!.length + (e.at % 7) };
-          else if (e.kind === "drop" && after.length > 1) after.splice(i, 1);
-          else if (e.kind === "add") after.splice(i, 0, { path: `${after[i]!.path}+`, key: "new", length: 100 + (e.at % 3000) });
-          else if (e.kind === "move" && after.length > 1) after.push(...after.splice(i, 1));
-        }
-        const map = new StreamMap(before, chunksOf(bytesOf(before)), after);
-        const afterBytes = bytesOf(after);
-        expect(map.length).toBe(afterBytes.length);
-        const { chunks } = chunkWithFastForward(map, afterBytes);
-        expect(chunks).toEqual(chunksOf(afterBytes));
-      }),
+      fc.property(
+        segmentList,
+        fc.array(fc.record({ at: fc.nat(), kind: fc.constantFrom("edit", "drop", "add", "move") }), { maxLength: 5 }),
+        (list, edits) => {
+          const before: Segment[] = list.map((s, i) => ({ path: `f${String(i).padStart(3, "0")}`, key: `k${s.key}`, length: s.size }));
+          const after = before.map((s) => ({ ...s }));
+          for (const e of edits) {
+            const i = e.at % after.length;
+            if (e.kind === "edit") after[i] = { ...after[i]!, key: after[i]!.key + "'", length: after[i]!.length + (e.at % 7) };
+            else if (e.kind === "drop" && after.length > 1) after.splice(i, 1);
+            else if (e.kind === "add") after.splice(i, 0, { path: `${after[i]!.path}+`, key: "new", length: 100 + (e.at % 3000) });
+            else if (e.kind === "move" && after.length > 1) after.push(...after.splice(i, 1));
+          }
+          const map = new StreamMap(before, chunksOf(bytesOf(before)), after);
+          const afterBytes = bytesOf(after);
+          expect(map.length).toBe(afterBytes.length);
+          const { chunks } = chunkWithFastForward(map, afterBytes);
+          expect(chunks).toEqual(chunksOf(afterBytes));
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -25,7 +25,18 @@ function checksumOk(block: Uint8Array): boolean {
 describe("compareTarPaths", () => {
   test("a folder comes right before its content, before siblings that extend its name", () => {
     const paths = ["dir-2", "dir/x", "dir", "dir0", "dir/x/y", "dir/x-1", "dir.txt", "a", "dir/é", "dir/z"];
-    expect([...paths].sort(compareTarPaths)).toEqual(["a", "dir", "dir/x", "dir/x/y", "dir/x-1", "dir/z", "dir/é", "dir-2", "dir.txt", "dir0"]);
+    expect([...paths].sort(compareTarPaths)).toEqual([
+      "a",
+      "dir",
+      "dir/x",
+      "dir/x/y",
+      "dir/x-1",
+      "dir/z",
+      "dir/é",
+      "dir-2",
+      "dir.txt",
+      "dir0",
+    ]);
   });
 
   test("orders by code point (UTF-8 byte order), not by UTF-16 unit", () => {

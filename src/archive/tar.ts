@@ -75,9 +75,7 @@ export function compareTarPaths(a: string, b: string): number {
 /** Throws INTERNAL when `path` is not a clean relative archive path (see TarEntry.path). */
 export function assertArchivePath(path: string): void {
   const bad =
-    path === "" ||
-    path.includes("\0") ||
-    path.split("/").some((segment) => segment === "" || segment === "." || segment === "..");
+    path === "" || path.includes("\0") || path.split("/").some((segment) => segment === "" || segment === "." || segment === "..");
   if (bad) throw new HashRelayError("INTERNAL", `invalid archive path ${JSON.stringify(path)}`);
 }
 

@@ -32,7 +32,12 @@ export function encodeZstdMember(raw: Uint8Array, compress: (raw: Uint8Array) =>
 export function readZstdMemberLength(bytes: Uint8Array, offset: number): number {
   if (offset + ZSTD_MEMBER_HEADER > bytes.length) throw new HashRelayError("BAD_FRAME", `zstd member header truncated at byte ${offset}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, ZSTD_MEMBER_HEADER);
-  if (view.getUint32(0, true) !== ZSTD_SKIPPABLE_MAGIC || view.getUint32(4, true) !== 8 || bytes[offset + 8] !== 0x48 || bytes[offset + 9] !== 0x52) {
+  if (
+    view.getUint32(0, true) !== ZSTD_SKIPPABLE_MAGIC ||
+    view.getUint32(4, true) !== 8 ||
+    bytes[offset + 8] !== 0x48 ||
+    bytes[offset + 9] !== 0x52
+  ) {
     throw new HashRelayError("BAD_FRAME", `no HashRelay zstd member at byte ${offset}`);
   }
   const length = view.getUint32(12, true);
@@ -54,7 +59,14 @@ function frameContentSize(frame: Uint8Array): { size: number | null; checksum: b
   if (fcsBytes === 0) return { size: null, checksum: (fhd & 4) !== 0 };
   if (at + fcsBytes > frame.length) throw new HashRelayError("BAD_FRAME", "zstd frame header truncated");
   const view = new DataView(frame.buffer, frame.byteOffset + at, fcsBytes);
-  const size = fcsBytes === 1 ? view.getUint8(0) : fcsBytes === 2 ? view.getUint16(0, true) + 256 : fcsBytes === 4 ? view.getUint32(0, true) : Number(view.getBigUint64(0, true));
+  const size =
+    fcsBytes === 1
+      ? view.getUint8(0)
+      : fcsBytes === 2
+        ? view.getUint16(0, true) + 256
+        : fcsBytes === 4
+          ? view.getUint32(0, true)
+          : Number(view.getBigUint64(0, true));
   return { size, checksum: (fhd & 4) !== 0 };
 }
 

@@ -23,7 +23,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 type ClientConfig = Config & { client: NonNullable<Config["client"]> };
 
 export function requireClient(config: Config): ClientConfig {
-  if (!config.client) throw new HashRelayError("CONFIG", `${config.file}: no client section`, "add a client: section (see hashrelay.example.yaml)");
+  if (!config.client)
+    throw new HashRelayError("CONFIG", `${config.file}: no client section`, "add a client: section (see hashrelay.example.yaml)");
   return config as ClientConfig;
 }
 
@@ -50,7 +51,10 @@ function tickContext(config: ClientConfig, previous?: TickContext, logOptions: L
 function printHuman(result: TickResult): void {
   const lines = [`server ${result.server}${result.reason ? ` (${result.reason})` : ""}`];
   for (const r of result.results) {
-    const detail = r.status === "failed" || r.status === "skipped" ? (r.error ?? "") : `${r.archive}  ${r.chunksSent}/${r.chunksTotal} chunks sent, ${formatBytes(r.bytesSent)}`;
+    const detail =
+      r.status === "failed" || r.status === "skipped"
+        ? (r.error ?? "")
+        : `${r.archive}  ${r.chunksSent}/${r.chunksTotal} chunks sent, ${formatBytes(r.bytesSent)}`;
     lines.push(`  ${r.name.padEnd(20)} ${r.status.padEnd(9)} ${detail}`);
   }
   process.stdout.write(lines.join("\n") + "\n");
@@ -63,7 +67,10 @@ export async function client(argv: string[]): Promise<number> {
     const config = requireClient(loadConfig(configPath(args)));
     // Progress goes to stderr (bars on a terminal, two lines per source otherwise; none beside JSON logs off a terminal).
     const tty = process.stderr.isTTY === true;
-    const progress = format === "json" && !tty ? undefined : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns || undefined });
+    const progress =
+      format === "json" && !tty
+        ? undefined
+        : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns || undefined });
     const ctx = { ...tickContext(config, undefined, { format, stderr: progress?.writeLine }), progress };
     const result = await runTick(ctx);
     if (args.flags.has("--json")) {
@@ -135,7 +142,14 @@ export async function client(argv: string[]): Promise<number> {
     due = nextRun(ctxNow().config.client.schedule, Date.now());
     service.tickDone(due);
     const counts = result.results.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
-    ctx.log.log("info", `tick done: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no sources"}; next ${new Date(due).toISOString()}`);
+    ctx.log.log(
+      "info",
+      `tick done: ${
+        Object.entries(counts)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(", ") || "no sources"
+      }; next ${new Date(due).toISOString()}`,
+    );
   }
   live.close();
   await service.flushed();

@@ -9,7 +9,8 @@ import { loadConfig } from "./load-config.ts";
 /** Prints "ADDR:PORT" of the server that answered with the pinned client.serverKey; throws SERVER_DOWN (exit 3) if none did. */
 export async function discover(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--wait"] }, "discover");
-  if (args.positionals.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help discover");
+  if (args.positionals.length > 0)
+    throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help discover");
   const waitText = args.values.get("--wait");
   const waitMs = waitText === undefined ? DISCOVERY_WAIT_MS : parseDuration(waitText);
   if (waitMs === null || waitMs <= 0 || waitMs > 60_000) {

@@ -32,9 +32,18 @@ function takeExcludes(argv: string[], command: string): { rest: string[]; exclud
 function parseForEdit(text: string, file: string): Config & { client: NonNullable<Config["client"]> } {
   const result = parseConfig(text, file, { hostname: os.hostname() });
   if (!result.ok) {
-    throw new HashRelayError("CONFIG", `${file} is not valid, so it was not edited:\n${result.issues.map(formatIssue).join("\n")}`, "fix it first (hashrelay validate), then run this again");
+    throw new HashRelayError(
+      "CONFIG",
+      `${file} is not valid, so it was not edited:\n${result.issues.map(formatIssue).join("\n")}`,
+      "fix it first (hashrelay validate), then run this again",
+    );
   }
-  if (!result.config.client) throw new HashRelayError("CONFIG", `${file} has no client: section`, "sources belong to a client: add a client: section (see hashrelay.example.yaml)");
+  if (!result.config.client)
+    throw new HashRelayError(
+      "CONFIG",
+      `${file} has no client: section`,
+      "sources belong to a client: add a client: section (see hashrelay.example.yaml)",
+    );
   return result.config as Config & { client: NonNullable<Config["client"]> };
 }
 
@@ -54,7 +63,12 @@ async function edit(file: string, change: (text: string) => string): Promise<voi
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "EACCES" || code === "EPERM" || code === "EROFS") {
-      throw new HashRelayError("CONFIG", `cannot edit config ${file}: ${code}`, "pass --config FILE or set HASHRELAY_CONFIG; editing needs write access to the file's folder", { cause: err });
+      throw new HashRelayError(
+        "CONFIG",
+        `cannot edit config ${file}: ${code}`,
+        "pass --config FILE or set HASHRELAY_CONFIG; editing needs write access to the file's folder",
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -79,7 +93,12 @@ export async function addSource(argv: string[]): Promise<number> {
   await edit(file, (text) => {
     const before = parseForEdit(text, file);
     const listed = before.client.paths.find((s) => s.path === abs);
-    if (listed) throw new HashRelayError("USAGE", `${abs} is already listed in ${file} (source "${listed.name}", line ${listed.line})`, "nothing to do; to change its options, edit the file");
+    if (listed)
+      throw new HashRelayError(
+        "USAGE",
+        `${abs} is already listed in ${file} (source "${listed.name}", line ${listed.line})`,
+        "nothing to do; to change its options, edit the file",
+      );
     const out = addSourceText(text, { path: abs, name, exclude });
     const after = checkEdited(out, file, "give it another name with --name NAME");
     added = after.client.paths[after.client.paths.length - 1];
@@ -112,13 +131,19 @@ export async function removeSource(argv: string[]): Promise<number> {
     }
     removed = sources[index]!;
     if (sources.length === 1) {
-      throw new HashRelayError("USAGE", `${removed.path} is the only source in ${file}; a client needs at least one`, "add the new source first, or stop the client");
+      throw new HashRelayError(
+        "USAGE",
+        `${removed.path} is the only source in ${file}; a client needs at least one`,
+        "add the new source first, or stop the client",
+      );
     }
     const out = removeSourceText(text, index);
     checkEdited(out, file, "edit the file by hand");
     return out;
   });
-  process.stdout.write(`removed ${removed!.path} (source "${removed!.name}") from ${file}; its archives stay on the server; ${RELOAD_NOTE}\n`);
+  process.stdout.write(
+    `removed ${removed!.path} (source "${removed!.name}") from ${file}; its archives stay on the server; ${RELOAD_NOTE}\n`,
+  );
   return 0;
 }
 

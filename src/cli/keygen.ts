@@ -7,7 +7,8 @@ import { parseArgs } from "./args.ts";
 export function keygen(argv: string[]): number {
   const args = parseArgs(argv, { values: ["--out"], flags: ["--force"] }, "keygen");
   const out = args.values.get("--out");
-  if (!out || args.positionals.length > 0) throw new HashRelayError("USAGE", "keygen needs --out FILE", "example: hashrelay keygen --out /etc/hashrelay/client.key");
+  if (!out || args.positionals.length > 0)
+    throw new HashRelayError("USAGE", "keygen needs --out FILE", "example: hashrelay keygen --out /etc/hashrelay/client.key");
   const identity = createKeyFile(out, args.flags.has("--force"));
   process.stdout.write(formatPublicKey(identity.publicKey) + "\n");
   return 0;

@@ -13,7 +13,11 @@ export function readConfig(file: string, opts: { keyFiles?: boolean } = {}): Con
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    throw new HashRelayError("CONFIG", `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "pass --config FILE or set HASHRELAY_CONFIG");
+    throw new HashRelayError(
+      "CONFIG",
+      `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      "pass --config FILE or set HASHRELAY_CONFIG",
+    );
   }
   const result = opts.keyFiles === false ? parseConfig(text, file, { hostname: os.hostname() }) : parseConfigText(text, file);
   return result.ok ? { ok: true, config: result.config } : { ok: false, issues: result.issues };

@@ -26,7 +26,12 @@ export async function ls(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "ls");
   const [name, ...extra] = args.positionals;
   if (extra.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${extra[0]}`, "see: hashrelay help ls");
-  if (name !== undefined && !isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "a source name as in client.paths (lower case, digits, dashes)");
+  if (name !== undefined && !isSlug(name))
+    throw new HashRelayError(
+      "USAGE",
+      `${JSON.stringify(name)} is not a source name`,
+      "a source name as in client.paths (lower case, digits, dashes)",
+    );
   const config = requireClient(loadConfig(configPath(args)));
   const { client } = config;
   const { session, target } = await openCommandSession(client);
@@ -41,9 +46,13 @@ export async function ls(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ client: client.name, server: target, archives }) + "\n");
     return 0;
   }
-  const lines = [`${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`];
+  const lines = [
+    `${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`,
+  ];
   for (const a of archives) {
-    lines.push(`${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatBytes(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`);
+    lines.push(
+      `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatBytes(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
+    );
     lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);
   }
   process.stdout.write(lines.join("\n") + "\n");

@@ -14,7 +14,11 @@ export function verifyReceiptFile(file: string, serverKey: Uint8Array): ReceiptB
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    throw new HashRelayError("USAGE", `cannot read receipt ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "receipts are kept under <client.state>/receipts/<name>/");
+    throw new HashRelayError(
+      "USAGE",
+      `cannot read receipt ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      "receipts are kept under <client.state>/receipts/<name>/",
+    );
   }
   let doc: unknown;
   try {
@@ -33,10 +37,15 @@ export function verifyReceiptFile(file: string, serverKey: Uint8Array): ReceiptB
 export function keptReceipt(client: { name: string; state: string; serverKey: Uint8Array }, name: string, file: string): ReceiptBody {
   const receiptFile = path.join(client.state, "receipts", name, `${file}.receipt.json`);
   if (!fs.existsSync(receiptFile)) {
-    throw new HashRelayError("USAGE", `no kept receipt for ${file} (${receiptFile})`, "run this on the client that made the backup, with its state folder");
+    throw new HashRelayError(
+      "USAGE",
+      `no kept receipt for ${file} (${receiptFile})`,
+      "run this on the client that made the backup, with its state folder",
+    );
   }
   const receipt = verifyReceiptFile(receiptFile, client.serverKey);
-  if (receipt.file !== file || receipt.name !== name || receipt.client !== client.name) throw new HashRelayError("HASH_MISMATCH", `receipt ${receiptFile} is for ${receipt.client}/${receipt.file}`);
+  if (receipt.file !== file || receipt.name !== name || receipt.client !== client.name)
+    throw new HashRelayError("HASH_MISMATCH", `receipt ${receiptFile} is for ${receipt.client}/${receipt.file}`);
   return receipt;
 }
 
@@ -45,9 +54,15 @@ export function receipt(argv: string[]): number {
   const args = parseArgs(argv, { values: ["--server-key"], flags: ["--json"] }, "receipt");
   const [sub, file, ...extra] = args.positionals;
   const keyText = args.values.get("--server-key");
-  if (sub !== "verify" || !file || extra.length > 0 || !keyText) throw new HashRelayError("USAGE", "receipt needs: verify FILE --server-key ed25519:...", USAGE_HINT);
+  if (sub !== "verify" || !file || extra.length > 0 || !keyText)
+    throw new HashRelayError("USAGE", "receipt needs: verify FILE --server-key ed25519:...", USAGE_HINT);
   const key = parsePublicKey(keyText);
-  if (!key) throw new HashRelayError("USAGE", `--server-key ${JSON.stringify(keyText)} is not an ed25519:<base64> public key`, "copy the server's key from the client config (client.serverKey)");
+  if (!key)
+    throw new HashRelayError(
+      "USAGE",
+      `--server-key ${JSON.stringify(keyText)} is not an ed25519:<base64> public key`,
+      "copy the server's key from the client config (client.serverKey)",
+    );
   let body: ReceiptBody;
   try {
     body = verifyReceiptFile(file, key);

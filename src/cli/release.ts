@@ -34,10 +34,12 @@ export async function release(argv: string[]): Promise<number> {
   }
   const [name, extra] = args.positionals;
   if (!name || extra !== undefined) throw new HashRelayError("USAGE", "give one source NAME (or --list)", "see: hashrelay help release");
-  if (!isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "source names are slugs: a-z, 0-9 and dashes");
+  if (!isSlug(name))
+    throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "source names are slugs: a-z, 0-9 and dashes");
   const client = args.values.get("--client") ?? onlyClientHolding(holds, name);
   const hold = holds.find((h) => h.client === client && h.name === name);
-  if (!isSlug(client) || !hold) throw new HashRelayError("USAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
+  if (!isSlug(client) || !hold)
+    throw new HashRelayError("USAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
 
   await requestRelease(layout, client, name);
   const request = layout.holdPath(client, name, "release");
@@ -46,17 +48,31 @@ export async function release(argv: string[]): Promise<number> {
     return code;
   };
   if (!daemonRunning(readServerActivity(config.server.storage))) {
-    return say({ released: false, queued: true }, `the server is not running: the release of ${client}/${name} is queued (${request}) and applies at its next start`, EXIT.SERVER_DOWN);
+    return say(
+      { released: false, queued: true },
+      `the server is not running: the release of ${client}/${name} is queued (${request}) and applies at its next start`,
+      EXIT.SERVER_DOWN,
+    );
   }
   const deadline = Date.now() + WAIT_MS;
   while ((await pathExists(request)) && Date.now() < deadline) await Bun.sleep(200);
   if (await pathExists(request)) {
-    return say({ released: false, queued: true }, `the server did not take the request within ${WAIT_MS / 1000} s; it stays queued (${request})`, EXIT.SERVER_DOWN);
+    return say(
+      { released: false, queued: true },
+      `the server did not take the request within ${WAIT_MS / 1000} s; it stays queued (${request})`,
+      EXIT.SERVER_DOWN,
+    );
   }
   if (await pathExists(layout.holdPath(client, name))) {
-    return say({ released: false }, `the server took the request but ${client}/${name} is still held; see its log (release.failed)`, EXIT.SOURCE_FAILED);
+    return say(
+      { released: false },
+      `the server took the request but ${client}/${name} is still held; see its log (release.failed)`,
+      EXIT.SOURCE_FAILED,
+    );
   }
-  const inTrash = (await readdirOrEmpty(layout.trashDir(client))).some((item) => item === hold.kept || (item.startsWith(`${hold.kept}.`) && !item.endsWith(".trashed")));
+  const inTrash = (await readdirOrEmpty(layout.trashDir(client))).some(
+    (item) => item === hold.kept || (item.startsWith(`${hold.kept}.`) && !item.endsWith(".trashed")),
+  );
   const stays = await pathExists(layout.archivePath(client, hold.kept));
   const where = stays ? "stored" : inTrash ? "trash" : "gone";
   const detail = stays

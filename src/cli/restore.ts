@@ -33,7 +33,12 @@ export function chooseArchive(archives: ListedArchive[], name: string, opts: { f
   const byTime = [...mine].sort((a, b) => a.storedAt.localeCompare(b.storedAt));
   if (opts.at !== undefined) {
     const found = byTime.filter((a) => Date.parse(a.storedAt) <= opts.at!).at(-1);
-    if (!found) throw new HashRelayError("USAGE", `the server holds no archive of ${name} stored at or before ${new Date(opts.at).toISOString()}`, `see: hashrelay ls ${name}`);
+    if (!found)
+      throw new HashRelayError(
+        "USAGE",
+        `the server holds no archive of ${name} stored at or before ${new Date(opts.at).toISOString()}`,
+        `see: hashrelay ls ${name}`,
+      );
     return found;
   }
   const found = byTime.filter((a) => !a.trashed).at(-1) ?? byTime.at(-1);
@@ -53,18 +58,28 @@ export function isUnsafeEntry(entry: string): boolean {
  * BAD_FRAME, or what the session throws.
  */
 export async function receiveManifest(session: SecureSession, receipt: ReceiptBody, manifestOnly: boolean): Promise<ManifestEntry[]> {
-  await session.sendControl({ type: "fetch", name: receipt.name, file: receipt.file, ...(manifestOnly ? { manifestOnly: true as const } : {}) });
+  await session.sendControl({
+    type: "fetch",
+    name: receipt.name,
+    file: receipt.file,
+    ...(manifestOnly ? { manifestOnly: true as const } : {}),
+  });
   const head = await session.expect(["fetching"], IDLE_TIMEOUT_MS);
   if (head.file !== receipt.file) throw new HashRelayError("BAD_FRAME", `asked for ${receipt.file}, the server sends ${head.file}`);
   const entries: ManifestEntry[] = [];
   while (entries.length < head.chunks) {
     const page = decodeManifestPage(await session.expectBinary(FrameType.SEALED_MANIFEST, IDLE_TIMEOUT_MS));
-    if (page.firstIndex !== entries.length || entries.length + page.entries.length > head.chunks) throw new HashRelayError("BAD_FRAME", `manifest page at ${page.firstIndex} out of order`);
+    if (page.firstIndex !== entries.length || entries.length + page.entries.length > head.chunks)
+      throw new HashRelayError("BAD_FRAME", `manifest page at ${page.firstIndex} out of order`);
     entries.push(...page.entries);
   }
   const archiveId = archiveIdOf(entries);
   if (archiveId !== receipt.archiveId) {
-    throw new HashRelayError("HASH_MISMATCH", `${receipt.file}: the chunk list the server sends has archive id ${archiveId}, the receipt says ${receipt.archiveId}`, "the server's copy is not the archive this client sent");
+    throw new HashRelayError(
+      "HASH_MISMATCH",
+      `${receipt.file}: the chunk list the server sends has archive id ${archiveId}, the receipt says ${receipt.archiveId}`,
+      "the server's copy is not the archive this client sent",
+    );
   }
   return entries;
 }
@@ -75,7 +90,12 @@ export async function receiveManifest(session: SecureSession, receipt: ReceiptBo
  * the whole file against the receipt's SHA-256. Throws HASH_MISMATCH naming the member and chunk,
  * BAD_FRAME, or what the session throws.
  */
-export async function receiveArchive(session: SecureSession, receipt: ReceiptBody, out: string, progress: (done: number, total: number) => void): Promise<void> {
+export async function receiveArchive(
+  session: SecureSession,
+  receipt: ReceiptBody,
+  out: string,
+  progress: (done: number, total: number) => void,
+): Promise<void> {
   const entries = await receiveManifest(session, receipt, false);
   const whole = createHash("sha256");
   const fd = fs.openSync(out, "wx", 0o600);
@@ -88,10 +108,18 @@ export async function receiveArchive(session: SecureSession, receipt: ReceiptBod
       try {
         raw = chunk.member[0] === 0x1f ? inflateMember(chunk.member, entry.rawLength) : inflateZstdMember(chunk.member, entry.rawLength);
       } catch (err) {
-        throw new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server");
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `${named} is damaged: ${(err as Error).message}`,
+          "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server",
+        );
       }
       if (raw.length !== entry.rawLength || !createHash("sha256").update(raw).digest().equals(Buffer.from(entry.id))) {
-        throw new HashRelayError("HASH_MISMATCH", `${named} does not hash to its chunk id`, "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server");
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `${named} does not hash to its chunk id`,
+          "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server",
+        );
       }
       fs.writeSync(fd, chunk.member);
       whole.update(chunk.member);
@@ -102,7 +130,8 @@ export async function receiveArchive(session: SecureSession, receipt: ReceiptBod
     fs.closeSync(fd);
   }
   const sha = whole.digest("hex");
-  if (sha !== receipt.fileSha256) throw new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
+  if (sha !== receipt.fileSha256)
+    throw new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
 }
 
 /** Lists `archive` with tar and refuses absolute or `..` entries; then extracts it into the empty folder `into`. Throws SOURCE. */
@@ -113,11 +142,19 @@ function extractSafely(archive: string, into: string): void {
   if (listed.status !== 0) throw new HashRelayError("SOURCE", `tar cannot list ${path.basename(archive)}: ${listed.stderr.trim()}`);
   const unsafe = listed.stdout.split("\n").filter((e) => e !== "" && isUnsafeEntry(e));
   if (unsafe.length > 0) {
-    throw new HashRelayError("SOURCE", `${path.basename(archive)} holds entries outside the target folder (${unsafe.slice(0, 3).map((e) => JSON.stringify(e)).join(", ")}): refused, nothing extracted`, "use --raw to keep the archive file itself");
+    throw new HashRelayError(
+      "SOURCE",
+      `${path.basename(archive)} holds entries outside the target folder (${unsafe
+        .slice(0, 3)
+        .map((e) => JSON.stringify(e))
+        .join(", ")}): refused, nothing extracted`,
+      "use --raw to keep the archive file itself",
+    );
   }
   fs.mkdirSync(into);
   const extracted = spawnSync("tar", [format, "-xpf", archive, "-C", into], { encoding: "utf8" });
-  if (extracted.status !== 0) throw new HashRelayError("SOURCE", `tar cannot extract ${path.basename(archive)}: ${extracted.stderr.trim()}`);
+  if (extracted.status !== 0)
+    throw new HashRelayError("SOURCE", `tar cannot extract ${path.basename(archive)}: ${extracted.stderr.trim()}`);
 }
 
 /** DIR must be missing or empty unless --force; returns it, created. Throws USAGE. */
@@ -126,7 +163,12 @@ function prepareTarget(dir: string, force: boolean): string {
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) throw new HashRelayError("USAGE", `--to ${dir} is not a folder`);
     const present = fs.readdirSync(target).filter((e) => !e.startsWith(TEMP_PREFIX));
-    if (present.length > 0 && !force) throw new HashRelayError("USAGE", `--to ${dir} is not empty (${present.length} entries)`, "choose an empty folder, or pass --force to replace what the archive holds");
+    if (present.length > 0 && !force)
+      throw new HashRelayError(
+        "USAGE",
+        `--to ${dir} is not empty (${present.length} entries)`,
+        "choose an empty folder, or pass --force to replace what the archive holds",
+      );
   } else {
     fs.mkdirSync(target, { recursive: true, mode: 0o700 });
   }
@@ -152,11 +194,13 @@ export async function restore(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--at", "--file", "--to"], flags: ["--raw", "--force", "--json"] }, "restore");
   const [name, ...extra] = args.positionals;
   const to = args.values.get("--to");
-  if (!name || extra.length > 0 || !to) throw new HashRelayError("USAGE", "restore needs NAME and --to DIR", "example: hashrelay restore www --to /srv/restore");
+  if (!name || extra.length > 0 || !to)
+    throw new HashRelayError("USAGE", "restore needs NAME and --to DIR", "example: hashrelay restore www --to /srv/restore");
   if (!isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "a source name as in client.paths");
   const atText = args.values.get("--at");
   const at = atText === undefined ? undefined : Date.parse(atText);
-  if (at !== undefined && Number.isNaN(at)) throw new HashRelayError("USAGE", `--at ${JSON.stringify(atText)} is not a time`, "e.g. --at 2026-11-25T12:00:00Z");
+  if (at !== undefined && Number.isNaN(at))
+    throw new HashRelayError("USAGE", `--at ${JSON.stringify(atText)} is not a time`, "e.g. --at 2026-11-25T12:00:00Z");
   if (at !== undefined && args.values.has("--file")) throw new HashRelayError("USAGE", "--at and --file exclude each other");
   const force = args.flags.has("--force");
   const config = requireClient(loadConfig(configPath(args)));
@@ -183,8 +227,20 @@ export async function restore(argv: string[]): Promise<number> {
       extractSafely(archive, tree);
       placed = moveIntoPlace(tree, target, force);
     }
-    const report = { name, file: chosen.file, trashed: chosen.trashed ?? false, to: target, raw: args.flags.has("--raw"), entries: placed, archiveId: receipt.archiveId };
-    process.stdout.write(args.flags.has("--json") ? JSON.stringify(report) + "\n" : `restored ${chosen.file}${chosen.trashed ? " (from trash)" : ""} into ${target}: ${placed.join(", ")} (every chunk verified against archive id ${receipt.archiveId.slice(0, 16)}…)\n`);
+    const report = {
+      name,
+      file: chosen.file,
+      trashed: chosen.trashed ?? false,
+      to: target,
+      raw: args.flags.has("--raw"),
+      entries: placed,
+      archiveId: receipt.archiveId,
+    };
+    process.stdout.write(
+      args.flags.has("--json")
+        ? JSON.stringify(report) + "\n"
+        : `restored ${chosen.file}${chosen.trashed ? " (from trash)" : ""} into ${target}: ${placed.join(", ")} (every chunk verified against archive id ${receipt.archiveId.slice(0, 16)}…)\n`,
+    );
     return EXIT.OK;
   } finally {
     session.connection.close();

@@ -26,10 +26,16 @@ function describeEntry(entry: AuditEntry): string {
 /** Exit 0 when the chain is intact (or the log was listed), 1 when --check finds a bad line, 2 on usage or config errors. */
 export async function serverAudit(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--expect"], flags: ["--check", "--json"] }, "server audit");
-  if (args.positionals.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
+  if (args.positionals.length > 0)
+    throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
   const expectText = args.values.get("--expect");
   const expected = expectText === undefined ? undefined : parseHead(expectText);
-  if (expected === null) throw new HashRelayError("USAGE", `--expect ${expectText} is not SEQ:HASH`, "pass the head a previous check printed, e.g. 42:3f5a…(64 hex digits)");
+  if (expected === null)
+    throw new HashRelayError(
+      "USAGE",
+      `--expect ${expectText} is not SEQ:HASH`,
+      "pass the head a previous check printed, e.g. 42:3f5a…(64 hex digits)",
+    );
   if (expected && !args.flags.has("--check")) throw new HashRelayError("USAGE", "--expect goes with --check");
   const storage = requireServer(loadConfig(configPath(args))).server.storage;
   const json = args.flags.has("--json");
@@ -43,7 +49,9 @@ export async function serverAudit(argv: string[]): Promise<number> {
     const splitter = new LineSplitter();
     const lines = splitter.push(bytes, Number.MAX_SAFE_INTEGER).map((line) => {
       const entry = parseAuditLine(line);
-      return typeof entry === "string" ? `     ?  (not an audit record: ${entry}) ${Buffer.from(line).toString().slice(0, 120)}` : describeEntry(entry);
+      return typeof entry === "string"
+        ? `     ?  (not an audit record: ${entry}) ${Buffer.from(line).toString().slice(0, 120)}`
+        : describeEntry(entry);
     });
     process.stdout.write(lines.length ? lines.join("\n") + "\n" : "the audit log is empty\n");
     return EXIT.OK;
@@ -55,9 +63,15 @@ export async function serverAudit(argv: string[]): Promise<number> {
     return report.ok ? EXIT.OK : new HashRelayError("STORAGE", report.problem).exitCode;
   }
   if (!report.ok) {
-    throw new HashRelayError("STORAGE", `audit log ${report.log}: ${report.problem}`, "the log was edited, cut or damaged; compare it with a copy kept elsewhere");
+    throw new HashRelayError(
+      "STORAGE",
+      `audit log ${report.log}: ${report.problem}`,
+      "the log was edited, cut or damaged; compare it with a copy kept elsewhere",
+    );
   }
-  const recovered = report.recovered.length ? `\nrecovery recorded at line ${report.recovered.join(", ")} (a torn line or a head file that did not match: see hashrelay server audit)` : "";
+  const recovered = report.recovered.length
+    ? `\nrecovery recorded at line ${report.recovered.join(", ")} (a torn line or a head file that did not match: see hashrelay server audit)`
+    : "";
   process.stdout.write(`audit log intact: ${report.lines} lines, head ${formatHead(report.head)}${recovered}\n`);
   return EXIT.OK;
 }

@@ -35,7 +35,16 @@ export async function scrubStorage(store: Store, layout: StoreLayout, clients: s
       if (indexed.has(file)) {
         const report = await store.verifyArchive(client, file);
         const problem = report.size === report.expectedSize ? undefined : `size ${report.size} bytes, ${report.expectedSize} when stored`;
-        lines.push({ client, file, trash: false, ok: report.ok, members: report.members, size: report.size, damaged: report.damaged, ...(problem ? { problem } : {}) });
+        lines.push({
+          client,
+          file,
+          trash: false,
+          ok: report.ok,
+          members: report.members,
+          size: report.size,
+          damaged: report.damaged,
+          ...(problem ? { problem } : {}),
+        });
       } else {
         lines.push(await scanLine(client, file, layout.archivePath(client, file), false));
       }
@@ -68,11 +77,13 @@ function describeLine(line: ScrubLine): string {
 /** Exit 0 when every archive is intact, 1 when any is damaged, 2 on a bad config or client. */
 export async function serverVerify(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--client"], flags: ["--json"] }, "server verify");
-  if (args.positionals.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
+  if (args.positionals.length > 0)
+    throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
   const config = requireServer(loadConfig(configPath(args)));
   const known = config.server.clients.map((c) => c.name);
   const only = args.values.get("--client");
-  if (only !== undefined && !known.includes(only)) throw new HashRelayError("USAGE", `--client ${only} is not in server.clients`, `known: ${known.join(", ")}`);
+  if (only !== undefined && !known.includes(only))
+    throw new HashRelayError("USAGE", `--client ${only} is not in server.clients`, `known: ${known.join(", ")}`);
   const store = await Store.open(config.server.storage);
   let lines: ScrubLine[];
   try {

@@ -13,7 +13,8 @@ import { serverVerify } from "./server-verify.ts";
 import { serverAudit } from "./server-audit.ts";
 
 export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
-  if (!config.server) throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
+  if (!config.server)
+    throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
   return config as Config & { server: NonNullable<Config["server"]> };
 }
 

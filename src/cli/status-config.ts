@@ -29,7 +29,10 @@ export function clientConfigStatus(stateDir: string, onDiskHash: string | null):
   return configStatus(clientRecordPath(stateDir), onDiskHash);
 }
 
-export function serverConfigStatus(storage: string, onDiskHash: string | null): ConfigStatus & { clientConfigs: Record<string, ClientConfigSeen> } {
+export function serverConfigStatus(
+  storage: string,
+  onDiskHash: string | null,
+): ConfigStatus & { clientConfigs: Record<string, ClientConfigSeen> } {
   return { ...configStatus(serverRecordPath(storage), onDiskHash), clientConfigs: ClientConfigs.read(storage) };
 }
 
@@ -37,7 +40,11 @@ export function serverConfigStatus(storage: string, onDiskHash: string | null): 
 export function configStatusLines(s: ConfigStatus): string[] {
   const lines: string[] = [];
   const f = s.configInForce;
-  lines.push(f ? `Config in force: sha256 ${f.hash} applied ${f.appliedAt ?? "?"} (pid ${f.pid})` : "Config in force: unknown (no agent has recorded one here yet)");
+  lines.push(
+    f
+      ? `Config in force: sha256 ${f.hash} applied ${f.appliedAt ?? "?"} (pid ${f.pid})`
+      : "Config in force: unknown (no agent has recorded one here yet)",
+  );
   if (s.configOnDiskInForce === false) lines.push("Config on disk: differs from the config in force (not applied yet, or refused)");
   const e = s.lastReloadError;
   if (e) {

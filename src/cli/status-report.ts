@@ -113,7 +113,10 @@ export async function statusReport(config: Config, now: Date): Promise<StatusRep
   return report;
 }
 
-function daemonInfo(record: { pid: number; startedAt: string; configHash: string; stoppedAt?: string } | null, configHash: string): DaemonInfo {
+function daemonInfo(
+  record: { pid: number; startedAt: string; configHash: string; stoppedAt?: string } | null,
+  configHash: string,
+): DaemonInfo {
   const running = daemonRunning(record);
   return {
     running,
@@ -195,7 +198,14 @@ async function serverStatus(config: Config & { server: NonNullable<Config["serve
       sessions: seen?.sessions ?? 0,
       archives: [...byName.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, a]) => ({ name, file: a.file, size: a.size, at: a.at.toISOString(), ageSeconds: Math.max(0, Math.round((now.getTime() - a.at.getTime()) / 1000)), kept: a.kept })),
+        .map(([name, a]) => ({
+          name,
+          file: a.file,
+          size: a.size,
+          at: a.at.toISOString(),
+          ageSeconds: Math.max(0, Math.round((now.getTime() - a.at.getTime()) / 1000)),
+          kept: a.kept,
+        })),
     };
   });
 
@@ -265,7 +275,12 @@ export function formatAge(seconds: number): string {
 
 function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) if (s % size === 0 && s >= size) return `${s / size}${unit}`;
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (s % size === 0 && s >= size) return `${s / size}${unit}`;
   return `${s}s`;
 }
 
@@ -281,36 +296,61 @@ export function formatStatus(report: StatusReport, now: Date): string {
   if (c) {
     lines.push(`HashRelay client ${c.name} — config ${report.config} (sha256 ${report.configHash.slice(0, 16)})`);
     if (c.server === "unknown") lines.push(`Server ${c.serverAddress}: unknown (no tick yet)`);
-    else lines.push(`Server ${c.serverAddress}: ${c.server === "up" ? "Up" : "Down"} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`);
+    else
+      lines.push(
+        `Server ${c.serverAddress}: ${c.server === "up" ? "Up" : "Down"} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`,
+      );
     if (c.lastTick) lines.push(`Last tick: ${when(c.lastTick, now)}`);
     lines.push(daemonLine(c.daemon, "HashRelay.client", now));
-    const next = c.nextTickFrom === "running" ? `running now (since ${when(c.nextTick, now)})` : `${when(c.nextTick, now)}${c.nextTickFrom === "schedule" ? " by the schedule" : ""}`;
+    const next =
+      c.nextTickFrom === "running"
+        ? `running now (since ${when(c.nextTick, now)})`
+        : `${when(c.nextTick, now)}${c.nextTickFrom === "schedule" ? " by the schedule" : ""}`;
     lines.push(`Next tick: ${next}, schedule ${c.schedule}`);
     lines.push("Sources:");
     for (const s of c.sources) {
       const result = s.status === null ? "not yet backed up" : s.status;
-      const detail = s.status === "sent" || s.status === "unchanged" ? `${s.archive}, ${formatSize(s.bytesSent)} sent (${s.chunksSent} of ${s.chunksTotal} chunks)` : (s.error ?? "");
+      const detail =
+        s.status === "sent" || s.status === "unchanged"
+          ? `${s.archive}, ${formatSize(s.bytesSent)} sent (${s.chunksSent} of ${s.chunksTotal} chunks)`
+          : (s.error ?? "");
       lines.push(`  ${s.name.padEnd(16)} ${result.padEnd(10)} ${detail}`.trimEnd());
-      if (s.lastSuccess && s.status !== "sent" && s.status !== "unchanged") lines.push(`  ${"".padEnd(16)} last success ${s.lastSuccess.file}, ${when(s.lastSuccess.at, now)}`);
-      if (s.held) lines.push(`  ${"".padEnd(16)} HELD: the server keeps ${s.held.file} since ${when(s.held.since, now)}: suspect replacement (${s.held.reason}); release on the server: hashrelay release ${s.name} --client ${c.name}`);
+      if (s.lastSuccess && s.status !== "sent" && s.status !== "unchanged")
+        lines.push(`  ${"".padEnd(16)} last success ${s.lastSuccess.file}, ${when(s.lastSuccess.at, now)}`);
+      if (s.held)
+        lines.push(
+          `  ${"".padEnd(16)} HELD: the server keeps ${s.held.file} since ${when(s.held.since, now)}: suspect replacement (${s.held.reason}); release on the server: hashrelay release ${s.name} --client ${c.name}`,
+        );
     }
   }
   const s = report.server;
   if (s) {
     if (c) lines.push("");
     const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
-    lines.push(`HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${report.config} (sha256 ${report.configHash.slice(0, 16)})`);
+    lines.push(
+      `HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${report.config} (sha256 ${report.configHash.slice(0, 16)})`,
+    );
     lines.push(daemonLine(s.daemon, "HashRelay.server", now));
     lines.push("Clients:");
     for (const client of s.clients) {
-      lines.push(`  ${client.name.padEnd(16)} ${client.lastSeen ? `last seen ${when(client.lastSeen, now)} from ${client.from} (${client.sessions} sessions)` : "never seen"}`);
+      lines.push(
+        `  ${client.name.padEnd(16)} ${client.lastSeen ? `last seen ${when(client.lastSeen, now)} from ${client.from} (${client.sessions} sessions)` : "never seen"}`,
+      );
       for (const a of client.archives) {
-        lines.push(`    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, ${formatAge(a.ageSeconds)} old${a.kept > 1 ? ` (${a.kept} kept)` : ""}`);
+        lines.push(
+          `    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, ${formatAge(a.ageSeconds)} old${a.kept > 1 ? ` (${a.kept} kept)` : ""}`,
+        );
       }
     }
-    lines.push(s.trash.length === 0 ? `Trash: empty (superseded archives wait ${s.trashFor})` : `Trash: ${s.trash.length} item(s), ${formatSize(s.trashBytes)} (purged ${s.trashFor} after they were superseded)`);
+    lines.push(
+      s.trash.length === 0
+        ? `Trash: empty (superseded archives wait ${s.trashFor})`
+        : `Trash: ${s.trash.length} item(s), ${formatSize(s.trashBytes)} (purged ${s.trashFor} after they were superseded)`,
+    );
     for (const t of s.trash) {
-      lines.push(`  ${t.client}/${t.item}  ${formatSize(t.size)}, purged ${t.purgeAt ? when(t.purgeAt, now) : "at the next purge (no trash time recorded)"}`);
+      lines.push(
+        `  ${t.client}/${t.item}  ${formatSize(t.size)}, purged ${t.purgeAt ? when(t.purgeAt, now) : "at the next purge (no trash time recorded)"}`,
+      );
     }
     lines.push(...holdLines(s.holds, s.unreadableHolds, now));
   }
@@ -319,9 +359,15 @@ export function formatStatus(report: StatusReport, now: Date): string {
 
 /** "Holds: none", or one line per held name with how to release it (server status and hashrelay release --list). */
 export function holdLines(holds: readonly Hold[], unreadable: readonly string[], now: Date): string[] {
-  const lines = [holds.length === 0 ? "Holds: none (no suspect replacement)" : `Holds: ${holds.length} name(s) keep their last good archive out of retention (suspect replacement)`];
+  const lines = [
+    holds.length === 0
+      ? "Holds: none (no suspect replacement)"
+      : `Holds: ${holds.length} name(s) keep their last good archive out of retention (suspect replacement)`,
+  ];
   for (const h of holds) {
-    lines.push(`  ${h.client}/${h.name}  keeps ${h.kept} since ${when(h.since, now)}; suspect ${h.suspect}: ${h.reason}${h.consistent ? `; ${h.consistent} consistent backup(s) since` : ""}`);
+    lines.push(
+      `  ${h.client}/${h.name}  keeps ${h.kept} since ${when(h.since, now)}; suspect ${h.suspect}: ${h.reason}${h.consistent ? `; ${h.consistent} consistent backup(s) since` : ""}`,
+    );
     lines.push(`    release: hashrelay release ${h.name} --client ${h.client}`);
   }
   for (const u of unreadable) lines.push(`  unreadable hold file ${u}`);

@@ -25,11 +25,13 @@ export async function status(argv: string[]): Promise<number> {
     return 0;
   }
   const lines: string[] = [];
-  if (report.client && clientConfig) lines.push(formatStatus({ ...report, server: undefined }, now).trimEnd(), ...configStatusLines(clientConfig));
+  if (report.client && clientConfig)
+    lines.push(formatStatus({ ...report, server: undefined }, now).trimEnd(), ...configStatusLines(clientConfig));
   if (report.server && serverConfig) {
     if (lines.length) lines.push("");
     lines.push(formatStatus({ ...report, client: undefined }, now).trimEnd(), ...configStatusLines(serverConfig));
-    for (const [name, seen] of Object.entries(serverConfig.clientConfigs)) lines.push(`  client ${name} runs config sha256 ${seen.hash} (since ${seen.since}, last seen ${seen.lastSeen})`);
+    for (const [name, seen] of Object.entries(serverConfig.clientConfigs))
+      lines.push(`  client ${name} runs config sha256 ${seen.hash} (since ${seen.since}, last seen ${seen.lastSeen})`);
   }
   process.stdout.write(lines.join("\n") + "\n");
   return 0;

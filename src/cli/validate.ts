@@ -17,11 +17,14 @@ export function validate(argv: string[]): number {
     result = { ok: false, issues: [issue] };
   }
   if (args.flags.has("--json")) {
-    process.stdout.write(JSON.stringify(result.ok ? { ok: true, file, hash: result.config.hash } : { ok: false, file, errors: result.issues }) + "\n");
+    process.stdout.write(
+      JSON.stringify(result.ok ? { ok: true, file, hash: result.config.hash } : { ok: false, file, errors: result.issues }) + "\n",
+    );
   } else if (result.ok) {
     process.stdout.write(`${file}: valid (sha256 ${result.config.hash})\n`);
   } else {
-    for (const issue of result.issues) process.stderr.write((issue.line === 0 ? `${file}: ${issue.message} (${issue.hint})` : formatIssue(issue)) + "\n");
+    for (const issue of result.issues)
+      process.stderr.write((issue.line === 0 ? `${file}: ${issue.message} (${issue.hint})` : formatIssue(issue)) + "\n");
   }
   return result.ok ? EXIT.OK : EXIT.USAGE;
 }

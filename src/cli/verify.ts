@@ -40,8 +40,10 @@ export interface ArchiveVerdict {
 
 /** Why the listing the server gives contradicts the kept receipt, or null when they agree. */
 export function listingMismatch(listed: ListedArchive, receipt: { archiveId: string; fileSha256: string; size: number }): string | null {
-  if (listed.archiveId !== receipt.archiveId) return `the server lists archive id ${listed.archiveId}, the receipt says ${receipt.archiveId}: the file was replaced`;
-  if (listed.fileSha256 !== receipt.fileSha256 || listed.size !== receipt.size) return `the server lists ${listed.size} bytes with SHA-256 ${listed.fileSha256}, the receipt says ${receipt.size} bytes with ${receipt.fileSha256}`;
+  if (listed.archiveId !== receipt.archiveId)
+    return `the server lists archive id ${listed.archiveId}, the receipt says ${receipt.archiveId}: the file was replaced`;
+  if (listed.fileSha256 !== receipt.fileSha256 || listed.size !== receipt.size)
+    return `the server lists ${listed.size} bytes with SHA-256 ${listed.fileSha256}, the receipt says ${receipt.size} bytes with ${receipt.fileSha256}`;
   return null;
 }
 
@@ -50,7 +52,13 @@ export function listingMismatch(listed: ListedArchive, receipt: { archiveId: str
  * kept ones. Spends one proof round per challenged member. Returns the members answered right and
  * the problems (wrong answer, or the server's reason it could not answer). Throws what the session throws.
  */
-async function challenge(session: SecureSession, proofs: ProofStore, target: ListedArchive, entries: ManifestEntry[], picks: number[]): Promise<{ proven: number; withoutProof: number; problems: string[] }> {
+async function challenge(
+  session: SecureSession,
+  proofs: ProofStore,
+  target: ListedArchive,
+  entries: ManifestEntry[],
+  picks: number[],
+): Promise<{ proven: number; withoutProof: number; problems: string[] }> {
   const asked: { index: number; nonce: string; token: Uint8Array }[] = [];
   let withoutProof = 0;
   const rounds = proofs.takeEach(picks.map((index) => entries[index]!.id));
@@ -67,15 +75,26 @@ async function challenge(session: SecureSession, proofs: ProofStore, target: Lis
   const problems: string[] = [];
   for (let at = 0; at < asked.length; at += MAX_PROOF_ITEMS) {
     const batch = asked.slice(at, at + MAX_PROOF_ITEMS);
-    await session.sendControl({ type: "prove", name: target.name, file: target.file, items: batch.map(({ index, nonce }) => ({ index, nonce })) });
+    await session.sendControl({
+      type: "prove",
+      name: target.name,
+      file: target.file,
+      items: batch.map(({ index, nonce }) => ({ index, nonce })),
+    });
     const reply: ProofMessage = await session.expect(["proof"], IDLE_TIMEOUT_MS);
-    if (reply.file !== target.file || reply.answers.length !== batch.length) throw new HashRelayError("BAD_FRAME", `asked ${batch.length} challenges on ${target.file}, the server answered ${reply.answers.length} on ${reply.file}`);
+    if (reply.file !== target.file || reply.answers.length !== batch.length)
+      throw new HashRelayError(
+        "BAD_FRAME",
+        `asked ${batch.length} challenges on ${target.file}, the server answered ${reply.answers.length} on ${reply.file}`,
+      );
     for (const [i, answer] of reply.answers.entries()) {
       const mine = batch[i]!;
       const named = `member ${mine.index} (chunk ${chunkIdHex(entries[mine.index]!.id).slice(0, 16)}…)`;
-      if (answer.index !== mine.index) throw new HashRelayError("BAD_FRAME", `challenge ${at + i} was on member ${mine.index}, the server answered for ${answer.index}`);
+      if (answer.index !== mine.index)
+        throw new HashRelayError("BAD_FRAME", `challenge ${at + i} was on member ${mine.index}, the server answered for ${answer.index}`);
       if ("error" in answer) problems.push(`${named}: the server cannot read it: ${answer.error}`);
-      else if (!answerMatches(Buffer.from(answer.hash, "hex"), mine.token)) problems.push(`${named}: wrong answer: the server's bytes are not the ones backed up`);
+      else if (!answerMatches(Buffer.from(answer.hash, "hex"), mine.token))
+        problems.push(`${named}: wrong answer: the server's bytes are not the ones backed up`);
       else proven++;
     }
   }
@@ -112,8 +131,25 @@ async function refreshFromSource(source: SourceConfig, proofs: ProofStore, wante
 }
 
 /** Verifies one archive; a damaged or replaced copy is a "failed" verdict, never an exception. Throws what the session throws. */
-async function verifyArchive(session: SecureSession, proofs: ProofStore, client: Parameters<typeof keptReceipt>[0], target: ListedArchive, deep: boolean, source: SourceConfig | undefined): Promise<ArchiveVerdict> {
-  const verdict: ArchiveVerdict = { name: target.name, file: target.file, trashed: target.trashed === true, status: "unverifiable", chunks: 0, proven: 0, withoutProof: 0, problems: [], refreshed: 0 };
+async function verifyArchive(
+  session: SecureSession,
+  proofs: ProofStore,
+  client: Parameters<typeof keptReceipt>[0],
+  target: ListedArchive,
+  deep: boolean,
+  source: SourceConfig | undefined,
+): Promise<ArchiveVerdict> {
+  const verdict: ArchiveVerdict = {
+    name: target.name,
+    file: target.file,
+    trashed: target.trashed === true,
+    status: "unverifiable",
+    chunks: 0,
+    proven: 0,
+    withoutProof: 0,
+    problems: [],
+    refreshed: 0,
+  };
   let receipt;
   try {
     receipt = keptReceipt(client, target.name, target.file);
@@ -133,24 +169,35 @@ async function verifyArchive(session: SecureSession, proofs: ProofStore, client:
   const picks = pickChallenges(entries.length, deep, (n) => randomInt(n));
   const result = await challenge(session, proofs, target, entries, picks);
   const status = result.problems.length > 0 ? "failed" : result.proven > 0 || entries.length === 0 ? "ok" : "unverifiable";
-  if (status === "unverifiable") result.problems.push(`none of the ${picks.length} members picked has an unspent proof answer left (answers are made when the client reads a chunk; see PROTOCOL.md §14)`);
+  if (status === "unverifiable")
+    result.problems.push(
+      `none of the ${picks.length} members picked has an unspent proof answer left (answers are made when the client reads a chunk; see PROTOCOL.md §14)`,
+    );
   // Answers run low on chunks that never change (a backup does not read them again): make new ones while the
   // source still holds them. Reading the source costs what a full backup read costs, so only when a picked
   // member had none left or a quarter of the archive's chunks are at half or less.
   let refreshed = 0;
   const low = new Set(entries.filter((e) => proofs.left(e.id) <= PROOF_ROUNDS / 2).map((e) => chunkIdHex(e.id)));
-  if (source && status !== "failed" && (result.withoutProof > 0 || low.size * 4 >= entries.length)) refreshed = await refreshFromSource(source, proofs, low, Date.now());
+  if (source && status !== "failed" && (result.withoutProof > 0 || low.size * 4 >= entries.length))
+    refreshed = await refreshFromSource(source, proofs, low, Date.now());
   return { ...verdict, ...result, status, chunks: entries.length, refreshed };
 }
 
 /** The text line of a verdict. */
 function describe(v: ArchiveVerdict, deep: boolean): string {
   const where = v.trashed ? " (trash)" : "";
-  const sampled = v.proven < v.chunks ? ` (a sample: damage to 1% of the chunks goes unseen with probability ${missProbability(v.chunks, Math.ceil(v.chunks / 100), v.proven).toFixed(2)}${deep ? "" : "; --deep challenges all"})` : "";
+  const sampled =
+    v.proven < v.chunks
+      ? ` (a sample: damage to 1% of the chunks goes unseen with probability ${missProbability(v.chunks, Math.ceil(v.chunks / 100), v.proven).toFixed(2)}${deep ? "" : "; --deep challenges all"})`
+      : "";
   const extra = `${v.withoutProof > 0 ? `; ${v.withoutProof} picked had no proof answer left` : ""}${v.refreshed > 0 ? `; fresh answers made for ${v.refreshed} chunks from the local source` : ""}`;
   if (v.status === "ok") return `ok            ${v.file}${where}: ${v.proven} of ${v.chunks} chunks proven${sampled}${extra}`;
   const head = v.status === "failed" ? "FAILED        " : "UNVERIFIABLE  ";
-  return [`${head}${v.file}${where}: ${v.problems.length > 0 ? v.problems[0] : ""}`, ...v.problems.slice(1, 5).map((p) => `              ${p}`), ...(v.problems.length > 5 ? [`              … ${v.problems.length - 5} more`] : [])].join("\n");
+  return [
+    `${head}${v.file}${where}: ${v.problems.length > 0 ? v.problems[0] : ""}`,
+    ...v.problems.slice(1, 5).map((p) => `              ${p}`),
+    ...(v.problems.length > 5 ? [`              … ${v.problems.length - 5} more`] : []),
+  ].join("\n");
 }
 
 /** Exit 0 every archive proven; 1 one failed or could not be verified; 2 usage or config; 3 server down; 4 refused. */
@@ -158,9 +205,15 @@ export async function verify(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config", "--file"], flags: ["--deep", "--json"] }, "verify");
   const [name, ...extra] = args.positionals;
   if (extra.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${extra[0]}`, "see: hashrelay help verify");
-  if (name !== undefined && !isSlug(name)) throw new HashRelayError("USAGE", `${JSON.stringify(name)} is not a source name`, "a source name as in client.paths (lower case, digits, dashes)");
+  if (name !== undefined && !isSlug(name))
+    throw new HashRelayError(
+      "USAGE",
+      `${JSON.stringify(name)} is not a source name`,
+      "a source name as in client.paths (lower case, digits, dashes)",
+    );
   const file = args.values.get("--file");
-  if (file !== undefined && name === undefined) throw new HashRelayError("USAGE", "--file needs NAME", "example: hashrelay verify www --file backup-www-….tar.gz");
+  if (file !== undefined && name === undefined)
+    throw new HashRelayError("USAGE", "--file needs NAME", "example: hashrelay verify www --file backup-www-….tar.gz");
   const deep = args.flags.has("--deep");
   const { client } = requireClient(loadConfig(configPath(args)));
   const sources = new Map(client.paths.map((src) => [src.name, src]));
@@ -174,7 +227,14 @@ export async function verify(argv: string[]): Promise<number> {
     try {
       const listed = await listRemote(session, name);
       const targets = file !== undefined ? listed.filter((a) => a.file === file) : listed.filter((a) => !a.trashed);
-      if (targets.length === 0) throw new HashRelayError("USAGE", file !== undefined ? `the server holds no archive ${file} of ${name}` : `the server holds no archive${name ? ` of ${name}` : ""} for ${client.name}`, "see: hashrelay ls");
+      if (targets.length === 0)
+        throw new HashRelayError(
+          "USAGE",
+          file !== undefined
+            ? `the server holds no archive ${file} of ${name}`
+            : `the server holds no archive${name ? ` of ${name}` : ""} for ${client.name}`,
+          "see: hashrelay ls",
+        );
       for (const archive of targets) verdicts.push(await verifyArchive(session, proofs, client, archive, deep, sources.get(archive.name)));
       await session.sendControl({ type: "bye" }).catch(() => undefined);
     } finally {
@@ -187,8 +247,14 @@ export async function verify(argv: string[]): Promise<number> {
   if (args.flags.has("--json")) {
     process.stdout.write(JSON.stringify({ client: client.name, server: target, deep, archives: verdicts }) + "\n");
   } else {
-    const lines = [`verify ${client.name} on ${target}: ${verdicts.length} archive${verdicts.length === 1 ? "" : "s"}${deep ? ", every chunk" : ""}`, ...verdicts.map((v) => describe(v, deep))];
-    if (bad.length > 0) lines.push(`${bad.length} archive${bad.length === 1 ? "" : "s"} NOT proven: restore an older one (hashrelay ls) and run hashrelay server verify on the server`);
+    const lines = [
+      `verify ${client.name} on ${target}: ${verdicts.length} archive${verdicts.length === 1 ? "" : "s"}${deep ? ", every chunk" : ""}`,
+      ...verdicts.map((v) => describe(v, deep)),
+    ];
+    if (bad.length > 0)
+      lines.push(
+        `${bad.length} archive${bad.length === 1 ? "" : "s"} NOT proven: restore an older one (hashrelay ls) and run hashrelay server verify on the server`,
+      );
     process.stdout.write(lines.join("\n") + "\n");
   }
   return bad.length > 0 ? EXIT.SOURCE_FAILED : EXIT.OK;

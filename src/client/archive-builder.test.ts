@@ -1,7 +1,17 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import {
-  chmodSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync,
+  chmodSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,7 +73,11 @@ async function build(entries: readonly BuildEntry[]) {
 
 function run(cmd: string[], cwd = root): string {
   const result = Bun.spawnSync(cmd, { cwd, env: { TZ: "UTC", LC_ALL: "C.UTF-8", PATH: process.env.PATH ?? "/usr/bin:/bin" } });
-  expect({ cmd: cmd.join(" "), stderr: result.stderr.toString(), exitCode: result.exitCode }).toEqual({ cmd: cmd.join(" "), stderr: "", exitCode: 0 });
+  expect({ cmd: cmd.join(" "), stderr: result.stderr.toString(), exitCode: result.exitCode }).toEqual({
+    cmd: cmd.join(" "),
+    stderr: "",
+    exitCode: 0,
+  });
   return result.stdout.toString();
 }
 
@@ -98,7 +112,12 @@ describe("buildArchive with the real tar and gzip", () => {
     expect(await describeTree(join(out, "src"))).toEqual(await describeTree(src));
 
     const listing = run(["tar", "--quoting-style=literal", "-tvzf", archive]).trimEnd().split("\n");
-    const listedNames = listing.map((line) => line.replace(/^.*? \d{4}-\d\d-\d\d \d\d:\d\d /, "").replace(/ -> .*$/, "").replace(/\/$/, ""));
+    const listedNames = listing.map((line) =>
+      line
+        .replace(/^.*? \d{4}-\d\d-\d\d \d\d:\d\d /, "")
+        .replace(/ -> .*$/, "")
+        .replace(/\/$/, ""),
+    );
     expect(listedNames).toEqual(walked.entries.map((e) => e.path));
     expect(listing.find((l) => l.endsWith("src/etc/secret.key"))).toStartWith("-rw------- root/root ");
     expect(listing.find((l) => l.includes("src/link-rel"))).toEndWith("src/link-rel -> etc/secret.key");
@@ -159,7 +178,14 @@ describe("buildArchive with the real tar and gzip", () => {
     const content = join(root, "content");
     writeFileSync(content, "abc");
     const meta = { mode: 0o644, uid: 0, gid: 0, uname: "root", gname: "root", size: 0, mtime: 1_700_000_000 };
-    const file = (path: string, extra: Partial<TarEntry> = {}): BuildEntry => ({ ...meta, path, type: "file", size: 3, absPath: content, ...extra });
+    const file = (path: string, extra: Partial<TarEntry> = {}): BuildEntry => ({
+      ...meta,
+      path,
+      type: "file",
+      size: 3,
+      absPath: content,
+      ...extra,
+    });
     const long = `${"a".repeat(100)}/${"b".repeat(100)}/${"c".repeat(98)}`;
     const entries: BuildEntry[] = [
       { ...meta, path: "r", type: "dir", mode: 0o755, absPath: root },
@@ -246,7 +272,11 @@ describe("streaming", () => {
     });
     expect(order).toEqual(order.map((_, i) => i));
     expect(order.length).toBeGreaterThan(10);
-    const err = await buildArchive(entries, { onChunk: () => { throw new Error("disk full downstream"); } }).catch((e) => e);
+    const err = await buildArchive(entries, {
+      onChunk: () => {
+        throw new Error("disk full downstream");
+      },
+    }).catch((e) => e);
     expect(err.message).toBe("disk full downstream");
   });
 

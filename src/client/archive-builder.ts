@@ -242,7 +242,9 @@ function openRegularFile(absPath: string): number {
       throw new HashRelayError("SOURCE", `${absPath} vanished while being archived`, "the next run will try again", { cause: err });
     }
     if (code === "ELOOP") {
-      throw new HashRelayError("SOURCE", `${absPath} was replaced by a symlink while being archived`, "the next run will try again", { cause: err });
+      throw new HashRelayError("SOURCE", `${absPath} was replaced by a symlink while being archived`, "the next run will try again", {
+        cause: err,
+      });
     }
     throw sourceError(absPath, err);
   }

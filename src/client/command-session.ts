@@ -12,7 +12,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export async function resolveServer(client: NonNullable<Config["client"]>): Promise<{ host: string; port: number }> {
   if (!client.server.auto) return client.server;
   const found = await discoverServer({ port: client.server.port, serverKey: client.serverKey });
-  if (!found) throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
+  if (!found)
+    throw new HashRelayError("SERVER_DOWN", `no answer from the pinned server to LAN discovery on UDP port ${client.server.port}`);
   return found;
 }
 

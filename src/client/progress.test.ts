@@ -41,7 +41,10 @@ describe("createProgress", () => {
     p.sourceStarted("www");
     p.sourceDone({ name: "www", status: "unchanged", bytesSent: 0, chunksSent: 0, chunksTotal: 12 });
     expect(out).toBe(
-      "etc: started\n" + "etc: sent 50.0 KiB (50 of 800 chunks), 50.0 MiB hashed in 5.0 s\n" + "www: started\n" + "www: unchanged, nothing sent (0.0 s)\n",
+      "etc: started\n" +
+        "etc: sent 50.0 KiB (50 of 800 chunks), 50.0 MiB hashed in 5.0 s\n" +
+        "www: started\n" +
+        "www: unchanged, nothing sent (0.0 s)\n",
     );
   });
 
@@ -60,7 +63,9 @@ describe("createProgress", () => {
     expect(out.split("\r\x1b[K").filter(Boolean)).toHaveLength(6);
     expect(out).toContain("] 40%  40.0 MiB hashed  4.0 MiB sent  200.0 MiB/s  ETA 0:00");
     p.sourceDone({ name: "etc", status: "sent", bytesSent: 10 * MiB, chunksSent: 160, chunksTotal: 1600 });
-    expect(out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10.0 MiB (160 of 1600 chunks), 100.0 MiB hashed in 0.5 s\n`)).toBe(true);
+    expect(
+      out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10.0 MiB (160 of 1600 chunks), 100.0 MiB hashed in 0.5 s\n`),
+    ).toBe(true);
   });
 
   test("a log line written during a bar clears it, prints the line, and redraws the bar below", () => {

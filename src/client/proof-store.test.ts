@@ -71,7 +71,13 @@ describe("ProofStore", () => {
 
   test("prunes only chunks in no source's last archive and unseen since the cut-off", () => {
     const store = ProofStore.open(tempFile());
-    store.add([{ id: idA, first: 0, tokens: tokens(1) }, { id: idB, first: 0, tokens: tokens(2) }], 100);
+    store.add(
+      [
+        { id: idA, first: 0, tokens: tokens(1) },
+        { id: idB, first: 0, tokens: tokens(2) },
+      ],
+      100,
+    );
     expect(store.setSourceChunks("www", [idA], 100, 0)).toBe(0);
     // later: www's last archive holds only B; A was seen at 100
     expect(store.setSourceChunks("www", [idB], 5000, 50)).toBe(0);

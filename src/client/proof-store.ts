@@ -59,7 +59,12 @@ export class ProofStore {
       return new ProofStore(db, new Uint8Array(row.value));
     } catch (err) {
       db?.close();
-      throw new HashRelayError("STORAGE", `proof file ${file} cannot be used: ${(err as Error).message}`, "move it aside: new proofs are made as chunks are read again; archives backed up before cannot be verified", { cause: err });
+      throw new HashRelayError(
+        "STORAGE",
+        `proof file ${file} cannot be used: ${(err as Error).message}`,
+        "move it aside: new proofs are made as chunks are read again; archives backed up before cannot be verified",
+        { cause: err },
+      );
     }
   }
 
@@ -68,7 +73,11 @@ export class ProofStore {
    * of PROOF_ROUNDS unspent. Rounds only grow: a new batch starts after every round ever made.
    */
   roundsToAdd(id: Uint8Array): number | null {
-    const row = this.db.query("SELECT first, used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as { first: number; used: number; bytes: number } | null;
+    const row = this.db.query("SELECT first, used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as {
+      first: number;
+      used: number;
+      bytes: number;
+    } | null;
     if (!row) return 0;
     const made = row.bytes / PROOF_TOKEN_BYTES;
     return made - row.used > PROOF_ROUNDS / 2 ? null : row.first + made;
@@ -95,7 +104,8 @@ export class ProofStore {
         link.run(source, id);
         seen.run(nowMs, id);
       }
-      return this.db.query("DELETE FROM proofs WHERE seen < ? AND chunk_id NOT IN (SELECT chunk_id FROM source_chunks)").run(pruneBeforeMs).changes;
+      return this.db.query("DELETE FROM proofs WHERE seen < ? AND chunk_id NOT IN (SELECT chunk_id FROM source_chunks)").run(pruneBeforeMs)
+        .changes;
     })();
   }
 
@@ -116,14 +126,20 @@ export class ProofStore {
         const row = get.get(id) as { first: number; used: number; tokens: Uint8Array } | null;
         if (!row || row.used >= row.tokens.length / PROOF_TOKEN_BYTES) return null;
         spend.run(id);
-        return { round: row.first + row.used, token: new Uint8Array(row.tokens.subarray(row.used * PROOF_TOKEN_BYTES, (row.used + 1) * PROOF_TOKEN_BYTES)) };
+        return {
+          round: row.first + row.used,
+          token: new Uint8Array(row.tokens.subarray(row.used * PROOF_TOKEN_BYTES, (row.used + 1) * PROOF_TOKEN_BYTES)),
+        };
       }),
     )();
   }
 
   /** Unspent rounds of `id` (0 when it has none). */
   left(id: Uint8Array): number {
-    const row = this.db.query("SELECT used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as { used: number; bytes: number } | null;
+    const row = this.db.query("SELECT used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as {
+      used: number;
+      bytes: number;
+    } | null;
     return row ? row.bytes / PROOF_TOKEN_BYTES - row.used : 0;
   }
 
@@ -131,4 +147,3 @@ export class ProofStore {
     this.db.close();
   }
 }
-

@@ -9,7 +9,11 @@ describe("classifyDown", () => {
     const cases: [HashRelayError, string, string][] = [
       [new HashRelayError("SERVER_DOWN", "connection refused (192.0.2.10:7373)"), "refused", "connection refused (192.0.2.10:7373)"],
       [new HashRelayError("SERVER_DOWN", "timeout connecting to 192.0.2.10:7373"), "timeout", "timeout connecting to 192.0.2.10:7373"],
-      [new HashRelayError("TIMEOUT", "peer 192.0.2.10:7373 silent for 10 s"), "timeout", "timeout: server 192.0.2.10:7373 silent for 10 s (it accepted the connection but did not answer)"],
+      [
+        new HashRelayError("TIMEOUT", "peer 192.0.2.10:7373 silent for 10 s"),
+        "timeout",
+        "timeout: server 192.0.2.10:7373 silent for 10 s (it accepted the connection but did not answer)",
+      ],
       [new HashRelayError("UNAUTHORIZED", "server key does not match"), "unauthorized", "unauthorized: server key does not match"],
       [new HashRelayError("SERVER_DOWN", "host not found (nas.lan:7373)"), "unreachable", "host not found (nas.lan:7373)"],
       [new HashRelayError("CLOSED", "connection closed by peer"), "closed", "closed: connection closed by peer"],
@@ -40,14 +44,23 @@ describe("ServerWatch", () => {
     tick((w) => w.down("refused", "connection refused"));
     tick((w) => w.down("refused", "connection refused"));
     tick((w) => w.down("timeout", "timeout: x"));
-    expect(state).toEqual({ server: "down", address: "nas:7373", since: "2026-11-26T12:00:00.000Z", kind: "timeout", reason: "timeout: x" });
+    expect(state).toEqual({
+      server: "down",
+      address: "nas:7373",
+      since: "2026-11-26T12:00:00.000Z",
+      kind: "timeout",
+      reason: "timeout: x",
+    });
     tick((w) => {
       w.up();
       w.up();
     });
     tick((w) => w.up());
     expect(state).toEqual({ server: "up", address: "nas:7373", since: "2026-11-26T12:03:00.000Z" });
-    expect(lines).toEqual(["warn server nas:7373 is Down: connection refused", "info server nas:7373 is Up (was Down since 2026-11-26T12:00:00.000Z)"]);
+    expect(lines).toEqual([
+      "warn server nas:7373 is Down: connection refused",
+      "info server nas:7373 is Up (was Down since 2026-11-26T12:00:00.000Z)",
+    ]);
   });
 
   test("Up before a tick and Down after it: both changes logged, the record says Down since then", () => {
@@ -60,7 +73,13 @@ describe("ServerWatch", () => {
   });
 
   test("availabilityOf: a record from before 'since' existed counts from its tick time", () => {
-    expect(availabilityOf({ at: "2026-11-26T10:00:00.000Z", server: "down", reason: "r" })).toEqual({ server: "down", address: undefined, since: "2026-11-26T10:00:00.000Z", kind: undefined, reason: "r" });
+    expect(availabilityOf({ at: "2026-11-26T10:00:00.000Z", server: "down", reason: "r" })).toEqual({
+      server: "down",
+      address: undefined,
+      since: "2026-11-26T10:00:00.000Z",
+      kind: undefined,
+      reason: "r",
+    });
     expect(availabilityOf(null)).toBeNull();
   });
 

@@ -26,7 +26,10 @@ export function classifyDown(error: HashRelayError): { kind: DownKind; reason: s
     case "VERSION":
       return { kind: "unauthorized", reason: `unauthorized: ${message}` };
     case "TIMEOUT":
-      return { kind: "timeout", reason: `timeout: ${message.replace(/^peer /, "server ")} (it accepted the connection but did not answer)` };
+      return {
+        kind: "timeout",
+        reason: `timeout: ${message.replace(/^peer /, "server ")} (it accepted the connection but did not answer)`,
+      };
     case "CLOSED":
       return { kind: "closed", reason: `closed: ${message}` };
     case "BUSY":
@@ -80,6 +83,9 @@ export class ServerWatch {
       return;
     }
     this.state = { server: "down", address: this.where, since: this.now().toISOString(), kind, reason };
-    this.log.log("warn", `server ${this.where} is Down: ${reason}${before ? ` (was Up since ${before.since})` : ""}`, { server: "down", kind });
+    this.log.log("warn", `server ${this.where} is Down: ${reason}${before ? ` (was Up since ${before.since})` : ""}`, {
+      server: "down",
+      kind,
+    });
   }
 }

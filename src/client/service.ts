@@ -64,7 +64,14 @@ export class ClientService {
     config: { hash: string; client: { scheduleText: string } },
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.record = { pid: process.pid, startedAt: now().toISOString(), configHash: config.hash, schedule: config.client.scheduleText, nextTick: null, tickRunningSince: null };
+    this.record = {
+      pid: process.pid,
+      startedAt: now().toISOString(),
+      configHash: config.hash,
+      schedule: config.client.scheduleText,
+      nextTick: null,
+      tickRunningSince: null,
+    };
   }
 
   /** The daemon is up and knows its first tick: READY=1, watchdog on. */

@@ -92,7 +92,10 @@ export class ClientState {
   /** The tar segments of the source's last stored archive (see archive/stream-map.ts), or null. */
   segments(name: string): { archiveId: string; segments: Segment[] } | null {
     try {
-      return JSON.parse(fs.readFileSync(path.join(this.dir, "sources", `${name}.segments.json`), "utf8")) as { archiveId: string; segments: Segment[] };
+      return JSON.parse(fs.readFileSync(path.join(this.dir, "sources", `${name}.segments.json`), "utf8")) as {
+        archiveId: string;
+        segments: Segment[];
+      };
     } catch {
       return null;
     }
@@ -100,7 +103,12 @@ export class ClientState {
 
   /** Writes the segments durably; `when` as for saveBlocks. */
   async saveSegments(name: string, archiveId: string, segments: Segment[], when?: Promise<boolean>): Promise<void> {
-    await writeFileAtomicIf(path.join(this.dir, "sources", `${name}.segments.json`), JSON.stringify({ archiveId, segments }), 0o600, () => when ?? Promise.resolve(true));
+    await writeFileAtomicIf(
+      path.join(this.dir, "sources", `${name}.segments.json`),
+      JSON.stringify({ archiveId, segments }),
+      0o600,
+      () => when ?? Promise.resolve(true),
+    );
   }
 
   /** Forgets the block index and segments: the next backup of this source reads everything and sends whole chunks. */

@@ -91,7 +91,15 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
     const result: TickResult = {
       server: "down",
       reason,
-      results: client.paths.map((s) => ({ name: s.name, archive: null, status: "skipped", bytesSent: 0, chunksTotal: 0, chunksSent: 0, error: `server down: ${reason}` })),
+      results: client.paths.map((s) => ({
+        name: s.name,
+        archive: null,
+        status: "skipped",
+        bytesSent: 0,
+        chunksTotal: 0,
+        chunksSent: 0,
+        error: `server down: ${reason}`,
+      })),
       exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
     };
     await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results: result.results });
@@ -121,17 +129,31 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
         result = err.result;
       } else {
         const error = asHashRelayError(err);
-        result = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0, error: error.describe() };
+        result = {
+          name: source.name,
+          archive: null,
+          status: "failed",
+          bytesSent: 0,
+          chunksTotal: 0,
+          chunksSent: 0,
+          error: error.describe(),
+        };
       }
       session?.connection.close();
       session = null;
     }
     results.push(result);
     ctx.progress?.sourceDone(result);
-    const fields = { name: source.name, archive: result.archive ?? undefined, bytesSent: result.bytesSent, chunks: `${result.chunksSent}/${result.chunksTotal}` };
+    const fields = {
+      name: source.name,
+      archive: result.archive ?? undefined,
+      bytesSent: result.bytesSent,
+      chunks: `${result.chunksSent}/${result.chunksTotal}`,
+    };
     if (result.status === "failed") log.log("error", `backup of ${source.name} failed: ${result.error}`, fields);
     else log.log("info", `backup of ${source.name} ${result.status}`, fields);
-    if (result.held) log.log("warn", heldWarning(result.name, result.status, result.held, client.name), { name: source.name, held: result.held.file });
+    if (result.held)
+      log.log("warn", heldWarning(result.name, result.status, result.held, client.name), { name: source.name, held: result.held.file });
   }
 
   let server: TickResult["server"] = "up";

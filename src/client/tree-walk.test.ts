@@ -42,7 +42,15 @@ describe("walkSource", () => {
     tree({ "www/index.html": "<h1>", "www/a/x.txt": "x", "www/a-b": "ab", "www/a.txt": "a", "www/empty": null, "www/a/z/deep.txt": "d" });
     const walked = await walkSource(join(root, "www"), []);
     expect(walked.entries.map((e) => e.path)).toEqual([
-      "www", "www/a", "www/a/x.txt", "www/a/z", "www/a/z/deep.txt", "www/a-b", "www/a.txt", "www/empty", "www/index.html",
+      "www",
+      "www/a",
+      "www/a/x.txt",
+      "www/a/z",
+      "www/a/z/deep.txt",
+      "www/a-b",
+      "www/a.txt",
+      "www/empty",
+      "www/index.html",
     ]);
     expect([...walked.entries.map((e) => e.path)].sort(compareTarPaths)).toEqual(walked.entries.map((e) => e.path));
     expect(walked.entries.map((e) => e.type)).toEqual(["dir", "dir", "file", "dir", "file", "file", "file", "dir", "file"]);
@@ -91,7 +99,7 @@ describe("walkSource", () => {
     expect(walked.skipped.some((s) => s.includes("bad-") && s.includes("not valid UTF-8"))).toBe(true);
   });
 
-  test("a missing source is SOURCE \"source /x does not exist\"", async () => {
+  test('a missing source is SOURCE "source /x does not exist"', async () => {
     const err = await thrown(walkSource(join(root, "nope"), []));
     expect(err.code).toBe("SOURCE");
     expect(err.message).toBe(`source ${join(root, "nope")} does not exist`);
@@ -103,10 +111,22 @@ describe("walkSource", () => {
 describe("excludes", () => {
   beforeEach(() => {
     tree({
-      "s/app.log": "", "s/deep/er/x.log": "", "s/keep.txt": "",
-      "s/cache/c.bin": "", "s/sub/cache/c.bin": "", "s/sub/cache.txt": "", "s/other/cache": "a file named cache",
-      "s/logs/old/1": "", "s/logs/new/1": "", "s/a/logs/old/1": "",
-      "s/tmp/t": "", "s/x/y/tmp/t": "", "s/build/out/o": "", "s/a.txt": "", "s/b.txt": "", "s/c.txt": "",
+      "s/app.log": "",
+      "s/deep/er/x.log": "",
+      "s/keep.txt": "",
+      "s/cache/c.bin": "",
+      "s/sub/cache/c.bin": "",
+      "s/sub/cache.txt": "",
+      "s/other/cache": "a file named cache",
+      "s/logs/old/1": "",
+      "s/logs/new/1": "",
+      "s/a/logs/old/1": "",
+      "s/tmp/t": "",
+      "s/x/y/tmp/t": "",
+      "s/build/out/o": "",
+      "s/a.txt": "",
+      "s/b.txt": "",
+      "s/c.txt": "",
     });
   });
 
@@ -177,7 +197,9 @@ describe("unreadable files and folders", () => {
       import { walkSource } from ${JSON.stringify(join(import.meta.dir, "tree-walk.ts"))};
       try { await walkSource(${JSON.stringify(source)}, []); console.log(JSON.stringify({ ok: true })); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
-    const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], { cwd: "/" });
+    const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], {
+      cwd: "/",
+    });
     expect(run.stderr.toString()).toBe("");
     return JSON.parse(run.stdout.toString());
   }

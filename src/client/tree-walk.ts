@@ -79,7 +79,7 @@ export function compileExcludes(patterns: readonly string[]): ExcludeMatcher {
       throw new HashRelayError(
         "CONFIG",
         `exclude pattern ${JSON.stringify(pattern)} is not supported`,
-        "use a non-empty glob such as \"*.log\", \"cache/\" or \"logs/old\"; negation (!) is not supported",
+        'use a non-empty glob such as "*.log", "cache/" or "logs/old"; negation (!) is not supported',
       );
     }
     let body = pattern;
@@ -208,7 +208,19 @@ class Walker {
   /** Appends the entry at archive path `path` (its absolute path is the store's prefix and `path`). */
   add(path: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): void {
     const mtimeNs = st.mtimeNs;
-    this.store.push(path, type, Number(st.mode) & 0o7777, Number(st.uid), Number(st.gid), type === "file" ? Number(st.size) : 0, floorSeconds(mtimeNs), mtimeNs, st.ctimeNs, st.ino, linkTarget);
+    this.store.push(
+      path,
+      type,
+      Number(st.mode) & 0o7777,
+      Number(st.uid),
+      Number(st.gid),
+      type === "file" ? Number(st.size) : 0,
+      floorSeconds(mtimeNs),
+      mtimeNs,
+      st.ctimeNs,
+      st.ino,
+      linkTarget,
+    );
   }
 
   /** Child names sorted, or null when the folder vanished (never for the root: that throws). */
@@ -319,8 +331,20 @@ export function fingerprintEntries(entries: readonly WalkedEntry[] | WalkedEntri
       fields = store.fingerprintFields(i);
     } else {
       const e = (entries as readonly WalkedEntry[])[i]!;
-      fields = [e.path, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size,
-        String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null];
+      fields = [
+        e.path,
+        e.type,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.uname,
+        e.gname,
+        e.size,
+        String(e.mtimeNs),
+        String(e.ctimeNs),
+        String(e.ino),
+        e.linkTarget ?? null,
+      ];
     }
     batch += `${JSON.stringify(fields)}\n`;
     if (batch.length >= 65536) {
@@ -382,7 +406,9 @@ function errorCode(err: unknown): string | undefined {
 export function sourceError(absPath: string, err: unknown): HashRelayError {
   const code = errorCode(err);
   if (code === "EACCES" || code === "EPERM") {
-    return new HashRelayError("SOURCE", `permission denied: ${absPath}`, "give the HashRelay service user read access, or exclude it", { cause: err });
+    return new HashRelayError("SOURCE", `permission denied: ${absPath}`, "give the HashRelay service user read access, or exclude it", {
+      cause: err,
+    });
   }
   const reason = code ?? (err instanceof Error ? err.message : String(err));
   return new HashRelayError("SOURCE", `cannot read ${absPath}: ${reason}`, "", { cause: err });

@@ -1,6 +1,14 @@
 // One source, one session: walk → offer → stream manifest pages → send what the server needs → commit → receipt.
 import { HashRelayError, asHashRelayError } from "../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES, AEAD_TAG_BYTES, PROOF_ROUNDS } from "../protocol/constants.ts";
+import {
+  FrameType,
+  IDLE_TIMEOUT_MS,
+  MANIFEST_PAGE_ENTRIES,
+  MAX_CHUNK_FRAME,
+  MAX_DELTA_SOURCES,
+  AEAD_TAG_BYTES,
+  PROOF_ROUNDS,
+} from "../protocol/constants.ts";
 import { proofTokens } from "../protocol/proof.ts";
 import { decodeNeed, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -9,7 +17,15 @@ import type { HeldArchive } from "../protocol/messages.ts";
 import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
-import { BlockIndex, blocksOf, copySourcesOf, decodeBlockIndex, encodeBlockIndex, encodeChunkDelta, type ChunkBlocks } from "../archive/chunk-delta.ts";
+import {
+  BlockIndex,
+  blocksOf,
+  copySourcesOf,
+  decodeBlockIndex,
+  encodeBlockIndex,
+  encodeChunkDelta,
+  type ChunkBlocks,
+} from "../archive/chunk-delta.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import { walkSource, fingerprintEntries, type WalkResult } from "./tree-walk.ts";
 import { blockKey } from "../io/block-key.ts";
@@ -108,7 +124,12 @@ function loadBlockIndex(ctx: UploadContext, previous: SourceRecord | null): Bloc
  * throw SessionSpoiled. `walking`: the source's walk, already started (runTick walks the first source
  * while the handshake is under way); its rejection is handled like a walk's here.
  */
-export async function backupSource(session: SecureSession, source: SourceConfig, ctx: UploadContext, walking?: Promise<WalkResult>): Promise<SourceResult> {
+export async function backupSource(
+  session: SecureSession,
+  source: SourceConfig,
+  ctx: UploadContext,
+  walking?: Promise<WalkResult>,
+): Promise<SourceResult> {
   const result: SourceResult = { name: source.name, archive: null, status: "failed", bytesSent: 0, chunksTotal: 0, chunksSent: 0 };
   let walked;
   try {
@@ -117,7 +138,12 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     return { ...result, error: asHashRelayError(err, "SOURCE").describe() };
   }
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
-  const progress: UploadProgress = { name: source.name, totalBytes: estimateTarBytes(walked.store.entrySizes()), bytesHashed: 0, bytesSent: 0 };
+  const progress: UploadProgress = {
+    name: source.name,
+    totalBytes: estimateTarBytes(walked.store.entrySizes()),
+    bytesHashed: 0,
+    bytesSent: 0,
+  };
   ctx.onProgress?.(progress);
 
   const fingerprint = fingerprintEntries(walked.store, `${ARCHIVE_LAYOUT}|${ctx.format}|${source.name}|${source.exclude.join("\u0000")}`);
@@ -141,10 +167,20 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
     const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, claimed, ctx);
-      return { ...result, status: "unchanged", archive: receipt.file, chunksTotal: previous?.chunks ?? 0, ...(answer.held ? { held: answer.held } : {}) };
+      return {
+        ...result,
+        status: "unchanged",
+        archive: receipt.file,
+        chunksTotal: previous?.chunks ?? 0,
+        ...(answer.held ? { held: answer.held } : {}),
+      };
     }
     // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
-    const [{ buildArchive }, { deflateRaw }, { ProofStore }] = await Promise.all([import("./archive-builder.ts"), import("../io/compress.ts"), import("./proof-store.ts")]);
+    const [{ buildArchive }, { deflateRaw }, { ProofStore }] = await Promise.all([
+      import("./archive-builder.ts"),
+      import("../io/compress.ts"),
+      import("./proof-store.ts"),
+    ]);
     const base = answer.base && blockIndex ? { index: blockIndex, manifest: new BaseManifest(blockIndex.manifest) } : null;
     // Proof answers are made for chunks read now, while their bytes are here (hashrelay verify spends them).
     try {
@@ -170,7 +206,15 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
      * will almost surely travel whole (no base to describe it against): the workers compress while the
      * page is offered and the previous one is sent. Its raw bytes went to the worker.
      */
-    type Page = { entries: ManifestEntry[]; raws: (Uint8Array | null)[]; early: (Promise<WorkerResult> | null)[]; bytes: number; span: number; first: number; startedAt: number };
+    type Page = {
+      entries: ManifestEntry[];
+      raws: (Uint8Array | null)[];
+      early: (Promise<WorkerResult> | null)[];
+      bytes: number;
+      span: number;
+      first: number;
+      startedAt: number;
+    };
     const emptyPage = (first: number): Page => ({ entries: [], raws: [], early: [], bytes: 0, span: 0, first, startedAt: Date.now() });
     const proofFirstOf = (id: Uint8Array) => (proofs ? proofs.roundsToAdd(id) : null);
     /** Keeps the proof answers of chunk `id` from round `first` (made by a worker or here). */
@@ -204,7 +248,10 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
       const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
       if (need.firstIndex !== p.first || need.count !== p.entries.length) {
-        throw new HashRelayError("BAD_FRAME", `server answered for chunks ${need.firstIndex}+${need.count}, expected ${p.first}+${p.entries.length}`);
+        throw new HashRelayError(
+          "BAD_FRAME",
+          `server answered for chunks ${need.firstIndex}+${need.count}, expected ${p.first}+${p.entries.length}`,
+        );
       }
       return new Set(need.needed);
     };
@@ -229,7 +276,14 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         }
         if (!raw) {
           // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
-          if (needed.has(index) || !known) return Promise.reject(new HashRelayError("STORAGE", `server no longer holds chunk ${index} of its base archive`, "the next backup reads and sends everything it lacks"));
+          if (needed.has(index) || !known)
+            return Promise.reject(
+              new HashRelayError(
+                "STORAGE",
+                `server no longer holds chunk ${index} of its base archive`,
+                "the next backup reads and sends everything it lacks",
+              ),
+            );
           return Promise.resolve({ blocks: known });
         }
         const proofFirst = proofFirstOf(entry.id);
@@ -238,7 +292,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
             proofsHere(entry.id, raw, proofFirst);
             return Promise.resolve({ blocks: known });
           }
-          return workers.run(entry.id, raw, null, proofFirst).then((r) => (keepProofs(entry.id, proofFirst, r.tokens), { blocks: r.blocks }));
+          return workers
+            .run(entry.id, raw, null, proofFirst)
+            .then((r) => (keepProofs(entry.id, proofFirst, r.tokens), { blocks: r.blocks }));
         }
         if (base) {
           const blocks = known ?? blocksOf(entry.id, raw, blockKey);
@@ -297,9 +353,26 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       if (process.memoryUsage().arrayBuffers > GARBAGE_BUDGET_BYTES) Bun.gc(true);
     };
 
-    const keys = walked.entries.map((e) => JSON.stringify([e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.linkTarget ?? null]));
+    const keys = walked.entries.map((e) =>
+      JSON.stringify([
+        e.type,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.uname,
+        e.gname,
+        e.size,
+        String(e.mtimeNs),
+        String(e.ctimeNs),
+        String(e.ino),
+        e.linkTarget ?? null,
+      ]),
+    );
     const lastSegments = base ? ctx.state.segments(source.name) : null;
-    const previousStream = lastSegments && lastSegments.archiveId === previous?.archiveId ? { segments: lastSegments.segments, chunks: base!.index.manifest } : undefined;
+    const previousStream =
+      lastSegments && lastSegments.archiveId === previous?.archiveId
+        ? { segments: lastSegments.segments, chunks: base!.index.manifest }
+        : undefined;
     const summary = await buildArchive(walked.entries, {
       compress: false,
       keys,
@@ -318,7 +391,9 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         } else if (chunk.raw && !base && !known) {
           // ChunkWorkers.run copies the view for the worker
           const proofFirst = proofFirstOf(chunk.id);
-          const early = workers.run(chunk.id, chunk.raw, chunk.index, proofFirst).then((r) => (keepProofs(chunk.id, proofFirst, r.tokens), r));
+          const early = workers
+            .run(chunk.id, chunk.raw, chunk.index, proofFirst)
+            .then((r) => (keepProofs(chunk.id, proofFirst, r.tokens), r));
           early.catch(() => undefined); // awaited in sendNeeded; a failure before that is not unhandled
           page.early.push(early);
           page.raws.push(null);
@@ -332,7 +407,13 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
         progress.bytesHashed += chunk.rawLength;
         ctx.onProgress?.(progress);
         // A page also goes out when building it took long (slow disk), so the server never sees an idle session.
-        if (page.bytes >= PAGE_WINDOW_BYTES || page.span >= PAGE_SPAN_BYTES || page.entries.length >= MANIFEST_PAGE_ENTRIES || Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2) await flush();
+        if (
+          page.bytes >= PAGE_WINDOW_BYTES ||
+          page.span >= PAGE_SPAN_BYTES ||
+          page.entries.length >= MANIFEST_PAGE_ENTRIES ||
+          Date.now() - page.startedAt > IDLE_TIMEOUT_MS / 2
+        )
+          await flush();
       },
     });
     await flush();
@@ -382,14 +463,26 @@ export async function backupSource(session: SecureSession, source: SourceConfig,
       const nowMs = ctx.now().getTime();
       try {
         proofs.add(newProofs, nowMs);
-        proofs.setSourceChunks(source.name, newBlocks.map((b) => b.id), nowMs, nowMs - PROOF_KEEP_MS);
+        proofs.setSourceChunks(
+          source.name,
+          newBlocks.map((b) => b.id),
+          nowMs,
+          nowMs - PROOF_KEEP_MS,
+        );
       } catch (err) {
         // The archive is stored and receipted: a proof file that cannot be written costs verify, not the backup.
         ctx.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: source.name });
       }
     }
     await saving;
-    await ctx.state.saveSource({ name: source.name, fingerprint, archiveId: summary.archiveId, file: receipt.file, chunks: summary.chunks, at: at.toISOString() });
+    await ctx.state.saveSource({
+      name: source.name,
+      fingerprint,
+      archiveId: summary.archiveId,
+      file: receipt.file,
+      chunks: summary.chunks,
+      at: at.toISOString(),
+    });
     const unchanged = done.type === "have" || (result.chunksSent === 0 && previous?.archiveId === summary.archiveId);
     return { ...result, status: unchanged ? "unchanged" : "sent", archive: receipt.file, ...(done.held ? { held: done.held } : {}) };
   } catch (err) {

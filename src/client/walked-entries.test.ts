@@ -4,8 +4,14 @@ import fc from "fast-check";
 import { WalkedEntries } from "./walked-entries.ts";
 import { fingerprintEntries, type WalkedEntry } from "./tree-walk.ts";
 
-const users = new Map([[0, "root"], [1000, "ana"]]);
-const groups = new Map([[0, "root"], [100, "users"]]);
+const users = new Map([
+  [0, "root"],
+  [1000, "ana"],
+]);
+const groups = new Map([
+  [0, "root"],
+  [100, "users"],
+]);
 
 const entryArb: fc.Arbitrary<WalkedEntry> = fc
   .record({

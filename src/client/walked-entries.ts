@@ -44,7 +44,19 @@ export class WalkedEntries {
    * mtimeNs and ctimeNs signed and ino unsigned 64-bit integers (a typed array would wrap anything
    * else). Throws RangeError on a uid or gid that is not a 32-bit id.
    */
-  push(path: string, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, mtimeNs: bigint, ctimeNs: bigint, ino: bigint, linkTarget?: string): void {
+  push(
+    path: string,
+    type: EntryType,
+    mode: number,
+    uid: number,
+    gid: number,
+    size: number,
+    mtime: number,
+    mtimeNs: bigint,
+    ctimeNs: bigint,
+    ino: bigint,
+    linkTarget?: string,
+  ): void {
     if (!(uid >= 0 && uid <= 0xffffffff && gid >= 0 && gid <= 0xffffffff) || !Number.isInteger(uid) || !Number.isInteger(gid)) {
       throw new RangeError(`uid ${uid} or gid ${gid} is not a 32-bit id`);
     }
@@ -109,8 +121,20 @@ export class WalkedEntries {
   fingerprintFields(i: number): (string | number | null)[] {
     const uid = this.uids[i]!;
     const gid = this.gids[i]!;
-    return [this.paths[i]!, TYPES[this.types[i]!]!, this.modes[i]!, uid, gid, this.users.get(uid) ?? "", this.groups.get(gid) ?? "", this.sizes[i]!,
-      String(this.mtimeNs[i]!), String(this.ctimeNs[i]!), String(this.inos[i]!), this.links.get(i) ?? null];
+    return [
+      this.paths[i]!,
+      TYPES[this.types[i]!]!,
+      this.modes[i]!,
+      uid,
+      gid,
+      this.users.get(uid) ?? "",
+      this.groups.get(gid) ?? "",
+      this.sizes[i]!,
+      String(this.mtimeNs[i]!),
+      String(this.ctimeNs[i]!),
+      String(this.inos[i]!),
+      this.links.get(i) ?? null,
+    ];
   }
 
   private grow(): void {

@@ -113,17 +113,44 @@ class Builder {
       const value = rs[key];
       return typeof value === "number" ? value : DEFAULT_SUSPECT[key];
     };
-    const suspect: SuspectRules = { maxShared: pick("maxShared"), ratioJump: pick("ratioJump"), minRatio: pick("minRatio"), releaseAfter: pick("releaseAfter") };
+    const suspect: SuspectRules = {
+      maxShared: pick("maxShared"),
+      ratioJump: pick("ratioJump"),
+      minRatio: pick("minRatio"),
+      releaseAfter: pick("releaseAfter"),
+    };
     const limits = this.limits(isFields(s.limits) ? s.limits : {});
     const clients = this.serverClients(s.clients);
-    const metrics = s.metrics === undefined ? null : this.text(at("metrics"), s.metrics, (text) => {
-      const parsed = parseHostPort(text);
-      if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("metrics")).hint);
-      if (parsed.port === undefined) return new Problem(`"${text}" has no port`, keyHelp(at("metrics")).hint);
-      return { host: parsed.host, port: parsed.port };
-    });
-    if (!listen || !key || !storage || minFreeBytes === undefined || trashForMs === undefined || !limits || !clients || metrics === undefined) return undefined;
-    return { listen, key, storage, minFreeBytes, retention: { keep, trashForMs, suspect }, limits, ...(metrics ? { metrics } : {}), clients };
+    const metrics =
+      s.metrics === undefined
+        ? null
+        : this.text(at("metrics"), s.metrics, (text) => {
+            const parsed = parseHostPort(text);
+            if (!parsed.ok) return new Problem(parsed.message, keyHelp(at("metrics")).hint);
+            if (parsed.port === undefined) return new Problem(`"${text}" has no port`, keyHelp(at("metrics")).hint);
+            return { host: parsed.host, port: parsed.port };
+          });
+    if (
+      !listen ||
+      !key ||
+      !storage ||
+      minFreeBytes === undefined ||
+      trashForMs === undefined ||
+      !limits ||
+      !clients ||
+      metrics === undefined
+    )
+      return undefined;
+    return {
+      listen,
+      key,
+      storage,
+      minFreeBytes,
+      retention: { keep, trashForMs, suspect },
+      limits,
+      ...(metrics ? { metrics } : {}),
+      clients,
+    };
   }
 
   private limits(l: Fields): ServerConfig["limits"] | undefined {
@@ -180,7 +207,16 @@ class Builder {
         }
       }
       if (name === undefined || abs === undefined) continue;
-      if (!this.firstUse(seen, name, nameAt, (first) => `source name "${name}" is already used by ${first}`, 'give one of them another name with "name:"')) continue;
+      if (
+        !this.firstUse(
+          seen,
+          name,
+          nameAt,
+          (first) => `source name "${name}" is already used by ${first}`,
+          'give one of them another name with "name:"',
+        )
+      )
+        continue;
       const exclude = Array.isArray(fields.exclude) ? fields.exclude.filter((p): p is string => typeof p === "string") : [];
       const { line, col } = this.ctx.locate(itemPath, "value");
       out.push({ path: abs, name, exclude, line, col });
@@ -200,7 +236,13 @@ class Builder {
       const key = this.publicKey([...itemPath, "key"], item.key);
       const nameIsNew =
         name !== undefined &&
-        this.firstUse(names, name, [...itemPath, "name"], (first) => `client name "${name}" is already used by ${first}`, "each client needs its own name");
+        this.firstUse(
+          names,
+          name,
+          [...itemPath, "name"],
+          (first) => `client name "${name}" is already used by ${first}`,
+          "each client needs its own name",
+        );
       const keyIsNew =
         key !== undefined &&
         this.firstUse(
@@ -219,7 +261,13 @@ class Builder {
    * True when `value` is seen for the first time (and remembers it at `path`); otherwise reports `path`,
    * naming the list item that used it first and its line.
    */
-  private firstUse(seen: Map<string, PathSegment[]>, value: string, path: PathSegment[], message: (first: string) => string, hint: string): boolean {
+  private firstUse(
+    seen: Map<string, PathSegment[]>,
+    value: string,
+    path: PathSegment[],
+    message: (first: string) => string,
+    hint: string,
+  ): boolean {
     const first = seen.get(value);
     if (!first) {
       seen.set(value, path);
@@ -235,7 +283,8 @@ class Builder {
     return this.text(path, raw, (text) => {
       const slug = toSlug(text);
       if (slug === "") return new Problem(`"${text}" has no letters or digits to make a name from`, keyHelp(path).hint);
-      if (slug.length > MAX_SLUG_LENGTH) return new Problem(`name "${slug}" is longer than ${MAX_SLUG_LENGTH} characters`, keyHelp(path).hint);
+      if (slug.length > MAX_SLUG_LENGTH)
+        return new Problem(`name "${slug}" is longer than ${MAX_SLUG_LENGTH} characters`, keyHelp(path).hint);
       return slug;
     });
   }
@@ -313,7 +362,6 @@ const S_IFREG = 0o100000;
 function isFields(v: unknown): v is Fields {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
-
 
 function clip(text: string): string {
   return text.length > 24 ? `${text.slice(0, 24)}...` : text;

@@ -23,8 +23,13 @@ function client(lines: { paths?: string[]; schedule?: string; server?: string; s
   return parsed(text);
 }
 
-function server(opts: { port?: number; listen?: string; clients?: [string, string][]; keep?: number; trashFor?: string; limits?: string[] } = {}): Config {
-  const clients = opts.clients ?? [["web01", K1], ["db01", K2]];
+function server(
+  opts: { port?: number; listen?: string; clients?: [string, string][]; keep?: number; trashFor?: string; limits?: string[] } = {},
+): Config {
+  const clients = opts.clients ?? [
+    ["web01", K1],
+    ["db01", K2],
+  ];
   const text = [
     "version: 1",
     `port: ${opts.port ?? 7373}`,
@@ -69,7 +74,9 @@ describe("diffConfig, client", () => {
 
   test("added, removed, renamed and changed sources are told apart", () => {
     const before = client({ paths: ["    - /etc", "    - /srv/data", "    - path: /var/www", "      name: www", "    - /opt/app"] });
-    const after = client({ paths: ["    - /etc", "    - /home", "    - path: /var/www", "      name: site", "    - path: /opt/app", '      exclude: ["tmp/"]'] });
+    const after = client({
+      paths: ["    - /etc", "    - /home", "    - path: /var/www", "      name: site", "    - path: /opt/app", '      exclude: ["tmp/"]'],
+    });
     const diff = diffConfig(before, after).client!;
     expect(diff.added.map((s) => s.path)).toEqual(["/home"]);
     expect(diff.removed.map((s) => s.path)).toEqual(["/srv/data"]);
@@ -100,7 +107,15 @@ describe("diffConfig, client", () => {
 
 describe("diffConfig, server", () => {
   test("clients added, removed and re-keyed", () => {
-    const diff = diffConfig(server(), server({ clients: [["web01", K2], ["mail", K1]] })).server!;
+    const diff = diffConfig(
+      server(),
+      server({
+        clients: [
+          ["web01", K2],
+          ["mail", K1],
+        ],
+      }),
+    ).server!;
     expect(diff.clientsAdded).toEqual(["mail"]);
     expect(diff.clientsRemoved).toEqual(["db01"]);
     expect(diff.clientsRekeyed).toEqual(["web01"]);

@@ -90,7 +90,8 @@ function diffClient(prev: ClientConfig | undefined, next: ClientConfig | undefin
     if (!old) continue;
     const what: string[] = [];
     if (old.path !== source.path) what.push(`path ${old.path} → ${source.path}`);
-    if (JSON.stringify(old.exclude) !== JSON.stringify(source.exclude)) what.push(`exclude ${JSON.stringify(old.exclude)} → ${JSON.stringify(source.exclude)}`);
+    if (JSON.stringify(old.exclude) !== JSON.stringify(source.exclude))
+      what.push(`exclude ${JSON.stringify(old.exclude)} → ${JSON.stringify(source.exclude)}`);
     if (what.length > 0) {
       diff.changed.push(name);
       changes.push(`client.paths: ${name}: ${what.join(", ")}`);

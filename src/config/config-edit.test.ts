@@ -13,13 +13,15 @@ function lineDiff(before: string, after: string): { added: string[]; removed: st
   const a = before.split("\n");
   const b = after.split("\n");
   const lcs = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--)
+      lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const added: string[] = [];
   const removed: string[] = [];
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) (i++, j++);
+    if (i < a.length && j < b.length && a[i] === b[j]) i++, j++;
     else if (j < b.length && (i === a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) added.push(b[j++]!);
     else removed.push(a[i++]!);
   }
@@ -36,7 +38,10 @@ describe("addSourceText on a file full of comments (golden)", () => {
   test("with a name and excludes: a mapping item aligned with the others", () => {
     const out = addSourceText(commented, { path: "/usr", name: "system", exclude: ["*.tmp", "share/doc/"] });
     expect(out).toBe(data("commented.add-options.golden.yaml"));
-    expect(lineDiff(commented, out)).toEqual({ added: ["    - path: /usr", "      name: system", '      exclude: ["*.tmp", "share/doc/"]'], removed: [] });
+    expect(lineDiff(commented, out)).toEqual({
+      added: ["    - path: /usr", "      name: system", '      exclude: ["*.tmp", "share/doc/"]'],
+      removed: [],
+    });
   });
 
   test("the result is a valid config whose sources are the old ones plus the new one", () => {
@@ -59,7 +64,11 @@ describe("removeSourceText", () => {
 
   test("removes every line of a mapping item", () => {
     const out = removeSourceText(commented, 1);
-    expect(lineDiff(commented, out).removed).toEqual(["    - path: /var/www", "      name: www                     # short name", `      exclude: ['*.log', "cache/"]  #   keep these out`]);
+    expect(lineDiff(commented, out).removed).toEqual([
+      "    - path: /var/www",
+      "      name: www                     # short name",
+      `      exclude: ['*.log', "cache/"]  #   keep these out`,
+    ]);
     expect(lineDiff(commented, out).added).toEqual([]);
   });
 
@@ -72,8 +81,12 @@ describe("flow lists and layouts", () => {
   const flow = "version: 1\nclient:   # me\n  paths: [/etc, { path: /var/www, name: www }]   # two\n  key: ./k\n";
 
   test("a flow list grows in flow style on its own line", () => {
-    expect(addSourceText(flow, { path: "/usr" })).toBe("version: 1\nclient:   # me\n  paths: [/etc, { path: /var/www, name: www }, /usr]   # two\n  key: ./k\n");
-    expect(addSourceText(flow, { path: "/a b", name: "ab" })).toContain('paths: [/etc, { path: /var/www, name: www }, { path: "/a b", name: ab }]   # two');
+    expect(addSourceText(flow, { path: "/usr" })).toBe(
+      "version: 1\nclient:   # me\n  paths: [/etc, { path: /var/www, name: www }, /usr]   # two\n  key: ./k\n",
+    );
+    expect(addSourceText(flow, { path: "/a b", name: "ab" })).toContain(
+      'paths: [/etc, { path: /var/www, name: www }, { path: "/a b", name: ab }]   # two',
+    );
     expect(addSourceText("client:\n  paths: []\n", { path: "/x" })).toBe("client:\n  paths: [/x]\n");
   });
 
@@ -84,7 +97,9 @@ describe("flow lists and layouts", () => {
 
   test("a list at the key's own indentation, a file without a final newline, wide dashes kept", () => {
     expect(addSourceText("client:\n  paths:\n  - /etc", { path: "/usr" })).toBe("client:\n  paths:\n  - /etc\n  - /usr\n");
-    expect(addSourceText("client:\n    paths:\n        -   /etc\n", { path: "/usr", name: "u" })).toBe("client:\n    paths:\n        -   /etc\n        -   path: /usr\n            name: u\n");
+    expect(addSourceText("client:\n    paths:\n        -   /etc\n", { path: "/usr", name: "u" })).toBe(
+      "client:\n    paths:\n        -   /etc\n        -   path: /usr\n            name: u\n",
+    );
   });
 
   test("no client section, or paths not a list: refused with a hint", () => {
@@ -109,7 +124,9 @@ describe("scalar", () => {
 describe("property: any path, name and patterns", () => {
   // addSourceText itself refuses any result whose client.paths does not read back as old + new (checkResult).
   test("an added source reads back exactly, and the diff holds only added lines; removing it restores the file", () => {
-    const text = fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }).filter((t) => t.trim() === t && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(t));
+    const text = fc
+      .string({ unit: "grapheme", minLength: 1, maxLength: 30 })
+      .filter((t) => t.trim() === t && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(t));
     fc.assert(
       fc.property(text, fc.option(text, { nil: undefined }), fc.array(text, { maxLength: 3 }), (tail, name, exclude) => {
         const source = { path: `/${tail}`, name, exclude };

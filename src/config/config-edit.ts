@@ -43,11 +43,21 @@ export function addSourceText(text: string, source: NewSource): string {
     const dash = "-".padEnd(Math.max(2, contentCol - dashCol));
     const lines = [`${" ".repeat(dashCol)}${dash}${hasOptions ? `path: ${scalar(source.path)}` : scalar(source.path)}`];
     if (source.name !== undefined) lines.push(`${" ".repeat(contentCol)}name: ${scalar(source.name)}`);
-    if (source.exclude?.length) lines.push(`${" ".repeat(contentCol)}exclude: [${source.exclude.map((p) => JSON.stringify(p)).join(", ")}]`);
+    if (source.exclude?.length)
+      lines.push(`${" ".repeat(contentCol)}exclude: [${source.exclude.map((p) => JSON.stringify(p)).join(", ")}]`);
     const block = lines.join("\n") + "\n";
     out = text.slice(0, insertAt) + (newline === -1 ? "\n" : "") + block + text.slice(insertAt);
   }
-  const expected = [...items, hasOptions ? { path: source.path, ...(source.name !== undefined ? { name: source.name } : {}), ...(source.exclude?.length ? { exclude: source.exclude } : {}) } : source.path];
+  const expected = [
+    ...items,
+    hasOptions
+      ? {
+          path: source.path,
+          ...(source.name !== undefined ? { name: source.name } : {}),
+          ...(source.exclude?.length ? { exclude: source.exclude } : {}),
+        }
+      : source.path,
+  ];
   checkResult(out, expected);
   return out;
 }
@@ -79,17 +89,31 @@ export function removeSourceText(text: string, index: number): string {
     const newline = text.indexOf("\n", contentEnd(item));
     out = text.slice(0, start) + (newline === -1 ? "" : text.slice(newline + 1));
   }
-  checkResult(out, items.filter((_, i) => i !== index));
+  checkResult(
+    out,
+    items.filter((_, i) => i !== index),
+  );
   return out;
 }
 
 function pathsList(text: string): { seq: YAMLSeq; items: unknown[] } {
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new HashRelayError("CONFIG", `the file is not valid YAML: ${doc.errors[0]!.message.split("\n")[0]}`, "fix it first: hashrelay validate");
+  if (doc.errors.length > 0)
+    throw new HashRelayError(
+      "CONFIG",
+      `the file is not valid YAML: ${doc.errors[0]!.message.split("\n")[0]}`,
+      "fix it first: hashrelay validate",
+    );
   const client = isMap(doc.contents) ? doc.contents.get("client", true) : undefined;
-  if (!isMap(client)) throw new HashRelayError("CONFIG", "the file has no client: section", "only a client's config lists sources: add a client: section (see hashrelay.example.yaml)");
+  if (!isMap(client))
+    throw new HashRelayError(
+      "CONFIG",
+      "the file has no client: section",
+      "only a client's config lists sources: add a client: section (see hashrelay.example.yaml)",
+    );
   const seq = client.get("paths", true);
-  if (!isSeq(seq) || !seq.range) throw new HashRelayError("CONFIG", "client.paths is not a list", 'write client.paths as a list, e.g. "paths:" then "- /etc"');
+  if (!isSeq(seq) || !seq.range)
+    throw new HashRelayError("CONFIG", "client.paths is not a list", 'write client.paths as a list, e.g. "paths:" then "- /etc"');
   const items = (doc.toJS() as { client: { paths: unknown[] } }).client.paths;
   return { seq, items };
 }
@@ -136,10 +160,18 @@ function checkResult(text: string, expected: unknown[]): void {
   const doc = parseDocument(text);
   const paths = doc.errors.length === 0 ? (doc.toJS() as { client?: { paths?: unknown } })?.client?.paths : undefined;
   if (JSON.stringify(paths) !== JSON.stringify(expected)) {
-    throw new HashRelayError("INTERNAL", "the edit would not read back as intended; the file was not changed", "edit client.paths by hand, then run hashrelay validate");
+    throw new HashRelayError(
+      "INTERNAL",
+      "the edit would not read back as intended; the file was not changed",
+      "edit client.paths by hand, then run hashrelay validate",
+    );
   }
 }
 
 function layoutError(where: string): HashRelayError {
-  return new HashRelayError("CONFIG", `${where} is laid out in a way this edit does not handle`, "edit client.paths by hand, then run hashrelay validate");
+  return new HashRelayError(
+    "CONFIG",
+    `${where} is laid out in a way this edit does not handle`,
+    "edit client.paths by hand, then run hashrelay validate",
+  );
 }

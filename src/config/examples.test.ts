@@ -7,7 +7,13 @@ import schema from "../../config/hashrelay.schema.json";
 import { formatIssue, parseConfig } from "./parse-config.ts";
 
 const root = path.resolve(import.meta.dir, "../..");
-const files = ["hashrelay.example.yaml", ...fs.readdirSync(path.join(root, "examples")).filter((f) => f.endsWith(".yaml")).map((f) => `examples/${f}`)];
+const files = [
+  "hashrelay.example.yaml",
+  ...fs
+    .readdirSync(path.join(root, "examples"))
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => `examples/${f}`),
+];
 
 describe("shipped configs", () => {
   test("there is the example and 2-3 ready-to-edit configs", () => {
@@ -40,6 +46,10 @@ describe("shipped configs", () => {
   test("the example's schedule and retention read as their comments say", () => {
     const result = parseConfig(fs.readFileSync(path.join(root, "hashrelay.example.yaml"), "utf8"), "/x/hashrelay.yaml");
     expect(result.ok && result.config.client?.schedule).toEqual({ kind: "every", intervalMs: 30 * 60_000 });
-    expect(result.ok && result.config.server?.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000, suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 } });
+    expect(result.ok && result.config.server?.retention).toEqual({
+      keep: 1,
+      trashForMs: 48 * 3_600_000,
+      suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 },
+    });
   });
 });

@@ -19,7 +19,9 @@ const HELP: Record<string, KeyHelp> = {
   port: { hint: "use a port between 1 and 65535; client and server must use the same one" },
   client: { expected: "a mapping", hint: "client: holds name, server, serverKey, key, schedule, state and paths" },
   "client.name": { hint: "use a short name such as web01, the one listed under server.clients on the server" },
-  "client.server": { hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373, or auto to find the server on the LAN" },
+  "client.server": {
+    hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373, or auto to find the server on the LAN",
+  },
   "client.serverKey": { hint: 'paste the "ed25519:..." line that hashrelay keygen printed on the server' },
   "client.key": { expected: "a path", hint: "give this client's private key file, e.g. ./client.key" },
   "client.schedule": { hint: 'write "every 30m" or a 5-field cron expression in UTC such as "0 3 * * *"' },
@@ -50,7 +52,10 @@ const HELP: Record<string, KeyHelp> = {
   "server.limits": { expected: "a mapping", hint: "limits: holds maxConnections, handshakeTimeout and idleTimeout" },
   "server.limits.maxConnections": { hint: "give the number of sessions open at once, e.g. 64" },
   "server.limits.handshakeTimeout": { expected: "a duration", hint: "use a duration of at least 1s, e.g. 10s" },
-  "server.limits.idleTimeout": { expected: "a duration", hint: "use a duration of at least 40s, e.g. 60s: clients speak at least every 30 s" },
+  "server.limits.idleTimeout": {
+    expected: "a duration",
+    hint: "use a duration of at least 40s, e.g. 60s: clients speak at least every 30 s",
+  },
   "server.metrics": { hint: "write host:port for the Prometheus endpoint, e.g. 127.0.0.1:9373" },
   "server.clients": { expected: "a list", hint: "list each client with name: and key:" },
   "server.clients[]": { expected: "a mapping with name: and key:", hint: `give the client's name and key; ${CLIENT_KEY_HINT}` },

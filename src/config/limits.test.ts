@@ -31,7 +31,9 @@ describe("server.limits", () => {
   });
 
   test("a zero handshake timeout, a bad duration, zero connections and unknown keys are refused", () => {
-    const found = issues(server(["  limits:", "    handshakeTimeout: 0s", "    maxConnections: 0", "    idleTimeout: 1 minute", "    maxSessions: 3"]));
+    const found = issues(
+      server(["  limits:", "    handshakeTimeout: 0s", "    maxConnections: 0", "    idleTimeout: 1 minute", "    maxSessions: 3"]),
+    );
     expect(found).toEqual([
       `${FILE}:5:23: server.limits.handshakeTimeout: 0s is too short (give the handshake at least 1s, e.g. 10s)`,
       `${FILE}:6:21: server.limits.maxConnections: 0 is out of range 1-65536 (give the number of sessions open at once, e.g. 64)`,

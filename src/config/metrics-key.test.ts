@@ -40,7 +40,9 @@ describe("server.metrics", () => {
       return result.ok ? [] : result.issues.map(formatIssue);
     };
     expect(at("127.0.0.1")).toEqual([`${FILE}:4:12: server.metrics: "127.0.0.1" has no port (${HINT})`]);
-    expect(at("127.0.0.1:99999")).toEqual([`${FILE}:4:12: server.metrics: port 99999 in "127.0.0.1:99999" is out of range 1-65535 (${HINT})`]);
+    expect(at("127.0.0.1:99999")).toEqual([
+      `${FILE}:4:12: server.metrics: port 99999 in "127.0.0.1:99999" is out of range 1-65535 (${HINT})`,
+    ]);
     expect(at("bad_host!:80")).toEqual([`${FILE}:4:12: server.metrics: "bad_host!:80" is not a host name or IP address (${HINT})`]);
   });
 
@@ -61,7 +63,11 @@ describe("server.metrics in a reload", () => {
     const off = config("");
     const on = config("  metrics: 127.0.0.1:9373\n");
     const moved = config('  metrics: "[::1]:9100"\n');
-    expect(diffConfig(off, on)).toMatchObject({ empty: false, changes: ["server.metrics: none → 127.0.0.1:9373"], server: { metrics: true } });
+    expect(diffConfig(off, on)).toMatchObject({
+      empty: false,
+      changes: ["server.metrics: none → 127.0.0.1:9373"],
+      server: { metrics: true },
+    });
     expect(diffConfig(on, moved).changes).toEqual(["server.metrics: 127.0.0.1:9373 → [::1]:9100"]);
     expect(diffConfig(moved, off).changes).toEqual(["server.metrics: [::1]:9100 → none"]);
     expect(diffConfig(on, config("  metrics: 127.0.0.1:9373\n"))).toMatchObject({ empty: true, server: { metrics: false } });

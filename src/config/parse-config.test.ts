@@ -216,8 +216,14 @@ describe("values", () => {
       ["0 24 * * *", 'hour 24 is out of range 0-23 in "0 24 * * *" (hour is 0-23, in UTC)'],
       ["0 3 32 * *", 'day-of-month 32 is out of range 1-31 in "0 3 32 * *" (day-of-month is 1-31)'],
       ["0 3 * 13 *", 'month 13 is out of range 1-12 in "0 3 * 13 *" (month is 1-12 or jan, feb, ..., dec)'],
-      ["0 3 * * sunday", 'day-of-week "sunday" is not a number or a name in "0 3 * * sunday" (day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday)'],
-      ["0 3 * *", '"0 3 * *" has 4 fields, a cron expression has 5 (write "every 30m" or 5 fields: minute hour day-of-month month day-of-week, in UTC, e.g. "0 3 * * *")'],
+      [
+        "0 3 * * sunday",
+        'day-of-week "sunday" is not a number or a name in "0 3 * * sunday" (day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday)',
+      ],
+      [
+        "0 3 * *",
+        '"0 3 * *" has 4 fields, a cron expression has 5 (write "every 30m" or 5 fields: minute hour day-of-month month day-of-week, in UTC, e.g. "0 3 * * *")',
+      ],
     ];
     for (const [cron, expected] of cases) {
       expect(issues(client(`  schedule: "${cron}"`))).toEqual([`${FILE}:5:13: client.schedule: ${expected}`]);
@@ -236,20 +242,40 @@ describe("values", () => {
 
   test("a server given as a bad host:port", () => {
     // Line 3 "  server: ...": the value starts at col 11.
-    const withServer = (value: string) => ["version: 1", "client:", `  server: ${value}`, `  serverKey: ${K1}`, "  key: ./client.key", "  paths: [/etc]", ""].join("\n");
+    const withServer = (value: string) =>
+      ["version: 1", "client:", `  server: ${value}`, `  serverKey: ${K1}`, "  key: ./client.key", "  paths: [/etc]", ""].join("\n");
     const hint = "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373";
-    expect(issues(withServer("nas.lan:70000"))).toEqual([`${FILE}:3:11: client.server: port 70000 in "nas.lan:70000" is out of range 1-65535 (${hint})`]);
-    expect(issues(withServer("nas.lan:0"))).toEqual([`${FILE}:3:11: client.server: port 0 in "nas.lan:0" is out of range 1-65535 (${hint})`]);
+    expect(issues(withServer("nas.lan:70000"))).toEqual([
+      `${FILE}:3:11: client.server: port 70000 in "nas.lan:70000" is out of range 1-65535 (${hint})`,
+    ]);
+    expect(issues(withServer("nas.lan:0"))).toEqual([
+      `${FILE}:3:11: client.server: port 0 in "nas.lan:0" is out of range 1-65535 (${hint})`,
+    ]);
     expect(issues(withServer('"nas.lan:"'))).toEqual([`${FILE}:3:11: client.server: "nas.lan:" has no port after ":" (${hint})`]);
-    expect(issues(withServer("nas.lan:http"))).toEqual([`${FILE}:3:11: client.server: port "http" in "nas.lan:http" is not a number (${hint})`]);
+    expect(issues(withServer("nas.lan:http"))).toEqual([
+      `${FILE}:3:11: client.server: port "http" in "nas.lan:http" is not a number (${hint})`,
+    ]);
     expect(issues(withServer("nas lan"))).toEqual([`${FILE}:3:11: client.server: "nas lan" is not a host name or IP address (${hint})`]);
-    expect(issues(withServer('"[nas]:7373"'))).toEqual([`${FILE}:3:11: client.server: "[nas]:7373": "nas" between brackets is not an IPv6 address (${hint})`]);
+    expect(issues(withServer('"[nas]:7373"'))).toEqual([
+      `${FILE}:3:11: client.server: "[nas]:7373": "nas" between brackets is not an IPv6 address (${hint})`,
+    ]);
   });
 
   test("a path starting with ~", () => {
     // Line 7 "  paths: [~/docs]": the item starts at col 11.
-    const text = ["version: 1", "client:", "  server: nas.lan", `  serverKey: ${K1}`, "  key: ./client.key", "  name: web01", "  paths: [~/docs]", ""].join("\n");
-    expect(issues(text)).toEqual([`${FILE}:7:11: client.paths[0]: "~/docs": ~ is not expanded (write the full path, e.g. /home/alice/docs)`]);
+    const text = [
+      "version: 1",
+      "client:",
+      "  server: nas.lan",
+      `  serverKey: ${K1}`,
+      "  key: ./client.key",
+      "  name: web01",
+      "  paths: [~/docs]",
+      "",
+    ].join("\n");
+    expect(issues(text)).toEqual([
+      `${FILE}:7:11: client.paths[0]: "~/docs": ~ is not expanded (write the full path, e.g. /home/alice/docs)`,
+    ]);
   });
 
   test("a source that is neither a path nor a mapping, and one with no usable name", () => {
@@ -469,7 +495,11 @@ describe("a valid config, normalized", () => {
     expect(s.key).toBe("/etc/hashrelay/keys/server.key");
     expect(s.storage).toBe("/home/HashRelay-server/backup");
     expect(s.minFreeBytes).toBe(0);
-    expect(s.retention).toEqual({ keep: 1, trashForMs: 48 * 3_600_000, suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 } });
+    expect(s.retention).toEqual({
+      keep: 1,
+      trashForMs: 48 * 3_600_000,
+      suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 },
+    });
     expect(s.clients.map((x) => [x.name, x.keyText, x.key.length])).toEqual([["web01", K2, 32]]);
   });
 

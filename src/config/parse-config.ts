@@ -40,9 +40,22 @@ const YAML_HINTS: Record<string, string> = {
  * every problem found (YAML syntax first; if none, schema and semantic checks) comes back as an issue.
  */
 export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParseResult {
-  const issue = (line: number, col: number, key: string, message: string, hint: string): ConfigIssue => ({ file, line, col, key, message, hint });
+  const issue = (line: number, col: number, key: string, message: string, hint: string): ConfigIssue => ({
+    file,
+    line,
+    col,
+    key,
+    message,
+    hint,
+  });
   if (text.length > MAX_CONFIG_CHARS) {
-    const tooLarge = issue(1, 1, "(root)", `the file is larger than ${MAX_CONFIG_CHARS / 1024} KiB`, "point --config at a HashRelay config file");
+    const tooLarge = issue(
+      1,
+      1,
+      "(root)",
+      `the file is larger than ${MAX_CONFIG_CHARS / 1024} KiB`,
+      "point --config at a HashRelay config file",
+    );
     return { ok: false, issues: [tooLarge] };
   }
   const lines = new LineCounter();
@@ -60,7 +73,12 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    return { ok: false, issues: [issue(1, 1, "(yaml)", `cannot be read: ${reason}`, "check the anchors (&name) and aliases (*name), or write the values out")] };
+    return {
+      ok: false,
+      issues: [
+        issue(1, 1, "(yaml)", `cannot be read: ${reason}`, "check the anchors (&name) and aliases (*name), or write the values out"),
+      ],
+    };
   }
 
   const locator = new YamlLocator(doc, lines);
@@ -73,7 +91,12 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   // A schema pattern the semantic checks did not word still counts, as a plainer issue.
   for (const path of schema.patternPaths) {
     if (findings.some((f) => dottedKey(f.path) === dottedKey(path))) continue;
-    findings.push({ path, point: "value", message: `${describeValue(valueAt(value, path))} does not have the expected form`, hint: keyHelp(path).hint });
+    findings.push({
+      path,
+      point: "value",
+      message: `${describeValue(valueAt(value, path))} does not have the expected form`,
+      hint: keyHelp(path).hint,
+    });
   }
   if (findings.length === 0 && built.config) return { ok: true, config: built.config };
 

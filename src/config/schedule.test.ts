@@ -37,8 +37,16 @@ describe("cron fields", () => {
     ["0 3 32 * *", 'day-of-month 32 is out of range 1-31 in "0 3 32 * *"', "day-of-month is 1-31"],
     ["0 3 * 13 *", 'month 13 is out of range 1-12 in "0 3 * 13 *"', "month is 1-12 or jan, feb, ..., dec"],
     ["0 3 * foo *", 'month "foo" is not a number or a name in "0 3 * foo *"', "month is 1-12 or jan, feb, ..., dec"],
-    ["0 3 * * 8", 'day-of-week 8 is out of range 0-7 in "0 3 * * 8"', "day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday"],
-    ["0 3 * * funday", 'day-of-week "funday" is not a number or a name in "0 3 * * funday"', "day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday"],
+    [
+      "0 3 * * 8",
+      'day-of-week 8 is out of range 0-7 in "0 3 * * 8"',
+      "day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday",
+    ],
+    [
+      "0 3 * * funday",
+      'day-of-week "funday" is not a number or a name in "0 3 * * funday"',
+      "day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday",
+    ],
     ["x 3 * * *", 'minute "x" is not a number in "x 3 * * *"', "minute is 0-59"],
     ["*/0 * * * *", 'minute step "0" is not a whole number of at least 1 in "*/0 * * * *"', "minute is 0-59"],
     ["5-1 * * * *", 'minute range 5-1 is reversed in "5-1 * * * *"', "minute is 0-59"],
@@ -132,8 +140,14 @@ describe("nextRun on cron, in UTC", () => {
   });
 
   test("agrees with a minute-by-minute search", () => {
-    const set = (min: number, max: number) => fc.uniqueArray(fc.integer({ min, max }), { minLength: 1, maxLength: 4 }).map((a) => a.join(","));
-    const field = (min: number, max: number) => fc.oneof(fc.constant("*"), set(min, max), fc.integer({ min: 2, max: 9 }).map((n) => `*/${n}`));
+    const set = (min: number, max: number) =>
+      fc.uniqueArray(fc.integer({ min, max }), { minLength: 1, maxLength: 4 }).map((a) => a.join(","));
+    const field = (min: number, max: number) =>
+      fc.oneof(
+        fc.constant("*"),
+        set(min, max),
+        fc.integer({ min: 2, max: 9 }).map((n) => `*/${n}`),
+      );
     const cron = fc.tuple(set(0, 59), field(0, 23), field(1, 31), field(1, 12), field(0, 7)).map((f) => f.join(" "));
     const after = fc.integer({ min: at("2026-01-01T00:00:00Z"), max: at("2030-01-01T00:00:00Z") });
     fc.assert(

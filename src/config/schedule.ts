@@ -157,7 +157,8 @@ function parseField(text: string, spec: FieldSpec): number[] | string {
       lo = parsed[0]!;
       hi = parsed[1] ?? lo;
       if (lo > hi) return `${spec.name} range ${range} is reversed`;
-      if (step !== undefined && bounds.length === 1) return `${spec.name} step "${item}" needs a range, like ${lo}-${spec.max}/${step} or */${step}`;
+      if (step !== undefined && bounds.length === 1)
+        return `${spec.name} step "${item}" needs a range, like ${lo}-${spec.max}/${step} or */${step}`;
     }
     let by = 1;
     if (step !== undefined) {

@@ -73,7 +73,12 @@ function word(error: ErrorObject, path: PathSegment[]): Finding {
     case "type": {
       if (path.length === 0 && data === null) return { path, point: "value", message: "the file is empty", hint: help.hint };
       const type = String((error.params as { type: string }).type);
-      return { path, point: "value", message: `expected ${help.expected ?? TYPE_WORDS[type] ?? type}, got ${describeValue(data)}`, hint: help.hint };
+      return {
+        path,
+        point: "value",
+        message: `expected ${help.expected ?? TYPE_WORDS[type] ?? type}, got ${describeValue(data)}`,
+        hint: help.hint,
+      };
     }
     case "const":
       return { path, point: "value", message: `expected ${JSON.stringify(error.schema)}, got ${describeValue(data)}`, hint: help.hint };

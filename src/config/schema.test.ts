@@ -16,7 +16,8 @@ function objectSchemas(): { key: string; schema: Schema }[] {
     for (const branch of ["then", "else"]) if (target[branch]) visit(target[branch] as Schema, key);
     if (target.properties) {
       out.push({ key, schema: target });
-      for (const [name, sub] of Object.entries(target.properties as Record<string, Schema>)) visit(sub, key === "(root)" ? name : `${key}.${name}`);
+      for (const [name, sub] of Object.entries(target.properties as Record<string, Schema>))
+        visit(sub, key === "(root)" ? name : `${key}.${name}`);
     }
     if (target.items) visit(target.items as Schema, `${key}[]`);
   };
@@ -33,7 +34,16 @@ describe("config/hashrelay.schema.json", () => {
 
   test("closes every object and describes every key", () => {
     const objects = objectSchemas();
-    expect(objects.map((o) => o.key)).toEqual(["(root)", "client", "client.paths[]", "server", "server.retention", "server.retention.suspect", "server.limits", "server.clients[]"]);
+    expect(objects.map((o) => o.key)).toEqual([
+      "(root)",
+      "client",
+      "client.paths[]",
+      "server",
+      "server.retention",
+      "server.retention.suspect",
+      "server.limits",
+      "server.clients[]",
+    ]);
     for (const { key, schema: s } of objects) {
       expect({ key, additionalProperties: s.additionalProperties }).toEqual({ key, additionalProperties: false });
       for (const [name, sub] of Object.entries(s.properties as Record<string, Schema>)) {
@@ -46,13 +56,16 @@ describe("config/hashrelay.schema.json", () => {
   });
 
   test("every key has a hint for messages", () => {
-    const keys = objectSchemas().flatMap(({ key, schema: s }) => Object.keys(s.properties as object).map((n) => (key === "(root)" ? n : `${key}.${n}`)));
+    const keys = objectSchemas().flatMap(({ key, schema: s }) =>
+      Object.keys(s.properties as object).map((n) => (key === "(root)" ? n : `${key}.${n}`)),
+    );
     const helped = new Set(helpedKeys());
     expect(keys.filter((k) => !helped.has(k))).toEqual([]);
   });
 
   test("says that cron runs in UTC", () => {
-    const client = (schema as unknown as { properties: { client: { properties: { schedule: { description: string } } } } }).properties.client;
+    const client = (schema as unknown as { properties: { client: { properties: { schedule: { description: string } } } } }).properties
+      .client;
     expect(client.properties.schedule.description).toContain("UTC");
   });
 

@@ -19,7 +19,8 @@ export function stateLocations(text: string, file: string): { clientState?: stri
   }
   if (!isFields(value)) return {};
   const dir = posix.dirname(posix.resolve(file));
-  const at = (raw: unknown, fallback: string) => posix.resolve(dir, typeof raw === "string" && raw !== "" && !raw.startsWith("~") ? raw : fallback);
+  const at = (raw: unknown, fallback: string) =>
+    posix.resolve(dir, typeof raw === "string" && raw !== "" && !raw.startsWith("~") ? raw : fallback);
   const out: { clientState?: string; serverStorage?: string } = {};
   if (isFields(value.client)) out.clientState = at(value.client.state, DEFAULT_STATE);
   if (isFields(value.server)) out.serverStorage = at(value.server.storage, DEFAULT_STORAGE);

@@ -13,7 +13,12 @@ function serverText(suspect: string): string {
 describe("server.retention.suspect", () => {
   test("values are read as written; missing ones take the defaults", () => {
     const result = parseConfig(serverText("    suspect:\n      maxShared: 0.05\n      releaseAfter: 3\n"), FILE);
-    expect(result.ok && result.config.server?.retention.suspect).toEqual({ maxShared: 0.05, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 3 });
+    expect(result.ok && result.config.server?.retention.suspect).toEqual({
+      maxShared: 0.05,
+      ratioJump: 0.15,
+      minRatio: 0.2,
+      releaseAfter: 3,
+    });
   });
 
   test("a share above 1, a negative jump and a fractional releaseAfter are refused at their line", () => {
@@ -31,6 +36,8 @@ describe("server.retention.suspect", () => {
     if (!before.ok || !after.ok) throw new Error("configs should be valid");
     const diff = diffConfig(before.config, after.config);
     expect(diff.server?.retention).toBe(true);
-    expect(diff.changes).toContain("server.retention: keep 1, trashFor 2d → keep 1, trashFor 2d, suspect maxShared 0.1 ratioJump 0.15 minRatio 0.2 releaseAfter 2");
+    expect(diff.changes).toContain(
+      "server.retention: keep 1, trashFor 2d → keep 1, trashFor 2d, suspect maxShared 0.1 ratioJump 0.15 minRatio 0.2 releaseAfter 2",
+    );
   });
 });

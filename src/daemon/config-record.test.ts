@@ -20,7 +20,11 @@ test("client config hashes: 'since' moves only when the hash changes; the file s
     throw err;
   };
   expect(seen.saw("web01", H1, new Date("2026-01-01T00:00:00Z"), fail)).toBeNull();
-  expect(seen.saw("web01", H1, new Date("2026-01-02T00:00:00Z"), fail)).toEqual({ hash: H1, since: "2026-01-01T00:00:00.000Z", lastSeen: "2026-01-01T00:00:00.000Z" });
+  expect(seen.saw("web01", H1, new Date("2026-01-02T00:00:00Z"), fail)).toEqual({
+    hash: H1,
+    since: "2026-01-01T00:00:00.000Z",
+    lastSeen: "2026-01-01T00:00:00.000Z",
+  });
   seen.saw("web01", H2, new Date("2026-01-03T00:00:00Z"), fail);
   seen.saw("db01", H1, new Date("2026-01-03T00:00:00Z"), fail);
   await seen.flushed();
@@ -42,7 +46,14 @@ test("a failed write goes to onError, not to the caller", async () => {
 test("config records round-trip; a missing or damaged one reads as null", async () => {
   const file = path.join(storage(), "config.json");
   expect(readConfigRecord(file)).toBeNull();
-  const record = { file: "/etc/hashrelay/hashrelay.yaml", pid: 7, hash: H1, appliedAt: "2026-01-01T00:00:00.000Z", lastReload: null, lastError: null };
+  const record = {
+    file: "/etc/hashrelay/hashrelay.yaml",
+    pid: 7,
+    hash: H1,
+    appliedAt: "2026-01-01T00:00:00.000Z",
+    lastReload: null,
+    lastError: null,
+  };
   await writeConfigRecord(file, record);
   expect(readConfigRecord(file)).toEqual(record);
   expect(fs.statSync(file).mode & 0o777).toBe(0o600);

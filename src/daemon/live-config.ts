@@ -18,7 +18,10 @@ export interface LiveConfig {
  * invalid or a part vetoes), then watches the file and reloads on change, and on SIGHUP (forced).
  * The record of the config in force is written to recordPath(config in force) after every reload.
  */
-export async function startLiveConfig(file: string, opts: { parts: ReloadPart[]; log: () => Logger; recordPath: (inForce: Config) => string | null }): Promise<LiveConfig> {
+export async function startLiveConfig(
+  file: string,
+  opts: { parts: ReloadPart[]; log: () => Logger; recordPath: (inForce: Config) => string | null },
+): Promise<LiveConfig> {
   const reloader = new ConfigReloader({
     file,
     read: () => fs.readFileSync(file, "utf8"),

@@ -6,7 +6,18 @@ import { ConfigReloader, type ConfigRecord, type ReloadPart } from "./reload.ts"
 const FILE = "/etc/hashrelay/hashrelay.yaml";
 const KEY = `"ed25519:${"A".repeat(43)}="`;
 const config = (paths: string[], schedule = "every 30m") =>
-  ["version: 1", "client:", "  name: web01", "  server: nas.lan", `  serverKey: ${KEY}`, "  key: ./client.key", `  schedule: "${schedule}"`, "  paths:", ...paths.map((p) => `    - ${p}`), ""].join("\n");
+  [
+    "version: 1",
+    "client:",
+    "  name: web01",
+    "  server: nas.lan",
+    `  serverKey: ${KEY}`,
+    "  key: ./client.key",
+    `  schedule: "${schedule}"`,
+    "  paths:",
+    ...paths.map((p) => `    - ${p}`),
+    "",
+  ].join("\n");
 
 /** A reloader over an in-memory file, with parts that record what they were asked to do. */
 function world(opts: { veto?: (next: Config) => string | null; prepareDelayMs?: number } = {}) {
@@ -20,7 +31,9 @@ function world(opts: { veto?: (next: Config) => string | null; prepareDelayMs?: 
       if (opts.prepareDelayMs) await Bun.sleep(opts.prepareDelayMs);
       const why = veto?.(next);
       if (why) throw new HashRelayError("CONFIG", why, "do something else");
-      events.push(`${name} prepare ${next.client!.paths.map((s) => s.name).join(",")} prev=${prev ? prev.client!.paths.length : "none"} ${diff.changes.join("|")}`);
+      events.push(
+        `${name} prepare ${next.client!.paths.map((s) => s.name).join(",")} prev=${prev ? prev.client!.paths.length : "none"} ${diff.changes.join("|")}`,
+      );
       return { commit: () => void events.push(`${name} commit`), abort: () => void events.push(`${name} abort`) };
     },
   });
@@ -40,7 +53,12 @@ describe("ConfigReloader", () => {
     const w = world();
     const outcome = await w.reloader.request("start");
     expect(outcome.status).toBe("applied");
-    expect(w.events).toEqual(["schedule prepare etc prev=none first config", "sources prepare etc prev=none first config", "schedule commit", "sources commit"]);
+    expect(w.events).toEqual([
+      "schedule prepare etc prev=none first config",
+      "sources prepare etc prev=none first config",
+      "schedule commit",
+      "sources commit",
+    ]);
     expect(w.reloader.current!.client!.paths.map((s) => s.path)).toEqual(["/etc"]);
     expect(w.records.at(-1)).toMatchObject({ hash: outcome.hash, lastError: null, lastReload: { reason: "start", status: "applied" } });
     expect(w.lines.some((l) => l.startsWith(`info config applied (start): ${FILE} sha256 ${outcome.hash}`))).toBe(true);
@@ -55,7 +73,9 @@ describe("ConfigReloader", () => {
     expect(outcome.status).toBe("invalid");
     expect(w.events).toEqual([]);
     expect(w.reloader.current!.hash).toBe(first.hash!);
-    expect(w.lines).toContain(`error config not applied (file changed): 1 error in ${FILE} (fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)); still running on sha256 ${first.hash}`);
+    expect(w.lines).toContain(
+      `error config not applied (file changed): 1 error in ${FILE} (fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)); still running on sha256 ${first.hash}`,
+    );
     expect(w.lines.some((l) => l.startsWith(`error ${FILE}:7:13: client.schedule: `))).toBe(true);
     const record = w.records.at(-1)!;
     expect(record.hash).toBe(first.hash);

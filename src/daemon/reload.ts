@@ -135,7 +135,11 @@ export class ConfigReloader {
       text = this.opts.read();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      const error = new HashRelayError("CONFIG", `cannot read ${file}: ${code}`, "check that the file exists and is readable by this agent");
+      const error = new HashRelayError(
+        "CONFIG",
+        `cannot read ${file}: ${code}`,
+        "check that the file exists and is readable by this agent",
+      );
       return this.refuse(reason, null, "invalid", error, []);
     }
     const hash = createHash("sha256").update(text).digest("hex");
@@ -153,7 +157,11 @@ export class ConfigReloader {
     const parsed = this.opts.parse(text);
     if (!parsed.ok) {
       const count = parsed.issues.length;
-      const error = new HashRelayError("CONFIG", `${count} error${count === 1 ? "" : "s"} in ${file}`, "fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)");
+      const error = new HashRelayError(
+        "CONFIG",
+        `${count} error${count === 1 ? "" : "s"} in ${file}`,
+        "fix them: the agent reloads when the file changes, or on SIGHUP (after fixing a key file)",
+      );
       return this.refuse(reason, hash, "invalid", error, parsed.issues);
     }
     const next = parsed.config;
@@ -187,7 +195,13 @@ export class ConfigReloader {
     return { status: "applied", hash, changes: diff.changes, issues: [] };
   }
 
-  private async refuse(reason: string, hash: string | null, status: "invalid" | "vetoed", error: HashRelayError, issues: ConfigIssue[]): Promise<ReloadOutcome> {
+  private async refuse(
+    reason: string,
+    hash: string | null,
+    status: "invalid" | "vetoed",
+    error: HashRelayError,
+    issues: ConfigIssue[],
+  ): Promise<ReloadOutcome> {
     const log = this.opts.log();
     const kept = this.inForce ? `still running on sha256 ${this.inForce.hash}` : "no config in force";
     log.log("error", `config not applied (${reason}): ${error.describe()}; ${kept}`);

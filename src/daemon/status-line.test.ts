@@ -8,39 +8,77 @@ const now = at(12, 4);
 
 describe("client line", () => {
   test("Up: since when, what the last tick did, when the next one runs", () => {
-    const last = { at: at(12, 3).toISOString(), server: "up" as const, since: at(12, 0).toISOString(), results: [{ status: "sent" }, { status: "unchanged" }, { status: "sent" }, { status: "unchanged" }, { status: "sent" }] };
+    const last = {
+      at: at(12, 3).toISOString(),
+      server: "up" as const,
+      since: at(12, 0).toISOString(),
+      results: [{ status: "sent" }, { status: "unchanged" }, { status: "sent" }, { status: "unchanged" }, { status: "sent" }],
+    };
     expect(clientStatusLine(last, at(12, 33), now)).toBe("Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33");
   });
 
   test("Down carries why; a transition yesterday shows its date", () => {
-    const last = { at: at(12, 3).toISOString(), server: "down" as const, since: at(23, 55, 25).toISOString(), kind: "refused" as const, results: [{ status: "skipped" }, { status: "skipped" }] };
-    expect(clientStatusLine(last, at(12, 33), now)).toBe("Server: Down since 2026-11-25 23:55 (refused) | last tick 12:03: 2 skipped | next 12:33");
+    const last = {
+      at: at(12, 3).toISOString(),
+      server: "down" as const,
+      since: at(23, 55, 25).toISOString(),
+      kind: "refused" as const,
+      results: [{ status: "skipped" }, { status: "skipped" }],
+    };
+    expect(clientStatusLine(last, at(12, 33), now)).toBe(
+      "Server: Down since 2026-11-25 23:55 (refused) | last tick 12:03: 2 skipped | next 12:33",
+    );
   });
 
   test("before any tick, and while a tick runs", () => {
     expect(clientStatusLine(null, at(12, 30), now)).toBe("Server: not probed yet | next 12:30");
-    const last = { at: at(11, 33).toISOString(), server: "up" as const, since: at(9, 0).toISOString(), results: [{ status: "failed" }, { status: "sent" }] };
-    expect(clientStatusLine(last, at(12, 33), now, at(12, 3))).toBe("Server: Up since 09:00 | tick running since 12:03 | last tick 11:33: 1 sent, 1 failed");
+    const last = {
+      at: at(11, 33).toISOString(),
+      server: "up" as const,
+      since: at(9, 0).toISOString(),
+      results: [{ status: "failed" }, { status: "sent" }],
+    };
+    expect(clientStatusLine(last, at(12, 33), now, at(12, 3))).toBe(
+      "Server: Up since 09:00 | tick running since 12:03 | last tick 11:33: 1 sent, 1 failed",
+    );
   });
 
   test("countResults orders sent, unchanged, skipped, failed", () => {
-    expect(countResults([{ status: "failed" }, { status: "skipped" }, { status: "unchanged" }, { status: "sent" }])).toBe("1 sent, 1 unchanged, 1 skipped, 1 failed");
+    expect(countResults([{ status: "failed" }, { status: "skipped" }, { status: "unchanged" }, { status: "sent" }])).toBe(
+      "1 sent, 1 unchanged, 1 skipped, 1 failed",
+    );
     expect(countResults([])).toBe("no sources");
   });
 });
 
 describe("server line", () => {
   test("clients served, the latest archive, free space", () => {
-    const line = serverStatusLine({ clients: 14, connected: 0, lastArchive: { storedAt: at(12, 3).toISOString(), client: "web01", name: "etc" }, freeBytes: 1.2 * 2 ** 40 }, now);
+    const line = serverStatusLine(
+      {
+        clients: 14,
+        connected: 0,
+        lastArchive: { storedAt: at(12, 3).toISOString(), client: "web01", name: "etc" },
+        freeBytes: 1.2 * 2 ** 40,
+      },
+      now,
+    );
     expect(line).toBe("Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free");
   });
 
   test("one client connected, nothing stored yet, free space unknown", () => {
-    expect(serverStatusLine({ clients: 1, connected: 1, lastArchive: null, freeBytes: null }, now)).toBe("Serving 1 client (1 connected) | no archive yet | free space unknown");
+    expect(serverStatusLine({ clients: 1, connected: 1, lastArchive: null, freeBytes: null }, now)).toBe(
+      "Serving 1 client (1 connected) | no archive yet | free space unknown",
+    );
   });
 
   test("formatSize and clockTime", () => {
-    expect([formatSize(0), formatSize(1023), formatSize(1536), formatSize(512 * 2 ** 20), formatSize(2 ** 50 * 3)]).toEqual(["0 B", "1023 B", "1.5 KiB", "512 MiB", "3.0 PiB"]);
+    expect([formatSize(0), formatSize(1023), formatSize(1536), formatSize(512 * 2 ** 20), formatSize(2 ** 50 * 3)]).toEqual([
+      "0 B",
+      "1023 B",
+      "1.5 KiB",
+      "512 MiB",
+      "3.0 PiB",
+    ]);
     expect(clockTime(at(7, 5), now)).toBe("07:05");
   });
 });

@@ -54,7 +54,9 @@ export function clientStatusLine(last: ClientTickSummary | null, next: Date | nu
 /** `Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free`. */
 export function serverStatusLine(s: ServerSummary, now: Date): string {
   const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${s.connected > 0 ? ` (${s.connected} connected)` : ""}`;
-  const last = s.lastArchive ? `last archive ${clockTime(s.lastArchive.storedAt, now)} ${s.lastArchive.client}/${s.lastArchive.name}` : "no archive yet";
+  const last = s.lastArchive
+    ? `last archive ${clockTime(s.lastArchive.storedAt, now)} ${s.lastArchive.client}/${s.lastArchive.name}`
+    : "no archive yet";
   const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
   return [serving, last, free].join(" | ");
 }

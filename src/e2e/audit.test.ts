@@ -37,9 +37,22 @@ afterAll(async () => {
 
 test("two backups leave accept, accept, supersede, trash; the check passes while the server runs", () => {
   original = fs.readFileSync(logFile);
-  const lines = original.toString().trimEnd().split("\n").map((l) => JSON.parse(l));
-  expect(lines.map((l) => [l.event, l.file])).toEqual([["accept", firstArchive], ["accept", secondArchive], ["supersede", firstArchive], ["trash", firstArchive]]);
-  expect(lines[1]).toMatchObject({ client: "web01", name: "site", size: fs.statSync(path.join(world.storage, "web01", secondArchive)).size });
+  const lines = original
+    .toString()
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  expect(lines.map((l) => [l.event, l.file])).toEqual([
+    ["accept", firstArchive],
+    ["accept", secondArchive],
+    ["supersede", firstArchive],
+    ["trash", firstArchive],
+  ]);
+  expect(lines[1]).toMatchObject({
+    client: "web01",
+    name: "site",
+    size: fs.statSync(path.join(world.storage, "web01", secondArchive)).size,
+  });
   expect(fs.statSync(logFile).mode & 0o777).toBe(0o640);
 
   const result = check();
@@ -53,7 +66,9 @@ test("two backups leave accept, accept, supersede, trash; the check passes while
 
   const listed = runBinary(["server", "audit", "--config", world.serverConfig]);
   expect(listed.status).toBe(0);
-  expect(listed.stdout.split("\n")[2]).toMatch(new RegExp(`^\\s+3  \\S+  supersede  web01/site  ${firstArchive.replace(/\./g, "\\.")}  → ${secondArchive.replace(/\./g, "\\.")}$`));
+  expect(listed.stdout.split("\n")[2]).toMatch(
+    new RegExp(`^\\s+3  \\S+  supersede  web01/site  ${firstArchive.replace(/\./g, "\\.")}  → ${secondArchive.replace(/\./g, "\\.")}$`),
+  );
   expect(runBinary(["server", "audit", "--config", world.serverConfig, "--json"]).stdout).toBe(original.toString());
 });
 

@@ -2,7 +2,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, keygen, makeWorld, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  freePort,
+  keygen,
+  makeWorld,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 describe("authentication", () => {
   let world: World;

@@ -3,7 +3,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { listTree, makeWorld, runClientOnce, startServer, tempDir, writeNoiseFiles, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  listTree,
+  makeWorld,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeNoiseFiles,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 const NAME_PATTERN = /^backup-site-(\d{2})-(\d{2})-(\d{2})-(\d{4})-(\d{2})-(\d{2})\.tar\.gz$/;
 
@@ -116,7 +125,9 @@ describe("backup through the compiled binary", () => {
     expect(describeTree(path.join(restore, "site"))).toEqual(describeTree(path.join(data, "site")));
     expect(site.bytesSent).toBeLessThan(4096); // one paragraph travels as a delta, not a 64 KiB chunk
     // the client kept the signed receipts
-    expect(fs.readdirSync(path.join(world.state, "receipts", "site")).sort()).toEqual([`${previous}.receipt.json`, `${site.archive}.receipt.json`].sort());
+    expect(fs.readdirSync(path.join(world.state, "receipts", "site")).sort()).toEqual(
+      [`${previous}.receipt.json`, `${site.archive}.receipt.json`].sort(),
+    );
   });
 
   test("a missing source fails alone, naming the path, and the others go on", () => {
@@ -126,7 +137,9 @@ describe("backup through the compiled binary", () => {
     const missing = path.join(data, "does-not-exist");
     fs.writeFileSync(
       world.clientConfig,
-      fs.readFileSync(world.clientConfig, "utf8").replace(/paths:\n[\s\S]*$/, `paths:\n    - ${JSON.stringify(missing)}\n    - ${JSON.stringify(other)}\n`),
+      fs
+        .readFileSync(world.clientConfig, "utf8")
+        .replace(/paths:\n[\s\S]*$/, `paths:\n    - ${JSON.stringify(missing)}\n    - ${JSON.stringify(other)}\n`),
     );
     const { status, report } = runClientOnce(world);
     expect(status).toBe(1);

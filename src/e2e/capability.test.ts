@@ -34,8 +34,22 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
 
   /** `client --once --json` as uid/gid 65534, with or without CAP_DAC_READ_SEARCH in its ambient set. */
   function runAsNobody(withCapability: boolean) {
-    const caps = withCapability ? ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--bounding-set=-all,+dac_read_search"] : ["--inh-caps=-all", "--bounding-set=-all"];
-    const args = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...caps, "--", ensureBinary(), "client", "--once", "--json", "--config", world.clientConfig];
+    const caps = withCapability
+      ? ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--bounding-set=-all,+dac_read_search"]
+      : ["--inh-caps=-all", "--bounding-set=-all"];
+    const args = [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      ...caps,
+      "--",
+      ensureBinary(),
+      "client",
+      "--once",
+      "--json",
+      "--config",
+      world.clientConfig,
+    ];
     const run = spawnSync("setpriv", args, { encoding: "utf8", timeout: 60_000 });
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   }

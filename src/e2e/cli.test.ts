@@ -37,7 +37,9 @@ describe("keygen", () => {
     void clientPub;
     const run = runBinary(["client", "--once", "--config", config]);
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain(`${config}:6:8: client.key: private key ${path.join(dir, "client.key")} is readable by group or others (mode 0640)`);
+    expect(run.stderr).toContain(
+      `${config}:6:8: client.key: private key ${path.join(dir, "client.key")} is readable by group or others (mode 0640)`,
+    );
     expect(run.stderr).toContain(`chmod 600 ${path.join(dir, "client.key")}`);
   });
 });
@@ -55,7 +57,10 @@ describe("validate", () => {
     expect(ok.status).toBe(0);
 
     const bad = path.join(dir, "bad.yaml");
-    fs.writeFileSync(bad, "version: 1\nport: 70000\nclient:\n  server: nas\n  serverKey: nope\n  key: ./k\n  schedule: every 3 weeks\n  paths: []\n  colour: blue\n");
+    fs.writeFileSync(
+      bad,
+      "version: 1\nport: 70000\nclient:\n  server: nas\n  serverKey: nope\n  key: ./k\n  schedule: every 3 weeks\n  paths: []\n  colour: blue\n",
+    );
     const run = runBinary(["validate", "--config", bad]);
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");

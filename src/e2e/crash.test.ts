@@ -4,7 +4,16 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ensureBinary, listTree, makeWorld, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  ensureBinary,
+  listTree,
+  makeWorld,
+  runClientOnce,
+  startServer,
+  tempDir,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 function sizeUnder(dir: string): number {
   return listTree(dir)
@@ -45,7 +54,13 @@ describe("crash safety", () => {
     const previousSha = new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", previous))).digest("hex");
     // What the client remembers of the last stored archive (record, block index, segments): a failed tick must not touch it.
     const sources = path.join(world.state, "sources");
-    const remembered = () => Object.fromEntries(fs.readdirSync(sources).sort().map((name) => [name, Bun.hash(fs.readFileSync(path.join(sources, name))).toString()]));
+    const remembered = () =>
+      Object.fromEntries(
+        fs
+          .readdirSync(sources)
+          .sort()
+          .map((name) => [name, Bun.hash(fs.readFileSync(path.join(sources, name))).toString()]),
+      );
     const rememberedBefore = remembered();
     expect(Object.keys(rememberedBefore).some((name) => name.endsWith(".blocks"))).toBe(true);
 
@@ -65,7 +80,11 @@ describe("crash safety", () => {
     expect(listTree(tmp)).toEqual([]); // leftovers cleaned at start
     // The server writes the new archive ahead while chunks arrive; the kill waits for commit: the client
     // sent it once it writes its new block index beside the current one (renamed only after the receipt).
-    const code2 = await killServerWhen(world, server, () => sizeUnder(tmp) > 0 && fs.readdirSync(sources).some((name) => name.endsWith(".tmp")));
+    const code2 = await killServerWhen(
+      world,
+      server,
+      () => sizeUnder(tmp) > 0 && fs.readdirSync(sources).some((name) => name.endsWith(".tmp")),
+    );
     expect(code2).not.toBe(0);
     expectOnlyIntact(world, previous, previousSha);
     // the client was writing the new block index and segments while it waited for the receipt: none replaced, no temp file left

@@ -10,7 +10,10 @@ test("a client on 'every 1s' backs up at each tick, picks up a change, and exits
   fs.mkdirSync(data);
   fs.writeFileSync(path.join(data, "a.txt"), "first\n");
   const world = await makeWorld([data]);
-  fs.writeFileSync(world.clientConfig, fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 1s"'));
+  fs.writeFileSync(
+    world.clientConfig,
+    fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 1s"'),
+  );
   const server = await startServer(world);
   const client = spawn(ensureBinary(), ["client", "--config", world.clientConfig], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";

@@ -34,7 +34,9 @@ describe("hashrelay -add / -remove", () => {
     const added = runBinary(["-add", "/usr", "--config", file]);
     expect(added.stderr).toBe("");
     expect(added.status).toBe(0);
-    expect(added.stdout).toBe(`added /usr to ${file} as source "usr"; a running client picks the change up by itself (it watches its config file)\n`);
+    expect(added.stdout).toBe(
+      `added /usr to ${file} as source "usr"; a running client picks the change up by itself (it watches its config file)\n`,
+    );
     expect(fs.readFileSync(file, "utf8")).toBe(golden("commented.add.golden.yaml"));
     expect(fs.statSync(file).mode & 0o777).toBe(0o640);
   });
@@ -67,7 +69,9 @@ describe("hashrelay -add / -remove", () => {
     const file = commentedCopy();
     const missing = runBinary(["-add", "no/such/dir", "--config", file], { cwd: "/tmp" });
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toContain("no/such/dir does not exist (relative paths are resolved against the current folder: /tmp/no/such/dir)");
+    expect(missing.stderr).toContain(
+      "no/such/dir does not exist (relative paths are resolved against the current folder: /tmp/no/such/dir)",
+    );
 
     const twice = runBinary(["-add", "/etc", "--config", file]);
     expect(twice.status).toBe(2);

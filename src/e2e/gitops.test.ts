@@ -102,7 +102,9 @@ describe("examples/gitops", () => {
       expect(pulled.stderr).toBe("");
       expect(pulled.status).toBe(0);
       await waitFor("client.paths: added etc (/etc)");
-      const status = JSON.parse(runBinary(["status", "--json", "--config", config]).stdout) as { client: { configInForce: { hash: string; pid: number } } };
+      const status = JSON.parse(runBinary(["status", "--json", "--config", config]).stdout) as {
+        client: { configInForce: { hash: string; pid: number } };
+      };
       expect(status.client.configInForce).toMatchObject({ hash: sha256(next), pid: child.pid! });
 
       fs.writeFileSync(path.join(origin, "hosts", "web01.yaml"), next.replace("every 1h", "every hour"));

@@ -4,7 +4,16 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, makeWorld, runBinary, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  freePort,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -21,7 +30,8 @@ function writeDocuments(dir: string): string[] {
     const file = path.join(dir, `folder-${i % 10}`, `doc-${i}.txt`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     let text = "";
-    for (let w = i; text.length < 1000 + ((i * 7919) % 5000); w = (w * 31 + 7) % 9973) text += WORDS[w % WORDS.length] + (w % 13 === 0 ? ".\n" : " ");
+    for (let w = i; text.length < 1000 + ((i * 7919) % 5000); w = (w * 31 + 7) % 9973)
+      text += WORDS[w % WORDS.length] + (w % 13 === 0 ? ".\n" : " ");
     fs.writeFileSync(file, text);
     out.push(file);
   }
@@ -29,7 +39,13 @@ function writeDocuments(dir: string): string[] {
 }
 
 const inStorage = () => fs.readdirSync(path.join(world.storage, "web01")).sort();
-const inTrash = () => (fs.existsSync(path.join(world.storage, ".trash", "web01")) ? fs.readdirSync(path.join(world.storage, ".trash", "web01")).filter((f) => !f.endsWith(".trashed")).sort() : []);
+const inTrash = () =>
+  fs.existsSync(path.join(world.storage, ".trash", "web01"))
+    ? fs
+        .readdirSync(path.join(world.storage, ".trash", "web01"))
+        .filter((f) => !f.endsWith(".trashed"))
+        .sort()
+    : [];
 type HeldResult = { name: string; archive: string; status: string; held?: { file: string; since: string; reason: string } };
 
 async function scrape(): Promise<string> {
@@ -98,7 +114,10 @@ test("every file encrypted with a random key: stored, the last good archive held
   await server.waitForLog("archive.held");
 
   const released = runBinary(["release", "docs", "--client", "web01", "--config", world.serverConfig]);
-  expect({ status: released.status, stdout: released.stdout }).toEqual({ status: 0, stdout: expect.stringContaining(`released web01/docs: ${good} moved to the trash`) });
+  expect({ status: released.status, stdout: released.stdout }).toEqual({
+    status: 0,
+    stdout: expect.stringContaining(`released web01/docs: ${good} moved to the trash`),
+  });
   expect(inStorage()).toEqual([encrypted]);
   expect(inTrash()).toContain(good);
   expect(await scrape()).not.toContain("hashrelay_held_archives{");

@@ -10,7 +10,21 @@ import { deflateRaw } from "../io/compress.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { signDocument } from "../protocol/signed-document.ts";
-import { flipByte, keygen, listTree, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, writeNoiseFiles, writeServerConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  flipByte,
+  keygen,
+  listTree,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  writeNoiseFiles,
+  writeServerConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -51,7 +65,10 @@ beforeAll(async () => {
   awkwardParts(path.join(data, "site"));
   world = await makeWorld([path.join(data, "site")]);
   const otherPub = keygen(path.join(world.dir, "db01.key"));
-  writeServerConfig(world, [{ name: "web01", key: world.clientPub }, { name: "db01", key: otherPub }]);
+  writeServerConfig(world, [
+    { name: "web01", key: world.clientPub },
+    { name: "db01", key: otherPub },
+  ]);
   other = { ...world, clientConfig: path.join(world.dir, "db01.yaml"), state: path.join(world.dir, "state-db01") };
   writeSource(path.join(data, "db"), 3);
   writeClientConfig(other, [path.join(data, "db")], { name: "db01", key: "./db01.key" });
@@ -90,7 +107,9 @@ describe("receipt verify", () => {
     const json = JSON.parse(runBinary(["receipt", "verify", receiptOf(secondArchive), "--server-key", world.serverPub, "--json"]).stdout);
     expect(json.ok).toBe(true);
     expect(json.receipt.file).toBe(secondArchive);
-    expect(json.receipt.fileSha256).toBe(new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", secondArchive))).digest("hex"));
+    expect(json.receipt.fileSha256).toBe(
+      new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", secondArchive))).digest("hex"),
+    );
   });
 
   test("a one-byte edit of the body fails with exit 4", () => {
@@ -127,7 +146,10 @@ describe("server verify", () => {
     // cp -a keeps nanosecond mtimes: the copied index stays in force (the store rescans any file whose mtime moved).
     expect(spawnSync("cp", ["-a", world.storage, storage]).status).toBe(0);
     const config = path.join(dir, "server.yaml");
-    const text = fs.readFileSync(world.serverConfig, "utf8").replace("key: ./server.key", `key: ${path.join(world.dir, "server.key")}`).replace("storage: ./nas", `storage: ${storage}`);
+    const text = fs
+      .readFileSync(world.serverConfig, "utf8")
+      .replace("key: ./server.key", `key: ${path.join(world.dir, "server.key")}`)
+      .replace("storage: ./nas", `storage: ${storage}`);
     fs.writeFileSync(config, text);
     return { config, storage };
   }
@@ -182,9 +204,19 @@ describe("server verify", () => {
 });
 
 describe("ls", () => {
-  interface Listed { name: string; file: string; size: number; archiveId: string; fileSha256: string; storedAt: string; trashed?: boolean; purgeAt?: string }
+  interface Listed {
+    name: string;
+    file: string;
+    size: number;
+    archiveId: string;
+    fileSha256: string;
+    storedAt: string;
+    trashed?: boolean;
+    purgeAt?: string;
+  }
   const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(fs.readFileSync(file)).digest("hex");
-  const receiptBody = (file: string) => JSON.parse(JSON.parse(fs.readFileSync(path.join(world.state, "receipts", "site", `${file}.receipt.json`), "utf8")).body);
+  const receiptBody = (file: string) =>
+    JSON.parse(JSON.parse(fs.readFileSync(path.join(world.state, "receipts", "site", `${file}.receipt.json`), "utf8")).body);
 
   test("--json: the current archive and the trashed one with its purge time, each as the receipts and files say", () => {
     const result = runBinary(["ls", "--config", world.clientConfig, "--json"]);
@@ -192,7 +224,10 @@ describe("ls", () => {
     expect(result.status).toBe(0);
     const { client, archives } = JSON.parse(result.stdout) as { client: string; archives: Listed[] };
     expect(client).toBe("web01");
-    expect(archives.map((a) => [a.file, a.trashed ?? false])).toEqual([[secondArchive, false], [firstArchive, true]]);
+    expect(archives.map((a) => [a.file, a.trashed ?? false])).toEqual([
+      [secondArchive, false],
+      [firstArchive, true],
+    ]);
     const [current, trashed] = archives as [Listed, Listed];
     expect(current.purgeAt).toBeUndefined();
     expect(current.fileSha256).toBe(sha256(path.join(world.storage, "web01", secondArchive)));
@@ -204,7 +239,9 @@ describe("ls", () => {
     expect(trashed.archiveId).toBe(receiptBody(firstArchive).archiveId);
     expect(trashed.archiveId).not.toBe(current.archiveId);
     // trashFor 48h, counted from when the second backup replaced it.
-    const trashedAt = Date.parse(JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${firstArchive}.trashed`), "utf8")).trashedAt);
+    const trashedAt = Date.parse(
+      JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${firstArchive}.trashed`), "utf8")).trashedAt,
+    );
     expect(Date.parse(trashed.purgeAt!)).toBe(trashedAt + 48 * 3600 * 1000);
     expect(Date.parse(trashed.purgeAt!) - Date.now()).toBeGreaterThan(47 * 3600 * 1000);
   });
@@ -279,7 +316,9 @@ describe("restore", () => {
     const raw = tempDir("restore-raw");
     expect(runBinary(["restore", "site", "--config", world.clientConfig, "--to", raw, "--raw"]).status).toBe(0);
     expect(fs.readdirSync(raw)).toEqual([secondArchive]);
-    expect(sha256(fs.readFileSync(path.join(raw, secondArchive)))).toBe(sha256(fs.readFileSync(path.join(world.storage, "web01", secondArchive))));
+    expect(sha256(fs.readFileSync(path.join(raw, secondArchive)))).toBe(
+      sha256(fs.readFileSync(path.join(world.storage, "web01", secondArchive))),
+    );
   });
 
   test("a flipped byte in the server's archive is detected and named; nothing is left in DIR", () => {
@@ -313,12 +352,25 @@ describe("restore", () => {
     for (let i = 0; i < rawTar.length; i += CHUNK_MAX) pieces.push(new Uint8Array(rawTar.subarray(i, i + CHUNK_MAX)));
     const members = pieces.map((raw) => encodeGzipMember(raw, deflateRaw));
     const bytes = Buffer.concat(members);
-    const entries = pieces.map((raw) => ({ id: new Uint8Array(new Bun.CryptoHasher("sha256").update(raw).digest()), rawLength: raw.length }));
+    const entries = pieces.map((raw) => ({
+      id: new Uint8Array(new Bun.CryptoHasher("sha256").update(raw).digest()),
+      rawLength: raw.length,
+    }));
     const file = archiveFileName("evil", new Date());
     await server.stop();
     fs.writeFileSync(path.join(world.storage, "web01", file), bytes);
     const receipt = signDocument(
-      { v: 1, kind: "receipt", client: "web01", name: "evil", file, archiveId: archiveIdOf(entries), fileSha256: sha256(bytes), size: bytes.length, storedAt: new Date().toISOString() },
+      {
+        v: 1,
+        kind: "receipt",
+        client: "web01",
+        name: "evil",
+        file,
+        archiveId: archiveIdOf(entries),
+        fileSha256: sha256(bytes),
+        size: bytes.length,
+        storedAt: new Date().toISOString(),
+      },
       loadKeyFile(path.join(world.dir, "server.key")),
     );
     fs.mkdirSync(path.join(world.state, "receipts", "evil"), { recursive: true });

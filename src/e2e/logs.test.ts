@@ -2,7 +2,18 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  freePort,
+  keygen,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -21,7 +32,10 @@ afterAll(async () => {
 
 /** The base64 seed of a private key file: what must never appear in any log. */
 function secretOf(keyFile: string): string {
-  const line = fs.readFileSync(keyFile, "utf8").split("\n").find((l) => l.startsWith("hashrelay-ed25519-seed:"))!;
+  const line = fs
+    .readFileSync(keyFile, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("hashrelay-ed25519-seed:"))!;
   return line.slice("hashrelay-ed25519-seed:".length).trim();
 }
 

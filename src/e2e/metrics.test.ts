@@ -3,7 +3,18 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  freePort,
+  keygen,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -76,7 +87,9 @@ test("after two backups and one refused stranger, the metrics say what happened"
 
   expect(m.get('hashrelay_received_bytes_total{client="web01"}')).toBe(r1.bytesSent + r2.bytesSent);
   expect(m.get('hashrelay_chunks_received_total{client="web01"}')).toBe(r1.chunksSent + r2.chunksSent);
-  expect(m.get('hashrelay_chunks_deduplicated_total{client="web01"}')).toBe(r1.chunksTotal - r1.chunksSent + (r2.chunksTotal - r2.chunksSent));
+  expect(m.get('hashrelay_chunks_deduplicated_total{client="web01"}')).toBe(
+    r1.chunksTotal - r1.chunksSent + (r2.chunksTotal - r2.chunksSent),
+  );
   expect(m.get('hashrelay_archives_stored_total{client="web01"}')).toBe(2);
   // One session per tick: the probe's session carries the backup and the closing ping.
   expect(m.get('hashrelay_sessions_total{client="web01"}')).toBe(2);
@@ -116,7 +129,15 @@ test("hashrelay status on the server: clients seen, latest archive per name and 
   expect(web01.archives).toEqual([{ name: "docs", file: current, size, at: expect.any(String), ageSeconds: expect.any(Number), kept: 1 }]);
   expect(web01.archives[0].ageSeconds).toBeLessThan(120);
   const sidecar = JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${superseded}.trashed`), "utf8"));
-  expect(s.trash).toEqual([{ client: "web01", item: superseded, size: expect.any(Number), trashedAt: sidecar.trashedAt, purgeAt: new Date(Date.parse(sidecar.trashedAt) + 48 * 3600_000).toISOString() }]);
+  expect(s.trash).toEqual([
+    {
+      client: "web01",
+      item: superseded,
+      size: expect.any(Number),
+      trashedAt: sidecar.trashedAt,
+      purgeAt: new Date(Date.parse(sidecar.trashedAt) + 48 * 3600_000).toISOString(),
+    },
+  ]);
   expect(s.usedBytes).toBe(size + s.trash[0].size);
 
   const text = runBinary(["status", "--config", world.serverConfig]).stdout;
@@ -125,5 +146,10 @@ test("hashrelay status on the server: clients seen, latest archive per name and 
   expect(text).toMatch(/^  web01 +last seen \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((?:\d+ s ago|now)\) from 127\.0\.0\.1:\d+ \(2 sessions\)$/m);
   expect(text).toContain(`    docs           ${current}  `);
   expect(text).toMatch(/^Trash: 1 item\(s\), .* \(purged 2d after they were superseded\)$/m);
-  expect(text).toMatch(new RegExp(`^  web01/${superseded.replace(/\./g, "\\.")}  .*, purged \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\(in (47 h|48 h|2 d)\\)$`, "m"));
+  expect(text).toMatch(
+    new RegExp(
+      `^  web01/${superseded.replace(/\./g, "\\.")}  .*, purged \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\(in (47 h|48 h|2 d)\\)$`,
+      "m",
+    ),
+  );
 }, 60_000);

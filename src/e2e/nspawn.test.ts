@@ -12,7 +12,9 @@ const SECRET_TEXT = "only root may read this\n";
 const unavailable = process.env.HASHRELAY_NSPAWN === "skip" ? "HASHRELAY_NSPAWN=skip is set" : nspawnUnavailable();
 if (unavailable) {
   const line = "!".repeat(100);
-  console.error(`\n${line}\n!!! NSPAWN TEST NOT RUN: ${unavailable}\n!!! The systemd units were NOT tested under a real systemd on this machine.\n!!! (The notify protocol is still tested against a python3 receiver: src/io/sd-notify.test.ts, src/e2e/service.test.ts.)\n${line}\n`);
+  console.error(
+    `\n${line}\n!!! NSPAWN TEST NOT RUN: ${unavailable}\n!!! The systemd units were NOT tested under a real systemd on this machine.\n!!! (The notify protocol is still tested against a python3 receiver: src/io/sd-notify.test.ts, src/e2e/service.test.ts.)\n${line}\n`,
+  );
 }
 
 /** Writes `text` at `rel` under the container's root, creating folders. */
@@ -55,7 +57,9 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
 
   beforeAll(async () => {
     const rootfs = cachedRootfs();
-    timings.push(rootfs.built ? `root built with debootstrap in ${rootfs.seconds.toFixed(0)} s (${rootfs.tarball})` : `cached root ${rootfs.tarball}`);
+    timings.push(
+      rootfs.built ? `root built with debootstrap in ${rootfs.seconds.toFixed(0)} s (${rootfs.tarball})` : `cached root ${rootfs.tarball}`,
+    );
     const t0x = Date.now();
     root = Container.extract(rootfs.tarball);
     timings.push(`extracted in ${((Date.now() - t0x) / 1000).toFixed(1)} s`);
@@ -69,7 +73,11 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
       put(root, `etc/systemd/system/${unit}.d/test.conf`, "[Service]\nWatchdogSec=4s\n");
     }
     // Client and server share this machine: the server reads its own config file.
-    put(root, "etc/systemd/system/HashRelay.server.service.d/config.conf", "[Service]\nEnvironment=HASHRELAY_CONFIG=/etc/hashrelay/server.yaml\n");
+    put(
+      root,
+      "etc/systemd/system/HashRelay.server.service.d/config.conf",
+      "[Service]\nEnvironment=HASHRELAY_CONFIG=/etc/hashrelay/server.yaml\n",
+    );
     fs.mkdirSync(path.join(root, "etc/hashrelay"), { recursive: true, mode: 0o755 });
     const serverPub = keygen(path.join(root, "etc/hashrelay/server.key"));
     const clientPub = keygen(path.join(root, "etc/hashrelay/client.key"));
@@ -84,7 +92,9 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
       container = await Container.boot(root, "hashrelay-test");
     } catch (err) {
       fs.rmSync(root, { recursive: true, force: true });
-      throw new Error(`${(err as Error).message}\n(a machine that cannot run containers may set HASHRELAY_NSPAWN=skip, which skips this test loudly)`);
+      throw new Error(
+        `${(err as Error).message}\n(a machine that cannot run containers may set HASHRELAY_NSPAWN=skip, which skips this test loudly)`,
+      );
     }
     timings.push(`booted in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // The installers create the service users (issue 6); here the test does.
@@ -112,7 +122,10 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
     for (;;) {
       const text = status(unit);
       if (re.test(text)) return text;
-      if (Date.now() > deadline) throw new Error(`systemctl status ${unit} never matched ${re}:\n${text}\n${container!.exec(["journalctl", "--no-pager", "-n", "50", "-u", unit]).stdout}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `systemctl status ${unit} never matched ${re}:\n${text}\n${container!.exec(["journalctl", "--no-pager", "-n", "50", "-u", unit]).stdout}`,
+        );
       await Bun.sleep(250);
     }
   }
@@ -124,9 +137,15 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
     expect(show("HashRelay.server", "ActiveState")).toBe("active");
     expect(c.exec(["systemctl", "start", "HashRelay.client"], 120_000)).toMatchObject({ status: 0 });
 
-    const up = await waitStatus("HashRelay.client", new RegExp(`Status: "Server: Up since ${HHMM} \\| last tick ${HHMM}: 1 sent \\| next ${HHMM}"`));
+    const up = await waitStatus(
+      "HashRelay.client",
+      new RegExp(`Status: "Server: Up since ${HHMM} \\| last tick ${HHMM}: 1 sent \\| next ${HHMM}"`),
+    );
     expect(up).toContain("Active: active (running)");
-    await waitStatus("HashRelay.server", new RegExp(`Status: "Serving 1 client( \\(1 connected\\))? \\| last archive ${HHMM} web01/private \\| [\\d.]+ [KMGTP]iB free"`));
+    await waitStatus(
+      "HashRelay.server",
+      new RegExp(`Status: "Serving 1 client( \\(1 connected\\))? \\| last archive ${HHMM} web01/private \\| [\\d.]+ [KMGTP]iB free"`),
+    );
 
     // Not root: the service user, with CAP_DAC_READ_SEARCH as its only capability.
     clientPid = show("HashRelay.client", "MainPID");
@@ -153,7 +172,10 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
 
     // The server goes away: after the next tick the client says Down, and its log file says what was not done.
     expect(c.exec(["systemctl", "stop", "HashRelay.server"], 60_000)).toMatchObject({ status: 0 });
-    await waitStatus("HashRelay.client", new RegExp(`Status: "Server: Down since ${HHMM} \\(refused\\) \\| last tick ${HHMM}: 1 skipped \\| next ${HHMM}"`));
+    await waitStatus(
+      "HashRelay.client",
+      new RegExp(`Status: "Server: Down since ${HHMM} \\(refused\\) \\| last tick ${HHMM}: 1 skipped \\| next ${HHMM}"`),
+    );
     const log = fs.readFileSync(path.join(root, "var/lib/hashrelay/hashrelay.log"), "utf8");
     expect(log).toContain("backup of private not performed: server down (connection refused (127.0.0.1:7373))");
     expect(log.split(" is Down: ").length - 1).toBe(1);
@@ -181,7 +203,8 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
     const stored = path.join(root, "home/HashRelay-server/backup/web01");
     const deadline = Date.now() + 20_000;
     while (!fs.readdirSync(stored).some((f) => f.startsWith("backup-more-"))) {
-      if (show("HashRelay.client", "MainPID") !== clientPid) throw new Error(`the reload ended the client (pid ${clientPid}):\n${status("HashRelay.client")}`);
+      if (show("HashRelay.client", "MainPID") !== clientPid)
+        throw new Error(`the reload ended the client (pid ${clientPid}):\n${status("HashRelay.client")}`);
       if (Date.now() > deadline) throw new Error(`no backup-more-* after the reload:\n${status("HashRelay.client")}`);
       await Bun.sleep(250);
     }

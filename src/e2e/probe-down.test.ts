@@ -4,7 +4,18 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { ensureBinary, freePort, keygen, makeWorld, runBinary, startServer, tempDir, writeClientConfig, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  ensureBinary,
+  freePort,
+  keygen,
+  makeWorld,
+  runBinary,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 const sockets: net.Socket[] = [];
 let silent: net.Server | null = null;
@@ -16,9 +27,13 @@ afterAll(async () => {
 });
 
 /** `client --once --json` as a child process (the three run at once: the silent one waits out the handshake timeout). */
-function runOnce(world: World): Promise<{ status: number | null; report: { server: string; results: { status: string; bytesSent: number }[] } }> {
+function runOnce(
+  world: World,
+): Promise<{ status: number | null; report: { server: string; results: { status: string; bytesSent: number }[] } }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ensureBinary(), ["client", "--once", "--json", "--config", world.clientConfig], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(ensureBinary(), ["client", "--once", "--json", "--config", world.clientConfig], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -48,7 +63,9 @@ test("refused, timeout and unauthorized: each Down, nothing attempted, and the l
     sockets.push(socket);
     socket.on("error", () => undefined);
   });
-  const mutePort = await new Promise<number>((resolve) => silent!.listen(0, "127.0.0.1", () => resolve((silent!.address() as net.AddressInfo).port)));
+  const mutePort = await new Promise<number>((resolve) =>
+    silent!.listen(0, "127.0.0.1", () => resolve((silent!.address() as net.AddressInfo).port)),
+  );
   writeClientConfig(mute, [source], { port: mutePort });
 
   // 3. A real HashRelay server, but not the one the client pins.
@@ -79,7 +96,9 @@ test("refused, timeout and unauthorized: each Down, nothing attempted, and the l
 
   const logOf = (w: World) => fs.readFileSync(path.join(w.state, "hashrelay.log"), "utf8");
   expect(logOf(closed)).toContain("backup of docs not performed: server down (connection refused (127.0.0.1:");
-  expect(logOf(mute)).toMatch(/backup of docs not performed: server down \(timeout: server 127\.0\.0\.1:\d+ silent for 10 s \(it accepted the connection but did not answer\)\)/);
+  expect(logOf(mute)).toMatch(
+    /backup of docs not performed: server down \(timeout: server 127\.0\.0\.1:\d+ silent for 10 s \(it accepted the connection but did not answer\)\)/,
+  );
   expect(logOf(impostor)).toContain("backup of docs not performed: server down (unauthorized: ");
   // Each is a first observation: logged once as a transition.
   for (const w of [closed, mute, impostor]) expect(logOf(w).split(" is Down: ").length - 1).toBe(1);

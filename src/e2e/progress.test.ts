@@ -42,28 +42,43 @@ test("off a terminal: one line per source when it starts and one when it ends, o
 }, 60_000);
 
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
-test.skipIf(!hasScript)("on a terminal: a bar per source with bytes hashed, bytes sent, rate and ETA, ended by a full bar", () => {
-  for (const s of sources) fs.writeFileSync(path.join(s, "data.bin"), randomBytes(2 * 1024 * 1024));
-  const command = `${ensureBinary()} client --once --config ${world.clientConfig}`;
-  const run = spawnSync("script", ["-qefc", command, "/dev/null"], { encoding: "utf8", timeout: 60_000, env: { ...process.env, COLUMNS: "150", TERM: "xterm" } });
-  expect(run.status).toBe(0);
-  const out = run.stdout;
-  // bars are redrawn in place: carriage return + erase line, then the bar
-  const bars = out.split("\r\x1b[K").filter((s) => /^(alpha|beta) +\[[#-]{24}\] +\d+%/.test(s));
-  expect(bars.length).toBeGreaterThanOrEqual(2);
-  expect(bars.some((b) => /^alpha +\[[#-]{24}\] +\d+% +[\d.]+ [KMG]?i?B hashed +[\d.]+ [KMG]?i?B sent +[\d.]+ [KMG]?i?B\/s +ETA (\d+:\d\d|\?)/.test(b))).toBe(true);
-  for (const name of ["alpha", "beta"]) {
-    expect(out).toMatch(new RegExp(`${name} +\\[#{24}\\] 100%  sent [\\d.]+ MiB \\(\\d+ of \\d+ chunks\\), 2\\.0 MiB hashed in \\d+\\.\\d s\\r?\\n`));
-  }
-  // the human summary still follows on stdout
-  expect(out).toMatch(/server up/);
-}, 60_000);
+test.skipIf(!hasScript)(
+  "on a terminal: a bar per source with bytes hashed, bytes sent, rate and ETA, ended by a full bar",
+  () => {
+    for (const s of sources) fs.writeFileSync(path.join(s, "data.bin"), randomBytes(2 * 1024 * 1024));
+    const command = `${ensureBinary()} client --once --config ${world.clientConfig}`;
+    const run = spawnSync("script", ["-qefc", command, "/dev/null"], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, COLUMNS: "150", TERM: "xterm" },
+    });
+    expect(run.status).toBe(0);
+    const out = run.stdout;
+    // bars are redrawn in place: carriage return + erase line, then the bar
+    const bars = out.split("\r\x1b[K").filter((s) => /^(alpha|beta) +\[[#-]{24}\] +\d+%/.test(s));
+    expect(bars.length).toBeGreaterThanOrEqual(2);
+    expect(
+      bars.some((b) =>
+        /^alpha +\[[#-]{24}\] +\d+% +[\d.]+ [KMG]?i?B hashed +[\d.]+ [KMG]?i?B sent +[\d.]+ [KMG]?i?B\/s +ETA (\d+:\d\d|\?)/.test(b),
+      ),
+    ).toBe(true);
+    for (const name of ["alpha", "beta"]) {
+      expect(out).toMatch(
+        new RegExp(`${name} +\\[#{24}\\] 100%  sent [\\d.]+ MiB \\(\\d+ of \\d+ chunks\\), 2\\.0 MiB hashed in \\d+\\.\\d s\\r?\\n`),
+      );
+    }
+    // the human summary still follows on stdout
+    expect(out).toMatch(/server up/);
+  },
+  60_000,
+);
 
 test("--log-format json off a terminal: no progress lines, the log file holds one JSON object per line", () => {
   fs.writeFileSync(path.join(sources[0]!, "more.txt"), "more\n");
   const run = runBinary(["client", "--once", "--json", "--log-format", "json", "--config", world.clientConfig]);
   expect(run.status).toBe(0);
-  for (const line of run.stderr.trimEnd().split("\n")) expect(JSON.parse(line)).toMatchObject({ time: expect.any(String), level: expect.any(String), msg: expect.any(String) });
+  for (const line of run.stderr.trimEnd().split("\n"))
+    expect(JSON.parse(line)).toMatchObject({ time: expect.any(String), level: expect.any(String), msg: expect.any(String) });
   const lines = fs.readFileSync(path.join(world.state, "hashrelay.log"), "utf8").trimEnd().split("\n");
   const jsonLines = lines.filter((l) => l.startsWith("{"));
   expect(jsonLines.length).toBeGreaterThan(0);

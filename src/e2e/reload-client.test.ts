@@ -24,7 +24,12 @@ function setSchedule(world: World, schedule: string): void {
   fs.writeFileSync(world.clientConfig, text);
 }
 
-function clientStatus(world: World): { client: { configInForce: { hash: string; pid: number } | null; lastReloadError: { message: string; issues: { line: number; col: number; key: string }[] } | null } } {
+function clientStatus(world: World): {
+  client: {
+    configInForce: { hash: string; pid: number } | null;
+    lastReloadError: { message: string; issues: { line: number; col: number; key: string }[] } | null;
+  };
+} {
   const run = runBinary(["status", "--json", "--config", world.clientConfig]);
   return JSON.parse(run.stdout);
 }
@@ -79,7 +84,13 @@ describe("client daemon, live config", () => {
       const ticks = client.count(/tick done/);
       await client.waitFor(/tick done/, ticks + 1);
       expect(archivesOf(world, "newdir")).toHaveLength(1);
-      expect(client.log().split("\n").filter((l) => /tick done/.test(l)).at(-1)).toContain("1 unchanged");
+      expect(
+        client
+          .log()
+          .split("\n")
+          .filter((l) => /tick done/.test(l))
+          .at(-1),
+      ).toContain("1 unchanged");
     } finally {
       expect(await client.stop()).toBe(0);
       await server.stop();

@@ -9,7 +9,17 @@ import { decodeControl } from "../protocol/messages.ts";
 import type { SealedChannel } from "../protocol/sealed-channel.ts";
 import { startClient } from "../testing/client-daemon.ts";
 import { authenticatedPeer, type RawPeer } from "../testing/raw-peer.ts";
-import { freePort, keygen, makeWorld, runBinary, runClientOnce, startServer, tempDir, writeServerConfig, type World } from "../testing/e2e-harness.ts";
+import {
+  freePort,
+  keygen,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  writeServerConfig,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -45,7 +55,10 @@ async function worldWithData(): Promise<World> {
 describe("server daemon, live config", () => {
   test("port changed under a connected client: its session finishes on the old port, the next tick reaches the new one", async () => {
     const world = await worldWithData();
-    fs.writeFileSync(world.clientConfig, fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 2s"'));
+    fs.writeFileSync(
+      world.clientConfig,
+      fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 2s"'),
+    );
     const server = await startServer(world);
     const client = startClient(world);
     try {
@@ -66,7 +79,9 @@ describe("server daemon, live config", () => {
 
       // The running client, still on the old port, finds the server down; once its config follows
       // (the fleet's next merge), its next tick reaches the new port, in the same process.
-      await client.waitFor(new RegExp(`backup of docs not performed: server down \\(connection refused \\(127\\.0\\.0\\.1:${oldPort}\\)\\)`));
+      await client.waitFor(
+        new RegExp(`backup of docs not performed: server down \\(connection refused \\(127\\.0\\.0\\.1:${oldPort}\\)\\)`),
+      );
       const pid = client.child.pid;
       setPort(world.clientConfig, newPort);
       await client.waitFor(new RegExp(`client\\.server: 127\\.0\\.0\\.1:${oldPort} → 127\\.0\\.0\\.1:${newPort}`));
@@ -104,7 +119,9 @@ describe("server daemon, live config", () => {
       server.child.kill("SIGHUP");
       await server.waitForLog(`listening on 127.0.0.1:${taken}`);
       await server.waitForLog("config applied (SIGHUP)");
-      const after = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout) as { server: { configOnDiskInForce: boolean; lastReloadError: unknown } };
+      const after = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout) as {
+        server: { configOnDiskInForce: boolean; lastReloadError: unknown };
+      };
       expect(after.server).toMatchObject({ configOnDiskInForce: true, lastReloadError: null });
     } finally {
       squatter.close();
@@ -122,7 +139,9 @@ describe("server daemon, live config", () => {
       // Attestation: the server recorded the client's config hash.
       const clientHash = sha256(fs.readFileSync(world.clientConfig, "utf8"));
       await server.waitForLog(`client runs config sha256 ${clientHash} (first report)`);
-      const seen = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout) as { server: { clientConfigs: Record<string, { hash: string }> } };
+      const seen = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout) as {
+        server: { clientConfigs: Record<string, { hash: string }> };
+      };
       expect(seen.server.clientConfigs.web01!.hash).toBe(clientHash);
 
       const { peer, channel } = await authenticatedPeer(world.port, path.join(world.dir, "client.key"), world.serverPub);
@@ -138,7 +157,10 @@ describe("server daemon, live config", () => {
       expect(fs.readdirSync(path.join(world.storage, "web01"))).toEqual(archives);
       expect(runClientOnce(world).status).toBe(4);
 
-      writeServerConfig(world, [{ name: "db01", key: otherKey }, { name: "web01", key: world.clientPub }]);
+      writeServerConfig(world, [
+        { name: "db01", key: otherKey },
+        { name: "web01", key: world.clientPub },
+      ]);
       await server.waitForLog("server.clients: added web01");
       const back = runClientOnce(world);
       expect(back.status).toBe(0);

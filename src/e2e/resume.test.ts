@@ -5,7 +5,16 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { ensureBinary, freePort, makeWorld, startServer, tempDir, writeClientConfig, type ClientReport, type ServerProcess } from "../testing/e2e-harness.ts";
+import {
+  ensureBinary,
+  freePort,
+  makeWorld,
+  startServer,
+  tempDir,
+  writeClientConfig,
+  type ClientReport,
+  type ServerProcess,
+} from "../testing/e2e-harness.ts";
 
 const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
@@ -70,9 +79,7 @@ class CuttingProxy {
     const port = await freePort();
     let proxy!: CuttingProxy;
     const plan = [...cutPoints];
-    const server = net.createServer((client) =>
-      proxy.relay(client, upstreamPort, plan[0] ?? Number.MAX_SAFE_INTEGER, () => plan.shift()),
-    );
+    const server = net.createServer((client) => proxy.relay(client, upstreamPort, plan[0] ?? Number.MAX_SAFE_INTEGER, () => plan.shift()));
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     proxy = new CuttingProxy(server, port);
     return proxy;
@@ -149,7 +156,9 @@ function makeSource(dir: string): string {
   for (let i = 0; i < 4; i++) {
     const lines: string[] = [];
     for (let n = 0, size = 0; size < 1024 * 1024; n++) {
-      lines.push(`2026-11-26T10:${String(n % 60).padStart(2, "0")}:00Z host${i} request ${(n * 7919) % 100003} took ${(n * 31) % 997} ms path=/api/v1/items/${n}\n`);
+      lines.push(
+        `2026-11-26T10:${String(n % 60).padStart(2, "0")}:00Z host${i} request ${(n * 7919) % 100003} took ${(n * 31) % 997} ms path=/api/v1/items/${n}\n`,
+      );
       size += lines.at(-1)!.length;
     }
     fs.writeFileSync(path.join(src, "logs", `app-${i}.log`), lines.join(""));
@@ -206,7 +215,8 @@ describe("resume after a cut connection", () => {
       ticks.push(t);
       // "unchanged" when a cut fell after the server stored the archive, before its receipt came back
       if (t.status === 0 && ["sent", "unchanged"].includes(t.report.results[0]?.status ?? "")) break;
-      if (ticks.length > CUTS + 5) throw new Error(`no tick succeeded after ${ticks.length} attempts:\n${JSON.stringify(ticks.map((x) => x.report))}`);
+      if (ticks.length > CUTS + 5)
+        throw new Error(`no tick succeeded after ${ticks.length} attempts:\n${JSON.stringify(ticks.map((x) => x.report))}`);
     }
     const results = ticks.map((t) => t.report.results[0]!);
     const last = results.at(-1)!;
@@ -230,7 +240,9 @@ describe("resume after a cut connection", () => {
     expect(fs.readdirSync(path.join(world.storage, "web01"))).toEqual([last.archive!]);
     expect(sha256(path.join(world.storage, "web01", last.archive!))).toBe(refArchive);
     expect(fs.readdirSync(path.join(world.storage, ".hashrelay", "staging", "web01"))).toEqual([]);
-    console.log(`resume: ${ticks.length} ticks (uninterrupted: ${uninterrupted.ms} ms), ${CUTS} cuts; ${delivered} chunk frames reached the server (uninterrupted: ${ref.chunksSent}); the client counted ${sent} chunks, ${bytes} bytes (uninterrupted: ${ref.bytesSent})`);
+    console.log(
+      `resume: ${ticks.length} ticks (uninterrupted: ${uninterrupted.ms} ms), ${CUTS} cuts; ${delivered} chunk frames reached the server (uninterrupted: ${ref.chunksSent}); the client counted ${sent} chunks, ${bytes} bytes (uninterrupted: ${ref.bytesSent})`,
+    );
   }, 60_000);
 
   test("server stopped, .hashrelay deleted, restarted: the next tick after a small change sends only the change", async () => {

@@ -25,7 +25,10 @@ test("client and server talk to systemd; the client's STATUS= goes Down then Up 
   fs.mkdirSync(data);
   fs.writeFileSync(path.join(data, "a.txt"), "first\n");
   const world = await makeWorld([data]);
-  fs.writeFileSync(world.clientConfig, fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 1s"'));
+  fs.writeFileSync(
+    world.clientConfig,
+    fs.readFileSync(world.clientConfig, "utf8").replace('schedule: "every 30m"', 'schedule: "every 1s"'),
+  );
 
   const serverNotify = await startNotifyReceiver({ abstract: true });
   const clientNotify = await startNotifyReceiver();
@@ -49,28 +52,50 @@ test("client and server talk to systemd; the client's STATUS= goes Down then Up 
 
     const ready = await clientNotify.waitFor((m) => m.fields.READY === "1");
     expect(ready.pid).toBe(client.pid!);
-    const up = await clientNotify.waitFor((m) => new RegExp(`^Server: Up since ${HHMM} \\| last tick ${HHMM}: 1 sent \\| next ${HHMM}$`).test(m.fields.STATUS ?? ""));
+    const up = await clientNotify.waitFor((m) =>
+      new RegExp(`^Server: Up since ${HHMM} \\| last tick ${HHMM}: 1 sent \\| next ${HHMM}$`).test(m.fields.STATUS ?? ""),
+    );
     expect(up.pid).toBe(client.pid!);
     await clientNotify.waitFor((m) => m.text === "WATCHDOG=1" && m.pid === client!.pid);
-    await serverNotify.waitFor((m) => new RegExp(`^Serving 1 client( \\(1 connected\\))? \\| last archive ${HHMM} web01/docs \\| `).test(m.fields.STATUS ?? ""));
+    await serverNotify.waitFor((m) =>
+      new RegExp(`^Serving 1 client( \\(1 connected\\))? \\| last archive ${HHMM} web01/docs \\| `).test(m.fields.STATUS ?? ""),
+    );
 
     // status while the daemon runs: it reads what the daemon keeps.
     const running = JSON.parse(runBinary(["status", "--json", "--config", world.clientConfig]).stdout);
     expect(running.client.server).toBe("up");
     expect(running.client.daemon).toMatchObject({ running: true, pid: client.pid, configCurrent: true });
     expect(["daemon", "running"]).toContain(running.client.nextTickFrom);
-    expect(running.client.sources[0]).toMatchObject({ name: "docs", lastSuccess: { file: expect.stringMatching(/^backup-docs-.*\.tar\.gz$/) } });
+    expect(running.client.sources[0]).toMatchObject({
+      name: "docs",
+      lastSuccess: { file: expect.stringMatching(/^backup-docs-.*\.tar\.gz$/) },
+    });
     const serverView = JSON.parse(runBinary(["status", "--json", "--config", world.serverConfig]).stdout);
     expect(serverView.server.daemon).toMatchObject({ running: true, pid: server.child.pid });
-    expect(serverView.server.clients[0]).toMatchObject({ name: "web01", from: expect.stringMatching(/^127\.0\.0\.1:\d+$/), archives: [{ name: "docs", kept: 1 }] });
+    expect(serverView.server.clients[0]).toMatchObject({
+      name: "web01",
+      from: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      archives: [{ name: "docs", kept: 1 }],
+    });
     expect(serverView.server.clients[0].sessions).toBeGreaterThanOrEqual(1);
 
     // The server stops: STOPPING=1 there; the client's next tick finds it Down, skips and says so.
     await server.stop();
     await serverNotify.waitFor((m) => m.fields.STOPPING === "1");
-    await clientNotify.waitFor((m) => new RegExp(`^Server: Down since ${HHMM} \\(refused\\) \\| last tick ${HHMM}: 1 skipped \\| next ${HHMM}$`).test(m.fields.STATUS ?? ""), 15_000);
+    await clientNotify.waitFor(
+      (m) =>
+        new RegExp(`^Server: Down since ${HHMM} \\(refused\\) \\| last tick ${HHMM}: 1 skipped \\| next ${HHMM}$`).test(
+          m.fields.STATUS ?? "",
+        ),
+      15_000,
+    );
     const logFile = path.join(world.state, "hashrelay.log");
-    await until("three skipped ticks", () => count(fs.readFileSync(logFile, "utf8"), "backup of docs not performed: server down (connection refused") >= 3, 15_000, detail);
+    await until(
+      "three skipped ticks",
+      () => count(fs.readFileSync(logFile, "utf8"), "backup of docs not performed: server down (connection refused") >= 3,
+      15_000,
+      detail,
+    );
     const downLog = fs.readFileSync(logFile, "utf8");
     expect(count(downLog, " is Down: connection refused")).toBe(1);
     expect(count(downLog, " is Up")).toBe(1);

@@ -38,7 +38,10 @@ describe("systemd units", () => {
     fs.chmodSync(path.join(root, "usr/local/bin/hashrelay"), 0o755);
     fs.copyFileSync(fs.realpathSync("/bin/kill"), path.join(root, "usr/bin/kill"));
     fs.chmodSync(path.join(root, "usr/bin/kill"), 0o755);
-    fs.cpSync(fs.realpathSync("/usr/lib/systemd/system"), path.join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
+    fs.cpSync(fs.realpathSync("/usr/lib/systemd/system"), path.join(root, "usr/lib/systemd/system"), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     for (const unit of UNITS) fs.copyFileSync(path.join(ROOT, "config", "systemd", unit), path.join(root, "etc/systemd/system", unit));
 
     const verify = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...UNITS], { encoding: "utf8" });
@@ -59,7 +62,14 @@ describe("systemd units", () => {
       expect(keys.get("Type")).toEqual(["notify"]);
       expect(keys.get("WatchdogSec")?.length).toBe(1);
       expect(keys.get("ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
-      for (const hardening of ["NoNewPrivileges", "PrivateTmp", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups"]) {
+      for (const hardening of [
+        "NoNewPrivileges",
+        "PrivateTmp",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+      ]) {
         expect(keys.get(hardening)).toEqual(["yes"]);
       }
       expect(keys.get("ProtectSystem")).toEqual(["strict"]);

@@ -10,7 +10,16 @@ import { decodeControl } from "../protocol/messages.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { deflateRaw } from "../io/compress.ts";
 import { authenticatedPeer } from "../testing/raw-peer.ts";
-import { ensureBinary, listTree, makeWorld, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  ensureBinary,
+  listTree,
+  makeWorld,
+  runClientOnce,
+  startServer,
+  tempDir,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 const encoder = new TextEncoder();
 const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
@@ -41,7 +50,12 @@ describe("a client whose chunk bytes do not match the ids it announced", () => {
     const control = async () => decodeControl(channel.open((await peer.next())!));
     peer.send(channel.seal(FrameType.SEALED_CONTROL, encoder.encode('{"type":"offer","name":"docs"}')));
     expect(await control()).toMatchObject({ type: "send-manifest" });
-    peer.send(channel.seal(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: [{ id: sha(announced), rawLength: announced.length }] })));
+    peer.send(
+      channel.seal(
+        FrameType.SEALED_MANIFEST,
+        encodeManifestPage({ firstIndex: 0, entries: [{ id: sha(announced), rawLength: announced.length }] }),
+      ),
+    );
     const need = decodeNeed(channel.open((await peer.next())!));
     expect(need.needed).toEqual([0]);
     peer.send(channel.seal(FrameType.SEALED_CHUNK, encodeChunkPayload({ index: 0, member: encodeGzipMember(sent, deflateRaw) })));
@@ -69,7 +83,9 @@ describe("a client whose chunk bytes do not match the ids it announced", () => {
 
 /** Runs `client --once` and samples its peak resident memory (VmHWM) until it exits. */
 async function clientPeakRss(world: World): Promise<{ code: number | null; peakKiB: number; stdout: string }> {
-  const child = spawn(ensureBinary(), ["client", "--once", "--json", "--config", world.clientConfig], { stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(ensureBinary(), ["client", "--once", "--json", "--config", world.clientConfig], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   let stdout = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   let peakKiB = 0;

@@ -4,7 +4,18 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ArchiveVerdict } from "../cli/verify.ts";
-import { flipByte, makeWorld, runBinary, runClientOnce, startServer, tempDir, touchLike, writeNoiseFiles, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import {
+  flipByte,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  touchLike,
+  writeNoiseFiles,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
 
 let world: World;
 let server: ServerProcess;
@@ -66,7 +77,9 @@ describe("hashrelay verify", () => {
     expect(v!.proven).toBe(34);
     const text = verifyText();
     expect(text.status).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`^ok +${firstArchive.replaceAll(".", "\\.")}: 34 of ${v!.chunks} chunks proven \\(a sample`, "m"));
+    expect(text.stdout).toMatch(
+      new RegExp(`^ok +${firstArchive.replaceAll(".", "\\.")}: 34 of ${v!.chunks} chunks proven \\(a sample`, "m"),
+    );
     const deep = verify("site", "--deep");
     expect(deep.status).toBe(0);
     expect(deep.verdicts[0]!.proven).toBe(deep.verdicts[0]!.chunks);
@@ -88,14 +101,18 @@ describe("hashrelay verify", () => {
   });
 
   test("a truncated file fails even a plain sample (the last member is always challenged)", async () => {
-    await withDamage(stored(firstArchive), (file) => fs.truncateSync(file, fs.statSync(file).size - 100), () => {
-      const result = verify();
-      expect(result.status).toBe(1);
-      const [v] = result.verdicts;
-      expect(v!.status).toBe("failed");
-      expect(v!.problems.join("\n")).toContain(`member ${v!.chunks - 1} `);
-      expect(v!.problems.join("\n")).toContain("cannot read it");
-    });
+    await withDamage(
+      stored(firstArchive),
+      (file) => fs.truncateSync(file, fs.statSync(file).size - 100),
+      () => {
+        const result = verify();
+        expect(result.status).toBe(1);
+        const [v] = result.verdicts;
+        expect(v!.status).toBe("failed");
+        expect(v!.problems.join("\n")).toContain(`member ${v!.chunks - 1} `);
+        expect(v!.problems.join("\n")).toContain("cannot read it");
+      },
+    );
   });
 
   test("answers do not run out: ten deep verifies in a row pass, fresh ones made from the unchanged source", () => {

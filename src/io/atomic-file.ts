@@ -19,7 +19,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
  * the temp file is removed, `path` is left as it is and the result is false. Throws what
  * writeFileAtomic throws and what `beforeRename` throws.
  */
-export async function writeFileAtomicIf(path: string, data: Uint8Array | string, mode: number, beforeRename: (temp: string) => Promise<boolean>): Promise<boolean> {
+export async function writeFileAtomicIf(
+  path: string,
+  data: Uint8Array | string,
+  mode: number,
+  beforeRename: (temp: string) => Promise<boolean>,
+): Promise<boolean> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const handle = await open(temp, "wx", mode);
   try {

@@ -54,7 +54,12 @@ export class ChunkWorkers {
    * as soon as run returns. Jobs are spread round-robin; results come back
    * in any order, each promise with its own job's result. Throws INTERNAL if a worker died.
    */
-  run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<{ payload: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
+  run(
+    id: Uint8Array,
+    raw: Uint8Array,
+    compressAs: number | null,
+    proofFirst: number | null = null,
+  ): Promise<{ payload: Uint8Array | null; blocks: ChunkBlocks; tokens: Uint8Array | null }> {
     if (this.failure) return Promise.reject(this.failure);
     const job = this.next++;
     const rawLength = raw.length;
@@ -75,7 +80,9 @@ export class ChunkWorkers {
   compress(raw: Uint8Array, format: "tar.gz" | "tar.zst"): Promise<Uint8Array> {
     if (this.failure) return Promise.reject(this.failure);
     const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
-    return this.post({ job: this.next++, raw: own, id: new Uint8Array(0), compressAs: 0, format, proof: null, blocks: false }).then((r) => r.payload!.subarray(4));
+    return this.post({ job: this.next++, raw: own, id: new Uint8Array(0), compressAs: 0, format, proof: null, blocks: false }).then((r) =>
+      r.payload!.subarray(4),
+    );
   }
 
   private post(message: ChunkJob): Promise<ChunkJobResult> {

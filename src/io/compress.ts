@@ -52,5 +52,9 @@ export const ZSTD_LEVEL = 3;
 /** One zstd frame with content size and checksum (what zstd-member.ts requires), deterministic for a given libzstd. */
 export function zstdFrame(raw: Uint8Array): Uint8Array {
   const c = zlibConstants;
-  return new Uint8Array(zstdCompressSync(raw, { params: { [c.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [c.ZSTD_c_checksumFlag]: 1, [c.ZSTD_c_contentSizeFlag]: 1 } }));
+  return new Uint8Array(
+    zstdCompressSync(raw, {
+      params: { [c.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [c.ZSTD_c_checksumFlag]: 1, [c.ZSTD_c_contentSizeFlag]: 1 },
+    }),
+  );
 }

@@ -62,7 +62,12 @@ async function replaceIfUnchanged(target: string, before: string, after: string)
         await chown(temp, info.uid, info.gid);
       } catch (err) {
         const hint = `run as root or as the file's owner (uid ${info.uid}, gid ${info.gid})`;
-        throw new HashRelayError("CONFIG", `cannot keep the owner of ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint, { cause: err });
+        throw new HashRelayError(
+          "CONFIG",
+          `cannot keep the owner of ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          hint,
+          { cause: err },
+        );
       }
     }
     // Compare-and-swap: the last look before the rename; an editor writing in this instant is the only loser left.
@@ -95,7 +100,11 @@ async function acquireLock(lockPath: string, target: string, timeoutMs: number, 
     }
     if (Date.now() > deadline) {
       const who = holder.pid !== null ? `process ${holder.pid}` : "another process";
-      throw new HashRelayError("CONFIG", `${target} is being edited by ${who} (lock ${lockPath})`, `wait and try again; if no hashrelay -add/-remove is running, remove ${lockPath}`);
+      throw new HashRelayError(
+        "CONFIG",
+        `${target} is being edited by ${who} (lock ${lockPath})`,
+        `wait and try again; if no hashrelay -add/-remove is running, remove ${lockPath}`,
+      );
     }
     await Bun.sleep(10 + Math.floor(Math.random() * 30));
   }

@@ -136,7 +136,8 @@ export class FramedSocket implements Connection {
 
 function closedError(err: Error & { code?: string }): HashRelayError {
   if (err.code === "ECONNREFUSED") return new HashRelayError("SERVER_DOWN", "connection refused", "", { cause: err });
-  if (err.code === "ECONNRESET" || err.code === "EPIPE") return new HashRelayError("CLOSED", "connection reset by peer", "", { cause: err });
+  if (err.code === "ECONNRESET" || err.code === "EPIPE")
+    return new HashRelayError("CLOSED", "connection reset by peer", "", { cause: err });
   return new HashRelayError("CLOSED", err.message, "", { cause: err });
 }
 
@@ -169,7 +170,11 @@ export interface TcpListener {
 export function listenTcp(host: string, port: number, onConnection: (socket: net.Socket) => void): Promise<TcpListener> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ pauseOnConnect: false }, onConnection);
-    server.once("error", (err) => reject(new HashRelayError("USAGE", `cannot listen on ${host}:${port}: ${err.message}`, "choose a free port or address", { cause: err })));
+    server.once("error", (err) =>
+      reject(
+        new HashRelayError("USAGE", `cannot listen on ${host}:${port}: ${err.message}`, "choose a free port or address", { cause: err }),
+      ),
+    );
     server.listen({ host, port }, () => {
       const addr = server.address();
       resolve({

@@ -18,16 +18,31 @@ describe("formats", () => {
     const json = createLogger(file, { client: "web01" }, { stderr: (l) => out.push(l), journal: false, format: "json" });
     json.log("info", "backup of www sent", { name: "www", bytesSent: 42, chunks: "1/3" });
     expect(out).toHaveLength(2);
-    expect(out[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN client=web01 name=etc backup of etc not performed: server down \(connection refused\)\n$/);
+    expect(out[0]).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN client=web01 name=etc backup of etc not performed: server down \(connection refused\)\n$/,
+    );
     const record = JSON.parse(out[1]!);
-    expect(record).toEqual({ time: expect.any(String), level: "info", msg: "backup of www sent", client: "web01", name: "www", bytesSent: 42, chunks: "1/3" });
+    expect(record).toEqual({
+      time: expect.any(String),
+      level: "info",
+      msg: "backup of www sent",
+      client: "web01",
+      name: "www",
+      bytesSent: 42,
+      chunks: "1/3",
+    });
     expect(Date.parse(record.time)).toBeGreaterThan(Date.now() - 60_000);
     // the file holds exactly what stderr got
     expect(fs.readFileSync(file, "utf8")).toBe(out.join(""));
   });
 
   test("a field cannot overwrite time, level or msg in JSON", () => {
-    expect(JSON.parse(formatLogJson(new Date(0), "info", "m", { msg: "x", level: "error", other: 1 }))).toEqual({ time: "1970-01-01T00:00:00.000Z", level: "info", msg: "m", other: 1 });
+    expect(JSON.parse(formatLogJson(new Date(0), "info", "m", { msg: "x", level: "error", other: 1 }))).toEqual({
+      time: "1970-01-01T00:00:00.000Z",
+      level: "info",
+      msg: "m",
+      other: 1,
+    });
   });
 
   test("--log-format takes text or json, anything else is a usage error", () => {
@@ -76,7 +91,11 @@ describe("rotation", () => {
       for (const line of read(f).trimEnd().split("\n")) expect(line).toMatch(/ INFO event \d{3} x{40}$/);
     }
     // newest events in the live file, continuing from .1, which continues from .2; event 099 is the last one written
-    const numbers = (f: string) => read(f).trimEnd().split("\n").map((l) => Number(/event (\d+)/.exec(l)![1]));
+    const numbers = (f: string) =>
+      read(f)
+        .trimEnd()
+        .split("\n")
+        .map((l) => Number(/event (\d+)/.exec(l)![1]));
     const all = [...numbers("hashrelay.log.2"), ...numbers("hashrelay.log.1"), ...numbers("hashrelay.log")];
     expect(all.at(-1)).toBe(99);
     expect(all).toEqual(Array.from({ length: all.length }, (_, i) => 100 - all.length + i));
@@ -90,7 +109,13 @@ describe("rotation", () => {
     const second = createLogger(file, {}, { stderr: () => undefined, journal: false });
     second.log("info", "two");
     second.close();
-    expect(fs.readFileSync(file, "utf8").trimEnd().split("\n").map((l) => l.split(" ").at(-1))).toEqual(["one", "two"]);
+    expect(
+      fs
+        .readFileSync(file, "utf8")
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.split(" ").at(-1)),
+    ).toEqual(["one", "two"]);
   });
 
   test("two writers on one file (daemon and a --once run): after one rotates, the other follows without losing lines", () => {

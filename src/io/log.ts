@@ -69,14 +69,19 @@ export function parseLogFormat(value: string | undefined): LogFormat {
 }
 
 /** A logger writing to stderr and, when given, appending to `file` (created 0640, rotated by size). Never throws. */
-export function createLogger(file?: string, base: LogFields = {}, options: LoggerOptions = {}): Logger & { child(fields: LogFields): Logger; close(): void } {
+export function createLogger(
+  file?: string,
+  base: LogFields = {},
+  options: LoggerOptions = {},
+): Logger & { child(fields: LogFields): Logger; close(): void } {
   const sink = file ? new RotatingLogFile(file, options) : null;
   const format = options.format === "json" ? formatLogJson : formatLogLine;
   const journal = options.journal ?? stderrIsJournal();
   const stderr = options.stderr ?? ((line: string) => void process.stderr.write(line));
   const write = (level: Level, message: string, fields: LogFields) => {
     const clean: LogFields = {};
-    for (const [key, value] of Object.entries({ ...base, ...fields })) clean[key] = typeof value === "string" ? redactSecrets(value) : value;
+    for (const [key, value] of Object.entries({ ...base, ...fields }))
+      clean[key] = typeof value === "string" ? redactSecrets(value) : value;
     const line = format(new Date(), level, redactSecrets(message), clean) + "\n";
     stderr(journal ? `<${PRIORITY[level]}>${line}` : line);
     sink?.write(line);

@@ -28,7 +28,8 @@ export function listenMetrics(host: string, port: number, render: () => Promise<
       .then(render)
       .then(
         (body) => res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE }).end(req.method === "HEAD" ? undefined : body),
-        (err: unknown) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${err instanceof Error ? err.message : String(err)}\n`),
+        (err: unknown) =>
+          res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${err instanceof Error ? err.message : String(err)}\n`),
       );
   });
   server.headersTimeout = 10_000;
@@ -37,7 +38,11 @@ export function listenMetrics(host: string, port: number, render: () => Promise<
   server.maxHeadersCount = 50;
   return new Promise((resolve, reject) => {
     server.once("error", (err) =>
-      reject(new HashRelayError("USAGE", `cannot serve metrics on ${host}:${port}: ${err.message}`, "choose a free address for server.metrics", { cause: err })),
+      reject(
+        new HashRelayError("USAGE", `cannot serve metrics on ${host}:${port}: ${err.message}`, "choose a free address for server.metrics", {
+          cause: err,
+        }),
+      ),
     );
     server.listen({ host, port }, () => {
       const addr = server.address();

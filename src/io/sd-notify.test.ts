@@ -81,7 +81,10 @@ describe("createNotifier", () => {
   });
 
   test("a missing systemd-notify makes send return false, never throw", () => {
-    const notifier = createNotifier({ NOTIFY_SOCKET: "/nonexistent/notify" }, { transport: "systemd-notify", systemdNotify: "/nonexistent/systemd-notify" });
+    const notifier = createNotifier(
+      { NOTIFY_SOCKET: "/nonexistent/notify" },
+      { transport: "systemd-notify", systemdNotify: "/nonexistent/systemd-notify" },
+    );
     expect(notifier.send(["READY=1"])).toBe(false);
   });
 

@@ -58,7 +58,8 @@ function openLibcSocket(): LibcSocket | null {
       const fd = lib.symbols.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return null;
       libcSocket = {
-        send: (addr, addrLength, message) => Number(lib.symbols.sendto(fd, message, message.length, MSG_NOSIGNAL, addr, addrLength)) === message.length,
+        send: (addr, addrLength, message) =>
+          Number(lib.symbols.sendto(fd, message, message.length, MSG_NOSIGNAL, addr, addrLength)) === message.length,
       };
       return libcSocket;
     } catch {

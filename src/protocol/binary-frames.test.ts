@@ -58,9 +58,7 @@ describe("manifest pages", () => {
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(5), 1])))).toContain("multiple");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from(u32(0))))).toContain("0 entries");
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(0)])))).toContain("0 raw bytes");
-    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(CHUNK_MAX + 1)])))).toContain(
-      "raw bytes",
-    );
+    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(CHUNK_MAX + 1)])))).toContain("raw bytes");
     const tooMany = new Uint8Array(4 + 36 * (MANIFEST_PAGE_ENTRIES + 1));
     expect(badFrame(() => decodeManifestPage(tooMany))).toContain(`${MANIFEST_PAGE_ENTRIES + 1} entries`);
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(1 << 24), ...id, ...u32(5)])))).toContain("outside 0..16777216");
@@ -83,13 +81,18 @@ describe("manifest pages", () => {
 describe("need bitmaps", () => {
   test("round-trip; bit i, most significant first, means index firstIndex + i", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 20 }), fc.array(fc.boolean(), { maxLength: 300 }), (count, page, flags) => {
-        const firstIndex = page * MANIFEST_PAGE_ENTRIES;
-        const needed = flags.slice(0, count).flatMap((on, i) => (on ? [firstIndex + i] : []));
-        const bytes = encodeNeed({ firstIndex, count, needed });
-        expect(bytes.length).toBe(8 + Math.ceil(count / 8));
-        expect(decodeNeed(bytes)).toEqual({ firstIndex, count, needed });
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.array(fc.boolean(), { maxLength: 300 }),
+        (count, page, flags) => {
+          const firstIndex = page * MANIFEST_PAGE_ENTRIES;
+          const needed = flags.slice(0, count).flatMap((on, i) => (on ? [firstIndex + i] : []));
+          const bytes = encodeNeed({ firstIndex, count, needed });
+          expect(bytes.length).toBe(8 + Math.ceil(count / 8));
+          expect(decodeNeed(bytes)).toEqual({ firstIndex, count, needed });
+        },
+      ),
       { numRuns: 200 },
     );
     expect([...encodeNeed({ firstIndex: 0, count: 10, needed: [0, 9] })]).toEqual([...u32(0, 10), 0x80, 0x40]);
@@ -126,9 +129,15 @@ describe("pages of any size, back to back", () => {
     const twoAtTheEnd = Uint8Array.from([...u32((1 << 24) - 1), ...id, ...u32(5), ...id, ...u32(5)]);
     expect(badFrame(() => decodeManifestPage(twoAtTheEnd))).toContain("outside 0..16777216");
     expect(badFrame(() => decodeNeed(Uint8Array.from([...u32((1 << 24) - 1, 2), 0])))).toContain("outside 0..16777216");
-    expect(() => encodeManifestPage({ firstIndex: (1 << 24) - 1, entries: [{ id: new Uint8Array(32), rawLength: 5 }, { id: new Uint8Array(32), rawLength: 5 }] })).toThrow(
-      "outside 0..16777216",
-    );
+    expect(() =>
+      encodeManifestPage({
+        firstIndex: (1 << 24) - 1,
+        entries: [
+          { id: new Uint8Array(32), rawLength: 5 },
+          { id: new Uint8Array(32), rawLength: 5 },
+        ],
+      }),
+    ).toThrow("outside 0..16777216");
   });
 });
 

@@ -130,10 +130,7 @@ export class FrameDecoder {
     const limit = this.limitOf(type);
     if (limit === undefined) throw new HashRelayError("BAD_FRAME", `unknown frame type ${typeName(type)}`);
     if (bodyLength > limit) {
-      throw new HashRelayError(
-        "TOO_LARGE",
-        `frame ${typeName(type)} declares a body of ${bodyLength} bytes, over the limit of ${limit}`,
-      );
+      throw new HashRelayError("TOO_LARGE", `frame ${typeName(type)} declares a body of ${bodyLength} bytes, over the limit of ${limit}`);
     }
     this.headerFill = 0;
     if (bodyLength === 0) {

@@ -40,11 +40,7 @@ function thrown(fn: () => unknown): HashRelayError {
 }
 
 /** Runs the whole exchange; `tamper` may alter any frame in flight. */
-function run(
-  client: ClientHandshake,
-  server: ServerHandshake,
-  tamper: (frame: Frame, from: "client" | "server") => Frame = (f) => f,
-) {
+function run(client: ClientHandshake, server: ServerHandshake, tamper: (frame: Frame, from: "client" | "server") => Frame = (f) => f) {
   const [hello] = client.start();
   const answer = server.receive(tamper(hello!, "client"));
   expect(answer.send.map((f) => f.type)).toEqual([FrameType.HELLO, FrameType.AUTH]);
@@ -74,11 +70,7 @@ describe("handshake happy path", () => {
     client.receive(answer.send[0]!);
     const done = client.receive(answer.send[1]!);
     const serverHello = answer.send[0]!.body;
-    const th = createHash("sha256")
-      .update("hashrelay/1 transcript")
-      .update(clientHello.body)
-      .update(serverHello)
-      .digest();
+    const th = createHash("sha256").update("hashrelay/1 transcript").update(clientHello.body).update(serverHello).digest();
     const clientEphemeralSecret = seededRandom("client")(32); // the first bytes the client drew
     const shared = nacl.scalarMult(clientEphemeralSecret, serverHello.subarray(38, 70));
     const okm = new Uint8Array(hkdfSync("sha256", shared, th, "hashrelay/1 session keys", 64));

@@ -91,7 +91,7 @@ function encodeHello(hello: Hello): Uint8Array {
  */
 function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
   if (body.length < 5 || !equalBytes(body.subarray(0, 4), MAGIC)) {
-    throw new HashRelayError("BAD_FRAME", "HELLO does not start with the magic \"HRLY\": not a HashRelay peer");
+    throw new HashRelayError("BAD_FRAME", 'HELLO does not start with the magic "HRLY": not a HashRelay peer');
   }
   if (body[4] !== PROTOCOL_VERSION) {
     throw new HashRelayError("VERSION", `peer speaks protocol ${body[4]}, this side speaks ${PROTOCOL_VERSION}`);
@@ -315,7 +315,11 @@ export class ServerHandshake {
         const clientKey = this.client!.identity;
         const who = formatPublicKey(clientKey);
         if (!verifyAuth(frame.body, Role.CLIENT, this.th!, clientKey)) {
-          throw new HashRelayError("UNAUTHORIZED", `bad signature from client key ${who}`, "the HELLO was altered in transit or the peer does not hold that key");
+          throw new HashRelayError(
+            "UNAUTHORIZED",
+            `bad signature from client key ${who}`,
+            "the HELLO was altered in transit or the peer does not hold that key",
+          );
         }
         const clientName = this.options.authorize(clientKey);
         if (clientName === null) {

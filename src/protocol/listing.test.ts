@@ -31,7 +31,9 @@ describe("listing", () => {
 
   test("more than a page, a foreign field, a bad name or trashed:false are refused", () => {
     const page = (archives: unknown[]) => encoder.encode(JSON.stringify({ type: "listing", archives, more: false }));
-    expect(() => decodeControl(page(Array.from({ length: MAX_LISTING_PAGE + 1 }, (_, i) => widest(i))), "server")).toThrow(/bad listing message/);
+    expect(() => decodeControl(page(Array.from({ length: MAX_LISTING_PAGE + 1 }, (_, i) => widest(i))), "server")).toThrow(
+      /bad listing message/,
+    );
     expect(() => decodeControl(page([{ ...widest(1), client: "other" }]), "server")).toThrow(/additional/);
     expect(() => decodeControl(page([{ ...widest(1), name: "../etc" }]), "server")).toThrow(/bad listing message/);
     expect(() => decodeControl(page([{ ...widest(1), trashed: false }]), "server")).toThrow(/bad listing message/);

@@ -2,15 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { HashRelayError } from "../errors.ts";
 import { FrameType } from "./constants.ts";
-import {
-  decodeControl,
-  decodeErrorFrame,
-  encodeControl,
-  errorFrame,
-  errorMessage,
-  peerErrorOf,
-  type ControlMessage,
-} from "./messages.ts";
+import { decodeControl, decodeErrorFrame, encodeControl, errorFrame, errorMessage, peerErrorOf, type ControlMessage } from "./messages.ts";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const doc = {
@@ -33,7 +25,15 @@ const valid: ControlMessage[] = [
   { type: "send-manifest" },
   { type: "commit", manifest: doc },
   { type: "receipt", receipt: doc },
-  { type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", since: "2026-11-26T02:30:00.000Z", reason: "shares 0% of its predecessor's data" } },
+  {
+    type: "receipt",
+    receipt: doc,
+    held: {
+      file: "backup-www-00-30-02-2026-11-26.tar.gz",
+      since: "2026-11-26T02:30:00.000Z",
+      reason: "shares 0% of its predecessor's data",
+    },
+  },
   { type: "have", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.zst", since: "2026-11-26T02:30:00Z", reason: "" } },
   { type: "error", code: "NO_SPACE", message: "storage full: 12 MiB free, 80 MiB needed" },
   { type: "bye" },
@@ -95,7 +95,14 @@ const invalid: Record<string, [unknown, string][]> = {
     [{ type: "receipt", receipt: { ...doc, sig: "not base64!" } }, "/receipt/sig"],
     [{ type: "receipt" }, "receipt"],
     [{ type: "receipt", receipt: doc, held: { file: "../etc/passwd", since: "2026-11-26T02:30:00Z", reason: "x" } }, "/held/file"],
-    [{ type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", since: "2026-11-26T02:30:00Z", reason: "line\nbreak" } }, "/held/reason"],
+    [
+      {
+        type: "receipt",
+        receipt: doc,
+        held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", since: "2026-11-26T02:30:00Z", reason: "line\nbreak" },
+      },
+      "/held/reason",
+    ],
     [{ type: "receipt", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.gz", reason: "x" } }, "since"],
   ],
   error: [
@@ -147,9 +154,7 @@ describe("control messages", () => {
   });
 
   test("a message from the side that may not send it is refused", () => {
-    expect(refusal(json({ type: "welcome", client: "web01", serverTime: 1 }), "client").message).toContain(
-      "only the server sends it",
-    );
+    expect(refusal(json({ type: "welcome", client: "web01", serverTime: 1 }), "client").message).toContain("only the server sends it");
     expect(refusal(json({ type: "commit", manifest: doc }), "server").message).toContain("only the client sends it");
     expect(refusal(json({ type: "offer", name: "www" }), "server").message).toContain("only the client sends it");
     expect(refusal(json({ type: "have", receipt: doc }), "client").message).toContain("only the server sends it");

@@ -11,7 +11,9 @@ describe("challenge answers", () => {
   test("the answer is SHA-256 of nonce then raw bytes, as any implementation can compute it", () => {
     const nonce = randomBytes(32);
     const raw = randomBytes(1000);
-    const expected = createHash("sha256").update(Buffer.concat([nonce, raw])).digest();
+    const expected = createHash("sha256")
+      .update(Buffer.concat([nonce, raw]))
+      .digest();
     expect(Buffer.from(proofAnswer(nonce, raw)).equals(expected)).toBe(true);
   });
 
@@ -53,7 +55,7 @@ describe("pickChallenges", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 0, max: 2 ** 31 }), (chunks, seed) => {
         let state = seed;
-        const random = (n: number) => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n);
+        const random = (n: number) => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n;
         const picked = pickChallenges(chunks, false, random, 32);
         expect(picked[0]).toBe(0);
         expect(picked.at(-1)).toBe(chunks - 1);

@@ -25,7 +25,8 @@ export function proofAnswer(nonce: Uint8Array, raw: Uint8Array): Uint8Array {
 /** The answers to rounds first … first+count-1 that the client keeps: each answer's first PROOF_TOKEN_BYTES, concatenated. */
 export function proofTokens(secret: Uint8Array, chunkId: Uint8Array, raw: Uint8Array, first: number, count: number): Uint8Array {
   const out = new Uint8Array(count * PROOF_TOKEN_BYTES);
-  for (let i = 0; i < count; i++) out.set(proofAnswer(proofNonce(secret, chunkId, first + i), raw).subarray(0, PROOF_TOKEN_BYTES), i * PROOF_TOKEN_BYTES);
+  for (let i = 0; i < count; i++)
+    out.set(proofAnswer(proofNonce(secret, chunkId, first + i), raw).subarray(0, PROOF_TOKEN_BYTES), i * PROOF_TOKEN_BYTES);
   return out;
 }
 

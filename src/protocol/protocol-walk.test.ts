@@ -74,7 +74,9 @@ function connect(label: string) {
     toServer = toServer.concat(step.send);
     clientKeys = step.session ?? clientKeys;
   }
-  const serverKeys = pipe(toServer).map((f) => server.receive(f).session).find(Boolean)!;
+  const serverKeys = pipe(toServer)
+    .map((f) => server.receive(f).session)
+    .find(Boolean)!;
   return {
     c: new SealedChannel(clientKeys!.sendKey, clientKeys!.recvKey),
     s: new SealedChannel(serverKeys.sendKey, serverKeys.recvKey),
@@ -255,7 +257,13 @@ function session(label: string, store = new ServerStore()) {
     const answers = open(link.s, pipe(items.map((i) => seal(link.c, i))), "client").flatMap((r) => model.receive(r));
     return open(link.c, pipe(answers.map((a) => seal(link.s, a))), "server");
   };
-  return { server: store, send, sealRaw: (type: FrameTypeValue, bytes: Uint8Array) => pipe([link.c.seal(type, bytes)]), link, frames: () => clientFrames };
+  return {
+    server: store,
+    send,
+    sealRaw: (type: FrameTypeValue, bytes: Uint8Array) => pipe([link.c.seal(type, bytes)]),
+    link,
+    frames: () => clientFrames,
+  };
 }
 
 interface Backup {
@@ -293,12 +301,16 @@ function backup(run: ReturnType<typeof session>, b: Backup) {
     let first = 0;
     const flush = () => {
       if (page.entries.length === 0) return;
-      const [needFrame] = run.send([{ frame: FrameType.SEALED_MANIFEST, bytes: encodeManifestPage({ firstIndex: first, entries: page.entries }) }]);
+      const [needFrame] = run.send([
+        { frame: FrameType.SEALED_MANIFEST, bytes: encodeManifestPage({ firstIndex: first, entries: page.entries }) },
+      ]);
       sent.pages++;
       expect(needFrame!.type).toBe(FrameType.SEALED_NEED);
       const need = decodeNeed(needFrame!.bytes);
       expect([need.firstIndex, need.count]).toEqual([first, page.entries.length]);
-      const chunks = need.needed.map((i): Plain => ({ frame: FrameType.SEALED_CHUNK, bytes: encodeChunkPayload({ index: i, member: page.members[i - first]! }) }));
+      const chunks = need.needed.map(
+        (i): Plain => ({ frame: FrameType.SEALED_CHUNK, bytes: encodeChunkPayload({ index: i, member: page.members[i - first]! }) }),
+      );
       expect(run.send(chunks)).toEqual([]);
       sent.chunks += chunks.length;
       sent.bytes += need.needed.reduce((n, i) => n + page.members[i - first]!.length, 0);
@@ -423,7 +435,12 @@ describe("commit refusals (§10 step 6)", () => {
   const cases: [string, Partial<Backup>, HashRelayError["code"], string][] = [
     ["manifest signed by another key", { signer: identityFor("intruder") }, "UNAUTHORIZED", "signed by"],
     ["manifest of another client", { tamper: (m) => ({ ...m, client: "web02" }) }, "BAD_FRAME", "client web02"],
-    ["manifest of another name than the offer", { tamper: (m) => ({ ...m, name: "etc", file: "backup-etc-05-04-03-2025-06-17.tar.gz" }) }, "BAD_FRAME", "offer of www"],
+    [
+      "manifest of another name than the offer",
+      { tamper: (m) => ({ ...m, name: "etc", file: "backup-etc-05-04-03-2025-06-17.tar.gz" }) },
+      "BAD_FRAME",
+      "offer of www",
+    ],
     ["chunk count not the number of entries", { tamper: (m) => ({ ...m, chunks: m.chunks + 1 }) }, "BAD_FRAME", "entries arrived"],
     ["rawSize not the sum of raw lengths", { tamper: (m) => ({ ...m, rawSize: m.rawSize - 1 }) }, "BAD_FRAME", "raw bytes"],
     ["pages do not hash to archiveId", { tamper: (m) => ({ ...m, archiveId: "f".repeat(64) }) }, "HASH_MISMATCH", "archiveId"],
@@ -454,7 +471,19 @@ describe("commit refusals (§10 step 6)", () => {
   test("a commit before any offer is BAD_FRAME", () => {
     const run = session("early commit");
     const manifest = signDocument(
-      { v: 1, kind: "manifest", client: "web01", name: "www", file, archiveId: "a".repeat(64), chunks: 1, rawSize: 1, fileSize: 20, fileSha256: "b".repeat(64), createdAt: "2025-06-17T03:04:05.000Z" },
+      {
+        v: 1,
+        kind: "manifest",
+        client: "web01",
+        name: "www",
+        file,
+        archiveId: "a".repeat(64),
+        chunks: 1,
+        rawSize: 1,
+        fileSize: 20,
+        fileSha256: "b".repeat(64),
+        createdAt: "2025-06-17T03:04:05.000Z",
+      },
       clientId,
     );
     expect(() => run.send([{ type: "commit", manifest }])).toThrow("commit without an offer");

@@ -1,14 +1,7 @@
 // Signed documents: verify later without a session; any change to body, signature or key is caught.
 import { describe, expect, test } from "bun:test";
 import { formatPublicKey } from "./identity.ts";
-import {
-  checkManifestBody,
-  signDocument,
-  verifyDocument,
-  type ManifestBody,
-  type ReceiptBody,
-  type SignedDoc,
-} from "./signed-document.ts";
+import { checkManifestBody, signDocument, verifyDocument, type ManifestBody, type ReceiptBody, type SignedDoc } from "./signed-document.ts";
 import { identityFor } from "./test-fixtures.ts";
 import { thrownCode } from "../testing/thrown-code.ts";
 

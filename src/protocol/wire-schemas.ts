@@ -1,7 +1,14 @@
 // JSON Schemas (2020-12, ajv strict) of every JSON value on the wire, and the wording of their errors (wire-validators.ts compiles them).
 import type { ErrorObject } from "ajv";
 import { WIRE_ERROR_CODES } from "../errors.ts";
-import { MAX_CHUNKS_PER_ARCHIVE, MAX_DOCUMENT_BODY, MAX_ERROR_MESSAGE, MAX_LISTING_PAGE, MAX_NAME_LENGTH, MAX_PROOF_ITEMS } from "./constants.ts";
+import {
+  MAX_CHUNKS_PER_ARCHIVE,
+  MAX_DOCUMENT_BODY,
+  MAX_ERROR_MESSAGE,
+  MAX_LISTING_PAGE,
+  MAX_NAME_LENGTH,
+  MAX_PROOF_ITEMS,
+} from "./constants.ts";
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
 export const SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$";
@@ -72,7 +79,16 @@ const listedArchive = {
   type: "object",
   additionalProperties: false,
   required: ["name", "file", "size", "archiveId", "fileSha256", "storedAt"],
-  properties: { name: slug, file: archiveFile, size: count, archiveId: hex256, fileSha256: hex256, storedAt: isoTime, trashed: { const: true }, purgeAt: isoTime },
+  properties: {
+    name: slug,
+    file: archiveFile,
+    size: count,
+    archiveId: hex256,
+    fileSha256: hex256,
+    storedAt: isoTime,
+    trashed: { const: true },
+    purgeAt: isoTime,
+  },
 };
 
 /** A held archive in `have` and `receipt` (messages.ts HeldArchive). */
@@ -117,7 +133,12 @@ export const controlSchemas = {
       type: "array",
       minItems: 1,
       maxItems: MAX_PROOF_ITEMS,
-      items: { type: "object", additionalProperties: false, required: ["index", "nonce"], properties: { index: chunkIndex, nonce: hex256 } },
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["index", "nonce"],
+        properties: { index: chunkIndex, nonce: hex256 },
+      },
     },
   }),
   proof: message("proof", {
@@ -128,12 +149,21 @@ export const controlSchemas = {
       items: {
         oneOf: [
           { type: "object", additionalProperties: false, required: ["index", "hash"], properties: { index: chunkIndex, hash: hex256 } },
-          { type: "object", additionalProperties: false, required: ["index", "error"], properties: { index: chunkIndex, error: { type: "string", maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]*$" } } },
+          {
+            type: "object",
+            additionalProperties: false,
+            required: ["index", "error"],
+            properties: { index: chunkIndex, error: { type: "string", maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]*$" } },
+          },
         ],
       },
     },
   }),
-  fetching: message("fetching", { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } }, { trashed: { const: true } }),
+  fetching: message(
+    "fetching",
+    { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } },
+    { trashed: { const: true } },
+  ),
   listing: message("listing", { archives: { type: "array", maxItems: MAX_LISTING_PAGE, items: listedArchive }, more: { type: "boolean" } }),
 } as const;
 

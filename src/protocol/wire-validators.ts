@@ -11,6 +11,7 @@ const ajv = new Ajv2020(WIRE_AJV_OPTIONS);
 export const validateManifestBody: ValidateFunction = ajv.compile(manifestBodySchema);
 export const validateReceiptBody: ValidateFunction = ajv.compile(receiptBodySchema);
 export const validateSignedDoc: ValidateFunction = ajv.compile(signedDocSchema);
-export const validateControl = Object.fromEntries(
-  CONTROL_TYPES.map((t) => [t, ajv.compile(controlSchemas[t])]),
-) as Record<ControlType, ValidateFunction>;
+export const validateControl = Object.fromEntries(CONTROL_TYPES.map((t) => [t, ajv.compile(controlSchemas[t])])) as Record<
+  ControlType,
+  ValidateFunction
+>;

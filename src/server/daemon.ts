@@ -80,9 +80,14 @@ export class ServerDaemon implements RunningServer {
 
   private async prepare(next: Config, diff: ConfigDiff, prev: Config | null): Promise<PreparedChange> {
     const server = next.server;
-    if (!server) throw new HashRelayError("CONFIG", `${next.file} has no server section`, "keep the server: section in the file this server runs on");
+    if (!server)
+      throw new HashRelayError("CONFIG", `${next.file} has no server section`, "keep the server: section in the file this server runs on");
     if (this.storeInForce && prev?.server && diff.server?.storage) {
-      throw new HashRelayError("CONFIG", `server.storage cannot move while the server runs (${prev.server.storage} → ${server.storage})`, "restart the server to use the new storage");
+      throw new HashRelayError(
+        "CONFIG",
+        `server.storage cannot move while the server runs (${prev.server.storage} → ${server.storage})`,
+        "restart the server to use the new storage",
+      );
     }
     const identity = loadKeyFile(server.key);
     const store = this.storeInForce ?? (await this.openStore(server.storage));
@@ -93,7 +98,9 @@ export class ServerDaemon implements RunningServer {
         listener = await listenTcp(server.listen, next.port, (socket) => this.onConnection(socket));
       } catch (err) {
         const reason = err instanceof HashRelayError ? err.message : String(err);
-        const hint = this.listener ? `still listening on ${this.listenAddress}; free that address and send SIGHUP, or choose another` : "choose a free port or address";
+        const hint = this.listener
+          ? `still listening on ${this.listenAddress}; free that address and send SIGHUP, or choose another`
+          : "choose a free port or address";
         throw new HashRelayError("CONFIG", reason, hint, { cause: err });
       }
     }
@@ -133,7 +140,10 @@ export class ServerDaemon implements RunningServer {
       const oldAddress = this.listenAddress;
       this.listener = listener;
       this.listenAddress = address;
-      this.log.log("info", `listening on ${server.listen}:${listener.port} (identity ${formatPublicKey(identity.publicKey)}, ${server.clients.length} clients, storage ${server.storage})`);
+      this.log.log(
+        "info",
+        `listening on ${server.listen}:${listener.port} (identity ${formatPublicKey(identity.publicKey)}, ${server.clients.length} clients, storage ${server.storage})`,
+      );
       if (old) {
         this.log.log("info", `stopped listening on ${oldAddress}; sessions opened there finish on it`);
         void old.close();
@@ -142,7 +152,9 @@ export class ServerDaemon implements RunningServer {
     for (const session of this.open) {
       const name = this.clientsByKey.get(session.key);
       if (name === session.client) continue;
-      const reason = server.clients.some((c) => c.name === session.client) ? "the client's key changed in server.clients" : "the client was removed from server.clients";
+      const reason = server.clients.some((c) => c.name === session.client)
+        ? "the client's key changed in server.clients"
+        : "the client was removed from server.clients";
       session.end("UNAUTHORIZED", reason);
     }
     if (first) {
@@ -158,7 +170,10 @@ export class ServerDaemon implements RunningServer {
     if (!this.storeInForce || !this.server) return;
     try {
       const purged = await this.storeInForce.purgeTrash(this.server.retention.trashForMs);
-      for (const item of purged) this.log.log("info", `purged ${item.client}/${item.item} (in trash since ${new Date(item.trashedAtMs).toISOString()})`, { client: item.client });
+      for (const item of purged)
+        this.log.log("info", `purged ${item.client}/${item.item} (in trash since ${new Date(item.trashedAtMs).toISOString()})`, {
+          client: item.client,
+        });
     } catch (err) {
       this.log.log("error", `trash purge failed: ${(err as Error).message}`);
     }
@@ -225,8 +240,14 @@ export class ServerDaemon implements RunningServer {
   private sawConfigHash(client: string, hash: string): void {
     const configs = this.clientConfigs;
     if (!configs) return;
-    const before = configs.saw(client, hash, new Date(), (err) => this.log.log("warn", `cannot record client config hashes: ${(err as Error).message}`));
-    const detail = !before ? "first report" : before.hash === hash ? `unchanged since ${before.since}` : `changed from ${before.hash.slice(0, 12)}…`;
+    const before = configs.saw(client, hash, new Date(), (err) =>
+      this.log.log("warn", `cannot record client config hashes: ${(err as Error).message}`),
+    );
+    const detail = !before
+      ? "first report"
+      : before.hash === hash
+        ? `unchanged since ${before.since}`
+        : `changed from ${before.hash.slice(0, 12)}…`;
     this.log.log("info", `client runs config sha256 ${hash} (${detail})`, { client });
   }
 

@@ -13,7 +13,11 @@ test("every configured client has its counters from 0; events add up per client"
   m.handshakeRefused("UNAUTHORIZED");
   m.handshakeRefused("TIMEOUT");
   m.archiveStored("web01");
-  const text = m.render({ ...EMPTY, latest: [{ client: "web01", name: "etc", storedAtMs: 1_700_000_123_456, size: 4096 }], freeBytes: 1e12 });
+  const text = m.render({
+    ...EMPTY,
+    latest: [{ client: "web01", name: "etc", storedAtMs: 1_700_000_123_456, size: 4096 }],
+    freeBytes: 1e12,
+  });
   const lines = text.split("\n");
   expect(lines).toContain('hashrelay_received_bytes_total{client="web01"} 150');
   expect(lines).toContain('hashrelay_received_bytes_total{client="laptop"} 0');
@@ -53,7 +57,16 @@ test("label values are escaped (backslash, quote, newline)", () => {
 
 test("a held client and name is a gauge at 1 while held, and absent otherwise", () => {
   const m = new ServerMetrics(["web01"]);
-  const held = m.render({ ...EMPTY, held: [{ client: "web01", name: "www" }, { client: "web01", name: "docs" }] });
-  expect(held.split("\n").filter((l) => l.startsWith("hashrelay_held_archives{"))).toEqual(['hashrelay_held_archives{client="web01",name="docs"} 1', 'hashrelay_held_archives{client="web01",name="www"} 1']);
+  const held = m.render({
+    ...EMPTY,
+    held: [
+      { client: "web01", name: "www" },
+      { client: "web01", name: "docs" },
+    ],
+  });
+  expect(held.split("\n").filter((l) => l.startsWith("hashrelay_held_archives{"))).toEqual([
+    'hashrelay_held_archives{client="web01",name="docs"} 1',
+    'hashrelay_held_archives{client="web01",name="www"} 1',
+  ]);
   expect(m.render(EMPTY)).not.toContain("hashrelay_held_archives{");
 });

@@ -91,15 +91,52 @@ export class ServerMetrics {
       [...this.clients.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([client, c]) => [{ client }, pick(c)]);
     const latest = [...storage.latest].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
 
-    family("hashrelay_last_success_timestamp_seconds", "gauge", "When the latest archive of a client and name was stored (Unix time).", latest.map((a) => [{ client: a.client, name: a.name }, a.storedAtMs / 1000]));
-    family("hashrelay_archive_bytes", "gauge", "Size of the latest archive of a client and name.", latest.map((a) => [{ client: a.client, name: a.name }, a.size]));
-    family("hashrelay_received_bytes_total", "counter", "Archive payload bytes (gzip members) received from a client.", perClient((c) => c.receivedBytes));
-    family("hashrelay_chunks_received_total", "counter", "Chunks received from a client.", perClient((c) => c.chunksReceived));
-    family("hashrelay_chunks_deduplicated_total", "counter", "Chunks a client offered that the server already held (not sent).", perClient((c) => c.chunksDeduplicated));
-    family("hashrelay_archives_stored_total", "counter", "Archives stored for a client.", perClient((c) => c.archivesStored));
-    family("hashrelay_sessions_total", "counter", "Authenticated sessions opened by a client.", perClient((c) => c.sessions));
+    family(
+      "hashrelay_last_success_timestamp_seconds",
+      "gauge",
+      "When the latest archive of a client and name was stored (Unix time).",
+      latest.map((a) => [{ client: a.client, name: a.name }, a.storedAtMs / 1000]),
+    );
+    family(
+      "hashrelay_archive_bytes",
+      "gauge",
+      "Size of the latest archive of a client and name.",
+      latest.map((a) => [{ client: a.client, name: a.name }, a.size]),
+    );
+    family(
+      "hashrelay_received_bytes_total",
+      "counter",
+      "Archive payload bytes (gzip members) received from a client.",
+      perClient((c) => c.receivedBytes),
+    );
+    family(
+      "hashrelay_chunks_received_total",
+      "counter",
+      "Chunks received from a client.",
+      perClient((c) => c.chunksReceived),
+    );
+    family(
+      "hashrelay_chunks_deduplicated_total",
+      "counter",
+      "Chunks a client offered that the server already held (not sent).",
+      perClient((c) => c.chunksDeduplicated),
+    );
+    family(
+      "hashrelay_archives_stored_total",
+      "counter",
+      "Archives stored for a client.",
+      perClient((c) => c.archivesStored),
+    );
+    family(
+      "hashrelay_sessions_total",
+      "counter",
+      "Authenticated sessions opened by a client.",
+      perClient((c) => c.sessions),
+    );
     family("hashrelay_sessions_active", "gauge", "Authenticated sessions open now.", [[{}, this.active]]);
-    family("hashrelay_auth_failures_total", "counter", "Handshakes refused as UNAUTHORIZED (unknown client key or bad signature).", [[{}, this.authFailures]]);
+    family("hashrelay_auth_failures_total", "counter", "Handshakes refused as UNAUTHORIZED (unknown client key or bad signature).", [
+      [{}, this.authFailures],
+    ]);
     family(
       "hashrelay_handshake_failures_total",
       "counter",
@@ -110,12 +147,15 @@ export class ServerMetrics {
       "hashrelay_held_archives",
       "gauge",
       "1 while a client and name keep their last good archive out of retention: a suspect replacement (hashrelay release NAME --client CLIENT lifts it).",
-      [...(storage.held ?? [])].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name)).map((h) => [{ client: h.client, name: h.name }, 1]),
+      [...(storage.held ?? [])]
+        .sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name))
+        .map((h) => [{ client: h.client, name: h.name }, 1]),
     );
     family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
     family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);
     family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage, trash included.", [[{}, storage.usedBytes]]);
-    if (storage.freeBytes !== null) family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [[{}, storage.freeBytes]]);
+    if (storage.freeBytes !== null)
+      family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [[{}, storage.freeBytes]]);
     family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
     return out.join("\n") + "\n";
   }

@@ -176,7 +176,13 @@ export class ServerService {
     this.metrics.addClients(config.server.clients.map((c) => c.name));
     if (!this.activity) {
       const previous = readServerActivity(config.server.storage);
-      this.activity = { pid: process.pid, startedAt: this.now().toISOString(), configHash: config.hash, clients: previous?.clients ?? {}, lastArchive: previous?.lastArchive ?? null };
+      this.activity = {
+        pid: process.pid,
+        startedAt: this.now().toISOString(),
+        configHash: config.hash,
+        clients: previous?.clients ?? {},
+        lastArchive: previous?.lastArchive ?? null,
+      };
     }
     this.activity.configHash = config.hash;
     this.save();
@@ -192,7 +198,10 @@ export class ServerService {
     if (metrics) {
       this.httpListener = await listenMetrics(metrics.host, metrics.port, () => this.renderMetrics());
       this.httpAddress = metricsAddress(config);
-      this.log.log("info", `metrics on http://${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${this.httpListener.port}/metrics`);
+      this.log.log(
+        "info",
+        `metrics on http://${metrics.host.includes(":") ? `[${metrics.host}]` : metrics.host}:${this.httpListener.port}/metrics`,
+      );
     }
     if (!this.activity.lastArchive) this.activity.lastArchive = newestArchive(config, running.store);
     this.save();

@@ -1,7 +1,14 @@
 // One authenticated client session on the server: offers, manifest pages, chunks, commits, receipts.
 import { HashRelayError, asHashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
-import { decodeChunkPayload, decodeManifestPage, encodeManifestPage, encodeNeed, manifestPages, type ManifestEntry } from "../protocol/binary-frames.ts";
+import {
+  decodeChunkPayload,
+  decodeManifestPage,
+  encodeManifestPage,
+  encodeNeed,
+  manifestPages,
+  type ManifestEntry,
+} from "../protocol/binary-frames.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { inflateMember, inflateRawBounded } from "../archive/gzip-member.ts";
@@ -61,7 +68,9 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
     return;
   }
   const client = session.clientName;
-  const log = { log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }) };
+  const log = {
+    log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }),
+  };
   log.log("info", `session opened from ${connection.remote}`);
   ctx.events?.sessionOpened?.(client, connection.remote);
 
@@ -83,7 +92,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
       if (incoming.kind === "binary") {
         if (!upload) throw new HashRelayError("BAD_FRAME", "binary frame outside an upload");
         if (incoming.type === FrameType.SEALED_MANIFEST || incoming.type === FrameType.SEALED_MANIFEST_DIFF) {
-          const page = incoming.type === FrameType.SEALED_MANIFEST ? decodeManifestPage(incoming.payload) : expandDiffPage(incoming.payload, upload.base);
+          const page =
+            incoming.type === FrameType.SEALED_MANIFEST
+              ? decodeManifestPage(incoming.payload)
+              : expandDiffPage(incoming.payload, upload.base);
           const wanted = upload.upload.addManifestPage(page.firstIndex, page.entries);
           const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
           ctx.events?.manifestPage?.(client, page.entries.length, needed.length);
@@ -122,15 +134,26 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           await ctx.store.refreshClient(client);
           const latest = ctx.store.latest(client, message.name);
           if (message.archiveId && latest && latest.archiveId === message.archiveId) {
-            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx), ...heldField(ctx.store, client, message.name) });
+            await session.sendControl({
+              type: "have",
+              receipt: await receiptFor(latest, ctx),
+              ...heldField(ctx.store, client, message.name),
+            });
             log.log("info", `${message.name} unchanged (${latest.file})`, { name: message.name });
           } else {
             // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
             const baseEntry = message.base ? ctx.store.findById(client, message.base) : undefined;
-            const base = baseEntry ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength })) : null;
+            const base = baseEntry
+              ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength }))
+              : null;
             // the base's chunks are stored: its pages need no index probe for them
             const knownStored = baseEntry ? new Set(baseEntry.members.map(([hex]) => hex)) : null;
-            upload = { name: message.name, upload: ctx.store.beginUpload(client, message.name, message.format, knownStored), base, format: message.format ?? "tar.gz" };
+            upload = {
+              name: message.name,
+              upload: ctx.store.beginUpload(client, message.name, message.format, knownStored),
+              base,
+              format: message.format ?? "tar.gz",
+            };
             await session.sendControl({ type: "send-manifest", ...(message.base ? { base: base !== null } : {}) });
           }
           break;
@@ -139,7 +162,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           if (!upload) throw new HashRelayError("BAD_FRAME", "commit without an upload");
           const manifest = verifyDocument(message.manifest, session.clientKey, "manifest");
           if (manifest.client !== client || manifest.name !== upload.name) {
-            throw new HashRelayError("BAD_FRAME", `manifest is for ${manifest.client}/${manifest.name}, session is ${client}/${upload.name}`);
+            throw new HashRelayError(
+              "BAD_FRAME",
+              `manifest is for ${manifest.client}/${manifest.name}, session is ${client}/${upload.name}`,
+            );
           }
           const current = upload;
           upload = null;
@@ -147,20 +173,44 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           if (latest && latest.archiveId === manifest.archiveId) {
             // Same content as stored (only metadata the walk sees changed): nothing new to keep.
             await current.upload.abort();
-            await session.sendControl({ type: "have", receipt: await receiptFor(latest, ctx), ...heldField(ctx.store, client, manifest.name) });
+            await session.sendControl({
+              type: "have",
+              receipt: await receiptFor(latest, ctx),
+              ...heldField(ctx.store, client, manifest.name),
+            });
             log.log("info", `${manifest.name} unchanged (${latest.file})`, { name: manifest.name });
             break;
           }
-          const entry = await current.upload.commit({ name: manifest.name, file: manifest.file, archiveId: manifest.archiveId, chunks: manifest.chunks, rawSize: manifest.rawSize });
-          await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx), ...heldField(ctx.store, client, manifest.name) });
-          log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
+          const entry = await current.upload.commit({
+            name: manifest.name,
+            file: manifest.file,
+            archiveId: manifest.archiveId,
+            chunks: manifest.chunks,
+            rawSize: manifest.rawSize,
+          });
+          await session.sendControl({
+            type: "receipt",
+            receipt: await receiptFor(entry, ctx),
+            ...heldField(ctx.store, client, manifest.name),
+          });
+          log.log("info", `stored ${client}/${entry.file}`, {
+            name: manifest.name,
+            size: entry.size,
+            config: manifest.configHash?.slice(0, 12),
+          });
           ctx.events?.archiveStored?.(client, entry);
           break;
         }
         case "fetch": {
           if (upload) throw new HashRelayError("BAD_FRAME", "fetch during an upload");
           const sent = await sendArchive(session, ctx.store, client, message.name, message.file, message.manifestOnly === true);
-          log.log("info", message.manifestOnly ? `sent the chunk list of ${client}/${message.file} (${sent} chunks) for a verify` : `sent ${client}/${message.file} (${sent} chunks) for a restore`, { name: message.name });
+          log.log(
+            "info",
+            message.manifestOnly
+              ? `sent the chunk list of ${client}/${message.file} (${sent} chunks) for a verify`
+              : `sent ${client}/${message.file} (${sent} chunks) for a restore`,
+            { name: message.name },
+          );
           break;
         }
         case "prove": {
@@ -173,7 +223,11 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
           const answers = await answerChallenges(proving.source, message.items);
           const failed = answers.filter((a) => "error" in a).length;
           await session.sendControl({ type: "proof", file: message.file, answers });
-          if (failed > 0) log.log("warn", `verify of ${client}/${message.file}: ${failed} of ${answers.length} challenged members could not be read`, { name: message.name, first: answers.find((a) => "error" in a) });
+          if (failed > 0)
+            log.log("warn", `verify of ${client}/${message.file}: ${failed} of ${answers.length} challenged members could not be read`, {
+              name: message.name,
+              first: answers.find((a) => "error" in a),
+            });
           break;
         }
         case "list": {
@@ -201,7 +255,10 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
       connection.close();
     } else {
       log.log("warn", `session refused: ${error.code}: ${error.message}`);
-      await session.fail(isWireErrorCode(error.code) ? error.code : "BAD_FRAME", error.code === "UNAUTHORIZED" ? "unauthorized" : error.message);
+      await session.fail(
+        isWireErrorCode(error.code) ? error.code : "BAD_FRAME",
+        error.code === "UNAUTHORIZED" ? "unauthorized" : error.message,
+      );
     }
   } finally {
     untrack?.();
@@ -253,7 +310,8 @@ async function rebuildFromDelta(
   const sources = new Map<string, Uint8Array>();
   const ids = copySourcesOf(ops);
   // A real delta copies from a handful of old chunks; reading hundreds for one frame is abuse.
-  if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES) throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
+  if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES)
+    throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
   for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
@@ -273,10 +331,23 @@ async function rebuildFromDelta(
  * order. Members go as read, unchecked: the client verifies each against the manifest it signed.
  * Returns the chunk count. Throws STORAGE when the archive is not held or cannot be read.
  */
-async function sendArchive(session: SecureSession, store: Store, client: string, name: string, file: string, manifestOnly: boolean): Promise<number> {
+async function sendArchive(
+  session: SecureSession,
+  store: Store,
+  client: string,
+  name: string,
+  file: string,
+  manifestOnly: boolean,
+): Promise<number> {
   const source = await store.archiveToSend(client, name, file);
   try {
-    await session.sendControl({ type: "fetching", file, size: source.size, chunks: source.members.length, ...(source.trashed ? { trashed: true as const } : {}) });
+    await session.sendControl({
+      type: "fetching",
+      file,
+      size: source.size,
+      chunks: source.members.length,
+      ...(source.trashed ? { trashed: true as const } : {}),
+    });
     const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
     for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
     if (manifestOnly) return source.members.length;
@@ -297,7 +368,10 @@ async function sendArchive(session: SecureSession, store: Store, client: string,
  * is, inflated (bounded by its recorded raw length) and hashed with the nonce. A member that cannot be
  * read or inflated gets an error answer, never a guess. Never throws for a damaged member.
  */
-async function answerChallenges(source: ArchiveSource, items: readonly { index: number; nonce: string }[]): Promise<ProofMessage["answers"]> {
+async function answerChallenges(
+  source: ArchiveSource,
+  items: readonly { index: number; nonce: string }[],
+): Promise<ProofMessage["answers"]> {
   const answers: ProofMessage["answers"] = [];
   for (const { index, nonce } of items) {
     const member = source.members[index];
@@ -309,7 +383,10 @@ async function answerChallenges(source: ArchiveSource, items: readonly { index: 
       const raw = inflateMember(await source.read(member.offset, member.length), member.rawLength);
       answers.push({ index, hash: Buffer.from(proofAnswer(Buffer.from(nonce, "hex"), raw)).toString("hex") });
     } catch (err) {
-      answers.push({ index, error: `member ${index} at byte ${member.offset}: ${(err as Error).message}`.slice(0, 200).replace(/[\u0000-\u001f\u007f]/g, " ") });
+      answers.push({
+        index,
+        error: `member ${index} at byte ${member.offset}: ${(err as Error).message}`.slice(0, 200).replace(/[\u0000-\u001f\u007f]/g, " "),
+      });
     }
   }
   return answers;
@@ -317,8 +394,19 @@ async function answerChallenges(source: ArchiveSource, items: readonly { index: 
 
 /** This client's stored archives (oldest first), then its trashed ones with their purge time; only of `name` when given. */
 async function listArchives(store: Store, client: string, name?: string): Promise<ListedArchive[]> {
-  const stored: ListedArchive[] = store.list(client).map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
-  const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({ name: t.name, file: t.file, size: t.size, archiveId: t.archiveId, fileSha256: t.fileSha256, storedAt: t.storedAt, trashed: true, purgeAt: t.purgeAt }));
+  const stored: ListedArchive[] = store
+    .list(client)
+    .map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
+  const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({
+    name: t.name,
+    file: t.file,
+    size: t.size,
+    archiveId: t.archiveId,
+    fileSha256: t.fileSha256,
+    storedAt: t.storedAt,
+    trashed: true,
+    purgeAt: t.purgeAt,
+  }));
   return [...stored, ...trashed].filter((a) => name === undefined || a.name === name);
 }
 
@@ -348,4 +436,3 @@ async function receiptFor(entry: CatalogEntry, ctx: ServerSessionContext): Promi
   await ctx.store.setReceipt(entry.client, entry.file, receipt);
   return receipt;
 }
-

@@ -14,8 +14,18 @@ const lines: string[] = [];
 const log: Logger = { log: (level, message) => void lines.push(`${level} ${message}`) };
 const open: DiscoveryResponder[] = [];
 
-async function responder(identity = server, opts: { tcpPort?: number; answersPerSecond?: number; port?: number } = {}): Promise<DiscoveryResponder> {
-  const r = await startDiscoveryResponder({ listen: "127.0.0.1", port: opts.port ?? 0, identity, tcpPort: opts.tcpPort ?? 7373, log, answersPerSecond: opts.answersPerSecond });
+async function responder(
+  identity = server,
+  opts: { tcpPort?: number; answersPerSecond?: number; port?: number } = {},
+): Promise<DiscoveryResponder> {
+  const r = await startDiscoveryResponder({
+    listen: "127.0.0.1",
+    port: opts.port ?? 0,
+    identity,
+    tcpPort: opts.tcpPort ?? 7373,
+    log,
+    answersPerSecond: opts.answersPerSecond,
+  });
   if (!r) throw new Error(`responder did not start: ${lines.join("; ")}`);
   open.push(r);
   return r;

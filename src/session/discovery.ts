@@ -3,7 +3,13 @@
 import dgram from "node:dgram";
 import os from "node:os";
 import { randomBytes } from "node:crypto";
-import { DISCOVERY_NONCE_BYTES, decodeDiscoveryRequest, encodeDiscoveryAnswer, encodeDiscoveryRequest, verifyDiscoveryAnswer } from "../protocol/discovery.ts";
+import {
+  DISCOVERY_NONCE_BYTES,
+  decodeDiscoveryRequest,
+  encodeDiscoveryAnswer,
+  encodeDiscoveryRequest,
+  verifyDiscoveryAnswer,
+} from "../protocol/discovery.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Logger } from "../io/log.ts";
 
@@ -39,7 +45,12 @@ export interface DiscoveredServer {
  * Asks `targets` (default: broadcastTargets()) on UDP `port` and resolves with the first answer signed by `serverKey`
  * for this request's fresh nonce, or null when none came within `waitMs`. Unreachable targets are skipped. Never throws.
  */
-export function discoverServer(opts: { port: number; serverKey: Uint8Array; targets?: string[]; waitMs?: number }): Promise<DiscoveredServer | null> {
+export function discoverServer(opts: {
+  port: number;
+  serverKey: Uint8Array;
+  targets?: string[];
+  waitMs?: number;
+}): Promise<DiscoveredServer | null> {
   const targets = opts.targets ?? broadcastTargets();
   const waitMs = opts.waitMs ?? DISCOVERY_WAIT_MS;
   const nonce = new Uint8Array(randomBytes(DISCOVERY_NONCE_BYTES));

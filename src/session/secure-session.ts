@@ -5,15 +5,21 @@ import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
 import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
-import { decodeControl, decodeErrorFrame, encodeControl, errorFrame, errorMessage, type ControlMessage, type Sender } from "../protocol/messages.ts";
+import {
+  decodeControl,
+  decodeErrorFrame,
+  encodeControl,
+  errorFrame,
+  errorMessage,
+  type ControlMessage,
+  type Sender,
+} from "../protocol/messages.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Connection } from "./connection.ts";
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 
-export type Incoming =
-  | { kind: "control"; message: ControlMessage }
-  | { kind: "binary"; type: number; payload: Uint8Array };
+export type Incoming = { kind: "control"; message: ControlMessage } | { kind: "binary"; type: number; payload: Uint8Array };
 
 export class SecureSession {
   constructor(
@@ -140,7 +146,9 @@ export async function openServerSession(
     for (const out of step.send) await connection.send(out);
     if (step.session) {
       const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
-      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName, "client"), { clientKey: step.session.clientKey });
+      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName, "client"), {
+        clientKey: step.session.clientKey,
+      });
       await session.sendControl({ type: "welcome", client: step.session.clientName, serverTime: Date.now() });
       return session;
     }

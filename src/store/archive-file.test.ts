@@ -28,7 +28,12 @@ describe("scanArchive", () => {
     expect(scanned.members.count).toBe(25);
     for (const [i, [id, at, length, raw]] of scanned.members.records().entries()) {
       expect(scanned.members.sha256(i)).toEqual(sha256(archive.members[i]!));
-      expect([id, at, length, raw]).toEqual([Buffer.from(archive.entries[i]!.id).toString("hex"), offset, archive.members[i]!.length, raws[i]!.length]);
+      expect([id, at, length, raw]).toEqual([
+        Buffer.from(archive.entries[i]!.id).toString("hex"),
+        offset,
+        archive.members[i]!.length,
+        raws[i]!.length,
+      ]);
       offset += length;
     }
   });
@@ -47,7 +52,10 @@ describe("scanArchive", () => {
     for (const [name, bytes, where] of cases) {
       const path = join(dir, name);
       await writeFile(path, bytes);
-      const err = await scanArchive(path).then(() => null, (e: unknown) => e);
+      const err = await scanArchive(path).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(HashRelayError);
       expect((err as HashRelayError).code).toBe("STORAGE");
       expect((err as HashRelayError).message).toContain(path);

@@ -123,7 +123,10 @@ export interface DamagedMember {
  * id. Returns the members that fail, and the file's real size. Throws fs errors when the file cannot
  * be opened; short reads are reported as damaged members.
  */
-export async function scrubArchive(path: string, members: readonly { id: string; offset: number; length: number; rawLength: number }[]): Promise<{ damaged: DamagedMember[]; size: number }> {
+export async function scrubArchive(
+  path: string,
+  members: readonly { id: string; offset: number; length: number; rawLength: number }[],
+): Promise<{ damaged: DamagedMember[]; size: number }> {
   const handle = await open(path, "r");
   try {
     const size = (await handle.stat()).size;

@@ -84,7 +84,9 @@ describe("assembleArchive", () => {
     await assembleArchive({ client: "web01", name: "etc", tmp, sources, format: "tar.gz" }).catch((err) => (error = err));
     expect(error).toBeInstanceOf(HashRelayError);
     expect((error as HashRelayError).code).toBe("HASH_MISMATCH");
-    expect((error as HashRelayError).message).toContain(`chunk 55 of etc, reused from b.part at byte ${25 * MEMBER}, does not match its id`);
+    expect((error as HashRelayError).message).toContain(
+      `chunk 55 of etc, reused from b.part at byte ${25 * MEMBER}, does not match its id`,
+    );
     expect((await readdir(root)).sort()).toEqual(["a.part", "b.part"]);
   });
 

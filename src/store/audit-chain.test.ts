@@ -7,11 +7,26 @@ const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
 const slug = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/);
 const hex = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex"));
 const event: fc.Arbitrary<AuditEvent> = fc.oneof(
-  fc.record({ event: fc.constant("accept" as const), client: slug, name: slug, file: slug, archiveId: hex, fileSha256: hex, size: fc.nat() }),
+  fc.record({
+    event: fc.constant("accept" as const),
+    client: slug,
+    name: slug,
+    file: slug,
+    archiveId: hex,
+    fileSha256: hex,
+    size: fc.nat(),
+  }),
   fc.record({ event: fc.constant("supersede" as const), client: slug, name: slug, file: slug, replacedBy: slug }),
   fc.record({ event: fc.constant("trash" as const), client: slug, name: slug, file: slug, item: slug, replacedBy: slug }),
   fc.record({ event: fc.constant("purge" as const), client: slug, item: slug, trashedAt: fc.constant(new Date(T0).toISOString()) }),
-  fc.record({ event: fc.constantFrom("hold" as const, "release" as const), client: slug, name: slug, file: slug, suspect: slug, reason: fc.string({ maxLength: 40 }) }),
+  fc.record({
+    event: fc.constantFrom("hold" as const, "release" as const),
+    client: slug,
+    name: slug,
+    file: slug,
+    suspect: slug,
+    reason: fc.string({ maxLength: 40 }),
+  }),
 );
 
 /** A log built by hand from the rule (sha256 of the previous line's bytes), not by the checker's code. */
@@ -92,20 +107,43 @@ describe("audit chain", () => {
   });
 
   test("the messages name the line and say what happened", () => {
-    const events: AuditEvent[] = [1, 2, 3, 4].map((i) => ({ event: "purge", client: "web01", item: `item-${i}`, trashedAt: new Date(T0).toISOString() }));
+    const events: AuditEvent[] = [1, 2, 3, 4].map((i) => ({
+      event: "purge",
+      client: "web01",
+      item: `item-${i}`,
+      trashedAt: new Date(T0).toISOString(),
+    }));
     const { lines, head } = buildLog(events);
     const edited = [...lines];
     edited[1] = edited[1]!.replace("item-2", "item-9");
-    expect(checkChain(bytesOf(edited), [head])).toMatchObject({ ok: false, line: 3, problem: expect.stringContaining("line 2 was edited, or a line was deleted before line 3") });
-    expect(checkChain(bytesOf([lines[0]!, lines[2]!, lines[3]!]))).toMatchObject({ line: 2, problem: expect.stringContaining("line 2 has seq 3, expected 2") });
+    expect(checkChain(bytesOf(edited), [head])).toMatchObject({
+      ok: false,
+      line: 3,
+      problem: expect.stringContaining("line 2 was edited, or a line was deleted before line 3"),
+    });
+    expect(checkChain(bytesOf([lines[0]!, lines[2]!, lines[3]!]))).toMatchObject({
+      line: 2,
+      problem: expect.stringContaining("line 2 has seq 3, expected 2"),
+    });
     expect(checkChain(bytesOf(["not json", ...lines]))).toMatchObject({ line: 1, problem: expect.stringContaining("not an audit record") });
-    expect(checkChain(Buffer.from(bytesOf(lines).toString().slice(0, -10)), [])).toMatchObject({ line: 4, problem: expect.stringContaining("no newline") });
+    expect(checkChain(Buffer.from(bytesOf(lines).toString().slice(0, -10)), [])).toMatchObject({
+      line: 4,
+      problem: expect.stringContaining("no newline"),
+    });
     // The last line replaced by a well-formed one: only an anchor can tell.
-    const forged = buildLog([...events.slice(0, 3), { event: "purge", client: "web01", item: "forged", trashedAt: new Date(T0).toISOString() }]);
+    const forged = buildLog([
+      ...events.slice(0, 3),
+      { event: "purge", client: "web01", item: "forged", trashedAt: new Date(T0).toISOString() },
+    ]);
     expect(checkChain(bytesOf(forged.lines)).ok).toBe(true);
-    expect(checkChain(bytesOf(forged.lines), [{ ...head, source: "--expect" }])).toMatchObject({ line: 4, problem: expect.stringContaining("--expect") });
+    expect(checkChain(bytesOf(forged.lines), [{ ...head, source: "--expect" }])).toMatchObject({
+      line: 4,
+      problem: expect.stringContaining("--expect"),
+    });
     // An anchor at an earlier line still holds as the log grows.
-    expect(checkChain(bytesOf(lines), [{ seq: 2, hash: createHash("sha256").update(lines[1]!).digest("hex"), source: "--expect" }]).ok).toBe(true);
+    expect(
+      checkChain(bytesOf(lines), [{ seq: 2, hash: createHash("sha256").update(lines[1]!).digest("hex"), source: "--expect" }]).ok,
+    ).toBe(true);
   });
 
   test("a line longer than the limit is refused, not buffered", () => {
@@ -116,6 +154,9 @@ describe("audit chain", () => {
 
   test("an empty log is intact at line 0 unless an anchor names a later line", () => {
     expect(checkChain(new Uint8Array(0))).toEqual({ ok: true, lines: 0, head: { seq: 0, hash: GENESIS }, recovered: [] });
-    expect(checkChain(new Uint8Array(0), [{ seq: 3, hash: "a".repeat(64), source: "the head file" }])).toMatchObject({ ok: false, line: 1 });
+    expect(checkChain(new Uint8Array(0), [{ seq: 3, hash: "a".repeat(64), source: "the head file" }])).toMatchObject({
+      ok: false,
+      line: 1,
+    });
   });
 });

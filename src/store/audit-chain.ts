@@ -127,9 +127,7 @@ export interface ChainProblem {
   problem: string;
 }
 
-export type ChainReport =
-  | { ok: true; lines: number; head: ChainHead; recovered: number[] }
-  | ({ ok: false; lines: number } & ChainProblem);
+export type ChainReport = { ok: true; lines: number; head: ChainHead; recovered: number[] } | ({ ok: false; lines: number } & ChainProblem);
 
 /**
  * Walks a log pushed to it in chunks and stops at the first problem: a line that is not an entry, a
@@ -168,11 +166,18 @@ export class ChainWalker {
   /** The log has ended: the verdict. */
   end(): ChainReport {
     if (!this.problem && this.splitter.rest().length > 0) {
-      this.fail(this.count + 1, `line ${this.count + 1} has no newline at its end: the server stopped while writing it (its next start moves it aside) or the file was cut or edited`);
+      this.fail(
+        this.count + 1,
+        `line ${this.count + 1} has no newline at its end: the server stopped while writing it (its next start moves it aside) or the file was cut or edited`,
+      );
     }
     if (!this.problem) {
       const beyond = this.anchors.filter((a) => a.seq > this.count).sort((a, b) => b.seq - a.seq)[0];
-      if (beyond) this.fail(this.count + 1, `the log ends at line ${this.count} but ${beyond.source} names line ${beyond.seq}: lines ${this.count + 1}–${beyond.seq} were cut off`);
+      if (beyond)
+        this.fail(
+          this.count + 1,
+          `the log ends at line ${this.count} but ${beyond.source} names line ${beyond.seq}: lines ${this.count + 1}–${beyond.seq} were cut off`,
+        );
     }
     if (this.problem) return { ok: false, lines: this.count, ...this.problem };
     return { ok: true, lines: this.count, head: { ...this.last }, recovered: [...this.recovered] };
@@ -182,14 +187,28 @@ export class ChainWalker {
   private line(bytes: Uint8Array): boolean {
     const n = this.count + 1;
     const entry = parseAuditLine(bytes);
-    if (typeof entry === "string") return this.flag(n, `line ${n} is not an audit record (${entry}): it was edited or is not from this log`);
-    if (entry.seq !== n) return this.flag(n, `line ${n} has seq ${entry.seq}, expected ${n}: a line was deleted, inserted or moved before it, or its seq was edited`);
+    if (typeof entry === "string")
+      return this.flag(n, `line ${n} is not an audit record (${entry}): it was edited or is not from this log`);
+    if (entry.seq !== n)
+      return this.flag(
+        n,
+        `line ${n} has seq ${entry.seq}, expected ${n}: a line was deleted, inserted or moved before it, or its seq was edited`,
+      );
     if (entry.prev !== this.last.hash) {
-      return this.flag(n, n === 1 ? "line 1's prev is not 64 zeros: line 1 was edited or the start of the log was cut off" : `line ${n}'s prev is not the hash of line ${n - 1}: line ${n - 1} was edited, or a line was deleted before line ${n}`);
+      return this.flag(
+        n,
+        n === 1
+          ? "line 1's prev is not 64 zeros: line 1 was edited or the start of the log was cut off"
+          : `line ${n}'s prev is not the hash of line ${n - 1}: line ${n - 1} was edited, or a line was deleted before line ${n}`,
+      );
     }
     const hash = lineHash(bytes);
     for (const anchor of this.anchors) {
-      if (anchor.seq === n && anchor.hash !== hash) return this.flag(n, `line ${n} does not have the hash ${anchor.source} names (${anchor.hash.slice(0, 16)}…): line ${n} was edited, or the log was rewritten from it on`);
+      if (anchor.seq === n && anchor.hash !== hash)
+        return this.flag(
+          n,
+          `line ${n} does not have the hash ${anchor.source} names (${anchor.hash.slice(0, 16)}…): line ${n} was edited, or the log was rewritten from it on`,
+        );
     }
     if (entry.event === "recovered") this.recovered.push(n);
     this.count = n;

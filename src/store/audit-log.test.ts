@@ -16,9 +16,17 @@ const logPath = (root: string) => join(root, ".audit", "audit.log");
 const headPath = (root: string) => join(root, ".audit", "audit.head");
 async function entries(root: string): Promise<Record<string, unknown>[]> {
   const text = await readFile(logPath(root), "utf8");
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
-const purge = (i: number): AuditEvent => ({ event: "purge", client: "web01", item: `backup-www-item-${i}`, trashedAt: new Date(T0).toISOString() });
+const purge = (i: number): AuditEvent => ({
+  event: "purge",
+  client: "web01",
+  item: `backup-www-item-${i}`,
+  trashedAt: new Date(T0).toISOString(),
+});
 function recorder(): { log: StoreLog; seen: { level: string; event: string }[] } {
   const seen: { level: string; event: string }[] = [];
   return { seen, log: (level, event) => seen.push({ level, event }) };
@@ -33,7 +41,12 @@ describe("audit log writer", () => {
     const lines = text.split("\n").slice(0, -1);
     expect(lines.map((l) => JSON.parse(l).item)).toEqual(Array.from({ length: 20 }, (_, i) => `backup-www-item-${i}`));
     lines.forEach((line, i) => {
-      const prev = i === 0 ? "0".repeat(64) : createHash("sha256").update(lines[i - 1]!).digest("hex");
+      const prev =
+        i === 0
+          ? "0".repeat(64)
+          : createHash("sha256")
+              .update(lines[i - 1]!)
+              .digest("hex");
       expect(JSON.parse(line)).toMatchObject({ seq: i + 1, at: new Date(T0).toISOString(), event: "purge", prev });
     });
     expect((await readFile(headPath(root), "utf8")).trim()).toBe(`20:${createHash("sha256").update(lines[19]!).digest("hex")}`);
@@ -64,7 +77,12 @@ describe("audit log writer", () => {
     await reopened.append(purge(3));
     expect(seen).toContainEqual({ level: "warn", event: "audit.recovered" });
     const lines = await entries(root);
-    expect(lines.map((e) => [e.seq, e.event])).toEqual([[1, "purge"], [2, "purge"], [3, "recovered"], [4, "purge"]]);
+    expect(lines.map((e) => [e.seq, e.event])).toEqual([
+      [1, "purge"],
+      [2, "purge"],
+      [3, "recovered"],
+      [4, "purge"],
+    ]);
     expect(lines[2]).toMatchObject({ torn: "audit.log.3.torn", bytes: cut.length });
     expect(await readFile(join(root, ".audit", "audit.log.3.torn"), "utf8")).toBe(cut);
     expect(await checkAuditLog(root)).toMatchObject({ ok: true, lines: 4, recovered: [3] });
@@ -138,7 +156,14 @@ describe("the store's audit events", () => {
     const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
     const lines = await entries(root);
     expect(lines.map((e) => e.event)).toEqual(["accept", "accept", "supersede", "trash", "purge"]);
-    expect(lines[0]).toMatchObject({ client: "web01", name: "www", file: file1, archiveId: first.archiveId, fileSha256: sha(first.bytes), size: first.bytes.length });
+    expect(lines[0]).toMatchObject({
+      client: "web01",
+      name: "www",
+      file: file1,
+      archiveId: first.archiveId,
+      fileSha256: sha(first.bytes),
+      size: first.bytes.length,
+    });
     expect(lines[1]).toMatchObject({ file: file2, archiveId: second.archiveId });
     expect(lines[2]).toMatchObject({ client: "web01", name: "www", file: file1, replacedBy: file2 });
     expect(lines[3]).toMatchObject({ client: "web01", name: "www", file: file1, item: file1, replacedBy: file2 });

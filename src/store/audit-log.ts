@@ -14,7 +14,21 @@
 import { mkdir, open, readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import { HashRelayError } from "../errors.ts";
-import { AUDIT_LINE_MAX, ChainWalker, GENESIS, formatAuditLine, formatHead, lineHash, parseAuditLine, parseHead, type AuditEvent, type ChainAnchor, type ChainHead, type ChainReport, type RecoveredEvent } from "./audit-chain.ts";
+import {
+  AUDIT_LINE_MAX,
+  ChainWalker,
+  GENESIS,
+  formatAuditLine,
+  formatHead,
+  lineHash,
+  parseAuditLine,
+  parseHead,
+  type AuditEvent,
+  type ChainAnchor,
+  type ChainHead,
+  type ChainReport,
+  type RecoveredEvent,
+} from "./audit-chain.ts";
 import { StoreLayout, pathExists } from "./layout.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { StoreLog } from "./store.ts";
@@ -118,7 +132,12 @@ export class AuditLog {
     const notes: RecoveredEvent[] = [];
     if (tail.torn) {
       const torn = await this.moveAside(tail.torn, tail.last.seq + 1);
-      notes.push({ event: "recovered", reason: `the last line had no newline (the server stopped while writing it): its ${tail.torn.bytes.length} bytes were moved to ${torn}`, torn, bytes: tail.torn.bytes.length });
+      notes.push({
+        event: "recovered",
+        reason: `the last line had no newline (the server stopped while writing it): its ${tail.torn.bytes.length} bytes were moved to ${torn}`,
+        torn,
+        bytes: tail.torn.bytes.length,
+      });
     }
     this.head = tail.last;
     const head = headText === null ? null : parseHead(headText);
@@ -127,8 +146,15 @@ export class AuditLog {
     } else if (headText !== null && !head) {
       notes.push({ event: "recovered", reason: "the head file did not hold SEQ:HASH", head: headText.slice(0, 200) });
     } else if (head && (head.seq > tail.last.seq || (head.seq === tail.last.seq && head.hash !== tail.last.hash))) {
-      const what = head.seq > tail.last.seq ? `names line ${head.seq} but the log ends at line ${tail.last.seq}` : `names line ${head.seq} with another hash`;
-      notes.push({ event: "recovered", reason: `the head file ${what}: lines were cut off or edited while the server was stopped`, head: formatHead(head) });
+      const what =
+        head.seq > tail.last.seq
+          ? `names line ${head.seq} but the log ends at line ${tail.last.seq}`
+          : `names line ${head.seq} with another hash`;
+      notes.push({
+        event: "recovered",
+        reason: `the head file ${what}: lines were cut off or edited while the server was stopped`,
+        head: formatHead(head),
+      });
     }
     this.ready = true;
     for (const note of notes) {
@@ -156,14 +182,23 @@ export class AuditLog {
       const cut = buf.at(-1) === 10 ? buf.length : buf.lastIndexOf(10) + 1;
       const torn = cut < buf.length ? { offset: start + cut, bytes: buf.subarray(cut) } : null;
       if (cut === 0) {
-        if (start > 0) throw new HashRelayError("STORAGE", `${path}: no newline in its last ${buf.length} bytes: not a log this server wrote`, "move it aside; the server starts a new chain");
+        if (start > 0)
+          throw new HashRelayError(
+            "STORAGE",
+            `${path}: no newline in its last ${buf.length} bytes: not a log this server wrote`,
+            "move it aside; the server starts a new chain",
+          );
         return { last: { seq: 0, hash: GENESIS }, torn };
       }
       const whole = buf.subarray(0, cut - 1);
       const line = whole.subarray(whole.lastIndexOf(10) + 1);
       const entry = parseAuditLine(line);
       if (typeof entry === "string" || (whole.lastIndexOf(10) === -1 && start > 0)) {
-        throw new HashRelayError("STORAGE", `${path}: its last whole line is not an audit record${typeof entry === "string" ? ` (${entry})` : ""}, so the chain cannot be continued`, "see hashrelay server audit --check; move the log aside to start a new chain");
+        throw new HashRelayError(
+          "STORAGE",
+          `${path}: its last whole line is not an audit record${typeof entry === "string" ? ` (${entry})` : ""}, so the chain cannot be continued`,
+          "see hashrelay server audit --check; move the log aside to start a new chain",
+        );
       }
       return { last: { seq: entry.seq, hash: lineHash(line) }, torn };
     } finally {
@@ -212,7 +247,8 @@ async function checkOnce(files: { log: string; headFile: string }, expect?: Chai
     throw asStorageError(err, `cannot read ${files.headFile}`);
   });
   const head = headText === null ? null : parseHead(headText);
-  if (headText !== null && !head) return { ok: false, lines: 0, line: 0, problem: `the head file ${files.headFile} does not hold SEQ:HASH` };
+  if (headText !== null && !head)
+    return { ok: false, lines: 0, line: 0, problem: `the head file ${files.headFile} does not hold SEQ:HASH` };
   const anchors: ChainAnchor[] = [];
   if (head) anchors.push({ ...head, source: "the head file" });
   if (expect) anchors.push({ ...expect, source: "--expect" });
@@ -233,7 +269,12 @@ async function checkOnce(files: { log: string; headFile: string }, expect?: Chai
   }
   const report = walker.end();
   if (report.ok && !head && report.lines > 0) {
-    return { ok: false, lines: report.lines, line: report.lines, problem: `the head file ${files.headFile} is missing, so a cut-off end of the log cannot be seen (the server records this and writes it again at its next start)` };
+    return {
+      ok: false,
+      lines: report.lines,
+      line: report.lines,
+      problem: `the head file ${files.headFile} is missing, so a cut-off end of the log cannot be seen (the server records this and writes it again at its next start)`,
+    };
   }
   return report;
 }
@@ -241,9 +282,11 @@ async function checkOnce(files: { log: string; headFile: string }, expect?: Chai
 /** The audit log's bytes (empty when there is none yet). Throws STORAGE when it cannot be read. */
 export async function readAuditLog(root: string): Promise<Uint8Array> {
   const path = new StoreLayout(root).auditPath(AUDIT_LOG);
-  return (await readOrNull(path, null).catch((err) => {
-    throw asStorageError(err, `cannot read ${path}`);
-  })) ?? new Uint8Array(0);
+  return (
+    (await readOrNull(path, null).catch((err) => {
+      throw asStorageError(err, `cannot read ${path}`);
+    })) ?? new Uint8Array(0)
+  );
 }
 
 function readOrNull(path: string): Promise<string | null>;

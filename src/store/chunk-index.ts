@@ -110,7 +110,9 @@ export class ChunkIndex {
           " (SELECT SUM(length) FROM members m WHERE m.archive = a.id) AS covered FROM archives a",
       ),
       members: db.query("SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length FROM members WHERE archive = ? ORDER BY seq"),
-      membersWithSha: db.query("SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha FROM members WHERE archive = ? ORDER BY seq"),
+      membersWithSha: db.query(
+        "SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha FROM members WHERE archive = ? ORDER BY seq",
+      ),
       holds: db.query("SELECT 1 AS one FROM members WHERE client = ? AND chunk_id = ? LIMIT 1"),
       // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
       locate: db.query("SELECT archive, offset, length, raw_length, member_sha256 AS sha FROM members WHERE client = ? AND chunk_id = ?"),
@@ -122,7 +124,9 @@ export class ChunkIndex {
       insertArchive: db.query(
         "INSERT INTO archives (client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
       ),
-      insertMember: db.query("INSERT INTO members (archive, seq, client, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+      insertMember: db.query(
+        "INSERT INTO members (archive, seq, client, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
       deleteArchive: db.query("DELETE FROM archives WHERE id = ?"),
       deleteMembers: db.query("DELETE FROM members WHERE archive = ?"),
       setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ?"),
@@ -148,7 +152,12 @@ export class ChunkIndex {
     try {
       return new ChunkIndex(path, openChecked(path));
     } catch (err) {
-      throw new HashRelayError("STORAGE", `cannot create the chunk index ${path}: ${(err as Error).message}`, "check the server's storage folder (permissions, disk)", { cause: err });
+      throw new HashRelayError(
+        "STORAGE",
+        `cannot create the chunk index ${path}: ${(err as Error).message}`,
+        "check the server's storage folder (permissions, disk)",
+        { cause: err },
+      );
     }
   }
 
@@ -171,7 +180,13 @@ export class ChunkIndex {
    * mtime, and whether its members (count, lengths) cover exactly that size.
    */
   recorded(): { client: string; file: string; size: number; mtimeMs: number; consistent: boolean }[] {
-    return this.q.all.all().map((r) => ({ client: r.client, file: r.file, size: r.size, mtimeMs: r.mtime_ms, consistent: r.members > 0 && r.covered === r.size }));
+    return this.q.all.all().map((r) => ({
+      client: r.client,
+      file: r.file,
+      size: r.size,
+      mtimeMs: r.mtime_ms,
+      consistent: r.members > 0 && r.covered === r.size,
+    }));
   }
 
   /** The members of (client, file) in file order; [] when it is not indexed. */
@@ -185,7 +200,9 @@ export class ChunkIndex {
   membersWithSha(client: string, file: string): IndexedMember[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return this.q.membersWithSha.all(row.id).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
+    return this.q.membersWithSha
+      .all(row.id)
+      .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
   }
 
   /** True when one of the client's stored archives holds chunk `id` (32 bytes). One index probe. */
@@ -195,7 +212,9 @@ export class ChunkIndex {
 
   /** The member of chunk `id` in the newest of the client's archives holding it (the last to be trashed), or undefined. */
   locate(client: string, id: Uint8Array): StoredMember | undefined {
-    let best: { archive: { file: string; storedAt: string }; row: { offset: number; length: number; raw_length: number; sha: Uint8Array } } | undefined;
+    let best:
+      | { archive: { file: string; storedAt: string }; row: { offset: number; length: number; raw_length: number; sha: Uint8Array } }
+      | undefined;
     for (const row of this.q.locate.all(client, id)) {
       const archive = this.archiveById(row.archive);
       if (!archive) continue;
@@ -230,7 +249,16 @@ export class ChunkIndex {
         row.receipt ? JSON.stringify(row.receipt) : null,
       ) as { id: number };
       for (let i = 0; i < members.count; i++) {
-        q.insertMember.run(inserted.id, i, row.client, members.id(i), members.offset(i), members.length(i), members.rawLength(i), members.sha256(i));
+        q.insertMember.run(
+          inserted.id,
+          i,
+          row.client,
+          members.id(i),
+          members.offset(i),
+          members.length(i),
+          members.rawLength(i),
+          members.sha256(i),
+        );
       }
     })();
     this.order = null;

@@ -26,7 +26,12 @@ async function openStore(opts: { releaseAfter?: number; root?: string; audit?: A
   let now = T0;
   const events: { level: string; event: string; fields: Record<string, unknown> }[] = [];
   const log: StoreLog = (level, event, fields) => events.push({ level, event, fields });
-  const store = await Store.open(root, { now: () => now, log, retention: { keep: 1, trashForMs: 48 * HOUR, suspect: { ...DEFAULT_SUSPECT_RULES, releaseAfter: opts.releaseAfter ?? 0 } }, audit: opts.audit });
+  const store = await Store.open(root, {
+    now: () => now,
+    log,
+    retention: { keep: 1, trashForMs: 48 * HOUR, suspect: { ...DEFAULT_SUSPECT_RULES, releaseAfter: opts.releaseAfter ?? 0 } },
+    audit: opts.audit,
+  });
   /** Uploads `archive` as the next archive of "docs", an hour after the previous one; returns its file. */
   const put = async (archive: ReturnType<typeof buildArchive>) => {
     const file = fileAt(now);
@@ -48,7 +53,8 @@ function encryptedArchive(seed: string, count = 6) {
 }
 
 const stored = async (root: string) => (await readdir(join(root, "web01"))).sort();
-const trashed = async (root: string) => (await readdir(join(root, ".trash", "web01")).catch(() => [] as string[])).filter((f) => !f.endsWith(".trashed")).sort();
+const trashed = async (root: string) =>
+  (await readdir(join(root, ".trash", "web01")).catch(() => [] as string[])).filter((f) => !f.endsWith(".trashed")).sort();
 
 describe("a suspect replacement", () => {
   test("is stored, its predecessor stays in place and out of the trash, the hold is on disk and logged", async () => {
@@ -59,7 +65,14 @@ describe("a suspect replacement", () => {
     expect(await stored(root)).toEqual([good, bad].sort());
     expect(await trashed(root)).toEqual([]);
     const hold = store.holdOf("web01", "docs")!;
-    expect(hold).toMatchObject({ client: "web01", name: "docs", kept: good, suspect: bad, since: new Date(T0 + HOUR).toISOString(), consistent: 0 });
+    expect(hold).toMatchObject({
+      client: "web01",
+      name: "docs",
+      kept: good,
+      suspect: bad,
+      since: new Date(T0 + HOUR).toISOString(),
+      consistent: 0,
+    });
     expect(hold.figures.shared).toBe(0);
     expect(hold.figures.newRatio - hold.figures.previousRatio).toBeGreaterThan(0.5);
     const onDisk = JSON.parse(await readFile(join(root, ".holds", "web01", "docs.json"), "utf8"));
@@ -126,7 +139,13 @@ describe("release", () => {
     expect(existsSync(join(root, ".holds", "web01", "docs.json"))).toBe(false);
     expect(await stored(root)).toEqual([bad]);
     expect(await trashed(root)).toEqual([good]);
-    expect(events.find((e) => e.event === "archive.released")?.fields).toMatchObject({ client: "web01", name: "docs", file: good, suspect: bad, reason: "test" });
+    expect(events.find((e) => e.event === "archive.released")?.fields).toMatchObject({
+      client: "web01",
+      name: "docs",
+      file: good,
+      suspect: bad,
+      reason: "test",
+    });
     expect(await store.release("web01", "docs", "test")).toBeUndefined();
 
     advance(48 * HOUR - 1);

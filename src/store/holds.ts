@@ -46,7 +46,19 @@ export function holdAfter(
   const figures = { shared: verdict.shared, previousRatio: verdict.previousRatio, newRatio: verdict.newRatio };
   if (verdict.suspect) {
     if (current) return { hold: { ...current, suspect: at.file, reason: verdict.reason, figures, consistent: 0 }, change: "held-again" };
-    return { hold: { client: at.client, name: at.name, kept: at.previous, suspect: at.file, since: at.now, reason: verdict.reason, figures, consistent: 0 }, change: "held" };
+    return {
+      hold: {
+        client: at.client,
+        name: at.name,
+        kept: at.previous,
+        suspect: at.file,
+        since: at.now,
+        reason: verdict.reason,
+        figures,
+        consistent: 0,
+      },
+      change: "held",
+    };
   }
   if (!current) return { hold: undefined, change: null };
   const consistent = current.consistent + 1;
@@ -138,9 +150,17 @@ export async function requestRelease(layout: StoreLayout, client: string, name: 
     throw new HashRelayError("STORAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
   }
   try {
-    await writeFileAtomic(layout.holdPath(client, name, "release"), JSON.stringify({ requestedAt: new Date().toISOString(), pid: process.pid }) + "\n", 0o640);
+    await writeFileAtomic(
+      layout.holdPath(client, name, "release"),
+      JSON.stringify({ requestedAt: new Date().toISOString(), pid: process.pid }) + "\n",
+      0o640,
+    );
   } catch (err) {
-    throw new HashRelayError("STORAGE", `cannot write the release request for ${client}/${name}: ${(err as Error).message}`, "run the command as the server's user");
+    throw new HashRelayError(
+      "STORAGE",
+      `cannot write the release request for ${client}/${name}: ${(err as Error).message}`,
+      "run the command as the server's user",
+    );
   }
 }
 
@@ -148,11 +168,29 @@ function parseHold(value: unknown, client: string, name: string): Hold {
   const v = value as Partial<Hold> | null;
   const f = v?.figures as Partial<ReplacementFigures> | undefined;
   const ok =
-    typeof v === "object" && v !== null && v.client === client && v.name === name &&
-    typeof v.kept === "string" && typeof v.suspect === "string" && typeof v.since === "string" && typeof v.reason === "string" &&
-    typeof v.consistent === "number" && typeof f?.shared === "number" && typeof f.previousRatio === "number" && typeof f.newRatio === "number";
+    typeof v === "object" &&
+    v !== null &&
+    v.client === client &&
+    v.name === name &&
+    typeof v.kept === "string" &&
+    typeof v.suspect === "string" &&
+    typeof v.since === "string" &&
+    typeof v.reason === "string" &&
+    typeof v.consistent === "number" &&
+    typeof f?.shared === "number" &&
+    typeof f.previousRatio === "number" &&
+    typeof f.newRatio === "number";
   if (!ok) throw new Error(`not a hold of ${client}/${name}`);
-  return { client, name, kept: v.kept!, suspect: v.suspect!, since: v.since!, reason: v.reason!, figures: { shared: f!.shared!, previousRatio: f!.previousRatio!, newRatio: f!.newRatio! }, consistent: v.consistent! };
+  return {
+    client,
+    name,
+    kept: v.kept!,
+    suspect: v.suspect!,
+    since: v.since!,
+    reason: v.reason!,
+    figures: { shared: f!.shared!, previousRatio: f!.previousRatio!, newRatio: f!.newRatio! },
+    consistent: v.consistent!,
+  };
 }
 
 async function unlinkIfThere(path: string): Promise<void> {

@@ -15,7 +15,9 @@ describe("paths stay under the root", () => {
   const layout = new StoreLayout("/srv/backup/");
 
   test("normal paths", () => {
-    expect(layout.archivePath("web01", "backup-etc-00-00-03-2026-01-10.tar.gz")).toBe("/srv/backup/web01/backup-etc-00-00-03-2026-01-10.tar.gz");
+    expect(layout.archivePath("web01", "backup-etc-00-00-03-2026-01-10.tar.gz")).toBe(
+      "/srv/backup/web01/backup-etc-00-00-03-2026-01-10.tar.gz",
+    );
     expect(layout.trashPath("web01", "x")).toBe("/srv/backup/.trash/web01/x");
     expect(layout.indexPath()).toBe("/srv/backup/.hashrelay/index.sqlite");
     expect(layout.stagingPath("web01", "0123456789abcdef.part")).toBe("/srv/backup/.hashrelay/staging/web01/0123456789abcdef.part");

@@ -16,14 +16,22 @@ export const HOLDS_DIR = ".holds";
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
 export function checkClient(client: string): void {
   if (typeof client !== "string" || !isSlug(client)) {
-    throw new HashRelayError("BAD_FRAME", `client id ${JSON.stringify(client)} is not a valid name`, "client ids are slugs: a-z, 0-9 and dashes");
+    throw new HashRelayError(
+      "BAD_FRAME",
+      `client id ${JSON.stringify(client)} is not a valid name`,
+      "client ids are slugs: a-z, 0-9 and dashes",
+    );
   }
 }
 
 /** Refuses (BAD_FRAME) a source name that is not a slug. */
 export function checkName(name: string): void {
   if (typeof name !== "string" || !isSlug(name)) {
-    throw new HashRelayError("BAD_FRAME", `source name ${JSON.stringify(name)} is not a valid name`, "source names are slugs: a-z, 0-9 and dashes");
+    throw new HashRelayError(
+      "BAD_FRAME",
+      `source name ${JSON.stringify(name)} is not a valid name`,
+      "source names are slugs: a-z, 0-9 and dashes",
+    );
   }
 }
 
@@ -32,7 +40,11 @@ export function checkArchiveFile(name: string, file: string): Date {
   checkName(name);
   const parsed = typeof file === "string" ? parseArchiveFileName(file) : null;
   if (!parsed || parsed.name !== name) {
-    throw new HashRelayError("BAD_FRAME", `archive file ${JSON.stringify(file)} is not an archive name for ${name}`, "expected backup-NAME-SS-MM-HH-YYYY-MM-DD.tar.gz");
+    throw new HashRelayError(
+      "BAD_FRAME",
+      `archive file ${JSON.stringify(file)} is not an archive name for ${name}`,
+      "expected backup-NAME-SS-MM-HH-YYYY-MM-DD.tar.gz",
+    );
   }
   return parsed.at;
 }

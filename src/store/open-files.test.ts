@@ -59,7 +59,8 @@ describe("OpenFiles", () => {
         paths.push(path);
       }
       for (let round = 0; round < 2; round++) {
-        for (const [k, path] of paths.entries()) expect(files.read(path, 100, 50, `f${k}`)).toEqual(noise(1000, 2 * k + 1).subarray(100, 150));
+        for (const [k, path] of paths.entries())
+          expect(files.read(path, 100, 50, `f${k}`)).toEqual(noise(1000, 2 * k + 1).subarray(100, 150));
       }
       let error: unknown = null;
       try {

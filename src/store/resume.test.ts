@@ -171,7 +171,9 @@ describe("an interrupted upload resumes", () => {
 
     const { log, events } = recorder();
     const later = await openStore(root, { log, now: () => T0 + 24 * HOUR + 1 });
-    expect(events.filter((e) => e.event === "staging.removed").map((e) => [e.fields.client, e.fields.item, e.fields.reason])).toEqual([["web01", old, "stale"]]);
+    expect(events.filter((e) => e.event === "staging.removed").map((e) => [e.fields.client, e.fields.item, e.fields.reason])).toEqual([
+      ["web01", old, "stale"],
+    ]);
     expect(await stagingDir(root, "web01")).toEqual([]);
     expect(await stagingDir(root, "web02")).toEqual([fresh!]);
     expect(indicesOf((await uploadArchive(later, "web01", fileAt("etc", T0), archive)).needed)).toEqual(range(0, 6));
@@ -303,10 +305,16 @@ describe("verifyArchive (scrub)", () => {
     const report = await store.verifyArchive("web01", file);
     expect(report.ok).toBe(false);
     expect(report.members).toBe(8);
-    expect(report.damaged.map((d) => [d.index, d.offset, d.length, d.chunkId])).toEqual([[5, offset5, archive.members[5]!.length, Buffer.from(archive.entries[5]!.id).toString("hex")]]);
+    expect(report.damaged.map((d) => [d.index, d.offset, d.length, d.chunkId])).toEqual([
+      [5, offset5, archive.members[5]!.length, Buffer.from(archive.entries[5]!.id).toString("hex")],
+    ]);
     expect(await readBytes(path)).toEqual(bytes);
     expect(store.list("web01").map((e) => e.file)).toEqual([file]);
-    expect(events.some((e) => e.event === "archive.damaged" && e.fields.file === file && String(e.fields.first).startsWith(`member 5 at byte ${offset5}`))).toBe(true);
+    expect(
+      events.some(
+        (e) => e.event === "archive.damaged" && e.fields.file === file && String(e.fields.first).startsWith(`member 5 at byte ${offset5}`),
+      ),
+    ).toBe(true);
   });
 
   test("a truncated archive reports the members past its end; unknown archives are STORAGE, bad names BAD_FRAME", async () => {

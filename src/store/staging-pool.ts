@@ -98,7 +98,13 @@ export class StagingPool {
         if (scanned.valid < stats.size) {
           if (scanned.valid === 0) await unlink(path);
           else await truncate(path, scanned.valid);
-          this.log("warn", "staging.truncated", { client, item, kept: scanned.valid, dropped: stats.size - scanned.valid, reason: scanned.problem });
+          this.log("warn", "staging.truncated", {
+            client,
+            item,
+            kept: scanned.valid,
+            dropped: stats.size - scanned.valid,
+            reason: scanned.problem,
+          });
         }
         if (scanned.members.length > 0) this.add(client, path, scanned.members, stats.mtimeMs);
       }
@@ -135,7 +141,12 @@ export class StagingPool {
    * them) stay. Each file leaves the pool before it is unlinked, so no upload can start relying on it
    * meanwhile. Never throws: a file that cannot be deleted is logged (it is out of the pool anyway).
    */
-  async sweep(client: string, nowMs: number, pinned: ReadonlySet<string>, allStored: (members: readonly PoolMember[]) => boolean): Promise<void> {
+  async sweep(
+    client: string,
+    nowMs: number,
+    pinned: ReadonlySet<string>,
+    allStored: (members: readonly PoolMember[]) => boolean,
+  ): Promise<void> {
     const doomed: { file: PoolFile; reason: string }[] = [];
     let total = 0;
     for (const file of this.filesOf(client)) {
@@ -162,13 +173,16 @@ export class StagingPool {
         await unlink(file.path);
         this.log("info", "staging.removed", { client, item: file.item, reason, bytes: file.bytes });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.log("error", "staging.remove-failed", { client, item: file.item, error: (err as Error).message });
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+          this.log("error", "staging.remove-failed", { client, item: file.item, error: (err as Error).message });
       }
     }
   }
 
   private filesOf(client: string): PoolFile[] {
-    return [...this.files.values()].filter((f) => f.client === client).sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
+    return [...this.files.values()]
+      .filter((f) => f.client === client)
+      .sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
   }
 
   private index(file: PoolFile): void {

@@ -9,7 +9,18 @@ import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { asStorageError } from "./storage-error.ts";
 import { Store, type StoreLog, type UploadHeader } from "./store.ts";
-import { buildArchive, headerFor, offer, seededBytes, sendNeeded, sendPages, sha256, sliceStream, tempRoots, uploadArchive } from "./test-fixtures.ts";
+import {
+  buildArchive,
+  headerFor,
+  offer,
+  seededBytes,
+  sendNeeded,
+  sendPages,
+  sha256,
+  sliceStream,
+  tempRoots,
+  uploadArchive,
+} from "./test-fixtures.ts";
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
@@ -54,10 +65,14 @@ async function expectCode(promise: Promise<unknown> | (() => unknown), code: str
 function indexed(root: string, client: string, file: string): { archiveId: string; members: [string, string][] } | undefined {
   const db = new Database(join(root, ".hashrelay", "index.sqlite"), { readonly: true });
   try {
-    const row = db.query<{ id: number; archive_id: string }, [string, string]>("SELECT id, archive_id FROM archives WHERE client = ? AND file = ?").get(client, file);
+    const row = db
+      .query<{ id: number; archive_id: string }, [string, string]>("SELECT id, archive_id FROM archives WHERE client = ? AND file = ?")
+      .get(client, file);
     if (!row) return undefined;
     const members = db
-      .query<{ id: string; sha: string }, [number]>("SELECT lower(hex(chunk_id)) AS id, lower(hex(member_sha256)) AS sha FROM members WHERE archive = ? ORDER BY seq")
+      .query<{ id: string; sha: string }, [number]>(
+        "SELECT lower(hex(chunk_id)) AS id, lower(hex(member_sha256)) AS sha FROM members WHERE archive = ? ORDER BY seq",
+      )
       .all(row.id)
       .map((m): [string, string] => [m.id, m.sha]);
     return { archiveId: row.archive_id, members };
@@ -113,7 +128,10 @@ describe("upload of a fresh archive", () => {
       offset += length;
     }
     // the index on disk records the archive and, per member, its chunk id and the SHA-256 of its bytes
-    expect(indexed(root, "web01", file)).toEqual({ archiveId: archive.archiveId, members: archive.members.map((m, i) => [hex(archive.entries[i]!.id), hex(sha256(m))]) });
+    expect(indexed(root, "web01", file)).toEqual({
+      archiveId: archive.archiveId,
+      members: archive.members.map((m, i) => [hex(archive.entries[i]!.id), hex(sha256(m))]),
+    });
     expect(store.latest("web01", "etc")?.file).toBe(file);
     expect(store.find("web01", "etc", archive.archiveId)?.file).toBe(file);
     expect(store.list("web01").map((e) => e.file)).toEqual([file]);
@@ -215,7 +233,9 @@ describe("second archive of a name", () => {
     const { needed, entry } = await uploadArchive(store, "web01", fileAt("rep", T0), archive);
     expect(needed).toEqual([true, true, false, false, false]);
     expect(await readBytes(join(root, "web01", fileAt("rep", T0)))).toEqual(archive.bytes);
-    expect(entry.members.map((m) => m[1])).toEqual([0, 1, 2, 3, 4].map((k) => archive.members.slice(0, k).reduce((s, m) => s + m.length, 0)));
+    expect(entry.members.map((m) => m[1])).toEqual(
+      [0, 1, 2, 3, 4].map((k) => archive.members.slice(0, k).reduce((s, m) => s + m.length, 0)),
+    );
   });
 });
 
@@ -493,7 +513,13 @@ describe("names from the wire", () => {
       await expectCode(() => store.list(client), "BAD_FRAME");
       await expectCode(() => store.chunkIndex(client), "BAD_FRAME");
     }
-    for (const file of ["../backup-etc-00-00-03-2026-01-10.tar.gz", "backup-etc-00-00-03-2026-01-10.tar.gz/x", "backup-www-00-00-03-2026-01-10.tar.gz", "etc.tar.gz", "backup-etc-99-00-03-2026-01-10.tar.gz"]) {
+    for (const file of [
+      "../backup-etc-00-00-03-2026-01-10.tar.gz",
+      "backup-etc-00-00-03-2026-01-10.tar.gz/x",
+      "backup-www-00-00-03-2026-01-10.tar.gz",
+      "etc.tar.gz",
+      "backup-etc-99-00-03-2026-01-10.tar.gz",
+    ]) {
       await commitWith({ ...good, file });
     }
     await expectCode(store.setReceipt("web01", "../../x.json", { body: "", sig: "", key: "" }), "BAD_FRAME");
@@ -593,14 +619,18 @@ describe("the index is derived data", () => {
     await uploadArchive(store, "web02", fileAt("www", T0), buildArchive(randomRaws("w", 2)));
     await store.setReceipt("web01", fileAt("etc", T0), { body: "{}", sig: "abc", key: "ed25519:x" });
     const before = new Map(store.chunkIndex("web01"));
-    const entriesBefore = store.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }));
+    const entriesBefore = store
+      .list("web01")
+      .map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }));
     expect(before.size).toBe(9);
 
     await rm(join(root, ".hashrelay"), { recursive: true });
     const { log, events } = recorder();
     const reopened = await Store.open(root, { log, now: time.now });
     expect(reopened.chunkIndex("web01")).toEqual(before);
-    expect(reopened.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }))).toEqual(entriesBefore);
+    expect(
+      reopened.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file })),
+    ).toEqual(entriesBefore);
     expect(reopened.list("web01").every((e) => e.receipt === undefined)).toBe(true);
     expect(reopened.chunkIndex("web02").size).toBe(2);
     expect(events.filter((e) => e.event === "catalog.rebuilt").length).toBe(3);
@@ -798,7 +828,12 @@ describe("crashes", () => {
     await writeFile(join(root, "web01", fileAt("etc", T0 + HOUR)), second.bytes);
     time.advance(2 * HOUR);
     const reopened = await Store.open(root, { now: time.now });
-    expect(reopened.list("web01").map((e) => e.archiveId).sort()).toEqual([first.archiveId, second.archiveId].sort());
+    expect(
+      reopened
+        .list("web01")
+        .map((e) => e.archiveId)
+        .sort(),
+    ).toEqual([first.archiveId, second.archiveId].sort());
     expect(await readBytes(join(root, "web01", fileAt("etc", T0)))).toEqual(first.bytes);
   });
 

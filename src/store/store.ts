@@ -268,7 +268,9 @@ export class Store {
   latest(client: string, name: string): CatalogEntry | undefined {
     checkClient(client);
     checkName(name);
-    return this.list(client).filter((e) => e.name === name).at(-1);
+    return this.list(client)
+      .filter((e) => e.name === name)
+      .at(-1);
   }
 
   /** Every archive stored for `client`, oldest first; members are read from the index when first used. Throws BAD_FRAME on a bad client. */
@@ -281,13 +283,17 @@ export class Store {
   find(client: string, name: string, archiveId: string): CatalogEntry | undefined {
     checkClient(client);
     checkName(name);
-    return this.list(client).filter((e) => e.name === name && e.archiveId === archiveId).at(-1);
+    return this.list(client)
+      .filter((e) => e.name === name && e.archiveId === archiveId)
+      .at(-1);
   }
 
   /** The newest stored archive of `client` with this archive id, whatever its name, or undefined. */
   findById(client: string, archiveId: string): CatalogEntry | undefined {
     checkClient(client);
-    return this.list(client).filter((e) => e.archiveId === archiveId).at(-1);
+    return this.list(client)
+      .filter((e) => e.archiveId === archiveId)
+      .at(-1);
   }
 
   /**
@@ -300,7 +306,8 @@ export class Store {
    */
   readChunk(client: string, idHex: string, files: OpenFiles): Uint8Array | null {
     checkClient(client);
-    if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex)) throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
+    if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex))
+      throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
     const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
     if (!location) return null;
     const what = `${client}/${location.file}`;
@@ -359,7 +366,14 @@ export class Store {
     };
     if (!report.ok) {
       const first = result.damaged[0];
-      this.log("error", "archive.damaged", { client, file, damagedMembers: result.damaged.length, size: result.size, expectedSize: row.size, first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined });
+      this.log("error", "archive.damaged", {
+        client,
+        file,
+        damagedMembers: result.damaged.length,
+        size: result.size,
+        expectedSize: row.size,
+        first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined,
+      });
     }
     return report;
   }
@@ -373,25 +387,43 @@ export class Store {
   async listTrashed(client: string): Promise<TrashedArchive[]> {
     checkClient(client);
     const out: TrashedArchive[] = [];
-    const items = (await listTrash(this.layout, this.now(), this.log).catch((err) => {
-      throw asStorageError(err, `cannot list the trash of ${client}`);
-    })).filter((t) => t.client === client);
+    const items = (
+      await listTrash(this.layout, this.now(), this.log).catch((err) => {
+        throw asStorageError(err, `cannot list the trash of ${client}`);
+      })
+    ).filter((t) => t.client === client);
     for (const { item, trashedAtMs } of items) {
       const record = await readTrashRecord(this.layout, client, item);
       const file = (record?.from?.startsWith(`${client}/`) ? record.from.slice(client.length + 1) : item).replace(/\.\d+$/, "");
       const name = parseArchiveFileName(file)?.name;
       if (!name || !isSlug(name)) continue;
-      let details = record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt } : null;
+      let details =
+        record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt
+          ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt }
+          : null;
       if (!details) {
         try {
           const scanned = await scanArchive(this.layout.trashPath(client, item));
-          details = { archiveId: scanned.archiveId, fileSha256: scanned.fileSha256, size: scanned.size, storedAt: new Date(scanned.mtimeMs).toISOString() };
+          details = {
+            archiveId: scanned.archiveId,
+            fileSha256: scanned.fileSha256,
+            size: scanned.size,
+            storedAt: new Date(scanned.mtimeMs).toISOString(),
+          };
         } catch (err) {
           this.log("warn", "trash.unreadable", { client, item, error: (err as Error).message });
           continue;
         }
       }
-      out.push({ client, item, name, file, ...details, trashedAt: new Date(trashedAtMs).toISOString(), purgeAt: new Date(trashedAtMs + this.retention.trashForMs).toISOString() });
+      out.push({
+        client,
+        item,
+        name,
+        file,
+        ...details,
+        trashedAt: new Date(trashedAtMs).toISOString(),
+        purgeAt: new Date(trashedAtMs + this.retention.trashForMs).toISOString(),
+      });
     }
     return out.sort((a, b) => a.trashedAt.localeCompare(b.trashedAt) || a.item.localeCompare(b.item));
   }
@@ -412,7 +444,9 @@ export class Store {
     let trashed = false;
     if (row) {
       path = this.layout.archivePath(client, file);
-      members = this.index.membersWithSha(client, file).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength }));
+      members = this.index
+        .membersWithSha(client, file)
+        .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength }));
     } else {
       const item = (await this.listTrashed(client)).filter((t) => t.file === file).at(-1);
       if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
@@ -420,14 +454,25 @@ export class Store {
       const scanned = await scanArchive(path).catch((err) => {
         throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
       });
-      members = Array.from({ length: scanned.members.count }, (_, i) => ({ id: Buffer.from(scanned.members.id(i)).toString("hex"), offset: scanned.members.offset(i), length: scanned.members.length(i), rawLength: scanned.members.rawLength(i) }));
+      members = Array.from({ length: scanned.members.count }, (_, i) => ({
+        id: Buffer.from(scanned.members.id(i)).toString("hex"),
+        offset: scanned.members.offset(i),
+        length: scanned.members.length(i),
+        rawLength: scanned.members.rawLength(i),
+      }));
       trashed = true;
     }
     const handle = await open(path, "r").catch((err) => {
       throw asStorageError(err, `cannot open ${client}/${file}`);
     });
     const size = (await handle.stat()).size;
-    return { trashed, size, members, read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`), close: () => handle.close() };
+    return {
+      trashed,
+      size,
+      members,
+      read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
+      close: () => handle.close(),
+    };
   }
 
   /**
@@ -439,7 +484,8 @@ export class Store {
   beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz", knownStored: ReadonlySet<string> | null = null): Upload {
     checkClient(client);
     checkName(name);
-    if (format !== "tar.gz" && format !== "tar.zst") throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
+    if (format !== "tar.gz" && format !== "tar.zst")
+      throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
     const key = `${client}/${name}`;
     if (this.active.has(key)) {
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
@@ -484,7 +530,8 @@ export class Store {
     const purged = await purgeExpired(this.layout, trashForMs, this.now(), this.log).catch((err) => {
       throw asStorageError(err, "cannot purge the trash");
     });
-    for (const { client, item, trashedAtMs } of purged) await this.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
+    for (const { client, item, trashedAtMs } of purged)
+      await this.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
     return purged;
   }
 
@@ -498,7 +545,8 @@ export class Store {
       throw new HashRelayError("CONFIG", `retention.trashFor must be a duration ≥ 0, got ${trashForMs} ms`);
     }
     for (const key of ["maxShared", "ratioJump", "minRatio"] as const) {
-      if (!Number.isFinite(suspect[key]) || suspect[key] < 0) throw new HashRelayError("CONFIG", `retention.suspect.${key} must be a number ≥ 0, got ${suspect[key]}`);
+      if (!Number.isFinite(suspect[key]) || suspect[key] < 0)
+        throw new HashRelayError("CONFIG", `retention.suspect.${key} must be a number ≥ 0, got ${suspect[key]}`);
     }
     if (!Number.isSafeInteger(suspect.releaseAfter) || suspect.releaseAfter < 0) {
       throw new HashRelayError("CONFIG", `retention.suspect.releaseAfter must be a whole number ≥ 0, got ${suspect.releaseAfter}`);
@@ -555,7 +603,9 @@ export class Store {
         } catch (err) {
           this.log("error", "release.failed", { client, name, error: (err as Error).message });
         }
-        await this.holdBook.consume(client, name).catch((err) => this.log("error", "release.failed", { client, name, error: (err as Error).message }));
+        await this.holdBook
+          .consume(client, name)
+          .catch((err) => this.log("error", "release.failed", { client, name, error: (err as Error).message }));
       }
     } catch (err) {
       this.log("error", "release.failed", { error: (err as Error).message });
@@ -585,7 +635,10 @@ export class Store {
       }
       if (!(await lstat(this.layout.clientDir(client))).isDirectory()) continue;
       seen.add(client);
-      await this.syncClient(client, recorded.filter((r) => r.client === client));
+      await this.syncClient(
+        client,
+        recorded.filter((r) => r.client === client),
+      );
     }
     for (const stale of recorded.filter((r) => !seen.has(r.client))) {
       this.index.remove(stale.client, stale.file);
@@ -612,7 +665,14 @@ export class Store {
       known.delete(file);
       if (row && row.consistent && row.size === stats.size && row.mtimeMs === stats.mtimeMs) continue;
       if (row && !row.consistent) this.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
-      if (row && row.consistent) this.log("warn", "archive.changed", { client, file, size: stats.size, recordedSize: row.size, note: "changed on disk since it was stored; scanned again" });
+      if (row && row.consistent)
+        this.log("warn", "archive.changed", {
+          client,
+          file,
+          size: stats.size,
+          recordedSize: row.size,
+          note: "changed on disk since it was stored; scanned again",
+        });
       try {
         const members = await this.scanInto(client, parsed.name, file);
         this.log("info", "catalog.rebuilt", { client, file, members });
@@ -623,7 +683,11 @@ export class Store {
     }
     for (const stale of known.values()) {
       this.index.remove(stale.client, stale.file);
-      this.log("warn", "archive.vanished", { client: stale.client, file: stale.file, note: "indexed, but no longer in the storage folder: forgotten; its chunks are asked for again" });
+      this.log("warn", "archive.vanished", {
+        client: stale.client,
+        file: stale.file,
+        note: "indexed, but no longer in the storage folder: forgotten; its chunks are asked for again",
+      });
     }
   }
 
@@ -637,7 +701,10 @@ export class Store {
     checkClient(client);
     await this.withClientLock(client, async () => {
       try {
-        await this.syncClient(client, this.index.recorded().filter((r) => r.client === client));
+        await this.syncClient(
+          client,
+          this.index.recorded().filter((r) => r.client === client),
+        );
       } catch (err) {
         this.log("error", "index.refresh-failed", { client, error: (err as Error).message });
       }
@@ -670,7 +737,12 @@ export class Store {
     try {
       await this.scanInto(client, name, file);
     } catch (err) {
-      throw new HashRelayError("STORAGE", `${client}/${file} already exists and is not a valid archive`, "a stored file is never overwritten", { cause: err });
+      throw new HashRelayError(
+        "STORAGE",
+        `${client}/${file} already exists and is not a valid archive`,
+        "a stored file is never overwritten",
+        { cause: err },
+      );
     }
     const row = this.index.archive(client, file);
     return row ? this.entryOf(row) : undefined;
@@ -726,7 +798,10 @@ export class Store {
     }
     const { client, name, file, archiveId, fileSha256, size } = row;
     await this.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
-    const previous = this.index.archives(client).filter((e) => e.name === name && e.file !== file).at(-1);
+    const previous = this.index
+      .archives(client)
+      .filter((e) => e.name === name && e.file !== file)
+      .at(-1);
     if (previous) await this.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
     // A hold that could not be judged or written must not cost the last good copy: no retention this time.
     if (await this.watchReplacement(row, members)) await this.applyRetention(client, name, file);
@@ -738,14 +813,22 @@ export class Store {
    * false when that failed (logged): retention must then wait. Never throws.
    */
   private async watchReplacement(row: ArchiveRow, members: MemberTable): Promise<boolean> {
-    const previous = this.index.archives(row.client).filter((e) => e.name === row.name && e.file !== row.file).at(-1);
+    const previous = this.index
+      .archives(row.client)
+      .filter((e) => e.name === row.name && e.file !== row.file)
+      .at(-1);
     if (!previous) return true;
     const { client, name } = row;
     const rules = this.retention.suspect ?? DEFAULT_SUSPECT_RULES;
     try {
       const verdict = judgeReplacement(this.index.members(client, previous.file), members.records(), rules);
       const current = this.holdBook.get(client, name);
-      const { hold, change } = holdAfter(current, verdict, { client, name, previous: previous.file, file: row.file, now: new Date(this.now()).toISOString() }, rules);
+      const { hold, change } = holdAfter(
+        current,
+        verdict,
+        { client, name, previous: previous.file, file: row.file, now: new Date(this.now()).toISOString() },
+        rules,
+      );
       if (hold) await this.holdBook.put(hold);
       else if (current) await this.holdBook.drop(client, name);
       if (change === "held" || change === "held-again") {
@@ -758,7 +841,13 @@ export class Store {
       }
       return true;
     } catch (err) {
-      this.log("error", "hold.failed", { client, name, file: row.file, error: (err as Error).message, note: "retention skipped for this archive" });
+      this.log("error", "hold.failed", {
+        client,
+        name,
+        file: row.file,
+        error: (err as Error).message,
+        note: "retention skipped for this archive",
+      });
       return false;
     }
   }
@@ -776,7 +865,12 @@ export class Store {
     const replacedBy = stored ?? others[0]?.file ?? "";
     for (const old of others.slice(stored ? this.retention.keep - 1 : this.retention.keep)) {
       try {
-        const item = await moveToTrash(this.layout, old.client, old.file, this.now(), { archiveId: old.archiveId, fileSha256: old.fileSha256, size: old.size, storedAt: old.storedAt });
+        const item = await moveToTrash(this.layout, old.client, old.file, this.now(), {
+          archiveId: old.archiveId,
+          fileSha256: old.fileSha256,
+          size: old.size,
+          storedAt: old.storedAt,
+        });
         this.index.remove(old.client, old.file);
         this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy });
         await this.audit({ event: "trash", client, name, file: old.file, item, replacedBy });

@@ -126,7 +126,11 @@ describe("legitimate changes are not suspect", () => {
     const light = await membersOf(dir);
     for (const file of names) fs.writeFileSync(file, randomBytes(140_000));
     const replaced = await membersOf(dir);
-    const verdicts = [judgeReplacement(first, recreated, DEFAULT_SUSPECT_RULES), judgeReplacement(recreated, light, DEFAULT_SUSPECT_RULES), judgeReplacement(light, replaced, DEFAULT_SUSPECT_RULES)];
+    const verdicts = [
+      judgeReplacement(first, recreated, DEFAULT_SUSPECT_RULES),
+      judgeReplacement(recreated, light, DEFAULT_SUSPECT_RULES),
+      judgeReplacement(light, replaced, DEFAULT_SUSPECT_RULES),
+    ];
     expect(verdicts.map((v) => v.suspect)).toEqual([false, false, false]);
     expect(verdicts[0]!.shared).toBeGreaterThan(0.2); // chunks inside file contents; those with a tar header differ when the mtime second did
     expect(verdicts[2]!.shared).toBeLessThan(0.01); // nothing shared, but the ratio was ~1 already

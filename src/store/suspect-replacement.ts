@@ -53,7 +53,11 @@ export interface ReplacementVerdict extends ReplacementFigures {
  * [chunk id hex, offset, compressed length, raw length]. An empty archive on either side is never
  * suspect. Throws nothing.
  */
-export function judgeReplacement(previous: readonly MemberRecord[], next: readonly MemberRecord[], rules: SuspectRules): ReplacementVerdict {
+export function judgeReplacement(
+  previous: readonly MemberRecord[],
+  next: readonly MemberRecord[],
+  rules: SuspectRules,
+): ReplacementVerdict {
   const before = new Set<string>();
   let previousRaw = 0;
   let previousPacked = 0;

@@ -26,12 +26,26 @@ test("a superseded archive is listed with its ids and purge time, also when its 
     now += HOUR;
     await uploadArchive(store, "db01", archiveFileName("db", new Date(now)), buildArchive([seededBytes("d", 10_000)]));
 
-    const expected = { client: "web01", item: file1, name: "www", file: file1, archiveId: first.archiveId, fileSha256: first.fileSha256, size: first.size, storedAt: first.storedAt, trashedAt: new Date(T0 + HOUR).toISOString(), purgeAt: new Date(T0 + 49 * HOUR).toISOString() };
+    const expected = {
+      client: "web01",
+      item: file1,
+      name: "www",
+      file: file1,
+      archiveId: first.archiveId,
+      fileSha256: first.fileSha256,
+      size: first.size,
+      storedAt: first.storedAt,
+      trashedAt: new Date(T0 + HOUR).toISOString(),
+      purgeAt: new Date(T0 + 49 * HOUR).toISOString(),
+    };
     expect(await store.listTrashed("web01")).toEqual([expected]);
     expect(await store.listTrashed("db01")).toEqual([]);
 
     // A sidecar written before the ids were kept: the item is scanned; storedAt falls back to the file's mtime.
-    await writeFile(join(root, ".trash", "web01", `${file1}.trashed`), JSON.stringify({ trashedAt: new Date(T0 + HOUR).toISOString(), from: `web01/${file1}` }));
+    await writeFile(
+      join(root, ".trash", "web01", `${file1}.trashed`),
+      JSON.stringify({ trashedAt: new Date(T0 + HOUR).toISOString(), from: `web01/${file1}` }),
+    );
     const [rescanned] = await store.listTrashed("web01");
     expect({ ...rescanned, storedAt: expected.storedAt }).toEqual(expected);
   } finally {

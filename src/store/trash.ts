@@ -23,7 +23,6 @@ export interface TrashItem {
   trashedAtMs: number;
 }
 
-
 /** What the index knew of an archive when it went to the trash (kept in its sidecar, so `ls` need not rescan it). */
 export interface TrashedDetails {
   archiveId: string;
@@ -33,10 +32,16 @@ export interface TrashedDetails {
 }
 
 /** A trashed item's sidecar: its trash time, where it came from, and its details when recorded (null when unreadable). */
-export async function readTrashRecord(layout: StoreLayout, client: string, item: string): Promise<({ trashedAt: string; from?: string } & Partial<TrashedDetails>) | null> {
+export async function readTrashRecord(
+  layout: StoreLayout,
+  client: string,
+  item: string,
+): Promise<({ trashedAt: string; from?: string } & Partial<TrashedDetails>) | null> {
   try {
     const record = JSON.parse(await readFile(layout.trashPath(client, item + SIDECAR), "utf8")) as unknown;
-    return typeof record === "object" && record !== null && typeof (record as { trashedAt?: unknown }).trashedAt === "string" ? (record as { trashedAt: string }) : null;
+    return typeof record === "object" && record !== null && typeof (record as { trashedAt?: unknown }).trashedAt === "string"
+      ? (record as { trashedAt: string })
+      : null;
   } catch {
     return null;
   }
@@ -46,7 +51,13 @@ export async function readTrashRecord(layout: StoreLayout, client: string, item:
  * Moves `<root>/<client>/<file>` into `.trash/<client>/` (durable rename), then records the trash
  * time. Returns the item name. Throws fs errors; never overwrites anything in the trash.
  */
-export async function moveToTrash(layout: StoreLayout, client: string, file: string, nowMs: number, details?: TrashedDetails): Promise<string> {
+export async function moveToTrash(
+  layout: StoreLayout,
+  client: string,
+  file: string,
+  nowMs: number,
+  details?: TrashedDetails,
+): Promise<string> {
   const dir = layout.trashDir(client);
   const created = await mkdir(dir, { recursive: true, mode: 0o750 });
   if (created) await fsyncDir(layout.trashRoot());
@@ -81,7 +92,14 @@ export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLo
         if (!present.has(name.slice(0, -SIDECAR.length))) await unlink(path).catch(() => undefined);
         continue;
       }
-      if (name.startsWith(".") || !(await lstat(path).then((st) => st.isFile(), () => false))) continue;
+      if (
+        name.startsWith(".") ||
+        !(await lstat(path).then(
+          (st) => st.isFile(),
+          () => false,
+        ))
+      )
+        continue;
       let trashedAtMs = await readSidecar(layout, client, name);
       if (trashedAtMs === null) {
         trashedAtMs = nowMs;
@@ -115,7 +133,14 @@ export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowM
   return purged;
 }
 
-async function writeSidecar(layout: StoreLayout, client: string, item: string, atMs: number, from: string, details?: TrashedDetails): Promise<void> {
+async function writeSidecar(
+  layout: StoreLayout,
+  client: string,
+  item: string,
+  atMs: number,
+  from: string,
+  details?: TrashedDetails,
+): Promise<void> {
   const record = { trashedAt: new Date(atMs).toISOString(), from, ...details };
   await writeFileAtomic(layout.trashPath(client, item + SIDECAR), JSON.stringify(record) + "\n", 0o640);
 }

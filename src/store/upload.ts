@@ -170,12 +170,20 @@ export class Upload {
     if (firstIndex !== this.received) {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${file} starts at entry ${firstIndex}, expected ${this.received}`);
     }
-    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MANIFEST_PAGE_ENTRIES || firstIndex + entries.length > MAX_CHUNKS_PER_ARCHIVE) {
+    if (
+      !Array.isArray(entries) ||
+      entries.length === 0 ||
+      entries.length > MANIFEST_PAGE_ENTRIES ||
+      firstIndex + entries.length > MAX_CHUNKS_PER_ARCHIVE
+    ) {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${file} at entry ${firstIndex}: bad entry count ${entries?.length}`);
     }
     for (const [k, entry] of entries.entries()) {
       if (!Number.isSafeInteger(entry.rawLength) || entry.rawLength < 0 || entry.rawLength > CHUNK_MAX) {
-        throw new HashRelayError("BAD_FRAME", `manifest entry ${firstIndex + k} of ${file}: raw length ${entry.rawLength} is outside 0..${CHUNK_MAX}`);
+        throw new HashRelayError(
+          "BAD_FRAME",
+          `manifest entry ${firstIndex + k} of ${file}: raw length ${entry.rawLength} is outside 0..${CHUNK_MAX}`,
+        );
       }
     }
     const encoded = encodeManifestEntries(entries, 0, entries.length); // checks id lengths
@@ -220,10 +228,17 @@ export class Upload {
     const name = this.name;
     this.expectNeeded(index);
     if (isZstdMember(member, 0) !== (this.format === "tar.zst")) {
-      throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`);
+      throw new HashRelayError(
+        "BAD_FRAME",
+        `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`,
+      );
     }
     if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.idAt(index), this.rawLengths[index]!)) {
-      throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
+      throw new HashRelayError(
+        "HASH_MISMATCH",
+        `chunk ${index} of ${name} does not match its id`,
+        "the client's archive changed or was damaged in transit; the next backup retries",
+      );
     }
     return this.stage(index, member.length, member);
   }
@@ -240,7 +255,11 @@ export class Upload {
     const name = this.name;
     this.expectNeeded(index);
     if (raw.length !== this.rawLengths[index] || !Buffer.from(sha256(raw)).equals(Buffer.from(this.idAt(index)))) {
-      throw new HashRelayError("HASH_MISMATCH", `chunk ${index} of ${name} does not match its id`, "the client's archive changed or was damaged in transit; the next backup retries");
+      throw new HashRelayError(
+        "HASH_MISMATCH",
+        `chunk ${index} of ${name} does not match its id`,
+        "the client's archive changed or was damaged in transit; the next backup retries",
+      );
     }
     return this.stage(index, raw.length, this.host.compress(raw, this.format));
   }
@@ -286,7 +305,13 @@ export class Upload {
         }
         // Staged once written: the archive written ahead reads it from the staging file.
         this.staged.set(index, { offset, length: bytesOf.length, sha256: digest });
-        this.written.push({ id: this.idAt(index).slice(), offset, length: bytesOf.length, rawLength: this.rawLengths[index]!, sha256: digest });
+        this.written.push({
+          id: this.idAt(index).slice(),
+          offset,
+          length: bytesOf.length,
+          rawLength: this.rawLengths[index]!,
+          sha256: digest,
+        });
         this.writeAhead();
       } catch (err) {
         this.writeError = asStorageError(err, `cannot stage chunks of ${name} for ${this.client}`);
@@ -314,7 +339,8 @@ export class Upload {
       checkUploadHeader(header);
       const { name, file, chunks, rawSize, archiveId } = header;
       if (name !== this.name) throw new HashRelayError("BAD_FRAME", `commit names ${name}, the upload was offered as ${this.name}`);
-      if (!file.endsWith(`.${this.format}`)) throw new HashRelayError("BAD_FRAME", `commit names ${file}, the upload was offered as a .${this.format} archive`);
+      if (!file.endsWith(`.${this.format}`))
+        throw new HashRelayError("BAD_FRAME", `commit names ${file}, the upload was offered as a .${this.format} archive`);
       this.header = { ...header };
       await this.writes;
       if (this.writeError) throw this.writeError;
@@ -325,10 +351,17 @@ export class Upload {
         throw new HashRelayError("BAD_FRAME", `manifest of ${file} adds up to ${this.rawTotal} raw bytes, the offer said ${rawSize}`);
       }
       if (this.hasher.digest() !== archiveId) {
-        throw new HashRelayError("HASH_MISMATCH", `manifest of ${file} does not match its archive id ${archiveId}`, "the client's manifest changed or was damaged in transit; the next backup retries");
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `manifest of ${file} does not match its archive id ${archiveId}`,
+          "the client's manifest changed or was damaged in transit; the next backup retries",
+        );
       }
       if (this.missing > 0) {
-        throw new HashRelayError("BAD_FRAME", `${this.missing} chunk(s) of ${name} asked for never arrived (first: ${this.firstMissing()})`);
+        throw new HashRelayError(
+          "BAD_FRAME",
+          `${this.missing} chunk(s) of ${name} asked for never arrived (first: ${this.firstMissing()})`,
+        );
       }
       const entry = await this.host.withClientLock(this.client, () => this.store());
       committed = true;
@@ -362,7 +395,11 @@ export class Upload {
     const existing = await this.host.existingEntry(this.client, file);
     if (existing) {
       if (existing.archiveId === archiveId) return existing;
-      throw new HashRelayError("STORAGE", `${this.client}/${file} is already stored with other content`, "a stored archive is never overwritten; the next backup gets a new time stamp");
+      throw new HashRelayError(
+        "STORAGE",
+        `${this.client}/${file} is already stored with other content`,
+        "a stored archive is never overwritten; the next backup gets a new time stamp",
+      );
     }
     const started = performance.now();
     const ahead = await this.takeAhead();
@@ -373,7 +410,10 @@ export class Upload {
     let appendMs = 0;
     try {
       const sources = this.plan(aheadEntries, this.received);
-      await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${file}`);
+      await this.host.ensureSpace(
+        sources.reduce((sum, s) => sum + s.length, 0),
+        `${this.client}/${file}`,
+      );
       await assembler.append(sources);
       appendMs = Math.round(performance.now() - started) - waitMs;
       built = await assembler.finish();
@@ -412,7 +452,10 @@ export class Upload {
     for (let i = from; i < to; i++) {
       if (!this.staged.has(this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i)) reused.push(i);
     }
-    const places = this.host.sources(this.client, reused.map((i) => this.idAt(i)));
+    const places = this.host.sources(
+      this.client,
+      reused.map((i) => this.idAt(i)),
+    );
     let next = 0;
     for (let i = from; i < to; i++) {
       const origin = this.states[i] === DUPLICATE ? this.dupOf.get(i)! : i;
@@ -425,12 +468,29 @@ export class Upload {
       }
       const held = places[next++];
       if (!held) {
-        throw new HashRelayError("STORAGE", `chunk ${i} of ${this.name} is no longer stored for ${this.client}`, "an older archive was removed meanwhile; the next backup retries");
+        throw new HashRelayError(
+          "STORAGE",
+          `chunk ${i} of ${this.name} is no longer stored for ${this.client}`,
+          "an older archive was removed meanwhile; the next backup retries",
+        );
       }
       if (held.rawLength !== rawLength) {
-        throw new HashRelayError("HASH_MISMATCH", `chunk ${i} of ${this.name}, reused from ${held.label} at byte ${held.offset}, does not match its id`, "the manifest entry's raw length differs from the chunk's; the new archive was not stored");
+        throw new HashRelayError(
+          "HASH_MISMATCH",
+          `chunk ${i} of ${this.name}, reused from ${held.label} at byte ${held.offset}, does not match its id`,
+          "the manifest entry's raw length differs from the chunk's; the new archive was not stored",
+        );
       }
-      sources.push({ index: i, id, rawLength, path: held.path, label: held.label, offset: held.offset, length: held.length, sha256: held.sha256 });
+      sources.push({
+        index: i,
+        id,
+        rawLength,
+        path: held.path,
+        label: held.label,
+        offset: held.offset,
+        length: held.length,
+        sha256: held.sha256,
+      });
     }
     return sources;
   }
@@ -468,7 +528,10 @@ export class Upload {
     if (end === from || raw < AHEAD_BATCH_RAW) return;
     const sources = this.plan(from, end);
     if (this.writeError) throw this.writeError;
-    await this.host.ensureSpace(sources.reduce((sum, s) => sum + s.length, 0), `${this.client}/${this.name}`);
+    await this.host.ensureSpace(
+      sources.reduce((sum, s) => sum + s.length, 0),
+      `${this.client}/${this.name}`,
+    );
     this.ahead ??= await this.newAssembler();
     await this.ahead.append(sources);
   }

@@ -23,7 +23,12 @@ export function tempDir(prefix: string): string {
 }
 
 export function runBinary(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-  const result = spawnSync(ensureBinary(), args, { encoding: "utf8", cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: 180_000 });
+  const result = spawnSync(ensureBinary(), args, {
+    encoding: "utf8",
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    timeout: 180_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -74,7 +79,11 @@ export async function makeWorld(sources: string[], opts: { keep?: number; trashF
   return world;
 }
 
-export function writeServerConfig(world: World, clients: { name: string; key: string }[], opts: { keep?: number; trashFor?: string } = {}): void {
+export function writeServerConfig(
+  world: World,
+  clients: { name: string; key: string }[],
+  opts: { keep?: number; trashFor?: string } = {},
+): void {
   const list = clients.map((c) => `    - name: ${c.name}\n      key: "${c.key}"\n`).join("");
   fs.writeFileSync(
     world.serverConfig,
@@ -82,7 +91,11 @@ export function writeServerConfig(world: World, clients: { name: string; key: st
   );
 }
 
-export function writeClientConfig(world: World, sources: string[], opts: { name?: string; serverKey?: string; key?: string; port?: number } = {}): void {
+export function writeClientConfig(
+  world: World,
+  sources: string[],
+  opts: { name?: string; serverKey?: string; key?: string; port?: number } = {},
+): void {
   const paths = sources.map((s) => `    - ${JSON.stringify(s)}\n`).join("");
   fs.writeFileSync(
     world.clientConfig,
@@ -127,7 +140,15 @@ export async function startServer(world: World, opts: { env?: Record<string, str
 
 export interface ClientReport {
   server: "up" | "down";
-  results: { name: string; archive: string | null; status: string; bytesSent: number; chunksTotal: number; chunksSent: number; error?: string }[];
+  results: {
+    name: string;
+    archive: string | null;
+    status: string;
+    bytesSent: number;
+    chunksTotal: number;
+    chunksSent: number;
+    error?: string;
+  }[];
 }
 
 /** Runs `hashrelay client --once --json` and parses its report. */
@@ -189,4 +210,3 @@ export function writeNoiseFiles(dir: string, seed: number, count: number, size: 
   // odd and distinct per (seed, file): noise() treats a seed and seed | 1 alike
   for (let f = 0; f < count; f++) fs.writeFileSync(path.join(dir, `${prefix}-${f}.bin`), noise(size, seed * 1024 + f * 2 + 1));
 }
-

@@ -45,7 +45,9 @@ export interface NotifyReceiver {
 
 /** Starts a receiver on a socket file in a temp folder, or on an abstract name when `abstract` is true. */
 export async function startNotifyReceiver(opts: { abstract?: boolean } = {}): Promise<NotifyReceiver> {
-  const socketName = opts.abstract ? `@hashrelay-test-notify-${process.pid}-${Math.random().toString(36).slice(2)}` : path.join(tempDir("notify"), "notify.sock");
+  const socketName = opts.abstract
+    ? `@hashrelay-test-notify-${process.pid}-${Math.random().toString(36).slice(2)}`
+    : path.join(tempDir("notify"), "notify.sock");
   const child: ChildProcess = spawn("python3", ["-c", SCRIPT, socketName], { stdio: ["ignore", "pipe", "inherit"] });
   const messages: NotifyMessage[] = [];
   let bound: () => void = () => undefined;
@@ -71,7 +73,9 @@ export async function startNotifyReceiver(opts: { abstract?: boolean } = {}): Pr
       messages.push({ pid: parsed.pid ?? null, text, fields });
     }
   });
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`python3 notify receiver exited (${code})`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`python3 notify receiver exited (${code})`))),
+  );
   await Promise.race([boundPromise, exited]);
   exited.catch(() => undefined);
   return {
@@ -82,7 +86,10 @@ export async function startNotifyReceiver(opts: { abstract?: boolean } = {}): Pr
       for (;;) {
         const found = messages.find(match);
         if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no notify message matched within ${timeoutMs} ms; got:\n${messages.map((m) => JSON.stringify(m.text)).join("\n")}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `no notify message matched within ${timeoutMs} ms; got:\n${messages.map((m) => JSON.stringify(m.text)).join("\n")}`,
+          );
         await Bun.sleep(20);
       }
     },

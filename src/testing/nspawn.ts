@@ -42,7 +42,8 @@ export function hostMirror(): { suite: string; mirror: string } | { error: strin
       for (const stanza of text.split(/\n\s*\n/)) {
         const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, "mi").exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
         if (/^enabled:\s*no/im.test(stanza)) continue;
-        if (field("Types").includes("deb") && field("Suites").includes(suite) && field("URIs")[0]) return { suite, mirror: field("URIs")[0]! };
+        if (field("Types").includes("deb") && field("Suites").includes(suite) && field("URIs")[0])
+          return { suite, mirror: field("URIs")[0]! };
       }
     } else if (file.endsWith(".list")) {
       for (const line of text.split("\n")) {
@@ -65,7 +66,8 @@ export function nspawnUnavailable(): string | null {
 
 function run(command: string, args: string[], opts: { timeoutMs?: number } = {}): string {
   const result = spawnSync(command, args, { encoding: "utf8", timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
   return result.stdout;
 }
 
@@ -77,7 +79,10 @@ export function cachedRootfs(): { tarball: string; built: boolean; seconds: numb
   const source = hostMirror();
   if ("error" in source) throw new Error(source.error);
   const arch = run("dpkg", ["--print-architecture"]).trim();
-  const key = createHash("sha256").update(JSON.stringify([ROOTFS_VERSION, ROOTFS_PACKAGES, source])).digest("hex").slice(0, 12);
+  const key = createHash("sha256")
+    .update(JSON.stringify([ROOTFS_VERSION, ROOTFS_PACKAGES, source]))
+    .digest("hex")
+    .slice(0, 12);
   const tarball = path.join(CACHE_DIR, `rootfs-${source.suite}-${arch}-v${ROOTFS_VERSION}-${key}.tar.zst`);
   if (fs.existsSync(tarball)) return { tarball, built: false, seconds: 0 };
   const started = Date.now();
@@ -85,7 +90,9 @@ export function cachedRootfs(): { tarball: string; built: boolean; seconds: numb
   const work = fs.mkdtempSync(path.join(CACHE_DIR, "build-"));
   try {
     const root = path.join(work, "root");
-    run("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, source.suite, root, source.mirror], { timeoutMs: 900_000 });
+    run("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, source.suite, root, source.mirror], {
+      timeoutMs: 900_000,
+    });
     // What the test never reads: smaller tarball, faster extraction.
     for (const dir of ["usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "var/cache/apt", "var/lib/apt/lists"]) {
       fs.rmSync(path.join(root, dir), { recursive: true, force: true });
@@ -127,7 +134,24 @@ export class Container {
    */
   static async boot(root: string, name: string): Promise<Container> {
     const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"';
-    const args = ["--mount", "--propagation", "private", "sh", "-c", script, "sh", "-D", root, "--private-network", "--register=no", "--keep-unit", "-q", "-b", "--console=read-only", `--machine=${name}`];
+    const args = [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      script,
+      "sh",
+      "-D",
+      root,
+      "--private-network",
+      "--register=no",
+      "--keep-unit",
+      "-q",
+      "-b",
+      "--console=read-only",
+      `--machine=${name}`,
+    ];
     const nspawn = spawn("unshare", args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     nspawn.stdout!.on("data", (d: Buffer) => (output += d.toString()));
@@ -135,7 +159,8 @@ export class Container {
     const deadline = Date.now() + 60_000;
     let initPid: number | null = null;
     while (initPid === null) {
-      if (nspawn.exitCode !== null || nspawn.signalCode !== null) throw new Error(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}):\n${output}`);
+      if (nspawn.exitCode !== null || nspawn.signalCode !== null)
+        throw new Error(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}):\n${output}`);
       if (Date.now() > deadline) throw new Error(`the container's init never appeared:\n${output}`);
       initPid = childrenOf(nspawn.pid!).find((pid) => readComm(pid) === "systemd") ?? null;
       if (initPid === null) await Bun.sleep(50);
@@ -156,10 +181,14 @@ export class Container {
   /** Runs a command inside the container (all its namespaces, its root), as root, with a clean environment. */
   exec(command: string[], timeoutMs = 60_000): ExecResult {
     const ns = ["-t", String(this.initPid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"];
-    const result = spawnSync("nsenter", [...ns, "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", ...command], {
-      encoding: "utf8",
-      timeout: timeoutMs,
-    });
+    const result = spawnSync(
+      "nsenter",
+      [...ns, "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", ...command],
+      {
+        encoding: "utf8",
+        timeout: timeoutMs,
+      },
+    );
     return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
   }
 

@@ -76,7 +76,11 @@ export class RawPeer {
 }
 
 /** Handshakes as the client whose key file is given; returns the peer and its sealed channel after `welcome`. */
-export async function authenticatedPeer(port: number, clientKeyFile: string, serverKeyText: string): Promise<{ peer: RawPeer; channel: SealedChannel }> {
+export async function authenticatedPeer(
+  port: number,
+  clientKeyFile: string,
+  serverKeyText: string,
+): Promise<{ peer: RawPeer; channel: SealedChannel }> {
   const identity = parseSecretKeyFile(fs.readFileSync(clientKeyFile, "utf8"), clientKeyFile);
   const serverKey = parsePublicKey(serverKeyText)!;
   const peer = await RawPeer.connect(port);

@@ -8,7 +8,15 @@ import { checkExit, type BenchTool, type RunMeasure, type ToolSetup } from "./to
 
 interface ClientReport {
   server: string;
-  results: { name: string; archive: string | null; status: string; bytesSent: number; chunksTotal: number; chunksSent: number; error?: string }[];
+  results: {
+    name: string;
+    archive: string | null;
+    status: string;
+    bytesSent: number;
+    chunksTotal: number;
+    chunksSent: number;
+    error?: string;
+  }[];
 }
 
 function keygen(binary: string, file: string): string {
@@ -41,7 +49,8 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string }): Prom
   fs.mkdirSync(state, { recursive: true });
   return {
     name: "hashrelay",
-    describe: "`hashrelay server` (fresh storage, started before each run) and `hashrelay client --once --json`, the client's server address being the proxy",
+    describe:
+      "`hashrelay server` (fresh storage, started before each run) and `hashrelay client --once --json`, the client's server address being the proxy",
     stateDirs: [storage, state],
     async run(): Promise<RunMeasure> {
       const server = await startService([binary, "server", "--config", serverConfig], {

@@ -37,16 +37,30 @@ export async function rsyncTool(setup: ToolSetup): Promise<BenchTool> {
     async run(): Promise<RunMeasure> {
       const daemonLog = path.join(work, "rsyncd.log");
       fs.rmSync(daemonLog, { force: true });
-      const daemon = await startService(["rsync", "--daemon", "--no-detach", `--config=${config}`, `--port=${daemonPort}`, "--address=127.0.0.1", `--log-file=${daemonLog}`], {
-        rssFile: path.join(work, "daemon.rss"),
-        logFile: path.join(work, "daemon.out"),
-        readyFile: daemonLog,
-        readyText: "listening on port",
-      });
+      const daemon = await startService(
+        [
+          "rsync",
+          "--daemon",
+          "--no-detach",
+          `--config=${config}`,
+          `--port=${daemonPort}`,
+          "--address=127.0.0.1",
+          `--log-file=${daemonLog}`,
+        ],
+        {
+          rssFile: path.join(work, "daemon.rss"),
+          logFile: path.join(work, "daemon.out"),
+          readyFile: daemonLog,
+          readyText: "listening on port",
+        },
+      );
       let client;
       try {
         proxy.reset();
-        client = await runTimed(["rsync", "-az", "--delete", "--debug=nstr", `${tree}/`, `rsync://127.0.0.1:${proxy.port}/bench/`], path.join(work, "client.rss"));
+        client = await runTimed(
+          ["rsync", "-az", "--delete", "--debug=nstr", `${tree}/`, `rsync://127.0.0.1:${proxy.port}/bench/`],
+          path.join(work, "client.rss"),
+        );
         await proxy.settle();
       } catch (err) {
         await daemon.stop();

@@ -27,7 +27,9 @@ export async function tarTool(setup: ToolSetup): Promise<BenchTool> {
       proxy.reset();
       const started = performance.now();
       const stored = new Promise<number>((resolve) => (received = resolve));
-      const tar = spawnTimed(["tar", "-czf", "-", "-C", path.dirname(tree), path.basename(tree)], path.join(work, "client.rss"), { pipeStdout: true });
+      const tar = spawnTimed(["tar", "-czf", "-", "-C", path.dirname(tree), path.basename(tree)], path.join(work, "client.rss"), {
+        pipeStdout: true,
+      });
       const socket = net.connect(proxy.port, "127.0.0.1");
       socket.on("error", (err) => tar.child.kill() && console.error(`tar copy: ${err.message}`));
       tar.child.stdout!.pipe(socket);

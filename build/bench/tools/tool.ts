@@ -31,7 +31,11 @@ export interface ToolSetup {
 }
 
 /** Throws an Error carrying the tool's output when a run failed. */
-export function checkExit(tool: string, run: { code: number | null; signal: string | null; stdout: string; stderr: string }, ok: number[] = [0]): void {
+export function checkExit(
+  tool: string,
+  run: { code: number | null; signal: string | null; stdout: string; stderr: string },
+  ok: number[] = [0],
+): void {
   if (run.code !== null && ok.includes(run.code)) return;
   throw new Error(`${tool} failed (exit ${run.code ?? run.signal}):\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
 }
