@@ -15,18 +15,10 @@ import { createNotifier } from "../io/sd-notify.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "../daemon/live-config.ts";
-import { loadConfig } from "./load-config.ts";
+import { loadConfig, requireClient, type ClientConfig } from "../io/config-file.ts";
 import { resolveServer } from "../client/command-session.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
-
-type ClientConfig = Config & { client: NonNullable<Config["client"]> };
-
-export function requireClient(config: Config): ClientConfig {
-  if (!config.client)
-    throw new HashRelayError("CONFIG", `${config.file}: no client section`, "add a client: section (see hashrelay.example.yaml)");
-  return config as ClientConfig;
-}
 
 /** What a tick needs for `config`; state and log are reused from `previous` when its state folder and name are the same. */
 function tickContext(config: ClientConfig, previous?: TickContext, logOptions: LoggerOptions = {}): TickContext {

@@ -3,8 +3,7 @@ import { HashRelayError } from "../errors.ts";
 import { parseDuration } from "../config/duration.ts";
 import { discoverServer, DISCOVERY_WAIT_MS } from "../session/discovery.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { requireClient } from "./client.ts";
-import { loadConfig } from "./load-config.ts";
+import { loadConfig, requireClient } from "../io/config-file.ts";
 
 /** Prints "ADDR:PORT" of the server that answered with the pinned client.serverKey; throws SERVER_DOWN (exit 3) if none did. */
 export async function discover(argv: string[]): Promise<number> {

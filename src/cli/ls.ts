@@ -5,9 +5,8 @@ import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { requireClient } from "./client.ts";
 import { openCommandSession } from "../client/command-session.ts";
-import { loadConfig } from "./load-config.ts";
+import { loadConfig, requireClient } from "../io/config-file.ts";
 import { formatBytes } from "../client/progress.ts";
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */

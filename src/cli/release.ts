@@ -10,8 +10,7 @@ import { holdLines } from "./status-report.ts";
 import { readHolds, requestRelease, type Hold } from "../store/holds.ts";
 import { StoreLayout, pathExists, readdirOrEmpty } from "../store/layout.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
-import { requireServer } from "./server.ts";
+import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** How long the command waits for the daemon (it looks every 2 s). */
 const WAIT_MS = 15_000;

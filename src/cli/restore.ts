@@ -14,10 +14,9 @@ import type { ListedArchive } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { requireClient } from "./client.ts";
 import { openCommandSession } from "../client/command-session.ts";
 import { listRemote } from "./ls.ts";
-import { loadConfig } from "./load-config.ts";
+import { loadConfig, requireClient } from "../io/config-file.ts";
 import { keptReceipt } from "./receipt.ts";
 
 const TEMP_PREFIX = ".hashrelay-restore-";

@@ -3,8 +3,7 @@ import { EXIT, HashRelayError } from "../errors.ts";
 import { LineSplitter, formatHead, parseAuditLine, parseHead, type AuditEntry } from "../store/audit-chain.ts";
 import { checkAuditLog, readAuditLog } from "../store/audit-log.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
-import { requireServer } from "./server.ts";
+import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** One entry as a line a person reads: seq, time, event, client/name, file, what else it says. */
 function describeEntry(entry: AuditEntry): string {

@@ -5,8 +5,7 @@ import { scanArchive } from "../store/archive-file.ts";
 import { StoreLayout, readdirOrEmpty } from "../store/layout.ts";
 import { Store, type DamagedMember } from "../store/store.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { loadConfig } from "./load-config.ts";
-import { requireServer } from "./server.ts";
+import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** What the scrub found for one file. */
 export interface ScrubLine {

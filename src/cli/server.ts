@@ -8,15 +8,9 @@ import { createLogger, parseLogFormat } from "../io/log.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { startLiveConfig } from "../daemon/live-config.ts";
-import { readConfig } from "./load-config.ts";
+import { readConfig } from "../io/config-file.ts";
 import { serverVerify } from "./server-verify.ts";
 import { serverAudit } from "./server-audit.ts";
-
-export function requireServer(config: Config): Config & { server: NonNullable<Config["server"]> } {
-  if (!config.server)
-    throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
-  return config as Config & { server: NonNullable<Config["server"]> };
-}
 
 /** <storage>/.hashrelay/hashrelay-server.log when the file names a storage; an unreadable or invalid file is reported by the first reload. */
 function logFileOf(file: string): string | undefined {

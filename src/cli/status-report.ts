@@ -10,7 +10,7 @@ import { readSidecar } from "../store/trash.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
 import { ClientState } from "../client/state.ts";
 import { daemonRunning, readDaemonRecord } from "../client/service.ts";
-import type { DownKind } from "../client/server-availability.ts";
+import type { DownKind } from "../daemon/status-line.ts";
 import { freeBytes, readServerActivity } from "../server/service.ts";
 import { formatSize } from "../daemon/status-line.ts";
 

@@ -1,7 +1,7 @@
 // `hashrelay status --config FILE [--json]`: what the client or server state says, whether or not the daemon runs.
 import { formatStatus, statusReport } from "./status-report.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { readConfig } from "./load-config.ts";
+import { readConfig } from "../io/config-file.ts";
 import { clientConfigStatus, configStatusLines, serverConfigStatus, statusOfInvalidConfig } from "./status-config.ts";
 
 export async function status(argv: string[]): Promise<number> {

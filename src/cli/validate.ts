@@ -2,7 +2,7 @@
 import { EXIT, asHashRelayError } from "../errors.ts";
 import { formatIssue, type ConfigIssue } from "../config/parse-config.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { readConfig, type ConfigResult } from "./load-config.ts";
+import { readConfig, type ConfigResult } from "../io/config-file.ts";
 
 export function validate(argv: string[]): number {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json", "--skip-key-files"] }, "validate");

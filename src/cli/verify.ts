@@ -13,10 +13,9 @@ import { ProofStore, type ProofRows } from "../client/proof-store.ts";
 import { buildArchive } from "../client/archive-builder.ts";
 import { walkSource } from "../client/tree-walk.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { requireClient } from "./client.ts";
 import { openCommandSession } from "../client/command-session.ts";
 import { listRemote } from "./ls.ts";
-import { loadConfig } from "./load-config.ts";
+import { loadConfig, requireClient } from "../io/config-file.ts";
 import { keptReceipt } from "./receipt.ts";
 import { receiveManifest } from "./restore.ts";
 

@@ -1,9 +1,9 @@
 // The probe-viewer's memory: is the server Up or Down, since when, why; transitions are logged once.
 import type { HashRelayError } from "../errors.ts";
+import type { DownKind } from "../daemon/status-line.ts";
 import type { Logger } from "../io/log.ts";
 
 /** Why a probe failed, as a stable word for status, metrics and tests. */
-export type DownKind = "refused" | "timeout" | "unauthorized" | "unreachable" | "closed" | "busy" | "error";
 
 export interface ServerAvailability {
   server: "up" | "down";

@@ -4,8 +4,8 @@ import path from "node:path";
 import { writeFileAtomic, writeFileAtomicIf } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { Segment } from "../archive/stream-map.ts";
-import type { DownKind } from "./server-availability.ts";
-import type { SourceResult } from "./upload.ts";
+import type { DownKind } from "../daemon/status-line.ts";
+import type { SourceResult } from "./source-result.ts";
 
 /** What the last successful backup of a source left behind. */
 export interface SourceRecord {

@@ -3,16 +3,8 @@ import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, t
 import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
-import { compareTarPaths, type TarEntry } from "../archive/tar.ts";
-import { WalkedEntries } from "./walked-entries.ts";
-
-/** A tar entry plus where to read it and what the change detector needs. */
-export interface WalkedEntry extends TarEntry {
-  absPath: string;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
-}
+import { compareTarPaths } from "../archive/tar.ts";
+import { WalkedEntries, type WalkedEntry } from "./walked-entries.ts";
 
 export interface WalkResult {
   /** Sorted with compareTarPaths; the first is the source itself. Made from `store` on first use, then kept. */

@@ -13,7 +13,7 @@ import { proofTokens } from "../protocol/proof.ts";
 import { decodeNeed, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
 import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import type { Identity } from "../protocol/identity.ts";
-import type { HeldArchive } from "../protocol/messages.ts";
+import type { SourceResult } from "./source-result.ts";
 import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { archiveIdOf, chunkIdHex } from "../archive/manifest.ts";
 import { BaseManifest, diffAgainstBase, encodeDiffPage } from "../archive/manifest-diff.ts";
@@ -63,20 +63,6 @@ const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
 const GARBAGE_BUDGET_BYTES = 32 * 1024 * 1024;
 /** Proof answers of chunks in no source's last archive are forgotten this long after the chunk was last backed up. */
 const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
-
-export type SourceStatus = "sent" | "unchanged" | "skipped" | "failed";
-
-export interface SourceResult {
-  name: string;
-  archive: string | null;
-  status: SourceStatus;
-  bytesSent: number;
-  chunksTotal: number;
-  chunksSent: number;
-  error?: string;
-  /** The server holds this source's previous archive as a suspect replacement (see PROTOCOL.md, held). */
-  held?: HeldArchive;
-}
 
 /** How far one source has got; reported after the walk, after each chunk is built, and after each chunk is sent. */
 export interface UploadProgress {

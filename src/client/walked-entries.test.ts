@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { WalkedEntries } from "./walked-entries.ts";
-import { fingerprintEntries, type WalkedEntry } from "./tree-walk.ts";
+import { fingerprintEntries } from "./tree-walk.ts";
+import type { WalkedEntry } from "./walked-entries.ts";
 
 const users = new Map([
   [0, "root"],

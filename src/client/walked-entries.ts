@@ -1,5 +1,13 @@
 // The entries of one walk kept in columns (typed arrays and one array of paths), made into objects only when an archive is built.
-import type { WalkedEntry } from "./tree-walk.ts";
+import type { TarEntry } from "../archive/tar.ts";
+
+/** A tar entry plus where to read it and what the change detector needs. */
+export interface WalkedEntry extends TarEntry {
+  absPath: string;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
 
 type EntryType = WalkedEntry["type"];
 const TYPES: readonly EntryType[] = ["file", "dir", "symlink"];

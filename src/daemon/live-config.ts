@@ -5,7 +5,7 @@ import { writeConfigRecord } from "./config-record.ts";
 import { ConfigReloader, startFailure, type ReloadPart } from "./reload.ts";
 import { watchConfigFile } from "../io/config-watch.ts";
 import type { Logger } from "../io/log.ts";
-import { parseConfigText } from "../cli/load-config.ts";
+import { parseConfigText } from "../io/config-file.ts";
 
 export interface LiveConfig {
   reloader: ConfigReloader;

@@ -1,5 +1,7 @@
 // The one-line STATUS= text `systemctl status` shows for the client and for the server.
-import type { DownKind } from "../client/server-availability.ts";
+
+/** Why the client last found the server down (client/server-availability.ts decides). */
+export type DownKind = "refused" | "timeout" | "unauthorized" | "unreachable" | "closed" | "busy" | "error";
 
 /** What the client's line is made of: the last tick as recorded in state/status.json. */
 export interface ClientTickSummary {

@@ -2,14 +2,14 @@
 import net from "node:net";
 import { HashRelayError } from "../errors.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "../protocol/frame-codec.ts";
-import type { Connection } from "../session/connection.ts";
 
 /** Bytes a sender may leave in the socket's buffer before it waits for a drain (a wait per 64 KiB chunk frame costs an event-loop turn each). */
 const SEND_WINDOW_BYTES = 1024 * 1024;
 /** Frames queued but not yet consumed before the socket is paused (backpressure). */
 const MAX_QUEUED_FRAMES = 64;
 
-export class FramedSocket implements Connection {
+/** Satisfies session/connection.ts (structurally: io knows nothing of sessions). */
+export class FramedSocket {
   private readonly decoder = new FrameDecoder();
   private readonly queue: Frame[] = [];
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;

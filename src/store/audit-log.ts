@@ -31,7 +31,7 @@ import {
 } from "./audit-chain.ts";
 import { StoreLayout, pathExists } from "./layout.ts";
 import { asStorageError } from "./storage-error.ts";
-import type { StoreLog } from "./store.ts";
+import type { StoreLog } from "./store-log.ts";
 
 export const AUDIT_LOG = "audit.log";
 export const AUDIT_HEAD = "audit.head";

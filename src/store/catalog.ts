@@ -1,4 +1,4 @@
-// What the store tells its callers about each stored archive: entries, members, chunk locations, receipts.
+// Pure: what the store tells its callers about each stored archive: entries, members, chunk locations, receipts.
 import type { SignedDoc } from "../protocol/signed-document.ts";
 
 /** One member of a stored archive: [chunk id (hex), offset in the file, member length, raw length]. */

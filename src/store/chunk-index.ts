@@ -12,7 +12,7 @@ import { HashRelayError } from "../errors.ts";
 import { isSignedDocShape, type ArchiveRow, type ChunkLocation, type MemberRecord } from "./catalog.ts";
 import type { MemberTable } from "./member-table.ts";
 import { pathExists } from "./layout.ts";
-import type { StoreLog } from "./store.ts";
+import type { StoreLog } from "./store-log.ts";
 
 const SCHEMA_VERSION = 1;
 

@@ -16,7 +16,7 @@ import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { MAX_MEMBER_BYTES, readExactly, sha256 } from "./archive-file.ts";
 import { assertUnderRoot, readdirOrEmpty, type StoreLayout } from "./layout.ts";
-import type { StoreLog } from "./store.ts";
+import type { StoreLog } from "./store-log.ts";
 
 /** A staging file not written for this long is dropped (measured from its last write). */
 export const STAGING_STALE_MS = 24 * 3600 * 1000;

@@ -17,7 +17,7 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import type { Level, LogFields } from "../io/log.ts";
+import type { StoreLog } from "./store-log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
@@ -34,8 +34,6 @@ import { DEFAULT_SUSPECT_RULES, judgeReplacement, type SuspectRules } from "./su
 import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
 import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
 import { ChunkWorkers } from "../io/chunk-workers.ts";
-
-export type StoreLog = (level: Level, event: string, fields: LogFields) => void;
 
 /**
  * Told each accept, supersede, hold, release, trash and purge once it is durable on disk (e.g. AuditLog.append of
@@ -69,6 +67,7 @@ export interface StoreOptions {
 export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000, suspect: DEFAULT_SUSPECT_RULES };
 export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 
+export type { StoreLog } from "./store-log.ts";
 export type { ArchiveRow, CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
 export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";

@@ -10,7 +10,7 @@
 import { lstat, mkdir, readFile, unlink } from "node:fs/promises";
 import { fsyncDir, renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
 import { StoreLayout, checkClient, pathExists, readdirOrEmpty } from "./layout.ts";
-import type { StoreLog } from "./store.ts";
+import type { StoreLog } from "./store-log.ts";
 
 const SIDECAR = ".trashed";
 /** Temp files left by writeFileAtomic: ".<name>.<12 hex>.tmp". */

@@ -13,7 +13,7 @@ import type { ArchiveFormat } from "../archive/naming.ts";
 import type { MemberTable } from "./member-table.ts";
 import type { PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
-import type { StoreLog } from "./store.ts";
+import type { StoreLog } from "./store-log.ts";
 
 /** What the client's signed manifest says at commit: the archive it wants stored. */
 export interface UploadHeader {

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import { HashRelayError } from "../errors.ts";
 import { formatIssue, parseConfig, type Config, type ConfigIssue, type ParseResult } from "../config/parse-config.ts";
-import { realFileFacts } from "../io/file-facts.ts";
+import { realFileFacts } from "./file-facts.ts";
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 
@@ -33,4 +33,21 @@ export function loadConfig(file: string): Config {
   const result = readConfig(file);
   if (result.ok) return result.config;
   throw new HashRelayError("CONFIG", result.issues.map(formatIssue).join("\n"), "");
+}
+
+export type ClientConfig = Config & { client: NonNullable<Config["client"]> };
+export type ServerConfig = Config & { server: NonNullable<Config["server"]> };
+
+/** The config, which must have a client section; CONFIG otherwise. */
+export function requireClient(config: Config): ClientConfig {
+  if (!config.client)
+    throw new HashRelayError("CONFIG", `${config.file}: no client section`, "add a client: section (see hashrelay.example.yaml)");
+  return config as ClientConfig;
+}
+
+/** The config, which must have a server section; CONFIG otherwise. */
+export function requireServer(config: Config): ServerConfig {
+  if (!config.server)
+    throw new HashRelayError("CONFIG", `${config.file}: no server section`, "add a server: section (see hashrelay.example.yaml)");
+  return config as ServerConfig;
 }

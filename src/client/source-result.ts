@@ -1,0 +1,16 @@
+// What backing up one source came to: the per-source line of `--once --json`, status and systemd.
+import type { HeldArchive } from "../protocol/messages.ts";
+
+export type SourceStatus = "sent" | "unchanged" | "skipped" | "failed";
+
+export interface SourceResult {
+  name: string;
+  archive: string | null;
+  status: SourceStatus;
+  bytesSent: number;
+  chunksTotal: number;
+  chunksSent: number;
+  error?: string;
+  /** The server holds this source's previous archive as a suspect replacement (see PROTOCOL.md, held). */
+  held?: HeldArchive;
+}
