@@ -10,7 +10,8 @@ import type { ReloadPart } from "../daemon/reload.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, parseLogFormat, type LoggerOptions } from "../io/log.ts";
-import { createProgress, formatBytes } from "../client/progress.ts";
+import { createProgress } from "../client/progress.ts";
+import { formatSize } from "../config/units.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { configPath, parseArgs } from "./args.ts";
@@ -46,7 +47,7 @@ function printHuman(result: TickResult): void {
     const detail =
       r.status === "failed" || r.status === "skipped"
         ? (r.error ?? "")
-        : `${r.archive}  ${r.chunksSent}/${r.chunksTotal} chunks sent, ${formatBytes(r.bytesSent)}`;
+        : `${r.archive}  ${r.chunksSent}/${r.chunksTotal} chunks sent, ${formatSize(r.bytesSent)}`;
     lines.push(`  ${r.name.padEnd(20)} ${r.status.padEnd(9)} ${detail}`);
   }
   process.stdout.write(lines.join("\n") + "\n");

@@ -1,6 +1,6 @@
 // `hashrelay discover [--config FILE] [--wait DURATION]`: find the pinned server on the LAN, print ADDR:PORT.
 import { HashRelayError } from "../errors.ts";
-import { parseDuration } from "../config/duration.ts";
+import { parseDuration } from "../config/units.ts";
 import { discoverServer, DISCOVERY_WAIT_MS } from "../session/discovery.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { loadConfig, requireClient } from "../io/config-file.ts";

@@ -7,7 +7,7 @@ import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { openCommandSession } from "../client/command-session.ts";
 import { loadConfig, requireClient } from "../io/config-file.ts";
-import { formatBytes } from "../client/progress.ts";
+import { formatSize } from "../config/units.ts";
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
 export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
@@ -50,7 +50,7 @@ export async function ls(argv: string[]): Promise<number> {
   ];
   for (const a of archives) {
     lines.push(
-      `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatBytes(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
+      `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
     );
     lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);
   }

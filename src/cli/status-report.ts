@@ -12,7 +12,7 @@ import { ClientState } from "../client/state.ts";
 import { daemonRunning, readDaemonRecord } from "../client/service.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import { freeBytes, readServerActivity } from "../server/service.ts";
-import { formatSize } from "../daemon/status-line.ts";
+import { formatSize } from "../config/units.ts";
 
 export interface DaemonInfo {
   running: boolean;

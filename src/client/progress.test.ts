@@ -13,7 +13,7 @@ describe("barLine", () => {
   test("percent, bytes hashed and sent, rate and ETA come from the numbers, not from the code", () => {
     // 25 MiB of 100 MiB hashed in 5 s: 5 MiB/s, 75 MiB left: 15 s
     const line = barLine({ name: "etc", totalBytes: 100 * MiB, bytesHashed: 25 * MiB, bytesSent: 3 * MiB }, 5000);
-    expect(line).toBe(`etc          [${"#".repeat(6)}${"-".repeat(18)}] 25%  25.0 MiB hashed  3.0 MiB sent  5.0 MiB/s  ETA 0:15`);
+    expect(line).toBe(`etc          [${"#".repeat(6)}${"-".repeat(18)}] 25%  25 MiB hashed  3.0 MiB sent  5.0 MiB/s  ETA 0:15`);
   });
 
   test("never 100% while in flight, even when the estimate was low; cut to the terminal width", () => {
@@ -42,7 +42,7 @@ describe("createProgress", () => {
     p.sourceDone({ name: "www", status: "unchanged", bytesSent: 0, chunksSent: 0, chunksTotal: 12 });
     expect(out).toBe(
       "etc: started\n" +
-        "etc: sent 50.0 KiB (50 of 800 chunks), 50.0 MiB hashed in 5.0 s\n" +
+        "etc: sent 50 KiB (50 of 800 chunks), 50 MiB hashed in 5.0 s\n" +
         "www: started\n" +
         "www: unchanged, nothing sent (0.0 s)\n",
     );
@@ -61,10 +61,10 @@ describe("createProgress", () => {
     }
     // first update drawn at once, then one redraw per 100 ms over 500 ms
     expect(out.split("\r\x1b[K").filter(Boolean)).toHaveLength(6);
-    expect(out).toContain("] 40%  40.0 MiB hashed  4.0 MiB sent  200.0 MiB/s  ETA 0:00");
+    expect(out).toContain("] 40%  40 MiB hashed  4.0 MiB sent  200 MiB/s  ETA 0:00");
     p.sourceDone({ name: "etc", status: "sent", bytesSent: 10 * MiB, chunksSent: 160, chunksTotal: 1600 });
     expect(
-      out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10.0 MiB (160 of 1600 chunks), 100.0 MiB hashed in 0.5 s\n`),
+      out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10 MiB (160 of 1600 chunks), 100 MiB hashed in 0.5 s\n`),
     ).toBe(true);
   });
 

@@ -1,4 +1,5 @@
 // What `client --once` shows while it works: a bar per source on a terminal, one line at start and end otherwise.
+import { formatSize } from "../config/units.ts";
 
 /** One source's progress, as client-upload reports it. */
 export interface ProgressUpdate {
@@ -40,18 +41,6 @@ export interface ProgressOptions {
 
 const BAR_CELLS = 24;
 
-/** "1.5 MiB", "812 B". */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
 /** "0:07", "12:30", "1:02:03". */
 export function formatEta(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -72,7 +61,7 @@ export function barLine(p: ProgressUpdate, elapsedMs: number, width = 120): stri
   const eta = rate > 0 ? formatEta(Math.max(0, p.totalBytes - p.bytesHashed) / rate) : "?";
   const line =
     `${p.name.padEnd(12)} [${"#".repeat(filled)}${"-".repeat(BAR_CELLS - filled)}] ${String(Math.floor(fraction * 100)).padStart(2)}%` +
-    `  ${formatBytes(p.bytesHashed)} hashed  ${formatBytes(p.bytesSent)} sent  ${formatBytes(rate)}/s  ETA ${eta}`;
+    `  ${formatSize(p.bytesHashed)} hashed  ${formatSize(p.bytesSent)} sent  ${formatSize(rate)}/s  ETA ${eta}`;
   // A bar that wraps would break the in-place redraw; a terminal too narrow for the name and bar gets it whole.
   return line.length > width && width >= 40 ? line.slice(0, width - 1) : line;
 }
@@ -82,7 +71,7 @@ export function doneLine(o: ProgressOutcome, hashed: number, elapsedMs: number):
   const took = `${(elapsedMs / 1000).toFixed(1)} s`;
   switch (o.status) {
     case "sent":
-      return `${o.name}: sent ${formatBytes(o.bytesSent)} (${o.chunksSent} of ${o.chunksTotal} chunks), ${formatBytes(hashed)} hashed in ${took}`;
+      return `${o.name}: sent ${formatSize(o.bytesSent)} (${o.chunksSent} of ${o.chunksTotal} chunks), ${formatSize(hashed)} hashed in ${took}`;
     case "unchanged":
       return `${o.name}: unchanged, nothing sent (${took})`;
     default:

@@ -8,6 +8,7 @@ import {
   MAX_DELTA_SOURCES,
   AEAD_TAG_BYTES,
   PROOF_ROUNDS,
+  COMMIT_TIMEOUT_MS,
 } from "../protocol/constants.ts";
 import { proofTokens } from "../protocol/proof.ts";
 import { decodeNeed, encodeManifestPage, type ManifestEntry } from "../protocol/binary-frames.ts";
@@ -46,8 +47,6 @@ export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
  * (Upload's write ahead), so a re-read 200 MiB image must not ride in one last page.
  */
 const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
-/** The server may need this long to assemble and verify a large archive after `commit`. */
-const COMMIT_TIMEOUT_MS = 30 * 60_000;
 /** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
 const ARCHIVE_LAYOUT = "tar/1";
 /** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */

@@ -1,7 +1,7 @@
 // Checks what the schema cannot (durations, cron, keys, names, hosts, key files) and builds the normalized Config.
 import { posix } from "node:path";
 import { parsePublicKey } from "../protocol/identity.ts";
-import { parseDuration, parseSize } from "./duration.ts";
+import { parseDuration, parseSize } from "./units.ts";
 import { parseHostPort } from "./host-port.ts";
 import { dottedKey, type PathSegment } from "./issue.ts";
 import { DURATION_HINT, keyHelp, SIZE_HINT } from "./key-help.ts";

@@ -1,6 +1,6 @@
 // What changed between the config in force and a new one: per part, and as one readable line per change.
 import { DEFAULT_SUSPECT } from "./build-config.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration } from "./units.ts";
 import type { ClientConfig, Config, ServerConfig, SourceConfig } from "./model.ts";
 
 export interface SourceRename {

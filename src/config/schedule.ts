@@ -1,6 +1,6 @@
 // Backup schedules: "every <duration>" or a 5-field cron expression evaluated in UTC; pure, no timers.
 import { HashRelayError } from "../errors.ts";
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "./units.ts";
 
 export type Schedule =
   | { kind: "every"; intervalMs: number }

@@ -1,6 +1,7 @@
 // The STATUS= lines systemctl shows, as the user asked for them.
 import { describe, expect, test } from "bun:test";
-import { clientStatusLine, clockTime, countResults, formatSize, serverStatusLine } from "./status-line.ts";
+import { formatSize } from "../config/units.ts";
+import { clientStatusLine, clockTime, countResults, serverStatusLine } from "./status-line.ts";
 
 // Local times, as systemctl shows them.
 const at = (h: number, m: number, day = 26) => new Date(2026, 10, day, h, m, 0);

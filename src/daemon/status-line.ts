@@ -1,4 +1,5 @@
 // The one-line STATUS= text `systemctl status` shows for the client and for the server.
+import { formatSize } from "../config/units.ts";
 
 /** Why the client last found the server down (client/server-availability.ts decides). */
 export type DownKind = "refused" | "timeout" | "unauthorized" | "unreachable" | "closed" | "busy" | "error";
@@ -61,16 +62,4 @@ export function serverStatusLine(s: ServerSummary, now: Date): string {
     : "no archive yet";
   const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
   return [serving, last, free].join(" | ");
-}
-
-/** "1.2 TiB", "512 MiB", "0 B": one decimal below 10 units. */
-export function formatSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }

@@ -83,3 +83,6 @@ export const PROOF_ROUNDS = 4;
 export const PROOF_TOKEN_BYTES = 16;
 /** Chunks a plain `hashrelay verify` challenges per archive, besides the first and the last. */
 export const PROOF_SAMPLE = 32;
+
+/** A SHA-256 as text: chunk ids, archive ids, file hashes, audit hashes (64 lower-case hex digits). */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -1,7 +1,7 @@
 // LAN discovery datagrams (PROTOCOL.md §11): the client's request and the server's signed answer, as bytes.
 import { createHash } from "node:crypto";
 import nacl from "tweetnacl";
-import type { Identity } from "./identity.ts";
+import { sameBytes, type Identity } from "./identity.ts";
 
 // ---- spec (PROTOCOL.md §11) ----
 /** Magic at the start of every discovery datagram: ASCII "HRLD". */
@@ -86,13 +86,6 @@ export function verifyDiscoveryAnswer(packet: Uint8Array, nonce: Uint8Array, ser
   const port = (packet[at]! << 8) | packet[at + 1]!;
   at += 2;
   const signature = packet.subarray(at, at + 64);
-  if (!bytesEqual(answeredNonce, nonce) || !bytesEqual(identity, serverKey) || port === 0) return null;
+  if (!sameBytes(answeredNonce, nonce) || !sameBytes(identity, serverKey) || port === 0) return null;
   return nacl.sign.detached.verify(discoverySignedBytes(nonce, identity, port), signature, serverKey) ? { port } : null;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }

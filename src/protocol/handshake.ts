@@ -14,7 +14,7 @@ import {
   Role,
   type RoleValue,
 } from "./constants.ts";
-import { formatPublicKey, type Identity } from "./identity.ts";
+import { formatPublicKey, sameBytes, type Identity } from "./identity.ts";
 import { typeName, type Frame } from "./frame-codec.ts";
 import { decodeErrorFrame, errorFrame } from "./messages.ts";
 
@@ -77,10 +77,6 @@ function take(random: RandomSource, n: number): Uint8Array {
   return bytes;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 function encodeHello(hello: Hello): Uint8Array {
   return concat(MAGIC, new Uint8Array([PROTOCOL_VERSION, hello.role]), hello.identity, hello.ephemeral, hello.nonce);
 }
@@ -90,7 +86,7 @@ function encodeHello(hello: Hello): Uint8Array {
  * whatever its HELLO looks like: bad magic → BAD_FRAME, other version → VERSION, then length and role → BAD_FRAME.
  */
 function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
-  if (body.length < 5 || !equalBytes(body.subarray(0, 4), MAGIC)) {
+  if (body.length < 5 || !sameBytes(body.subarray(0, 4), MAGIC)) {
     throw new HashRelayError("BAD_FRAME", 'HELLO does not start with the magic "HRLY": not a HashRelay peer');
   }
   if (body[4] !== PROTOCOL_VERSION) {
@@ -133,7 +129,7 @@ function verifyAuth(body: Uint8Array, role: RoleValue, th: Uint8Array, signer: U
 /** X25519 then HKDF-SHA256(ikm = shared, salt = th, info = label) → [client→server key, server→client key]. */
 function deriveKeys(ephemeralSecret: Uint8Array, peerEphemeral: Uint8Array, th: Uint8Array): [Uint8Array, Uint8Array] {
   const shared = nacl.scalarMult(ephemeralSecret, peerEphemeral);
-  if (equalBytes(shared, ZERO32)) {
+  if (sameBytes(shared, ZERO32)) {
     throw new HashRelayError("BAD_FRAME", "peer ephemeral key gives an all-zero shared secret (low-order point)");
   }
   const okm = new Uint8Array(hkdfSync("sha256", shared, th, LABEL_SESSION_KEYS, 64));
@@ -203,7 +199,7 @@ export class ClientHandshake {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the server HELLO", frame);
         const hello = decodeHello(frame.body, Role.SERVER);
-        if (!equalBytes(hello.identity, this.options.serverKey)) {
+        if (!sameBytes(hello.identity, this.options.serverKey)) {
           throw new HashRelayError(
             "UNAUTHORIZED",
             `server identity ${formatPublicKey(hello.identity)} is not the pinned serverKey ${formatPublicKey(this.options.serverKey)}`,

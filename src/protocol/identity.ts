@@ -1,4 +1,5 @@
 // Ed25519 identities: the "ed25519:<base64>" public form and the private key file's text form.
+import { timingSafeEqual } from "node:crypto";
 import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 
@@ -50,4 +51,9 @@ export function parseSecretKeyFile(text: string, file: string): Identity {
     throw new HashRelayError("KEY", `${file}: not a HashRelay private key`, `create one with: hashrelay keygen --out ${file}`);
   }
   return identityFromSeed(seed);
+}
+
+/** True when `a` and `b` hold the same bytes; compared in constant time (keys, nonces, magic). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -8,6 +8,7 @@ import {
   MAX_LISTING_PAGE,
   MAX_NAME_LENGTH,
   MAX_PROOF_ITEMS,
+  SHA256_HEX,
 } from "./constants.ts";
 
 /** Client and source names: what @sindresorhus/slugify produces, so never "..", "/" or an empty string. */
@@ -19,7 +20,7 @@ export const ARCHIVE_FILE_PATTERN =
 export const ISO_UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,9})?Z$";
 
 const slug = { type: "string", minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: SLUG_PATTERN };
-const hex256 = { type: "string", pattern: "^[0-9a-f]{64}$" };
+const hex256 = { type: "string", pattern: SHA256_HEX.source };
 const count = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 const isoTime = { type: "string", pattern: ISO_UTC_PATTERN };
 const chunkIndex = { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE - 1 };

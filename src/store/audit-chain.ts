@@ -6,6 +6,7 @@
 // moving a line breaks the seq count. The last line has no successor: an anchor (the head file, or a
 // SEQ:HASH the admin kept elsewhere) names the hash it must have.
 import { createHash } from "node:crypto";
+import { SHA256_HEX } from "../protocol/constants.ts";
 
 export const GENESIS = "0".repeat(64);
 /** A longer line is not one we wrote (ours are a few hundred bytes): it is refused before it is buffered whole. */
@@ -73,7 +74,7 @@ export function parseAuditLine(line: Uint8Array): AuditEntry | string {
   if (!Number.isSafeInteger(seq) || (seq as number) < 1) return "its seq is not a whole number ≥ 1";
   if (typeof at !== "string" || !Number.isFinite(Date.parse(at))) return "its at is not a time";
   if (typeof event !== "string") return "it has no event";
-  if (typeof prev !== "string" || !/^[0-9a-f]{64}$/.test(prev)) return "its prev is not 64 hex digits";
+  if (typeof prev !== "string" || !SHA256_HEX.test(prev)) return "its prev is not 64 hex digits";
   return value as AuditEntry;
 }
 

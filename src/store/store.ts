@@ -20,7 +20,7 @@ import { chunkIdHex } from "../archive/manifest.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
-import { CHUNK_MAX } from "../protocol/constants.ts";
+import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
 import { readExactly, scanArchive, scrubArchive, type DamagedMember } from "./archive-file.ts";
 import { isSignedDocShape, lazyEntry, type ArchiveRow, type CatalogEntry, type ChunkLocation } from "./catalog.ts";
 import { ChunkIndex } from "./chunk-index.ts";
@@ -305,7 +305,7 @@ export class Store {
    */
   readChunk(client: string, idHex: string, files: OpenFiles): Uint8Array | null {
     checkClient(client);
-    if (typeof idHex !== "string" || !/^[0-9a-f]{64}$/.test(idHex))
+    if (typeof idHex !== "string" || !SHA256_HEX.test(idHex))
       throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
     const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
     if (!location) return null;

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { ArchiveIdHasher, chunkIdHex, encodeManifestEntries, type ManifestEntry } from "../archive/manifest.ts";
-import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
+import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE, SHA256_HEX } from "../protocol/constants.ts";
 import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import { ArchiveAssembler, installArchive, type AssembledArchive, type MemberSource } from "./assemble.ts";
 import type { ArchiveRow, CatalogEntry } from "./catalog.ts";
@@ -78,7 +78,6 @@ const NEEDED = 1; // asked for, not received yet
 const RECEIVED = 2; // verified; its member is being made or written to the staging file (in `staged` once written)
 const DUPLICATE = 3; // a repeat of an earlier entry of this upload that is not stored yet
 
-const HEX64 = /^[0-9a-f]{64}$/;
 /**
  * The new archive is written ahead of commit once this many raw bytes of entries in a row are
  * available (held already, or arrived): the server copies the unchanged bulk while the client is
@@ -90,7 +89,7 @@ const AHEAD_BATCH_RAW = 4 * 1024 * 1024;
 export function checkUploadHeader(header: UploadHeader): void {
   if (typeof header !== "object" || header === null) throw new HashRelayError("BAD_FRAME", "commit without an archive header");
   checkArchiveFile(header.name, header.file);
-  if (typeof header.archiveId !== "string" || !HEX64.test(header.archiveId)) {
+  if (typeof header.archiveId !== "string" || !SHA256_HEX.test(header.archiveId)) {
     throw new HashRelayError("BAD_FRAME", `archive id of ${header.file} is not 64 lower-case hex digits`);
   }
   if (!Number.isSafeInteger(header.chunks) || header.chunks < 1 || header.chunks > MAX_CHUNKS_PER_ARCHIVE) {

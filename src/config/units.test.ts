@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { formatDuration, parseDuration, parseSize } from "./duration.ts";
+import { formatDuration, parseDuration, parseSize } from "./units.ts";
 
 describe("parseDuration", () => {
   test("reads the four units", () => {

@@ -1,4 +1,4 @@
-// Durations ("30s", "15m", "48h", "7d") and sizes ("512KiB", "8MiB") as written in the config.
+// Durations ("30s", "15m", "48h", "7d") and sizes ("512KiB", "8MiB"): read as written in the config, written for people.
 
 const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS_BYTES: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
@@ -28,4 +28,16 @@ export function formatDuration(ms: number): string {
     }
   }
   return ms === 0 ? "0s" : `${ms}ms`;
+}
+
+/** "1.2 TiB", "512 MiB", "0 B": one decimal below 10 units, whole numbers above. */
+export function formatSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
