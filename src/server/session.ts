@@ -20,7 +20,7 @@ import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed
 import type { Identity } from "../protocol/identity.ts";
 import type { ArchiveSource, Store, CatalogEntry, Upload } from "../store/store.ts";
 import { OpenFiles } from "../store/store.ts";
-import type { Logger } from "../io/log.ts";
+import type { Level, LogFields, Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { openServerSession, type SecureSession } from "../session/secure-session.ts";
 
@@ -69,7 +69,7 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
   }
   const client = session.clientName;
   const log = {
-    log: (level: Parameters<Logger["log"]>[0], message: string, fields = {}) => ctx.log.log(level, message, { client, ...fields }),
+    log: (level: Level, message: string, fields: LogFields = {}) => ctx.log.log(level, message, { client, ...fields }),
   };
   log.log("info", `session opened from ${connection.remote}`);
   ctx.events?.sessionOpened?.(client, connection.remote);
@@ -221,13 +221,17 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
             proving = { name: message.name, file: message.file, source: await ctx.store.archiveToSend(client, message.name, message.file) };
           }
           const answers = await answerChallenges(proving.source, message.items);
-          const failed = answers.filter((a) => "error" in a).length;
+          const errors = answers.flatMap((a) => ("error" in a ? [a.error] : []));
           await session.sendControl({ type: "proof", file: message.file, answers });
-          if (failed > 0)
-            log.log("warn", `verify of ${client}/${message.file}: ${failed} of ${answers.length} challenged members could not be read`, {
-              name: message.name,
-              first: answers.find((a) => "error" in a),
-            });
+          if (errors.length > 0)
+            log.log(
+              "warn",
+              `verify of ${client}/${message.file}: ${errors.length} of ${answers.length} challenged members could not be read`,
+              {
+                name: message.name,
+                first: errors[0],
+              },
+            );
           break;
         }
         case "list": {
