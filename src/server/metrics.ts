@@ -80,84 +80,59 @@ export class ServerMetrics {
     return this.active;
   }
 
-  /** The exposition: counters, then the storage snapshot. */
+  /** The exposition: the latest archives, the counters, then the rest of the storage snapshot and the start time. */
   render(storage: StorageSnapshot): string {
-    const out: string[] = [];
-    const family = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
-    };
-    const perClient = (pick: (c: PerClient) => number): [Record<string, string>, number][] =>
-      [...this.clients.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([client, c]) => [{ client }, pick(c)]);
-    const latest = [...storage.latest].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
+    const out = new Exposition();
+    latestArchiveFamilies(out, storage.latest);
+    this.counterFamilies(out);
+    storageFamilies(out, storage);
+    out.family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
+    return out.text();
+  }
 
-    family(
-      "hashrelay_last_success_timestamp_seconds",
-      "gauge",
-      "When the latest archive of a client and name was stored (Unix time).",
-      latest.map((a) => [{ client: a.client, name: a.name }, a.storedAtMs / 1000]),
-    );
-    family(
-      "hashrelay_archive_bytes",
-      "gauge",
-      "Size of the latest archive of a client and name.",
-      latest.map((a) => [{ client: a.client, name: a.name }, a.size]),
-    );
-    family(
+  private counterFamilies(out: Exposition): void {
+    const perClient = (pick: (c: PerClient) => number): Sample[] =>
+      [...this.clients.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([client, c]) => [{ client }, pick(c)]);
+    out.family(
       "hashrelay_received_bytes_total",
       "counter",
       "Archive payload bytes (gzip members) received from a client.",
       perClient((c) => c.receivedBytes),
     );
-    family(
+    out.family(
       "hashrelay_chunks_received_total",
       "counter",
       "Chunks received from a client.",
       perClient((c) => c.chunksReceived),
     );
-    family(
+    out.family(
       "hashrelay_chunks_deduplicated_total",
       "counter",
       "Chunks a client offered that the server already held (not sent).",
       perClient((c) => c.chunksDeduplicated),
     );
-    family(
+    out.family(
       "hashrelay_archives_stored_total",
       "counter",
       "Archives stored for a client.",
       perClient((c) => c.archivesStored),
     );
-    family(
+    out.family(
       "hashrelay_sessions_total",
       "counter",
       "Authenticated sessions opened by a client.",
       perClient((c) => c.sessions),
     );
-    family("hashrelay_sessions_active", "gauge", "Authenticated sessions open now.", [[{}, this.active]]);
-    family("hashrelay_auth_failures_total", "counter", "Handshakes refused as UNAUTHORIZED (unknown client key or bad signature).", [
+    out.family("hashrelay_sessions_active", "gauge", "Authenticated sessions open now.", [[{}, this.active]]);
+    out.family("hashrelay_auth_failures_total", "counter", "Handshakes refused as UNAUTHORIZED (unknown client key or bad signature).", [
       [{}, this.authFailures],
     ]);
-    family(
+    out.family(
       "hashrelay_handshake_failures_total",
       "counter",
       "Handshakes that did not end in a session, by error code.",
       [...this.handshakeFailures.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([code, n]) => [{ code }, n]),
     );
-    family(
-      "hashrelay_held_archives",
-      "gauge",
-      "1 while a client and name keep their last good archive out of retention: a suspect replacement (hashrelay release NAME --client CLIENT lifts it).",
-      [...(storage.held ?? [])]
-        .sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name))
-        .map((h) => [{ client: h.client, name: h.name }, 1]),
-    );
-    family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
-    family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);
-    family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage, trash included.", [[{}, storage.usedBytes]]);
-    if (storage.freeBytes !== null)
-      family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [[{}, storage.freeBytes]]);
-    family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
-    return out.join("\n") + "\n";
   }
 
   private client(name: string): PerClient {
@@ -168,6 +143,60 @@ export class ServerMetrics {
     }
     return c;
   }
+}
+
+/** One sample: its labels and its value. */
+type Sample = [Record<string, string>, number];
+
+/** The exposition's lines, family by family. */
+class Exposition {
+  private readonly lines: string[] = [];
+
+  /** A family: its HELP and TYPE lines, then one line per sample. */
+  family(name: string, type: "counter" | "gauge", help: string, samples: Sample[]): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+  }
+
+  text(): string {
+    return this.lines.join("\n") + "\n";
+  }
+}
+
+/** When and how large the latest archive of each client and name is, sorted by client, then name. */
+function latestArchiveFamilies(out: Exposition, archives: readonly ArchiveGauge[]): void {
+  const latest = [...archives].sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
+  out.family(
+    "hashrelay_last_success_timestamp_seconds",
+    "gauge",
+    "When the latest archive of a client and name was stored (Unix time).",
+    latest.map((a) => [{ client: a.client, name: a.name }, a.storedAtMs / 1000]),
+  );
+  out.family(
+    "hashrelay_archive_bytes",
+    "gauge",
+    "Size of the latest archive of a client and name.",
+    latest.map((a) => [{ client: a.client, name: a.name }, a.size]),
+  );
+}
+
+/** Holds, trash and space: measured on disk at the scrape. Free space is left out when unknown. */
+function storageFamilies(out: Exposition, storage: StorageSnapshot): void {
+  out.family(
+    "hashrelay_held_archives",
+    "gauge",
+    "1 while a client and name keep their last good archive out of retention: a suspect replacement (hashrelay release NAME --client CLIENT lifts it).",
+    [...(storage.held ?? [])]
+      .sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name))
+      .map((h) => [{ client: h.client, name: h.name }, 1]),
+  );
+  out.family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
+  out.family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);
+  out.family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage, trash included.", [[{}, storage.usedBytes]]);
+  if (storage.freeBytes !== null)
+    out.family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [
+      [{}, storage.freeBytes],
+    ]);
 }
 
 function formatLabels(labels: Record<string, string>): string {

@@ -1,0 +1,69 @@
+// Chunk deltas turned back into chunks: ops applied over this client's stored chunks, read through a small per-session cache.
+import { HashRelayError } from "../errors.ts";
+import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
+import { inflateRawBounded } from "../archive/gzip-member.ts";
+import { chunkIdHex } from "../archive/manifest.ts";
+import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
+import { OpenFiles, type Store, type Upload } from "../store/store.ts";
+
+/** Raw chunks read for deltas kept per session (the next deltas reuse the same old chunks). */
+const DELTA_SOURCE_CACHE = 32;
+
+/**
+ * One client's stored chunks as delta sources, for one session: never shared, so a client only ever
+ * reaches its own chunks. Holds files open until close().
+ */
+export class DeltaSources {
+  private readonly cache = new Map<string, Uint8Array>();
+  private readonly files = new OpenFiles();
+
+  constructor(
+    private readonly store: Store,
+    private readonly client: string,
+  ) {}
+
+  /** The raw bytes of stored chunk `hex`, or null when this client holds no such chunk. */
+  read(hex: string): Uint8Array | null {
+    const raw = this.cache.get(hex) ?? this.store.readChunk(this.client, hex, this.files);
+    if (raw) {
+      this.cache.set(hex, raw);
+      if (this.cache.size > DELTA_SOURCE_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return raw;
+  }
+
+  close(): void {
+    this.files.close();
+  }
+}
+
+/**
+ * A CHUNK_DELTA payload (u32 index | raw-deflate of the ops) turned into the chunk's raw bytes: ops
+ * applied over this client's stored chunks. The upload checks them against the chunk id, then
+ * compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ */
+export async function rebuildFromDelta(
+  payload: Uint8Array,
+  upload: Upload,
+  stored: DeltaSources,
+): Promise<{ index: number; raw: Uint8Array }> {
+  if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
+  const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
+  const entry = upload.entryAt(index);
+  if (!entry) throw new HashRelayError("BAD_FRAME", `chunk delta for entry ${index}, which no page announced`);
+  // Ops hold at most the chunk's bytes as literals plus one 41-byte copy per 256-byte block.
+  const ops = inflateRawBounded(payload.subarray(4), entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
+  const sources = new Map<string, Uint8Array>();
+  const ids = copySourcesOf(ops);
+  // A real delta copies from a handful of old chunks; reading hundreds for one frame is abuse.
+  if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES)
+    throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
+  for (const id of ids) {
+    const hex = chunkIdHex(id);
+    if (sources.has(hex)) continue;
+    const raw = stored.read(hex);
+    if (raw) sources.set(hex, raw);
+  }
+  const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
+  return { index, raw };
+}

@@ -1,0 +1,165 @@
+// Receiving one archive (PROTOCOL.md §10 steps 3–6): the offer's answer, manifest pages -> NEED, chunks and deltas, commit -> receipt.
+import { HashRelayError } from "../errors.ts";
+import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
+import { FrameType } from "../protocol/constants.ts";
+import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
+import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
+import { verifyDocument, type ManifestBody } from "../protocol/signed-document.ts";
+import type { CatalogEntry, Upload } from "../store/store.ts";
+import { rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
+import { heldField, receiptFor } from "./receipts.ts";
+import type { SessionScope } from "./session-context.ts";
+
+/**
+ * Chunk bytes a session may hold accepted but not yet in the staging file (being compressed or
+ * written) before it stops reading frames: the next frames are decrypted and checked while the
+ * previous chunks are written, within a bound.
+ */
+const STAGING_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Answers `have` with the latest archive's receipt when the offer names that archive's id: true,
+ * nothing to receive. False when the archive must travel (begin an IncomingUpload). Throws what the
+ * store and the session throw.
+ */
+export async function answerHeldOffer(scope: SessionScope, message: OfferMessage): Promise<boolean> {
+  const { ctx, client } = scope;
+  // The files, not the index, decide what is held: someone may have deleted or edited one.
+  await ctx.store.refreshClient(client);
+  const latest = ctx.store.latest(client, message.name);
+  if (!message.archiveId || !latest || latest.archiveId !== message.archiveId) return false;
+  await sendHave(scope, latest, message.name);
+  return true;
+}
+
+/** The upload an offer opens, with the offered base when this client holds it. Throws what Store.beginUpload throws (BAD_FRAME, BUSY). */
+export function beginIncomingUpload(scope: SessionScope, message: OfferMessage, deltaSources: DeltaSources): IncomingUpload {
+  const { store } = scope.ctx;
+  // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
+  const baseEntry = message.base ? store.findById(scope.client, message.base) : undefined;
+  const base = baseEntry
+    ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength }))
+    : null;
+  // the base's chunks are stored: its pages need no index probe for them
+  const knownStored = baseEntry ? new Set(baseEntry.members.map(([hex]) => hex)) : null;
+  const upload = store.beginUpload(scope.client, message.name, message.format, knownStored);
+  return new IncomingUpload(scope, message.name, upload, base, deltaSources);
+}
+
+/** `have` with the receipt of `latest`, the stored archive of `name` the client already holds. */
+async function sendHave(scope: SessionScope, latest: CatalogEntry, name: string): Promise<void> {
+  await scope.session.sendControl({
+    type: "have",
+    receipt: await receiptFor(latest, scope.ctx),
+    ...heldField(scope.ctx.store, scope.client, name),
+  });
+  scope.log.log("info", `${name} unchanged (${latest.file})`, { name });
+}
+
+/**
+ * One archive of source `name` on its way in: askForManifest, then its binary frames go to
+ * receiveFrame, then checkCommit and commit — or abort when the session ends first.
+ */
+export class IncomingUpload {
+  constructor(
+    private readonly scope: SessionScope,
+    readonly name: string,
+    private readonly upload: Upload,
+    /** The accepted base's manifest (diff pages and deltas refer to it), or null without one. */
+    private readonly base: ManifestEntry[] | null,
+    private readonly deltaSources: DeltaSources,
+  ) {}
+
+  /** `send-manifest`; after an offer with a base, it says whether that base was accepted. */
+  async askForManifest(offeredBase: boolean): Promise<void> {
+    await this.scope.session.sendControl({ type: "send-manifest", ...(offeredBase ? { base: this.base !== null } : {}) });
+  }
+
+  /** A MANIFEST or MANIFEST_DIFF page (answered with NEED), a CHUNK or a CHUNK_DELTA. Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH. */
+  async receiveFrame(type: number, payload: Uint8Array): Promise<void> {
+    if (type === FrameType.SEALED_MANIFEST || type === FrameType.SEALED_MANIFEST_DIFF) await this.receivePage(type, payload);
+    else if (type === FrameType.SEALED_CHUNK) await this.receiveChunk(payload);
+    else if (type === FrameType.SEALED_CHUNK_DELTA) await this.receiveDelta(payload);
+    else throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${type.toString(16)}`);
+  }
+
+  private async receivePage(type: number, payload: Uint8Array): Promise<void> {
+    const page = type === FrameType.SEALED_MANIFEST ? decodeManifestPage(payload) : expandDiffPage(payload, this.base);
+    const wanted = this.upload.addManifestPage(page.firstIndex, page.entries);
+    const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
+    this.scope.ctx.events?.manifestPage?.(this.scope.client, page.entries.length, needed.length);
+    await this.scope.session.sendBinary(
+      FrameType.SEALED_NEED,
+      encodeNeed({ firstIndex: page.firstIndex, count: page.entries.length, needed }),
+    );
+  }
+
+  private async receiveChunk(payload: Uint8Array): Promise<void> {
+    const chunk = decodeChunkPayload(payload);
+    await this.staged(this.upload.addChunk(chunk.index, chunk.member));
+    this.scope.ctx.events?.chunkReceived?.(this.scope.client, chunk.member.length);
+  }
+
+  private async receiveDelta(payload: Uint8Array): Promise<void> {
+    if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
+    const { index, raw } = await rebuildFromDelta(payload, this.upload, this.deltaSources);
+    await this.staged(this.upload.addRawChunk(index, raw));
+    // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
+    this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);
+  }
+
+  /** Waits for `writing` (a chunk's staging) only when the upload's backlog is over STAGING_BACKLOG_BYTES. */
+  private async staged(writing: Promise<void>): Promise<void> {
+    if (this.upload.backlog > STAGING_BACKLOG_BYTES) await writing;
+  }
+
+  /**
+   * The commit's manifest, once its signature is the session's client's and it names this client and
+   * upload. Throws UNAUTHORIZED (signature) or BAD_FRAME; the upload stays open (abort it then).
+   */
+  checkCommit(message: CommitMessage): ManifestBody {
+    const { client, session } = this.scope;
+    const manifest = verifyDocument(message.manifest, session.clientKey, "manifest");
+    if (manifest.client !== client || manifest.name !== this.name) {
+      throw new HashRelayError("BAD_FRAME", `manifest is for ${manifest.client}/${manifest.name}, session is ${client}/${this.name}`);
+    }
+    return manifest;
+  }
+
+  /**
+   * Ends the upload with the checked manifest: `have` when the latest stored archive has its id
+   * (nothing new kept), else the archive stored and `receipt`. The upload is closed afterwards, stored
+   * or not. Throws what Upload.commit throws (BAD_FRAME, HASH_MISMATCH, NO_SPACE, STORAGE).
+   */
+  async commit(manifest: ManifestBody): Promise<void> {
+    const { ctx, client, session, log } = this.scope;
+    const latest = ctx.store.latest(client, manifest.name);
+    if (latest && latest.archiveId === manifest.archiveId) {
+      // Same content as stored (only metadata the walk sees changed): nothing new to keep.
+      await this.upload.abort();
+      await sendHave(this.scope, latest, manifest.name);
+      return;
+    }
+    const entry = await this.upload.commit({
+      name: manifest.name,
+      file: manifest.file,
+      archiveId: manifest.archiveId,
+      chunks: manifest.chunks,
+      rawSize: manifest.rawSize,
+    });
+    await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx), ...heldField(ctx.store, client, manifest.name) });
+    log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
+    ctx.events?.archiveStored?.(client, entry);
+  }
+
+  /** Gives the upload up (its staged chunks stay in the pool for a retry); never throws. */
+  async abort(): Promise<void> {
+    await this.upload.abort().catch(() => undefined);
+  }
+}
+
+function expandDiffPage(payload: Uint8Array, base: ManifestEntry[] | null): { firstIndex: number; entries: ManifestEntry[] } {
+  if (!base) throw new HashRelayError("BAD_FRAME", "manifest diff without an accepted base");
+  const page = decodeDiffPage(payload);
+  return { firstIndex: page.firstIndex, entries: expandDiff(page.ops, base, page.count) };
+}

@@ -1,0 +1,55 @@
+// What a server session is given (identity, store, limits, hooks) and what its parts share once it is authenticated.
+import type { WireErrorCode } from "../errors.ts";
+import type { Identity } from "../protocol/identity.ts";
+import type { Logger } from "../io/log.ts";
+import type { SecureSession } from "../session/secure-session.ts";
+import type { CatalogEntry, Store } from "../store/store.ts";
+
+export interface ServerSessionContext {
+  identity: Identity;
+  store: Store;
+  log: Logger;
+  /** The configured client name for a public key, or null when the key is not listed. */
+  authorize: (clientKey: Uint8Array) => string | null;
+  now: () => Date;
+  /** server.limits in force when the connection arrived (default: the protocol constants). */
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /**
+   * Told of each authenticated session; `end` closes it with a sealed error (a reload that removed the
+   * client). Returns what to call once the session is over.
+   */
+  track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
+  /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
+  onConfigHash?: (client: string, hash: string) => void;
+  /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */
+  events?: SessionEvents;
+}
+
+export interface SessionEvents {
+  sessionOpened?(client: string, remote: string): void;
+  /** The handshake did not end in a session: UNAUTHORIZED, TIMEOUT, CLOSED, BAD_FRAME… */
+  handshakeRefused?(code: string): void;
+  /** A manifest page of `entries` chunks, of which the server lacked `needed`. */
+  manifestPage?(client: string, entries: number, needed: number): void;
+  chunkReceived?(client: string, bytes: number): void;
+  archiveStored?(client: string, entry: CatalogEntry): void;
+}
+
+/** The sealed session of an authenticated client, with the key it proved. */
+export type ServerSecureSession = SecureSession & { clientKey: Uint8Array };
+
+/** One authenticated session as each of its parts sees it. */
+export interface SessionScope {
+  readonly session: ServerSecureSession;
+  /** The client's configured name: every store call of the session is made for it, and for no other. */
+  readonly client: string;
+  readonly ctx: ServerSessionContext;
+  /** The server's log with `client` on every line. */
+  readonly log: Logger;
+}
+
+/** `log` with `client` added to the fields of every line. */
+export function clientLogger(log: Logger, client: string): Logger {
+  return { log: (level, message, fields = {}) => log.log(level, message, { client, ...fields }) };
+}

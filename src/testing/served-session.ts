@@ -1,0 +1,77 @@
+// Test helper: the server's serveConnection on one end of an in-memory pair, a real client SecureSession on the other.
+import { formatPublicKey, type Identity } from "../protocol/identity.ts";
+import { identityFor } from "../protocol/test-fixtures.ts";
+import type { Level, LogFields } from "../io/log.ts";
+import type { Connection } from "../session/connection.ts";
+import { openClientSession, type SecureSession } from "../session/secure-session.ts";
+import { serveConnection, type ServerSessionContext } from "../server/session.ts";
+import type { Store } from "../store/store.ts";
+import { memoryConnectionPair, type LoggedFrame } from "./memory-connection.ts";
+
+export const SERVER_IDENTITY: Identity = identityFor("served-session server");
+/** The one client the served sessions list, under the name CLIENT_NAME. */
+export const CLIENT_IDENTITY: Identity = identityFor("served-session client web01");
+export const CLIENT_NAME = "web01";
+
+export interface LogRecord {
+  level: Level;
+  message: string;
+  fields: LogFields;
+}
+
+/** One connection being served: the client's end of it, what the server logged and told, and when it was done. */
+export interface ServedConnection {
+  /** The client's end; hand it to openClientSession (or write raw frames to it). */
+  clientEnd: Connection;
+  /** serveConnection's promise: settles once the server is done with the connection. */
+  served: Promise<void>;
+  /** Every frame both ends delivered, in order: `a` is the client, `b` the server. */
+  frames: LoggedFrame[];
+  logs: LogRecord[];
+  /** The session events and hooks, as `name:arg,…` strings in order (e.g. `handshakeRefused:UNAUTHORIZED`). */
+  told: string[];
+  /** Ends the session the way a reload that removed the client does (ServerSessionContext.track). */
+  end(code: Parameters<Parameters<NonNullable<ServerSessionContext["track"]>>[2]>[0], reason: string): void;
+}
+
+/** Serves a fresh memory connection with `store`; only CLIENT_IDENTITY is listed. Never awaits the session itself. */
+export function serveOverMemory(store: Store): ServedConnection {
+  const { a, b, log: frames } = memoryConnectionPair();
+  const logs: LogRecord[] = [];
+  const told: string[] = [];
+  let endSession: ServedConnection["end"] = () => {
+    throw new Error("no session is tracked yet");
+  };
+  const listed = formatPublicKey(CLIENT_IDENTITY.publicKey);
+  const served = serveConnection(b, {
+    identity: SERVER_IDENTITY,
+    store,
+    log: { log: (level, message, fields = {}) => logs.push({ level, message, fields }) },
+    authorize: (key) => (formatPublicKey(key) === listed ? CLIENT_NAME : null),
+    now: () => new Date(),
+    track: (client, _key, end) => {
+      endSession = end;
+      told.push(`track:${client}`);
+      return () => told.push(`untrack:${client}`);
+    },
+    onConfigHash: (client, hash) => told.push(`configHash:${client},${hash}`),
+    events: {
+      sessionOpened: (client) => told.push(`sessionOpened:${client}`),
+      handshakeRefused: (code) => told.push(`handshakeRefused:${code}`),
+      manifestPage: (client, entries, needed) => told.push(`manifestPage:${client},${entries},${needed}`),
+      chunkReceived: (client, bytes) => told.push(`chunkReceived:${client},${bytes}`),
+      archiveStored: (client, entry) => told.push(`archiveStored:${client},${entry.file}`),
+    },
+  });
+  return { clientEnd: a, served, frames, logs, told, end: (code, reason) => endSession(code, reason) };
+}
+
+/** serveOverMemory, then the client's handshake with CLIENT_IDENTITY (or `identity`) against the pinned server key. */
+export async function openServedSession(
+  store: Store,
+  identity: Identity = CLIENT_IDENTITY,
+): Promise<ServedConnection & { client: SecureSession }> {
+  const served = serveOverMemory(store);
+  const client = await openClientSession(served.clientEnd, identity, SERVER_IDENTITY.publicKey);
+  return { ...served, client };
+}
