@@ -60,6 +60,9 @@ export class ServerConversation {
     const message = incoming.message;
     switch (message.type) {
       case "bye":
+        // A client that leaves mid-upload gives it up: its staged chunks join the pool, its name is free again.
+        await this.abandon();
+        this.state = { kind: "idle" };
         return "bye";
       case "ping":
         await this.ping(message);

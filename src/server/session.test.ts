@@ -230,6 +230,15 @@ describe("server session, uploading", () => {
     await store.beginUpload(CLIENT_NAME, "etc").abort();
   });
 
+  test("bye during an upload gives the upload up: the next offer of that name is not BUSY", async () => {
+    const { store } = await openStore();
+    const s = await openServedSession(store);
+    await startUpload(s.client, "etc", archiveOf("etc"));
+    await s.client.sendControl({ type: "bye" });
+    await s.served;
+    await store.beginUpload(CLIENT_NAME, "etc").abort();
+  });
+
   for (const type of ["fetch", "prove", "list"] as const) {
     test(`${type} during an upload is refused`, async () => {
       const { store } = await openStore();
