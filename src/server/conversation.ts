@@ -62,7 +62,7 @@ export class ServerConversation {
       case "bye":
         // A client that leaves mid-upload gives it up: its staged chunks join the pool, its name is free again.
         await this.abandon();
-        this.state = { kind: "idle" };
+        if (this.state.kind === "uploading") this.state = { kind: "idle" };
         return "bye";
       case "ping":
         await this.ping(message);
