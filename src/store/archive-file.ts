@@ -112,7 +112,7 @@ export interface DamagedMember {
   index: number;
   offset: number;
   length: number;
-  /** The chunk id (hex) the index says the member holds. */
+  /** The chunk id (hex) the index says the member contains. */
   chunkId: string;
   reason: string;
 }

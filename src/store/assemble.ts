@@ -39,7 +39,7 @@ export interface AssembleArgs {
   /** Path of the temp file to create (must not exist), under .hashrelay/tmp. */
   tmp: string;
   sources: readonly MemberSource[];
-  /** The archive's member format: a held member of the other format is re-encoded (after a client.compression change). */
+  /** The archive's member format: a reused member of the other format is re-encoded (after a client.compression change). */
   format: ArchiveFormat;
 }
 
