@@ -161,6 +161,7 @@ export class ChunkIndex {
     }
   }
 
+  /** Closes the database; the index is unusable afterwards. Throws what SQLite throws. */
   close(): void {
     this.db.close();
   }
@@ -170,6 +171,7 @@ export class ChunkIndex {
     return this.q.archives.all(client).map(toArchiveRow);
   }
 
+  /** The row of (client, file), or undefined when it is not indexed. */
   archive(client: string, file: string): ArchiveRow | undefined {
     const row = this.q.archive.get(client, file);
     return row ? toArchiveRow(row) : undefined;
@@ -290,6 +292,7 @@ export class ChunkIndex {
     return found;
   }
 
+  /** remove() without its own transaction: for callers already in one. */
   private removeUnlocked(client: string, file: string): void {
     const existing = this.q.archive.get(client, file);
     if (!existing) return;
@@ -332,6 +335,7 @@ function compareNewest(a: { file: string; storedAt: string }, b: { file: string;
   return a.file > b.file ? 1 : a.file < b.file ? -1 : 0;
 }
 
+/** An archives-table row as an ArchiveRow; a damaged receipt is dropped (signed again on demand). */
 function toArchiveRow(row: ArchiveSqlRow): ArchiveRow {
   const out: ArchiveRow = {
     client: row.client,

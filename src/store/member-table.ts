@@ -23,6 +23,7 @@ export class MemberTable {
     this.raws[i] = rawLength;
   }
 
+  // Member i's fields; ids and SHA-256s are views (copy them to keep them).
   id(i: number): Uint8Array {
     return this.ids.subarray(i * 32, i * 32 + 32);
   }
@@ -46,6 +47,7 @@ export class MemberTable {
     return out;
   }
 
+  /** Doubles the capacity. Throws RangeError beyond MAX_CHUNKS_PER_ARCHIVE members. */
   private grow(): void {
     const capacity = Math.max(1024, this.offsets.length * 2);
     if (this.offsets.length >= MAX_CHUNKS_PER_ARCHIVE) throw new RangeError(`an archive holds at most ${MAX_CHUNKS_PER_ARCHIVE} members`);

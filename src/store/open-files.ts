@@ -29,6 +29,7 @@ export class OpenFiles {
     for (const path of [...this.fds.keys()]) this.closeOne(path);
   }
 
+  /** Closes `path` and forgets it. Never throws. */
   private closeOne(path: string): void {
     try {
       closeSync(this.fds.get(path)!);

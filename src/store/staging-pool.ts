@@ -131,6 +131,7 @@ export class StagingPool {
     return this.filesOf(client).map((f) => f.item);
   }
 
+  /** The clients with at least one staging file in the pool. */
   clients(): string[] {
     return [...this.byClient.keys()];
   }
@@ -179,12 +180,14 @@ export class StagingPool {
     }
   }
 
+  /** The client's staging files, oldest write first. */
   private filesOf(client: string): PoolFile[] {
     return [...this.files.values()]
       .filter((f) => f.client === client)
       .sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
   }
 
+  /** Adds `file`'s members to the lookup by chunk id (an earlier file keeps a chunk it has). */
   private index(file: PoolFile): void {
     let map = this.byClient.get(file.client);
     if (!map) this.byClient.set(file.client, (map = new Map()));
@@ -194,11 +197,13 @@ export class StagingPool {
     }
   }
 
+  /** Rebuilds the client's lookup from its files, oldest first. */
   private reindex(client: string): void {
     this.byClient.delete(client);
     for (const file of this.filesOf(client)) this.index(file);
   }
 
+  /** Deletes `path` (under the root) and logs it. Throws fs errors. */
   private async removeLeftover(path: string): Promise<void> {
     assertUnderRoot(this.layout.root, path);
     await rm(path, { recursive: true, force: true });

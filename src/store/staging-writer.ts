@@ -114,6 +114,7 @@ export class StagingWriter {
     return { path: this.path, members: this.written };
   }
 
+  /** The staging file, created (with its folder) on first use; a failure rejects every write after. */
   private openFile(): Promise<FileHandle> {
     this.handle ??= (async () => {
       await mkdir(this.layout.stagingDir(this.client), { recursive: true, mode: 0o750 });

@@ -104,6 +104,7 @@ export class Store {
     }
   }
 
+  /** open() without the error wrapping: prepares the folders, then opens and syncs the parts; closes them again on failure. */
   private static async openOrThrow(layout: StoreLayout, opts: StoreOptions): Promise<Store> {
     const log = opts.log ?? (() => undefined);
     const now = opts.now ?? Date.now;

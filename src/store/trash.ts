@@ -133,6 +133,7 @@ export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowM
   return purged;
 }
 
+/** Writes `item`'s sidecar atomically: trash time, origin and details. Throws fs errors. */
 async function writeSidecar(
   layout: StoreLayout,
   client: string,

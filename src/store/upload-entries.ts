@@ -112,6 +112,7 @@ export class UploadEntries {
     return this.ids.subarray(i * 32, i * 32 + 32);
   }
 
+  /** Raw length of entry `i`. */
   rawLength(i: number): number {
     return this.rawLengths[i]!;
   }

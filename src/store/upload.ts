@@ -200,6 +200,7 @@ export class Upload implements UploadHandle {
     await this.host.ended(this, { committed, staging: await this.staging.close() });
   }
 
+  /** Throws BAD_FRAME once the upload is committing or over. */
   private assertOpen(): void {
     if (this.closed) throw new HashRelayError("BAD_FRAME", `upload of ${this.name} is already finished`);
   }
