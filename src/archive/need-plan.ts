@@ -1,25 +1,33 @@
-// The server's answer to a manifest page: which chunks it must receive, given what this client's store already holds.
+// The server's answer to a manifest page: which chunks it must receive, given what this client already has.
 import { chunkIdHex, type ManifestEntry } from "./manifest.ts";
 
-export type ChunkPlan = { kind: "held" } | { kind: "needed" } | { kind: "repeat"; of: number };
+/**
+ * What one manifest entry needs: nothing (`have`: the client already has the chunk, at `place`),
+ * its chunk (`needed`), or nothing more than entry `of` (`repeat`: an earlier entry of the same
+ * archive with the same id, whose chunk is received once for both).
+ */
+export type ChunkNeed<Place> = { kind: "have"; place: Place } | { kind: "needed" } | { kind: "repeat"; of: number };
 
 /**
- * Plans entries [firstIndex, firstIndex + entries.length) of an archive, in manifest order:
- * "held" when the store (or staging) already holds the id, "repeat" when an earlier entry of the
- * same archive asks for the same id (it is received once), "needed" otherwise. `pending` carries
- * the ids asked for by earlier pages of the same archive (id hex → first index); it is updated.
+ * Decides entries [firstIndex, firstIndex + entries.length) of an archive, in manifest order (the
+ * store's Upload.addManifestPage answers with it). An id that an earlier entry of this archive asked
+ * for is a `repeat` of that entry, and `have` is not asked about it again; for any other id,
+ * `have(entry, idHex)` returns where the client already has the chunk (`have`) or null (`needed`:
+ * the id joins `pending`). `pending` carries the ids asked for by earlier pages of the same archive
+ * (id hex → first index) and is updated. Throws only what `have` throws.
  */
-export function planPage(
+export function planPage<Place>(
   firstIndex: number,
   entries: readonly ManifestEntry[],
-  isHeld: (idHex: string) => boolean,
+  have: (entry: ManifestEntry, idHex: string) => Place | null,
   pending: Map<string, number>,
-): ChunkPlan[] {
+): ChunkNeed<Place>[] {
   return entries.map((entry, k) => {
     const hex = chunkIdHex(entry.id);
-    if (isHeld(hex)) return { kind: "held" };
     const first = pending.get(hex);
     if (first !== undefined) return { kind: "repeat", of: first };
+    const place = have(entry, hex);
+    if (place !== null) return { kind: "have", place };
     pending.set(hex, firstIndex + k);
     return { kind: "needed" };
   });

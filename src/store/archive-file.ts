@@ -21,6 +21,7 @@ export interface ScannedArchive {
   mtimeMs: number;
 }
 
+/** SHA-256 of `bytes`. */
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
@@ -112,7 +113,7 @@ export interface DamagedMember {
   index: number;
   offset: number;
   length: number;
-  /** The chunk id (hex) the index says the member holds. */
+  /** The chunk id (hex) the index says the member contains. */
   chunkId: string;
   reason: string;
 }
@@ -156,6 +157,7 @@ export async function scrubArchive(
   }
 }
 
+/** The STORAGE error for `path` damaged at byte `offset`. */
 function damaged(path: string, offset: number, reason: string, cause?: unknown): HashRelayError {
   return new HashRelayError("STORAGE", `${path} is damaged at byte ${offset}: ${reason}`, "the file was left as it is", { cause });
 }

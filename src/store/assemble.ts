@@ -39,7 +39,7 @@ export interface AssembleArgs {
   /** Path of the temp file to create (must not exist), under .hashrelay/tmp. */
   tmp: string;
   sources: readonly MemberSource[];
-  /** The archive's member format: a held member of the other format is re-encoded (after a client.compression change). */
+  /** The archive's member format: a reused member of the other format is re-encoded (after a client.compression change). */
   format: ArchiveFormat;
 }
 
@@ -173,12 +173,14 @@ export class ArchiveAssembler {
     await unlink(this.tmp).catch(() => undefined);
   }
 
+  /** Closes the output and every input file. Never throws. */
   private async closeFiles(): Promise<void> {
     await this.out.close().catch(() => undefined);
     for (const handle of this.inputs.values()) await handle.close().catch(() => undefined);
     this.inputs.clear();
   }
 
+  /** Returns `p`, counted in flight until it settles (finish and discard wait for those). */
   private track<T>(p: Promise<T>): Promise<T> {
     this.inFlight.add(p);
     void p.then(
@@ -258,6 +260,7 @@ async function readInto(handle: FileHandle, into: Uint8Array, position: number, 
   return into;
 }
 
+/** Writes all of `bytes` at `position` of `out` (a write may be short). Throws fs errors. */
 async function writeAll(out: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < bytes.length) done += (await out.write(bytes, done, bytes.length - done, position + done)).bytesWritten;

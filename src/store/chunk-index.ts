@@ -3,13 +3,13 @@
 // Tables (schema version in PRAGMA user_version):
 //   archives(id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt JSON)
 //   members(archive → archives.id, seq, client, chunk_id BLOB(32), offset, length, raw_length, member_sha256 BLOB(32))
-//   index members(client, chunk_id): "does this client hold chunk X, and where" without loading anything else.
+//   index members(client, chunk_id): "does this client have chunk X, and where" without loading anything else.
 // Every change to one archive is one transaction. WAL mode; synchronous=NORMAL is enough for derived data
 // (a lost commit is found again by the next open's scan; a lost receipt is signed again on demand).
 import { Database, type Statement } from "bun:sqlite";
 import { rename } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
-import { isSignedDocShape, type ArchiveRow, type ChunkLocation, type MemberRecord } from "./catalog.ts";
+import { isSignedDocShape, lazyEntry, type ArchiveRow, type ChunkLocation, type IndexEntry, type MemberRecord } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
 import { pathExists } from "./layout.ts";
 import type { StoreLog } from "./store-log.ts";
@@ -88,7 +88,7 @@ export class ChunkIndex {
     all: Statement<{ client: string; file: string; size: number; mtime_ms: number; members: number; covered: number | null }, []>;
     members: Statement<{ id: string; offset: number; length: number; raw_length: number }, [number]>;
     membersWithSha: Statement<{ id: string; offset: number; length: number; raw_length: number; sha: Uint8Array }, [number]>;
-    holds: Statement<{ one: number }, [string, Uint8Array]>;
+    has: Statement<{ one: number }, [string, Uint8Array]>;
     locate: Statement<{ archive: number; offset: number; length: number; raw_length: number; sha: Uint8Array }, [string, Uint8Array]>;
     order: Statement<{ id: number; file: string; stored_at: string }, []>;
     chunkMap: Statement<{ id: string; file: string; offset: number; length: number }, [string]>;
@@ -113,7 +113,7 @@ export class ChunkIndex {
       membersWithSha: db.query(
         "SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha FROM members WHERE archive = ? ORDER BY seq",
       ),
-      holds: db.query("SELECT 1 AS one FROM members WHERE client = ? AND chunk_id = ? LIMIT 1"),
+      has: db.query("SELECT 1 AS one FROM members WHERE client = ? AND chunk_id = ? LIMIT 1"),
       // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
       locate: db.query("SELECT archive, offset, length, raw_length, member_sha256 AS sha FROM members WHERE client = ? AND chunk_id = ?"),
       order: db.query("SELECT id, file, stored_at FROM archives"),
@@ -161,6 +161,7 @@ export class ChunkIndex {
     }
   }
 
+  /** Closes the database; the index is unusable afterwards. Throws what SQLite throws. */
   close(): void {
     this.db.close();
   }
@@ -170,6 +171,7 @@ export class ChunkIndex {
     return this.q.archives.all(client).map(toArchiveRow);
   }
 
+  /** The row of (client, file), or undefined when it is not indexed. */
   archive(client: string, file: string): ArchiveRow | undefined {
     const row = this.q.archive.get(client, file);
     return row ? toArchiveRow(row) : undefined;
@@ -189,6 +191,11 @@ export class ChunkIndex {
     }));
   }
 
+  /** The entry of archive row `row`; its members are read from this index when first used. */
+  entry(row: ArchiveRow): IndexEntry {
+    return lazyEntry(row, () => this.members(row.client, row.file));
+  }
+
   /** The members of (client, file) in file order; [] when it is not indexed. */
   members(client: string, file: string): MemberRecord[] {
     const row = this.q.archive.get(client, file);
@@ -205,12 +212,12 @@ export class ChunkIndex {
       .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
   }
 
-  /** True when one of the client's stored archives holds chunk `id` (32 bytes). One index probe. */
-  holds(client: string, id: Uint8Array): boolean {
-    return this.q.holds.get(client, id) !== null;
+  /** True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe. */
+  has(client: string, id: Uint8Array): boolean {
+    return this.q.has.get(client, id) !== null;
   }
 
-  /** The member of chunk `id` in the newest of the client's archives holding it (the last to be trashed), or undefined. */
+  /** The member of chunk `id` in the newest of the client's archives containing it (the last to be trashed), or undefined. */
   locate(client: string, id: Uint8Array): StoredMember | undefined {
     let best:
       | { archive: { file: string; storedAt: string }; row: { offset: number; length: number; raw_length: number; sha: Uint8Array } }
@@ -285,6 +292,7 @@ export class ChunkIndex {
     return found;
   }
 
+  /** remove() without its own transaction: for callers already in one. */
   private removeUnlocked(client: string, file: string): void {
     const existing = this.q.archive.get(client, file);
     if (!existing) return;
@@ -327,6 +335,7 @@ function compareNewest(a: { file: string; storedAt: string }, b: { file: string;
   return a.file > b.file ? 1 : a.file < b.file ? -1 : 0;
 }
 
+/** An archives-table row as an ArchiveRow; a damaged receipt is dropped (signed again on demand). */
 function toArchiveRow(row: ArchiveSqlRow): ArchiveRow {
   const out: ArchiveRow = {
     client: row.client,

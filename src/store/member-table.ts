@@ -1,7 +1,7 @@
 // The members of one archive in compact columns: what the chunk index records per archive, ~80 bytes a member.
 import { chunkIdHex } from "../archive/manifest.ts";
 import { MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
-import type { MemberRecord } from "./catalog.ts";
+import type { MemberRecord } from "./index-entry.ts";
 
 /** Member i: chunk id (32 bytes), offset in the file, member length, raw length, SHA-256 of the member's bytes. */
 export class MemberTable {
@@ -23,6 +23,7 @@ export class MemberTable {
     this.raws[i] = rawLength;
   }
 
+  // Member i's fields; ids and SHA-256s are views (copy them to keep them).
   id(i: number): Uint8Array {
     return this.ids.subarray(i * 32, i * 32 + 32);
   }
@@ -39,13 +40,14 @@ export class MemberTable {
     return this.raws[i]!;
   }
 
-  /** The members as the catalog's [id hex, offset, length, raw length] records. */
+  /** The members as an index entry's [id hex, offset, length, raw length] records. */
   records(): MemberRecord[] {
     const out: MemberRecord[] = [];
     for (let i = 0; i < this.count; i++) out.push([chunkIdHex(this.id(i)), this.offsets[i]!, this.lengths[i]!, this.raws[i]!]);
     return out;
   }
 
+  /** Doubles the capacity. Throws RangeError beyond MAX_CHUNKS_PER_ARCHIVE members. */
   private grow(): void {
     const capacity = Math.max(1024, this.offsets.length * 2);
     if (this.offsets.length >= MAX_CHUNKS_PER_ARCHIVE) throw new RangeError(`an archive holds at most ${MAX_CHUNKS_PER_ARCHIVE} members`);

@@ -102,7 +102,7 @@ describe("an interrupted upload resumes", () => {
     const second = await sendSome(store, "web01", file, archive, [3, 4, 5, 6]);
     expect(indicesOf(second.needed)).toEqual(range(3, 10));
     await second.upload.abort();
-    // another source of the same client holding chunk 8 and one new chunk: 8 is not staged, 7 is
+    // another source of the same client with chunk 8 and one new chunk: 8 is not staged, 7 is
     const other = buildArchive([archive.raws[1]!, seededBytes("www-new", 4000), archive.raws[8]!]);
     const www = await uploadArchive(store, "web01", fileAt("www", T0), other);
     expect(www.needed).toEqual([false, true, true]);
@@ -235,7 +235,7 @@ describe("an interrupted upload resumes", () => {
     time.now += 1000;
     await (await sendSome(store, "web01", fileAt("etc", T0), archive, [2, 5])).upload.abort();
     const [a, b] = store.stagingFiles("web01");
-    // an archive of another name holding chunks 0, 1 and 2 (not 5)
+    // an archive of another name with chunks 0, 1 and 2 (not 5)
     await uploadArchive(store, "web01", fileAt("www", T0), buildArchive(archive.raws.slice(0, 3)));
     expect(store.stagingFiles("web01")).toEqual([b!]);
     expect(await stagingDir(root, "web01")).toEqual([b!]);

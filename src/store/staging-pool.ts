@@ -5,7 +5,7 @@
 // members join the pool of that client: the next upload of the client is not asked for them again and
 // copies them at commit. At open, every staging file is read member by member and verified (inflate,
 // SHA-256 of the raw bytes = the chunk id); the valid prefix stays, a torn or damaged tail is cut off.
-// A file goes when it is stale (no write for staleMs), when the client's stored archives hold all its
+// A file goes when it is stale (no write for staleMs), when the client's stored archives have all its
 // chunks, or when the client's pool outgrows capBytes (oldest first) — never while an upload relies on
 // it. One client's pool is never consulted for another client.
 import { lstat, open, rm, truncate, unlink } from "node:fs/promises";
@@ -41,7 +41,7 @@ export interface PoolMember {
   sha256: Uint8Array;
 }
 
-/** Where the pool holds a chunk. */
+/** Where the pool has a chunk. */
 export interface PoolHit {
   path: string;
   /** The staging file's name, for messages. */
@@ -60,7 +60,7 @@ interface PoolFile {
 
 export class StagingPool {
   private readonly files = new Map<string, PoolFile>();
-  /** client → chunk id (hex) → a file holding it. */
+  /** client → chunk id (hex) → a file containing it. */
   private readonly byClient = new Map<string, Map<string, PoolHit>>();
 
   constructor(
@@ -121,7 +121,7 @@ export class StagingPool {
     this.index(file);
   }
 
-  /** Where the client's pool holds chunk `idHex`, or undefined. */
+  /** Where the client's pool has chunk `idHex`, or undefined. */
   find(client: string, idHex: string): PoolHit | undefined {
     return this.byClient.get(client)?.get(idHex);
   }
@@ -131,6 +131,7 @@ export class StagingPool {
     return this.filesOf(client).map((f) => f.item);
   }
 
+  /** The clients with at least one staging file in the pool. */
   clients(): string[] {
     return [...this.byClient.keys()];
   }
@@ -179,12 +180,14 @@ export class StagingPool {
     }
   }
 
+  /** The client's staging files, oldest write first. */
   private filesOf(client: string): PoolFile[] {
     return [...this.files.values()]
       .filter((f) => f.client === client)
       .sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
   }
 
+  /** Adds `file`'s members to the lookup by chunk id (an earlier file keeps a chunk it has). */
   private index(file: PoolFile): void {
     let map = this.byClient.get(file.client);
     if (!map) this.byClient.set(file.client, (map = new Map()));
@@ -194,11 +197,13 @@ export class StagingPool {
     }
   }
 
+  /** Rebuilds the client's lookup from its files, oldest first. */
   private reindex(client: string): void {
     this.byClient.delete(client);
     for (const file of this.filesOf(client)) this.index(file);
   }
 
+  /** Deletes `path` (under the root) and logs it. Throws fs errors. */
   private async removeLeftover(path: string): Promise<void> {
     assertUnderRoot(this.layout.root, path);
     await rm(path, { recursive: true, force: true });

@@ -88,7 +88,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe("upload of a fresh archive", () => {
-  test("appears under its exact name, passes gzip -t, restores with tar, catalog entry is right, tmp is empty", async () => {
+  test("appears under its exact name, passes gzip -t, restores with tar, index entry is right, tmp is empty", async () => {
     const root = await newRoot();
     const source = await newRoot();
     await mkdir(join(source, "etc", "app"), { recursive: true });
@@ -347,7 +347,7 @@ describe("refusals leave storage as it was", () => {
     const next = buildArchive([...randomRaws("p", 3), seededBytes("q", 5000)]);
     const { upload, needed } = offer(store, "web01", fileAt("etc", T0 + 1000), next);
     expect(needed).toEqual([false, false, false, true]);
-    await expectCode(() => upload.addChunk(0, next.members[0]!), "BAD_FRAME"); // held already
+    await expectCode(() => upload.addChunk(0, next.members[0]!), "BAD_FRAME"); // stored already
     await expectCode(() => upload.addChunk(4, next.members[3]!), "BAD_FRAME"); // no such entry
     await upload.addChunk(3, next.members[3]!);
     await expectCode(() => upload.addChunk(3, next.members[3]!), "BAD_FRAME"); // twice
@@ -446,7 +446,7 @@ describe("refusals leave storage as it was", () => {
     const err = await expectCode(() => store.beginUpload("web01", "etc"), "BUSY");
     expect(err.message).toContain("etc");
     expect(err.message).toContain("web01");
-    // another name of this client, and this name for another client, are not held up
+    // another name of this client, and this name for another client, are not blocked
     await uploadArchive(store, "web01", fileAt("www", T0), archive);
     await uploadArchive(store, "web02", fileAt("etc", T0 + 1000), archive);
     expect(await readBytes(join(root, "web02", fileAt("etc", T0 + 1000)))).toEqual(archive.bytes);
@@ -549,7 +549,7 @@ describe("names from the wire", () => {
     expect(err.message).toContain("etc");
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(store.list("web01")).toEqual([]);
-    // an upload of www is not held up by it, nor is the next one of etc
+    // an upload of www is not blocked by it, nor is the next one of etc
     await uploadArchive(store, "web01", fileAt("www", T0), archive);
     await uploadArchive(store, "web01", fileAt("etc", T0), archive);
     expect((await readdir(join(root, "web01"))).sort()).toEqual([fileAt("etc", T0), fileAt("www", T0)].sort());
@@ -636,7 +636,7 @@ describe("the index is derived data", () => {
     expect(events.filter((e) => e.event === "catalog.rebuilt").length).toBe(3);
     expect(indexed(root, "web01", fileAt("etc", T0))?.members.length).toBe(8);
 
-    // a second open uses the rebuilt catalog without scanning
+    // a second open uses the rebuilt index without scanning
     const quiet = recorder();
     await Store.open(root, { log: quiet.log });
     expect(quiet.events.filter((e) => e.event === "catalog.rebuilt")).toEqual([]);
@@ -742,7 +742,7 @@ describe("the index is derived data", () => {
     expect(await readFile(badPath)).toEqual(damagedBytes);
   });
 
-  test("refreshClient: a stored archive is not rescanned; one deleted or truncated behind the server's back is no longer held", async () => {
+  test("refreshClient: a stored archive is not rescanned; one deleted or truncated behind the server's back is no longer counted as stored", async () => {
     const root = await newRoot();
     const { log, events } = recorder();
     const store = await Store.open(root, { log, now: () => T0 });
@@ -751,8 +751,8 @@ describe("the index is derived data", () => {
     const etcArchive = buildArchive(randomRaws("etc", 6));
     await uploadArchive(store, "web01", etc, etcArchive);
     await uploadArchive(store, "web01", www, buildArchive(randomRaws("www", 6)));
-    const held = () => [...store.chunkIndex("web01").keys()].length;
-    expect(held()).toBe(12);
+    const indexed = () => [...store.chunkIndex("web01").keys()].length;
+    expect(indexed()).toBe(12);
 
     await store.refreshClient("web01");
     expect(events.filter((e) => ["catalog.rebuilt", "archive.changed", "archive.vanished"].includes(e.event))).toEqual([]);
@@ -760,7 +760,7 @@ describe("the index is derived data", () => {
     await rm(join(root, "web01", etc));
     await store.refreshClient("web01");
     expect(store.latest("web01", "etc")).toBeUndefined();
-    expect(held()).toBe(6);
+    expect(indexed()).toBe(6);
     expect(events.find((e) => e.event === "archive.vanished")?.fields).toMatchObject({ client: "web01", file: etc });
     // so an upload of etc is asked for every chunk again
     const again = offer(store, "web01", fileAt("etc", T0 + 3600_000), etcArchive);
@@ -770,7 +770,7 @@ describe("the index is derived data", () => {
     await truncate(join(root, "web01", www), 100);
     await store.refreshClient("web01");
     expect(store.latest("web01", "www")).toBeUndefined();
-    expect(held()).toBe(0);
+    expect(indexed()).toBe(0);
     expect(events.some((e) => e.event === "archive.damaged" && e.fields.file === www)).toBe(true);
     expect(existsSync(join(root, "web01", www))).toBe(true);
   });
@@ -817,7 +817,7 @@ describe("crashes", () => {
     expect(await readdir(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
-  test("a crash after the rename but before the catalog write: both archives complete, the catalog catches up, retention later", async () => {
+  test("a crash after the rename but before the index write: both archives complete, the index catches up, retention later", async () => {
     const root = await newRoot();
     const time = clock();
     const store = await Store.open(root, { now: time.now });

@@ -1,4 +1,4 @@
-// Server storage: archives under their final names, the derived chunk index, uploads and their staging pool, retention, the trash.
+// Server storage behind one facade: opens the root, owns the shared state, and hands each call to the part that does it.
 //
 // On disk (see layout.ts):
 //   <root>/<client>/backup-NAME-NOW.tar.gz         archives, complete and fsynced (users restore from these)
@@ -10,45 +10,33 @@
 // Crash safety: a file reaches its final name only by rename after fsync (then the folder is
 // fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
 // the old archive, or the new one, or both — never a partial file under a final name.
-import { closeSync, openSync, readSync } from "node:fs";
-import { lstat, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
+//
+// The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
+// archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
+// archive-reader.ts, verify-archive.ts, receipt.ts; store-context.ts is the state they share.
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { HashRelayError } from "../errors.ts";
-import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
-import { chunkIdHex } from "../archive/manifest.ts";
-import type { StoreLog } from "./store-log.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
-import { inflateMember } from "../archive/gzip-member.ts";
-import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
-import { readExactly, scanArchive, scrubArchive, type DamagedMember } from "./archive-file.ts";
-import { isSignedDocShape, lazyEntry, type ArchiveRow, type CatalogEntry, type ChunkLocation } from "./catalog.ts";
+import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.ts";
 import { ChunkIndex } from "./chunk-index.ts";
-import { HoldBook, holdAfter, type Hold } from "./holds.ts";
-import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists, readdirOrEmpty } from "./layout.ts";
-import type { MemberTable } from "./member-table.ts";
-import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool, type PoolMember } from "./staging-pool.ts";
+import { applyReleaseRequests, releaseHold } from "./hold-guard.ts";
+import { HoldBook, type Hold } from "./holds.ts";
+import type { ChunkLocation, IndexEntry } from "./index-entry.ts";
+import { refreshClient, syncIndex } from "./index-sync.ts";
+import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName, pathExists } from "./layout.ts";
+import type { OpenFiles } from "./open-files.ts";
+import { recordReceipt } from "./receipt.ts";
+import { checkedRetention, type Retention } from "./retention-rules.ts";
+import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
-import type { AuditEvent } from "./audit-chain.ts";
-import { DEFAULT_SUSPECT_RULES, judgeReplacement, type SuspectRules } from "./suspect-replacement.ts";
-import { listTrash, moveToTrash, purgeExpired, readTrashRecord, type TrashItem } from "./trash.ts";
-import { Upload, type HeldMember, type UploadHost, type UploadOutcome } from "./upload.ts";
-import { ChunkWorkers } from "../io/chunk-workers.ts";
-
-/**
- * Told each accept, supersede, hold, release, trash and purge once it is durable on disk (e.g. AuditLog.append of
- * audit-log.ts). Awaited; a rejection is logged (audit.write-failed) and never fails or undoes the operation.
- */
-export type AuditSink = (event: AuditEvent) => Promise<void> | void;
-
-export interface Retention {
-  /** Archives kept per client and name (≥ 1); older ones go to the trash. */
-  keep: number;
-  /** How long a trashed archive waits before purgeTrash deletes it. */
-  trashForMs: number;
-  /** When a new archive is held as a suspect replacement (default DEFAULT_SUSPECT_RULES). */
-  suspect?: SuspectRules;
-}
+import { StoreContext, type AuditSink } from "./store-context.ts";
+import type { StoreLog } from "./store-log.ts";
+import { listTrash, type TrashItem } from "./trash.ts";
+import { listTrashed, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
+import type { Upload } from "./upload.ts";
+import { UploadRegistry } from "./upload-registry.ts";
+import { verifyArchive, type ScrubReport } from "./verify-archive.ts";
 
 export interface StoreOptions {
   log?: StoreLog;
@@ -64,11 +52,13 @@ export interface StoreOptions {
   audit?: AuditSink;
 }
 
-export const DEFAULT_RETENTION: Retention = { keep: 1, trashForMs: 48 * 3600 * 1000, suspect: DEFAULT_SUSPECT_RULES };
 export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 
+export type { AuditSink } from "./store-context.ts";
+export { DEFAULT_RETENTION, type Retention } from "./retention-rules.ts";
 export type { StoreLog } from "./store-log.ts";
-export type { ArchiveRow, CatalogEntry, ChunkLocation, MemberRecord } from "./catalog.ts";
+/** CatalogEntry is the name callers outside the store know IndexEntry by. */
+export type { ArchiveRow, IndexEntry, IndexEntry as CatalogEntry, ChunkLocation, MemberRecord } from "./index-entry.ts";
 export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";
 export type { AuditEvent } from "./audit-chain.ts";
@@ -76,83 +66,10 @@ export type { Hold } from "./holds.ts";
 export { DEFAULT_SUSPECT_RULES, type SuspectRules } from "./suspect-replacement.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
 export { Upload, type UploadHeader } from "./upload.ts";
-
-/** Archive files kept open between reads (Store.readChunk), at most MAX_OPEN of them; close() when done. */
-export class OpenFiles {
-  private static readonly MAX_OPEN = 8;
-  private readonly fds = new Map<string, number>();
-
-  /** Exactly `length` bytes of `path` at `position`, read with blocking calls; STORAGE naming `what` on a short read, fs errors otherwise. */
-  read(path: string, position: number, length: number, what: string): Uint8Array {
-    let fd = this.fds.get(path);
-    if (fd === undefined) {
-      if (this.fds.size >= OpenFiles.MAX_OPEN) this.closeOne(this.fds.keys().next().value!);
-      fd = openSync(path, "r");
-      this.fds.set(path, fd);
-    }
-    const out = new Uint8Array(length);
-    for (let done = 0; done < length; ) {
-      const got = readSync(fd, out, done, length - done, position + done);
-      if (got === 0) throw new HashRelayError("STORAGE", `${what}: file ends before byte ${position + length}`);
-      done += got;
-    }
-    return out;
-  }
-
-  close(): void {
-    for (const path of [...this.fds.keys()]) this.closeOne(path);
-  }
-
-  private closeOne(path: string): void {
-    try {
-      closeSync(this.fds.get(path)!);
-    } catch {
-      // closing a read-only descriptor loses nothing
-    }
-    this.fds.delete(path);
-  }
-}
-
-/** What Store.verifyArchive found in one stored archive. */
-export interface ScrubReport {
-  client: string;
-  file: string;
-  /** Members checked (every member the index lists). */
-  members: number;
-  /** The file's size on disk and the size the index recorded. */
-  size: number;
-  expectedSize: number;
-  /** Members that do not inflate to their chunk id, in file order; [] for a sound archive. */
-  damaged: DamagedMember[];
-  /** True when no member is damaged and the size is right. */
-  ok: boolean;
-}
-
-/** A stored or trashed archive opened for reading (Store.archiveToSend): its members as recorded, and its bytes. */
-export interface ArchiveSource {
-  trashed: boolean;
-  size: number;
-  members: { id: string; offset: number; length: number; rawLength: number }[];
-  /** Reads exactly `length` bytes at `offset`; throws STORAGE when the file is shorter. */
-  read: (offset: number, length: number) => Promise<Uint8Array>;
-  close: () => Promise<void>;
-}
-
-/** An archive waiting in the trash (Store.listTrashed). */
-export interface TrashedArchive {
-  client: string;
-  /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
-  item: string;
-  name: string;
-  /** The archive's file name when it was stored. */
-  file: string;
-  archiveId: string;
-  fileSha256: string;
-  size: number;
-  storedAt: string;
-  trashedAt: string;
-  purgeAt: string;
-}
+export { OpenFiles } from "./open-files.ts";
+export type { ArchiveSource } from "./archive-reader.ts";
+export type { ScrubReport } from "./verify-archive.ts";
+export type { TrashedArchive } from "./trashed-archives.ts";
 
 /**
  * The server's storage under one root folder. Every client id, name and file given to a method is
@@ -162,57 +79,22 @@ export interface TrashedArchive {
  */
 export class Store {
   readonly root: string;
-  private readonly layout: StoreLayout;
-  private readonly index: ChunkIndex;
-  private readonly holdBook: HoldBook;
-  private readonly pool: StagingPool;
-  private readonly log: StoreLog;
-  private readonly now: () => number;
-  private readonly spaceMargin: number;
-  private retention: Retention = DEFAULT_RETENTION;
-  private readonly locks = new Map<string, Promise<void>>();
-  private readonly active = new Map<string, Upload>();
-  private readonly host: UploadHost;
-  private compressors: ChunkWorkers | null = null;
-  private readonly auditSink: AuditSink | undefined;
+  private readonly ctx: StoreContext;
+  private readonly uploads: UploadRegistry;
 
-  private constructor(layout: StoreLayout, index: ChunkIndex, holdBook: HoldBook, opts: StoreOptions) {
-    this.layout = layout;
-    this.root = layout.root;
-    this.index = index;
-    this.holdBook = holdBook;
-    this.log = opts.log ?? (() => undefined);
-    this.now = opts.now ?? Date.now;
-    this.spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
-    this.auditSink = opts.audit;
-    this.pool = new StagingPool(layout, this.log, {
-      staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
-      capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
-    });
-    if (opts.retention) this.setRetention(opts.retention);
-    this.host = {
-      layout,
-      log: this.log,
-      now: this.now,
-      held: (client, id, hex) => this.held(client, id, hex),
-      sources: (client, ids) => this.heldMembers(client, ids),
-      withClientLock: (client, task) => this.withClientLock(client, task),
-      existingEntry: (client, file) => this.existingEntry(client, file),
-      ensureSpace: (bytes, what) => this.ensureSpace(bytes, what),
-      stored: (row, members) => this.stored(row, members),
-      ended: (upload, outcome) => this.ended(upload, outcome),
-      // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
-      compress: (raw, format) => (this.compressors ??= new ChunkWorkers()).compress(raw, format),
-    };
+  private constructor(ctx: StoreContext) {
+    this.ctx = ctx;
+    this.root = ctx.layout.root;
+    this.uploads = new UploadRegistry(ctx);
   }
 
   /**
    * Opens (creating, mode 0750) the storage at `root`: empties .hashrelay/tmp; opens the chunk index
    * (a damaged one is moved aside and made anew) and brings it in line with the archives on disk,
-   * scanning every archive it lacks or holds stale (size or mtime changed); reads the staging pool
+   * scanning every archive it lacks or has stale (size or mtime changed); reads the staging pool
    * (verifying every staged member, cutting damaged tails, dropping stale files). A damaged archive
    * is logged and left alone (not listed, never deleted). Trashed items without a recorded trash time
-   * get one dated now. Throws STORAGE (e.g. EACCES).
+   * get one dated now. Throws STORAGE (e.g. EACCES), CONFIG on bad retention.
    */
   static async open(root: string, opts: StoreOptions = {}): Promise<Store> {
     try {
@@ -222,6 +104,7 @@ export class Store {
     }
   }
 
+  /** open() without the error wrapping: prepares the folders, then opens and syncs the parts; closes them again on failure. */
   private static async openOrThrow(layout: StoreLayout, opts: StoreOptions): Promise<Store> {
     const log = opts.log ?? (() => undefined);
     const now = opts.now ?? Date.now;
@@ -235,13 +118,20 @@ export class Store {
       await rm(path, { recursive: true, force: true });
       log("info", "store.leftover-removed", { path });
     }
-    const holds = await HoldBook.load(layout, (event, fields) => log("error", event, fields));
-    const store = new Store(layout, await ChunkIndex.open(layout.indexPath(), log, now()), holds, opts);
+    const holdBook = await HoldBook.load(layout, (event, fields) => log("error", event, fields));
+    const index = await ChunkIndex.open(layout.indexPath(), log, now());
+    const pool = new StagingPool(layout, log, {
+      staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
+      capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
+    });
+    const spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
+    const store = new Store(new StoreContext({ layout, index, pool, holdBook, log, now, spaceMargin, audit: opts.audit }));
+    if (opts.retention) store.setRetention(opts.retention);
     try {
-      await store.syncIndex();
-      await store.pool.load(store.now());
-      for (const client of store.pool.clients()) await store.sweepStaging(client);
-      await listTrash(layout, store.now(), store.log);
+      await syncIndex(store.ctx);
+      await pool.load(now());
+      for (const client of pool.clients()) await store.uploads.sweepStaging(client);
+      await listTrash(layout, now(), log);
     } catch (err) {
       await store.close();
       throw err;
@@ -254,17 +144,16 @@ export class Store {
    * closes the chunk index. Call it once, at shutdown; the store is unusable afterwards. Never throws.
    */
   async close(): Promise<void> {
-    for (const upload of [...this.active.values()]) await upload.abort();
-    this.compressors?.close();
+    await this.uploads.close();
     try {
-      this.index.close();
+      this.ctx.index.close();
     } catch (err) {
-      this.log("warn", "index.close-failed", { error: (err as Error).message });
+      this.ctx.log("warn", "index.close-failed", { error: (err as Error).message });
     }
   }
 
   /** The newest stored archive of (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */
-  latest(client: string, name: string): CatalogEntry | undefined {
+  latest(client: string, name: string): IndexEntry | undefined {
     checkClient(client);
     checkName(name);
     return this.list(client)
@@ -273,13 +162,13 @@ export class Store {
   }
 
   /** Every archive stored for `client`, oldest first; members are read from the index when first used. Throws BAD_FRAME on a bad client. */
-  list(client: string): CatalogEntry[] {
+  list(client: string): IndexEntry[] {
     checkClient(client);
-    return this.index.archives(client).map((row) => this.entryOf(row));
+    return this.ctx.index.archives(client).map((row) => this.ctx.index.entry(row));
   }
 
   /** The newest stored archive of (client, name) with this archive id, or undefined. Throws BAD_FRAME on a bad client or name. */
-  find(client: string, name: string, archiveId: string): CatalogEntry | undefined {
+  find(client: string, name: string, archiveId: string): IndexEntry | undefined {
     checkClient(client);
     checkName(name);
     return this.list(client)
@@ -288,7 +177,7 @@ export class Store {
   }
 
   /** The newest stored archive of `client` with this archive id, whatever its name, or undefined. */
-  findById(client: string, archiveId: string): CatalogEntry | undefined {
+  findById(client: string, archiveId: string): IndexEntry | undefined {
     checkClient(client);
     return this.list(client)
       .filter((e) => e.archiveId === archiveId)
@@ -296,7 +185,7 @@ export class Store {
   }
 
   /**
-   * The raw bytes of a chunk this client's stored archives hold, or null when none holds it. Reads
+   * The raw bytes of a chunk this client's stored archives contain, or null when none does. Reads
    * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
    * BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
    * The archive stays open in `files` for the next reads, and the member is read with one blocking
@@ -305,22 +194,7 @@ export class Store {
    */
   readChunk(client: string, idHex: string, files: OpenFiles): Uint8Array | null {
     checkClient(client);
-    if (typeof idHex !== "string" || !SHA256_HEX.test(idHex))
-      throw new HashRelayError("BAD_FRAME", `chunk id ${JSON.stringify(idHex)} is not 64 lower-case hex digits`);
-    const location = this.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
-    if (!location) return null;
-    const what = `${client}/${location.file}`;
-    let member: Uint8Array;
-    try {
-      member = files.read(this.layout.archivePath(client, location.file), location.offset, location.length, what);
-    } catch (err) {
-      throw err instanceof HashRelayError ? err : new HashRelayError("STORAGE", `cannot read ${what}: ${(err as Error).message}`);
-    }
-    try {
-      return inflateMember(member, CHUNK_MAX);
-    } catch (err) {
-      throw new HashRelayError("STORAGE", `${what}: member at ${location.offset} is damaged (${(err as Error).message})`);
-    }
+    return readChunk(this.ctx, client, idHex, files);
   }
 
   /**
@@ -330,13 +204,13 @@ export class Store {
    */
   chunkIndex(client: string): Map<string, ChunkLocation> {
     checkClient(client);
-    return this.index.chunkMap(client);
+    return this.ctx.index.chunkMap(client);
   }
 
   /** The staging files (names) in this client's staging pool, oldest first. Throws BAD_FRAME on a bad client. */
   stagingFiles(client: string): string[] {
     checkClient(client);
-    return this.pool.items(client);
+    return this.ctx.pool.items(client);
   }
 
   /**
@@ -348,33 +222,7 @@ export class Store {
   async verifyArchive(client: string, file: string): Promise<ScrubReport> {
     checkClient(client);
     checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
-    const row = this.index.archive(client, file);
-    if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-    const members = this.index.membersWithSha(client, file);
-    const result = await scrubArchive(this.layout.archivePath(client, file), members).catch((err) => {
-      throw asStorageError(err, `cannot verify ${client}/${file}`);
-    });
-    const report: ScrubReport = {
-      client,
-      file,
-      members: members.length,
-      size: result.size,
-      expectedSize: row.size,
-      damaged: result.damaged,
-      ok: result.damaged.length === 0 && result.size === row.size,
-    };
-    if (!report.ok) {
-      const first = result.damaged[0];
-      this.log("error", "archive.damaged", {
-        client,
-        file,
-        damagedMembers: result.damaged.length,
-        size: result.size,
-        expectedSize: row.size,
-        first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined,
-      });
-    }
-    return report;
+    return verifyArchive(this.ctx, client, file);
   }
 
   /**
@@ -385,93 +233,20 @@ export class Store {
    */
   async listTrashed(client: string): Promise<TrashedArchive[]> {
     checkClient(client);
-    const out: TrashedArchive[] = [];
-    const items = (
-      await listTrash(this.layout, this.now(), this.log).catch((err) => {
-        throw asStorageError(err, `cannot list the trash of ${client}`);
-      })
-    ).filter((t) => t.client === client);
-    for (const { item, trashedAtMs } of items) {
-      const record = await readTrashRecord(this.layout, client, item);
-      const file = (record?.from?.startsWith(`${client}/`) ? record.from.slice(client.length + 1) : item).replace(/\.\d+$/, "");
-      const name = parseArchiveFileName(file)?.name;
-      if (!name || !isSlug(name)) continue;
-      let details =
-        record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt
-          ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt }
-          : null;
-      if (!details) {
-        try {
-          const scanned = await scanArchive(this.layout.trashPath(client, item));
-          details = {
-            archiveId: scanned.archiveId,
-            fileSha256: scanned.fileSha256,
-            size: scanned.size,
-            storedAt: new Date(scanned.mtimeMs).toISOString(),
-          };
-        } catch (err) {
-          this.log("warn", "trash.unreadable", { client, item, error: (err as Error).message });
-          continue;
-        }
-      }
-      out.push({
-        client,
-        item,
-        name,
-        file,
-        ...details,
-        trashedAt: new Date(trashedAtMs).toISOString(),
-        purgeAt: new Date(trashedAtMs + this.retention.trashForMs).toISOString(),
-      });
-    }
-    return out.sort((a, b) => a.trashedAt.localeCompare(b.trashedAt) || a.item.localeCompare(b.item));
+    return listTrashed(this.ctx, client);
   }
 
   /**
    * An archive of `client` to send back (restore): the stored file `file` of source `name`, else the
-   * newest trashed item holding that file. `members` reads its members in file order with their
+   * newest trashed item that was that file. `members` reads its members in file order with their
    * chunk ids and raw lengths (the index's for a stored archive, a scan's for a trashed one); the
    * reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
-   * STORAGE when no such archive is held or it cannot be read.
+   * STORAGE when no such archive is there or it cannot be read.
    */
   async archiveToSend(client: string, name: string, file: string): Promise<ArchiveSource> {
     checkClient(client);
     checkArchiveFile(name, file);
-    const row = this.index.archive(client, file);
-    let path: string;
-    let members: { id: string; offset: number; length: number; rawLength: number }[];
-    let trashed = false;
-    if (row) {
-      path = this.layout.archivePath(client, file);
-      members = this.index
-        .membersWithSha(client, file)
-        .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength }));
-    } else {
-      const item = (await this.listTrashed(client)).filter((t) => t.file === file).at(-1);
-      if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
-      path = this.layout.trashPath(client, item.item);
-      const scanned = await scanArchive(path).catch((err) => {
-        throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
-      });
-      members = Array.from({ length: scanned.members.count }, (_, i) => ({
-        id: Buffer.from(scanned.members.id(i)).toString("hex"),
-        offset: scanned.members.offset(i),
-        length: scanned.members.length(i),
-        rawLength: scanned.members.rawLength(i),
-      }));
-      trashed = true;
-    }
-    const handle = await open(path, "r").catch((err) => {
-      throw asStorageError(err, `cannot open ${client}/${file}`);
-    });
-    const size = (await handle.stat()).size;
-    return {
-      trashed,
-      size,
-      members,
-      read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
-      close: () => handle.close(),
-    };
+    return archiveToSend(this.ctx, client, file);
   }
 
   /**
@@ -483,15 +258,7 @@ export class Store {
   beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz", knownStored: ReadonlySet<string> | null = null): Upload {
     checkClient(client);
     checkName(name);
-    if (format !== "tar.gz" && format !== "tar.zst")
-      throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
-    const key = `${client}/${name}`;
-    if (this.active.has(key)) {
-      throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
-    }
-    const upload = new Upload(this.host, client, name, format, knownStored);
-    this.active.set(key, upload);
-    return upload;
+    return this.uploads.begin(client, name, format, knownStored);
   }
 
   /**
@@ -499,22 +266,10 @@ export class Store {
    * BAD_FRAME on a bad client or file, INTERNAL when `receipt` is not a {body, sig, key} document,
    * STORAGE when that archive is not stored (any more) or the index cannot be written.
    */
-  async setReceipt(client: string, file: string, receipt: SignedDoc): Promise<CatalogEntry> {
+  async setReceipt(client: string, file: string, receipt: SignedDoc): Promise<IndexEntry> {
     checkClient(client);
     checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
-    if (!isSignedDocShape(receipt)) throw new HashRelayError("INTERNAL", `receipt for ${client}/${file} is not a signed document`);
-    return this.withClientLock(client, async () => {
-      const doc = { body: receipt.body, sig: receipt.sig, key: receipt.key };
-      let recorded: boolean;
-      try {
-        recorded = this.index.setReceipt(client, file, doc);
-      } catch (err) {
-        throw asStorageError(err, `cannot record the receipt of ${client}/${file}`);
-      }
-      const row = recorded ? this.index.archive(client, file) : undefined;
-      if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-      return this.entryOf(row);
-    });
+    return recordReceipt(this.ctx, client, file, receipt);
   }
 
   /**
@@ -522,47 +277,25 @@ export class Store {
    * but .trash; items it cannot delete are logged and kept. Throws CONFIG on a bad duration, STORAGE
    * when the trash cannot be listed.
    */
-  async purgeTrash(trashForMs: number = this.retention.trashForMs): Promise<TrashItem[]> {
-    if (!Number.isFinite(trashForMs) || trashForMs < 0) {
-      throw new HashRelayError("CONFIG", `trash time ${trashForMs} ms is not a duration`);
-    }
-    const purged = await purgeExpired(this.layout, trashForMs, this.now(), this.log).catch((err) => {
-      throw asStorageError(err, "cannot purge the trash");
-    });
-    for (const { client, item, trashedAtMs } of purged)
-      await this.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
-    return purged;
+  async purgeTrash(trashForMs: number = this.ctx.retention.trashForMs): Promise<TrashItem[]> {
+    return purgeTrash(this.ctx, trashForMs);
   }
 
   /** Sets retention for later commits and purges. Throws CONFIG when keep < 1 or trashForMs < 0. */
   setRetention(retention: Retention): void {
-    const { keep, trashForMs, suspect = DEFAULT_SUSPECT_RULES } = retention;
-    if (!Number.isSafeInteger(keep) || keep < 1) {
-      throw new HashRelayError("CONFIG", `retention.keep must be a whole number ≥ 1, got ${keep}`);
-    }
-    if (!Number.isFinite(trashForMs) || trashForMs < 0) {
-      throw new HashRelayError("CONFIG", `retention.trashFor must be a duration ≥ 0, got ${trashForMs} ms`);
-    }
-    for (const key of ["maxShared", "ratioJump", "minRatio"] as const) {
-      if (!Number.isFinite(suspect[key]) || suspect[key] < 0)
-        throw new HashRelayError("CONFIG", `retention.suspect.${key} must be a number ≥ 0, got ${suspect[key]}`);
-    }
-    if (!Number.isSafeInteger(suspect.releaseAfter) || suspect.releaseAfter < 0) {
-      throw new HashRelayError("CONFIG", `retention.suspect.releaseAfter must be a whole number ≥ 0, got ${suspect.releaseAfter}`);
-    }
-    this.retention = { keep, trashForMs, suspect: { ...suspect } };
+    this.ctx.retention = checkedRetention(retention);
   }
 
   /** The hold on (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */
   holdOf(client: string, name: string): Hold | undefined {
     checkClient(client);
     checkName(name);
-    return this.holdBook.get(client, name);
+    return this.ctx.holdBook.get(client, name);
   }
 
   /** Every hold, by client and name. */
   holds(): Hold[] {
-    return this.holdBook.all().sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
+    return this.ctx.holdBook.all().sort((a, b) => a.client.localeCompare(b.client) || a.name.localeCompare(b.name));
   }
 
   /**
@@ -572,19 +305,7 @@ export class Store {
    * hold file cannot be deleted.
    */
   async release(client: string, name: string, by: string): Promise<Hold | undefined> {
-    checkClient(client);
-    checkName(name);
-    return this.withClientLock(client, async () => {
-      const hold = this.holdBook.get(client, name);
-      if (!hold) return undefined;
-      await this.holdBook.drop(client, name).catch((err) => {
-        throw asStorageError(err, `cannot release ${client}/${name}`);
-      });
-      this.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });
-      await this.audit({ event: "release", client, name, file: hold.kept, suspect: hold.suspect, reason: by });
-      await this.applyRetention(client, name);
-      return hold;
-    });
+    return releaseHold(this.ctx, client, name, by);
   }
 
   /**
@@ -592,347 +313,17 @@ export class Store {
    * once done (also when nothing was held, or it failed: logged). Returns what was released. Never throws.
    */
   async applyReleaseRequests(): Promise<Hold[]> {
-    const released: Hold[] = [];
-    try {
-      for (const { client, name } of await this.holdBook.requests()) {
-        try {
-          const hold = await this.release(client, name, "hashrelay release");
-          if (hold) released.push(hold);
-          else this.log("info", "release.not-held", { client, name });
-        } catch (err) {
-          this.log("error", "release.failed", { client, name, error: (err as Error).message });
-        }
-        await this.holdBook
-          .consume(client, name)
-          .catch((err) => this.log("error", "release.failed", { client, name, error: (err as Error).message }));
-      }
-    } catch (err) {
-      this.log("error", "release.failed", { error: (err as Error).message });
-    }
-    return released;
-  }
-
-  // ---- internals ----
-
-  private entryOf(row: ArchiveRow): CatalogEntry {
-    return lazyEntry(row, () => this.index.members(row.client, row.file));
-  }
-
-  /**
-   * Brings the index in line with the archives on disk: keeps a row whose file has the recorded size
-   * and mtime and whose members cover it, scans (one transaction per archive) every other archive,
-   * forgets rows whose file is gone.
-   */
-  private async syncIndex(): Promise<void> {
-    const recorded = this.index.recorded();
-    const seen = new Set<string>();
-    for (const client of await readdirOrEmpty(this.layout.root)) {
-      if (client.startsWith(".")) continue;
-      if (!isSlug(client)) {
-        this.log("debug", "store.ignored", { path: client, reason: "not a client folder" });
-        continue;
-      }
-      if (!(await lstat(this.layout.clientDir(client))).isDirectory()) continue;
-      seen.add(client);
-      await this.syncClient(
-        client,
-        recorded.filter((r) => r.client === client),
-      );
-    }
-    for (const stale of recorded.filter((r) => !seen.has(r.client))) {
-      this.index.remove(stale.client, stale.file);
-      this.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
-    }
-  }
-
-  /**
-   * Makes the index agree with `<root>/<client>/`: archives it does not know or whose size or mtime
-   * moved are scanned (damaged ones logged, left in place, not indexed), records whose file is gone
-   * are dropped. `recorded`: the index's rows of that client.
-   */
-  private async syncClient(client: string, recorded: ReturnType<ChunkIndex["recorded"]>): Promise<void> {
-    const known = new Map(recorded.map((r) => [r.file, r]));
-    for (const file of await readdirOrEmpty(this.layout.clientDir(client))) {
-      const parsed = parseArchiveFileName(file);
-      if (!parsed || !isSlug(parsed.name)) {
-        this.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
-        continue;
-      }
-      const stats = await lstat(this.layout.archivePath(client, file)).catch(() => null);
-      if (!stats?.isFile()) continue;
-      const row = known.get(file);
-      known.delete(file);
-      if (row && row.consistent && row.size === stats.size && row.mtimeMs === stats.mtimeMs) continue;
-      if (row && !row.consistent) this.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
-      if (row && row.consistent)
-        this.log("warn", "archive.changed", {
-          client,
-          file,
-          size: stats.size,
-          recordedSize: row.size,
-          note: "changed on disk since it was stored; scanned again",
-        });
-      try {
-        const members = await this.scanInto(client, parsed.name, file);
-        this.log("info", "catalog.rebuilt", { client, file, members });
-      } catch (err) {
-        this.log("error", "archive.damaged", { client, file, error: (err as Error).message });
-        if (row) this.index.remove(client, file);
-      }
-    }
-    for (const stale of known.values()) {
-      this.index.remove(stale.client, stale.file);
-      this.log("warn", "archive.vanished", {
-        client: stale.client,
-        file: stale.file,
-        note: "indexed, but no longer in the storage folder: forgotten; its chunks are asked for again",
-      });
-    }
+    return applyReleaseRequests(this.ctx);
   }
 
   /**
    * Before a backup of `client` is answered: the index is checked against its folder (one lstat per
    * archive), so an archive deleted, truncated or replaced behind the server's back is neither
-   * claimed as held nor used as a source of chunks; the next upload sends what it then lacks.
-   * Runs under the client lock. Never throws (a failure is logged and the index left as it was).
+   * counted as stored nor used as a source of chunks; the next upload sends what it then lacks.
+   * Runs under the client lock. Throws BAD_FRAME on a bad client; nothing else (failures are logged).
    */
   async refreshClient(client: string): Promise<void> {
     checkClient(client);
-    await this.withClientLock(client, async () => {
-      try {
-        await this.syncClient(
-          client,
-          this.index.recorded().filter((r) => r.client === client),
-        );
-      } catch (err) {
-        this.log("error", "index.refresh-failed", { client, error: (err as Error).message });
-      }
-    });
-  }
-
-  /** Scans `<client>/<file>` and records it (no receipt) in the index. Returns its member count. Throws STORAGE when damaged. */
-  private async scanInto(client: string, name: string, file: string): Promise<number> {
-    const scanned = await scanArchive(this.layout.archivePath(client, file));
-    const row: ArchiveRow = {
-      client,
-      name,
-      file,
-      archiveId: scanned.archiveId,
-      fileSha256: scanned.fileSha256,
-      size: scanned.size,
-      mtimeMs: scanned.mtimeMs,
-      storedAt: new Date(scanned.mtimeMs).toISOString(),
-    };
-    this.index.put(row, scanned.members);
-    return scanned.members.count;
-  }
-
-  private async existingEntry(client: string, file: string): Promise<CatalogEntry | undefined> {
-    const known = this.index.archive(client, file);
-    if (known) return this.entryOf(known);
-    if (!(await pathExists(this.layout.archivePath(client, file)))) return undefined;
-    const name = parseArchiveFileName(file)?.name ?? "";
-    checkArchiveFile(name, file);
-    try {
-      await this.scanInto(client, name, file);
-    } catch (err) {
-      throw new HashRelayError(
-        "STORAGE",
-        `${client}/${file} already exists and is not a valid archive`,
-        "a stored file is never overwritten",
-        { cause: err },
-      );
-    }
-    const row = this.index.archive(client, file);
-    return row ? this.entryOf(row) : undefined;
-  }
-
-  /** "stored", the staging file of the client's pool holding the chunk, or null. An unreadable index only costs a resend: null. */
-  private held(client: string, id: Uint8Array, hex: string): "stored" | string | null {
-    try {
-      if (this.index.holds(client, id)) return "stored";
-    } catch (err) {
-      this.log("error", "index.read-failed", { client, error: (err as Error).message });
-    }
-    return this.pool.find(client, hex)?.path ?? null;
-  }
-
-  /** Where to copy each chunk this client holds from: its newest stored archive holding it, else its staging pool. */
-  private heldMembers(client: string, ids: readonly Uint8Array[]): (HeldMember | undefined)[] {
-    const places = new Map<string, { path: string; label: string }>(); // per file: paths are checked once, not per member
-    return ids.map((id) => {
-      const stored = this.index.locate(client, id);
-      if (stored) {
-        const { file, offset, length, rawLength, sha256 } = stored;
-        let place = places.get(file);
-        if (!place) places.set(file, (place = { path: this.layout.archivePath(client, file), label: `${client}/${file}` }));
-        return { ...place, offset, length, rawLength, sha256 };
-      }
-      const hit = this.pool.find(client, chunkIdHex(id));
-      if (!hit) return undefined;
-      const { offset, length, rawLength, sha256 } = hit.member;
-      return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
-    });
-  }
-
-  private async ensureSpace(bytes: number, what: string): Promise<void> {
-    const fs = await statfs(this.layout.root);
-    const free = fs.bavail * fs.bsize;
-    if (free < bytes + this.spaceMargin) {
-      throw new HashRelayError(
-        "NO_SPACE",
-        `not enough space to store ${what}: it needs ${bytes} bytes plus a ${this.spaceMargin}-byte margin, ${free} bytes are free`,
-        "free space on the server's storage or lower retention.keep",
-      );
-    }
-  }
-
-  /** An archive is in place: record it, then apply retention for its name. Logs failures, never throws. */
-  private async stored(row: ArchiveRow, members: MemberTable): Promise<CatalogEntry> {
-    this.log("info", "archive.stored", { client: row.client, file: row.file, size: row.size });
-    try {
-      this.index.put(row, members);
-    } catch (err) {
-      this.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
-    }
-    const { client, name, file, archiveId, fileSha256, size } = row;
-    await this.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
-    const previous = this.index
-      .archives(client)
-      .filter((e) => e.name === name && e.file !== file)
-      .at(-1);
-    if (previous) await this.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
-    // A hold that could not be judged or written must not cost the last good copy: no retention this time.
-    if (await this.watchReplacement(row, members)) await this.applyRetention(client, name, file);
-    return lazyEntry(row, () => members.records());
-  }
-
-  /**
-   * Judges a new archive against its predecessor and updates the hold of its name (holds.ts). Returns
-   * false when that failed (logged): retention must then wait. Never throws.
-   */
-  private async watchReplacement(row: ArchiveRow, members: MemberTable): Promise<boolean> {
-    const previous = this.index
-      .archives(row.client)
-      .filter((e) => e.name === row.name && e.file !== row.file)
-      .at(-1);
-    if (!previous) return true;
-    const { client, name } = row;
-    const rules = this.retention.suspect ?? DEFAULT_SUSPECT_RULES;
-    try {
-      const verdict = judgeReplacement(this.index.members(client, previous.file), members.records(), rules);
-      const current = this.holdBook.get(client, name);
-      const { hold, change } = holdAfter(
-        current,
-        verdict,
-        { client, name, previous: previous.file, file: row.file, now: new Date(this.now()).toISOString() },
-        rules,
-      );
-      if (hold) await this.holdBook.put(hold);
-      else if (current) await this.holdBook.drop(client, name);
-      if (change === "held" || change === "held-again") {
-        this.log("warn", "archive.held", { client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
-        await this.audit({ event: "hold", client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
-      } else if (change === "released") {
-        const reason = `${rules.releaseAfter} consistent backup(s) since the suspect one`;
-        this.log("info", "archive.released", { client, name, file: current!.kept, suspect: current!.suspect, reason });
-        await this.audit({ event: "release", client, name, file: current!.kept, suspect: current!.suspect, reason });
-      }
-      return true;
-    } catch (err) {
-      this.log("error", "hold.failed", {
-        client,
-        name,
-        file: row.file,
-        error: (err as Error).message,
-        note: "retention skipped for this archive",
-      });
-      return false;
-    }
-  }
-
-  /**
-   * Trashes the archives of (client, name) beyond the newest retention.keep, counting `stored` (the
-   * archive just stored, never trashed) first; never the one a hold keeps. Logs failures, never throws.
-   */
-  private async applyRetention(client: string, name: string, stored?: string): Promise<void> {
-    const kept = this.holdBook.get(client, name)?.kept;
-    const others = this.index
-      .archives(client)
-      .filter((e) => e.name === name && e.file !== kept && e.file !== stored)
-      .reverse();
-    const replacedBy = stored ?? others[0]?.file ?? "";
-    for (const old of others.slice(stored ? this.retention.keep - 1 : this.retention.keep)) {
-      try {
-        const item = await moveToTrash(this.layout, old.client, old.file, this.now(), {
-          archiveId: old.archiveId,
-          fileSha256: old.fileSha256,
-          size: old.size,
-          storedAt: old.storedAt,
-        });
-        this.index.remove(old.client, old.file);
-        this.log("info", "archive.trashed", { client: old.client, file: old.file, item, replacedBy });
-        await this.audit({ event: "trash", client, name, file: old.file, item, replacedBy });
-      } catch (err) {
-        this.log("error", "retention.failed", { client: old.client, file: old.file, error: (err as Error).message });
-      }
-    }
-  }
-
-  /** Hands an event to the audit sink; a failure is logged, never thrown. */
-  private async audit(event: AuditEvent): Promise<void> {
-    if (!this.auditSink) return;
-    try {
-      await this.auditSink(event);
-    } catch (err) {
-      this.log("error", "audit.write-failed", { ...event, error: (err as Error).message });
-    }
-  }
-
-  /**
-   * An upload is over. Not stored: the members it staged join the client's pool (before its name is
-   * freed, so the next upload of that name finds them). Stored: its staging file goes (the archive
-   * holds every member). Then, under the client lock, the client's pool is swept. Never throws.
-   */
-  private async ended(upload: Upload, outcome: UploadOutcome): Promise<void> {
-    const { client } = upload;
-    const staging = outcome.staging;
-    const keep = !outcome.committed && staging !== null && staging.members.length > 0;
-    if (keep) this.pool.add(client, staging.path, staging.members, this.now());
-    const key = `${client}/${upload.name}`;
-    if (this.active.get(key) === upload) this.active.delete(key);
-    try {
-      await this.withClientLock(client, async () => {
-        if (staging && !keep) await unlink(staging.path).catch(() => undefined);
-        await this.sweepStaging(client);
-      });
-    } catch (err) {
-      this.log("error", "staging.sweep-failed", { client, error: (err as Error).message });
-    }
-  }
-
-  /** Drops the client's staging files that are stale, fully stored or over the cap, sparing those an active upload uses. */
-  private async sweepStaging(client: string): Promise<void> {
-    const pinned = new Set<string>();
-    for (const upload of this.active.values()) {
-      if (upload.client === client) for (const path of upload.filesInUse()) pinned.add(path);
-    }
-    const allStored = (members: readonly PoolMember[]) => members.every((m) => this.index.holds(client, m.id));
-    await this.pool.sweep(client, this.now(), pinned, allStored);
-  }
-
-  private async withClientLock<T>(client: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(client) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.locks.set(client, tail);
-    await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.locks.get(client) === tail) this.locks.delete(client);
-    }
+    await refreshClient(this.ctx, client);
   }
 }

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { buildArchive } from "../client/archive-builder.ts";
 import { walkSource } from "../client/tree-walk.ts";
-import type { MemberRecord } from "./catalog.ts";
+import type { MemberRecord } from "./index-entry.ts";
 import { DEFAULT_SUSPECT_RULES, judgeReplacement } from "./suspect-replacement.ts";
 
 const dirs: string[] = [];

@@ -1,7 +1,7 @@
 // Pure: does a new archive of a name look like an encrypted replacement of its predecessor (ransomware)?
 //
 // Two figures the server has for free in the index, per member: chunk id, compressed and raw length.
-// - shared: the share of the new archive's raw bytes in chunks the predecessor also holds. Encrypting
+// - shared: the share of the new archive's raw bytes in chunks the predecessor also has. Encrypting
 //   every file changes every chunk, so it drops to ~0. (It drops to 0 too for a source of small files
 //   of which half changed: chunks span many files; so it is a gate, never the verdict on its own.)
 // - ratio: compressed / raw bytes of an archive, the entropy measure. Encrypted data does not
@@ -24,7 +24,7 @@
 //   30 random-content "JPEGs", re-created, lightly changed or all new: ratio 0.999 before and after
 import { DEFAULT_SUSPECT } from "../config/build-config.ts";
 import type { SuspectRules } from "../config/model.ts";
-import type { MemberRecord } from "./catalog.ts";
+import type { MemberRecord } from "./index-entry.ts";
 
 export type { SuspectRules } from "../config/model.ts";
 
@@ -35,7 +35,7 @@ export const SIZE_BAND = 2;
 
 /** The figures behind a verdict, kept in the hold file and shown to users. */
 export interface ReplacementFigures {
-  /** Share (0..1) of the new archive's raw bytes in chunks the predecessor holds. */
+  /** Share (0..1) of the new archive's raw bytes in chunks the predecessor has. */
   shared: number;
   /** compressed / raw of the predecessor and of the new archive. */
   previousRatio: number;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { archiveIdOf, type ManifestEntry } from "../archive/manifest.ts";
 import { deflateRaw } from "../io/compress.ts";
-import type { CatalogEntry } from "./catalog.ts";
+import type { IndexEntry } from "./index-entry.ts";
 import type { Store } from "./store.ts";
 import type { Upload, UploadHeader } from "./upload.ts";
 
@@ -119,7 +119,7 @@ export async function uploadArchive(
   client: string,
   file: string,
   archive: TestArchive,
-): Promise<{ needed: boolean[]; entry: CatalogEntry }> {
+): Promise<{ needed: boolean[]; entry: IndexEntry }> {
   const { upload, needed, header } = offer(store, client, file, archive);
   await sendNeeded(upload, archive, needed);
   return { needed, entry: await upload.commit(header) };

@@ -3,10 +3,10 @@
 // Trash time is recorded in a sidecar beside each trashed file: `<item>.trashed`, JSON
 // {"trashedAt": ISO time, "from": "<client>/<file>"}, written atomically right AFTER the durable
 // rename into the trash. It lives in .trash (not in the derived .hashrelay folder) so it survives
-// restarts and a deleted catalog. A crash between the rename and the sidecar leaves an item with no
+// restarts and a deleted index. A crash between the rename and the sidecar leaves an item with no
 // sidecar: it is then given one dated "now" the next time the store opens or purges, so it waits a
 // full trashFor again (late, never early). An item is the archive's file name, or that name plus
-// ".N" when the trash already holds an item of that name.
+// ".N" when the trash already has an item of that name.
 import { lstat, mkdir, readFile, unlink } from "node:fs/promises";
 import { fsyncDir, renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
 import { StoreLayout, checkClient, pathExists, readdirOrEmpty } from "./layout.ts";
@@ -133,6 +133,7 @@ export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowM
   return purged;
 }
 
+/** Writes `item`'s sidecar atomically: trash time, origin and details. Throws fs errors. */
 async function writeSidecar(
   layout: StoreLayout,
   client: string,

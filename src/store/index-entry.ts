@@ -1,11 +1,11 @@
-// Pure: what the store tells its callers about each stored archive: entries, members, chunk locations, receipts.
+// Pure: what the store tells its callers about each stored archive: its index entry, members, chunk locations, receipt.
 import type { SignedDoc } from "../protocol/signed-document.ts";
 
 /** One member of a stored archive: [chunk id (hex), offset in the file, member length, raw length]. */
 export type MemberRecord = [chunkIdHex: string, offset: number, memberLength: number, rawLength: number];
 
-/** What the server knows of one archive stored under `<root>/<client>/<file>`. */
-export interface CatalogEntry {
+/** What the chunk index knows of one archive stored under `<root>/<client>/<file>` (outside the store also called CatalogEntry). */
+export interface IndexEntry {
   client: string;
   name: string;
   file: string;
@@ -25,7 +25,7 @@ export interface CatalogEntry {
 }
 
 /** An entry without its members: one row of the index's archive table. */
-export type ArchiveRow = Omit<CatalogEntry, "members">;
+export type ArchiveRow = Omit<IndexEntry, "members">;
 
 /** Where a chunk's gzip member sits in one of the client's stored archives. */
 export interface ChunkLocation {
@@ -35,8 +35,8 @@ export interface ChunkLocation {
 }
 
 /** An entry whose `members` are loaded by `loadMembers` on first use, then kept. */
-export function lazyEntry(row: ArchiveRow, loadMembers: () => MemberRecord[]): CatalogEntry {
-  const entry = { ...row } as CatalogEntry;
+export function lazyEntry(row: ArchiveRow, loadMembers: () => MemberRecord[]): IndexEntry {
+  const entry = { ...row } as IndexEntry;
   if (entry.receipt === undefined) delete entry.receipt;
   let members: MemberRecord[] | undefined;
   Object.defineProperty(entry, "members", {

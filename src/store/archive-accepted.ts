@@ -1,0 +1,31 @@
+// What follows an archive's install: index it, tell the audit trail, guard its name against a suspect replacement, apply retention.
+import { guardReplacement } from "./hold-guard.ts";
+import { lazyEntry, type ArchiveRow, type IndexEntry } from "./index-entry.ts";
+import type { MemberTable } from "./member-table.ts";
+import { applyRetention } from "./retention.ts";
+import type { StoreContext } from "./store-context.ts";
+
+/**
+ * An archive (`row`, `members`) is in place under its final name: records it in the index (a failure
+ * is logged; the next open's scan finds it), audits accept and supersede, judges it against its
+ * predecessor (holds), then applies retention for its name. Under the client lock. Returns its
+ * entry. Logs failures, never throws.
+ */
+export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members: MemberTable): Promise<IndexEntry> {
+  ctx.log("info", "archive.stored", { client: row.client, file: row.file, size: row.size });
+  try {
+    ctx.index.put(row, members);
+  } catch (err) {
+    ctx.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
+  }
+  const { client, name, file, archiveId, fileSha256, size } = row;
+  await ctx.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
+  const previous = ctx.index
+    .archives(client)
+    .filter((e) => e.name === name && e.file !== file)
+    .at(-1);
+  if (previous) await ctx.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
+  // A hold that could not be judged or written must not cost the last good copy: no retention this time.
+  if (!previous || (await guardReplacement(ctx, row, members, previous))) await applyRetention(ctx, client, name, file);
+  return lazyEntry(row, () => members.records());
+}

@@ -1,0 +1,36 @@
+// Where a client already has a chunk: in one of its stored archives (the chunk index), else in its staging pool.
+import { chunkIdHex } from "../archive/manifest.ts";
+import type { StoreContext } from "./store-context.ts";
+import type { ReusableMember } from "./upload-host.ts";
+
+/**
+ * "stored" when one of the client's stored archives contains chunk `id` (hex `hex`), else the path of
+ * the staging file of its pool that contains it, else null. An unreadable index only costs a resend
+ * (logged index.read-failed): it counts as not stored. Never throws.
+ */
+export function findChunk(ctx: StoreContext, client: string, id: Uint8Array, hex: string): "stored" | string | null {
+  try {
+    if (ctx.index.has(client, id)) return "stored";
+  } catch (err) {
+    ctx.log("error", "index.read-failed", { client, error: (err as Error).message });
+  }
+  return ctx.pool.find(client, hex)?.path ?? null;
+}
+
+/** Where to copy each chunk of `ids` from: the client's newest stored archive containing it, else its staging pool; undefined when neither. */
+export function reusableMembers(ctx: StoreContext, client: string, ids: readonly Uint8Array[]): (ReusableMember | undefined)[] {
+  const places = new Map<string, { path: string; label: string }>(); // per file: paths are checked once, not per member
+  return ids.map((id) => {
+    const stored = ctx.index.locate(client, id);
+    if (stored) {
+      const { file, offset, length, rawLength, sha256 } = stored;
+      let place = places.get(file);
+      if (!place) places.set(file, (place = { path: ctx.layout.archivePath(client, file), label: `${client}/${file}` }));
+      return { ...place, offset, length, rawLength, sha256 };
+    }
+    const hit = ctx.pool.find(client, chunkIdHex(id));
+    if (!hit) return undefined;
+    const { offset, length, rawLength, sha256 } = hit.member;
+    return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
+  });
+}

@@ -1,0 +1,96 @@
+// The ransomware guard at work: judge each new archive against its predecessor, hold or release its name, apply release requests.
+import { asStorageError } from "./storage-error.ts";
+import { holdAfter, type Hold } from "./holds.ts";
+import type { ArchiveRow } from "./index-entry.ts";
+import { checkClient, checkName } from "./layout.ts";
+import type { MemberTable } from "./member-table.ts";
+import { applyRetention } from "./retention.ts";
+import type { StoreContext } from "./store-context.ts";
+import { DEFAULT_SUSPECT_RULES, judgeReplacement } from "./suspect-replacement.ts";
+
+/**
+ * Judges `row` (just stored, with `members`) against `previous`, the archive of its name it
+ * replaces, and updates the hold of that name (holds.ts), logging and auditing a hold or release.
+ * Returns false when that failed (logged): retention must then wait. Under the client lock. Never throws.
+ */
+export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, members: MemberTable, previous: ArchiveRow): Promise<boolean> {
+  const { client, name } = row;
+  const rules = ctx.retention.suspect ?? DEFAULT_SUSPECT_RULES;
+  try {
+    const verdict = judgeReplacement(ctx.index.members(client, previous.file), members.records(), rules);
+    const current = ctx.holdBook.get(client, name);
+    const { hold, change } = holdAfter(
+      current,
+      verdict,
+      { client, name, previous: previous.file, file: row.file, now: new Date(ctx.now()).toISOString() },
+      rules,
+    );
+    if (hold) await ctx.holdBook.put(hold);
+    else if (current) await ctx.holdBook.drop(client, name);
+    if (change === "held" || change === "held-again") {
+      ctx.log("warn", "archive.held", { client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
+      await ctx.audit({ event: "hold", client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
+    } else if (change === "released") {
+      const reason = `${rules.releaseAfter} consistent backup(s) since the suspect one`;
+      ctx.log("info", "archive.released", { client, name, file: current!.kept, suspect: current!.suspect, reason });
+      await ctx.audit({ event: "release", client, name, file: current!.kept, suspect: current!.suspect, reason });
+    }
+    return true;
+  } catch (err) {
+    ctx.log("error", "hold.failed", {
+      client,
+      name,
+      file: row.file,
+      error: (err as Error).message,
+      note: "retention skipped for this archive",
+    });
+    return false;
+  }
+}
+
+/**
+ * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
+ * to the trash like any superseded one, unless retention.keep keeps it). `by`: who asked, for the log
+ * and the audit trail. Returns the hold, or undefined when the name was not held. Takes the client
+ * lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold file cannot be deleted.
+ */
+export async function releaseHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
+  checkClient(client);
+  checkName(name);
+  return ctx.withClientLock(client, async () => {
+    const hold = ctx.holdBook.get(client, name);
+    if (!hold) return undefined;
+    await ctx.holdBook.drop(client, name).catch((err) => {
+      throw asStorageError(err, `cannot release ${client}/${name}`);
+    });
+    ctx.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });
+    await ctx.audit({ event: "release", client, name, file: hold.kept, suspect: hold.suspect, reason: by });
+    await applyRetention(ctx, client, name);
+    return hold;
+  });
+}
+
+/**
+ * Applies the release requests `hashrelay release` left under .holds (see holds.ts), deleting each
+ * once done (also when nothing was held, or it failed: logged). Returns what was released. Never throws.
+ */
+export async function applyReleaseRequests(ctx: StoreContext): Promise<Hold[]> {
+  const released: Hold[] = [];
+  try {
+    for (const { client, name } of await ctx.holdBook.requests()) {
+      try {
+        const hold = await releaseHold(ctx, client, name, "hashrelay release");
+        if (hold) released.push(hold);
+        else ctx.log("info", "release.not-held", { client, name });
+      } catch (err) {
+        ctx.log("error", "release.failed", { client, name, error: (err as Error).message });
+      }
+      await ctx.holdBook
+        .consume(client, name)
+        .catch((err) => ctx.log("error", "release.failed", { client, name, error: (err as Error).message }));
+    }
+  } catch (err) {
+    ctx.log("error", "release.failed", { error: (err as Error).message });
+  }
+  return released;
+}

@@ -1,0 +1,149 @@
+// Keeping the chunk index in line with the archives on disk: at open, before each backup, and for a file an upload finds in place.
+import { lstat } from "node:fs/promises";
+import { HashRelayError } from "../errors.ts";
+import { isSlug } from "../config/slug.ts";
+import { parseArchiveFileName } from "../archive/naming.ts";
+import { scanArchive } from "./archive-file.ts";
+import type { ChunkIndex } from "./chunk-index.ts";
+import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
+import { checkArchiveFile, pathExists, readdirOrEmpty } from "./layout.ts";
+import type { StoreContext } from "./store-context.ts";
+
+type RecordedRow = ReturnType<ChunkIndex["recorded"]>[number];
+
+/**
+ * Brings the whole index in line with the archives on disk (at open): keeps a row whose file has the
+ * recorded size and mtime and whose members cover it, scans (one transaction per archive) every other
+ * archive, forgets rows whose client folder or file is gone. Throws fs errors of the root folder.
+ */
+export async function syncIndex(ctx: StoreContext): Promise<void> {
+  const recorded = ctx.index.recorded();
+  const seen = new Set<string>();
+  for (const client of await readdirOrEmpty(ctx.layout.root)) {
+    if (client.startsWith(".")) continue;
+    if (!isSlug(client)) {
+      ctx.log("debug", "store.ignored", { path: client, reason: "not a client folder" });
+      continue;
+    }
+    if (!(await lstat(ctx.layout.clientDir(client))).isDirectory()) continue;
+    seen.add(client);
+    await syncClient(
+      ctx,
+      client,
+      recorded.filter((r) => r.client === client),
+    );
+  }
+  for (const stale of recorded.filter((r) => !seen.has(r.client))) {
+    ctx.index.remove(stale.client, stale.file);
+    ctx.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
+  }
+}
+
+/**
+ * Before a backup of `client` (a checked client id) is answered: the index is checked against its
+ * folder (one lstat per archive), so an archive deleted, truncated or replaced behind the server's
+ * back is neither counted as stored nor used as a source of chunks; the next upload sends what it
+ * then lacks. Takes the client lock. Never throws (a failure is logged and the index left as it was).
+ */
+export async function refreshClient(ctx: StoreContext, client: string): Promise<void> {
+  await ctx.withClientLock(client, async () => {
+    try {
+      await syncClient(
+        ctx,
+        client,
+        ctx.index.recorded().filter((r) => r.client === client),
+      );
+    } catch (err) {
+      ctx.log("error", "index.refresh-failed", { client, error: (err as Error).message });
+    }
+  });
+}
+
+/**
+ * Makes the index agree with `<root>/<client>/`: archives it does not know or whose size or mtime
+ * moved are scanned (damaged ones logged, left in place, not indexed), records whose file is gone
+ * are dropped. `recorded`: the index's rows of that client. Throws fs errors of the folder.
+ */
+async function syncClient(ctx: StoreContext, client: string, recorded: RecordedRow[]): Promise<void> {
+  const known = new Map(recorded.map((r) => [r.file, r]));
+  for (const file of await readdirOrEmpty(ctx.layout.clientDir(client))) {
+    const parsed = parseArchiveFileName(file);
+    if (!parsed || !isSlug(parsed.name)) {
+      ctx.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
+      continue;
+    }
+    const stats = await lstat(ctx.layout.archivePath(client, file)).catch(() => null);
+    if (!stats?.isFile()) continue;
+    const row = known.get(file);
+    known.delete(file);
+    if (row && row.consistent && row.size === stats.size && row.mtimeMs === stats.mtimeMs) continue;
+    if (row && !row.consistent) ctx.log("warn", "index.invalid", { client, file, reason: "its members do not cover the file" });
+    if (row && row.consistent)
+      ctx.log("warn", "archive.changed", {
+        client,
+        file,
+        size: stats.size,
+        recordedSize: row.size,
+        note: "changed on disk since it was stored; scanned again",
+      });
+    try {
+      const members = await scanInto(ctx, client, parsed.name, file);
+      ctx.log("info", "catalog.rebuilt", { client, file, members });
+    } catch (err) {
+      ctx.log("error", "archive.damaged", { client, file, error: (err as Error).message });
+      if (row) ctx.index.remove(client, file);
+    }
+  }
+  for (const stale of known.values()) {
+    ctx.index.remove(stale.client, stale.file);
+    ctx.log("warn", "archive.vanished", {
+      client: stale.client,
+      file: stale.file,
+      note: "indexed, but no longer in the storage folder: forgotten; its chunks are asked for again",
+    });
+  }
+}
+
+/**
+ * The entry of `<client>/<file>` when a file is under that final name: the index's, else (an archive
+ * the index lacks) one made by scanning it; undefined when there is no such file. Under the client
+ * lock. Throws STORAGE when the file is there but is not a valid archive (it is never overwritten).
+ */
+export async function existingEntry(ctx: StoreContext, client: string, file: string): Promise<IndexEntry | undefined> {
+  const known = ctx.index.archive(client, file);
+  if (known) return ctx.index.entry(known);
+  if (!(await pathExists(ctx.layout.archivePath(client, file)))) return undefined;
+  const name = parseArchiveFileName(file)?.name ?? "";
+  checkArchiveFile(name, file);
+  try {
+    await scanInto(ctx, client, name, file);
+  } catch (err) {
+    throw new HashRelayError(
+      "STORAGE",
+      `${client}/${file} already exists and is not a valid archive`,
+      "a stored file is never overwritten",
+      {
+        cause: err,
+      },
+    );
+  }
+  const row = ctx.index.archive(client, file);
+  return row ? ctx.index.entry(row) : undefined;
+}
+
+/** Scans `<client>/<file>` and records it (no receipt) in the index. Returns its member count. Throws STORAGE when damaged. */
+async function scanInto(ctx: StoreContext, client: string, name: string, file: string): Promise<number> {
+  const scanned = await scanArchive(ctx.layout.archivePath(client, file));
+  const row: ArchiveRow = {
+    client,
+    name,
+    file,
+    archiveId: scanned.archiveId,
+    fileSha256: scanned.fileSha256,
+    size: scanned.size,
+    mtimeMs: scanned.mtimeMs,
+    storedAt: new Date(scanned.mtimeMs).toISOString(),
+  };
+  ctx.index.put(row, scanned.members);
+  return scanned.members.count;
+}

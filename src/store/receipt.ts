@@ -1,0 +1,27 @@
+// Recording the server's signed receipt with a stored archive's index entry.
+import { HashRelayError } from "../errors.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
+import { isSignedDocShape, type IndexEntry } from "./index-entry.ts";
+import { asStorageError } from "./storage-error.ts";
+import type { StoreContext } from "./store-context.ts";
+
+/**
+ * Stores `receipt` with the index entry of `file` of (checked) `client`, under the client lock, and
+ * returns the updated entry. Throws INTERNAL when `receipt` is not a {body, sig, key} document,
+ * STORAGE when that archive is not stored (any more) or the index cannot be written.
+ */
+export async function recordReceipt(ctx: StoreContext, client: string, file: string, receipt: SignedDoc): Promise<IndexEntry> {
+  if (!isSignedDocShape(receipt)) throw new HashRelayError("INTERNAL", `receipt for ${client}/${file} is not a signed document`);
+  return ctx.withClientLock(client, async () => {
+    const doc = { body: receipt.body, sig: receipt.sig, key: receipt.key };
+    let recorded: boolean;
+    try {
+      recorded = ctx.index.setReceipt(client, file, doc);
+    } catch (err) {
+      throw asStorageError(err, `cannot record the receipt of ${client}/${file}`);
+    }
+    const row = recorded ? ctx.index.archive(client, file) : undefined;
+    if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
+    return ctx.index.entry(row);
+  });
+}

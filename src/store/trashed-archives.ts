@@ -1,0 +1,94 @@
+// The trash as callers see it: the trashed archives of a client with their details and purge time, and the purge itself.
+import { HashRelayError } from "../errors.ts";
+import { isSlug } from "../config/slug.ts";
+import { parseArchiveFileName } from "../archive/naming.ts";
+import { scanArchive } from "./archive-file.ts";
+import { asStorageError } from "./storage-error.ts";
+import type { StoreContext } from "./store-context.ts";
+import { listTrash, purgeExpired, readTrashRecord, type TrashedDetails, type TrashItem } from "./trash.ts";
+
+/** An archive waiting in the trash (Store.listTrashed). */
+export interface TrashedArchive {
+  client: string;
+  /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
+  item: string;
+  name: string;
+  /** The archive's file name when it was stored. */
+  file: string;
+  archiveId: string;
+  fileSha256: string;
+  size: number;
+  storedAt: string;
+  trashedAt: string;
+  purgeAt: string;
+}
+
+/**
+ * The archives of `client` (a checked client id) waiting in the trash, oldest trashed first, with the
+ * time the purge deletes them (trash time + retention.trashForMs). Details come from the sidecar; an
+ * item trashed without them (older store, crash) is scanned for its ids. Items that are not our
+ * archives (unreadable, foreign names) are skipped. Throws STORAGE when the trash cannot be listed.
+ */
+export async function listTrashed(ctx: StoreContext, client: string): Promise<TrashedArchive[]> {
+  const out: TrashedArchive[] = [];
+  const items = (
+    await listTrash(ctx.layout, ctx.now(), ctx.log).catch((err) => {
+      throw asStorageError(err, `cannot list the trash of ${client}`);
+    })
+  ).filter((t) => t.client === client);
+  for (const { item, trashedAtMs } of items) {
+    const record = await readTrashRecord(ctx.layout, client, item);
+    const file = (record?.from?.startsWith(`${client}/`) ? record.from.slice(client.length + 1) : item).replace(/\.\d+$/, "");
+    const name = parseArchiveFileName(file)?.name;
+    if (!name || !isSlug(name)) continue;
+    const recorded =
+      record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt
+        ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt }
+        : null;
+    const details = recorded ?? (await scannedDetails(ctx, client, item));
+    if (!details) continue;
+    out.push({
+      client,
+      item,
+      name,
+      file,
+      ...details,
+      trashedAt: new Date(trashedAtMs).toISOString(),
+      purgeAt: new Date(trashedAtMs + ctx.retention.trashForMs).toISOString(),
+    });
+  }
+  return out.sort((a, b) => a.trashedAt.localeCompare(b.trashedAt) || a.item.localeCompare(b.item));
+}
+
+/** The details of trashed `item`, read by scanning it; null (logged trash.unreadable) when it is no archive. */
+async function scannedDetails(ctx: StoreContext, client: string, item: string): Promise<TrashedDetails | null> {
+  try {
+    const scanned = await scanArchive(ctx.layout.trashPath(client, item));
+    return {
+      archiveId: scanned.archiveId,
+      fileSha256: scanned.fileSha256,
+      size: scanned.size,
+      storedAt: new Date(scanned.mtimeMs).toISOString(),
+    };
+  } catch (err) {
+    ctx.log("warn", "trash.unreadable", { client, item, error: (err as Error).message });
+    return null;
+  }
+}
+
+/**
+ * Deletes trashed archives whose trash time + trashForMs ≤ now, audits each purge, and returns them.
+ * Touches nothing but .trash; items it cannot delete are logged and kept. Throws CONFIG on a bad
+ * duration, STORAGE when the trash cannot be listed.
+ */
+export async function purgeTrash(ctx: StoreContext, trashForMs: number): Promise<TrashItem[]> {
+  if (!Number.isFinite(trashForMs) || trashForMs < 0) {
+    throw new HashRelayError("CONFIG", `trash time ${trashForMs} ms is not a duration`);
+  }
+  const purged = await purgeExpired(ctx.layout, trashForMs, ctx.now(), ctx.log).catch((err) => {
+    throw asStorageError(err, "cannot purge the trash");
+  });
+  for (const { client, item, trashedAtMs } of purged)
+    await ctx.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
+  return purged;
+}

@@ -1,0 +1,148 @@
+// Commit of an upload: check the manifest against the client's header, then assemble, install and record the archive.
+import { HashRelayError } from "../errors.ts";
+import { CHUNK_MAX, MAX_CHUNKS_PER_ARCHIVE, SHA256_HEX } from "../protocol/constants.ts";
+import { installArchive, type AssembledArchive } from "./assemble.ts";
+import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
+import { checkArchiveFile } from "./layout.ts";
+import { memberSources } from "./member-sources.ts";
+import type { UploadParts } from "./upload-host.ts";
+import { newAssembler, type WriteAhead } from "./write-ahead.ts";
+
+/** What the client's signed manifest says at commit: the archive it wants stored. */
+export interface UploadHeader {
+  name: string;
+  file: string;
+  /** Hex SHA-256 of the canonical manifest. */
+  archiveId: string;
+  /** Number of manifest entries (chunks), 1..MAX_CHUNKS_PER_ARCHIVE. */
+  chunks: number;
+  /** Sum of the entries' raw lengths. */
+  rawSize: number;
+}
+
+/** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
+export function checkUploadHeader(header: UploadHeader): void {
+  if (typeof header !== "object" || header === null) throw new HashRelayError("BAD_FRAME", "commit without an archive header");
+  checkArchiveFile(header.name, header.file);
+  if (typeof header.archiveId !== "string" || !SHA256_HEX.test(header.archiveId)) {
+    throw new HashRelayError("BAD_FRAME", `archive id of ${header.file} is not 64 lower-case hex digits`);
+  }
+  if (!Number.isSafeInteger(header.chunks) || header.chunks < 1 || header.chunks > MAX_CHUNKS_PER_ARCHIVE) {
+    throw new HashRelayError("BAD_FRAME", `${header.file}: chunk count ${header.chunks} is outside 1..${MAX_CHUNKS_PER_ARCHIVE}`);
+  }
+  if (!Number.isSafeInteger(header.rawSize) || header.rawSize < 0 || header.rawSize > header.chunks * CHUNK_MAX) {
+    throw new HashRelayError("BAD_FRAME", `${header.file}: raw size ${header.rawSize} cannot be made of ${header.chunks} chunks`);
+  }
+}
+
+/** Refuses (BAD_FRAME) a header (checkUploadHeader) that is not for the archive this upload was offered as. */
+export function checkHeaderMatches({ name, format }: UploadParts, header: UploadHeader): void {
+  checkUploadHeader(header);
+  if (header.name !== name) throw new HashRelayError("BAD_FRAME", `commit names ${header.name}, the upload was offered as ${name}`);
+  if (!header.file.endsWith(`.${format}`))
+    throw new HashRelayError("BAD_FRAME", `commit names ${header.file}, the upload was offered as a .${format} archive`);
+}
+
+/**
+ * Checks the entries received against the header: BAD_FRAME when their count or raw total differ
+ * or a chunk asked for never arrived, HASH_MISMATCH when they do not hash to the archive id.
+ */
+export function checkManifestWhole({ name, entries }: UploadParts, header: UploadHeader): void {
+  const { file, chunks, rawSize, archiveId } = header;
+  if (entries.count !== chunks) {
+    throw new HashRelayError("BAD_FRAME", `manifest of ${file} declares ${chunks} entries, ${entries.count} arrived`);
+  }
+  if (entries.rawTotal !== rawSize) {
+    throw new HashRelayError("BAD_FRAME", `manifest of ${file} adds up to ${entries.rawTotal} raw bytes, the offer said ${rawSize}`);
+  }
+  if (entries.archiveId() !== archiveId) {
+    throw new HashRelayError(
+      "HASH_MISMATCH",
+      `manifest of ${file} does not match its archive id ${archiveId}`,
+      "the client's manifest changed or was damaged in transit; the next backup retries",
+    );
+  }
+  if (entries.missing > 0) {
+    throw new HashRelayError(
+      "BAD_FRAME",
+      `${entries.missing} chunk(s) of ${name} asked for never arrived (first: ${entries.firstMissing()})`,
+    );
+  }
+}
+
+/**
+ * Under the client lock, with a checked, whole manifest: assembles the archive in tmp (going on from
+ * what `ahead` wrote), fsyncs, renames it into place and records it. When `header.file` is already
+ * stored with this archive id, returns its entry. Throws STORAGE when that name has another archive,
+ * NO_SPACE, and what memberSources and assembling throw; nothing partial is left under a final name.
+ */
+export async function storeArchive(parts: UploadParts, ahead: WriteAhead, header: UploadHeader): Promise<IndexEntry> {
+  const { host, client, entries } = parts;
+  const { file, archiveId } = header;
+  const existing = await host.existingEntry(client, file);
+  if (existing) {
+    if (existing.archiveId === archiveId) return existing;
+    throw new HashRelayError(
+      "STORAGE",
+      `${client}/${file} is already stored with other content`,
+      "a stored archive is never overwritten; the next backup gets a new time stamp",
+    );
+  }
+  const started = performance.now();
+  const written = await ahead.take();
+  const waitMs = Math.round(performance.now() - started);
+  const assembler = written ?? (await newAssembler(parts));
+  const aheadEntries = assembler.count;
+  let built: AssembledArchive;
+  let appendMs = 0;
+  try {
+    const sources = memberSources(parts, aheadEntries, entries.count);
+    await host.ensureSpace(
+      sources.reduce((sum, s) => sum + s.length, 0),
+      `${client}/${file}`,
+    );
+    await assembler.append(sources);
+    appendMs = Math.round(performance.now() - started) - waitMs;
+    built = await assembler.finish();
+  } catch (err) {
+    await assembler.discard();
+    throw err;
+  }
+  const assembleMs = Math.round(performance.now() - started);
+  const entry = await installFile(parts, header, assembler.tmp, built);
+  // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload
+  // ran; waitMs: the batch in progress then; appendMs: the rest; the fsync ends assembleMs).
+  host.log("debug", "commit.assembled", {
+    client,
+    file,
+    size: built.size,
+    aheadEntries,
+    entries: entries.count,
+    waitMs,
+    appendMs,
+    assembleMs,
+    commitMs: Math.round(performance.now() - started),
+  });
+  return entry;
+}
+
+/** Renames the assembled file into place, checks its size, and has the host record it. */
+async function installFile(parts: UploadParts, header: UploadHeader, tmp: string, built: AssembledArchive): Promise<IndexEntry> {
+  const { host, client } = parts;
+  const { name, file, archiveId } = header;
+  const stats = await installArchive(host.layout, client, file, tmp);
+  if (stats.size !== built.size) {
+    throw new HashRelayError("STORAGE", `${client}/${file}: stored ${stats.size} bytes, expected ${built.size}`);
+  }
+  const row: ArchiveRow = {
+    client,
+    name,
+    file,
+    archiveId,
+    fileSha256: built.fileSha256,
+    size: built.size,
+    mtimeMs: stats.mtimeMs,
+    storedAt: new Date(host.now()).toISOString(),
+  };
+  return host.accepted(row, built.members);
+}

@@ -1,0 +1,70 @@
+// What an upload needs from the store that owns it, and the parts of an upload its stages share.
+import type { ArchiveFormat } from "../archive/naming.ts";
+import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
+import type { StoreLayout } from "./layout.ts";
+import type { MemberTable } from "./member-table.ts";
+import type { StagingOutcome, StagingWriter } from "./staging-writer.ts";
+import type { StoreLog } from "./store-log.ts";
+import type { UploadEntries } from "./upload-entries.ts";
+
+/** A member this client already has, as a place to copy it from at commit. */
+export interface ReusableMember {
+  path: string;
+  /** What `path` is, for messages. */
+  label: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  /** SHA-256 of the member's bytes, recorded when it was verified. */
+  sha256: Uint8Array;
+}
+
+/** How an upload ended, for the store to keep or drop its staging file. */
+export interface UploadOutcome {
+  committed: boolean;
+  staging: StagingOutcome;
+}
+
+/** An upload as the store tracks it. */
+export interface UploadHandle {
+  readonly client: string;
+  readonly name: string;
+  /** Staging files of the client's pool the upload relies on, and its own: a sweep spares them. */
+  filesInUse(): string[];
+}
+
+/** What an upload needs from the store that owns it (see upload-registry.ts). */
+export interface UploadHost {
+  readonly layout: StoreLayout;
+  readonly log: StoreLog;
+  now(): number;
+  /**
+   * Where this client already has chunk `id` (hex `hex`): "stored" in one of its archives, the path
+   * of the staging file of its pool that contains it, or null. Never throws.
+   */
+  findChunk(client: string, id: Uint8Array, hex: string): "stored" | string | null;
+  /** Where to copy each chunk of `ids` from: the newest stored archive containing it, else the client's staging pool; undefined when neither. */
+  reusableMembers(client: string, ids: readonly Uint8Array[]): (ReusableMember | undefined)[];
+  /** Runs `task` while no other commit, retention or staging sweep of this client runs. */
+  withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
+  /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */
+  existingEntry(client: string, file: string): Promise<IndexEntry | undefined>;
+  /** Throws NO_SPACE unless `bytes` (plus the store's margin) fit on the storage file system. */
+  ensureSpace(bytes: number, what: string): Promise<void>;
+  /** Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the lock; must not throw. */
+  accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
+  /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */
+  compress(raw: Uint8Array, format: ArchiveFormat): Promise<Uint8Array>;
+  /** The upload is over (committed, failed or aborted): keep or drop its staging file, free its name. Never throws. */
+  ended(upload: UploadHandle, outcome: UploadOutcome): Promise<void>;
+}
+
+/** The parts of one upload that its stages (need decision, staging, write-ahead, commit) share. */
+export interface UploadParts {
+  readonly host: UploadHost;
+  readonly client: string;
+  readonly name: string;
+  readonly format: ArchiveFormat;
+  readonly entries: UploadEntries;
+  readonly staging: StagingWriter;
+}

@@ -1,0 +1,94 @@
+// The uploads in progress: at most one per client and name, the host they run against, and the staging sweep when one ends.
+import { unlink } from "node:fs/promises";
+import { HashRelayError } from "../errors.ts";
+import type { ArchiveFormat } from "../archive/naming.ts";
+import { ChunkWorkers } from "../io/chunk-workers.ts";
+import { acceptArchive } from "./archive-accepted.ts";
+import { findChunk, reusableMembers } from "./chunk-places.ts";
+import { ensureSpace } from "./free-space.ts";
+import { existingEntry } from "./index-sync.ts";
+import type { PoolMember } from "./staging-pool.ts";
+import type { StoreContext } from "./store-context.ts";
+import { Upload } from "./upload.ts";
+import type { UploadHandle, UploadHost, UploadOutcome } from "./upload-host.ts";
+
+/** Starts the store's uploads (Store.beginUpload), serves them, and tidies up after each. */
+export class UploadRegistry {
+  private readonly active = new Map<string, Upload>();
+  private readonly host: UploadHost;
+  private compressors: ChunkWorkers | null = null;
+
+  constructor(private readonly ctx: StoreContext) {
+    this.host = {
+      layout: ctx.layout,
+      log: ctx.log,
+      now: ctx.now,
+      findChunk: (client, id, hex) => findChunk(ctx, client, id, hex),
+      reusableMembers: (client, ids) => reusableMembers(ctx, client, ids),
+      withClientLock: (client, task) => ctx.withClientLock(client, task),
+      existingEntry: (client, file) => existingEntry(ctx, client, file),
+      ensureSpace: (bytes, what) => ensureSpace(ctx, bytes, what),
+      accepted: (row, members) => acceptArchive(ctx, row, members),
+      ended: (upload, outcome) => this.ended(upload, outcome),
+      // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
+      compress: (raw, format) => (this.compressors ??= new ChunkWorkers()).compress(raw, format),
+    };
+  }
+
+  /**
+   * A new upload of source `name` for `client` (both checked). Throws BAD_FRAME on an unknown
+   * format, BUSY when an upload of the same name for this client is in progress.
+   */
+  begin(client: string, name: string, format: ArchiveFormat, knownStored: ReadonlySet<string> | null): Upload {
+    if (format !== "tar.gz" && format !== "tar.zst")
+      throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
+    const key = `${client}/${name}`;
+    if (this.active.has(key)) {
+      throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
+    }
+    const upload = new Upload(this.host, client, name, format, knownStored);
+    this.active.set(key, upload);
+    return upload;
+  }
+
+  /** Aborts every upload in progress (their staged chunks stay for the next open) and stops the compression workers. Never throws. */
+  async close(): Promise<void> {
+    for (const upload of [...this.active.values()]) await upload.abort();
+    this.compressors?.close();
+  }
+
+  /**
+   * Drops the client's staging files that are stale, fully stored or over the cap, sparing those an
+   * active upload uses. Call it under the client lock (or at open, before anything else runs). Throws fs errors.
+   */
+  async sweepStaging(client: string): Promise<void> {
+    const pinned = new Set<string>();
+    for (const upload of this.active.values()) {
+      if (upload.client === client) for (const path of upload.filesInUse()) pinned.add(path);
+    }
+    const allStored = (members: readonly PoolMember[]) => members.every((m) => this.ctx.index.has(client, m.id));
+    await this.ctx.pool.sweep(client, this.ctx.now(), pinned, allStored);
+  }
+
+  /**
+   * An upload is over. Not stored: the members it staged join the client's pool (before its name is
+   * freed, so the next upload of that name finds them). Stored: its staging file goes (the archive
+   * contains every member). Then, under the client lock, the client's pool is swept. Never throws.
+   */
+  private async ended(upload: UploadHandle, outcome: UploadOutcome): Promise<void> {
+    const { client } = upload;
+    const staging = outcome.staging;
+    const keep = !outcome.committed && staging !== null && staging.members.length > 0;
+    if (keep) this.ctx.pool.add(client, staging.path, staging.members, this.ctx.now());
+    const key = `${client}/${upload.name}`;
+    if (this.active.get(key) === upload) this.active.delete(key);
+    try {
+      await this.ctx.withClientLock(client, async () => {
+        if (staging && !keep) await unlink(staging.path).catch(() => undefined);
+        await this.sweepStaging(client);
+      });
+    } catch (err) {
+      this.ctx.log("error", "staging.sweep-failed", { client, error: (err as Error).message });
+    }
+  }
+}

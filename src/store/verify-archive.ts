@@ -1,0 +1,56 @@
+// Scrubbing a stored archive: every member the index lists is inflated and checked against its chunk id.
+import { HashRelayError } from "../errors.ts";
+import { scrubArchive, type DamagedMember } from "./archive-file.ts";
+import { asStorageError } from "./storage-error.ts";
+import type { StoreContext } from "./store-context.ts";
+
+/** What Store.verifyArchive found in one stored archive. */
+export interface ScrubReport {
+  client: string;
+  file: string;
+  /** Members checked (every member the index lists). */
+  members: number;
+  /** The file's size on disk and the size the index recorded. */
+  size: number;
+  expectedSize: number;
+  /** Members that do not inflate to their chunk id, in file order; [] for a sound archive. */
+  damaged: DamagedMember[];
+  /** True when no member is damaged and the size is right. */
+  ok: boolean;
+}
+
+/**
+ * Scrubs stored archive `file` of `client` (both checked): reads and inflates every member the index
+ * lists and checks it against its chunk id (commits only compare a member's SHA-256 with the one
+ * recorded). Logs archive.damaged when something is wrong; changes nothing. Throws STORAGE when that
+ * archive is not stored or cannot be read.
+ */
+export async function verifyArchive(ctx: StoreContext, client: string, file: string): Promise<ScrubReport> {
+  const row = ctx.index.archive(client, file);
+  if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
+  const members = ctx.index.membersWithSha(client, file);
+  const result = await scrubArchive(ctx.layout.archivePath(client, file), members).catch((err) => {
+    throw asStorageError(err, `cannot verify ${client}/${file}`);
+  });
+  const report: ScrubReport = {
+    client,
+    file,
+    members: members.length,
+    size: result.size,
+    expectedSize: row.size,
+    damaged: result.damaged,
+    ok: result.damaged.length === 0 && result.size === row.size,
+  };
+  if (!report.ok) {
+    const first = result.damaged[0];
+    ctx.log("error", "archive.damaged", {
+      client,
+      file,
+      damagedMembers: result.damaged.length,
+      size: result.size,
+      expectedSize: row.size,
+      first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined,
+    });
+  }
+  return report;
+}
