@@ -4,7 +4,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { compareTarPaths } from "../archive/tar.ts";
-import { WalkedEntries, type WalkedEntry } from "./walked-entries.ts";
+import { metadataFields, WalkedEntries, type WalkedEntry } from "./walked-entries.ts";
 
 export interface WalkResult {
   /** Sorted with compareTarPaths; the first is the source itself. Made from `store` on first use, then kept. */
@@ -323,20 +323,7 @@ export function fingerprintEntries(entries: readonly WalkedEntry[] | WalkedEntri
       fields = store.fingerprintFields(i);
     } else {
       const e = (entries as readonly WalkedEntry[])[i]!;
-      fields = [
-        e.path,
-        e.type,
-        e.mode,
-        e.uid,
-        e.gid,
-        e.uname,
-        e.gname,
-        e.size,
-        String(e.mtimeNs),
-        String(e.ctimeNs),
-        String(e.ino),
-        e.linkTarget ?? null,
-      ];
+      fields = [e.path, ...metadataFields(e)];
     }
     batch += `${JSON.stringify(fields)}\n`;
     if (batch.length >= 65536) {
