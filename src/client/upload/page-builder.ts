@@ -13,7 +13,7 @@ export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
  * found in the base are not kept, and the server writes the new archive ahead from pages it has
  * (Upload's write ahead), so a re-read 200 MiB image must not ride in one last page.
  */
-export const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
+const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
 /** A page also goes out when building it took this long (slow disk), so the server never sees an idle session. */
 const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
 
