@@ -85,46 +85,31 @@ export type BuildEntry = TarEntry & { absPath: string };
  * file, or when the archive would exceed MAX_CHUNKS_PER_ARCHIVE chunks; rethrows onChunk's errors.
  */
 export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOptions): Promise<ArchiveSummary> {
-  let chunker = new Chunker(opts.chunker);
   const compress = opts.compress ?? true;
   if (opts.previous && compress) throw new HashRelayError("INTERNAL", "buildArchive: previous needs compress: false");
-  const ids = new ArchiveIdHasher();
-  const fileHash = createHash("sha256");
+  const recorder = new ChunkRecorder(opts.onChunk, compress);
+  const { segments, starts, total } = tarSegments(entries, opts.keys);
+  const map = opts.previous && opts.keys ? new StreamMap(opts.previous.segments, opts.previous.chunks, segments) : null;
+  const stream = new ChunkedStream(recorder, map, opts.chunker);
   const warnings: string[] = [];
-  let manifest = new Uint8Array(64 * MANIFEST_ENTRY_BYTES);
-  let chunks = 0;
-  let rawSize = 0;
-  let fileSize = 0;
-  let bytesRead = 0;
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  let position = 0;
+  if (await stream.fastForward()) position = stream.jumpTo!;
+  while (position < total) {
+    stream.jumpTo = null;
+    const k = segmentAt(starts, position);
+    await produceSegment(entries[k], position - starts[k]!, stream.write, stream.stopped, buffer, warnings);
+    position = stream.jumpTo ?? starts[k]! + segments[k]!.length;
+  }
+  await stream.finish();
+  return recorder.summary(warnings, segments, stream.bytesRead);
+}
 
-  const record = async (id: Uint8Array, rawLength: number, raw: Uint8Array | null, member: Uint8Array | null) => {
-    if (chunks >= MAX_CHUNKS_PER_ARCHIVE) {
-      throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
-    }
-    if ((chunks + 1) * MANIFEST_ENTRY_BYTES > manifest.length) {
-      const grown = new Uint8Array(manifest.length * 2);
-      grown.set(manifest);
-      manifest = grown;
-    }
-    const at = chunks * MANIFEST_ENTRY_BYTES;
-    manifest.set(id, at);
-    new DataView(manifest.buffer).setUint32(at + 32, rawLength);
-    ids.addEncoded(manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
-    if (member) fileHash.update(member);
-    rawSize += rawLength;
-    fileSize += member?.length ?? 0;
-    const index = chunks++;
-    await opts.onChunk({ index, id, idHex: chunkIdHex(id), rawLength, raw, member });
-  };
-  const emit = async (raw: Uint8Array) => {
-    const id = new Uint8Array(createHash("sha256").update(raw).digest());
-    await record(id, raw.length, raw, compress ? encodeGzipMember(raw, deflateRaw) : null);
-  };
-
-  // The stream as segments: header + content + padding per entry, then the trailer.
+/** The stream as segments: header + content + padding per entry, then the trailer; with each one's start. */
+function tarSegments(entries: readonly BuildEntry[], keys: readonly string[] | undefined) {
   const segments: Segment[] = entries.map((entry, k) => {
     const content = entry.type === "file" ? entry.size + tarPadding(entry.size) : 0;
-    return { path: entry.path, key: opts.keys?.[k] ?? "", length: encodeTarHeader(entry).length + content };
+    return { path: entry.path, key: keys?.[k] ?? "", length: encodeTarHeader(entry).length + content };
   });
   segments.push({ path: TRAILER_PATH, key: "trailer", length: TAR_TRAILER.length });
   const starts: number[] = [];
@@ -133,53 +118,113 @@ export async function buildArchive(entries: readonly BuildEntry[], opts: BuildOp
     starts.push(total);
     total += seg.length;
   }
-  const map = opts.previous && opts.keys ? new StreamMap(opts.previous.segments, opts.previous.chunks, segments) : null;
+  return { segments, starts, total };
+}
 
-  // Where the chunker stands fresh at a boundary the last archive also had, its chunks are taken as they are.
-  let chunkStart = 0;
-  let jumpTo: number | null = null;
-  const fastForward = async (): Promise<boolean> => {
-    const ff = map?.fastForward(chunkStart);
-    if (!ff) return false;
-    for (const chunk of ff.chunks) await record(chunk.id, chunk.rawLength, null, null);
-    chunker = new Chunker(opts.chunker);
-    chunkStart = jumpTo = ff.endNew;
-    return true;
-  };
-  const write = async (bytes: Uint8Array) => {
-    if (jumpTo !== null) return;
-    bytesRead += bytes.length;
-    for (const raw of chunker.pushViews(bytes)) {
-      await emit(raw);
-      chunkStart += raw.length;
-      if (await fastForward()) return;
+/** Records chunks in order: the manifest, the archive id, the file's hash and sizes; hands each to onChunk. */
+class ChunkRecorder {
+  private manifest = new Uint8Array(64 * MANIFEST_ENTRY_BYTES);
+  private readonly ids = new ArchiveIdHasher();
+  private readonly fileHash = createHash("sha256");
+  private chunks = 0;
+  private rawSize = 0;
+  private fileSize = 0;
+
+  constructor(
+    private readonly onChunk: BuildOptions["onChunk"],
+    readonly compress: boolean,
+  ) {}
+
+  /** Records the next chunk (`raw` null: taken from the last archive unread). Throws SOURCE past MAX_CHUNKS_PER_ARCHIVE. */
+  async record(id: Uint8Array, rawLength: number, raw: Uint8Array | null, member: Uint8Array | null): Promise<void> {
+    if (this.chunks >= MAX_CHUNKS_PER_ARCHIVE) {
+      throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
+    }
+    if ((this.chunks + 1) * MANIFEST_ENTRY_BYTES > this.manifest.length) {
+      const grown = new Uint8Array(this.manifest.length * 2);
+      grown.set(this.manifest);
+      this.manifest = grown;
+    }
+    const at = this.chunks * MANIFEST_ENTRY_BYTES;
+    this.manifest.set(id, at);
+    new DataView(this.manifest.buffer).setUint32(at + 32, rawLength);
+    this.ids.addEncoded(this.manifest.subarray(at, at + MANIFEST_ENTRY_BYTES));
+    if (member) this.fileHash.update(member);
+    this.rawSize += rawLength;
+    this.fileSize += member?.length ?? 0;
+    const index = this.chunks++;
+    await this.onChunk({ index, id, idHex: chunkIdHex(id), rawLength, raw, member });
+  }
+
+  summary(warnings: string[], segments: Segment[], bytesRead: number): ArchiveSummary {
+    return {
+      chunks: this.chunks,
+      manifest: this.manifest.slice(0, this.chunks * MANIFEST_ENTRY_BYTES),
+      archiveId: this.ids.digest(),
+      rawSize: this.rawSize,
+      fileSize: this.compress ? this.fileSize : undefined,
+      fileSha256: this.compress ? this.fileHash.digest("hex") : undefined,
+      warnings,
+      segments,
+      bytesRead,
+    };
+  }
+}
+
+/**
+ * The tar stream going through the chunker. Where the chunker stands fresh at a boundary the last
+ * archive also had (`map`), that archive's chunks are taken as they are and the stream jumps ahead.
+ */
+class ChunkedStream {
+  private chunker: Chunker;
+  private chunkStart = 0;
+  /** Where the stream goes on after a jump; null while bytes are read in order. */
+  jumpTo: number | null = null;
+  /** Bytes of the tar stream actually read and chunked. */
+  bytesRead = 0;
+
+  constructor(
+    private readonly recorder: ChunkRecorder,
+    private readonly map: StreamMap | null,
+    private readonly chunkerOptions: ChunkerOptions | undefined,
+  ) {
+    this.chunker = new Chunker(chunkerOptions);
+  }
+
+  /** Feeds the next bytes of the stream; ignores them once a jump is pending. */
+  readonly write = async (bytes: Uint8Array): Promise<void> => {
+    if (this.jumpTo !== null) return;
+    this.bytesRead += bytes.length;
+    for (const raw of this.chunker.pushViews(bytes)) {
+      await this.emit(raw);
+      this.chunkStart += raw.length;
+      if (await this.fastForward()) return;
     }
   };
-  const stopped = () => jumpTo !== null;
 
-  const buffer = new Uint8Array(READ_BUFFER_BYTES);
-  let position = 0;
-  if (await fastForward()) position = jumpTo!;
-  while (position < total) {
-    jumpTo = null;
-    const k = segmentAt(starts, position);
-    await produceSegment(entries[k], position - starts[k]!, write, stopped, buffer, warnings);
-    position = jumpTo ?? starts[k]! + segments[k]!.length;
+  /** Whether the segment being produced may stop: the stream jumps ahead. */
+  readonly stopped = (): boolean => this.jumpTo !== null;
+
+  /** Takes the last archive's chunks from here on, if it had a boundary here; true when it jumped. */
+  async fastForward(): Promise<boolean> {
+    const ff = this.map?.fastForward(this.chunkStart);
+    if (!ff) return false;
+    for (const chunk of ff.chunks) await this.recorder.record(chunk.id, chunk.rawLength, null, null);
+    this.chunker = new Chunker(this.chunkerOptions);
+    this.chunkStart = this.jumpTo = ff.endNew;
+    return true;
   }
-  const last = chunker.finish();
-  if (last) await emit(last);
 
-  return {
-    chunks,
-    manifest: manifest.slice(0, chunks * MANIFEST_ENTRY_BYTES),
-    archiveId: ids.digest(),
-    rawSize,
-    fileSize: compress ? fileSize : undefined,
-    fileSha256: compress ? fileHash.digest("hex") : undefined,
-    warnings,
-    segments,
-    bytesRead,
-  };
+  /** Cuts the last chunk from what the chunker still holds. */
+  async finish(): Promise<void> {
+    const last = this.chunker.finish();
+    if (last) await this.emit(last);
+  }
+
+  private async emit(raw: Uint8Array): Promise<void> {
+    const id = new Uint8Array(createHash("sha256").update(raw).digest());
+    await this.recorder.record(id, raw.length, raw, this.recorder.compress ? encodeGzipMember(raw, deflateRaw) : null);
+  }
 }
 
 function segmentAt(starts: readonly number[], position: number): number {

@@ -1,7 +1,7 @@
 // What `client --once` shows while it works: a bar per source on a terminal, one line at start and end otherwise.
 import { formatSize } from "../config/units.ts";
 
-/** One source's progress, as client-upload reports it. */
+/** One source's progress, as the upload reports it (upload/upload-context.ts UploadProgress). */
 export interface ProgressUpdate {
   name: string;
   totalBytes: number;

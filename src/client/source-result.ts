@@ -14,3 +14,8 @@ export interface SourceResult {
   /** The server holds this source's previous archive as a suspect replacement (see PROTOCOL.md, held). */
   held?: HeldArchive;
 }
+
+/** The result of a source that moved no byte: skipped (server down) or failed before its upload began. */
+export function resultWithoutTransfer(name: string, status: "skipped" | "failed", error: string): SourceResult {
+  return { name, archive: null, status, bytesSent: 0, chunksTotal: 0, chunksSent: 0, error };
+}

@@ -3,12 +3,13 @@ import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
-import type { Config } from "../config/parse-config.ts";
+import type { Config, SourceConfig } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { ClientState } from "./state.ts";
-import { backupSource, SessionSpoiled, type UploadProgress } from "./upload.ts";
-import type { SourceResult } from "./source-result.ts";
+import { backupSource } from "./upload/backup-source.ts";
+import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
+import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { walkSource, type WalkResult } from "./tree-walk.ts";
@@ -64,117 +65,146 @@ async function ping(session: SecureSession, configHash: string): Promise<void> {
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
 }
 
+/** The tick's one session, owned by runTick: opened by the first probe, dropped when a source spoils it, reopened on demand. */
+class TickSession {
+  private current: SecureSession | null = null;
+
+  constructor(private readonly ctx: TickContext) {}
+
+  /** The first probe; `onConnected` runs once TCP is up. Throws as probe does. */
+  async open(onConnected: () => void): Promise<void> {
+    this.current = await probe(this.ctx, onConnected);
+  }
+
+  /** The open session, or a new one (a probe) after a drop. Throws as probe does. */
+  async get(): Promise<SecureSession> {
+    this.current ??= await probe(this.ctx);
+    return this.current;
+  }
+
+  /** Closes the session, if one is open. */
+  drop(): void {
+    this.current?.connection.close();
+    this.current = null;
+  }
+}
+
 /** Runs one tick over every source of the config it is given (a reload never changes a tick in flight). */
 export async function runTick(ctx: TickContext): Promise<TickResult> {
   const { client } = ctx.config;
-  const log = ctx.log;
-  const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), log, ctx.now, `${client.server.host}:${client.server.port}`);
-  let session: SecureSession | null = null;
+  const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), ctx.log, ctx.now, `${client.server.host}:${client.server.port}`);
+  const session = new TickSession(ctx);
   // The first source is walked while the handshake and ping are under way (a tree walk yields to the
   // event loop): its lstat calls overlap the round trips and the peers' signatures. Not before the
   // server answers TCP: a daemon facing a server that is down does not walk its sources every tick.
   const first = client.paths[0];
   let firstWalk: Promise<WalkResult> | undefined;
   try {
-    session = await probe(ctx, () => {
+    await session.open(() => {
       if (!first) return;
       firstWalk = walkSource(first.path, first.exclude);
       firstWalk.catch(() => undefined); // backupSource reports it
     });
   } catch (err) {
-    const error = asHashRelayError(err, "SERVER_DOWN");
-    const { kind, reason } = classifyDown(error);
-    watch.down(kind, reason);
-    const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
-    for (const source of client.paths) {
-      log.log("warn", `backup of ${source.name} not performed: server down (${reason})`, { name: source.name });
-    }
-    const result: TickResult = {
-      server: "down",
-      reason,
-      results: client.paths.map((s) => ({
-        name: s.name,
-        archive: null,
-        status: "skipped",
-        bytesSent: 0,
-        chunksTotal: 0,
-        chunksSent: 0,
-        error: `server down: ${reason}`,
-      })),
-      exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
-    };
-    await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results: result.results });
-    return result;
+    return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"));
   }
   watch.up();
 
-  const uploadCtx = {
+  const uploadCtx = uploadContextOf(ctx);
+  const results: SourceResult[] = [];
+  for (const source of client.paths) {
+    ctx.progress?.sourceStarted(source.name);
+    const result = await backupOne(session, source, uploadCtx, source === first ? firstWalk : undefined);
+    results.push(result);
+    ctx.progress?.sourceDone(result);
+    logResult(ctx, result);
+  }
+
+  const end = await probeAgain(session, ctx, watch);
+  const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
+  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results });
+  return { server: end.server, reason: end.reason, results, exitCode };
+}
+
+/** The tick when the first probe failed: every source skipped, the reason logged and recorded. */
+async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayError): Promise<TickResult> {
+  const { kind, reason } = classifyDown(error);
+  watch.down(kind, reason);
+  const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
+  const sources = ctx.config.client.paths;
+  for (const source of sources) {
+    ctx.log.log("warn", `backup of ${source.name} not performed: server down (${reason})`, { name: source.name });
+  }
+  const result: TickResult = {
+    server: "down",
+    reason,
+    results: sources.map((s) => resultWithoutTransfer(s.name, "skipped", `server down: ${reason}`)),
+    exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
+  };
+  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results: result.results });
+  return result;
+}
+
+/** What every upload of this tick is given. */
+function uploadContextOf(ctx: TickContext): UploadContext {
+  const { client } = ctx.config;
+  return {
     identity: ctx.identity,
-    format: client.compression === "zstd" ? ("tar.zst" as const) : ("tar.gz" as const),
+    format: client.compression === "zstd" ? "tar.zst" : "tar.gz",
     serverKey: client.serverKey,
     configHash: ctx.config.hash,
     state: ctx.state,
-    log,
+    log: ctx.log,
     now: ctx.now,
     onProgress: ctx.progress?.update,
   };
-  const results: SourceResult[] = [];
-  for (const source of client.paths) {
-    let result: SourceResult;
-    ctx.progress?.sourceStarted(source.name);
-    try {
-      session ??= await probe(ctx);
-      result = await backupSource(session, source, uploadCtx, source === first ? firstWalk : undefined);
-    } catch (err) {
-      if (err instanceof SessionSpoiled) {
-        result = err.result;
-      } else {
-        const error = asHashRelayError(err);
-        result = {
-          name: source.name,
-          archive: null,
-          status: "failed",
-          bytesSent: 0,
-          chunksTotal: 0,
-          chunksSent: 0,
-          error: error.describe(),
-        };
-      }
-      session?.connection.close();
-      session = null;
-    }
-    results.push(result);
-    ctx.progress?.sourceDone(result);
-    const fields = {
-      name: source.name,
-      archive: result.archive ?? undefined,
-      bytesSent: result.bytesSent,
-      chunks: `${result.chunksSent}/${result.chunksTotal}`,
-    };
-    if (result.status === "failed") log.log("error", `backup of ${source.name} failed: ${result.error}`, fields);
-    else log.log("info", `backup of ${source.name} ${result.status}`, fields);
-    if (result.held)
-      log.log("warn", heldWarning(result.name, result.status, result.held, client.name), { name: source.name, held: result.held.file });
-  }
+}
 
-  let server: TickResult["server"] = "up";
-  let reason: string | undefined;
+/** Backs up one source on the tick's session; a failure that spoils the session drops it (the next source opens another). */
+async function backupOne(
+  session: TickSession,
+  source: SourceConfig,
+  uploadCtx: UploadContext,
+  walking: Promise<WalkResult> | undefined,
+): Promise<SourceResult> {
   try {
-    session ??= await probe(ctx);
-    await ping(session, ctx.config.hash);
-    await session.sendControl({ type: "bye" });
-    watch.up();
+    return await backupSource(await session.get(), source, uploadCtx, walking);
   } catch (err) {
-    server = "down";
-    const down = classifyDown(asHashRelayError(err, "SERVER_DOWN"));
-    reason = down.reason;
-    watch.down(down.kind, down.reason);
-  } finally {
-    session?.connection.close();
+    session.drop();
+    return err instanceof SessionSpoiled ? err.result : resultWithoutTransfer(source.name, "failed", asHashRelayError(err).describe());
   }
-  const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
-  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results });
-  return { server, reason, results, exitCode };
+}
+
+/** Logs one source's outcome, and the warning when the server holds its previous archive. */
+function logResult(ctx: TickContext, result: SourceResult): void {
+  const { name } = result;
+  const fields = {
+    name,
+    archive: result.archive ?? undefined,
+    bytesSent: result.bytesSent,
+    chunks: `${result.chunksSent}/${result.chunksTotal}`,
+  };
+  if (result.status === "failed") ctx.log.log("error", `backup of ${name} failed: ${result.error}`, fields);
+  else ctx.log.log("info", `backup of ${name} ${result.status}`, fields);
+  if (result.held)
+    ctx.log.log("warn", heldWarning(name, result.status, result.held, ctx.config.client.name), { name, held: result.held.file });
+}
+
+/** The probe after the uploads: one more ping on the tick's session (a new one if it was lost), then `bye`; closes the session. */
+async function probeAgain(session: TickSession, ctx: TickContext, watch: ServerWatch): Promise<Pick<TickResult, "server" | "reason">> {
+  try {
+    const open = await session.get();
+    await ping(open, ctx.config.hash);
+    await open.sendControl({ type: "bye" });
+    watch.up();
+    return { server: "up" };
+  } catch (err) {
+    const down = classifyDown(asHashRelayError(err, "SERVER_DOWN"));
+    watch.down(down.kind, down.reason);
+    return { server: "down", reason: down.reason };
+  } finally {
+    session.drop();
+  }
 }
 
 /** What the client says, once per tick, about a source whose previous archive the server holds. */

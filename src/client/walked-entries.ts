@@ -19,6 +19,26 @@ const TYPES: readonly EntryType[] = ["file", "dir", "symlink"];
  * arrays (the nanosecond times and the inode as raw 64-bit integers, exact), the absolute path is
  * rebuilt from the path, and uname/gname from uid/gid through the owner maps the walk used.
  */
+/**
+ * An entry's metadata as the fingerprint and the archive builder's segment keys read it: type, mode,
+ * uid, gid, uname, gname, size, mtime and ctime in ns, inode, link target (not the path).
+ */
+export function metadataFields(e: WalkedEntry): (string | number | null)[] {
+  return [
+    e.type,
+    e.mode,
+    e.uid,
+    e.gid,
+    e.uname,
+    e.gname,
+    e.size,
+    String(e.mtimeNs),
+    String(e.ctimeNs),
+    String(e.ino),
+    e.linkTarget ?? null,
+  ];
+}
+
 export class WalkedEntries {
   private count = 0;
   private paths: string[] = [];

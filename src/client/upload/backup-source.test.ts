@@ -1,0 +1,205 @@
+// backupSource against the server's real session code and store, over an in-memory connection: the one-page-ahead order and the archive stored.
+import { afterEach, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { createCipheriv, createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeDiffPage } from "../../archive/manifest-diff.ts";
+import type { SourceConfig } from "../../config/model.ts";
+import type { Logger } from "../../io/log.ts";
+import { decodeManifestPage, decodeNeed } from "../../protocol/binary-frames.ts";
+import { FrameType } from "../../protocol/constants.ts";
+import { identityFromSeed, sameBytes } from "../../protocol/identity.ts";
+import { serveConnection } from "../../server/session.ts";
+import { openClientSession } from "../../session/secure-session.ts";
+import { Store } from "../../store/store.ts";
+import { memoryConnectionPair } from "../../testing/memory-connection.ts";
+import { traceSession, type TracedFrame } from "../../testing/session-trace.ts";
+import { ClientState } from "../state.ts";
+import { backupSource } from "./backup-source.ts";
+import { PAGE_WINDOW_BYTES } from "./page-builder.ts";
+import type { UploadContext } from "./upload-context.ts";
+
+const MiB = 1024 * 1024;
+const CLIENT = "web01";
+
+const roots: string[] = [];
+afterEach(() => {
+  for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
+});
+
+/** `length` pseudo-random (incompressible) bytes fixed by `seed`: AES-256-CTR over zeros. */
+function seeded(seed: string, length: number): Buffer {
+  const key = createHash("sha256").update(seed).digest();
+  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+/** A change in every 16 KiB: every chunk's id changes, most of its blocks stay (a delta carries it). */
+function sprinkled(bytes: Buffer): Buffer {
+  const out = Buffer.from(bytes);
+  for (let at = 0; at < out.length; at += 16 * 1024) out[at] = out[at]! ^ 0xff;
+  return out;
+}
+
+/** What the client did on the wire during one upload, in its order: pages offered, NEEDs read, chunks sent. */
+type WireEvent =
+  | { kind: "offer"; first: number; count: number }
+  | { kind: "need"; first: number; count: number; needed: number[] }
+  | { kind: "chunk"; index: number; delta: boolean };
+
+function wireEvents(frames: readonly TracedFrame[]): WireEvent[] {
+  const events: WireEvent[] = [];
+  for (const frame of frames) {
+    if (frame.kind !== "binary") continue;
+    const { type, payload } = frame;
+    const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
+    if (type === FrameType.SEALED_MANIFEST) {
+      events.push({ kind: "offer", first: index, count: decodeManifestPage(payload).entries.length });
+    } else if (type === FrameType.SEALED_MANIFEST_DIFF) {
+      events.push({ kind: "offer", first: index, count: decodeDiffPage(payload).count });
+    } else if (type === FrameType.SEALED_NEED) {
+      const need = decodeNeed(payload);
+      events.push({ kind: "need", first: need.firstIndex, count: need.count, needed: need.needed });
+    } else if (type === FrameType.SEALED_CHUNK || type === FrameType.SEALED_CHUNK_DELTA) {
+      events.push({ kind: "chunk", index, delta: type === FrameType.SEALED_CHUNK_DELTA });
+    }
+  }
+  return events;
+}
+
+/**
+ * Asserts PROTOCOL.md §10 steps 4 and 5 on one upload's events: pages back to back; chunks in
+ * ascending index order, exactly those asked for, so no chunk of page k+1 before the last of page k;
+ * page k+1 offered only after NEED k was read, and page k+2 only after page k's chunks are all out.
+ * Returns the pages with, per page, where its offer, its NEED and its chunks stand in `events`.
+ */
+function expectOnePageAhead(events: readonly WireEvent[]) {
+  const pages = events.flatMap((e, at) => (e.kind === "offer" ? [{ ...e, offerAt: at, needAt: -1, chunksAt: [] as number[] }] : []));
+  pages.forEach((page, k) => expect(page.first).toBe(k === 0 ? 0 : pages[k - 1]!.first + pages[k - 1]!.count));
+  const pageOf = (index: number) => pages.findIndex((p) => index >= p.first && index < p.first + p.count);
+  const asked: number[] = [];
+  const sent: number[] = [];
+  events.forEach((e, at) => {
+    if (e.kind === "need") {
+      const page = pages[pageOf(e.first)]!;
+      expect([e.first, e.count]).toEqual([page.first, page.count]);
+      page.needAt = at;
+      asked.push(...e.needed);
+    } else if (e.kind === "chunk") {
+      sent.push(e.index);
+      pages[pageOf(e.index)]!.chunksAt.push(at);
+    }
+  });
+  expect(sent).toEqual(asked);
+  for (let i = 1; i < sent.length; i++) expect(sent[i]!).toBeGreaterThan(sent[i - 1]!);
+  pages.forEach((page, k) => {
+    if (k >= 1) expect(page.offerAt).toBeGreaterThan(pages[k - 1]!.needAt);
+    for (const before of k >= 2 ? pages[k - 2]!.chunksAt : []) expect(page.offerAt).toBeGreaterThan(before);
+  });
+  return pages;
+}
+
+/** A server (real session code, real Store in a temp folder) and a client session joined in memory. */
+async function world() {
+  const root = mkdtempSync(join(tmpdir(), "hr-backup-source-"));
+  roots.push(root);
+  const serverId = identityFromSeed(new Uint8Array(32).fill(1));
+  const clientId = identityFromSeed(new Uint8Array(32).fill(2));
+  const logs: string[] = [];
+  const log: Logger = { log: (level, message) => logs.push(`${level} ${message}`) };
+  const store = await Store.open(join(root, "storage"));
+  const pair = memoryConnectionPair();
+  const serving = serveConnection(pair.b, {
+    identity: serverId,
+    store,
+    log,
+    authorize: (key) => (sameBytes(key, clientId.publicKey) ? CLIENT : null),
+    now: () => new Date(),
+  });
+  const session = await openClientSession(pair.a, clientId, serverId.publicKey);
+  const frames = traceSession(session);
+  const state = new ClientState(join(root, "state"));
+  state.init();
+  // Each backup a second later than the last: an archive's name has one-second resolution.
+  let skewMs = 0;
+  const ctx: UploadContext = {
+    identity: clientId,
+    format: "tar.gz",
+    serverKey: serverId.publicKey,
+    configHash: "0".repeat(64),
+    state,
+    log,
+    now: () => new Date(Date.now() + skewMs),
+  };
+  const source: SourceConfig = { path: join(root, "data"), name: "data", exclude: [], line: 1, col: 1 };
+  mkdirSync(source.path);
+  const backup = async () => {
+    skewMs += 1000;
+    frames.length = 0;
+    const logged = pair.log.length;
+    const result = await backupSource(session, source, ctx);
+    // The trace's order is the wire's: the client's frames as the connection carried them.
+    const traced = frames.filter((f) => f.dir === "sent").map((f) => (f.kind === "control" ? FrameType.SEALED_CONTROL : f.type));
+    expect(traced).toEqual(pair.log.slice(logged).flatMap((f) => (f.from === "a" ? [f.type] : [])));
+    return { result, events: wireEvents(frames) };
+  };
+  const close = async () => {
+    await session.sendControl({ type: "bye" });
+    await serving;
+    await store.close();
+  };
+  return { root, store, source, backup, close, logs };
+}
+
+/** Restores the stored archive with tar and compares every file with the source's. */
+function expectRestores(root: string, archive: string, files: Record<string, Buffer>) {
+  const out = join(root, `restored-${archive}`);
+  mkdirSync(out);
+  const tar = spawnSync("tar", ["-xzf", join(root, "storage", CLIENT, archive), "-C", out], { encoding: "utf8" });
+  expect(tar.stderr).toBe("");
+  expect(tar.status).toBe(0);
+  for (const [name, bytes] of Object.entries(files)) expect(readFileSync(join(out, "data", name)).equals(bytes)).toBe(true);
+}
+
+describe("backupSource against the server's session", () => {
+  test("pages go one ahead of their chunks, chunks in index order, and the stored archive restores the source", async () => {
+    const w = await world();
+    // 17.5 MiB: three pages on the first backup (a page goes out at PAGE_WINDOW_BYTES of held chunks).
+    expect(PAGE_WINDOW_BYTES).toBe(8 * MiB);
+    const files = { "a.bin": seeded("a", 7.5 * MiB), "b.bin": seeded("b", 4 * MiB), "c.bin": seeded("c", 6 * MiB) };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(w.source.path, name), bytes);
+
+    const first = await w.backup();
+    expect(first.result).toMatchObject({ status: "sent" });
+    const firstPages = expectOnePageAhead(first.events);
+    expect(firstPages.length).toBeGreaterThanOrEqual(3);
+    // One page ahead: page 1 is offered before page 0's first chunk goes (its NEED is answered meanwhile).
+    expect(firstPages[1]!.offerAt).toBeLessThan(firstPages[0]!.chunksAt[0]!);
+    expect(w.store.latest(CLIENT, "data")?.file).toBe(first.result.archive!);
+    expectRestores(w.root, first.result.archive!, files);
+
+    // a.bin all new (whole chunks, compressed on the worker threads), b.bin changed in every chunk
+    // (deltas, made at once), c.bin as it was (not read again). Page 0 fills with a.bin and the start
+    // of b.bin; page 1 holds the rest, whose deltas are ready while page 0's whole chunks are still
+    // being compressed: only the rule that a page's chunks wait for the page before it keeps them
+    // from going first.
+    files["a.bin"] = seeded("a2", 7.5 * MiB);
+    files["b.bin"] = sprinkled(files["b.bin"]);
+    for (const name of ["a.bin", "b.bin"]) writeFileSync(join(w.source.path, name), files[name as keyof typeof files]);
+    const second = await w.backup();
+    expect(second.result).toMatchObject({ status: "sent" });
+    const pages = expectOnePageAhead(second.events);
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    const isDelta = (at: number) => (second.events[at] as Extract<WireEvent, { kind: "chunk" }>).delta;
+    expect(pages[0]!.chunksAt.filter((at) => !isDelta(at)).length).toBeGreaterThan(50);
+    expect(pages[1]!.chunksAt.length).toBeGreaterThan(0);
+    expect(pages[1]!.chunksAt.every(isDelta)).toBe(true);
+    expect(pages[1]!.offerAt).toBeLessThan(pages[0]!.chunksAt[0]!);
+    expect(w.store.latest(CLIENT, "data")?.file).toBe(second.result.archive!);
+    expectRestores(w.root, second.result.archive!, files);
+
+    await w.close();
+    expect(w.logs.filter((line) => line.startsWith("error"))).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,61 @@
+// Backs up one source on an open session: walk → offer → (transfer: pages, chunks, commit) → result.
+import { asHashRelayError } from "../../errors.ts";
+import type { SourceConfig } from "../../config/parse-config.ts";
+import type { SecureSession } from "../../session/secure-session.ts";
+import type { SourceResult } from "../source-result.ts";
+import { walkSource, type WalkResult } from "../tree-walk.ts";
+import { checkReceipt } from "./receipt.ts";
+import { offerSource, sourceHistory } from "./source-offer.ts";
+import { SessionSpoiled, type UploadContext } from "./upload-context.ts";
+import { UploadTally } from "./upload-tally.ts";
+
+/**
+ * Backs up one source. Local failures return a failed result; failures that leave the session unusable
+ * throw SessionSpoiled. `walking`: the source's walk, already started (runTick walks the first source
+ * while the handshake is under way); its rejection is handled like a walk's here.
+ */
+export async function backupSource(
+  session: SecureSession,
+  source: SourceConfig,
+  ctx: UploadContext,
+  walking?: Promise<WalkResult>,
+): Promise<SourceResult> {
+  const tally = new UploadTally(source.name, ctx.onProgress);
+  let walked;
+  try {
+    walked = await (walking ?? walkSource(source.path, source.exclude));
+  } catch (err) {
+    return tally.result("failed", null, { error: asHashRelayError(err, "SOURCE").describe() });
+  }
+  for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
+  tally.walked(estimateTarBytes(walked.store.entrySizes()));
+  const history = sourceHistory(walked, source, ctx);
+
+  let inTransfer = false;
+  try {
+    const answer = await offerSource(session, source.name, history, ctx.format);
+    if (answer.type === "have") {
+      const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, history.claimed, ctx);
+      const chunksTotal = history.previous?.chunks ?? 0;
+      return tally.result("unchanged", receipt.file, { chunksTotal, ...(answer.held ? { held: answer.held } : {}) });
+    }
+    // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
+    const { transferArchive } = await import("./transfer.ts");
+    inTransfer = true;
+    return await transferArchive(session, source, walked, history, answer.base === true, tally, ctx);
+  } catch (err) {
+    const error = asHashRelayError(err);
+    // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no
+    // longer holds: next time, read everything and send whole chunks.
+    if ((tally.usedDeltas && error.code === "HASH_MISMATCH") || error.code === "STORAGE") ctx.state.dropBlocks(source.name);
+    const failed = tally.result("failed", null, { error: error.describe() });
+    // Mid-transfer the server holds a half upload: the session cannot carry the next source.
+    if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
+    return failed;
+  }
+}
+
+/** The tar stream's size, near enough for a progress bar: a header per entry, contents padded to 512, two end blocks. */
+function estimateTarBytes(sizes: Float64Array): number {
+  return sizes.reduce((total, size) => total + 512 + Math.ceil(size / 512) * 512, 1024);
+}

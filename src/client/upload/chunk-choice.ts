@@ -1,0 +1,138 @@
+// What travels for each chunk: held or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
+import { HashRelayError } from "../../errors.ts";
+import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
+import { chunkIdHex } from "../../archive/manifest.ts";
+import type { BaseManifest } from "../../archive/manifest-diff.ts";
+import { blocksOf, copySourcesOf, encodeChunkDelta, type BlockIndex, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import type { ManifestEntry } from "../../protocol/binary-frames.ts";
+import { blockKey } from "../../io/block-key.ts";
+import type { ChunkWorkers } from "../../io/chunk-workers.ts";
+import { deflateRaw } from "../../io/compress.ts";
+import type { BuiltChunk } from "../archive-builder.ts";
+import type { HeldChunk, OutgoingPage, WorkerResult } from "./page-builder.ts";
+import type { ProofAnswers } from "./proof-answers.ts";
+import type { ChunkFrame } from "./upload-tally.ts";
+
+/** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
+const DELTA_MAX_LITERAL_SHARE = 0.5;
+const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
+
+/** The base the server accepted (`send-manifest` with `base: true`): the last archive's block index and manifest. */
+export interface AcceptedBase {
+  index: BlockIndex;
+  manifest: BaseManifest;
+}
+
+/** One chunk settled: its blocks (for the new block index) and the frame to send, if the server needs it. */
+export interface ChunkOutcome {
+  blocks: ChunkBlocks;
+  frame?: ChunkFrame;
+}
+
+const NOTHING_HELD: HeldChunk = { kind: "none" };
+
+/**
+ * Chooses, chunk by chunk, what the client keeps and what it sends. `blockIndex`: the last archive's,
+ * when the client has it (it names the chunks whose blocks are known); `base`: set only when the
+ * server accepted that archive as the base, so deltas may be sent.
+ */
+export class ChunkChoice {
+  constructor(
+    private readonly base: AcceptedBase | null,
+    private readonly blockIndex: BlockIndex | null,
+    private readonly workers: ChunkWorkers,
+    private readonly proofs: ProofAnswers,
+  ) {}
+
+  /**
+   * When `chunk` is cut: what its page holds of it, and how many raw bytes that is. `chunk.raw` is the
+   * builder's view, valid during this call: whatever is kept is copied.
+   */
+  atCut(chunk: BuiltChunk): { held: HeldChunk; bytes: number } {
+    const known = chunk.raw !== null && this.blockIndex?.blocksOfChunk(chunk.id);
+    if (chunk.raw && this.base && known) {
+      // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
+      // chunks not read at all); only proof answers running low are made while the bytes are here.
+      this.proofs.makeHere(chunk.id, chunk.raw, this.proofs.firstRound(chunk.id));
+      return { held: NOTHING_HELD, bytes: 0 };
+    }
+    if (chunk.raw && !this.base && !known) {
+      // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view).
+      const first = this.proofs.firstRound(chunk.id);
+      const job = this.workers.run(chunk.id, chunk.raw, chunk.index, first).then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
+      job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
+      return { held: { kind: "early", job }, bytes: chunk.rawLength };
+    }
+    if (!chunk.raw) return { held: NOTHING_HELD, bytes: 0 };
+    return { held: { kind: "raw", raw: chunk.raw.slice() }, bytes: chunk.raw.length };
+  }
+
+  /**
+   * After the NEED of `page`: each chunk's outcome, in order, its work started now (deltas are made
+   * here, whole chunks on the worker threads). Rejects STORAGE for a chunk that was not read and that
+   * the server no longer holds.
+   */
+  outcomesOf(page: OutgoingPage, needed: ReadonlySet<number>): Promise<ChunkOutcome>[] {
+    return page.entries.map((entry, i) => this.outcomeOf(entry, page.first + i, page.held[i]!, needed.has(page.first + i)));
+  }
+
+  private outcomeOf(entry: ManifestEntry, index: number, held: HeldChunk, needed: boolean): Promise<ChunkOutcome> {
+    if (held.kind === "early") {
+      // held already (the same bytes earlier in this archive): compressed for nothing
+      return held.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
+    }
+    const known = this.blockIndex?.blocksOfChunk(entry.id);
+    if (held.kind === "none") {
+      // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
+      if (needed || !known) {
+        return Promise.reject(
+          new HashRelayError(
+            "STORAGE",
+            `server no longer holds chunk ${index} of its base archive`,
+            "the next backup reads and sends everything it lacks",
+          ),
+        );
+      }
+      return Promise.resolve({ blocks: known });
+    }
+    const { raw } = held;
+    const first = this.proofs.firstRound(entry.id);
+    if (!needed) {
+      if (known) {
+        this.proofs.makeHere(entry.id, raw, first);
+        return Promise.resolve({ blocks: known });
+      }
+      return this.workers.run(entry.id, raw, null, first).then((r) => (this.proofs.keep(entry.id, first, r.tokens), { blocks: r.blocks }));
+    }
+    if (this.base) {
+      const blocks = known ?? blocksOf(entry.id, raw, blockKey);
+      const payload = this.deltaFor(index, raw, blocks, this.base);
+      if (payload) {
+        this.proofs.makeHere(entry.id, raw, first);
+        return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+      }
+    }
+    return this.workers.run(entry.id, raw, index, first).then((r) => {
+      this.proofs.keep(entry.id, first, r.tokens);
+      return { blocks: r.blocks, frame: wholeChunk(r) };
+    });
+  }
+
+  /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
+  private deltaFor(index: number, raw: Uint8Array, blocks: ChunkBlocks, base: AcceptedBase): Uint8Array | null {
+    const delta = encodeChunkDelta(raw, blocks, base.index);
+    if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
+    if (new Set(copySourcesOf(delta.ops).map(chunkIdHex)).size > MAX_DELTA_SOURCES) return null;
+    const body = deflateRaw(delta.ops);
+    if (body.length > MAX_DELTA_BODY) return null;
+    const payload = new Uint8Array(4 + body.length);
+    new DataView(payload.buffer).setUint32(0, index);
+    payload.set(body, 4);
+    return payload;
+  }
+}
+
+/** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */
+function wholeChunk(r: WorkerResult): ChunkFrame {
+  return { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 };
+}

@@ -1,0 +1,82 @@
+// Manifest pages as the client fills them, and the thresholds at which a page goes out.
+import { IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../../protocol/constants.ts";
+import type { ManifestEntry } from "../../protocol/binary-frames.ts";
+import type { ChunkWorkers } from "../../io/chunk-workers.ts";
+
+/**
+ * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
+ * archive is this window plus one chunk being built (CHUNK_MAX) plus one read buffer (1 MiB).
+ */
+export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
+/**
+ * A page also goes out once its entries cover this many bytes of the tar stream, kept or not: chunks
+ * found in the base are not kept, and the server writes the new archive ahead from pages it has
+ * (Upload's write ahead), so a re-read 200 MiB image must not ride in one last page.
+ */
+const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
+/** A page also goes out when building it took this long (slow disk), so the server never sees an idle session. */
+const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
+
+export type WorkerResult = Awaited<ReturnType<ChunkWorkers["run"]>>;
+
+/**
+ * What a page holds of one chunk until the server's NEED for it: nothing (not read, or in the base the
+ * server holds), a copy of its raw bytes, or the worker job started as it was cut (`early`: it will
+ * almost surely travel whole, and the workers compress it while the page is offered).
+ */
+export type HeldChunk = { kind: "none" } | { kind: "raw"; raw: Uint8Array } | { kind: "early"; job: Promise<WorkerResult> };
+
+/** One manifest page being filled or on its way: its entries, what is held of each, from index `first`. */
+export class OutgoingPage {
+  readonly entries: ManifestEntry[] = [];
+  readonly held: HeldChunk[] = [];
+  /** Raw bytes held (copied or with a worker): the window. */
+  bytes = 0;
+  /** Bytes of the tar stream the entries cover, held or not. */
+  span = 0;
+  readonly startedAt = Date.now();
+
+  constructor(readonly first: number) {}
+
+  get next(): number {
+    return this.first + this.entries.length;
+  }
+
+  /** Whether the page must go out now. */
+  get full(): boolean {
+    return (
+      this.bytes >= PAGE_WINDOW_BYTES ||
+      this.span >= PAGE_SPAN_BYTES ||
+      this.entries.length >= MANIFEST_PAGE_ENTRIES ||
+      Date.now() - this.startedAt > PAGE_MAX_AGE_MS
+    );
+  }
+}
+
+/** Fills pages in archive order; owns the page being filled. */
+export class PageBuilder {
+  private page = new OutgoingPage(0);
+
+  /**
+   * Adds one chunk's entry with what is held of it (`heldBytes` raw bytes). Returns the page when this
+   * chunk filled it (the next page starts now, its age too), else null.
+   */
+  add(entry: ManifestEntry, held: HeldChunk, heldBytes: number): OutgoingPage | null {
+    const page = this.page;
+    page.entries.push(entry);
+    page.held.push(held);
+    page.span += entry.rawLength;
+    page.bytes += heldBytes;
+    if (!page.full) return null;
+    this.page = new OutgoingPage(page.next);
+    return page;
+  }
+
+  /** The last page, at the end of the source; null when it has no entries (there is no page for an empty archive). */
+  last(): OutgoingPage | null {
+    const page = this.page;
+    if (page.entries.length === 0) return null;
+    this.page = new OutgoingPage(page.next);
+    return page;
+  }
+}

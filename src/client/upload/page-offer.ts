@@ -1,0 +1,24 @@
+// Offers one manifest page (whole, or as a diff against the accepted base) and reads the server's NEED for it.
+import { HashRelayError } from "../../errors.ts";
+import { FrameType, IDLE_TIMEOUT_MS } from "../../protocol/constants.ts";
+import { decodeNeed, encodeManifestPage } from "../../protocol/binary-frames.ts";
+import { diffAgainstBase, encodeDiffPage } from "../../archive/manifest-diff.ts";
+import type { SecureSession } from "../../session/secure-session.ts";
+import type { AcceptedBase } from "./chunk-choice.ts";
+import type { OutgoingPage } from "./page-builder.ts";
+
+/** Sends `page` and returns the indexes the server's NEED asks for. Throws BAD_FRAME when the NEED is for another page. */
+export async function offerPage(session: SecureSession, page: OutgoingPage, base: AcceptedBase | null): Promise<Set<number>> {
+  const body = base
+    ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.manifest))
+    : encodeManifestPage({ firstIndex: page.first, entries: page.entries });
+  await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
+  const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
+  if (need.firstIndex !== page.first || need.count !== page.entries.length) {
+    throw new HashRelayError(
+      "BAD_FRAME",
+      `server answered for chunks ${need.firstIndex}+${need.count}, expected ${page.first}+${page.entries.length}`,
+    );
+  }
+  return new Set(need.needed);
+}

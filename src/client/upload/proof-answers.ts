@@ -1,0 +1,69 @@
+// The proof answers this backup makes for `hashrelay verify`, while each chunk's bytes are at hand.
+import { PROOF_ROUNDS } from "../../protocol/constants.ts";
+import { proofTokens } from "../../protocol/proof.ts";
+import type { Logger } from "../../io/log.ts";
+import { ProofStore, type ProofRows } from "../proof-store.ts";
+
+/** Proof answers of chunks in no source's last archive are forgotten this long after the chunk was last backed up. */
+const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * The proof file and the answers made during one source's transfer. Owned by the transfer stage: the
+ * chunk choices add answers as chunks go by, the commit records them once the archive is receipted.
+ * Without a proof file (it could not be opened) every method is a no-op: verify loses, not the backup.
+ */
+export class ProofAnswers {
+  private readonly rows: ProofRows[] = [];
+
+  private constructor(
+    private readonly store: ProofStore | null,
+    private readonly log: Logger,
+    private readonly name: string,
+  ) {}
+
+  /** Opens the proof file under the client's state; one that cannot be opened is logged and left out. */
+  static open(file: string, log: Logger, name: string): ProofAnswers {
+    try {
+      return new ProofAnswers(ProofStore.open(file), log, name);
+    } catch (err) {
+      log.log("warn", `no proof answers made for this backup: ${(err as Error).message}`, { name });
+      return new ProofAnswers(null, log, name);
+    }
+  }
+
+  /** The secret the chunk workers make answers with; null when there is no proof file. */
+  get secret(): Uint8Array | null {
+    return this.store?.secret ?? null;
+  }
+
+  /** The first round to make answers from for chunk `id`, or null when it has enough. */
+  firstRound(id: Uint8Array): number | null {
+    return this.store ? this.store.roundsToAdd(id) : null;
+  }
+
+  /** Keeps the answers of chunk `id` from round `first`, made by a worker or here. */
+  keep(id: Uint8Array, first: number | null, tokens: Uint8Array | null): void {
+    if (tokens && first !== null) this.rows.push({ id, first, tokens });
+  }
+
+  /** Makes the answers here, for a chunk that goes to no worker, while its bytes are at hand. */
+  makeHere(id: Uint8Array, raw: Uint8Array, first: number | null): void {
+    this.keep(id, first, this.store && first !== null ? proofTokens(this.store.secret, id, raw, first, PROOF_ROUNDS) : null);
+  }
+
+  /** Records the answers made and the source's chunks (the archive is receipted); a failure is logged, not thrown. */
+  record(chunkIds: readonly Uint8Array[], nowMs: number): void {
+    if (!this.store) return;
+    try {
+      this.store.add(this.rows, nowMs);
+      this.store.setSourceChunks(this.name, chunkIds, nowMs, nowMs - PROOF_KEEP_MS);
+    } catch (err) {
+      // The archive is stored and receipted: a proof file that cannot be written costs verify, not the backup.
+      this.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: this.name });
+    }
+  }
+
+  close(): void {
+    this.store?.close();
+  }
+}

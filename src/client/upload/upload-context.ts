@@ -1,0 +1,37 @@
+// What every upload stage is given: the client's identity and state, the log, the clock, and where progress goes.
+import type { ArchiveFormat } from "../../archive/naming.ts";
+import type { Identity } from "../../protocol/identity.ts";
+import type { Logger } from "../../io/log.ts";
+import type { ClientState } from "../state.ts";
+import type { SourceResult } from "../source-result.ts";
+
+/** How far one source has got; reported after the walk, after each chunk is built, and after each chunk is sent. */
+export interface UploadProgress {
+  name: string;
+  /** The source's tar stream size as estimated from the walk (file sizes, headers, padding). */
+  totalBytes: number;
+  /** Raw bytes chunked (and hashed) so far. */
+  bytesHashed: number;
+  /** Archive payload bytes put on the wire so far. */
+  bytesSent: number;
+}
+
+export interface UploadContext {
+  identity: Identity;
+  /** Archive format of new archives (client.compression). */
+  format: ArchiveFormat;
+  serverKey: Uint8Array;
+  configHash: string;
+  state: ClientState;
+  log: Logger;
+  now: () => Date;
+  /** Must not throw; called often (once per chunk). */
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+/** Thrown when the session can no longer be used after a source failed mid-transfer. */
+export class SessionSpoiled extends Error {
+  constructor(readonly result: SourceResult) {
+    super(result.error);
+  }
+}
