@@ -339,6 +339,18 @@ describe("refusals leave storage as it was", () => {
     expect(await filesUnder(join(root, ".hashrelay", "staging", "web01"))).toEqual([]);
   });
 
+  test("asked-for chunks come in ascending order (PROTOCOL.md §10 step 5): one before the last that arrived is BAD_FRAME", async () => {
+    const store = await Store.open(await newRoot(), { now: () => T0 });
+    const fresh = buildArchive(randomRaws("r", 3));
+    const { upload, needed } = offer(store, "web01", fileAt("etc", T0), fresh);
+    expect(needed).toEqual([true, true, true]);
+    await upload.addChunk(1, fresh.members[1]!);
+    const late = await expectCode(() => upload.addChunk(0, fresh.members[0]!), "BAD_FRAME");
+    expect(late.message).toContain("arrived after chunk 1");
+    await upload.abort();
+    await store.close();
+  });
+
   test("chunks that were not asked for, out-of-order or malformed pages and a wrong raw size are BAD_FRAME", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });

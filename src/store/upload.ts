@@ -30,6 +30,8 @@ export class Upload implements UploadHandle {
   private readonly entries: UploadEntries;
   private readonly staging: StagingWriter;
   private readonly ahead: WriteAhead;
+  /** The index of the last chunk that arrived (-1 before the first). */
+  private lastArrived = -1;
   /** Staging files of the pool this upload counts on (they must stay until it ends). */
   private readonly pinned = new Set<string>();
   private closed = false;
@@ -182,6 +184,12 @@ export class Upload implements UploadHandle {
     this.assertOpen();
     if (this.staging.failure) throw this.staging.failure;
     if (!this.entries.isNeeded(index)) throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${this.name} was not asked for`);
+    // PROTOCOL.md §10 step 5: asked-for chunks come in ascending index order, so what is written ahead is final.
+    if (index < this.lastArrived)
+      throw new HashRelayError(
+        "BAD_FRAME",
+        `chunk ${index} of ${this.name} arrived after chunk ${this.lastArrived}: chunks go in ascending order`,
+      );
   }
 
   /**
@@ -191,6 +199,7 @@ export class Upload implements UploadHandle {
    */
   private stage(index: number, bytes: number, member: Uint8Array | Promise<Uint8Array>): Promise<void> {
     this.entries.markReceived(index);
+    this.lastArrived = index;
     return this.staging.append(index, this.entries.id(index), this.entries.rawLength(index), bytes, member, () => this.ahead.nudge());
   }
 
