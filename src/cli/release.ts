@@ -4,9 +4,9 @@
 // request file under <storage>/.holds (store/holds.ts) and waits for the daemon to apply it.
 import { EXIT, HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
-import { daemonRunning } from "../client/service.ts";
+import { daemonRunning } from "../daemon/daemon-status.ts";
 import { readServerActivity } from "../server/service.ts";
-import { holdLines } from "./status-report.ts";
+import { holdLines } from "../server/status-report.ts";
 import { readHolds, requestRelease, type Hold } from "../store/holds.ts";
 import { StoreLayout, pathExists, readdirOrEmpty } from "../store/layout.ts";
 import { configPath, parseArgs } from "./args.ts";
