@@ -1,6 +1,17 @@
 // `hashrelay status --config FILE [--json]`: what the client or server state says, whether or not the daemon runs.
 import type { ClientConfig, ServerConfig } from "../io/config-file.ts";
 import { configPath, parseArgs } from "./args.ts";
+import { CONFIG_OPTION, type Command } from "./command.ts";
+
+export const status: Command = {
+  name: "status",
+  usage: "hashrelay status [--config FILE] [--json]",
+  about:
+    "server Up/Down since when, last result per source, next tick (client); clients seen, archives and their age, trash (server); config in force",
+  example: "hashrelay status --json",
+  options: [CONFIG_OPTION, ["--json", "print one JSON object"]],
+  run: showStatus,
+};
 
 /** One agent's part of the report: its JSON object and its lines. */
 interface StatusPart {
@@ -9,7 +20,7 @@ interface StatusPart {
 }
 
 /** Exit 0; 2 when the config cannot be read or is invalid (then what the agents keep running on). Reads only. */
-export async function status(argv: string[]): Promise<number> {
+async function showStatus(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "status");
   const json = args.flags.has("--json");
   const { readConfig } = await import("../io/config-file.ts");
