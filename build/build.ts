@@ -28,8 +28,8 @@ const common: BuildOptions = {
   plugins: [standaloneValidators(staging)],
 };
 // The main bundle is CommonJS: esbuild then loads a builtin module (node:zlib, bun:sqlite, ...) where the
-// module importing it is first evaluated, not all of them at start as ESM's hoisted imports do. With the
-// commands loaded on first call (src/cli/lazy-commands.ts), `--version` peaks at ~33 MiB (ESM: 35-40),
+// module importing it is first evaluated, not all of them at start as ESM's hoisted imports do. With each
+// command's work imported inside its run (src/cli/command.ts), `--version` peaks at ~33 MiB (ESM: 35-40),
 // and a client whose sources are unchanged never loads zlib (~7 MiB). import.meta is used only when
 // HASHRELAY_BUNDLED is false (src/io/chunk-workers.ts), hence the silenced warning.
 await build({

@@ -1,13 +1,27 @@
 // `hashrelay ls --config FILE [NAME] [--json]`: the archives the server holds for this client, trash included, asked over a session.
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
+import { formatSize } from "../config/units.ts";
 import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { openCommandSession } from "../client/command-session.ts";
-import { loadConfig, requireClient } from "../io/config-file.ts";
-import { formatSize } from "../config/units.ts";
+import { CONFIG_OPTION, type Command } from "./command.ts";
+
+export const ls: Command = {
+  name: "ls",
+  usage: "hashrelay ls [--config FILE] [NAME] [--json]",
+  about:
+    "the archives the server holds for this client (name, file, time, size, archive id, file SHA-256), trash included with its purge time",
+  example: "hashrelay ls --config /etc/hashrelay/hashrelay.yaml www",
+  options: [
+    CONFIG_OPTION,
+    ["NAME", "only the archives of this source"],
+    ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,fileSha256,storedAt,trashed?,purgeAt?}]}'],
+    ["(exit codes)", "0 listed, 2 usage or config error, 3 server down, 4 authentication refused"],
+  ],
+  run: listArchives,
+};
 
 /** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
 export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
@@ -21,7 +35,7 @@ export async function listRemote(session: SecureSession, name?: string): Promise
 }
 
 /** Exit 0 listed (even when empty); 2 usage or config; 3 server down; 4 refused. */
-export async function ls(argv: string[]): Promise<number> {
+async function listArchives(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "ls");
   const [name, ...extra] = args.positionals;
   if (extra.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${extra[0]}`, "see: hashrelay help ls");
@@ -31,8 +45,9 @@ export async function ls(argv: string[]): Promise<number> {
       `${JSON.stringify(name)} is not a source name`,
       "a source name as in client.paths (lower case, digits, dashes)",
     );
-  const config = requireClient(loadConfig(configPath(args)));
-  const { client } = config;
+  const { loadConfig, requireClient } = await import("../io/config-file.ts");
+  const { openCommandSession } = await import("../client/command-session.ts");
+  const { client } = requireClient(loadConfig(configPath(args)));
   const { session, target } = await openCommandSession(client);
   let archives: ListedArchive[];
   try {
@@ -45,15 +60,15 @@ export async function ls(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ client: client.name, server: target, archives }) + "\n");
     return 0;
   }
-  const lines = [
-    `${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`,
-  ];
-  for (const a of archives) {
-    lines.push(
-      `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
-    );
-    lines.push(`      archive ${a.archiveId}  sha256 ${a.fileSha256}`);
-  }
-  process.stdout.write(lines.join("\n") + "\n");
+  const title = `${archives.length} archive${archives.length === 1 ? "" : "s"} of ${client.name} on ${target}${name ? ` (source ${name})` : ""}`;
+  process.stdout.write([title, ...archives.flatMap(archiveLines)].join("\n") + "\n");
   return 0;
+}
+
+/** Two lines: where (trash or not), name, file, size, times; then its archive id and file SHA-256. */
+function archiveLines(a: ListedArchive): string[] {
+  return [
+    `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
+    `      archive ${a.archiveId}  sha256 ${a.fileSha256}`,
+  ];
 }

@@ -1,8 +1,7 @@
-// `hashrelay server audit --config FILE [--check [--expect SEQ:HASH]] [--json]`: show the server's audit log, or prove its chain unbroken.
+// What `hashrelay server audit` does: show the server's audit log, or prove its chain unbroken.
 import { EXIT, HashRelayError } from "../errors.ts";
-import { LineSplitter, formatHead, parseAuditLine, parseHead, type AuditEntry } from "../store/audit-chain.ts";
+import { LineSplitter, formatHead, parseAuditLine, parseHead, type AuditEntry, type ChainHead } from "../store/audit-chain.ts";
 import { checkAuditLog, readAuditLog } from "../store/audit-log.ts";
-import { configPath, parseArgs } from "./args.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** One entry as a line a person reads: seq, time, event, client/name, file, what else it says. */
@@ -22,40 +21,45 @@ function describeEntry(entry: AuditEntry): string {
   return [String(entry.seq).padStart(6), entry.at, entry.event.padEnd(9), who, what, more[entry.event] ?? ""].filter(Boolean).join("  ");
 }
 
-/** Exit 0 when the chain is intact (or the log was listed), 1 when --check finds a bad line, 2 on usage or config errors. */
-export async function serverAudit(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config", "--expect"], flags: ["--check", "--json"] }, "server audit");
-  if (args.positionals.length > 0)
-    throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
-  const expectText = args.values.get("--expect");
-  const expected = expectText === undefined ? undefined : parseHead(expectText);
+/** Exit 0 when the chain is intact (or the log was listed), 1 when --check finds a bad line; throws USAGE or CONFIG (2). */
+export async function serverAudit(request: {
+  configFile: string;
+  check: boolean;
+  expect: string | undefined;
+  json: boolean;
+}): Promise<number> {
+  const expected = request.expect === undefined ? undefined : parseHead(request.expect);
   if (expected === null)
     throw new HashRelayError(
       "USAGE",
-      `--expect ${expectText} is not SEQ:HASH`,
+      `--expect ${request.expect} is not SEQ:HASH`,
       "pass the head a previous check printed, e.g. 42:3f5a…(64 hex digits)",
     );
-  if (expected && !args.flags.has("--check")) throw new HashRelayError("USAGE", "--expect goes with --check");
-  const storage = requireServer(loadConfig(configPath(args))).server.storage;
-  const json = args.flags.has("--json");
+  if (expected && !request.check) throw new HashRelayError("USAGE", "--expect goes with --check");
+  const storage = requireServer(loadConfig(request.configFile)).server.storage;
+  return request.check ? checkChain(storage, expected, request.json) : listLog(storage, request.json);
+}
 
-  if (!args.flags.has("--check")) {
-    const bytes = await readAuditLog(storage);
-    if (json) {
-      process.stdout.write(bytes);
-      return EXIT.OK;
-    }
-    const splitter = new LineSplitter();
-    const lines = splitter.push(bytes, Number.MAX_SAFE_INTEGER).map((line) => {
-      const entry = parseAuditLine(line);
-      return typeof entry === "string"
-        ? `     ?  (not an audit record: ${entry}) ${Buffer.from(line).toString().slice(0, 120)}`
-        : describeEntry(entry);
-    });
-    process.stdout.write(lines.length ? lines.join("\n") + "\n" : "the audit log is empty\n");
+/** Prints the log: its raw lines with --json, else one line a person reads per entry. */
+async function listLog(storage: string, json: boolean): Promise<number> {
+  const bytes = await readAuditLog(storage);
+  if (json) {
+    process.stdout.write(bytes);
     return EXIT.OK;
   }
+  const splitter = new LineSplitter();
+  const lines = splitter.push(bytes, Number.MAX_SAFE_INTEGER).map((line) => {
+    const entry = parseAuditLine(line);
+    return typeof entry === "string"
+      ? `     ?  (not an audit record: ${entry}) ${Buffer.from(line).toString().slice(0, 120)}`
+      : describeEntry(entry);
+  });
+  process.stdout.write(lines.length ? lines.join("\n") + "\n" : "the audit log is empty\n");
+  return EXIT.OK;
+}
 
+/** Walks the hash chain (and `expected`, a head kept elsewhere); exit 0 intact, else the first bad line (1). */
+async function checkChain(storage: string, expected: ChainHead | undefined, json: boolean): Promise<number> {
   const report = await checkAuditLog(storage, expected);
   if (json) {
     process.stdout.write(JSON.stringify(report.ok ? { ...report, head: formatHead(report.head) } : report) + "\n");

@@ -1,10 +1,9 @@
-// `hashrelay server verify --config FILE [--client C] [--json]`: scrub every stored and trashed archive, name what is damaged.
+// What `hashrelay server verify` does: scrub every stored and trashed archive, name what is damaged.
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "../store/archive-file.ts";
 import { StoreLayout, readdirOrEmpty } from "../store/layout.ts";
 import { Store, type DamagedMember } from "../store/store.ts";
-import { configPath, parseArgs } from "./args.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** What the scrub found for one file. */
@@ -73,14 +72,11 @@ function describeLine(line: ScrubLine): string {
   return `DAMAGED  ${where}\n${parts.map((p) => `         ${p}`).join("\n")}`;
 }
 
-/** Exit 0 when every archive is intact, 1 when any is damaged, 2 on a bad config or client. */
-export async function serverVerify(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config", "--client"], flags: ["--json"] }, "server verify");
-  if (args.positionals.length > 0)
-    throw new HashRelayError("USAGE", `unexpected argument ${args.positionals[0]}`, "see: hashrelay help server");
-  const config = requireServer(loadConfig(configPath(args)));
+/** Exit 0 when every archive is intact, 1 when any is damaged; throws USAGE or CONFIG (2) on a bad config or --client. */
+export async function serverVerify(request: { configFile: string; client: string | undefined; json: boolean }): Promise<number> {
+  const config = requireServer(loadConfig(request.configFile));
   const known = config.server.clients.map((c) => c.name);
-  const only = args.values.get("--client");
+  const only = request.client;
   if (only !== undefined && !known.includes(only))
     throw new HashRelayError("USAGE", `--client ${only} is not in server.clients`, `known: ${known.join(", ")}`);
   const store = await Store.open(config.server.storage);
@@ -91,7 +87,7 @@ export async function serverVerify(argv: string[]): Promise<number> {
     await store.close();
   }
   const damaged = lines.filter((l) => !l.ok).length;
-  if (args.flags.has("--json")) {
+  if (request.json) {
     process.stdout.write(JSON.stringify({ ok: damaged === 0, checked: lines.length, damaged, archives: lines }) + "\n");
   } else {
     process.stdout.write([...lines.map(describeLine), `${lines.length} archives checked, ${damaged} damaged`].join("\n") + "\n");

@@ -1,56 +1,75 @@
-// `hashrelay server --config FILE`: serve until SIGTERM; the config is live (file watch and SIGHUP reload it).
+// `hashrelay server [verify|audit] --config FILE`: serve until SIGTERM, scrub the storage, or show and check the audit log.
 import { HashRelayError } from "../errors.ts";
-import type { Config } from "../config/parse-config.ts";
-import { serverRecordPath } from "../daemon/config-record.ts";
-import { ServerDaemon } from "../server/daemon.ts";
-import { ServerService, serverLogFile } from "../server/service.ts";
-import { createLogger, parseLogFormat } from "../io/log.ts";
-import { createNotifier } from "../io/sd-notify.ts";
 import { configPath, parseArgs } from "./args.ts";
-import { startLiveConfig } from "../daemon/live-config.ts";
-import { readConfig } from "../io/config-file.ts";
-import { serverVerify } from "./server-verify.ts";
-import { serverAudit } from "./server-audit.ts";
+import { CONFIG_OPTION, LIVE_NOTE, LOG_FORMAT_OPTION, type Command } from "./command.ts";
 
-/** <storage>/.hashrelay/hashrelay-server.log when the file names a storage; an unreadable or invalid file is reported by the first reload. */
-function logFileOf(file: string): string | undefined {
-  try {
-    const read = readConfig(file);
-    return read.ok && read.config.server ? serverLogFile(read.config.server.storage) : undefined;
-  } catch {
-    return undefined;
-  }
+export const server: Command = {
+  name: "server",
+  usage:
+    "hashrelay server [--config FILE] [--log-format text|json]   or   hashrelay server verify [--config FILE] [--client C] [--json]   or   hashrelay server audit [--config FILE] [--check [--expect SEQ:HASH]] [--json]",
+  about:
+    "serve clients until SIGTERM; verify: scrub every stored and trashed archive and name the damaged ones; audit: show the audit log or prove it unedited",
+  example: "hashrelay server --config /etc/hashrelay/hashrelay.yaml",
+  options: [
+    CONFIG_OPTION,
+    LOG_FORMAT_OPTION,
+    LIVE_NOTE,
+    [
+      "verify",
+      "re-read every archive (and the trash): each member must inflate to the chunk id the index recorded; one line per archive, damaged ones with member index, byte offset and chunk id",
+    ],
+    ["--client C", "with verify: only this client's archives"],
+    [
+      "--json",
+      'with verify: print {"ok","checked","damaged","archives":[{client,file,trash,ok,members,size,damaged:[{index,offset,length,chunkId,reason}],problem?}]}',
+    ],
+    [
+      "(verify exit codes)",
+      "0 every archive intact, 1 an archive is damaged, 2 bad config; run it while the server is stopped (it opens the storage like a server start)",
+    ],
+    [
+      "audit",
+      "list <storage>/.audit/audit.log (accept, supersede, hold, release, trash, purge); --json: its raw lines; only reads, the server may run",
+    ],
+    [
+      "audit --check",
+      'walk the hash chain and the head file: "audit log intact: N lines, head SEQ:HASH" (exit 0), or the first bad line (exit 1)',
+    ],
+    [
+      "--expect SEQ:HASH",
+      "with audit --check: a head printed by an earlier check (kept on another machine); the log must still hold that line",
+    ],
+  ],
+  run: async (argv) => {
+    if (argv[0] === "verify") return scrub(argv.slice(1));
+    if (argv[0] === "audit") return audit(argv.slice(1));
+    const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
+    const request = { configFile: configPath(args), logFormat: args.values.get("--log-format") };
+    return (await import("./serve.ts")).serve(request);
+  },
+};
+
+/** `hashrelay server verify [--client C] [--json]`. */
+async function scrub(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ["--config", "--client"], flags: ["--json"] }, "server verify");
+  noPositionals(args.positionals);
+  const request = { configFile: configPath(args), client: args.values.get("--client"), json: args.flags.has("--json") };
+  return (await import("./server-verify.ts")).serverVerify(request);
 }
 
-export async function server(argv: string[]): Promise<number> {
-  if (argv[0] === "verify") return serverVerify(argv.slice(1));
-  if (argv[0] === "audit") return serverAudit(argv.slice(1));
-  const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
-  const format = parseLogFormat(args.values.get("--log-format"));
-  const file = configPath(args);
-  const log = createLogger(logFileOf(file), { role: "server" }, { format });
-  const service = new ServerService(log, createNotifier());
-  const running = new ServerDaemon(log, service.events);
-  // Start-up is the first reload, from nothing (src/daemon/reload.ts).
-  const live = await startLiveConfig(file, {
-    parts: [running.part, service.part],
-    log: () => log,
-    recordPath: (inForce) => (inForce.server ? serverRecordPath(inForce.server.storage) : null),
-  });
-  try {
-    await service.start(running);
-  } catch (err) {
-    live.close();
-    await running.close();
-    throw err;
-  }
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
-  log.log("info", "stopping");
-  live.close();
-  await service.stop();
-  await running.close();
-  return 0;
+/** `hashrelay server audit [--check [--expect SEQ:HASH]] [--json]`. */
+async function audit(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ["--config", "--expect"], flags: ["--check", "--json"] }, "server audit");
+  noPositionals(args.positionals);
+  const request = {
+    configFile: configPath(args),
+    check: args.flags.has("--check"),
+    expect: args.values.get("--expect"),
+    json: args.flags.has("--json"),
+  };
+  return (await import("./server-audit.ts")).serverAudit(request);
+}
+
+function noPositionals(positionals: string[]): void {
+  if (positionals.length > 0) throw new HashRelayError("USAGE", `unexpected argument ${positionals[0]}`, "see: hashrelay help server");
 }

@@ -1,4 +1,4 @@
-// The one-line STATUS= text `systemctl status` shows for the client and for the server.
+// The one-line STATUS= text `systemctl status` shows for the client and for the server, and the times `hashrelay status` prints.
 import { formatSize } from "../config/units.ts";
 
 /** Why the client last found the server down (client/server-availability.ts decides). */
@@ -28,6 +28,23 @@ export function clockTime(at: string | Date, now: Date): string {
   const sameDay = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
   if (sameDay) return hm;
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${hm}`;
+}
+
+/** "2026-11-26 12:03:10" in local time, and "(5 min ago)" / "(in 2 h)" beside it. */
+export function when(iso: string, now: Date): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const delta = Math.round((d.getTime() - now.getTime()) / 1000);
+  return `${stamp} (${delta < 0 ? `${formatAge(-delta)} ago` : delta === 0 ? "now" : `in ${formatAge(delta)}`})`;
+}
+
+/** "42 s", "5 min", "3 h", "2 d". */
+export function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 2 * 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} d`;
 }
 
 /** "3 sent, 2 unchanged" in a fixed order; "no sources" when there is none. */

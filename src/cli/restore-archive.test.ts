@@ -1,7 +1,7 @@
 // Which archive restore picks, and which tar entries it refuses.
 import { describe, expect, test } from "bun:test";
 import type { ListedArchive } from "../protocol/messages.ts";
-import { chooseArchive, isUnsafeEntry } from "./restore.ts";
+import { chooseArchive, isUnsafeEntry } from "./restore-archive.ts";
 
 const entry = (file: string, storedAt: string, trashed = false): ListedArchive => ({
   name: file.split("-")[1]!,

@@ -1,4 +1,4 @@
-// `hashrelay -add|-a PATH` and `hashrelay -remove|-rm PATH`: edit client.paths of the config file in place.
+// What `hashrelay -add` and `-remove` do: edit client.paths of the config file in place, refusing an edit that would make it invalid.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -6,27 +6,6 @@ import { HashRelayError } from "../errors.ts";
 import { addSourceText, removeSourceText } from "../config/config-edit.ts";
 import { formatIssue, parseConfig, type Config, type SourceConfig } from "../config/parse-config.ts";
 import { editFileLocked } from "../io/file-edit.ts";
-import { configPath, parseArgs } from "./args.ts";
-
-/** Pulls every `--exclude P` / `--exclude=P` out of argv (the option may repeat). */
-function takeExcludes(argv: string[], command: string): { rest: string[]; exclude: string[] } {
-  const rest: string[] = [];
-  const exclude: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--exclude") {
-      const value = argv[++i];
-      if (value === undefined) throw new HashRelayError("USAGE", "--exclude needs a pattern", `see: hashrelay help ${command}`);
-      exclude.push(value);
-    } else if (arg.startsWith("--exclude=")) {
-      exclude.push(arg.slice("--exclude=".length));
-    } else {
-      rest.push(arg);
-    }
-  }
-  if (exclude.some((p) => p === "")) throw new HashRelayError("USAGE", "--exclude needs a pattern", 'e.g. --exclude "*.log"');
-  return { rest, exclude };
-}
 
 /** The config's text parsed as the agents would, minus key-file checks (the edit does not touch keys). */
 function parseForEdit(text: string, file: string): Config & { client: NonNullable<Config["client"]> } {
@@ -76,19 +55,24 @@ async function edit(file: string, change: (text: string) => string): Promise<voi
 
 const RELOAD_NOTE = "a running client picks the change up by itself (it watches its config file)";
 
-/** `hashrelay -add PATH [--name NAME] [--exclude PATTERN]... [--config FILE]`. */
-export async function addSource(argv: string[]): Promise<number> {
-  const { rest, exclude } = takeExcludes(argv, "-add");
-  const args = parseArgs(rest, { values: ["--config", "--name"] }, "-add");
-  if (args.positionals.length !== 1) throw new HashRelayError("USAGE", "-add takes one path", "e.g. hashrelay -add /var/www --name www");
-  const given = args.positionals[0]!;
+/** `hashrelay -add` as its flags asked (src/cli/add-source.ts). */
+export interface AddRequest {
+  configFile: string;
+  /** PATH as given; a relative one is resolved against the current folder. */
+  given: string;
+  name: string | undefined;
+  exclude: string[];
+}
+
+/** Adds the source, unless PATH does not exist or is listed, or the edit would make the file invalid (USAGE, CONFIG). */
+export async function addToConfig(request: AddRequest): Promise<number> {
+  const { given, name, exclude } = request;
   const abs = path.resolve(process.cwd(), given);
   if (!exists(abs)) {
     const where = path.isAbsolute(given) ? "" : ` (relative paths are resolved against the current folder: ${abs})`;
     throw new HashRelayError("USAGE", `${given} does not exist${where}`, "give the path of an existing folder or file");
   }
-  const file = configPath(args);
-  const name = args.values.get("--name");
+  const file = request.configFile;
   let added: SourceConfig | undefined;
   await edit(file, (text) => {
     const before = parseForEdit(text, file);
@@ -108,16 +92,15 @@ export async function addSource(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `hashrelay -remove PATH [--config FILE]`, or `-remove --name NAME`. */
-export async function removeSource(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["--config", "--name"] }, "-remove");
-  const name = args.values.get("--name");
-  if (args.positionals.length > 1 || (args.positionals.length === 0) === (name === undefined)) {
-    throw new HashRelayError("USAGE", "-remove takes one path, or --name NAME", "e.g. hashrelay -remove /var/www");
-  }
-  const given = args.positionals[0];
+/** Removes the source named by PATH (or a bare source name) or --name, unless it is not listed or is the only one (USAGE, CONFIG). */
+export async function removeFromConfig(request: {
+  configFile: string;
+  given: string | undefined;
+  name: string | undefined;
+}): Promise<number> {
+  const { given, name } = request;
   const abs = given === undefined ? undefined : path.resolve(process.cwd(), given);
-  const file = configPath(args);
+  const file = request.configFile;
   let removed: SourceConfig | undefined;
   await edit(file, (text) => {
     const before = parseForEdit(text, file);

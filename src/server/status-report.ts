@@ -1,0 +1,193 @@
+// The server's part of `hashrelay status`: who it has seen, what its storage holds (archives, trash, holds), read only.
+import fs from "node:fs";
+import path from "node:path";
+import { parseArchiveFileName } from "../archive/naming.ts";
+import { formatDuration, formatSize } from "../config/units.ts";
+import { daemonInfo, daemonLine, type DaemonInfo } from "../daemon/daemon-status.ts";
+import { formatAge, when } from "../daemon/status-line.ts";
+import type { ServerConfig } from "../io/config-file.ts";
+import { readHolds, type Hold } from "../store/holds.ts";
+import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
+import { readSidecar } from "../store/trash.ts";
+import { freeBytes, readServerActivity, type ServerActivityRecord } from "./service.ts";
+
+export interface ServerArchiveStatus {
+  name: string;
+  file: string;
+  size: number;
+  /** The archive's time stamp (from its name), and its age when the report was made. */
+  at: string;
+  ageSeconds: number;
+  /** Archives of this name in place (retention.keep may keep more than one). */
+  kept: number;
+}
+
+export interface ServerClientStatus {
+  name: string;
+  lastSeen: string | null;
+  from: string | null;
+  sessions: number;
+  archives: ServerArchiveStatus[];
+}
+
+export interface TrashStatus {
+  client: string;
+  item: string;
+  size: number;
+  trashedAt: string | null;
+  purgeAt: string | null;
+}
+
+export interface ServerStatus {
+  storage: string;
+  usedBytes: number;
+  freeBytes: number | null;
+  daemon: DaemonInfo;
+  clients: ServerClientStatus[];
+  trash: TrashStatus[];
+  trashBytes: number;
+  trashFor: string;
+  /** Names whose last good archive is held out of retention (suspect replacements), and hold files that cannot be read. */
+  holds: Hold[];
+  unreadableHolds: string[];
+}
+
+/** What the storage and the daemon's activity file say; reads only (never creates a folder or file). */
+export async function serverStatus(config: ServerConfig, now: Date): Promise<ServerStatus> {
+  const { server } = config;
+  const activity = readServerActivity(server.storage);
+  const stored = server.clients.map(({ name }) => clientStatus(server.storage, name, activity, now));
+  const layout = new StoreLayout(server.storage);
+  const trash = await trashStatus(layout, server.storage, server.retention.trashForMs);
+  const trashBytes = trash.reduce((n, t) => n + t.size, 0);
+  const holds: Hold[] = [];
+  const unreadableHolds: string[] = [];
+  for (const found of await readHolds(layout).catch(() => [])) {
+    if ("problem" in found) unreadableHolds.push(`${found.path}: ${found.problem}`);
+    else holds.push(found);
+  }
+  return {
+    storage: server.storage,
+    usedBytes: stored.reduce((n, s) => n + s.bytes, 0) + trashBytes,
+    freeBytes: freeBytes(server.storage),
+    daemon: daemonInfo(activity, config.hash),
+    clients: stored.map((s) => s.status),
+    trash,
+    trashBytes,
+    trashFor: formatDuration(server.retention.trashForMs),
+    holds,
+    unreadableHolds,
+  };
+}
+
+/** One client: when it was last seen, and the newest archive of each name in <storage>/<client> (with the bytes they all take). */
+function clientStatus(
+  storage: string,
+  client: string,
+  activity: ServerActivityRecord | null,
+  now: Date,
+): { status: ServerClientStatus; bytes: number } {
+  let bytes = 0;
+  const byName = new Map<string, { file: string; size: number; at: Date; kept: number }>();
+  for (const file of readdirOrEmpty(path.join(storage, client))) {
+    const parsed = parseArchiveFileName(file);
+    const st = parsed ? fs.statSync(path.join(storage, client, file), { throwIfNoEntry: false }) : undefined;
+    if (!parsed || !st?.isFile()) continue;
+    bytes += st.size;
+    const seen = byName.get(parsed.name);
+    if (!seen || parsed.at > seen.at) byName.set(parsed.name, { file, size: st.size, at: parsed.at, kept: (seen?.kept ?? 0) + 1 });
+    else seen.kept++;
+  }
+  const seen = activity?.clients[client];
+  const archives = [...byName.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, a]) => ({
+      name,
+      file: a.file,
+      size: a.size,
+      at: a.at.toISOString(),
+      ageSeconds: Math.max(0, Math.round((now.getTime() - a.at.getTime()) / 1000)),
+      kept: a.kept,
+    }));
+  return {
+    status: { name: client, lastSeen: seen?.lastSeen ?? null, from: seen?.from ?? null, sessions: seen?.sessions ?? 0, archives },
+    bytes,
+  };
+}
+
+/** Every item in <storage>/.trash with when it is purged (null when its trash time was not recorded), soonest first. */
+async function trashStatus(layout: StoreLayout, storage: string, trashForMs: number): Promise<TrashStatus[]> {
+  const trash: TrashStatus[] = [];
+  for (const client of readdirOrEmpty(path.join(storage, TRASH_DIR))) {
+    for (const item of readdirOrEmpty(path.join(storage, TRASH_DIR, client))) {
+      if (item.startsWith(".") || item.endsWith(".trashed")) continue;
+      const st = fs.lstatSync(path.join(storage, TRASH_DIR, client, item), { throwIfNoEntry: false });
+      if (!st?.isFile()) continue;
+      const trashedAtMs = await readSidecar(layout, client, item).catch(() => null);
+      trash.push({
+        client,
+        item,
+        size: st.size,
+        trashedAt: trashedAtMs === null ? null : new Date(trashedAtMs).toISOString(),
+        purgeAt: trashedAtMs === null ? null : new Date(trashedAtMs + trashForMs).toISOString(),
+      });
+    }
+  }
+  return trash.sort((a, b) => (a.purgeAt ?? "").localeCompare(b.purgeAt ?? "") || a.item.localeCompare(b.item));
+}
+
+/** The folder's entries, sorted; none when it cannot be read (status shows what it can). */
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
+export function serverStatusLines(s: ServerStatus, config: { file: string; hash: string }, now: Date): string[] {
+  const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
+  const lines = [
+    `HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`,
+    daemonLine(s.daemon, "HashRelay.server", now),
+    "Clients:",
+  ];
+  for (const client of s.clients) {
+    lines.push(
+      `  ${client.name.padEnd(16)} ${client.lastSeen ? `last seen ${when(client.lastSeen, now)} from ${client.from} (${client.sessions} sessions)` : "never seen"}`,
+    );
+    for (const a of client.archives)
+      lines.push(
+        `    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, ${formatAge(a.ageSeconds)} old${a.kept > 1 ? ` (${a.kept} kept)` : ""}`,
+      );
+  }
+  lines.push(
+    s.trash.length === 0
+      ? `Trash: empty (superseded archives wait ${s.trashFor})`
+      : `Trash: ${s.trash.length} item(s), ${formatSize(s.trashBytes)} (purged ${s.trashFor} after they were superseded)`,
+  );
+  for (const t of s.trash)
+    lines.push(
+      `  ${t.client}/${t.item}  ${formatSize(t.size)}, purged ${t.purgeAt ? when(t.purgeAt, now) : "at the next purge (no trash time recorded)"}`,
+    );
+  lines.push(...holdLines(s.holds, s.unreadableHolds, now));
+  return lines;
+}
+
+/** "Holds: none", or one line per held name with how to release it (server status and hashrelay release --list). */
+export function holdLines(holds: readonly Hold[], unreadable: readonly string[], now: Date): string[] {
+  const lines = [
+    holds.length === 0
+      ? "Holds: none (no suspect replacement)"
+      : `Holds: ${holds.length} name(s) keep their last good archive out of retention (suspect replacement)`,
+  ];
+  for (const h of holds) {
+    lines.push(
+      `  ${h.client}/${h.name}  keeps ${h.kept} since ${when(h.since, now)}; suspect ${h.suspect}: ${h.reason}${h.consistent ? `; ${h.consistent} consistent backup(s) since` : ""}`,
+    );
+    lines.push(`    release: hashrelay release ${h.name} --client ${h.client}`);
+  }
+  for (const u of unreadable) lines.push(`  unreadable hold file ${u}`);
+  return lines;
+}
