@@ -11,7 +11,7 @@ const root = path.resolve(import.meta.dir, "..");
 // files beside it (it is copied alone to /usr/local/bin), and tests run it exactly so.
 const staging = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-build-"));
 const bundle = path.join(staging, "hashrelay.cjs");
-const workerBundle = path.join(staging, "chunk-worker.mjs");
+const workerBundle = path.join(staging, "worker.mjs");
 const binary = path.join(root, "dist", "hashrelay");
 
 const common: BuildOptions = {
@@ -22,7 +22,7 @@ const common: BuildOptions = {
   external: ["bun", "bun:*"],
   logLevel: "warning",
   legalComments: "none",
-  // Tells src/io/chunk-workers.ts that its worker is the second entrypoint of the executable.
+  // Tells src/io/worker-pool.ts that its worker is the second entrypoint of the executable.
   define: { HASHRELAY_BUNDLED: "true" },
   // The JSON Schema validators as precompiled code: the binary does not load ajv's compiler at start.
   plugins: [standaloneValidators(staging)],
@@ -31,7 +31,7 @@ const common: BuildOptions = {
 // module importing it is first evaluated, not all of them at start as ESM's hoisted imports do. With each
 // command's work imported inside its run (src/cli/command.ts), `--version` peaks at ~33 MiB (ESM: 35-40),
 // and a client whose sources are unchanged never loads zlib (~7 MiB). import.meta is used only when
-// HASHRELAY_BUNDLED is false (src/io/chunk-workers.ts), hence the silenced warning.
+// HASHRELAY_BUNDLED is false (src/io/worker-pool.ts), hence the silenced warning.
 await build({
   ...common,
   format: "cjs",
@@ -39,7 +39,7 @@ await build({
   entryPoints: [path.join(root, "src", "main.ts")],
   outfile: bundle,
 });
-await build({ ...common, entryPoints: [path.join(root, "src", "io", "chunk-worker.ts")], outfile: workerBundle });
+await build({ ...common, entryPoints: [path.join(root, "src", "worker.ts")], outfile: workerBundle });
 
 const bun = process.execPath; // the pinned bun from node_modules runs this script
 const compiled = spawnSync(bun, ["build", "--compile", "--bytecode", bundle, workerBundle, "--outfile", binary], {

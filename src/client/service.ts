@@ -29,29 +29,6 @@ export function readDaemonRecord(stateDir: string): DaemonRecord | null {
   }
 }
 
-/** True when the record's process still runs and has not recorded its stop. */
-export function daemonRunning(record: { pid: number; stoppedAt?: string } | null): boolean {
-  return record !== null && !record.stoppedAt && hashrelayRuns(record.pid);
-}
-
-/**
- * True when `pid` is a live hashrelay process (EPERM counts: it runs as the service user). A pid
- * reused by another program after a crash or reboot is not taken for the daemon.
- */
-export function hashrelayRuns(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("hashrelay");
-  } catch {
-    return true; // no /proc to ask: trust kill(0)
-  }
-}
-
 /** Hooks the daemon loop calls; each keeps systemd's STATUS= line and state/daemon.json current. Never throws. */
 export class ClientService {
   private record: DaemonRecord;

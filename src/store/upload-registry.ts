@@ -2,7 +2,7 @@
 import { unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
-import { ChunkWorkers } from "../io/chunk-workers.ts";
+import { MemberCompressor } from "./member-compressor.ts";
 import { acceptArchive } from "./archive-accepted.ts";
 import { findChunk, reusableMembers } from "./chunk-places.ts";
 import { ensureSpace } from "./free-space.ts";
@@ -16,7 +16,7 @@ import type { UploadHandle, UploadHost, UploadOutcome } from "./upload-host.ts";
 export class UploadRegistry {
   private readonly active = new Map<string, Upload>();
   private readonly host: UploadHost;
-  private compressors: ChunkWorkers | null = null;
+  private readonly compressor = new MemberCompressor();
 
   constructor(private readonly ctx: StoreContext) {
     this.host = {
@@ -31,7 +31,7 @@ export class UploadRegistry {
       accepted: (row, members) => acceptArchive(ctx, row, members),
       ended: (upload, outcome) => this.ended(upload, outcome),
       // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
-      compress: (raw, format) => (this.compressors ??= new ChunkWorkers()).compress(raw, format),
+      compress: (raw, format) => this.compressor.compress(raw, format),
     };
   }
 
@@ -54,7 +54,7 @@ export class UploadRegistry {
   /** Aborts every upload in progress (their staged chunks stay for the next open) and stops the compression workers. Never throws. */
   async close(): Promise<void> {
     for (const upload of [...this.active.values()]) await upload.abort();
-    this.compressors?.close();
+    this.compressor.close();
   }
 
   /**

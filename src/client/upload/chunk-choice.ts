@@ -6,10 +6,10 @@ import type { BaseManifest } from "../../archive/manifest-diff.ts";
 import { blocksOf, copySourcesOf, encodeChunkDelta, type BlockIndex, type ChunkBlocks } from "../../archive/chunk-delta.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
-import type { ChunkWorkers } from "../../io/chunk-workers.ts";
+import type { ChunkWork, ChunkWorkers } from "../chunk-workers.ts";
 import { deflateRaw } from "../../io/compress.ts";
 import type { BuiltChunk } from "../archive-builder.ts";
-import type { HeldChunk, OutgoingPage, WorkerResult } from "./page-builder.ts";
+import type { KeptChunk, OutgoingPage } from "./page-builder.ts";
 import type { ProofAnswers } from "./proof-answers.ts";
 import type { ChunkFrame } from "./upload-tally.ts";
 
@@ -29,7 +29,7 @@ export interface ChunkOutcome {
   frame?: ChunkFrame;
 }
 
-const NOTHING_HELD: HeldChunk = { kind: "none" };
+const NOTHING_HELD: KeptChunk = { kind: "none" };
 
 /**
  * Chooses, chunk by chunk, what the client keeps and what it sends. `blockIndex`: the last archive's,
@@ -48,7 +48,7 @@ export class ChunkChoice {
    * When `chunk` is cut: what its page holds of it, and how many raw bytes that is. `chunk.raw` is the
    * builder's view, valid during this call: whatever is kept is copied.
    */
-  atCut(chunk: BuiltChunk): { held: HeldChunk; bytes: number } {
+  atCut(chunk: BuiltChunk): { held: KeptChunk; bytes: number } {
     const known = chunk.raw !== null && this.blockIndex?.blocksOfChunk(chunk.id);
     if (chunk.raw && this.base && known) {
       // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
@@ -76,7 +76,7 @@ export class ChunkChoice {
     return page.entries.map((entry, i) => this.outcomeOf(entry, page.first + i, page.held[i]!, needed.has(page.first + i)));
   }
 
-  private outcomeOf(entry: ManifestEntry, index: number, held: HeldChunk, needed: boolean): Promise<ChunkOutcome> {
+  private outcomeOf(entry: ManifestEntry, index: number, held: KeptChunk, needed: boolean): Promise<ChunkOutcome> {
     if (held.kind === "early") {
       // held already (the same bytes earlier in this archive): compressed for nothing
       return held.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
@@ -133,6 +133,6 @@ export class ChunkChoice {
 }
 
 /** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */
-function wholeChunk(r: WorkerResult): ChunkFrame {
+function wholeChunk(r: ChunkWork): ChunkFrame {
   return { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 };
 }

@@ -1,7 +1,7 @@
 // Manifest pages as the client fills them, and the thresholds at which a page goes out.
 import { IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../../protocol/constants.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
-import type { ChunkWorkers } from "../../io/chunk-workers.ts";
+import type { ChunkWork } from "../chunk-workers.ts";
 
 /**
  * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
@@ -17,19 +17,17 @@ const PAGE_SPAN_BYTES = 16 * 1024 * 1024;
 /** A page also goes out when building it took this long (slow disk), so the server never sees an idle session. */
 const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
 
-export type WorkerResult = Awaited<ReturnType<ChunkWorkers["run"]>>;
-
 /**
  * What a page holds of one chunk until the server's NEED for it: nothing (not read, or in the base the
  * server holds), a copy of its raw bytes, or the worker job started as it was cut (`early`: it will
  * almost surely travel whole, and the workers compress it while the page is offered).
  */
-export type HeldChunk = { kind: "none" } | { kind: "raw"; raw: Uint8Array } | { kind: "early"; job: Promise<WorkerResult> };
+export type KeptChunk = { kind: "none" } | { kind: "raw"; raw: Uint8Array } | { kind: "early"; job: Promise<ChunkWork> };
 
 /** One manifest page being filled or on its way: its entries, what is held of each, from index `first`. */
 export class OutgoingPage {
   readonly entries: ManifestEntry[] = [];
-  readonly held: HeldChunk[] = [];
+  readonly held: KeptChunk[] = [];
   /** Raw bytes held (copied or with a worker): the window. */
   bytes = 0;
   /** Bytes of the tar stream the entries cover, held or not. */
@@ -61,7 +59,7 @@ export class PageBuilder {
    * Adds one chunk's entry with what is held of it (`heldBytes` raw bytes). Returns the page when this
    * chunk filled it (the next page starts now, its age too), else null.
    */
-  add(entry: ManifestEntry, held: HeldChunk, heldBytes: number): OutgoingPage | null {
+  add(entry: ManifestEntry, held: KeptChunk, heldBytes: number): OutgoingPage | null {
     const page = this.page;
     page.entries.push(entry);
     page.held.push(held);

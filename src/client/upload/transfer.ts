@@ -3,7 +3,7 @@ import { archiveFileName } from "../../archive/naming.ts";
 import { BaseManifest } from "../../archive/manifest-diff.ts";
 import type { ChunkBlocks } from "../../archive/chunk-delta.ts";
 import type { SourceConfig } from "../../config/parse-config.ts";
-import { ChunkWorkers } from "../../io/chunk-workers.ts";
+import { ChunkWorkers } from "../chunk-workers.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
 import { buildArchive, type ArchiveSummary, type BuildOptions } from "../archive-builder.ts";
 import type { SourceRecord } from "../state.ts";
