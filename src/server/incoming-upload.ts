@@ -5,7 +5,7 @@ import { FrameType } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
 import { verifyDocument, type ManifestBody } from "../protocol/signed-document.ts";
-import type { CatalogEntry, Upload } from "../store/store.ts";
+import type { IndexEntry, Upload } from "../store/store.ts";
 import { rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
 import { heldField, receiptFor } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
@@ -47,7 +47,7 @@ export function beginIncomingUpload(scope: SessionScope, message: OfferMessage, 
 }
 
 /** `have` with the receipt of `latest`, the stored archive of `name` the client already holds. */
-async function sendHave(scope: SessionScope, latest: CatalogEntry, name: string): Promise<void> {
+async function sendHave(scope: SessionScope, latest: IndexEntry, name: string): Promise<void> {
   await scope.session.sendControl({
     type: "have",
     receipt: await receiptFor(latest, scope.ctx),

@@ -108,7 +108,7 @@ export class ServerMetrics {
     out.family(
       "hashrelay_chunks_deduplicated_total",
       "counter",
-      "Chunks a client offered that the server already held (not sent).",
+      "Chunks a client offered that the server already had (not sent).",
       perClient((c) => c.chunksDeduplicated),
     );
     out.family(

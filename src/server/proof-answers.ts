@@ -34,7 +34,7 @@ export async function answerProve(scope: SessionScope, archive: ProvenArchive, m
 }
 
 /**
- * Answers each challenge from the bytes on disk now: member `index` is read where the catalog says it
+ * Answers each challenge from the bytes on disk now: member `index` is read where the index says it
  * is, inflated (bounded by its recorded raw length) and hashed with the nonce. A member that cannot be
  * read or inflated gets an error answer, never a guess. Never throws for a damaged member.
  */

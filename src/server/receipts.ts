@@ -1,7 +1,7 @@
 // What the server answers for a stored archive: its signed receipt, and the hold note that travels with it.
 import type { HeldArchive } from "../protocol/messages.ts";
 import { signDocument, type SignedDoc } from "../protocol/signed-document.ts";
-import type { CatalogEntry, Store } from "../store/store.ts";
+import type { IndexEntry, Store } from "../store/store.ts";
 import type { ServerSessionContext } from "./session-context.ts";
 
 /** `held` for have/receipt while the name is held: the client reports it (store/holds.ts). */
@@ -10,8 +10,8 @@ export function heldField(store: Store, client: string, name: string): { held?: 
   return hold ? { held: { file: hold.kept, since: hold.since, reason: hold.reason.slice(0, 300) } } : {};
 }
 
-/** The signed receipt of a stored archive (kept in the catalog, signed once). Throws what Store.setReceipt throws. */
-export async function receiptFor(entry: CatalogEntry, ctx: Pick<ServerSessionContext, "identity" | "store">): Promise<SignedDoc> {
+/** The signed receipt of a stored archive (kept in the index, signed once). Throws what Store.setReceipt throws. */
+export async function receiptFor(entry: IndexEntry, ctx: Pick<ServerSessionContext, "identity" | "store">): Promise<SignedDoc> {
   if (entry.receipt) return entry.receipt;
   const receipt = signDocument(
     {

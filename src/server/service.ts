@@ -8,7 +8,7 @@ import type { Logger } from "../io/log.ts";
 import { listenMetrics, type MetricsListener } from "../io/metrics-http.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
 import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
-import type { CatalogEntry, Store } from "../store/store.ts";
+import type { IndexEntry, Store } from "../store/store.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
 import type { RunningServer } from "./daemon.ts";
 import { ServerMetrics, type StorageSnapshot } from "./metrics.ts";
@@ -235,7 +235,7 @@ export class ServerService {
   snapshot(): StorageSnapshot {
     const config = this.config;
     const store = this.running?.store;
-    const latest = new Map<string, CatalogEntry>();
+    const latest = new Map<string, IndexEntry>();
     let archiveBytes = 0;
     for (const { name: client } of config?.server.clients ?? []) {
       for (const entry of store?.list(client) ?? []) {
@@ -288,9 +288,9 @@ function metricsAddress(config: ServerConfig): string | null {
   return m ? `${m.host.includes(":") ? `[${m.host}]` : m.host}:${m.port}` : null;
 }
 
-/** The most recently stored archive over every configured client, from the catalog. */
+/** The most recently stored archive over every configured client, from the index. */
 function newestArchive(config: ServerConfig, store: Store): ServerActivityRecord["lastArchive"] {
-  let best: CatalogEntry | null = null;
+  let best: IndexEntry | null = null;
   for (const { name } of config.server.clients) {
     for (const entry of store.list(name)) if (!best || entry.storedAt > best.storedAt) best = entry;
   }

@@ -3,7 +3,7 @@ import type { WireErrorCode } from "../errors.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Logger } from "../io/log.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import type { CatalogEntry, Store } from "../store/store.ts";
+import type { IndexEntry, Store } from "../store/store.ts";
 
 export interface ServerSessionContext {
   identity: Identity;
@@ -33,7 +33,7 @@ export interface SessionEvents {
   /** A manifest page of `entries` chunks, of which the server lacked `needed`. */
   manifestPage?(client: string, entries: number, needed: number): void;
   chunkReceived?(client: string, bytes: number): void;
-  archiveStored?(client: string, entry: CatalogEntry): void;
+  archiveStored?(client: string, entry: IndexEntry): void;
 }
 
 /** The sealed session of an authenticated client, with the key it proved. */

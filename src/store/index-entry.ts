@@ -4,7 +4,7 @@ import type { SignedDoc } from "../protocol/signed-document.ts";
 /** One member of a stored archive: [chunk id (hex), offset in the file, member length, raw length]. */
 export type MemberRecord = [chunkIdHex: string, offset: number, memberLength: number, rawLength: number];
 
-/** What the chunk index knows of one archive stored under `<root>/<client>/<file>` (outside the store also called CatalogEntry). */
+/** What the chunk index knows of one archive stored under `<root>/<client>/<file>`. */
 export interface IndexEntry {
   client: string;
   name: string;

@@ -57,8 +57,7 @@ export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 export type { AuditSink } from "./store-context.ts";
 export { DEFAULT_RETENTION, type Retention } from "./retention-rules.ts";
 export type { StoreLog } from "./store-log.ts";
-/** CatalogEntry is the name callers outside the store know IndexEntry by. */
-export type { ArchiveRow, IndexEntry, IndexEntry as CatalogEntry, ChunkLocation, MemberRecord } from "./index-entry.ts";
+export type { ArchiveRow, IndexEntry, ChunkLocation, MemberRecord } from "./index-entry.ts";
 export type { DamagedMember } from "./archive-file.ts";
 export type { TrashItem } from "./trash.ts";
 export type { AuditEvent } from "./audit-chain.ts";
