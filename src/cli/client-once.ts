@@ -4,7 +4,7 @@ import { createProgress } from "../client/progress.ts";
 import { formatSize } from "../config/units.ts";
 import { loadConfig, requireClient } from "../io/config-file.ts";
 import { parseLogFormat } from "../io/log.ts";
-import { tickContext } from "./tick-context.ts";
+import { tickContext } from "../client/tick-context.ts";
 
 /**
  * Exit 0 every source sent or unchanged; 1 a source failed; 3 server down; 4 refused (the tick's own exit code).

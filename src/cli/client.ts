@@ -19,6 +19,6 @@ export const client: Command = {
     const request = { configFile: configPath(args), logFormat: args.values.get("--log-format"), json: args.flags.has("--json") };
     // One tick does not load what the daemon needs (live config, schedule timer, systemd), nor the other way round.
     if (args.flags.has("--once")) return (await import("./client-once.ts")).runOnce(request);
-    return (await import("./client-daemon.ts")).runDaemon(request);
+    return (await import("../client/daemon.ts")).runDaemon(request);
   },
 };

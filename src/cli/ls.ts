@@ -2,9 +2,7 @@
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { formatSize } from "../config/units.ts";
-import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
-import type { SecureSession } from "../session/secure-session.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { CONFIG_OPTION, type Command } from "./command.ts";
 
@@ -23,17 +21,6 @@ export const ls: Command = {
   run: listArchives,
 };
 
-/** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
-export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
-  await session.sendControl({ type: "list", ...(name ? { name } : {}) });
-  const archives: ListedArchive[] = [];
-  for (;;) {
-    const page = await session.expect(["listing"], IDLE_TIMEOUT_MS);
-    archives.push(...page.archives);
-    if (!page.more) return archives;
-  }
-}
-
 /** Exit 0 listed (even when empty); 2 usage or config; 3 server down; 4 refused. */
 async function listArchives(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["--config"], flags: ["--json"] }, "ls");
@@ -46,7 +33,7 @@ async function listArchives(argv: string[]): Promise<number> {
       "a source name as in client.paths (lower case, digits, dashes)",
     );
   const { loadConfig, requireClient } = await import("../io/config-file.ts");
-  const { openCommandSession } = await import("../client/command-session.ts");
+  const { listRemote, openCommandSession } = await import("../client/command-session.ts");
   const { client } = requireClient(loadConfig(configPath(args)));
   const { session, target } = await openCommandSession(client);
   let archives: ListedArchive[];

@@ -36,7 +36,7 @@ async function verifyReceipt(argv: string[]): Promise<number> {
       `--server-key ${JSON.stringify(keyText)} is not an ed25519:<base64> public key`,
       "copy the server's key from the client config (client.serverKey)",
     );
-  const { verifyReceiptFile } = await import("./kept-receipt.ts");
+  const { verifyReceiptFile } = await import("../client/kept-receipt.ts");
   let body: ReceiptBody;
   try {
     body = verifyReceiptFile(file, key);

@@ -3,7 +3,7 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { CONFIG_OPTION, type Command } from "./command.ts";
-import type { RestoreRequest } from "./restore-archive.ts";
+import type { RestoreRequest } from "../client/restore-archive.ts";
 
 export const restore: Command = {
   name: "restore",
@@ -27,7 +27,7 @@ export const restore: Command = {
   ],
   run: async (argv) => {
     const request = restoreRequest(argv);
-    return (await import("./restore-archive.ts")).restoreArchive(request);
+    return (await import("../client/restore-archive.ts")).restoreArchive(request);
   },
 };
 

@@ -3,9 +3,9 @@ import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { configPath, parseArgs } from "./args.ts";
 import { CONFIG_OPTION, type Command } from "./command.ts";
-import type { VerifyRequest } from "./verify-archives.ts";
+import type { VerifyRequest } from "../client/verify-archives.ts";
 
-export type { ArchiveVerdict } from "./verify-archives.ts";
+export type { ArchiveVerdict } from "../client/verify-archives.ts";
 
 export const verify: Command = {
   name: "verify",
@@ -30,7 +30,7 @@ export const verify: Command = {
   ],
   run: async (argv) => {
     const request = verifyRequest(argv);
-    return (await import("./verify-archives.ts")).verifyArchives(request);
+    return (await import("../client/verify-archives.ts")).verifyArchives(request);
   },
 };
 

@@ -1,5 +1,7 @@
-// A one-off authenticated session to the configured server, for commands that ask it something (ls, restore).
+// A one-off authenticated session to the configured server, for commands that ask it something (ls, restore, verify).
 import { HashRelayError } from "../errors.ts";
+import { IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
+import type { ListedArchive } from "../protocol/messages.ts";
 import type { Config } from "../config/parse-config.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { connectTcp } from "../io/framed-socket.ts";
@@ -31,5 +33,16 @@ export async function openCommandSession(client: NonNullable<Config["client"]>):
   } catch (err) {
     connection.close();
     throw err;
+  }
+}
+
+/** Sends `list` and gathers every `listing` page. Throws what the session throws (CLOSED, TIMEOUT, BAD_FRAME, a peer error). */
+export async function listRemote(session: SecureSession, name?: string): Promise<ListedArchive[]> {
+  await session.sendControl({ type: "list", ...(name ? { name } : {}) });
+  const archives: ListedArchive[] = [];
+  for (;;) {
+    const page = await session.expect(["listing"], IDLE_TIMEOUT_MS);
+    archives.push(...page.archives);
+    if (!page.more) return archives;
   }
 }

@@ -1,4 +1,4 @@
-// What travels for each chunk: held or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
+// What travels for each chunk: kept or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
 import { HashRelayError } from "../../errors.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
 import { chunkIdHex } from "../../archive/manifest.ts";
@@ -29,7 +29,7 @@ export interface ChunkOutcome {
   frame?: ChunkFrame;
 }
 
-const NOTHING_HELD: KeptChunk = { kind: "none" };
+const NOTHING_KEPT: KeptChunk = { kind: "none" };
 
 /**
  * Chooses, chunk by chunk, what the client keeps and what it sends. `blockIndex`: the last archive's,
@@ -48,23 +48,23 @@ export class ChunkChoice {
    * When `chunk` is cut: what its page holds of it, and how many raw bytes that is. `chunk.raw` is the
    * builder's view, valid during this call: whatever is kept is copied.
    */
-  atCut(chunk: BuiltChunk): { held: KeptChunk; bytes: number } {
+  atCut(chunk: BuiltChunk): { kept: KeptChunk; bytes: number } {
     const known = chunk.raw !== null && this.blockIndex?.blocksOfChunk(chunk.id);
     if (chunk.raw && this.base && known) {
       // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
       // chunks not read at all); only proof answers running low are made while the bytes are here.
       this.proofs.makeHere(chunk.id, chunk.raw, this.proofs.firstRound(chunk.id));
-      return { held: NOTHING_HELD, bytes: 0 };
+      return { kept: NOTHING_KEPT, bytes: 0 };
     }
     if (chunk.raw && !this.base && !known) {
       // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view).
       const first = this.proofs.firstRound(chunk.id);
       const job = this.workers.run(chunk.id, chunk.raw, chunk.index, first).then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
       job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
-      return { held: { kind: "early", job }, bytes: chunk.rawLength };
+      return { kept: { kind: "early", job }, bytes: chunk.rawLength };
     }
-    if (!chunk.raw) return { held: NOTHING_HELD, bytes: 0 };
-    return { held: { kind: "raw", raw: chunk.raw.slice() }, bytes: chunk.raw.length };
+    if (!chunk.raw) return { kept: NOTHING_KEPT, bytes: 0 };
+    return { kept: { kind: "raw", raw: chunk.raw.slice() }, bytes: chunk.raw.length };
   }
 
   /**
@@ -73,16 +73,16 @@ export class ChunkChoice {
    * the server no longer holds.
    */
   outcomesOf(page: OutgoingPage, needed: ReadonlySet<number>): Promise<ChunkOutcome>[] {
-    return page.entries.map((entry, i) => this.outcomeOf(entry, page.first + i, page.held[i]!, needed.has(page.first + i)));
+    return page.entries.map((entry, i) => this.outcomeOf(entry, page.first + i, page.kept[i]!, needed.has(page.first + i)));
   }
 
-  private outcomeOf(entry: ManifestEntry, index: number, held: KeptChunk, needed: boolean): Promise<ChunkOutcome> {
-    if (held.kind === "early") {
-      // held already (the same bytes earlier in this archive): compressed for nothing
-      return held.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
+  private outcomeOf(entry: ManifestEntry, index: number, kept: KeptChunk, needed: boolean): Promise<ChunkOutcome> {
+    if (kept.kind === "early") {
+      // the server has it already (the same bytes earlier in this archive): compressed for nothing
+      return kept.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
     }
     const known = this.blockIndex?.blocksOfChunk(entry.id);
-    if (held.kind === "none") {
+    if (kept.kind === "none") {
       // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
       if (needed || !known) {
         return Promise.reject(
@@ -95,7 +95,7 @@ export class ChunkChoice {
       }
       return Promise.resolve({ blocks: known });
     }
-    const { raw } = held;
+    const { raw } = kept;
     const first = this.proofs.firstRound(entry.id);
     if (!needed) {
       if (known) {

@@ -4,7 +4,7 @@ import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import type { ChunkWork } from "../chunk-workers.ts";
 
 /**
- * Raw bytes of chunks held in memory before a page is offered: the client's memory bound for one
+ * Raw bytes of chunks kept in memory before a page is offered: the client's memory bound for one
  * archive is this window plus one chunk being built (CHUNK_MAX) plus one read buffer (1 MiB).
  */
 export const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
@@ -24,13 +24,13 @@ const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
  */
 export type KeptChunk = { kind: "none" } | { kind: "raw"; raw: Uint8Array } | { kind: "early"; job: Promise<ChunkWork> };
 
-/** One manifest page being filled or on its way: its entries, what is held of each, from index `first`. */
+/** One manifest page being filled or on its way: its entries, what is kept of each, from index `first`. */
 export class OutgoingPage {
   readonly entries: ManifestEntry[] = [];
-  readonly held: KeptChunk[] = [];
-  /** Raw bytes held (copied or with a worker): the window. */
+  readonly kept: KeptChunk[] = [];
+  /** Raw bytes kept (copied or with a worker): the window. */
   bytes = 0;
-  /** Bytes of the tar stream the entries cover, held or not. */
+  /** Bytes of the tar stream the entries cover, kept or not. */
   span = 0;
   readonly startedAt = Date.now();
 
@@ -56,15 +56,15 @@ export class PageBuilder {
   private page = new OutgoingPage(0);
 
   /**
-   * Adds one chunk's entry with what is held of it (`heldBytes` raw bytes). Returns the page when this
+   * Adds one chunk's entry with what is kept of it (`keptBytes` raw bytes). Returns the page when this
    * chunk filled it (the next page starts now, its age too), else null.
    */
-  add(entry: ManifestEntry, held: KeptChunk, heldBytes: number): OutgoingPage | null {
+  add(entry: ManifestEntry, kept: KeptChunk, keptBytes: number): OutgoingPage | null {
     const page = this.page;
     page.entries.push(entry);
-    page.held.push(held);
+    page.kept.push(kept);
     page.span += entry.rawLength;
-    page.bytes += heldBytes;
+    page.bytes += keptBytes;
     if (!page.full) return null;
     this.page = new OutgoingPage(page.next);
     return page;

@@ -74,8 +74,8 @@ async function buildPages(
     keys: segmentKeys(entries),
     previous,
     onChunk: async (chunk) => {
-      const { held, bytes } = choice.atCut(chunk);
-      const full = pages.add({ id: chunk.id, rawLength: chunk.rawLength }, held, bytes);
+      const { kept, bytes } = choice.atCut(chunk);
+      const full = pages.add({ id: chunk.id, rawLength: chunk.rawLength }, kept, bytes);
       tally.hashed(chunk.rawLength);
       if (full) await pipeline.offer(full);
     },

@@ -7,15 +7,15 @@ import type { ListedArchive, ProofMessage } from "../protocol/messages.ts";
 import { answerMatches, missProbability, pickChallenges, proofNonce, proofTokens } from "../protocol/proof.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import { ClientState } from "../client/state.ts";
-import { ProofStore, type ProofRows } from "../client/proof-store.ts";
-import { buildArchive } from "../client/archive-builder.ts";
-import { walkSource } from "../client/tree-walk.ts";
-import { openCommandSession } from "../client/command-session.ts";
+import { ClientState } from "./state.ts";
+import { ProofStore, type ProofRows } from "./proof-store.ts";
+import { buildArchive } from "./archive-builder.ts";
+import { walkSource } from "./tree-walk.ts";
+import { openCommandSession } from "./command-session.ts";
 import { loadConfig, requireClient, type ClientConfig } from "../io/config-file.ts";
 import { receiveManifest } from "./archive-fetch.ts";
 import { keptReceipt } from "./kept-receipt.ts";
-import { listRemote } from "./ls.ts";
+import { listRemote } from "./command-session.ts";
 
 /** `hashrelay verify` as its flags asked, checked for form (src/cli/verify.ts). */
 export interface VerifyRequest {

@@ -7,10 +7,10 @@ import { loadConfig, requireClient, type ClientConfig } from "../io/config-file.
 import type { ListedArchive } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import { openCommandSession } from "../client/command-session.ts";
+import { openCommandSession } from "./command-session.ts";
 import { receiveArchive } from "./archive-fetch.ts";
 import { keptReceipt } from "./kept-receipt.ts";
-import { listRemote } from "./ls.ts";
+import { listRemote } from "./command-session.ts";
 
 const TEMP_PREFIX = ".hashrelay-restore-";
 

@@ -1,7 +1,7 @@
 // What a tick runs on (config, identity, state, log, how to connect), built for `client --once` and for each reload of the daemon.
-import type { TickContext } from "../client/tick.ts";
-import { ClientState } from "../client/state.ts";
-import { resolveServer } from "../client/command-session.ts";
+import type { TickContext } from "./tick.ts";
+import { ClientState } from "./state.ts";
+import { resolveServer } from "./command-session.ts";
 import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, type LoggerOptions } from "../io/log.ts";

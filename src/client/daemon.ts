@@ -5,8 +5,8 @@
 // schedule timer from now when the schedule changed. `every` schedules run a first tick at start, cron
 // schedules wait for their first time.
 import { nextRun } from "../config/schedule.ts";
-import { runTick, type TickContext, type TickResult } from "../client/tick.ts";
-import { ClientService } from "../client/service.ts";
+import { runTick, type TickContext, type TickResult } from "./tick.ts";
+import { ClientService } from "./service.ts";
 import { clientRecordPath } from "../daemon/config-record.ts";
 import { startLiveConfig } from "../daemon/live-config.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
