@@ -11,7 +11,7 @@ export interface SourceResult {
   chunksTotal: number;
   chunksSent: number;
   error?: string;
-  /** The server holds this source's previous archive as a suspect replacement (see PROTOCOL.md, held). */
+  /** The server holds this source's previous archive as a suspect replacement (PROTOCOL.md §6, `held`). */
   held?: HeldArchive;
 }
 

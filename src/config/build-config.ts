@@ -23,7 +23,7 @@ export const DEFAULT_SUSPECT: SuspectRules = { maxShared: 0.1, ratioJump: 0.15, 
 export const DEFAULT_MAX_CONNECTIONS = 64;
 export const DEFAULT_HANDSHAKE_TIMEOUT = "10s";
 export const DEFAULT_IDLE_TIMEOUT = "60s";
-/** Clients speak at least every 30 s (PROTOCOL.md §6): a shorter idle timeout would cut healthy sessions. */
+/** Clients speak at least every 30 s (PROTOCOL.md §3): a shorter idle timeout would cut healthy sessions. */
 export const MIN_IDLE_TIMEOUT_MS = 40_000;
 
 export interface BuildContext {

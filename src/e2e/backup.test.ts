@@ -152,7 +152,7 @@ describe("backup through the compiled binary", () => {
 
 describe("edits spread over a source of many pages", () => {
   // 24 files of 3 MiB of noise: a 72 MiB tar stream, so an incremental backup offers it in at least 4
-  // pages (a page goes out once it spans 16 MiB of the stream, PROTOCOL.md §8.1) and the client offers
+  // pages (a page goes out once it spans 16 MiB of the stream, docs/ARCHITECTURE.md, page windows) and the client offers
   // each page while the chunks of the one before are still on their way (§10 step 4).
   const FILES = 24;
   const SIZE = 3 * 1024 * 1024;

@@ -18,7 +18,7 @@ import {
 
 const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
-/** The client's page window (PROTOCOL.md §8.1): at most this much of a page's chunks is in flight when a cut comes. */
+/** The client's page window (docs/ARCHITECTURE.md, page windows): at most this much of a page's chunks is in flight when a cut comes. */
 const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 
 interface Tick {

@@ -107,7 +107,7 @@ describe("need bitmaps", () => {
   });
 });
 
-// PROTOCOL.md §8.1: a client flushes a page when its members reach 8 MiB, so pages are usually far
+// docs/ARCHITECTURE.md (page windows): a client flushes a page when its members reach 8 MiB, so pages are usually far
 // smaller than MANIFEST_PAGE_ENTRIES and start wherever the previous page ended (the receiver's state,
 // not the codec, checks that a page follows the previous one).
 describe("pages of any size, back to back", () => {

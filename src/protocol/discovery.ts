@@ -1,9 +1,9 @@
-// LAN discovery datagrams (PROTOCOL.md §11): the client's request and the server's signed answer, as bytes.
+// LAN discovery datagrams (PROTOCOL.md §13): the client's request and the server's signed answer, as bytes.
 import { createHash } from "node:crypto";
 import nacl from "tweetnacl";
 import { sameBytes, type Identity } from "./identity.ts";
 
-// ---- spec (PROTOCOL.md §11) ----
+// ---- spec (PROTOCOL.md §13) ----
 /** Magic at the start of every discovery datagram: ASCII "HRLD". */
 export const DISCOVERY_MAGIC = new Uint8Array([0x48, 0x52, 0x4c, 0x44]);
 export const DISCOVERY_VERSION = 1;

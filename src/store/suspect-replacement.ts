@@ -12,7 +12,7 @@
 // exactly, ransomware adds a header or a note), while a small text source that gains a large
 // incompressible file (a new ISO, a VM image) grows many times over and is not a replacement.
 // A tree of media or zips (ratio ~1.0 already) never jumps: its replacement, legitimate or encrypted,
-// is not seen by this rule (a limitation the README states).
+// is not seen by this rule (a limitation docs/storage.md states).
 //
 // Measured on real trees built by the client's archive builder (gzip level 6, 64 KiB chunks):
 //   200 text files of 1-6 KB   normal ratio 0.17, encrypted with AES-CTR 0.82 (shared 0.00)
