@@ -63,9 +63,9 @@ describe("createProgress", () => {
     expect(out.split("\r\x1b[K").filter(Boolean)).toHaveLength(6);
     expect(out).toContain("] 40%  40 MiB hashed  4.0 MiB sent  200 MiB/s  ETA 0:00");
     p.sourceDone({ name: "etc", status: "sent", bytesSent: 10 * MiB, chunksSent: 160, chunksTotal: 1600 });
-    expect(
-      out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10 MiB (160 of 1600 chunks), 100 MiB hashed in 0.5 s\n`),
-    ).toBe(true);
+    expect(out.endsWith(`\r\x1b[Ketc          [${"#".repeat(24)}] 100%  sent 10 MiB (160 of 1600 chunks), 100 MiB hashed in 0.5 s\n`)).toBe(
+      true,
+    );
   });
 
   test("a log line written during a bar clears it, prints the line, and redraws the bar below", () => {
