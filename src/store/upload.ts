@@ -511,9 +511,9 @@ export class Upload {
         }
       } catch (err) {
         this.aheadGivenUp = true;
-        this.host.log("debug", "upload.ahead-given-up", { client: this.client, name: this.name, error: (err as Error).message });
         await this.ahead?.discard();
         this.ahead = null;
+        this.host.log("debug", "upload.ahead-given-up", { client: this.client, name: this.name, error: (err as Error).message });
       }
       this.aheadRunning = null;
     })();
