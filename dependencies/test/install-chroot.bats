@@ -19,6 +19,7 @@ setup_file() {
 }
 
 teardown_file() {
+  [ -n "${NS:-}" ] || return 0 # setup_file skipped: nothing was created
   load ../test-lib/netns.bash
   netns_delete "$NS"
 }

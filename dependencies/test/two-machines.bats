@@ -27,6 +27,7 @@ setup_file() {
 }
 
 teardown_file() {
+  [ -n "${NS_S:-}" ] || return 0 # setup_file skipped: nothing was created
   load ../test-lib/netns.bash
   netns_delete "$NS_S" "$NS_C" "$NS_D"
 }

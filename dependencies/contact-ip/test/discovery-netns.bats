@@ -30,6 +30,7 @@ setup_file() {
 }
 
 teardown_file() {
+  [ -n "${NC:-}" ] || return 0 # setup_file skipped: nothing was created
   load ../../test-lib/netns.bash
   netns_delete "$NC" "$NA" "$NB"
 }
