@@ -3,7 +3,6 @@ import fs from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dir, "..");
-const SRC = path.join(root, "src");
 
 /**
  * Who may import whom, by folder under src/ (a top-level file is its own layer, named after it).
@@ -39,7 +38,7 @@ const FORBIDDEN_IN_PURE = [
 const FORBIDDEN_GLOBALS =
   /\bBun\.|\bprocess\.(env|argv|exit|stdout|stderr|cwd|chdir|kill|on|memoryUsage)\b|\bsetTimeout\(|\bsetInterval\(|\bsetImmediate\(/;
 const IMPORT =
-  /(?:^|[^\w.])(?:import|export)\s*(?:type\s+)?(?:[\w*{}\s,]+?\s+from\s+)?["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)/g;
+  /(?:^|[^\w.])(?:import|export)\s*(?:type\s+)?(?:[\w$*{}\s,]+?\s+from\s+)?["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)/g;
 
 export interface ImportEdge {
   from: string;
@@ -69,17 +68,19 @@ export function importsOf(text: string): { spec: string; line: number }[] {
   const out: { spec: string; line: number }[] = [];
   for (const m of code.matchAll(IMPORT)) {
     const spec = (m[1] ?? m[2])!;
-    out.push({ spec, line: code.slice(0, m.index).split("\n").length });
+    // The match may start with the character before the keyword (a newline): count lines up to the keyword.
+    const at = m.index + m[0].search(/\b(?:import|export)\b/);
+    out.push({ spec, line: code.slice(0, at).split("\n").length });
   }
   return out;
 }
 
-/** One line per violation: file:line: what. */
-export function findLayerViolations(files = walk(SRC)): string[] {
+/** One line per violation in the src/ folder of the repository at `base`: file:line: what. */
+export function findLayerViolations(base = root): string[] {
   const problems: string[] = [];
   const edges: ImportEdge[] = [];
-  for (const file of files) {
-    const rel = path.relative(root, file);
+  for (const file of walk(path.join(base, "src"))) {
+    const rel = path.relative(base, file);
     const text = fs.readFileSync(file, "utf8");
     const layer = layerOf(rel);
     const testOnly = isTestOnly(rel);
@@ -89,7 +90,7 @@ export function findLayerViolations(files = walk(SRC)): string[] {
       const where = `${rel}:${line}`;
       if (pure && FORBIDDEN_IN_PURE.some((re) => re.test(spec))) problems.push(`${where}: pure module imports ${spec}`);
       if (!spec.startsWith(".")) continue;
-      const target = path.relative(root, path.resolve(path.dirname(file), spec));
+      const target = path.relative(base, path.resolve(path.dirname(file), spec));
       if (!target.startsWith("src/")) continue;
       if (isTestOnly(target)) {
         if (!testOnly) problems.push(`${where}: shipped code imports test-only ${target}`);
@@ -99,7 +100,7 @@ export function findLayerViolations(files = walk(SRC)): string[] {
       edges.push({ from: rel, to: target, line });
       const to = layerOf(target);
       if (to !== layer && !(ALLOWED[layer] ?? []).includes(to)) problems.push(`${where}: ${layer}/ may not import ${to}/ (${target})`);
-      if (pure && !PURE.includes(to) && to !== "errors" && !PURE_MARKER.test(fs.readFileSync(path.join(root, target), "utf8"))) {
+      if (pure && !PURE.includes(to) && to !== "errors" && !PURE_MARKER.test(fs.readFileSync(path.join(base, target), "utf8"))) {
         problems.push(`${where}: pure module imports ${target}, which is not pure`);
       }
     }

@@ -1,4 +1,4 @@
-// `npm test`: the one gate. Type-check, layer check, shellcheck (when scripts exist), build the binary, run every test.
+// `npm test`: the one gate. Provision, type-check, format, layer check, shellcheck, build the binary, bats, every test.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -7,10 +7,21 @@ const root = path.resolve(import.meta.dir, "..");
 const bin = path.join(root, "node_modules", ".bin");
 const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
 
+/** Seconds each step took, printed at the end (and before a failure) so a slow gate shows where. */
+const timings: [string, number][] = [];
+
+function printTimings(): void {
+  console.log(`\n== time per step: ${timings.map(([title, s]) => `${title} ${s.toFixed(1)} s`).join(", ")}`);
+}
+
+/** Runs one step and records its time; on failure prints which step and exits with its status. */
 function step(title: string, command: string, args: string[]): void {
   console.log(`\n== ${title}: ${command} ${args.join(" ")}`);
+  const started = performance.now();
   const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env });
+  timings.push([title, (performance.now() - started) / 1000]);
   if (result.status !== 0) {
+    printTimings();
     console.error(`\n== FAILED: ${title} (exit ${result.status ?? result.signal})`);
     process.exit(result.status ?? 1);
   }
@@ -33,25 +44,34 @@ function batsFiles(dir: string): string[] {
   });
 }
 
+// Commands the tests drive (shellcheck, bats, debootstrap...): installed when root, named with the command to run when not.
+step("provision", "bash", ["build/provision.sh"]);
 step("types", "tsc", ["--noEmit", "-p", "tsconfig.json"]);
 step("format", "biome", ["format", "."]);
 step("layers", process.execPath, ["build/check-layers.ts"]);
-const scripts = shellScripts(path.join(root, "dependencies")).concat(path.join(root, ".ci", "run"));
-if (scripts.length > 0) step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
+const scripts = [
+  ...shellScripts(path.join(root, "dependencies")),
+  ...shellScripts(path.join(root, "build")),
+  path.join(root, ".ci", "run"),
+];
+step("shellcheck", "shellcheck", ["-x", ...scripts.map((s) => path.relative(root, s))]);
 step("build", process.execPath, ["build/build.ts"]);
 if (batsFiles(path.join(root, "dependencies")).length > 0) step("bats", "bats", ["--recursive", "dependencies"]);
 // bun test prints its summary as " N pass / N skip / N fail": echo it as one "N passed, N failed" line for CI.
 console.log(`\n== tests: bun test`);
+const testsStarted = performance.now();
 const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], {
   cwd: root,
   env,
   stdio: ["ignore", "inherit", "pipe"],
   maxBuffer: 256 * 1024 * 1024,
 });
+timings.push(["tests", (performance.now() - testsStarted) / 1000]);
 const report = tests.stderr.toString();
 process.stderr.write(report);
 const count = (word: string) => Number(report.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
 console.log(`\ntests: ${count("pass")} passed, ${count("fail")} failed, ${count("skip")} skipped`);
+printTimings();
 if (tests.status !== 0) {
   console.error(`\n== FAILED: tests (exit ${tests.status ?? tests.signal})`);
   process.exit(tests.status ?? 1);

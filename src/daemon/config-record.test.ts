@@ -38,8 +38,9 @@ test("client config hashes: 'since' moves only when the hash changes; the file s
 test("a failed write goes to onError, not to the caller", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-record-")); // no .hashrelay folder: the write fails
   const errors: unknown[] = [];
-  new ClientConfigs(dir).saw("web01", H1, new Date(), (err) => errors.push(err));
-  await Bun.sleep(50);
+  const configs = new ClientConfigs(dir);
+  configs.saw("web01", H1, new Date(), (err) => errors.push(err));
+  await configs.flushed();
   expect(errors).toHaveLength(1);
 });
 

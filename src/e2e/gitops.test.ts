@@ -43,7 +43,7 @@ describe("examples/gitops", () => {
   });
 
   test("its shell scripts pass shellcheck", () => {
-    if (!Bun.which("shellcheck")) return; // .ci/run installs it
+    if (!Bun.which("shellcheck")) return; // build/provision.sh installs it
     const run = sh("shellcheck", ["-x", "ci/validate.sh", "deploy/pull.sh"], { cwd: GITOPS });
     expect(run.stdout + run.stderr).toBe("");
     expect(run.status).toBe(0);

@@ -63,12 +63,13 @@ describe("client daemon, live config", () => {
       expect(added.stderr).toBe("");
       expect(added.status).toBe(0);
       expect(fs.readFileSync(world.clientConfig, "utf8")).toContain(`    - ${path.join(cwd, "newdir")}\n`);
-      const editedAt = Date.now();
-      const deadline = editedAt + 2 * 2000 + 1500; // two ticks of "every 2s", and the time a tick takes
-      while (archivesOf(world, "newdir").length === 0) {
-        if (Date.now() > deadline) throw new Error(`no newdir archive within two ticks:\n${client.log()}`);
-        await Bun.sleep(50);
-      }
+      const logAtEdit = client.log().length;
+      await client.waitFor(/backup of newdir sent/);
+      // Within two ticks, counted in ticks rather than seconds (a loaded machine stretches both alike): the
+      // tick running at the edit (on the config it started with) and the next may end before newdir is sent.
+      const sinceEdit = client.log().slice(logAtEdit);
+      expect(sinceEdit.slice(0, sinceEdit.indexOf("backup of newdir sent")).split("tick done").length - 1).toBeLessThanOrEqual(2);
+      expect(archivesOf(world, "newdir")).toHaveLength(1);
       expect(client.log()).toContain(`client.paths: added newdir (${path.join(cwd, "newdir")})`);
       expect(client.child.pid).toBe(pid!);
       expect(client.child.exitCode).toBeNull();
@@ -81,8 +82,9 @@ describe("client daemon, live config", () => {
       expect(removed.status).toBe(0);
       expect(removed.stdout).toContain("its archives stay on the server");
       await client.waitFor(/client\.paths: removed newdir/);
+      // The second tick to end from here started after the removal (the first may have begun before it).
       const ticks = client.count(/tick done/);
-      await client.waitFor(/tick done/, ticks + 1);
+      await client.waitFor(/tick done/, ticks + 2);
       expect(archivesOf(world, "newdir")).toHaveLength(1);
       expect(
         client
@@ -114,28 +116,23 @@ describe("client daemon, live config", () => {
         if (i % 3 === 2) return base.slice(0, Math.floor(base.length / 2)); // invalid: cut mid-file, as a torn write
         return base.replace(/schedule: "[^"]*"/, `schedule: "every ${2 + (i % 5)}s"`);
       };
+      // One write every 20 ms: the storm's pace, not a wait (a loaded machine may stretch it past a second;
+      // nothing below depends on how long it took).
       const started = Date.now();
       for (let i = 0; i < 50; i++) {
         fs.writeFileSync(world.clientConfig, variants(i));
         await Bun.sleep(Math.max(0, started + (i + 1) * 20 - Date.now()));
       }
-      expect(Date.now() - started).toBeLessThan(1500);
       const final = variants(49);
-      const deadline = Date.now() + 5000;
-      while (clientStatus(world).client.configInForce?.hash !== sha256(final)) {
-        if (Date.now() > deadline) throw new Error(`the last write was never in force:\n${client.log()}`);
-        await Bun.sleep(100);
-      }
-      expect(clientStatus(world).client.lastReloadError).toBeNull();
-      // The last config's new source is backed up, by the same process.
-      while (archivesOf(world, "last").length === 0) {
-        if (Date.now() > deadline + 6000) throw new Error(`source "last" never backed up:\n${client.log()}`);
-        await Bun.sleep(50);
-      }
+      // The last write wins: applied (the log names its hash), its new source backed up by the same process.
+      await client.waitFor(new RegExp(`config applied \\(file changed\\): .* sha256 ${sha256(final)};`));
+      await client.waitFor(/backup of last sent/);
+      expect(archivesOf(world, "last")).toHaveLength(1);
+      expect(clientStatus(world).client).toMatchObject({ configInForce: { hash: sha256(final) }, lastReloadError: null });
       expect(client.child.pid).toBe(pid!);
       // One schedule timer: ticks after the storm come one per "every 2s", never closer together.
       const from = client.count(/tick done/);
-      await client.waitFor(/tick done/, from + 3, 12_000);
+      await client.waitFor(/tick done/, from + 3, 30_000);
       const done = timesOf(client.log(), /tick done/).slice(-4);
       for (let i = 1; i < done.length; i++) expect(done[i]! - done[i - 1]!).toBeGreaterThan(1700);
       expect(client.log()).not.toContain("internal error");
@@ -176,7 +173,7 @@ describe("client daemon, live config", () => {
       expect(client.log()).toContain("client.schedule: every 2s → every 1s");
       expect(client.log()).toContain("schedule re-armed (every 1s)");
       const after = client.count(/tick done/);
-      await client.waitFor(/tick done/, after + 2, 6000);
+      await client.waitFor(/tick done/, after + 2);
       expect(clientStatus(world).client).toMatchObject({ configInForce: { hash: sha256(fixed) }, lastReloadError: null });
 
       client.child.kill("SIGHUP");

@@ -25,7 +25,7 @@ function serviceKeys(text: string): Map<string, string[]> {
 describe("systemd units", () => {
   test("systemd-analyze verify passes for both units, with no output on stderr", () => {
     const analyze = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" });
-    if (analyze.status !== 0) throw new Error("systemd-analyze is missing: .ci/run installs it (Debian package systemd)");
+    if (analyze.status !== 0) throw new Error("systemd-analyze is missing: build/provision.sh installs it (Debian package systemd)");
     // verify checks that ExecStart=/ExecReload= exist: an alternate root holds the real binary at the path the units name,
     // /bin/kill, and the host's unit library (targets the units refer to).
     const root = tempDir("units");

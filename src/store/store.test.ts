@@ -220,7 +220,7 @@ describe("second archive of a name", () => {
       time.advance(HOUR);
     }
     expect((await readdir(join(root, "web01"))).sort()).toEqual([files[1]!, files[2]!].sort());
-    expect(await readdir(join(root, ".trash", "web01"))).toEqual([files[0]!, `${files[0]}.trashed`]);
+    expect((await readdir(join(root, ".trash", "web01"))).sort()).toEqual([files[0]!, `${files[0]}.trashed`]);
     expect(store.latest("web01", "db")?.file).toBe(files[2]);
   });
 

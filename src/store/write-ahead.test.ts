@@ -17,31 +17,48 @@ const NEW = "backup-etc-00-00-13-2026-01-01.tar.gz";
 const CHUNKS = 48;
 const CHUNK = 200 * 1024;
 
-/** A stored first archive, and a second one: the first's chunks with 2 new ones, at entries 30 and 47. */
+/**
+ * A stored first archive, and a second one: the first's chunks with 2 new ones, at entries 30 and 47.
+ * `logged(event)` resolves with the fields of the first such log event, already logged or to come.
+ */
 async function storedBase(root: string) {
   const logs: { event: string; fields: LogFields }[] = [];
-  const store = await Store.open(root, { log: (_level, event, fields) => logs.push({ event, fields }) });
+  const waiting: { event: string; resolve: (fields: LogFields) => void }[] = [];
+  const store = await Store.open(root, {
+    log: (_level, event, fields) => {
+      logs.push({ event, fields });
+      for (const w of waiting) if (w.event === event) w.resolve(fields);
+    },
+  });
+  const logged = (event: string) =>
+    new Promise<LogFields>((resolve) => {
+      const seen = logs.find((l) => l.event === event);
+      if (seen) resolve(seen.fields);
+      else waiting.push({ event, resolve });
+    });
   const raws = Array.from({ length: CHUNKS }, (_, i) => noise(CHUNK, 2 * i + 1));
   const base = buildArchive(raws);
   await uploadArchive(store, "web01", OLD, base);
   const next = raws.slice();
   next[30] = noise(CHUNK, 1001);
   next[47] = noise(CHUNK, 1003);
-  return { store, logs, base, next: buildArchive(next) };
+  return { store, logs, logged, base, next: buildArchive(next) };
 }
 
 async function tmpFiles(root: string): Promise<string[]> {
   return readdir(join(root, ".hashrelay", "tmp"));
 }
 
-/** Waits until the one temp file holds at least `bytes` bytes (written ahead in the background); fails after 5 s. */
+/**
+ * Waits until the one temp file holds at least `bytes` bytes (written ahead in the background, which logs
+ * nothing per batch: the file's size is the event); fails after 30 s, a bound for a loaded machine.
+ */
 async function tmpReaches(root: string, bytes: number): Promise<void> {
-  for (let waited = 0; waited < 5000; waited += 20) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await Bun.sleep(20)) {
     const files = await tmpFiles(root);
     if (files.length === 1 && (await stat(join(root, ".hashrelay", "tmp", files[0]!))).size >= bytes) return;
-    await Bun.sleep(20);
   }
-  throw new Error(`no temp file of ${bytes} bytes within 5 s: ${await tmpFiles(root)}`);
+  throw new Error(`no temp file of ${bytes} bytes within 30 s: ${await tmpFiles(root)}`);
 }
 
 /** Flips one byte of member `i` of the stored `archive` in place and puts its time stamps back: rot the index cannot see. */
@@ -97,12 +114,12 @@ describe("writing the archive ahead of commit", () => {
 
   test("a held member that rotted, in a batch written ahead: the early write is given up and its file removed; commit says HASH_MISMATCH and stores nothing", async () => {
     const root = await newRoot();
-    const { store, logs, base, next } = await storedBase(root);
+    const { store, logged, base, next } = await storedBase(root);
     await rotMember(join(root, "web01", OLD), base, 5);
     const upload = store.beginUpload("web01", "etc");
     const needed = sendPages(upload, next.entries, 10);
-    for (let waited = 0; waited < 5000 && !logs.some((l) => l.event === "upload.ahead-given-up"); waited += 20) await Bun.sleep(20);
-    expect(logs.find((l) => l.event === "upload.ahead-given-up")?.fields.error).toContain("chunk 5 of etc");
+    // Logged once the early write's temp file is removed.
+    expect((await logged("upload.ahead-given-up")).error).toContain("chunk 5 of etc");
     expect(await tmpFiles(root)).toEqual([]);
     await sendNeeded(upload, next, needed);
     await commitFailsOn(root, upload, next, 5);

@@ -47,9 +47,10 @@ export class WriteAhead {
       } catch (err) {
         this.givenUp = true;
         const { host, client, name } = this.parts;
-        host.log("debug", "upload.ahead-given-up", { client, name, error: (err as Error).message });
         await this.assembler?.discard();
         this.assembler = null;
+        // logged once the early file is gone: the line means "given up, nothing left behind"
+        host.log("debug", "upload.ahead-given-up", { client, name, error: (err as Error).message });
       }
       this.running = null;
     })();

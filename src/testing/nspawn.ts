@@ -59,7 +59,7 @@ export function hostMirror(): { suite: string; mirror: string } | { error: strin
 export function nspawnUnavailable(): string | null {
   if (process.getuid?.() !== 0) return "the test must run as root (debootstrap and systemd-nspawn)";
   const missing = COMMANDS.filter((c) => spawnSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" }).status !== 0);
-  if (missing.length > 0) return `missing commands: ${missing.join(", ")} (.ci/run installs debootstrap and systemd-container)`;
+  if (missing.length > 0) return `missing commands: ${missing.join(", ")} (build/provision.sh installs them; npm test runs it)`;
   const mirror = hostMirror();
   return "error" in mirror ? mirror.error : null;
 }

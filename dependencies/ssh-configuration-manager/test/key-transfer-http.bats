@@ -19,6 +19,7 @@ setup() {
 }
 
 teardown() {
+  [ -n "${SRV:-}" ] || return 0 # setup skipped: nothing was created
   netns_delete "$SRV" "$CLI"
 }
 

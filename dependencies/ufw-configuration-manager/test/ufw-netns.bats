@@ -21,6 +21,7 @@ setup() {
 }
 
 teardown() {
+  [ -n "${SRV:-}" ] || return 0 # setup skipped: nothing was created
   netns_delete "$SRV" "$CLI" "$OTHER"
   # The host's firewall files never changed.
   [ "$(cat /etc/ufw/*.rules /etc/ufw/ufw.conf /etc/default/ufw | sha256sum)" = "$HOST_UFW" ]
