@@ -1,0 +1,62 @@
+// One tick at a time per state folder: the daemon and every `client --once` take the folder's lock for their tick.
+import { asHashRelayError } from "../errors.ts";
+import { folderLockHolder, tryLockFolder, type FolderLock } from "../io/folder-lock.ts";
+import { hashrelayRuns } from "../daemon/daemon-status.ts";
+import { readDaemonRecord } from "./service.ts";
+
+/** How often a waiting tick tries the lock again (a held lock is freed when its tick records its result). */
+const RETRY_MS = 250;
+
+export interface TickLockWait {
+  /** Told once, when the lock is held: who holds it, e.g. "pid 812, the client daemon". */
+  onWait(holder: string): void;
+  /** Told when the lock cannot be used at all (the tick then runs unlocked: a backup beats a lock). */
+  onUnavailable(reason: string): void;
+  /** Stops the wait (the daemon stopping): the promise resolves null. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until this process holds the lock of the state folder `stateDir`, and resolves with it; null when
+ * `signal` aborted the wait. A crashed holder frees it (the kernel drops the lock with the process).
+ * Two ticks on one state folder would write the same source records and status, and ask the server for
+ * the same names at once. Never throws.
+ */
+export async function lockForTick(stateDir: string, wait: TickLockWait): Promise<FolderLock | null> {
+  let told = false;
+  while (!wait.signal?.aborted) {
+    let lock: FolderLock | null;
+    try {
+      lock = tryLockFolder(stateDir);
+    } catch (err) {
+      wait.onUnavailable(`cannot lock ${stateDir}: ${asHashRelayError(err).message}`);
+      return { release: () => undefined };
+    }
+    if (lock) return lock;
+    if (!told) wait.onWait(lockHolder(stateDir));
+    told = true;
+    await pause(RETRY_MS, wait.signal);
+  }
+  return null;
+}
+
+/** "pid 812, the client daemon", "pid 4410", or "another process" when /proc cannot tell. */
+function lockHolder(stateDir: string): string {
+  const pid = folderLockHolder(stateDir);
+  if (pid === null) return "another process";
+  const daemon = readDaemonRecord(stateDir);
+  return daemon?.pid === pid && hashrelayRuns(pid) ? `pid ${pid}, the client daemon` : `pid ${pid}`;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
