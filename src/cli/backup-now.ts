@@ -27,14 +27,11 @@ export const backupNow: Command = {
 
 /** The daemon's tick: its report on stdout, its exit code. Throws CONFIG, and USAGE when no daemon can run it. */
 async function backUpNow(configFile: string, json: boolean): Promise<number> {
-  const { readConfig, requireClient } = await import("../io/config-file.ts");
-  const { formatIssue } = await import("../config/parse-config.ts");
+  const { loadConfig, requireClient } = await import("../io/config-file.ts");
   const { tickThroughDaemon } = await import("../client/backup-now.ts");
   const { printTickReport } = await import("./tick-report.ts");
   // The daemon reads the keys and sources; this command needs only where its state folder is.
-  const read = readConfig(configFile, { keyFiles: false });
-  if (!read.ok) throw new HashRelayError("CONFIG", read.issues.map(formatIssue).join("\n"));
-  const config = requireClient(read.config);
+  const config = requireClient(loadConfig(configFile, { keyFiles: false }));
   const record = await tickThroughDaemon(config.client.state, (pid) =>
     process.stderr.write(`asked the client daemon (pid ${pid}) for a tick; waiting for its result\n`),
   );

@@ -23,10 +23,7 @@ export async function runOnce(request: { configFile: string; logFormat: string |
       ? undefined
       : createProgress({ tty, write: (text) => void process.stderr.write(text), columns: process.stderr.columns || undefined });
   const ctx = { ...tickContext(config, undefined, { format, stderr: progress?.writeLine }), progress };
-  const lock = await lockForTick(ctx.state.dir, {
-    onWait: (holder) => ctx.log.log("info", `another tick runs on ${ctx.state.dir} (${holder}): waiting for it to end`),
-    onUnavailable: (reason) => ctx.log.log("warn", `${reason}; this tick runs without the lock`),
-  });
+  const lock = await lockForTick(ctx.state.dir, ctx.log);
   try {
     const result = await runTick(ctx);
     printTickReport({ ...result, results: withCapabilityHints(result.results, ctx.state.dir) }, request.json);

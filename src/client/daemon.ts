@@ -34,14 +34,14 @@ import {
 
 /** Runs until SIGTERM or SIGINT, then finishes the tick in flight; exit 0. Throws what the first reload throws (USAGE, CONFIG). */
 export async function runDaemon(request: { configFile: string; logFormat: string | undefined }): Promise<number> {
-  return new ClientDaemon(parseLogFormat(request.logFormat), retryBaseMs(process.env)).run(request.configFile);
+  return new ClientDaemon(parseLogFormat(request.logFormat), retryBaseFrom(process.env)).run(request.configFile);
 }
 
 /**
  * The first retry's delay: one minute, or $HASHRELAY_RETRY_BASE_MS (a positive whole number of
  * milliseconds; tests make it short, an admin may make it longer).
  */
-function retryBaseMs(env: NodeJS.ProcessEnv): number {
+function retryBaseFrom(env: NodeJS.ProcessEnv): number {
   const value = Number(env.HASHRELAY_RETRY_BASE_MS);
   return Number.isInteger(value) && value > 0 ? value : 60_000;
 }
@@ -165,11 +165,7 @@ class ClientDaemon {
   /** One tick under the state folder's lock (waiting while another process ticks), then the plan after it. */
   private async tick(service: ClientService, trigger: TickTrigger): Promise<void> {
     const ctx = this.ctx;
-    const lock = await lockForTick(ctx.state.dir, {
-      onWait: (holder) => ctx.log.log("info", `another tick runs on ${ctx.state.dir} (${holder}): waiting for it to end`),
-      onUnavailable: (reason) => ctx.log.log("warn", `${reason}; this tick runs without the lock`),
-      signal: this.stopped.signal,
-    });
+    const lock = await lockForTick(ctx.state.dir, ctx.log, this.stopped.signal);
     if (!lock) return; // stopping
     let result: TickResult;
     try {

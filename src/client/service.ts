@@ -92,8 +92,11 @@ export class ClientService {
 
   /** The plan changed (a reload, a retry cancelled): the times in daemon.json and on the line. */
   replanned(planned: PlannedTicks): void {
-    if (!this.record.tickRunningSince) return this.tickDone(planned);
-    this.save(); // the tick in flight finishes on its config; tickDone then shows the plan
+    if (this.record.tickRunningSince) {
+      this.save();
+      return; // the tick in flight finishes on its config; tickDone then shows the plan
+    }
+    this.tickDone(planned);
   }
 
   /** A reloaded config is in force (the client's reload part calls this at commit); `state` follows client.state. */

@@ -2,40 +2,33 @@
 import { asHashRelayError } from "../errors.ts";
 import { folderLockHolder, tryLockFolder, type FolderLock } from "../io/folder-lock.ts";
 import { hashrelayRuns } from "../daemon/daemon-status.ts";
+import type { Logger } from "../io/log.ts";
 import { readDaemonRecord } from "./service.ts";
 
 /** How often a waiting tick tries the lock again (a held lock is freed when its tick records its result). */
 const RETRY_MS = 250;
 
-export interface TickLockWait {
-  /** Told once, when the lock is held: who holds it, e.g. "pid 812, the client daemon". */
-  onWait(holder: string): void;
-  /** Told when the lock cannot be used at all (the tick then runs unlocked: a backup beats a lock). */
-  onUnavailable(reason: string): void;
-  /** Stops the wait (the daemon stopping): the promise resolves null. */
-  signal?: AbortSignal;
-}
-
 /**
  * Waits until this process holds the lock of the state folder `stateDir`, and resolves with it; null when
- * `signal` aborted the wait. A crashed holder frees it (the kernel drops the lock with the process).
- * Two ticks on one state folder would write the same source records and status, and ask the server for
- * the same names at once. Never throws.
+ * `signal` aborted the wait (the daemon stopping). `log` is told once whose tick it waits for. A crashed
+ * holder frees it (the kernel drops the lock with the process). Where no lock can be taken at all, `log`
+ * says so and the tick runs unlocked: a backup beats a lock. Two ticks on one state folder would write
+ * the same source records and status, and offer the same names to the server at once. Never throws.
  */
-export async function lockForTick(stateDir: string, wait: TickLockWait): Promise<FolderLock | null> {
+export async function lockForTick(stateDir: string, log: Logger, signal?: AbortSignal): Promise<FolderLock | null> {
   let told = false;
-  while (!wait.signal?.aborted) {
+  while (!signal?.aborted) {
     let lock: FolderLock | null;
     try {
       lock = tryLockFolder(stateDir);
     } catch (err) {
-      wait.onUnavailable(`cannot lock ${stateDir}: ${asHashRelayError(err).message}`);
+      log.log("warn", `cannot lock ${stateDir}: ${asHashRelayError(err).message}; this tick runs without the lock`);
       return { release: () => undefined };
     }
     if (lock) return lock;
-    if (!told) wait.onWait(lockHolder(stateDir));
+    if (!told) log.log("info", `another tick runs on ${stateDir} (${lockHolder(stateDir)}): waiting for it to end`);
     told = true;
-    await pause(RETRY_MS, wait.signal);
+    await pause(RETRY_MS, signal);
   }
   return null;
 }
