@@ -4,6 +4,7 @@ import pkg from "../package.json";
 import type { Command } from "./cli/command.ts";
 import { commandHelp, overview } from "./cli/help.ts";
 import { client } from "./cli/client.ts";
+import { backupNow } from "./cli/backup-now.ts";
 import { server } from "./cli/server.ts";
 import { keygen } from "./cli/keygen.ts";
 import { validate } from "./cli/validate.ts";
@@ -20,6 +21,7 @@ import { removeSource } from "./cli/remove-source.ts";
 /** In the order `hashrelay --help` lists them. */
 const COMMANDS: readonly Command[] = [
   client,
+  backupNow,
   server,
   keygen,
   validate,

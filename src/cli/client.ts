@@ -9,7 +9,10 @@ export const client: Command = {
   example: "hashrelay client --config /etc/hashrelay/hashrelay.yaml --once --json",
   options: [
     CONFIG_OPTION,
-    ["--once", "run one tick, then exit with its exit code (progress on stderr: bars on a terminal, a line per source otherwise)"],
+    [
+      "--once",
+      "run one tick in this process, with your rights, then exit with its exit code (progress on stderr: bars on a terminal, a line per source otherwise); it waits while another tick runs on the state folder. hashrelay backup-now has the service tick instead",
+    ],
     ["--json", "with --once: print the tick's report as one JSON object"],
     LOG_FORMAT_OPTION,
     LIVE_NOTE,

@@ -66,6 +66,7 @@ describe("lazy loading", () => {
     "receipt",
     "add-source",
     "remove-source",
+    "backup-now",
   ];
   test.each(commands)("%s loads neither the client's tick nor the server daemon nor the live config", (command) => {
     const loaded = loadedOnRun(`src/cli/${command}.ts`);

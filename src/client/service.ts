@@ -13,12 +13,18 @@ export interface DaemonRecord {
   /** Hash of the config the daemon runs on (compare with the file's to see a pending reload). */
   configHash: string;
   schedule: string;
+  /** The next tick by the schedule. */
   nextTick: string | null;
+  /** A retry before it, while the server is down (client/tick-plan.ts). */
+  nextRetry?: string | null;
   tickRunningSince: string | null;
   stoppedAt?: string;
 }
 
 export const DAEMON_FILE = "daemon.json";
+
+/** Asks the daemon for a tick now (`hashrelay backup-now`); it installs the handler before daemon.json names its pid. */
+export const TICK_NOW_SIGNAL = "SIGUSR1";
 
 /** Reads state/daemon.json; null when absent or unreadable. */
 export function readDaemonRecord(stateDir: string): DaemonRecord | null {
@@ -29,11 +35,19 @@ export function readDaemonRecord(stateDir: string): DaemonRecord | null {
   }
 }
 
+/** When the daemon ticks next, as its status shows it (ms since the epoch). */
+export interface PlannedTicks {
+  next: number;
+  retry: number | null;
+}
+
 /** Hooks the daemon loop calls; each keeps systemd's STATUS= line and state/daemon.json current. Never throws. */
 export class ClientService {
   private record: DaemonRecord;
   private stopWatchdog: () => void = () => undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The STATUS= line last sent, so that a refresh sends only a change. */
+  private sent = "";
 
   constructor(
     private state: ClientState,
@@ -47,42 +61,58 @@ export class ClientService {
       configHash: config.hash,
       schedule: config.client.scheduleText,
       nextTick: null,
+      nextRetry: null,
       tickRunningSince: null,
     };
   }
 
   /** The daemon is up and knows its first tick: READY=1, watchdog on. */
-  started(firstTickMs: number): void {
-    this.record.nextTick = new Date(firstTickMs).toISOString();
+  started(planned: PlannedTicks): void {
+    this.plan(planned);
     this.save();
-    this.notifier.ready(this.line());
+    this.sent = this.line();
+    this.notifier.ready(this.sent);
     this.stopWatchdog = this.notifier.startWatchdog();
   }
 
   tickStarted(): void {
     this.record.tickRunningSince = this.now().toISOString();
     this.record.nextTick = null;
+    this.record.nextRetry = null;
     this.save();
-    this.notifier.status(this.line());
+    this.refresh();
   }
 
-  tickDone(nextTickMs: number): void {
+  tickDone(planned: PlannedTicks): void {
     this.record.tickRunningSince = null;
-    this.record.nextTick = new Date(nextTickMs).toISOString();
+    this.plan(planned);
     this.save();
-    this.notifier.status(this.line());
+    this.refresh();
+  }
+
+  /** The plan changed (a reload, a retry cancelled): the times in daemon.json and on the line. */
+  replanned(planned: PlannedTicks): void {
+    if (this.record.tickRunningSince) {
+      this.save();
+      return; // the tick in flight finishes on its config; tickDone then shows the plan
+    }
+    this.tickDone(planned);
   }
 
   /** A reloaded config is in force (the client's reload part calls this at commit); `state` follows client.state. */
-  configApplied(config: { hash: string; client: { scheduleText: string } }, nextTickMs: number, state: ClientState): void {
+  configApplied(config: { hash: string; client: { scheduleText: string } }, planned: PlannedTicks, state: ClientState): void {
     this.state = state;
     this.record.configHash = config.hash;
     this.record.schedule = config.client.scheduleText;
-    if (this.record.tickRunningSince) {
-      this.save();
-      return; // the tick in flight finishes on its config; tickDone then shows the next one
-    }
-    this.tickDone(nextTickMs);
+    this.replanned(planned);
+  }
+
+  /** Sends STATUS= again if the line changed, e.g. when another process (`client --once`) recorded a tick. */
+  refresh(): void {
+    const line = this.line();
+    if (line === this.sent) return;
+    this.sent = line;
+    this.notifier.status(line);
   }
 
   stopping(): void {
@@ -97,10 +127,19 @@ export class ClientService {
     return this.writing;
   }
 
+  private plan(planned: PlannedTicks): void {
+    this.record.nextTick = new Date(planned.next).toISOString();
+    this.record.nextRetry = planned.retry === null ? null : new Date(planned.retry).toISOString();
+  }
+
   private line(): string {
-    const running = this.record.tickRunningSince ? new Date(this.record.tickRunningSince) : undefined;
-    const next = this.record.nextTick ? new Date(this.record.nextTick) : null;
-    return clientStatusLine(this.state.lastTick(), next, this.now(), running);
+    const { tickRunningSince, nextTick, nextRetry } = this.record;
+    const plan = {
+      next: nextTick ? new Date(nextTick) : null,
+      retry: nextRetry ? new Date(nextRetry) : null,
+      ...(tickRunningSince ? { runningSince: new Date(tickRunningSince) } : {}),
+    };
+    return clientStatusLine(this.state.lastTick(), plan, this.now());
   }
 
   private save(): void {

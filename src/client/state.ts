@@ -31,6 +31,13 @@ export interface TickRecord {
   reason?: string;
   results: SourceResult[];
   nextTick?: string;
+  // Which tick this was: `hashrelay backup-now` waits for the record of a tick its daemon started after the request.
+  /** When the tick began (`at` is when it ended). */
+  startedAt?: string;
+  /** The process that ran it (the daemon, or a `client --once`). */
+  pid?: number;
+  /** The tick's exit code, as `client --once` would exit (0, 1, 3, 4). */
+  exitCode?: number;
 }
 
 export class ClientState {
@@ -115,6 +122,11 @@ export class ClientState {
   dropBlocks(name: string): void {
     fs.rmSync(path.join(this.dir, "sources", `${name}.blocks`), { force: true });
     fs.rmSync(path.join(this.dir, "sources", `${name}.segments.json`), { force: true });
+  }
+
+  /** Where lastTick and saveTick keep the last tick (every tick rewrites it, whichever process ran it). */
+  get tickFile(): string {
+    return path.join(this.dir, "status.json");
   }
 
   lastTick(): TickRecord | null {

@@ -38,6 +38,8 @@ export interface ClientStatus {
   nextTick: string;
   /** "daemon": what the running daemon planned; "schedule": computed from the config (no daemon running); "running": a tick runs since nextTick. */
   nextTickFrom: "daemon" | "schedule" | "running";
+  /** The retry the running daemon planned before nextTick, while the server is down; null when none. */
+  retry: string | null;
   schedule: string;
   sources: ClientSourceStatus[];
 }
@@ -81,11 +83,15 @@ export function clientStatus(config: ClientConfig, now: Date): ClientStatus {
   };
 }
 
-/** The tick in flight or the one the running daemon planned; without a daemon, the schedule's next time from now. */
-function nextTick(running: DaemonRecord | null, config: ClientConfig, now: Date): Pick<ClientStatus, "nextTick" | "nextTickFrom"> {
-  if (running?.tickRunningSince) return { nextTick: running.tickRunningSince, nextTickFrom: "running" };
-  if (running?.nextTick) return { nextTick: running.nextTick, nextTickFrom: "daemon" };
-  return { nextTick: new Date(nextRun(config.client.schedule, now.getTime())).toISOString(), nextTickFrom: "schedule" };
+/** The tick in flight or the ones the running daemon planned; without a daemon, the schedule's next time from now. */
+function nextTick(
+  running: DaemonRecord | null,
+  config: ClientConfig,
+  now: Date,
+): Pick<ClientStatus, "nextTick" | "nextTickFrom" | "retry"> {
+  if (running?.tickRunningSince) return { nextTick: running.tickRunningSince, nextTickFrom: "running", retry: null };
+  if (running?.nextTick) return { nextTick: running.nextTick, nextTickFrom: "daemon", retry: running.nextRetry ?? null };
+  return { nextTick: new Date(nextRun(config.client.schedule, now.getTime())).toISOString(), nextTickFrom: "schedule", retry: null };
 }
 
 /** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
@@ -102,6 +108,7 @@ export function clientStatusLines(c: ClientStatus, config: { file: string; hash:
     c.nextTickFrom === "running"
       ? `running now (since ${when(c.nextTick, now)})`
       : `${when(c.nextTick, now)}${c.nextTickFrom === "schedule" ? " by the schedule" : ""}`;
+  if (c.retry) lines.push(`Retry: ${when(c.retry, now)}, as the server was down at the last tick`);
   lines.push(`Next tick: ${next}, schedule ${c.schedule}`);
   lines.push("Sources:");
   for (const s of c.sources) lines.push(...sourceLines(s, c.name, now));

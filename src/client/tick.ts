@@ -11,6 +11,7 @@ import { backupSource } from "./upload/backup-source.ts";
 import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
+import type { DownKind } from "../daemon/status-line.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { walkSource, type WalkResult } from "./tree-walk.ts";
 
@@ -18,6 +19,8 @@ export interface TickResult {
   server: "up" | "down";
   /** Why the server was considered down: "connection refused", "timeout ...", "unauthorized: ...". */
   reason?: string;
+  /** That reason as a stable word (client/tick-plan.ts retries some kinds). */
+  kind?: DownKind;
   results: SourceResult[];
   exitCode: number;
 }
@@ -91,6 +94,7 @@ class TickSession {
 
 /** Runs one tick over every source of the config it is given (a reload never changes a tick in flight). */
 export async function runTick(ctx: TickContext): Promise<TickResult> {
+  const startedAt = ctx.now().toISOString();
   const { client } = ctx.config;
   const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), ctx.log, ctx.now, `${client.server.host}:${client.server.port}`);
   const session = new TickSession(ctx);
@@ -106,7 +110,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
       firstWalk.catch(() => undefined); // backupSource reports it
     });
   } catch (err) {
-    return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"));
+    return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"), startedAt);
   }
   watch.up();
 
@@ -122,12 +126,12 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
 
   const end = await probeAgain(session, ctx, watch);
   const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
-  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results });
-  return { server: end.server, reason: end.reason, results, exitCode };
+  await recordTick(ctx, watch, startedAt, { results, exitCode });
+  return { ...end, results, exitCode };
 }
 
 /** The tick when the first probe failed: every source skipped, the reason logged and recorded. */
-async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayError): Promise<TickResult> {
+async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayError, startedAt: string): Promise<TickResult> {
   const { kind, reason } = classifyDown(error);
   watch.down(kind, reason);
   const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
@@ -138,11 +142,22 @@ async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayEr
   const result: TickResult = {
     server: "down",
     reason,
+    kind,
     results: sources.map((s) => resultWithoutTransfer(s.name, "skipped", `server down: ${reason}`)),
     exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
   };
-  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results: result.results });
+  await recordTick(ctx, watch, startedAt, result);
   return result;
+}
+
+/** Writes state/status.json: the server as the tick left it, each source's result, and which tick this was. */
+async function recordTick(
+  ctx: TickContext,
+  watch: ServerWatch,
+  startedAt: string,
+  { results, exitCode }: Pick<TickResult, "results" | "exitCode">,
+): Promise<void> {
+  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results, startedAt, pid: process.pid, exitCode });
 }
 
 /** What every upload of this tick is given. */
@@ -191,7 +206,11 @@ function logResult(ctx: TickContext, result: SourceResult): void {
 }
 
 /** The probe after the uploads: one more ping on the tick's session (a new one if it was lost), then `bye`; closes the session. */
-async function probeAgain(session: TickSession, ctx: TickContext, watch: ServerWatch): Promise<Pick<TickResult, "server" | "reason">> {
+async function probeAgain(
+  session: TickSession,
+  ctx: TickContext,
+  watch: ServerWatch,
+): Promise<Pick<TickResult, "server" | "reason" | "kind">> {
   try {
     const open = await session.get();
     await ping(open, ctx.config.hash);
@@ -201,7 +220,7 @@ async function probeAgain(session: TickSession, ctx: TickContext, watch: ServerW
   } catch (err) {
     const down = classifyDown(asHashRelayError(err, "SERVER_DOWN"));
     watch.down(down.kind, down.reason);
-    return { server: "down", reason: down.reason };
+    return { server: "down", ...down };
   } finally {
     session.drop();
   }

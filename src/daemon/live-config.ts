@@ -3,7 +3,7 @@ import fs from "node:fs";
 import type { Config } from "../config/parse-config.ts";
 import { writeConfigRecord } from "./config-record.ts";
 import { ConfigReloader, startFailure, type ReloadPart } from "./reload.ts";
-import { watchConfigFile } from "../io/config-watch.ts";
+import { watchFile } from "../io/file-watch.ts";
 import type { Logger } from "../io/log.ts";
 import { parseConfigText } from "../io/config-file.ts";
 
@@ -35,7 +35,7 @@ export async function startLiveConfig(
   });
   // Watch before the first reload: an edit made while the daemon starts (after it listens, before it would
   // otherwise watch) is queued behind the start and applied, not missed.
-  const watch = watchConfigFile(file, () => void reloader.request("file changed"));
+  const watch = watchFile(file, () => void reloader.request("file changed"));
   const started = await reloader.request("start");
   if (started.status !== "applied") {
     watch.close();

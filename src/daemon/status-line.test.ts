@@ -15,7 +15,9 @@ describe("client line", () => {
       since: at(12, 0).toISOString(),
       results: [{ status: "sent" }, { status: "unchanged" }, { status: "sent" }, { status: "unchanged" }, { status: "sent" }],
     };
-    expect(clientStatusLine(last, at(12, 33), now)).toBe("Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33");
+    expect(clientStatusLine(last, { next: at(12, 33) }, now)).toBe(
+      "Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33",
+    );
   });
 
   test("Down carries why; a transition yesterday shows its date", () => {
@@ -26,20 +28,36 @@ describe("client line", () => {
       kind: "refused" as const,
       results: [{ status: "skipped" }, { status: "skipped" }],
     };
-    expect(clientStatusLine(last, at(12, 33), now)).toBe(
+    expect(clientStatusLine(last, { next: at(12, 33) }, now)).toBe(
       "Server: Down since 2026-11-25 23:55 (refused) | last tick 12:03: 2 skipped | next 12:33",
     );
   });
 
+  test("Down with a retry planned before the next tick: the retry shows between the last tick and the next", () => {
+    const last = {
+      at: at(17, 53).toISOString(),
+      server: "down" as const,
+      since: at(17, 53).toISOString(),
+      kind: "refused" as const,
+      results: [{ status: "skipped" }, { status: "skipped" }],
+    };
+    expect(clientStatusLine(last, { next: at(18, 53), retry: at(17, 55) }, at(17, 54))).toBe(
+      "Server: Down since 17:53 (refused) | last tick 17:53: 2 skipped | retry 17:55 | next 18:53",
+    );
+    expect(clientStatusLine(last, { next: at(18, 53), retry: at(17, 55), runningSince: at(17, 55) }, at(17, 55))).toBe(
+      "Server: Down since 17:53 (refused) | tick running since 17:55 | last tick 17:53: 2 skipped",
+    );
+  });
+
   test("before any tick, and while a tick runs", () => {
-    expect(clientStatusLine(null, at(12, 30), now)).toBe("Server: not probed yet | next 12:30");
+    expect(clientStatusLine(null, { next: at(12, 30) }, now)).toBe("Server: not probed yet | next 12:30");
     const last = {
       at: at(11, 33).toISOString(),
       server: "up" as const,
       since: at(9, 0).toISOString(),
       results: [{ status: "failed" }, { status: "sent" }],
     };
-    expect(clientStatusLine(last, at(12, 33), now, at(12, 3))).toBe(
+    expect(clientStatusLine(last, { next: at(12, 33), runningSince: at(12, 3) }, now)).toBe(
       "Server: Up since 09:00 | tick running since 12:03 | last tick 11:33: 1 sent, 1 failed",
     );
   });

@@ -1,4 +1,4 @@
-// The one-line STATUS= text `systemctl status` shows for the client and for the server, and the times `hashrelay status` prints.
+// Pure: the one-line STATUS= text `systemctl status` shows for the client and for the server, and the times `hashrelay status` prints.
 import { formatSize } from "../config/units.ts";
 
 /** Why the client last found the server down (client/server-availability.ts decides). */
@@ -56,18 +56,30 @@ export function countResults(results: readonly { status: string }[]): string {
   return parts.join(", ") || "no sources";
 }
 
+/** What the client daemon plans, as its line shows it. */
+export interface ClientPlanSummary {
+  /** The next tick by the schedule (null: none known). */
+  next: Date | null;
+  /** A retry before it, while the server is down (client/tick-plan.ts). */
+  retry?: Date | null;
+  /** A tick in flight since then. */
+  runningSince?: Date;
+}
+
 /**
  * `Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33`;
- * Down carries its kind: `Server: Down since 12:05 (refused) | …`. `runningSince` marks a tick in flight.
+ * Down carries its kind and the retry planned: `Server: Down since 12:05 (refused) | … | retry 12:07 | next 12:33`.
+ * A tick in flight shows instead of the times to come.
  */
-export function clientStatusLine(last: ClientTickSummary | null, next: Date | null, now: Date, runningSince?: Date): string {
+export function clientStatusLine(last: ClientTickSummary | null, plan: ClientPlanSummary, now: Date): string {
   const parts: string[] = [];
   if (!last) parts.push("Server: not probed yet");
   else if (last.server === "up") parts.push(`Server: Up since ${clockTime(last.since ?? last.at, now)}`);
   else parts.push(`Server: Down since ${clockTime(last.since ?? last.at, now)}${last.kind ? ` (${last.kind})` : ""}`);
-  if (runningSince) parts.push(`tick running since ${clockTime(runningSince, now)}`);
+  if (plan.runningSince) parts.push(`tick running since ${clockTime(plan.runningSince, now)}`);
   if (last) parts.push(`last tick ${clockTime(last.at, now)}: ${countResults(last.results)}`);
-  if (next && !runningSince) parts.push(`next ${clockTime(next, now)}`);
+  if (plan.retry && !plan.runningSince) parts.push(`retry ${clockTime(plan.retry, now)}`);
+  if (plan.next && !plan.runningSince) parts.push(`next ${clockTime(plan.next, now)}`);
   return parts.join(" | ");
 }
 

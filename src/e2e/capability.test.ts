@@ -1,9 +1,10 @@
 // End to end: a client running as an unprivileged user backs up root-only files through CAP_DAC_READ_SEARCH alone, as the unit runs it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { ensureBinary, makeWorld, startServer, type ServerProcess, type World } from "../testing/e2e-harness.ts";
+import { CAPABILITY_HINT } from "../client/capability-hint.ts";
+import { ensureBinary, makeWorld, runBinary, startServer, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
 const NOBODY = 65534;
 const root = process.getuid?.() === 0;
@@ -32,25 +33,20 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
     await server?.stop();
   });
 
-  /** `client --once --json` as uid/gid 65534, with or without CAP_DAC_READ_SEARCH in its ambient set. */
-  function runAsNobody(withCapability: boolean) {
+  /** setpriv's arguments to run as uid/gid 65534, with or without CAP_DAC_READ_SEARCH in its ambient set. */
+  function asNobody(withCapability: boolean): string[] {
     const caps = withCapability
       ? ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--bounding-set=-all,+dac_read_search"]
       : ["--inh-caps=-all", "--bounding-set=-all"];
-    const args = [
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      "--clear-groups",
-      ...caps,
-      "--",
-      ensureBinary(),
-      "client",
-      "--once",
-      "--json",
-      "--config",
-      world.clientConfig,
-    ];
-    const run = spawnSync("setpriv", args, { encoding: "utf8", timeout: 60_000 });
+    return [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...caps, "--", ensureBinary()];
+  }
+
+  /** `hashrelay ARGS --config <client config>` as nobody (default: `client --once --json`). */
+  function runAsNobody(withCapability: boolean, args = ["client", "--once", "--json"]) {
+    const run = spawnSync("setpriv", [...asNobody(withCapability), ...args, "--config", world.clientConfig], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   }
 
@@ -69,5 +65,37 @@ describe.skipIf(!root || !setpriv)("client as an unprivileged user", () => {
     expect(spawnSync("tar", ["-xzOf", archive, "private/shadow.txt"], { encoding: "utf8" }).stdout).toBe("root only\n");
     // The state the service user wrote is its own.
     expect(fs.statSync(path.join(world.state, "status.json")).uid).toBe(NOBODY);
+  }, 60_000);
+
+  test("--once without the capability says the service has it; backup-now backs up through the service, as nobody or as root", async () => {
+    // As the installer does: the service user owns its key (the config names it), so a hand run can start.
+    fs.chownSync(path.join(world.dir, "client.key"), NOBODY, NOBODY);
+    const daemon = spawn("setpriv", [...asNobody(true), "client", "--config", world.clientConfig], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((resolve) => daemon.once("exit", resolve));
+    try {
+      while (!/tick done: 1 unchanged/.test(log)) {
+        if (daemon.exitCode !== null) throw new Error(`daemon exited:\n${log}`);
+        await Bun.sleep(25);
+      }
+      const once = runAsNobody(false);
+      expect(once.status).toBe(1);
+      const failed = JSON.parse(once.stdout).results[0];
+      expect(failed).toMatchObject({ name: "private", status: "failed" });
+      expect(failed.error).toContain(`permission denied: ${secretDir}`);
+      expect(failed.error).toContain(CAPABILITY_HINT);
+
+      fs.writeFileSync(path.join(secretDir, "shadow.txt"), "root only, changed\n");
+      const asUser = runAsNobody(false, ["backup-now", "--json"]);
+      expect(asUser.status).toBe(0);
+      expect(JSON.parse(asUser.stdout).results).toEqual([expect.objectContaining({ name: "private", status: "sent" })]);
+      const asRoot = runBinary(["backup-now", "--config", world.clientConfig]);
+      expect(asRoot.status).toBe(0);
+      expect(asRoot.stdout).toMatch(/^ {2}private +unchanged /m);
+    } finally {
+      daemon.kill("SIGTERM");
+      await exited;
+    }
   }, 60_000);
 });

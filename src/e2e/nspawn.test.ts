@@ -211,6 +211,29 @@ describe.skipIf(unavailable !== null)("HashRelay units under a real systemd (sys
     expect(show("HashRelay.client", "MainPID")).toBe(clientPid);
     expect(show("HashRelay.client", "NRestarts")).toBe("0");
   }, 60_000);
+
+  // Issue 15: the README's "one backup now" runs in the sandboxed service, with its capability.
+  test("backup-now ticks in the service, as root or as its user; client --once as its user names the capability it lacks", async () => {
+    const c = container!;
+    await waitStatus("HashRelay.client", /Status: "Server: Up since/);
+    const asRoot = c.exec(["hashrelay", "backup-now", "--json"], 60_000);
+    expect(asRoot.status).toBe(0);
+    const report = JSON.parse(asRoot.stdout);
+    expect(report.server).toBe("up");
+    expect(report.results.map((r: { name: string; status: string }) => `${r.name} ${r.status}`)).toContain("private unchanged");
+    expect(asRoot.stderr).toContain(`asked the client daemon (pid ${clientPid})`);
+
+    const asUser = c.exec(["runuser", "-u", "HashRelay-Client", "--", "hashrelay", "backup-now"], 60_000);
+    expect(asUser.status).toBe(0);
+    expect(asUser.stdout).toMatch(/^ {2}private +unchanged /m);
+
+    const once = c.exec(["runuser", "-u", "HashRelay-Client", "--", "hashrelay", "client", "--once"], 60_000);
+    expect(once.status).toBe(1);
+    expect(once.stdout).toMatch(
+      /^ {2}private +failed +permission denied: \/srv\/private .*; the service reads this with CAP_DAC_READ_SEARCH; run `hashrelay backup-now` to back up with the service's privileges$/m,
+    );
+    expect(show("HashRelay.client", "MainPID")).toBe(clientPid);
+  }, 120_000);
 });
 
 if (unavailable) {

@@ -29,8 +29,8 @@ export function parseConfigText(text: string, file: string): ParseResult {
 }
 
 /** Like readConfig, but an invalid file throws CONFIG carrying every issue line in its message. */
-export function loadConfig(file: string): Config {
-  const result = readConfig(file);
+export function loadConfig(file: string, opts: { keyFiles?: boolean } = {}): Config {
+  const result = readConfig(file, opts);
   if (result.ok) return result.config;
   throw new HashRelayError("CONFIG", result.issues.map(formatIssue).join("\n"), "");
 }

@@ -1,6 +1,6 @@
 // sd_notify without a library: datagrams to $NOTIFY_SOCKET through libc (bun:ffi), `systemd-notify` as fallback.
 import { spawnSync } from "node:child_process";
-import { dlopen } from "bun:ffi";
+import { openLibc } from "./libc.ts";
 
 /** What a daemon tells systemd (sd_notify(3)); every method is a no-op when not started by systemd with Type=notify. */
 export interface ServiceNotifier {
@@ -49,24 +49,19 @@ let libcSocket: LibcSocket | null | undefined;
 function openLibcSocket(): LibcSocket | null {
   if (libcSocket !== undefined) return libcSocket;
   libcSocket = null;
-  for (const name of ["libc.so.6", "libc.so"]) {
-    try {
-      const lib = dlopen(name, {
-        socket: { args: ["i32", "i32", "i32"], returns: "i32" },
-        sendto: { args: ["i32", "buffer", "usize", "i32", "buffer", "u32"], returns: "i64" },
-      });
-      const fd = lib.symbols.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return null;
-      libcSocket = {
-        send: (addr, addrLength, message) =>
-          Number(lib.symbols.sendto(fd, message, message.length, MSG_NOSIGNAL, addr, addrLength)) === message.length,
-      };
-      return libcSocket;
-    } catch {
-      // try the next name; none: the systemd-notify fallback
-    }
-  }
-  return null;
+  const lib = openLibc({
+    socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+    sendto: { args: ["i32", "buffer", "usize", "i32", "buffer", "u32"], returns: "i64" },
+  });
+  // no C library: the systemd-notify fallback
+  if (!lib) return null;
+  const fd = lib.symbols.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return null;
+  libcSocket = {
+    send: (addr, addrLength, message) =>
+      Number(lib.symbols.sendto(fd, message, message.length, MSG_NOSIGNAL, addr, addrLength)) === message.length,
+  };
+  return libcSocket;
 }
 
 /**

@@ -12,9 +12,12 @@ export interface ClientDaemon {
   stop(): Promise<number | null>;
 }
 
-/** Starts `hashrelay client --config <world.clientConfig>` (the daemon, not --once). */
-export function startClient(world: World): ClientDaemon {
-  const child = spawn(ensureBinary(), ["client", "--config", world.clientConfig], { stdio: ["ignore", "ignore", "pipe"] });
+/** Starts `hashrelay client --config <world.clientConfig>` (the daemon, not --once); `env` adds to the environment. */
+export function startClient(world: World, opts: { env?: Record<string, string> } = {}): ClientDaemon {
+  const child = spawn(ensureBinary(), ["client", "--config", world.clientConfig], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...opts.env },
+  });
   let log = "";
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

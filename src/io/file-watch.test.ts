@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { watchConfigFile } from "./config-watch.ts";
+import { watchFile } from "./file-watch.ts";
 
 function temp(): string {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-watch-")));
@@ -30,12 +30,12 @@ function counter() {
 // The poll is set to one minute where the folder watch alone must see the change.
 const WATCH_ONLY = { pollMs: 60_000 };
 
-describe("watchConfigFile", () => {
+describe("watchFile", () => {
   test("an in-place write", async () => {
     const file = path.join(temp(), "c.yaml");
     fs.writeFileSync(file, "a\n");
     const seen = counter();
-    const watch = watchConfigFile(file, seen.hit, WATCH_ONLY);
+    const watch = watchFile(file, seen.hit, WATCH_ONLY);
     try {
       fs.appendFileSync(file, "b\n");
       expect(await seen.until(1)).toBeLessThan(1000);
@@ -49,7 +49,7 @@ describe("watchConfigFile", () => {
     const file = path.join(dir, "c.yaml");
     fs.writeFileSync(file, "a\n");
     const seen = counter();
-    const watch = watchConfigFile(file, seen.hit, WATCH_ONLY);
+    const watch = watchFile(file, seen.hit, WATCH_ONLY);
     try {
       fs.writeFileSync(path.join(dir, "other.yaml"), "x\n");
       await Bun.sleep(300);
@@ -71,7 +71,7 @@ describe("watchConfigFile", () => {
     const link = path.join(dir, "hashrelay.yaml");
     fs.symlinkSync(path.join(dir, "v1", "web01.yaml"), link);
     const seen = counter();
-    const watch = watchConfigFile(link, seen.hit, WATCH_ONLY);
+    const watch = watchFile(link, seen.hit, WATCH_ONLY);
     try {
       fs.symlinkSync(path.join(dir, "v2", "web01.yaml"), path.join(dir, "next.yaml"));
       fs.renameSync(path.join(dir, "next.yaml"), link);
@@ -95,7 +95,7 @@ describe("watchConfigFile", () => {
     }
     fs.symlinkSync(path.join(dir, "v1"), path.join(dir, "current"));
     const seen = counter();
-    const watch = watchConfigFile(path.join(dir, "current", "c.yaml"), seen.hit, { pollMs: 100 });
+    const watch = watchFile(path.join(dir, "current", "c.yaml"), seen.hit, { pollMs: 100 });
     try {
       fs.symlinkSync(path.join(dir, "v2"), path.join(dir, "current.new"));
       fs.renameSync(path.join(dir, "current.new"), path.join(dir, "current"));
@@ -109,7 +109,7 @@ describe("watchConfigFile", () => {
     const file = path.join(temp(), "c.yaml");
     fs.writeFileSync(file, "0\n");
     const seen = counter();
-    const watch = watchConfigFile(file, seen.hit, { debounceMs: 100, maxDelayMs: 5000, pollMs: 60_000 });
+    const watch = watchFile(file, seen.hit, { debounceMs: 100, maxDelayMs: 5000, pollMs: 60_000 });
     for (let i = 1; i <= 20; i++) {
       fs.writeFileSync(file, `${i}\n`);
       await Bun.sleep(10);
@@ -127,7 +127,7 @@ describe("watchConfigFile", () => {
     const file = path.join(temp(), "c.yaml");
     fs.writeFileSync(file, "0\n");
     const seen = counter();
-    const watch = watchConfigFile(file, seen.hit, { debounceMs: 100, maxDelayMs: 300, pollMs: 60_000 });
+    const watch = watchFile(file, seen.hit, { debounceMs: 100, maxDelayMs: 300, pollMs: 60_000 });
     try {
       const started = Date.now();
       while (seen.calls === 0 && Date.now() - started < 2000) {

@@ -1,4 +1,4 @@
-// Tells when a config file may have changed: folder watches along its symlinks, plus a cheap poll as a safety net.
+// Tells when a file (a config, a status record) may have changed: folder watches along its symlinks, plus a cheap poll as a safety net.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -12,7 +12,7 @@ export interface WatchOptions {
   pollMs?: number;
 }
 
-export interface ConfigWatch {
+export interface FileWatch {
   close(): void;
 }
 
@@ -23,7 +23,7 @@ export interface ConfigWatch {
  * file's identity and content hash. A false alarm is possible (the caller compares hashes); a missed
  * change is not, within one poll. Never throws; a folder that cannot be watched is left to the poll.
  */
-export function watchConfigFile(file: string, onChange: () => void, opts: WatchOptions = {}): ConfigWatch {
+export function watchFile(file: string, onChange: () => void, opts: WatchOptions = {}): FileWatch {
   const debounceMs = opts.debounceMs ?? 100;
   const maxDelayMs = opts.maxDelayMs ?? 500;
   const abs = path.resolve(file);
@@ -122,7 +122,7 @@ function symlinkHops(abs: string): { dir: string; name: string }[] {
   return hops;
 }
 
-/** "dev:ino:size:mtime:sha256" of what `abs` points to, or "missing". Reads the whole file: configs are small. */
+/** "dev:ino:size:mtime:sha256" of what `abs` points to, or "missing". Reads the whole file: the files watched are small. */
 function fingerprint(abs: string): string {
   try {
     const info = fs.statSync(abs);
