@@ -12,6 +12,8 @@ export const DERIVED_DIR = ".hashrelay";
 export const AUDIT_DIR = ".audit";
 /** Holds on suspect replacements (holds.ts): durable state, not derived, so not under .hashrelay. */
 export const HOLDS_DIR = ".holds";
+/** Suffix of an archive's signed record (signed-record.ts), beside the archive and beside its trashed item. */
+export const SIGNED_SUFFIX = ".signed.json";
 
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
 export function checkClient(client: string): void {
@@ -64,6 +66,10 @@ export class StoreLayout {
   archivePath(client: string, file: string): string {
     return this.under(client, file);
   }
+  /** `<root>/<client>/<file>.signed.json`: the archive's signed manifest and receipt (signed-record.ts). */
+  signedPath(client: string, file: string): string {
+    return this.under(client, file + SIGNED_SUFFIX);
+  }
   trashRoot(): string {
     return this.under(TRASH_DIR);
   }
@@ -72,6 +78,10 @@ export class StoreLayout {
   }
   trashPath(client: string, item: string): string {
     return this.under(TRASH_DIR, client, item);
+  }
+  /** `.trash/<client>/<item>.signed.json`: the signed record that followed the archive into the trash. */
+  trashedSignedPath(client: string, item: string): string {
+    return this.under(TRASH_DIR, client, item + SIGNED_SUFFIX);
   }
   holdsRoot(): string {
     return this.under(HOLDS_DIR);
