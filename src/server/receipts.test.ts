@@ -98,7 +98,7 @@ describe("a server with a new identity", () => {
     expect(body).toEqual(verifyDocument(latest.receipt, SERVER_IDENTITY.publicKey, "receipt"));
     expect(s.logs.some((l) => l.message.includes("signed again by") && l.message.includes(latest.receipt.key))).toBe(true);
     // recorded: the signed record holds the new receipt beside the client's manifest
-    expect(await readSignedRecord(`${root}/${CLIENT_NAME}/${fileAt(1)}.signed.json`)).toEqual({
+    expect(await readSignedRecord(`${root}/.signed/${CLIENT_NAME}/${fileAt(1)}.json`)).toEqual({
       manifest: latest.manifest,
       receipt: have.receipt,
     });

@@ -6,7 +6,7 @@ import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "./archive-file.ts";
 import type { ChunkIndex } from "./chunk-index.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
-import { SIGNED_SUFFIX, checkArchiveFile, pathExists, readdirOrEmpty } from "./layout.ts";
+import { SIGNED_DIR, checkArchiveFile, pathExists, readdirOrEmpty } from "./layout.ts";
 import { readSignedRecord, receiptAttesting } from "./signed-record.ts";
 import type { StoreContext } from "./store-context.ts";
 
@@ -15,7 +15,7 @@ type RecordedRow = ReturnType<ChunkIndex["recorded"]>[number];
 /**
  * Brings the whole index in line with the archives on disk (at open): keeps a row whose file has the
  * recorded size and mtime and whose members cover it, scans (one transaction per archive) every other
- * archive, forgets rows whose client folder or file is gone. Throws fs errors of the root folder.
+ * archive, forgets rows (and signed records) whose client folder or file is gone. Throws fs errors of the root folder.
  */
 export async function syncIndex(ctx: StoreContext): Promise<void> {
   const recorded = ctx.index.recorded();
@@ -38,6 +38,8 @@ export async function syncIndex(ctx: StoreContext): Promise<void> {
     ctx.index.remove(stale.client, stale.file);
     ctx.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
   }
+  for (const client of await readdirOrEmpty(ctx.layout.under(SIGNED_DIR)))
+    if (!seen.has(client) && isSlug(client)) await dropOrphanRecords(ctx, client, []);
 }
 
 /**
@@ -71,7 +73,6 @@ async function syncClient(ctx: StoreContext, client: string, recorded: RecordedR
   const names = await readdirOrEmpty(ctx.layout.clientDir(client));
   await dropOrphanRecords(ctx, client, names);
   for (const file of names) {
-    if (file.endsWith(SIGNED_SUFFIX)) continue;
     const parsed = parseArchiveFileName(file);
     if (!parsed || !isSlug(parsed.name)) {
       ctx.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
@@ -156,15 +157,15 @@ async function scanInto(ctx: StoreContext, client: string, name: string, file: s
 }
 
 /**
- * Deletes the signed records in `<client>/` (`names`: its entries) whose archive is not there: a commit
- * cut before its rename, a move into the trash cut after it (the trash has the copy), an archive deleted
- * by hand. Failures are logged.
+ * Deletes the signed records in `.signed/<client>/` whose archive is not in `<client>/` (`names`: its
+ * entries): a commit cut before its rename, a move into the trash cut after it (the trash has the copy),
+ * an archive deleted by hand. Failures are logged.
  */
 async function dropOrphanRecords(ctx: StoreContext, client: string, names: string[]): Promise<void> {
   const present = new Set(names);
-  for (const name of names) {
-    if (!name.endsWith(SIGNED_SUFFIX) || present.has(name.slice(0, -SIGNED_SUFFIX.length))) continue;
-    const file = name.slice(0, -SIGNED_SUFFIX.length);
+  for (const record of await readdirOrEmpty(ctx.layout.signedDir(client))) {
+    const file = record.replace(/\.json$/, "");
+    if (!record.endsWith(".json") || present.has(file)) continue;
     try {
       await unlink(ctx.layout.signedPath(client, file));
       ctx.log("info", "signed.orphan-removed", { client, file, note: "its archive is not in the client folder" });

@@ -12,7 +12,9 @@ export const DERIVED_DIR = ".hashrelay";
 export const AUDIT_DIR = ".audit";
 /** Holds on suspect replacements (holds.ts): durable state, not derived, so not under .hashrelay. */
 export const HOLDS_DIR = ".holds";
-/** Suffix of an archive's signed record (signed-record.ts), beside the archive and beside its trashed item. */
+/** Signed records of stored archives (signed-record.ts): not derived, so not under .hashrelay; not in the client folders, which hold archives only. */
+export const SIGNED_DIR = ".signed";
+/** Suffix of a trashed archive's signed record, beside its item in .trash/<client>/. */
 export const SIGNED_SUFFIX = ".signed.json";
 
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
@@ -66,9 +68,13 @@ export class StoreLayout {
   archivePath(client: string, file: string): string {
     return this.under(client, file);
   }
-  /** `<root>/<client>/<file>.signed.json`: the archive's signed manifest and receipt (signed-record.ts). */
+  /** `<root>/.signed/<client>`: the signed records of the client's stored archives. */
+  signedDir(client: string): string {
+    return this.under(SIGNED_DIR, client);
+  }
+  /** `<root>/.signed/<client>/<file>.json`: the archive's signed manifest and receipt (signed-record.ts). */
   signedPath(client: string, file: string): string {
-    return this.under(client, file + SIGNED_SUFFIX);
+    return this.under(SIGNED_DIR, client, `${file}.json`);
   }
   trashRoot(): string {
     return this.under(TRASH_DIR);

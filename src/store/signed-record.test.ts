@@ -49,7 +49,7 @@ async function storeSigned(store: Store, root: string, file: string, archive: Te
   return { entry, manifest, seen };
 }
 
-const recordPath = (root: string, file: string) => join(root, "web01", `${file}.signed.json`);
+const recordPath = (root: string, file: string) => join(root, ".signed", "web01", `${file}.json`);
 
 describe("the signed record of an archive", () => {
   test("is written before the archive reaches its name, with the client's manifest and the receipt the entry carries", async () => {
@@ -70,6 +70,7 @@ describe("the signed record of an archive", () => {
     const record = await readSignedRecord(recordPath(root, file));
     expect(record).toEqual({ manifest, receipt: entry.receipt! });
     expect((await stat(recordPath(root, file))).mode & 0o777).toBe(0o640);
+    expect(await readdir(join(root, "web01"))).toEqual([file]); // the client folder holds archives only
     await store.close();
   });
 
@@ -153,8 +154,12 @@ describe("the signed record of an archive", () => {
     await writeFile(recordPath(root, cut), await readFile(recordPath(root, kept)));
     await mkdir(join(root, ".trash", "web01"), { recursive: true });
     await writeFile(join(root, ".trash", "web01", `${kept}.signed.json`), await readFile(recordPath(root, kept)));
+    // and the records of a client whose folder is gone
+    await mkdir(join(root, ".signed", "web02"), { recursive: true });
+    await writeFile(join(root, ".signed", "web02", `${kept}.json`), await readFile(recordPath(root, kept)));
     const reopened = await Store.open(root);
     expect(existsSync(recordPath(root, cut))).toBe(false);
+    expect(await readdir(join(root, ".signed", "web02"))).toEqual([]);
     expect(existsSync(join(root, ".trash", "web01", `${kept}.signed.json`))).toBe(false);
     expect(existsSync(recordPath(root, kept))).toBe(true);
     expect(reopened.list("web01").map((e) => e.file)).toEqual([kept]);

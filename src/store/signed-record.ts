@@ -1,9 +1,10 @@
 // Beside each archive, what lets it be restored from the NAS alone: the client's signed manifest and the server's signed receipt.
 //
-// `<root>/<client>/<file>.signed.json` = {"v":1, "manifest"?: SignedDoc, "receipt": SignedDoc}. Not derived (no scan can
-// make the client's signature again), so it lives beside the archive, never under .hashrelay. It is written durably
-// before the archive is renamed into place, follows the archive into the trash as `<item>.signed.json`, and is purged
-// with it. Archives stored before signed records existed have none until the server signs their receipt again.
+// `<root>/.signed/<client>/<file>.json` = {"v":1, "manifest"?: SignedDoc, "receipt": SignedDoc}. Not derived (no scan
+// can make the client's signature again), so never under .hashrelay; not in the client folder, which holds archives
+// only. It is written durably before the archive is renamed into place, follows the archive into the trash as
+// `.trash/<client>/<item>.signed.json`, and is purged with it. Archives stored before signed records existed have
+// none until the server signs their receipt again.
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fsyncDir, writeFileAtomic } from "../io/atomic-file.ts";
@@ -33,11 +34,12 @@ export async function readSignedRecord(path: string): Promise<SignedRecord | nul
   }
 }
 
-/** Writes `record` at `path` durably (temp file, fsync, rename, fsync the folder), making the folder (0750) when missing. Throws fs errors. */
+/** Writes `record` at `path` durably (temp file, fsync, rename, fsync the folder), making the folders (0750) when missing. Throws fs errors. */
 export async function writeSignedRecord(path: string, record: SignedRecord): Promise<void> {
   const dir = dirname(path);
   const created = await mkdir(dir, { recursive: true, mode: 0o750 });
-  if (created) await fsyncDir(dirname(dir));
+  // Each new folder's entry lives in its parent: fsync every parent from the record's folder up to the first one made.
+  if (created) for (let made = dir; made !== dirname(created); made = dirname(made)) await fsyncDir(dirname(made));
   const value = { v: 1, ...(record.manifest ? { manifest: record.manifest } : {}), receipt: record.receipt };
   await writeFileAtomic(path, JSON.stringify(value) + "\n", 0o640);
 }
@@ -68,8 +70,8 @@ export function receiptAttesting(
 
 /**
  * Runs `moveArchive` (the durable rename of `<client>/<file>` to trash item `item`) with the archive's record
- * following it: copied into the trash first, removed from the client folder last, so a crash at any point
- * leaves a copy with the archive (the stray copy or orphan left behind is cleaned later). Throws fs errors.
+ * following it: copied into the trash first, removed from .signed last, so a crash at any point leaves a
+ * copy with the archive (the stray copy or orphan left behind is cleaned later). Throws fs errors.
  */
 export async function withRecordIntoTrash(
   layout: StoreLayout,

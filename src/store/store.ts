@@ -2,7 +2,7 @@
 //
 // On disk (see layout.ts):
 //   <root>/<client>/backup-NAME-NOW.tar.gz         archives, complete and fsynced (users restore from these)
-//   <root>/<client>/<file>.signed.json              the client's signed manifest and our receipt (signed-record.ts); follows the archive
+//   <root>/.signed/<client>/<file>.json             the client's signed manifest and our receipt (signed-record.ts); follows the archive
 //   <root>/.trash/<client>/<item> + <item>.trashed  superseded archives and their trash time (trash.ts)
 //   <root>/.holds/<client>/<name>.json              a held name: its last good archive escapes retention (holds.ts)
 //   <root>/.hashrelay/index.sqlite                  derived chunk index (chunk-index.ts): rebuilt by scanning when missing, stale or damaged

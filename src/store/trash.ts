@@ -7,7 +7,7 @@
 // sidecar: it is then given one dated "now" the next time the store opens or purges, so it waits a
 // full trashFor again (late, never early). An item is the archive's file name, or that name plus
 // ".N" when the trash already has an item of that name. The archive's signed record (signed-record.ts)
-// follows it as `<item>.signed.json` and is purged with it.
+// follows it from .signed as `<item>.signed.json` and is purged with it.
 import { lstat, mkdir, readFile, unlink } from "node:fs/promises";
 import { fsyncDir, renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
 import { SIGNED_SUFFIX, StoreLayout, checkClient, pathExists, readdirOrEmpty } from "./layout.ts";
@@ -31,6 +31,11 @@ export interface TrashedDetails {
   fileSha256: string;
   size: number;
   storedAt: string;
+}
+
+/** True for the name of a trashed archive in .trash/<client>/: not a sidecar, a signed record or one of our temp files. */
+export function isTrashItemName(name: string): boolean {
+  return !name.startsWith(".") && !name.endsWith(SIDECAR) && !name.endsWith(SIGNED_SUFFIX);
 }
 
 /** A trashed item's sidecar: its trash time, where it came from, and its details when recorded (null when unreadable). */
@@ -99,7 +104,7 @@ export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLo
         continue;
       }
       if (
-        name.startsWith(".") ||
+        !isTrashItemName(name) ||
         !(await lstat(path).then(
           (st) => st.isFile(),
           () => false,
