@@ -14,6 +14,7 @@ import { ls } from "./cli/ls.ts";
 import { restore } from "./cli/restore.ts";
 import { verify } from "./cli/verify.ts";
 import { receipt } from "./cli/receipt.ts";
+import { trustServer } from "./cli/trust-server.ts";
 import { release } from "./cli/release.ts";
 import { addSource } from "./cli/add-source.ts";
 import { removeSource } from "./cli/remove-source.ts";
@@ -31,6 +32,7 @@ const COMMANDS: readonly Command[] = [
   restore,
   verify,
   receipt,
+  trustServer,
   release,
   addSource,
   removeSource,

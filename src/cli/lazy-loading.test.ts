@@ -64,6 +64,7 @@ describe("lazy loading", () => {
     "validate",
     "keygen",
     "receipt",
+    "trust-server",
     "add-source",
     "remove-source",
     "backup-now",

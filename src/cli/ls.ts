@@ -34,8 +34,9 @@ async function listArchives(argv: string[]): Promise<number> {
     );
   const { loadConfig, requireClient } = await import("../io/config-file.ts");
   const { listRemote, openCommandSession } = await import("../client/command-session.ts");
-  const { client } = requireClient(loadConfig(configPath(args)));
-  const { session, target } = await openCommandSession(client);
+  const file = configPath(args);
+  const { client } = requireClient(loadConfig(file));
+  const { session, target } = await openCommandSession(client, file);
   let archives: ListedArchive[];
   try {
     archives = await listRemote(session, name);

@@ -7,8 +7,9 @@ import type { RestoreRequest } from "../client/restore-archive.ts";
 
 export const restore: Command = {
   name: "restore",
-  usage: "hashrelay restore NAME [--at TIME | --file F] --to DIR [--raw] [--force] [--config FILE] [--json]",
-  about: "stream an archive back, verify every chunk against the manifest this client signed (its kept receipt), extract it into DIR",
+  usage: "hashrelay restore NAME [--at TIME | --file F] --to DIR [--raw] [--force] [--client-key KEY] [--config FILE] [--json]",
+  about:
+    "stream an archive back, verify every chunk against its anchor (this client's kept receipt, else the signed manifest and receipt the server keeps beside it), extract it into DIR",
   example: "hashrelay restore www --to /srv/restore/www",
   options: [
     CONFIG_OPTION,
@@ -18,12 +19,23 @@ export const restore: Command = {
     ["--to DIR", "where to put it; must be missing or empty unless --force"],
     ["--raw", "write the verified .tar.gz/.tar.zst into DIR instead of extracting it"],
     ["--force", "restore into a non-empty DIR, replacing what the archive holds"],
-    ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId"}'],
+    [
+      "--client-key KEY",
+      "on a new machine with a new key: the public key of the client that made the backup (kept offline); its signature on the manifest then anchors the archive",
+    ],
+    ["--json", 'print {"name","file","trashed","to","raw","entries","archiveId","anchor","anchoredBy"}'],
+    [
+      "(anchor)",
+      "the receipt this client kept; without one (a new machine) the manifest the server kept, when this client's key (or --client-key) signed it; else the server's receipt alone. The output says which",
+    ],
     [
       "(safety)",
       "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind",
     ],
-    ["(exit codes)", "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no kept receipt; 3 server down; 4 refused"],
+    [
+      "(exit codes)",
+      "0 restored; 1 damaged or refused archive; 2 usage, config, non-empty DIR, no anchor (no kept receipt, none from the server); 3 server down; 4 refused, or a signature that does not verify",
+    ],
   ],
   run: async (argv) => {
     const request = restoreRequest(argv);
@@ -33,7 +45,11 @@ export const restore: Command = {
 
 /** The request argv makes; throws USAGE when NAME or --to is missing, NAME is no slug, --at no time, or --at comes with --file. */
 function restoreRequest(argv: string[]): RestoreRequest {
-  const args = parseArgs(argv, { values: ["--config", "--at", "--file", "--to"], flags: ["--raw", "--force", "--json"] }, "restore");
+  const args = parseArgs(
+    argv,
+    { values: ["--config", "--at", "--file", "--to", "--client-key"], flags: ["--raw", "--force", "--json"] },
+    "restore",
+  );
   const [name, ...extra] = args.positionals;
   const to = args.values.get("--to");
   if (!name || extra.length > 0 || !to)
@@ -53,5 +69,6 @@ function restoreRequest(argv: string[]): RestoreRequest {
     raw: args.flags.has("--raw"),
     force: args.flags.has("--force"),
     json: args.flags.has("--json"),
+    clientKey: args.values.get("--client-key"),
   };
 }

@@ -3,6 +3,7 @@ import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "../store/archive-file.ts";
 import { StoreLayout, readdirOrEmpty } from "../store/layout.ts";
+import { isTrashItemName } from "../store/trash.ts";
 import { Store, type DamagedMember } from "../store/store.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
 
@@ -48,7 +49,7 @@ export async function scrubStorage(store: Store, layout: StoreLayout, clients: s
       }
     }
     for (const item of (await readdirOrEmpty(layout.trashDir(client))).sort()) {
-      if (item.startsWith(".") || item.endsWith(".trashed")) continue;
+      if (!isTrashItemName(item)) continue;
       lines.push(await scanLine(client, item, layout.trashPath(client, item), true));
     }
   }

@@ -1,32 +1,42 @@
-// The client side of `fetch`: an archive's manifest and members streamed back, each checked against the kept receipt.
+// The client side of `fetch`: an archive's chunk list and members streamed back, each checked against the archive's anchor.
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import { HashRelayError } from "../errors.ts";
 import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
 import { inflateZstdMember } from "../archive/zstd-member.ts";
 import { decodeChunkPayload, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
+import type { FetchingMessage } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 
 const DAMAGED_HINT = "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server";
 
+/** An archive to fetch: archive `file` of source `name`. */
+export interface FetchTarget {
+  name: string;
+  file: string;
+}
+
 /**
- * Sends `fetch` for the receipt's archive and receives `fetching` and its manifest pages; the chunk
- * list must hash to the receipt's archive id. With `manifestOnly` nothing follows; else every member
- * follows (receiveArchive reads them). Throws HASH_MISMATCH when the list is not the receipted one,
- * BAD_FRAME, or what the session throws.
+ * Sends `fetch` for `target` and receives `fetching` and its manifest pages. With `manifestOnly` nothing
+ * follows; else every member follows (receiveMembers, or skipMembers to drop them). Checks nothing but
+ * the pages' order: the caller anchors the head and checks the list (checkChunkList). Throws BAD_FRAME,
+ * or what the session throws.
  */
-export async function receiveManifest(session: SecureSession, receipt: ReceiptBody, manifestOnly: boolean): Promise<ManifestEntry[]> {
+export async function receivePages(
+  session: SecureSession,
+  target: FetchTarget,
+  manifestOnly: boolean,
+): Promise<{ head: FetchingMessage; entries: ManifestEntry[] }> {
   await session.sendControl({
     type: "fetch",
-    name: receipt.name,
-    file: receipt.file,
+    name: target.name,
+    file: target.file,
     ...(manifestOnly ? { manifestOnly: true as const } : {}),
   });
   const head = await session.expect(["fetching"], IDLE_TIMEOUT_MS);
-  if (head.file !== receipt.file) throw new HashRelayError("BAD_FRAME", `asked for ${receipt.file}, the server sends ${head.file}`);
+  if (head.file !== target.file) throw new HashRelayError("BAD_FRAME", `asked for ${target.file}, the server sends ${head.file}`);
   const entries: ManifestEntry[] = [];
   while (entries.length < head.chunks) {
     const page = decodeManifestPage(await session.expectBinary(FrameType.SEALED_MANIFEST, IDLE_TIMEOUT_MS));
@@ -34,59 +44,80 @@ export async function receiveManifest(session: SecureSession, receipt: ReceiptBo
       throw new HashRelayError("BAD_FRAME", `manifest page at ${page.firstIndex} out of order`);
     entries.push(...page.entries);
   }
+  return { head, entries };
+}
+
+/** Throws HASH_MISMATCH unless the chunk list hashes to the archive id of `receipt` (the anchor's). */
+export function checkChunkList(entries: ManifestEntry[], receipt: ReceiptBody): void {
   const archiveId = archiveIdOf(entries);
-  if (archiveId !== receipt.archiveId) {
+  if (archiveId !== receipt.archiveId)
     throw new HashRelayError(
       "HASH_MISMATCH",
       `${receipt.file}: the chunk list the server sends has archive id ${archiveId}, the receipt says ${receipt.archiveId}`,
       "the server's copy is not the archive this client sent",
     );
-  }
-  return entries;
+}
+
+export interface MemberOptions {
+  /** Given each member once it checked, in order (e.g. written to the restored file). */
+  write?: (member: Uint8Array) => void;
+  progress?: (done: number, total: number) => void;
+  /** Throw at the first bad member (restore); else read on to the end, so that the session stays in step, and return every problem (verify). */
+  failFast: boolean;
 }
 
 /**
- * Receives `fetching`, the manifest pages and every member of `file` into `out`, checking the manifest
- * against the receipt's archive id and every member against its chunk id before it is written, then
- * the whole file against the receipt's SHA-256. Throws HASH_MISMATCH naming the member and chunk,
- * BAD_FRAME, or what the session throws.
+ * Receives the members that follow the pages of `entries` and checks each against its chunk id, then the
+ * whole file against the receipt's SHA-256. Returns how many members checked and the problems, each
+ * naming the member and chunk (with failFast, throws HASH_MISMATCH at the first instead). Throws
+ * BAD_FRAME on a member out of order, and what the session and `write` throw.
  */
-export async function receiveArchive(
+export async function receiveMembers(
   session: SecureSession,
+  entries: ManifestEntry[],
   receipt: ReceiptBody,
-  out: string,
-  progress: (done: number, total: number) => void,
-): Promise<void> {
-  const entries = await receiveManifest(session, receipt, false);
+  options: MemberOptions,
+): Promise<{ checked: number; problems: string[] }> {
   const whole = createHash("sha256");
-  const fd = fs.openSync(out, "wx", 0o600);
-  try {
-    for (const [index, entry] of entries.entries()) {
-      const chunk = decodeChunkPayload(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
-      const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
-      if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
-      checkMember(chunk.member, entry, named);
-      fs.writeSync(fd, chunk.member);
-      whole.update(chunk.member);
-      progress(index + 1, entries.length);
+  const problems: string[] = [];
+  let checked = 0;
+  for (const [index, entry] of entries.entries()) {
+    const chunk = decodeChunkPayload(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
+    const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
+    if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
+    whole.update(chunk.member);
+    const problem = memberProblem(chunk.member, entry, named);
+    if (problem && options.failFast) throw problem;
+    if (problem) problems.push(problem.message);
+    else {
+      checked++;
+      options.write?.(chunk.member);
     }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    options.progress?.(index + 1, entries.length);
   }
   const sha = whole.digest("hex");
-  if (sha !== receipt.fileSha256)
-    throw new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
+  if (sha !== receipt.fileSha256) {
+    const mismatch = new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
+    if (options.failFast) throw mismatch;
+    problems.push(mismatch.message);
+  }
+  return { checked, problems };
 }
 
-/** Throws HASH_MISMATCH (naming the member as `named`) unless `member` inflates to the raw bytes of `entry`'s chunk id. */
-function checkMember(member: Uint8Array, entry: ManifestEntry, named: string): void {
+/** Reads and drops the `count` members that follow the pages (an archive given up on), so that the session is back in IDLE. */
+export async function skipMembers(session: SecureSession, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS);
+}
+
+/** HASH_MISMATCH (naming the member as `named`) unless `member` inflates to the raw bytes of `entry`'s chunk id; else null. */
+function memberProblem(member: Uint8Array, entry: ManifestEntry, named: string): HashRelayError | null {
   let raw: Uint8Array;
   try {
     raw = member[0] === 0x1f ? inflateMember(member, entry.rawLength) : inflateZstdMember(member, entry.rawLength);
   } catch (err) {
-    throw new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, DAMAGED_HINT);
+    return new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, DAMAGED_HINT);
   }
   if (raw.length !== entry.rawLength || !createHash("sha256").update(raw).digest().equals(Buffer.from(entry.id)))
-    throw new HashRelayError("HASH_MISMATCH", `${named} does not hash to its chunk id`, DAMAGED_HINT);
+    return new HashRelayError("HASH_MISMATCH", `${named} does not hash to its chunk id`, DAMAGED_HINT);
+  return null;
 }

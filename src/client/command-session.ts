@@ -20,16 +20,20 @@ export async function resolveServer(client: NonNullable<Config["client"]>): Prom
 }
 
 /**
- * Connects (LAN discovery first when `client.server` is auto) and runs the handshake. The caller
- * closes `session.connection`. Throws SERVER_DOWN, TIMEOUT, UNAUTHORIZED, KEY.
+ * Connects (LAN discovery first when `client.server` is auto) and runs the handshake. Returns the session,
+ * "host:port" and this client's public key. The caller closes `session.connection`. Throws SERVER_DOWN,
+ * TIMEOUT, UNAUTHORIZED (a changed server identity names `configFile` in its advice), KEY.
  */
-export async function openCommandSession(client: NonNullable<Config["client"]>): Promise<{ session: SecureSession; target: string }> {
+export async function openCommandSession(
+  client: NonNullable<Config["client"]>,
+  configFile?: string,
+): Promise<{ session: SecureSession; target: string; clientKey: Uint8Array }> {
   const identity = loadKeyFile(client.key);
   const target = await resolveServer(client);
   const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
   try {
-    const session = await openClientSession(connection, identity, client.serverKey);
-    return { session, target: `${target.host}:${target.port}` };
+    const session = await openClientSession(connection, identity, client.serverKey, { configFile });
+    return { session, target: `${target.host}:${target.port}`, clientKey: identity.publicKey };
   } catch (err) {
     connection.close();
     throw err;

@@ -5,12 +5,12 @@ import path from "node:path";
 import { EXIT, HashRelayError } from "../errors.ts";
 import { loadConfig, requireClient, type ClientConfig } from "../io/config-file.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
-import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import { openCommandSession } from "./command-session.ts";
-import { receiveArchive } from "./archive-fetch.ts";
-import { keptReceipt } from "./kept-receipt.ts";
-import { listRemote } from "./command-session.ts";
+import { anchorOf, vouchedKeyOf, type AnchorKeys, type ArchiveAnchor } from "./archive-anchor.ts";
+import { checkChunkList, receiveMembers, receivePages } from "./archive-fetch.ts";
+import { listRemote, openCommandSession } from "./command-session.ts";
+import { findKeptReceipt } from "./kept-receipt.ts";
+import { serverPins } from "./pinned-keys.ts";
 
 const TEMP_PREFIX = ".hashrelay-restore-";
 
@@ -24,19 +24,24 @@ export interface RestoreRequest {
   raw: boolean;
   force: boolean;
   json: boolean;
+  /** `--client-key`: the public key of the client that made the backup, kept offline (it anchors manifests it signed). */
+  clientKey?: string;
 }
 
 /** Exit 0 restored; throws HASH_MISMATCH or SOURCE (1) on a damaged or refused archive, USAGE (2), SERVER_DOWN (3), UNAUTHORIZED (4). */
 export async function restoreArchive(request: RestoreRequest): Promise<number> {
   const { client } = requireClient(loadConfig(request.configFile));
+  const vouchedKey = vouchedKeyOf(request.clientKey);
   const target = prepareTarget(request.to, request.force);
-  const { session } = await openCommandSession(client);
+  const { session, clientKey } = await openCommandSession(client, request.configFile);
   const temp = fs.mkdtempSync(path.join(target, TEMP_PREFIX));
   try {
-    const { chosen, receipt, archive } = await fetchVerified(session, client, request, temp);
+    const keys = { client: session.clientName, serverKey: client.serverKey, ownKey: clientKey, vouchedKey };
+    const { chosen, anchor, archive } = await fetchVerified(session, client, keys, request, temp);
     const placed = request.raw
       ? moveIntoPlace(temp, target, request.force)
       : moveIntoPlace(extractSafely(archive, path.join(temp, "tree")), target, request.force);
+    const { archiveId } = anchor.receipt;
     const report = {
       name: request.name,
       file: chosen.file,
@@ -44,12 +49,14 @@ export async function restoreArchive(request: RestoreRequest): Promise<number> {
       to: target,
       raw: request.raw,
       entries: placed,
-      archiveId: receipt.archiveId,
+      archiveId,
+      anchor: anchor.kind,
+      anchoredBy: anchor.says,
     };
     process.stdout.write(
       request.json
         ? JSON.stringify(report) + "\n"
-        : `restored ${chosen.file}${chosen.trashed ? " (from trash)" : ""} into ${target}: ${placed.join(", ")} (every chunk verified against archive id ${receipt.archiveId.slice(0, 16)}…)\n`,
+        : `restored ${chosen.file}${chosen.trashed ? " (from trash)" : ""} into ${target}: ${placed.join(", ")} (every chunk verified against archive id ${archiveId.slice(0, 16)}…, anchored by ${anchor.says})\n`,
     );
     return EXIT.OK;
   } finally {
@@ -58,23 +65,41 @@ export async function restoreArchive(request: RestoreRequest): Promise<number> {
   }
 }
 
-/** Lists, chooses and receives the archive into `temp`, every chunk verified against the kept receipt (progress on a terminal). */
+/**
+ * Lists, chooses and receives the archive into `temp`: its chunk list checked against its anchor (the kept
+ * receipt, else what the server keeps beside it), every member against its chunk id, the file against the
+ * receipt's SHA-256 (progress on a terminal).
+ */
 async function fetchVerified(
   session: SecureSession,
   client: ClientConfig["client"],
+  keys: AnchorKeys,
   request: RestoreRequest,
   temp: string,
-): Promise<{ chosen: ListedArchive; receipt: ReceiptBody; archive: string }> {
+): Promise<{ chosen: ListedArchive; anchor: ArchiveAnchor; archive: string }> {
   const chosen = chooseArchive(await listRemote(session, request.name), request.name, { file: request.file, at: request.at });
-  const receipt = keptReceipt(client, request.name, chosen.file);
+  const kept = findKeptReceipt(client, serverPins(client), request.name, chosen.file);
+  const { head, entries } = await receivePages(session, chosen, false);
+  const anchor = anchorOf(kept, head, chosen, keys);
+  checkChunkList(entries, anchor.receipt);
   const tty = process.stderr.isTTY;
   const archive = path.join(temp, chosen.file);
-  await receiveArchive(session, receipt, archive, (done, total) => {
-    if (tty && (done === total || done % 16 === 0)) process.stderr.write(`\r  ${chosen.file}: ${done}/${total} chunks verified`);
-  });
+  const fd = fs.openSync(archive, "wx", 0o600);
+  try {
+    await receiveMembers(session, entries, anchor.receipt, {
+      failFast: true,
+      write: (member) => fs.writeSync(fd, member),
+      progress: (done, total) => {
+        if (tty && (done === total || done % 16 === 0)) process.stderr.write(`\r  ${chosen.file}: ${done}/${total} chunks verified`);
+      },
+    });
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (tty) process.stderr.write("\n");
   await session.sendControl({ type: "bye" }).catch(() => undefined);
-  return { chosen, receipt, archive };
+  return { chosen, anchor, archive };
 }
 
 /** The archive to restore: --file exactly, else the newest stored at or before --at, else the newest stored (trash only when nothing else). */

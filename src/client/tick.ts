@@ -50,7 +50,8 @@ async function probe(ctx: TickContext, onConnected?: () => void): Promise<Secure
   const connection = await ctx.connect();
   onConnected?.();
   try {
-    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey);
+    // configFile: a changed server identity names the command that re-pins it (hashrelay trust-server --config FILE).
+    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey, { configFile: ctx.config.file });
     await ping(session, ctx.config.hash);
     return session;
   } catch (err) {

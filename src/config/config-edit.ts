@@ -1,5 +1,5 @@
 // Edits client.paths in a config's text, leaving every other byte (comments, order, spacing) as it was.
-import { isMap, isPair, isScalar, isSeq, parse, parseDocument, type Node, type YAMLSeq } from "yaml";
+import { isMap, isPair, isScalar, isSeq, parse, parseDocument, type Document, type Node, type YAMLMap, type YAMLSeq } from "yaml";
 import { HashRelayError } from "../errors.ts";
 
 /** A source to append: an absolute path, and optionally a name and exclude patterns. */
@@ -96,7 +96,8 @@ export function removeSourceText(text: string, index: number): string {
   return out;
 }
 
-function pathsList(text: string): { seq: YAMLSeq; items: unknown[] } {
+/** The parsed text and its client: mapping. Throws CONFIG when the text is not YAML or has no client: section (`hint` says what it is needed for). */
+export function clientSection(text: string, hint: string): { doc: Document; client: YAMLMap } {
   const doc = parseDocument(text);
   if (doc.errors.length > 0)
     throw new HashRelayError(
@@ -105,12 +106,12 @@ function pathsList(text: string): { seq: YAMLSeq; items: unknown[] } {
       "fix it first: hashrelay validate",
     );
   const client = isMap(doc.contents) ? doc.contents.get("client", true) : undefined;
-  if (!isMap(client))
-    throw new HashRelayError(
-      "CONFIG",
-      "the file has no client: section",
-      "only a client's config lists sources: add a client: section (see hashrelay.example.yaml)",
-    );
+  if (!isMap(client)) throw new HashRelayError("CONFIG", "the file has no client: section", hint);
+  return { doc, client };
+}
+
+function pathsList(text: string): { seq: YAMLSeq; items: unknown[] } {
+  const { doc, client } = clientSection(text, "only a client's config lists sources: add a client: section (see hashrelay.example.yaml)");
   const seq = client.get("paths", true);
   if (!isSeq(seq) || !seq.range)
     throw new HashRelayError("CONFIG", "client.paths is not a list", 'write client.paths as a list, e.g. "paths:" then "- /etc"');

@@ -43,7 +43,7 @@ const inTrash = () =>
   fs.existsSync(path.join(world.storage, ".trash", "web01"))
     ? fs
         .readdirSync(path.join(world.storage, ".trash", "web01"))
-        .filter((f) => !f.endsWith(".trashed"))
+        .filter((f) => !f.endsWith(".trashed") && !f.endsWith(".signed.json")) // the sidecars beside each item
         .sort()
     : [];
 type HeldResult = { name: string; archive: string; status: string; held?: { file: string; since: string; reason: string } };

@@ -13,7 +13,7 @@ import { signDocument } from "../protocol/signed-document.ts";
 import {
   flipByte,
   keygen,
-  listTree,
+  treeFacts,
   makeWorld,
   runBinary,
   runClientOnce,
@@ -269,19 +269,6 @@ describe("ls", () => {
 describe("restore", () => {
   const sha256 = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 
-  /** mode, mtime (s), link target or content hash of every entry: what `diff -r` does not compare. */
-  function facts(dir: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const rel of listTree(dir)) {
-      const p = path.join(dir, rel.replace(/\/$/, ""));
-      const st = fs.lstatSync(p);
-      const what = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? sha256(fs.readFileSync(p)) : "dir";
-      // A folder's mtime moves while tar writes into it and is then set back: compare them too.
-      out[rel] = `${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${what}`;
-    }
-    return out;
-  }
-
   test("round trip: the restored tree equals the source (content, modes, mtimes, symlinks)", () => {
     const to = path.join(tempDir("restore"), "out");
     const result = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to, "--json"]);
@@ -292,7 +279,7 @@ describe("restore", () => {
     expect(report.trashed).toBe(false);
     expect(fs.readdirSync(to)).toEqual(["site"]);
     expect(spawnSync("diff", ["-r", "--no-dereference", path.join(data, "site"), path.join(to, "site")]).status).toBe(0);
-    expect(facts(path.join(to, "site"))).toEqual(facts(path.join(data, "site")));
+    expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(path.join(data, "site")));
   });
 
   test("from the trash, --raw, and a non-empty DIR only with --force", () => {

@@ -5,7 +5,7 @@ import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 import { FrameType, HELLO_BYTES } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
-import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "./handshake.ts";
+import { ClientHandshake, HandshakeError, ServerHandshake, ServerIdentityChanged, serverRefusal } from "./handshake.ts";
 import { formatPublicKey, type Identity } from "./identity.ts";
 import { decodeErrorFrame, errorFrame } from "./messages.ts";
 import { identityFor, seededRandom } from "./test-fixtures.ts";
@@ -98,16 +98,34 @@ describe("handshake happy path", () => {
 });
 
 describe("handshake refusals", () => {
-  test("a server that is not the pinned key is refused by the client, which sends nothing more", () => {
-    const client = makeClient({ serverKey: identityFor("someone else").publicKey });
+  test("a server that proves another identity than the pinned one: 'identity changed', naming both keys; the client sends nothing", () => {
+    const pinned = identityFor("the server before its reinstall").publicKey;
+    const client = new ClientHandshake({ identity: clientId, serverKey: pinned, random: seededRandom("c"), configFile: "/etc/hr.yaml" });
     const server = makeServer();
     const answer = server.receive(client.start()[0]!);
-    const err = thrown(() => client.receive(answer.send[0]!));
+    expect(client.receive(answer.send[0]!).send).toEqual([]);
+    const err = thrown(() => client.receive(answer.send[1]!));
+    expect(err).toBeInstanceOf(ServerIdentityChanged);
     expect(err.code).toBe("UNAUTHORIZED");
-    expect(err.message).toContain(formatPublicKey(serverId.publicKey));
+    expect(err.message).toBe(
+      `the server's identity changed from ${formatPublicKey(pinned)} to ${formatPublicKey(serverId.publicKey)}; if this is expected, run hashrelay trust-server --config /etc/hr.yaml`,
+    );
     expect(err).not.toBeInstanceOf(HandshakeError);
     // The client stays failed: it will not go on to sign anything.
     expect(thrown(() => client.receive(answer.send[1]!)).code).toBe("INTERNAL");
+  });
+
+  test("a server presenting another key whose AUTH does not verify with it is refused as a forgery, not as a changed identity", () => {
+    const client = makeClient({ serverKey: identityFor("someone else").publicKey });
+    const server = makeServer();
+    const answer = server.receive(client.start()[0]!);
+    client.receive(answer.send[0]!);
+    const forged = { ...answer.send[1]!, body: answer.send[1]!.body.map((b, i) => (i === 0 ? b ^ 1 : b)) };
+    const err = thrown(() => client.receive(forged));
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(err).not.toBeInstanceOf(ServerIdentityChanged);
+    expect(err.message).toContain(`server identity ${formatPublicKey(serverId.publicKey)} is not the pinned serverKey`);
+    expect(err.message).toContain("does not verify");
   });
 
   test("an unknown client is refused: the log names its key, the peer only reads 'unauthorized'", () => {

@@ -157,6 +157,27 @@ export interface ClientHandshakeOptions {
   /** The pinned client.serverKey. */
   serverKey: Uint8Array;
   random: RandomSource;
+  /** The client's config file, for the command a changed server identity tells the user to run. */
+  configFile?: string;
+}
+
+/**
+ * The server presented another identity than the pinned one and proved it holds it (its AUTH verifies with
+ * that key): a server reinstalled with a new key, or another machine at its address. UNAUTHORIZED; the
+ * message names both keys and the command that pins the new one after the user confirms.
+ */
+export class ServerIdentityChanged extends HashRelayError {
+  constructor(
+    readonly pinned: string,
+    readonly presented: string,
+    configFile: string | undefined,
+  ) {
+    super(
+      "UNAUTHORIZED",
+      `the server's identity changed from ${pinned} to ${presented}; if this is expected, run hashrelay trust-server${configFile ? ` --config ${configFile}` : ""}`,
+      "until then nothing is backed up; if you did not reinstall the server, find out who answers at its address",
+    );
+  }
 }
 
 /**
@@ -170,6 +191,8 @@ export class ClientHandshake {
   private ephemeral: Ephemeral | null = null;
   private serverHello: Uint8Array | null = null;
   private serverEphemeral: Uint8Array | null = null;
+  /** The identity the server presented when it is not the pinned one: its AUTH is checked with it, then the handshake fails. */
+  private presented: Uint8Array | null = null;
 
   constructor(options: ClientHandshakeOptions) {
     this.options = options;
@@ -199,13 +222,8 @@ export class ClientHandshake {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the server HELLO", frame);
         const hello = decodeHello(frame.body, Role.SERVER);
-        if (!sameBytes(hello.identity, this.options.serverKey)) {
-          throw new HashRelayError(
-            "UNAUTHORIZED",
-            `server identity ${formatPublicKey(hello.identity)} is not the pinned serverKey ${formatPublicKey(this.options.serverKey)}`,
-            "check client.serverKey against the key the server printed at keygen; if the server key changed on purpose, pin the new one",
-          );
-        }
+        // Not the pinned key: nothing more is sent, but its AUTH is read to tell a changed identity from a forgery.
+        if (!sameBytes(hello.identity, this.options.serverKey)) this.presented = hello.identity;
         this.serverHello = frame.body;
         this.serverEphemeral = hello.ephemeral;
         this.state = "await-auth";
@@ -214,6 +232,7 @@ export class ClientHandshake {
       case "await-auth": {
         if (frame.type !== FrameType.AUTH) throw unexpected("the server AUTH", frame);
         const th = transcriptHash(this.ephemeral!.hello, this.serverHello!);
+        if (this.presented) throw this.identityRefusal(frame.body, th, this.presented);
         if (!verifyAuth(frame.body, Role.SERVER, th, this.options.serverKey)) {
           throw new HashRelayError(
             "UNAUTHORIZED",
@@ -235,6 +254,18 @@ export class ClientHandshake {
       case "failed":
         throw new HashRelayError("INTERNAL", "client handshake already failed");
     }
+  }
+
+  /** Why a server presenting `presented` (not the pinned key) is refused: its identity changed when its AUTH verifies with it, else a forgery. */
+  private identityRefusal(auth: Uint8Array, th: Uint8Array, presented: Uint8Array): HashRelayError {
+    const pinned = formatPublicKey(this.options.serverKey);
+    if (verifyAuth(auth, Role.SERVER, th, presented))
+      return new ServerIdentityChanged(pinned, formatPublicKey(presented), this.options.configFile);
+    return new HashRelayError(
+      "UNAUTHORIZED",
+      `server identity ${formatPublicKey(presented)} is not the pinned serverKey ${pinned}, and its signature does not verify`,
+      "not the real server, or its HELLO was altered in transit: check the network path",
+    );
   }
 }
 

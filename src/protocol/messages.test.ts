@@ -37,6 +37,8 @@ const valid: ControlMessage[] = [
   { type: "have", receipt: doc, held: { file: "backup-www-00-30-02-2026-11-26.tar.zst", since: "2026-11-26T02:30:00Z", reason: "" } },
   { type: "error", code: "NO_SPACE", message: "storage full: 12 MiB free, 80 MiB needed" },
   { type: "bye" },
+  { type: "fetching", file: "backup-www-00-30-02-2026-11-26.tar.gz", size: 4096, chunks: 2 },
+  { type: "fetching", file: "backup-www-00-30-02-2026-11-26.tar.gz", size: 4096, chunks: 2, trashed: true, receipt: doc, manifest: doc },
 ];
 
 /** Per type: raw JSON values that must be refused, and a word the error must contain. */
@@ -112,6 +114,14 @@ const invalid: Record<string, [unknown, string][]> = {
     [{ type: "error", code: "BUSY" }, "message"],
   ],
   bye: [[{ type: "bye", reason: "done" }, "additional"]],
+  fetching: [
+    [{ type: "fetching", file: "backup-www-00-30-02-2026-11-26.tar.gz", size: 1, chunks: 1, receipt: "signed" }, "/receipt"],
+    [
+      { type: "fetching", file: "backup-www-00-30-02-2026-11-26.tar.gz", size: 1, chunks: 1, manifest: { ...doc, sig: "x" } },
+      "/manifest/sig",
+    ],
+    [{ type: "fetching", file: "backup-www-00-30-02-2026-11-26.tar.gz", size: 1, chunks: 1, manifest: null }, "/manifest"],
+  ],
 };
 
 function refusal(bytes: Uint8Array, from?: "client" | "server"): HashRelayError {

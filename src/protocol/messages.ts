@@ -28,8 +28,20 @@ export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string
 export type ByeMessage = { type: "bye" };
 /** Restore: send back stored (or trashed) archive `file` of source `name`; `manifestOnly`: its chunk list only (verify). */
 export type FetchMessage = { type: "fetch"; name: string; file: string; manifestOnly?: true };
-/** Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then (unless manifestOnly) every member as a CHUNK frame, in order. */
-export type FetchingMessage = { type: "fetching"; file: string; size: number; chunks: number; trashed?: true };
+/**
+ * Answer to fetch: `chunks` manifest entries follow as MANIFEST pages, then (unless manifestOnly) every member as a CHUNK
+ * frame, in order. `receipt`: the archive's receipt, signed by the server's identity in force; `manifest`: the manifest the
+ * client signed when it was stored. With them a client without a kept receipt can anchor the archive (PROTOCOL.md §10 step 8).
+ */
+export type FetchingMessage = {
+  type: "fetching";
+  file: string;
+  size: number;
+  chunks: number;
+  trashed?: true;
+  receipt?: SignedDoc;
+  manifest?: SignedDoc;
+};
 /** Proof of storage: answer SHA-256(nonce ‖ raw bytes of member `index`) for each item (PROTOCOL.md §14). */
 export type ProveMessage = { type: "prove"; name: string; file: string; items: { index: number; nonce: string }[] };
 /** One answer per item, in order: the hash, or why the member could not be read. */

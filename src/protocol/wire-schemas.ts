@@ -163,7 +163,7 @@ export const controlSchemas = {
   fetching: message(
     "fetching",
     { file: archiveFile, size: count, chunks: { type: "integer", minimum: 0, maximum: MAX_CHUNKS_PER_ARCHIVE } },
-    { trashed: { const: true } },
+    { trashed: { const: true }, receipt: signedDocSchema, manifest: signedDocSchema },
   ),
   listing: message("listing", { archives: { type: "array", maxItems: MAX_LISTING_PAGE, items: listedArchive }, more: { type: "boolean" } }),
 } as const;

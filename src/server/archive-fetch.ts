@@ -1,13 +1,19 @@
-// Answering `fetch`: an archive sent back whole for a restore, or only its chunk list for a verify.
+// Answering `fetch`: an archive sent back whole for a restore, or only its chunk list for a verify, with what anchors it.
 import { FrameType } from "../protocol/constants.ts";
 import { encodeManifestPage, manifestPages } from "../protocol/binary-frames.ts";
+import { formatPublicKey } from "../protocol/identity.ts";
 import type { FetchMessage } from "../protocol/messages.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
+import type { ArchiveSource } from "../store/store.ts";
+import { receiptFor, signReceipt } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
 
 /**
- * `fetching`, the archive's manifest as MANIFEST pages, then (unless manifestOnly) every member as a
- * CHUNK frame in order. Members go as read, unchecked: the client verifies each against the manifest
- * it signed. Throws STORAGE when this client holds no such archive or it cannot be read.
+ * `fetching` (with the archive's receipt, signed by the identity in force, and the manifest the client
+ * signed when the server kept it), the archive's manifest as MANIFEST pages, then (unless manifestOnly)
+ * every member as a CHUNK frame in order. Members go as read, unchecked: the client verifies each
+ * against the chunk list it anchored. Throws STORAGE when this client holds no such archive or it
+ * cannot be read.
  */
 export async function answerFetch(scope: SessionScope, message: FetchMessage): Promise<void> {
   const { client, log } = scope;
@@ -32,6 +38,8 @@ async function sendArchive(scope: SessionScope, name: string, file: string, mani
       size: source.size,
       chunks: source.members.length,
       ...(source.trashed ? { trashed: true as const } : {}),
+      receipt: await currentReceipt(scope, source),
+      ...(source.manifest ? { manifest: source.manifest } : {}),
     });
     const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
     for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
@@ -46,4 +54,16 @@ async function sendArchive(scope: SessionScope, name: string, file: string, mani
   } finally {
     await source.close();
   }
+}
+
+/**
+ * The receipt of the archive `source` reads, signed by the identity in force: a stored archive's as
+ * receiptFor keeps it; a trashed one's from its signed record, or signed again over its trash facts
+ * (not recorded: the trash is only read).
+ */
+async function currentReceipt(scope: SessionScope, source: ArchiveSource): Promise<SignedDoc> {
+  const { ctx } = scope;
+  if (!source.trashed) return receiptFor({ ...source.facts, receipt: source.receipt }, scope);
+  if (source.receipt?.key === formatPublicKey(ctx.identity.publicKey)) return source.receipt;
+  return signReceipt(source.facts, ctx.identity);
 }

@@ -4,10 +4,10 @@ import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
-import { verifyDocument, type ManifestBody } from "../protocol/signed-document.ts";
+import { verifyDocument, type ManifestBody, type SignedDoc } from "../protocol/signed-document.ts";
 import type { IndexEntry, Upload } from "../store/store.ts";
 import { rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
-import { heldField, receiptFor } from "./receipts.ts";
+import { heldField, receiptFor, signReceipt } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
 
 /**
@@ -50,7 +50,7 @@ export function beginIncomingUpload(scope: SessionScope, message: OfferMessage, 
 async function sendHave(scope: SessionScope, latest: IndexEntry, name: string): Promise<void> {
   await scope.session.sendControl({
     type: "have",
-    receipt: await receiptFor(latest, scope.ctx),
+    receipt: await receiptFor(latest, scope),
     ...heldField(scope.ctx.store, scope.client, name),
   });
   scope.log.log("info", `${name} unchanged (${latest.file})`, { name });
@@ -127,11 +127,12 @@ export class IncomingUpload {
   }
 
   /**
-   * Ends the upload with the checked manifest: `have` when the latest stored archive has its id
-   * (nothing new kept), else the archive stored and `receipt`. The upload is closed afterwards, stored
-   * or not. Throws what Upload.commit throws (BAD_FRAME, HASH_MISMATCH, NO_SPACE, STORAGE).
+   * Ends the upload with the checked manifest (`signed`: as the client signed it): `have` when the latest
+   * stored archive has its id (nothing new kept), else the archive stored with its signed record and
+   * `receipt`. The upload is closed afterwards, stored or not. Throws what Upload.commit throws
+   * (BAD_FRAME, HASH_MISMATCH, NO_SPACE, STORAGE).
    */
-  async commit(manifest: ManifestBody): Promise<void> {
+  async commit(manifest: ManifestBody, signed: SignedDoc): Promise<void> {
     const { ctx, client, session, log } = this.scope;
     const latest = ctx.store.latest(client, manifest.name);
     if (latest && latest.archiveId === manifest.archiveId) {
@@ -140,14 +141,12 @@ export class IncomingUpload {
       await sendHave(this.scope, latest, manifest.name);
       return;
     }
-    const entry = await this.upload.commit({
-      name: manifest.name,
-      file: manifest.file,
-      archiveId: manifest.archiveId,
-      chunks: manifest.chunks,
-      rawSize: manifest.rawSize,
-    });
-    await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, ctx), ...heldField(ctx.store, client, manifest.name) });
+    const { name, file, archiveId, chunks, rawSize } = manifest;
+    const entry = await this.upload.commit(
+      { name, file, archiveId, chunks, rawSize },
+      { manifest: signed, signReceipt: (facts) => signReceipt(facts, ctx.identity) },
+    );
+    await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, this.scope), ...heldField(ctx.store, client, name) });
     log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
     ctx.events?.archiveStored?.(client, entry);
   }

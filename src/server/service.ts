@@ -8,6 +8,7 @@ import type { Logger } from "../io/log.ts";
 import { listenMetrics, type MetricsListener } from "../io/metrics-http.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
 import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
+import { isTrashItemName } from "../store/trash.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
 import type { RunningServer } from "./daemon.ts";
@@ -74,7 +75,7 @@ export function trashUsage(storage: string): { bytes: number; items: number } {
   const root = path.join(storage, TRASH_DIR);
   for (const client of readdirOrEmpty(root)) {
     for (const item of readdirOrEmpty(path.join(root, client))) {
-      if (item.startsWith(".") || item.endsWith(".trashed")) continue;
+      if (!isTrashItemName(item)) continue;
       const st = fs.lstatSync(path.join(root, client, item), { throwIfNoEntry: false });
       if (st?.isFile()) {
         bytes += st.size;

@@ -188,7 +188,12 @@ describe("server session, idle", () => {
       more: false,
     });
     await s.client.sendControl({ type: "fetch", name: "www", file: entry.file });
-    expect(await nextControl(s.client)).toEqual({ type: "fetching", file: entry.file, size: entry.size, chunks: 2 });
+    const fetching = await nextControl(s.client);
+    expect(fetching).toMatchObject({ type: "fetching", file: entry.file, size: entry.size, chunks: 2 });
+    // stored without a signed record: no manifest, and a receipt signed on demand
+    expect(fetching).not.toHaveProperty("manifest");
+    const receipt = verifyDocument((fetching as { receipt: SignedDoc }).receipt, SERVER_IDENTITY.publicKey, "receipt");
+    expect(receipt).toMatchObject({ client: CLIENT_NAME, name: "www", file: entry.file, archiveId: archive.archiveId });
     await s.client.expectBinary(FrameType.SEALED_MANIFEST, WAIT_MS);
     for (const member of archive.members)
       expect((await s.client.expectBinary(FrameType.SEALED_CHUNK, WAIT_MS)).subarray(4)).toEqual(member);

@@ -8,7 +8,7 @@ import { formatAge, when } from "../daemon/status-line.ts";
 import type { ServerConfig } from "../io/config-file.ts";
 import { readHolds, type Hold } from "../store/holds.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
-import { readSidecar } from "../store/trash.ts";
+import { isTrashItemName, readSidecar } from "../store/trash.ts";
 import { freeBytes, readServerActivity, type ServerActivityRecord } from "./service.ts";
 
 export interface ServerArchiveStatus {
@@ -120,7 +120,7 @@ async function trashStatus(layout: StoreLayout, storage: string, trashForMs: num
   const trash: TrashStatus[] = [];
   for (const client of readdirOrEmpty(path.join(storage, TRASH_DIR))) {
     for (const item of readdirOrEmpty(path.join(storage, TRASH_DIR, client))) {
-      if (item.startsWith(".") || item.endsWith(".trashed")) continue;
+      if (!isTrashItemName(item)) continue;
       const st = fs.lstatSync(path.join(storage, TRASH_DIR, client, item), { throwIfNoEntry: false });
       if (!st?.isFile()) continue;
       const trashedAtMs = await readSidecar(layout, client, item).catch(() => null);

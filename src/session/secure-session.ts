@@ -86,11 +86,20 @@ function peerError(frame: Frame): HashRelayError {
   return new HashRelayError(code, `peer refused: ${message}`);
 }
 
-/** Client side: handshake with the pinned server key, then waits for `welcome`. Throws UNAUTHORIZED, VERSION, TIMEOUT, CLOSED. */
-export async function openClientSession(connection: Connection, identity: Identity, serverKey: Uint8Array): Promise<SecureSession> {
+/**
+ * Client side: handshake with the pinned server key, then waits for `welcome`. Throws UNAUTHORIZED (a
+ * ServerIdentityChanged, naming `configFile` in its advice, when the server proves another identity),
+ * VERSION, TIMEOUT, CLOSED.
+ */
+export async function openClientSession(
+  connection: Connection,
+  identity: Identity,
+  serverKey: Uint8Array,
+  options: { configFile?: string } = {},
+): Promise<SecureSession> {
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
   const remaining = () => Math.max(1, deadline - Date.now());
-  const handshake = new ClientHandshake({ identity, serverKey, random });
+  const handshake = new ClientHandshake({ identity, serverKey, random, configFile: options.configFile });
   for (const frame of handshake.start()) await connection.send(frame);
   for (;;) {
     const frame = await connection.receive(remaining());

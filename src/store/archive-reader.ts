@@ -3,9 +3,12 @@ import { open } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
 import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
 import { readExactly, scanArchive } from "./archive-file.ts";
 import type { OpenFiles } from "./open-files.ts";
+import { readSignedRecord, type ReceiptFacts } from "./signed-record.ts";
 import { asStorageError } from "./storage-error.ts";
+import type { ArchiveRow } from "./index-entry.ts";
 import type { StoreContext } from "./store-context.ts";
 import { listTrashed } from "./trashed-archives.ts";
 
@@ -13,6 +16,12 @@ import { listTrashed } from "./trashed-archives.ts";
 export interface ArchiveSource {
   trashed: boolean;
   size: number;
+  /** What its receipt attests, as the index (stored) or the trash sidecar (trashed) records it. */
+  facts: ReceiptFacts;
+  /** The receipt kept for it (index or signed record), by whichever identity signed it; absent when none was kept. */
+  receipt?: SignedDoc;
+  /** The manifest the client signed, from its signed record; absent for archives stored before records were kept. */
+  manifest?: SignedDoc;
   members: { id: string; offset: number; length: number; rawLength: number }[];
   /** Reads exactly `length` bytes at `offset`; throws STORAGE when the file is shorter. */
   read: (offset: number, length: number) => Promise<Uint8Array>;
@@ -45,41 +54,51 @@ export function readChunk(ctx: StoreContext, client: string, idHex: string, file
 
 /**
  * Archive `file` of (checked) `client` opened for sending back: the stored file, else the newest
- * trashed item that was that file. Members come from the index for a stored archive, from a scan for
- * a trashed one; the reader checks nothing, the restoring client does. Throws STORAGE when no such
- * archive is there or it cannot be read.
+ * trashed item that was that file, with its receipt facts and signed record. Members come from the
+ * index for a stored archive, from a scan for a trashed one; the reader checks nothing, the restoring
+ * client does. Throws STORAGE when no such archive is there or it cannot be read.
  */
 export async function archiveToSend(ctx: StoreContext, client: string, file: string): Promise<ArchiveSource> {
-  const stored = ctx.index.archive(client, file) !== undefined;
-  const { path, members } = stored ? storedMembers(ctx, client, file) : await trashedMembers(ctx, client, file);
-  const handle = await open(path, "r").catch((err) => {
+  const row = ctx.index.archive(client, file);
+  const located = row ? storedArchive(ctx, row) : await trashedArchive(ctx, client, file);
+  const record = await readSignedRecord(located.recordPath);
+  const receipt = row ? row.receipt : record?.receipt;
+  const handle = await open(located.path, "r").catch((err) => {
     throw asStorageError(err, `cannot open ${client}/${file}`);
   });
   const size = (await handle.stat()).size;
   return {
-    trashed: !stored,
+    trashed: !row,
     size,
-    members,
+    facts: located.facts,
+    ...(receipt ? { receipt } : {}),
+    ...(record?.manifest ? { manifest: record.manifest } : {}),
+    members: located.members,
     read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
     close: () => handle.close(),
   };
 }
 
-type Located = { path: string; members: ArchiveSource["members"] };
+type Located = { path: string; recordPath: string; facts: ReceiptFacts; members: ArchiveSource["members"] };
 
-/** A stored archive's path and its members as the index records them. */
-function storedMembers(ctx: StoreContext, client: string, file: string): Located {
+/** A stored archive's path, facts and members as the index records them. */
+function storedArchive(ctx: StoreContext, row: ArchiveRow): Located {
+  const { client, name, file, archiveId, fileSha256, size, storedAt } = row;
   return {
     path: ctx.layout.archivePath(client, file),
+    recordPath: ctx.layout.signedPath(client, file),
+    facts: { client, name, file, archiveId, fileSha256, size, storedAt },
     members: ctx.index.membersWithSha(client, file).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength })),
   };
 }
 
-/** The newest trashed item that was `file`, and its members found by scanning it. Throws STORAGE when there is none or it cannot be read. */
-async function trashedMembers(ctx: StoreContext, client: string, file: string): Promise<Located> {
+/** The newest trashed item that was `file`, its facts, and its members found by scanning it. Throws STORAGE when there is none or it cannot be read. */
+async function trashedArchive(ctx: StoreContext, client: string, file: string): Promise<Located> {
   const item = (await listTrashed(ctx, client)).filter((t) => t.file === file).at(-1);
   if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
   const path = ctx.layout.trashPath(client, item.item);
+  const { name, archiveId, fileSha256, size, storedAt } = item;
+  const facts = { client, name, file, archiveId, fileSha256, size, storedAt };
   const scanned = await scanArchive(path).catch((err) => {
     throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
   });
@@ -90,5 +109,5 @@ async function trashedMembers(ctx: StoreContext, client: string, file: string): 
     length: table.length(i),
     rawLength: table.rawLength(i),
   }));
-  return { path, members };
+  return { path, recordPath: ctx.layout.trashedSignedPath(client, item.item), facts, members };
 }

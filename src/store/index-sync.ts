@@ -1,12 +1,13 @@
 // Keeping the chunk index in line with the archives on disk: at open, before each backup, and for a file an upload finds in place.
-import { lstat } from "node:fs/promises";
+import { lstat, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "./archive-file.ts";
 import type { ChunkIndex } from "./chunk-index.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
-import { checkArchiveFile, pathExists, readdirOrEmpty } from "./layout.ts";
+import { SIGNED_DIR, checkArchiveFile, pathExists, readdirOrEmpty } from "./layout.ts";
+import { readSignedRecord, receiptAttesting } from "./signed-record.ts";
 import type { StoreContext } from "./store-context.ts";
 
 type RecordedRow = ReturnType<ChunkIndex["recorded"]>[number];
@@ -14,7 +15,7 @@ type RecordedRow = ReturnType<ChunkIndex["recorded"]>[number];
 /**
  * Brings the whole index in line with the archives on disk (at open): keeps a row whose file has the
  * recorded size and mtime and whose members cover it, scans (one transaction per archive) every other
- * archive, forgets rows whose client folder or file is gone. Throws fs errors of the root folder.
+ * archive, forgets rows (and signed records) whose client folder or file is gone. Throws fs errors of the root folder.
  */
 export async function syncIndex(ctx: StoreContext): Promise<void> {
   const recorded = ctx.index.recorded();
@@ -37,6 +38,8 @@ export async function syncIndex(ctx: StoreContext): Promise<void> {
     ctx.index.remove(stale.client, stale.file);
     ctx.log("info", "catalog.orphan-removed", { client: stale.client, file: stale.file });
   }
+  for (const client of await readdirOrEmpty(ctx.layout.under(SIGNED_DIR)))
+    if (!seen.has(client) && isSlug(client)) await dropOrphanRecords(ctx, client, []);
 }
 
 /**
@@ -62,11 +65,14 @@ export async function refreshClient(ctx: StoreContext, client: string): Promise<
 /**
  * Makes the index agree with `<root>/<client>/`: archives it does not know or whose size or mtime
  * moved are scanned (damaged ones logged, left in place, not indexed), records whose file is gone
- * are dropped. `recorded`: the index's rows of that client. Throws fs errors of the folder.
+ * are dropped, and so are signed records whose archive is gone. `recorded`: the index's rows of that
+ * client. Throws fs errors of the folder.
  */
 async function syncClient(ctx: StoreContext, client: string, recorded: RecordedRow[]): Promise<void> {
   const known = new Map(recorded.map((r) => [r.file, r]));
-  for (const file of await readdirOrEmpty(ctx.layout.clientDir(client))) {
+  const names = await readdirOrEmpty(ctx.layout.clientDir(client));
+  await dropOrphanRecords(ctx, client, names);
+  for (const file of names) {
     const parsed = parseArchiveFileName(file);
     if (!parsed || !isSlug(parsed.name)) {
       ctx.log("debug", "store.ignored", { path: `${client}/${file}`, reason: "not an archive name" });
@@ -131,19 +137,40 @@ export async function existingEntry(ctx: StoreContext, client: string, file: str
   return row ? ctx.index.entry(row) : undefined;
 }
 
-/** Scans `<client>/<file>` and records it (no receipt) in the index. Returns its member count. Throws STORAGE when damaged. */
+/**
+ * Scans `<client>/<file>` and records it in the index, with the receipt and storage time of its signed
+ * record when that attests this very file (else no receipt, and its mtime). Returns its member count.
+ * Throws STORAGE when damaged.
+ */
 async function scanInto(ctx: StoreContext, client: string, name: string, file: string): Promise<number> {
   const scanned = await scanArchive(ctx.layout.archivePath(client, file));
+  const facts = { client, name, file, archiveId: scanned.archiveId, fileSha256: scanned.fileSha256, size: scanned.size };
+  const kept = receiptAttesting(await readSignedRecord(ctx.layout.signedPath(client, file)), facts);
   const row: ArchiveRow = {
-    client,
-    name,
-    file,
-    archiveId: scanned.archiveId,
-    fileSha256: scanned.fileSha256,
-    size: scanned.size,
+    ...facts,
     mtimeMs: scanned.mtimeMs,
-    storedAt: new Date(scanned.mtimeMs).toISOString(),
+    storedAt: kept?.storedAt ?? new Date(scanned.mtimeMs).toISOString(),
+    ...(kept ? { receipt: kept.receipt } : {}),
   };
   ctx.index.put(row, scanned.members);
   return scanned.members.count;
+}
+
+/**
+ * Deletes the signed records in `.signed/<client>/` whose archive is not in `<client>/` (`names`: its
+ * entries): a commit cut before its rename, a move into the trash cut after it (the trash has the copy),
+ * an archive deleted by hand. Failures are logged.
+ */
+async function dropOrphanRecords(ctx: StoreContext, client: string, names: string[]): Promise<void> {
+  const present = new Set(names);
+  for (const record of await readdirOrEmpty(ctx.layout.signedDir(client))) {
+    const file = record.replace(/\.json$/, "");
+    if (!record.endsWith(".json") || present.has(file)) continue;
+    try {
+      await unlink(ctx.layout.signedPath(client, file));
+      ctx.log("info", "signed.orphan-removed", { client, file, note: "its archive is not in the client folder" });
+    } catch (err) {
+      ctx.log("warn", "signed.orphan-remove-failed", { client, file, error: (err as Error).message });
+    }
+  }
 }

@@ -12,6 +12,10 @@ export const DERIVED_DIR = ".hashrelay";
 export const AUDIT_DIR = ".audit";
 /** Holds on suspect replacements (holds.ts): durable state, not derived, so not under .hashrelay. */
 export const HOLDS_DIR = ".holds";
+/** Signed records of stored archives (signed-record.ts): not derived, so not under .hashrelay; not in the client folders, which hold archives only. */
+export const SIGNED_DIR = ".signed";
+/** Suffix of a trashed archive's signed record, beside its item in .trash/<client>/. */
+export const SIGNED_SUFFIX = ".signed.json";
 
 /** Refuses (BAD_FRAME) a client id that is not a slug. */
 export function checkClient(client: string): void {
@@ -64,6 +68,14 @@ export class StoreLayout {
   archivePath(client: string, file: string): string {
     return this.under(client, file);
   }
+  /** `<root>/.signed/<client>`: the signed records of the client's stored archives. */
+  signedDir(client: string): string {
+    return this.under(SIGNED_DIR, client);
+  }
+  /** `<root>/.signed/<client>/<file>.json`: the archive's signed manifest and receipt (signed-record.ts). */
+  signedPath(client: string, file: string): string {
+    return this.under(SIGNED_DIR, client, `${file}.json`);
+  }
   trashRoot(): string {
     return this.under(TRASH_DIR);
   }
@@ -72,6 +84,10 @@ export class StoreLayout {
   }
   trashPath(client: string, item: string): string {
     return this.under(TRASH_DIR, client, item);
+  }
+  /** `.trash/<client>/<item>.signed.json`: the signed record that followed the archive into the trash. */
+  trashedSignedPath(client: string, item: string): string {
+    return this.under(TRASH_DIR, client, item + SIGNED_SUFFIX);
   }
   holdsRoot(): string {
     return this.under(HOLDS_DIR);

@@ -2,6 +2,7 @@
 //
 // On disk (see layout.ts):
 //   <root>/<client>/backup-NAME-NOW.tar.gz         archives, complete and fsynced (users restore from these)
+//   <root>/.signed/<client>/<file>.json             the client's signed manifest and our receipt (signed-record.ts); follows the archive
 //   <root>/.trash/<client>/<item> + <item>.trashed  superseded archives and their trash time (trash.ts)
 //   <root>/.holds/<client>/<name>.json              a held name: its last good archive escapes retention (holds.ts)
 //   <root>/.hashrelay/index.sqlite                  derived chunk index (chunk-index.ts): rebuilt by scanning when missing, stale or damaged
@@ -13,7 +14,7 @@
 //
 // The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
 // archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
-// archive-reader.ts, verify-archive.ts, receipt.ts; store-context.ts is the state they share.
+// archive-reader.ts, verify-archive.ts, receipt.ts and signed-record.ts; store-context.ts is the state they share.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
@@ -64,7 +65,8 @@ export type { AuditEvent } from "./audit-chain.ts";
 export type { Hold } from "./holds.ts";
 export { DEFAULT_SUSPECT_RULES, type SuspectRules } from "./suspect-replacement.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
-export { Upload, type UploadHeader } from "./upload.ts";
+export { Upload, type ArchiveSigning, type UploadHeader } from "./upload.ts";
+export type { ReceiptFacts, SignedRecord } from "./signed-record.ts";
 export { OpenFiles } from "./open-files.ts";
 export type { ArchiveSource } from "./archive-reader.ts";
 export type { ScrubReport } from "./verify-archive.ts";
@@ -237,9 +239,9 @@ export class Store {
 
   /**
    * An archive of `client` to send back (restore): the stored file `file` of source `name`, else the
-   * newest trashed item that was that file. `members` reads its members in file order with their
-   * chunk ids and raw lengths (the index's for a stored archive, a scan's for a trashed one); the
-   * reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
+   * newest trashed item that was that file, with what its receipt attests and its signed record.
+   * `members` reads its members in file order with their chunk ids and raw lengths (the index's for a
+   * stored archive, a scan's for a trashed one); the reader checks nothing, the restoring client does. Throws BAD_FRAME on a bad client, name or file,
    * STORAGE when no such archive is there or it cannot be read.
    */
   async archiveToSend(client: string, name: string, file: string): Promise<ArchiveSource> {
@@ -261,7 +263,8 @@ export class Store {
   }
 
   /**
-   * Stores the signed receipt with the archive's index entry and returns the updated entry. Throws
+   * Stores the signed receipt with the archive's index entry and in its signed record (the client's
+   * manifest there is kept), and returns the updated entry. Throws
    * BAD_FRAME on a bad client or file, INTERNAL when `receipt` is not a {body, sig, key} document,
    * STORAGE when that archive is not stored (any more) or the index cannot be written.
    */

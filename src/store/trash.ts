@@ -6,10 +6,12 @@
 // restarts and a deleted index. A crash between the rename and the sidecar leaves an item with no
 // sidecar: it is then given one dated "now" the next time the store opens or purges, so it waits a
 // full trashFor again (late, never early). An item is the archive's file name, or that name plus
-// ".N" when the trash already has an item of that name.
+// ".N" when the trash already has an item of that name. The archive's signed record (signed-record.ts)
+// follows it from .signed as `<item>.signed.json` and is purged with it.
 import { lstat, mkdir, readFile, unlink } from "node:fs/promises";
 import { fsyncDir, renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
-import { StoreLayout, checkClient, pathExists, readdirOrEmpty } from "./layout.ts";
+import { SIGNED_SUFFIX, StoreLayout, checkClient, pathExists, readdirOrEmpty } from "./layout.ts";
+import { withRecordIntoTrash } from "./signed-record.ts";
 import type { StoreLog } from "./store-log.ts";
 
 const SIDECAR = ".trashed";
@@ -31,6 +33,11 @@ export interface TrashedDetails {
   storedAt: string;
 }
 
+/** True for the name of a trashed archive in .trash/<client>/: not a sidecar, a signed record or one of our temp files. */
+export function isTrashItemName(name: string): boolean {
+  return !name.startsWith(".") && !name.endsWith(SIDECAR) && !name.endsWith(SIGNED_SUFFIX);
+}
+
 /** A trashed item's sidecar: its trash time, where it came from, and its details when recorded (null when unreadable). */
 export async function readTrashRecord(
   layout: StoreLayout,
@@ -48,8 +55,8 @@ export async function readTrashRecord(
 }
 
 /**
- * Moves `<root>/<client>/<file>` into `.trash/<client>/` (durable rename), then records the trash
- * time. Returns the item name. Throws fs errors; never overwrites anything in the trash.
+ * Moves `<root>/<client>/<file>` into `.trash/<client>/` (durable rename) with its signed record, then
+ * records the trash time. Returns the item name. Throws fs errors; never overwrites an item in the trash.
  */
 export async function moveToTrash(
   layout: StoreLayout,
@@ -63,14 +70,17 @@ export async function moveToTrash(
   if (created) await fsyncDir(layout.trashRoot());
   let item = file;
   for (let n = 1; await pathExists(layout.trashPath(client, item)); n++) item = `${file}.${n}`;
-  await renameDurable(layout.archivePath(client, file), layout.trashPath(client, item));
+  await withRecordIntoTrash(layout, client, file, item, () =>
+    renameDurable(layout.archivePath(client, file), layout.trashPath(client, item)),
+  );
   await writeSidecar(layout, client, item, nowMs, `${client}/${file}`, details);
   return item;
 }
 
 /**
- * Lists trashed items of every client. Items without a (valid) sidecar get one dated `nowMs`.
- * Stray sidecars whose item is gone and our own leftover temp files are removed. Nothing else is touched.
+ * Lists trashed items of every client. Items without a (valid) sidecar get one dated `nowMs`. Stray
+ * sidecars and signed records whose item is gone, and our own leftover temp files, are removed.
+ * Nothing else is touched.
  */
 export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLog): Promise<TrashItem[]> {
   const items: TrashItem[] = [];
@@ -88,12 +98,13 @@ export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLo
         await unlink(path).catch(() => undefined);
         continue;
       }
-      if (name.endsWith(SIDECAR)) {
-        if (!present.has(name.slice(0, -SIDECAR.length))) await unlink(path).catch(() => undefined);
+      const suffix = [SIDECAR, SIGNED_SUFFIX].find((s) => name.endsWith(s));
+      if (suffix) {
+        if (!present.has(name.slice(0, -suffix.length))) await unlink(path).catch(() => undefined);
         continue;
       }
       if (
-        name.startsWith(".") ||
+        !isTrashItemName(name) ||
         !(await lstat(path).then(
           (st) => st.isFile(),
           () => false,
@@ -123,6 +134,7 @@ export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowM
     try {
       await unlink(layout.trashPath(entry.client, entry.item));
       await unlink(layout.trashPath(entry.client, entry.item + SIDECAR)).catch(() => undefined);
+      await unlink(layout.trashedSignedPath(entry.client, entry.item)).catch(() => undefined);
       await fsyncDir(layout.trashDir(entry.client));
       purged.push(entry);
       log("info", "trash.purged", { client: entry.client, item: entry.item, trashedAt: new Date(entry.trashedAtMs).toISOString() });

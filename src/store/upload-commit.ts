@@ -1,10 +1,13 @@
 // Commit of an upload: check the manifest against the client's header, then assemble, install and record the archive.
+import { unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, MAX_CHUNKS_PER_ARCHIVE, SHA256_HEX } from "../protocol/constants.ts";
+import type { SignedDoc } from "../protocol/signed-document.ts";
 import { installArchive, type AssembledArchive } from "./assemble.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
-import { checkArchiveFile } from "./layout.ts";
+import { checkArchiveFile, pathExists } from "./layout.ts";
 import { memberSources } from "./member-sources.ts";
+import { writeSignedRecord, type ReceiptFacts, type SignedRecord } from "./signed-record.ts";
 import type { UploadParts } from "./upload-host.ts";
 import { newAssembler, type WriteAhead } from "./write-ahead.ts";
 
@@ -18,6 +21,15 @@ export interface UploadHeader {
   chunks: number;
   /** Sum of the entries' raw lengths. */
   rawSize: number;
+}
+
+/**
+ * What the server keeps beside a new archive (signed-record.ts): the manifest the client signed, and the
+ * server's receipt, signed over the facts of the stored file (its identity is the server's, not the store's).
+ */
+export interface ArchiveSigning {
+  manifest: SignedDoc;
+  signReceipt: (facts: ReceiptFacts) => SignedDoc;
 }
 
 /** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
@@ -72,11 +84,17 @@ export function checkManifestWhole({ name, entries }: UploadParts, header: Uploa
 
 /**
  * Under the client lock, with a checked, whole manifest: assembles the archive in tmp (going on from
- * what `ahead` wrote), fsyncs, renames it into place and records it. When `header.file` is already
- * stored with this archive id, returns its entry. Throws STORAGE when that name has another archive,
- * NO_SPACE, and what memberSources and assembling throw; nothing partial is left under a final name.
+ * what `ahead` wrote), fsyncs, writes its signed record (with `signing`), renames it into place and
+ * records it. When `header.file` is already stored with this archive id, returns its entry. Throws
+ * STORAGE when that name has another archive, NO_SPACE, and what memberSources and assembling throw;
+ * nothing partial is left under a final name.
  */
-export async function storeArchive(parts: UploadParts, ahead: WriteAhead, header: UploadHeader): Promise<IndexEntry> {
+export async function storeArchive(
+  parts: UploadParts,
+  ahead: WriteAhead,
+  header: UploadHeader,
+  signing?: ArchiveSigning,
+): Promise<IndexEntry> {
   const { host, client, entries } = parts;
   const { file, archiveId } = header;
   const existing = await host.existingEntry(client, file);
@@ -109,7 +127,7 @@ export async function storeArchive(parts: UploadParts, ahead: WriteAhead, header
     throw err;
   }
   const assembleMs = Math.round(performance.now() - started);
-  const entry = await installFile(parts, header, assembler.tmp, built);
+  const entry = await installFile(parts, header, assembler.tmp, built, signing);
   // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload
   // ran; waitMs: the batch in progress then; appendMs: the rest; the fsync ends assembleMs).
   host.log("debug", "commit.assembled", {
@@ -126,23 +144,42 @@ export async function storeArchive(parts: UploadParts, ahead: WriteAhead, header
   return entry;
 }
 
-/** Renames the assembled file into place, checks its size, and has the host record it. */
-async function installFile(parts: UploadParts, header: UploadHeader, tmp: string, built: AssembledArchive): Promise<IndexEntry> {
+/**
+ * Writes the archive's signed record (with `signing`), then renames the assembled file into place, checks
+ * its size, and has the host record it: no archive is ever in place without its record.
+ */
+async function installFile(
+  parts: UploadParts,
+  header: UploadHeader,
+  tmp: string,
+  built: AssembledArchive,
+  signing: ArchiveSigning | undefined,
+): Promise<IndexEntry> {
   const { host, client } = parts;
   const { name, file, archiveId } = header;
-  const stats = await installArchive(host.layout, client, file, tmp);
-  if (stats.size !== built.size) {
-    throw new HashRelayError("STORAGE", `${client}/${file}: stored ${stats.size} bytes, expected ${built.size}`);
-  }
-  const row: ArchiveRow = {
+  const facts: ReceiptFacts = {
     client,
     name,
     file,
     archiveId,
     fileSha256: built.fileSha256,
     size: built.size,
-    mtimeMs: stats.mtimeMs,
     storedAt: new Date(host.now()).toISOString(),
   };
+  const record: SignedRecord | undefined = signing && { manifest: signing.manifest, receipt: signing.signReceipt(facts) };
+  if (record)
+    await writeSignedRecord(host.layout.signedPath(client, file), record).catch(async (err) => {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    });
+  const stats = await installArchive(host.layout, client, file, tmp).catch(async (err) => {
+    if (record && !(await pathExists(host.layout.archivePath(client, file))))
+      await unlink(host.layout.signedPath(client, file)).catch(() => undefined);
+    throw err;
+  });
+  if (stats.size !== built.size) {
+    throw new HashRelayError("STORAGE", `${client}/${file}: stored ${stats.size} bytes, expected ${built.size}`);
+  }
+  const row: ArchiveRow = { ...facts, mtimeMs: stats.mtimeMs, ...(record ? { receipt: record.receipt } : {}) };
   return host.accepted(row, built.members);
 }

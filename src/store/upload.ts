@@ -7,12 +7,12 @@ import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import type { IndexEntry } from "./index-entry.ts";
 import { StagingWriter } from "./staging-writer.ts";
 import { asStorageError } from "./storage-error.ts";
-import { checkHeaderMatches, checkManifestWhole, storeArchive, type UploadHeader } from "./upload-commit.ts";
+import { checkHeaderMatches, checkManifestWhole, storeArchive, type ArchiveSigning, type UploadHeader } from "./upload-commit.ts";
 import { UploadEntries } from "./upload-entries.ts";
 import type { UploadHandle, UploadHost, UploadParts } from "./upload-host.ts";
 import { WriteAhead } from "./write-ahead.ts";
 
-export { checkUploadHeader, type UploadHeader } from "./upload-commit.ts";
+export { checkUploadHeader, type ArchiveSigning, type UploadHeader } from "./upload-commit.ts";
 
 /**
  * One archive of source `name` being received from `client`. The client streams: it sends manifest
@@ -135,10 +135,11 @@ export class Upload implements UploadHandle {
    * HASH_MISMATCH (manifest does not hash to the archive id, or a reused stored member no longer
    * matches its id), NO_SPACE (free space check, ENOSPC), STORAGE (the file name has another
    * archive; any other fs failure). When the file is already stored with this archive id, returns
-   * its entry. Nothing partial is ever left under a final name. The upload is closed afterwards,
-   * whatever happened; when it failed, its staged chunks join the client's staging pool.
+   * its entry. With `signing`, the archive's signed record is written before it is renamed into place.
+   * Nothing partial is ever left under a final name. The upload is closed afterwards, whatever
+   * happened; when it failed, its staged chunks join the client's staging pool.
    */
-  async commit(header: UploadHeader): Promise<IndexEntry> {
+  async commit(header: UploadHeader, signing?: ArchiveSigning): Promise<IndexEntry> {
     this.assertOpen();
     this.closed = true;
     let committed = false;
@@ -148,7 +149,7 @@ export class Upload implements UploadHandle {
       await this.staging.settled();
       if (this.staging.failure) throw this.staging.failure;
       checkManifestWhole(this.parts, fixed);
-      const entry = await this.host.withClientLock(this.client, () => storeArchive(this.parts, this.ahead, fixed));
+      const entry = await this.host.withClientLock(this.client, () => storeArchive(this.parts, this.ahead, fixed, signing));
       committed = true;
       return entry;
     } catch (err) {

@@ -179,6 +179,23 @@ export function listTree(dir: string): string[] {
   return out.sort();
 }
 
+/** Mode, mtime (s), link target or content SHA-256 of every entry under `dir`: what a byte-identical restore must give back. */
+export function treeFacts(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of listTree(dir)) {
+    const p = path.join(dir, rel.replace(/\/$/, ""));
+    const st = fs.lstatSync(p);
+    const what = st.isSymbolicLink()
+      ? `-> ${fs.readlinkSync(p)}`
+      : st.isFile()
+        ? new Bun.CryptoHasher("sha256").update(fs.readFileSync(p)).digest("hex")
+        : "dir";
+    // A folder's mtime moves while tar writes into it and is then set back: compare them too.
+    out[rel] = `${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${what}`;
+  }
+  return out;
+}
+
 /** Gives `target` the exact (nanosecond) times of `reference`, as `touch -r` does. */
 export function touchLike(reference: string, target: string): void {
   const result = spawnSync("touch", ["-r", reference, target]);

@@ -34,8 +34,8 @@ export interface ServedConnection {
   end(code: Parameters<Parameters<NonNullable<ServerSessionContext["track"]>>[2]>[0], reason: string): void;
 }
 
-/** Serves a fresh memory connection with `store`; only CLIENT_IDENTITY is listed. Never awaits the session itself. */
-export function serveOverMemory(store: Store): ServedConnection {
+/** Serves a fresh memory connection with `store` as `server` (default SERVER_IDENTITY); only CLIENT_IDENTITY is listed. Never awaits the session itself. */
+export function serveOverMemory(store: Store, server: Identity = SERVER_IDENTITY): ServedConnection {
   const { a, b, log: frames } = memoryConnectionPair();
   const logs: LogRecord[] = [];
   const told: string[] = [];
@@ -44,7 +44,7 @@ export function serveOverMemory(store: Store): ServedConnection {
   };
   const listed = formatPublicKey(CLIENT_IDENTITY.publicKey);
   const served = serveConnection(b, {
-    identity: SERVER_IDENTITY,
+    identity: server,
     store,
     log: { log: (level, message, fields = {}) => logs.push({ level, message, fields }) },
     authorize: (key) => (formatPublicKey(key) === listed ? CLIENT_NAME : null),
@@ -66,12 +66,13 @@ export function serveOverMemory(store: Store): ServedConnection {
   return { clientEnd: a, served, frames, logs, told, end: (code, reason) => endSession(code, reason) };
 }
 
-/** serveOverMemory, then the client's handshake with CLIENT_IDENTITY (or `identity`) against the pinned server key. */
+/** serveOverMemory (as `server`), then the client's handshake with CLIENT_IDENTITY (or `identity`) pinning that server's key. */
 export async function openServedSession(
   store: Store,
   identity: Identity = CLIENT_IDENTITY,
+  server: Identity = SERVER_IDENTITY,
 ): Promise<ServedConnection & { client: SecureSession }> {
-  const served = serveOverMemory(store);
-  const client = await openClientSession(served.clientEnd, identity, SERVER_IDENTITY.publicKey);
+  const served = serveOverMemory(store, server);
+  const client = await openClientSession(served.clientEnd, identity, server.publicKey);
   return { ...served, client };
 }
