@@ -218,7 +218,7 @@ server:
     keep: 1
     trashFor: 48h
   # Each client is added here when it links (ssh-configuration-manager.sh accept).
-  clients:
+  clients: []
 EOF
   else
     local p

@@ -406,7 +406,8 @@ server_command() {
       [ "$DRY_RUN" = 1 ] || accept_clients "$wait_s"
       ;;
     none)
-      say "key ready in $LINK_BUNDLE (SHA-256 $(bundle_sum)); link a client later, then run: ssh-configuration-manager.sh accept"
+      say "key ready in $LINK_BUNDLE; link a client later (scp, --sha256 below), then run: ssh-configuration-manager.sh accept"
+      printf 'sha256 %s\n' "$(bundle_sum)"
       start_server
       ;;
   esac
