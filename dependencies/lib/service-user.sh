@@ -20,7 +20,7 @@ ensure_user() {
     run useradd --system --create-home --home-dir "/home/$name" --shell "$shell" --user-group --comment "HashRelay service user" "$name"
   fi
   run usermod --password '*' "$name"
-  if [ "$DRY_RUN" = 0 ] && [ "$(stat -c %U "/home/$name")" != "$name" ]; then run chown "$name:$name" "/home/$name"; fi
+  if [ "$DRY_RUN" = 0 ] && [ -d "/home/$name" ] && [ "$(stat -c %U "/home/$name")" != "$name" ]; then run chown "$name:$name" "/home/$name"; fi
 }
 
 # remove_user NAME: deletes the user and its group; its home is left to the caller (it may hold backups).
