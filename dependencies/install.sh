@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Installs a HashRelay client or server on this machine: packages, service user and folders, sudoers drop-in,
-# binary, systemd unit, keys and config, firewall, the SSH link between client and server, then the service.
+# Installs a HashRelay client or server on this machine: the port question first (nothing is changed before
+# it is answered), packages, service user and folders, sudoers drop-in, binary, systemd unit, identity and
+# config, ufw rules; then a server starts and waits for its clients to link, a client links and starts once
+# the server accepts it (its first backup runs at install time).
 # Exit: 0 installed; 1 failed; 2 usage; 3 unsupported distribution.
 set -euo pipefail
 
@@ -14,6 +16,8 @@ PROG=install.sh
 . "$HERE/lib/yaml-edit.sh"
 # shellcheck source=lib/service-user.sh
 . "$HERE/lib/service-user.sh"
+# shellcheck source=lib/port-question.sh
+. "$HERE/lib/port-question.sh"
 
 BIN=/usr/local/bin/hashrelay
 ETC=/etc/hashrelay
@@ -28,17 +32,26 @@ usage: install.sh server [--port N] [--from ADDR|CIDR|any]... [--listen ADDR] [-
                          [--transfer scp|http|none] [--http-bind ADDR] [--http-port N] [--timeout S] [--wait S] [options]
        install.sh client --server ADDR --path DIR... [--auto] [--port N] [--name NAME] [--schedule S]
                          [--fetch scp|http] [--login USER] [--ssh-port N] [--http-port N] [--sha256 HEX] [options]
-options: [--binary FILE] [--no-packages] [--no-firewall] [--no-ssh] [--no-start] [--dry-run]
+options: [--binary FILE] [--enable-firewall] [--no-firewall] [--new-identity] [--no-packages] [--no-ssh] [--no-start]
+         [--dry-run]
 
-  server  HashRelay-server user, storage /home/HashRelay-server/backup, key, config, ufw open to --from,
-          the RSA key for the clients; then waits (--wait, default 600 s) for a client to link (--transfer:
-          scp = the client fetches the key by scp; http = one download from --http-bind; none = link later).
-          --http-port: the download's port (default: the agreed port, free until the service starts).
-  client  HashRelay-Client user, state /var/lib/hashrelay, key, config backing up each --path (readable by
-          HashRelay-Client: the service runs as that user),
-          ufw open to the server; fetches the RSA key (--fetch) and links to --server. --auto: find the
-          server on the LAN at each backup instead of using its address.
-  --port N       the agreed port, the same on both (asked for when not given and not in the config yet)
+  server  HashRelay-server user, storage /home/HashRelay-server/backup, identity, config, ufw rules for --from,
+          the RSA key for the clients; starts the service, then waits (--wait, default 600 s) for a client to
+          link (--transfer: scp = the client fetches the key by scp; http = one download from --http-bind;
+          none = link later). --http-port: the download's port (default: the agreed port; the service starts
+          once the download is done).
+  client  HashRelay-Client user, state /var/lib/hashrelay, identity, config backing up each --path (readable by
+          HashRelay-Client: the service runs as that user), ufw rule out to the server; fetches the key and the
+          server's SSH host keys (--fetch), links to --server, waits (--wait, default 60 s) for the server to
+          accept it, then starts the service: the first backup runs now. --auto: find the server on the LAN
+          at each backup instead of using its address.
+  --port N       the agreed port, the same on both (asked first when not given and not in the config yet;
+                 no answer takes 7373)
+  --enable-firewall  enable ufw if it is inactive (SSH kept open; says what the default policy blocks).
+                 Without it ufw's state is left as found: only HashRelay's rules are added
+  --no-firewall  add no ufw rule at all
+  --new-identity make a new identity even if one is kept from an earlier install (the old key is kept
+                 beside it as KEY.replaced-DATE); by default a reinstall keeps the identity
   --binary FILE  the hashrelay binary to install (default: dist/hashrelay next to dependencies/)
   --no-ssh       skip the SSH link: paste keys by hand (README, "Set up a server and a client by hand")
 USAGE
@@ -51,9 +64,9 @@ case $role in
   *) usage >&2; die "$EXIT_USAGE" "first argument: server or client" ;;
 esac
 
-port="" froms=() listen=0.0.0.0 storage=$SERVER_HOME/backup transfer=scp http_bind="" http_port="" timeout=300 wait_s=600
+port="" froms=() listen=0.0.0.0 storage=$SERVER_HOME/backup transfer=scp http_bind="" http_port="" timeout=300 wait_s=""
 server="" auto=0 name="" paths=() schedule="every 1h" fetch=scp login=root ssh_port=22 sha256=""
-binary="" packages=1 firewall=1 ssh=1 start=1
+binary="" packages=1 firewall=1 enable_firewall=0 new_identity=0 ssh=1 start=1
 while [ $# -gt 0 ]; do
   case $1 in
     --port | --from | --listen | --storage | --transfer | --http-bind | --http-port | --timeout | --wait | --server | --name | \
@@ -72,6 +85,8 @@ while [ $# -gt 0 ]; do
     --auto) auto=1; shift ;;
     --no-packages) packages=0; shift ;;
     --no-firewall) firewall=0; shift ;;
+    --enable-firewall) enable_firewall=1; shift ;;
+    --new-identity) new_identity=1; shift ;;
     --no-ssh) ssh=0; shift ;;
     --no-start) start=0; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -87,7 +102,14 @@ if [ "$role" = client ]; then
 else
   [ ${#froms[@]} -gt 0 ] || [ "$firewall" = 0 ] || die "$EXIT_USAGE" "server needs --from ADDR|CIDR (the clients allowed through ufw; --from any for all)"
 fi
+[ -z "$wait_s" ] || [[ $wait_s =~ ^[0-9]+$ ]] || die "$EXIT_USAGE" "--wait must be whole seconds"
+wait_s=${wait_s:-$([ "$role" = server ] && echo 600 || echo 60)}
 need_root
+
+# The one question comes first: nothing has changed yet when the admin is asked.
+if [ -z "$port" ] && [ -f "$CONFIG" ]; then port=$(yaml_top_value "$CONFIG" port); fi
+if [ -z "$port" ]; then port=$(ask_port 7373); fi
+is_port "$port" || die "$EXIT_USAGE" "port \"$port\" is not a number in 1-65535"
 
 USER_NAME=$([ "$role" = server ] && echo "$SERVER_USER" || echo "$CLIENT_USER")
 UNIT=HashRelay.$role.service
@@ -118,11 +140,16 @@ fi
 step "service user $USER_NAME"
 if [ "$role" = server ]; then ensure_user "$SERVER_USER" /usr/sbin/nologin; else ensure_user "$CLIENT_USER" /bin/sh; fi
 run install -d -m 755 "$ETC"
-if [ "$role" = server ]; then
-  run install -d -m 750 -o "$SERVER_USER" -g "$SERVER_USER" "$storage"
-else
-  run install -d -m 750 -o "$CLIENT_USER" -g "$CLIENT_USER" "$STATE"
-fi
+
+# own_tree USER DIR: DIR and everything in it belong to USER (a plain uninstall handed them to root).
+own_tree() {
+  if [ -d "$2" ] && [ -n "$(find "$2" \( ! -user "$1" -o ! -group "$1" \) -print -quit)" ]; then
+    run chown -R "$1:$1" "$2"
+    say "$2 (kept from an earlier install) handed back to $1"
+  fi
+  run install -d -m 750 -o "$1" -g "$1" "$2"
+}
+if [ "$role" = server ]; then own_tree "$SERVER_USER" "$storage"; else own_tree "$CLIENT_USER" "$STATE"; fi
 
 # ---------------------------------------------------------------- 3. sudo rights: exactly what the service needs
 step "sudoers drop-in"
@@ -164,23 +191,21 @@ run install -m 644 "$ROOT/hashrelay.example.yaml" "$ETC/hashrelay.example.yaml"
 
 # ---------------------------------------------------------------- 5. key and config
 step "identity and config"
+public_key() { sed -n 's/^# public: //p' "$1" | head -n 1; }
+if [ -f "$KEY" ] && [ "$new_identity" = 1 ]; then
+  replaced=$KEY.replaced-$(date -u +%Y%m%dT%H%M%SZ)
+  run mv "$KEY" "$replaced"
+  run chown root:root "$replaced"
+  say "identity $(public_key "$replaced") replaced (--new-identity); the old key is kept as $replaced"
+  [ "$role" = client ] || say "clients that pinned it report the change until they link again or re-pin the new identity"
+fi
 if [ -f "$KEY" ]; then
-  say "identity $KEY exists: kept"
+  say "identity $KEY kept: $(public_key "$KEY") (--new-identity makes a new one)"
 else
   run "$BIN" keygen --out "$KEY"
 fi
 run chown "$USER_NAME:$USER_NAME" "$KEY"
 run chmod 600 "$KEY"
-
-if [ -z "$port" ]; then
-  if [ -f "$CONFIG" ]; then port=$(yaml_top_value "$CONFIG" port); fi
-  if [ -z "$port" ]; then
-    printf 'Which TCP port do the HashRelay client and server use? (the same on both) [7373]: ' >&2
-    read -r port || die "$EXIT_USAGE" "no port given: pass --port N"
-    port=${port:-7373}
-  fi
-fi
-is_port "$port" || die "$EXIT_USAGE" "port \"$port\" is not a number in 1-65535"
 
 section_text() {
   if [ "$role" = server ]; then
@@ -193,7 +218,7 @@ server:
     keep: 1
     trashFor: 48h
   # Each client is added here when it links (ssh-configuration-manager.sh accept).
-  clients:
+  clients: []
 EOF
   else
     local p
@@ -237,17 +262,83 @@ if [ "$firewall" = 1 ]; then
   else
     ufw_args+=(--server "$([ "$auto" = 1 ] && echo auto || echo "$server")")
   fi
+  [ "$enable_firewall" = 1 ] && ufw_args+=(--enable-firewall)
   "$BASH" "$HERE/ufw-configuration-manager/ufw-configuration-manager.sh" "${ufw_args[@]}" ${dry[@]+"${dry[@]}"}
 fi
 
-# ---------------------------------------------------------------- 7. the SSH link
-if [ "$ssh" = 1 ]; then
-  step "SSH link"
-  ssh_manager=("$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh")
-  if [ "$role" = server ]; then
-    "${ssh_manager[@]}" server --transfer "$transfer" --timeout "$timeout" --wait "$wait_s" --config "$CONFIG" \
-      ${http_bind:+--http-bind "$http_bind"} ${http_port:+--http-port "$http_port"} ${dry[@]+"${dry[@]}"}
+# ---------------------------------------------------------------- the service and the SSH link, in their order
+
+enable_unit() {
+  step "service $UNIT"
+  if systemd_running; then
+    run systemctl daemon-reload
+    run systemctl enable "$UNIT"
+  elif command -v systemctl >/dev/null 2>&1; then
+    run systemctl enable "$UNIT" # offline: only the symlinks (chroot, image build)
   else
+    run install -d -m 755 "$UNIT_DIR/multi-user.target.wants"
+    run ln -sfn "$UNIT_DIR/$UNIT" "$UNIT_DIR/multi-user.target.wants/$UNIT"
+    say "systemctl not found: $UNIT enabled by its multi-user.target.wants link"
+  fi
+}
+
+# True when the service can start now: systemd runs, --no-start was not given, and the config validates.
+can_start() {
+  if [ "$start" = 0 ] || ! systemd_running; then
+    say "$UNIT enabled; it starts with the machine (or: systemctl start $UNIT)"
+    return 1
+  fi
+  [ "$DRY_RUN" = 1 ] && return 0
+  "$BIN" validate --config "$CONFIG" >/dev/null 2>&1 && return 0
+  say "$UNIT not started: $CONFIG is not complete yet (hashrelay validate --config $CONFIG says why)"
+  return 1
+}
+
+start_unit() {
+  run systemctl restart "$UNIT"
+  say "started: systemctl status $UNIT"
+}
+
+# Asks the server for this client's archive list (an authenticated session) until it answers or --wait runs
+# out: the client service then starts on a server that accepts it, and its first tick backs up at once.
+wait_for_server() {
+  local deadline=$((SECONDS + wait_s)) code output
+  [ "$DRY_RUN" = 0 ] || { run "$BIN" ls --config "$CONFIG"; return 0; }
+  say "waiting up to $wait_s s for the server to accept this client..."
+  while :; do
+    code=0
+    output=$("$BIN" ls --config "$CONFIG" 2>&1) || code=$?
+    case $code in
+      0) say "the server accepts this client: its first backup starts now"; return 0 ;;
+      2) say "$(printf '%s' "$output" | tail -n 1)"; return 0 ;;
+    esac
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "the server did not accept this client within $wait_s s ($(printf '%s' "$output" | tail -n 1)); the service starts anyway and backs up once the server answers"
+      return 0
+    fi
+    sleep 1
+  done
+}
+
+ssh_manager=("$BASH" "$HERE/ssh-configuration-manager/ssh-configuration-manager.sh")
+no_start=()
+[ "$start" = 1 ] || no_start=(--no-start)
+if [ "$role" = server ]; then
+  # The server runs before it waits for the link; the link's accept adds the client, which it applies live.
+  enable_unit
+  if [ "$ssh" = 0 ]; then
+    if can_start; then start_unit; fi
+  else
+    say "$UNIT starts before the wait for the link (once the key is downloaded with --transfer http)"
+    step "SSH link"
+    "${ssh_manager[@]}" server --transfer "$transfer" --timeout "$timeout" --wait "$wait_s" --config "$CONFIG" \
+      ${http_bind:+--http-bind "$http_bind"} ${http_port:+--http-port "$http_port"} ${no_start[@]+"${no_start[@]}"} \
+      ${dry[@]+"${dry[@]}"}
+  fi
+else
+  # The client starts after the link, once the server accepts it: its first tick is a backup, not "server down".
+  if [ "$ssh" = 1 ]; then
+    step "SSH link"
     link=(client --server "$server" --fetch "$fetch" --login "$login" --ssh-port "$ssh_port" --config "$CONFIG")
     [ -n "$sha256" ] && link+=(--sha256 "$sha256")
     [ -n "$http_port" ] && link+=(--http-port "$http_port")
@@ -255,26 +346,10 @@ if [ "$ssh" = 1 ]; then
     [ "$auto" = 1 ] && link+=(--auto)
     "${ssh_manager[@]}" "${link[@]}" ${dry[@]+"${dry[@]}"}
   fi
-fi
-
-# ---------------------------------------------------------------- 8. the service
-step "service $UNIT"
-if systemd_running; then
-  run systemctl daemon-reload
-  run systemctl enable "$UNIT"
-elif command -v systemctl >/dev/null 2>&1; then
-  run systemctl enable "$UNIT" # offline: only the symlinks (chroot, image build)
-else
-  run install -d -m 755 "$UNIT_DIR/multi-user.target.wants"
-  run ln -sfn "$UNIT_DIR/$UNIT" "$UNIT_DIR/multi-user.target.wants/$UNIT"
-  say "systemctl not found: $UNIT enabled by its multi-user.target.wants link"
-fi
-if [ "$DRY_RUN" = 0 ] && ! "$BIN" validate --config "$CONFIG" >/dev/null 2>&1; then
-  say "$UNIT not started: $CONFIG is not complete yet (hashrelay validate --config $CONFIG says why)"
-elif [ "$start" = 1 ] && systemd_running; then
-  run systemctl restart "$UNIT"
-  say "started: systemctl status $UNIT"
-else
-  say "$UNIT enabled; it starts with the machine (or: systemctl start $UNIT)"
+  enable_unit
+  if can_start; then
+    wait_for_server
+    start_unit
+  fi
 fi
 say "done: HashRelay $role installed"

@@ -36,3 +36,15 @@ setup() {
   [ "$status" -eq 2 ]
   [[ $stderr == *"unknown argument --form"* ]]
 }
+
+@test "the port is asked before anything changes; with stdin closed the answer is the default" {
+  [ -x "$DEPS/../dist/hashrelay" ] || skip "dist/hashrelay missing (npm run build)"
+  [ ! -e /etc/hashrelay/hashrelay.yaml ] || skip "this machine has /etc/hashrelay/hashrelay.yaml: its port would be taken"
+  run --separate-stderr "$DEPS/install.sh" server --from 10.0.0.1 --transfer none --no-packages --dry-run </dev/null
+  [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+  [[ $stderr == *"no answer (stdin closed): port 7373"* ]]
+  [[ $output == *"port: 7373"* ]]
+  # The question comes first: before the service user, the binary, the config.
+  question=${stderr%%Which TCP port*}
+  [[ $question != *"== "* ]]
+}

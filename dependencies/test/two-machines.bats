@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # From nothing to a running pair, as the README's "Install" section tells an admin: a server and two clients,
 # each a Debian rootfs (chroot) in its own network namespace, joined by veth pairs. The server waits while
-# the first client fetches the RSA key by scp from the server's real sshd, the second by the one-shot HTTP
-# download; both link, and both back up through ufw on every side, finding the server by LAN discovery.
+# the first client fetches the link bundle (the RSA key and the NAS's SSH host keys) by scp from the server's real
+# sshd, the second by the one-shot HTTP download, each checked by the SHA-256 the server printed; both link, and
+# both back up, finding the server by LAN discovery, through ufw where --enable-firewall turned it on (the NAS,
+# web01) and with ufw left inactive as found on db01.
 
 bats_require_minimum_version 1.5.0
 
@@ -61,17 +63,19 @@ wait_for() {
 
 @test "web01 links by scp while the server install waits for it" {
   in_machine "$NS_S" "$S" /opt/hashrelay/dependencies/install.sh server --port 7373 --from 10.69.0.2 --from 10.69.1.2 \
-    --transfer scp --wait 60 >"$BATS_FILE_TMPDIR/server-1.log" 2>&1 3>&- &
+    --transfer scp --wait 60 --enable-firewall >"$BATS_FILE_TMPDIR/server-1.log" 2>&1 3>&- &
   server_install=$!
   wait_for "$BATS_FILE_TMPDIR/server-1.log" "waiting up to 60 s"
+  sum=$(sed -n 's/^sha256 //p' "$BATS_FILE_TMPDIR/server-1.log")
 
   run in_machine "$NS_C" "$C" /opt/hashrelay/dependencies/install.sh client --server 10.69.0.1 --port 7373 --name web01 \
-    --path /srv/data --fetch scp --login root --auto
+    --path /srv/data --fetch scp --login root --auto --sha256 "$sum" --enable-firewall
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   wait "$server_install" || { cat "$BATS_FILE_TMPDIR/server-1.log"; false; }
   grep -q "client web01 linked" "$BATS_FILE_TMPDIR/server-1.log"
 
   cmp "$S/home/HashRelay-server/.ssh/HashRelay-client.key" "$C/home/HashRelay-Client/.ssh/HashRelay-client.key"
+  [ "$(sort "$C/home/HashRelay-Client/.ssh/known_hosts")" = "$(cat "$S"/etc/ssh/ssh_host_*_key.pub | awk '{print "10.69.0.1", $1, $2}' | sort)" ]
   grep -qx "      key: \"$(sed -n 's/^# public: //p' "$C/etc/hashrelay/client.key")\"" "$S/etc/hashrelay/hashrelay.yaml"
   grep -qx "  serverKey: \"$(cat "$S/etc/hashrelay/server.pub")\"" "$C/etc/hashrelay/hashrelay.yaml"
   grep -qx "  server: auto" "$C/etc/hashrelay/hashrelay.yaml"
@@ -84,11 +88,11 @@ wait_for() {
 
 @test "db01 links by the one-shot HTTP download, checked with the SHA-256 the server printed" {
   in_machine "$NS_S" "$S" /opt/hashrelay/dependencies/install.sh server --port 7373 --from 10.69.0.2 --from 10.69.1.2 \
-    --transfer http --http-bind 10.69.1.1 --timeout 30 --wait 60 >"$BATS_FILE_TMPDIR/server-2.log" 2>&1 3>&- &
+    --transfer http --http-bind 10.69.1.1 --timeout 30 --wait 60 --enable-firewall >"$BATS_FILE_TMPDIR/server-2.log" 2>&1 3>&- &
   server_install=$!
   wait_for "$BATS_FILE_TMPDIR/server-2.log" "^sha256 "
   sum=$(sed -n 's/^sha256 //p' "$BATS_FILE_TMPDIR/server-2.log")
-  [ "$sum" = "$(sha256sum <"$S/home/HashRelay-server/.ssh/HashRelay-client.key" | cut -d' ' -f1)" ]
+  [ "$sum" = "$(sha256sum <"$S/home/HashRelay-server/.ssh/HashRelay-link.bundle" | cut -d' ' -f1)" ]
 
   run in_machine "$NS_D" "$D" /opt/hashrelay/dependencies/install.sh client --server 10.69.1.1 --port 7373 --name db01 \
     --path /srv/data --fetch http --sha256 "$sum"
@@ -101,9 +105,10 @@ wait_for() {
 }
 
 @test "the running pair: both clients back up to the NAS through ufw, web01 finding it on the LAN" {
-  for m in "$NS_S:$S" "$NS_C:$C" "$NS_D:$D"; do
+  for m in "$NS_S:$S" "$NS_C:$C"; do
     in_machine "${m%%:*}" "${m#*:}" ufw status | grep -q '^Status: active'
   done
+  in_machine "$NS_D" "$D" ufw status | grep -qx 'Status: inactive' # db01: no --enable-firewall, left as found
   in_machine "$NS_S" "$S" runuser -u HashRelay-server -- hashrelay server --config /etc/hashrelay/hashrelay.yaml \
     >"$BATS_FILE_TMPDIR/hashrelay-server.log" 2>&1 3>&- &
   wait_for "$BATS_FILE_TMPDIR/hashrelay-server.log" "LAN discovery answers"

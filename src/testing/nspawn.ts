@@ -1,4 +1,4 @@
-// Test helper: a minimal Debian root (debootstrap, cached as a tarball) booted with systemd-nspawn, driven through nsenter.
+// Test helper: a minimal Debian root (debootstrap, cached as a tarball) booted with systemd-nspawn, driven through nsenter; two may share a private link.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -6,10 +6,26 @@ import os from "node:os";
 import path from "node:path";
 import { childrenOf } from "./process-children.ts";
 
-/** Bump to rebuild every cached root (e.g. when the package list or the clean-up changes). */
+/** Bump to rebuild every cached root (e.g. when the clean-up changes; the package list is part of the cache key). */
 export const ROOTFS_VERSION = "1";
-/** What the container needs beyond minbase: systemd as PID 1, dbus for systemctl, procps for /bin/kill (ExecReload=). */
-export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "procps"];
+/**
+ * What the container needs beyond minbase: systemd as PID 1, dbus for systemctl, procps for /bin/kill
+ * (ExecReload=); then what dependencies/install.sh needs (pkg-auto-install finds it present and installs
+ * nothing): sudo, ssh and sshd, python3 (the one-shot key download), ufw, iproute2 (ss). One root serves
+ * both container tests, so a machine without the cache runs debootstrap once.
+ */
+export const ROOTFS_PACKAGES = [
+  "systemd",
+  "systemd-sysv",
+  "dbus",
+  "procps",
+  "sudo",
+  "openssh-client",
+  "openssh-server",
+  "python3",
+  "ufw",
+  "iproute2",
+];
 export const CACHE_DIR = "/var/cache/hashrelay-tests";
 
 const COMMANDS = ["systemd-nspawn", "debootstrap", "unshare", "nsenter", "tar", "zstd", "mount"];
@@ -75,12 +91,12 @@ function run(command: string, args: string[], opts: { timeoutMs?: number } = {})
  * The cached root tarball, built on first use with debootstrap (minbase + ROOTFS_PACKAGES) from the
  * host's own mirror. Returns its path and whether it was built now. Throws with debootstrap's log on failure.
  */
-export function cachedRootfs(): { tarball: string; built: boolean; seconds: number } {
+export function cachedRootfs(packages: string[] = ROOTFS_PACKAGES): { tarball: string; built: boolean; seconds: number } {
   const source = hostMirror();
   if ("error" in source) throw new Error(source.error);
   const arch = run("dpkg", ["--print-architecture"]).trim();
   const key = createHash("sha256")
-    .update(JSON.stringify([ROOTFS_VERSION, ROOTFS_PACKAGES, source]))
+    .update(JSON.stringify([ROOTFS_VERSION, packages, source]))
     .digest("hex")
     .slice(0, 12);
   const tarball = path.join(CACHE_DIR, `rootfs-${source.suite}-${arch}-v${ROOTFS_VERSION}-${key}.tar.zst`);
@@ -90,7 +106,7 @@ export function cachedRootfs(): { tarball: string; built: boolean; seconds: numb
   const work = fs.mkdtempSync(path.join(CACHE_DIR, "build-"));
   try {
     const root = path.join(work, "root");
-    run("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, source.suite, root, source.mirror], {
+    run("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, source.suite, root, source.mirror], {
       timeoutMs: 900_000,
     });
     // What the test never reads: smaller tarball, faster extraction.
@@ -111,6 +127,57 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** A command running inside a container in the background: its output so far, and its end. */
+export interface BackgroundCommand {
+  /** stdout and stderr so far, interleaved as they came. */
+  output(): string;
+  /** Resolves with the output once it matches `re`; rejects when the command ends first or after `timeoutMs`. */
+  waitFor(re: RegExp, timeoutMs: number): Promise<string>;
+  /** Resolves when the command ends (stdout and stderr apart; `output()` keeps both interleaved). */
+  readonly exited: Promise<ExecResult>;
+}
+
+/**
+ * Two network namespaces joined by a veth pair, each side addressed, for two containers booted into them:
+ * a private link, with nothing routed to or from the host's network.
+ */
+export class PrivateLink {
+  private constructor(readonly names: [string, string]) {}
+
+  /** Creates `${name}-a` and `${name}-b` (`ip netns`), loopback up, the veth pair addressed with `a` and `b` (CIDR). */
+  static create(name: string, a: string, b: string): PrivateLink {
+    const link = new PrivateLink([`${name}-a`, `${name}-b`]);
+    const veth = `hr${process.pid % 100_000}`;
+    try {
+      for (const ns of link.names) {
+        run("ip", ["netns", "add", ns]);
+        run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+      }
+      run("ip", ["-n", link.names[0], "link", "add", `${veth}a`, "type", "veth", "peer", "name", `${veth}b`, "netns", link.names[1]]);
+      for (const [i, address] of [a, b].entries()) {
+        const ns = link.names[i]!;
+        const dev = `${veth}${i === 0 ? "a" : "b"}`;
+        run("ip", ["-n", ns, "addr", "add", address, "brd", "+", "dev", dev]);
+        run("ip", ["-n", ns, "link", "set", dev, "up"]);
+      }
+    } catch (err) {
+      link.remove();
+      throw err;
+    }
+    return link;
+  }
+
+  /** The file systemd-nspawn joins for side 0 or 1 (Container.boot's `networkNamespace`). */
+  namespacePath(side: 0 | 1): string {
+    return `/run/netns/${this.names[side]}`;
+  }
+
+  /** Deletes both namespaces (the veth pair goes with them). Stop the containers first. */
+  remove(): void {
+    for (const ns of this.names) spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+  }
+}
+
 /** A booted container: its root folder on the host, and commands run inside it. */
 export class Container {
   private constructor(
@@ -128,12 +195,17 @@ export class Container {
   }
 
   /**
-   * Boots `root` with systemd-nspawn (private network, not registered with machined), in a mount
-   * namespace of its own whose /run is a fresh tmpfs (the host may not run systemd). Resolves once
-   * the container's systemd reports running or degraded.
+   * Boots `root` with systemd-nspawn (not registered with machined), in a mount namespace of its own
+   * whose /run is a fresh tmpfs (the host may not run systemd). The network is private and empty, or
+   * `opts.networkNamespace` (e.g. PrivateLink.namespacePath). Resolves once the container's systemd
+   * reports running or degraded.
    */
-  static async boot(root: string, name: string): Promise<Container> {
-    const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"';
+  static async boot(root: string, name: string, opts: { networkNamespace?: string } = {}): Promise<Container> {
+    // The namespace file lives under /run, which the tmpfs hides: open it first, hand nspawn the descriptor.
+    const script = [
+      'if [ -n "$HASHRELAY_NETNS" ]; then exec 3<"$HASHRELAY_NETNS"; set -- --network-namespace-path=/proc/self/fd/3 "$@"; else set -- --private-network "$@"; fi',
+      'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"',
+    ].join("\n");
     const args = [
       "--mount",
       "--propagation",
@@ -144,7 +216,6 @@ export class Container {
       "sh",
       "-D",
       root,
-      "--private-network",
       "--register=no",
       "--keep-unit",
       "-q",
@@ -152,7 +223,10 @@ export class Container {
       "--console=read-only",
       `--machine=${name}`,
     ];
-    const nspawn = spawn("unshare", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const nspawn = spawn("unshare", args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, HASHRELAY_NETNS: opts.networkNamespace ?? "" },
+    });
     let output = "";
     nspawn.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     nspawn.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -178,18 +252,68 @@ export class Container {
     }
   }
 
+  /** nsenter's command line for `command` inside the container (all its namespaces, its root), as root, with a clean environment. */
+  private enter(command: string[]): string[] {
+    const ns = ["-t", String(this.initPid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"];
+    return [...ns, "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", ...command];
+  }
+
   /** Runs a command inside the container (all its namespaces, its root), as root, with a clean environment. */
   exec(command: string[], timeoutMs = 60_000): ExecResult {
-    const ns = ["-t", String(this.initPid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"];
-    const result = spawnSync(
-      "nsenter",
-      [...ns, "/usr/bin/env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", ...command],
-      {
-        encoding: "utf8",
-        timeout: timeoutMs,
-      },
-    );
+    const result = spawnSync("nsenter", this.enter(command), { encoding: "utf8", timeout: timeoutMs });
     return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+  }
+
+  /** Starts a command inside the container, as exec does, without waiting for it (killed after `timeoutMs`). */
+  start(command: string[], timeoutMs = 600_000): BackgroundCommand {
+    const child = spawn("nsenter", this.enter(command), { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    let output = "";
+    let stdout = "";
+    let stderr = "";
+    const watchers = new Set<() => void>();
+    const seen = (chunk: Buffer, stream: "out" | "err") => {
+      const text = chunk.toString();
+      output += text;
+      if (stream === "out") stdout += text;
+      else stderr += text;
+      for (const watcher of watchers) watcher();
+    };
+    child.stdout!.on("data", (d: Buffer) => seen(d, "out"));
+    child.stderr!.on("data", (d: Buffer) => seen(d, "err"));
+    const exited = new Promise<ExecResult>((resolve) =>
+      child.once("close", (code, signal) => {
+        resolve({ status: code ?? (signal ? null : 0), stdout, stderr });
+        for (const watcher of watchers) watcher();
+      }),
+    );
+    let ended = false;
+    void exited.then(() => (ended = true));
+    return {
+      output: () => output,
+      exited,
+      waitFor: (re, waitMs) =>
+        new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => done(new Error(`no ${re} within ${waitMs} ms:\n${output}`)), waitMs);
+          const check = () => {
+            if (re.test(output)) done(null);
+            else if (ended || child.exitCode !== null || child.signalCode !== null)
+              done(new Error(`the command ended before ${re}:\n${output}`));
+          };
+          const done = (err: Error | null) => {
+            clearTimeout(timer);
+            watchers.delete(check);
+            if (err) reject(err);
+            else resolve(output);
+          };
+          watchers.add(check);
+          check();
+        }),
+    };
+  }
+
+  /** Like exec, without blocking the event loop (background commands keep reading their output meanwhile). */
+  run(command: string[], timeoutMs = 600_000): Promise<ExecResult> {
+    return this.start(command, timeoutMs).exited;
   }
 
   /** Like exec, but throws with the output unless the command exits 0. */
