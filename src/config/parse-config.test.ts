@@ -157,6 +157,11 @@ describe("required sections", () => {
     ]);
   });
 
+  test("a server with an empty client list is valid: a first install runs before any client links", () => {
+    const config = valid("version: 1\nserver:\n  key: ./server.key\n  clients: []\n");
+    expect(config.server?.clients).toEqual([]);
+  });
+
   test("a client with no name and no host name known", () => {
     const text = `version: 1\nclient:\n  server: nas.lan\n  serverKey: ${K1}\n  key: ./client.key\n  paths: [/etc]\n`;
     expect(issues(text, {})).toEqual([

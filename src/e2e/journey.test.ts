@@ -205,14 +205,9 @@ describe.skipIf(unavailable !== null)("an admin's first week: install, first bac
     quote("nas", server, /stdin closed|ufw is|^sha256|HashRelay\.server\.service (started|not started)/);
     expect(server).toContain("no answer (stdin closed): port 7373");
     // Nothing links yet, and the installer writes `clients: []`: the server runs at once only if that validates.
-    const early = /HashRelay\.server\.service (started: it serves while the clients link|not started yet: (.*))/.exec(server);
-    expect(early).not.toBeNull();
-    note(`NAS with no client yet: ${early![0]}`);
-    if (early![2] !== undefined) {
-      // TODO(issue 15, config): `hashrelay validate` refuses an empty server.clients (schema minItems 1), so a
-      // server can start only once its first client is listed. Once `clients: []` validates, this branch goes.
-      expect(early![2]).toContain("server.clients");
-    }
+    expect(server).toContain("HashRelay.server.service started: it serves while the clients link");
+    expect(nas!.exec(["systemctl", "is-active", "HashRelay.server"]).stdout.trim()).toBe("active");
+    note("NAS serving with no client listed yet (clients: [])");
 
     // web01 fetches the link bundle by scp as root, checked with the SHA-256 the NAS printed, links, then waits
     // for the NAS to accept it: the admin runs accept on the NAS only then (the README's "link later").
@@ -286,9 +281,25 @@ describe.skipIf(unavailable !== null)("an admin's first week: install, first bac
     expect(pinned).toEqual(hostKeys);
   });
 
-  // TODO(issue 15, client daemon helper): `hashrelay backup-now` on web01 asks the running service for a tick and
-  // prints its result ("site: unchanged"); `systemctl status HashRelay.client` then agrees with `hashrelay status`.
-  test.todo("backup-now through the service prints the tick's result; systemctl status agrees with hashrelay status");
+  test("backup-now through the service prints the tick's result; systemctl status agrees with hashrelay status", async () => {
+    // As the admin (root): the running service does the tick, with its capability, and the command prints the result.
+    const now = ok(await web01!.run(["hashrelay", "backup-now", "--config", CONFIG, "--json"], 120_000), "backup-now");
+    const report = JSON.parse(now.trim().split("\n").at(-1)!);
+    expect(report.server).toBe("up");
+    expect(report.results.map((r: { name: string; status: string }) => `${r.name}: ${r.status}`)).toEqual(["site: unchanged"]);
+    note(
+      `backup-now on web01: server ${report.server}, ${report.results.map((r: { name: string; status: string }) => `${r.name}: ${r.status}`).join(", ")}`,
+    );
+    // systemd's line follows the tick, whoever started it: it names the same state as hashrelay status.
+    const status = clientStatus();
+    const line = await waitUntil("STATUS= to show the tick", 10_000, () => {
+      const text = ok(web01!.exec(["systemctl", "show", "--value", "-p", "StatusText", "HashRelay.client"]), "systemctl show").trim();
+      return /^Server: Up since \d\d:\d\d \| last tick \d\d:\d\d: 1 unchanged/.test(text) ? text : null;
+    });
+    expect(status.server).toBe("up");
+    expect(status.sources.map((s: { name: string; status: string }) => `${s.name}: ${s.status}`)).toEqual(["site: unchanged"]);
+    note(`systemctl status HashRelay.client: "${line}"; hashrelay status: server ${status.server}, site: ${status.sources[0].status}`);
+  }, 180_000);
 
   test("reinstall both sides the README's way (the NAS waits, HTTP download): identities kept, the NAS serves before the link, the unchanged source still succeeds", async () => {
     const removedClient = ok(await web01!.run([UNINSTALL, "client"]), "uninstall.sh client");
@@ -333,11 +344,77 @@ describe.skipIf(unavailable !== null)("an admin's first week: install, first bac
     expect(archives()).toHaveLength(1);
   }, 600_000);
 
-  // TODO(issue 15, trust and recovery helper): disaster recovery from the NAS alone. Destroy web01's state and
-  // keys (`uninstall.sh client --purge`, then rm -rf /etc/hashrelay /var/lib/hashrelay), install it anew (linked
-  // as web01 again, or with the client key from an offline copy), `hashrelay restore site --to /srv/restored`
-  // and `hashrelay verify`: treeDigest(<web01Root>/srv/restored/site) must equal siteDigest.
-  test.todo("disaster recovery: web01's state and keys destroyed, new install, restore byte-identical, verify");
+  test("disaster recovery: web01 lost with its state, keys and data; a new install with the offline key copy restores byte-identical and verifies", async () => {
+    // What the admin kept offline (the README's list): the client's private key and the server's public key.
+    const offlineKey = fs.readFileSync(path.join(web01Root, "etc/hashrelay/client.key"));
+    const serverKey = fs.readFileSync(path.join(nasRoot, "etc/hashrelay/server.pub"), "utf8").trim();
+    // The machine is lost: state, identity, config and the data itself.
+    ok(await web01!.run([UNINSTALL, "client", "--purge"]), "uninstall.sh client --purge");
+    ok(web01!.exec(["rm", "-rf", "/etc/hashrelay", "/var/lib/hashrelay", "/srv/site"]), "rm");
+    expect(fs.existsSync(path.join(web01Root, "var/lib/hashrelay"))).toBe(false);
+    // The new machine: the kept key put back first, then the README's install, not started (no data yet).
+    fs.mkdirSync(path.join(web01Root, "etc/hashrelay"), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(web01Root, "etc/hashrelay/client.key"), offlineKey, { mode: 0o600 });
+    fs.mkdirSync(path.join(web01Root, "srv/site"));
+    const bundle = fs.readFileSync(path.join(nasRoot, "home/HashRelay-server/.ssh/HashRelay-link.bundle"));
+    const sum = createHash("sha256").update(bundle).digest("hex");
+    const client = ok(
+      await web01!.run(
+        [
+          INSTALL,
+          "client",
+          "--server",
+          NAS_IP,
+          "--port",
+          "7373",
+          "--path",
+          "/srv/site",
+          "--fetch",
+          "scp",
+          "--login",
+          "root",
+          "--sha256",
+          sum,
+          "--no-start",
+        ],
+        300_000,
+      ),
+      "install.sh client (the new machine)",
+    );
+    expect(client).toContain(`identity /etc/hashrelay/client.key kept: ${identity.client}`);
+    const accepted = ok(await nas!.run([SSH_MANAGER, "accept", "--wait", "30"]), "accept");
+    expect(accepted).toContain("client web01 linked again: already listed with this key");
+    expect(fs.readFileSync(path.join(web01Root, CONFIG.slice(1)), "utf8")).toContain(serverKey);
+    note("web01 reinstalled from nothing but the offline key copy; the server key it pinned is the one kept offline");
+
+    // Restore from the NAS alone: anchored by the manifest this client's key signed, every chunk checked.
+    ok(web01!.exec(["rmdir", "/srv/site"]), "rmdir");
+    const restored = ok(
+      await web01!.run(["hashrelay", "restore", "site", "--config", CONFIG, "--to", "/srv/restored", "--json"], 120_000),
+      "restore",
+    );
+    const result = JSON.parse(restored.trim().split("\n").at(-1)!);
+    expect(result.anchor).toBe("client-manifest");
+    expect(treeDigest(path.join(web01Root, "srv/restored/site"))).toBe(siteDigest);
+    note(`restore on the new web01: byte-identical, anchored by ${result.anchor} (${result.anchoredBy ?? ""})`);
+    // verify: no proof answers on a new machine; the download check proves every archive instead.
+    const verified = await web01!.run(["hashrelay", "verify", "--config", CONFIG, "--download"], 120_000);
+    expect(verified.status).toBe(0);
+    quote("web01", verified.stdout + verified.stderr, /site|ok|verified/i);
+
+    // The data goes back in place and the service starts: its first backup finds nothing new to send.
+    ok(web01!.exec(["mv", "/srv/restored/site", "/srv/site"]), "mv");
+    const before = archives();
+    ok(web01!.exec(["systemctl", "start", "HashRelay.client"]), "systemctl start");
+    const after = await waitUntil("web01's first tick after the restore", FIRST_BACKUP_MS, () => {
+      const s = clientStatus();
+      return s.lastTick ? s : null;
+    });
+    expect(after.server).toBe("up");
+    expect(after.sources.map((x: { name: string; status: string }) => `${x.name}: ${x.status}`)).toEqual(["site: unchanged"]);
+    expect(archives()).toEqual(before);
+    note(`web01 back in service: first tick site: ${after.sources[0].status}, the NAS still holds ${before.join(", ")}`);
+  }, 600_000);
 
   test("uninstall: ufw back as found on both, archives owned by root, identities and state kept and listed", async () => {
     const client = ok(await web01!.run([UNINSTALL, "client"]), "uninstall.sh client");
