@@ -199,6 +199,24 @@ describe("values", () => {
     ]);
   });
 
+  test("a listen or metrics address that is no IP address nor host name", () => {
+    // '  listen: ...': the value starts at col 11; '  metrics: ...' at col 12.
+    const hint = "use an address such as 0.0.0.0 for every IPv4 address or :: for every IPv6 address";
+    expect(issues(server("  listen: 999.1.1.1"))).toEqual([
+      `${FILE}:4:11: server.listen: "999.1.1.1" is not an IPv4 address: 999 is out of range 0-255 (${hint})`,
+    ]);
+    expect(issues(server("  listen: 10.0.1"))).toEqual([
+      `${FILE}:4:11: server.listen: "10.0.1" is not an IPv4 address: it needs four numbers 0-255 (${hint})`,
+    ]);
+    expect(issues(server('  listen: "1::2::3"'))).toEqual([
+      `${FILE}:4:11: server.listen: "1::2::3" is not a host name or IP address: "::" may appear only once (${hint})`,
+    ]);
+    expect(issues(server('  listen: "2001:db8::1"'))).toEqual([]);
+    expect(issues(server("  metrics: 256.0.0.1:9373"))).toEqual([
+      `${FILE}:4:12: server.metrics: "256.0.0.1:9373" is not an IPv4 address: 256 is out of range 0-255 (write host:port for the Prometheus endpoint, e.g. 127.0.0.1:9373)`,
+    ]);
+  });
+
   test("a listen address with a port", () => {
     // '  listen: "0.0.0.0:7373"': the value starts at col 11.
     expect(issues(server('  listen: "0.0.0.0:7373"'))).toEqual([
@@ -281,6 +299,12 @@ describe("values", () => {
     expect(issues(withServer("nas lan"))).toEqual([`${FILE}:3:11: client.server: "nas lan" is not a host name or IP address (${hint})`]);
     expect(issues(withServer('"[nas]:7373"'))).toEqual([
       `${FILE}:3:11: client.server: "[nas]:7373": "nas" between brackets is not an IPv6 address (${hint})`,
+    ]);
+    expect(issues(withServer("999.1.1.1:7373"))).toEqual([
+      `${FILE}:3:11: client.server: "999.1.1.1:7373" is not an IPv4 address: 999 is out of range 0-255 (${hint})`,
+    ]);
+    expect(issues(withServer('"[2001:db8::g]:7373"'))).toEqual([
+      `${FILE}:3:11: client.server: "[2001:db8::g]:7373": "2001:db8::g" between brackets is not an IPv6 address: "g" is not a group of 1 to 4 hex digits (${hint})`,
     ]);
   });
 
