@@ -7,6 +7,7 @@ import type { ClientConfig } from "../io/config-file.ts";
 import { localTimeZone } from "../io/local-time-zone.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
 import { readDaemonRecord, type DaemonRecord } from "./service.ts";
+import { nameMismatchMessage, type NameMismatch } from "./server-name.ts";
 import { ClientState } from "./state.ts";
 
 export interface ClientSourceStatus {
@@ -49,6 +50,8 @@ export interface ClientStatus {
   splayOffsetMs: number;
   /** The schedule as the log says it: "0 3 * * * in Europe/Paris (the machine's zone), splay 15m (this client +7m12s)". */
   scheduleDetail: string;
+  /** The server lists this client's key under another name than client.name (as of the last session); null when not. */
+  nameMismatch: NameMismatch | null;
   sources: ClientSourceStatus[];
 }
 
@@ -92,6 +95,8 @@ export function clientStatus(config: ClientConfig, now: Date, machineZone = loca
     splayMs: schedule.splayMs,
     splayOffsetMs: schedule.offsetMs,
     scheduleDetail: describeTickSchedule(schedule, client.scheduleText),
+    // A mismatch recorded under another client.name was fixed by that edit: the next session says more.
+    nameMismatch: last?.nameMismatch?.configured === client.name ? last.nameMismatch : null,
     sources,
   };
 }
@@ -116,6 +121,7 @@ export function clientStatusLines(c: ClientStatus, config: { file: string; hash:
       `Server ${c.serverAddress}: ${c.server === "up" ? "Up" : "Down"} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`,
     );
   if (c.lastTick) lines.push(`Last tick: ${when(c.lastTick, now)}`);
+  if (c.nameMismatch) lines.push(`Name: ${nameMismatchMessage(c.nameMismatch)}`);
   lines.push(daemonLine(c.daemon, "HashRelay.client", now));
   const next =
     c.nextTickFrom === "running"
