@@ -3,10 +3,11 @@
 // A file change or SIGHUP reloads the config (src/daemon/reload.ts); start-up is the first reload. A tick
 // runs on the context it started with; a reload swaps the context for the next one and re-arms the one
 // schedule timer when the schedule changed. When the plan says (client/tick-plan.ts): `every` schedules
-// tick at start, cron schedules at their first time; a server found down is retried with backoff until
+// tick at start, cron schedules at their first time in their zone, both late by the client's fixed splay
+// offset (config/tick-schedule.ts); a server found down is retried with backoff until
 // the scheduled tick; SIGUSR1 (`hashrelay backup-now`) asks for a tick now. Each tick holds the state
 // folder's lock (client/tick-lock.ts); a tick another process records there updates STATUS= too.
-import { nextRun } from "../config/schedule.ts";
+import { describeTickSchedule, nextScheduledTick, tickSchedule, type TickSchedule } from "../config/tick-schedule.ts";
 import { runTick, type TickContext, type TickResult } from "./tick.ts";
 import { ClientService, TICK_NOW_SIGNAL, type PlannedTicks } from "./service.ts";
 import { clientRecordPath } from "../daemon/config-record.ts";
@@ -15,6 +16,7 @@ import type { ReloadPart } from "../daemon/reload.ts";
 import { requireClient } from "../io/config-file.ts";
 import { watchFile, type FileWatch } from "../io/file-watch.ts";
 import { createLogger, parseLogFormat, type LogFormat } from "../io/log.ts";
+import { localTimeZone } from "../io/local-time-zone.ts";
 import { ScheduleTimer } from "../io/schedule-timer.ts";
 import { createNotifier } from "../io/sd-notify.ts";
 import type { ClientState } from "./state.ts";
@@ -51,6 +53,8 @@ class ClientDaemon {
   private current: TickContext | null = null;
   /** When the next ticks are due (set by the first reload). */
   private plan: TickPlan = { scheduled: 0, retry: null, downStreak: 0, requested: false };
+  /** When scheduled ticks fall (set by the first reload): the schedule in its zone, and this client's splay offset. */
+  private schedule: TickSchedule | null = null;
   private readonly timer = new ScheduleTimer();
   /** systemd: READY=1 once started, STATUS= after each tick and reload, WATCHDOG=1 (src/client/service.ts). */
   private service: ClientService | null = null;
@@ -81,13 +85,15 @@ class ClientDaemon {
         commit: () => {
           const stateMoved = this.current?.state !== ctx.state;
           this.current = ctx;
-          if (!prev || diff.client?.schedule) {
-            const { schedule } = config.client;
-            this.plan = prev ? rescheduled(this.plan, nextRun(schedule, Date.now())) : firstPlan(schedule, Date.now());
+          const schedule = tickSchedule(config.client, localTimeZone());
+          // The name and server key fix the splay offset: a change of either may move the ticks too.
+          if (!prev || JSON.stringify(schedule) !== JSON.stringify(this.schedule)) {
+            this.plan = prev ? rescheduled(this.plan, nextScheduledTick(schedule, Date.now())) : firstPlan(schedule, Date.now());
+            this.schedule = schedule;
             if (prev)
               ctx.log.log(
                 "info",
-                `schedule re-armed (${config.client.scheduleText}); next tick ${new Date(this.plan.scheduled).toISOString()}`,
+                `schedule re-armed (${describeTickSchedule(schedule, config.client.scheduleText)}); next tick ${new Date(this.plan.scheduled).toISOString()}`,
               );
             this.timer.wake();
           }
@@ -114,7 +120,7 @@ class ClientDaemon {
     this.watchTicks(this.ctx.state);
     this.ctx.log.log(
       "info",
-      `client started (${this.ctx.config.client.scheduleText}); first tick ${new Date(dueAt(this.plan)).toISOString()}`,
+      `client started (${describeTickSchedule(this.schedule!, this.ctx.config.client.scheduleText)}); first tick ${new Date(dueAt(this.plan)).toISOString()}`,
     );
     service.started(this.planned);
     await this.tickOnSchedule(service);
@@ -177,7 +183,7 @@ class ClientDaemon {
       lock.release();
     }
     const backoff = { baseMs: this.retryBaseMs, random: Math.random() };
-    this.plan = afterTick(this.plan, trigger, result, Date.now(), this.ctx.config.client.schedule, backoff);
+    this.plan = afterTick(this.plan, trigger, result, Date.now(), this.schedule!, backoff);
     service.tickDone(this.planned);
     ctx.log.log("info", tickDoneMessage(result, this.plan));
   }

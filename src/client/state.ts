@@ -5,6 +5,7 @@ import { writeFileAtomic, writeFileAtomicIf } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import type { Segment } from "../archive/stream-map.ts";
 import type { DownKind } from "../daemon/status-line.ts";
+import type { NameMismatch } from "./server-name.ts";
 import type { SourceResult } from "./source-result.ts";
 
 /** What the last successful backup of a source left behind. */
@@ -38,6 +39,8 @@ export interface TickRecord {
   pid?: number;
   /** The tick's exit code, as `client --once` would exit (0, 1, 3, 4). */
   exitCode?: number;
+  /** The server lists this client's key under another name than client.name (as of the last session; client/server-name.ts). */
+  nameMismatch?: NameMismatch;
 }
 
 export class ClientState {

@@ -1,11 +1,13 @@
 // The client's part of `hashrelay status`: the last tick, each source and the daemon, as the state folder says (read only).
-import { nextRun } from "../config/schedule.ts";
+import { describeTickSchedule, nextScheduledTick, tickSchedule, type TickSchedule } from "../config/tick-schedule.ts";
 import { formatSize } from "../config/units.ts";
 import { daemonInfo, daemonLine, type DaemonInfo } from "../daemon/daemon-status.ts";
 import { when, type DownKind } from "../daemon/status-line.ts";
 import type { ClientConfig } from "../io/config-file.ts";
+import { localTimeZone } from "../io/local-time-zone.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
 import { readDaemonRecord, type DaemonRecord } from "./service.ts";
+import { nameMismatchMessage, type NameMismatch } from "./server-name.ts";
 import { ClientState } from "./state.ts";
 
 export interface ClientSourceStatus {
@@ -41,12 +43,22 @@ export interface ClientStatus {
   /** The retry the running daemon planned before nextTick, while the server is down; null when none. */
   retry: string | null;
   schedule: string;
+  /** The zone cron reads the schedule in (client.timezone, else the machine's); times are shown in it. */
+  timezone: string;
+  /** client.splay, and this client's fixed delay after each scheduled time (ms; 0: no splay). */
+  splayMs: number;
+  splayOffsetMs: number;
+  /** The schedule as the log says it: "0 3 * * * in Europe/Paris (the machine's zone), splay 15m (this client +7m12s)". */
+  scheduleDetail: string;
+  /** The server lists this client's key under another name than client.name (as of the last session); null when not. */
+  nameMismatch: NameMismatch | null;
   sources: ClientSourceStatus[];
 }
 
-/** What the state folder says; reads only (never creates the folder or a file in it). */
-export function clientStatus(config: ClientConfig, now: Date): ClientStatus {
+/** What the state folder says; reads only (never creates the folder or a file in it). `machineZone`: the zone without client.timezone. */
+export function clientStatus(config: ClientConfig, now: Date, machineZone = localTimeZone()): ClientStatus {
   const { client } = config;
+  const schedule = tickSchedule(client, machineZone);
   const state = new ClientState(client.state);
   const last = state.lastTick();
   const record = readDaemonRecord(client.state);
@@ -77,8 +89,14 @@ export function clientStatus(config: ClientConfig, now: Date): ClientStatus {
     reason: last?.server === "down" ? (last.reason ?? null) : null,
     lastTick: last?.at ?? null,
     daemon,
-    ...nextTick(daemon.running ? record : null, config, now),
+    ...nextTick(daemon.running ? record : null, schedule, now),
     schedule: client.scheduleText,
+    timezone: schedule.zone,
+    splayMs: schedule.splayMs,
+    splayOffsetMs: schedule.offsetMs,
+    scheduleDetail: describeTickSchedule(schedule, client.scheduleText),
+    // A mismatch recorded under another client.name was fixed by that edit: the next session says more.
+    nameMismatch: last?.nameMismatch?.configured === client.name ? last.nameMismatch : null,
     sources,
   };
 }
@@ -86,12 +104,12 @@ export function clientStatus(config: ClientConfig, now: Date): ClientStatus {
 /** The tick in flight or the ones the running daemon planned; without a daemon, the schedule's next time from now. */
 function nextTick(
   running: DaemonRecord | null,
-  config: ClientConfig,
+  schedule: TickSchedule,
   now: Date,
 ): Pick<ClientStatus, "nextTick" | "nextTickFrom" | "retry"> {
   if (running?.tickRunningSince) return { nextTick: running.tickRunningSince, nextTickFrom: "running", retry: null };
   if (running?.nextTick) return { nextTick: running.nextTick, nextTickFrom: "daemon", retry: running.nextRetry ?? null };
-  return { nextTick: new Date(nextRun(config.client.schedule, now.getTime())).toISOString(), nextTickFrom: "schedule", retry: null };
+  return { nextTick: new Date(nextScheduledTick(schedule, now.getTime())).toISOString(), nextTickFrom: "schedule", retry: null };
 }
 
 /** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
@@ -103,13 +121,14 @@ export function clientStatusLines(c: ClientStatus, config: { file: string; hash:
       `Server ${c.serverAddress}: ${c.server === "up" ? "Up" : "Down"} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`,
     );
   if (c.lastTick) lines.push(`Last tick: ${when(c.lastTick, now)}`);
+  if (c.nameMismatch) lines.push(`Name: ${nameMismatchMessage(c.nameMismatch)}`);
   lines.push(daemonLine(c.daemon, "HashRelay.client", now));
   const next =
     c.nextTickFrom === "running"
       ? `running now (since ${when(c.nextTick, now)})`
-      : `${when(c.nextTick, now)}${c.nextTickFrom === "schedule" ? " by the schedule" : ""}`;
-  if (c.retry) lines.push(`Retry: ${when(c.retry, now)}, as the server was down at the last tick`);
-  lines.push(`Next tick: ${next}, schedule ${c.schedule}`);
+      : `${when(c.nextTick, now, c.timezone)}${c.nextTickFrom === "schedule" ? " by the schedule" : ""}`;
+  if (c.retry) lines.push(`Retry: ${when(c.retry, now, c.timezone)}, as the server was down at the last tick`);
+  lines.push(`Next tick: ${next}, schedule ${c.scheduleDetail}`);
   lines.push("Sources:");
   for (const s of c.sources) lines.push(...sourceLines(s, c.name, now));
   return lines;

@@ -1,6 +1,7 @@
 // The daemon's plan: retries with backoff while the server is down, until the scheduled tick; requests; the schedule unmoved.
 import { describe, expect, test } from "bun:test";
 import { parseSchedule } from "../config/schedule.ts";
+import type { TickSchedule } from "../config/tick-schedule.ts";
 import {
   afterTick,
   dueAt,
@@ -15,7 +16,15 @@ import {
 } from "./tick-plan.ts";
 
 const MIN = 60_000;
-const hourly = parseSchedule("53 * * * *")!;
+/** `text` read in UTC, each scheduled tick `offsetMs` late (a splay's fixed share). */
+const inUtc = (text: string, offsetMs = 0): TickSchedule => ({
+  schedule: parseSchedule(text)!,
+  zone: "UTC",
+  zoneIsMachine: false,
+  splayMs: offsetMs === 0 ? 0 : 15 * 60_000,
+  offsetMs,
+});
+const hourly = inUtc("53 * * * *");
 const at = (h: number, m: number, s = 0) => Date.UTC(2026, 10, 26, h, m, s);
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 const down = (kind: TickOutcome["kind"] = "refused"): TickOutcome => ({ server: "down", kind, results: [{ status: "skipped" }] });
@@ -23,12 +32,12 @@ const up: TickOutcome = { server: "up", results: [{ status: "sent" }] };
 const backoff = { baseMs: MIN, random: 0 };
 
 /** Runs the plan forward from `start`: each due tick ends at once with `outcomeAt(time)`; the times and triggers, until `until`. */
-function simulate(plan: TickPlan, until: number, outcomeAt: (ms: number) => TickOutcome): string[] {
+function simulate(plan: TickPlan, until: number, outcomeAt: (ms: number) => TickOutcome, schedule = hourly): string[] {
   const ticks: string[] = [];
   for (let now = dueAt(plan); now < until; now = dueAt(plan)) {
     const trigger = triggerAt(plan, now)!;
     ticks.push(`${hhmm(now)} ${trigger}`);
-    plan = afterTick(tickStarted(plan), trigger, outcomeAt(now), now, hourly, backoff);
+    plan = afterTick(tickStarted(plan), trigger, outcomeAt(now), now, schedule, backoff);
   }
   return ticks;
 }
@@ -108,7 +117,49 @@ describe("requests and reloads", () => {
   });
 
   test("an every schedule ticks at start, a cron one at its first time", () => {
-    expect(firstPlan(parseSchedule("every 30m")!, at(17, 52)).scheduled).toBe(at(17, 52));
+    expect(firstPlan(inUtc("every 30m"), at(17, 52)).scheduled).toBe(at(17, 52));
     expect(firstPlan(hourly, at(17, 52, 30)).scheduled).toBe(at(17, 53));
+  });
+});
+
+describe("splay", () => {
+  const sevenLate = inUtc("53 * * * *", 7 * MIN);
+
+  test("every scheduled tick is late by the client's offset; retries and requests are not", () => {
+    const plan = firstPlan(sevenLate, at(17, 52));
+    expect(hhmm(plan.scheduled)).toBe("18:00");
+    expect(simulate(plan, at(19, 10), (now) => (now >= at(18, 3) ? up : down()), sevenLate)).toEqual([
+      "18:00 schedule",
+      "18:01 retry",
+      "18:03 retry",
+      "19:00 schedule",
+    ]);
+    let requested = afterTick(tickStarted(plan), "schedule", up, at(18, 0), sevenLate, backoff);
+    requested = { ...requested, requested: true };
+    expect(dueAt(requested)).toBe(0);
+    expect(hhmm(afterTick(tickStarted(requested), "request", up, at(18, 20), sevenLate, backoff).scheduled)).toBe("19:00");
+  });
+
+  test("a daemon started between a scheduled time and its late tick still makes that tick", () => {
+    expect(hhmm(firstPlan(sevenLate, at(17, 55)).scheduled)).toBe("18:00");
+  });
+
+  test("an offset longer than the schedule's step skips no scheduled time", () => {
+    const quarterly = inUtc("*/15 * * * *", 20 * MIN);
+    expect(simulate(firstPlan(quarterly, at(17, 0)), at(18, 0), () => up, quarterly)).toEqual([
+      "17:05 schedule",
+      "17:20 schedule",
+      "17:35 schedule",
+      "17:50 schedule",
+    ]);
+  });
+
+  test("an every schedule starts late by the offset, then keeps its interval", () => {
+    const every = inUtc("every 30m", 7 * MIN);
+    expect(simulate(firstPlan(every, at(17, 0)), at(18, 30), () => up, every)).toEqual([
+      "17:07 schedule",
+      "17:37 schedule",
+      "18:07 schedule",
+    ]);
   });
 });

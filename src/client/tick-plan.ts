@@ -1,5 +1,5 @@
 // Pure: when the client daemon ticks next: on its schedule, when a tick is asked for (backup-now), and on retries while the server is down.
-import { nextRun, type Schedule } from "../config/schedule.ts";
+import { firstScheduledTick, nextScheduledTick, type TickSchedule } from "../config/tick-schedule.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 
 /** Why a tick runs. */
@@ -33,9 +33,9 @@ export const RETRY_BACKOFF = { maxFactor: 32, jitter: 0.1 } as const;
  */
 const RETRYABLE: readonly DownKind[] = ["refused", "timeout", "unreachable", "closed", "busy"];
 
-/** The plan at start: an `every` schedule ticks at once, a cron schedule at its first time. */
-export function firstPlan(schedule: Schedule, nowMs: number): TickPlan {
-  return { scheduled: schedule.kind === "every" ? nowMs : nextRun(schedule, nowMs), retry: null, downStreak: 0, requested: false };
+/** The plan at start: an `every` schedule ticks at once, a cron schedule at its first time (each plus the client's splay offset). */
+export function firstPlan(schedule: TickSchedule, nowMs: number): TickPlan {
+  return { scheduled: firstScheduledTick(schedule, nowMs), retry: null, downStreak: 0, requested: false };
 }
 
 /** When the next tick is due: now when one was asked for, else the earlier of the retry and the scheduled tick. */
@@ -70,7 +70,8 @@ export function retryDelayMs(streak: number, baseMs: number, random: number): nu
 }
 
 /**
- * The plan after a tick started by `trigger` ended at `nowMs`: a scheduled tick moves the schedule on;
+ * The plan after a tick started by `trigger` ended at `nowMs`: a scheduled tick moves the schedule on
+ * (a requested tick or a retry does not, and neither is delayed by the splay);
  * a tick that found the server down (retryable) plans a retry with backoff, dropped when it would not
  * come before the scheduled tick; any other outcome ends the backoff.
  */
@@ -79,10 +80,10 @@ export function afterTick(
   trigger: TickTrigger,
   outcome: TickOutcome,
   nowMs: number,
-  schedule: Schedule,
+  schedule: TickSchedule,
   backoff: { baseMs: number; random: number },
 ): TickPlan {
-  const scheduled = trigger === "schedule" ? nextRun(schedule, nowMs) : plan.scheduled;
+  const scheduled = trigger === "schedule" ? nextScheduledTick(schedule, nowMs) : plan.scheduled;
   if (!retryable(outcome)) return { ...plan, scheduled, retry: null, downStreak: 0 };
   const downStreak = plan.downStreak + 1;
   const retry = nowMs + retryDelayMs(downStreak, backoff.baseMs, backoff.random);

@@ -11,6 +11,7 @@ import { backupSource } from "./upload/backup-source.ts";
 import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
+import { checkServerName, type NameMismatch } from "./server-name.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { walkSource, type WalkResult } from "./tree-walk.ts";
@@ -80,6 +81,11 @@ class TickSession {
     this.current = await probe(this.ctx, onConnected);
   }
 
+  /** The name the server gave this client in the open session's `welcome`; null when none is open. */
+  get clientName(): string | null {
+    return this.current?.clientName ?? null;
+  }
+
   /** The open session, or a new one (a probe) after a drop. Throws as probe does. */
   async get(): Promise<SecureSession> {
     this.current ??= await probe(this.ctx);
@@ -97,7 +103,8 @@ class TickSession {
 export async function runTick(ctx: TickContext): Promise<TickResult> {
   const startedAt = ctx.now().toISOString();
   const { client } = ctx.config;
-  const watch = new ServerWatch(availabilityOf(ctx.state.lastTick()), ctx.log, ctx.now, `${client.server.host}:${client.server.port}`);
+  const previous = ctx.state.lastTick();
+  const watch = new ServerWatch(availabilityOf(previous), ctx.log, ctx.now, `${client.server.host}:${client.server.port}`);
   const session = new TickSession(ctx);
   // The first source is walked while the handshake and ping are under way (a tree walk yields to the
   // event loop): its lstat calls overlap the round trips and the peers' signatures. Not before the
@@ -111,9 +118,10 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
       firstWalk.catch(() => undefined); // backupSource reports it
     });
   } catch (err) {
-    return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"), startedAt);
+    return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"), startedAt, previous?.nameMismatch);
   }
   watch.up();
+  const nameMismatch = checkServerName(client.name, session.clientName!, previous?.nameMismatch, ctx.log);
 
   const uploadCtx = uploadContextOf(ctx);
   const results: SourceResult[] = [];
@@ -127,12 +135,18 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
 
   const end = await probeAgain(session, ctx, watch);
   const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
-  await recordTick(ctx, watch, startedAt, { results, exitCode });
+  await recordTick(ctx, watch, startedAt, { results, exitCode, nameMismatch });
   return { ...end, results, exitCode };
 }
 
-/** The tick when the first probe failed: every source skipped, the reason logged and recorded. */
-async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayError, startedAt: string): Promise<TickResult> {
+/** The tick when the first probe failed: every source skipped, the reason logged and recorded (a known name mismatch kept). */
+async function skipTick(
+  ctx: TickContext,
+  watch: ServerWatch,
+  error: HashRelayError,
+  startedAt: string,
+  nameMismatch: NameMismatch | undefined,
+): Promise<TickResult> {
   const { kind, reason } = classifyDown(error);
   watch.down(kind, reason);
   const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
@@ -147,18 +161,26 @@ async function skipTick(ctx: TickContext, watch: ServerWatch, error: HashRelayEr
     results: sources.map((s) => resultWithoutTransfer(s.name, "skipped", `server down: ${reason}`)),
     exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
   };
-  await recordTick(ctx, watch, startedAt, result);
+  await recordTick(ctx, watch, startedAt, { ...result, nameMismatch: nameMismatch ?? null });
   return result;
 }
 
-/** Writes state/status.json: the server as the tick left it, each source's result, and which tick this was. */
+/** Writes state/status.json: the server as the tick left it, each source's result, which tick this was, and a name mismatch. */
 async function recordTick(
   ctx: TickContext,
   watch: ServerWatch,
   startedAt: string,
-  { results, exitCode }: Pick<TickResult, "results" | "exitCode">,
+  { results, exitCode, nameMismatch }: Pick<TickResult, "results" | "exitCode"> & { nameMismatch: NameMismatch | null },
 ): Promise<void> {
-  await ctx.state.saveTick({ at: ctx.now().toISOString(), ...watch.current!, results, startedAt, pid: process.pid, exitCode });
+  await ctx.state.saveTick({
+    at: ctx.now().toISOString(),
+    ...watch.current!,
+    results,
+    startedAt,
+    pid: process.pid,
+    exitCode,
+    ...(nameMismatch ? { nameMismatch } : {}),
+  });
 }
 
 /** What every upload of this tick is given. */

@@ -7,6 +7,7 @@ import { dottedKey, type PathSegment } from "./issue.ts";
 import { DURATION_HINT, keyHelp, SIZE_HINT } from "./key-help.ts";
 import type { ClientConfig, Config, FileFacts, ServerConfig, SourceConfig, SuspectRules } from "./model.ts";
 import { checkSchedule } from "./schedule.ts";
+import { checkTimeZone } from "./time-zone.ts";
 import type { Finding } from "./schema-findings.ts";
 import { MAX_SLUG_LENGTH, toSlug } from "./slug.ts";
 import type { Point, Position } from "./yaml-locate.ts";
@@ -79,11 +80,23 @@ class Builder {
       const checked = checkSchedule(text);
       return checked.ok ? checked.schedule : new Problem(checked.message, checked.hint);
     });
+    const timezone =
+      c.timezone === undefined
+        ? null
+        : this.text(at("timezone"), c.timezone, (text) => {
+            const checked = checkTimeZone(text);
+            return checked.ok ? checked.zone : new Problem(checked.message, checked.hint);
+          });
+    const splayMs = this.text(at("splay"), c.splay ?? "0s", (text) => {
+      return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, keyHelp(at("splay")).hint);
+    });
     const state = this.path(at("state"), c.state ?? DEFAULT_STATE);
     const paths = this.sources(c.paths);
-    if (!name || !server || !serverKey || !key || !schedule || !state || !paths) return undefined;
+    if (!name || !server || !serverKey || !key || !schedule || timezone === undefined || splayMs === undefined || !state || !paths)
+      return undefined;
     const compression = c.compression === "zstd" ? "zstd" : "gzip";
-    return { name, server, serverKeyText: String(c.serverKey), serverKey, key, schedule, scheduleText, compression, state, paths };
+    const serverKeyText = String(c.serverKey);
+    return { name, server, serverKeyText, serverKey, key, schedule, scheduleText, timezone, splayMs, compression, state, paths };
   }
 
   server(s: Fields): ServerConfig | undefined {

@@ -5,7 +5,9 @@ import { parseConfig, type Config } from "./parse-config.ts";
 const K1 = `"ed25519:${"A".repeat(43)}="`;
 const K2 = `"ed25519:${"B".repeat(43)}="`;
 
-function client(lines: { paths?: string[]; schedule?: string; server?: string; serverKey?: string; state?: string } = {}): Config {
+function client(
+  lines: { paths?: string[]; schedule?: string; server?: string; serverKey?: string; state?: string; extra?: string[] } = {},
+): Config {
   const paths = lines.paths ?? ["    - /etc", "    - path: /var/www", "      name: www", '      exclude: ["*.log"]'];
   const text = [
     "version: 1",
@@ -16,6 +18,7 @@ function client(lines: { paths?: string[]; schedule?: string; server?: string; s
     "  key: ./client.key",
     `  schedule: "${lines.schedule ?? "every 30m"}"`,
     `  state: ${lines.state ?? "./state"}`,
+    ...(lines.extra ?? []),
     "  paths:",
     ...paths,
     "",
@@ -102,6 +105,14 @@ describe("diffConfig, client", () => {
     expect(diff.changes).toContain("client.schedule: every 30m → every 2s");
     expect(diff.changes).toContain("client.server: nas.lan:7373 → nas2.lan:7474");
     expect(diff.changes).toContain("client.state: /etc/hashrelay/state → /var/lib/hr");
+  });
+
+  test("a new time zone or splay changes when ticks fall", () => {
+    const zoned = client({ extra: ["  timezone: Europe/Paris", "  splay: 15m"] });
+    const diff = diffConfig(client(), zoned);
+    expect(diff.client!.schedule).toBe(true);
+    expect(diff.changes).toEqual(["client.timezone: the machine's zone → Europe/Paris", "client.splay: 0s → 15m"]);
+    expect(diffConfig(zoned, client({ extra: ["  timezone: Europe/Paris", "  splay: 15m"] })).empty).toBe(true);
   });
 });
 

@@ -22,6 +22,7 @@ export interface ClientDiff {
   server: boolean;
   serverKey: boolean;
   key: boolean;
+  /** When ticks fall: client.schedule, client.timezone or client.splay. */
   schedule: boolean;
   state: boolean;
 }
@@ -82,7 +83,7 @@ function diffClient(prev: ClientConfig | undefined, next: ClientConfig | undefin
     server: hostPort(prev?.server) !== hostPort(next?.server),
     serverKey: prev?.serverKeyText !== next?.serverKeyText,
     key: prev?.key !== next?.key,
-    schedule: prev?.scheduleText !== next?.scheduleText,
+    schedule: prev?.scheduleText !== next?.scheduleText || prev?.timezone !== next?.timezone || prev?.splayMs !== next?.splayMs,
     state: prev?.state !== next?.state,
   };
   for (const [name, source] of after) {
@@ -118,7 +119,13 @@ function diffClient(prev: ClientConfig | undefined, next: ClientConfig | undefin
   if (diff.server) changes.push(`client.server: ${hostPort(prev?.server)} → ${hostPort(next?.server)}`);
   if (diff.serverKey) changes.push(`client.serverKey: ${prev?.serverKeyText ?? "none"} → ${next?.serverKeyText ?? "none"}`);
   if (diff.key) changes.push(`client.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
-  if (diff.schedule) changes.push(`client.schedule: ${prev?.scheduleText ?? "none"} → ${next?.scheduleText ?? "none"}`);
+  if (prev?.scheduleText !== next?.scheduleText)
+    changes.push(`client.schedule: ${prev?.scheduleText ?? "none"} → ${next?.scheduleText ?? "none"}`);
+  // A client section added or removed is said by the schedule line alone.
+  if (prev && next && prev.timezone !== next.timezone)
+    changes.push(`client.timezone: ${prev.timezone ?? "the machine's zone"} → ${next.timezone ?? "the machine's zone"}`);
+  if (prev && next && prev.splayMs !== next.splayMs)
+    changes.push(`client.splay: ${formatDuration(prev.splayMs)} → ${formatDuration(next.splayMs)}`);
   if (diff.state) changes.push(`client.state: ${prev?.state ?? "none"} → ${next?.state ?? "none"}`);
   return diff;
 }

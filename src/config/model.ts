@@ -27,6 +27,10 @@ export interface ClientConfig {
   key: string;
   schedule: Schedule;
   scheduleText: string;
+  /** client.timezone: the IANA zone cron fields are read in, as the runtime spells it; null: the machine's zone. */
+  timezone: string | null;
+  /** client.splay: scheduled ticks start a fixed share of it late (config/tick-schedule.ts); 0 = none. */
+  splayMs: number;
   /** Archive format: gzip members (.tar.gz, default) or zstd members (.tar.zst). */
   compression: "gzip" | "zstd";
   /** Absolute path of the state folder (default <config dir>/state). */

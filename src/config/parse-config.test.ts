@@ -85,7 +85,7 @@ describe("document shape", () => {
 
   test("an empty section points at its key", () => {
     expect(issues("version: 1\nclient:\n")).toEqual([
-      `${FILE}:2:1: client: expected a mapping, got nothing (client: holds name, server, serverKey, key, schedule, state and paths)`,
+      `${FILE}:2:1: client: expected a mapping, got nothing (client: holds name, server, serverKey, key, schedule, timezone, splay, state and paths)`,
     ]);
   });
 });
@@ -204,6 +204,24 @@ describe("values", () => {
     ]);
   });
 
+  test("a listen or metrics address that is no IP address nor host name", () => {
+    // '  listen: ...': the value starts at col 11; '  metrics: ...' at col 12.
+    const hint = "use an address such as 0.0.0.0 for every IPv4 address or :: for every IPv6 address";
+    expect(issues(server("  listen: 999.1.1.1"))).toEqual([
+      `${FILE}:4:11: server.listen: "999.1.1.1" is not an IPv4 address: 999 is out of range 0-255 (${hint})`,
+    ]);
+    expect(issues(server("  listen: 10.0.1"))).toEqual([
+      `${FILE}:4:11: server.listen: "10.0.1" is not an IPv4 address: it needs four numbers 0-255 (${hint})`,
+    ]);
+    expect(issues(server('  listen: "1::2::3"'))).toEqual([
+      `${FILE}:4:11: server.listen: "1::2::3" is not a host name or IP address: "::" may appear only once (${hint})`,
+    ]);
+    expect(issues(server('  listen: "2001:db8::1"'))).toEqual([]);
+    expect(issues(server("  metrics: 256.0.0.1:9373"))).toEqual([
+      `${FILE}:4:12: server.metrics: "256.0.0.1:9373" is not an IPv4 address: 256 is out of range 0-255 (write host:port for the Prometheus endpoint, e.g. 127.0.0.1:9373)`,
+    ]);
+  });
+
   test("a listen address with a port", () => {
     // '  listen: "0.0.0.0:7373"': the value starts at col 11.
     expect(issues(server('  listen: "0.0.0.0:7373"'))).toEqual([
@@ -218,21 +236,44 @@ describe("values", () => {
     // Line 5 '  schedule: "..."': the value starts at col 13.
     const cases: [string, string][] = [
       ["61 3 * * *", 'minute 61 is out of range 0-59 in "61 3 * * *" (minute is 0-59)'],
-      ["0 24 * * *", 'hour 24 is out of range 0-23 in "0 24 * * *" (hour is 0-23, in UTC)'],
-      ["0 3 32 * *", 'day-of-month 32 is out of range 1-31 in "0 3 32 * *" (day-of-month is 1-31)'],
+      [
+        "0 24 * * *",
+        "hour 24 is out of range 0-23 in \"0 24 * * *\" (hour is 0-23, in the schedule's time zone (client.timezone, else the machine's))",
+      ],
+      [
+        "0 3 32 * *",
+        'day-of-month 32 is out of range 1-31 in "0 3 32 * *" (day-of-month is 1-31, L (the last day) or 15W (the weekday nearest the 15th))',
+      ],
       ["0 3 * 13 *", 'month 13 is out of range 1-12 in "0 3 * 13 *" (month is 1-12 or jan, feb, ..., dec)'],
       [
         "0 3 * * sunday",
-        'day-of-week "sunday" is not a number or a name in "0 3 * * sunday" (day-of-week is 0-7 or sun, mon, tue, wed, thu, fri, sat; 0 and 7 are Sunday)',
+        'day-of-week "sunday" is not a number or a name in "0 3 * * sunday" (day-of-week is 0-7 or sun, mon, ..., sat (0 and 7 are Sunday); fri#1 to fri#5: the first to fifth Friday, fri#L: the last)',
       ],
       [
         "0 3 * *",
-        '"0 3 * *" has 4 fields, a cron expression has 5 (write "every 30m" or 5 fields: minute hour day-of-month month day-of-week, in UTC, e.g. "0 3 * * *")',
+        '"0 3 * *" has 4 fields, a cron expression has 5 (write "every 30m" or 5 fields: minute hour day-of-month month day-of-week, in the schedule\'s time zone, e.g. "0 3 * * *")',
       ],
     ];
     for (const [cron, expected] of cases) {
       expect(issues(client(`  schedule: "${cron}"`))).toEqual([`${FILE}:5:13: client.schedule: ${expected}`]);
     }
+  });
+
+  test("a time zone the runtime does not know, and a bad splay", () => {
+    // Line 5 "  timezone: ...": the value starts at col 13; "  splay: ...": col 10.
+    const zoneHint = "write an IANA time zone name such as Europe/Paris, America/New_York or UTC, or leave the key out for the machine's";
+    expect(issues(client("  timezone: Europe/Pariss"))).toEqual([
+      `${FILE}:5:13: client.timezone: "Europe/Pariss" is not a time zone this program knows (${zoneHint})`,
+    ]);
+    expect(issues(client('  timezone: "+02:00"'))).toEqual([
+      `${FILE}:5:13: client.timezone: "+02:00" is not a time zone name (${zoneHint})`,
+    ]);
+    expect(issues(client("  timezone: 2"))).toEqual([
+      `${FILE}:5:13: client.timezone: expected text, got 2 (write an IANA time zone name such as Europe/Paris or UTC; without the key cron uses the machine's zone)`,
+    ]);
+    expect(issues(client("  splay: 15 minutes"))).toEqual([
+      `${FILE}:5:10: client.splay: "15 minutes" is not a duration (use a duration like 15m or 1h: each scheduled tick starts up to that late, fixed per client)`,
+    ]);
   });
 
   test("a bad every", () => {
@@ -263,6 +304,12 @@ describe("values", () => {
     expect(issues(withServer("nas lan"))).toEqual([`${FILE}:3:11: client.server: "nas lan" is not a host name or IP address (${hint})`]);
     expect(issues(withServer('"[nas]:7373"'))).toEqual([
       `${FILE}:3:11: client.server: "[nas]:7373": "nas" between brackets is not an IPv6 address (${hint})`,
+    ]);
+    expect(issues(withServer("999.1.1.1:7373"))).toEqual([
+      `${FILE}:3:11: client.server: "999.1.1.1:7373" is not an IPv4 address: 999 is out of range 0-255 (${hint})`,
+    ]);
+    expect(issues(withServer('"[2001:db8::g]:7373"'))).toEqual([
+      `${FILE}:3:11: client.server: "[2001:db8::g]:7373": "2001:db8::g" between brackets is not an IPv6 address: "g" is not a group of 1 to 4 hex digits (${hint})`,
     ]);
   });
 
@@ -490,6 +537,7 @@ describe("a valid config, normalized", () => {
     expect(c.key).toBe("/etc/hashrelay/client.key");
     expect(c.scheduleText).toBe("every 1h");
     expect(c.schedule).toEqual({ kind: "every", intervalMs: 3_600_000 });
+    expect([c.timezone, c.splayMs]).toEqual([null, 0]);
     expect(c.state).toBe("/etc/hashrelay/state");
     expect(c.paths).toEqual([
       { path: "/etc", name: "etc", exclude: [], line: 7, col: 7 },
@@ -518,6 +566,8 @@ describe("a valid config, normalized", () => {
       `  serverKey: ${K1}`,
       "  key: /k/client.key",
       '  schedule: " 0 3 * * * "',
+      "  timezone: europe/paris",
+      "  splay: 15m",
       "  state: /var/lib/hashrelay",
       "  paths: [/srv]",
       "server:",
@@ -535,6 +585,9 @@ describe("a valid config, normalized", () => {
     expect(config.client!.server).toEqual({ host: "2001:db8::1", port: 7400 });
     expect(config.client!.scheduleText).toBe("0 3 * * *");
     expect(config.client!.schedule.kind).toBe("cron");
+    // Spelled as the time zone data spells it.
+    expect(config.client!.timezone).toBe("Europe/Paris");
+    expect(config.client!.splayMs).toBe(15 * 60_000);
     expect(config.client!.state).toBe("/var/lib/hashrelay");
     expect(config.server!.listen).toBe("::");
     expect(config.server!.storage).toBe("/data/backup");

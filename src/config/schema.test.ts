@@ -63,10 +63,10 @@ describe("config/hashrelay.schema.json", () => {
     expect(keys.filter((k) => !helped.has(k))).toEqual([]);
   });
 
-  test("says that cron runs in UTC", () => {
+  test("says that cron runs on the wall clock of client.timezone, else of the machine", () => {
     const client = (schema as unknown as { properties: { client: { properties: { schedule: { description: string } } } } }).properties
       .client;
-    expect(client.properties.schedule.description).toContain("UTC");
+    expect(client.properties.schedule.description).toContain("wall clock of client.timezone, else of the machine");
   });
 
   test("bundles with esbuild through the JSON import", async () => {

@@ -1,4 +1,5 @@
 // Pure: the one-line STATUS= text `systemctl status` shows for the client and for the server, and the times `hashrelay status` prints.
+import { wallClock } from "../config/time-zone.ts";
 import { formatSize } from "../config/units.ts";
 
 /** Why the client last found the server down (client/server-availability.ts decides). */
@@ -30,11 +31,14 @@ export function clockTime(at: string | Date, now: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${hm}`;
 }
 
-/** "2026-11-26 12:03:10" in local time, and "(5 min ago)" / "(in 2 h)" beside it. */
-export function when(iso: string, now: Date): string {
+/** "2026-11-26 12:03:10" in local time, or "2026-11-26 03:07:12 Europe/Paris" in `zone`, and "(5 min ago)" / "(in 2 h)" beside it. */
+export function when(iso: string, now: Date, zone?: string): string {
   const d = new Date(iso);
   const pad = (n: number) => String(n).padStart(2, "0");
-  const stamp = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const stamp =
+    zone !== undefined
+      ? `${wallClock(d.getTime(), zone)} ${zone}`
+      : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   const delta = Math.round((d.getTime() - now.getTime()) / 1000);
   return `${stamp} (${delta < 0 ? `${formatAge(-delta)} ago` : delta === 0 ? "now" : `in ${formatAge(delta)}`})`;
 }

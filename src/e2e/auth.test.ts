@@ -6,6 +6,7 @@ import {
   freePort,
   keygen,
   makeWorld,
+  runBinary,
   runClientOnce,
   startServer,
   tempDir,
@@ -58,5 +59,28 @@ describe("authentication", () => {
     expect(report.results[0]!.status).toBe("skipped");
     const logFile = fs.readFileSync(path.join(world.state, "hashrelay.log"), "utf8");
     expect(logFile).toContain("backup of mail-archive not performed: server down (connection refused");
+  });
+});
+
+describe("a client.name other than the server's name for the key", () => {
+  test("archives go under the key's name; the client warns once in its log and in status", async () => {
+    const data = tempDir("misnamed");
+    fs.writeFileSync(path.join(data, "a.txt"), "a");
+    const world = await makeWorld([data], { clientName: "web07" });
+    const server = await startServer(world);
+    try {
+      expect(runClientOnce(world).status).toBe(0);
+      expect(runClientOnce(world).status).toBe(0);
+      expect(fs.readdirSync(world.storage)).toContain("web01");
+      const log = fs.readFileSync(path.join(world.state, "hashrelay.log"), "utf8");
+      const warning = 'this client is named "web07" (client.name) but the server lists its key as "web01"';
+      expect(log.split(warning).length - 1).toBe(1);
+      const status = runBinary(["status", "--config", world.clientConfig]);
+      expect(status.stdout).toContain(`Name: ${warning}`);
+      const json = JSON.parse(runBinary(["status", "--config", world.clientConfig, "--json"]).stdout);
+      expect(json.client.nameMismatch).toEqual({ configured: "web07", server: "web01" });
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -126,7 +126,9 @@ test("hashrelay status on the server: clients seen, latest archive per name and 
   // the stranger was refused before a session: two sessions, both web01's backups
   expect(web01.sessions).toBe(2);
   const size = fs.statSync(path.join(world.storage, "web01", current)).size;
-  expect(web01.archives).toEqual([{ name: "docs", file: current, size, at: expect.any(String), ageSeconds: expect.any(Number), kept: 1 }]);
+  expect(web01.archives).toEqual([
+    { name: "docs", file: current, size, storedAt: expect.any(String), ageSeconds: expect.any(Number), kept: 1 },
+  ]);
   expect(web01.archives[0].ageSeconds).toBeLessThan(120);
   const sidecar = JSON.parse(fs.readFileSync(path.join(world.storage, ".trash", "web01", `${superseded}.trashed`), "utf8"));
   expect(s.trash).toEqual([

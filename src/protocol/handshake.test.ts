@@ -230,6 +230,29 @@ describe("handshake refusals", () => {
     }
   });
 
+  test("an AUTH of another length is BAD_FRAME, not UNAUTHORIZED, from a listed key or a stranger alike", () => {
+    for (const known of [undefined, new Map<string, string>()]) {
+      for (const length of [0, 63, 65]) {
+        const client = makeClient();
+        const server = makeServer(known);
+        const answer = server.receive(client.start()[0]!);
+        client.receive(answer.send[0]!);
+        const auth = client.receive(answer.send[1]!).send[0]!;
+        const body = new Uint8Array(length);
+        body.set(auth.body.subarray(0, Math.min(length, 64)));
+        const err = thrown(() => server.receive({ type: FrameType.AUTH, body })) as HandshakeError;
+        expect(err.code).toBe("BAD_FRAME");
+        expect(decodeErrorFrame(err.reply!)).toEqual({ type: "error", code: "BAD_FRAME", message: `AUTH of ${length} bytes, expected 64` });
+      }
+    }
+    // The client too: a server AUTH of another length is BAD_FRAME (it closes without a reply).
+    const client = makeClient();
+    const answer = makeServer().receive(client.start()[0]!);
+    client.receive(answer.send[0]!);
+    const err = thrown(() => client.receive({ type: FrameType.AUTH, body: answer.send[1]!.body.subarray(0, 63) })) as HandshakeError;
+    expect(err.code).toBe("BAD_FRAME");
+  });
+
   test("an ephemeral key giving an all-zero shared secret is BAD_FRAME", () => {
     const body = makeClient().start()[0]!.body.slice();
     body.fill(0, 38, 70); // the identity point (0) has low order: X25519 gives all zeros

@@ -122,8 +122,13 @@ function signAuth(identity: Identity, role: RoleValue, th: Uint8Array): Frame {
   return { type: FrameType.AUTH, body: nacl.sign.detached(authMessage(role, th), identity.secretKey) };
 }
 
+/**
+ * Whether an AUTH body is `signer`'s signature over `th` for `role`. An AUTH of another length is a
+ * malformed frame, not a failed authentication (PROTOCOL.md §4.3): BAD_FRAME, before any check of who signed.
+ */
 function verifyAuth(body: Uint8Array, role: RoleValue, th: Uint8Array, signer: Uint8Array): boolean {
-  return body.length === AUTH_BYTES && nacl.sign.detached.verify(authMessage(role, th), body, signer);
+  if (body.length !== AUTH_BYTES) throw new HashRelayError("BAD_FRAME", `AUTH of ${body.length} bytes, expected ${AUTH_BYTES}`);
+  return nacl.sign.detached.verify(authMessage(role, th), body, signer);
 }
 
 /** X25519 then HKDF-SHA256(ikm = shared, salt = th, info = label) → [client→server key, server→client key]. */

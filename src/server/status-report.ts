@@ -15,8 +15,11 @@ export interface ServerArchiveStatus {
   name: string;
   file: string;
   size: number;
-  /** The archive's time stamp (from its name), and its age when the report was made. */
-  at: string;
+  /**
+   * When the server stored the archive (its file's mtime, which the index records as storedAt), and
+   * its age when the report was made. Never the time in the file name: the client chooses that name.
+   */
+  storedAt: string;
   ageSeconds: number;
   /** Archives of this name in place (retention.keep may keep more than one). */
   kept: number;
@@ -80,7 +83,7 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
   };
 }
 
-/** One client: when it was last seen, and the newest archive of each name in <storage>/<client> (with the bytes they all take). */
+/** One client: when it was last seen, and the last stored archive of each name in <storage>/<client> (with the bytes they all take). */
 function clientStatus(
   storage: string,
   client: string,
@@ -88,14 +91,15 @@ function clientStatus(
   now: Date,
 ): { status: ServerClientStatus; bytes: number } {
   let bytes = 0;
-  const byName = new Map<string, { file: string; size: number; at: Date; kept: number }>();
+  const byName = new Map<string, { file: string; size: number; storedAtMs: number; kept: number }>();
   for (const file of readdirOrEmpty(path.join(storage, client))) {
     const parsed = parseArchiveFileName(file);
     const st = parsed ? fs.statSync(path.join(storage, client, file), { throwIfNoEntry: false }) : undefined;
     if (!parsed || !st?.isFile()) continue;
     bytes += st.size;
     const seen = byName.get(parsed.name);
-    if (!seen || parsed.at > seen.at) byName.set(parsed.name, { file, size: st.size, at: parsed.at, kept: (seen?.kept ?? 0) + 1 });
+    if (!seen || st.mtimeMs > seen.storedAtMs)
+      byName.set(parsed.name, { file, size: st.size, storedAtMs: st.mtimeMs, kept: (seen?.kept ?? 0) + 1 });
     else seen.kept++;
   }
   const seen = activity?.clients[client];
@@ -105,8 +109,8 @@ function clientStatus(
       name,
       file: a.file,
       size: a.size,
-      at: a.at.toISOString(),
-      ageSeconds: Math.max(0, Math.round((now.getTime() - a.at.getTime()) / 1000)),
+      storedAt: new Date(a.storedAtMs).toISOString(),
+      ageSeconds: Math.max(0, Math.round((now.getTime() - a.storedAtMs) / 1000)),
       kept: a.kept,
     }));
   return {
@@ -159,7 +163,7 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
     );
     for (const a of client.archives)
       lines.push(
-        `    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, ${formatAge(a.ageSeconds)} old${a.kept > 1 ? ` (${a.kept} kept)` : ""}`,
+        `    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, stored ${formatAge(a.ageSeconds)} ago${a.kept > 1 ? ` (${a.kept} kept)` : ""}`,
       );
   }
   lines.push(

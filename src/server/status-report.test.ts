@@ -1,0 +1,56 @@
+// The server's status: an archive's age is the time the server stored it, never the time its client-chosen name carries.
+import { afterAll, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseConfig } from "../config/parse-config.ts";
+import type { ServerConfig } from "../io/config-file.ts";
+import { serverStatus, serverStatusLines } from "./status-report.ts";
+
+const K = "ed25519:gTl3Dqh9F19Wo1Rmw0x+zMuNipG07jeiXfYPW4/Js5Q=";
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-server-status-"));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const NOW = new Date("2026-11-26T12:00:00Z");
+const DAY = 86_400_000;
+
+function config(storage: string): ServerConfig {
+  const text = `version: 1\nserver:\n  key: ./server.key\n  storage: ${storage}\n  clients:\n    - name: web01\n      key: ${K}\n`;
+  const parsed = parseConfig(text, path.join(root, "hashrelay.yaml"), {});
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  return parsed.config as ServerConfig;
+}
+
+/** An archive file of web01 under `name`, stored (mtime) at `storedAt`. */
+function store(storage: string, file: string, storedAt: number): void {
+  const dir = path.join(storage, "web01");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, file), "x".repeat(100));
+  fs.utimesSync(path.join(dir, file), new Date(storedAt), new Date(storedAt));
+}
+
+test("an archive named as if made in 2099 is as old as the server's copy of it", async () => {
+  const storage = path.join(root, "future");
+  store(storage, "backup-docs-00-00-03-2099-01-01.tar.gz", NOW.getTime() - 3 * DAY);
+  const [docs] = (await serverStatus(config(storage), NOW)).clients[0]!.archives;
+  expect(docs).toMatchObject({ name: "docs", storedAt: new Date(NOW.getTime() - 3 * DAY).toISOString(), ageSeconds: 3 * 86_400 });
+});
+
+test("the last one stored is the name's current archive, whatever the names say", async () => {
+  const storage = path.join(root, "two");
+  store(storage, "backup-docs-00-00-03-2099-01-01.tar.gz", NOW.getTime() - 3 * DAY);
+  store(storage, "backup-docs-00-00-03-2026-11-25.tar.gz", NOW.getTime() - DAY);
+  const status = await serverStatus(config(storage), NOW);
+  expect(status.clients[0]!.archives).toEqual([
+    {
+      name: "docs",
+      file: "backup-docs-00-00-03-2026-11-25.tar.gz",
+      size: 100,
+      storedAt: new Date(NOW.getTime() - DAY).toISOString(),
+      ageSeconds: 86_400,
+      kept: 2,
+    },
+  ]);
+  const lines = serverStatusLines(status, { file: "hashrelay.yaml", hash: "0".repeat(64) }, NOW);
+  expect(lines).toContain("    docs           backup-docs-00-00-03-2026-11-25.tar.gz  100 B, stored 24 h ago (2 kept)");
+});
