@@ -38,13 +38,26 @@ export function keygen(file: string): string {
   return result.stdout.trim();
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
+/**
+ * Ports handed to servers the tests start: below Linux's ephemeral range (32768-60999 by default). A
+ * port the kernel picks with listen(0) comes from that range, which every outgoing connection on the
+ * machine also draws from: between our close and the server's bind, a connection of another test run
+ * could take it (seen: EADDRINUSE with two gates at once). Here only another listener picking the same
+ * random port in the same instant could.
+ */
+const TEST_PORTS = { first: 20_000, count: 12_000 } as const;
+
+/** A port free on 127.0.0.1 now, picked at random in TEST_PORTS (bound and released to check). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = TEST_PORTS.first + Math.floor(Math.random() * TEST_PORTS.count);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export interface World {
