@@ -283,8 +283,10 @@ describe.skipIf(unavailable !== null)("an admin's first week: install, first bac
 
   test("backup-now through the service prints the tick's result; systemctl status agrees with hashrelay status", async () => {
     // As the admin (root): the running service does the tick, with its capability, and the command prints the result.
-    const now = ok(await web01!.run(["hashrelay", "backup-now", "--config", CONFIG, "--json"], 120_000), "backup-now");
-    const report = JSON.parse(now.trim().split("\n").at(-1)!);
+    const now = await web01!.run(["hashrelay", "backup-now", "--config", CONFIG, "--json"], 120_000);
+    ok(now, "backup-now");
+    const report = JSON.parse(now.stdout.trim().split("\n").at(-1)!);
+    quote("web01", now.stderr, /./);
     expect(report.server).toBe("up");
     expect(report.results.map((r: { name: string; status: string }) => `${r.name}: ${r.status}`)).toEqual(["site: unchanged"]);
     note(
@@ -393,7 +395,13 @@ describe.skipIf(unavailable !== null)("an admin's first week: install, first bac
       await web01!.run(["hashrelay", "restore", "site", "--config", CONFIG, "--to", "/srv/restored", "--json"], 120_000),
       "restore",
     );
-    const result = JSON.parse(restored.trim().split("\n").at(-1)!);
+    const result = JSON.parse(
+      restored
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .at(-1)!,
+    );
     expect(result.anchor).toBe("client-manifest");
     expect(treeDigest(path.join(web01Root, "srv/restored/site"))).toBe(siteDigest);
     note(`restore on the new web01: byte-identical, anchored by ${result.anchor} (${result.anchoredBy ?? ""})`);
