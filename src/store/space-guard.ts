@@ -55,8 +55,6 @@ export class SpaceGuard {
   private queue: Promise<unknown> = Promise.resolve();
   private releasedBytes = 0;
   private readonly refusals = new Map<string, { client: string; code: "NO_SPACE" | "QUOTA"; count: number }>();
-  /** Uploads whose refusal was logged and counted already. */
-  private readonly told = new WeakSet<object>();
 
   constructor(
     private readonly ctx: StoreContext,
@@ -71,21 +69,28 @@ export class SpaceGuard {
    * abandoned staging is released. Throws fs errors when the disk cannot be asked.
    */
   async admit(client: string, name: string): Promise<void> {
-    await this.ask(client, name, ADMIT_BYTES, ADMIT_BYTES, `a new archive of ${name}`);
+    try {
+      await this.ask(client, ADMIT_BYTES, ADMIT_BYTES, `a new archive of ${name}`);
+    } catch (err) {
+      if (err instanceof HashRelayError) this.refused(client, name, err);
+      throw err;
+    }
   }
 
   /** The room of a new upload, counted in its client's usage until closed. */
   open(client: string, name: string): UploadSpace {
-    const space: UploadSpace = new UploadSpace(client, name, (quotaBytes, diskBytes, what) =>
-      this.ask(client, name, quotaBytes, diskBytes, what, space),
-    );
+    const space = new UploadSpace(client, name, (quotaBytes, diskBytes, what) => this.ask(client, quotaBytes, diskBytes, what));
     this.spaces.add(space);
     return space;
   }
 
-  /** The upload is over: its bytes are counted where they went (archives, pool), no more as in progress. */
-  close(space: UploadSpace): void {
+  /**
+   * The upload is over: its bytes are counted where they went (archives, pool), no more as in
+   * progress. Unstored after a refusal, that refusal is logged and counted.
+   */
+  close(space: UploadSpace, stored: boolean): void {
     this.spaces.delete(space);
+    if (!stored && space.refusal) this.refused(space.client, space.name, space.refusal);
   }
 
   /** What `client` takes now: its archives (index), its trash (folder sizes), its staging. Throws fs errors. */
@@ -117,23 +122,17 @@ export class SpaceGuard {
 
   /**
    * Resolves with the room `client` has for `what` (at least both needs: `quotaBytes` more in its
-   * quota, `diskBytes` more on the disk; a need of 0 or less is not checked), asking one request at a time. Throws QUOTA or NO_SPACE
-   * (logged and counted, once per upload `space`), fs errors.
+   * quota, `diskBytes` more on the disk; a need of 0 or less is not checked), asking one request at
+   * a time. Throws QUOTA or NO_SPACE, fs errors.
    */
-  private ask(client: string, name: string, quotaBytes: number, diskBytes: number, what: string, space?: UploadSpace): Promise<number> {
+  private ask(client: string, quotaBytes: number, diskBytes: number, what: string): Promise<number> {
     const answer = this.queue.then(async () => {
       const quota = quotaBytes > 0 ? await this.quotaRoom(client, quotaBytes, what) : Infinity;
       const disk = diskBytes > 0 ? await this.diskRoom(diskBytes, what) : Infinity;
       return Math.min(quota, disk);
     });
     this.queue = answer.catch(() => undefined);
-    return answer.catch((err: unknown) => {
-      if (err instanceof HashRelayError && (err.code === "QUOTA" || err.code === "NO_SPACE") && !this.told.has(space ?? err)) {
-        if (space) this.told.add(space);
-        this.refused(client, name, err);
-      }
-      throw err;
-    });
+    return answer;
   }
 
   /**
@@ -183,9 +182,10 @@ export class SpaceGuard {
     );
   }
 
-  /** Logs a refusal and counts it. */
+  /** Logs a refusal (NO_SPACE, QUOTA; anything else is not one) and counts it. */
   private refused(client: string, name: string, err: HashRelayError): void {
-    const code = err.code as "NO_SPACE" | "QUOTA";
+    if (err.code !== "NO_SPACE" && err.code !== "QUOTA") return;
+    const code = err.code;
     const key = `${client}/${code}`;
     const seen = this.refusals.get(key) ?? { client, code, count: 0 };
     this.refusals.set(key, { ...seen, count: seen.count + 1 });

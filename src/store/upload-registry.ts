@@ -112,7 +112,7 @@ export class UploadRegistry {
     const active = this.active.get(key);
     if (active?.upload === upload) {
       this.active.delete(key);
-      this.space.close(active.space);
+      this.space.close(active.space, outcome.committed);
     }
     try {
       await this.ctx.withClientLock(client, async () => {

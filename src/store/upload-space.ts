@@ -1,4 +1,5 @@
 // The room one upload asks the space guard for: its staging writes, a grant at a time, and the batches of its new archive.
+import { HashRelayError } from "../errors.ts";
 
 /**
  * Asks the guard for `quotaBytes` more in the client's quota and `diskBytes` more on the disk, for
@@ -21,6 +22,8 @@ export class UploadSpace {
   private staged = 0;
   /** Bytes of the new archive asked for so far. */
   private assembled = 0;
+  /** The last refusal (NO_SPACE, QUOTA): reported if the upload ends unstored (a write ahead refused may still be stored at commit). */
+  refusal: HashRelayError | null = null;
 
   constructor(
     readonly client: string,
@@ -47,7 +50,7 @@ export class UploadSpace {
     if (this.staged + bytes > this.granted) {
       const beyond = this.staged + bytes - this.granted;
       const grown = Math.max(this.staged + bytes, this.assembled) - this.footprint;
-      const room = await this.ask(grown, beyond, `chunks of ${this.name}`);
+      const room = await this.asked(grown, beyond, `chunks of ${this.name}`);
       this.granted = this.staged + Math.min(Math.max(bytes, STAGING_GRANT), bytes + room - beyond);
     }
     this.staged += bytes;
@@ -63,11 +66,21 @@ export class UploadSpace {
     const taken = Math.min(this.unwritten, bytes);
     this.granted -= taken;
     try {
-      await this.ask(Math.max(this.granted, this.assembled + bytes) - before, bytes - taken, what);
+      await this.asked(Math.max(this.granted, this.assembled + bytes) - before, bytes - taken, what);
     } catch (err) {
       this.granted += taken;
       throw err;
     }
     this.assembled += bytes;
+  }
+
+  /** `ask`, keeping a refusal. */
+  private async asked(quotaBytes: number, diskBytes: number, what: string): Promise<number> {
+    try {
+      return await this.ask(quotaBytes, diskBytes, what);
+    } catch (err) {
+      if (err instanceof HashRelayError && (err.code === "QUOTA" || err.code === "NO_SPACE")) this.refusal = err;
+      throw err;
+    }
   }
 }
