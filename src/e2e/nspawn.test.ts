@@ -5,8 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensureBinary, keygen, ROOT } from "../testing/e2e-harness.ts";
 import { cachedRootfs, Container, nspawnUnavailable } from "../testing/nspawn.ts";
+import { HHMM } from "../testing/status-time.ts";
 
-const HHMM = String.raw`\d\d:\d\d`;
 const SECRET_TEXT = "only root may read this\n";
 
 const unavailable = process.env.HASHRELAY_NSPAWN === "skip" ? "HASHRELAY_NSPAWN=skip is set" : nspawnUnavailable();

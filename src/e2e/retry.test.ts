@@ -5,8 +5,8 @@ import path from "node:path";
 import { startClient, type ClientDaemon } from "../testing/client-daemon.ts";
 import { makeWorld, runBinary, runClientOnce, startServer, tempDir, type World } from "../testing/e2e-harness.ts";
 import { startNotifyReceiver, type NotifyReceiver } from "../testing/notify-receiver.ts";
+import { HHMM } from "../testing/status-time.ts";
 
-const HHMM = String.raw`\d\d:\d\d`;
 const UP_LINE = new RegExp(`^Server: Up since ${HHMM} \\| last tick ${HHMM}: 1 sent \\| next ${HHMM}$`);
 
 /**

@@ -5,8 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ensureBinary, makeWorld, runBinary, startServer, tempDir } from "../testing/e2e-harness.ts";
 import { startNotifyReceiver } from "../testing/notify-receiver.ts";
-
-const HHMM = String.raw`\d\d:\d\d`;
+import { HHMM } from "../testing/status-time.ts";
 
 function count(text: string, needle: string): number {
   return text.split(needle).length - 1;
