@@ -17,16 +17,15 @@ export class FramedSocket {
   private ended = false;
   bytesWritten = 0;
   bytesRead = 0;
+  /** "address:port" of the peer, taken at connect: a socket that is gone no longer knows it. */
+  readonly remote: string;
 
   constructor(private readonly socket: net.Socket) {
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     socket.setNoDelay(true);
     socket.on("data", (data: Buffer) => this.onData(data));
     socket.on("error", (err) => this.fail(closedError(err)));
     socket.on("close", () => this.fail(new HashRelayError("CLOSED", "connection closed by peer")));
-  }
-
-  get remote(): string {
-    return `${this.socket.remoteAddress ?? "?"}:${this.socket.remotePort ?? "?"}`;
   }
 
   private onData(data: Buffer): void {

@@ -1,5 +1,6 @@
 // What a server session is given (identity, store, limits, hooks) and what its parts share once it is authenticated.
-import type { WireErrorCode } from "../errors.ts";
+import type { HashRelayError, WireErrorCode } from "../errors.ts";
+import type { BusyRefusal } from "../protocol/handshake.ts";
 import type { Identity } from "../protocol/identity.ts";
 import type { Logger } from "../io/log.ts";
 import type { SecureSession } from "../session/secure-session.ts";
@@ -12,9 +13,15 @@ export interface ServerSessionContext {
   /** The configured client name for a public key, or null when the key is not listed. */
   authorize: (clientKey: Uint8Array) => string | null;
   now: () => Date;
+  /** Asked at HELLO for a listed key, before any costly work: a refusal is sent as BUSY with its retry hint (server/admission.ts). */
+  admit?: (clientKey: Uint8Array) => BusyRefusal | null;
+  /** From accept until the client HELLO is complete (default: the whole handshake timeout). */
+  helloTimeoutMs?: number;
   /** server.limits in force when the connection arrived (default: the protocol constants). */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Told of a handshake that did not end in a session, with the peer's address, to log it (aggregated); without it each is logged at once. */
+  refused?: (error: HashRelayError, remote: string) => void;
   /**
    * Told of each authenticated session; `end` closes it with a sealed error (a reload that removed the
    * client). Returns what to call once the session is over.
