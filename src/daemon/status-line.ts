@@ -31,6 +31,11 @@ export function clockTime(at: string | Date, now: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${hm}`;
 }
 
+/** clockTime with seconds: "03:00:14" (a wait at a busy server lasts seconds). */
+function clockSeconds(at: Date, now: Date): string {
+  return `${clockTime(at, now)}:${String(at.getSeconds()).padStart(2, "0")}`;
+}
+
 /** "2026-11-26 12:03:10" in local time, or "2026-11-26 03:07:12 Europe/Paris" in `zone`, and "(5 min ago)" / "(in 2 h)" beside it. */
 export function when(iso: string, now: Date, zone?: string): string {
   const d = new Date(iso);
@@ -68,17 +73,24 @@ export interface ClientPlanSummary {
   retry?: Date | null;
   /** A tick in flight since then. */
   runningSince?: Date;
+  /** The tick in flight waits its turn at a busy server since then, and tries again at `retry`. */
+  busy?: { since: Date; retry: Date };
 }
 
 /**
  * `Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33`;
  * Down carries its kind and the retry planned: `Server: Down since 12:05 (refused) | … | retry 12:07 | next 12:33`.
+ * A server that had no room is Busy, never Down; while the tick in flight waits its turn:
+ * `Server: Busy, queued since 03:00:02, next try 03:00:14 | tick running since 03:00 | …`.
  * A tick in flight shows instead of the times to come.
  */
 export function clientStatusLine(last: ClientTickSummary | null, plan: ClientPlanSummary, now: Date): string {
   const parts: string[] = [];
-  if (!last) parts.push("Server: not probed yet");
+  if (plan.busy && plan.runningSince)
+    parts.push(`Server: Busy, queued since ${clockSeconds(plan.busy.since, now)}, next try ${clockSeconds(plan.busy.retry, now)}`);
+  else if (!last) parts.push("Server: not probed yet");
   else if (last.server === "up") parts.push(`Server: Up since ${clockTime(last.since ?? last.at, now)}`);
+  else if (last.kind === "busy") parts.push(`Server: Busy since ${clockTime(last.since ?? last.at, now)} (no turn within the busy window)`);
   else parts.push(`Server: Down since ${clockTime(last.since ?? last.at, now)}${last.kind ? ` (${last.kind})` : ""}`);
   if (plan.runningSince) parts.push(`tick running since ${clockTime(plan.runningSince, now)}`);
   if (last) parts.push(`last tick ${clockTime(last.at, now)}: ${countResults(last.results)}`);
