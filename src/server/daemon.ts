@@ -17,8 +17,14 @@ import type { PreparedChange, ReloadPart } from "../daemon/reload.ts";
 import { serveConnection, type SessionEvents } from "./session.ts";
 import { Admission, HELLO_TIMEOUT_MS, type AdmissionCounts, type Entrant, type RefusalCause } from "./admission.ts";
 import { RefusalLog } from "./refusal-log.ts";
+import { CommitGate } from "./commit-gate.ts";
 
 const PURGE_EVERY_MS = 60_000;
+/**
+ * Archives assembled at once, whatever server.limits.maxConnections: each assembly holds read buffers
+ * of up to 12 MiB (store/assemble.ts), and 64 at once on 2 cores finish no sooner than 4.
+ */
+const COMMITS_AT_ONCE = 4;
 /** Refused connections beyond the first of each cause and address are summed in one log line per address this often. */
 const REFUSAL_SUMMARY_MS = 60_000;
 /** How often `hashrelay release` requests (files under <storage>/.holds) are looked for; the command waits up to 15 s. */
@@ -64,6 +70,7 @@ export class ServerDaemon implements RunningServer {
   /** Who may start a handshake and hold a session (server/admission.ts); its capacity follows server.limits. */
   private readonly admission = new Admission(MAX_CONNECTIONS, () => Date.now());
   private readonly refusals: RefusalLog;
+  private readonly commits = new CommitGate(COMMITS_AT_ONCE);
   private refusalTimer: ReturnType<typeof setInterval> | null = null;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
   private releaseTimer: ReturnType<typeof setInterval> | null = null;
@@ -232,6 +239,7 @@ export class ServerDaemon implements RunningServer {
         return () => this.open.delete(session);
       },
       onConfigHash: (client, hash) => this.sawConfigHash(client, hash),
+      commits: this.commits,
     }).finally(() => {
       const wasSession = entrant.stage === "session";
       this.admission.closed(entrant);

@@ -5,6 +5,7 @@ import type { Identity } from "../protocol/identity.ts";
 import type { Logger } from "../io/log.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
+import type { CommitGate } from "./commit-gate.ts";
 
 export interface ServerSessionContext {
   identity: Identity;
@@ -27,6 +28,8 @@ export interface ServerSessionContext {
    * client). Returns what to call once the session is over.
    */
   track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
+  /** Shared by every session: how many commits assemble their archive at once (server/commit-gate.ts); none: no bound. */
+  commits?: CommitGate;
   /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
   onConfigHash?: (client: string, hash: string) => void;
   /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */

@@ -13,12 +13,17 @@ export type SlotAnswer = { admitted: true } | { admitted: false; retryAfterMs: n
 const CLAIM_AHEAD_MS = 1_000;
 /** A ticket lapses this long after its due time (or one hint's length, if longer) when its client has not come back. */
 const GRACE_MS = 5_000;
-/** Bounds of the hint: never "at once", never longer than a minute (the client asks again and gets a fresh one). */
-export const RETRY_HINT_MS = { min: 250, max: 60_000 } as const;
+/** Bounds of the hint: never "at once", never longer than half a minute (the client asks again and gets a fresh one). */
+export const RETRY_HINT_MS = { min: 250, max: 30_000 } as const;
+/**
+ * The hint is this share of the estimated wait: a client back too early costs one cheap BUSY (no key
+ * agreement, no signature), one back too late leaves a slot idle.
+ */
+const EARLY = 0.5;
 /** The mean session length assumed before any session ended. */
-const FIRST_SESSION_GUESS_MS = 5_000;
+const FIRST_SESSION_GUESS_MS = 2_000;
 /** Weight of the newest session in the running mean. */
-const SMOOTHING = 0.2;
+const SMOOTHING = 0.3;
 
 interface Ticket {
   due: number;
@@ -75,7 +80,7 @@ export class SlotQueue {
   /** When the ticket at `place` (0: first) should come back: the slots it waits for, at the rate they free up. */
   private hint(place: number, free: number): number {
     const slotsToWaitFor = place - free + 1;
-    const ms = (slotsToWaitFor * this.meanSessionMs) / Math.max(1, this.capacity);
+    const ms = (EARLY * slotsToWaitFor * this.meanSessionMs) / Math.max(1, this.capacity);
     return Math.round(Math.min(RETRY_HINT_MS.max, Math.max(RETRY_HINT_MS.min, ms)));
   }
 
