@@ -74,6 +74,29 @@ describe("busy wait", () => {
     expect(server.calls()).toBe(1);
   });
 
+  test("a handshake that timed out or was cut is tried once more, a second later; a second silence is thrown", async () => {
+    for (const code of ["TIMEOUT", "CLOSED"] as const) {
+      let calls = 0;
+      const lateOnce = async () => {
+        if (++calls === 1) throw new HashRelayError(code, "server 127.0.0.1:7373 silent for 10 s");
+        return "session";
+      };
+      const { lines, log } = recorder();
+      expect(await openWhenAdmitted(lateOnce, { until: Date.now() }, log)).toBe("session");
+      expect(calls).toBe(2);
+      expect(lines).toEqual([`info the server did not finish the handshake (server 127.0.0.1:7373 silent for 10 s); trying once more`]);
+      let silent = 0;
+      const alwaysLate = async () => {
+        silent++;
+        throw new HashRelayError(code, "silent");
+      };
+      expect(await openWhenAdmitted(alwaysLate, { until: Date.now() + 60_000 }, recorder().log).catch((e: HashRelayError) => e.code)).toBe(
+        code,
+      );
+      expect(silent).toBe(2);
+    }
+  }, 10_000);
+
   test("any other error is thrown at once", async () => {
     let calls = 0;
     const open = async () => {

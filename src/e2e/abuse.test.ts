@@ -116,6 +116,11 @@ describe("abuse of a running server", () => {
     const started = Date.now();
     expect(await silent.closedWithin(8_000)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(4_500);
+    // Told BUSY: a client slowed by load tries again; a stranger learns nothing.
+    expect(decodeErrorFrame((await silent.next())!)).toMatchObject({
+      code: "BUSY",
+      message: expect.stringMatching(/; retry after \d+ ms$/),
+    });
     expect(stalled.isClosed).toBe(false);
     expect(await stalled.closedWithin(8_000)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);

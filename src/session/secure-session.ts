@@ -6,6 +6,7 @@ import type { Frame } from "../protocol/frame-codec.ts";
 import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal, type BusyRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
 import {
+  busyFrame,
   decodeControl,
   decodeErrorFrame,
   encodeControl,
@@ -187,12 +188,19 @@ export async function openServerSession(
   }
 }
 
-/** The next frame if it comes before `until`; else TIMEOUT, saying `late` when given. */
+/** What a connection without a complete HELLO in time is told: a client slowed by load tries again; a stranger learns nothing. */
+const LATE_HELLO_RETRY_MS = 1_000;
+
+/**
+ * The next frame if it comes before `until`; else TIMEOUT. With `late` (the HELLO's deadline), the
+ * TIMEOUT says so and carries BUSY with a hint as its reply (PROTOCOL.md §3).
+ */
 async function receiveBefore(connection: Connection, until: number, late: string | null): Promise<Frame> {
   try {
     return await connection.receive(Math.max(1, until - Date.now()));
   } catch (err) {
-    if (late && err instanceof HashRelayError && err.code === "TIMEOUT") throw new HashRelayError("TIMEOUT", `${late}`, "", { cause: err });
+    if (late && err instanceof HashRelayError && err.code === "TIMEOUT")
+      throw new HandshakeError("TIMEOUT", late, "", busyFrame(`server busy: ${late}`, LATE_HELLO_RETRY_MS), { cause: err });
     throw err;
   }
 }
