@@ -8,10 +8,11 @@ const NO_HINT = { firstMs: 1_000, maxMs: 60_000 } as const;
 /** The wait is the hint stretched by up to this share, so that clients told alike do not come back alike. */
 const JITTER = 0.2;
 /**
- * A handshake that times out or is cut once connected is tried once more, this long after: a server
- * (or this machine) under load may answer late. A second silence is the server's answer.
+ * A handshake that times out or is cut once connected is tried again, up to LATE.tries times, 1 s
+ * then 2 s after: a server (or this machine) under load may answer late. The next silence is the
+ * server's answer: a mute server is Down after three handshake timeouts.
  */
-const LATE_RETRY_MS = 1_000;
+const LATE = { tries: 2, firstMs: 1_000 } as const;
 
 /** How a tick waits at a busy server. */
 export interface BusyWindow {
@@ -32,38 +33,42 @@ export function busyDelayMs(retryAfterMs: number | null, attempt: number, random
 }
 
 /**
- * Runs `open` until it is not refused BUSY (and once more after a handshake that timed out or was cut).
- * Throws what `open` throws otherwise, and the last refusal when the next try would start after the
- * window or the wait is stopped. Logs the first BUSY and, when it got in after waiting, how long it
- * waited: nothing per retry.
+ * Runs `open` until it is not refused BUSY, and up to LATE.tries more times after a handshake that timed
+ * out or was cut. Throws what `open` throws otherwise, and the last refusal when the next turn would
+ * come after the window or the wait is stopped. Logs the first BUSY, each late try, and how long it
+ * waited once let in: nothing per BUSY.
  */
 export async function openWhenAdmitted<T>(open: () => Promise<T>, window: BusyWindow, log: Logger): Promise<T> {
   const since = new Date();
   const random = window.random ?? Math.random;
-  let lateTries = 1;
-  let busy = 0;
+  const tries = { busy: 0, late: 0 };
   for (;;) {
     try {
       const opened = await open();
-      if (busy > 0)
-        log.log("info", `the server let this client in after ${busy} BUSY (${Math.round((Date.now() - since.getTime()) / 1000)} s)`);
+      if (tries.busy > 0)
+        log.log("info", `the server let this client in after ${tries.busy} BUSY (${Math.round((Date.now() - since.getTime()) / 1000)} s)`);
       return opened;
     } catch (err) {
-      const late = err instanceof HashRelayError && (err.code === "TIMEOUT" || err.code === "CLOSED") && lateTries-- > 0;
-      if (!(err instanceof ServerBusy) && !late) throw err;
-      if (err instanceof ServerBusy) busy++;
-      const hint = err instanceof ServerBusy ? err.retryAfterMs : LATE_RETRY_MS;
-      const retryAt = Date.now() + busyDelayMs(hint, busy, random());
-      if (retryAt > Math.max(window.until, late ? Date.now() + 2 * LATE_RETRY_MS : 0) || window.signal?.aborted) throw err;
-      if (late) log.log("info", `the server did not finish the handshake (${(err as Error).message}); trying once more`);
-      else if (busy === 1)
-        log.log("info", `${(err as Error).message}; waiting for a turn until ${new Date(window.until).toISOString()} at the latest`, {
-          server: "busy",
-        });
-      if (!late) window.onWait?.(new Date(retryAt), since);
+      const next = nextTry(err, tries, random());
+      const retryAt = Date.now() + (next?.delayMs ?? 0);
+      // A late handshake is tried again even past the busy window: the window is for waiting one's turn.
+      if (!next || (next.busy && retryAt > window.until) || window.signal?.aborted) throw err;
+      const message = (err as Error).message;
+      if (!next.busy) log.log("info", `the server did not finish the handshake (${message}); trying again`);
+      else if (tries.busy === 1)
+        log.log("info", `${message}; waiting for a turn until ${new Date(window.until).toISOString()} at the latest`, { server: "busy" });
+      if (next.busy) window.onWait?.(new Date(retryAt), since);
       if (!(await sleepUntil(retryAt, window.signal))) throw err;
     }
   }
+}
+
+/** After `err`: the wait before the next try (counted in `tries`), or null when `err` is the answer. */
+function nextTry(err: unknown, tries: { busy: number; late: number }, random: number): { busy: boolean; delayMs: number } | null {
+  if (err instanceof ServerBusy) return { busy: true, delayMs: busyDelayMs(err.retryAfterMs, ++tries.busy, random) };
+  const late = err instanceof HashRelayError && (err.code === "TIMEOUT" || err.code === "CLOSED");
+  if (!late || tries.late >= LATE.tries) return null;
+  return { busy: false, delayMs: busyDelayMs(LATE.firstMs * 2 ** tries.late++, 1, random) };
 }
 
 /** Resolves true at `at`, or false as soon as `signal` aborts. */

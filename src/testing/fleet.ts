@@ -101,6 +101,8 @@ function writeClient(dir: string, port: number, server: Identity, client: FleetC
 
 export interface ClientRun {
   client: FleetClient;
+  /** From the spawn to the exit. */
+  ms: number;
   status: number | null;
   report: ClientReport | null;
   stderr: string;
@@ -113,6 +115,7 @@ export function runAllAtOnce(clients: readonly FleetClient[]): Promise<ClientRun
     clients.map(
       (client) =>
         new Promise<ClientRun>((resolve) => {
+          const started = Date.now();
           const child = spawn(binary, ["client", "--once", "--json", "--config", client.config], { stdio: ["ignore", "pipe", "pipe"] });
           let stdout = "";
           let stderr = "";
@@ -125,7 +128,7 @@ export function runAllAtOnce(clients: readonly FleetClient[]): Promise<ClientRun
             } catch {
               // reported as null: the test says which client printed no JSON
             }
-            resolve({ client, status, report, stderr });
+            resolve({ client, ms: Date.now() - started, status, report, stderr });
           });
         }),
     ),
