@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeControl, decodeErrorFrame } from "../protocol/messages.ts";
-import { ClientHandshake } from "../protocol/handshake.ts";
+import { ClientHandshake, ServerBusy } from "../protocol/handshake.ts";
 import { parsePublicKey, parseSecretKeyFile } from "../protocol/identity.ts";
 import { authenticatedPeer, RawPeer } from "../testing/raw-peer.ts";
 import { listTree, makeWorld, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
@@ -127,6 +127,22 @@ describe("abuse of a running server", () => {
     await server.waitForLog(/refused: hello-timeout: no complete HELLO 5 s after connect/);
     await server.waitForLog(/refused: auth-timeout: /);
   }, 20_000);
+
+  test("one client holds at most 4 sessions: a 5th is told BUSY, not given another slot", async () => {
+    const keyFile = path.join(world.dir, "client.key");
+    const held: RawPeer[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push((await authenticatedPeer(world.port, keyFile, world.serverPub)).peer);
+      const fifth = await authenticatedPeer(world.port, keyFile, world.serverPub).catch((e: unknown) => e);
+      expect(fifth).toBeInstanceOf(ServerBusy);
+      expect((fifth as ServerBusy).message).toContain("this client already holds 4 sessions");
+      expect((fifth as ServerBusy).retryAfterMs).toBeGreaterThan(0);
+      await server.waitForLog(/refused: client-limit: /);
+    } finally {
+      for (const peer of held) peer.destroy();
+    }
+    expectServedAgain();
+  }, 30_000);
 
   test("300 connections at once: the real client is still served", async () => {
     const flood = await Promise.all(Array.from({ length: 300 }, () => RawPeer.connect(world.port).catch(() => null)));

@@ -1,7 +1,7 @@
 // Admission: strangers evict only strangers, listed clients wait their turn in order, costly work stays bounded.
 import { describe, expect, test } from "bun:test";
 import type { BusyRefusal } from "../protocol/handshake.ts";
-import { Admission, FRESH, type Entrant } from "./admission.ts";
+import { Admission, FRESH, SLOTS_PER_KEY, type Entrant } from "./admission.ts";
 import { RETRY_HINT_MS } from "./slot-queue.ts";
 
 /** An admission with a hand-moved clock; `cuts` lists who was evicted with which BUSY. */
@@ -98,6 +98,25 @@ describe("session slots", () => {
     expect(hello("ed25519:second").busy?.reason).toContain("number 2 of 2 waiting");
     expect(hello("ed25519:newcomer").busy?.reason).toContain("number 3 of 3 waiting");
     expect(hello("ed25519:first").busy).toBeNull();
+  });
+
+  test("one client holds at most SLOTS_PER_KEY slots, however many are free; the others still get theirs", () => {
+    const { admission, session, hello } = setup(64);
+    const own = Array.from({ length: SLOTS_PER_KEY }, () => session("ed25519:greedy"));
+    const over = hello("ed25519:greedy");
+    expect(over.busy?.reason).toBe(`server busy: this client already holds ${SLOTS_PER_KEY} sessions, the most one client may`);
+    expect(over.busy!.retryAfterMs).toBeGreaterThan(0);
+    expect(over.entrant.refusedFor).toBe("client-limit");
+    admission.closed(over.entrant);
+    // a handshake under way holds a slot too
+    admission.closed(own[0]!);
+    const handshaking = hello("ed25519:greedy");
+    expect(handshaking.busy).toBeNull();
+    expect(hello("ed25519:greedy").busy?.reason).toContain("already holds");
+    expect(hello("ed25519:modest").busy).toBeNull();
+    expect(admission.counts()).toMatchObject({ sessions: SLOTS_PER_KEY - 1, admitted: 2, waiting: 0 });
+    admission.closed(handshaking.entrant);
+    expect(hello("ed25519:greedy").busy).toBeNull();
   });
 
   test("a ticket whose client does not come back lapses and holds up no one", () => {

@@ -8,7 +8,8 @@
 //   ADMITTED_PER_KEY per key; each admission spends a token of its key and address and one of the
 //   server's (the only costly work a stranger can cause: one key agreement and one signature).
 // - session: authenticated. Sessions and admitted handshakes together never exceed the capacity
-//   (server.limits.maxConnections); who gets a freed slot is the slot queue's call (slot-queue.ts).
+//   (server.limits.maxConnections), nor SLOTS_PER_KEY for one key; who gets a freed slot is the
+//   slot queue's call (slot-queue.ts).
 import type { BusyRefusal } from "../protocol/handshake.ts";
 import { SlotQueue } from "./slot-queue.ts";
 import { TokenBucket } from "./token-bucket.ts";
@@ -18,6 +19,7 @@ export type RefusalCause =
   | "busy"
   | "evicted"
   | "rate-limited"
+  | "client-limit"
   | "hello-timeout"
   | "auth-timeout"
   | "unauthorized"
@@ -33,6 +35,14 @@ export const FRESH = { perAddress: 1024, total: 4096 } as const;
 export const HELLO_TIMEOUT_MS = 5_000;
 /** Handshakes of one key past its HELLO at once (a client needs one; a second for a concurrent command). */
 const ADMITTED_PER_KEY = 2;
+/**
+ * Slots (sessions and handshakes past HELLO) one key holds at once: a tick needs one, a restore or
+ * `list` beside it another; more would only let one client, compromised or misconfigured, take the
+ * slots of all the others.
+ */
+export const SLOTS_PER_KEY = 4;
+/** The hint to a key at SLOTS_PER_KEY: one of its own sessions has to end first. */
+const OWN_SLOTS_RETRY_MS = 5_000;
 /** Costly handshakes (past HELLO) per key and source address, and for the whole server: burst, then per second. */
 const KEY_BUDGET = { burst: 20, perSecond: 2 } as const;
 const SERVER_BUDGET = { burst: 500, perSecond: 500 } as const;
@@ -65,6 +75,8 @@ export class Admission {
   private readonly fresh = new Set<Entrant>();
   private readonly freshByAddress = new Map<string, Set<Entrant>>();
   private readonly admittedByKey = new Map<string, number>();
+  /** Slots held per key: admitted handshakes and sessions. */
+  private readonly slotsByKey = new Map<string, number>();
   private admitted = 0;
   private sessions = 0;
   private readonly queue: SlotQueue;
@@ -114,6 +126,7 @@ export class Admission {
     entrant.key = key;
     this.admitted++;
     this.admittedByKey.set(key, (this.admittedByKey.get(key) ?? 0) + 1);
+    this.slotsByKey.set(key, (this.slotsByKey.get(key) ?? 0) + 1);
     return null;
   }
 
@@ -129,9 +142,12 @@ export class Admission {
   /** The connection is gone, whatever its stage: its place or slot is free. Safe to call twice. */
   closed(entrant: Entrant): void {
     if (entrant.stage === "fresh") this.leaveFresh(entrant);
-    else if (entrant.stage === "admitted") this.leaveAdmitted(entrant);
-    else if (entrant.stage === "session") {
+    else if (entrant.stage === "admitted") {
+      this.leaveAdmitted(entrant);
+      decrement(this.slotsByKey, entrant.key!);
+    } else if (entrant.stage === "session") {
       this.sessions--;
+      decrement(this.slotsByKey, entrant.key!);
       this.queue.sessionEnded(this.now() - entrant.sessionSince);
     }
     entrant.stage = "gone";
@@ -140,6 +156,14 @@ export class Admission {
   /** Why a listed key may not start its costly handshake now; admitting it spends its tokens (a refusal spends nothing). */
   private refusalFor(entrant: Entrant, key: string): BusyRefusal | null {
     const now = this.now();
+    const held = this.slotsByKey.get(key) ?? 0;
+    if (held >= SLOTS_PER_KEY) {
+      entrant.refusedFor = "client-limit";
+      return {
+        reason: `server busy: this client already holds ${held} sessions, the most one client may`,
+        retryAfterMs: OWN_SLOTS_RETRY_MS,
+      };
+    }
     if ((this.admittedByKey.get(key) ?? 0) >= ADMITTED_PER_KEY) {
       entrant.refusedFor = "rate-limited";
       return { reason: `server busy: ${ADMITTED_PER_KEY} handshakes of this key under way`, retryAfterMs: EVICTED_RETRY_MS };
@@ -190,10 +214,15 @@ export class Admission {
 
   private leaveAdmitted(entrant: Entrant): void {
     this.admitted--;
-    const left = (this.admittedByKey.get(entrant.key!) ?? 1) - 1;
-    if (left > 0) this.admittedByKey.set(entrant.key!, left);
-    else this.admittedByKey.delete(entrant.key!);
+    decrement(this.admittedByKey, entrant.key!);
   }
+}
+
+/** Decrements `key`'s entry in `counts`, dropping it at zero. */
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
 }
 
 function first<T>(set: Set<T>): T | undefined {

@@ -162,7 +162,7 @@ export class ServerMetrics {
     out.family(
       "hashrelay_connections_refused_total",
       "counter",
-      "Connections that ended before they became a session, by cause (busy, evicted, rate-limited, hello-timeout, auth-timeout, unauthorized, bad-frame, version, too-large, closed, error).",
+      "Connections that ended before they became a session, by cause (busy, evicted, rate-limited, client-limit, hello-timeout, auth-timeout, unauthorized, bad-frame, version, too-large, closed, error).",
       [...this.refusals.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([cause, n]) => [{ cause }, n]),
     );
     if (!now) return;
