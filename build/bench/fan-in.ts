@@ -2,17 +2,19 @@
 //
 // Real `hashrelay client --once` processes (as many as memory allows) and, for the rest, the load driver
 // (load-driver.ts: the real protocol, one socket and one listed key per simulated client) start at the same
-// moment against the real server binary. It writes the fan-in section of RESULTS.md and fan-in.json.
+// moment against the real server binary. It writes fan-in-N.json (N: the clients) and, from every such file beside it, the section of RESULTS.md.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startServer, type ServerProcess } from "../../src/testing/e2e-harness.ts";
+import { childOutput } from "../../src/testing/child-output.ts";
 import { makeFleet, runAllAtOnce, type ClientRun, type Fleet } from "../../src/testing/fleet.ts";
 import type { DriverOutcome, DriverPlan } from "./load-driver.ts";
-import { machineInfo, type MachineInfo } from "./machine.ts";
+import { machineInfo } from "./machine.ts";
+import { processPeak } from "./process-peak.ts";
 import { fmtBytes } from "./report.ts";
-import { writeFanInResults } from "./results-file.ts";
+import { writeIssue17Section, type FanInResults } from "./fan-in-report.ts";
 
 const HERE = import.meta.dir;
 const ROOT = path.resolve(HERE, "..", "..");
@@ -23,11 +25,11 @@ const USAGE = `usage: bun build/bench/fan-in.ts [--clients N] [--real N] [--sour
   --real N        of them, real client processes; the rest are simulated by load-driver.ts (default 100)
   --source-mib F  each client's source: one file of incompressible bytes (default 3)
   --slots N       server.limits.maxConnections (default 64, the server's default)
-  --out DIR       where RESULTS.md (its fan-in section) and fan-in.json go (default build/bench)
+  --out DIR       where RESULTS.md (its section) and fan-in-N.json go (default build/bench)
   --keep-work     keep the server's storage and the clients' folders
   --no-build      use dist/hashrelay as it is (default: rebuild it first)`;
 
-interface Options {
+export interface Options {
   clients: number;
   real: number;
   sourceBytes: number;
@@ -61,31 +63,6 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-export interface FanInResults {
-  startedAt: string;
-  options: Omit<Options, "out" | "keepWork" | "build">;
-  machine: MachineInfo;
-  commit: string;
-  /** From the start signal until the last client was done. */
-  wallMs: number;
-  clients: { name: string; real: boolean; ok: boolean; ms: number; busy: number; late: number; error?: string }[];
-  storedArchives: number;
-  storedBytes: number;
-  /** The server's peak resident set (VmHWM) and CPU time (user + system) over the run. */
-  serverMaxRssKiB: number;
-  serverCpuSeconds: number;
-}
-
-/** VmHWM (KiB) and user + system CPU seconds of a running process, from /proc. */
-function processPeak(pid: number): { rssKiB: number; cpuSeconds: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  const rssKiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const hz = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-  return { rssKiB, cpuSeconds: ticks / hz };
-}
-
 /** Starts the load driver for the simulated clients; resolves once its archives are built (it waits for SIGUSR2). */
 async function startDriver(fleet: Fleet, o: Options, workDir: string) {
   const plan: DriverPlan = {
@@ -101,19 +78,19 @@ async function startDriver(fleet: Fleet, o: Options, workDir: string) {
   const planFile = path.join(workDir, "driver-plan.json");
   fs.writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
   const child = spawn(process.execPath, [path.join(HERE, "load-driver.ts"), "--plan", planFile], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  const out = childOutput(child);
   const done = new Promise<DriverOutcome[]>((resolve, reject) =>
     child.once("exit", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith("["));
+      const line = out
+        .text()
+        .split("\n")
+        .find((l) => l.startsWith("["));
       if (line) resolve(JSON.parse(line) as DriverOutcome[]);
       else reject(new Error(`the load driver exited ${code} without results`));
     }),
   );
-  while (!out.includes("ready")) {
-    if (child.exitCode !== null) throw new Error("the load driver exited before it was ready");
-    await Bun.sleep(50);
-  }
+  // Building the archives takes a few seconds a variant on a loaded machine.
+  await out.printed("ready", 600_000);
   return { go: () => child.kill("SIGUSR2"), done };
 }
 
@@ -165,6 +142,7 @@ async function run(o: Options): Promise<FanInResults> {
       storedBytes: stored.bytes,
       serverMaxRssKiB: peak.rssKiB,
       serverCpuSeconds: peak.cpuSeconds,
+      bun: Bun.version,
     };
   } finally {
     await server?.stop();
@@ -190,75 +168,10 @@ function storedArchives(fleet: Fleet): { count: number; bytes: number } {
   return { count, bytes };
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-/** The fan-in section of RESULTS.md. */
-export function renderFanIn(r: FanInResults): string {
-  const ok = r.clients.filter((c) => c.ok).length;
-  const walls = r.clients.map((c) => c.ms).sort((a, b) => a - b);
-  const waited = r.clients.filter((c) => c.busy > 0);
-  const busyAnswers = r.clients.reduce((n, c) => n + c.busy, 0);
-  const perWaiter = waited.map((c) => c.busy).sort((a, b) => a - b);
-  const late = r.clients.filter((c) => c.late > 0);
-  const rssMiB = r.serverMaxRssKiB / 1024;
-  const o = r.options;
-  const rows: [string, string][] = [
-    [
-      "clients",
-      `${o.clients}: ${o.real} \`hashrelay client --once\` processes, ${o.clients - o.real} simulated by \`load-driver.ts\` (the real protocol, a socket and a listed key each)`,
-    ],
-    ["each source", `${fmtBytes(o.sourceBytes)} of incompressible bytes (one file; the driver's in 8 variants)`],
-    ["server", `the real binary, \`server.limits.maxConnections: ${o.slots}\``],
-    [
-      "**backed up in that tick**",
-      `**${ok} of ${o.clients}**${
-        ok === o.clients
-          ? ""
-          : ` (failures: ${r.clients
-              .filter((c) => !c.ok)
-              .slice(0, 3)
-              .map((c) => `${c.name}: ${c.error}`)
-              .join("; ")})`
-      }`,
-    ],
-    ["archives stored", `${r.storedArchives}, ${fmtBytes(r.storedBytes)}`],
-    ["wall until the last client was done", seconds(r.wallMs)],
-    [
-      "client wall, start to exit (real) or bye (simulated)",
-      `median ${seconds(percentile(walls, 50))}, p90 ${seconds(percentile(walls, 90))}, max ${seconds(walls.at(-1) ?? 0)}`,
-    ],
-    [
-      "told BUSY and let in later",
-      `${waited.length} of ${o.clients}; ${busyAnswers} BUSY answers in all (per waiting client: median ${percentile(perWaiter, 50)}, max ${perWaiter.at(-1) ?? 0})`,
-    ],
-    ["**server max RSS**", `**${rssMiB.toFixed(0)} MiB** (target ≤ 512 MiB: ${rssMiB <= 512 ? "met" : "**not met**"})`],
-    ["server CPU time", seconds(r.serverCpuSeconds * 1000)],
-  ];
-  return [
-    "## Fan-in and floods (issue 17)",
-    "",
-    `Written by \`bun build/bench/fan-in.ts --clients ${o.clients} --real ${o.real} --source-mib ${o.sourceBytes / 2 ** 20} --slots ${o.slots}\` on ${r.startedAt} (commit ${r.commit}). Raw figures: [fan-in.json](fan-in.json).`,
-    "",
-    "| | |",
-    "|---|---|",
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-    "",
-    `Machine: ${r.machine.cpu}, ${r.machine.cores} logical cores, ${r.machine.memory}, ${r.machine.distro}; ${r.machine.disk}; load ${r.machine.load}. Clients, driver and server share the machine.`,
-  ].join("\n");
-}
-
 if (import.meta.main) {
   const o = parseArgs(process.argv.slice(2));
   const results = await run(o);
   fs.mkdirSync(o.out, { recursive: true });
-  fs.writeFileSync(path.join(o.out, "fan-in.json"), JSON.stringify(results, null, 2) + "\n");
-  const markdown = renderFanIn(results);
-  writeFanInResults(path.join(o.out, "RESULTS.md"), markdown);
-  console.log(markdown);
+  fs.writeFileSync(path.join(o.out, `fan-in-${o.clients}.json`), JSON.stringify(results, null, 2) + "\n");
+  console.log(writeIssue17Section(o.out));
 }

@@ -17,6 +17,7 @@ import {
   type ServerProcess,
   type World,
 } from "../testing/e2e-harness.ts";
+import { childOutput } from "../testing/child-output.ts";
 
 const FLOOD = path.join(ROOT, "src", "testing", "stranger-flood.ts");
 const TICKS = 10;
@@ -26,19 +27,19 @@ async function startFlood(port: number, args: string[]): Promise<{ stop: () => P
   const child = spawn(process.execPath, [FLOOD, "--port", String(port), "--seconds", "90", ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  const out = childOutput(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const deadline = Date.now() + 15_000;
-  while (!out.includes("flooding")) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the flood did not start: ${out}`);
-    await Bun.sleep(20);
-  }
+  await out.printed("flooding", 15_000);
   return {
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
-      return JSON.parse(out.split("\n").find((l) => l.startsWith("{"))!) as Record<string, number>;
+      return JSON.parse(
+        out
+          .text()
+          .split("\n")
+          .find((l) => l.startsWith("{"))!,
+      ) as Record<string, number>;
     },
   };
 }
