@@ -107,6 +107,12 @@ describe("server line", () => {
     expect(line).toBe("Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free");
   });
 
+  test("a full server says how many clients wait their turn", () => {
+    expect(serverStatusLine({ clients: 500, connected: 64, waiting: 230, lastArchive: null, freeBytes: null }, now)).toBe(
+      "Serving 500 clients (64 connected, 230 waiting their turn) | no archive yet | free space unknown",
+    );
+  });
+
   test("one client connected, nothing stored yet, free space unknown", () => {
     expect(serverStatusLine({ clients: 1, connected: 1, lastArchive: null, freeBytes: null }, now)).toBe(
       "Serving 1 client (1 connected) | no archive yet | free space unknown",

@@ -18,6 +18,8 @@ export interface ServerSummary {
   clients: number;
   /** Authenticated sessions open now. */
   connected: number;
+  /** Listed clients told BUSY that hold a place for the next free session slot (server/slot-queue.ts). */
+  waiting?: number;
   lastArchive: { storedAt: string; client: string; name: string } | null;
   freeBytes: number | null;
 }
@@ -99,9 +101,10 @@ export function clientStatusLine(last: ClientTickSummary | null, plan: ClientPla
   return parts.join(" | ");
 }
 
-/** `Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free`. */
+/** `Serving 14 clients (3 connected, 2 waiting their turn) | last archive 12:03 web01/etc | 1.2 TiB free`. */
 export function serverStatusLine(s: ServerSummary, now: Date): string {
-  const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${s.connected > 0 ? ` (${s.connected} connected)` : ""}`;
+  const load = [s.connected > 0 ? `${s.connected} connected` : "", s.waiting ? `${s.waiting} waiting their turn` : ""].filter(Boolean);
+  const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${load.length > 0 ? ` (${load.join(", ")})` : ""}`;
   const last = s.lastArchive
     ? `last archive ${clockTime(s.lastArchive.storedAt, now)} ${s.lastArchive.client}/${s.lastArchive.name}`
     : "no archive yet";

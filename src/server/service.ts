@@ -267,6 +267,7 @@ export class ServerService {
       {
         clients: config?.server.clients.length ?? 0,
         connected: this.metrics.activeSessions,
+        waiting: this.running?.admissionCounts().waiting ?? 0,
         lastArchive: this.activity?.lastArchive ?? null,
         freeBytes: config ? freeBytes(config.server.storage) : null,
       },
