@@ -2,7 +2,7 @@
 //
 // Real `hashrelay client --once` processes (as many as memory allows) and, for the rest, the load driver
 // (load-driver.ts: the real protocol, one socket and one listed key per simulated client) start at the same
-// moment against the real server binary. It writes fan-in-N.json (N: the clients) and, from every such file beside it, the section of RESULTS.md.
+// moment against the real server binary. It writes fan-in-N.json (N: the clients; one record per run) and, from every such file beside it, the section of RESULTS.md.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -19,12 +19,13 @@ import { writeIssue17Section, type FanInResults } from "./fan-in-report.ts";
 const HERE = import.meta.dir;
 const ROOT = path.resolve(HERE, "..", "..");
 
-const USAGE = `usage: bun build/bench/fan-in.ts [--clients N] [--real N] [--source-mib F] [--slots N] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: bun build/bench/fan-in.ts [--clients N] [--real N] [--source-mib F] [--slots N] [--repeats N] [--out DIR] [--keep-work] [--no-build]
 
   --clients N     clients in all, started in the same second (default 500)
   --real N        of them, real client processes; the rest are simulated by load-driver.ts (default 100)
   --source-mib F  each client's source: one file of incompressible bytes (default 3)
   --slots N       server.limits.maxConnections (default 64, the server's default)
+  --repeats N     runs in a row, each on a fresh server and fresh clients (default 1)
   --out DIR       where RESULTS.md (its section) and fan-in-N.json go (default build/bench)
   --keep-work     keep the server's storage and the clients' folders
   --no-build      use dist/hashrelay as it is (default: rebuild it first)`;
@@ -34,13 +35,14 @@ export interface Options {
   real: number;
   sourceBytes: number;
   slots: number;
+  repeats: number;
   out: string;
   keepWork: boolean;
   build: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { clients: 500, real: 100, sourceBytes: 3 * 2 ** 20, slots: 64, out: HERE, keepWork: false, build: true };
+  const o: Options = { clients: 500, real: 100, sourceBytes: 3 * 2 ** 20, slots: 64, repeats: 1, out: HERE, keepWork: false, build: true };
   for (let i = 0; i < argv.length; i++) {
     const value = () => argv[++i] ?? fail(`${argv[i - 1]} needs a value`);
     const a = argv[i];
@@ -48,6 +50,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--real") o.real = Number(value());
     else if (a === "--source-mib") o.sourceBytes = Math.round(Number(value()) * 2 ** 20);
     else if (a === "--slots") o.slots = Number(value());
+    else if (a === "--repeats") o.repeats = Number(value());
     else if (a === "--out") o.out = path.resolve(value());
     else if (a === "--keep-work") o.keepWork = true;
     else if (a === "--no-build") o.build = false;
@@ -170,8 +173,9 @@ function storedArchives(fleet: Fleet): { count: number; bytes: number } {
 
 if (import.meta.main) {
   const o = parseArgs(process.argv.slice(2));
-  const results = await run(o);
+  const runs: FanInResults[] = [];
+  for (let i = 0; i < o.repeats; i++) runs.push(await run({ ...o, build: o.build && i === 0 }));
   fs.mkdirSync(o.out, { recursive: true });
-  fs.writeFileSync(path.join(o.out, `fan-in-${o.clients}.json`), JSON.stringify(results, null, 2) + "\n");
+  fs.writeFileSync(path.join(o.out, `fan-in-${o.clients}.json`), JSON.stringify(runs, null, 2) + "\n");
   console.log(writeIssue17Section(o.out));
 }
