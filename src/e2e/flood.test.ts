@@ -1,7 +1,8 @@
 // End to end: strangers flooding the server's port (silent, slow, or with HELLOs they cannot finish) lock no listed client out.
 //
 // Each case runs a flood from its own process (src/testing/stranger-flood.ts) while a listed client runs 10
-// ticks of a small source, one after the other; every tick must back up. Cost: about 15-25 s a case on 2 cores.
+// ticks of a small source, one after the other; every tick must back up. Cost: 10-50 s a case on 2 cores
+// (about 2 min in all at load 20 from other work; less when idle).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
