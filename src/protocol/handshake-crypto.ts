@@ -1,5 +1,6 @@
 // The handshake's bytes: the HELLO layout, the transcript hash, AUTH signatures and session keys (PROTOCOL.md §4.1-4.4).
 import { createHash, hkdfSync } from "node:crypto";
+import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 import {
   AUTH_BYTES,
@@ -14,7 +15,6 @@ import {
 import type { RoleValue } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
 import { sameBytes, type Identity } from "./identity.ts";
-import { ed25519Sign, ed25519Verify, x25519Public, x25519Shared } from "./native-curves.ts";
 
 /** Source of randomness; must return exactly n fresh random bytes. */
 export type RandomSource = (n: number) => Uint8Array;
@@ -84,7 +84,7 @@ export function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
 /** A fresh ephemeral secret and nonce from `random` (secret first), and the HELLO body that carries them. */
 export function makeHello(identity: Identity, role: RoleValue, random: RandomSource): Ephemeral {
   const secret = take(random, 32);
-  const ephemeral = x25519Public(secret);
+  const ephemeral = nacl.scalarMult.base(secret);
   const nonce = take(random, 32);
   return { secret, hello: encodeHello({ role, identity: identity.publicKey, ephemeral, nonce }) };
 }
@@ -102,7 +102,7 @@ function authMessage(role: RoleValue, th: Uint8Array): Uint8Array {
 }
 
 export function signAuth(identity: Identity, role: RoleValue, th: Uint8Array): Frame {
-  return { type: FrameType.AUTH, body: ed25519Sign(authMessage(role, th), identity.secretKey) };
+  return { type: FrameType.AUTH, body: nacl.sign.detached(authMessage(role, th), identity.secretKey) };
 }
 
 /**
@@ -111,12 +111,15 @@ export function signAuth(identity: Identity, role: RoleValue, th: Uint8Array): F
  */
 export function verifyAuth(body: Uint8Array, role: RoleValue, th: Uint8Array, signer: Uint8Array): boolean {
   if (body.length !== AUTH_BYTES) throw new HashRelayError("BAD_FRAME", `AUTH of ${body.length} bytes, expected ${AUTH_BYTES}`);
-  return ed25519Verify(authMessage(role, th), body, signer);
+  return nacl.sign.detached.verify(authMessage(role, th), body, signer);
 }
 
 /** X25519 then HKDF-SHA256(ikm = shared, salt = th, info = label) → [client→server key, server→client key]. Throws BAD_FRAME on a low-order point. */
 export function deriveKeys(ephemeralSecret: Uint8Array, peerEphemeral: Uint8Array, th: Uint8Array): [Uint8Array, Uint8Array] {
-  const shared = x25519Shared(ephemeralSecret, peerEphemeral);
+  const shared = nacl.scalarMult(ephemeralSecret, peerEphemeral);
+  if (shared.every((b) => b === 0)) {
+    throw new HashRelayError("BAD_FRAME", "peer ephemeral key gives an all-zero shared secret (low-order point)");
+  }
   const okm = new Uint8Array(hkdfSync("sha256", shared, th, LABEL_SESSION_KEYS, 64));
   return [okm.slice(0, 32), okm.slice(32, 64)];
 }

@@ -188,6 +188,6 @@ describe("costly handshakes", () => {
       if (attempt.busy === null) admitted++;
       admission.closed(attempt.entrant);
     }
-    expect(admitted).toBe(500);
+    expect(admitted).toBe(64);
   });
 });
