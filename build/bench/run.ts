@@ -7,6 +7,7 @@ import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } fro
 import { machineInfo, toolVersions } from "./machine.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
+import { writeNetworkResults } from "./results-file.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
 import { resticTool } from "./tools/restic.ts";
 import { rsyncTool } from "./tools/rsync.ts";
@@ -205,7 +206,7 @@ async function main(): Promise<number> {
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-  fs.writeFileSync(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
+  writeNetworkResults(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
   console.log(
     `\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`,
   );

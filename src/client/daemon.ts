@@ -178,7 +178,8 @@ class ClientDaemon {
       this.plan = tickStarted(this.plan);
       service.tickStarted();
       if (trigger === "retry") ctx.log.log("info", `retrying: the server was down (retry ${this.plan.downStreak})`);
-      result = await runTick(ctx);
+      // A wait for a busy server ends with the daemon; STATUS= says it waits.
+      result = await runTick({ ...ctx, signal: this.stopped.signal, onBusy: (retryAt, since) => service.waiting(retryAt, since) });
     } finally {
       lock.release();
     }

@@ -83,7 +83,8 @@ export class ServerWatch {
       return;
     }
     this.state = { server: "down", address: this.where, since: this.now().toISOString(), kind, reason };
-    this.log.log("warn", `server ${this.where} is Down: ${reason}${before ? ` (was Up since ${before.since})` : ""}`, {
+    const state = kind === "busy" ? "Busy" : "Down";
+    this.log.log("warn", `server ${this.where} is ${state}: ${reason}${before ? ` (was Up since ${before.since})` : ""}`, {
       server: "down",
       kind,
     });

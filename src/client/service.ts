@@ -18,6 +18,8 @@ export interface DaemonRecord {
   /** A retry before it, while the server is down (client/tick-plan.ts). */
   nextRetry?: string | null;
   tickRunningSince: string | null;
+  /** The tick in flight waits its turn at a busy server: since when, and when it tries again. */
+  busy?: { since: string; retry: string } | null;
   stoppedAt?: string;
 }
 
@@ -83,8 +85,16 @@ export class ClientService {
     this.refresh();
   }
 
+  /** The tick in flight found the server busy and waits its turn (client/busy-wait.ts): until `retryAt`, since `since`. */
+  waiting(retryAt: Date, since: Date): void {
+    this.record.busy = { since: since.toISOString(), retry: retryAt.toISOString() };
+    this.save();
+    this.refresh();
+  }
+
   tickDone(planned: PlannedTicks): void {
     this.record.tickRunningSince = null;
+    this.record.busy = null;
     this.plan(planned);
     this.save();
     this.refresh();
@@ -133,11 +143,12 @@ export class ClientService {
   }
 
   private line(): string {
-    const { tickRunningSince, nextTick, nextRetry } = this.record;
+    const { tickRunningSince, nextTick, nextRetry, busy } = this.record;
     const plan = {
       next: nextTick ? new Date(nextTick) : null,
       retry: nextRetry ? new Date(nextRetry) : null,
       ...(tickRunningSince ? { runningSince: new Date(tickRunningSince) } : {}),
+      ...(busy ? { busy: { since: new Date(busy.since), retry: new Date(busy.retry) } } : {}),
     };
     return clientStatusLine(this.state.lastTick(), plan, this.now());
   }

@@ -31,7 +31,10 @@ export interface ClientSourceStatus {
 export interface ClientStatus {
   name: string;
   serverAddress: string;
-  server: "up" | "down" | "unknown";
+  /** "busy": the server had no room for this client within a whole busy window (it answered; it is not down). */
+  server: "up" | "down" | "busy" | "unknown";
+  /** The running daemon's tick waits its turn at a busy server now: since when, next try. */
+  queued: { since: string; retry: string } | null;
   since: string | null;
   kind: DownKind | null;
   reason: string | null;
@@ -83,7 +86,8 @@ export function clientStatus(config: ClientConfig, now: Date, machineZone = loca
   return {
     name: client.name,
     serverAddress: `${client.server.host.includes(":") ? `[${client.server.host}]` : client.server.host}:${client.server.port}`,
-    server: last?.server ?? "unknown",
+    server: last?.server === "down" && last.kind === "busy" ? "busy" : (last?.server ?? "unknown"),
+    queued: daemon.running && record?.tickRunningSince ? (record.busy ?? null) : null,
     since: last ? (last.since ?? last.at) : null,
     kind: last?.server === "down" ? (last.kind ?? null) : null,
     reason: last?.server === "down" ? (last.reason ?? null) : null,
@@ -115,11 +119,13 @@ function nextTick(
 /** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
 export function clientStatusLines(c: ClientStatus, config: { file: string; hash: string }, now: Date): string[] {
   const lines = [`HashRelay client ${c.name} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`];
-  if (c.server === "unknown") lines.push(`Server ${c.serverAddress}: unknown (no tick yet)`);
-  else
+  const state = { up: "Up", down: "Down", busy: "Busy" } as const;
+  if (c.queued)
     lines.push(
-      `Server ${c.serverAddress}: ${c.server === "up" ? "Up" : "Down"} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`,
+      `Server ${c.serverAddress}: Busy, this client is queued since ${when(c.queued.since, now)}; next try ${when(c.queued.retry, now)}`,
     );
+  else if (c.server === "unknown") lines.push(`Server ${c.serverAddress}: unknown (no tick yet)`);
+  else lines.push(`Server ${c.serverAddress}: ${state[c.server]} since ${when(c.since!, now)}${c.reason ? ` — ${c.reason}` : ""}`);
   if (c.lastTick) lines.push(`Last tick: ${when(c.lastTick, now)}`);
   if (c.nameMismatch) lines.push(`Name: ${nameMismatchMessage(c.nameMismatch)}`);
   lines.push(daemonLine(c.daemon, "HashRelay.client", now));

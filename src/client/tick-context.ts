@@ -6,6 +6,8 @@ import { connectTcp } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { createLogger, type LoggerOptions } from "../io/log.ts";
 import type { ClientConfig } from "../io/config-file.ts";
+import { localTimeZone } from "../io/local-time-zone.ts";
+import { nextScheduledTick, tickSchedule } from "../config/tick-schedule.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -16,6 +18,7 @@ export function tickContext(config: ClientConfig, previous?: TickContext, logOpt
   const state = reuse ? previous.state : new ClientState(client.state);
   state.init();
   const log = reuse ? previous.log : createLogger(state.logFile, { client: client.name }, logOptions);
+  const schedule = tickSchedule(client, localTimeZone());
   return {
     config,
     identity: loadKeyFile(client.key),
@@ -26,5 +29,7 @@ export function tickContext(config: ClientConfig, previous?: TickContext, logOpt
       return connectTcp(host, port, CONNECT_TIMEOUT_MS);
     },
     now: () => new Date(),
+    // client.busyWindow, else until the next scheduled tick: a tick never waits into the next one.
+    busyUntil: (startMs) => (client.busyWindowMs === null ? nextScheduledTick(schedule, startMs) : startMs + client.busyWindowMs),
   };
 }

@@ -15,6 +15,7 @@ import { checkServerName, type NameMismatch } from "./server-name.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { walkSource, type WalkResult } from "./tree-walk.ts";
+import { openWhenAdmitted, type BusyWindow } from "./busy-wait.ts";
 
 export interface TickResult {
   server: "up" | "down";
@@ -36,6 +37,12 @@ export interface TickContext {
   now: () => Date;
   /** Told when each source starts, progresses and ends (the --once progress display). */
   progress?: TickProgress;
+  /** Until when (ms since the epoch) a tick started at `startMs` waits its turn at a busy server; without it a BUSY skips the tick at once. */
+  busyUntil?: (startMs: number) => number;
+  /** Ends a wait at a busy server at once (the daemon stops). */
+  signal?: AbortSignal;
+  /** Told before each wait at a busy server: when the tick tries again, since when it waits (STATUS= and daemon.json say "busy"). */
+  onBusy?: (retryAt: Date, since: Date) => void;
 }
 
 export interface TickProgress {
@@ -70,15 +77,27 @@ async function ping(session: SecureSession, configHash: string): Promise<void> {
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
 }
 
-/** The tick's one session, owned by runTick: opened by the first probe, dropped when a source spoils it, reopened on demand. */
+/**
+ * The tick's one session, owned by runTick: opened by the first probe, dropped when a source spoils it,
+ * reopened on demand. A server that answers BUSY is tried again within the tick's busy window.
+ */
 class TickSession {
   private current: SecureSession | null = null;
+  private readonly window: BusyWindow;
 
-  constructor(private readonly ctx: TickContext) {}
+  constructor(private readonly ctx: TickContext) {
+    const now = Date.now();
+    this.window = { until: ctx.busyUntil?.(now) ?? now, signal: ctx.signal, onWait: ctx.onBusy };
+  }
 
-  /** The first probe; `onConnected` runs once TCP is up. Throws as probe does. */
+  /** The first probe; `onConnected` runs once TCP is up (once, however many tries a busy server takes). Throws as probe does. */
   async open(onConnected: () => void): Promise<void> {
-    this.current = await probe(this.ctx, onConnected);
+    let connected = false;
+    const once = () => {
+      if (!connected) onConnected();
+      connected = true;
+    };
+    this.current = await openWhenAdmitted(() => probe(this.ctx, once), this.window, this.ctx.log);
   }
 
   /** The name the server gave this client in the open session's `welcome`; null when none is open. */
@@ -88,7 +107,7 @@ class TickSession {
 
   /** The open session, or a new one (a probe) after a drop. Throws as probe does. */
   async get(): Promise<SecureSession> {
-    this.current ??= await probe(this.ctx);
+    this.current ??= await openWhenAdmitted(() => probe(this.ctx), this.window, this.ctx.log);
     return this.current;
   }
 
@@ -151,14 +170,16 @@ async function skipTick(
   watch.down(kind, reason);
   const unauthorized = error.code === "UNAUTHORIZED" || error.code === "VERSION";
   const sources = ctx.config.client.paths;
+  // Busy for the whole busy window is not down: the server answered, it had no room for this client.
+  const what = kind === "busy" ? "server busy" : "server down";
   for (const source of sources) {
-    ctx.log.log("warn", `backup of ${source.name} not performed: server down (${reason})`, { name: source.name });
+    ctx.log.log("warn", `backup of ${source.name} not performed: ${what} (${reason})`, { name: source.name });
   }
   const result: TickResult = {
     server: "down",
     reason,
     kind,
-    results: sources.map((s) => resultWithoutTransfer(s.name, "skipped", `server down: ${reason}`)),
+    results: sources.map((s) => resultWithoutTransfer(s.name, "skipped", `${what}: ${reason}`)),
     exitCode: unauthorized ? EXIT.UNAUTHORIZED : EXIT.SERVER_DOWN,
   };
   await recordTick(ctx, watch, startedAt, { ...result, nameMismatch: nameMismatch ?? null });

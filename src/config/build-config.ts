@@ -91,13 +91,20 @@ class Builder {
     const splayMs = this.text(at("splay"), c.splay ?? "0s", (text) => {
       return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, keyHelp(at("splay")).hint);
     });
+    const busyWindowMs =
+      c.busyWindow === undefined
+        ? null
+        : this.text(at("busyWindow"), c.busyWindow, (text) => {
+            return parseDuration(text) ?? new Problem(`"${text}" is not a duration`, keyHelp(at("busyWindow")).hint);
+          });
     const state = this.path(at("state"), c.state ?? DEFAULT_STATE);
     const paths = this.sources(c.paths);
-    if (!name || !server || !serverKey || !key || !schedule || timezone === undefined || splayMs === undefined || !state || !paths)
-      return undefined;
+    if (!name || !server || !serverKey || !key || !schedule || !state || !paths) return undefined;
+    if (timezone === undefined || splayMs === undefined || busyWindowMs === undefined) return undefined;
     const compression = c.compression === "zstd" ? "zstd" : "gzip";
     const serverKeyText = String(c.serverKey);
-    return { name, server, serverKeyText, serverKey, key, schedule, scheduleText, timezone, splayMs, compression, state, paths };
+    const when = { schedule, scheduleText, timezone, splayMs, busyWindowMs };
+    return { name, server, serverKeyText, serverKey, key, ...when, compression, state, paths };
   }
 
   server(s: Fields): ServerConfig | undefined {

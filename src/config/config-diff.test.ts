@@ -121,6 +121,12 @@ describe("diffConfig, client", () => {
     expect(diff.changes).toEqual(["client.timezone: the machine's zone → Europe/Paris", "client.splay: 0s → 15m"]);
     expect(diffConfig(zoned, client({ extra: ["  timezone: Europe/Paris", "  splay: 15m"] })).empty).toBe(true);
   });
+
+  test("a busy window is said, and does not move the ticks", () => {
+    const diff = diffConfig(client(), client({ extra: ["  busyWindow: 2h"] }));
+    expect(diff.client!.schedule).toBe(false);
+    expect(diff.changes).toEqual(["client.busyWindow: until the next tick → 2h"]);
+  });
 });
 
 describe("diffConfig, server", () => {

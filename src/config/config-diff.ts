@@ -128,6 +128,10 @@ function diffClient(prev: ClientConfig | undefined, next: ClientConfig | undefin
     changes.push(`client.timezone: ${prev.timezone ?? "the machine's zone"} → ${next.timezone ?? "the machine's zone"}`);
   if (prev && next && prev.splayMs !== next.splayMs)
     changes.push(`client.splay: ${formatDuration(prev.splayMs)} → ${formatDuration(next.splayMs)}`);
+  if (prev && next && prev.busyWindowMs !== next.busyWindowMs) {
+    const window = (ms: number | null) => (ms === null ? "until the next tick" : formatDuration(ms));
+    changes.push(`client.busyWindow: ${window(prev.busyWindowMs)} → ${window(next.busyWindowMs)}`);
+  }
   if (diff.state) changes.push(`client.state: ${prev?.state ?? "none"} → ${next?.state ?? "none"}`);
   return diff;
 }

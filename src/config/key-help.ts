@@ -17,7 +17,10 @@ const HELP: Record<string, KeyHelp> = {
   "(root)": { expected: "a mapping with version and a client or server section", hint: "start from hashrelay.example.yaml" },
   version: { hint: "write version: 1" },
   port: { hint: "use a port between 1 and 65535; client and server must use the same one" },
-  client: { expected: "a mapping", hint: "client: holds name, server, serverKey, key, schedule, timezone, splay, state and paths" },
+  client: {
+    expected: "a mapping",
+    hint: "client: holds name, server, serverKey, key, schedule, timezone, splay, busyWindow, state and paths",
+  },
   "client.name": { hint: "use a short name such as web01, the one listed under server.clients on the server" },
   "client.server": {
     hint: "write host or host:port, e.g. nas.lan, 192.0.2.10:7373 or [2001:db8::1]:7373, or auto to find the server on the LAN",
@@ -29,6 +32,10 @@ const HELP: Record<string, KeyHelp> = {
   "client.splay": {
     expected: "a duration",
     hint: "use a duration like 15m or 1h: each scheduled tick starts up to that late, fixed per client",
+  },
+  "client.busyWindow": {
+    expected: "a duration",
+    hint: "use a duration like 30m or 2h: how long a tick waits its turn at a busy server, by default until the next tick",
   },
   "client.compression": { expected: '"gzip" or "zstd"', hint: "gzip gives .tar.gz archives (default), zstd gives .tar.zst" },
   "client.state": { expected: "a path", hint: "give a folder, e.g. ./state" },

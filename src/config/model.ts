@@ -31,6 +31,8 @@ export interface ClientConfig {
   timezone: string | null;
   /** client.splay: scheduled ticks start a fixed share of it late (config/tick-schedule.ts); 0 = none. */
   splayMs: number;
+  /** client.busyWindow: how long a tick waits its turn at a busy server; null: until the next scheduled tick. */
+  busyWindowMs: number | null;
   /** Archive format: gzip members (.tar.gz, default) or zstd members (.tar.zst). */
   compression: "gzip" | "zstd";
   /** Absolute path of the state folder (default <config dir>/state). */

@@ -85,7 +85,7 @@ describe("document shape", () => {
 
   test("an empty section points at its key", () => {
     expect(issues("version: 1\nclient:\n")).toEqual([
-      `${FILE}:2:1: client: expected a mapping, got nothing (client: holds name, server, serverKey, key, schedule, timezone, splay, state and paths)`,
+      `${FILE}:2:1: client: expected a mapping, got nothing (client: holds name, server, serverKey, key, schedule, timezone, splay, busyWindow, state and paths)`,
     ]);
   });
 });
@@ -277,6 +277,9 @@ describe("values", () => {
     ]);
     expect(issues(client("  splay: 15 minutes"))).toEqual([
       `${FILE}:5:10: client.splay: "15 minutes" is not a duration (use a duration like 15m or 1h: each scheduled tick starts up to that late, fixed per client)`,
+    ]);
+    expect(issues(client("  busyWindow: half an hour"))).toEqual([
+      `${FILE}:5:15: client.busyWindow: "half an hour" is not a duration (use a duration like 30m or 2h: how long a tick waits its turn at a busy server, by default until the next tick)`,
     ]);
   });
 
@@ -541,7 +544,7 @@ describe("a valid config, normalized", () => {
     expect(c.key).toBe("/etc/hashrelay/client.key");
     expect(c.scheduleText).toBe("every 1h");
     expect(c.schedule).toEqual({ kind: "every", intervalMs: 3_600_000 });
-    expect([c.timezone, c.splayMs]).toEqual([null, 0]);
+    expect([c.timezone, c.splayMs, c.busyWindowMs]).toEqual([null, 0, null]);
     expect(c.state).toBe("/etc/hashrelay/state");
     expect(c.paths).toEqual([
       { path: "/etc", name: "etc", exclude: [], line: 7, col: 7 },
@@ -572,6 +575,7 @@ describe("a valid config, normalized", () => {
       '  schedule: " 0 3 * * * "',
       "  timezone: europe/paris",
       "  splay: 15m",
+      "  busyWindow: 2h",
       "  state: /var/lib/hashrelay",
       "  paths: [/srv]",
       "server:",
@@ -592,6 +596,7 @@ describe("a valid config, normalized", () => {
     // Spelled as the time zone data spells it.
     expect(config.client!.timezone).toBe("Europe/Paris");
     expect(config.client!.splayMs).toBe(15 * 60_000);
+    expect(config.client!.busyWindowMs).toBe(2 * 3_600_000);
     expect(config.client!.state).toBe("/var/lib/hashrelay");
     expect(config.server!.listen).toBe("::");
     expect(config.server!.storage).toBe("/data/backup");

@@ -49,6 +49,29 @@ describe("client line", () => {
     );
   });
 
+  test("Busy, never Down: while the tick waits its turn, and after a whole busy window without one", () => {
+    const last = {
+      at: at(3, 0).toISOString(),
+      server: "up" as const,
+      since: at(2, 0, 25).toISOString(),
+      results: [{ status: "sent" }],
+    };
+    const waiting = { since: new Date(2026, 10, 26, 3, 0, 2), retry: new Date(2026, 10, 26, 3, 0, 14) };
+    expect(clientStatusLine(last, { next: null, runningSince: at(3, 0), busy: waiting }, at(3, 0))).toBe(
+      "Server: Busy, queued since 03:00:02, next try 03:00:14 | tick running since 03:00 | last tick 03:00: 1 sent",
+    );
+    const noTurn = {
+      ...last,
+      server: "down" as const,
+      since: at(3, 0).toISOString(),
+      kind: "busy" as const,
+      results: [{ status: "skipped" }],
+    };
+    expect(clientStatusLine(noTurn, { next: at(3, 0, 27) }, at(4, 0))).toBe(
+      "Server: Busy since 03:00 (no turn within the busy window) | last tick 03:00: 1 skipped | next 2026-11-27 03:00",
+    );
+  });
+
   test("before any tick, and while a tick runs", () => {
     expect(clientStatusLine(null, { next: at(12, 30) }, now)).toBe("Server: not probed yet | next 12:30");
     const last = {
@@ -82,6 +105,12 @@ describe("server line", () => {
       now,
     );
     expect(line).toBe("Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free");
+  });
+
+  test("a full server says how many clients wait their turn", () => {
+    expect(serverStatusLine({ clients: 500, connected: 64, waiting: 230, lastArchive: null, freeBytes: null }, now)).toBe(
+      "Serving 500 clients (64 connected, 230 waiting their turn) | no archive yet | free space unknown",
+    );
   });
 
   test("one client connected, nothing stored yet, free space unknown", () => {

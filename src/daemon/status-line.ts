@@ -18,6 +18,8 @@ export interface ServerSummary {
   clients: number;
   /** Authenticated sessions open now. */
   connected: number;
+  /** Listed clients told BUSY that hold a place for the next free session slot (server/slot-queue.ts). */
+  waiting?: number;
   lastArchive: { storedAt: string; client: string; name: string } | null;
   freeBytes: number | null;
 }
@@ -29,6 +31,11 @@ export function clockTime(at: string | Date, now: Date): string {
   const sameDay = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
   if (sameDay) return hm;
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${hm}`;
+}
+
+/** clockTime with seconds: "03:00:14" (a wait at a busy server lasts seconds). */
+function clockSeconds(at: Date, now: Date): string {
+  return `${clockTime(at, now)}:${String(at.getSeconds()).padStart(2, "0")}`;
 }
 
 /** "2026-11-26 12:03:10" in local time, or "2026-11-26 03:07:12 Europe/Paris" in `zone`, and "(5 min ago)" / "(in 2 h)" beside it. */
@@ -68,17 +75,24 @@ export interface ClientPlanSummary {
   retry?: Date | null;
   /** A tick in flight since then. */
   runningSince?: Date;
+  /** The tick in flight waits its turn at a busy server since then, and tries again at `retry`. */
+  busy?: { since: Date; retry: Date };
 }
 
 /**
  * `Server: Up since 12:00 | last tick 12:03: 3 sent, 2 unchanged | next 12:33`;
  * Down carries its kind and the retry planned: `Server: Down since 12:05 (refused) | … | retry 12:07 | next 12:33`.
+ * A server that had no room is Busy, never Down; while the tick in flight waits its turn:
+ * `Server: Busy, queued since 03:00:02, next try 03:00:14 | tick running since 03:00 | …`.
  * A tick in flight shows instead of the times to come.
  */
 export function clientStatusLine(last: ClientTickSummary | null, plan: ClientPlanSummary, now: Date): string {
   const parts: string[] = [];
-  if (!last) parts.push("Server: not probed yet");
+  if (plan.busy && plan.runningSince)
+    parts.push(`Server: Busy, queued since ${clockSeconds(plan.busy.since, now)}, next try ${clockSeconds(plan.busy.retry, now)}`);
+  else if (!last) parts.push("Server: not probed yet");
   else if (last.server === "up") parts.push(`Server: Up since ${clockTime(last.since ?? last.at, now)}`);
+  else if (last.kind === "busy") parts.push(`Server: Busy since ${clockTime(last.since ?? last.at, now)} (no turn within the busy window)`);
   else parts.push(`Server: Down since ${clockTime(last.since ?? last.at, now)}${last.kind ? ` (${last.kind})` : ""}`);
   if (plan.runningSince) parts.push(`tick running since ${clockTime(plan.runningSince, now)}`);
   if (last) parts.push(`last tick ${clockTime(last.at, now)}: ${countResults(last.results)}`);
@@ -87,9 +101,10 @@ export function clientStatusLine(last: ClientTickSummary | null, plan: ClientPla
   return parts.join(" | ");
 }
 
-/** `Serving 14 clients | last archive 12:03 web01/etc | 1.2 TiB free`. */
+/** `Serving 14 clients (3 connected, 2 waiting their turn) | last archive 12:03 web01/etc | 1.2 TiB free`. */
 export function serverStatusLine(s: ServerSummary, now: Date): string {
-  const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${s.connected > 0 ? ` (${s.connected} connected)` : ""}`;
+  const load = [s.connected > 0 ? `${s.connected} connected` : "", s.waiting ? `${s.waiting} waiting their turn` : ""].filter(Boolean);
+  const serving = `Serving ${s.clients} client${s.clients === 1 ? "" : "s"}${load.length > 0 ? ` (${load.join(", ")})` : ""}`;
   const last = s.lastArchive
     ? `last archive ${clockTime(s.lastArchive.storedAt, now)} ${s.lastArchive.client}/${s.lastArchive.name}`
     : "no archive yet";

@@ -1,9 +1,12 @@
 // End to end: a running server refuses hostile peers, keeps serving a real client, and writes nothing outside storage.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeControl, decodeErrorFrame } from "../protocol/messages.ts";
+import { ClientHandshake, ServerBusy } from "../protocol/handshake.ts";
+import { parsePublicKey, parseSecretKeyFile } from "../protocol/identity.ts";
 import { authenticatedPeer, RawPeer } from "../testing/raw-peer.ts";
 import { listTree, makeWorld, runClientOnce, startServer, tempDir, type ServerProcess, type World } from "../testing/e2e-harness.ts";
 
@@ -23,6 +26,8 @@ describe("abuse of a running server", () => {
     expect(status).toBe(0);
   };
   let sourceDir: string;
+  const clientIdentity = () => parseSecretKeyFile(fs.readFileSync(path.join(world.dir, "client.key"), "utf8"), "client.key");
+  const randomBytesOf = (n: number) => new Uint8Array(randomBytes(n));
 
   beforeAll(async () => {
     sourceDir = tempDir("abuse-src");
@@ -103,12 +108,41 @@ describe("abuse of a running server", () => {
     expectServedAgain();
   });
 
-  test("a peer silent past the handshake timeout is cut", async () => {
-    const peer = await RawPeer.connect(world.port);
+  test("a peer without a HELLO is cut after 5 s, one that sent its HELLO but no AUTH after the handshake timeout; the log says which", async () => {
+    const silent = await RawPeer.connect(world.port);
+    const stalled = await RawPeer.connect(world.port);
+    const hello = new ClientHandshake({ identity: clientIdentity(), serverKey: parsePublicKey(world.serverPub)!, random: randomBytesOf });
+    stalled.send(hello.start()[0]!);
     const started = Date.now();
-    expect(await peer.closedWithin(15_000)).toBe(true);
+    expect(await silent.closedWithin(8_000)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_500);
+    // Told BUSY: a client slowed by load tries again; a stranger learns nothing.
+    expect(decodeErrorFrame((await silent.next())!)).toMatchObject({
+      code: "BUSY",
+      message: expect.stringMatching(/; retry after \d+ ms$/),
+    });
+    expect(stalled.isClosed).toBe(false);
+    expect(await stalled.closedWithin(8_000)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    await server.waitForLog(/refused: hello-timeout: no complete HELLO 5 s after connect/);
+    await server.waitForLog(/refused: auth-timeout: /);
   }, 20_000);
+
+  test("one client holds at most 4 sessions: a 5th is told BUSY, not given another slot", async () => {
+    const keyFile = path.join(world.dir, "client.key");
+    const held: RawPeer[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push((await authenticatedPeer(world.port, keyFile, world.serverPub)).peer);
+      const fifth = await authenticatedPeer(world.port, keyFile, world.serverPub).catch((e: unknown) => e);
+      expect(fifth).toBeInstanceOf(ServerBusy);
+      expect((fifth as ServerBusy).message).toContain("this client already holds 4 sessions");
+      expect((fifth as ServerBusy).retryAfterMs).toBeGreaterThan(0);
+      await server.waitForLog(/refused: client-limit: /);
+    } finally {
+      for (const peer of held) peer.destroy();
+    }
+    expectServedAgain();
+  }, 30_000);
 
   test("300 connections at once: the real client is still served", async () => {
     const flood = await Promise.all(Array.from({ length: 300 }, () => RawPeer.connect(world.port).catch(() => null)));

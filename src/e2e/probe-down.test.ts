@@ -82,8 +82,9 @@ test("refused, timeout and unauthorized: each Down, nothing attempted, and the l
     expect(r.report.server).toBe("down");
     expect(r.report.results).toEqual([expect.objectContaining({ status: "skipped", bytesSent: 0 })]);
   }
-  // The silent server costs one handshake timeout (10 s), not an idle timeout (60 s).
-  expect(took).toBeLessThan(40_000);
+  // The silent server costs three handshake timeouts (10 s each: a client tries twice more, 1 s then 2 s
+  // later, as a loaded server may answer late), not an idle timeout (60 s) each.
+  expect(took).toBeLessThan(50_000);
 
   const statusOf = (w: World) => JSON.parse(runBinary(["status", "--json", "--config", w.clientConfig]).stdout).client;
   const kinds = [statusOf(closed), statusOf(mute), statusOf(impostor)];
@@ -104,4 +105,4 @@ test("refused, timeout and unauthorized: each Down, nothing attempted, and the l
   for (const w of [closed, mute, impostor]) expect(logOf(w).split(" is Down: ").length - 1).toBe(1);
   // The impostor's storage never received anything.
   expect(fs.existsSync(path.join(impostor.storage, "web01"))).toBe(false);
-}, 60_000);
+}, 90_000);

@@ -5,28 +5,32 @@ import { encodeFrame, FrameDecoder, type Frame } from "../protocol/frame-codec.t
 
 /** Bytes a sender may leave in the socket's buffer before it waits for a drain (a wait per 64 KiB chunk frame costs an event-loop turn each). */
 const SEND_WINDOW_BYTES = 1024 * 1024;
-/** Frames queued but not yet consumed before the socket is paused (backpressure). */
+/**
+ * Frames queued but not yet consumed before the socket is paused (backpressure), and bytes: a server
+ * holds one queue per session, so at 64 sessions of chunk frames 64 frames each would be 256 MiB.
+ */
 const MAX_QUEUED_FRAMES = 64;
+const MAX_QUEUED_BYTES = 1024 * 1024;
 
 /** Satisfies session/connection.ts (structurally: io knows nothing of sessions). */
 export class FramedSocket {
   private readonly decoder = new FrameDecoder();
   private readonly queue: Frame[] = [];
+  private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
   private failure: HashRelayError | null = null;
   private ended = false;
   bytesWritten = 0;
   bytesRead = 0;
+  /** "address:port" of the peer, taken at connect: a socket that is gone no longer knows it. */
+  readonly remote: string;
 
   constructor(private readonly socket: net.Socket) {
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     socket.setNoDelay(true);
     socket.on("data", (data: Buffer) => this.onData(data));
     socket.on("error", (err) => this.fail(closedError(err)));
     socket.on("close", () => this.fail(new HashRelayError("CLOSED", "connection closed by peer")));
-  }
-
-  get remote(): string {
-    return `${this.socket.remoteAddress ?? "?"}:${this.socket.remotePort ?? "?"}`;
   }
 
   private onData(data: Buffer): void {
@@ -45,9 +49,10 @@ export class FramedSocket {
         w.resolve(frame);
       } else {
         this.queue.push(frame);
+        this.queuedBytes += frame.body.length;
       }
     }
-    if (this.queue.length >= MAX_QUEUED_FRAMES) this.socket.pause();
+    if (this.queue.length >= MAX_QUEUED_FRAMES || this.queuedBytes >= MAX_QUEUED_BYTES) this.socket.pause();
   }
 
   private fail(err: HashRelayError): void {
@@ -96,7 +101,9 @@ export class FramedSocket {
   receive(timeoutMs: number): Promise<Frame> {
     const queued = this.queue.shift();
     if (queued) {
-      if (this.queue.length < MAX_QUEUED_FRAMES / 2 && this.socket.isPaused()) this.socket.resume();
+      this.queuedBytes -= queued.body.length;
+      const drained = this.queue.length < MAX_QUEUED_FRAMES / 2 && this.queuedBytes < MAX_QUEUED_BYTES / 2;
+      if (drained && this.socket.isPaused()) this.socket.resume();
       return Promise.resolve(queued);
     }
     if (this.failure) return Promise.reject(this.failure);

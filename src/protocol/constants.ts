@@ -63,6 +63,8 @@ export const LABEL_DOCUMENT = "hashrelay/1 doc";
 export const MAX_NAME_LENGTH = 64;
 /** Longest `message` of an error, in characters. */
 export const MAX_ERROR_MESSAGE = 1000;
+/** Longest wait a BUSY's retry hint may ask for (PROTOCOL.md §3). */
+export const MAX_RETRY_AFTER_MS = 600_000;
 /** Longest signed document body (the JSON text that was signed), in characters. */
 export const MAX_DOCUMENT_BODY = 4096;
 /** Most archives in one `listing` message; a longer listing continues in further messages (`more`). */

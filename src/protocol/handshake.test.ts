@@ -5,8 +5,8 @@ import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 import { FrameType, HELLO_BYTES } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
-import { ClientHandshake, HandshakeError, ServerHandshake, ServerIdentityChanged, serverRefusal } from "./handshake.ts";
-import { formatPublicKey, type Identity } from "./identity.ts";
+import { ClientHandshake, HandshakeError, ServerBusy, ServerHandshake, ServerIdentityChanged, serverRefusal } from "./handshake.ts";
+import { formatPublicKey, sameBytes, type Identity } from "./identity.ts";
 import { decodeErrorFrame, errorFrame } from "./messages.ts";
 import { identityFor, seededRandom } from "./test-fixtures.ts";
 
@@ -128,14 +128,20 @@ describe("handshake refusals", () => {
     expect(err.message).toContain("does not verify");
   });
 
-  test("an unknown client is refused: the log names its key, the peer only reads 'unauthorized'", () => {
+  test("an unknown client is refused at its HELLO, before any key agreement or signature: the log names its key, the peer only reads 'unauthorized'", () => {
     const stranger = identityFor("stranger");
     const client = makeClient({ identity: stranger });
-    const server = makeServer();
-    const answer = server.receive(client.start()[0]!);
-    client.receive(answer.send[0]!);
-    const done = client.receive(answer.send[1]!);
-    const err = thrown(() => server.receive(done.send[0]!)) as HandshakeError;
+    let drawn = 0;
+    const server = new ServerHandshake({
+      identity: serverId,
+      authorize: () => null,
+      random: (n) => {
+        drawn += n;
+        return new Uint8Array(n);
+      },
+    });
+    const err = thrown(() => server.receive(client.start()[0]!)) as HandshakeError;
+    expect(drawn).toBe(0); // no ephemeral key was made, nothing was signed
     expect(err.code).toBe("UNAUTHORIZED");
     expect(err.message).toBe(`unknown client key ${formatPublicKey(stranger.publicKey)}`);
     expect(err.reply?.type).toBe(FrameType.ERROR);
@@ -147,6 +153,53 @@ describe("handshake refusals", () => {
     const local = serverRefusal(err.reply!, stranger.publicKey);
     expect(local.code).toBe("UNAUTHORIZED");
     expect(local.hint).toContain(formatPublicKey(stranger.publicKey));
+  });
+
+  test("a key removed from the list between HELLO and AUTH is refused at AUTH", () => {
+    let listed = true;
+    const server = new ServerHandshake({ identity: serverId, authorize: () => (listed ? "web01" : null), random: seededRandom("s") });
+    const client = makeClient();
+    const answer = server.receive(client.start()[0]!);
+    client.receive(answer.send[0]!);
+    const auth = client.receive(answer.send[1]!).send[0]!;
+    listed = false;
+    const err = thrown(() => server.receive(auth)) as HandshakeError;
+    expect(err.code).toBe("UNAUTHORIZED");
+    expect(decodeErrorFrame(err.reply!).message).toBe("unauthorized");
+  });
+
+  test("a listed client the server has no room for gets BUSY with the retry hint, before any costly work", () => {
+    let drawn = 0;
+    const asked: string[] = [];
+    const busyServer = () =>
+      new ServerHandshake({
+        identity: serverId,
+        authorize: (key) => (sameBytes(key, clientId.publicKey) ? "web01" : null),
+        admit: (key) => {
+          asked.push(formatPublicKey(key));
+          return { reason: "server busy: 64 sessions open, 3 clients waiting", retryAfterMs: 2500 };
+        },
+        random: (n) => {
+          drawn += n;
+          return new Uint8Array(n);
+        },
+      });
+    const client = makeClient();
+    const err = thrown(() => busyServer().receive(client.start()[0]!)) as HandshakeError;
+    expect(asked).toEqual([formatPublicKey(clientId.publicKey)]);
+    expect(drawn).toBe(0);
+    expect(err.code).toBe("BUSY");
+    expect(decodeErrorFrame(err.reply!)).toEqual({
+      type: "error",
+      code: "BUSY",
+      message: "server busy: 64 sessions open, 3 clients waiting; retry after 2500 ms",
+    });
+    const local = thrown(() => client.receive(err.reply!));
+    expect(local).toBeInstanceOf(ServerBusy);
+    expect((local as ServerBusy).retryAfterMs).toBe(2500);
+    // A stranger is refused as UNAUTHORIZED without being admitted or counted.
+    expect(thrown(() => busyServer().receive(makeClient({ identity: identityFor("stranger") }).start()[0]!)).code).toBe("UNAUTHORIZED");
+    expect(asked).toHaveLength(1);
   });
 
   test("a HELLO byte changed in flight after it was hashed breaks the signatures", () => {
@@ -230,12 +283,14 @@ describe("handshake refusals", () => {
     }
   });
 
-  test("an AUTH of another length is BAD_FRAME, not UNAUTHORIZED, from a listed key or a stranger alike", () => {
-    for (const known of [undefined, new Map<string, string>()]) {
+  test("an AUTH of another length is BAD_FRAME, not UNAUTHORIZED, from a listed key or one removed since its HELLO alike", () => {
+    for (const removed of [false, true]) {
       for (const length of [0, 63, 65]) {
         const client = makeClient();
+        const known = new Map([[formatPublicKey(clientId.publicKey), "web01"]]);
         const server = makeServer(known);
         const answer = server.receive(client.start()[0]!);
+        if (removed) known.clear();
         client.receive(answer.send[0]!);
         const auth = client.receive(answer.send[1]!).send[0]!;
         const body = new Uint8Array(length);

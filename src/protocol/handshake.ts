@@ -1,22 +1,22 @@
 // Handshake state machines (client and server): HELLO/AUTH exchange, mutual Ed25519 authentication, session keys.
-import { createHash, hkdfSync } from "node:crypto";
-import nacl from "tweetnacl";
 import { HashRelayError, type ErrorCode, type WireErrorCode } from "../errors.ts";
-import {
-  AUTH_BYTES,
-  FrameType,
-  HELLO_BYTES,
-  LABEL_AUTH,
-  LABEL_SESSION_KEYS,
-  LABEL_TRANSCRIPT,
-  MAGIC,
-  PROTOCOL_VERSION,
-  Role,
-  type RoleValue,
-} from "./constants.ts";
+import { FrameType, PROTOCOL_VERSION, Role } from "./constants.ts";
 import { formatPublicKey, sameBytes, type Identity } from "./identity.ts";
 import { typeName, type Frame } from "./frame-codec.ts";
-import { decodeErrorFrame, errorFrame } from "./messages.ts";
+import {
+  decodeHello,
+  deriveKeys,
+  makeHello,
+  signAuth,
+  transcriptHash,
+  verifyAuth,
+  type Ephemeral,
+  type Hello,
+  type RandomSource,
+} from "./handshake-crypto.ts";
+import { busyFrame, decodeErrorFrame, errorFrame, retryAfterOf } from "./messages.ts";
+
+export type { RandomSource } from "./handshake-crypto.ts";
 
 /** Keys for SealedChannel: sendKey seals what this side sends, recvKey opens what it receives. */
 export interface SessionKeys {
@@ -32,9 +32,6 @@ export interface ServerSession extends SessionKeys {
   clientKey: Uint8Array;
 }
 
-/** Source of randomness; must return exactly n fresh random bytes. */
-export type RandomSource = (n: number) => Uint8Array;
-
 /**
  * A handshake failure. `reply`, when set, is the plaintext ERROR frame to send before closing; the
  * server sets it (UNAUTHORIZED replies say only "unauthorized"), the client never does.
@@ -49,112 +46,8 @@ export class HandshakeError extends HashRelayError {
   }
 }
 
-interface Hello {
-  role: RoleValue;
-  identity: Uint8Array;
-  ephemeral: Uint8Array;
-  nonce: Uint8Array;
-}
-
-const encoder = new TextEncoder();
-const ZERO32 = new Uint8Array(32);
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function take(random: RandomSource, n: number): Uint8Array {
-  const bytes = random(n);
-  if (!(bytes instanceof Uint8Array) || bytes.length !== n) {
-    throw new HashRelayError("INTERNAL", `random source returned ${bytes?.length} bytes, expected ${n}`);
-  }
-  return bytes;
-}
-
-function encodeHello(hello: Hello): Uint8Array {
-  return concat(MAGIC, new Uint8Array([PROTOCOL_VERSION, hello.role]), hello.identity, hello.ephemeral, hello.nonce);
-}
-
-/**
- * Parses a HELLO body. Magic and version come first so that a peer of another version is told so
- * whatever its HELLO looks like: bad magic → BAD_FRAME, other version → VERSION, then length and role → BAD_FRAME.
- */
-function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
-  if (body.length < 5 || !sameBytes(body.subarray(0, 4), MAGIC)) {
-    throw new HashRelayError("BAD_FRAME", 'HELLO does not start with the magic "HRLY": not a HashRelay peer');
-  }
-  if (body[4] !== PROTOCOL_VERSION) {
-    throw new HashRelayError("VERSION", `peer speaks protocol ${body[4]}, this side speaks ${PROTOCOL_VERSION}`);
-  }
-  if (body.length !== HELLO_BYTES) {
-    throw new HashRelayError("BAD_FRAME", `HELLO of ${body.length} bytes, expected ${HELLO_BYTES}`);
-  }
-  if (body[5] !== expectedRole) {
-    throw new HashRelayError("BAD_FRAME", `HELLO carries role ${body[5]}, expected ${expectedRole}`);
-  }
-  return {
-    role: expectedRole,
-    identity: body.slice(6, 38),
-    ephemeral: body.slice(38, 70),
-    nonce: body.slice(70, 102),
-  };
-}
-
-function transcriptHash(clientHello: Uint8Array, serverHello: Uint8Array): Uint8Array {
-  const hash = createHash("sha256");
-  hash.update(encoder.encode(LABEL_TRANSCRIPT));
-  hash.update(clientHello);
-  hash.update(serverHello);
-  return new Uint8Array(hash.digest());
-}
-
-function authMessage(role: RoleValue, th: Uint8Array): Uint8Array {
-  return concat(encoder.encode(LABEL_AUTH), new Uint8Array([role]), th);
-}
-
-function signAuth(identity: Identity, role: RoleValue, th: Uint8Array): Frame {
-  return { type: FrameType.AUTH, body: nacl.sign.detached(authMessage(role, th), identity.secretKey) };
-}
-
-/**
- * Whether an AUTH body is `signer`'s signature over `th` for `role`. An AUTH of another length is a
- * malformed frame, not a failed authentication (PROTOCOL.md §4.3): BAD_FRAME, before any check of who signed.
- */
-function verifyAuth(body: Uint8Array, role: RoleValue, th: Uint8Array, signer: Uint8Array): boolean {
-  if (body.length !== AUTH_BYTES) throw new HashRelayError("BAD_FRAME", `AUTH of ${body.length} bytes, expected ${AUTH_BYTES}`);
-  return nacl.sign.detached.verify(authMessage(role, th), body, signer);
-}
-
-/** X25519 then HKDF-SHA256(ikm = shared, salt = th, info = label) → [client→server key, server→client key]. */
-function deriveKeys(ephemeralSecret: Uint8Array, peerEphemeral: Uint8Array, th: Uint8Array): [Uint8Array, Uint8Array] {
-  const shared = nacl.scalarMult(ephemeralSecret, peerEphemeral);
-  if (sameBytes(shared, ZERO32)) {
-    throw new HashRelayError("BAD_FRAME", "peer ephemeral key gives an all-zero shared secret (low-order point)");
-  }
-  const okm = new Uint8Array(hkdfSync("sha256", shared, th, LABEL_SESSION_KEYS, 64));
-  return [okm.slice(0, 32), okm.slice(32, 64)];
-}
-
 function unexpected(expected: string, frame: Frame): HashRelayError {
   return new HashRelayError("BAD_FRAME", `expected ${expected} during the handshake, got frame type ${typeName(frame.type)}`);
-}
-
-interface Ephemeral {
-  secret: Uint8Array;
-  hello: Uint8Array;
-}
-
-function makeHello(identity: Identity, role: RoleValue, random: RandomSource): Ephemeral {
-  const secret = take(random, 32);
-  const ephemeral = nacl.scalarMult.base(secret);
-  const nonce = take(random, 32);
-  return { secret, hello: encodeHello({ role, identity: identity.publicKey, ephemeral, nonce }) };
 }
 
 export interface ClientHandshakeOptions {
@@ -281,9 +174,10 @@ export class ClientHandshake {
  */
 export function serverRefusal(frame: Frame, clientPublicKey: Uint8Array): HashRelayError {
   const { code, message } = decodeErrorFrame(frame);
+  if (code === "BUSY") return new ServerBusy(`server refused the handshake: ${message}`, retryAfterOf(message));
   const hints: Record<WireErrorCode, string> = {
     UNAUTHORIZED: `list this client's key ${formatPublicKey(clientPublicKey)} under server.clients on the server`,
-    BUSY: "the server is at its connection cap; the next tick will retry",
+    BUSY: "",
     VERSION: "install the same HashRelay version on client and server",
     TOO_LARGE: "",
     BAD_FRAME: "",
@@ -294,10 +188,34 @@ export function serverRefusal(frame: Frame, clientPublicKey: Uint8Array): HashRe
   return new HashRelayError(code, `server refused the handshake: ${message}`, hints[code]);
 }
 
+/**
+ * The server has no room for this client now: BUSY, with the server's hint (PROTOCOL.md §3) of when to
+ * try again, null when it sent none. Not a failure of the client: it waits and retries.
+ */
+export class ServerBusy extends HashRelayError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null,
+  ) {
+    super("BUSY", message, "the server is at capacity: this client waits its turn and retries");
+  }
+}
+
+/** Why a listed client may not start its handshake now, and when it may try again. */
+export interface BusyRefusal {
+  reason: string;
+  retryAfterMs: number;
+}
+
 export interface ServerHandshakeOptions {
   identity: Identity;
-  /** The configured name of the client with this key, or null when server.clients does not list it. */
+  /**
+   * The configured name of the client with this key, or null when server.clients does not list it.
+   * Asked at HELLO (an unlisted key is refused before any key agreement or signature) and again at AUTH.
+   */
   authorize: (clientPublicKey: Uint8Array) => string | null;
+  /** Asked at HELLO once the key is listed, before any costly work: a refusal is answered BUSY with its hint. */
+  admit?: (clientPublicKey: Uint8Array) => BusyRefusal | null;
   random: RandomSource;
 }
 
@@ -332,6 +250,7 @@ export class ServerHandshake {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the client HELLO", frame);
         const client = decodeHello(frame.body, Role.CLIENT);
+        this.refuseEarly(client.identity);
         const mine = makeHello(this.options.identity, Role.SERVER, this.options.random);
         const th = transcriptHash(frame.body, mine.hello);
         this.keys = deriveKeys(mine.secret, client.ephemeral, th);
@@ -355,9 +274,7 @@ export class ServerHandshake {
           );
         }
         const clientName = this.options.authorize(clientKey);
-        if (clientName === null) {
-          throw new HashRelayError("UNAUTHORIZED", `unknown client key ${who}`, `add it under server.clients to let this client in`);
-        }
+        if (clientName === null) throw unknownClient(clientKey);
         const [c2s, s2c] = this.keys!;
         this.state = "done";
         return { send: [], session: { sendKey: s2c, recvKey: c2s, transcriptHash: this.th!, clientName, clientKey } };
@@ -368,6 +285,21 @@ export class ServerHandshake {
         throw new HashRelayError("INTERNAL", "server handshake already failed");
     }
   }
+
+  /** At HELLO, before any costly work: an unlisted key is UNAUTHORIZED, a listed one the server has no room for is BUSY. */
+  private refuseEarly(clientKey: Uint8Array): void {
+    if (this.options.authorize(clientKey) === null) throw unknownClient(clientKey);
+    const busy = this.options.admit?.(clientKey);
+    if (busy) throw new HandshakeError("BUSY", busy.reason, "", busyFrame(busy.reason, busy.retryAfterMs));
+  }
+}
+
+function unknownClient(clientKey: Uint8Array): HashRelayError {
+  return new HashRelayError(
+    "UNAUTHORIZED",
+    `unknown client key ${formatPublicKey(clientKey)}`,
+    "add it under server.clients to let this client in",
+  );
 }
 
 /** Attaches the ERROR frame a server sends for a failure; UNAUTHORIZED never says why, VERSION says which version. */

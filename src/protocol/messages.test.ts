@@ -2,7 +2,17 @@
 import { describe, expect, test } from "bun:test";
 import { HashRelayError } from "../errors.ts";
 import { FrameType } from "./constants.ts";
-import { decodeControl, decodeErrorFrame, encodeControl, errorFrame, errorMessage, peerErrorOf, type ControlMessage } from "./messages.ts";
+import {
+  busyFrame,
+  decodeControl,
+  decodeErrorFrame,
+  encodeControl,
+  errorFrame,
+  errorMessage,
+  peerErrorOf,
+  retryAfterOf,
+  type ControlMessage,
+} from "./messages.ts";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const doc = {
@@ -207,6 +217,25 @@ describe("errors on the wire", () => {
     expect(JSON.parse(new TextDecoder().decode(frame.body))).toEqual({ type: "error", code: "BUSY", message: "server busy" });
     expect(decodeErrorFrame(frame).code).toBe("BUSY");
     expect(() => decodeErrorFrame({ type: FrameType.ERROR, body: json({ type: "bye" }) })).toThrow(HashRelayError);
+  });
+
+  test("a BUSY carries its retry hint at the end of a plain, valid error message; a long reason is cut, never the hint", () => {
+    const frame = busyFrame("server busy: 64 sessions open", 1234.2);
+    expect(decodeErrorFrame(frame)).toEqual({ type: "error", code: "BUSY", message: "server busy: 64 sessions open; retry after 1235 ms" });
+    expect(retryAfterOf(decodeErrorFrame(frame).message)).toBe(1235);
+    const long = decodeErrorFrame(busyFrame("x".repeat(5000), 10 ** 9)).message;
+    expect(long.length).toBe(1000);
+    expect(retryAfterOf(long)).toBe(600_000);
+    expect(retryAfterOf(decodeErrorFrame(busyFrame("busy", 0)).message)).toBe(1);
+    // An older server's BUSY, or anything not shaped like the hint, has none.
+    for (const text of [
+      "server busy: 64 sessions open",
+      "retry after 5 ms",
+      "busy; retry after 0 ms",
+      "busy; retry after 600001 ms",
+      "busy; retry after 5 ms.",
+    ])
+      expect(retryAfterOf(text)).toBeNull();
   });
 
   test("peerErrorOf hides UNAUTHORIZED reasons and local codes", () => {

@@ -1,6 +1,6 @@
 // JSON control messages (inside SEALED_CONTROL) and the plaintext ERROR frame: encode, decode, validate.
 import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
-import { AEAD_TAG_BYTES, FrameType, MAX_CONTROL_FRAME, MAX_ERROR_MESSAGE } from "./constants.ts";
+import { AEAD_TAG_BYTES, FrameType, MAX_CONTROL_FRAME, MAX_ERROR_MESSAGE, MAX_RETRY_AFTER_MS } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
 import type { SignedDoc } from "./signed-document.ts";
 import { CONTROL_TYPES, describeSchemaError, type ControlType } from "./wire-schemas.ts";
@@ -182,6 +182,31 @@ export function peerErrorOf(err: HashRelayError): ErrorMessage | null {
 /** A plaintext ERROR frame (used before session keys exist: BUSY, VERSION, BAD_FRAME, UNAUTHORIZED). */
 export function errorFrame(code: WireErrorCode, message: string): Frame {
   return { type: FrameType.ERROR, body: encodeControl(errorMessage(code, message)) };
+}
+
+/**
+ * The retry hint that ends a plaintext BUSY's message (PROTOCOL.md §3): "; retry after N ms". It
+ * travels in the text, not in a field of its own, so a client that predates it still reads a valid BUSY.
+ */
+const RETRY_HINT = /; retry after ([1-9][0-9]{0,5}) ms$/;
+
+/** A plaintext BUSY ERROR frame: `reason`, then the hint (whole ms, 1 to MAX_RETRY_AFTER_MS) after which to try again. */
+export function busyFrame(reason: string, retryAfterMs: number): Frame {
+  const ms = Math.min(MAX_RETRY_AFTER_MS, Math.max(1, Math.ceil(retryAfterMs)));
+  const hint = `; retry after ${ms} ms`;
+  return errorFrame(
+    "BUSY",
+    Array.from(reason)
+      .slice(0, MAX_ERROR_MESSAGE - hint.length)
+      .join("") + hint,
+  );
+}
+
+/** The retry hint of a BUSY message in ms, or null when it carries none (a server that predates it). */
+export function retryAfterOf(message: string): number | null {
+  const match = RETRY_HINT.exec(message);
+  const ms = match ? Number(match[1]) : Number.NaN;
+  return ms >= 1 && ms <= MAX_RETRY_AFTER_MS ? ms : null;
 }
 
 /** Decodes a plaintext ERROR frame's body; throws BAD_FRAME when it is not a valid `error` message. */

@@ -117,7 +117,8 @@ export class ServerConversation {
     const manifest = upload.checkCommit(message);
     // From here the upload ends by itself, stored or not: nothing left to abort.
     this.state = { kind: "idle" };
-    await upload.commit(manifest, message.manifest);
+    const commit = () => upload.commit(manifest, message.manifest);
+    await (this.scope.ctx.commits ? this.scope.ctx.commits.run(commit) : commit());
   }
 
   /** idle or proving -> proving, on the archive `message` names (reopened only when it changes). */

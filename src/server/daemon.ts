@@ -1,9 +1,8 @@
-// The server process: listener with connection caps, sessions, trash purge, and what a config reload changes live.
+// The server process: listener, admission of connections, sessions, trash purge, and what a config reload changes live.
 import type net from "node:net";
-import { HashRelayError, type WireErrorCode } from "../errors.ts";
-import { FrameType } from "../protocol/constants.ts";
-import { errorFrame } from "../protocol/messages.ts";
-import { encodeFrame } from "../protocol/frame-codec.ts";
+import { HashRelayError, type ErrorCode, type WireErrorCode } from "../errors.ts";
+import { MAX_CONNECTIONS } from "../protocol/constants.ts";
+import { busyFrame } from "../protocol/messages.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import type { ConfigDiff } from "../config/config-diff.ts";
 import type { Config, ServerConfig } from "../config/parse-config.ts";
@@ -16,18 +15,35 @@ import type { Level, LogFields, Logger } from "../io/log.ts";
 import { ClientConfigs } from "../daemon/config-record.ts";
 import type { PreparedChange, ReloadPart } from "../daemon/reload.ts";
 import { serveConnection, type SessionEvents } from "./session.ts";
+import { Admission, HELLO_TIMEOUT_MS, type AdmissionCounts, type Entrant, type RefusalCause } from "./admission.ts";
+import { RefusalLog } from "./refusal-log.ts";
+import { CommitGate } from "./commit-gate.ts";
 
-/** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
-const MAX_PENDING_HANDSHAKES = 64;
 const PURGE_EVERY_MS = 60_000;
+/**
+ * Archives assembled at once, whatever server.limits.maxConnections: each assembly holds read buffers
+ * of up to 12 MiB (store/assemble.ts), and 64 at once on 2 cores finish no sooner than 4.
+ */
+const COMMITS_AT_ONCE = 4;
+/** Refused connections beyond the first of each cause and address are summed in one log line per address this often. */
+const REFUSAL_SUMMARY_MS = 60_000;
 /** How often `hashrelay release` requests (files under <storage>/.holds) are looked for; the command waits up to 15 s. */
 const RELEASE_POLL_MS = 2_000;
 
 export interface RunningServer {
   port: number;
   store: Store;
+  /** Connections by stage and clients waiting for a slot, now. */
+  admissionCounts(): AdmissionCounts;
   close(): Promise<void>;
 }
+
+/** What the daemon tells its service (metrics, STATUS=) besides what sessions tell. */
+export type ServerEvents = SessionEvents & {
+  sessionClosed?(): void;
+  /** A connection ended before it became a session (server/admission.ts says why). */
+  connectionRefused?(cause: RefusalCause): void;
+};
 
 interface OpenSession {
   client: string;
@@ -50,9 +66,12 @@ export class ServerDaemon implements RunningServer {
   private clientsByKey = new Map<string, string>();
   private listener: TcpListener | null = null;
   private listenAddress = "";
-  private readonly pending = new Set<net.Socket>();
   private readonly open = new Set<OpenSession>();
-  private sessions = 0;
+  /** Who may start a handshake and hold a session (server/admission.ts); its capacity follows server.limits. */
+  private readonly admission = new Admission(MAX_CONNECTIONS, () => Date.now());
+  private readonly refusals: RefusalLog;
+  private readonly commits = new CommitGate(COMMITS_AT_ONCE);
+  private refusalTimer: ReturnType<typeof setInterval> | null = null;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
   private releaseTimer: ReturnType<typeof setInterval> | null = null;
   /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
@@ -64,8 +83,10 @@ export class ServerDaemon implements RunningServer {
   constructor(
     private readonly log: Logger,
     /** Told what sessions do, for metrics and `hashrelay status` (src/server/service.ts). */
-    private readonly events?: SessionEvents & { sessionClosed?(): void },
-  ) {}
+    private readonly events?: ServerEvents,
+  ) {
+    this.refusals = new RefusalLog(log, `${REFUSAL_SUMMARY_MS / 1000} s`);
+  }
 
   get port(): number {
     return this.listener?.port ?? 0;
@@ -126,6 +147,7 @@ export class ServerDaemon implements RunningServer {
     this.storeInForce = store;
     this.server = server;
     store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs, suspect: server.retention.suspect });
+    this.admission.setCapacity(server.limits.maxConnections);
     const quotas = server.clients.flatMap((c) => (c.quotaBytes === null ? [] : [[c.name, c.quotaBytes] as const]));
     store.setSpaceRules({ minFreeBytes: server.minFreeBytes, quotas: new Map(quotas) });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
@@ -165,6 +187,7 @@ export class ServerDaemon implements RunningServer {
       this.purgeTimer = setInterval(() => void this.purge(), PURGE_EVERY_MS);
       void store.applyReleaseRequests();
       this.releaseTimer = setInterval(() => void store.applyReleaseRequests(), RELEASE_POLL_MS);
+      this.refusalTimer = setInterval(() => this.refusals.flush(), REFUSAL_SUMMARY_MS);
     }
   }
 
@@ -181,6 +204,10 @@ export class ServerDaemon implements RunningServer {
     }
   }
 
+  /**
+   * Serves one accepted connection: admission tracks it from accept to close (it may cut it for a
+   * newcomer while it has sent no HELLO, and refuses its HELLO with BUSY when there is no slot).
+   */
   private onConnection(socket: net.Socket): void {
     socket.on("error", () => undefined);
     const { server, identity, storeInForce: store } = this;
@@ -188,40 +215,25 @@ export class ServerDaemon implements RunningServer {
       socket.destroy();
       return;
     }
-    const { maxConnections, handshakeTimeoutMs, idleTimeoutMs } = server.limits;
-    if (this.sessions >= maxConnections) {
-      socket.end(encodeFrame(FrameType.ERROR, errorFrame("BUSY", `server busy: ${maxConnections} sessions open`).body));
-      setTimeout(() => socket.destroy(), 1000).unref();
-      this.log.log("warn", `connection from ${socket.remoteAddress} refused: BUSY`);
-      return;
-    }
-    if (this.pending.size >= MAX_PENDING_HANDSHAKES) {
-      const oldest = this.pending.values().next().value;
-      if (oldest) {
-        this.pending.delete(oldest);
-        oldest.destroy();
-      }
-    }
-    this.pending.add(socket);
-    let authenticated = false;
-    serveConnection(new FramedSocket(socket), {
+    const connection = new FramedSocket(socket);
+    const entrant = this.admission.connected(socket.remoteAddress ?? "?", (busy) => {
+      void connection.send(busyFrame(busy.reason, busy.retryAfterMs)).catch(() => undefined);
+      connection.close();
+    });
+    serveConnection(connection, {
       identity,
       store,
       log: this.log,
       now: () => new Date(),
       events: this.events,
-      handshakeTimeoutMs,
-      idleTimeoutMs,
-      authorize: (key) => {
-        const name = this.clientsByKey.get(formatPublicKey(key)) ?? null;
-        if (name) {
-          this.pending.delete(socket);
-          authenticated = true;
-          this.sessions++;
-        }
-        return name;
-      },
+      helloTimeoutMs: HELLO_TIMEOUT_MS,
+      handshakeTimeoutMs: server.limits.handshakeTimeoutMs,
+      idleTimeoutMs: server.limits.idleTimeoutMs,
+      authorize: (key) => this.clientsByKey.get(formatPublicKey(key)) ?? null,
+      admit: (key) => this.admission.hello(entrant, formatPublicKey(key)),
+      refused: (error, remote) => this.refused(entrant, error.code, error.message, remote),
       track: (client, clientKey, end) => {
+        this.admission.authenticated(entrant);
         const session: OpenSession = { client, key: formatPublicKey(clientKey), end };
         // A reload may have removed the client while its welcome was on the way.
         if (this.clientsByKey.get(session.key) !== client) end("UNAUTHORIZED", "the client was removed from server.clients");
@@ -229,13 +241,23 @@ export class ServerDaemon implements RunningServer {
         return () => this.open.delete(session);
       },
       onConfigHash: (client, hash) => this.sawConfigHash(client, hash),
+      commits: this.commits,
     }).finally(() => {
-      this.pending.delete(socket);
-      if (authenticated) {
-        this.sessions--;
-        this.events?.sessionClosed?.();
-      }
+      const wasSession = entrant.stage === "session";
+      this.admission.closed(entrant);
+      if (wasSession) this.events?.sessionClosed?.();
     });
+  }
+
+  /** A connection that did not become a session: logged (aggregated) and counted under its cause. */
+  private refused(entrant: Entrant, code: ErrorCode, message: string, remote: string): void {
+    const cause = entrant.refusedFor ?? causeOf(code, entrant.stage);
+    this.refusals.refused(remote, entrant.address, cause, message);
+    this.events?.connectionRefused?.(cause);
+  }
+
+  admissionCounts(): AdmissionCounts {
+    return this.admission.counts();
   }
 
   /** Attestation: logs and records the config hash a client runs. */
@@ -257,9 +279,33 @@ export class ServerDaemon implements RunningServer {
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     if (this.releaseTimer) clearInterval(this.releaseTimer);
+    if (this.refusalTimer) clearInterval(this.refusalTimer);
+    this.refusals.flush();
     await (await this.discovery)?.close();
     await this.clientConfigs?.flushed();
     await this.auditLog?.flushed();
     await this.listener?.close();
+  }
+}
+
+/** The cause of a handshake that failed with `code` at `stage` (admission's own refusals carry theirs). */
+function causeOf(code: ErrorCode, stage: Entrant["stage"]): RefusalCause {
+  switch (code) {
+    case "TIMEOUT":
+      return stage === "admitted" ? "auth-timeout" : "hello-timeout";
+    case "UNAUTHORIZED":
+      return "unauthorized";
+    case "BAD_FRAME":
+      return "bad-frame";
+    case "VERSION":
+      return "version";
+    case "TOO_LARGE":
+      return "too-large";
+    case "CLOSED":
+      return "closed";
+    case "BUSY":
+      return "busy";
+    default:
+      return "error";
   }
 }

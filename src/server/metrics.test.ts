@@ -103,3 +103,16 @@ test("staging, releases, refusals and quotas: how the disk is shared", () => {
     expect(lines).toContain(line);
   expect(text).not.toContain('hashrelay_staging_abandoned_files{client="web01"}');
 });
+
+test("refused connections are counted by cause; connections by stage and waiting clients are gauges", () => {
+  const m = new ServerMetrics(["web01"]);
+  for (let i = 0; i < 3; i++) m.connectionRefused("evicted");
+  m.connectionRefused("busy");
+  const lines = m.render(EMPTY, { fresh: 7, admitted: 2, sessions: 5, waiting: 11 }).split("\n");
+  expect(lines).toContain('hashrelay_connections_refused_total{cause="busy"} 1');
+  expect(lines).toContain('hashrelay_connections_refused_total{cause="evicted"} 3');
+  expect(lines).toContain('hashrelay_connections{stage="fresh"} 7');
+  expect(lines).toContain('hashrelay_connections{stage="admitted"} 2');
+  expect(lines).toContain('hashrelay_connections{stage="session"} 5');
+  expect(lines).toContain("hashrelay_clients_waiting 11");
+});

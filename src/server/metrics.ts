@@ -1,4 +1,5 @@
 // Server counters and the Prometheus text exposition (format 0.0.4) of counters plus a storage snapshot.
+import type { AdmissionCounts } from "./admission.ts";
 
 /** One stored archive as the metrics see it: the latest of its client and name. */
 export interface ArchiveGauge {
@@ -45,6 +46,7 @@ export class ServerMetrics {
   private readonly clients = new Map<string, PerClient>();
   private authFailures = 0;
   private readonly handshakeFailures = new Map<string, number>();
+  private readonly refusals = new Map<string, number>();
   private active = 0;
 
   constructor(
@@ -74,6 +76,11 @@ export class ServerMetrics {
     this.handshakeFailures.set(code, (this.handshakeFailures.get(code) ?? 0) + 1);
   }
 
+  /** A connection that ended before it became a session, by cause (server/admission.ts RefusalCause). */
+  connectionRefused(cause: string): void {
+    this.refusals.set(cause, (this.refusals.get(cause) ?? 0) + 1);
+  }
+
   /** A manifest page of `entries` chunks of which the server lacked `needed`: the rest is deduplicated. */
   manifestPage(client: string, entries: number, needed: number): void {
     this.client(client).chunksDeduplicated += Math.max(0, entries - needed);
@@ -93,11 +100,12 @@ export class ServerMetrics {
     return this.active;
   }
 
-  /** The exposition: the latest archives, the counters, then the rest of the storage snapshot and the start time. */
-  render(storage: StorageSnapshot): string {
+  /** The exposition: the latest archives, the counters, admission now, then the rest of the storage snapshot and the start time. */
+  render(storage: StorageSnapshot, admission?: AdmissionCounts): string {
     const out = new Exposition();
     latestArchiveFamilies(out, storage.latest);
     this.counterFamilies(out);
+    this.admissionFamilies(out, admission);
     storageFamilies(out, storage);
     if (storage.space) spaceFamilies(out, storage.space);
     out.family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
@@ -147,6 +155,30 @@ export class ServerMetrics {
       "Handshakes that did not end in a session, by error code.",
       [...this.handshakeFailures.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([code, n]) => [{ code }, n]),
     );
+  }
+
+  /** Refusals by cause since start; connections by stage and clients waiting for a slot now. */
+  private admissionFamilies(out: Exposition, now: AdmissionCounts | undefined): void {
+    out.family(
+      "hashrelay_connections_refused_total",
+      "counter",
+      "Connections that ended before they became a session, by cause (busy, evicted, rate-limited, client-limit, hello-timeout, auth-timeout, unauthorized, bad-frame, version, too-large, closed, error).",
+      [...this.refusals.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([cause, n]) => [{ cause }, n]),
+    );
+    if (!now) return;
+    out.family(
+      "hashrelay_connections",
+      "gauge",
+      "Open connections by stage: fresh (no HELLO yet), admitted (handshake under way), session.",
+      [
+        [{ stage: "fresh" }, now.fresh],
+        [{ stage: "admitted" }, now.admitted],
+        [{ stage: "session" }, now.sessions],
+      ],
+    );
+    out.family("hashrelay_clients_waiting", "gauge", "Listed clients told BUSY that hold a place for the next free session slot.", [
+      [{}, now.waiting],
+    ]);
   }
 
   private client(name: string): PerClient {

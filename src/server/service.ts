@@ -11,9 +11,8 @@ import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName } from "../store/trash.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
-import type { RunningServer } from "./daemon.ts";
+import type { RunningServer, ServerEvents } from "./daemon.ts";
 import { ServerMetrics, type SpaceSnapshot, type StorageSnapshot } from "./metrics.ts";
-import type { SessionEvents } from "./session.ts";
 import { serverStatusLine } from "../daemon/status-line.ts";
 
 type ServerConfig = Config & { server: NonNullable<Config["server"]> };
@@ -103,7 +102,7 @@ function readdirOrEmpty(dir: string): string[] {
  */
 export class ServerService {
   readonly metrics: ServerMetrics;
-  readonly events: SessionEvents & { sessionClosed(): void };
+  readonly events: ServerEvents & { sessionClosed(): void };
   private config: ServerConfig | null = null;
   private running: RunningServer | null = null;
   private activity: ServerActivityRecord | null = null;
@@ -133,6 +132,7 @@ export class ServerService {
         this.refreshStatus();
       },
       handshakeRefused: (code) => this.metrics.handshakeRefused(code),
+      connectionRefused: (cause) => this.metrics.connectionRefused(cause),
       manifestPage: (client, entries, needed) => this.metrics.manifestPage(client, entries, needed),
       chunkReceived: (client, bytes) => this.metrics.chunkReceived(client, bytes),
       archiveStored: (client, entry) => {
@@ -232,7 +232,7 @@ export class ServerService {
 
   /** Counters plus what is on disk now. */
   renderMetrics(): string {
-    return this.metrics.render(this.snapshot());
+    return this.metrics.render(this.snapshot(), this.running?.admissionCounts());
   }
 
   snapshot(): StorageSnapshot {
@@ -267,6 +267,7 @@ export class ServerService {
       {
         clients: config?.server.clients.length ?? 0,
         connected: this.metrics.activeSessions,
+        waiting: this.running?.admissionCounts().waiting ?? 0,
         lastArchive: this.activity?.lastArchive ?? null,
         freeBytes: config ? freeBytes(config.server.storage) : null,
       },

@@ -38,10 +38,16 @@ export async function serveConnection(connection: Connection, ctx: ServerSession
 /** The authenticated session, or null when the handshake did not end in one (logged, told, connection closed). */
 async function authenticate(connection: Connection, ctx: ServerSessionContext): Promise<ServerSecureSession | null> {
   try {
-    return await openServerSession(connection, ctx.identity, ctx.authorize, ctx.handshakeTimeoutMs);
+    return await openServerSession(connection, ctx.identity, {
+      authorize: ctx.authorize,
+      admit: ctx.admit,
+      helloTimeoutMs: ctx.helloTimeoutMs,
+      handshakeTimeoutMs: ctx.handshakeTimeoutMs,
+    });
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");
-    ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
+    if (ctx.refused) ctx.refused(error, connection.remote);
+    else ctx.log.log("warn", `handshake from ${connection.remote} refused: ${error.code}: ${error.message}`, { peer: connection.remote });
     ctx.events?.handshakeRefused?.(error.code);
     connection.close();
     return null;

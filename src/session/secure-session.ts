@@ -3,9 +3,10 @@ import { randomBytes } from "node:crypto";
 import { HashRelayError, type WireErrorCode } from "../errors.ts";
 import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
-import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal } from "../protocol/handshake.ts";
+import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal, type BusyRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
 import {
+  busyFrame,
   decodeControl,
   decodeErrorFrame,
   encodeControl,
@@ -126,19 +127,41 @@ export async function openClientSession(
   }
 }
 
-/** Server side: handshake, authorization through `authorize`, then sends `welcome`. On refusal sends only UNAUTHORIZED and throws the real reason. */
+/** Who may open a session on this server, and how long the handshake may take. */
+export interface ServerGate {
+  /** The configured name of a client key, or null when it is not listed (asked at HELLO and again at AUTH). */
+  authorize: (clientKey: Uint8Array) => string | null;
+  /** Asked at HELLO for a listed key, before any costly work: a refusal is sent as BUSY with its retry hint. */
+  admit?: (clientKey: Uint8Array) => BusyRefusal | null;
+  /** From accept until the client HELLO is complete (default: the whole handshake timeout). */
+  helloTimeoutMs?: number;
+  /** From accept until the client AUTH is verified (default HANDSHAKE_TIMEOUT_MS). */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * Server side: handshake, admission and authorization through `gate`, then sends `welcome`. On refusal
+ * sends only the ERROR frame (UNAUTHORIZED, BUSY with its hint, VERSION, BAD_FRAME) and throws the real
+ * reason; a peer silent past a deadline gets nothing and TIMEOUT is thrown.
+ */
 export async function openServerSession(
   connection: Connection,
   identity: Identity,
-  authorize: (clientKey: Uint8Array) => string | null,
-  handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS,
+  gate: ServerGate,
 ): Promise<SecureSession & { clientKey: Uint8Array }> {
+  const handshakeTimeoutMs = gate.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const deadline = Date.now() + handshakeTimeoutMs;
-  const handshake = new ServerHandshake({ identity, authorize, random });
+  const helloTimeoutMs = Math.min(gate.helloTimeoutMs ?? handshakeTimeoutMs, handshakeTimeoutMs);
+  let waitUntil = Date.now() + helloTimeoutMs;
+  const handshake = new ServerHandshake({ identity, authorize: gate.authorize, admit: gate.admit, random });
   for (;;) {
     let step;
     try {
-      const frame = await connection.receive(Math.max(1, deadline - Date.now()));
+      const frame = await receiveBefore(
+        connection,
+        waitUntil,
+        waitUntil < deadline ? `no complete HELLO ${seconds(helloTimeoutMs)} after connect` : null,
+      );
       step = handshake.receive(frame);
     } catch (err) {
       // Oversized or malformed frames before the keys exist end with a plaintext ERROR frame.
@@ -155,6 +178,7 @@ export async function openServerSession(
       connection.close();
       throw err;
     }
+    waitUntil = deadline;
     for (const out of step.send) await connection.send(out);
     if (step.session) {
       const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
@@ -165,4 +189,25 @@ export async function openServerSession(
       return session;
     }
   }
+}
+
+/** What a connection without a complete HELLO in time is told: a client slowed by load tries again; a stranger learns nothing. */
+const LATE_HELLO_RETRY_MS = 1_000;
+
+/**
+ * The next frame if it comes before `until`; else TIMEOUT. With `late` (the HELLO's deadline), the
+ * TIMEOUT says so and carries BUSY with a hint as its reply (PROTOCOL.md §3).
+ */
+async function receiveBefore(connection: Connection, until: number, late: string | null): Promise<Frame> {
+  try {
+    return await connection.receive(Math.max(1, until - Date.now()));
+  } catch (err) {
+    if (late && err instanceof HashRelayError && err.code === "TIMEOUT")
+      throw new HandshakeError("TIMEOUT", late, "", busyFrame(`server busy: ${late}`, LATE_HELLO_RETRY_MS), { cause: err });
+    throw err;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
