@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.ts";
+import { BlockSharing } from "./block-sharing.ts";
 import { ChunkIndex } from "./chunk-index.ts";
 import { applyReleaseRequests, releaseHold } from "./hold-guard.ts";
 import { HoldBook, type Hold } from "./holds.ts";
@@ -126,7 +127,8 @@ export class Store {
       capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
     });
     const spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
-    const store = new Store(new StoreContext({ layout, index, pool, holdBook, log, now, spaceMargin, audit: opts.audit }));
+    const sharing = await BlockSharing.probe(layout, log, now());
+    const store = new Store(new StoreContext({ layout, index, pool, holdBook, log, sharing, now, spaceMargin, audit: opts.audit }));
     if (opts.retention) store.setRetention(opts.retention);
     try {
       await syncIndex(store.ctx);
