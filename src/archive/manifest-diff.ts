@@ -68,8 +68,14 @@ export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseMan
   return ops;
 }
 
+/** The base manifest entries a diff copies from: an array, or one read a page at a time (the server's, from its index). */
+export interface BaseEntries {
+  readonly length: number;
+  at(index: number): ManifestEntry | undefined;
+}
+
 /** The entries `ops` describe; throws BAD_FRAME when a copy leaves the base or the count is not `expected`. */
-export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[], expected: number): ManifestEntry[] {
+export function expandDiff(ops: readonly DiffOp[], base: BaseEntries, expected: number): ManifestEntry[] {
   const out: ManifestEntry[] = [];
   for (const op of ops) {
     if (op.kind === "copy") {
@@ -80,7 +86,7 @@ export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[
         );
       }
       if (out.length + op.count > expected) break;
-      for (let i = 0; i < op.count; i++) out.push(base[op.baseIndex + i]!);
+      for (let i = 0; i < op.count; i++) out.push(base.at(op.baseIndex + i)!);
     } else {
       out.push(...op.entries);
     }

@@ -160,6 +160,15 @@ export class ChunkIndex {
     }
   }
 
+  /** Members [from, from + limit) of (client, file) in file order; [] past the end or when it is not indexed. */
+  memberPage(client: string, file: string, from: number, limit: number): IndexedMember[] {
+    const row = this.q.archive.get(client, file);
+    if (!row) return [];
+    return this.q.memberPage
+      .all(row.id, from, limit)
+      .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
+  }
+
   /** Number of members of (client, file); 0 when it is not indexed. */
   memberCount(client: string, file: string): number {
     const row = this.q.archive.get(client, file);
