@@ -24,8 +24,6 @@ export interface StoreParts {
   sharing: BlockSharing;
   /** Clock in ms since the epoch. */
   now: () => number;
-  /** Free space that must remain after storing an archive. */
-  spaceMargin: number;
   audit?: AuditSink;
 }
 
@@ -38,7 +36,6 @@ export class StoreContext {
   readonly log: StoreLog;
   readonly sharing: BlockSharing;
   readonly now: () => number;
-  readonly spaceMargin: number;
   /** Set by Store.setRetention, read by each commit and purge. */
   retention: Retention = DEFAULT_RETENTION;
   private readonly auditSink: AuditSink | undefined;
@@ -52,7 +49,6 @@ export class StoreContext {
     this.log = parts.log;
     this.sharing = parts.sharing;
     this.now = parts.now;
-    this.spaceMargin = parts.spaceMargin;
     this.auditSink = parts.audit;
   }
 
