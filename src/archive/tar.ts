@@ -72,6 +72,21 @@ export function compareTarPaths(a: string, b: string): number {
   return 0;
 }
 
+/** compareTarPaths over the paths' UTF-8 bytes: byte order with "/" ranked below every other byte. */
+export function compareTarPathBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a[i]!;
+    const cb = b[i]!;
+    if (ca !== cb) {
+      if (ca === 0x2f) return -1;
+      if (cb === 0x2f) return 1;
+      return ca < cb ? -1 : 1;
+    }
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
 /** Throws INTERNAL when `path` is not a clean relative archive path (see TarEntry.path). */
 export function assertArchivePath(path: string): void {
   const bad =
