@@ -40,7 +40,12 @@ const COLLECT_EVERY = 4096;
 export async function walkSource(sourcePath: string, exclude: readonly string[]): Promise<WalkResult> {
   const walk = await TreeWalk.open(sourcePath, exclude);
   let tarBytes = 2 * 512;
-  for (let entry = await walk.next(); entry; entry = await walk.next()) tarBytes += 512 + Math.ceil(entry.size / 512) * 512;
+  for (;;) {
+    const entry = walk.nextNow();
+    if (!entry) break;
+    tarBytes += 512 + Math.ceil(entry.size / 512) * 512;
+    if (walk.count % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
   return { digest: walk.digest(), count: walk.count, tarBytes, skipped: walk.skipped };
 }
 
@@ -126,6 +131,11 @@ export class TreeWalk {
       this.sinceYield = 0;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    return this.nextNow();
+  }
+
+  /** The next entry, or null at the end, without giving the event loop a turn (the caller does). Throws SOURCE. */
+  nextNow(): WalkedEntry | null {
     const entry = this.step();
     if (entry) {
       this.entryDigest.add(fingerprintLine(entry));

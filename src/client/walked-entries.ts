@@ -11,11 +11,12 @@ export interface WalkedEntry extends TarEntry {
 }
 
 /**
- * An entry's metadata as the fingerprint and the segment keys read it: type, mode, uid, gid, uname,
- * gname, size, mtime and ctime in ns, inode, link target (not the path).
+ * The line the walk's digest hashes for an entry, as JSON: path, type, mode, uid, gid, uname, gname,
+ * size, mtime and ctime in ns, inode, link target. The ctime catches writes that restore the mtime.
  */
-export function metadataFields(e: WalkedEntry): (string | number | null)[] {
-  return [
+export function fingerprintLine(e: WalkedEntry): string {
+  return JSON.stringify([
+    e.path,
     e.type,
     e.mode,
     e.uid,
@@ -27,12 +28,7 @@ export function metadataFields(e: WalkedEntry): (string | number | null)[] {
     String(e.ctimeNs),
     String(e.ino),
     e.linkTarget ?? null,
-  ];
-}
-
-/** The line the walk's digest hashes for an entry: its path and metadataFields, as JSON. */
-export function fingerprintLine(e: WalkedEntry): string {
-  return JSON.stringify([e.path, ...metadataFields(e)]);
+  ]);
 }
 
 /**
