@@ -52,7 +52,7 @@ describe("source index records", () => {
         (list) => {
           const segments: Segment[] = list.map(([path, key, length]) => ({ path, key, length }));
           const encoder = new SegmentEncoder();
-          const bytes = Buffer.concat(segments.map((s) => encoder.encode(s)));
+          const bytes = Buffer.concat(segments.map((s) => encoder.encode(s).slice()));
           let at = 0;
           const decoder = new SegmentDecoder((n) => (at + n <= bytes.length ? bytes.subarray((at += n) - n, at) : null));
           const back = [];

@@ -128,14 +128,17 @@ export function encodeIdRecord(out: Uint8Array, at: number, id: Uint8Array, inde
 /** Front-codes segments one after the other: each path is written as what it does not share with the one before. */
 export class SegmentEncoder {
   private previous: Uint8Array = new Uint8Array(0);
+  private out = new Uint8Array(512);
 
-  /** The record of `s`, the segment after the last one encoded. */
+  /** The record of `s`, the segment after the last one encoded: a view, valid until the next call. `s.path` is kept until then. */
   encode(s: Segment): Uint8Array {
     const limit = Math.min(s.path.length, this.previous.length, 0xffff);
     let shared = 0;
     while (shared < limit && s.path[shared] === this.previous[shared]) shared++;
     const rest = s.path.length - shared;
-    const out = new Uint8Array(4 + rest + SEGMENT_KEY_BYTES + 8);
+    const size = 4 + rest + SEGMENT_KEY_BYTES + 8;
+    if (size > this.out.length) this.out = new Uint8Array(2 * size);
+    const out = this.out;
     const view = new DataView(out.buffer);
     view.setUint16(0, shared);
     view.setUint16(2, rest);
@@ -143,7 +146,7 @@ export class SegmentEncoder {
     out.set(s.key.subarray(0, SEGMENT_KEY_BYTES), 4 + rest);
     setU64(view, 4 + rest + SEGMENT_KEY_BYTES, s.length);
     this.previous = s.path;
-    return out;
+    return out.subarray(0, size);
   }
 }
 

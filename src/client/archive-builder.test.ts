@@ -330,7 +330,8 @@ describe("with the last archive's source index", () => {
 
   test("gives the chunks a full read gives, reading about what changed, however the tree changed", async () => {
     const src = makeTree();
-    for (let i = 0; i < 300; i++) writeFileSync(join(src, `etc/conf-${String(i).padStart(3, "0")}.txt`), `setting ${i} = ${"x".repeat(i * 7)}\n`);
+    for (let i = 0; i < 300; i++)
+      writeFileSync(join(src, `etc/conf-${String(i).padStart(3, "0")}.txt`), `setting ${i} = ${"x".repeat(i * 7)}\n`);
     let last = await buildIndexed(src, null);
     const edits: (() => void)[] = [
       () => writeFileSync(join(src, "etc/conf-150.txt"), "one line more\n", { flag: "a" }),

@@ -106,7 +106,7 @@ export async function buildArchive<E extends BuildEntry>(entries: EntrySource<E>
   await stream.fastForward();
   for (let segment = await holder.holding(stream.position); segment; segment = await holder.holding(stream.position)) {
     stream.produce(segment);
-    await produceSegment(segment.entry, segment.header, stream.position - segment.start, stream.write, stream.stopped, buffer, warnings);
+    await produceSegment(segment.entry, stream.position - segment.start, stream.write, stream.stopped, buffer, warnings);
     if (!stream.jumped) stream.position = segment.start + segment.length;
   }
   await stream.finish();
@@ -118,6 +118,7 @@ class ChunkRecorder {
   private readonly ids = new ArchiveIdHasher();
   private readonly fileHash = createHash("sha256");
   private readonly entry = new Uint8Array(36);
+  private readonly entryView = new DataView(this.entry.buffer);
   private chunks = 0;
   private rawSize = 0;
   private fileSize = 0;
@@ -133,13 +134,20 @@ class ChunkRecorder {
       throw new HashRelayError("SOURCE", `archive would exceed ${MAX_CHUNKS_PER_ARCHIVE} chunks`, "split the source into smaller ones");
     }
     this.entry.set(chunk.id);
-    new DataView(this.entry.buffer).setUint32(32, chunk.rawLength);
+    this.entryView.setUint32(32, chunk.rawLength);
     this.ids.addEncoded(this.entry);
     if (chunk.member) this.fileHash.update(chunk.member);
     this.rawSize += chunk.rawLength;
     this.fileSize += chunk.member?.length ?? 0;
     const index = this.chunks++;
-    await this.onChunk({ ...chunk, index, idHex: chunkIdHex(chunk.id) });
+    // the hex id is made only when asked for: most chunks of an unchanged stretch never are
+    await this.onChunk({
+      ...chunk,
+      index,
+      get idHex() {
+        return chunkIdHex(chunk.id);
+      },
+    });
   }
 
   summary(warnings: string[], bytesRead: number): ArchiveSummary {

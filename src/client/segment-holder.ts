@@ -1,6 +1,6 @@
 // The tar entries the builder holds between its position and how far it looked ahead, each placed in the last archive's stream.
 import { SegmentPlacer, type PlacedSegment, type Placement, type Segment, type SegmentQueue } from "../archive/stream-map.ts";
-import { TAR_TRAILER, encodeTarHeader, tarPadding } from "../archive/tar.ts";
+import { TAR_TRAILER, tarHeaderLength, tarPadding } from "../archive/tar.ts";
 import { HashRelayError } from "../errors.ts";
 import type { BuildEntry } from "./tar-content.ts";
 
@@ -15,10 +15,9 @@ export function entrySourceOf<E extends BuildEntry>(entries: readonly E[]): Entr
   return { next: async () => entries[at++] ?? null };
 }
 
-/** A placed segment with what produces its bytes: the entry and its header (the trailer: no entry, TAR_TRAILER). */
+/** A placed segment with what produces its bytes: its entry (null for the trailer); the header is made when the bytes are. */
 export interface HeldSegment extends PlacedSegment {
   entry: BuildEntry | null;
-  header: Uint8Array;
 }
 
 const NOWHERE: Placement = { old: -1, oldLength: 0, known: false, at: 0 };
@@ -70,8 +69,7 @@ export class SegmentHolder<E extends BuildEntry> implements SegmentQueue {
     const entry = await this.entries.next();
     let segment: HeldSegment;
     if (entry) {
-      const header = encodeTarHeader(entry);
-      const length = header.length + (entry.type === "file" ? entry.size + tarPadding(entry.size) : 0);
+      const length = tarHeaderLength(entry) + (entry.type === "file" ? entry.size + tarPadding(entry.size) : 0);
       let placement = NOWHERE;
       if (this.keyOf) {
         const path = utf8.encode(entry.path);
@@ -79,11 +77,11 @@ export class SegmentHolder<E extends BuildEntry> implements SegmentQueue {
         this.onSegment?.({ path, key, length });
         if (this.placer) placement = this.placer.place(path, key, length);
       }
-      segment = { seq: this.pulled, start: this.end, length, placement, entry, header };
+      segment = { seq: this.pulled, start: this.end, length, placement, entry };
     } else {
       this.ended = true;
       const placement = this.placer ? this.placer.placeTrailer(TAR_TRAILER.length) : NOWHERE;
-      segment = { seq: this.pulled, start: this.end, length: TAR_TRAILER.length, placement, entry: null, header: TAR_TRAILER };
+      segment = { seq: this.pulled, start: this.end, length: TAR_TRAILER.length, placement, entry: null };
     }
     this.held.push(segment);
     this.pulled++;

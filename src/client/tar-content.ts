@@ -1,20 +1,19 @@
 // The bytes of one tar entry in the stream: its header, its file's content read through one buffer, its padding.
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { HashRelayError } from "../errors.ts";
-import { TAR_TRAILER, tarPadding, type TarEntry } from "../archive/tar.ts";
+import { TAR_TRAILER, encodeTarHeader, tarPadding, type TarEntry } from "../archive/tar.ts";
 import { sourceError } from "./tree-walk.ts";
 
 /** What the builder needs from a walked entry: its tar metadata and, for files, where to read it. */
 export type BuildEntry = TarEntry & { absPath: string };
 
 /**
- * Writes the bytes of one segment from `within` on: the entry's `header` (encodeTarHeader), then for
- * a file its content and padding; the trailer when `entry` is null. Stops early when `stopped()`.
- * Throws SOURCE naming a file that cannot be opened or read or is no longer a regular file.
+ * Writes the bytes of one segment from `within` on: the entry's header, then for a file its content
+ * and padding; the trailer when `entry` is null. Stops early when `stopped()`. Throws SOURCE naming a
+ * file that cannot be opened or read or is no longer a regular file.
  */
 export async function produceSegment(
   entry: BuildEntry | null,
-  header: Uint8Array,
   within: number,
   write: (bytes: Uint8Array) => Promise<void>,
   stopped: () => boolean,
@@ -25,6 +24,7 @@ export async function produceSegment(
     await write(TAR_TRAILER.subarray(within));
     return;
   }
+  const header = encodeTarHeader(entry);
   if (entry.type !== "file") {
     await write(header.subarray(within));
     return;

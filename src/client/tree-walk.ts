@@ -4,8 +4,9 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { compareTarPaths } from "../archive/tar.ts";
-import { EntryDigest, fingerprintLine, type WalkedEntry } from "./walked-entries.ts";
+import { EntryDigest, fingerprintLine, segmentKey, type WalkedEntry } from "./walked-entries.ts";
 import { compileExcludes, type ExcludeMatcher } from "./exclude-patterns.ts";
+import { GarbagePacer } from "./garbage-pacer.ts";
 
 export interface WalkResult {
   /** Hex EntryDigest of the walked entries: what the source's fingerprint is made from. */
@@ -25,13 +26,8 @@ export interface WalkResult {
  */
 const YIELD_EVERY = 512;
 
-/**
- * Asks the engine for a garbage collection (Bun.gc(false): a request, ~0.05 ms on this thread) every
- * COLLECT_EVERY entries. Each lstat leaves some twenty BigInts and strings behind, each entry its
- * object and fingerprint line, and JSC let tens of MiB of that pile up before collecting on its own.
- * Nothing a walk keeps grows with the entries walked, so a collection costs the same all along.
- */
-const COLLECT_EVERY = 4096;
+/** The walk looks at the heap every COLLECT_EVERY entries (garbage-pacer.ts). */
+const COLLECT_EVERY = 1024;
 
 /**
  * Walks the source once for its digest, its size estimate and what it leaves out (see TreeWalk),
@@ -80,6 +76,8 @@ export class TreeWalk {
   private readonly entryDigest = new EntryDigest();
   private sinceYield = 0;
   private sinceCollect = 0;
+  private last: { entry: WalkedEntry; line: string } | null = null;
+  private readonly garbage = new GarbagePacer();
 
   private constructor(
     private readonly matcher: ExcludeMatcher,
@@ -138,10 +136,16 @@ export class TreeWalk {
   nextNow(): WalkedEntry | null {
     const entry = this.step();
     if (entry) {
-      this.entryDigest.add(fingerprintLine(entry));
+      this.last = { entry, line: fingerprintLine(entry) };
+      this.entryDigest.add(this.last.line);
       this.count++;
     }
     return entry;
+  }
+
+  /** The segment key of `entry` (walked-entries.ts); the line of the entry handed out last is not made again. */
+  keyOf(entry: WalkedEntry): Uint8Array {
+    return segmentKey(entry === this.last?.entry ? this.last.line : fingerprintLine(entry));
   }
 
   /** The digest of the entries handed out (all of them once next gave null). */
@@ -172,7 +176,7 @@ export class TreeWalk {
   private visit(folder: Folder, name: string): WalkedEntry | null {
     if (++this.sinceCollect >= COLLECT_EVERY) {
       this.sinceCollect = 0;
-      Bun.gc(false);
+      this.garbage.check();
     }
     const childAbs = `${folder.absPath}/${name}`;
     const st = this.lstatChild(childAbs);
@@ -224,9 +228,11 @@ export class TreeWalk {
 
   /** Child names sorted, or null when the folder vanished (never for the root: that throws). */
   private readFolder(absPath: string, isRoot: boolean): string[] | null {
-    let raw: Buffer[];
+    let names: string[];
     try {
-      raw = readdirSync(absPath, { encoding: "buffer" });
+      names = readdirSync(absPath);
+      // A name that is not valid UTF-8 decodes with U+FFFD: only then are the raw bytes read.
+      if (names.some((name) => name.includes("\uFFFD"))) names = this.validNames(absPath, readdirSync(absPath, { encoding: "buffer" }));
     } catch (err) {
       const code = errorCode(err);
       if (!isRoot && (code === "ENOENT" || code === "ENOTDIR")) {
@@ -235,6 +241,11 @@ export class TreeWalk {
       }
       throw sourceError(absPath, err);
     }
+    return names.sort(compareTarPaths);
+  }
+
+  /** The names that are valid UTF-8, decoded; the others are listed in `skipped`. */
+  private validNames(absPath: string, raw: Buffer[]): string[] {
     const names: string[] = [];
     const strict = new TextDecoder("utf-8", { fatal: true });
     for (const name of raw) {
@@ -244,7 +255,7 @@ export class TreeWalk {
         this.skipped.push(`${join(absPath, name.toString("utf8"))} (name is not valid UTF-8)`);
       }
     }
-    return names.sort(compareTarPaths);
+    return names;
   }
 
   private lstatChild(absPath: string): BigIntStats | null {

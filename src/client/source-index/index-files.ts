@@ -13,7 +13,7 @@ const fsyncFd = promisify(fsync);
 
 /** One open index file: its header (checked) and the bytes after it, read by range. */
 export class IndexFile {
-  private readonly pages = new Map<number, Uint8Array>();
+  private readonly pages = new Map<number, { bytes: Uint8Array; view: DataView }>();
 
   private constructor(
     private readonly fd: number,
@@ -62,10 +62,24 @@ export class IndexFile {
   bytes(offset: number, length: number): Uint8Array {
     const first = Math.floor(offset / this.pageBytes);
     const last = Math.floor((offset + length - 1) / this.pageBytes);
-    if (first === last) return this.page(first).subarray(offset - first * this.pageBytes, offset - first * this.pageBytes + length);
+    if (first === last) return this.page(first).bytes.subarray(offset - first * this.pageBytes, offset - first * this.pageBytes + length);
     const out = new Uint8Array(length);
     this.readInto(out, offset);
     return out;
+  }
+
+  /** The big-endian u32 at record offset `offset`. */
+  u32(offset: number): number {
+    const index = Math.floor(offset / this.pageBytes);
+    const within = offset - index * this.pageBytes;
+    if (within + 4 <= this.pageBytes) return this.page(index).view.getUint32(within);
+    const b = this.bytes(offset, 4);
+    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
+  }
+
+  /** The u64 at record offset `offset`, written as two big-endian u32 (below 2^53). */
+  u64(offset: number): number {
+    return this.u32(offset) * 2 ** 32 + this.u32(offset + 4);
   }
 
   /** Reads record bytes from `offset` into `into` (fewer at the end of the file); returns how many. */
@@ -123,16 +137,19 @@ export class IndexFile {
     this.pages.clear();
   }
 
-  private page(index: number): Uint8Array {
+  private page(index: number): { bytes: Uint8Array; view: DataView } {
     const cached = this.pages.get(index);
     if (cached) {
-      this.pages.delete(index);
-      this.pages.set(index, cached);
+      if (this.pages.size > 1) {
+        this.pages.delete(index);
+        this.pages.set(index, cached);
+      }
       return cached;
     }
-    const page = new Uint8Array(Math.min(this.pageBytes, this.size - index * this.pageBytes));
-    this.readInto(page, index * this.pageBytes);
+    const bytes = new Uint8Array(Math.max(0, Math.min(this.pageBytes, this.size - index * this.pageBytes)));
+    this.readInto(bytes, index * this.pageBytes);
     if (this.pages.size >= this.maxPages) this.pages.delete(this.pages.keys().next().value!);
+    const page = { bytes, view: new DataView(bytes.buffer) };
     this.pages.set(index, page);
     return page;
   }

@@ -68,7 +68,7 @@ export class SourceIndexWriter {
     let blocks: number;
     if ("from" in chunk) {
       if (!this.previous) throw new Error("reused blocks without the last archive's index");
-      blocks = this.previous.chunk(chunk.from).blocks;
+      blocks = this.previous.blockCountOf(chunk.from);
       if (this.reuse.count > 0 && this.reuse.from + this.reuse.count === chunk.from) this.reuse.count++;
       else {
         this.copyReused();

@@ -81,9 +81,8 @@ export class SourceIndex {
     let hi = this.ids.header.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const record = this.ids.bytes(mid * ID_RECORD_BYTES, ID_RECORD_BYTES);
-      const order = compareIds(record, id);
-      if (order === 0) return new DataView(record.buffer, record.byteOffset + 32, 4).getUint32(0);
+      const order = compareIds(this.ids.bytes(mid * ID_RECORD_BYTES, 32), id);
+      if (order === 0) return this.ids.u32(mid * ID_RECORD_BYTES + 32);
       if (order < 0) lo = mid + 1;
       else hi = mid;
     }
@@ -102,11 +101,16 @@ export class SourceIndex {
     return blocks;
   }
 
+  /** How many blocks chunk `i` has. */
+  blockCountOf(i: number): number {
+    return this.chunks.u32(i * CHUNK_RECORD_BYTES + 36);
+  }
+
   /** Appends the block records of chunks first … first+count-1 to `out` (a new index's blocks file); returns how many blocks. */
   copyBlocks(first: number, count: number, out: IndexFileWriter): number {
-    const from = this.chunk(first).firstBlock;
-    const last = this.chunk(first + count - 1);
-    const blocks = last.firstBlock + last.blocks - from;
+    const from = this.chunks.u64(first * CHUNK_RECORD_BYTES + 48);
+    const last = first + count - 1;
+    const blocks = this.chunks.u64(last * CHUNK_RECORD_BYTES + 48) + this.blockCountOf(last) - from;
     const buffer = new Uint8Array(Math.min(blocks * BLOCK_RECORD_BYTES, 256 * 1024));
     for (let at = from * BLOCK_RECORD_BYTES, end = (from + blocks) * BLOCK_RECORD_BYTES; at < end; ) {
       const got = this.blocks.readInto(buffer.subarray(0, Math.min(buffer.length, end - at)), at);
@@ -137,7 +141,7 @@ export class SourceIndex {
       chunks: {
         count: this.chunkCount,
         rawLength: (i) => this.rawLengthOf(i),
-        id: (i) => this.chunk(i).id,
+        id: (i) => this.chunks.bytes(i * CHUNK_RECORD_BYTES, 32).slice(),
         seek: (at) => this.seek(at),
       },
     };
@@ -173,14 +177,11 @@ export class SourceIndex {
   }
 
   private startOf(i: number): number {
-    const b = this.chunks.bytes(i * CHUNK_RECORD_BYTES + 40, 8);
-    const view = new DataView(b.buffer, b.byteOffset, 8);
-    return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+    return this.chunks.u64(i * CHUNK_RECORD_BYTES + 40);
   }
 
   private rawLengthOf(i: number): number {
-    const b = this.chunks.bytes(i * CHUNK_RECORD_BYTES + 32, 4);
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
+    return this.chunks.u32(i * CHUNK_RECORD_BYTES + 32);
   }
 
   /** The chunk starting at old position `at`, or -1; `at` only grows from call to call (a forward scan). */
@@ -202,8 +203,7 @@ export class SourceIndex {
   }
 
   private sameEntry(index: number, entry: ManifestEntry): boolean {
-    const record = this.chunks.bytes(index * CHUNK_RECORD_BYTES, 36);
-    return compareIds(record, entry.id) === 0 && new DataView(record.buffer, record.byteOffset + 32, 4).getUint32(0) === entry.rawLength;
+    return this.rawLengthOf(index) === entry.rawLength && compareIds(this.chunks.bytes(index * CHUNK_RECORD_BYTES, 32), entry.id) === 0;
   }
 }
 

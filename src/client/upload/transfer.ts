@@ -8,7 +8,6 @@ import { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { SourceRecord } from "../state.ts";
 import type { SourceResult } from "../source-result.ts";
 import { TreeWalk } from "../tree-walk.ts";
-import { fingerprintLine, segmentKey } from "../walked-entries.ts";
 import { ChunkChoice } from "./chunk-choice.ts";
 import { sendChunks } from "./chunk-sender.ts";
 import { commitArchive } from "./commit.ts";
@@ -78,7 +77,7 @@ async function buildPages(
   const pages = new PageBuilder();
   const summary = await buildArchive(walk, {
     compress: false,
-    keyOf: (entry) => segmentKey(fingerprintLine(entry)),
+    keyOf: (entry) => walk.keyOf(entry),
     previous,
     onSegment: (segment) => index.addSegment(segment),
     onChunk: async (chunk) => {
