@@ -1,7 +1,15 @@
 // One error taxonomy for the whole program: a stable code, the exit code it maps to, and a hint.
 
 /** Stable codes. Wire codes travel in error frames; the others stay local. */
-export type WireErrorCode = "UNAUTHORIZED" | "TOO_LARGE" | "BAD_FRAME" | "HASH_MISMATCH" | "NO_SPACE" | "BUSY" | "VERSION";
+export type WireErrorCode =
+  | "UNAUTHORIZED"
+  | "TOO_LARGE"
+  | "BAD_FRAME"
+  | "HASH_MISMATCH"
+  | "NO_SPACE"
+  | "QUOTA" // the client's server.clients[].quota is used up
+  | "BUSY"
+  | "VERSION";
 
 export type LocalErrorCode =
   | "USAGE" // bad command line
@@ -22,6 +30,7 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   "BAD_FRAME",
   "HASH_MISMATCH",
   "NO_SPACE",
+  "QUOTA",
   "BUSY",
   "VERSION",
 ];
@@ -43,6 +52,7 @@ const exitByCode: Record<ErrorCode, number> = {
   BAD_FRAME: EXIT.SOURCE_FAILED,
   HASH_MISMATCH: EXIT.SOURCE_FAILED,
   NO_SPACE: EXIT.SOURCE_FAILED,
+  QUOTA: EXIT.SOURCE_FAILED,
   BUSY: EXIT.SERVER_DOWN,
   STORAGE: EXIT.SOURCE_FAILED,
   INTERNAL: EXIT.SOURCE_FAILED,

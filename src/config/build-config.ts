@@ -19,6 +19,7 @@ export const DEFAULT_LISTEN = "0.0.0.0";
 export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
+export const DEFAULT_MIN_FREE = "64MiB";
 /** server.retention.suspect defaults; the figures behind them are in src/store/suspect-replacement.ts. */
 export const DEFAULT_SUSPECT: SuspectRules = { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 };
 export const DEFAULT_MAX_CONNECTIONS = 64;
@@ -112,10 +113,7 @@ class Builder {
     });
     const key = this.keyFile(at("key"), s.key);
     const storage = this.path(at("storage"), s.storage ?? DEFAULT_STORAGE);
-    const minFreeBytes =
-      typeof s.minFree === "number"
-        ? s.minFree
-        : this.text(at("minFree"), s.minFree ?? "0", (text) => parseSize(text) ?? new Problem(`"${text}" is not a size`, SIZE_HINT));
+    const minFreeBytes = this.size(at("minFree"), s.minFree ?? DEFAULT_MIN_FREE);
     const r = isFields(s.retention) ? s.retention : {};
     const keep = typeof r.keep === "number" ? r.keep : DEFAULT_KEEP;
     const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
@@ -265,7 +263,8 @@ class Builder {
           (first) => `this key is already given to ${first}`,
           "each client has its own key: run hashrelay keygen on that client and paste the key it prints",
         );
-      if (nameIsNew && keyIsNew) out.push({ name, keyText: String(item.key), key });
+      const quotaBytes = item.quota === undefined ? null : this.size([...itemPath, "quota"], item.quota);
+      if (nameIsNew && keyIsNew && quotaBytes !== undefined) out.push({ name, keyText: String(item.key), key, quotaBytes });
     }
     return out.length === raw.length ? out : undefined;
   }
@@ -289,6 +288,12 @@ class Builder {
     const line = this.ctx.locate(first, "value").line;
     this.fail(path, "value", message(`${dottedKey(first.slice(0, 3))} (line ${line})`), hint);
     return false;
+  }
+
+  /** A size (a number of bytes, or text such as 8MiB) in bytes; undefined (reported) when it is not one. */
+  private size(path: PathSegment[], raw: unknown): number | undefined {
+    if (typeof raw === "number") return raw;
+    return this.text(path, raw, (text) => parseSize(text) ?? new Problem(`"${text}" is not a size`, SIZE_HINT));
   }
 
   /** A name (client or source): slugified, refused when nothing or too much remains. */

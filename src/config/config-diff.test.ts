@@ -27,7 +27,14 @@ function client(
 }
 
 function server(
-  opts: { port?: number; listen?: string; clients?: [string, string][]; keep?: number; trashFor?: string; limits?: string[] } = {},
+  opts: {
+    port?: number;
+    listen?: string;
+    clients?: [name: string, key: string, quota?: string][];
+    keep?: number;
+    trashFor?: string;
+    limits?: string[];
+  } = {},
 ): Config {
   const clients = opts.clients ?? [
     ["web01", K1],
@@ -45,7 +52,7 @@ function server(
     `    trashFor: ${opts.trashFor ?? "48h"}`,
     ...(opts.limits ? ["  limits:", ...opts.limits.map((l) => `    ${l}`)] : []),
     "  clients:",
-    ...clients.flatMap(([name, key]) => [`    - name: ${name}`, `      key: ${key}`]),
+    ...clients.flatMap(([name, key, quota]) => [`    - name: ${name}`, `      key: ${key}`, ...(quota ? [`      quota: ${quota}`] : [])]),
     "",
   ].join("\n");
   return parsed(text);
@@ -131,6 +138,20 @@ describe("diffConfig, server", () => {
     expect(diff.clientsRemoved).toEqual(["db01"]);
     expect(diff.clientsRekeyed).toEqual(["web01"]);
     expect(diff.listen).toBe(false);
+  });
+
+  test("a quota given, changed or lifted is one line per client", () => {
+    const quotas = (web01?: string, db01?: string) =>
+      server({
+        clients: [
+          ["web01", K1, web01],
+          ["db01", K2, db01],
+        ],
+      });
+    const diff = diffConfig(quotas(undefined, "10GiB"), quotas("50GiB", undefined));
+    expect(diff.server!.clientsRequota).toEqual(["web01", "db01"]);
+    expect(diff.changes).toEqual(["server.clients: web01: quota none → 50 GiB", "server.clients: db01: quota 10 GiB → none"]);
+    expect(diffConfig(quotas("50GiB"), quotas("50GiB")).empty).toBe(true);
   });
 
   test("a port or listen address change is a listener change", () => {

@@ -1,6 +1,6 @@
 // What changed between the config in force and a new one: per part, and as one readable line per change.
 import { DEFAULT_SUSPECT } from "./build-config.ts";
-import { formatDuration } from "./units.ts";
+import { formatDuration, formatSize } from "./units.ts";
 import type { ClientConfig, Config, ServerConfig, SourceConfig } from "./model.ts";
 
 export interface SourceRename {
@@ -32,6 +32,8 @@ export interface ServerDiff {
   clientsRemoved: string[];
   /** Same name, new public key: sessions opened with the old key end like a removed client's. */
   clientsRekeyed: string[];
+  /** Clients listed before and after whose quota changed (it applies to their next request for room). */
+  clientsRequota: string[];
   /** listen address or port. */
   listen: boolean;
   key: boolean;
@@ -135,12 +137,15 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
   const next = nextConfig.server;
   const before = new Map((prev?.clients ?? []).map((c) => [c.name, c.keyText]));
   const after = new Map((next?.clients ?? []).map((c) => [c.name, c.keyText]));
+  const quotaBefore = new Map((prev?.clients ?? []).map((c) => [c.name, c.quotaBytes]));
+  const quotaAfter = new Map((next?.clients ?? []).map((c) => [c.name, c.quotaBytes]));
   const listenBefore = prev ? `${bracket(prev.listen)}:${prevConfig!.port}` : "none";
   const listenAfter = next ? `${bracket(next.listen)}:${nextConfig.port}` : "none";
   const diff: ServerDiff = {
     clientsAdded: [...after.keys()].filter((n) => !before.has(n)),
     clientsRemoved: [...before.keys()].filter((n) => !after.has(n)),
     clientsRekeyed: [...after.keys()].filter((n) => before.has(n) && before.get(n) !== after.get(n)),
+    clientsRequota: [...quotaAfter.keys()].filter((n) => quotaBefore.has(n) && quotaBefore.get(n) !== quotaAfter.get(n)),
     listen: listenBefore !== listenAfter,
     key: prev?.key !== next?.key,
     storage: prev?.storage !== next?.storage,
@@ -152,6 +157,9 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
   for (const name of diff.clientsAdded) changes.push(`server.clients: added ${name}`);
   for (const name of diff.clientsRemoved) changes.push(`server.clients: removed ${name}; its open sessions end, its archives stay`);
   for (const name of diff.clientsRekeyed) changes.push(`server.clients: ${name}: key changed; sessions opened with the old key end`);
+  const quotaText = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? "none" : formatSize(bytes));
+  for (const name of diff.clientsRequota)
+    changes.push(`server.clients: ${name}: quota ${quotaText(quotaBefore.get(name))} → ${quotaText(quotaAfter.get(name))}`);
   if (diff.listen) changes.push(`server.listen: ${listenBefore} → ${listenAfter}`);
   if (diff.key) changes.push(`server.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
   if (diff.storage) changes.push(`server.storage: ${prev?.storage ?? "none"} → ${next?.storage ?? "none"}`);

@@ -63,9 +63,13 @@ const HELP: Record<string, KeyHelp> = {
   },
   "server.metrics": { hint: "write host:port for the Prometheus endpoint, e.g. 127.0.0.1:9373" },
   "server.clients": { expected: "a list", hint: "list each client with name: and key:" },
-  "server.clients[]": { expected: "a mapping with name: and key:", hint: `give the client's name and key; ${CLIENT_KEY_HINT}` },
+  "server.clients[]": {
+    expected: "a mapping with name: and key:",
+    hint: `give the client's name and key (and optionally its quota); ${CLIENT_KEY_HINT}`,
+  },
   "server.clients[].name": { hint: "use the client's client.name, e.g. web01" },
   "server.clients[].key": { hint: CLIENT_KEY_HINT },
+  "server.clients[].quota": { expected: "a size", hint: "give the most this client may take, archives and trash included, e.g. 50GiB" },
 };
 
 /** Help for the key at `path`; a neutral hint for keys the table does not know (unknown keys). */

@@ -57,14 +57,15 @@ export interface ServerConfig {
   key: string;
   /** Absolute path of the storage folder (default /home/HashRelay-server/backup). */
   storage: string;
-  /** Free bytes to keep on the storage disk (server.minFree; default 0 = no reserve). */
+  /** Free bytes the storage disk keeps: uploads that would leave less are refused NO_SPACE (server.minFree; default 64 MiB). */
   minFreeBytes: number;
   retention: { keep: number; trashForMs: number; suspect: SuspectRules };
   /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
   limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
   /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */
   metrics?: { host: string; port: number };
-  clients: { name: string; keyText: string; key: Uint8Array }[];
+  /** quotaBytes: the most its archives, trash and staging may take (server.clients[].quota); null: no quota. */
+  clients: { name: string; keyText: string; key: Uint8Array; quotaBytes: number | null }[];
 }
 
 export interface Config {

@@ -112,7 +112,7 @@ describe("unknown keys", () => {
     ].join("\n");
     expect(issues(text)).toEqual([
       `${FILE}:6:5: server.retention.purgeAfter: unknown key "purgeAfter" (allowed keys here: keep, trashFor, suspect)`,
-      `${FILE}:10:7: server.clients[0].Comment: unknown key "Comment" (allowed keys here: name, key)`,
+      `${FILE}:10:7: server.clients[0].Comment: unknown key "Comment" (allowed keys here: name, key, quota)`,
     ]);
   });
 
@@ -201,6 +201,10 @@ describe("values", () => {
     ]);
     expect(issues(server("  minFree: true"))).toEqual([
       `${FILE}:4:12: server.minFree: expected a size, got true (use a size like 512KiB, 8MiB or 2GiB, or a number of bytes)`,
+    ]);
+    // a client's quota: the line after its key, the value at col 14
+    expect(issues(server("") + "      quota: 50GB\n")).toEqual([
+      `${FILE}:8:14: server.clients[0].quota: "50GB" is not a size (use a size like 512KiB, 8MiB or 2GiB, or a number of bytes)`,
     ]);
   });
 
@@ -547,13 +551,13 @@ describe("a valid config, normalized", () => {
     expect(s.listen).toBe("0.0.0.0");
     expect(s.key).toBe("/etc/hashrelay/keys/server.key");
     expect(s.storage).toBe("/home/HashRelay-server/backup");
-    expect(s.minFreeBytes).toBe(0);
+    expect(s.minFreeBytes).toBe(64 * 1024 * 1024);
     expect(s.retention).toEqual({
       keep: 1,
       trashForMs: 48 * 3_600_000,
       suspect: { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 },
     });
-    expect(s.clients.map((x) => [x.name, x.keyText, x.key.length])).toEqual([["web01", K2, 32]]);
+    expect(s.clients.map((x) => [x.name, x.keyText, x.key.length, x.quotaBytes])).toEqual([["web01", K2, 32, null]]);
   });
 
   test("explicit values win: port, host:port, IPv6, cron, sizes", () => {
@@ -576,7 +580,7 @@ describe("a valid config, normalized", () => {
       "  storage: /data/backup",
       "  minFree: 8MiB",
       "  retention: { keep: 3, trashFor: 7d }",
-      "  clients: [{ name: web-01, key: " + K2 + " }]",
+      "  clients: [{ name: web-01, key: " + K2 + ", quota: 50GiB }]",
       "",
     ].join("\n");
     const config = valid(text);
@@ -592,6 +596,7 @@ describe("a valid config, normalized", () => {
     expect(config.server!.listen).toBe("::");
     expect(config.server!.storage).toBe("/data/backup");
     expect(config.server!.minFreeBytes).toBe(8 * 1024 * 1024);
+    expect(config.server!.clients[0]!.quotaBytes).toBe(50 * 1024 ** 3);
     expect(config.server!.retention).toMatchObject({ keep: 3, trashForMs: 7 * 86_400_000 });
   });
 

@@ -289,6 +289,7 @@ export function serverRefusal(frame: Frame, clientPublicKey: Uint8Array): HashRe
     BAD_FRAME: "",
     HASH_MISMATCH: "",
     NO_SPACE: "",
+    QUOTA: "",
   };
   return new HashRelayError(code, `server refused the handshake: ${message}`, hints[code]);
 }

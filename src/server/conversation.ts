@@ -104,7 +104,7 @@ export class ServerConversation {
     this.refuseDuringUpload("offer");
     await this.leaveProving();
     if (await answerHeldOffer(this.scope, message)) return;
-    const upload = beginIncomingUpload(this.scope, message, this.deltaSources);
+    const upload = await beginIncomingUpload(this.scope, message, this.deltaSources);
     // uploading before anything is sent: a failure from here on aborts the upload
     this.state = { kind: "uploading", upload };
     await upload.askForManifest(Boolean(message.base));

@@ -126,6 +126,8 @@ export class ServerDaemon implements RunningServer {
     this.storeInForce = store;
     this.server = server;
     store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs, suspect: server.retention.suspect });
+    const quotas = server.clients.flatMap((c) => (c.quotaBytes === null ? [] : [[c.name, c.quotaBytes] as const]));
+    store.setSpaceRules({ minFreeBytes: server.minFreeBytes, quotas: new Map(quotas) });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
     if (listener || identityChanged || first) {
       const port = (listener ?? this.listener)?.port;

@@ -32,9 +32,13 @@ export async function answerHeldOffer(scope: SessionScope, message: OfferMessage
   return true;
 }
 
-/** The upload an offer opens, with the offered base when this client holds it. Throws what Store.beginUpload throws (BAD_FRAME, BUSY). */
-export function beginIncomingUpload(scope: SessionScope, message: OfferMessage, deltaSources: DeltaSources): IncomingUpload {
+/**
+ * The upload an offer opens, with the offered base when this client holds it, once the store found it
+ * room. Throws what Store.admitUpload (QUOTA, NO_SPACE) and Store.beginUpload (BAD_FRAME, BUSY) throw.
+ */
+export async function beginIncomingUpload(scope: SessionScope, message: OfferMessage, deltaSources: DeltaSources): Promise<IncomingUpload> {
   const { store } = scope.ctx;
+  await store.admitUpload(scope.client, message.name);
   // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
   const baseEntry = message.base ? store.findById(scope.client, message.base) : undefined;
   const base = baseEntry
@@ -75,7 +79,10 @@ export class IncomingUpload {
     await this.scope.session.sendControl({ type: "send-manifest", ...(offeredBase ? { base: this.base !== null } : {}) });
   }
 
-  /** A MANIFEST or MANIFEST_DIFF page (answered with NEED), a CHUNK or a CHUNK_DELTA. Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH. */
+  /**
+   * A MANIFEST or MANIFEST_DIFF page (answered with NEED), a CHUNK or a CHUNK_DELTA. Throws BAD_FRAME,
+   * TOO_LARGE, HASH_MISMATCH, and NO_SPACE or QUOTA once staging found no room.
+   */
   async receiveFrame(type: number, payload: Uint8Array): Promise<void> {
     if (type === FrameType.SEALED_MANIFEST || type === FrameType.SEALED_MANIFEST_DIFF) await this.receivePage(type, payload);
     else if (type === FrameType.SEALED_CHUNK) await this.receiveChunk(payload);
@@ -130,7 +137,7 @@ export class IncomingUpload {
    * Ends the upload with the checked manifest (`signed`: as the client signed it): `have` when the latest
    * stored archive has its id (nothing new kept), else the archive stored with its signed record and
    * `receipt`. The upload is closed afterwards, stored or not. Throws what Upload.commit throws
-   * (BAD_FRAME, HASH_MISMATCH, NO_SPACE, STORAGE).
+   * (BAD_FRAME, HASH_MISMATCH, NO_SPACE, QUOTA, STORAGE).
    */
   async commit(manifest: ManifestBody, signed: SignedDoc): Promise<void> {
     const { ctx, client, session, log } = this.scope;

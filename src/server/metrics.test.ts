@@ -70,3 +70,36 @@ test("a held client and name is a gauge at 1 while held, and absent otherwise", 
   ]);
   expect(m.render(EMPTY)).not.toContain("hashrelay_held_archives{");
 });
+
+test("staging, releases, refusals and quotas: how the disk is shared", () => {
+  const text = new ServerMetrics(["web01", "db01"]).render({
+    ...EMPTY,
+    space: {
+      minFreeBytes: 64 * 1024 * 1024,
+      staging: [
+        { client: "web01", poolBytes: 0, poolFiles: 0, uploadBytes: 4096 },
+        { client: "db01", poolBytes: 1000, poolFiles: 2, uploadBytes: 0 },
+      ],
+      releasedBytes: 5000,
+      refusals: [
+        { client: "web01", code: "QUOTA", count: 2 },
+        { client: "db01", code: "NO_SPACE", count: 1 },
+      ],
+      quotas: [{ client: "web01", quotaBytes: 1e9, usedBytes: 2e8 }],
+    },
+  });
+  const lines = text.split("\n");
+  for (const line of [
+    'hashrelay_staging_bytes{client="db01"} 1000',
+    'hashrelay_staging_bytes{client="web01"} 4096',
+    'hashrelay_staging_abandoned_files{client="db01"} 2',
+    "hashrelay_staging_released_bytes_total 5000",
+    'hashrelay_space_refusals_total{client="db01",code="NO_SPACE"} 1',
+    'hashrelay_space_refusals_total{client="web01",code="QUOTA"} 2',
+    "hashrelay_min_free_bytes 67108864",
+    'hashrelay_quota_bytes{client="web01"} 1000000000',
+    'hashrelay_quota_used_bytes{client="web01"} 200000000',
+  ])
+    expect(lines).toContain(line);
+  expect(text).not.toContain('hashrelay_staging_abandoned_files{client="web01"}');
+});

@@ -17,6 +17,19 @@ export interface StorageSnapshot {
   freeBytes: number | null;
   /** Client and names held as suspect replacements (store/holds.ts). */
   held?: { client: string; name: string }[];
+  /** Staging, quotas and refusals (store/space-guard.ts); absent before the store is open. */
+  space?: SpaceSnapshot;
+}
+
+/** How the disk is shared: what the store's space guard reports, with each client's use of its quota. */
+export interface SpaceSnapshot {
+  minFreeBytes: number;
+  /** Per client with staging: bytes and files of its pool, bytes of its uploads in progress. */
+  staging: { client: string; poolBytes: number; poolFiles: number; uploadBytes: number }[];
+  releasedBytes: number;
+  refusals: { client: string; code: string; count: number }[];
+  /** Per client with a quota: the quota and what it takes (archives, trash, staging). */
+  quotas: { client: string; quotaBytes: number; usedBytes: number }[];
 }
 
 interface PerClient {
@@ -86,6 +99,7 @@ export class ServerMetrics {
     latestArchiveFamilies(out, storage.latest);
     this.counterFamilies(out);
     storageFamilies(out, storage);
+    if (storage.space) spaceFamilies(out, storage.space);
     out.family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
     return out.text();
   }
@@ -197,6 +211,49 @@ function storageFamilies(out: Exposition, storage: StorageSnapshot): void {
     out.family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [
       [{}, storage.freeBytes],
     ]);
+}
+
+/** Staging, quotas and refusals: how the disk is shared between the clients. */
+function spaceFamilies(out: Exposition, space: SpaceSnapshot): void {
+  const byClient = <T extends { client: string }>(rows: readonly T[]) => [...rows].sort((a, b) => a.client.localeCompare(b.client));
+  const staging = byClient(space.staging);
+  out.family(
+    "hashrelay_staging_bytes",
+    "gauge",
+    "Bytes of a client's staging: chunks of its unfinished uploads (those that ended unstored are released, oldest first, when an upload needs the room).",
+    staging.map((s) => [{ client: s.client }, s.poolBytes + s.uploadBytes]),
+  );
+  out.family(
+    "hashrelay_staging_abandoned_files",
+    "gauge",
+    "Staging files of a client's uploads that ended unstored, waiting for its next upload.",
+    staging.filter((s) => s.poolFiles > 0).map((s) => [{ client: s.client }, s.poolFiles]),
+  );
+  out.family("hashrelay_staging_released_bytes_total", "counter", "Abandoned staging deleted to make room for an upload.", [
+    [{}, space.releasedBytes],
+  ]);
+  out.family(
+    "hashrelay_space_refusals_total",
+    "counter",
+    "Uploads refused for want of room: NO_SPACE (server.minFree, a full disk) or QUOTA (server.clients[].quota).",
+    [...space.refusals]
+      .sort((a, b) => a.client.localeCompare(b.client) || a.code.localeCompare(b.code))
+      .map((r) => [{ client: r.client, code: r.code }, r.count]),
+  );
+  out.family("hashrelay_min_free_bytes", "gauge", "Free bytes the storage disk keeps (server.minFree).", [[{}, space.minFreeBytes]]);
+  const quotas = byClient(space.quotas);
+  out.family(
+    "hashrelay_quota_bytes",
+    "gauge",
+    "A client's quota (server.clients[].quota).",
+    quotas.map((q) => [{ client: q.client }, q.quotaBytes]),
+  );
+  out.family(
+    "hashrelay_quota_used_bytes",
+    "gauge",
+    "What a client with a quota takes: its archives, trash and staging.",
+    quotas.map((q) => [{ client: q.client }, q.usedBytes]),
+  );
 }
 
 function formatLabels(labels: Record<string, string>): string {

@@ -12,7 +12,7 @@ import { isTrashItemName } from "../store/trash.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
 import type { RunningServer } from "./daemon.ts";
-import { ServerMetrics, type StorageSnapshot } from "./metrics.ts";
+import { ServerMetrics, type SpaceSnapshot, type StorageSnapshot } from "./metrics.ts";
 import type { SessionEvents } from "./session.ts";
 import { serverStatusLine } from "../daemon/status-line.ts";
 
@@ -68,10 +68,11 @@ export function freeBytes(dir: string): number | null {
   }
 }
 
-/** Bytes and count of the items waiting in <storage>/.trash (sidecars and temp files left out). */
-export function trashUsage(storage: string): { bytes: number; items: number } {
+/** Bytes and count of the items waiting in <storage>/.trash (sidecars and temp files left out), in all and per client. */
+export function trashUsage(storage: string): { bytes: number; items: number; byClient: Map<string, number> } {
   let bytes = 0;
   let items = 0;
+  const byClient = new Map<string, number>();
   const root = path.join(storage, TRASH_DIR);
   for (const client of readdirOrEmpty(root)) {
     for (const item of readdirOrEmpty(path.join(root, client))) {
@@ -80,10 +81,11 @@ export function trashUsage(storage: string): { bytes: number; items: number } {
       if (st?.isFile()) {
         bytes += st.size;
         items++;
+        byClient.set(client, (byClient.get(client) ?? 0) + st.size);
       }
     }
   }
-  return { bytes, items };
+  return { bytes, items, byClient };
 }
 
 function readdirOrEmpty(dir: string): string[] {
@@ -237,23 +239,25 @@ export class ServerService {
     const config = this.config;
     const store = this.running?.store;
     const latest = new Map<string, IndexEntry>();
-    let archiveBytes = 0;
+    const archiveBytes = new Map<string, number>();
     for (const { name: client } of config?.server.clients ?? []) {
       for (const entry of store?.list(client) ?? []) {
-        archiveBytes += entry.size;
+        archiveBytes.set(client, (archiveBytes.get(client) ?? 0) + entry.size);
         const key = `${client}/${entry.name}`;
         const seen = latest.get(key);
         if (!seen || entry.storedAt > seen.storedAt) latest.set(key, entry);
       }
     }
-    const trash = config ? trashUsage(config.server.storage) : { bytes: 0, items: 0 };
+    const trash = config ? trashUsage(config.server.storage) : { bytes: 0, items: 0, byClient: new Map<string, number>() };
+    const archivesTotal = [...archiveBytes.values()].reduce((n, b) => n + b, 0);
     return {
       latest: [...latest.values()].map((e) => ({ client: e.client, name: e.name, storedAtMs: Date.parse(e.storedAt), size: e.size })),
       trashBytes: trash.bytes,
       trashItems: trash.items,
-      usedBytes: archiveBytes + trash.bytes,
+      usedBytes: archivesTotal + trash.bytes,
       freeBytes: config ? freeBytes(config.server.storage) : null,
       held: (store?.holds() ?? []).map((h) => ({ client: h.client, name: h.name })),
+      ...(store && config ? { space: spaceSnapshot(store, config, archiveBytes, trash.byClient) } : {}),
     };
   }
 
@@ -282,6 +286,19 @@ export class ServerService {
       .then(() => writeFileAtomic(path.join(serverStateDir(storage), ACTIVITY_FILE), text, 0o640))
       .catch((err: Error) => this.log.log("warn", `cannot write ${ACTIVITY_FILE} under ${storage}: ${err.message}`));
   }
+}
+
+/** The store's space report, with each client's use of its quota (archives from the index, trash from its folder, staging). */
+function spaceSnapshot(store: Store, config: ServerConfig, archives: Map<string, number>, trash: Map<string, number>): SpaceSnapshot {
+  const report = store.spaceReport();
+  const staging = [...report.staging.entries()].map(([client, s]) => ({ client, ...s }));
+  const stagingOf = (client: string) => staging.filter((s) => s.client === client).reduce((n, s) => n + s.poolBytes + s.uploadBytes, 0);
+  const quotas = config.server.clients.flatMap(({ name, quotaBytes }) =>
+    quotaBytes === null
+      ? []
+      : [{ client: name, quotaBytes, usedBytes: (archives.get(name) ?? 0) + (trash.get(name) ?? 0) + stagingOf(name) }],
+  );
+  return { minFreeBytes: report.minFreeBytes, staging, releasedBytes: report.releasedBytes, refusals: report.refusals, quotas };
 }
 
 function metricsAddress(config: ServerConfig): string | null {

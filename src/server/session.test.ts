@@ -244,6 +244,33 @@ describe("server session, uploading", () => {
     await store.beginUpload(CLIENT_NAME, "etc").abort();
   });
 
+  test("no room: an offer over the client's quota is refused QUOTA before send-manifest; a chunk past minFree ends the upload NO_SPACE", async () => {
+    const { store } = await openStore();
+    store.setSpaceRules({ minFreeBytes: 0, quotas: new Map([[CLIENT_NAME, 0]]) });
+    const s = await openServedSession(store);
+    await s.client.sendControl({ type: "offer", name: "etc" });
+    const quota = await refusal(s.client);
+    expect(quota.code).toBe("QUOTA");
+    expect(quota.message).toStartWith(`peer refused: ${CLIENT_NAME} uses 0 B of its 0 B quota`);
+    await s.served;
+
+    store.setSpaceRules({ minFreeBytes: 0, quotas: new Map() });
+    const t = await openServedSession(store);
+    const archive = archiveOf("etc");
+    const needed = await startUpload(t.client, "etc", archive);
+    store.setSpaceRules({ minFreeBytes: Number.MAX_SAFE_INTEGER, quotas: new Map() }); // the disk is down to its reserve
+    // the refusal comes at the next chunk or at commit, whichever the server reads first after the write
+    await sendChunks(t.client, archive, needed)
+      .then(() => t.client.sendControl({ type: "commit", manifest: manifestFor(fileOf("etc"), archive) }))
+      .catch(() => undefined);
+    const full = await refusal(t.client);
+    expect(full.code).toBe("NO_SPACE");
+    expect(full.message).toContain("(server.minFree): chunks of etc needs");
+    await t.served;
+    expect(store.latest(CLIENT_NAME, "etc")).toBeUndefined();
+    await store.beginUpload(CLIENT_NAME, "etc").abort(); // given up: the name is free again
+  });
+
   for (const type of ["fetch", "prove", "list"] as const) {
     test(`${type} during an upload is refused`, async () => {
       const { store } = await openStore();

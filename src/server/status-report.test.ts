@@ -14,8 +14,8 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 const NOW = new Date("2026-11-26T12:00:00Z");
 const DAY = 86_400_000;
 
-function config(storage: string): ServerConfig {
-  const text = `version: 1\nserver:\n  key: ./server.key\n  storage: ${storage}\n  clients:\n    - name: web01\n      key: ${K}\n`;
+function config(storage: string, clientExtra = ""): ServerConfig {
+  const text = `version: 1\nserver:\n  key: ./server.key\n  storage: ${storage}\n  clients:\n    - name: web01\n      key: ${K}\n${clientExtra}`;
   const parsed = parseConfig(text, path.join(root, "hashrelay.yaml"), {});
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
   return parsed.config as ServerConfig;
@@ -53,4 +53,26 @@ test("the last one stored is the name's current archive, whatever the names say"
   ]);
   const lines = serverStatusLines(status, { file: "hashrelay.yaml", hash: "0".repeat(64) }, NOW);
   expect(lines).toContain("    docs           backup-docs-00-00-03-2026-11-25.tar.gz  100 B, stored 24 h ago (2 kept)");
+});
+
+test("staging left by unfinished uploads and a client's use of its quota are shown", async () => {
+  const storage = path.join(root, "space");
+  store(storage, "backup-docs-00-00-03-2026-11-25.tar.gz", NOW.getTime() - DAY);
+  const staging = path.join(storage, ".hashrelay", "staging", "web01");
+  fs.mkdirSync(staging, { recursive: true });
+  fs.writeFileSync(path.join(staging, "0123456789abcdef.part"), "y".repeat(3000));
+  fs.utimesSync(path.join(staging, "0123456789abcdef.part"), new Date(NOW.getTime() - 3_600_000), new Date(NOW.getTime() - 3_600_000));
+  fs.writeFileSync(path.join(staging, "not-ours.txt"), "z");
+  const quoted = config(storage, "      quota: 10KiB\n");
+  const status = await serverStatus(quoted, NOW);
+  expect(status.minFreeBytes).toBe(64 * 1024 * 1024);
+  expect(status.staging).toEqual([
+    { client: "web01", bytes: 3000, files: 1, oldestWriteAt: new Date(NOW.getTime() - 3_600_000).toISOString() },
+  ]);
+  expect(status.clients[0]!.quota).toEqual({ quotaBytes: 10 * 1024, usedBytes: 3100, archives: 100, trash: 0, staging: 3000 });
+  const lines = serverStatusLines(status, { file: "hashrelay.yaml", hash: "0".repeat(64) }, NOW);
+  expect(lines[0]).toContain("free (keeps 64 MiB)");
+  expect(lines).toContain("    quota 10 KiB: 3.0 KiB used (30%): archives 100 B, trash 0 B, staging 2.9 KiB");
+  expect(lines.find((l) => l.startsWith("Staging:"))).toStartWith("Staging: 1 file(s), 2.9 KiB from unfinished uploads");
+  expect(lines.find((l) => l.startsWith("  web01 ") && l.includes("oldest last written"))).toContain("(60 min ago)");
 });

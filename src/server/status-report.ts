@@ -10,6 +10,7 @@ import { readHolds, type Hold } from "../store/holds.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName, readSidecar } from "../store/trash.ts";
 import { freeBytes, readServerActivity, type ServerActivityRecord } from "./service.ts";
+import { quotaLine, stagingLines, stagingStatus, type QuotaStatus, type StagingStatus } from "./space-status.ts";
 
 export interface ServerArchiveStatus {
   name: string;
@@ -31,6 +32,8 @@ export interface ServerClientStatus {
   from: string | null;
   sessions: number;
   archives: ServerArchiveStatus[];
+  /** What it takes of its quota (server.clients[].quota), or null without one. */
+  quota: QuotaStatus | null;
 }
 
 export interface TrashStatus {
@@ -45,11 +48,15 @@ export interface ServerStatus {
   storage: string;
   usedBytes: number;
   freeBytes: number | null;
+  /** server.minFree: what the disk keeps free (uploads that would take it are refused NO_SPACE). */
+  minFreeBytes: number;
   daemon: DaemonInfo;
   clients: ServerClientStatus[];
   trash: TrashStatus[];
   trashBytes: number;
   trashFor: string;
+  /** Chunks of unfinished uploads, per client (.hashrelay/staging). */
+  staging: StagingStatus[];
   /** Names whose last good archive is held out of retention (suspect replacements), and hold files that cannot be read. */
   holds: Hold[];
   unreadableHolds: string[];
@@ -63,6 +70,15 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
   const layout = new StoreLayout(server.storage);
   const trash = await trashStatus(layout, server.storage, server.retention.trashForMs);
   const trashBytes = trash.reduce((n, t) => n + t.size, 0);
+  const staging = stagingStatus(server.storage);
+  for (const [i, { quotaBytes }] of server.clients.entries()) {
+    if (quotaBytes === null) continue;
+    const client = stored[i]!.status.name;
+    const archives = stored[i]!.bytes;
+    const trashed = trash.filter((t) => t.client === client).reduce((n, t) => n + t.size, 0);
+    const staged = staging.find((s) => s.client === client)?.bytes ?? 0;
+    stored[i]!.status.quota = { quotaBytes, usedBytes: archives + trashed + staged, archives, trash: trashed, staging: staged };
+  }
   const holds: Hold[] = [];
   const unreadableHolds: string[] = [];
   for (const found of await readHolds(layout).catch(() => [])) {
@@ -73,11 +89,13 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
     storage: server.storage,
     usedBytes: stored.reduce((n, s) => n + s.bytes, 0) + trashBytes,
     freeBytes: freeBytes(server.storage),
+    minFreeBytes: server.minFreeBytes,
     daemon: daemonInfo(activity, config.hash),
     clients: stored.map((s) => s.status),
     trash,
     trashBytes,
     trashFor: formatDuration(server.retention.trashForMs),
+    staging,
     holds,
     unreadableHolds,
   };
@@ -114,7 +132,14 @@ function clientStatus(
       kept: a.kept,
     }));
   return {
-    status: { name: client, lastSeen: seen?.lastSeen ?? null, from: seen?.from ?? null, sessions: seen?.sessions ?? 0, archives },
+    status: {
+      name: client,
+      lastSeen: seen?.lastSeen ?? null,
+      from: seen?.from ?? null,
+      sessions: seen?.sessions ?? 0,
+      archives,
+      quota: null,
+    },
     bytes,
   };
 }
@@ -151,7 +176,7 @@ function readdirOrEmpty(dir: string): string[] {
 
 /** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
 export function serverStatusLines(s: ServerStatus, config: { file: string; hash: string }, now: Date): string[] {
-  const free = s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`;
+  const free = `${s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`} (keeps ${formatSize(s.minFreeBytes)})`;
   const lines = [
     `HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`,
     daemonLine(s.daemon, "HashRelay.server", now),
@@ -161,6 +186,7 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
     lines.push(
       `  ${client.name.padEnd(16)} ${client.lastSeen ? `last seen ${when(client.lastSeen, now)} from ${client.from} (${client.sessions} sessions)` : "never seen"}`,
     );
+    if (client.quota) lines.push(`    ${quotaLine(client.quota)}`);
     for (const a of client.archives)
       lines.push(
         `    ${a.name.padEnd(14)} ${a.file}  ${formatSize(a.size)}, stored ${formatAge(a.ageSeconds)} ago${a.kept > 1 ? ` (${a.kept} kept)` : ""}`,
@@ -175,6 +201,7 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
     lines.push(
       `  ${t.client}/${t.item}  ${formatSize(t.size)}, purged ${t.purgeAt ? when(t.purgeAt, now) : "at the next purge (no trash time recorded)"}`,
     );
+  lines.push(...stagingLines(s.staging, now));
   lines.push(...holdLines(s.holds, s.unreadableHolds, now));
   return lines;
 }

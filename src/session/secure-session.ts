@@ -22,6 +22,9 @@ const random = (n: number) => new Uint8Array(randomBytes(n));
 export type Incoming = { kind: "control"; message: ControlMessage } | { kind: "binary"; type: number; payload: Uint8Array };
 
 export class SecureSession {
+  /** The error the peer sent, once one arrived: whoever was reading, a failure after it can be explained by it. */
+  peerRefusal: HashRelayError | null = null;
+
   constructor(
     readonly connection: Connection,
     private readonly channel: SealedChannel,
@@ -52,12 +55,12 @@ export class SecureSession {
   /** Next sealed frame, opened and decoded. An `error` from the peer is thrown as HashRelayError with its code. */
   async receive(timeoutMs: number): Promise<Incoming> {
     const frame = await this.connection.receive(timeoutMs);
-    if (frame.type === FrameType.ERROR) throw peerError(frame);
+    if (frame.type === FrameType.ERROR) throw (this.peerRefusal = peerError(frame));
     const payload = this.channel.open(frame);
     if (frame.type !== FrameType.SEALED_CONTROL) return { kind: "binary", type: frame.type, payload };
     const message = decodeControl(payload, this.peer);
     if (message.type === "error") {
-      throw new HashRelayError(message.code, `peer refused: ${message.message}`);
+      throw (this.peerRefusal = new HashRelayError(message.code, `peer refused: ${message.message}`));
     }
     return { kind: "control", message };
   }

@@ -6,8 +6,9 @@
 // copies them at commit. At open, every staging file is read member by member and verified (inflate,
 // SHA-256 of the raw bytes = the chunk id); the valid prefix stays, a torn or damaged tail is cut off.
 // A file goes when it is stale (no write for staleMs), when the client's stored archives have all its
-// chunks, or when the client's pool outgrows capBytes (oldest first) — never while an upload relies on
-// it. One client's pool is never consulted for another client.
+// chunks, when the client's pool outgrows capBytes (oldest first), or when an upload of any client
+// needs the room (oldest first: space-guard.ts) — never while an upload relies on it. One client's
+// pool is never consulted for another client.
 import { lstat, open, rm, truncate, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
@@ -167,24 +168,69 @@ export class StagingPool {
       doomed.push({ file, reason: "over the staging cap" });
       total -= file.bytes;
     }
+    await this.drop(doomed);
+  }
+
+  /**
+   * Frees at least `bytes` (when the pool has that much) by deleting staging files no upload relies on
+   * (not in `pinned`), oldest write first, of `client` only when given, else whoever's: staging left by
+   * uploads that ended unstored gives way when an upload needs the room. Returns the bytes deleted. Never throws.
+   */
+  async release(bytes: number, pinned: ReadonlySet<string>, client?: string): Promise<number> {
+    const doomed: { file: PoolFile; reason: string }[] = [];
+    let released = 0;
+    const files = client === undefined ? [...this.files.values()] : this.filesOf(client);
+    for (const file of this.oldestFirst(files)) {
+      if (released >= bytes) break;
+      if (pinned.has(file.path)) continue;
+      doomed.push({ file, reason: "space needed" });
+      released += file.bytes;
+    }
+    await this.drop(doomed);
+    return released;
+  }
+
+  /** Bytes and files of each client's pool, and when its oldest file was last written. */
+  usage(): Map<string, { bytes: number; files: number; oldestWriteMs: number }> {
+    const out = new Map<string, { bytes: number; files: number; oldestWriteMs: number }>();
+    for (const file of this.files.values()) {
+      const seen = out.get(file.client) ?? { bytes: 0, files: 0, oldestWriteMs: file.lastWriteMs };
+      out.set(file.client, {
+        bytes: seen.bytes + file.bytes,
+        files: seen.files + 1,
+        oldestWriteMs: Math.min(seen.oldestWriteMs, file.lastWriteMs),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Takes the files out of the pool (so no upload can start relying on them), then deletes them and
+   * logs why. Never throws: a file that cannot be deleted is logged (it is out of the pool anyway).
+   */
+  private async drop(doomed: readonly { file: PoolFile; reason: string }[]): Promise<void> {
     for (const { file } of doomed) this.files.delete(file.path);
-    if (doomed.length > 0) this.reindex(client);
+    for (const client of new Set(doomed.map((d) => d.file.client))) this.reindex(client);
     for (const { file, reason } of doomed) {
+      const { client, item } = file;
       try {
         await unlink(file.path);
-        this.log("info", "staging.removed", { client, item: file.item, reason, bytes: file.bytes });
+        this.log("info", "staging.removed", { client, item, reason, bytes: file.bytes });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-          this.log("error", "staging.remove-failed", { client, item: file.item, error: (err as Error).message });
+          this.log("error", "staging.remove-failed", { client, item, error: (err as Error).message });
       }
     }
   }
 
   /** The client's staging files, oldest write first. */
   private filesOf(client: string): PoolFile[] {
-    return [...this.files.values()]
-      .filter((f) => f.client === client)
-      .sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
+    return this.oldestFirst([...this.files.values()].filter((f) => f.client === client));
+  }
+
+  /** `files` sorted by last write, oldest first (ties by name). */
+  private oldestFirst(files: PoolFile[]): PoolFile[] {
+    return files.sort((a, b) => a.lastWriteMs - b.lastWriteMs || (a.item < b.item ? -1 : 1));
   }
 
   /** Adds `file`'s members to the lookup by chunk id (an earlier file keeps a chunk it has). */

@@ -19,9 +19,16 @@ export interface StagedMember {
 export type StagingOutcome = { path: string; members: PoolMember[] } | null;
 
 /**
+ * Asked before each member is written, with its length: resolves when the room is there, throws
+ * (NO_SPACE, QUOTA) when it is not (see space-guard.ts).
+ */
+export type StagingRoom = (bytes: number) => Promise<void>;
+
+/**
  * Writes members to `<root>/.hashrelay/staging/<client>/<random>.part` (created at the first one),
- * one at a time in the order they were given. A write failure is kept (`failure`) and every later
- * write skipped: the upload reports it at commit.
+ * one at a time in the order they were given, each once `room` allowed it. A failure (no room, a
+ * write error) is kept (`failure`) and every later write skipped: the upload reports it at its next
+ * chunk or at commit. A member torn by a failed write is cut off again, so the file stays whole members.
  */
 export class StagingWriter {
   readonly path: string;
@@ -39,6 +46,7 @@ export class StagingWriter {
     private readonly client: string,
     /** The source's name, for messages. */
     private readonly name: string,
+    private readonly room: StagingRoom = async () => undefined,
   ) {
     this.path = layout.stagingPath(client, `${randomBytes(8).toString("hex")}.part`);
   }
@@ -48,7 +56,7 @@ export class StagingWriter {
     return this.unwritten;
   }
 
-  /** The first write failure (STORAGE or NO_SPACE), or null. */
+  /** The first failure (NO_SPACE or QUOTA: no room; STORAGE, NO_SPACE: a write error), or null. */
   get failure(): HashRelayError | null {
     return this.error;
   }
@@ -78,14 +86,11 @@ export class StagingWriter {
       try {
         if (this.error) return;
         const bytesOf = await member;
+        await this.room(bytesOf.length);
         const offset = this.size;
-        this.size += bytesOf.length;
         const digest = sha256(bytesOf);
-        const handle = await this.openFile();
-        let done = 0;
-        while (done < bytesOf.length) {
-          done += (await handle.write(bytesOf, done, bytesOf.length - done, offset + done)).bytesWritten;
-        }
+        await this.write(bytesOf, offset);
+        this.size += bytesOf.length;
         this.staged.set(index, { offset, length: bytesOf.length, sha256: digest });
         this.written.push({ id: id.slice(), offset, length: bytesOf.length, rawLength, sha256: digest });
         written();
@@ -96,6 +101,18 @@ export class StagingWriter {
       }
     });
     return this.writes;
+  }
+
+  /** Writes `bytes` at `offset`; on failure cuts the file back to `offset` (best effort) and throws the failure. */
+  private async write(bytes: Uint8Array, offset: number): Promise<void> {
+    const handle = await this.openFile();
+    try {
+      let done = 0;
+      while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, offset + done)).bytesWritten;
+    } catch (err) {
+      await handle.truncate(offset).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Resolves once every write queued so far is done (never rejects). */

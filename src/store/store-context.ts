@@ -21,8 +21,6 @@ export interface StoreParts {
   log: StoreLog;
   /** Clock in ms since the epoch. */
   now: () => number;
-  /** Free space that must remain after storing an archive. */
-  spaceMargin: number;
   audit?: AuditSink;
 }
 
@@ -34,7 +32,6 @@ export class StoreContext {
   readonly holdBook: HoldBook;
   readonly log: StoreLog;
   readonly now: () => number;
-  readonly spaceMargin: number;
   /** Set by Store.setRetention, read by each commit and purge. */
   retention: Retention = DEFAULT_RETENTION;
   private readonly auditSink: AuditSink | undefined;
@@ -47,7 +44,6 @@ export class StoreContext {
     this.holdBook = parts.holdBook;
     this.log = parts.log;
     this.now = parts.now;
-    this.spaceMargin = parts.spaceMargin;
     this.auditSink = parts.audit;
   }
 

@@ -396,7 +396,7 @@ describe("refusals leave storage as it was", () => {
 
   test("not enough free space is NO_SPACE and nothing is stored", async () => {
     const root = await newRoot();
-    const store = await Store.open(root, { now: () => T0, spaceMarginBytes: Number.MAX_SAFE_INTEGER / 2 });
+    const store = await Store.open(root, { now: () => T0, space: { minFreeBytes: Number.MAX_SAFE_INTEGER / 2, quotas: new Map() } });
     await expectCode(uploadArchive(store, "web01", fileAt("etc", T0), buildArchive(randomRaws("s", 2))), "NO_SPACE");
     expect(await filesUnder(join(root, "web01"))).toEqual([]);
     expect(await filesUnder(join(root, ".hashrelay", "tmp"))).toEqual([]);

@@ -13,6 +13,7 @@
 // the old archive, or the new one, or both — never a partial file under a final name.
 //
 // The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
+// space-guard.ts (minFree, quotas, abandoned staging released when room is needed),
 // archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
 // archive-reader.ts, verify-archive.ts, receipt.ts and signed-record.ts; store-context.ts is the state they share.
 import { mkdir, readdir, rm } from "node:fs/promises";
@@ -29,6 +30,8 @@ import { StoreLayout, assertUnderRoot, checkArchiveFile, checkClient, checkName,
 import type { OpenFiles } from "./open-files.ts";
 import { recordReceipt } from "./receipt.ts";
 import { checkedRetention, type Retention } from "./retention-rules.ts";
+import { diskFreeBytes, type FreeSpaceProbe } from "./free-space.ts";
+import type { ClientUsage, SpaceReport, SpaceRules } from "./space-guard.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
 import { StoreContext, type AuditSink } from "./store-context.ts";
@@ -44,16 +47,16 @@ export interface StoreOptions {
   /** Clock in ms since the epoch (tests inject one). */
   now?: () => number;
   retention?: Retention;
-  /** Free space that must remain after storing an archive. Default 64 MiB. */
-  spaceMarginBytes?: number;
+  /** Free bytes the storage disk keeps (server.minFree) and each client's quota; default DEFAULT_SPACE_RULES. Store.setSpaceRules changes them. */
+  space?: SpaceRules;
+  /** Free bytes on the storage file system (tests give a fake). Default: statfs. */
+  freeSpace?: FreeSpaceProbe;
   /** A staging file not written for this long is dropped. Default STAGING_STALE_MS (24 h). */
   stagingStaleMs?: number;
   /** Staged bytes kept per client; beyond, the oldest staging files go. Default STAGING_CAP_BYTES (4 GiB). */
   stagingCapBytes?: number;
   audit?: AuditSink;
 }
-
-export const DEFAULT_SPACE_MARGIN = 64 * 1024 * 1024;
 
 export type { AuditSink } from "./store-context.ts";
 export { DEFAULT_RETENTION, type Retention } from "./retention-rules.ts";
@@ -65,6 +68,8 @@ export type { AuditEvent } from "./audit-chain.ts";
 export type { Hold } from "./holds.ts";
 export { DEFAULT_SUSPECT_RULES, type SuspectRules } from "./suspect-replacement.ts";
 export { STAGING_CAP_BYTES, STAGING_STALE_MS } from "./staging-pool.ts";
+export { DEFAULT_MIN_FREE, DEFAULT_SPACE_RULES, type ClientUsage, type SpaceReport, type SpaceRules } from "./space-guard.ts";
+export { MAX_UPLOADS_PER_CLIENT } from "./upload-registry.ts";
 export { Upload, type ArchiveSigning, type UploadHeader } from "./upload.ts";
 export type { ReceiptFacts, SignedRecord } from "./signed-record.ts";
 export { OpenFiles } from "./open-files.ts";
@@ -83,10 +88,10 @@ export class Store {
   private readonly ctx: StoreContext;
   private readonly uploads: UploadRegistry;
 
-  private constructor(ctx: StoreContext) {
+  private constructor(ctx: StoreContext, freeSpace: FreeSpaceProbe) {
     this.ctx = ctx;
     this.root = ctx.layout.root;
-    this.uploads = new UploadRegistry(ctx);
+    this.uploads = new UploadRegistry(ctx, freeSpace);
   }
 
   /**
@@ -125,9 +130,12 @@ export class Store {
       staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
       capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
     });
-    const spaceMargin = opts.spaceMarginBytes ?? DEFAULT_SPACE_MARGIN;
-    const store = new Store(new StoreContext({ layout, index, pool, holdBook, log, now, spaceMargin, audit: opts.audit }));
+    const store = new Store(
+      new StoreContext({ layout, index, pool, holdBook, log, now, audit: opts.audit }),
+      opts.freeSpace ?? diskFreeBytes,
+    );
     if (opts.retention) store.setRetention(opts.retention);
+    if (opts.space) store.setSpaceRules(opts.space);
     try {
       await syncIndex(store.ctx);
       await pool.load(now());
@@ -251,10 +259,27 @@ export class Store {
   }
 
   /**
-   * Starts receiving an archive of source `name`. Throws BAD_FRAME on a bad client or name, BUSY
-   * when an upload of the same name for this client is in progress. The archive's file name and id
-   * come with Upload.commit(). `knownStored`: hex ids of chunks in this client's stored archives (the
-   * accepted base's members), answered without an index probe.
+   * Before an upload of `name` for `client` begins (the server asks at each offer that needs one):
+   * throws QUOTA when the client's quota is used up, NO_SPACE when the disk is down to server.minFree
+   * even after abandoned staging (any client's, oldest first) is released; BAD_FRAME on a bad client
+   * or name, STORAGE when the disk cannot be asked.
+   */
+  async admitUpload(client: string, name: string): Promise<void> {
+    checkClient(client);
+    checkName(name);
+    try {
+      await this.uploads.space.admit(client, name);
+    } catch (err) {
+      throw asStorageError(err, `cannot check the room for ${client}/${name}`);
+    }
+  }
+
+  /**
+   * Starts receiving an archive of source `name`; its staging writes and archive batches ask for room
+   * as they go (NO_SPACE, QUOTA: see Upload). Throws BAD_FRAME on a bad client or name, BUSY when an
+   * upload of the same name for this client is in progress or the client has MAX_UPLOADS_PER_CLIENT.
+   * The archive's file name and id come with Upload.commit(). `knownStored`: hex ids of chunks in this
+   * client's stored archives (the accepted base's members), answered without an index probe.
    */
   beginUpload(client: string, name: string, format: ArchiveFormat = "tar.gz", knownStored: ReadonlySet<string> | null = null): Upload {
     checkClient(client);
@@ -286,6 +311,22 @@ export class Store {
   /** Sets retention for later commits and purges. Throws CONFIG when keep < 1 or trashForMs < 0. */
   setRetention(retention: Retention): void {
     this.ctx.retention = checkedRetention(retention);
+  }
+
+  /** Sets server.minFree and the clients' quotas for every later request for room (uploads in progress included). */
+  setSpaceRules(rules: SpaceRules): void {
+    this.uploads.space.rules = rules;
+  }
+
+  /** What `client` takes on the disk (archives, trash, staging). Throws BAD_FRAME on a bad client, fs errors. */
+  async usage(client: string): Promise<ClientUsage> {
+    checkClient(client);
+    return this.uploads.space.usage(client);
+  }
+
+  /** The space rules in force, the staging of each client, what was released and refused (for /metrics). */
+  spaceReport(): SpaceReport {
+    return this.uploads.space.report();
   }
 
   /** The hold on (client, name), or undefined. Throws BAD_FRAME on a bad client or name. */

@@ -49,7 +49,7 @@ export interface UploadHost {
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
   /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */
   existingEntry(client: string, file: string): Promise<IndexEntry | undefined>;
-  /** Throws NO_SPACE unless `bytes` (plus the store's margin) fit on the storage file system. */
+  /** Before `bytes` more of the new archive are written: throws NO_SPACE (server.minFree would not stay free) or QUOTA (the client's quota). */
   ensureSpace(bytes: number, what: string): Promise<void>;
   /** Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the lock; must not throw. */
   accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;

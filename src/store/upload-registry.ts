@@ -1,24 +1,41 @@
-// The uploads in progress: at most one per client and name, the host they run against, and the staging sweep when one ends.
+// The uploads in progress: at most one per client and name and a few per client, the host they run against, their room, and the staging sweep when one ends.
 import { unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { MemberCompressor } from "./member-compressor.ts";
 import { acceptArchive } from "./archive-accepted.ts";
 import { findChunk, reusableMembers } from "./chunk-places.ts";
-import { ensureSpace } from "./free-space.ts";
+import type { FreeSpaceProbe } from "./free-space.ts";
 import { existingEntry } from "./index-sync.ts";
+import { SpaceGuard } from "./space-guard.ts";
 import type { PoolMember } from "./staging-pool.ts";
 import type { StoreContext } from "./store-context.ts";
 import { Upload } from "./upload.ts";
 import type { UploadHandle, UploadHost, UploadOutcome } from "./upload-host.ts";
+import type { UploadSpace } from "./upload-space.ts";
+
+/**
+ * Uploads one client may have in progress at once. Its ticks upload one source at a time; the second
+ * covers a session the client left that the server has not yet seen end. Each upload holds buffers
+ * (frames read ahead, chunks being written, the archive written ahead): a client with dozens of
+ * sessions cannot hold dozens of them.
+ */
+export const MAX_UPLOADS_PER_CLIENT = 2;
 
 /** Starts the store's uploads (Store.beginUpload), serves them, and tidies up after each. */
 export class UploadRegistry {
-  private readonly active = new Map<string, Upload>();
-  private readonly host: UploadHost;
+  /** Shares the disk between the uploads: minFree, quotas, abandoned staging released when room is needed. */
+  readonly space: SpaceGuard;
+  private readonly active = new Map<string, { upload: Upload; space: UploadSpace }>();
+  /** What every upload runs against; each gets its own ensureSpace (its UploadSpace). */
+  private readonly host: Omit<UploadHost, "ensureSpace">;
   private readonly compressor = new MemberCompressor();
 
-  constructor(private readonly ctx: StoreContext) {
+  constructor(
+    private readonly ctx: StoreContext,
+    probe: FreeSpaceProbe,
+  ) {
+    this.space = new SpaceGuard(ctx, probe, () => this.filesInUse());
     this.host = {
       layout: ctx.layout,
       log: ctx.log,
@@ -27,7 +44,6 @@ export class UploadRegistry {
       reusableMembers: (client, ids) => reusableMembers(ctx, client, ids),
       withClientLock: (client, task) => ctx.withClientLock(client, task),
       existingEntry: (client, file) => existingEntry(ctx, client, file),
-      ensureSpace: (bytes, what) => ensureSpace(ctx, bytes, what),
       accepted: (row, members) => acceptArchive(ctx, row, members),
       ended: (upload, outcome) => this.ended(upload, outcome),
       // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
@@ -36,8 +52,9 @@ export class UploadRegistry {
   }
 
   /**
-   * A new upload of source `name` for `client` (both checked). Throws BAD_FRAME on an unknown
-   * format, BUSY when an upload of the same name for this client is in progress.
+   * A new upload of source `name` for `client` (both checked), its staging writes and archive batches
+   * asking the space guard for room. Throws BAD_FRAME on an unknown format, BUSY when an upload of the
+   * same name for this client is in progress or the client has MAX_UPLOADS_PER_CLIENT in progress.
    */
   begin(client: string, name: string, format: ArchiveFormat, knownStored: ReadonlySet<string> | null): Upload {
     if (format !== "tar.gz" && format !== "tar.zst")
@@ -46,15 +63,29 @@ export class UploadRegistry {
     if (this.active.has(key)) {
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
     }
-    const upload = new Upload(this.host, client, name, format, knownStored);
-    this.active.set(key, upload);
+    const inProgress = [...this.active.values()].filter((a) => a.upload.client === client);
+    if (inProgress.length >= MAX_UPLOADS_PER_CLIENT) {
+      const names = inProgress.map((a) => a.upload.name).join(", ");
+      throw new HashRelayError("BUSY", `${client} already has ${inProgress.length} uploads in progress (${names})`, "retry after one ends");
+    }
+    const space = this.space.open(client, name);
+    const host: UploadHost = { ...this.host, ensureSpace: (bytes, what) => space.forArchive(bytes, what) };
+    const upload = new Upload(host, client, name, format, knownStored, (bytes) => space.forStaging(bytes));
+    this.active.set(key, { upload, space });
     return upload;
   }
 
   /** Aborts every upload in progress (their staged chunks stay for the next open) and stops the compression workers. Never throws. */
   async close(): Promise<void> {
-    for (const upload of [...this.active.values()]) await upload.abort();
+    for (const { upload } of [...this.active.values()]) await upload.abort();
     this.compressor.close();
+  }
+
+  /** Every staging file an upload in progress writes or relies on. */
+  private filesInUse(): Set<string> {
+    const paths = new Set<string>();
+    for (const { upload } of this.active.values()) for (const path of upload.filesInUse()) paths.add(path);
+    return paths;
   }
 
   /**
@@ -62,10 +93,7 @@ export class UploadRegistry {
    * active upload uses. Call it under the client lock (or at open, before anything else runs). Throws fs errors.
    */
   async sweepStaging(client: string): Promise<void> {
-    const pinned = new Set<string>();
-    for (const upload of this.active.values()) {
-      if (upload.client === client) for (const path of upload.filesInUse()) pinned.add(path);
-    }
+    const pinned = this.filesInUse();
     const allStored = (members: readonly PoolMember[]) => members.every((m) => this.ctx.index.has(client, m.id));
     await this.ctx.pool.sweep(client, this.ctx.now(), pinned, allStored);
   }
@@ -81,7 +109,11 @@ export class UploadRegistry {
     const keep = !outcome.committed && staging !== null && staging.members.length > 0;
     if (keep) this.ctx.pool.add(client, staging.path, staging.members, this.ctx.now());
     const key = `${client}/${upload.name}`;
-    if (this.active.get(key) === upload) this.active.delete(key);
+    const active = this.active.get(key);
+    if (active?.upload === upload) {
+      this.active.delete(key);
+      this.space.close(active.space, outcome.committed);
+    }
     try {
       await this.ctx.withClientLock(client, async () => {
         if (staging && !keep) await unlink(staging.path).catch(() => undefined);

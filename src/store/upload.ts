@@ -5,7 +5,7 @@ import type { ArchiveFormat } from "../archive/naming.ts";
 import { isZstdMember } from "../archive/zstd-member.ts";
 import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
 import type { IndexEntry } from "./index-entry.ts";
-import { StagingWriter } from "./staging-writer.ts";
+import { StagingWriter, type StagingRoom } from "./staging-writer.ts";
 import { asStorageError } from "./storage-error.ts";
 import { checkHeaderMatches, checkManifestWhole, storeArchive, type ArchiveSigning, type UploadHeader } from "./upload-commit.ts";
 import { UploadEntries } from "./upload-entries.ts";
@@ -45,12 +45,14 @@ export class Upload implements UploadHandle {
     readonly format: ArchiveFormat = "tar.gz",
     /** Hex ids of chunks known to be in this client's stored archives (the accepted base's members): no index probe for them. */
     private readonly knownStored: ReadonlySet<string> | null = null,
+    /** Asked before each staging write (the space guard's, see upload-space.ts). */
+    stagingRoom?: StagingRoom,
   ) {
     this.host = host;
     this.client = client;
     this.name = name;
     this.entries = new UploadEntries(name);
-    this.staging = new StagingWriter(host.layout, client, name);
+    this.staging = new StagingWriter(host.layout, client, name, stagingRoom);
     this.stagingPath = this.staging.path;
     this.parts = { host, client, name, format, entries: this.entries, staging: this.staging };
     this.ahead = new WriteAhead(this.parts, () => this.closed);
@@ -78,7 +80,7 @@ export class Upload implements UploadHandle {
    * Accepts the gzip member of chunk `index`. Throws synchronously: BAD_FRAME when that chunk was
    * not asked for (or already received) or the upload is closed; HASH_MISMATCH "chunk N of NAME does
    * not match its id" when the member does not inflate to exactly the entry's raw length and id —
-   * nothing is stored then; STORAGE when staging already failed. The returned promise resolves once
+   * nothing is stored then; what staging failed with before (NO_SPACE, QUOTA, STORAGE). The returned promise resolves once
    * the member is written to staging and never rejects: a write failure surfaces at commit().
    * `member` is written from as it is (no copy): the caller must not change it before that promise resolves.
    */
@@ -107,7 +109,7 @@ export class Upload implements UploadHandle {
    * the background: `raw` is handed over). Throws as addChunk: BAD_FRAME when that chunk was not asked
    * for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match its id" when `raw` is
    * not exactly the entry's raw length and id (checked on `raw` itself, before anything is compressed
-   * or stored), STORAGE when staging already failed. Resolves as addChunk's promise.
+   * or stored), what staging failed with before. Resolves as addChunk's promise.
    */
   addRawChunk(index: number, raw: Uint8Array): Promise<void> {
     this.expectNeeded(index);
@@ -133,7 +135,7 @@ export class Upload implements UploadHandle {
    * Verifies the whole upload and stores the archive under `<root>/<client>/<file>`, then applies
    * retention. Throws BAD_FRAME (manifest incomplete, raw size wrong, chunks missing),
    * HASH_MISMATCH (manifest does not hash to the archive id, or a reused stored member no longer
-   * matches its id), NO_SPACE (free space check, ENOSPC), STORAGE (the file name has another
+   * matches its id), NO_SPACE (server.minFree, ENOSPC), QUOTA (the client's quota), STORAGE (the file name has another
    * archive; any other fs failure). When the file is already stored with this archive id, returns
    * its entry. With `signing`, the archive's signed record is written before it is renamed into place.
    * Nothing partial is ever left under a final name. The upload is closed afterwards, whatever
@@ -180,7 +182,7 @@ export class Upload implements UploadHandle {
     return this.entries.entry(index);
   }
 
-  /** Throws unless chunk `index` may arrive now: BAD_FRAME when it was not asked for (or came already) or the upload is closed, STORAGE when staging failed. */
+  /** Throws unless chunk `index` may arrive now: BAD_FRAME when it was not asked for (or came already) or the upload is closed, what staging failed with. */
   private expectNeeded(index: number): void {
     this.assertOpen();
     if (this.staging.failure) throw this.staging.failure;

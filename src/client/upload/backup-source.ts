@@ -5,6 +5,7 @@ import type { SecureSession } from "../../session/secure-session.ts";
 import type { SourceResult } from "../source-result.ts";
 import { walkSource, type WalkResult } from "../tree-walk.ts";
 import { checkReceipt } from "./receipt.ts";
+import { serverRefusal } from "./server-refusal.ts";
 import { offerSource, sourceHistory } from "./source-offer.ts";
 import { SessionSpoiled, type UploadContext } from "./upload-context.ts";
 import { UploadTally } from "./upload-tally.ts";
@@ -44,7 +45,7 @@ export async function backupSource(
     inTransfer = true;
     return await transferArchive(session, source, history, answer.base === true, tally, ctx);
   } catch (err) {
-    const error = asHashRelayError(err);
+    const error = await serverRefusal(session, asHashRelayError(err));
     // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no
     // longer holds: next time, read everything and send whole chunks.
     if ((tally.usedDeltas && error.code === "HASH_MISMATCH") || error.code === "STORAGE") ctx.state.dropBlocks(source.name);
