@@ -1,12 +1,12 @@
-// `npm run bench`: builds the data set, runs scenarios A-D for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
+// `npm run bench`: builds a data set, runs its scenarios for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } from "./dataset.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
-import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
+import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioOutcome } from "./report.ts";
+import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
 import { resticTool } from "./tools/restic.ts";
 import { rsyncTool } from "./tools/rsync.ts";
@@ -19,10 +19,12 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--seed N] [--scale F] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
+  --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
   --seed N       data set seed (default 1)
-  --scale F      1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run
+  --scale F      standard: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
+  --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
   --work DIR     working data (default build/bench/work, emptied first)
@@ -33,8 +35,10 @@ const USAGE = `usage: npm run bench -- [--seed N] [--scale F] [--repeats N] [--t
 Needs rsync, restic and GNU time (Debian: sudo apt-get install -y rsync restic time).`;
 
 interface Options {
+  data: DataSetName;
   seed: number;
   scale: number;
+  files: number;
   repeats: number;
   tools: ToolName[];
   work: string;
@@ -45,8 +49,10 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
+    data: "standard",
     seed: 1,
     scale: 1,
+    files: 1_000_000,
     repeats: 3,
     tools: [...ALL_TOOLS],
     work: path.join(HERE, "work"),
@@ -64,8 +70,10 @@ function parseArgs(argv: string[]): Options {
     if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
-    } else if (a === "--seed") o.seed = Number(value(i++));
+    } else if (a === "--data") o.data = value(i++) as DataSetName;
+    else if (a === "--seed") o.seed = Number(value(i++));
     else if (a === "--scale") o.scale = Number(value(i++));
+    else if (a === "--files") o.files = Number(value(i++));
     else if (a === "--repeats") o.repeats = Number(value(i++));
     else if (a === "--tools") o.tools = value(i++).split(",") as ToolName[];
     else if (a === "--work") o.work = path.resolve(value(i++));
@@ -75,7 +83,9 @@ function parseArgs(argv: string[]): Options {
     else fail(`unknown option ${a}`);
   }
   if (!Number.isInteger(o.seed)) fail("--seed must be an integer");
-  if (!(o.scale > 0 && o.scale <= 4)) fail("--scale must be in (0, 4]");
+  if (!DATA_SETS.includes(o.data)) fail(`--data must be one of ${DATA_SETS.join(", ")}`);
+  if (!(o.scale > 0 && o.scale <= 16)) fail("--scale must be in (0, 16]");
+  if (!(Number.isInteger(o.files) && o.files >= 1)) fail("--files must be a whole number >= 1");
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
@@ -105,13 +115,6 @@ function checkCommands(tools: ToolName[]): void {
   process.exit(2);
 }
 
-const SCENARIOS: { id: ScenarioId; title: string }[] = [
-  { id: "A", title: "first backup" },
-  { id: "B", title: "nothing changed" },
-  { id: "C", title: "1% of small files edited (2-4 lines), 20 added, 10 deleted" },
-  { id: "D", title: "16 random 4 KiB blocks overwritten in the disk image" },
-];
-
 function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
   const rss = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
   return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}`;
@@ -137,10 +140,9 @@ async function main(): Promise<number> {
   fs.rmSync(o.work, { recursive: true, force: true });
   fs.mkdirSync(o.work, { recursive: true });
   const tree = path.join(o.work, "tree");
-  console.log(`data set: seed ${o.seed}, scale ${o.scale} → ${tree}`);
-  const plan = planDataset({ seed: o.seed, scale: o.scale });
-  const genStart = performance.now();
-  const dataset = { ...writeDataset(tree, plan), generateSeconds: (performance.now() - genStart) / 1000 };
+  console.log(`data set ${o.data}: seed ${o.seed}, ${o.data === "many-files" ? `${o.files} files` : `scale ${o.scale}`} → ${tree}`);
+  const data = prepareData(o.data, o, tree);
+  const dataset = data.summary;
   console.log(`  ${dataset.files.toLocaleString("en")} files, ${fmtBytes(dataset.bytes)} in ${dataset.generateSeconds.toFixed(1)} s`);
 
   const tools: BenchTool[] = [];
@@ -154,16 +156,10 @@ async function main(): Promise<number> {
 
   const failed = new Map<string, string>();
   const scenarios: ScenarioOutcome[] = [];
-  for (const sc of SCENARIOS) {
-    const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {} };
-    if (sc.id === "C") outcome.mutationC = mutateSmallFiles(tree, plan);
-    if (sc.id === "D") outcome.mutationD = overwriteImageBlocks(tree, plan);
+  for (const sc of data.scenarios) {
+    const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {}, ...sc.mutate?.() };
     console.log(`\nscenario ${sc.id}: ${sc.title}`);
-    if (outcome.mutationC)
-      console.log(
-        `  floor: ${fmtBytes(outcome.mutationC.changedGzip)} gzip'd changed bytes, ${fmtBytes(outcome.mutationC.wholeFilesGzip)} gzip'd whole files`,
-      );
-    if (outcome.mutationD) console.log(`  floor: ${fmtBytes(outcome.mutationD.changedBytes)}`);
+    for (const floor of floorLines(outcome, fmtBytes)) console.log(`  ${floor}`);
     for (const tool of tools) {
       if (failed.has(tool.name)) {
         outcome.errors[tool.name] = `skipped: failed in an earlier scenario (${failed.get(tool.name)!.split("\n")[0]})`;
@@ -195,13 +191,13 @@ async function main(): Promise<number> {
   const results: BenchResults = {
     startedAt,
     totalSeconds: (performance.now() - started) / 1000,
-    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools },
+    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools, data: o.data, files: o.files },
     machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
     toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
     scenarios,
-    targets: evaluateTargets(scenarios),
+    targets: evaluateTargets(scenarios, o.data),
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
