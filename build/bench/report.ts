@@ -21,7 +21,17 @@ export interface ScenarioOutcome {
 export interface BenchResults {
   startedAt: string;
   totalSeconds: number;
-  options: { seed: number; scale: number; repeats: number; tools: string[]; data?: DataSetName; files?: number };
+  options: {
+    seed: number;
+    scale: number;
+    repeats: number;
+    tools: string[];
+    data?: DataSetName;
+    files?: number;
+    scenarios?: ScenarioId[];
+    /** The file system of hashrelay's server storage, a loop file system the bench made (--server-fs). */
+    serverFs?: string;
+  };
   machine: MachineInfo;
   versions: Record<string, string>;
   dataset: DatasetSummary & { generateSeconds: number };
@@ -164,7 +174,31 @@ export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName 
   );
   if (data === "many-files")
     row("B", "client max RSS ≤ 300 MiB (issue 16)", get("B", "hashrelay")?.clientRss, 300 * 1024, "300 MiB", "KiB");
+  // Issue 16 with the server's storage on a loop file system: the NAS writes and keeps only what changed.
+  const storageE = storageCost(scenarios.find((s) => s.id === "E")?.runs["hashrelay"]);
+  if (storageE) {
+    const limit = 0.01 * storageE.archive + 1024 * 1024;
+    const reference = `1% of the ${fmtBytes(storageE.archive)} archive + 1 MiB`;
+    row("E", `server bytes written ≤ 1% of the archive + 1 MiB (issue 16, ${storageE.fs})`, storageE.written, limit, reference);
+    row("E", `storage growth, trash included ≤ 1% of the archive + 1 MiB (issue 16, ${storageE.fs})`, storageE.growth, limit, reference);
+  }
   return rows.filter((r) => scenarios.some((s) => s.id === r.scenario));
+}
+
+/** The medians over the repeats of what the runs cost the server's storage, and the archive's size; null without --server-fs. */
+export function storageCost(
+  runs: RunMeasure[] | undefined,
+): { fs: string; written: number; read: number; growth: number; archive: number } | null {
+  const measured = runs?.filter((r) => r.storage);
+  if (!measured?.length) return null;
+  const of = (pick: (r: RunMeasure) => number) => median(measured.map(pick));
+  return {
+    fs: measured[0]!.storage!.fs,
+    written: of((r) => r.storage!.written),
+    read: of((r) => r.storage!.read),
+    growth: of((r) => r.storage!.growth),
+    archive: of((r) => Number(r.notes["archiveBytes"])),
+  };
 }
 
 export function fmtBytes(n: number | null): string {
@@ -189,9 +223,13 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
   const connections = (c: unknown) => `${c} connection${c === 1 ? "" : "s"}`;
   if (tool === "hashrelay") {
     const payload = Number(n["own report bytesSent"]);
+    const cost = storageCost(runs);
+    const storage = cost
+      ? `; server storage on ${cost.fs}: wrote ${fmtBytes(cost.written)}, read ${fmtBytes(cost.read)}, grew ${fmtBytes(cost.growth)} (medians)`
+      : "";
     return (
       `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
-      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}`
+      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}${storage}`
     );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
@@ -254,7 +292,10 @@ export function renderMarkdown(r: BenchResults): string {
       : r.options.scale > 1
         ? `> **Large run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree): issue 16's scale.`
         : `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`;
-  const command = many ? `--data many-files --files ${r.options.files}` : `--scale ${r.options.scale}`;
+  const command =
+    (many ? `--data many-files --files ${r.options.files}` : `--scale ${r.options.scale}`) +
+    (r.options.scenarios ? ` --scenarios ${r.options.scenarios.join(",")}` : "") +
+    (r.options.serverFs ? ` --server-fs ${r.options.serverFs}` : "");
   const out: string[] = [
     "# HashRelay benchmark results",
     "",

@@ -5,7 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { machineInfo, toolVersions } from "./machine.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
-import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioOutcome } from "./report.ts";
+import type { LoopFsType } from "../../src/testing/loop-fs.ts";
+import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
+import { keepSections } from "./results-sections.ts";
 import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
 import { resticTool } from "./tools/restic.ts";
@@ -19,7 +21,7 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
   --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
   --seed N       data set seed (default 1)
@@ -27,6 +29,10 @@ const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--f
   --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
+  --scenarios L  run only these of the data set's scenarios, e.g. A,B,E (default all; the others' mutations are skipped too)
+  --server-fs T  hashrelay's server storage on a T (xfs with reflink=1, ext4 or btrfs) loop file system the bench
+                 makes and removes (needs root); each run then records the server's write_bytes and the growth
+                 of that file system (issue 16)
   --work DIR     working data (default build/bench/work, emptied first)
   --out DIR      where RESULTS.md and results.json go (default build/bench)
   --keep-work    keep the tree and every destination after the run
@@ -41,6 +47,8 @@ interface Options {
   files: number;
   repeats: number;
   tools: ToolName[];
+  scenarios: ScenarioId[] | null;
+  serverFs: LoopFsType | null;
   work: string;
   out: string;
   keepWork: boolean;
@@ -55,6 +63,8 @@ function parseArgs(argv: string[]): Options {
     files: 1_000_000,
     repeats: 3,
     tools: [...ALL_TOOLS],
+    scenarios: null,
+    serverFs: null,
     work: path.join(HERE, "work"),
     out: HERE,
     keepWork: false,
@@ -76,6 +86,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--files") o.files = Number(value(i++));
     else if (a === "--repeats") o.repeats = Number(value(i++));
     else if (a === "--tools") o.tools = value(i++).split(",") as ToolName[];
+    else if (a === "--scenarios") o.scenarios = value(i++).split(",") as ScenarioId[];
+    else if (a === "--server-fs") o.serverFs = value(i++) as LoopFsType;
     else if (a === "--work") o.work = path.resolve(value(i++));
     else if (a === "--out") o.out = path.resolve(value(i++));
     else if (a === "--keep-work") o.keepWork = true;
@@ -87,6 +99,7 @@ function parseArgs(argv: string[]): Options {
   if (!(o.scale > 0 && o.scale <= 16)) fail("--scale must be in (0, 16]");
   if (!(Number.isInteger(o.files) && o.files >= 1)) fail("--files must be a whole number >= 1");
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
+  if (o.serverFs && !["xfs", "ext4", "btrfs"].includes(o.serverFs)) fail("--server-fs must be xfs, ext4 or btrfs");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
   return o;
@@ -143,12 +156,17 @@ async function main(): Promise<number> {
   console.log(`data set ${o.data}: seed ${o.seed}, ${o.data === "many-files" ? `${o.files} files` : `scale ${o.scale}`} → ${tree}`);
   const data = prepareData(o.data, o, tree);
   const dataset = data.summary;
+  const plans = data.scenarios.filter((sc) => !o.scenarios || o.scenarios.includes(sc.id));
+  if (o.scenarios && plans.length !== o.scenarios.length)
+    fail(`--scenarios: data set ${o.data} has ${data.scenarios.map((sc) => sc.id).join(", ")}`);
   console.log(`  ${dataset.files.toLocaleString("en")} files, ${fmtBytes(dataset.bytes)} in ${dataset.generateSeconds.toFixed(1)} s`);
 
+  // room for the archive, its predecessor in the trash and, on a file system that cannot clone, their copies before each scenario
+  const serverFs = o.serverFs ? { type: o.serverFs, sizeMiB: Math.max(1024, Math.ceil((dataset.bytes * 2.5) / 2 ** 20)) } : undefined;
   const tools: BenchTool[] = [];
   for (const name of o.tools) {
     const setup = { work: path.join(o.work, name), tree };
-    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY }));
+    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY, serverFs }));
     if (name === "rsync") tools.push(await rsyncTool(setup));
     if (name === "restic") tools.push(await resticTool(setup));
     if (name === "tar") tools.push(await tarTool(setup));
@@ -156,7 +174,7 @@ async function main(): Promise<number> {
 
   const failed = new Map<string, string>();
   const scenarios: ScenarioOutcome[] = [];
-  for (const sc of data.scenarios) {
+  for (const sc of plans) {
     const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {}, ...sc.mutate?.() };
     console.log(`\nscenario ${sc.id}: ${sc.title}`);
     for (const floor of floorLines(outcome, fmtBytes)) console.log(`  ${floor}`);
@@ -191,7 +209,16 @@ async function main(): Promise<number> {
   const results: BenchResults = {
     startedAt,
     totalSeconds: (performance.now() - started) / 1000,
-    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools, data: o.data, files: o.files },
+    options: {
+      seed: o.seed,
+      scale: o.scale,
+      repeats: o.repeats,
+      tools: o.tools,
+      data: o.data,
+      files: o.files,
+      ...(o.scenarios && { scenarios: o.scenarios }),
+      ...(o.serverFs && { serverFs: o.serverFs }),
+    },
     machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
@@ -201,7 +228,8 @@ async function main(): Promise<number> {
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-  fs.writeFileSync(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
+  const resultsMd = path.join(o.out, "RESULTS.md");
+  fs.writeFileSync(resultsMd, keepSections(fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, "utf8") : "", renderMarkdown(results)));
   console.log(
     `\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`,
   );
