@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { leadingFillers } from "../archive/filler.ts";
@@ -167,6 +167,20 @@ describe.skipIf(!xfs.mount)("on XFS with reflink=1", () => {
     await sent.close();
     expect(Buffer.concat(parts).equals(readFileSync(r.second))).toBe(true);
     expect((await readSharingState(new StoreLayout(r.root)))?.cloning).toBe(true);
+    await r.store.close();
+  });
+
+  test("retention: purging the trashed predecessor frees only its unshared blocks; the clone stays whole", async () => {
+    const r = await oneEdit(xfs, "tar.gz");
+    const before = usedBytes(r.root);
+    const purged = await r.store.purgeTrash(0);
+    expect(purged.map((p) => p.item)).toContain(archiveFileName("www", new Date(T0), "tar.gz"));
+    expect(existsSync(r.trashed)).toBe(false);
+    // The predecessor's blocks are its successor's too: deleting it frees the replaced chunk and little else.
+    expect(before - usedBytes(r.root)).toBeLessThan(MiB);
+    expect(sharedBytes(r.second)).toBe(0);
+    expect(decompressesTo(r.second, r.source.streamSha)).toBe(true);
+    expect((await r.store.verifyArchive("web01", r.source.file)).ok).toBe(true);
     await r.store.close();
   });
 
