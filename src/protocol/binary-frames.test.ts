@@ -7,6 +7,7 @@ import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "./constants.ts";
 import {
   decodeChunkPayload,
+  decodeFetchedChunk,
   decodeManifestPage,
   decodeNeed,
   encodeChunkPayload,
@@ -173,5 +174,32 @@ describe("chunk payloads", () => {
     huge.set(member, 4);
     expect(badFrame(() => decodeChunkPayload(huge))).toContain("member is");
     expect(badFrame(() => decodeChunkPayload(Uint8Array.from([...u32(MAX_CHUNKS_PER_ARCHIVE), ...member])))).toContain("past the limit");
+  });
+
+  test("a fetched member may follow a zstd filler (§8.3); an uploaded one may not; both keep the bound", () => {
+    const behindFiller = Uint8Array.from([
+      ...u32(3),
+      0x5f,
+      0x2a,
+      0x4d,
+      0x18,
+      2,
+      0,
+      0,
+      0,
+      0x48,
+      0x46,
+      0x5e,
+      0x2a,
+      0x4d,
+      0x18,
+      ...new Array(20).fill(0),
+    ]);
+    expect(decodeFetchedChunk(behindFiller).member).toEqual(behindFiller.subarray(4));
+    expect(badFrame(() => decodeChunkPayload(behindFiller))).toContain("not a gzip or zstd member");
+    const huge = new Uint8Array(4 + MAX_CHUNK_MEMBER + 1);
+    huge.set(behindFiller.subarray(4), 4);
+    expect(badFrame(() => decodeFetchedChunk(huge))).toContain("member is");
+    expect(badFrame(() => decodeFetchedChunk(Uint8Array.from([...u32(0), ...new Array(30).fill(0x42)])))).toContain("not a gzip");
   });
 });

@@ -108,6 +108,10 @@ export class ArchiveAssembler {
       await this.copier.copy(copies);
       copies = [];
       await this.closeRun();
+      if (!ClonedRun.fitsBehindFillers(source, this.output.position, this.format, this.sharing.blockSize)) {
+        copies.push(source);
+        continue;
+      }
       this.run = new ClonedRun(
         { name: this.name, format: this.format, output: this.output, inputs: this.inputs, sharing: this.sharing },
         source,

@@ -5,12 +5,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { leadingFillers } from "../archive/filler.ts";
+import { inflateStoredMember, leadingFillers } from "../archive/filler.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { archiveIdOf } from "../archive/manifest.ts";
 import { archiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import { encodeZstdMember } from "../archive/zstd-member.ts";
 import { deflateRaw, zstdFrame } from "../io/compress.ts";
+import { decodeFetchedChunk } from "../protocol/binary-frames.ts";
+import { CHUNK_MAX } from "../protocol/constants.ts";
 import { makeLoopFs, sharedBytes, skipBanner, usedBytes, type LoopFs } from "../testing/loop-fs.ts";
 import { readSharingState } from "./block-sharing.ts";
 import { MIN_CLONED_RUN } from "./cloned-run.ts";
@@ -52,11 +54,15 @@ class Source {
   edit(at: number): void {
     this.raws = [...this.raws];
     this.members = [...this.members];
-    this.raws[at] = chunk(this.raws[at]!.length + 100);
-    this.members[at] = this.encode(this.raws[at]!);
-    this.raws.push(chunk());
-    this.members.push(this.encode(this.raws.at(-1)!));
+    this.set(at, chunk(this.raws[at]!.length + 100));
+    this.set(this.raws.length, chunk());
     this.generation++;
+  }
+
+  /** Chunk `at` is `raw` (in this generation). */
+  set(at: number, raw: Uint8Array): void {
+    this.raws[at] = raw;
+    this.members[at] = this.encode(raw);
   }
 
   get file(): string {
@@ -124,12 +130,31 @@ async function openStore(root: string): Promise<{ store: Store; events: { event:
   return { store, events };
 }
 
+/**
+ * Every member as a restore receives it (a fetch frame: the member with the fillers before it) is within
+ * the bound on a member, decodes as a fetched chunk and inflates to its chunk.
+ */
+async function fetchedFramesSound(store: Store, source: Source): Promise<void> {
+  const sent = await store.archiveToSend("web01", "www", source.file);
+  let index = 0;
+  for (const m of sent.members()) {
+    const payload = new Uint8Array(4 + m.lead + m.length);
+    new DataView(payload.buffer).setUint32(0, index, false);
+    payload.set(await sent.read(m.offset - m.lead, m.lead + m.length), 4);
+    const chunk = decodeFetchedChunk(payload);
+    expect(sha256(inflateStoredMember(chunk.member, CHUNK_MAX))).toEqual(sha256(source.raws[index++]!));
+  }
+  await sent.close();
+  expect(index).toBe(source.raws.length);
+}
+
 /** One edit of a 24 MiB archive on `fs`: what the server wrote, how much the file system grew, how much the new file shares. */
-async function oneEdit(fs: LoopFs, format: ArchiveFormat) {
+async function oneEdit(fs: LoopFs, format: ArchiveFormat, prepare?: (source: Source) => void) {
   const root = join(fs.mount!, `store-${format}-${randomBytes(4).toString("hex")}`);
   await mkdir(root);
   const { store, events } = await openStore(root);
   const source = new Source(format, 380);
+  prepare?.(source);
   const firstWritten = await backup(store, source, events);
   const first = join(root, "web01", source.file);
   const size = statSync(first).size;
@@ -191,6 +216,19 @@ describe.skipIf(!xfs.mount)("on XFS with reflink=1", () => {
     expect(decompressesTo(r.second, r.source.streamSha)).toBe(true);
     expect(fillers(r.store, r.source.file, r.second).count).toBe(1);
     expect((await r.store.verifyArchive("web01", r.source.file)).ok).toBe(true);
+    // A restore receives the member after the filler with it: the frame starts with the filler's magic.
+    await fetchedFramesSound(r.store, r.source);
+    await r.store.close();
+  });
+
+  test("a run whose first member would not fit a fetch frame behind its fillers starts one member later", async () => {
+    // Chunk 191, right after the edit, is the largest a chunk gets and does not compress: its member
+    // with ~4 KiB of fillers before it would exceed the bound on a fetched member.
+    const r = await oneEdit(xfs, "tar.gz", (source) => source.set(191, chunk(CHUNK_MAX)));
+    expect(r.written).toBeLessThan(512 * 1024);
+    expect(r.growth).toBeLessThan(r.size * 0.01 + MiB);
+    await fetchedFramesSound(r.store, r.source);
+    expect(decompressesTo(r.second, r.source.streamSha)).toBe(true);
     await r.store.close();
   });
 

@@ -2,6 +2,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { encodeFillers, fillerGap } from "../archive/filler.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
+import { MAX_CHUNK_MEMBER } from "../protocol/binary-frames.ts";
 import type { ArchiveOutput } from "./archive-output.ts";
 import type { BlockSharing } from "./block-sharing.ts";
 import { READ_RUN, checkReused, readInto, type InputFiles, type MemberSource } from "./member-copy.ts";
@@ -69,6 +70,15 @@ export class ClonedRun {
   /** True for a member of a stored archive of the archive's format: a run may start with it. */
   static canStart(source: MemberSource, format: ArchiveFormat, sharing: BlockSharing): boolean {
     return sharing.cloning && source.stored !== undefined && source.path.endsWith(`.${format}`);
+  }
+
+  /**
+   * True when `source`, starting a run at output `position`, fits one fetch frame together with the
+   * fillers that would precede it (PROTOCOL.md §8.3: a restore receives each member with the fillers
+   * before it, within the bound on a member). A run must not start with a member that does not fit.
+   */
+  static fitsBehindFillers(source: MemberSource, position: number, format: ArchiveFormat, blockSize: number): boolean {
+    return fillerGap(position, source.offset, blockSize, format) + source.length <= MAX_CHUNK_MEMBER;
   }
 
   /** True when `source` is the member right after the run's last, in the same file, with no filler between. */
