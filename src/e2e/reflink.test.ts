@@ -141,3 +141,33 @@ describe.skipIf(!xfs.mount)("a one-line edit on XFS", () => {
     readsBackAs(path.join(world.storage, "web01", after.report.results[0]!.archive!), path.join(data, "site"));
   });
 });
+
+describe.skipIf(!xfs.mount)("a one-line edit of a zstd source on XFS", () => {
+  test("clones behind a skippable-frame filler; zstd -t passes; restore and verify --download read it", async () => {
+    const dir = tempDir("reflink-zstd");
+    const site = path.join(dir, "docs");
+    writeNoiseFiles(site, 7, 6, 4 * MiB, "blob");
+    fs.writeFileSync(path.join(site, "blob-3.log"), "line 1\n".repeat(2000));
+    const w = await worldOnXfs([site]);
+    const config = fs.readFileSync(w.clientConfig, "utf8");
+    fs.writeFileSync(w.clientConfig, config.replace('schedule: "every 30m"', 'schedule: "every 30m"\n  compression: zstd'));
+    const zstdServer = await startServer(w);
+    try {
+      expect(runClientOnce(w).status).toBe(0);
+      fs.appendFileSync(path.join(site, "blob-3.log"), "one more line\n");
+      const second = runClientOnce(w);
+      expect(second.status).toBe(0);
+      const archive = path.join(w.storage, "web01", second.report.results[0]!.archive!);
+      expect(archive.endsWith(".tar.zst")).toBe(true);
+      expect(sharedBytes(archive)).toBeGreaterThan(fs.statSync(archive).size - MiB);
+      expect(spawnSync("zstd", ["-t", "-q", archive]).status).toBe(0);
+      // A restore receives the member after the filler with it: the frame starts with the filler's magic.
+      const to = path.join(tempDir("reflink-zstd-restore"), "out");
+      expect(runBinary(["restore", "docs", "--config", w.clientConfig, "--to", to]).status).toBe(0);
+      expect(spawnSync("diff", ["-r", site, path.join(to, "docs")]).status).toBe(0);
+      expect(runBinary(["verify", "docs", "--config", w.clientConfig, "--download"]).status).toBe(0);
+    } finally {
+      await zstdServer.stop();
+    }
+  });
+});
