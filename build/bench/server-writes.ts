@@ -7,6 +7,7 @@
 // build/bench/RESULTS.md between the section's markers (run.ts keeps it when it rewrites the file).
 import fs from "node:fs";
 import path from "node:path";
+import { versionLine } from "./processes.ts";
 import { fmtBytes, storageCost, summarize, type BenchResults } from "./report.ts";
 import { withSection } from "./results-sections.ts";
 
@@ -42,6 +43,13 @@ function runLine(run: BenchResults, file: string): string {
   return `- \`${file}\`: \`${command}\`, ${run.startedAt}, ${run.machine.cores} cores, load ${run.machine.load}; ${run.versions["hashrelay"]}, ${run.versions["restic"]}.`;
 }
 
+/** The machine of the runs (one machine: the first run's), with the loop file systems' tools. */
+function machineLine(run: BenchResults): string {
+  const m = run.machine;
+  const tools = ["mkfs.xfs -V", "mkfs.ext4 -V"].map((c) => versionLine(c.split(" ")[0]!, [c.split(" ")[1]!])).join("; ");
+  return `Machine: ${m.cpu}, ${m.cores} logical cores, ${m.memory}, ${m.distro}, ${m.kernel}; ${tools}. Each run:`;
+}
+
 /** The section's body: the table of every run, then how each was made. */
 export function renderSection(runs: { file: string; run: BenchResults }[], notes: string): string {
   return [
@@ -58,6 +66,7 @@ export function renderSection(runs: { file: string; run: BenchResults }[], notes
     "|--:|---|---|--:|--:|--:|--:|--:|---|---|---|",
     ...runs.flatMap(({ file, run }) => rows(run, file)),
     "",
+    machineLine(runs[0]!.run),
     ...runs.map(({ file, run }) => runLine(run, file)),
     "",
     notes.trim(),
