@@ -15,6 +15,7 @@ declare -A PACKAGES=(
   [setpriv]=util-linux [nsenter]=util-linux [unshare]=util-linux [flock]=util-linux [mount]=mount [script]=bsdutils
   [ufw]=ufw [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client [visudo]=sudo
   [debootstrap]=debootstrap [systemd-analyze]=systemd [systemd-notify]=systemd [systemd-nspawn]=systemd-container
+  [losetup]=mount [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [mkfs.ext4]=e2fsprogs [filefrag]=e2fsprogs
 )
 
 usage() {

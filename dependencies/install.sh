@@ -150,6 +150,15 @@ own_tree() {
   run install -d -m 750 -o "$1" -g "$1" "$2"
 }
 if [ "$role" = server ]; then own_tree "$SERVER_USER" "$storage"; else own_tree "$CLIENT_USER" "$STATE"; fi
+# A storage file system that cannot share blocks (ext4) rewrites every archive whole at each backup (docs/storage.md).
+if [ "$role" = server ] && [ "$DRY_RUN" != 1 ]; then
+  probe=$(mktemp "$storage/.hashrelay-reflink.XXXXXX")
+  remove_on_exit "$probe" "$probe.clone"
+  if ! cp --reflink=always "$probe" "$probe.clone" 2>/dev/null; then
+    warn "$storage cannot clone (no reflinks on $(stat -f -c %T "$storage")): each backup will write its whole archive and the trash keep whole copies; XFS (reflink=1), btrfs or ZFS 2.2+ write only what changed"
+  fi
+  rm -f "$probe" "$probe.clone"
+fi
 
 # ---------------------------------------------------------------- 3. sudo rights: exactly what the service needs
 step "sudoers drop-in"

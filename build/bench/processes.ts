@@ -112,6 +112,8 @@ export function runTimed(argv: string[], rssFile: string, opts: { cwd?: string; 
 export interface Service {
   /** Everything the service wrote to its log file so far. */
   log(): string;
+  /** The service's own write_bytes and read_bytes so far (/proc/PID/io: bytes sent to or fetched from the storage layer). */
+  io(): { written: number; read: number };
   /** SIGTERM to the service (not to GNU time, so time still reports), waits for the exit; SIGKILL after 20 s. */
   stop(): Promise<{ code: number | null; maxRssKiB: number | null }>;
 }
@@ -147,6 +149,7 @@ export async function startService(
   }
   return {
     log,
+    io: () => processIo(childrenOf(child.pid!)[0] ?? child.pid!),
     stop: async () => {
       for (const pid of childrenOf(child.pid!)) process.kill(pid, "SIGTERM");
       const timer = setTimeout(() => killGroup(child, "SIGKILL"), 20_000);
@@ -155,6 +158,13 @@ export async function startService(
       return { code, maxRssKiB: readMaxRss(opts.rssFile) };
     },
   };
+}
+
+/** write_bytes and read_bytes of process `pid` so far (/proc/PID/io; a clone or a rename writes none). */
+function processIo(pid: number): { written: number; read: number } {
+  const text = fs.readFileSync(`/proc/${pid}/io`, "utf8");
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return { written: field("write_bytes"), read: field("read_bytes") };
 }
 
 /** Sum of the sizes of every regular file under dir (what the folder occupies, apparent size). */

@@ -1,15 +1,17 @@
 // Turns a bench run into results.json and RESULTS.md: per-scenario tables, floors, and the issue's targets met or not.
 import type { DatasetSummary, MutationC, MutationD } from "./dataset.ts";
 import type { MachineInfo } from "./machine.ts";
+import type { DataSetName, MutationE } from "./scenarios.ts";
 import type { RunMeasure } from "./tools/tool.ts";
 
-export type ScenarioId = "A" | "B" | "C" | "D";
+export type ScenarioId = "A" | "B" | "C" | "D" | "E";
 
 export interface ScenarioOutcome {
   id: ScenarioId;
   title: string;
   mutationC?: MutationC;
   mutationD?: MutationD;
+  mutationE?: MutationE;
   /** Every repeat of every tool, in run order. */
   runs: Record<string, RunMeasure[]>;
   /** Tools that failed (or were skipped after an earlier failure) in this scenario, with the reason. */
@@ -19,7 +21,17 @@ export interface ScenarioOutcome {
 export interface BenchResults {
   startedAt: string;
   totalSeconds: number;
-  options: { seed: number; scale: number; repeats: number; tools: string[] };
+  options: {
+    seed: number;
+    scale: number;
+    repeats: number;
+    tools: string[];
+    data?: DataSetName;
+    files?: number;
+    scenarios?: ScenarioId[];
+    /** The file system of hashrelay's server storage, a loop file system the bench made (--server-fs). */
+    serverFs?: string;
+  };
   machine: MachineInfo;
   versions: Record<string, string>;
   dataset: DatasetSummary & { generateSeconds: number };
@@ -82,8 +94,8 @@ export function summarize(runs: RunMeasure[] | undefined): Summary | null {
   };
 }
 
-/** The issue's targets, each against the reference measured in the same run. */
-export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
+/** The issues' targets, each against the reference measured in the same run (`data`: the data set run). */
+export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName = "standard"): TargetRow[] {
   const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
   const rows: TargetRow[] = [];
   const row = (
@@ -148,7 +160,45 @@ export function evaluateTargets(scenarios: ScenarioOutcome[]): TargetRow[] {
   for (const id of ["A", "B", "C", "D"] as const) {
     row(id, "client max RSS ≤ restic's", get(id, "hashrelay")?.clientRss, get(id, "restic")?.clientRss, "restic client", "KiB");
   }
-  return rows;
+  // Issue 16: the cost of a one-line change, and of an unchanged source, stay those of the change.
+  row("E", "wall ≤ restic (issue 16)", get("E", "hashrelay")?.wallMedian, get("E", "restic")?.wallMedian, "restic median", "ms");
+  row("E", "client max RSS ≤ restic's (issue 16)", get("E", "hashrelay")?.clientRss, get("E", "restic")?.clientRss, "restic client", "KiB");
+  const resticB = get("B", "restic");
+  row(
+    "B",
+    "wall ≤ 0.5 × restic (issue 16)",
+    get("B", "hashrelay")?.wallMedian,
+    resticB ? 0.5 * resticB.wallMedian : null,
+    resticB ? `0.5 × restic median ${fmtS(resticB.wallMedian)}` : "restic not run",
+    "ms",
+  );
+  if (data === "many-files")
+    row("B", "client max RSS ≤ 300 MiB (issue 16)", get("B", "hashrelay")?.clientRss, 300 * 1024, "300 MiB", "KiB");
+  // Issue 16 with the server's storage on a loop file system: the NAS writes and keeps only what changed.
+  const storageE = storageCost(scenarios.find((s) => s.id === "E")?.runs["hashrelay"]);
+  if (storageE) {
+    const limit = 0.01 * storageE.archive + 1024 * 1024;
+    const reference = `1% of the ${fmtBytes(storageE.archive)} archive + 1 MiB`;
+    row("E", `server bytes written ≤ 1% of the archive + 1 MiB (issue 16, ${storageE.fs})`, storageE.written, limit, reference);
+    row("E", `storage growth, trash included ≤ 1% of the archive + 1 MiB (issue 16, ${storageE.fs})`, storageE.growth, limit, reference);
+  }
+  return rows.filter((r) => scenarios.some((s) => s.id === r.scenario));
+}
+
+/** The medians over the repeats of what the runs cost the server's storage, and the archive's size; null without --server-fs. */
+export function storageCost(
+  runs: RunMeasure[] | undefined,
+): { fs: string; written: number; read: number; growth: number; archive: number } | null {
+  const measured = runs?.filter((r) => r.storage);
+  if (!measured?.length) return null;
+  const of = (pick: (r: RunMeasure) => number) => median(measured.map(pick));
+  return {
+    fs: measured[0]!.storage!.fs,
+    written: of((r) => r.storage!.written),
+    read: of((r) => r.storage!.read),
+    growth: of((r) => r.storage!.growth),
+    archive: of((r) => Number(r.notes["archiveBytes"])),
+  };
 }
 
 export function fmtBytes(n: number | null): string {
@@ -173,9 +223,13 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
   const connections = (c: unknown) => `${c} connection${c === 1 ? "" : "s"}`;
   if (tool === "hashrelay") {
     const payload = Number(n["own report bytesSent"]);
+    const cost = storageCost(runs);
+    const storage = cost
+      ? `; server storage on ${cost.fs}: wrote ${fmtBytes(cost.written)}, read ${fmtBytes(cost.read)}, grew ${fmtBytes(cost.growth)} (medians)`
+      : "";
     return (
       `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
-      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}`
+      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}${storage}`
     );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
@@ -194,6 +248,10 @@ function scenarioSection(s: ScenarioOutcome, tools: string[]): string[] {
         `**${fmtBytes(m.wholeFilesGzip)}** if whole changed files travel (${fmtBytes(m.wholeFilesBytes)} raw).`,
       "",
     );
+  }
+  if (s.mutationE) {
+    const m = s.mutationE;
+    lines.push(`Mutation: one line (${fmtBytes(m.lineBytes)}, gzip'd ${fmtBytes(m.lineGzip)}) appended to \`${m.file}\`.`, "");
   }
   if (s.mutationD) {
     const m = s.mutationD;
@@ -226,18 +284,27 @@ function scenarioSection(s: ScenarioOutcome, tools: string[]): string[] {
 export function renderMarkdown(r: BenchResults): string {
   const d = r.dataset;
   const tools = r.options.tools;
-  const smoke = r.options.scale !== 1;
+  const many = r.options.data === "many-files";
+  const banner = many
+    ? `> Many small files: ${fmtInt(d.files)} text files (issue 16 measures 1,000,000).`
+    : r.options.scale === 1
+      ? "> Full run at scale 1 (the issue's ~411 MiB tree)."
+      : r.options.scale > 1
+        ? `> **Large run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree): issue 16's scale.`
+        : `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`;
+  const command =
+    (many ? `--data many-files --files ${r.options.files}` : `--scale ${r.options.scale}`) +
+    (r.options.scenarios ? ` --scenarios ${r.options.scenarios.join(",")}` : "") +
+    (r.options.serverFs ? ` --server-fs ${r.options.serverFs}` : "");
   const out: string[] = [
     "# HashRelay benchmark results",
     "",
-    smoke
-      ? `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`
-      : `> Full run at scale 1 (the issue's ~411 MiB tree).`,
+    banner,
     "",
-    `Written by \`npm run bench -- --seed ${r.options.seed} --scale ${r.options.scale} --repeats ${r.options.repeats}\` on ${r.startedAt}; the whole run took ${Math.floor(r.totalSeconds / 60)} min ${Math.round(r.totalSeconds % 60)} s. ` +
+    `Written by \`npm run bench -- --seed ${r.options.seed} ${command} --repeats ${r.options.repeats}\` on ${r.startedAt}; the whole run took ${Math.floor(r.totalSeconds / 60)} min ${Math.round(r.totalSeconds % 60)} s. ` +
       "Do not edit by hand: run the bench again. Raw figures: [results.json](results.json).",
     "",
-    "## Targets (issue 3)",
+    "## Targets (issues 3 and 16)",
     "",
     "| scenario | target | hashrelay | limit from this run | met |",
     "|---|---|--:|---|---|",
@@ -265,20 +332,26 @@ export function renderMarkdown(r: BenchResults): string {
     "",
     "## Data set",
     "",
-    `Seed ${r.options.seed}, scale ${r.options.scale}, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/dataset.ts\`.`,
+    many
+      ? `Seed ${r.options.seed}, ${fmtInt(d.files)} files, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/many-files.ts\`.`
+      : `Seed ${r.options.seed}, scale ${r.options.scale}, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/dataset.ts\`.`,
     "",
     "| part | files | bytes |",
     "|---|--:|--:|",
-    `| small text files (config, logs, source, markdown, CSV, HTML) | ${fmtInt(d.smallFiles)} | ${fmtBytes(d.smallBytes)} |`,
-    `| binaries (random, executable-like, database-like, firmware-like) | ${fmtInt(d.files - d.smallFiles - 1)} | ${fmtBytes(d.binaryBytes)} |`,
-    `| disk image: ${Object.entries(d.imageMix)
-      .map(([k, v]) => `${k} ${Math.round((100 * v) / d.imageBytes)}%`)
-      .join(", ")} | 1 | ${fmtBytes(d.imageBytes)} |`,
+    `| small text files (${many ? "logs, config, text, markdown, JSON, Python; 1,000 a folder" : "config, logs, source, markdown, CSV, HTML"}) | ${fmtInt(d.smallFiles)} | ${fmtBytes(d.smallBytes)} |`,
+    ...(many
+      ? []
+      : [
+          `| binaries (random, executable-like, database-like, firmware-like) | ${fmtInt(d.files - d.smallFiles - 1)} | ${fmtBytes(d.binaryBytes)} |`,
+          `| disk image: ${Object.entries(d.imageMix)
+            .map(([k, v]) => `${k} ${Math.round((100 * v) / d.imageBytes)}%`)
+            .join(", ")} | 1 | ${fmtBytes(d.imageBytes)} |`,
+        ]),
     `| **tree** (${fmtInt(d.dirs)} folders) | **${fmtInt(d.files)}** | **${fmtBytes(d.bytes)}** (${fmtInt(d.bytes)} B) |`,
     "",
     "## How it was measured",
     "",
-    "- Scenarios run in order A, B, C, D on one evolving tree; every tool has its own destination. Each scenario runs " +
+    `- Scenarios run in order ${r.scenarios.map((x) => x.id).join(", ")} on one evolving tree; every tool has its own destination. Each scenario runs ` +
       `${r.options.repeats} times per tool; before repeats 2 and later the tool's destination (and client state or cache) is restored to what it was before the scenario, so every repeat does the same work.`,
     "- **Bytes client→server** are counted by a TCP proxy on 127.0.0.1 between client and server (TCP payload, all connections of the run, handshakes included), never taken from a tool's own report. " +
       '**restic** has no network path here ("restic (local repo)" in the issue): its bytes are the growth of the repository on disk. **tar** streams `tar czf -` through the proxy into a sink, so its bytes are the archive\'s size.',

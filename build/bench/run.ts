@@ -1,13 +1,14 @@
-// `npm run bench`: builds the data set, runs scenarios A-D for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
+// `npm run bench`: builds a data set, runs its scenarios for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } from "./dataset.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
+import type { LoopFsType } from "../../src/testing/loop-fs.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
-import { writeNetworkResults } from "./results-file.ts";
+import { keepSections } from "./results-sections.ts";
+import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
 import { resticTool } from "./tools/restic.ts";
 import { rsyncTool } from "./tools/rsync.ts";
@@ -20,12 +21,18 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--seed N] [--scale F] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
+  --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
   --seed N       data set seed (default 1)
-  --scale F      1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run
+  --scale F      standard: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
+  --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
+  --scenarios L  run only these of the data set's scenarios, e.g. A,B,E (default all; the others' mutations are skipped too)
+  --server-fs T  hashrelay's server storage on a T (xfs with reflink=1, ext4 or btrfs) loop file system the bench
+                 makes and removes (needs root); each run then records the server's write_bytes and the growth
+                 of that file system (issue 16)
   --work DIR     working data (default build/bench/work, emptied first)
   --out DIR      where RESULTS.md and results.json go (default build/bench)
   --keep-work    keep the tree and every destination after the run
@@ -34,10 +41,14 @@ const USAGE = `usage: npm run bench -- [--seed N] [--scale F] [--repeats N] [--t
 Needs rsync, restic and GNU time (Debian: sudo apt-get install -y rsync restic time).`;
 
 interface Options {
+  data: DataSetName;
   seed: number;
   scale: number;
+  files: number;
   repeats: number;
   tools: ToolName[];
+  scenarios: ScenarioId[] | null;
+  serverFs: LoopFsType | null;
   work: string;
   out: string;
   keepWork: boolean;
@@ -46,10 +57,14 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
+    data: "standard",
     seed: 1,
     scale: 1,
+    files: 1_000_000,
     repeats: 3,
     tools: [...ALL_TOOLS],
+    scenarios: null,
+    serverFs: null,
     work: path.join(HERE, "work"),
     out: HERE,
     keepWork: false,
@@ -65,10 +80,14 @@ function parseArgs(argv: string[]): Options {
     if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
-    } else if (a === "--seed") o.seed = Number(value(i++));
+    } else if (a === "--data") o.data = value(i++) as DataSetName;
+    else if (a === "--seed") o.seed = Number(value(i++));
     else if (a === "--scale") o.scale = Number(value(i++));
+    else if (a === "--files") o.files = Number(value(i++));
     else if (a === "--repeats") o.repeats = Number(value(i++));
     else if (a === "--tools") o.tools = value(i++).split(",") as ToolName[];
+    else if (a === "--scenarios") o.scenarios = value(i++).split(",") as ScenarioId[];
+    else if (a === "--server-fs") o.serverFs = value(i++) as LoopFsType;
     else if (a === "--work") o.work = path.resolve(value(i++));
     else if (a === "--out") o.out = path.resolve(value(i++));
     else if (a === "--keep-work") o.keepWork = true;
@@ -76,8 +95,11 @@ function parseArgs(argv: string[]): Options {
     else fail(`unknown option ${a}`);
   }
   if (!Number.isInteger(o.seed)) fail("--seed must be an integer");
-  if (!(o.scale > 0 && o.scale <= 4)) fail("--scale must be in (0, 4]");
+  if (!DATA_SETS.includes(o.data)) fail(`--data must be one of ${DATA_SETS.join(", ")}`);
+  if (!(o.scale > 0 && o.scale <= 16)) fail("--scale must be in (0, 16]");
+  if (!(Number.isInteger(o.files) && o.files >= 1)) fail("--files must be a whole number >= 1");
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
+  if (o.serverFs && !["xfs", "ext4", "btrfs"].includes(o.serverFs)) fail("--server-fs must be xfs, ext4 or btrfs");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
   return o;
@@ -106,13 +128,6 @@ function checkCommands(tools: ToolName[]): void {
   process.exit(2);
 }
 
-const SCENARIOS: { id: ScenarioId; title: string }[] = [
-  { id: "A", title: "first backup" },
-  { id: "B", title: "nothing changed" },
-  { id: "C", title: "1% of small files edited (2-4 lines), 20 added, 10 deleted" },
-  { id: "D", title: "16 random 4 KiB blocks overwritten in the disk image" },
-];
-
 function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
   const rss = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
   return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}`;
@@ -138,16 +153,20 @@ async function main(): Promise<number> {
   fs.rmSync(o.work, { recursive: true, force: true });
   fs.mkdirSync(o.work, { recursive: true });
   const tree = path.join(o.work, "tree");
-  console.log(`data set: seed ${o.seed}, scale ${o.scale} → ${tree}`);
-  const plan = planDataset({ seed: o.seed, scale: o.scale });
-  const genStart = performance.now();
-  const dataset = { ...writeDataset(tree, plan), generateSeconds: (performance.now() - genStart) / 1000 };
+  console.log(`data set ${o.data}: seed ${o.seed}, ${o.data === "many-files" ? `${o.files} files` : `scale ${o.scale}`} → ${tree}`);
+  const data = prepareData(o.data, o, tree);
+  const dataset = data.summary;
+  const plans = data.scenarios.filter((sc) => !o.scenarios || o.scenarios.includes(sc.id));
+  if (o.scenarios && plans.length !== o.scenarios.length)
+    fail(`--scenarios: data set ${o.data} has ${data.scenarios.map((sc) => sc.id).join(", ")}`);
   console.log(`  ${dataset.files.toLocaleString("en")} files, ${fmtBytes(dataset.bytes)} in ${dataset.generateSeconds.toFixed(1)} s`);
 
+  // room for the archive, its predecessor in the trash and, on a file system that cannot clone, their copies before each scenario
+  const serverFs = o.serverFs ? { type: o.serverFs, sizeMiB: Math.max(1024, Math.ceil((dataset.bytes * 2.5) / 2 ** 20)) } : undefined;
   const tools: BenchTool[] = [];
   for (const name of o.tools) {
     const setup = { work: path.join(o.work, name), tree };
-    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY }));
+    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY, serverFs }));
     if (name === "rsync") tools.push(await rsyncTool(setup));
     if (name === "restic") tools.push(await resticTool(setup));
     if (name === "tar") tools.push(await tarTool(setup));
@@ -155,16 +174,10 @@ async function main(): Promise<number> {
 
   const failed = new Map<string, string>();
   const scenarios: ScenarioOutcome[] = [];
-  for (const sc of SCENARIOS) {
-    const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {} };
-    if (sc.id === "C") outcome.mutationC = mutateSmallFiles(tree, plan);
-    if (sc.id === "D") outcome.mutationD = overwriteImageBlocks(tree, plan);
+  for (const sc of plans) {
+    const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {}, ...sc.mutate?.() };
     console.log(`\nscenario ${sc.id}: ${sc.title}`);
-    if (outcome.mutationC)
-      console.log(
-        `  floor: ${fmtBytes(outcome.mutationC.changedGzip)} gzip'd changed bytes, ${fmtBytes(outcome.mutationC.wholeFilesGzip)} gzip'd whole files`,
-      );
-    if (outcome.mutationD) console.log(`  floor: ${fmtBytes(outcome.mutationD.changedBytes)}`);
+    for (const floor of floorLines(outcome, fmtBytes)) console.log(`  ${floor}`);
     for (const tool of tools) {
       if (failed.has(tool.name)) {
         outcome.errors[tool.name] = `skipped: failed in an earlier scenario (${failed.get(tool.name)!.split("\n")[0]})`;
@@ -196,17 +209,27 @@ async function main(): Promise<number> {
   const results: BenchResults = {
     startedAt,
     totalSeconds: (performance.now() - started) / 1000,
-    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools },
+    options: {
+      seed: o.seed,
+      scale: o.scale,
+      repeats: o.repeats,
+      tools: o.tools,
+      data: o.data,
+      files: o.files,
+      ...(o.scenarios && { scenarios: o.scenarios }),
+      ...(o.serverFs && { serverFs: o.serverFs }),
+    },
     machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
     toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
     scenarios,
-    targets: evaluateTargets(scenarios),
+    targets: evaluateTargets(scenarios, o.data),
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-  writeNetworkResults(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
+  const resultsMd = path.join(o.out, "RESULTS.md");
+  fs.writeFileSync(resultsMd, keepSections(fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, "utf8") : "", renderMarkdown(results)));
   console.log(
     `\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`,
   );

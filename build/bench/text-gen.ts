@@ -93,6 +93,19 @@ class Lexicon {
 }
 
 /** The PRNG of one file plus the names that file reuses. */
+/** The last vocabularies made, kept: files sharing one make it once. */
+const lexicons = new Map<string, Lexicon>();
+
+function lexiconOf(label: string): Lexicon {
+  let lexicon = lexicons.get(label);
+  if (!lexicon) {
+    if (lexicons.size >= 64) lexicons.delete(lexicons.keys().next().value!);
+    lexicon = new Lexicon(label);
+    lexicons.set(label, lexicon);
+  }
+  return lexicon;
+}
+
 class TextRng extends Rng {
   constructor(
     label: string,
@@ -390,9 +403,12 @@ export const TEXT_KINDS: readonly { kind: TextKind; ext: string; weight: number 
   { kind: "html", ext: ".html", weight: 4 },
 ];
 
-/** A whole file of this kind, about targetBytes long (cut at a line end), ending with a newline; a pure function of label. ASCII only. */
-export function textFile(kind: TextKind, label: string, targetBytes: number): string {
-  const rng = new TextRng(label, new Lexicon(label));
+/**
+ * A whole file of this kind, about targetBytes long (cut at a line end), ending with a newline; a pure
+ * function of label (and of the vocabulary's label, by default the same). ASCII only.
+ */
+export function textFile(kind: TextKind, label: string, targetBytes: number, vocabularyLabel = label): string {
+  const rng = new TextRng(label, lexiconOf(vocabularyLabel));
   const writer = WRITERS[kind];
   const state = { n: 0 };
   const lines: string[] = [];

@@ -64,6 +64,13 @@ snapshot() {
   run on /opt/hashrelay/dependencies/install.sh server --port 7373 --from 127.0.0.1 --transfer none
   [ "$status" -eq 0 ] || { echo "$output"; false; }
   [[ $output == *"nothing to install on debian"* ]]
+  # The storage folder's file system cannot clone here (ext4, overlay...): install.sh says so; where it can, it does not.
+  if on bash -c 'cd /tmp && : >p && cp --reflink=always p p.clone 2>/dev/null; r=$?; rm -f p p.clone; exit $r'; then
+    [[ $output != *"cannot clone"* ]]
+  else
+    [[ $output == *"/home/HashRelay-server/backup cannot clone"* ]]
+  fi
+  [ -z "$(on find /home/HashRelay-server/backup -name '.hashrelay-reflink.*')" ]
   on getent passwd HashRelay-server
   on getent passwd HashRelay-Client # the user clients link through
   [ "$(on stat -c '%U %a' /home/HashRelay-server/backup)" = "HashRelay-server 750" ]

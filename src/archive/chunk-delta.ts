@@ -3,14 +3,14 @@ import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { Chunker } from "./chunker.ts";
-import { chunkIdHex, type ManifestEntry } from "./manifest.ts";
+import { chunkIdHex } from "./manifest.ts";
 
 /** Block bounds inside a chunk: small enough that a 2-line edit costs about one block. */
 export const BLOCK_MIN = 256;
 export const BLOCK_AVG = 1024;
 export const BLOCK_MAX = 4096;
 
-/** One chunk of the last stored archive, as blocks: their lengths and 52-bit content keys (typed arrays: ~420,000 blocks for a 411 MiB tree, nothing for the collector to trace). */
+/** One chunk as blocks: their lengths and 52-bit content keys (typed arrays: nothing for the collector to trace). */
 export interface ChunkBlocks {
   id: Uint8Array;
   rawLength: number;
@@ -49,10 +49,10 @@ export function blocksOf(id: Uint8Array, raw: Uint8Array, keyOf: BlockKeyOf = sh
   return { id, rawLength: raw.length, lengths, keys };
 }
 
-/** Where each block key of the last archive can be found: which chunk, at which offset. */
+/** Where each block key of some chunks of the last archive (those around a change) can be found: which chunk, at which offset. */
 export class BlockIndex {
-  // Open addressing over the block keys in typed arrays: ~20 bytes a block, against ~120 for a Map
-  // (a 411 MiB tree has ~420,000 blocks), and nothing for the garbage collector to trace.
+  // Open addressing over the block keys in typed arrays: ~20 bytes a block, against ~120 for a Map,
+  // and nothing for the garbage collector to trace.
   /** Slot → entry + 1 (0: empty); a power of two at least twice the entries, probed linearly. */
   private readonly slots: Int32Array;
   private readonly mask: number;
@@ -60,7 +60,6 @@ export class BlockIndex {
   private readonly chunkAt: Int32Array;
   private readonly offsetAt: Int32Array;
   private readonly lengthAt: Uint16Array;
-  private readonly byId = new Map<string, ChunkBlocks>();
 
   constructor(readonly chunks: readonly ChunkBlocks[]) {
     let blocks = 0;
@@ -74,10 +73,8 @@ export class BlockIndex {
     this.offsetAt = new Int32Array(blocks);
     this.lengthAt = new Uint16Array(blocks);
     let entries = 0;
-    // plain loops over the typed arrays: ~420,000 inserts for the benchmark tree, on every incremental backup
     for (let c = 0; c < chunks.length; c++) {
-      const { id, keys, lengths } = chunks[c]!;
-      this.byId.set(chunkIdHex(id), chunks[c]!);
+      const { keys, lengths } = chunks[c]!;
       let offset = 0;
       for (let b = 0; b < keys.length; b++) {
         const key = keys[b]!;
@@ -105,16 +102,6 @@ export class BlockIndex {
       if (entry === 0 || this.keyAt[entry - 1] === key) return slot;
       slot = (slot + 1) & this.mask;
     }
-  }
-
-  /** The manifest the index was built from: the base both sides know. */
-  get manifest(): ManifestEntry[] {
-    return this.chunks.map((c) => ({ id: c.id, rawLength: c.rawLength }));
-  }
-
-  /** The blocks of a chunk of the last archive, by id (reused as-is when the chunk did not change). */
-  blocksOfChunk(id: Uint8Array): ChunkBlocks | undefined {
-    return this.byId.get(chunkIdHex(id));
   }
 
   lookup(key: number, length: number): { chunk: ChunkBlocks; offset: number } | undefined {
@@ -233,65 +220,4 @@ export function copySourcesOf(ops: Uint8Array): Uint8Array[] {
     }
   }
   return ids;
-}
-
-/** The client's block index file: "HRB2" | u32 chunks | per chunk: id(32) u32 rawLength u32 blocks | per block u16 length, u32 key-high, u32 key-low. */
-export function encodeBlockIndex(chunks: readonly ChunkBlocks[]): Uint8Array {
-  let size = 8;
-  for (const c of chunks) size += 40 + 10 * c.lengths.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  out.set([0x48, 0x52, 0x42, 0x32]);
-  view.setUint32(4, chunks.length);
-  let at = 8;
-  for (const c of chunks) {
-    out.set(c.id, at);
-    view.setUint32(at + 32, c.rawLength);
-    view.setUint32(at + 36, c.lengths.length);
-    at += 40;
-    c.lengths.forEach((length, b) => {
-      const key = c.keys[b]!;
-      view.setUint16(at, length);
-      view.setUint32(at + 2, Math.floor(key / TWO_32));
-      view.setUint32(at + 6, key % TWO_32);
-      at += 10;
-    });
-  }
-  return out;
-}
-
-/** Inverse of encodeBlockIndex; returns null for anything malformed (the client then sends whole chunks). */
-export function decodeBlockIndex(bytes: Uint8Array): ChunkBlocks[] | null {
-  if (bytes.length < 8 || bytes[0] !== 0x48 || bytes[1] !== 0x52 || bytes[2] !== 0x42 || bytes[3] !== 0x32) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const count = view.getUint32(4);
-  if (8 + 40 * count > bytes.length) return null;
-  // One allocation each for every id, length and key; chunks get views (a well-formed file has exactly this many blocks).
-  const totalBlocks = Math.floor((bytes.length - 8 - 40 * count) / 10);
-  const ids = new Uint8Array(32 * count);
-  const allLengths = new Uint16Array(totalBlocks);
-  const allKeys = new Float64Array(totalBlocks);
-  const chunks: ChunkBlocks[] = [];
-  let at = 8;
-  let block = 0;
-  for (let c = 0; c < count; c++) {
-    if (at + 40 > bytes.length) return null;
-    ids.set(bytes.subarray(at, at + 32), 32 * c);
-    const rawLength = view.getUint32(at + 32);
-    const n = view.getUint32(at + 36);
-    at += 40;
-    if (at + 10 * n > bytes.length || block + n > totalBlocks) return null;
-    const first = block;
-    for (let b = 0; b < n; b++, at += 10, block++) {
-      allLengths[block] = view.getUint16(at);
-      allKeys[block] = view.getUint32(at + 2) * TWO_32 + view.getUint32(at + 6);
-    }
-    chunks.push({
-      id: ids.subarray(32 * c, 32 * c + 32),
-      rawLength,
-      lengths: allLengths.subarray(first, block),
-      keys: allKeys.subarray(first, block),
-    });
-  }
-  return at === bytes.length ? chunks : null;
 }

@@ -21,6 +21,21 @@ export const GZIP_MIN_MEMBER = GZIP_HEADER_BYTES + 2 + GZIP_TRAILER_BYTES;
 
 const FIXED_HEADER = [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0x00, 0xff, 0x08, 0x00, 0x48, 0x52, 0x04, 0x00];
 
+/**
+ * Filler layout (filler.ts says where they go): an empty member, RFC 1952 with one extra subfield of zeros.
+ *   1f 8b 08 04 00 00 00 00 00 ff     as a member's header
+ *   XLEN (LE) = 4 + n                 one subfield:
+ *   48 46, n (LE), n zero bytes       "HF", its length n, zeros
+ *   03 00                             an empty final deflate block
+ *   00 00 00 00 00 00 00 00           CRC32 and ISIZE of nothing
+ * Every gzip reader decodes it to nothing (gzip -t, zcat, tar -xzf, Python, Node checked).
+ */
+export const GZIP_FILLER_MIN = 26;
+/** XLEN is 16 bits: one filler is at most this long (a longer gap takes several). */
+export const GZIP_FILLER_MAX = GZIP_FILLER_MIN + 0xffff - 4;
+const FILLER_HEADER = FIXED_HEADER.slice(0, 10);
+const FILLER_TAIL = [0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+
 /** Wraps `raw` compressed by `deflateRaw` (which must return RAW deflate) into one member. */
 export function encodeGzipMember(raw: Uint8Array, deflateRaw: (raw: Uint8Array) => Uint8Array): Uint8Array {
   const deflated = deflateRaw(raw);
@@ -55,6 +70,42 @@ export function readMemberLength(bytes: Uint8Array, offset: number): number {
   if (length < GZIP_MIN_MEMBER) {
     throw new HashRelayError("BAD_FRAME", `gzip member at offset ${offset}: length ${length} is too small`);
   }
+  return length;
+}
+
+/** One gzip filler of exactly `length` bytes (GZIP_FILLER_MIN..GZIP_FILLER_MAX); RangeError otherwise. */
+export function encodeGzipFiller(length: number): Uint8Array {
+  if (!Number.isInteger(length) || length < GZIP_FILLER_MIN || length > GZIP_FILLER_MAX)
+    throw new RangeError(`a gzip filler is ${GZIP_FILLER_MIN}..${GZIP_FILLER_MAX} bytes, not ${length}`);
+  const pad = length - GZIP_FILLER_MIN;
+  const filler = new Uint8Array(length);
+  const view = new DataView(filler.buffer);
+  filler.set(FILLER_HEADER, 0);
+  view.setUint16(10, 4 + pad, true);
+  filler[12] = 0x48; // H
+  filler[13] = 0x46; // F
+  view.setUint16(14, pad, true);
+  filler.set(FILLER_TAIL, 16 + pad);
+  return filler;
+}
+
+/**
+ * Length of the gzip filler at bytes[offset], or 0 when none starts there (a member, or anything
+ * else). Throws BAD_FRAME for a filler cut short or one whose padding, deflate block or trailer is not
+ * exactly the format's.
+ */
+export function readGzipFillerLength(bytes: Uint8Array, offset: number): number {
+  if (bytes.length - offset < 14) return 0;
+  for (let i = 0; i < FILLER_HEADER.length; i++) if (bytes[offset + i] !== FILLER_HEADER[i]) return 0;
+  if (bytes[offset + 12] !== 0x48 || bytes[offset + 13] !== 0x46) return 0;
+  const xlen = bytes[offset + 10]! | (bytes[offset + 11]! << 8);
+  const length = GZIP_FILLER_MIN - 4 + xlen;
+  if (xlen < 4 || bytes.length - offset < length) throw new HashRelayError("BAD_FRAME", `gzip filler at offset ${offset}: cut short`);
+  const pad = bytes[offset + 14]! | (bytes[offset + 15]! << 8);
+  let sound = pad === xlen - 4;
+  for (let i = offset + 16; sound && i < offset + 16 + pad; i++) sound = bytes[i] === 0;
+  for (let i = 0; sound && i < FILLER_TAIL.length; i++) sound = bytes[offset + 16 + pad + i] === FILLER_TAIL[i];
+  if (!sound) throw new HashRelayError("BAD_FRAME", `gzip filler at offset ${offset}: not exactly an empty HashRelay filler`);
   return length;
 }
 

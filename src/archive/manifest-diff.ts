@@ -8,8 +8,16 @@ export type DiffOp = { kind: "copy"; baseIndex: number; count: number } | { kind
 const OP_COPY = 0x01;
 const OP_NEW = 0x02;
 
-/** Finds base positions of chunk ids: built once per upload from the base manifest. */
-export class BaseManifest {
+/** The base manifest as a diff reads it (the client reads its own from disk, client/source-index). */
+export interface BaseLookup {
+  /** First base index holding this id, or -1. */
+  indexOf(id: Uint8Array): number;
+  /** True when base[index] exists and carries exactly this id and raw length. */
+  matchesAt(index: number, entry: ManifestEntry): boolean;
+}
+
+/** A base manifest held in memory, with the base positions of its chunk ids. */
+export class BaseManifest implements BaseLookup {
   private readonly positions = new Map<string, number>();
 
   constructor(readonly entries: readonly ManifestEntry[]) {
@@ -42,7 +50,7 @@ function equalIds(a: Uint8Array, b: Uint8Array): boolean {
  * index holds it) extends the run; an entry found elsewhere in the base starts a new run there;
  * anything else is new. Deterministic; expandDiff(diffAgainstBase(e, b), b) equals e.
  */
-export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseManifest): DiffOp[] {
+export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseLookup): DiffOp[] {
   const ops: DiffOp[] = [];
   let run: { kind: "copy"; baseIndex: number; count: number } | null = null;
   let fresh: { kind: "new"; entries: ManifestEntry[] } | null = null;
@@ -68,8 +76,14 @@ export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseMan
   return ops;
 }
 
+/** The base manifest entries a diff copies from: an array, or one read a page at a time (the server's, from its index). */
+export interface BaseEntries {
+  readonly length: number;
+  at(index: number): ManifestEntry | undefined;
+}
+
 /** The entries `ops` describe; throws BAD_FRAME when a copy leaves the base or the count is not `expected`. */
-export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[], expected: number): ManifestEntry[] {
+export function expandDiff(ops: readonly DiffOp[], base: BaseEntries, expected: number): ManifestEntry[] {
   const out: ManifestEntry[] = [];
   for (const op of ops) {
     if (op.kind === "copy") {
@@ -80,7 +94,7 @@ export function expandDiff(ops: readonly DiffOp[], base: readonly ManifestEntry[
         );
       }
       if (out.length + op.count > expected) break;
-      for (let i = 0; i < op.count; i++) out.push(base[op.baseIndex + i]!);
+      for (let i = 0; i < op.count; i++) out.push(base.at(op.baseIndex + i)!);
     } else {
       out.push(...op.entries);
     }

@@ -1,125 +1,144 @@
-// Which stretches of a new tar stream are byte-identical to the last archive's, so their chunks need not be read again.
-import type { ManifestEntry } from "./manifest.ts";
+// Where each entry of a new tar stream stood in the last archive's, and which of its chunks a new build may take unread.
+import { compareTarPathBytes } from "./tar.ts";
 
-/** One tar entry's bytes in a stream: header, content and padding. `key` changes whenever those bytes may. */
+/** Bytes of a segment key: enough that two different keys of one path never look equal. */
+export const SEGMENT_KEY_BYTES = 16;
+
+/** One tar entry's bytes in a stream (header, content and padding). `key` changes whenever those bytes may. */
 export interface Segment {
-  path: string;
-  key: string;
+  /** The entry's path, UTF-8. */
+  path: Uint8Array;
+  key: Uint8Array;
   length: number;
 }
 
-export interface FastForward {
-  /** Old chunks to reuse as they are, in order. */
-  chunks: ManifestEntry[];
-  /** New stream position right after them. */
-  endNew: number;
+/** The last archive's segments, in stream order (paths ascending in compareTarPaths order). */
+export interface SegmentCursor {
+  /** The next segment, or null after the last; a segment given out may be reused by the next call. */
+  next(): Segment | null;
+}
+
+/** Where a segment of the new stream stands in the last archive's stream. */
+export interface Placement {
+  /** Old start of the segment with the same path, or -1 when the last archive had no such path. */
+  old: number;
+  /** Its old length (0 when `old` is -1). */
+  oldLength: number;
+  /** Same path, key and length: the same bytes as in the last archive. */
+  known: boolean;
+  /** Where the segment sits in the old stream: its old start, or where it would have been. */
+  at: number;
+}
+
+/** A segment of the new stream with its place in both streams; `seq` counts segments from 0. */
+export interface PlacedSegment {
+  seq: number;
+  start: number;
+  length: number;
+  placement: Placement;
 }
 
 /**
- * Built from the last archive's segments and chunks and the new stream's segments. A stretch of
- * the new stream is "known" when it is a run of segments with the same path and key, in the same
- * order and back to back, as in the last archive. When the new chunker stands at a boundary that
- * maps to a boundary of the last archive inside such a run, content-defined chunking would cut the
- * same chunks again until the run ends: fastForward returns them, and the bytes need not be read.
- * (It trusts the key: unchanged metadata, ctime included, is taken to mean unchanged content.)
+ * Places the new stream's segments, in order, against the last archive's (a merge of two sorted
+ * lists: both streams list their entries in compareTarPaths order). Reads the old segments once,
+ * front to back, and holds one of them.
  */
-export class StreamMap {
-  private readonly starts: number[] = [];
-  private readonly oldStarts: number[] = [];
-  private readonly runEnd: number[] = [];
-  private readonly chunkStarts: number[] = [];
+export class SegmentPlacer {
+  private current: Segment | null;
+  private position = 0;
 
-  constructor(
-    previous: readonly Segment[],
-    private readonly previousChunks: readonly ManifestEntry[],
-    next: readonly Segment[],
-  ) {
-    const oldAt = new Map<string, { key: string; offset: number; length: number }>();
-    let offset = 0;
-    for (const s of previous) {
-      oldAt.set(s.path, { key: s.key, offset, length: s.length });
-      offset += s.length;
-    }
-    let position = 0;
-    for (const s of next) {
-      this.starts.push(position);
-      const old = oldAt.get(s.path);
-      this.oldStarts.push(old !== undefined && old.key === s.key && old.length === s.length ? old.offset : -1);
-      position += s.length;
-    }
-    this.starts.push(position);
-    // runEnd[k]: new position where the run of back-to-back known segments holding k ends.
-    let runStop = -1;
-    for (let k = next.length - 1; k >= 0; k--) {
-      this.runEnd[k] = -1;
-      if (this.oldStarts[k]! < 0) {
-        runStop = -1;
-        continue;
-      }
-      if (runStop < 0) runStop = this.starts[k + 1]!;
-      this.runEnd[k] = runStop;
-      const before = k > 0 ? this.oldStarts[k - 1]! : -1;
-      if (before < 0 || before + next[k - 1]!.length !== this.oldStarts[k]) runStop = -1;
-    }
-    let c = 0;
-    for (const chunk of previousChunks) {
-      this.chunkStarts.push(c);
-      c += chunk.rawLength;
-    }
+  constructor(private readonly old: SegmentCursor) {
+    this.current = old.next();
   }
 
-  /** Total length of the new stream. */
-  get length(): number {
-    return this.starts.at(-1)!;
+  /** The placement of the next new segment; paths must come in compareTarPaths order. */
+  place(path: Uint8Array, key: Uint8Array, length: number): Placement {
+    while (this.current && compareTarPathBytes(this.current.path, path) < 0) this.skip();
+    const same = this.current !== null && compareTarPathBytes(this.current.path, path) === 0;
+    if (!same) return { old: -1, oldLength: 0, known: false, at: this.position };
+    const old = this.current!;
+    const placement = {
+      old: this.position,
+      oldLength: old.length,
+      known: old.length === length && equalBytes(old.key, key),
+      at: this.position,
+    };
+    this.skip();
+    return placement;
   }
 
-  /** Segment index holding new position p (p < length), by binary search. */
-  segmentAt(p: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 2;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= p) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  /** The placement of the trailer (TAR_TRAILER, after every entry): the old trailer follows every old segment. */
+  placeTrailer(length: number): Placement {
+    while (this.current) this.skip();
+    return { old: this.position, oldLength: length, known: true, at: this.position };
   }
 
-  segmentStart(k: number): number {
-    return this.starts[k]!;
-  }
-
-  /** The old chunks that a chunker standing fresh at new position p would cut again, or null. */
-  fastForward(p: number): FastForward | null {
-    if (p >= this.length) return null;
-    const k = this.segmentAt(p);
-    const oldStart = this.oldStarts[k]!;
-    if (oldStart < 0) return null;
-    const oldP = oldStart + (p - this.starts[k]!);
-    const endOld = oldP + (this.runEnd[k]! - p);
-    const first = lowerBound(this.chunkStarts, oldP);
-    if (first >= this.chunkStarts.length || this.chunkStarts[first] !== oldP) return null;
-    const chunks: ManifestEntry[] = [];
-    let at = oldP;
-    for (let i = first; i < this.previousChunks.length; i++) {
-      const chunk = this.previousChunks[i]!;
-      if (at + chunk.rawLength > endOld) break;
-      // The old stream's last chunk was cut by its end, not by its content: reusable only where the new stream ends too.
-      if (i === this.previousChunks.length - 1 && p + (at + chunk.rawLength - oldP) !== this.length) break;
-      chunks.push(chunk);
-      at += chunk.rawLength;
-    }
-    return chunks.length ? { chunks, endNew: p + (at - oldP) } : null;
+  private skip(): void {
+    this.position += this.current!.length;
+    this.current = this.old.next();
   }
 }
 
-function lowerBound(sorted: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < value) lo = mid + 1;
-    else hi = mid;
+/** The old stream position that byte `within` of a placed segment corresponds to (where the segment would be, when new). */
+export function oldPositionOf(placement: Placement, within: number): number {
+  return placement.old < 0 ? placement.at : placement.old + Math.min(within, placement.oldLength);
+}
+
+/** The last archive's chunks, as fastForward reads them. */
+export interface OldChunks {
+  readonly count: number;
+  rawLength(index: number): number;
+  /** The index of the chunk starting at old position `at`, or -1 when none does. Positions asked only grow. */
+  seek(at: number): number;
+}
+
+/** The new stream's placed segments as the builder holds them. */
+export interface SegmentQueue {
+  /** Placed segment `seq` (pulled from the walk when needed), or null past the last; never one before a segment already passed. */
+  segment(seq: number): Promise<PlacedSegment | null>;
+}
+
+/**
+ * When a chunker stands fresh at new position `p` inside `holding` (the placed segment holding p), and
+ * that is a known segment at a chunk boundary of the last archive, content-defined chunking would cut
+ * the last archive's chunks again for as long as they lie within the run of known segments that
+ * follow each other there as they did in the last archive. Hands each such chunk to `take` (its old
+ * index and the new position after it), in order, and returns the new position after the last one,
+ * or null when there is none. Trusts the keys: unchanged metadata, ctime included, means unchanged bytes.
+ * The old stream's last chunk was cut by its end: it fits only in a run that ends with the trailer.
+ */
+export async function fastForward(
+  p: number,
+  holding: PlacedSegment,
+  queue: SegmentQueue,
+  chunks: OldChunks,
+  take: (index: number, endNew: number) => Promise<void>,
+): Promise<number | null> {
+  if (!holding.placement.known) return null;
+  const oldP = holding.placement.old + (p - holding.start);
+  const first = chunks.seek(oldP);
+  if (first < 0) return null;
+  let last = holding;
+  let runEnd = holding.placement.old + holding.length;
+  let at = oldP;
+  let i = first;
+  for (; i < chunks.count; i++) {
+    const end = at + chunks.rawLength(i);
+    while (runEnd < end) {
+      const next = await queue.segment(last.seq + 1);
+      if (!next || !next.placement.known || next.placement.old !== runEnd) break;
+      last = next;
+      runEnd += next.length;
+    }
+    if (runEnd < end) break;
+    at = end;
+    await take(i, p + (at - oldP));
   }
-  return lo;
+  return i > first ? p + (at - oldP) : null;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

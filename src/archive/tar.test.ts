@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Buffer } from "node:buffer";
-import { TAR_TRAILER, compareTarPaths, encodeTarHeader, tarPadding, type TarEntry } from "./tar.ts";
+import { TAR_TRAILER, compareTarPathBytes, compareTarPaths, encodeTarHeader, tarHeaderLength, tarPadding, type TarEntry } from "./tar.ts";
 
 const text = new TextDecoder();
 
@@ -53,6 +53,17 @@ describe("compareTarPaths", () => {
         const byBytes = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
         expect(Math.sign(compareTarPaths(a, b))).toBe(byBytes);
         expect(Math.sign(compareTarPaths(b, a))).toBe(-byBytes);
+      }),
+    );
+  });
+
+  test("over UTF-8 bytes, compareTarPathBytes orders as compareTarPaths does", () => {
+    const path = fc
+      .array(fc.constantFrom("a", "b", "-", ".", "/", "é", "\u{1f600}", "z", "0"), { minLength: 1, maxLength: 8 })
+      .map((p) => p.join(""));
+    fc.assert(
+      fc.property(path, path, (a, b) => {
+        expect(Math.sign(compareTarPathBytes(Buffer.from(a), Buffer.from(b)))).toBe(Math.sign(compareTarPaths(a, b)));
       }),
     );
   });
@@ -115,6 +126,22 @@ describe("encodeTarHeader", () => {
       }
       expect(checksumOk(out.subarray(out.length - 512))).toBe(true);
     }
+  });
+
+  test("tarHeaderLength is the header's length, pax or not, without making it", () => {
+    const entry = fc.record({
+      path: fc.constantFrom("a", `d/${"n".repeat(120)}`, "caf\u00e9.txt", `${"p".repeat(99)}/${"q".repeat(99)}`),
+      size: fc.constantFrom(0, 10, 9 * 1024 ** 3),
+      uid: fc.constantFrom(0, 5_000_000),
+      uname: fc.constantFrom("", "alice", "a-very-long-user-name-over-32-bytes", "j\u00f6rg"),
+      mtime: fc.constantFrom(1_700_000_000, -86_400),
+    });
+    fc.assert(
+      fc.property(entry, (e) => {
+        const t = file(e.path, { size: e.size, uid: e.uid, uname: e.uname, mtime: e.mtime });
+        expect(tarHeaderLength(t)).toBe(encodeTarHeader(t).length);
+      }),
+    );
   });
 
   test("the same entry always gives the same bytes", () => {

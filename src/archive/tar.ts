@@ -72,6 +72,21 @@ export function compareTarPaths(a: string, b: string): number {
   return 0;
 }
 
+/** compareTarPaths over the paths' UTF-8 bytes: byte order with "/" ranked below every other byte. */
+export function compareTarPathBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a[i]!;
+    const cb = b[i]!;
+    if (ca !== cb) {
+      if (ca === 0x2f) return -1;
+      if (cb === 0x2f) return 1;
+      return ca < cb ? -1 : 1;
+    }
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
 /** Throws INTERNAL when `path` is not a clean relative archive path (see TarEntry.path). */
 export function assertArchivePath(path: string): void {
   const bad =
@@ -79,26 +94,17 @@ export function assertArchivePath(path: string): void {
   if (bad) throw new HashRelayError("INTERNAL", `invalid archive path ${JSON.stringify(path)}`);
 }
 
-/**
- * The header block(s) of one entry: a pax extended header ("x") with its records when the
- * path or link target does not fit ustar (name 100 / prefix 155 bytes, or non-ASCII), the
- * size reaches 8 GiB, uid/gid exceed 7 octal digits, uname/gname exceed 31 bytes or are not
- * ASCII, or mtime is out of the octal field's range; then the ustar header. Output depends
- * only on `entry`. Throws INTERNAL on an entry that breaks the TarEntry contract.
- */
-export function encodeTarHeader(entry: TarEntry): Uint8Array {
+/** What the header of `entry` holds: the pax records it needs, and which ustar fields fit. Throws INTERNAL on a bad entry. */
+function headerFields(entry: TarEntry) {
   assertArchivePath(entry.path);
   assertEntryFields(entry);
   const pax: [string, string][] = [];
-
   const name = entry.type === "dir" ? `${entry.path}/` : entry.path;
   const split = splitUstarName(name);
   if (!split) pax.push(["path", name]);
-
   const link = entry.linkTarget ?? "";
   const linkFits = isAscii(link) && link.length <= LINK_LEN;
   if (!linkFits) pax.push(["linkpath", link]);
-
   const sizeFits = entry.size <= MAX_OCTAL_12;
   if (!sizeFits) pax.push(["size", String(entry.size)]);
   const uidFits = entry.uid <= MAX_OCTAL_8;
@@ -111,6 +117,26 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
   if (!gnameFits) pax.push(["gname", entry.gname]);
   const mtimeFits = entry.mtime >= 0 && entry.mtime <= MAX_OCTAL_12;
   if (!mtimeFits) pax.push(["mtime", String(entry.mtime)]);
+  return { pax, split, name, link, linkFits, sizeFits, uidFits, gidFits, unameFits, gnameFits, mtimeFits };
+}
+
+/** encodeTarHeader(entry).length, without making the header (a pax header's records are made). */
+export function tarHeaderLength(entry: TarEntry): number {
+  const { pax } = headerFields(entry);
+  if (pax.length === 0) return TAR_BLOCK;
+  const records = encodePaxRecords(pax).length;
+  return TAR_BLOCK + records + tarPadding(records) + TAR_BLOCK;
+}
+
+/**
+ * The header block(s) of one entry: a pax extended header ("x") with its records when the
+ * path or link target does not fit ustar (name 100 / prefix 155 bytes, or non-ASCII), the
+ * size reaches 8 GiB, uid/gid exceed 7 octal digits, uname/gname exceed 31 bytes or are not
+ * ASCII, or mtime is out of the octal field's range; then the ustar header. Output depends
+ * only on `entry`. Throws INTERNAL on an entry that breaks the TarEntry contract.
+ */
+export function encodeTarHeader(entry: TarEntry): Uint8Array {
+  const { pax, split, name, link, linkFits, sizeFits, uidFits, gidFits, unameFits, gnameFits, mtimeFits } = headerFields(entry);
 
   const ustar = new Uint8Array(TAR_BLOCK);
   const fallback = split ?? { prefix: "", name: asciiFallback(name, NAME_LEN) };

@@ -8,6 +8,46 @@ const ZSTD_FRAME_MAGIC = 0xfd2fb528;
 /** Skippable frame header (magic + size) + user data ("HR", 2 zero bytes, u32 LE member length). */
 export const ZSTD_MEMBER_HEADER = 16;
 
+/**
+ * Fillers (filler.ts says where they go) are skippable frames of their own magic carrying "HF" and
+ * zeros: every zstd decoder passes over them.
+ */
+export const ZSTD_FILLER_MAGIC = 0x184d2a5f;
+/** Frame header (magic, size) and the "HF" tag. */
+export const ZSTD_FILLER_MIN = 10;
+/** One filler is at most this long, as a gzip filler (a longer gap takes several). */
+export const ZSTD_FILLER_MAX = 65_557;
+
+/** One zstd filler of exactly `length` bytes (ZSTD_FILLER_MIN..ZSTD_FILLER_MAX); RangeError otherwise. */
+export function encodeZstdFiller(length: number): Uint8Array {
+  if (!Number.isInteger(length) || length < ZSTD_FILLER_MIN || length > ZSTD_FILLER_MAX)
+    throw new RangeError(`a zstd filler is ${ZSTD_FILLER_MIN}..${ZSTD_FILLER_MAX} bytes, not ${length}`);
+  const filler = new Uint8Array(length);
+  const view = new DataView(filler.buffer);
+  view.setUint32(0, ZSTD_FILLER_MAGIC, true);
+  view.setUint32(4, length - 8, true);
+  filler[8] = 0x48; // H
+  filler[9] = 0x46; // F
+  return filler;
+}
+
+/**
+ * Length of the zstd filler at bytes[offset], or 0 when none starts there. Throws BAD_FRAME for a
+ * filler cut short, too long, or carrying anything but zeros after its tag.
+ */
+export function readZstdFillerLength(bytes: Uint8Array, offset: number): number {
+  if (bytes.length - offset < ZSTD_FILLER_MIN) return 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset);
+  if (view.getUint32(0, true) !== ZSTD_FILLER_MAGIC) return 0;
+  const length = 8 + view.getUint32(4, true);
+  if (length < ZSTD_FILLER_MIN || length > ZSTD_FILLER_MAX || bytes[offset + 8] !== 0x48 || bytes[offset + 9] !== 0x46)
+    throw new HashRelayError("BAD_FRAME", `zstd filler at byte ${offset}: not a HashRelay filler`);
+  if (bytes.length - offset < length) throw new HashRelayError("BAD_FRAME", `zstd filler at byte ${offset}: cut short`);
+  for (let i = offset + ZSTD_FILLER_MIN; i < offset + length; i++)
+    if (bytes[i] !== 0) throw new HashRelayError("BAD_FRAME", `zstd filler at byte ${offset}: carries data`);
+  return length;
+}
+
 /** True when a zstd member (our skippable frame) starts at `offset`. */
 export function isZstdMember(bytes: Uint8Array, offset: number): boolean {
   if (offset + 4 > bytes.length) return false;

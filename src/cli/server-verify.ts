@@ -58,8 +58,8 @@ export async function scrubStorage(store: Store, layout: StoreLayout, clients: s
 
 async function scanLine(client: string, file: string, path: string, trash: boolean): Promise<ScrubLine> {
   try {
-    const scanned = await scanArchive(path);
-    return { client, file, trash, ok: true, members: scanned.members.count, size: scanned.size, damaged: [] };
+    const scanned = await scanArchive(path, false);
+    return { client, file, trash, ok: true, members: scanned.count, size: scanned.size, damaged: [] };
   } catch (err) {
     return { client, file, trash, ok: false, members: 0, size: 0, damaged: [], problem: asHashRelayError(err, "STORAGE").message };
   }

@@ -2,9 +2,8 @@
 import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
-import { inflateMember } from "../archive/gzip-member.ts";
-import { inflateZstdMember } from "../archive/zstd-member.ts";
-import { decodeChunkPayload, decodeManifestPage } from "../protocol/binary-frames.ts";
+import { inflateStoredMember } from "../archive/filler.ts";
+import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { FetchingMessage } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
@@ -82,7 +81,7 @@ export async function receiveMembers(
   const problems: string[] = [];
   let checked = 0;
   for (const [index, entry] of entries.entries()) {
-    const chunk = decodeChunkPayload(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
+    const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
     const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
     if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
     whole.update(chunk.member);
@@ -113,7 +112,7 @@ export async function skipMembers(session: SecureSession, count: number): Promis
 function memberProblem(member: Uint8Array, entry: ManifestEntry, named: string): HashRelayError | null {
   let raw: Uint8Array;
   try {
-    raw = member[0] === 0x1f ? inflateMember(member, entry.rawLength) : inflateZstdMember(member, entry.rawLength);
+    raw = inflateStoredMember(member, entry.rawLength);
   } catch (err) {
     return new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, DAMAGED_HINT);
   }

@@ -9,7 +9,7 @@ import type { SecureSession } from "../session/secure-session.ts";
 import type { FetchTarget } from "./archive-fetch.ts";
 import { buildArchive } from "./archive-builder.ts";
 import type { ProofRows, ProofStore } from "./proof-store.ts";
-import { walkSource } from "./tree-walk.ts";
+import { TreeWalk } from "./tree-walk.ts";
 
 /**
  * Challenges `picks` members of the archive over the session and checks the answers against the
@@ -71,7 +71,7 @@ export async function challenge(
  * produced and stay as they are. Returns how many chunks got answers. Throws SOURCE.
  */
 export async function refreshFromSource(source: SourceConfig, proofs: ProofStore, wanted: Set<string>, nowMs: number): Promise<number> {
-  const walked = await walkSource(source.path, source.exclude);
+  const walk = await TreeWalk.open(source.path, source.exclude);
   let refreshed = 0;
   // Recorded in batches: each add is one durable (fsynced) transaction.
   let batch: ProofRows[] = [];
@@ -80,7 +80,7 @@ export async function refreshFromSource(source: SourceConfig, proofs: ProofStore
     refreshed += batch.length;
     batch = [];
   };
-  await buildArchive(walked.entries, {
+  await buildArchive(walk, {
     compress: false,
     onChunk: (chunk) => {
       if (!chunk.raw || !wanted.delete(chunk.idHex)) return;

@@ -95,7 +95,7 @@ export class ProofStore {
    * Records `ids` as the chunks of `source`'s last archive and marks them seen; then forgets answers of
    * chunks in no source's last archive and not seen since `pruneBeforeMs`. Returns how many went.
    */
-  setSourceChunks(source: string, ids: readonly Uint8Array[], nowMs: number, pruneBeforeMs: number): number {
+  setSourceChunks(source: string, ids: Iterable<Uint8Array>, nowMs: number, pruneBeforeMs: number): number {
     const link = this.db.query("INSERT OR IGNORE INTO source_chunks (source, chunk_id) VALUES (?, ?)");
     const seen = this.db.query("UPDATE proofs SET seen = ? WHERE chunk_id = ?");
     return this.db.transaction(() => {

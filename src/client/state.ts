@@ -1,9 +1,9 @@
 // What the client remembers between ticks, under `client.state`: per-source records, receipts, last tick.
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { writeFileAtomic, writeFileAtomicIf } from "../io/atomic-file.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
-import type { Segment } from "../archive/stream-map.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import type { NameMismatch } from "./server-name.ts";
 import type { SourceResult } from "./source-result.ts";
@@ -18,6 +18,8 @@ export interface SourceRecord {
   /** Chunks in that archive, reported as chunksTotal when the source is unchanged. */
   chunks: number;
   at: string;
+  /** The folder under state/sources holding that archive's source index (client/source-index/), when one was written. */
+  sourceIndex?: string;
 }
 
 export interface TickRecord {
@@ -82,49 +84,38 @@ export class ClientState {
     return target;
   }
 
-  /** The block index of the source's last stored archive (see archive/chunk-delta.ts), or null. */
-  blocks(name: string): Uint8Array | null {
-    try {
-      return new Uint8Array(fs.readFileSync(path.join(this.dir, "sources", `${name}.blocks`)));
-    } catch {
-      return null;
-    }
+  /** A new, unused folder for a source index of source `name`, beside its current one (not created). */
+  newIndexDir(name: string): string {
+    return path.join(this.dir, "sources", `${name}.${randomBytes(6).toString("hex")}.index`);
+  }
+
+  /** The folder of the source index that `record` names, or null. */
+  indexDir(record: SourceRecord): string | null {
+    return record.sourceIndex ? path.join(this.dir, "sources", record.sourceIndex) : null;
   }
 
   /**
-   * Writes the block index durably; with `when`, the complete, fsynced file replaces the current one only
-   * if `when` resolves true (false: it is removed, the current one stays). Throws fs errors.
+   * Removes source `name`'s index folders but the one named `keep` (an index abandoned by a crash, or
+   * replaced), and its block index and segment files of earlier versions. Never throws.
    */
-  async saveBlocks(name: string, bytes: Uint8Array, when?: Promise<boolean>): Promise<void> {
-    await writeFileAtomicIf(path.join(this.dir, "sources", `${name}.blocks`), bytes, 0o600, () => when ?? Promise.resolve(true));
-  }
-
-  /** The tar segments of the source's last stored archive (see archive/stream-map.ts), or null. */
-  segments(name: string): { archiveId: string; segments: Segment[] } | null {
+  pruneIndexes(name: string, keep?: string): void {
+    const sources = path.join(this.dir, "sources");
+    let names: string[] = [];
     try {
-      return JSON.parse(fs.readFileSync(path.join(this.dir, "sources", `${name}.segments.json`), "utf8")) as {
-        archiveId: string;
-        segments: Segment[];
-      };
+      names = fs.readdirSync(sources);
     } catch {
-      return null;
+      return;
+    }
+    for (const entry of names) {
+      const ours =
+        (entry.startsWith(`${name}.`) && entry.endsWith(".index")) || entry === `${name}.blocks` || entry === `${name}.segments.json`;
+      if (ours && entry !== keep) fs.rmSync(path.join(sources, entry), { recursive: true, force: true });
     }
   }
 
-  /** Writes the segments durably; `when` as for saveBlocks. */
-  async saveSegments(name: string, archiveId: string, segments: Segment[], when?: Promise<boolean>): Promise<void> {
-    await writeFileAtomicIf(
-      path.join(this.dir, "sources", `${name}.segments.json`),
-      JSON.stringify({ archiveId, segments }),
-      0o600,
-      () => when ?? Promise.resolve(true),
-    );
-  }
-
-  /** Forgets the block index and segments: the next backup of this source reads everything and sends whole chunks. */
+  /** Forgets the source index: the next backup of this source reads everything and sends whole chunks. */
   dropBlocks(name: string): void {
-    fs.rmSync(path.join(this.dir, "sources", `${name}.blocks`), { force: true });
-    fs.rmSync(path.join(this.dir, "sources", `${name}.segments.json`), { force: true });
+    this.pruneIndexes(name);
   }
 
   /** Where lastTick and saveTick keep the last tick (every tick rewrites it, whichever process ran it). */

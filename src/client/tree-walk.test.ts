@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fingerprintEntries, walkSource } from "./tree-walk.ts";
+import { walkSource } from "./tree-walk.ts";
+import { listWalk } from "../testing/walk-list.ts";
+import { fingerprintOf } from "./upload/source-offer.ts";
 import { compileExcludes } from "./exclude-patterns.ts";
 import { compareTarPaths } from "../archive/tar.ts";
 
@@ -27,7 +29,7 @@ function tree(spec: Record<string, string | null>): void {
   }
 }
 
-const paths = async (source: string, exclude: string[] = []) => (await walkSource(source, exclude)).entries.map((e) => e.path);
+const paths = async (source: string, exclude: string[] = []) => (await listWalk(source, exclude)).entries.map((e) => e.path);
 
 async function thrown(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
   try {
@@ -41,7 +43,7 @@ async function thrown(promise: Promise<unknown>): Promise<{ code?: string; messa
 describe("walkSource", () => {
   test("a folder gives its base name first, then everything inside, folder entries before their content", async () => {
     tree({ "www/index.html": "<h1>", "www/a/x.txt": "x", "www/a-b": "ab", "www/a.txt": "a", "www/empty": null, "www/a/z/deep.txt": "d" });
-    const walked = await walkSource(join(root, "www"), []);
+    const walked = await listWalk(join(root, "www"));
     expect(walked.entries.map((e) => e.path)).toEqual([
       "www",
       "www/a",
@@ -66,7 +68,7 @@ describe("walkSource", () => {
     chmodSync(join(root, "s/tool"), 0o4755);
     utimesSync(join(root, "s/secret"), 1_600_000_000.75, 1_600_000_000.75);
     utimesSync(join(root, "s/tool"), new Date(-5500), new Date(-5500));
-    const { entries } = await walkSource(join(root, "s"), []);
+    const { entries } = await listWalk(join(root, "s"), []);
     const byPath = Object.fromEntries(entries.map((e) => [e.path, e]));
     // Owned by whoever runs the test (root in CI), named as `id` names them.
     const id = (flag: string) => Bun.spawnSync(["id", flag]).stdout.toString().trim();
@@ -77,7 +79,7 @@ describe("walkSource", () => {
 
   test("a file source gives one entry named after it", async () => {
     tree({ "etc/hosts": "127.0.0.1 localhost\n" });
-    const { entries } = await walkSource(join(root, "etc/hosts"), ["*"]);
+    const { entries } = await listWalk(join(root, "etc/hosts"), ["*"]);
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ path: "hosts", type: "file", size: 20 });
   });
@@ -87,7 +89,7 @@ describe("walkSource", () => {
     symlinkSync(join(root, "outside"), join(root, "src/to-outside"));
     symlinkSync("does/not/exist", join(root, "src/dangling"));
     symlinkSync(join(root, "src"), join(root, "alias"));
-    const { entries } = await walkSource(join(root, "alias"), []);
+    const { entries } = await listWalk(join(root, "alias"), []);
     expect(entries.map((e) => e.path)).toEqual(["alias", "alias/dangling", "alias/real", "alias/real/file", "alias/to-outside"]);
     expect(entries.find((e) => e.path === "alias/dangling")).toMatchObject({ type: "symlink", linkTarget: "does/not/exist", size: 0 });
     expect(entries.find((e) => e.path === "alias/to-outside")).toMatchObject({ type: "symlink", linkTarget: join(root, "outside") });
@@ -97,7 +99,7 @@ describe("walkSource", () => {
     tree({ "src/keep.txt": "k" });
     expect(Bun.spawnSync(["mkfifo", join(root, "src/pipe")]).exitCode).toBe(0);
     writeFileSync(Buffer.concat([Buffer.from(join(root, "src/bad-")), Buffer.from([0xff, 0xfe])]), "x");
-    const walked = await walkSource(join(root, "src"), []);
+    const walked = await listWalk(join(root, "src"));
     expect(walked.entries.map((e) => e.path)).toEqual(["src", "src/keep.txt"]);
     expect(walked.skipped).toContain(`${join(root, "src/pipe")} (fifo)`);
     expect(walked.skipped.some((s) => s.includes("bad-") && s.includes("not valid UTF-8"))).toBe(true);
@@ -221,13 +223,17 @@ describe("unreadable files and folders", () => {
   });
 });
 
-describe("fingerprintEntries", () => {
-  test("stable when nothing changes; changes with content (same mtime), mode, names and extra", async () => {
+describe("fingerprints", () => {
+  test("stable when nothing changes; changes with content (same mtime), mode, names and what else shapes the archive", async () => {
     tree({ "s/a.txt": "aaaa", "s/b/c.txt": "c" });
-    const print = async (extra = "x") => fingerprintEntries((await walkSource(join(root, "s"), [])).entries, extra);
+    const source = { path: join(root, "s"), name: "s", exclude: [], line: 1, col: 1 };
+    const print = async (name = "s") => fingerprintOf((await walkSource(source.path, [])).digest, { ...source, name }, "tar.gz");
     const first = await print();
     expect(await print()).toBe(first);
     expect(await print("y")).not.toBe(first);
+    expect(fingerprintOf((await walkSource(source.path, [])).digest, source, "tar.zst")).not.toBe(first);
+    // the walk's summary and its list agree: the digest covers every entry listed
+    expect((await listWalk(source.path)).digest).toBe((await walkSource(source.path, [])).digest);
 
     utimesSync(join(root, "s/a.txt"), 1_000_000, 1_000_000);
     const touched = await print();

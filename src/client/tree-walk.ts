@@ -1,17 +1,20 @@
-// Walks one source into sorted tar entries (lstat metadata, excludes applied) and fingerprints the result.
+// Walks one source as sorted tar entries (lstat metadata, excludes applied), one at a time, digesting them as it goes.
 import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { compareTarPaths } from "../archive/tar.ts";
-import { metadataFields, WalkedEntries, type WalkedEntry } from "./walked-entries.ts";
+import { EntryDigest, fingerprintLine, segmentKey, type WalkedEntry } from "./walked-entries.ts";
 import { compileExcludes, type ExcludeMatcher } from "./exclude-patterns.ts";
+import { GarbagePacer } from "./garbage-pacer.ts";
 
 export interface WalkResult {
-  /** Sorted with compareTarPaths; the first is the source itself. Made from `store` on first use, then kept. */
-  readonly entries: WalkedEntry[];
-  /** The same entries, compact: what the fingerprint and the progress estimate read (an unchanged source needs no more). */
-  readonly store: WalkedEntries;
+  /** Hex EntryDigest of the walked entries: what the source's fingerprint is made from. */
+  digest: string;
+  /** Entries walked, the source itself included. */
+  count: number;
+  /** The tar stream's size, near enough for a progress bar: a header per entry, contents padded to 512, two end blocks. */
+  tarBytes: number;
   /** Things left out, one line each: "/path (socket)", "/path (vanished while walking)", ... */
   skipped: string[];
 }
@@ -23,119 +26,213 @@ export interface WalkResult {
  */
 const YIELD_EVERY = 512;
 
-/**
- * Asks the engine for a garbage collection (Bun.gc(false): a request, ~0.05 ms on this thread) every
- * COLLECT_MIN entries, or every eighth of the entries so far when that is more. Each lstat leaves some
- * twenty BigInts and strings behind, each fingerprint line its strings, and JSC let tens of MiB of that
- * pile up before collecting on its own: on an unchanged tree it was the client's peak (20,000 files:
- * walk +25 MiB, fingerprint +12 MiB resident; with the requests about +12 and +3, in the same time).
- * The growing interval keeps the collections' total work a small multiple of a large tree's size.
- */
-const COLLECT_MIN = 1024;
-
-class GarbagePacer {
-  private since = 0;
-  private total = 0;
-
-  /** Counts one entry; asks for a collection when one is due. */
-  tick(): void {
-    this.total++;
-    if (++this.since >= Math.max(COLLECT_MIN, this.total >> 3)) {
-      this.since = 0;
-      Bun.gc(false);
-    }
-  }
-}
+/** The walk looks at the heap every COLLECT_EVERY entries (garbage-pacer.ts). */
+const COLLECT_EVERY = 1024;
 
 /**
- * Lists the source as tar entries sorted with compareTarPaths. The top entry is the source's
- * base name ("/var/www" gives "www", "www/index.html", ...; "/etc/hosts" gives "hosts").
- * The source itself is followed if it is a symlink; nothing below it ever is: symlinks are
- * stored as symlinks. Sockets, FIFOs and devices are left out and listed in `skipped`, as are
- * entries that vanish while walking and names that are not valid UTF-8. uname/gname come
- * from /etc/passwd and /etc/group (read once per process; unknown ids give "").
- * Throws CONFIG on a bad exclude pattern; SOURCE when the source is missing ("source /x does
- * not exist"), is not a file or folder, or a folder or file in it cannot be read
- * ("permission denied: /x/secret.txt").
+ * Walks the source once for its digest, its size estimate and what it leaves out (see TreeWalk),
+ * holding nothing per entry. Throws as TreeWalk does.
  */
 export async function walkSource(sourcePath: string, exclude: readonly string[]): Promise<WalkResult> {
-  const matcher = compileExcludes(exclude);
-  const root = resolve(sourcePath);
-  const top = basename(root);
-  if (top === "") {
-    throw new HashRelayError("SOURCE", `cannot archive the root folder ${root}`, "list the folders under / you want backed up");
+  const walk = await TreeWalk.open(sourcePath, exclude);
+  let tarBytes = 2 * 512;
+  for (;;) {
+    const entry = walk.nextNow();
+    if (!entry) break;
+    tarBytes += 512 + Math.ceil(entry.size / 512) * 512;
+    if (walk.count % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
   }
-  let rootStats: BigIntStats;
-  try {
-    rootStats = await stat(root, { bigint: true });
-  } catch (err) {
-    if (errorCode(err) === "ENOENT" || errorCode(err) === "ENOTDIR") {
-      throw new HashRelayError("SOURCE", `source ${root} does not exist`, "create it or remove it from client.paths", { cause: err });
-    }
-    throw sourceError(root, err);
-  }
-  const kind = kindOf(rootStats);
-  if (kind !== "file" && kind !== "dir") {
-    throw new HashRelayError("SOURCE", `source ${root} is a ${kind}, not a file or folder`, "list a file or folder in client.paths");
-  }
-
-  const owners = await ownerNames();
-  const store = new WalkedEntries(root.slice(0, root.length - top.length), owners.users, owners.groups);
-  let entries: WalkedEntry[] | null = null;
-  const result: WalkResult = {
-    get entries() {
-      return (entries ??= store.toArray());
-    },
-    store,
-    skipped: [],
-  };
-  const walker = new Walker(matcher, store, result.skipped);
-  if (kind === "dir") {
-    const children = walker.readFolder(root, true);
-    walker.add(top, rootStats, "dir");
-    await walker.walkFolder(root, top, "", children!);
-  } else {
-    assertReadable(root);
-    walker.add(top, rootStats, "file");
-  }
-  return result;
+  return { digest: walk.digest(), count: walk.count, tarBytes, skipped: walk.skipped };
 }
 
 type Kind = "file" | "dir" | "symlink" | "socket" | "fifo" | "block device" | "character device" | "unknown";
 
-class Walker {
+/** A folder being walked: where it is, and its child names (sorted) with the next one to visit. */
+interface Folder {
+  absPath: string;
+  archivePath: string;
+  relPath: string;
+  names: string[];
+  next: number;
+}
+
+/**
+ * The source as tar entries sorted with compareTarPaths, one at a time (depth first, each folder's
+ * names sorted). The top entry is the source's base name ("/var/www" gives "www", "www/index.html",
+ * ...; "/etc/hosts" gives "hosts"). The source itself is followed if it is a symlink; nothing below it
+ * ever is: symlinks are stored as symlinks. Sockets, FIFOs and devices are left out and listed in
+ * `skipped`, as are entries that vanish while walking and names that are not valid UTF-8.
+ * uname/gname come from /etc/passwd and /etc/group (read once per process; unknown ids give "").
+ *
+ * Memory: the sorted child names of each folder on the current path, nothing per entry once it is
+ * handed out; the digest of every entry handed out is kept up to date as they go.
+ */
+export class TreeWalk {
+  /** Things left out, one line each. */
+  readonly skipped: string[] = [];
+  /** Entries handed out so far. */
+  count = 0;
+  private readonly folders: Folder[] = [];
+  private readonly entryDigest = new EntryDigest();
   private sinceYield = 0;
+  private sinceCollect = 0;
+  private last: { entry: WalkedEntry; line: string } | null = null;
   private readonly garbage = new GarbagePacer();
 
-  constructor(
+  private constructor(
     private readonly matcher: ExcludeMatcher,
-    private readonly store: WalkedEntries,
-    private readonly skipped: string[],
+    private readonly absPrefix: string,
+    private readonly owners: Owners,
+    private top: WalkedEntry | null,
   ) {}
 
-  /** Appends the entry at archive path `path` (its absolute path is the store's prefix and `path`). */
-  add(path: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): void {
-    const mtimeNs = st.mtimeNs;
-    this.store.push(
+  /**
+   * Checks the source and opens its walk. Throws CONFIG on a bad exclude pattern; SOURCE when the
+   * source is missing ("source /x does not exist"), is not a file or folder, or cannot be read.
+   * `next` throws SOURCE when a folder or file in it cannot be read ("permission denied: /x/secret.txt").
+   */
+  static async open(sourcePath: string, exclude: readonly string[]): Promise<TreeWalk> {
+    const matcher = compileExcludes(exclude);
+    const root = resolve(sourcePath);
+    const top = basename(root);
+    if (top === "") {
+      throw new HashRelayError("SOURCE", `cannot archive the root folder ${root}`, "list the folders under / you want backed up");
+    }
+    let rootStats: BigIntStats;
+    try {
+      rootStats = await stat(root, { bigint: true });
+    } catch (err) {
+      if (errorCode(err) === "ENOENT" || errorCode(err) === "ENOTDIR") {
+        throw new HashRelayError("SOURCE", `source ${root} does not exist`, "create it or remove it from client.paths", { cause: err });
+      }
+      throw sourceError(root, err);
+    }
+    const kind = kindOf(rootStats);
+    if (kind !== "file" && kind !== "dir") {
+      throw new HashRelayError("SOURCE", `source ${root} is a ${kind}, not a file or folder`, "list a file or folder in client.paths");
+    }
+    const walk = new TreeWalk(matcher, root.slice(0, root.length - top.length), await ownerNames(), null);
+    if (kind === "dir") {
+      const names = walk.readFolder(root, true)!;
+      walk.top = walk.entryOf(top, rootStats, "dir");
+      walk.folders.push({ absPath: root, archivePath: top, relPath: "", names, next: 0 });
+    } else {
+      assertReadable(root);
+      walk.top = walk.entryOf(top, rootStats, "file");
+    }
+    return walk;
+  }
+
+  /** The next entry, or null at the end; gives the event loop a turn every YIELD_EVERY entries. Throws SOURCE. */
+  async next(): Promise<WalkedEntry | null> {
+    if (++this.sinceYield >= YIELD_EVERY) {
+      this.sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return this.nextNow();
+  }
+
+  /** The next entry, or null at the end, without giving the event loop a turn (the caller does). Throws SOURCE. */
+  nextNow(): WalkedEntry | null {
+    const entry = this.step();
+    if (entry) {
+      this.last = { entry, line: fingerprintLine(entry) };
+      this.entryDigest.add(this.last.line);
+      this.count++;
+    }
+    return entry;
+  }
+
+  /** The segment key of `entry` (walked-entries.ts); the line of the entry handed out last is not made again. */
+  keyOf(entry: WalkedEntry): Uint8Array {
+    return segmentKey(entry === this.last?.entry ? this.last.line : fingerprintLine(entry));
+  }
+
+  /** The digest of the entries handed out (all of them once next gave null). */
+  digest(): string {
+    return this.entryDigest.hex();
+  }
+
+  /** The next entry, depth first, without yielding. */
+  private step(): WalkedEntry | null {
+    if (this.top) {
+      const top = this.top;
+      this.top = null;
+      return top;
+    }
+    while (this.folders.length > 0) {
+      const folder = this.folders.at(-1)!;
+      if (folder.next >= folder.names.length) {
+        this.folders.pop();
+        continue;
+      }
+      const entry = this.visit(folder, folder.names[folder.next++]!);
+      if (entry) return entry;
+    }
+    return null;
+  }
+
+  /** The entry for one child of `folder` (its folder, when it is one, is entered next), or null when it is left out. */
+  private visit(folder: Folder, name: string): WalkedEntry | null {
+    if (++this.sinceCollect >= COLLECT_EVERY) {
+      this.sinceCollect = 0;
+      this.garbage.check();
+    }
+    const childAbs = `${folder.absPath}/${name}`;
+    const st = this.lstatChild(childAbs);
+    if (!st) return null;
+    const childArchive = `${folder.archivePath}/${name}`;
+    const childRel = folder.relPath === "" ? name : `${folder.relPath}/${name}`;
+    const kind = kindOf(st);
+    if (this.matcher.excludes(childRel, kind === "dir")) return null;
+    if (kind === "dir") {
+      const names = this.readFolder(childAbs, false);
+      if (!names) return null;
+      this.folders.push({ absPath: childAbs, archivePath: childArchive, relPath: childRel, names, next: 0 });
+      return this.entryOf(childArchive, st, "dir");
+    }
+    if (kind === "file") {
+      assertReadable(childAbs, st);
+      return this.entryOf(childArchive, st, "file");
+    }
+    if (kind === "symlink") {
+      const target = this.readLinkChild(childAbs);
+      return target === null ? null : this.entryOf(childArchive, st, "symlink", target);
+    }
+    this.skipped.push(`${childAbs} (${kind})`);
+    return null;
+  }
+
+  /** The entry at archive path `path` (its absolute path is the walk's prefix and `path`). */
+  private entryOf(path: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): WalkedEntry {
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const entry: WalkedEntry = {
       path,
       type,
-      Number(st.mode) & 0o7777,
-      Number(st.uid),
-      Number(st.gid),
-      type === "file" ? Number(st.size) : 0,
-      floorSeconds(mtimeNs),
-      mtimeNs,
-      st.ctimeNs,
-      st.ino,
-      linkTarget,
-    );
+      mode: Number(st.mode) & 0o7777,
+      uid,
+      gid,
+      uname: this.owners.users.get(uid) ?? "",
+      gname: this.owners.groups.get(gid) ?? "",
+      size: type === "file" ? Number(st.size) : 0,
+      mtime: floorSeconds(st.mtimeNs),
+      absPath: this.absPrefix + path,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+      ino: st.ino,
+    };
+    if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+    return entry;
   }
 
   /** Child names sorted, or null when the folder vanished (never for the root: that throws). */
-  readFolder(absPath: string, isRoot: boolean): string[] | null {
-    let raw: Buffer[];
+  private readFolder(absPath: string, isRoot: boolean): string[] | null {
+    let names: string[];
     try {
-      raw = readdirSync(absPath, { encoding: "buffer" });
+      names = readdirSync(absPath);
+      // A name that is not valid UTF-8 decodes with U+FFFD: only then are the raw bytes read.
+      if (names.some((name) => name.includes("\uFFFD"))) names = this.validNames(absPath, readdirSync(absPath, { encoding: "buffer" }));
     } catch (err) {
       const code = errorCode(err);
       if (!isRoot && (code === "ENOENT" || code === "ENOTDIR")) {
@@ -144,6 +241,11 @@ class Walker {
       }
       throw sourceError(absPath, err);
     }
+    return names.sort(compareTarPaths);
+  }
+
+  /** The names that are valid UTF-8, decoded; the others are listed in `skipped`. */
+  private validNames(absPath: string, raw: Buffer[]): string[] {
     const names: string[] = [];
     const strict = new TextDecoder("utf-8", { fatal: true });
     for (const name of raw) {
@@ -153,39 +255,7 @@ class Walker {
         this.skipped.push(`${join(absPath, name.toString("utf8"))} (name is not valid UTF-8)`);
       }
     }
-    return names.sort(compareTarPaths);
-  }
-
-  /** Appends the entries below one folder, depth first, in compareTarPaths order. */
-  async walkFolder(absPath: string, archivePath: string, relPath: string, names: string[]): Promise<void> {
-    for (const name of names) {
-      if (++this.sinceYield >= YIELD_EVERY) {
-        this.sinceYield = 0;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      this.garbage.tick();
-      const childAbs = join(absPath, name);
-      const st = this.lstatChild(childAbs);
-      if (!st) continue;
-      const childArchive = `${archivePath}/${name}`;
-      const childRel = relPath === "" ? name : `${relPath}/${name}`;
-      const kind = kindOf(st);
-      if (this.matcher.excludes(childRel, kind === "dir")) continue;
-      if (kind === "dir") {
-        const children = this.readFolder(childAbs, false);
-        if (!children) continue;
-        this.add(childArchive, st, "dir");
-        await this.walkFolder(childAbs, childArchive, childRel, children);
-      } else if (kind === "file") {
-        assertReadable(childAbs, st);
-        this.add(childArchive, st, "file");
-      } else if (kind === "symlink") {
-        const target = this.readLinkChild(childAbs);
-        if (target !== null) this.add(childArchive, st, "symlink", target);
-      } else {
-        this.skipped.push(`${childAbs} (${kind})`);
-      }
-    }
+    return names;
   }
 
   private lstatChild(absPath: string): BigIntStats | null {
@@ -218,37 +288,6 @@ class Walker {
       return null;
     }
   }
-}
-
-/**
- * Hex SHA-256 over `extra` and, per entry in order: path, type, mode, uid, gid, uname, gname,
- * size, mtime and ctime in nanoseconds, inode and link target. Equal fingerprints mean the
- * walk saw no change; ctime catches writes that restore the mtime. `extra` should carry
- * whatever else shapes the archive (format version, name, excludes).
- */
-export function fingerprintEntries(entries: readonly WalkedEntry[] | WalkedEntries, extra: string): string {
-  // Lines are hashed in batches of ~64 KiB: one update per line leaves a garbage buffer per entry.
-  const hash = new Bun.CryptoHasher("sha256");
-  let batch = `${JSON.stringify(extra)}\n`;
-  const garbage = new GarbagePacer();
-  const store = entries instanceof WalkedEntries ? entries : null;
-  for (let i = 0; i < entries.length; i++) {
-    garbage.tick();
-    let fields;
-    if (store) {
-      fields = store.fingerprintFields(i);
-    } else {
-      const e = (entries as readonly WalkedEntry[])[i]!;
-      fields = [e.path, ...metadataFields(e)];
-    }
-    batch += `${JSON.stringify(fields)}\n`;
-    if (batch.length >= 65536) {
-      hash.update(batch);
-      batch = "";
-    }
-  }
-  hash.update(batch);
-  return hash.digest("hex");
 }
 
 function kindOf(st: BigIntStats): Kind {

@@ -1,9 +1,8 @@
-// WalkedEntries: entries come back exactly as pushed (64-bit times and inodes included), and fingerprint as the objects do.
+// Fingerprint lines, the walk's digest and segment keys: every field counts, 64-bit times and inodes exactly.
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
-import { WalkedEntries } from "./walked-entries.ts";
-import { fingerprintEntries } from "./tree-walk.ts";
-import type { WalkedEntry } from "./walked-entries.ts";
+import { EntryDigest, fingerprintLine, segmentKey, type WalkedEntry } from "./walked-entries.ts";
 
 const users = new Map([
   [0, "root"],
@@ -47,47 +46,51 @@ const entryArb: fc.Arbitrary<WalkedEntry> = fc
     return e;
   });
 
-function storeOf(entries: readonly WalkedEntry[]): WalkedEntries {
-  const store = new WalkedEntries("/data/", users, groups);
-  for (const e of entries) store.push(e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNs, e.ctimeNs, e.ino, e.linkTarget);
-  return store;
-}
-
-describe("WalkedEntries", () => {
-  test("gives back every entry as pushed, in order, and fingerprints like the objects", () => {
+describe("fingerprint lines", () => {
+  test("two entries differing in any field give different lines and segment keys", () => {
     fc.assert(
-      fc.property(fc.array(entryArb, { maxLength: 150 }), (entries) => {
-        const store = storeOf(entries);
-        expect(store.length).toBe(entries.length);
-        expect(store.toArray()).toEqual(entries);
-        expect([...store.entrySizes()]).toEqual(entries.map((e) => e.size));
-        expect(fingerprintEntries(store, "x")).toBe(fingerprintEntries(entries, "x"));
+      fc.property(entryArb, entryArb, (a, b) => {
+        const fields = ["path", "type", "mode", "uid", "gid", "uname", "gname", "size", "mtimeNs", "ctimeNs", "ino", "linkTarget"] as const;
+        const same = fields.every((f) => a[f] === b[f]);
+        expect(fingerprintLine(a) === fingerprintLine(b)).toBe(same);
+        expect(Buffer.from(segmentKey(fingerprintLine(a))).equals(Buffer.from(segmentKey(fingerprintLine(b))))).toBe(same);
       }),
-      { numRuns: 60 },
+      { numRuns: 200 },
     );
   });
 
-  test("a 64-bit inode and nanosecond times far from zero survive exactly", () => {
-    const ino = (1n << 64n) - 3n;
-    const mtimeNs = -1_234_567_890_123_456_789n;
-    const store = new WalkedEntries("/", users, groups);
-    store.push("www", "dir", 0o40755, 1000, 100, 0, -1_234_567_891, mtimeNs, 9_007_199_254_740_993n, ino);
-    const e = store.at(0);
-    expect(e.ino).toBe(ino);
-    expect(e.mtimeNs).toBe(mtimeNs);
-    expect(e.ctimeNs).toBe(9_007_199_254_740_993n);
-    expect(e.mode).toBe(0o755);
-    expect(e.absPath).toBe("/www");
-    expect([e.uname, e.gname]).toEqual(["ana", "users"]);
-    expect(e.linkTarget).toBeUndefined();
-    expect("linkTarget" in e).toBe(false);
+  test("a 64-bit inode and nanosecond times far from zero count to the last unit", () => {
+    const e: WalkedEntry = {
+      path: "www",
+      type: "dir",
+      mode: 0o755,
+      uid: 1000,
+      gid: 100,
+      uname: "ana",
+      gname: "users",
+      size: 0,
+      mtime: -1_234_567_891,
+      absPath: "/www",
+      mtimeNs: -1_234_567_890_123_456_789n,
+      ctimeNs: 9_007_199_254_740_993n,
+      ino: (1n << 64n) - 3n,
+    };
+    const line = fingerprintLine(e);
+    for (const changed of [{ ino: e.ino - 1n }, { mtimeNs: e.mtimeNs + 1n }, { ctimeNs: e.ctimeNs - 1n }]) {
+      expect(fingerprintLine({ ...e, ...changed })).not.toBe(line);
+    }
+    expect(line).toContain("18446744073709551613");
   });
 
-  test("refuses ids that are not 32-bit and indexes out of range", () => {
-    const store = new WalkedEntries("/", users, groups);
-    expect(() => store.push("a", "file", 0o644, 2 ** 32, 0, 0, 0, 0n, 0n, 1n)).toThrow(RangeError);
-    expect(() => store.push("a", "file", 0o644, 0, -1, 0, 0, 0n, 0n, 1n)).toThrow(RangeError);
-    expect(store.length).toBe(0);
-    expect(() => store.at(0)).toThrow(RangeError);
+  test("the digest is SHA-256 of the lines, each ending in a newline, however many", () => {
+    fc.assert(
+      fc.property(fc.array(entryArb, { maxLength: 700 }), (entries) => {
+        const digest = new EntryDigest();
+        for (const e of entries) digest.add(fingerprintLine(e));
+        const lines = entries.map((e) => `${fingerprintLine(e)}\n`).join("");
+        expect(digest.hex()).toBe(createHash("sha256").update(lines).digest("hex"));
+      }),
+      { numRuns: 20 },
+    );
   });
 });

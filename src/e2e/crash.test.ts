@@ -52,17 +52,18 @@ describe("crash safety", () => {
     expect(first.status).toBe(0);
     const previous = first.report.results[0]!.archive!;
     const previousSha = new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", previous))).digest("hex");
-    // What the client remembers of the last stored archive (record, block index, segments): a failed tick must not touch it.
+    // What the client remembers of the last stored archive (record, source index folder): a failed tick must not touch it.
     const sources = path.join(world.state, "sources");
     const remembered = () =>
       Object.fromEntries(
-        fs
-          .readdirSync(sources)
+        (fs.readdirSync(sources, { recursive: true }) as string[])
+          .filter((name) => fs.statSync(path.join(sources, name)).isFile())
           .sort()
           .map((name) => [name, Bun.hash(fs.readFileSync(path.join(sources, name))).toString()]),
       );
+    const indexFolders = () => fs.readdirSync(sources).filter((name) => name.endsWith(".index"));
     const rememberedBefore = remembered();
-    expect(Object.keys(rememberedBefore).some((name) => name.endsWith(".blocks"))).toBe(true);
+    expect(indexFolders()).toHaveLength(1);
 
     // 160 MiB of incompressible data: a transfer that takes seconds
     const big = path.join(data, "big.bin");
@@ -79,15 +80,16 @@ describe("crash safety", () => {
     const tmp = path.join(world.storage, ".hashrelay", "tmp");
     expect(listTree(tmp)).toEqual([]); // leftovers cleaned at start
     // The server writes the new archive ahead while chunks arrive; the kill waits for commit: the client
-    // sent it once it writes its new block index beside the current one (renamed only after the receipt).
+    // sent it once its new source index is complete beside the current one (named by its record only after the receipt).
     const code2 = await killServerWhen(
       world,
       server,
-      () => sizeUnder(tmp) > 0 && fs.readdirSync(sources).some((name) => name.endsWith(".tmp")),
+      () =>
+        sizeUnder(tmp) > 0 && indexFolders().some((name) => fs.existsSync(path.join(sources, name, "ids"))) && indexFolders().length > 1,
     );
     expect(code2).not.toBe(0);
     expectOnlyIntact(world, previous, previousSha);
-    // the client was writing the new block index and segments while it waited for the receipt: none replaced, no temp file left
+    // the client was writing the new source index while it waited for the receipt: the record still names the old one, the new one is gone
     expect(remembered()).toEqual(rememberedBefore);
 
     server = await startServer(world);

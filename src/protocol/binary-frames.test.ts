@@ -4,9 +4,10 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { HashRelayError } from "../errors.ts";
-import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES } from "./constants.ts";
+import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "./constants.ts";
 import {
   decodeChunkPayload,
+  decodeFetchedChunk,
   decodeManifestPage,
   decodeNeed,
   encodeChunkPayload,
@@ -61,7 +62,9 @@ describe("manifest pages", () => {
     expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(0), ...id, ...u32(CHUNK_MAX + 1)])))).toContain("raw bytes");
     const tooMany = new Uint8Array(4 + 36 * (MANIFEST_PAGE_ENTRIES + 1));
     expect(badFrame(() => decodeManifestPage(tooMany))).toContain(`${MANIFEST_PAGE_ENTRIES + 1} entries`);
-    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(1 << 24), ...id, ...u32(5)])))).toContain("outside 0..16777216");
+    expect(badFrame(() => decodeManifestPage(Uint8Array.from([...u32(MAX_CHUNKS_PER_ARCHIVE), ...id, ...u32(5)])))).toContain(
+      `outside 0..${MAX_CHUNKS_PER_ARCHIVE}`,
+    );
   });
 
   test("manifestPages cuts full pages then the remainder", () => {
@@ -113,7 +116,7 @@ describe("need bitmaps", () => {
 describe("pages of any size, back to back", () => {
   test("a manifest page may start at any index below the chunk limit", () => {
     const id = new Uint8Array(32).fill(7);
-    for (const firstIndex of [1, 300, MANIFEST_PAGE_ENTRIES + 5, (1 << 24) - 1]) {
+    for (const firstIndex of [1, 300, MANIFEST_PAGE_ENTRIES + 5, MAX_CHUNKS_PER_ARCHIVE - 1]) {
       const page = { firstIndex, entries: [{ id, rawLength: 5 }] };
       expect(decodeManifestPage(encodeManifestPage(page))).toEqual(page);
     }
@@ -126,18 +129,20 @@ describe("pages of any size, back to back", () => {
 
   test("a page or need past the chunk limit is still refused", () => {
     const id = new Array(32).fill(7);
-    const twoAtTheEnd = Uint8Array.from([...u32((1 << 24) - 1), ...id, ...u32(5), ...id, ...u32(5)]);
-    expect(badFrame(() => decodeManifestPage(twoAtTheEnd))).toContain("outside 0..16777216");
-    expect(badFrame(() => decodeNeed(Uint8Array.from([...u32((1 << 24) - 1, 2), 0])))).toContain("outside 0..16777216");
+    const twoAtTheEnd = Uint8Array.from([...u32(MAX_CHUNKS_PER_ARCHIVE - 1), ...id, ...u32(5), ...id, ...u32(5)]);
+    expect(badFrame(() => decodeManifestPage(twoAtTheEnd))).toContain(`outside 0..${MAX_CHUNKS_PER_ARCHIVE}`);
+    expect(badFrame(() => decodeNeed(Uint8Array.from([...u32(MAX_CHUNKS_PER_ARCHIVE - 1, 2), 0])))).toContain(
+      `outside 0..${MAX_CHUNKS_PER_ARCHIVE}`,
+    );
     expect(() =>
       encodeManifestPage({
-        firstIndex: (1 << 24) - 1,
+        firstIndex: MAX_CHUNKS_PER_ARCHIVE - 1,
         entries: [
           { id: new Uint8Array(32), rawLength: 5 },
           { id: new Uint8Array(32), rawLength: 5 },
         ],
       }),
-    ).toThrow("outside 0..16777216");
+    ).toThrow(`outside 0..${MAX_CHUNKS_PER_ARCHIVE}`);
   });
 });
 
@@ -168,6 +173,33 @@ describe("chunk payloads", () => {
     const huge = new Uint8Array(4 + MAX_CHUNK_MEMBER + 1);
     huge.set(member, 4);
     expect(badFrame(() => decodeChunkPayload(huge))).toContain("member is");
-    expect(badFrame(() => decodeChunkPayload(Uint8Array.from([...u32(1 << 24), ...member])))).toContain("past the limit");
+    expect(badFrame(() => decodeChunkPayload(Uint8Array.from([...u32(MAX_CHUNKS_PER_ARCHIVE), ...member])))).toContain("past the limit");
+  });
+
+  test("a fetched member may follow a zstd filler (§8.3); an uploaded one may not; both keep the bound", () => {
+    const behindFiller = Uint8Array.from([
+      ...u32(3),
+      0x5f,
+      0x2a,
+      0x4d,
+      0x18,
+      2,
+      0,
+      0,
+      0,
+      0x48,
+      0x46,
+      0x5e,
+      0x2a,
+      0x4d,
+      0x18,
+      ...new Array(20).fill(0),
+    ]);
+    expect(decodeFetchedChunk(behindFiller).member).toEqual(behindFiller.subarray(4));
+    expect(badFrame(() => decodeChunkPayload(behindFiller))).toContain("not a gzip or zstd member");
+    const huge = new Uint8Array(4 + MAX_CHUNK_MEMBER + 1);
+    huge.set(behindFiller.subarray(4), 4);
+    expect(badFrame(() => decodeFetchedChunk(huge))).toContain("member is");
+    expect(badFrame(() => decodeFetchedChunk(Uint8Array.from([...u32(0), ...new Array(30).fill(0x42)])))).toContain("not a gzip");
   });
 });

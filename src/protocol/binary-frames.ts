@@ -38,6 +38,8 @@ const CHUNK_ID_BYTES = 32;
 /** gzip magic + deflate method: every member starts with these. */
 const GZIP_MEMBER_START = [0x1f, 0x8b, 0x08];
 const ZSTD_MEMBER_START = [0x5e, 0x2a, 0x4d, 0x18];
+/** A zstd filler (skippable frame 0x184D2A5F): a fetched member may follow fillers (§8.3). */
+const ZSTD_FILLER_START = [0x5f, 0x2a, 0x4d, 0x18];
 /** Smallest gzip member: 10-byte header, an empty deflate block, 8-byte trailer. */
 const MIN_GZIP_MEMBER = 20;
 /** Largest gzip member that still fits a SEALED_CHUNK frame. */
@@ -163,14 +165,31 @@ export function encodeChunkPayload(chunk: ChunkPayload): Uint8Array {
 
 /** Inverse of encodeChunkPayload (member is a view into `bytes`); throws BAD_FRAME when it cannot be a gzip member. */
 export function decodeChunkPayload(bytes: Uint8Array): ChunkPayload {
+  return decodeChunk(bytes, [GZIP_MEMBER_START, ZSTD_MEMBER_START]);
+}
+
+/**
+ * A CHUNK frame answering `fetch`: as decodeChunkPayload, but `member` is the stored member with the
+ * fillers before it (§8.3), so it may start with a zstd filler. Throws BAD_FRAME.
+ */
+export function decodeFetchedChunk(bytes: Uint8Array): ChunkPayload {
+  return decodeChunk(bytes, [GZIP_MEMBER_START, ZSTD_MEMBER_START, ZSTD_FILLER_START]);
+}
+
+function decodeChunk(bytes: Uint8Array, starts: number[][]): ChunkPayload {
   if (bytes.length < 4) throw bad(`chunk of ${bytes.length} bytes is shorter than its index`);
   const index = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0, false);
   const member = bytes.subarray(4);
-  checkChunk(index, member, bad);
+  checkChunk(index, member, bad, starts);
   return { index, member };
 }
 
-function checkChunk(index: number, member: Uint8Array, fail: (m: string) => HashRelayError): void {
+function checkChunk(
+  index: number,
+  member: Uint8Array,
+  fail: (m: string) => HashRelayError,
+  starts: number[][] = [GZIP_MEMBER_START, ZSTD_MEMBER_START],
+): void {
   if (!Number.isInteger(index) || index < 0 || index >= MAX_CHUNKS_PER_ARCHIVE) {
     throw fail(`chunk index ${index} is past the limit of ${MAX_CHUNKS_PER_ARCHIVE} chunks`);
   }
@@ -178,9 +197,7 @@ function checkChunk(index: number, member: Uint8Array, fail: (m: string) => Hash
     throw fail(`chunk ${index} member is ${member.length} bytes, expected ${MIN_GZIP_MEMBER} to ${MAX_CHUNK_MEMBER}`);
   }
   // a gzip member (.tar.gz) or a zstd member: skippable frame 5e 2a 4d 18 (.tar.zst)
-  const gzip = GZIP_MEMBER_START.every((b, i) => member[i] === b);
-  const zstd = ZSTD_MEMBER_START.every((b, i) => member[i] === b);
-  if (!gzip && !zstd) {
+  if (!starts.some((start) => start.every((b, i) => member[i] === b))) {
     throw fail(`chunk ${index} is not a gzip or zstd member (bad magic)`);
   }
 }

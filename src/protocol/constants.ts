@@ -42,8 +42,12 @@ export const IDLE_TIMEOUT_MS = 60_000;
 export const MAX_CONNECTIONS = 64;
 /** How long a client waits for the answer to `commit` (the server assembles, fsyncs and verifies the whole archive). */
 export const COMMIT_TIMEOUT_MS = 30 * 60_000;
-/** An archive may hold at most this many chunks (bounds server memory per offer). */
-export const MAX_CHUNKS_PER_ARCHIVE = 1 << 24;
+/**
+ * An archive may hold at most this many chunks: 2^28, 16 TiB at the average chunk, so that a source
+ * of 1 TiB is far from the limit (the server pages member tables; it holds 37 bytes per entry of an
+ * upload in progress).
+ */
+export const MAX_CHUNKS_PER_ARCHIVE = 1 << 28;
 
 // ---- spec, added with the wire protocol (PROTOCOL.md) ----
 /** HELLO body: magic 4 | version 1 | role 1 | identity 32 | ephemeral 32 | nonce 32. */

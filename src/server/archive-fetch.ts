@@ -1,6 +1,7 @@
 // Answering `fetch`: an archive sent back whole for a restore, or only its chunk list for a verify, with what anchors it.
-import { FrameType } from "../protocol/constants.ts";
-import { encodeManifestPage, manifestPages } from "../protocol/binary-frames.ts";
+import type { ManifestEntry } from "../archive/manifest.ts";
+import { FrameType, MANIFEST_PAGE_ENTRIES } from "../protocol/constants.ts";
+import { encodeManifestPage } from "../protocol/binary-frames.ts";
 import { formatPublicKey } from "../protocol/identity.ts";
 import type { FetchMessage } from "../protocol/messages.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
@@ -11,8 +12,9 @@ import type { SessionScope } from "./session-context.ts";
 /**
  * `fetching` (with the archive's receipt, signed by the identity in force, and the manifest the client
  * signed when the server kept it), the archive's manifest as MANIFEST pages, then (unless manifestOnly)
- * every member as a CHUNK frame in order. Members go as read, unchecked: the client verifies each
- * against the chunk list it anchored. Throws STORAGE when this client holds no such archive or it
+ * every member, with the fillers before it, as a CHUNK frame in order; the archive's members are read
+ * a page at a time. Members go as read, unchecked: the client verifies each against the chunk list it
+ * anchored. Throws STORAGE when this client holds no such archive or it
  * cannot be read.
  */
 export async function answerFetch(scope: SessionScope, message: FetchMessage): Promise<void> {
@@ -36,21 +38,31 @@ async function sendArchive(scope: SessionScope, name: string, file: string, mani
       type: "fetching",
       file,
       size: source.size,
-      chunks: source.members.length,
+      chunks: source.count,
       ...(source.trashed ? { trashed: true as const } : {}),
       receipt: await currentReceipt(scope, source),
       ...(source.manifest ? { manifest: source.manifest } : {}),
     });
-    const entries = source.members.map((m) => ({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength }));
-    for (const page of manifestPages(entries)) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage(page));
-    if (manifestOnly) return source.members.length;
-    for (const [index, m] of source.members.entries()) {
-      const payload = new Uint8Array(4 + m.length);
-      new DataView(payload.buffer).setUint32(0, index, false);
-      payload.set(await source.read(m.offset, m.length), 4);
+    let page: ManifestEntry[] = [];
+    let firstIndex = 0;
+    for (const m of source.members()) {
+      page.push({ id: new Uint8Array(Buffer.from(m.id, "hex")), rawLength: m.rawLength });
+      if (page.length < MANIFEST_PAGE_ENTRIES) continue;
+      await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex, entries: page }));
+      firstIndex += page.length;
+      page = [];
+    }
+    if (page.length > 0) await session.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex, entries: page }));
+    if (manifestOnly) return source.count;
+    let index = 0;
+    for (const m of source.members()) {
+      // A member goes with the fillers before it (PROTOCOL.md §8.3): what the client receives makes up the file.
+      const payload = new Uint8Array(4 + m.lead + m.length);
+      new DataView(payload.buffer).setUint32(0, index++, false);
+      payload.set(await source.read(m.offset - m.lead, m.lead + m.length), 4);
       await session.sendBinary(FrameType.SEALED_CHUNK, payload);
     }
-    return source.members.length;
+    return source.count;
   } finally {
     await source.close();
   }

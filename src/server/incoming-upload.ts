@@ -1,6 +1,6 @@
 // Receiving one archive (PROTOCOL.md §10 steps 3–6): the offer's answer, manifest pages -> NEED, chunks and deltas, commit -> receipt.
 import { HashRelayError } from "../errors.ts";
-import { decodeDiffPage, expandDiff } from "../archive/manifest-diff.ts";
+import { decodeDiffPage, expandDiff, type BaseEntries } from "../archive/manifest-diff.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
@@ -40,12 +40,10 @@ export async function beginIncomingUpload(scope: SessionScope, message: OfferMes
   const { store } = scope.ctx;
   await store.admitUpload(scope.client, message.name);
   // The base: an archive of this client both sides know, for manifest diffs and chunk deltas.
-  const baseEntry = message.base ? store.findById(scope.client, message.base) : undefined;
-  const base = baseEntry
-    ? baseEntry.members.map(([hex, , , rawLength]) => ({ id: new Uint8Array(Buffer.from(hex, "hex")), rawLength }))
-    : null;
+  // Read from the index a page at a time: a base of millions of chunks is never held whole.
+  const base = (message.base && store.base(scope.client, message.base)) || null;
   // the base's chunks are stored: its pages need no index probe for them
-  const knownStored = baseEntry ? new Set(baseEntry.members.map(([hex]) => hex)) : null;
+  const knownStored = base?.knownStored() ?? null;
   const upload = store.beginUpload(scope.client, message.name, message.format, knownStored);
   return new IncomingUpload(scope, message.name, upload, base, deltaSources);
 }
@@ -70,7 +68,7 @@ export class IncomingUpload {
     readonly name: string,
     private readonly upload: Upload,
     /** The accepted base's manifest (diff pages and deltas refer to it), or null without one. */
-    private readonly base: ManifestEntry[] | null,
+    private readonly base: BaseEntries | null,
     private readonly deltaSources: DeltaSources,
   ) {}
 
@@ -164,7 +162,7 @@ export class IncomingUpload {
   }
 }
 
-function expandDiffPage(payload: Uint8Array, base: ManifestEntry[] | null): { firstIndex: number; entries: ManifestEntry[] } {
+function expandDiffPage(payload: Uint8Array, base: BaseEntries | null): { firstIndex: number; entries: ManifestEntry[] } {
   if (!base) throw new HashRelayError("BAD_FRAME", "manifest diff without an accepted base");
   const page = decodeDiffPage(payload);
   return { firstIndex: page.firstIndex, entries: expandDiff(page.ops, base, page.count) };

@@ -44,9 +44,9 @@ async function answerChallenges(
 ): Promise<ProofMessage["answers"]> {
   const answers: ProofMessage["answers"] = [];
   for (const { index, nonce } of items) {
-    const member = source.members[index];
+    const member = source.member(index);
     if (!member) {
-      answers.push({ index, error: `the archive has ${source.members.length} members` });
+      answers.push({ index, error: `the archive has ${source.count} members` });
       continue;
     }
     try {

@@ -55,6 +55,26 @@ test("the last one stored is the name's current archive, whatever the names say"
   expect(lines).toContain("    docs           backup-docs-00-00-03-2026-11-25.tar.gz  100 B, stored 24 h ago (2 kept)");
 });
 
+test("the storage's file system: cloned runs, or whole copies and why", async () => {
+  const storage = path.join(root, "sharing");
+  store(storage, "backup-docs-00-00-03-2026-11-25.tar.gz", NOW.getTime() - DAY);
+  const lines = async () =>
+    serverStatusLines(await serverStatus(config(storage), NOW), { file: "hashrelay.yaml", hash: "0".repeat(64) }, NOW);
+  expect((await lines()).some((l) => l.startsWith("Archives:"))).toBe(false);
+  fs.mkdirSync(path.join(storage, ".hashrelay"), { recursive: true });
+  const state = (cloning: boolean) =>
+    fs.writeFileSync(
+      path.join(storage, ".hashrelay", "sharing-state.json"),
+      JSON.stringify({ cloning, blockSize: 4096, ...(cloning ? {} : { reason: "EOPNOTSUPP" }), checkedAt: NOW.toISOString() }),
+    );
+  state(false);
+  expect((await lines()).find((l) => l.startsWith("Archives:"))).toContain(
+    "copied whole at each backup: this file system cannot clone (EOPNOTSUPP)",
+  );
+  state(true);
+  expect((await lines()).find((l) => l.startsWith("Archives:"))).toContain("unchanged runs are cloned");
+});
+
 test("staging left by unfinished uploads and a client's use of its quota are shown", async () => {
   const storage = path.join(root, "space");
   store(storage, "backup-docs-00-00-03-2026-11-25.tar.gz", NOW.getTime() - DAY);

@@ -6,6 +6,7 @@ import { formatDuration, formatSize } from "../config/units.ts";
 import { daemonInfo, daemonLine, type DaemonInfo } from "../daemon/daemon-status.ts";
 import { formatAge, when } from "../daemon/status-line.ts";
 import type { ServerConfig } from "../io/config-file.ts";
+import { readSharingState, type SharingState } from "../store/block-sharing.ts";
 import { readHolds, type Hold } from "../store/holds.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName, readSidecar } from "../store/trash.ts";
@@ -60,6 +61,8 @@ export interface ServerStatus {
   /** Names whose last good archive is held out of retention (suspect replacements), and hold files that cannot be read. */
   holds: Hold[];
   unreadableHolds: string[];
+  /** Whether the server clones unchanged runs into new archives (as its last start found), or null before any start. */
+  sharing: SharingState | null;
 }
 
 /** What the storage and the daemon's activity file say; reads only (never creates a folder or file). */
@@ -98,6 +101,7 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
     staging,
     holds,
     unreadableHolds,
+    sharing: await readSharingState(layout),
   };
 }
 
@@ -180,6 +184,7 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
   const lines = [
     `HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`,
     daemonLine(s.daemon, "HashRelay.server", now),
+    ...sharingLines(s.sharing),
     "Clients:",
   ];
   for (const client of s.clients) {
@@ -204,6 +209,16 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
   lines.push(...stagingLines(s.staging, now));
   lines.push(...holdLines(s.holds, s.unreadableHolds, now));
   return lines;
+}
+
+/** How new archives are written: cloning unchanged runs, or copying whole (and why); nothing before the server's first start. */
+function sharingLines(sharing: SharingState | null): string[] {
+  if (!sharing) return [];
+  if (sharing.cloning)
+    return ["Archives: unchanged runs are cloned (the file system shares blocks: a backup and the trash cost what changed)"];
+  return [
+    `Archives: copied whole at each backup: this file system cannot clone (${sharing.reason ?? "unknown"}); XFS (reflink=1), btrfs or ZFS 2.2+ write only what changed`,
+  ];
 }
 
 /** "Holds: none", or one line per held name with how to release it (server status and hashrelay release --list). */

@@ -1,6 +1,6 @@
 // What follows an archive's install: index it, tell the audit trail, guard its name against a suspect replacement, apply retention.
 import { guardReplacement } from "./hold-guard.ts";
-import { lazyEntry, type ArchiveRow, type IndexEntry } from "./index-entry.ts";
+import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
 import { applyRetention } from "./retention.ts";
 import type { StoreContext } from "./store-context.ts";
@@ -26,6 +26,6 @@ export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members:
     .at(-1);
   if (previous) await ctx.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
   // A hold that could not be judged or written must not cost the last good copy: no retention this time.
-  if (!previous || (await guardReplacement(ctx, row, members, previous))) await applyRetention(ctx, client, name, file);
-  return lazyEntry(row, () => members.records());
+  if (!previous || (await guardReplacement(ctx, row, previous))) await applyRetention(ctx, client, name, file);
+  return ctx.index.entry(row);
 }

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { inflateMember, readMemberLength } from "../archive/gzip-member.ts";
-import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
+import { fillerLength, leadingFillers } from "../archive/filler.ts";
+import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, MAX_CHUNK_FRAME } from "../protocol/constants.ts";
 import { MemberTable } from "./member-table.ts";
 
@@ -13,8 +14,10 @@ export const MAX_MEMBER_BYTES = MAX_CHUNK_FRAME;
 const SCAN_BLOCK = 4 * 1024 * 1024;
 
 export interface ScannedArchive {
-  /** Every member, with the SHA-256 of its bytes. */
+  /** Every member, with the SHA-256 of its bytes (none kept when the scan was told so). */
   members: MemberTable;
+  /** Number of members. */
+  count: number;
   archiveId: string;
   fileSha256: string;
   size: number;
@@ -54,56 +57,89 @@ export async function readExactly(handle: FileHandle, position: number, length: 
 }
 
 /**
- * Walks an archive member by member (length from each member's header, inflate, SHA-256 of the raw
- * bytes, SHA-256 of the member) and returns what the index needs. Memory stays bounded (one block). Throws STORAGE naming
- * the file and offset when the file is not a sequence of our members; fs errors pass through.
+ * Walks an archive member by member (fillers checked and stepped over; each member's length from its
+ * header, inflate, SHA-256 of the raw bytes, SHA-256 of the member) and returns what the index needs.
+ * Memory stays bounded (one block; the member table spools to `spool` when given, and is not kept
+ * at all for `false`). Throws STORAGE naming the file and offset when the file is not a sequence of
+ * our members, each after fillers or not, ending with a member; fs errors pass through.
  */
-export async function scanArchive(path: string): Promise<ScannedArchive> {
+export async function scanArchive(path: string, spool?: string | false): Promise<ScannedArchive> {
   const handle = await open(path, "r");
+  const members = new MemberTable(spool || undefined);
+  let count = 0;
   try {
     const stats = await handle.stat();
     const size = stats.size;
     if (size === 0) throw new HashRelayError("STORAGE", `${path} is empty`);
-    const members = new MemberTable();
-    const manifest: ManifestEntry[] = [];
+    const archiveId = new ArchiveIdHasher();
     const fileHash = createHash("sha256");
-    const block = new Uint8Array(Math.min(SCAN_BLOCK, size));
-    let blockStart = 0;
-    let blockLength = 0;
+    const window = new ScanWindow(handle, path, size);
     let position = 0;
+    let afterFiller = false;
     while (position < size) {
       const wanted = Math.min(MAX_MEMBER_BYTES, size - position);
-      if (position + wanted > blockStart + blockLength) {
-        blockStart = position;
-        blockLength = 0;
-        const toRead = Math.min(block.length, size - position);
-        while (blockLength < toRead) {
-          const { bytesRead } = await handle.read(block, blockLength, toRead - blockLength, position + blockLength);
-          if (bytesRead === 0) break;
-          blockLength += bytesRead;
-        }
-        if (blockLength < wanted) throw damaged(path, position, "file shrank while being read");
-      }
-      const view = block.subarray(position - blockStart, blockLength);
+      const view = await window.at(position, wanted);
       let length: number;
-      let raw: Uint8Array;
+      let raw: Uint8Array | null = null;
       try {
-        length = readMemberLength(view, 0);
-        if (length <= 0 || length > wanted) throw new Error(`member length ${length} does not fit`);
-        raw = inflateMember(view.subarray(0, length), CHUNK_MAX);
+        length = fillerLength(view, 0);
+        if (length === 0) {
+          length = readMemberLength(view, 0);
+          if (length <= 0 || length > wanted) throw new Error(`member length ${length} does not fit`);
+          raw = inflateMember(view.subarray(0, length), CHUNK_MAX);
+        }
       } catch (err) {
         throw damaged(path, position, (err as Error).message, err);
       }
-      const member = view.subarray(0, length);
-      const id = sha256(raw);
-      fileHash.update(member);
-      manifest.push({ id, rawLength: raw.length });
-      members.push(id, position, length, raw.length, sha256(member));
+      const bytes = view.subarray(0, length);
+      fileHash.update(bytes);
+      afterFiller = raw === null;
+      if (raw) {
+        const id = sha256(raw);
+        archiveId.add({ id, rawLength: raw.length });
+        if (spool !== false) members.push(id, position, length, raw.length, sha256(bytes));
+        count++;
+      }
       position += length;
     }
-    return { members, archiveId: archiveIdOf(manifest), fileSha256: fileHash.digest("hex"), size, mtimeMs: stats.mtimeMs };
+    if (afterFiller) throw damaged(path, position, "fillers with no member after them");
+    return { members, count, archiveId: archiveId.digest(), fileSha256: fileHash.digest("hex"), size, mtimeMs: stats.mtimeMs };
+  } catch (err) {
+    members.dispose();
+    throw err;
   } finally {
     await handle.close();
+  }
+}
+
+/** A file read through one block: the bytes at a position, read again from there when the block does not hold enough. */
+class ScanWindow {
+  private readonly block: Uint8Array;
+  private start = 0;
+  private length = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    private readonly size: number,
+  ) {
+    this.block = new Uint8Array(Math.min(SCAN_BLOCK, size));
+  }
+
+  /** At least `wanted` bytes from `position` (more when the block holds them). Throws STORAGE when the file shrank. */
+  async at(position: number, wanted: number): Promise<Uint8Array> {
+    if (position + wanted > this.start + this.length) {
+      this.start = position;
+      this.length = 0;
+      const toRead = Math.min(this.block.length, this.size - position);
+      while (this.length < toRead) {
+        const { bytesRead } = await this.handle.read(this.block, this.length, toRead - this.length, position + this.length);
+        if (bytesRead === 0) break;
+        this.length += bytesRead;
+      }
+      if (this.length < wanted) throw damaged(this.path, position, "file shrank while being read");
+    }
+    return this.block.subarray(position - this.start, this.length);
   }
 }
 
@@ -119,42 +155,59 @@ export interface DamagedMember {
 }
 
 /**
- * Reads every member of the archive at `path` where `members` (the index's records, in file order) say
- * it is, inflates it (bounded by its raw length) and checks raw length and SHA-256 against its chunk
- * id. Returns the members that fail, and the file's real size. Throws fs errors when the file cannot
- * be opened; short reads are reported as damaged members.
+ * Reads every member of the archive at `path` where `members` (the index's records, in file order,
+ * read as they are reached) say it is, inflates it (bounded by its raw length) and checks raw length
+ * and SHA-256 against its chunk id; the bytes between two members must be fillers. Returns the
+ * members that fail (a bad filler is reported with the member after it), how many were checked, and
+ * the file's real size. Throws fs errors when the file cannot be opened; short reads are reported as
+ * damaged members.
  */
 export async function scrubArchive(
   path: string,
-  members: readonly { id: string; offset: number; length: number; rawLength: number }[],
-): Promise<{ damaged: DamagedMember[]; size: number }> {
+  members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>,
+): Promise<{ damaged: DamagedMember[]; checked: number; size: number }> {
   const handle = await open(path, "r");
   try {
     const size = (await handle.stat()).size;
     const damaged: DamagedMember[] = [];
-    for (const [index, m] of members.entries()) {
-      const report = (reason: string) => damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason });
-      let bytes: Uint8Array;
-      try {
-        bytes = await readExactly(handle, m.offset, m.length, path);
-      } catch (err) {
-        report((err as Error).message);
-        continue;
-      }
-      let raw: Uint8Array;
-      try {
-        raw = inflateMember(bytes, m.rawLength);
-      } catch (err) {
-        report(`does not inflate: ${(err as Error).message}`);
-        continue;
-      }
-      if (raw.length !== m.rawLength) report(`inflates to ${raw.length} bytes, the index says ${m.rawLength}`);
-      else if (chunkIdHex(sha256(raw)) !== m.id) report("its bytes do not hash to its chunk id");
+    let index = 0;
+    let end = 0;
+    for (const m of members) {
+      const problem = await memberProblem(handle, path, m, end);
+      if (problem) damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason: problem });
+      end = m.offset + m.length;
+      index++;
     }
-    return { damaged, size };
+    return { damaged, checked: index, size };
   } finally {
     await handle.close();
   }
+}
+
+/** Why member `m` (and the fillers from `from` up to it) is damaged, or null when it inflates to its chunk id. Never throws. */
+async function memberProblem(
+  handle: FileHandle,
+  path: string,
+  m: { id: string; offset: number; length: number; rawLength: number },
+  from: number,
+): Promise<string | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readExactly(handle, from, m.offset + m.length - from, path);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  let raw: Uint8Array;
+  try {
+    if (m.offset < from) return `starts at byte ${m.offset}, inside what comes before it`;
+    if (leadingFillers(bytes) !== m.offset - from) return `the ${m.offset - from} bytes before it are not fillers`;
+    raw = inflateMember(bytes.subarray(m.offset - from), m.rawLength);
+  } catch (err) {
+    return `does not inflate: ${(err as Error).message}`;
+  }
+  if (raw.length !== m.rawLength) return `inflates to ${raw.length} bytes, the index says ${m.rawLength}`;
+  if (chunkIdHex(sha256(raw)) !== m.id) return "its bytes do not hash to its chunk id";
+  return null;
 }
 
 /** The STORAGE error for `path` damaged at byte `offset`. */

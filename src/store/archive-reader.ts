@@ -1,9 +1,11 @@
 // Reading stored archives back: one chunk for a delta rebuild, or a whole archive (stored or trashed) for a restore.
+import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { inflateMember } from "../archive/gzip-member.ts";
 import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
+import { chunkIdHex } from "../archive/manifest.ts";
 import { readExactly, scanArchive } from "./archive-file.ts";
 import type { OpenFiles } from "./open-files.ts";
 import { readSignedRecord, type ReceiptFacts } from "./signed-record.ts";
@@ -11,6 +13,16 @@ import { asStorageError } from "./storage-error.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import type { StoreContext } from "./store-context.ts";
 import { listTrashed } from "./trashed-archives.ts";
+
+/** One member of an archive being read back: where it lies, and the fillers right before it. */
+export interface SentMember {
+  id: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  /** Bytes of fillers right before it: a restore receives them with it, so that the members it gets make up the file. */
+  lead: number;
+}
 
 /** A stored or trashed archive opened for reading (Store.archiveToSend): its members as recorded, and its bytes. */
 export interface ArchiveSource {
@@ -22,7 +34,12 @@ export interface ArchiveSource {
   receipt?: SignedDoc;
   /** The manifest the client signed, from its signed record; absent for archives stored before records were kept. */
   manifest?: SignedDoc;
-  members: { id: string; offset: number; length: number; rawLength: number }[];
+  /** Number of members. */
+  count: number;
+  /** The members in file order, read a page at a time as the iteration reaches them. */
+  members: () => Iterable<SentMember>;
+  /** Member `index`, or undefined when there is no such member. */
+  member: (index: number) => SentMember | undefined;
   /** Reads exactly `length` bytes at `offset`; throws STORAGE when the file is shorter. */
   read: (offset: number, length: number) => Promise<Uint8Array>;
   close: () => Promise<void>;
@@ -55,40 +72,65 @@ export function readChunk(ctx: StoreContext, client: string, idHex: string, file
 /**
  * Archive `file` of (checked) `client` opened for sending back: the stored file, else the newest
  * trashed item that was that file, with its receipt facts and signed record. Members come from the
- * index for a stored archive, from a scan for a trashed one; the reader checks nothing, the restoring
- * client does. Throws STORAGE when no such archive is there or it cannot be read.
+ * index for a stored archive, from a scan for a trashed one (its table spooled under .hashrelay/tmp
+ * until close); the reader checks nothing, the restoring client does. Throws STORAGE when no such
+ * archive is there or it cannot be read.
  */
 export async function archiveToSend(ctx: StoreContext, client: string, file: string): Promise<ArchiveSource> {
   const row = ctx.index.archive(client, file);
   const located = row ? storedArchive(ctx, row) : await trashedArchive(ctx, client, file);
-  const record = await readSignedRecord(located.recordPath);
-  const receipt = row ? row.receipt : record?.receipt;
-  const handle = await open(located.path, "r").catch((err) => {
-    throw asStorageError(err, `cannot open ${client}/${file}`);
-  });
-  const size = (await handle.stat()).size;
-  return {
-    trashed: !row,
-    size,
-    facts: located.facts,
-    ...(receipt ? { receipt } : {}),
-    ...(record?.manifest ? { manifest: record.manifest } : {}),
-    members: located.members,
-    read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
-    close: () => handle.close(),
-  };
+  try {
+    const record = await readSignedRecord(located.recordPath);
+    const receipt = row ? row.receipt : record?.receipt;
+    const handle = await open(located.path, "r").catch((err) => {
+      throw asStorageError(err, `cannot open ${client}/${file}`);
+    });
+    const size = (await handle.stat()).size;
+    return {
+      trashed: !row,
+      size,
+      facts: located.facts,
+      ...(receipt ? { receipt } : {}),
+      ...(record?.manifest ? { manifest: record.manifest } : {}),
+      count: located.count,
+      members: located.members,
+      member: located.member,
+      read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
+      close: async () => {
+        located.release();
+        await handle.close();
+      },
+    };
+  } catch (err) {
+    located.release();
+    throw err;
+  }
 }
 
-type Located = { path: string; recordPath: string; facts: ReceiptFacts; members: ArchiveSource["members"] };
+type Located = Pick<ArchiveSource, "facts" | "count" | "members" | "member"> & { path: string; recordPath: string; release: () => void };
 
-/** A stored archive's path, facts and members as the index records them. */
+/** A stored archive's path, facts and members as the index records them, read from it a page (or a member) at a time. */
 function storedArchive(ctx: StoreContext, row: ArchiveRow): Located {
   const { client, name, file, archiveId, fileSha256, size, storedAt } = row;
   return {
     path: ctx.layout.archivePath(client, file),
     recordPath: ctx.layout.signedPath(client, file),
     facts: { client, name, file, archiveId, fileSha256, size, storedAt },
-    members: ctx.index.membersWithSha(client, file).map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.rawLength })),
+    count: ctx.index.memberCount(client, file),
+    members: () => withLeads(ctx.index.iterateMembers(client, file)),
+    member: (index) => {
+      const [before, m] = ctx.index.membersAround(client, file, index);
+      return (
+        m && {
+          id: m.id,
+          offset: m.offset,
+          length: m.length,
+          rawLength: m.rawLength,
+          lead: m.offset - (before ? before.offset + before.length : 0),
+        }
+      );
+    },
+    release: () => undefined,
   };
 }
 
@@ -99,15 +141,41 @@ async function trashedArchive(ctx: StoreContext, client: string, file: string): 
   const path = ctx.layout.trashPath(client, item.item);
   const { name, archiveId, fileSha256, size, storedAt } = item;
   const facts = { client, name, file, archiveId, fileSha256, size, storedAt };
-  const scanned = await scanArchive(path).catch((err) => {
+  const spool = ctx.layout.tmpPath(`${randomBytes(8).toString("hex")}.members`);
+  const { members: table } = await scanArchive(path, spool).catch((err) => {
     throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
   });
-  const table = scanned.members;
-  const members = Array.from({ length: table.count }, (_, i) => ({
-    id: Buffer.from(table.id(i)).toString("hex"),
+  const at = (i: number) => ({
+    id: chunkIdHex(table.id(i)),
     offset: table.offset(i),
     length: table.length(i),
     rawLength: table.rawLength(i),
-  }));
-  return { path, recordPath: ctx.layout.trashedSignedPath(client, item.item), facts, members };
+  });
+  return {
+    path,
+    recordPath: ctx.layout.trashedSignedPath(client, item.item),
+    facts,
+    count: table.count,
+    members: () =>
+      withLeads(
+        (function* () {
+          for (let i = 0; i < table.count; i++) yield at(i);
+        })(),
+      ),
+    member: (index) => {
+      if (!Number.isInteger(index) || index < 0 || index >= table.count) return undefined;
+      const m = at(index);
+      return { ...m, lead: m.offset - (index > 0 ? table.offset(index - 1) + table.length(index - 1) : 0) };
+    },
+    release: () => table.dispose(),
+  };
+}
+
+/** `members` (in file order) with the filler bytes before each. */
+function* withLeads(members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>): Generator<SentMember> {
+  let end = 0;
+  for (const { id, offset, length, rawLength } of members) {
+    yield { id, offset, length, rawLength, lead: offset - end };
+    end = offset + length;
+  }
 }

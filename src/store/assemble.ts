@@ -1,37 +1,17 @@
 // Building a new archive file in .hashrelay/tmp from staged and reused members, then moving it into place.
-import { createHash } from "node:crypto";
-import { mkdir, open, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, stat, unlink } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { HashRelayError } from "../errors.ts";
 import { fsyncDir, renameDurable } from "../io/atomic-file.ts";
-import { deflateRaw, zstdFrame } from "../io/compress.ts";
-import { encodeGzipMember, inflateMember } from "../archive/gzip-member.ts";
-import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
-import { sha256 } from "./archive-file.ts";
-import { MemberTable } from "./member-table.ts";
+import { ArchiveOutput } from "./archive-output.ts";
+import { BlockSharing } from "./block-sharing.ts";
+import { ClonedRun } from "./cloned-run.ts";
+import { InputFiles, MemberCopier, type MemberSource } from "./member-copy.ts";
+import type { MemberTable } from "./member-table.ts";
 import { pathExists, type StoreLayout } from "./layout.ts";
 
-/** Members lying end to end in one file are read, checked and written together, up to this many bytes. */
-export const READ_RUN = 4 * 1024 * 1024;
-/** Run buffers in flight: one being read, one being checked, one being written. */
-const BUFFERS = 3;
-/** Bytes written between two early datasyncs (in the background, one at a time; the final fsync stays). */
-const EARLY_SYNC = 8 * 1024 * 1024;
-
-/** Where member `index` of the new archive comes from: a staging file or a stored archive of this client. */
-export interface MemberSource {
-  index: number;
-  id: Uint8Array;
-  rawLength: number;
-  path: string;
-  /** What `path` is, for messages ("web01/backup-….tar.gz", "staging file … of web01"). */
-  label: string;
-  offset: number;
-  length: number;
-  /** SHA-256 of the member's bytes, recorded when it was verified (on arrival, at a scan, at a commit). */
-  sha256: Uint8Array;
-}
+export { READ_RUN, planRuns, type MemberSource } from "./member-copy.ts";
 
 export interface AssembleArgs {
   client: string;
@@ -41,31 +21,8 @@ export interface AssembleArgs {
   sources: readonly MemberSource[];
   /** The archive's member format: a reused member of the other format is re-encoded (after a client.compression change). */
   format: ArchiveFormat;
-}
-
-/** Sources [first, end) lie end to end in `path` from `offset`, `length` bytes in all. */
-interface Run {
-  first: number;
-  end: number;
-  path: string;
-  offset: number;
-  length: number;
-}
-
-/** Cuts `sources` into runs of members that lie end to end in one file, each at most READ_RUN bytes (or one member). */
-export function planRuns(sources: readonly MemberSource[]): Run[] {
-  const runs: Run[] = [];
-  let run: Run | null = null;
-  for (const [at, s] of sources.entries()) {
-    if (run && s.path === run.path && s.offset === run.offset + run.length && run.length + s.length <= READ_RUN) {
-      run.end = at + 1;
-      run.length += s.length;
-      continue;
-    }
-    run = { first: at, end: at + 1, path: s.path, offset: s.offset, length: s.length };
-    runs.push(run);
-  }
-  return runs;
+  /** Whether (and at which block) reused runs may be cloned; default: copied. */
+  sharing?: BlockSharing;
 }
 
 /**
@@ -73,7 +30,7 @@ export function planRuns(sources: readonly MemberSource[]): Run[] {
  * Throws as ArchiveAssembler.append; on any failure `tmp` is removed. Returns the new file's members and hash.
  */
 export async function assembleArchive(args: AssembleArgs): Promise<AssembledArchive> {
-  const assembler = await ArchiveAssembler.create(args.name, args.tmp, args.format);
+  const assembler = await ArchiveAssembler.create(args.name, args.tmp, args.format, args.sharing);
   try {
     await assembler.append(args.sources);
     return await assembler.finish();
@@ -87,51 +44,47 @@ export interface AssembledArchive {
   members: MemberTable;
   fileSha256: string;
   size: number;
+  /** Bytes the server wrote; the rest (size - written) the file system shares with the archives they came from. */
+  written: number;
 }
 
 /**
  * A new archive file being written in order, batch after batch of members, before the whole list is
  * known: the server starts on an upload's first pages while the client is still reading its files.
- * Every member read is hashed and compared with the SHA-256 recorded when it was verified against
- * its chunk id before any of its bytes are written (a full inflate is the scrub's job,
- * Store.verifyArchive).
  *
- * Members lying end to end in one file (most of them: the previous archive's unchanged runs, an
- * upload's staging file) are read as one run into a reused buffer and written from it as they are;
- * the next run is read and the previous one written while a run is hashed. Writes of one batch may
- * still be in flight when the next batch starts; finish() waits for all of them, then fsyncs.
+ * Runs of reused members lying end to end in one stored archive are cloned when the file system can
+ * (cloned-run.ts): fillers put such a run at its old offset modulo the block, and its whole blocks are
+ * shared with the archive it comes from. Everything else is copied (member-copy.ts): new members from
+ * the staging file, runs too short to clone, and every run on a file system that cannot clone. A
+ * member whose bytes the server writes is first hashed and compared with the SHA-256 recorded when it
+ * was verified against its chunk id (a full inflate is the scrub's job, Store.verifyArchive).
  */
 export class ArchiveAssembler {
-  private readonly hash = createHash("sha256");
-  private readonly members = new MemberTable();
-  private readonly inputs = new Map<string, FileHandle>();
-  private readonly buffers: Uint8Array[] = [];
-  /** What each buffer is still busy with (its last write); a buffer is read into only once that settled. */
-  private readonly busy: Promise<unknown>[] = [];
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private runsDone = 0;
-  private position = 0;
-  private synced = 0;
-  private syncing: Promise<unknown> | null = null;
+  private readonly inputs = new InputFiles();
+  private readonly copier: MemberCopier;
+  private readonly output: ArchiveOutput;
+  private run: ClonedRun | null = null;
   private closed = false;
-  /** Members written so far. */
+  /** Members appended so far (a run still open counts). */
   count = 0;
+  /** Where the last member appended came from in the index, when a stored archive: the next batch's runs go on from it. */
+  lastStored: MemberSource["stored"];
 
   private constructor(
     private readonly name: string,
     readonly tmp: string,
     private readonly format: ArchiveFormat,
-    private readonly out: FileHandle,
-  ) {}
-
-  /** Creates `tmp` (it must not exist). */
-  static async create(name: string, tmp: string, format: ArchiveFormat): Promise<ArchiveAssembler> {
-    return new ArchiveAssembler(name, tmp, format, await open(tmp, "wx", 0o640));
+    out: Awaited<ReturnType<typeof open>>,
+    private readonly sharing: BlockSharing,
+  ) {
+    this.output = new ArchiveOutput(out, `${tmp}.members`);
+    this.copier = new MemberCopier(name, format, this.output, this.inputs);
   }
 
-  /** Bytes of the file so far. */
-  get size(): number {
-    return this.position;
+  /** Creates `tmp` (it must not exist). `sharing`: whether reused runs may be cloned (default: never). */
+  static async create(name: string, tmp: string, format: ArchiveFormat, sharing?: BlockSharing): Promise<ArchiveAssembler> {
+    const off = sharing ?? BlockSharing.off();
+    return new ArchiveAssembler(name, tmp, format, await open(tmp, "wx", 0o640), off);
   }
 
   /**
@@ -141,129 +94,81 @@ export class ArchiveAssembler {
    */
   async append(sources: readonly MemberSource[]): Promise<void> {
     if (this.closed) throw new HashRelayError("INTERNAL", `assembly of ${this.name} is already finished`);
-    const runs = planRuns(sources);
-    const read = (k: number) => this.track(this.readRun(runs[k]!, sources[runs[k]!.first]!.label, this.runsDone + k));
-    let next = runs.length > 0 ? read(0) : null;
-    try {
-      for (const [k, run] of runs.entries()) {
-        const bytes = await next!;
-        next = k + 1 < runs.length ? read(k + 1) : null;
-        this.writeRun(bytes, sources.slice(run.first, run.end), this.runsDone + k);
+    let copies: MemberSource[] = [];
+    for (const source of sources) {
+      if (this.run?.continuesWith(source)) {
+        await this.run.add(source);
+        continue;
       }
-    } finally {
-      this.runsDone += runs.length;
+      if (!ClonedRun.canStart(source, this.format, this.sharing)) {
+        if (this.run) await this.closeRun();
+        copies.push(source);
+        continue;
+      }
+      await this.copier.copy(copies);
+      copies = [];
+      await this.closeRun();
+      if (!ClonedRun.fitsBehindFillers(source, this.output.position, this.format, this.sharing.blockSize)) {
+        copies.push(source);
+        continue;
+      }
+      this.run = new ClonedRun(
+        { name: this.name, format: this.format, output: this.output, inputs: this.inputs, sharing: this.sharing },
+        source,
+      );
     }
+    await this.copier.copy(copies);
     this.count += sources.length;
+    if (sources.length > 0) this.lastStored = sources.at(-1)!.stored;
   }
 
-  /** Waits for every write, fsyncs and closes the file. Returns its members and hash. */
+  /** Ends the open run (copying it when it stayed too short to clone). */
+  private async closeRun(): Promise<void> {
+    const run = this.run;
+    this.run = null;
+    if (run) await this.copier.copy(await run.close());
+  }
+
+  /** Ends the last run, waits for every write, fsyncs and closes the file. Returns its members and hash. */
   async finish(): Promise<AssembledArchive> {
-    await Promise.all(this.inFlight);
+    await this.closeRun();
+    await this.output.settled();
     this.closed = true;
-    await this.out.sync();
+    await this.output.out.sync();
     await this.closeFiles();
-    return { members: this.members, fileSha256: this.hash.digest("hex"), size: this.position };
+    const { members, position, written } = this.output;
+    return { members, fileSha256: this.output.digest(), size: position, written };
   }
 
-  /** Closes and removes the file. Never throws. */
+  /**
+   * Bytes appending `sources` may write, for the free-space check: all of them when copied; when
+   * cloning, those that cannot be cloned and a few blocks per run (a short run copied costs more).
+   */
+  bytesToWrite(sources: readonly MemberSource[]): number {
+    let bytes = 0;
+    let last: MemberSource | undefined;
+    for (const s of sources) {
+      if (!ClonedRun.canStart(s, this.format, this.sharing)) bytes += s.length;
+      else if (last?.path !== s.path || last.stored?.seq !== s.stored!.seq - 1) bytes += 3 * this.sharing.blockSize + 1024;
+      last = s;
+    }
+    return bytes;
+  }
+
+  /** Closes and removes the file (and its member table's spool). Never throws. */
   async discard(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.inFlight);
+    await this.output.quiet();
+    this.output.members.dispose();
     await this.closeFiles();
     await unlink(this.tmp).catch(() => undefined);
   }
 
   /** Closes the output and every input file. Never throws. */
   private async closeFiles(): Promise<void> {
-    await this.out.close().catch(() => undefined);
-    for (const handle of this.inputs.values()) await handle.close().catch(() => undefined);
-    this.inputs.clear();
+    await this.output.out.close().catch(() => undefined);
+    await this.inputs.close();
   }
-
-  /** Returns `p`, counted in flight until it settles (finish and discard wait for those). */
-  private track<T>(p: Promise<T>): Promise<T> {
-    this.inFlight.add(p);
-    void p.then(
-      () => this.inFlight.delete(p),
-      () => this.inFlight.delete(p),
-    );
-    return p;
-  }
-
-  /** Reads run number `serial` (counted over the assembler's life: it picks the buffer) into its buffer. */
-  private async readRun(run: Run, label: string, serial: number): Promise<Uint8Array> {
-    const slot = serial % BUFFERS;
-    await this.busy[slot];
-    if ((this.buffers[slot]?.length ?? -1) < run.length) this.buffers[slot] = new Uint8Array(Math.max(READ_RUN, run.length));
-    let handle = this.inputs.get(run.path);
-    if (!handle) {
-      handle = await open(run.path, "r");
-      this.inputs.set(run.path, handle);
-    }
-    return readInto(handle, this.buffers[slot]!.subarray(0, run.length), run.offset, label);
-  }
-
-  /** Checks the members of one run read into `bytes` and queues their write. */
-  private writeRun(bytes: Uint8Array, sources: readonly MemberSource[], serial: number): void {
-    const format = this.format;
-    const runStart = this.position;
-    const parts: Uint8Array[] = [];
-    let reencoded = false;
-    let within = 0;
-    for (const source of sources) {
-      let member = bytes.subarray(within, within + source.length);
-      within += source.length;
-      let digest = sha256(member);
-      if (!Buffer.from(digest).equals(Buffer.from(source.sha256))) {
-        throw new HashRelayError(
-          "HASH_MISMATCH",
-          `chunk ${source.index} of ${this.name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
-          "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
-        );
-      }
-      if (isZstdMember(member, 0) !== (format === "tar.zst")) {
-        const raw = inflateMember(member, source.rawLength);
-        member = format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
-        digest = sha256(member);
-        reencoded = true;
-      }
-      parts.push(member);
-      this.members.push(source.id, this.position, member.length, source.rawLength, digest);
-      this.position += member.length;
-    }
-    // Re-encoded members (a format change, rare) no longer fit the run's buffer: that run is copied.
-    const output = reencoded ? Buffer.concat(parts) : bytes;
-    this.hash.update(output);
-    const writing = this.track(writeAll(this.out, output, runStart));
-    this.busy[serial % BUFFERS] = writing;
-    if (!this.syncing && this.position - this.synced >= EARLY_SYNC) {
-      // The disk starts on what is written while the rest is assembled: the final fsync has less left to do.
-      this.synced = this.position;
-      const early = this.track(writing.then(() => this.out.datasync()));
-      this.syncing = early;
-      void early.then(
-        () => (this.syncing = null),
-        () => (this.syncing = null),
-      );
-    }
-  }
-}
-
-/** Reads exactly `into.length` bytes at `position` into `into` and returns it; throws STORAGE naming `what` on a short read. */
-async function readInto(handle: FileHandle, into: Uint8Array, position: number, what: string): Promise<Uint8Array> {
-  let done = 0;
-  while (done < into.length) {
-    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
-    if (bytesRead === 0) throw new HashRelayError("STORAGE", `${what}: file ends before byte ${position + into.length}`);
-    done += bytesRead;
-  }
-  return into;
-}
-
-/** Writes all of `bytes` at `position` of `out` (a write may be short). Throws fs errors. */
-async function writeAll(out: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += (await out.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
 }
 
 /**

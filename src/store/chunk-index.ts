@@ -6,46 +6,27 @@
 //   index members(client, chunk_id): "does this client have chunk X, and where" without loading anything else.
 // Every change to one archive is one transaction. WAL mode; synchronous=NORMAL is enough for derived data
 // (a lost commit is found again by the next open's scan; a lost receipt is signed again on demand).
-import { Database, type Statement } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { rename } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSignedDocShape, lazyEntry, type ArchiveRow, type ChunkLocation, type IndexEntry, type MemberRecord } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
 import { pathExists } from "./layout.ts";
+import { openChecked, prepareStatements, type ArchiveSqlRow, type IndexStatements } from "./index-schema.ts";
 import type { StoreLog } from "./store-log.ts";
+import type { ReplacementTotals } from "./suspect-replacement.ts";
 
-const SCHEMA_VERSION = 1;
+/** Members read per query when an archive's members are walked (iterateMembers). */
+const MEMBER_PAGE_ROWS = 16_384;
 
-const SCHEMA = `
-CREATE TABLE archives (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  client TEXT NOT NULL,
-  file TEXT NOT NULL,
-  name TEXT NOT NULL,
-  archive_id TEXT NOT NULL,
-  file_sha256 TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  mtime_ms REAL NOT NULL,
-  stored_at TEXT NOT NULL,
-  receipt TEXT,
-  UNIQUE (client, file)
-);
-CREATE TABLE members (
-  archive INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  client TEXT NOT NULL,
-  chunk_id BLOB NOT NULL,
-  offset INTEGER NOT NULL,
-  length INTEGER NOT NULL,
-  raw_length INTEGER NOT NULL,
-  member_sha256 BLOB NOT NULL,
-  PRIMARY KEY (archive, seq)
-) WITHOUT ROWID;
-CREATE INDEX members_by_chunk ON members (client, chunk_id);
-`;
+/** Where a member is in the index: its archive's row, and its place among that archive's members (seq + 1 is the next). */
+export interface StoredPlace {
+  archive: number;
+  seq: number;
+}
 
 /** A member of a stored archive as the index records it, for reuse at commit. */
-export interface StoredMember {
+export interface StoredMember extends StoredPlace {
   file: string;
   offset: number;
   length: number;
@@ -63,74 +44,16 @@ export interface IndexedMember {
   sha256: Uint8Array;
 }
 
-interface ArchiveSqlRow {
-  id: number;
-  client: string;
-  file: string;
-  name: string;
-  archive_id: string;
-  file_sha256: string;
-  size: number;
-  mtime_ms: number;
-  stored_at: string;
-  receipt: string | null;
-}
-
-const ARCHIVE_COLUMNS = "id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt";
-
 export class ChunkIndex {
   readonly path: string;
   private readonly db: Database;
   private order: Map<number, { file: string; storedAt: string }> | null = null;
-  private readonly q: {
-    archives: Statement<ArchiveSqlRow, [string]>;
-    archive: Statement<ArchiveSqlRow, [string, string]>;
-    all: Statement<{ client: string; file: string; size: number; mtime_ms: number; members: number; covered: number | null }, []>;
-    members: Statement<{ id: string; offset: number; length: number; raw_length: number }, [number]>;
-    membersWithSha: Statement<{ id: string; offset: number; length: number; raw_length: number; sha: Uint8Array }, [number]>;
-    has: Statement<{ one: number }, [string, Uint8Array]>;
-    locate: Statement<{ archive: number; offset: number; length: number; raw_length: number; sha: Uint8Array }, [string, Uint8Array]>;
-    order: Statement<{ id: number; file: string; stored_at: string }, []>;
-    chunkMap: Statement<{ id: string; file: string; offset: number; length: number }, [string]>;
-    insertArchive: Statement<unknown, [string, string, string, string, string, number, number, string, string | null]>;
-    insertMember: Statement<unknown, [number, number, string, Uint8Array, number, number, number, Uint8Array]>;
-    deleteArchive: Statement<unknown, [number]>;
-    deleteMembers: Statement<unknown, [number]>;
-    setReceipt: Statement<unknown, [string, string, string]>;
-  };
+  private readonly q: IndexStatements;
 
   private constructor(path: string, db: Database) {
     this.path = path;
     this.db = db;
-    this.q = {
-      archives: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? ORDER BY stored_at, file`),
-      archive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? AND file = ?`),
-      all: db.query(
-        "SELECT a.client, a.file, a.size, a.mtime_ms, (SELECT COUNT(*) FROM members m WHERE m.archive = a.id) AS members," +
-          " (SELECT SUM(length) FROM members m WHERE m.archive = a.id) AS covered FROM archives a",
-      ),
-      members: db.query("SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length FROM members WHERE archive = ? ORDER BY seq"),
-      membersWithSha: db.query(
-        "SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha FROM members WHERE archive = ? ORDER BY seq",
-      ),
-      has: db.query("SELECT 1 AS one FROM members WHERE client = ? AND chunk_id = ? LIMIT 1"),
-      // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
-      locate: db.query("SELECT archive, offset, length, raw_length, member_sha256 AS sha FROM members WHERE client = ? AND chunk_id = ?"),
-      order: db.query("SELECT id, file, stored_at FROM archives"),
-      chunkMap: db.query(
-        "SELECT lower(hex(m.chunk_id)) AS id, a.file, m.offset, m.length FROM members m JOIN archives a ON a.id = m.archive" +
-          " WHERE m.client = ? ORDER BY a.stored_at, a.file, m.seq",
-      ),
-      insertArchive: db.query(
-        "INSERT INTO archives (client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-      ),
-      insertMember: db.query(
-        "INSERT INTO members (archive, seq, client, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      deleteArchive: db.query("DELETE FROM archives WHERE id = ?"),
-      deleteMembers: db.query("DELETE FROM members WHERE archive = ?"),
-      setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ?"),
-    };
+    this.q = prepareStatements(db);
   }
 
   /**
@@ -179,7 +102,8 @@ export class ChunkIndex {
 
   /**
    * Every archive row with what open() needs to tell whether it is still right: its file's size and
-   * mtime, and whether its members (count, lengths) cover exactly that size.
+   * mtime, and whether its members (count, lengths) cover that size: none missing (seq 0 to count - 1),
+   * the last ending the file, fillers (at most the bytes left) between them.
    */
   recorded(): { client: string; file: string; size: number; mtimeMs: number; consistent: boolean }[] {
     return this.q.all.all().map((r) => ({
@@ -187,7 +111,7 @@ export class ChunkIndex {
       file: r.file,
       size: r.size,
       mtimeMs: r.mtime_ms,
-      consistent: r.members > 0 && r.covered === r.size,
+      consistent: r.members > 0 && r.last_seq === r.members - 1 && r.last_end === r.size && (r.covered ?? 0) <= r.size,
     }));
   }
 
@@ -203,13 +127,62 @@ export class ChunkIndex {
     return this.q.members.all(row.id).map((m) => [m.id, m.offset, m.length, m.raw_length]);
   }
 
-  /** Members of (client, file) in file order with the SHA-256 of their bytes; [] when it is not indexed. */
-  membersWithSha(client: string, file: string): IndexedMember[] {
+  /**
+   * The sums a replacement is judged on (suspect-replacement.ts) for archive `next` of `client` against
+   * `previous`, added up in SQLite (no member is loaded); undefined when either is not indexed.
+   */
+  replacementTotals(client: string, previous: string, next: string): ReplacementTotals | undefined {
+    const before = this.q.archive.get(client, previous);
+    const after = this.q.archive.get(client, next);
+    if (!before || !after) return undefined;
+    const p = this.q.totals.get(before.id)!;
+    const n = this.q.totals.get(after.id)!;
+    return {
+      previousRaw: p.raw ?? 0,
+      previousPacked: p.packed ?? 0,
+      nextRaw: n.raw ?? 0,
+      nextPacked: n.packed ?? 0,
+      sharedRaw: this.q.sharedRaw.get(after.id, client, before.id)!.raw ?? 0,
+    };
+  }
+
+  /**
+   * The members of (client, file) in file order, read MEMBER_PAGE_ROWS at a time as the iteration
+   * reaches them (each page its own query: the index may change between pages); none when it is not indexed.
+   */
+  *iterateMembers(client: string, file: string): Generator<IndexedMember> {
+    const row = this.q.archive.get(client, file);
+    if (!row) return;
+    for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
+      const page = this.q.memberPage.all(row.id, from, MEMBER_PAGE_ROWS);
+      for (const m of page) yield { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+      if (page.length < MEMBER_PAGE_ROWS) return;
+    }
+  }
+
+  /** Members [from, from + limit) of (client, file) in file order; [] past the end or when it is not indexed. */
+  memberPage(client: string, file: string, from: number, limit: number): IndexedMember[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return this.q.membersWithSha
-      .all(row.id)
+    return this.q.memberPage
+      .all(row.id, from, limit)
       .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
+  }
+
+  /** Number of members of (client, file); 0 when it is not indexed. */
+  memberCount(client: string, file: string): number {
+    const row = this.q.archive.get(client, file);
+    return row ? this.q.memberCount.get(row.id)!.n : 0;
+  }
+
+  /** Members `index - 1` and `index` of (client, file) (undefined where there is none). Two primary-key probes. */
+  membersAround(client: string, file: string, index: number): [IndexedMember | undefined, IndexedMember | undefined] {
+    const row = this.q.archive.get(client, file);
+    if (!row || !Number.isInteger(index) || index < 0) return [undefined, undefined];
+    const page = this.q.memberPage.all(row.id, Math.max(0, index - 1), index === 0 ? 1 : 2);
+    const pick = (m: (typeof page)[number] | undefined) =>
+      m && { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+    return index === 0 ? [undefined, pick(page[0])] : [pick(page[0]), pick(page[1])];
   }
 
   /** True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe. */
@@ -220,7 +193,10 @@ export class ChunkIndex {
   /** The member of chunk `id` in the newest of the client's archives containing it (the last to be trashed), or undefined. */
   locate(client: string, id: Uint8Array): StoredMember | undefined {
     let best:
-      | { archive: { file: string; storedAt: string }; row: { offset: number; length: number; raw_length: number; sha: Uint8Array } }
+      | {
+          archive: { file: string; storedAt: string };
+          row: { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array };
+        }
       | undefined;
     for (const row of this.q.locate.all(client, id)) {
       const archive = this.archiveById(row.archive);
@@ -229,7 +205,21 @@ export class ChunkIndex {
     }
     if (!best) return undefined;
     const { row } = best;
-    return { file: best.archive.file, offset: row.offset, length: row.length, rawLength: row.raw_length, sha256: row.sha };
+    const { archive, seq, offset, length, raw_length: rawLength, sha: sha256 } = row;
+    return { archive, seq, file: best.archive.file, offset, length, rawLength, sha256 };
+  }
+
+  /**
+   * Member `after.seq + 1` of archive `after.archive` when it is chunk `id`: the member that continues
+   * a run of reused members where they lie one after the other. One primary-key probe; undefined otherwise.
+   */
+  next(after: StoredPlace, id: Uint8Array): StoredMember | undefined {
+    const row = this.q.memberAt.get(after.archive, after.seq + 1);
+    if (!row || !Buffer.from(row.chunk_id).equals(Buffer.from(id))) return undefined;
+    const file = this.archiveById(after.archive)?.file;
+    if (file === undefined) return undefined;
+    const { offset, length, raw_length: rawLength, sha: sha256 } = row;
+    return { archive: after.archive, seq: after.seq + 1, file, offset, length, rawLength, sha256 };
   }
 
   /** chunk id (hex) → location over all of the client's archives (newest wins). Reads every member: for tests and tools. */
@@ -255,17 +245,12 @@ export class ChunkIndex {
         row.storedAt,
         row.receipt ? JSON.stringify(row.receipt) : null,
       ) as { id: number };
-      for (let i = 0; i < members.count; i++) {
-        q.insertMember.run(
-          inserted.id,
-          i,
-          row.client,
-          members.id(i),
-          members.offset(i),
-          members.length(i),
-          members.rawLength(i),
-          members.sha256(i),
-        );
+      for (const page of members.pages()) {
+        for (let k = 0; k < page.count; k++) {
+          const id = page.id(k);
+          const sha = page.sha256(k);
+          q.insertMember.run(inserted.id, page.first + k, row.client, id, page.offset(k), page.length(k), page.rawLength(k), sha);
+        }
       }
     })();
     this.order = null;
@@ -298,34 +283,6 @@ export class ChunkIndex {
     if (!existing) return;
     this.q.deleteMembers.run(existing.id);
     this.q.deleteArchive.run(existing.id);
-  }
-}
-
-/** Opens the database and checks it; throws (after closing it) when it is unusable. */
-function openChecked(path: string): Database {
-  const db = new Database(path, { create: true, strict: true });
-  try {
-    db.run("PRAGMA busy_timeout = 5000");
-    db.run("PRAGMA journal_mode = WAL");
-    db.run("PRAGMA synchronous = NORMAL");
-    const check = db.query<Record<string, string>, []>("PRAGMA quick_check").all();
-    const verdict = check.map((row) => Object.values(row)[0]).join("; ");
-    if (verdict !== "ok") throw new Error(`integrity check failed: ${verdict}`);
-    const version = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version;
-    if (version === 0) {
-      const tables = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM sqlite_master").get()!.n;
-      if (tables !== 0) throw new Error("tables without a schema version");
-      db.transaction(() => {
-        db.run(SCHEMA);
-        db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-      })();
-    } else if (version !== SCHEMA_VERSION) {
-      throw new Error(`schema version ${version}, this server uses ${SCHEMA_VERSION}`);
-    }
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
   }
 }
 

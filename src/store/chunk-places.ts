@@ -1,5 +1,6 @@
 // Where a client already has a chunk: in one of its stored archives (the chunk index), else in its staging pool.
 import { chunkIdHex } from "../archive/manifest.ts";
+import type { StoredPlace } from "./chunk-index.ts";
 import type { StoreContext } from "./store-context.ts";
 import type { ReusableMember } from "./upload-host.ts";
 
@@ -17,16 +18,27 @@ export function findChunk(ctx: StoreContext, client: string, id: Uint8Array, hex
   return ctx.pool.find(client, hex)?.path ?? null;
 }
 
-/** Where to copy each chunk of `ids` from: the client's newest stored archive containing it, else its staging pool; undefined when neither. */
-export function reusableMembers(ctx: StoreContext, client: string, ids: readonly Uint8Array[]): (ReusableMember | undefined)[] {
+/**
+ * Where to copy each chunk of `ids` from: the member right after the previous chunk's place (`after`
+ * for the first) when it is that chunk, so that runs stay runs even where a chunk is stored twice;
+ * else the client's newest stored archive containing it, else its staging pool; undefined when neither.
+ */
+export function reusableMembers(
+  ctx: StoreContext,
+  client: string,
+  ids: readonly Uint8Array[],
+  after?: StoredPlace,
+): (ReusableMember | undefined)[] {
   const places = new Map<string, { path: string; label: string }>(); // per file: paths are checked once, not per member
+  let previous: StoredPlace | undefined = after;
   return ids.map((id) => {
-    const stored = ctx.index.locate(client, id);
+    const stored = (previous && ctx.index.next(previous, id)) ?? ctx.index.locate(client, id);
+    previous = stored;
     if (stored) {
-      const { file, offset, length, rawLength, sha256 } = stored;
+      const { file, offset, length, rawLength, sha256, archive, seq } = stored;
       let place = places.get(file);
       if (!place) places.set(file, (place = { path: ctx.layout.archivePath(client, file), label: `${client}/${file}` }));
-      return { ...place, offset, length, rawLength, sha256 };
+      return { ...place, offset, length, rawLength, sha256, stored: { archive, seq } };
     }
     const hit = ctx.pool.find(client, chunkIdHex(id));
     if (!hit) return undefined;

@@ -3,21 +3,23 @@ import { asStorageError } from "./storage-error.ts";
 import { holdAfter, type Hold } from "./holds.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import { checkClient, checkName } from "./layout.ts";
-import type { MemberTable } from "./member-table.ts";
 import { applyRetention } from "./retention.ts";
 import type { StoreContext } from "./store-context.ts";
-import { DEFAULT_SUSPECT_RULES, judgeReplacement } from "./suspect-replacement.ts";
+import { DEFAULT_SUSPECT_RULES, judgeTotals } from "./suspect-replacement.ts";
 
 /**
- * Judges `row` (just stored, with `members`) against `previous`, the archive of its name it
- * replaces, and updates the hold of that name (holds.ts), logging and auditing a hold or release.
- * Returns false when that failed (logged): retention must then wait. Under the client lock. Never throws.
+ * Judges `row` (just stored and indexed) against `previous`, the archive of its name it replaces,
+ * from the index's sums over their members, and updates the hold of that name (holds.ts), logging and
+ * auditing a hold or release. Returns false when that failed (logged; e.g. the new archive could not
+ * be indexed): retention must then wait. Under the client lock. Never throws.
  */
-export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, members: MemberTable, previous: ArchiveRow): Promise<boolean> {
+export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previous: ArchiveRow): Promise<boolean> {
   const { client, name } = row;
   const rules = ctx.retention.suspect ?? DEFAULT_SUSPECT_RULES;
   try {
-    const verdict = judgeReplacement(ctx.index.members(client, previous.file), members.records(), rules);
+    const totals = ctx.index.replacementTotals(client, previous.file, row.file);
+    if (!totals) throw new Error(`${previous.file} or ${row.file} is not in the index`);
+    const verdict = judgeTotals(totals, rules);
     const current = ctx.holdBook.get(client, name);
     const { hold, change } = holdAfter(
       current,

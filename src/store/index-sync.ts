@@ -1,4 +1,5 @@
 // Keeping the chunk index in line with the archives on disk: at open, before each backup, and for a file an upload finds in place.
+import { randomBytes } from "node:crypto";
 import { lstat, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
@@ -143,7 +144,7 @@ export async function existingEntry(ctx: StoreContext, client: string, file: str
  * Throws STORAGE when damaged.
  */
 async function scanInto(ctx: StoreContext, client: string, name: string, file: string): Promise<number> {
-  const scanned = await scanArchive(ctx.layout.archivePath(client, file));
+  const scanned = await scanArchive(ctx.layout.archivePath(client, file), ctx.layout.tmpPath(`${randomBytes(8).toString("hex")}.members`));
   const facts = { client, name, file, archiveId: scanned.archiveId, fileSha256: scanned.fileSha256, size: scanned.size };
   const kept = receiptAttesting(await readSignedRecord(ctx.layout.signedPath(client, file)), facts);
   const row: ArchiveRow = {
@@ -152,8 +153,12 @@ async function scanInto(ctx: StoreContext, client: string, name: string, file: s
     storedAt: kept?.storedAt ?? new Date(scanned.mtimeMs).toISOString(),
     ...(kept ? { receipt: kept.receipt } : {}),
   };
-  ctx.index.put(row, scanned.members);
-  return scanned.members.count;
+  try {
+    ctx.index.put(row, scanned.members);
+  } finally {
+    scanned.members.dispose();
+  }
+  return scanned.count;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Where each member of an archive being uploaded is copied from: the upload's staging file, else what the client already has.
 import { HashRelayError } from "../errors.ts";
 import type { MemberSource } from "./assemble.ts";
+import type { StoredPlace } from "./chunk-index.ts";
 import type { UploadParts } from "./upload-host.ts";
 
 /** Whether entry `i`'s member can be copied now: the client had it, or it is written to the staging file. */
@@ -10,11 +11,12 @@ export function isAvailable({ entries, staging }: UploadParts, i: number): boole
 
 /**
  * Where each member of entries [from, to) of the new file comes from: this upload's staging file,
- * else the newest stored archive of this client containing the chunk, else its staging pool. Throws
- * STORAGE when a chunk to reuse is no longer there, HASH_MISMATCH when the reused member's raw length
- * is not the entry's. Every entry of the range must be available (isAvailable).
+ * else a stored archive of this client containing the chunk (the member after the previous one's
+ * place, `after` for the first, when it is that chunk: runs stay runs), else its staging pool.
+ * Throws STORAGE when a chunk to reuse is no longer there, HASH_MISMATCH when the reused member's raw
+ * length is not the entry's. Every entry of the range must be available (isAvailable).
  */
-export function memberSources(parts: UploadParts, from: number, to: number): MemberSource[] {
+export function memberSources(parts: UploadParts, from: number, to: number, after?: StoredPlace): MemberSource[] {
   const { host, client, name, entries, staging } = parts;
   const stagingLabel = `staging file of ${name} for ${client}`;
   const reused: number[] = [];
@@ -22,6 +24,7 @@ export function memberSources(parts: UploadParts, from: number, to: number): Mem
   const places = host.reusableMembers(
     client,
     reused.map((i) => entries.id(i)),
+    after,
   );
   const sources: MemberSource[] = [];
   let next = 0;
@@ -48,8 +51,8 @@ export function memberSources(parts: UploadParts, from: number, to: number): Mem
         "the manifest entry's raw length differs from the chunk's; the new archive was not stored",
       );
     }
-    const { path, label, offset, length, sha256 } = place;
-    sources.push({ index: i, id, rawLength, path, label, offset, length, sha256 });
+    const { path, label, offset, length, sha256, stored } = place;
+    sources.push({ index: i, id, rawLength, path, label, offset, length, sha256, ...(stored ? { stored } : {}) });
   }
   return sources;
 }

@@ -1,70 +1,168 @@
-// The members of one archive in compact columns: what the chunk index records per archive, ~80 bytes a member.
+// The members of one archive in fixed 80-byte records, paged: full pages go to a spool file, so millions of members cost one page of RAM.
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import type { MemberRecord } from "./index-entry.ts";
 
-/** Member i: chunk id (32 bytes), offset in the file, member length, raw length, SHA-256 of the member's bytes. */
+/** Members per page: 5 MiB of records. */
+export const MEMBER_PAGE = 65_536;
+/** One record: chunk id (32), SHA-256 of the member's bytes (32), offset (f64), member length (u32), raw length (u32). */
+const RECORD = 80;
+
+/** One page of records, read in place. */
+export class MemberPage {
+  private readonly view: DataView;
+
+  constructor(
+    /** Index of the page's first member in the table. */
+    readonly first: number,
+    readonly count: number,
+    private readonly bytes: Uint8Array,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  // Member `first + k`'s fields; ids and SHA-256s are views (copy them to keep them).
+  id(k: number): Uint8Array {
+    return this.bytes.subarray(k * RECORD, k * RECORD + 32);
+  }
+  sha256(k: number): Uint8Array {
+    return this.bytes.subarray(k * RECORD + 32, k * RECORD + 64);
+  }
+  offset(k: number): number {
+    return this.view.getFloat64(k * RECORD + 64, true);
+  }
+  length(k: number): number {
+    return this.view.getUint32(k * RECORD + 72, true);
+  }
+  rawLength(k: number): number {
+    return this.view.getUint32(k * RECORD + 76, true);
+  }
+}
+
+/**
+ * Member i: chunk id, offset in the file, member length, raw length, SHA-256 of the member's bytes.
+ * With a spool path, every full page is appended to that file (created at the first) and read back
+ * a page at a time; without one, pages stay in memory. Call dispose() when done with a spooled table.
+ */
 export class MemberTable {
   count = 0;
-  private ids = new Uint8Array(0);
-  private shas = new Uint8Array(0);
-  private offsets = new Float64Array(0);
-  private lengths = new Uint32Array(0);
-  private raws = new Uint32Array(0);
+  private readonly full: Uint8Array[] = [];
+  private spooled = 0;
+  private spoolFd: number | null = null;
+  private current: Uint8Array;
+  private cached: MemberPage | null = null;
 
-  /** Appends a member. Throws RangeError past MAX_CHUNKS_PER_ARCHIVE members. */
-  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array): void {
-    if (this.count === this.offsets.length) this.grow();
-    const i = this.count++;
-    this.ids.set(id.subarray(0, 32), i * 32);
-    this.shas.set(sha256.subarray(0, 32), i * 32);
-    this.offsets[i] = offset;
-    this.lengths[i] = length;
-    this.raws[i] = rawLength;
+  constructor(
+    private readonly spoolPath?: string,
+    private readonly pageSize = MEMBER_PAGE,
+  ) {
+    this.current = new Uint8Array(Math.min(pageSize, 1024) * RECORD);
   }
 
-  // Member i's fields; ids and SHA-256s are views (copy them to keep them).
+  /** Appends a member. Throws fs errors when the spool file cannot be written. */
+  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array): void {
+    const k = this.count % this.pageSize;
+    if (k === 0 && this.count > 0) this.pageFull();
+    if ((k + 1) * RECORD > this.current.length) this.growCurrent();
+    const at = k * RECORD;
+    this.current.set(id.subarray(0, 32), at);
+    this.current.set(sha256.subarray(0, 32), at + 32);
+    const view = new DataView(this.current.buffer, this.current.byteOffset + at, RECORD);
+    view.setFloat64(64, offset, true);
+    view.setUint32(72, length, true);
+    view.setUint32(76, rawLength, true);
+    this.count++;
+  }
+
+  // Member i's fields (random access reads its page from the spool when it is not the last one read).
   id(i: number): Uint8Array {
-    return this.ids.subarray(i * 32, i * 32 + 32);
+    return this.pageOf(i).id(i % this.pageSize);
   }
   sha256(i: number): Uint8Array {
-    return this.shas.subarray(i * 32, i * 32 + 32);
+    return this.pageOf(i).sha256(i % this.pageSize);
   }
   offset(i: number): number {
-    return this.offsets[i]!;
+    return this.pageOf(i).offset(i % this.pageSize);
   }
   length(i: number): number {
-    return this.lengths[i]!;
+    return this.pageOf(i).length(i % this.pageSize);
   }
   rawLength(i: number): number {
-    return this.raws[i]!;
+    return this.pageOf(i).rawLength(i % this.pageSize);
   }
 
-  /** The members as an index entry's [id hex, offset, length, raw length] records. */
+  /** The pages in order (a spooled page is read when reached; a page is valid until the next is read). */
+  *pages(): Generator<MemberPage> {
+    const pages = Math.ceil(this.count / this.pageSize);
+    for (let p = 0; p < pages; p++) yield this.page(p);
+  }
+
+  /** The members as an index entry's [id hex, offset, length, raw length] records (every one in memory: for small tables). */
   records(): MemberRecord[] {
     const out: MemberRecord[] = [];
-    for (let i = 0; i < this.count; i++) out.push([chunkIdHex(this.id(i)), this.offsets[i]!, this.lengths[i]!, this.raws[i]!]);
+    for (const page of this.pages())
+      for (let k = 0; k < page.count; k++) out.push([chunkIdHex(page.id(k)), page.offset(k), page.length(k), page.rawLength(k)]);
     return out;
   }
 
-  /** Doubles the capacity. Throws RangeError beyond MAX_CHUNKS_PER_ARCHIVE members. */
-  private grow(): void {
-    const capacity = Math.max(1024, this.offsets.length * 2);
-    if (this.offsets.length >= MAX_CHUNKS_PER_ARCHIVE) throw new RangeError(`an archive holds at most ${MAX_CHUNKS_PER_ARCHIVE} members`);
-    const ids = new Uint8Array(capacity * 32);
-    ids.set(this.ids);
-    const shas = new Uint8Array(capacity * 32);
-    shas.set(this.shas);
-    const offsets = new Float64Array(capacity);
-    offsets.set(this.offsets);
-    const lengths = new Uint32Array(capacity);
-    lengths.set(this.lengths);
-    const raws = new Uint32Array(capacity);
-    raws.set(this.raws);
-    this.ids = ids;
-    this.shas = shas;
-    this.offsets = offsets;
-    this.lengths = lengths;
-    this.raws = raws;
+  /** Closes and removes the spool file, if any; the table is empty afterwards. Never throws. */
+  dispose(): void {
+    if (this.spoolFd !== null) {
+      try {
+        closeSync(this.spoolFd);
+        unlinkSync(this.spoolPath!);
+      } catch {
+        // a leftover in .hashrelay/tmp is removed at the next open
+      }
+    }
+    this.spoolFd = null;
+    this.full.length = 0;
+    this.count = 0;
+    this.spooled = 0;
+    this.cached = null;
+  }
+
+  /** The page holding member i. */
+  private pageOf(i: number): MemberPage {
+    const p = Math.floor(i / this.pageSize);
+    return this.cached?.first === p * this.pageSize ? this.cached : this.page(p);
+  }
+
+  /** Page number p: the current page, one kept in memory, or one read back from the spool (then cached). */
+  private page(p: number): MemberPage {
+    const first = p * this.pageSize;
+    const count = Math.min(this.pageSize, this.count - first);
+    if (first + count === this.count && this.count % this.pageSize !== 0) return new MemberPage(first, count, this.current);
+    if (p >= this.spooled) return new MemberPage(first, count, this.full[p - this.spooled] ?? this.current);
+    if (this.cached?.first === first) return this.cached;
+    const bytes = new Uint8Array(this.pageSize * RECORD);
+    let done = 0;
+    while (done < bytes.length) {
+      const read = readSync(this.spoolFd!, bytes, done, bytes.length - done, p * bytes.length + done);
+      if (read === 0) break;
+      done += read;
+    }
+    this.cached = new MemberPage(first, count, bytes);
+    return this.cached;
+  }
+
+  /** The current page is full: spooled (or kept), and a fresh one begun. */
+  private pageFull(): void {
+    if (this.spoolPath === undefined) this.full.push(this.current);
+    else {
+      this.spoolFd ??= openSync(this.spoolPath, "wx+", 0o600);
+      let done = 0;
+      while (done < this.current.length)
+        done += writeSync(this.spoolFd, this.current, done, this.current.length - done, this.spooled * this.current.length + done);
+      this.spooled++;
+    }
+    this.current = new Uint8Array(this.pageSize * RECORD);
+  }
+
+  /** Doubles the current page's room (a table starts small). */
+  private growCurrent(): void {
+    const grown = new Uint8Array(Math.min(this.pageSize, (this.current.length / RECORD) * 2) * RECORD);
+    grown.set(this.current);
+    this.current = grown;
   }
 }

@@ -1,5 +1,6 @@
 // The state the parts of the store share (made once by Store.open): folders, chunk index, staging pool, holds, clock, log, retention, audit, per-client lock.
 import type { AuditEvent } from "./audit-chain.ts";
+import type { BlockSharing } from "./block-sharing.ts";
 import type { ChunkIndex } from "./chunk-index.ts";
 import type { HoldBook } from "./holds.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -19,6 +20,8 @@ export interface StoreParts {
   pool: StagingPool;
   holdBook: HoldBook;
   log: StoreLog;
+  /** Whether the file system shares blocks: new archives clone the unchanged runs of old ones. */
+  sharing: BlockSharing;
   /** Clock in ms since the epoch. */
   now: () => number;
   audit?: AuditSink;
@@ -31,6 +34,7 @@ export class StoreContext {
   readonly pool: StagingPool;
   readonly holdBook: HoldBook;
   readonly log: StoreLog;
+  readonly sharing: BlockSharing;
   readonly now: () => number;
   /** Set by Store.setRetention, read by each commit and purge. */
   retention: Retention = DEFAULT_RETENTION;
@@ -43,6 +47,7 @@ export class StoreContext {
     this.pool = parts.pool;
     this.holdBook = parts.holdBook;
     this.log = parts.log;
+    this.sharing = parts.sharing;
     this.now = parts.now;
     this.auditSink = parts.audit;
   }

@@ -21,6 +21,8 @@ import { join } from "node:path";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.ts";
+import { IndexedBase } from "./base-entries.ts";
+import { BlockSharing } from "./block-sharing.ts";
 import { ChunkIndex } from "./chunk-index.ts";
 import { applyReleaseRequests, releaseHold } from "./hold-guard.ts";
 import { HoldBook, type Hold } from "./holds.ts";
@@ -130,8 +132,9 @@ export class Store {
       staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
       capBytes: opts.stagingCapBytes ?? STAGING_CAP_BYTES,
     });
+    const sharing = await BlockSharing.probe(layout, log, now());
     const store = new Store(
-      new StoreContext({ layout, index, pool, holdBook, log, now, audit: opts.audit }),
+      new StoreContext({ layout, index, pool, holdBook, log, sharing, now, audit: opts.audit }),
       opts.freeSpace ?? diskFreeBytes,
     );
     if (opts.retention) store.setRetention(opts.retention);
@@ -256,6 +259,16 @@ export class Store {
     checkClient(client);
     checkArchiveFile(name, file);
     return archiveToSend(this.ctx, client, file);
+  }
+
+  /**
+   * The manifest of `client`'s newest stored archive with this archive id, as an upload's base: read
+   * from the index a page at a time (never held whole); undefined when no such archive is stored.
+   * Throws BAD_FRAME on a bad client.
+   */
+  base(client: string, archiveId: string): IndexedBase | undefined {
+    const entry = this.findById(client, archiveId);
+    return entry && new IndexedBase(this.ctx.index, client, entry.file);
   }
 
   /**

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildArchive } from "../client/archive-builder.ts";
-import { walkSource } from "../client/tree-walk.ts";
+import { TreeWalk } from "../client/tree-walk.ts";
 import type { MemberRecord } from "./index-entry.ts";
 import { DEFAULT_SUSPECT_RULES, judgeReplacement } from "./suspect-replacement.ts";
 
@@ -16,10 +16,10 @@ afterAll(() => {
 
 /** The members the server would index for `dir` backed up now: [id, offset, compressed length, raw length]. */
 async function membersOf(dir: string): Promise<MemberRecord[]> {
-  const walked = await walkSource(dir, []);
+  const walk = await TreeWalk.open(dir, []);
   const out: MemberRecord[] = [];
   let offset = 0;
-  await buildArchive(walked.entries, {
+  await buildArchive(walk, {
     onChunk: (c) => {
       out.push([c.idHex, offset, c.member!.length, c.rawLength]);
       offset += c.member!.length;

@@ -48,6 +48,16 @@ export interface ReplacementVerdict extends ReplacementFigures {
   reason: string;
 }
 
+/** Sums over two archives' members that a verdict is made of (the index adds them up without loading a member). */
+export interface ReplacementTotals {
+  previousRaw: number;
+  previousPacked: number;
+  nextRaw: number;
+  nextPacked: number;
+  /** Raw bytes of the new archive's members whose chunk the predecessor also has. */
+  sharedRaw: number;
+}
+
 /**
  * Judges `next` (the new archive's members) against `previous` (its predecessor's). Members are
  * [chunk id hex, offset, compressed length, raw length]. An empty archive on either side is never
@@ -74,6 +84,12 @@ export function judgeReplacement(
     nextPacked += length;
     if (before.has(id)) sharedRaw += raw;
   }
+  return judgeTotals({ previousRaw, previousPacked, nextRaw, nextPacked, sharedRaw }, rules);
+}
+
+/** judgeReplacement from the members' sums. */
+export function judgeTotals(totals: ReplacementTotals, rules: SuspectRules): ReplacementVerdict {
+  const { previousRaw, previousPacked, nextRaw, nextPacked, sharedRaw } = totals;
   const figures: ReplacementFigures = {
     shared: nextRaw > 0 ? sharedRaw / nextRaw : 1,
     previousRatio: previousRaw > 0 ? previousPacked / previousRaw : 0,

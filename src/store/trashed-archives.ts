@@ -63,7 +63,7 @@ export async function listTrashed(ctx: StoreContext, client: string): Promise<Tr
 /** The details of trashed `item`, read by scanning it; null (logged trash.unreadable) when it is no archive. */
 async function scannedDetails(ctx: StoreContext, client: string, item: string): Promise<TrashedDetails | null> {
   try {
-    const scanned = await scanArchive(ctx.layout.trashPath(client, item));
+    const scanned = await scanArchive(ctx.layout.trashPath(client, item), false);
     return {
       archiveId: scanned.archiveId,
       fileSha256: scanned.fileSha256,

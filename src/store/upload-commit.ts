@@ -114,11 +114,8 @@ export async function storeArchive(
   let built: AssembledArchive;
   let appendMs = 0;
   try {
-    const sources = memberSources(parts, aheadEntries, entries.count);
-    await host.ensureSpace(
-      sources.reduce((sum, s) => sum + s.length, 0),
-      `${client}/${file}`,
-    );
+    const sources = memberSources(parts, aheadEntries, entries.count, assembler.lastStored);
+    await host.ensureSpace(assembler.bytesToWrite(sources), `${client}/${file}`);
     await assembler.append(sources);
     appendMs = Math.round(performance.now() - started) - waitMs;
     built = await assembler.finish();
@@ -127,13 +124,19 @@ export async function storeArchive(
     throw err;
   }
   const assembleMs = Math.round(performance.now() - started);
-  const entry = await installFile(parts, header, assembler.tmp, built, signing);
+  let entry: IndexEntry;
+  try {
+    entry = await installFile(parts, header, assembler.tmp, built, signing);
+  } finally {
+    built.members.dispose();
+  }
   // For admins timing commits: what was left to write at commit (aheadEntries were written while the upload
   // ran; waitMs: the batch in progress then; appendMs: the rest; the fsync ends assembleMs).
   host.log("debug", "commit.assembled", {
     client,
     file,
     size: built.size,
+    written: built.written,
     aheadEntries,
     entries: entries.count,
     waitMs,

@@ -1,5 +1,7 @@
 // What an upload needs from the store that owns it, and the parts of an upload its stages share.
 import type { ArchiveFormat } from "../archive/naming.ts";
+import type { BlockSharing } from "./block-sharing.ts";
+import type { StoredPlace } from "./chunk-index.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { MemberTable } from "./member-table.ts";
@@ -17,6 +19,8 @@ export interface ReusableMember {
   rawLength: number;
   /** SHA-256 of the member's bytes, recorded when it was verified. */
   sha256: Uint8Array;
+  /** Its place in the index (archive row, and seq among that archive's members); absent for a staging file. */
+  stored?: StoredPlace;
 }
 
 /** How an upload ended, for the store to keep or drop its staging file. */
@@ -37,14 +41,20 @@ export interface UploadHandle {
 export interface UploadHost {
   readonly layout: StoreLayout;
   readonly log: StoreLog;
+  /** Whether reused runs are cloned into new archives (the storage's file system shares blocks). */
+  readonly sharing: BlockSharing;
   now(): number;
   /**
    * Where this client already has chunk `id` (hex `hex`): "stored" in one of its archives, the path
    * of the staging file of its pool that contains it, or null. Never throws.
    */
   findChunk(client: string, id: Uint8Array, hex: string): "stored" | string | null;
-  /** Where to copy each chunk of `ids` from: the newest stored archive containing it, else the client's staging pool; undefined when neither. */
-  reusableMembers(client: string, ids: readonly Uint8Array[]): (ReusableMember | undefined)[];
+  /**
+   * Where to copy each chunk of `ids` from: the member right after the previous one's place (`after`
+   * for the first) when it is that chunk, else the newest stored archive containing it, else the
+   * client's staging pool; undefined when neither.
+   */
+  reusableMembers(client: string, ids: readonly Uint8Array[], after?: StoredPlace): (ReusableMember | undefined)[];
   /** Runs `task` while no other commit, retention or staging sweep of this client runs. */
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
   /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */

@@ -39,9 +39,10 @@ export class UploadRegistry {
     this.host = {
       layout: ctx.layout,
       log: ctx.log,
+      sharing: ctx.sharing,
       now: ctx.now,
       findChunk: (client, id, hex) => findChunk(ctx, client, id, hex),
-      reusableMembers: (client, ids) => reusableMembers(ctx, client, ids),
+      reusableMembers: (client, ids, after) => reusableMembers(ctx, client, ids, after),
       withClientLock: (client, task) => ctx.withClientLock(client, task),
       existingEntry: (client, file) => existingEntry(ctx, client, file),
       accepted: (row, members) => acceptArchive(ctx, row, members),

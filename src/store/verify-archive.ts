@@ -28,14 +28,13 @@ export interface ScrubReport {
 export async function verifyArchive(ctx: StoreContext, client: string, file: string): Promise<ScrubReport> {
   const row = ctx.index.archive(client, file);
   if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-  const members = ctx.index.membersWithSha(client, file);
-  const result = await scrubArchive(ctx.layout.archivePath(client, file), members).catch((err) => {
+  const result = await scrubArchive(ctx.layout.archivePath(client, file), ctx.index.iterateMembers(client, file)).catch((err) => {
     throw asStorageError(err, `cannot verify ${client}/${file}`);
   });
   const report: ScrubReport = {
     client,
     file,
-    members: members.length,
+    members: result.checked,
     size: result.size,
     expectedSize: row.size,
     damaged: result.damaged,

@@ -12,7 +12,7 @@ const AHEAD_BATCH_RAW = 4 * 1024 * 1024;
 
 /** An assembler writing a new temp file under .hashrelay/tmp for this upload's archive. */
 export function newAssembler({ host, name, format }: UploadParts): Promise<ArchiveAssembler> {
-  return ArchiveAssembler.create(name, host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${format}`), format);
+  return ArchiveAssembler.create(name, host.layout.tmpPath(`${randomBytes(8).toString("hex")}.${format}`), format, host.sharing);
 }
 
 /**
@@ -72,13 +72,10 @@ export class WriteAhead {
     let raw = 0;
     while (end < entries.count && isAvailable(this.parts, end)) raw += entries.rawLength(end++);
     if (end === from || raw < AHEAD_BATCH_RAW) return;
-    const sources = memberSources(this.parts, from, end);
     if (staging.failure) throw staging.failure;
-    await host.ensureSpace(
-      sources.reduce((sum, s) => sum + s.length, 0),
-      `${client}/${name}`,
-    );
     this.assembler ??= await newAssembler(this.parts);
+    const sources = memberSources(this.parts, from, end, this.assembler.lastStored);
+    await host.ensureSpace(this.assembler.bytesToWrite(sources), `${client}/${name}`);
     await this.assembler.append(sources);
   }
 }

@@ -2,9 +2,10 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
 import { runTimed, startService } from "../processes.ts";
-import { checkExit, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
+import { checkExit, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
 
 interface ClientReport {
   server: string;
@@ -25,21 +26,45 @@ function keygen(binary: string, file: string): string {
   return r.stdout.trim();
 }
 
-/** Keys, a server config (storage in work/nas) and a client config whose server address is the proxy. */
-export async function hashrelayTool(setup: ToolSetup & { binary: string }): Promise<BenchTool> {
-  const { work, tree, binary } = setup;
+/** Where the server's storage lives: work/nas, or nas on a loop file system made for the run (removed by close()). */
+function storagePlace(work: string, serverFs: ServerFs | undefined): { storage: string; remove: () => void } {
+  if (!serverFs) return { storage: path.join(work, "nas"), remove: () => undefined };
+  const loop = makeLoopFs(serverFs.type, serverFs.sizeMiB);
+  if (!loop.mount) throw new Error(`--server-fs ${serverFs.type}: cannot make a loop file system here (${loop.missing})`);
+  // Ctrl-C ends the bench with process.exit: unmount and delete then too.
+  process.once("exit", loop.remove);
+  console.log(`  hashrelay storage on ${serverFs.type} in a ${serverFs.sizeMiB} MiB loop file, mounted at ${loop.mount}`);
+  const remove = () => {
+    process.off("exit", loop.remove);
+    loop.remove();
+  };
+  return { storage: path.join(loop.mount, "nas"), remove };
+}
+
+/** A loop file system of `type` and `sizeMiB` for the server's storage (the bench's --server-fs). */
+export interface ServerFs {
+  type: LoopFsType;
+  sizeMiB: number;
+}
+
+/**
+ * Keys, a server config (storage in work/nas, or on a loop file system of `serverFs`, whose cost each
+ * run then measures) and a client config whose server address is the proxy.
+ */
+export async function hashrelayTool(setup: ToolSetup & { binary: string; serverFs?: ServerFs }): Promise<BenchTool> {
+  const { work, tree, binary, serverFs } = setup;
   fs.mkdirSync(work, { recursive: true });
+  const { storage, remove } = storagePlace(work, serverFs);
   const serverPub = keygen(binary, path.join(work, "server.key"));
   const clientPub = keygen(binary, path.join(work, "client.key"));
   const serverPort = await freePort();
   const proxy = await startCountingProxy(serverPort);
   const serverConfig = path.join(work, "server.yaml");
   const clientConfig = path.join(work, "client.yaml");
-  const storage = path.join(work, "nas");
   const state = path.join(work, "state");
   fs.writeFileSync(
     serverConfig,
-    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ./nas\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
+    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ${JSON.stringify(storage)}\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
   );
   fs.writeFileSync(
     clientConfig,
@@ -49,26 +74,31 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string }): Prom
   fs.mkdirSync(state, { recursive: true });
   return {
     name: "hashrelay",
-    describe:
-      "`hashrelay server` (fresh storage, started before each run) and `hashrelay client --once --json`, the client's server address being the proxy",
+    describe: `\`hashrelay server\` (fresh storage${serverFs ? ` on ${serverFs.type} in a loop file` : ""}, started before each run) and \`hashrelay client --once --json\`, the client's server address being the proxy`,
     stateDirs: [storage, state],
     async run(): Promise<RunMeasure> {
+      const usedBefore = serverFs ? usedBytes(storage) : 0;
       const server = await startService([binary, "server", "--config", serverConfig], {
         rssFile: path.join(work, "server.rss"),
         logFile: path.join(work, "server.log"),
         readyText: "listening on",
       });
       let client;
+      let io;
       try {
+        const ioBefore = server.io();
         proxy.reset();
         client = await runTimed([binary, "client", "--once", "--json", "--config", clientConfig], path.join(work, "client.rss"));
         await proxy.settle();
+        const ioAfter = server.io();
+        io = { written: ioAfter.written - ioBefore.written, read: ioAfter.read - ioBefore.read };
       } catch (err) {
         await server.stop();
         throw err;
       }
       const counts = proxy.read();
       const stopped = await server.stop();
+      const cost: StorageCost | undefined = serverFs && { fs: serverFs.type, ...io, growth: usedBytes(storage) - usedBefore };
       checkExit("hashrelay client", client);
       let report: ClientReport;
       try {
@@ -88,6 +118,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string }): Prom
         wallMs: client.wallMs,
         clientRssKiB: client.maxRssKiB,
         serverRssKiB: stopped.maxRssKiB,
+        ...(cost && { storage: cost }),
         notes: {
           status: result.status,
           connections: counts.connections,
@@ -97,6 +128,9 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string }): Prom
         },
       };
     },
-    close: () => proxy.close(),
+    close: async () => {
+      await proxy.close();
+      remove();
+    },
   };
 }

@@ -8,8 +8,22 @@ export interface RunMeasure {
   wallMs: number;
   clientRssKiB: number | null;
   serverRssKiB: number | null;
+  /** hashrelay with its storage on a loop file system (--server-fs): what the run cost the server's storage. */
+  storage?: StorageCost;
   /** Tool-specific facts for the record (never used for the tables' bytes): the tool's own report, archive size... */
   notes: Record<string, string | number>;
+}
+
+/** What one run cost the server's storage (issue 16: the NAS writes only what changed). */
+export interface StorageCost {
+  /** The file system the storage was on ("xfs", "ext4"...). */
+  fs: string;
+  /** The server process's write_bytes over the run (/proc/PID/io): bytes it sent to the storage layer; a clone counts none. */
+  written: number;
+  /** Its read_bytes: bytes it fetched from the disk (not from the page cache). */
+  read: number;
+  /** The file system's used bytes after the run minus before (after sync): everything kept, the trash included. */
+  growth: number;
 }
 
 export interface BenchTool {

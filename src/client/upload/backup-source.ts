@@ -29,7 +29,7 @@ export async function backupSource(
     return tally.result("failed", null, { error: asHashRelayError(err, "SOURCE").describe() });
   }
   for (const skipped of walked.skipped) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
-  tally.walked(estimateTarBytes(walked.store.entrySizes()));
+  tally.walked(walked.tarBytes);
   const history = sourceHistory(walked, source, ctx);
 
   let inTransfer = false;
@@ -43,7 +43,7 @@ export async function backupSource(
     // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
     const { transferArchive } = await import("./transfer.ts");
     inTransfer = true;
-    return await transferArchive(session, source, walked, history, answer.base === true, tally, ctx);
+    return await transferArchive(session, source, history, answer.base === true, tally, ctx);
   } catch (err) {
     const error = await serverRefusal(session, asHashRelayError(err));
     // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no
@@ -53,10 +53,7 @@ export async function backupSource(
     // Mid-transfer the server holds a half upload: the session cannot carry the next source.
     if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
     return failed;
+  } finally {
+    history.index?.close();
   }
-}
-
-/** The tar stream's size, near enough for a progress bar: a header per entry, contents padded to 512, two end blocks. */
-function estimateTarBytes(sizes: Float64Array): number {
-  return sizes.reduce((total, size) => total + 512 + Math.ceil(size / 512) * 512, 1024);
 }

@@ -2,13 +2,14 @@
 import { HashRelayError } from "../../errors.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
 import { chunkIdHex } from "../../archive/manifest.ts";
-import type { BaseManifest } from "../../archive/manifest-diff.ts";
-import { blocksOf, copySourcesOf, encodeChunkDelta, type BlockIndex, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import { BlockIndex, blocksOf, copySourcesOf, encodeChunkDelta, type ChunkBlocks } from "../../archive/chunk-delta.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
 import type { ChunkWork, ChunkWorkers } from "../chunk-workers.ts";
 import { deflateRaw } from "../../io/compress.ts";
 import type { BuiltChunk } from "../archive-builder.ts";
+import type { NewChunkBlocks } from "../source-index/index-writer.ts";
+import type { SourceIndex } from "../source-index/source-index.ts";
 import type { KeptChunk, OutgoingPage } from "./page-builder.ts";
 import type { ProofAnswers } from "./proof-answers.ts";
 import type { ChunkFrame } from "./upload-tally.ts";
@@ -17,29 +18,26 @@ import type { ChunkFrame } from "./upload-tally.ts";
 const DELTA_MAX_LITERAL_SHARE = 0.5;
 const MAX_DELTA_BODY = MAX_CHUNK_FRAME - AEAD_TAG_BYTES - 4;
 
-/** The base the server accepted (`send-manifest` with `base: true`): the last archive's block index and manifest. */
+/** The base the server accepted (`send-manifest` with `base: true`): the last archive, through its source index. */
 export interface AcceptedBase {
-  index: BlockIndex;
-  manifest: BaseManifest;
+  index: SourceIndex;
 }
 
-/** One chunk settled: its blocks (for the new block index) and the frame to send, if the server needs it. */
+/** One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it. */
 export interface ChunkOutcome {
-  blocks: ChunkBlocks;
+  blocks: NewChunkBlocks;
   frame?: ChunkFrame;
 }
 
-const NOTHING_KEPT: KeptChunk = { kind: "none" };
-
 /**
- * Chooses, chunk by chunk, what the client keeps and what it sends. `blockIndex`: the last archive's,
- * when the client has it (it names the chunks whose blocks are known); `base`: set only when the
- * server accepted that archive as the base, so deltas may be sent.
+ * Chooses, chunk by chunk, what the client keeps and what it sends. `previous`: the last archive's
+ * source index, when the client has it (it names the chunks whose blocks are known); `base`: set only
+ * when the server accepted that archive as the base, so deltas may be sent.
  */
 export class ChunkChoice {
   constructor(
     private readonly base: AcceptedBase | null,
-    private readonly blockIndex: BlockIndex | null,
+    private readonly previous: SourceIndex | null,
     private readonly workers: ChunkWorkers,
     private readonly proofs: ProofAnswers,
   ) {}
@@ -49,22 +47,22 @@ export class ChunkChoice {
    * builder's view, valid during this call: whatever is kept is copied.
    */
   atCut(chunk: BuiltChunk): { kept: KeptChunk; bytes: number } {
-    const known = chunk.raw !== null && this.blockIndex?.blocksOfChunk(chunk.id);
-    if (chunk.raw && this.base && known) {
+    if (!chunk.raw) return { kept: { kind: "none", from: chunk.reused! }, bytes: 0 };
+    const from = this.previous ? this.previous.positionOf(chunk.id) : -1;
+    if (this.base && from >= 0) {
       // In the base the server holds: it will not be asked for, so its bytes are not kept (as for
       // chunks not read at all); only proof answers running low are made while the bytes are here.
       this.proofs.makeHere(chunk.id, chunk.raw, this.proofs.firstRound(chunk.id));
-      return { kept: NOTHING_KEPT, bytes: 0 };
+      return { kept: { kind: "none", from }, bytes: 0 };
     }
-    if (chunk.raw && !this.base && !known) {
+    if (!this.base && from < 0) {
       // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view).
       const first = this.proofs.firstRound(chunk.id);
       const job = this.workers.run(chunk.id, chunk.raw, chunk.index, first).then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
       job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
       return { kept: { kind: "early", job }, bytes: chunk.rawLength };
     }
-    if (!chunk.raw) return { kept: NOTHING_KEPT, bytes: 0 };
-    return { kept: { kind: "raw", raw: chunk.raw.slice() }, bytes: chunk.raw.length };
+    return { kept: { kind: "raw", raw: chunk.raw.slice(), from, oldSpan: chunk.oldSpan }, bytes: chunk.raw.length };
   }
 
   /**
@@ -81,10 +79,9 @@ export class ChunkChoice {
       // the server has it already (the same bytes earlier in this archive): compressed for nothing
       return kept.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
     }
-    const known = this.blockIndex?.blocksOfChunk(entry.id);
     if (kept.kind === "none") {
       // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
-      if (needed || !known) {
+      if (needed) {
         return Promise.reject(
           new HashRelayError(
             "STORAGE",
@@ -93,20 +90,22 @@ export class ChunkChoice {
           ),
         );
       }
-      return Promise.resolve({ blocks: known });
+      return Promise.resolve({ blocks: { id: entry.id, rawLength: entry.rawLength, from: kept.from } });
     }
-    const { raw } = kept;
+    const { raw, from } = kept;
+    const reused = from >= 0 ? { id: entry.id, rawLength: entry.rawLength, from } : null;
     const first = this.proofs.firstRound(entry.id);
     if (!needed) {
-      if (known) {
+      if (reused) {
         this.proofs.makeHere(entry.id, raw, first);
-        return Promise.resolve({ blocks: known });
+        return Promise.resolve({ blocks: reused });
       }
       return this.workers.run(entry.id, raw, null, first).then((r) => (this.proofs.keep(entry.id, first, r.tokens), { blocks: r.blocks }));
     }
-    if (this.base) {
-      const blocks = known ?? blocksOf(entry.id, raw, blockKey);
-      const payload = this.deltaFor(index, raw, blocks, this.base);
+    if (this.base && kept.oldSpan) {
+      const blocks = from >= 0 ? this.base.index.blocksOf(from) : blocksOf(entry.id, raw, blockKey);
+      const candidates = new BlockIndex(this.base.index.candidates(kept.oldSpan.lo, kept.oldSpan.hi));
+      const payload = this.deltaFor(index, raw, blocks, candidates);
       if (payload) {
         this.proofs.makeHere(entry.id, raw, first);
         return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
@@ -118,9 +117,9 @@ export class ChunkChoice {
     });
   }
 
-  /** The delta frame payload for a needed chunk, or null when sending the whole chunk is better. */
-  private deltaFor(index: number, raw: Uint8Array, blocks: ChunkBlocks, base: AcceptedBase): Uint8Array | null {
-    const delta = encodeChunkDelta(raw, blocks, base.index);
+  /** The delta frame payload for a needed chunk against the blocks of `candidates`, or null when sending the whole chunk is better. */
+  private deltaFor(index: number, raw: Uint8Array, blocks: ChunkBlocks, candidates: BlockIndex): Uint8Array | null {
+    const delta = encodeChunkDelta(raw, blocks, candidates);
     if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
     if (new Set(copySourcesOf(delta.ops).map(chunkIdHex)).size > MAX_DELTA_SOURCES) return null;
     const body = deflateRaw(delta.ops);

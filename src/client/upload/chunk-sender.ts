@@ -1,24 +1,24 @@
-// Puts one page's chunk frames on the wire in index order, and keeps each chunk's blocks for the new block index.
+// Puts one page's chunk frames on the wire in index order, and records each chunk's blocks in the new source index.
 import { FrameType } from "../../protocol/constants.ts";
-import type { ChunkBlocks } from "../../archive/chunk-delta.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
+import type { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
 import type { UploadTally } from "./upload-tally.ts";
 
 /**
- * Sends the frames of `outcomes` (one page's, in order) as each settles, appending every chunk's blocks
- * to `newBlocks` (the new archive's block index, in archive order) and counting what is sent in `tally`.
+ * Sends the frames of `outcomes` (one page's, in order) as each settles, recording every chunk's blocks
+ * in `index` (the new archive's source index, in archive order) and counting what is sent in `tally`.
  * Rethrows the first failed outcome or send.
  */
 export async function sendChunks(
   session: SecureSession,
   outcomes: readonly Promise<ChunkOutcome>[],
-  newBlocks: ChunkBlocks[],
+  index: SourceIndexWriter,
   tally: UploadTally,
 ): Promise<void> {
   for (const outcome of outcomes) {
     const { blocks, frame } = await outcome;
-    newBlocks.push(blocks);
+    index.addChunk(blocks);
     if (!frame) continue;
     // Marked before the send: a delta that may have reached the server counts.
     if (frame.type === FrameType.SEALED_CHUNK_DELTA) tally.usedDeltas = true;

@@ -1,10 +1,10 @@
 // The commit stage: the signed manifest, the server's receipt, then the client's record of the new archive.
 import { COMMIT_TIMEOUT_MS } from "../../protocol/constants.ts";
 import { signDocument } from "../../protocol/signed-document.ts";
-import { encodeBlockIndex, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import { basename } from "node:path";
 import type { SecureSession } from "../../session/secure-session.ts";
 import type { ArchiveSummary } from "../archive-builder.ts";
-import type { ClientState } from "../state.ts";
+import type { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { SourceResult } from "../source-result.ts";
 import type { ProofAnswers } from "./proof-answers.ts";
 import { checkReceipt } from "./receipt.ts";
@@ -19,15 +19,19 @@ export interface BuiltArchive {
   file: string;
   at: Date;
   summary: ArchiveSummary;
-  /** The new archive's block index, in archive order. */
-  blocks: ChunkBlocks[];
+  /** The new archive's source index, every chunk recorded. */
+  index: SourceIndexWriter;
+  /** The fingerprint of the walk the archive was built from. */
+  fingerprint: string;
 }
 
 /**
  * Sends `commit` with the signed manifest, waits for the receipt (COMMIT_TIMEOUT_MS: the server
  * assembles and stores the archive meanwhile) and checks it, then records the new archive: proof
- * answers, block index, segments, source record. Throws what the server or the receipt check did;
- * the last archive's block index and segments then stay in place.
+ * answers, source record. The new source index is finished (written and fsynced) while the server
+ * works; the record names it only once the receipt checked out, and the last archive's index is
+ * removed after that. Throws what the server or the receipt check did; the new index is then removed
+ * and the last archive's stays in force.
  */
 export async function commitArchive(
   session: SecureSession,
@@ -37,7 +41,7 @@ export async function commitArchive(
   tally: UploadTally,
   ctx: UploadContext,
 ): Promise<SourceResult> {
-  const { name, summary } = archive;
+  const { name, summary, index } = archive;
   const manifest = signDocument(
     {
       v: 1,
@@ -54,60 +58,38 @@ export async function commitArchive(
     ctx.identity,
   );
   await session.sendControl({ type: "commit", manifest });
-  const indexes = new StagedIndexes(ctx.state, archive);
+  const finished = index.finish(summary.archiveId);
+  finished.catch(() => undefined); // awaited whichever way the commit goes
   let done;
   let receipt;
   try {
     done = await session.expect(["receipt", "have"], COMMIT_TIMEOUT_MS);
     receipt = await checkReceipt(done.receipt, session.clientName, name, summary.archiveId, ctx);
-    indexes.keep();
   } catch (err) {
-    await indexes.drop();
+    await finished.catch(() => undefined);
+    index.abandon();
     throw err;
   }
-  proofs.record(
-    archive.blocks.map((b) => b.id),
-    ctx.now().getTime(),
+  proofs.record(index.chunkIds(), ctx.now().getTime());
+  const sourceIndex = await finished.then(
+    () => basename(index.dir),
+    (err: Error) => {
+      // The archive is stored and receipted: an index that could not be written costs the next backup a full read.
+      ctx.log.log("warn", `source index not written: ${err.message}`, { name });
+      index.abandon();
+      return undefined;
+    },
   );
-  await indexes.saved;
   await ctx.state.saveSource({
     name,
-    fingerprint: history.fingerprint,
+    fingerprint: archive.fingerprint,
     archiveId: summary.archiveId,
     file: receipt.file,
     chunks: summary.chunks,
     at: archive.at.toISOString(),
+    ...(sourceIndex ? { sourceIndex } : {}),
   });
+  ctx.state.pruneIndexes(name, sourceIndex);
   const unchanged = done.type === "have" || (tally.chunksSent === 0 && history.previous?.archiveId === summary.archiveId);
   return tally.result(unchanged ? "unchanged" : "sent", receipt.file, done.held ? { held: done.held } : {});
-}
-
-/**
- * The new block index and segments, written and fsynced beside the current ones while the server
- * assembles and stores the archive. They replace them only once the receipt checked out (`keep`); a
- * failed commit (`drop`) leaves the last archive's in place, and no temp file.
- */
-class StagedIndexes {
-  /** Settles once both files are in place or given up; rejects if writing them failed. */
-  readonly saved: Promise<unknown>;
-  private settle: (stored: boolean) => void = () => undefined;
-
-  constructor(state: ClientState, archive: BuiltArchive) {
-    const stored = new Promise<boolean>((resolve) => (this.settle = resolve));
-    this.saved = Promise.all([
-      state.saveBlocks(archive.name, encodeBlockIndex(archive.blocks), stored),
-      state.saveSegments(archive.name, archive.summary.archiveId, archive.summary.segments, stored),
-    ]);
-    this.saved.catch(() => undefined); // awaited whichever way the commit goes
-  }
-
-  keep(): void {
-    this.settle(true);
-  }
-
-  /** Gives the files up and waits until they are gone; never throws. */
-  async drop(): Promise<void> {
-    this.settle(false);
-    await this.saved.catch(() => undefined);
-  }
 }

@@ -19,10 +19,15 @@ const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
 
 /**
  * What a page holds of one chunk until the server's NEED for it: nothing (not read, or in the base the
- * server holds), a copy of its raw bytes, or the worker job started as it was cut (`early`: it will
- * almost surely travel whole, and the workers compress it while the page is offered).
+ * server holds: `from` is its index there), a copy of its raw bytes (with its index in the last archive
+ * or -1, and the stretch of the last archive's stream it corresponds to), or the worker job started as
+ * it was cut (`early`: it will almost surely travel whole, and the workers compress it while the page
+ * is offered).
  */
-export type KeptChunk = { kind: "none" } | { kind: "raw"; raw: Uint8Array } | { kind: "early"; job: Promise<ChunkWork> };
+export type KeptChunk =
+  | { kind: "none"; from: number }
+  | { kind: "raw"; raw: Uint8Array; from: number; oldSpan: { lo: number; hi: number } | null }
+  | { kind: "early"; job: Promise<ChunkWork> };
 
 /** One manifest page being filled or on its way: its entries, what is kept of each, from index `first`. */
 export class OutgoingPage {

@@ -10,7 +10,7 @@ import type { OutgoingPage } from "./page-builder.ts";
 /** Sends `page` and returns the indexes the server's NEED asks for. Throws BAD_FRAME when the NEED is for another page. */
 export async function offerPage(session: SecureSession, page: OutgoingPage, base: AcceptedBase | null): Promise<Set<number>> {
   const body = base
-    ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.manifest))
+    ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.index.base))
     : encodeManifestPage({ firstIndex: page.first, entries: page.entries });
   await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
   const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));

@@ -1,4 +1,5 @@
 // The one-page-ahead order of PROTOCOL.md §10 step 4, stated here and nowhere else.
+import { GarbagePacer } from "../garbage-pacer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
 import type { OutgoingPage } from "./page-builder.ts";
 
@@ -35,6 +36,7 @@ export class PagePipeline {
   private needRead: Promise<unknown> = Promise.resolve();
   /** Settles when every chunk of every page offered so far is out. */
   private sent: Promise<unknown> = Promise.resolve();
+  private readonly garbage = new GarbagePacer();
 
   constructor(private readonly stages: PageStages) {}
 
@@ -54,6 +56,7 @@ export class PagePipeline {
     this.sent.catch(() => undefined);
     await sentBefore;
     if (process.memoryUsage().arrayBuffers > GARBAGE_BUDGET_BYTES) Bun.gc(true);
+    else this.garbage.check();
   }
 
   /** Settles when every chunk of every page offered is out; rejects with the first failure. */

@@ -52,7 +52,7 @@ export class ProofAnswers {
   }
 
   /** Records the answers made and the source's chunks (the archive is receipted); a failure is logged, not thrown. */
-  record(chunkIds: readonly Uint8Array[], nowMs: number): void {
+  record(chunkIds: Iterable<Uint8Array>, nowMs: number): void {
     if (!this.store) return;
     try {
       this.store.add(this.rows, nowMs);
