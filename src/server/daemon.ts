@@ -16,6 +16,8 @@ import type { Level, LogFields, Logger } from "../io/log.ts";
 import { ClientConfigs } from "../daemon/config-record.ts";
 import type { PreparedChange, ReloadPart } from "../daemon/reload.ts";
 import { serveConnection, type SessionEvents } from "./session.ts";
+import { ScrubTimer } from "./scrub-timer.ts";
+import type { ScrubStepReport } from "../store/store.ts";
 
 /** Connections still in their handshake; past this the oldest is cut (a flood cannot lock clients out). */
 const MAX_PENDING_HANDSHAKES = 64;
@@ -58,14 +60,18 @@ export class ServerDaemon implements RunningServer {
   /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
   private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
-  /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash and purge to it. */
+  /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash, purge and damaged to it. */
   private auditLog: AuditLog | null = null;
+  /** server.scrub: reads a share of the store per step, so that every archive is read once per cycle. */
+  private readonly scrubTimer: ScrubTimer;
 
   constructor(
     private readonly log: Logger,
-    /** Told what sessions do, for metrics and `hashrelay status` (src/server/service.ts). */
-    private readonly events?: SessionEvents & { sessionClosed?(): void },
-  ) {}
+    /** Told what sessions and the scheduled scrub do, for metrics and `hashrelay status` (src/server/service.ts). */
+    private readonly events?: SessionEvents & { sessionClosed?(): void; scrubbed?(report: ScrubStepReport): void },
+  ) {
+    this.scrubTimer = new ScrubTimer(log, (report) => this.events?.scrubbed?.(report));
+  }
 
   get port(): number {
     return this.listener?.port ?? 0;
@@ -129,6 +135,7 @@ export class ServerDaemon implements RunningServer {
     const quotas = server.clients.flatMap((c) => (c.quotaBytes === null ? [] : [[c.name, c.quotaBytes] as const]));
     store.setSpaceRules({ minFreeBytes: server.minFreeBytes, quotas: new Map(quotas) });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
+    this.scrubTimer.set(store, server.scrubCycleMs);
     if (listener || identityChanged || first) {
       const port = (listener ?? this.listener)?.port;
       const previous = this.discovery;
@@ -253,8 +260,9 @@ export class ServerDaemon implements RunningServer {
     this.log.log("info", `client runs config sha256 ${hash} (${detail})`, { client });
   }
 
-  /** Stops accepting and the purge timer; resolves once the open sessions have ended. */
+  /** Stops accepting, the purge and scrub timers; resolves once the open sessions have ended. */
   async close(): Promise<void> {
+    this.scrubTimer.stop();
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     if (this.releaseTimer) clearInterval(this.releaseTimer);
     await (await this.discovery)?.close();

@@ -40,6 +40,10 @@ export async function backupSource(
       const chunksTotal = history.previous?.chunks ?? 0;
       return tally.result("unchanged", receipt.file, { chunksTotal, ...(answer.held ? { held: answer.held } : {}) });
     }
+    if (answer.damaged) {
+      // PROTOCOL.md §10 step 3: the server found the archive this walk matches damaged; the upload repairs it
+      ctx.log.log("warn", `the server holds ${answer.damaged} of ${source.name} damaged: sending it again`, { name: source.name });
+    }
     // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
     const { transferArchive } = await import("./transfer.ts");
     inTransfer = true;
