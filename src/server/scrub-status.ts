@@ -54,7 +54,8 @@ export function scrubLines(s: ScrubStatus, now: Date): string[] {
   const lines = [head];
   for (const d of s.damaged) {
     const first = d.members[0];
-    const what = first ? `${d.members.length} damaged member(s), first at byte ${first.offset}: ${first.reason}` : (d.problem ?? "damaged");
+    const member = first && `member ${first.index === undefined ? "" : `${first.index} `}at byte ${first.offset}`;
+    const what = first ? `${d.members.length} damaged member(s), first ${member}: ${first.reason}` : (d.problem ?? "damaged");
     const next = d.stored
       ? "the next backup of its source sends the damaged chunks again"
       : "in the trash; its source was backed up again since";
