@@ -1,7 +1,7 @@
 // End to end, bit rot (issue 17): a byte flipped with its mtime kept in a reused member, in a member header's length field, and in the latest archive of an unchanged source; each time the next tick repairs it and restore gives the tree back byte for byte.
 //
-// Cost: two sources of 8 x 512 KiB of noise (about 8 MiB stored each), five ticks, three restores, and one
-// wait for the scheduled scrub (server.scrub: 10s reads the whole store every 10 s): about 30-40 s here.
+// Cost: two sources of 8 x 512 KiB of noise (about 4 MiB stored each), six ticks, six restores, and one
+// wait for the scheduled scrub (server.scrub: 10s, turned on for the last test): about 8-10 s here.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
