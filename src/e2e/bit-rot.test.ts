@@ -1,6 +1,6 @@
 // End to end, bit rot (issue 17): a byte flipped with its mtime kept in a reused member, in a member header's length field, and in the latest archive of an unchanged source; each time the next tick repairs it and restore gives the tree back byte for byte.
 //
-// Cost: two sources of 8 x 512 KiB of noise (about 4 MiB stored each), six ticks, six restores, and one
+// Cost: three sources of 2-4 MiB of noise, seven ticks, seven restores, and one
 // wait for the scheduled scrub (server.scrub: 10s, turned on for the last test): about 8-10 s here.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -91,12 +91,14 @@ beforeAll(async () => {
   // two sources with the same files: their archives share every chunk of file content
   writeNoiseFiles(source("small"), 7, 8, 512 * 1024, "part");
   writeNoiseFiles(source("twin"), 7, 8, 512 * 1024, "part");
-  world = await makeWorld([source("small"), source("twin")]);
+  // and one whose chunks no other archive holds
+  writeNoiseFiles(source("solo"), 9, 4, 512 * 1024, "part");
+  world = await makeWorld([source("small"), source("twin"), source("solo")]);
   // no scrub until the last test turns it on: the first two show what a commit finds by itself
   setScrub("off");
   server = await startServer(world);
   const first = tick();
-  expect([...first.values()].map((r) => r.status)).toEqual(["sent", "sent"]);
+  expect([...first.values()].map((r) => r.status)).toEqual(["sent", "sent", "sent"]);
 });
 afterAll(async () => {
   await server?.stop();
@@ -133,6 +135,17 @@ test("a flip in a member header's length field: tar -xzf still reads the archive
   expectRestored("twin");
 });
 
+test("a reused member rotten with no intact copy anywhere: the commit fails, the client offers the source again and sends that chunk", async () => {
+  const solo = stored(latestOf("solo"));
+  flipAt(solo, Math.floor(fs.statSync(solo).size * 0.6), 0x20);
+  fs.writeFileSync(path.join(source("solo"), "new.txt"), "a change\n");
+  const results = tick();
+  expect(results.get("solo")!.status).toBe("sent");
+  expect(results.get("solo")!.archive).not.toBe(path.basename(solo));
+  await server.waitForLog(/no intact copy is stored/);
+  expectRestored("solo");
+});
+
 test("the latest archive of an unchanged source rotten: the scheduled scrub finds it, status shows it, the next tick repairs it", async () => {
   const rotten = latestOf("twin");
   const twin = stored(rotten);
@@ -151,5 +164,5 @@ test("the latest archive of an unchanged source rotten: the scheduled scrub find
   expectRestored("twin");
   // the damaged archive waits in the trash; the repaired one is what the next claim gets
   expect(fs.existsSync(twin)).toBe(false);
-  expect([...tick().values()].map((r) => r.status)).toEqual(["unchanged", "unchanged"]);
+  expect([...tick().values()].map((r) => r.status)).toEqual(["unchanged", "unchanged", "unchanged"]);
 }, 120_000);

@@ -55,7 +55,7 @@ export async function backupSource(
     if ((tally.usedDeltas && error.code === "HASH_MISMATCH") || error.code === "STORAGE") ctx.state.dropBlocks(source.name);
     const failed = tally.result("failed", null, { error: error.describe() });
     // Mid-transfer the server holds a half upload: the session cannot carry the next source.
-    if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
+    if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed, inTransfer && error.code === "HASH_MISMATCH");
     return failed;
   }
 }
