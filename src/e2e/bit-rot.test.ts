@@ -114,6 +114,9 @@ test("a reused member rotten: the changed source takes the intact copy the other
   // found by that commit, which took the copy in twin's archive instead (the server's stderr is read once the tick is over)
   await server.waitForLog(/by=commit damagedMembers=1 .* archive\.damaged/);
   await server.waitForLog("commit.healing");
+  // and in the audit log
+  const audit = runBinary(["server", "audit", "--config", world.serverConfig]);
+  expect(audit.stdout).toMatch(new RegExp(`damaged +web01/small +${path.basename(small)} +found by commit: 1 damaged member`));
   expect(fs.existsSync(small)).toBe(false); // superseded by a good archive: in the trash
   expectRestored("small");
   expectRestored("twin");
