@@ -37,7 +37,8 @@ export function lastGoodToKeep(
  */
 export async function sparedFromPurge(ctx: StoreContext, trashed: (client: string) => Promise<TrashedFacts[]>): Promise<Set<string>> {
   const spared = new Set<string>();
-  const clients = new Set(ctx.damage.all().map((d) => d.client));
+  // only clients with a damaged archive still stored: the purge runs every minute, and a trash listing reads every sidecar
+  const clients = new Set(ctx.damage.all().flatMap((d) => (ctx.index.archive(d.client, d.file) ? [d.client] : [])));
   for (const client of clients) {
     const stored = ctx.index.archives(client);
     const names = new Set(stored.map((a) => a.name));
