@@ -17,6 +17,7 @@ function describeEntry(entry: AuditEntry): string {
     hold: `suspect ${e.suspect}: ${e.reason}`,
     release: `suspect ${e.suspect}: ${e.reason}`,
     recovered: String(e.reason),
+    damaged: `found by ${e.by}: ${e.members} damaged member(s), ${e.first}`,
   };
   return [String(entry.seq).padStart(6), entry.at, entry.event.padEnd(9), who, what, more[entry.event] ?? ""].filter(Boolean).join("  ");
 }

@@ -219,17 +219,25 @@ function uploadContextOf(ctx: TickContext): UploadContext {
   };
 }
 
-/** Backs up one source on the tick's session; a failure that spoils the session drops it (the next source opens another). */
+/**
+ * Backs up one source on the tick's session; a failure that spoils the session drops it (the next source
+ * opens another). One that asks for it (SessionSpoiled.again: a damaged stored copy) is tried once more.
+ */
 async function backupOne(
   session: TickSession,
   source: SourceConfig,
   uploadCtx: UploadContext,
   walking: Promise<WalkResult> | undefined,
+  again = true,
 ): Promise<SourceResult> {
   try {
     return await backupSource(await session.get(), source, uploadCtx, walking);
   } catch (err) {
     session.drop();
+    if (err instanceof SessionSpoiled && err.again && again) {
+      uploadCtx.log.log("warn", `backup of ${source.name}: ${err.result.error}; offering it again`, { name: source.name });
+      return backupOne(session, source, uploadCtx, undefined, false);
+    }
     return err instanceof SessionSpoiled ? err.result : resultWithoutTransfer(source.name, "failed", asHashRelayError(err).describe());
   }
 }

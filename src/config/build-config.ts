@@ -20,6 +20,10 @@ export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
 export const DEFAULT_MIN_FREE = "64MiB";
+/** server.scrub: every stored archive read once in 30 days (src/store/scrub-schedule.ts). */
+export const DEFAULT_SCRUB = "30d";
+/** A shorter scrub cycle would read the store without pause. */
+export const MIN_SCRUB_CYCLE_MS = 10_000;
 /** server.retention.suspect defaults; the figures behind them are in src/store/suspect-replacement.ts. */
 export const DEFAULT_SUSPECT: SuspectRules = { maxShared: 0.1, ratioJump: 0.15, minRatio: 0.2, releaseAfter: 0 };
 export const DEFAULT_MAX_CONNECTIONS = 64;
@@ -121,6 +125,12 @@ class Builder {
     const key = this.keyFile(at("key"), s.key);
     const storage = this.path(at("storage"), s.storage ?? DEFAULT_STORAGE);
     const minFreeBytes = this.size(at("minFree"), s.minFree ?? DEFAULT_MIN_FREE);
+    const scrubCycleMs = this.text(at("scrub"), s.scrub ?? DEFAULT_SCRUB, (text) => {
+      if (text === "off") return null;
+      const ms = parseDuration(text);
+      if (ms === null) return new Problem(`"${text}" is not a duration`, keyHelp(at("scrub")).hint);
+      return ms >= MIN_SCRUB_CYCLE_MS ? ms : new Problem(`${text} is shorter than 10s`, keyHelp(at("scrub")).hint);
+    });
     const r = isFields(s.retention) ? s.retention : {};
     const keep = typeof r.keep === "number" ? r.keep : DEFAULT_KEEP;
     const trashForMs = this.text(at("retention", "trashFor"), r.trashFor ?? DEFAULT_TRASH_FOR, (text) => {
@@ -153,6 +163,7 @@ class Builder {
       !key ||
       !storage ||
       minFreeBytes === undefined ||
+      scrubCycleMs === undefined ||
       trashForMs === undefined ||
       !limits ||
       !clients ||
@@ -164,6 +175,7 @@ class Builder {
       key,
       storage,
       minFreeBytes,
+      scrubCycleMs,
       retention: { keep, trashForMs, suspect },
       limits,
       ...(metrics ? { metrics } : {}),

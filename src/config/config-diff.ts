@@ -39,6 +39,7 @@ export interface ServerDiff {
   key: boolean;
   storage: boolean;
   minFree: boolean;
+  scrub: boolean;
   retention: boolean;
   limits: boolean;
   /** server.metrics address (added, removed or moved). */
@@ -154,6 +155,7 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
     key: prev?.key !== next?.key,
     storage: prev?.storage !== next?.storage,
     minFree: prev?.minFreeBytes !== next?.minFreeBytes,
+    scrub: prev?.scrubCycleMs !== next?.scrubCycleMs,
     retention: retentionText(prev) !== retentionText(next),
     limits: limitsText(prev) !== limitsText(next),
     metrics: metricsText(prev) !== metricsText(next),
@@ -168,10 +170,16 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
   if (diff.key) changes.push(`server.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
   if (diff.storage) changes.push(`server.storage: ${prev?.storage ?? "none"} → ${next?.storage ?? "none"}`);
   if (diff.minFree) changes.push(`server.minFree: ${prev?.minFreeBytes ?? "none"} → ${next?.minFreeBytes ?? "none"} bytes`);
+  if (diff.scrub) changes.push(`server.scrub: ${scrubText(prev)} → ${scrubText(next)}`);
   if (diff.retention) changes.push(`server.retention: ${retentionText(prev)} → ${retentionText(next)}`);
   if (diff.limits) changes.push(`server.limits: ${limitsText(prev)} → ${limitsText(next)}`);
   if (diff.metrics) changes.push(`server.metrics: ${metricsText(prev)} → ${metricsText(next)}`);
   return diff;
+}
+
+function scrubText(server: ServerConfig | undefined): string {
+  if (!server) return "none";
+  return server.scrubCycleMs === null ? "off" : formatDuration(server.scrubCycleMs);
 }
 
 function hostPort(server: ClientConfig["server"] | undefined): string {

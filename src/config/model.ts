@@ -61,6 +61,8 @@ export interface ServerConfig {
   storage: string;
   /** Free bytes the storage disk keeps: uploads that would leave less are refused NO_SPACE (server.minFree; default 64 MiB). */
   minFreeBytes: number;
+  /** server.scrub: every stored archive is read once per this many ms (default 30 days); null: off. */
+  scrubCycleMs: number | null;
   retention: { keep: number; trashForMs: number; suspect: SuspectRules };
   /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
   limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };

@@ -191,6 +191,16 @@ describe("values", () => {
     ]);
   });
 
+  test("server.scrub: a duration of at least 10s, or off", () => {
+    // "  scrub: 2 weeks": the value starts at col 10.
+    const hint = "(use a duration of at least 10s such as 30d (the whole store read once in 30 days), or off)";
+    expect(issues(server("  scrub: 2 weeks"))).toEqual([`${FILE}:4:10: server.scrub: "2 weeks" is not a duration ${hint}`]);
+    expect(issues(server("  scrub: 5s"))).toEqual([`${FILE}:4:10: server.scrub: 5s is shorter than 10s ${hint}`]);
+    expect(issues(server("  scrub: 7"))).toEqual([`${FILE}:4:10: server.scrub: expected a duration or off, got 7 ${hint}`]);
+    expect(issues(server("  scrub: off"))).toEqual([]);
+    expect(issues(server("  scrub: 7d"))).toEqual([]);
+  });
+
   test("a bad size", () => {
     // "  minFree: 8MB": the value starts at col 12.
     expect(issues(server("  minFree: 8MB"))).toEqual([
@@ -555,6 +565,7 @@ describe("a valid config, normalized", () => {
     expect(s.key).toBe("/etc/hashrelay/keys/server.key");
     expect(s.storage).toBe("/home/HashRelay-server/backup");
     expect(s.minFreeBytes).toBe(64 * 1024 * 1024);
+    expect(s.scrubCycleMs).toBe(30 * 86_400_000);
     expect(s.retention).toEqual({
       keep: 1,
       trashForMs: 48 * 3_600_000,

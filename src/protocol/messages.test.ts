@@ -33,6 +33,7 @@ const valid: ControlMessage[] = [
   { type: "offer", name: "a".repeat(64), archiveId: "0123456789abcdef".repeat(4) },
   { type: "have", receipt: doc },
   { type: "send-manifest" },
+  { type: "send-manifest", damaged: "backup-www-05-04-03-2025-06-17.tar.gz" },
   { type: "commit", manifest: doc },
   { type: "receipt", receipt: doc },
   {
@@ -91,7 +92,10 @@ const invalid: Record<string, [unknown, string][]> = {
     [{ type: "have", receipt: { body: doc.body, sig: doc.sig } }, "key"],
     [{ type: "have", receipt: doc, manifest: doc }, "additional"],
   ],
-  "send-manifest": [[{ type: "send-manifest", chunks: 3 }, "additional"]],
+  "send-manifest": [
+    [{ type: "send-manifest", chunks: 3 }, "additional"],
+    [{ type: "send-manifest", damaged: "../backup-www-05-04-03-2025-06-17.tar.gz" }, "/damaged"],
+  ],
   commit: [
     [{ type: "commit" }, "manifest"],
     [{ type: "commit", manifest: "signed" }, "/manifest"],

@@ -103,11 +103,12 @@ export class ServerConversation {
   private async offer(message: OfferMessage): Promise<void> {
     this.refuseDuringUpload("offer");
     await this.leaveProving();
-    if (await answerHeldOffer(this.scope, message)) return;
+    const answer = await answerHeldOffer(this.scope, message);
+    if (answer === "have") return;
     const upload = await beginIncomingUpload(this.scope, message, this.deltaSources);
     // uploading before anything is sent: a failure from here on aborts the upload
     this.state = { kind: "uploading", upload };
-    await upload.askForManifest(Boolean(message.base));
+    await upload.askForManifest(Boolean(message.base), answer.damaged);
   }
 
   /** uploading -> idle, with `receipt` or `have`. */

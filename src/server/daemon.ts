@@ -18,6 +18,8 @@ import { serveConnection, type SessionEvents } from "./session.ts";
 import { Admission, HELLO_TIMEOUT_MS, type AdmissionCounts, type Entrant, type RefusalCause } from "./admission.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import { CommitGate } from "./commit-gate.ts";
+import { ScrubTimer } from "./scrub-timer.ts";
+import type { ScrubStepReport } from "../store/store.ts";
 
 const PURGE_EVERY_MS = 60_000;
 /**
@@ -43,6 +45,8 @@ export type ServerEvents = SessionEvents & {
   sessionClosed?(): void;
   /** A connection ended before it became a session (server/admission.ts says why). */
   connectionRefused?(cause: RefusalCause): void;
+  /** A step of the scheduled scrub ended (server/scrub-timer.ts). */
+  scrubbed?(report: ScrubStepReport): void;
 };
 
 interface OpenSession {
@@ -77,15 +81,18 @@ export class ServerDaemon implements RunningServer {
   /** LAN discovery (`client.server: auto`): answers on the UDP port equal to the TCP port, follows the listener and the identity. */
   private discovery: Promise<DiscoveryResponder | null> = Promise.resolve(null);
   private clientConfigs: ClientConfigs | null = null;
-  /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash and purge to it. */
+  /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash, purge and damaged to it. */
   private auditLog: AuditLog | null = null;
+  /** server.scrub: reads a share of the store per step, so that every archive is read once per cycle. */
+  private readonly scrubTimer: ScrubTimer;
 
   constructor(
     private readonly log: Logger,
-    /** Told what sessions do, for metrics and `hashrelay status` (src/server/service.ts). */
+    /** Told what sessions and the scheduled scrub do, for metrics and `hashrelay status` (src/server/service.ts). */
     private readonly events?: ServerEvents,
   ) {
     this.refusals = new RefusalLog(log, `${REFUSAL_SUMMARY_MS / 1000} s`);
+    this.scrubTimer = new ScrubTimer(log, (report) => this.events?.scrubbed?.(report));
   }
 
   get port(): number {
@@ -151,6 +158,7 @@ export class ServerDaemon implements RunningServer {
     const quotas = server.clients.flatMap((c) => (c.quotaBytes === null ? [] : [[c.name, c.quotaBytes] as const]));
     store.setSpaceRules({ minFreeBytes: server.minFreeBytes, quotas: new Map(quotas) });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
+    this.scrubTimer.set(store, server.scrubCycleMs);
     if (listener || identityChanged || first) {
       const port = (listener ?? this.listener)?.port;
       const previous = this.discovery;
@@ -275,8 +283,9 @@ export class ServerDaemon implements RunningServer {
     this.log.log("info", `client runs config sha256 ${hash} (${detail})`, { client });
   }
 
-  /** Stops accepting and the purge timer; resolves once the open sessions have ended. */
+  /** Stops accepting, the purge and scrub timers; resolves once the open sessions have ended. */
   async close(): Promise<void> {
+    this.scrubTimer.stop();
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     if (this.releaseTimer) clearInterval(this.releaseTimer);
     if (this.refusalTimer) clearInterval(this.refusalTimer);

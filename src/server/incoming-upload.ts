@@ -18,18 +18,23 @@ import type { SessionScope } from "./session-context.ts";
 const STAGING_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /**
- * Answers `have` with the latest archive's receipt when the offer names that archive's id: true,
- * nothing to receive. False when the archive must travel (begin an IncomingUpload). Throws what the
- * store and the session throw.
+ * Answers `have` with the latest archive's receipt when the offer names that archive's id and it is not
+ * known damaged: "have", nothing to receive. Otherwise the archive must travel (begin an
+ * IncomingUpload): "send", with the file when the claimed archive is damaged (PROTOCOL.md §10 step 3:
+ * `send-manifest` says so). Throws what the store and the session throw.
  */
-export async function answerHeldOffer(scope: SessionScope, message: OfferMessage): Promise<boolean> {
-  const { ctx, client } = scope;
+export async function answerHeldOffer(scope: SessionScope, message: OfferMessage): Promise<"have" | { damaged?: string }> {
+  const { ctx, client, log } = scope;
   // The files, not the index, decide what is held: someone may have deleted or edited one.
   await ctx.store.refreshClient(client);
   const latest = ctx.store.latest(client, message.name);
-  if (!message.archiveId || !latest || latest.archiveId !== message.archiveId) return false;
+  if (!message.archiveId || !latest || latest.archiveId !== message.archiveId) return {};
+  if (ctx.store.damage.get(client, latest.file)) {
+    log.log("warn", `${message.name} unchanged, but ${latest.file} is damaged: asking for it again`, { name: message.name });
+    return { damaged: latest.file };
+  }
   await sendHave(scope, latest, message.name);
-  return true;
+  return "have";
 }
 
 /**
@@ -72,9 +77,13 @@ export class IncomingUpload {
     private readonly deltaSources: DeltaSources,
   ) {}
 
-  /** `send-manifest`; after an offer with a base, it says whether that base was accepted. */
-  async askForManifest(offeredBase: boolean): Promise<void> {
-    await this.scope.session.sendControl({ type: "send-manifest", ...(offeredBase ? { base: this.base !== null } : {}) });
+  /** `send-manifest`; after an offer with a base, it says whether that base was accepted; `damaged`: the claimed archive, known damaged. */
+  async askForManifest(offeredBase: boolean, damaged?: string): Promise<void> {
+    await this.scope.session.sendControl({
+      type: "send-manifest",
+      ...(offeredBase ? { base: this.base !== null } : {}),
+      ...(damaged ? { damaged } : {}),
+    });
   }
 
   /**
@@ -133,14 +142,14 @@ export class IncomingUpload {
 
   /**
    * Ends the upload with the checked manifest (`signed`: as the client signed it): `have` when the latest
-   * stored archive has its id (nothing new kept), else the archive stored with its signed record and
+   * stored archive has its id and is not known damaged (nothing new kept), else the archive stored with its signed record and
    * `receipt`. The upload is closed afterwards, stored or not. Throws what Upload.commit throws
    * (BAD_FRAME, HASH_MISMATCH, NO_SPACE, QUOTA, STORAGE).
    */
   async commit(manifest: ManifestBody, signed: SignedDoc): Promise<void> {
     const { ctx, client, session, log } = this.scope;
     const latest = ctx.store.latest(client, manifest.name);
-    if (latest && latest.archiveId === manifest.archiveId) {
+    if (latest && latest.archiveId === manifest.archiveId && !ctx.store.damage.get(client, latest.file)) {
       // Same content as stored (only metadata the walk sees changed): nothing new to keep.
       await this.upload.abort();
       await sendHave(this.scope, latest, manifest.name);

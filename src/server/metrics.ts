@@ -20,6 +20,17 @@ export interface StorageSnapshot {
   held?: { client: string; name: string }[];
   /** Staging, quotas and refusals (store/space-guard.ts); absent before the store is open. */
   space?: SpaceSnapshot;
+  /** The scheduled scrub and what is known damaged; absent before the store is open. */
+  scrub?: ScrubSnapshot;
+}
+
+/** What the scheduled scrub did (since the store was first scrubbed) and the archives known damaged (store/damage-book.ts). */
+export interface ScrubSnapshot {
+  bytesRead: number;
+  archivesRead: number;
+  /** When its last step ran (ms), 0 before any. */
+  lastStepMs: number;
+  damaged: { client: string; name: string; file: string }[];
 }
 
 /** How the disk is shared: what the store's space guard reports, with each client's use of its quota. */
@@ -108,6 +119,7 @@ export class ServerMetrics {
     this.admissionFamilies(out, admission);
     storageFamilies(out, storage);
     if (storage.space) spaceFamilies(out, storage.space);
+    if (storage.scrub) scrubFamilies(out, storage.scrub);
     out.family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
     return out.text();
   }
@@ -285,6 +297,26 @@ function spaceFamilies(out: Exposition, space: SpaceSnapshot): void {
     "gauge",
     "What a client with a quota takes: its archives, trash and staging.",
     quotas.map((q) => [{ client: q.client }, q.usedBytes]),
+  );
+}
+
+/** The scheduled scrub's progress and the damaged archives it (or a commit) found. */
+function scrubFamilies(out: Exposition, scrub: ScrubSnapshot): void {
+  out.family("hashrelay_scrub_read_bytes_total", "counter", "Bytes of stored archives the scheduled scrub (server.scrub) read.", [
+    [{}, scrub.bytesRead],
+  ]);
+  out.family("hashrelay_scrub_archives_total", "counter", "Stored archives the scheduled scrub read whole.", [[{}, scrub.archivesRead]]);
+  if (scrub.lastStepMs > 0)
+    out.family("hashrelay_scrub_last_timestamp_seconds", "gauge", "When the scheduled scrub last ran (Unix time).", [
+      [{}, scrub.lastStepMs / 1000],
+    ]);
+  out.family(
+    "hashrelay_damaged_archives",
+    "gauge",
+    "1 per archive found damaged (by the scrub, server verify or a commit): the next backup of its source sends the damaged chunks again.",
+    [...scrub.damaged]
+      .sort((a, b) => a.client.localeCompare(b.client) || a.file.localeCompare(b.file))
+      .map((d) => [{ client: d.client, name: d.name, file: d.file }, 1]),
   );
 }
 

@@ -12,7 +12,7 @@ import { isTrashItemName } from "../store/trash.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
 import type { ReloadPart } from "../daemon/reload.ts";
 import type { RunningServer, ServerEvents } from "./daemon.ts";
-import { ServerMetrics, type SpaceSnapshot, type StorageSnapshot } from "./metrics.ts";
+import { ServerMetrics, type ScrubSnapshot, type SpaceSnapshot, type StorageSnapshot } from "./metrics.ts";
 import { serverStatusLine } from "../daemon/status-line.ts";
 
 type ServerConfig = Config & { server: NonNullable<Config["server"]> };
@@ -258,6 +258,7 @@ export class ServerService {
       freeBytes: config ? freeBytes(config.server.storage) : null,
       held: (store?.holds() ?? []).map((h) => ({ client: h.client, name: h.name })),
       ...(store && config ? { space: spaceSnapshot(store, config, archiveBytes, trash.byClient) } : {}),
+      ...(store ? { scrub: scrubSnapshot(store) } : {}),
     };
   }
 
@@ -300,6 +301,18 @@ function spaceSnapshot(store: Store, config: ServerConfig, archives: Map<string,
       : [{ client: name, quotaBytes, usedBytes: (archives.get(name) ?? 0) + (trash.get(name) ?? 0) + stagingOf(name) }],
   );
   return { minFreeBytes: report.minFreeBytes, staging, releasedBytes: report.releasedBytes, refusals: report.refusals, quotas };
+}
+
+/** The scheduled scrub's totals and the archives known damaged that are still stored. */
+function scrubSnapshot(store: Store): ScrubSnapshot {
+  const state = store.scrub.current;
+  const damaged = store.damage.all().filter((d) => store.list(d.client).some((e) => e.file === d.file));
+  return {
+    bytesRead: state?.bytesRead ?? 0,
+    archivesRead: state?.archivesRead ?? 0,
+    lastStepMs: state?.lastStepMs ?? 0,
+    damaged: damaged.map(({ client, name, file }) => ({ client, name, file })),
+  };
 }
 
 function metricsAddress(config: ServerConfig): string | null {

@@ -11,6 +11,7 @@ import { readHolds, type Hold } from "../store/holds.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName, readSidecar } from "../store/trash.ts";
 import { freeBytes, readServerActivity, type ServerActivityRecord } from "./service.ts";
+import { scrubLines, scrubStatus, type ScrubStatus } from "./scrub-status.ts";
 import { quotaLine, stagingLines, stagingStatus, type QuotaStatus, type StagingStatus } from "./space-status.ts";
 
 export interface ServerArchiveStatus {
@@ -63,6 +64,8 @@ export interface ServerStatus {
   unreadableHolds: string[];
   /** Whether the server clones unchanged runs into new archives (as its last start found), or null before any start. */
   sharing: SharingState | null;
+  /** The scheduled scrub (server.scrub) and the archives known damaged. */
+  scrub: ScrubStatus;
 }
 
 /** What the storage and the daemon's activity file say; reads only (never creates a folder or file). */
@@ -102,6 +105,7 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
     holds,
     unreadableHolds,
     sharing: await readSharingState(layout),
+    scrub: await scrubStatus(layout, server.scrubCycleMs, storedFiles(server.storage, server.clients), now),
   };
 }
 
@@ -169,6 +173,15 @@ async function trashStatus(layout: StoreLayout, storage: string, trashForMs: num
   return trash.sort((a, b) => (a.purgeAt ?? "").localeCompare(b.purgeAt ?? "") || a.item.localeCompare(b.item));
 }
 
+/** "client/file" of every archive under its final name. */
+function storedFiles(storage: string, clients: readonly { name: string }[]): Set<string> {
+  return new Set(
+    clients.flatMap(({ name }) =>
+      readdirOrEmpty(path.join(storage, name)).flatMap((f) => (parseArchiveFileName(f) ? [`${name}/${f}`] : [])),
+    ),
+  );
+}
+
 /** The folder's entries, sorted; none when it cannot be read (status shows what it can). */
 function readdirOrEmpty(dir: string): string[] {
   try {
@@ -208,6 +221,7 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
     );
   lines.push(...stagingLines(s.staging, now));
   lines.push(...holdLines(s.holds, s.unreadableHolds, now));
+  lines.push(...scrubLines(s.scrub, now));
   return lines;
 }
 

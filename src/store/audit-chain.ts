@@ -19,7 +19,9 @@ export type AuditEvent =
   | { event: "trash"; client: string; name: string; file: string; item: string; replacedBy: string }
   | { event: "purge"; client: string; item: string; trashedAt: string }
   /** A suspect replacement: `file` is the archive kept, `suspect` the new one held back (or let through by release). */
-  | { event: "hold" | "release"; client: string; name: string; file: string; suspect: string; reason: string };
+  | { event: "hold" | "release"; client: string; name: string; file: string; suspect: string; reason: string }
+  /** A stored archive found damaged (by a scrub, `server verify`, or a commit reusing a member): `members` wrong, the first described. */
+  | { event: "damaged"; client: string; name: string; file: string; by: string; members: number; first: string };
 
 /** What the log writer records about itself: a torn last line moved aside, a head file that did not match the log. */
 export interface RecoveredEvent {

@@ -94,6 +94,11 @@ export class ChunkIndex {
     return this.q.archives.all(client).map(toArchiveRow);
   }
 
+  /** Every client's archives, by client, oldest first. */
+  everyArchive(): ArchiveRow[] {
+    return this.q.everyArchive.all().map(toArchiveRow);
+  }
+
   /** The row of (client, file), or undefined when it is not indexed. */
   archive(client: string, file: string): ArchiveRow | undefined {
     const row = this.q.archive.get(client, file);
@@ -190,8 +195,11 @@ export class ChunkIndex {
     return this.q.has.get(client, id) !== null;
   }
 
-  /** The member of chunk `id` in the newest of the client's archives containing it (the last to be trashed), or undefined. */
-  locate(client: string, id: Uint8Array): StoredMember | undefined {
+  /**
+   * The member of chunk `id` in the newest of the client's archives containing it (the last to be
+   * trashed) for which `usable(file, offset)` holds (default: every one), or undefined.
+   */
+  locate(client: string, id: Uint8Array, usable?: (file: string, offset: number) => boolean): StoredMember | undefined {
     let best:
       | {
           archive: { file: string; storedAt: string };
@@ -200,7 +208,7 @@ export class ChunkIndex {
       | undefined;
     for (const row of this.q.locate.all(client, id)) {
       const archive = this.archiveById(row.archive);
-      if (!archive) continue;
+      if (!archive || (usable && !usable(archive.file, row.offset))) continue;
       if (!best || compareNewest(archive, best.archive) > 0) best = { archive, row };
     }
     if (!best) return undefined;

@@ -50,6 +50,7 @@ const ARCHIVE_COLUMNS = "id, client, file, name, archive_id, file_sha256, size, 
 /** Every query the index runs, prepared once. */
 export interface IndexStatements {
   archives: Statement<ArchiveSqlRow, [string]>;
+  everyArchive: Statement<ArchiveSqlRow, []>;
   archive: Statement<ArchiveSqlRow, [string, string]>;
   all: Statement<
     {
@@ -88,6 +89,7 @@ export interface IndexStatements {
 export function prepareStatements(db: Database): IndexStatements {
   return {
     archives: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? ORDER BY stored_at, file`),
+    everyArchive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives ORDER BY client, stored_at, file`),
     archive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? AND file = ?`),
     all: db.query(
       "SELECT a.client, a.file, a.size, a.mtime_ms, (SELECT COUNT(*) FROM members m WHERE m.archive = a.id) AS members," +

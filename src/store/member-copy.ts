@@ -6,6 +6,7 @@ import { encodeGzipMember, inflateMember } from "../archive/gzip-member.ts";
 import { encodeZstdMember, isZstdMember } from "../archive/zstd-member.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { sha256 } from "./archive-file.ts";
+import { ReusedMemberDamaged } from "./damage-found.ts";
 import type { ArchiveOutput } from "./archive-output.ts";
 import type { StoredPlace } from "./chunk-index.ts";
 
@@ -76,12 +77,18 @@ export class InputFiles {
   }
 }
 
-/** Throws HASH_MISMATCH (naming chunk `source.index` of `name`) unless `member` has the SHA-256 recorded for it. */
+/**
+ * Throws HASH_MISMATCH (naming chunk `source.index` of `name`) unless `member` has the SHA-256 recorded
+ * for it: ReusedMemberDamaged for a member of a stored archive (the commit heals it), a plain one for a
+ * staging file's.
+ */
 export function checkReused(name: string, source: MemberSource, member: Uint8Array): void {
   if (Buffer.from(sha256(member)).equals(Buffer.from(source.sha256))) return;
+  const message = `chunk ${source.index} of ${name}, reused from ${source.label} at byte ${source.offset}, does not match its id`;
+  if (source.stored) throw new ReusedMemberDamaged(message, source);
   throw new HashRelayError(
     "HASH_MISMATCH",
-    `chunk ${source.index} of ${name}, reused from ${source.label} at byte ${source.offset}, does not match its id`,
+    message,
     "those stored bytes changed since they were verified (they were left as they are); the new archive was not stored",
   );
 }

@@ -1,5 +1,6 @@
 // Where each member of an archive being uploaded is copied from: the upload's staging file, else what the client already has.
 import { HashRelayError } from "../errors.ts";
+import { NoIntactCopy } from "./damage-found.ts";
 import type { MemberSource } from "./assemble.ts";
 import type { StoredPlace } from "./chunk-index.ts";
 import type { UploadParts } from "./upload-host.ts";
@@ -13,8 +14,8 @@ export function isAvailable({ entries, staging }: UploadParts, i: number): boole
  * Where each member of entries [from, to) of the new file comes from: this upload's staging file,
  * else a stored archive of this client containing the chunk (the member after the previous one's
  * place, `after` for the first, when it is that chunk: runs stay runs), else its staging pool.
- * Throws STORAGE when a chunk to reuse is no longer there, HASH_MISMATCH when the reused member's raw
- * length is not the entry's. Every entry of the range must be available (isAvailable).
+ * Throws STORAGE when a chunk to reuse is no longer there, NoIntactCopy (HASH_MISMATCH) when every
+ * stored copy of it is known damaged, HASH_MISMATCH when the reused member's raw length is not the entry's. Every entry of the range must be available (isAvailable).
  */
 export function memberSources(parts: UploadParts, from: number, to: number, after?: StoredPlace): MemberSource[] {
   const { host, client, name, entries, staging } = parts;
@@ -37,6 +38,7 @@ export function memberSources(parts: UploadParts, from: number, to: number, afte
       continue;
     }
     const place = places[next++];
+    if (!place && host.knownDamaged(client, id)) throw new NoIntactCopy(`chunk ${i} of ${name}: every stored copy is damaged`);
     if (!place) {
       throw new HashRelayError(
         "STORAGE",

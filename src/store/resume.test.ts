@@ -244,27 +244,46 @@ describe("an interrupted upload resumes", () => {
 });
 
 describe("reused members are checked by their recorded SHA-256", () => {
-  test("a stored member altered in place (same length) is HASH_MISMATCH at commit and nothing is stored", async () => {
+  test("a stored member altered in place (same length) fails that commit, is recorded, and the next upload is asked for it", async () => {
     const root = await newRoot();
     const time = { now: T0 };
-    const store = await openStore(root, { now: () => time.now });
+    const before = await openStore(root, { now: () => time.now });
     const first = buildArchive(randomRaws("alter", 5));
     const file1 = fileAt("etc", T0);
-    await uploadArchive(store, "web01", file1, first);
+    await uploadArchive(before, "web01", file1, first);
+    await before.close();
+    // an mtime utimes can give back exactly (whole seconds), indexed by the next open
     const path1 = join(root, "web01", file1);
+    await utimes(path1, 1_750_000_000, 1_750_000_000);
+    const store = await openStore(root, { now: () => time.now });
     const bytes = await readBytes(path1);
     const at = first.members[0]!.length + first.members[1]!.length + first.members[2]!.length - 5; // member 2's CRC
     bytes[at] = bytes[at]! ^ 0x01;
     await writeFile(path1, bytes);
+    await utimes(path1, 1_750_000_000, 1_750_000_000); // bit rot keeps the mtime: the index is not rescanned at open
 
     time.now += HOUR;
     const second = buildArchive([...first.raws, seededBytes("alter-new", 3000)]);
     const err = await expectCode(uploadArchive(store, "web01", fileAt("etc", T0 + HOUR), second), "HASH_MISMATCH");
     expect(err.message).toContain("chunk 2 of etc");
     expect(err.message).toContain(`web01/${file1}`);
+    expect(err.message).toContain("no intact copy is stored");
     expect(await readdir(join(root, "web01"))).toEqual([file1]);
     expect(await readBytes(path1)).toEqual(bytes); // left as it is
     expect(await readdir(join(root, ".hashrelay", "tmp"))).toEqual([]);
+    // recorded (and kept across a restart): the chunk is no longer held, so the next upload is asked for it
+    expect(store.damage.get("web01", file1)?.members.map((m) => m.offset)).toEqual([at + 5 - first.members[2]!.length]);
+    await store.close();
+    expect((await stat(path1)).mtimeMs).toBe(1_750_000_000_000);
+    const reopened = await openStore(root, { now: () => time.now });
+    time.now += HOUR;
+    const third = fileAt("etc", T0 + 2 * HOUR);
+    const { upload, needed } = offer(reopened, "web01", third, second);
+    expect(indicesOf(needed)).toEqual([2]); // chunk 5 came with the failed upload: it waits in staging
+    await upload.abort();
+    await uploadArchive(reopened, "web01", third, second);
+    expect((await reopened.verifyArchive("web01", third)).ok).toBe(true);
+    await reopened.close();
   });
 
   test("a staged member altered on disk is HASH_MISMATCH at commit and nothing is stored", async () => {

@@ -2,6 +2,7 @@
 import type { AuditEvent } from "./audit-chain.ts";
 import type { BlockSharing } from "./block-sharing.ts";
 import type { ChunkIndex } from "./chunk-index.ts";
+import type { DamageBook } from "./damage-book.ts";
 import type { HoldBook } from "./holds.ts";
 import type { StoreLayout } from "./layout.ts";
 import { DEFAULT_RETENTION, type Retention } from "./retention-rules.ts";
@@ -19,6 +20,8 @@ export interface StoreParts {
   index: ChunkIndex;
   pool: StagingPool;
   holdBook: HoldBook;
+  /** Archives found damaged: their damaged members are not reused, and their name's last good archive is kept. */
+  damage: DamageBook;
   log: StoreLog;
   /** Whether the file system shares blocks: new archives clone the unchanged runs of old ones. */
   sharing: BlockSharing;
@@ -33,6 +36,7 @@ export class StoreContext {
   readonly index: ChunkIndex;
   readonly pool: StagingPool;
   readonly holdBook: HoldBook;
+  readonly damage: DamageBook;
   readonly log: StoreLog;
   readonly sharing: BlockSharing;
   readonly now: () => number;
@@ -46,6 +50,7 @@ export class StoreContext {
     this.index = parts.index;
     this.pool = parts.pool;
     this.holdBook = parts.holdBook;
+    this.damage = parts.damage;
     this.log = parts.log;
     this.sharing = parts.sharing;
     this.now = parts.now;

@@ -8,6 +8,7 @@
 //   <root>/.hashrelay/index.sqlite                  derived chunk index (chunk-index.ts): rebuilt by scanning when missing, stale or damaged
 //   <root>/.hashrelay/tmp/                          archives being assembled; emptied on open
 //   <root>/.hashrelay/staging/<client>/*.part       chunks of unfinished uploads: the client's staging pool (staging-pool.ts)
+//   <root>/.hashrelay/damaged.json, scrub.json      archives found damaged (damage-book.ts), the scheduled scrub's progress
 // Crash safety: a file reaches its final name only by rename after fsync (then the folder is
 // fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
 // the old archive, or the new one, or both — never a partial file under a final name.
@@ -15,7 +16,7 @@
 // The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
 // space-guard.ts (minFree, quotas, abandoned staging released when room is needed),
 // archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
-// archive-reader.ts, verify-archive.ts, receipt.ts and signed-record.ts; store-context.ts is the state they share.
+// archive-reader.ts, verify-archive.ts, receipt.ts, signed-record.ts, damage-*.ts, scheduled-scrub.ts; store-context.ts: shared state.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArchiveFileName, type ArchiveFormat } from "../archive/naming.ts";
@@ -24,6 +25,8 @@ import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.t
 import { IndexedBase } from "./base-entries.ts";
 import { BlockSharing } from "./block-sharing.ts";
 import { ChunkIndex } from "./chunk-index.ts";
+import { DamageBook } from "./damage-book.ts";
+import { ScheduledScrub } from "./scheduled-scrub.ts";
 import { applyReleaseRequests, releaseHold } from "./hold-guard.ts";
 import { HoldBook, type Hold } from "./holds.ts";
 import type { ChunkLocation, IndexEntry } from "./index-entry.ts";
@@ -65,6 +68,8 @@ export { DEFAULT_RETENTION, type Retention } from "./retention-rules.ts";
 export type { StoreLog } from "./store-log.ts";
 export type { ArchiveRow, IndexEntry, ChunkLocation, MemberRecord } from "./index-entry.ts";
 export type { DamagedMember } from "./archive-file.ts";
+export type { ScrubStepReport } from "./scheduled-scrub.ts";
+export { scrubStepMs } from "./scrub-schedule.ts";
 export type { TrashItem } from "./trash.ts";
 export type { AuditEvent } from "./audit-chain.ts";
 export type { Hold } from "./holds.ts";
@@ -89,9 +94,12 @@ export class Store {
   readonly root: string;
   private readonly ctx: StoreContext;
   private readonly uploads: UploadRegistry;
+  /** The scheduled scrub (server.scrub): step() reads the next share of the store, `current` says what it did. */
+  readonly scrub: ScheduledScrub;
 
   private constructor(ctx: StoreContext, freeSpace: FreeSpaceProbe) {
     this.ctx = ctx;
+    this.scrub = new ScheduledScrub(ctx);
     this.root = ctx.layout.root;
     this.uploads = new UploadRegistry(ctx, freeSpace);
   }
@@ -127,6 +135,7 @@ export class Store {
       log("info", "store.leftover-removed", { path });
     }
     const holdBook = await HoldBook.load(layout, (event, fields) => log("error", event, fields));
+    const damage = await DamageBook.load(layout, log);
     const index = await ChunkIndex.open(layout.indexPath(), log, now());
     const pool = new StagingPool(layout, log, {
       staleMs: opts.stagingStaleMs ?? STAGING_STALE_MS,
@@ -134,7 +143,7 @@ export class Store {
     });
     const sharing = await BlockSharing.probe(layout, log, now());
     const store = new Store(
-      new StoreContext({ layout, index, pool, holdBook, log, sharing, now, audit: opts.audit }),
+      new StoreContext({ layout, index, pool, holdBook, damage, log, sharing, now, audit: opts.audit }),
       opts.freeSpace ?? diskFreeBytes,
     );
     if (opts.retention) store.setRetention(opts.retention);
@@ -227,14 +236,19 @@ export class Store {
 
   /**
    * Scrubs one stored archive: reads and inflates every member the index lists and checks it against
-   * its chunk id (commits only compare a member's SHA-256 with the one recorded). Logs archive.damaged
-   * when something is wrong; changes nothing. Throws BAD_FRAME on a bad client or file, STORAGE when
-   * that archive is not stored or cannot be read.
+   * its chunk id (commits only compare a member's SHA-256 with the one recorded). Damage found is
+   * recorded (`by` found it: damage-book.ts, archive.damaged, the audit log); the archive is never
+   * changed. Throws BAD_FRAME on a bad client or file, STORAGE when it is not stored or cannot be read.
    */
-  async verifyArchive(client: string, file: string): Promise<ScrubReport> {
+  async verifyArchive(client: string, file: string, by: "scrub" | "verify" = "verify"): Promise<ScrubReport> {
     checkClient(client);
     checkArchiveFile(parseArchiveFileName(file)?.name ?? "", file);
-    return verifyArchive(this.ctx, client, file);
+    return verifyArchive(this.ctx, client, file, by);
+  }
+
+  /** The archives known damaged (damage-book.ts), read only: the scrub, `server verify` and commits record them. */
+  get damage(): Pick<DamageBook, "get" | "all"> {
+    return this.ctx.damage;
   }
 
   /**

@@ -124,13 +124,19 @@ export async function listTrash(layout: StoreLayout, nowMs: number, log: StoreLo
 }
 
 /**
- * Deletes every trashed item whose trash time + trashForMs ≤ nowMs (and its sidecar); returns them.
- * Fs errors on one item are logged and that item is kept for a later purge.
+ * Deletes every trashed item whose trash time + trashForMs ≤ nowMs (and its sidecar) but those `spare`
+ * keeps; returns them. Fs errors on one item are logged and that item is kept for a later purge.
  */
-export async function purgeExpired(layout: StoreLayout, trashForMs: number, nowMs: number, log: StoreLog): Promise<TrashItem[]> {
+export async function purgeExpired(
+  layout: StoreLayout,
+  trashForMs: number,
+  nowMs: number,
+  log: StoreLog,
+  spare: (item: TrashItem) => boolean = () => false,
+): Promise<TrashItem[]> {
   const purged: TrashItem[] = [];
   for (const entry of await listTrash(layout, nowMs, log)) {
-    if (entry.trashedAtMs + trashForMs > nowMs) continue;
+    if (entry.trashedAtMs + trashForMs > nowMs || spare(entry)) continue;
     try {
       await unlink(layout.trashPath(entry.client, entry.item));
       await unlink(layout.trashPath(entry.client, entry.item + SIDECAR)).catch(() => undefined);

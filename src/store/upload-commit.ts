@@ -6,6 +6,7 @@ import type { SignedDoc } from "../protocol/signed-document.ts";
 import { installArchive, type AssembledArchive } from "./assemble.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import { checkArchiveFile, pathExists } from "./layout.ts";
+import { NoIntactCopy, ReusedMemberDamaged } from "./damage-found.ts";
 import { memberSources } from "./member-sources.ts";
 import { writeSignedRecord, type ReceiptFacts, type SignedRecord } from "./signed-record.ts";
 import type { UploadParts } from "./upload-host.ts";
@@ -107,22 +108,7 @@ export async function storeArchive(
     );
   }
   const started = performance.now();
-  const written = await ahead.take();
-  const waitMs = Math.round(performance.now() - started);
-  const assembler = written ?? (await newAssembler(parts));
-  const aheadEntries = assembler.count;
-  let built: AssembledArchive;
-  let appendMs = 0;
-  try {
-    const sources = memberSources(parts, aheadEntries, entries.count, assembler.lastStored);
-    await host.ensureSpace(assembler.bytesToWrite(sources), `${client}/${file}`);
-    await assembler.append(sources);
-    appendMs = Math.round(performance.now() - started) - waitMs;
-    built = await assembler.finish();
-  } catch (err) {
-    await assembler.discard();
-    throw err;
-  }
+  const { assembler, built, aheadEntries, waitMs, appendMs } = await assembleHealing(parts, ahead, header, started);
   const assembleMs = Math.round(performance.now() - started);
   let entry: IndexEntry;
   try {
@@ -145,6 +131,43 @@ export async function storeArchive(
     commitMs: Math.round(performance.now() - started),
   });
   return entry;
+}
+
+/** Heal attempts per commit: each one finds one more damaged reused member (and records it) before it gives up. */
+export const MAX_HEALS = 4;
+
+/**
+ * Assembles the new archive in tmp, going on from what `ahead` wrote. A reused member found damaged
+ * (ReusedMemberDamaged) is recorded in the damage book, and the archive is assembled again from the
+ * start, from another intact copy of that chunk the client holds (in another of its archives, or its
+ * staging pool); with none, memberSources throws HASH_MISMATCH and the next backup is asked for it.
+ * At most MAX_HEALS times: beyond, the last finding is thrown. The caller owns the returned assembler.
+ */
+async function assembleHealing(parts: UploadParts, ahead: WriteAhead, header: UploadHeader, started: number) {
+  const { host, client, entries } = parts;
+  const written = await ahead.take();
+  const waitMs = Math.round(performance.now() - started);
+  let assembler = written ?? (await newAssembler(parts));
+  const aheadEntries = assembler.count;
+  let found: ReusedMemberDamaged | null = null;
+  for (let heals = 0; ; heals++) {
+    try {
+      const sources = memberSources(parts, assembler.count, entries.count, assembler.lastStored);
+      await host.ensureSpace(assembler.bytesToWrite(sources), `${client}/${header.file}`);
+      await assembler.append(sources);
+      const appendMs = Math.round(performance.now() - started) - waitMs;
+      return { assembler, built: await assembler.finish(), aheadEntries, waitMs, appendMs };
+    } catch (err) {
+      await assembler.discard();
+      // no intact copy of what was found: the error names the damaged member, and says what happens next
+      if (err instanceof NoIntactCopy && found) throw new NoIntactCopy(`${found.message}, and no intact copy is stored`);
+      if (!(err instanceof ReusedMemberDamaged) || heals >= MAX_HEALS) throw err;
+      found = err;
+      await host.reusedDamaged(err);
+      host.log("warn", "commit.healing", { client, file: header.file, damaged: err.message });
+      assembler = await newAssembler(parts);
+    }
+  }
 }
 
 /**

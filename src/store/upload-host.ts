@@ -1,6 +1,7 @@
 // What an upload needs from the store that owns it, and the parts of an upload its stages share.
 import type { ArchiveFormat } from "../archive/naming.ts";
 import type { BlockSharing } from "./block-sharing.ts";
+import type { ReusedMemberDamaged } from "./damage-found.ts";
 import type { StoredPlace } from "./chunk-index.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -55,6 +56,10 @@ export interface UploadHost {
    * client's staging pool; undefined when neither.
    */
   reusableMembers(client: string, ids: readonly Uint8Array[], after?: StoredPlace): (ReusableMember | undefined)[];
+  /** Records the stored member `err` names as damaged (damage-found.ts): no later upload reuses it. Never throws. */
+  reusedDamaged(err: ReusedMemberDamaged): Promise<void>;
+  /** True when a member of this client's stored archives that should hold chunk `id` is known damaged. */
+  knownDamaged(client: string, id: Uint8Array): boolean;
   /** Runs `task` while no other commit, retention or staging sweep of this client runs. */
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
   /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */

@@ -4,6 +4,8 @@ import { HashRelayError } from "../errors.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { MemberCompressor } from "./member-compressor.ts";
 import { acceptArchive } from "./archive-accepted.ts";
+import { chunkIdHex } from "../archive/manifest.ts";
+import { recordReusedDamage } from "./damage-found.ts";
 import { findChunk, reusableMembers } from "./chunk-places.ts";
 import type { FreeSpaceProbe } from "./free-space.ts";
 import { existingEntry } from "./index-sync.ts";
@@ -43,6 +45,8 @@ export class UploadRegistry {
       now: ctx.now,
       findChunk: (client, id, hex) => findChunk(ctx, client, id, hex),
       reusableMembers: (client, ids, after) => reusableMembers(ctx, client, ids, after),
+      reusedDamaged: (err) => recordReusedDamage(ctx, err),
+      knownDamaged: (client, id) => ctx.damage.hasChunk(client, chunkIdHex(id)),
       withClientLock: (client, task) => ctx.withClientLock(client, task),
       existingEntry: (client, file) => existingEntry(ctx, client, file),
       accepted: (row, members) => acceptArchive(ctx, row, members),

@@ -1,6 +1,7 @@
 // Scrubbing a stored archive: every member the index lists is inflated and checked against its chunk id.
 import { HashRelayError } from "../errors.ts";
 import { scrubArchive, type DamagedMember } from "./archive-file.ts";
+import { recordDamage } from "./damage-found.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { StoreContext } from "./store-context.ts";
 
@@ -22,10 +23,11 @@ export interface ScrubReport {
 /**
  * Scrubs stored archive `file` of `client` (both checked): reads and inflates every member the index
  * lists and checks it against its chunk id (commits only compare a member's SHA-256 with the one
- * recorded). Logs archive.damaged when something is wrong; changes nothing. Throws STORAGE when that
- * archive is not stored or cannot be read.
+ * recorded). What is wrong is recorded (`by` found it) in the damage book, the log (archive.damaged)
+ * and the audit log (damage-found.ts); a record of an archive found whole again is dropped. The
+ * archive itself is never changed. Throws STORAGE when that archive is not stored or cannot be read.
  */
-export async function verifyArchive(ctx: StoreContext, client: string, file: string): Promise<ScrubReport> {
+export async function verifyArchive(ctx: StoreContext, client: string, file: string, by: "scrub" | "verify"): Promise<ScrubReport> {
   const row = ctx.index.archive(client, file);
   if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
   const result = await scrubArchive(ctx.layout.archivePath(client, file), ctx.index.iterateMembers(client, file)).catch((err) => {
@@ -40,16 +42,16 @@ export async function verifyArchive(ctx: StoreContext, client: string, file: str
     damaged: result.damaged,
     ok: result.damaged.length === 0 && result.size === row.size,
   };
-  if (!report.ok) {
-    const first = result.damaged[0];
-    ctx.log("error", "archive.damaged", {
-      client,
-      file,
-      damagedMembers: result.damaged.length,
-      size: result.size,
-      expectedSize: row.size,
-      first: first ? `member ${first.index} at byte ${first.offset}: ${first.reason}` : undefined,
-    });
+  if (report.ok) {
+    if (ctx.damage.get(client, file)) await ctx.damage.forget(client, file);
+    return report;
   }
+  await recordDamage(ctx, {
+    client,
+    file,
+    by,
+    members: result.damaged.map((d) => ({ index: d.index, offset: d.offset, chunkId: d.chunkId, reason: d.reason })),
+    ...(result.size !== row.size ? { problem: `size ${result.size} bytes, ${row.size} when stored` } : {}),
+  });
   return report;
 }

@@ -1,6 +1,7 @@
 // The new archive written ahead of commit: the unchanged bulk is copied while the client is still reading its files.
 import { randomBytes } from "node:crypto";
 import { ArchiveAssembler } from "./assemble.ts";
+import { ReusedMemberDamaged } from "./damage-found.ts";
 import { isAvailable, memberSources } from "./member-sources.ts";
 import type { UploadParts } from "./upload-host.ts";
 
@@ -47,6 +48,8 @@ export class WriteAhead {
       } catch (err) {
         this.givenUp = true;
         const { host, client, name } = this.parts;
+        // a damaged reused member is recorded now: commit assembles from another copy, or fails naming it
+        if (err instanceof ReusedMemberDamaged) await host.reusedDamaged(err);
         await this.assembler?.discard();
         this.assembler = null;
         // logged once the early file is gone: the line means "given up, nothing left behind"

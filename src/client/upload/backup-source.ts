@@ -40,6 +40,10 @@ export async function backupSource(
       const chunksTotal = history.previous?.chunks ?? 0;
       return tally.result("unchanged", receipt.file, { chunksTotal, ...(answer.held ? { held: answer.held } : {}) });
     }
+    if (answer.damaged) {
+      // PROTOCOL.md §10 step 3: the server found the archive this walk matches damaged; the upload repairs it
+      ctx.log.log("warn", `the server holds ${answer.damaged} of ${source.name} damaged: sending it again`, { name: source.name });
+    }
     // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).
     const { transferArchive } = await import("./transfer.ts");
     inTransfer = true;
@@ -51,7 +55,7 @@ export async function backupSource(
     if ((tally.usedDeltas && error.code === "HASH_MISMATCH") || error.code === "STORAGE") ctx.state.dropBlocks(source.name);
     const failed = tally.result("failed", null, { error: error.describe() });
     // Mid-transfer the server holds a half upload: the session cannot carry the next source.
-    if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed);
+    if (inTransfer || error.code !== "SOURCE") throw new SessionSpoiled(failed, inTransfer && error.code === "HASH_MISMATCH");
     return failed;
   } finally {
     history.index?.close();

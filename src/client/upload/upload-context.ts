@@ -29,9 +29,17 @@ export interface UploadContext {
   onProgress?: (progress: UploadProgress) => void;
 }
 
-/** Thrown when the session can no longer be used after a source failed mid-transfer. */
+/**
+ * Thrown when the session can no longer be used after a source failed mid-transfer. `again`: the
+ * failure was HASH_MISMATCH, which a server gives when a stored member it reused was found damaged (it
+ * then asks for that chunk) or a delta did not apply (blocks are dropped: whole chunks next): the
+ * source is offered once more (PROTOCOL.md §10 step 6).
+ */
 export class SessionSpoiled extends Error {
-  constructor(readonly result: SourceResult) {
+  constructor(
+    readonly result: SourceResult,
+    readonly again = false,
+  ) {
     super(result.error);
   }
 }
