@@ -19,11 +19,13 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
   --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
+  --corpus DIR   real: the frozen real-files corpus (default build/bench/corpus/real; frozen from this
+                 machine's /usr/include, Python library, /usr/share/doc, /etc and /usr/bin on first use)
   --seed N       data set seed (default 1)
-  --scale F      standard: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
+  --scale F      standard and real: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
   --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
@@ -36,6 +38,7 @@ Needs rsync, restic and GNU time (Debian: sudo apt-get install -y rsync restic t
 
 interface Options {
   data: DataSetName;
+  corpus: string;
   seed: number;
   scale: number;
   files: number;
@@ -50,6 +53,7 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     data: "standard",
+    corpus: path.join(HERE, "corpus", "real"),
     seed: 1,
     scale: 1,
     files: 1_000_000,
@@ -71,6 +75,7 @@ function parseArgs(argv: string[]): Options {
       console.log(USAGE);
       process.exit(0);
     } else if (a === "--data") o.data = value(i++) as DataSetName;
+    else if (a === "--corpus") o.corpus = path.resolve(value(i++));
     else if (a === "--seed") o.seed = Number(value(i++));
     else if (a === "--scale") o.scale = Number(value(i++));
     else if (a === "--files") o.files = Number(value(i++));
