@@ -17,6 +17,7 @@ export const FrameType = {
   SEALED_CHUNK: 0x13, // AEAD(u32 index + gzip member)
   SEALED_MANIFEST_DIFF: 0x14, // AEAD(manifest page as copies from the base manifest + new entries)
   SEALED_CHUNK_DELTA: 0x15, // AEAD(u32 index + raw-deflate(copy/literal ops over chunks the server holds))
+  SEALED_CONTEXT_DELTA: 0x16, // AEAD(u32 index + ops + literal runs deflated with the chunk's neighbouring bytes as dictionary)
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
