@@ -21,7 +21,7 @@ export interface ScenarioOutcome {
 export interface BenchResults {
   startedAt: string;
   totalSeconds: number;
-  options: { seed: number; scale: number; repeats: number; tools: string[]; data?: DataSetName; files?: number };
+  options: { seed: number; scale: number; repeats: number; tools: string[]; data?: DataSetName; files?: number; wan?: boolean };
   machine: MachineInfo;
   versions: Record<string, string>;
   dataset: DatasetSummary & { generateSeconds: number; corpus?: CorpusSummary };
@@ -85,7 +85,7 @@ export function summarize(runs: RunMeasure[] | undefined): Summary | null {
 }
 
 /** The issues' targets, each against the reference measured in the same run (`data`: the data set run). */
-export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName = "standard"): TargetRow[] {
+export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName = "standard", wan = false): TargetRow[] {
   const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
   const rows: TargetRow[] = [];
   const row = (
@@ -179,6 +179,16 @@ export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName 
     resticB ? `0.5 × restic median ${fmtS(resticB.wallMedian)}` : "restic not run",
     "ms",
   );
+  if (wan)
+    for (const id of ["A", "B", "C", "D"] as const)
+      row(
+        id,
+        "wall at 50 ms RTT, 20 Mbit/s ≤ rsync -z (issue 18)",
+        get(id, "hashrelay")?.wallMedian,
+        get(id, "rsync")?.wallMedian,
+        "rsync -z median",
+        "ms",
+      );
   if (data === "many-files")
     row("B", "client max RSS ≤ 300 MiB (issue 16)", get("B", "hashrelay")?.clientRss, 300 * 1024, "300 MiB", "KiB");
   return rows.filter((r) => scenarios.some((s) => s.id === r.scenario));
@@ -207,13 +217,13 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
   if (tool === "hashrelay") {
     const payload = Number(n["own report bytesSent"]);
     return (
-      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
+      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, ${n["turns"]} turns, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
       `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}`
     );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
   if (tool === "tar") return `${spread}archive ${fmtBytes(Number(n["archiveBytes"]))}`;
-  if (tool === "rsync") return `${spread}compression negotiated: ${n["compress"]}, ${connections(n["connections"])}`;
+  if (tool === "rsync") return `${spread}compression negotiated: ${n["compress"]}, ${connections(n["connections"])}, ${n["turns"]} turns`;
   return spread;
 }
 
@@ -274,11 +284,14 @@ export function renderMarkdown(r: BenchResults): string {
         : r.options.scale > 1
           ? `> **Large run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree): issue 16's scale.`
           : `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`;
-  const command = many ? `--data many-files --files ${r.options.files}` : `${real ? "--data real " : ""}--scale ${r.options.scale}`;
+  const command = `${many ? `--data many-files --files ${r.options.files}` : `${real ? "--data real " : ""}--scale ${r.options.scale}`}${r.options.wan ? " --wan" : ""}`;
+  const wan = r.options.wan
+    ? "\n> **WAN**: the proxy delays each direction by 25 ms (50 ms round trip) and paces it at 20 Mbit/s (`--wan`); restic, with a local repository, is left out."
+    : "";
   const out: string[] = [
     "# HashRelay benchmark results",
     "",
-    banner,
+    banner + wan,
     "",
     `Written by \`npm run bench -- --seed ${r.options.seed} ${command} --repeats ${r.options.repeats}\` on ${r.startedAt}; the whole run took ${Math.floor(r.totalSeconds / 60)} min ${Math.round(r.totalSeconds % 60)} s. ` +
       "Do not edit by hand: run the bench again. Raw figures: [results.json](results.json).",

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { machineInfo, toolVersions } from "./machine.ts";
+import { WAN } from "./link-shaper.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioOutcome } from "./report.ts";
 import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
@@ -19,7 +20,7 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--wan] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
   --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
   --corpus DIR   real: the frozen real-files corpus (default build/bench/corpus/real; frozen from this
@@ -29,6 +30,7 @@ const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [
   --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
+  --wan          through a WAN: the proxy adds 25 ms each way and paces at 20 Mbit/s (restic, local, is left out)
   --work DIR     working data (default build/bench/work, emptied first)
   --out DIR      where RESULTS.md and results.json go (default build/bench)
   --keep-work    keep the tree and every destination after the run
@@ -48,6 +50,7 @@ interface Options {
   out: string;
   keepWork: boolean;
   build: boolean;
+  wan: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -63,6 +66,7 @@ function parseArgs(argv: string[]): Options {
     out: HERE,
     keepWork: false,
     build: true,
+    wan: false,
   };
   const value = (i: number) => {
     const v = argv[i + 1];
@@ -85,6 +89,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--out") o.out = path.resolve(value(i++));
     else if (a === "--keep-work") o.keepWork = true;
     else if (a === "--no-build") o.build = false;
+    else if (a === "--wan") o.wan = true;
     else fail(`unknown option ${a}`);
   }
   if (!Number.isInteger(o.seed)) fail("--seed must be an integer");
@@ -94,6 +99,8 @@ function parseArgs(argv: string[]): Options {
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
+  // restic writes to a local repository: no link to put a WAN on
+  if (o.wan) o.tools = o.tools.filter((t) => t !== "restic");
   return o;
 }
 
@@ -122,7 +129,7 @@ function checkCommands(tools: ToolName[]): void {
 
 function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
   const rss = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
-  return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}`;
+  return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}${m.notes["turns"] === undefined ? "" : `, ${m.notes["turns"]} turns`}`;
 }
 
 async function main(): Promise<number> {
@@ -152,7 +159,7 @@ async function main(): Promise<number> {
 
   const tools: BenchTool[] = [];
   for (const name of o.tools) {
-    const setup = { work: path.join(o.work, name), tree };
+    const setup = { work: path.join(o.work, name), tree, link: o.wan ? WAN : undefined };
     if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY }));
     if (name === "rsync") tools.push(await rsyncTool(setup));
     if (name === "restic") tools.push(await resticTool(setup));
@@ -196,13 +203,13 @@ async function main(): Promise<number> {
   const results: BenchResults = {
     startedAt,
     totalSeconds: (performance.now() - started) / 1000,
-    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools, data: o.data, files: o.files },
+    options: { seed: o.seed, scale: o.scale, repeats: o.repeats, tools: o.tools, data: o.data, files: o.files, wan: o.wan },
     machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
     toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
     scenarios,
-    targets: evaluateTargets(scenarios, o.data),
+    targets: evaluateTargets(scenarios, o.data, o.wan),
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
