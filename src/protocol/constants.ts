@@ -74,6 +74,8 @@ export const MAX_LISTING_PAGE = 1000;
 export const LABEL_PROOF_NONCE = "hashrelay/1 proof nonce";
 /** Bytes of a challenge nonce; the server answers SHA-256(nonce ‖ chunk's raw bytes). */
 export const PROOF_NONCE_BYTES = 32;
+/** Rounds from this one on are answered with GMAC (PROTOCOL.md §14), those below with SHA-256. */
+export const GMAC_FIRST_ROUND = 2 ** 31;
 /** Most challenges in one `prove` message (and answers in one `proof`). */
 export const MAX_PROOF_ITEMS = 256;
 
