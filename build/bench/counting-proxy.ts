@@ -1,5 +1,6 @@
 // A TCP proxy on 127.0.0.1 that forwards to one target and counts bytes each way: the bench's only measure of bytes sent.
 import net from "node:net";
+import { shapedPipe, type LinkShape } from "./link-shaper.ts";
 
 export interface ByteCounts {
   /** TCP payload bytes the client sent towards the server since the last reset. */
@@ -7,6 +8,11 @@ export interface ByteCounts {
   serverToClient: number;
   /** Connections accepted since the last reset. */
   connections: number;
+  /**
+   * Turns: how often the server's bytes came after client bytes it had not yet answered, on any
+   * connection. Each is a round trip unless the client kept sending meanwhile (pipelining): an upper bound.
+   */
+  turns: number;
 }
 
 export interface CountingProxy {
@@ -19,22 +25,42 @@ export interface CountingProxy {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 (port 0 = any free port) and forwards every connection to targetHost:targetPort. */
-export function startCountingProxy(targetPort: number, opts: { targetHost?: string; port?: number } = {}): Promise<CountingProxy> {
-  const counts: ByteCounts = { clientToServer: 0, serverToClient: 0, connections: 0 };
+/**
+ * Listens on 127.0.0.1 (port 0 = any free port) and forwards every connection to targetHost:targetPort,
+ * through `link` (delay and pace each way) when given.
+ */
+export function startCountingProxy(
+  targetPort: number,
+  opts: { targetHost?: string; port?: number; link?: LinkShape } = {},
+): Promise<CountingProxy> {
+  const counts: ByteCounts = { clientToServer: 0, serverToClient: 0, connections: 0, turns: 0 };
   const open = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     counts.connections++;
     open.add(client);
     const upstream = net.connect({ port: targetPort, host: opts.targetHost ?? "127.0.0.1", allowHalfOpen: true });
-    client.on("data", (d: Buffer) => (counts.clientToServer += d.length));
-    upstream.on("data", (d: Buffer) => (counts.serverToClient += d.length));
-    client.pipe(upstream);
-    upstream.pipe(client);
-    // A closed side ends the other once its queued bytes are flushed; an error tears both down.
+    let unanswered = false;
+    client.on("data", (d: Buffer) => {
+      counts.clientToServer += d.length;
+      unanswered = true;
+    });
+    upstream.on("data", (d: Buffer) => {
+      counts.serverToClient += d.length;
+      if (unanswered) counts.turns++;
+      unanswered = false;
+    });
+    if (opts.link) {
+      shapedPipe(client, upstream, opts.link);
+      shapedPipe(upstream, client, opts.link);
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
+    // A closed side ends the other once its queued bytes are flushed (the shaper does it after the
+    // link's delay); an error tears both down.
     let closed = 0;
     const onClose = (other: net.Socket) => () => {
-      other.end();
+      if (!opts.link) other.end();
       if (++closed === 2) open.delete(client);
     };
     client.on("close", onClose(upstream));
@@ -52,6 +78,7 @@ export function startCountingProxy(targetPort: number, opts: { targetHost?: stri
           counts.clientToServer = 0;
           counts.serverToClient = 0;
           counts.connections = 0;
+          counts.turns = 0;
         },
         read: () => ({ ...counts }),
         settle: async (timeoutMs = 5000) => {

@@ -180,6 +180,32 @@ function foldersOf(root: string): string[] {
   return out;
 }
 
+/** Writes the disk image (its regions drawn from its label) at root/image.path with the given mtime; returns its mix of kinds. */
+export function writeImage(root: string, image: DatasetPlan["image"], mtime: number): Record<ImageRegionKind, number> {
+  const imageFile = path.join(root, image.path);
+  fs.mkdirSync(path.dirname(imageFile), { recursive: true });
+  const fd = fs.openSync(imageFile, "w", 0o644);
+  const imageMix: Record<ImageRegionKind, number> = { zeros: 0, text: 0, random: 0, pattern: 0 };
+  try {
+    imageRegions(image.label, image.size).forEach((region, i) => {
+      fs.writeSync(fd, imageRegionContent(image.label, i, region), 0, region.length, region.offset);
+      imageMix[region.kind] += region.length;
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.utimesSync(imageFile, mtime, mtime);
+  return imageMix;
+}
+
+/** Gives every folder under root, and root, mtime T0; returns the folders (relative, deepest first). */
+export function stampFolders(root: string): string[] {
+  const dirs = foldersOf(root);
+  for (const d of dirs) fs.utimesSync(path.join(root, d), T0, T0);
+  fs.utimesSync(root, T0, T0);
+  return dirs;
+}
+
 /** Writes the tree under root (which must not exist). Throws on any file system error. */
 export function writeDataset(root: string, plan: DatasetPlan): DatasetSummary {
   fs.mkdirSync(root, { recursive: true });
@@ -194,22 +220,8 @@ export function writeDataset(root: string, plan: DatasetPlan): DatasetSummary {
     writeFile(root, b.path, binaryContent(b.kind, b.label, b.size), fileTime(b.label), b.kind === "executable" ? 0o755 : 0o644);
     binaryBytes += b.size;
   }
-  const imageFile = path.join(root, plan.image.path);
-  fs.mkdirSync(path.dirname(imageFile), { recursive: true });
-  const fd = fs.openSync(imageFile, "w", 0o644);
-  const imageMix: Record<ImageRegionKind, number> = { zeros: 0, text: 0, random: 0, pattern: 0 };
-  try {
-    imageRegions(plan.image.label, plan.image.size).forEach((region, i) => {
-      fs.writeSync(fd, imageRegionContent(plan.image.label, i, region), 0, region.length, region.offset);
-      imageMix[region.kind] += region.length;
-    });
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.utimesSync(imageFile, fileTime(plan.image.label), fileTime(plan.image.label));
-  const dirs = foldersOf(root);
-  for (const d of dirs) fs.utimesSync(path.join(root, d), T0, T0);
-  fs.utimesSync(root, T0, T0);
+  const imageMix = writeImage(root, plan.image, fileTime(plan.image.label));
+  const dirs = stampFolders(root);
   return {
     files: plan.small.length + plan.binaries.length + 1,
     dirs: dirs.length,
@@ -297,7 +309,7 @@ export function mutateSmallFiles(root: string, plan: DatasetPlan): MutationC {
 }
 
 /** Scenario D: overwrites 16 distinct 4 KiB-aligned blocks of the image with random bytes; the image gets mtime T_D. */
-export function overwriteImageBlocks(root: string, plan: DatasetPlan): MutationD {
+export function overwriteImageBlocks(root: string, plan: Pick<DatasetPlan, "options" | "image">): MutationD {
   const { seed } = plan.options;
   const rng = new Rng(`bench/${seed}/mutation-d`);
   const blocks = rng.sample(plan.image.size / 4096, 16);

@@ -1,7 +1,7 @@
 // Turns a bench run into results.json and RESULTS.md: per-scenario tables, floors, and the issue's targets met or not.
 import type { DatasetSummary, MutationC, MutationD } from "./dataset.ts";
 import type { MachineInfo } from "./machine.ts";
-import type { DataSetName, MutationE } from "./scenarios.ts";
+import type { CorpusSummary, DataSetName, MutationE } from "./scenarios.ts";
 import type { RunMeasure } from "./tools/tool.ts";
 
 export type ScenarioId = "A" | "B" | "C" | "D" | "E";
@@ -31,10 +31,11 @@ export interface BenchResults {
     scenarios?: ScenarioId[];
     /** The file system of hashrelay's server storage, a loop file system the bench made (--server-fs). */
     serverFs?: string;
+    wan?: boolean;
   };
   machine: MachineInfo;
   versions: Record<string, string>;
-  dataset: DatasetSummary & { generateSeconds: number };
+  dataset: DatasetSummary & { generateSeconds: number; corpus?: CorpusSummary };
   toolSetups: Record<string, string>;
   scenarios: ScenarioOutcome[];
   targets: TargetRow[];
@@ -95,7 +96,7 @@ export function summarize(runs: RunMeasure[] | undefined): Summary | null {
 }
 
 /** The issues' targets, each against the reference measured in the same run (`data`: the data set run). */
-export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName = "standard"): TargetRow[] {
+export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName = "standard", wan = false): TargetRow[] {
   const get = (id: ScenarioId, tool: string) => summarize(scenarios.find((s) => s.id === id)?.runs[tool]);
   const rows: TargetRow[] = [];
   const row = (
@@ -141,6 +142,23 @@ export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName 
     rsyncD ? `0.5 × rsync -z ${fmtBytes(rsyncD.bytes)}` : "rsync not run",
   );
   row("D", "bytes ≤ restic", get("D", "hashrelay")?.bytes, get("D", "restic")?.bytes, "restic");
+  // Issue 18: near the floor, gzip -6 of the new bytes.
+  const floorC = scenarios.find((s) => s.id === "C")?.mutationC?.changedGzip;
+  row(
+    "C",
+    "bytes ≤ 2 × floor (issue 18)",
+    get("C", "hashrelay")?.bytes,
+    floorC && 2 * floorC,
+    `2 × gzip -6 floor ${fmtBytes(floorC ?? null)}`,
+  );
+  const floorD = scenarios.find((s) => s.id === "D")?.mutationD?.changedGzip;
+  row(
+    "D",
+    "bytes ≤ 1.2 × floor (issue 18)",
+    get("D", "hashrelay")?.bytes,
+    floorD && 1.2 * floorD,
+    `1.2 × gzip -6 floor ${fmtBytes(floorD ?? null)}`,
+  );
   // Wall time, median of the repeats: A, C, D against restic, B against rsync (the issue's targets).
   for (const [id, peer] of [
     ["A", "restic"],
@@ -172,6 +190,16 @@ export function evaluateTargets(scenarios: ScenarioOutcome[], data: DataSetName 
     resticB ? `0.5 × restic median ${fmtS(resticB.wallMedian)}` : "restic not run",
     "ms",
   );
+  if (wan)
+    for (const id of ["A", "B", "C", "D"] as const)
+      row(
+        id,
+        "wall at 50 ms RTT, 20 Mbit/s ≤ rsync -z (issue 18)",
+        get(id, "hashrelay")?.wallMedian,
+        get(id, "rsync")?.wallMedian,
+        "rsync -z median",
+        "ms",
+      );
   if (data === "many-files")
     row("B", "client max RSS ≤ 300 MiB (issue 16)", get("B", "hashrelay")?.clientRss, 300 * 1024, "300 MiB", "KiB");
   // Issue 16 with the server's storage on a loop file system: the NAS writes and keeps only what changed.
@@ -228,13 +256,13 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
       ? `; server storage on ${cost.fs}: wrote ${fmtBytes(cost.written)}, read ${fmtBytes(cost.read)}, grew ${fmtBytes(cost.growth)} (medians)`
       : "";
     return (
-      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
+      `${spread}${n["status"]}, chunks sent ${n["chunks"]}, ${n["turns"]} turns, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
       `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}${storage}`
     );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;
   if (tool === "tar") return `${spread}archive ${fmtBytes(Number(n["archiveBytes"]))}`;
-  if (tool === "rsync") return `${spread}compression negotiated: ${n["compress"]}, ${connections(n["connections"])}`;
+  if (tool === "rsync") return `${spread}compression negotiated: ${n["compress"]}, ${connections(n["connections"])}, ${n["turns"]} turns`;
   return spread;
 }
 
@@ -285,21 +313,28 @@ export function renderMarkdown(r: BenchResults): string {
   const d = r.dataset;
   const tools = r.options.tools;
   const many = r.options.data === "many-files";
+  const real = r.options.data === "real";
   const banner = many
     ? `> Many small files: ${fmtInt(d.files)} text files (issue 16 measures 1,000,000).`
-    : r.options.scale === 1
-      ? "> Full run at scale 1 (the issue's ~411 MiB tree)."
-      : r.options.scale > 1
-        ? `> **Large run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree): issue 16's scale.`
-        : `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`;
+    : real
+      ? `> **Real files at scale ${r.options.scale}**: a ${fmtBytes(d.bytes)} tree copied from the frozen corpus \`${d.corpus?.id.slice(0, 16)}\`.`
+      : r.options.scale === 1
+        ? "> Full run at scale 1 (the issue's ~411 MiB tree)."
+        : r.options.scale > 1
+          ? `> **Large run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree): issue 16's scale.`
+          : `> **Smoke run at scale ${r.options.scale}** (a ${fmtBytes(d.bytes)} tree instead of the issue's 411 MiB): the figures show the bench works, they are not the issue's comparison.`;
   const command =
-    (many ? `--data many-files --files ${r.options.files}` : `--scale ${r.options.scale}`) +
+    (many ? `--data many-files --files ${r.options.files}` : `${real ? "--data real " : ""}--scale ${r.options.scale}`) +
     (r.options.scenarios ? ` --scenarios ${r.options.scenarios.join(",")}` : "") +
-    (r.options.serverFs ? ` --server-fs ${r.options.serverFs}` : "");
+    (r.options.serverFs ? ` --server-fs ${r.options.serverFs}` : "") +
+    (r.options.wan ? " --wan" : "");
+  const wan = r.options.wan
+    ? "\n> **WAN**: the proxy delays each direction by 25 ms (50 ms round trip) and paces it at 20 Mbit/s (`--wan`); restic, with a local repository, is left out."
+    : "";
   const out: string[] = [
     "# HashRelay benchmark results",
     "",
-    banner,
+    banner + wan,
     "",
     `Written by \`npm run bench -- --seed ${r.options.seed} ${command} --repeats ${r.options.repeats}\` on ${r.startedAt}; the whole run took ${Math.floor(r.totalSeconds / 60)} min ${Math.round(r.totalSeconds % 60)} s. ` +
       "Do not edit by hand: run the bench again. Raw figures: [results.json](results.json).",
@@ -334,15 +369,18 @@ export function renderMarkdown(r: BenchResults): string {
     "",
     many
       ? `Seed ${r.options.seed}, ${fmtInt(d.files)} files, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/many-files.ts\`.`
-      : `Seed ${r.options.seed}, scale ${r.options.scale}, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/dataset.ts\`.`,
+      : real && d.corpus
+        ? `Seed ${r.options.seed}, scale ${r.options.scale}, copied in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/real-data.ts\` from the corpus \`${d.corpus.id}\` ` +
+          `(${fmtInt(d.corpus.files)} files, ${fmtBytes(d.corpus.bytes)}, frozen on ${d.corpus.frozenOn} at ${d.corpus.frozenAt} from /usr/include, the Python library, /usr/share/doc, /etc and ELF programs of /usr/bin); the image is generated.`
+        : `Seed ${r.options.seed}, scale ${r.options.scale}, generated in ${r.dataset.generateSeconds.toFixed(1)} s by \`build/bench/dataset.ts\`.`,
     "",
     "| part | files | bytes |",
     "|---|--:|--:|",
-    `| small text files (${many ? "logs, config, text, markdown, JSON, Python; 1,000 a folder" : "config, logs, source, markdown, CSV, HTML"}) | ${fmtInt(d.smallFiles)} | ${fmtBytes(d.smallBytes)} |`,
+    `| small ${real ? "files (headers, Python, docs, config: 100 B to 256 KiB)" : `text files (${many ? "logs, config, text, markdown, JSON, Python; 1,000 a folder" : "config, logs, source, markdown, CSV, HTML"})`} | ${fmtInt(d.smallFiles)} | ${fmtBytes(d.smallBytes)} |`,
     ...(many
       ? []
       : [
-          `| binaries (random, executable-like, database-like, firmware-like) | ${fmtInt(d.files - d.smallFiles - 1)} | ${fmtBytes(d.binaryBytes)} |`,
+          `| binaries (${real ? "ELF programs from /usr/bin" : "random, executable-like, database-like, firmware-like"}) | ${fmtInt(d.files - d.smallFiles - 1)} | ${fmtBytes(d.binaryBytes)} |`,
           `| disk image: ${Object.entries(d.imageMix)
             .map(([k, v]) => `${k} ${Math.round((100 * v) / d.imageBytes)}%`)
             .join(", ")} | 1 | ${fmtBytes(d.imageBytes)} |`,

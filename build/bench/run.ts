@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { machineInfo, toolVersions } from "./machine.ts";
+import { WAN } from "./link-shaper.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
 import type { LoopFsType } from "../../src/testing/loop-fs.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
@@ -21,11 +22,13 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--wan] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
   --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
+  --corpus DIR   real: the frozen real-files corpus (default build/bench/corpus/real; frozen from this
+                 machine's /usr/include, Python library, /usr/share/doc, /etc and /usr/bin on first use)
   --seed N       data set seed (default 1)
-  --scale F      standard: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
+  --scale F      standard and real: 1.0 = the issue's ~411 MiB tree (default); 0.05 = a ~21 MiB smoke run; up to 16
   --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
@@ -33,6 +36,7 @@ const USAGE = `usage: npm run bench -- [--data NAME] [--seed N] [--scale F] [--f
   --server-fs T  hashrelay's server storage on a T (xfs with reflink=1, ext4 or btrfs) loop file system the bench
                  makes and removes (needs root); each run then records the server's write_bytes and the growth
                  of that file system (issue 16)
+  --wan          through a WAN: the proxy adds 25 ms each way and paces at 20 Mbit/s (restic, local, is left out)
   --work DIR     working data (default build/bench/work, emptied first)
   --out DIR      where RESULTS.md and results.json go (default build/bench)
   --keep-work    keep the tree and every destination after the run
@@ -42,6 +46,7 @@ Needs rsync, restic and GNU time (Debian: sudo apt-get install -y rsync restic t
 
 interface Options {
   data: DataSetName;
+  corpus: string;
   seed: number;
   scale: number;
   files: number;
@@ -53,11 +58,13 @@ interface Options {
   out: string;
   keepWork: boolean;
   build: boolean;
+  wan: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     data: "standard",
+    corpus: path.join(HERE, "corpus", "real"),
     seed: 1,
     scale: 1,
     files: 1_000_000,
@@ -69,6 +76,7 @@ function parseArgs(argv: string[]): Options {
     out: HERE,
     keepWork: false,
     build: true,
+    wan: false,
   };
   const value = (i: number) => {
     const v = argv[i + 1];
@@ -81,6 +89,7 @@ function parseArgs(argv: string[]): Options {
       console.log(USAGE);
       process.exit(0);
     } else if (a === "--data") o.data = value(i++) as DataSetName;
+    else if (a === "--corpus") o.corpus = path.resolve(value(i++));
     else if (a === "--seed") o.seed = Number(value(i++));
     else if (a === "--scale") o.scale = Number(value(i++));
     else if (a === "--files") o.files = Number(value(i++));
@@ -92,6 +101,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--out") o.out = path.resolve(value(i++));
     else if (a === "--keep-work") o.keepWork = true;
     else if (a === "--no-build") o.build = false;
+    else if (a === "--wan") o.wan = true;
     else fail(`unknown option ${a}`);
   }
   if (!Number.isInteger(o.seed)) fail("--seed must be an integer");
@@ -102,6 +112,8 @@ function parseArgs(argv: string[]): Options {
   if (o.serverFs && !["xfs", "ext4", "btrfs"].includes(o.serverFs)) fail("--server-fs must be xfs, ext4 or btrfs");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
+  // restic writes to a local repository: no link to put a WAN on
+  if (o.wan) o.tools = o.tools.filter((t) => t !== "restic");
   return o;
 }
 
@@ -130,7 +142,7 @@ function checkCommands(tools: ToolName[]): void {
 
 function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
   const rss = (k: number | null) => (k === null ? "—" : fmtBytes(k * 1024));
-  return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}`;
+  return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}${m.notes["turns"] === undefined ? "" : `, ${m.notes["turns"]} turns`}`;
 }
 
 async function main(): Promise<number> {
@@ -165,7 +177,7 @@ async function main(): Promise<number> {
   const serverFs = o.serverFs ? { type: o.serverFs, sizeMiB: Math.max(1024, Math.ceil((dataset.bytes * 2.5) / 2 ** 20)) } : undefined;
   const tools: BenchTool[] = [];
   for (const name of o.tools) {
-    const setup = { work: path.join(o.work, name), tree };
+    const setup = { work: path.join(o.work, name), tree, link: o.wan ? WAN : undefined };
     if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY, serverFs }));
     if (name === "rsync") tools.push(await rsyncTool(setup));
     if (name === "restic") tools.push(await resticTool(setup));
@@ -218,13 +230,14 @@ async function main(): Promise<number> {
       files: o.files,
       ...(o.scenarios && { scenarios: o.scenarios }),
       ...(o.serverFs && { serverFs: o.serverFs }),
+      ...(o.wan && { wan: o.wan }),
     },
     machine: machineInfo(o.work, loadAtStart),
     versions: toolVersions(BINARY),
     dataset,
     toolSetups: Object.fromEntries(tools.map((t) => [t.name, t.describe])),
     scenarios,
-    targets: evaluateTargets(scenarios, o.data),
+    targets: evaluateTargets(scenarios, o.data, o.wan),
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");

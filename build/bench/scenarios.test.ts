@@ -1,23 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { prepareData } from "./scenarios.ts";
-
-function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-bench-"));
-}
-
-/** Relative path → SHA-256 of the content, for every file under root. */
-function digest(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const rel of fs.readdirSync(root, { recursive: true }) as string[]) {
-    const abs = path.join(root, rel);
-    if (fs.statSync(abs).isFile()) out.set(rel, createHash("sha256").update(fs.readFileSync(abs)).digest("hex"));
-  }
-  return out;
-}
+import { scratchDir as tmp, treeDigest as digest } from "./tree-digest.ts";
 
 describe("bench data sets and scenario E", () => {
   test("many-files: the same seed writes the same tree, folders of 1,000, every file under 4 KiB; E appends one line to one file", () => {

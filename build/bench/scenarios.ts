@@ -4,11 +4,13 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { T0, mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset, type DatasetSummary } from "./dataset.ts";
 import { manyFilesEntry, writeManyFiles, type ManyFilesOptions } from "./many-files.ts";
+import { openCorpus } from "./real-corpus.ts";
+import { appendRealLine, mutateRealFiles, planReal, writeRealTree } from "./real-data.ts";
 import type { ScenarioId, ScenarioOutcome } from "./report.ts";
 import { Rng } from "./seeded-random.ts";
 import { textLine, type TextKind } from "./text-gen.ts";
 
-export const DATA_SETS = ["standard", "many-files"] as const;
+export const DATA_SETS = ["standard", "many-files", "real"] as const;
 export type DataSetName = (typeof DATA_SETS)[number];
 
 /** Scenario E: one line appended to one small file. */
@@ -29,9 +31,18 @@ export interface ScenarioPlan {
   mutate?: () => Mutation;
 }
 
+/** The frozen corpus a real-files run copied its tree from. */
+export interface CorpusSummary {
+  id: string;
+  frozenAt: string;
+  frozenOn: string;
+  files: number;
+  bytes: number;
+}
+
 export interface BenchData {
   name: DataSetName;
-  summary: DatasetSummary & { generateSeconds: number };
+  summary: DatasetSummary & { generateSeconds: number; corpus?: CorpusSummary };
   scenarios: ScenarioPlan[];
 }
 
@@ -42,9 +53,14 @@ const T_E = T0 + 3 * 86_400;
  * Writes data set `name` under `tree` (which must not exist) and returns its scenarios:
  * - standard (`scale`: 1 = the issue's 411 MiB tree): A first backup, B nothing changed, C 1% of the
  *   small files edited, D 16 blocks of the disk image overwritten, E one line appended to one small file;
- * - many-files (`files` small text files): A, B, E.
+ * - many-files (`files` small text files): A, B, E;
+ * - real (the corpus frozen in `corpus`, frozen from this machine first if absent; `scale` as for standard): A to E.
  */
-export function prepareData(name: DataSetName, o: { seed: number; scale: number; files: number }, tree: string): BenchData {
+export function prepareData(
+  name: DataSetName,
+  o: { seed: number; scale: number; files: number; corpus?: string },
+  tree: string,
+): BenchData {
   const started = performance.now();
   const summary = () => ({ generateSeconds: (performance.now() - started) / 1000 });
   const first: ScenarioPlan[] = [
@@ -62,20 +78,44 @@ export function prepareData(name: DataSetName, o: { seed: number; scale: number;
     const pick = manyFilesEntry(options, new Rng(`many/${o.seed}/mutation-e`).int(o.files));
     return { name, summary: { ...written, ...summary() }, scenarios: [...first, appendE(pick.path, pick.kind, pick.label)] };
   }
+  const titleC = "1% of small files edited (2-4 lines), 20 added, 10 deleted";
+  const planD: ScenarioPlan = {
+    id: "D",
+    title: "16 random 4 KiB blocks overwritten in the disk image",
+  };
+  if (name === "real") {
+    if (!o.corpus) throw new Error("the real data set needs a corpus folder");
+    const corpus = openCorpus(o.corpus, console.log);
+    const plan = planReal(corpus, o);
+    const written = writeRealTree(tree, corpus, plan);
+    const corpusSummary: CorpusSummary = {
+      id: corpus.id,
+      frozenAt: corpus.frozenAt,
+      frozenOn: corpus.frozenOn,
+      files: corpus.entries.length,
+      bytes: corpus.entries.reduce((sum, e) => sum + e.size, 0),
+    };
+    return {
+      name,
+      summary: { ...written, ...summary(), corpus: corpusSummary },
+      scenarios: [
+        ...first,
+        {
+          id: "C",
+          title: `${titleC} (real files: lines replaced, inserted or deleted)`,
+          mutate: () => ({ mutationC: mutateRealFiles(tree, corpus, plan) }),
+        },
+        { ...planD, mutate: () => ({ mutationD: overwriteImageBlocks(tree, plan) }) },
+        { id: "E", title: "one line appended to one file", mutate: () => ({ mutationE: appendRealLine(tree, plan) }) },
+      ],
+    };
+  }
   const plan = planDataset({ seed: o.seed, scale: o.scale });
   const written = writeDataset(tree, plan);
   const scenarios: ScenarioPlan[] = [
     ...first,
-    {
-      id: "C",
-      title: "1% of small files edited (2-4 lines), 20 added, 10 deleted",
-      mutate: () => ({ mutationC: mutateSmallFiles(tree, plan) }),
-    },
-    {
-      id: "D",
-      title: "16 random 4 KiB blocks overwritten in the disk image",
-      mutate: () => ({ mutationD: overwriteImageBlocks(tree, plan) }),
-    },
+    { id: "C", title: titleC, mutate: () => ({ mutationC: mutateSmallFiles(tree, plan) }) },
+    { ...planD, mutate: () => ({ mutationD: overwriteImageBlocks(tree, plan) }) },
     {
       id: "E",
       title: "one line appended to one file",

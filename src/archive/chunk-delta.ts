@@ -111,13 +111,15 @@ export class BlockIndex {
   }
 }
 
+/** One piece of a delta: bytes copied from a chunk the server holds, or a run of the new chunk's own bytes. */
+export type DeltaPiece = { copy: { id: Uint8Array; offset: number; length: number } } | { literal: { start: number; length: number } };
+
 /**
- * Describes `raw` (cut into `blocks`) as copies from chunks in `index` and literal bytes; adjacent
- * copies of one chunk merge. Returns the op bytes (before compression) and how many bytes are literal.
+ * Describes `raw` (cut into `blocks`) as copies from chunks in `index` and literal runs; adjacent
+ * copies of one chunk, and adjacent literal blocks, merge. Returns the pieces in order and how many bytes are literal.
  */
-export function encodeChunkDelta(raw: Uint8Array, blocks: ChunkBlocks, index: BlockIndex): { ops: Uint8Array; literalBytes: number } {
-  type Piece = { copy: { id: Uint8Array; offset: number; length: number } } | { literal: { start: number; length: number } };
-  const pieces: Piece[] = [];
+export function deltaPieces(blocks: ChunkBlocks, index: BlockIndex): { pieces: DeltaPiece[]; literalBytes: number } {
+  const pieces: DeltaPiece[] = [];
   let at = 0;
   let literalBytes = 0;
   blocks.keys.forEach((key, b) => {
@@ -135,26 +137,50 @@ export function encodeChunkDelta(raw: Uint8Array, blocks: ChunkBlocks, index: Bl
     }
     at += length;
   });
+  return { pieces, literalBytes };
+}
+
+/** How many distinct chunks `pieces` copy from. */
+export function sourceCount(pieces: readonly DeltaPiece[]): number {
+  return new Set(pieces.flatMap((p) => ("copy" in p ? [p.copy.id] : []))).size;
+}
+
+/** Writes a COPY op (PROTOCOL.md §8.6) at ops[o]; returns the offset after it. */
+export function writeCopyOp(ops: Uint8Array, o: number, copy: { id: Uint8Array; offset: number; length: number }): number {
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.length);
+  ops[o] = OP_COPY;
+  ops.set(copy.id, o + 1);
+  view.setUint32(o + 33, copy.offset);
+  view.setUint32(o + 37, copy.length);
+  return o + 41;
+}
+
+/**
+ * Describes `raw` (cut into `blocks`) as copies from chunks in `index` and literal bytes (the §8.6 ops);
+ * adjacent copies of one chunk merge. Returns the op bytes (before compression) and how many bytes are literal.
+ */
+export function encodeChunkDelta(raw: Uint8Array, blocks: ChunkBlocks, index: BlockIndex): { ops: Uint8Array; literalBytes: number } {
+  const { pieces, literalBytes } = deltaPieces(blocks, index);
+  return { ops: chunkDeltaOps(raw, pieces), literalBytes };
+}
+
+/** The §8.6 op bytes (before compression) of `pieces` of `raw`. */
+export function chunkDeltaOps(raw: Uint8Array, pieces: readonly DeltaPiece[]): Uint8Array {
   let size = 0;
   for (const p of pieces) size += "copy" in p ? 41 : 5 + p.literal.length;
   const ops = new Uint8Array(size);
   const view = new DataView(ops.buffer);
   let o = 0;
   for (const p of pieces) {
-    if ("copy" in p) {
-      ops[o] = OP_COPY;
-      ops.set(p.copy.id, o + 1);
-      view.setUint32(o + 33, p.copy.offset);
-      view.setUint32(o + 37, p.copy.length);
-      o += 41;
-    } else {
+    if ("copy" in p) o = writeCopyOp(ops, o, p.copy);
+    else {
       ops[o] = OP_LITERAL;
       view.setUint32(o + 1, p.literal.length);
       ops.set(raw.subarray(p.literal.start, p.literal.start + p.literal.length), o + 5);
       o += 5 + p.literal.length;
     }
   }
-  return { ops, literalBytes };
+  return ops;
 }
 
 /**
@@ -177,15 +203,7 @@ export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (i
       const offset = view.getUint32(o + 33);
       const length = view.getUint32(o + 37);
       if (length < 1 || filled + length > rawLength) throw new HashRelayError("BAD_FRAME", "chunk delta longer than its chunk");
-      const source = chunkRaw(id);
-      if (!source)
-        throw new HashRelayError(
-          "HASH_MISMATCH",
-          `chunk delta copies from chunk ${chunkIdHex(id).slice(0, 16)}…, which this server does not hold for you`,
-          "the next backup sends whole chunks",
-        );
-      if (offset + length > source.length) throw new HashRelayError("HASH_MISMATCH", "chunk delta copies past the end of its source chunk");
-      out.set(source.subarray(offset, offset + length), filled);
+      placeCopy(out, filled, { id, offset, length }, chunkRaw);
       filled += length;
       o += 41;
     } else if (kind === OP_LITERAL) {
@@ -202,6 +220,28 @@ export function applyChunkDelta(ops: Uint8Array, rawLength: number, chunkRaw: (i
   }
   if (filled !== rawLength) throw new HashRelayError("BAD_FRAME", `chunk delta gives ${filled} bytes, the chunk has ${rawLength}`);
   return out;
+}
+
+/**
+ * Writes the bytes a COPY names at out[at]. Throws HASH_MISMATCH when `chunkRaw` does not hold the
+ * source chunk (another client's, or none) or the range runs past its end.
+ */
+export function placeCopy(
+  out: Uint8Array,
+  at: number,
+  copy: { id: Uint8Array; offset: number; length: number },
+  chunkRaw: (id: Uint8Array) => Uint8Array | null,
+): void {
+  const source = chunkRaw(copy.id);
+  if (!source)
+    throw new HashRelayError(
+      "HASH_MISMATCH",
+      `chunk delta copies from chunk ${chunkIdHex(copy.id).slice(0, 16)}…, which this server does not hold for you`,
+      "the next backup sends whole chunks",
+    );
+  if (copy.offset + copy.length > source.length)
+    throw new HashRelayError("HASH_MISMATCH", "chunk delta copies past the end of its source chunk");
+  out.set(source.subarray(copy.offset, copy.offset + copy.length), at);
 }
 
 /** The chunk ids a delta copies from, in order (repeats included); throws BAD_FRAME on malformed ops. */

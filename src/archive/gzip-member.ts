@@ -165,10 +165,15 @@ function hex32(value: number): string {
   return value.toString(16).padStart(8, "0");
 }
 
-/** Inflates raw deflate data of at most `maxOut` bytes; throws TOO_LARGE past it and BAD_FRAME for corrupt data. */
-export function inflateRawBounded(deflated: Uint8Array, maxOut: number): Uint8Array {
+/**
+ * Inflates raw deflate data of at most `maxOut` bytes, with a preset `dictionary` when given (not empty);
+ * throws TOO_LARGE past the bound and BAD_FRAME for corrupt data.
+ */
+export function inflateRawBounded(deflated: Uint8Array, maxOut: number, dictionary?: Uint8Array): Uint8Array {
   try {
-    return new Uint8Array(inflateRawSync(deflated, { maxOutputLength: maxOut }));
+    return new Uint8Array(
+      inflateRawSync(deflated, { maxOutputLength: Math.max(maxOut, 1), ...(dictionary?.length ? { dictionary } : {}) }),
+    );
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === "ERR_BUFFER_TOO_LARGE" || /too large|maxOutputLength/i.test((err as Error).message)) {

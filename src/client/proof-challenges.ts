@@ -2,8 +2,8 @@
 import { HashRelayError } from "../errors.ts";
 import { chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
 import { IDLE_TIMEOUT_MS, MAX_PROOF_ITEMS, PROOF_ROUNDS } from "../protocol/constants.ts";
-import type { ProofMessage } from "../protocol/messages.ts";
-import { answerMatches, proofNonce, proofTokens } from "../protocol/proof.ts";
+import type { ProofMessage, ProveItem } from "../protocol/messages.ts";
+import { answerMatches, isGmacRound, proofNonce, proofTokens } from "../protocol/proof.ts";
 import type { SourceConfig } from "../config/parse-config.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import type { FetchTarget } from "./archive-fetch.ts";
@@ -23,7 +23,7 @@ export async function challenge(
   entries: ManifestEntry[],
   picks: number[],
 ): Promise<{ proven: number; withoutProof: number; problems: string[] }> {
-  const asked: { index: number; nonce: string; token: Uint8Array }[] = [];
+  const asked: (ProveItem & { token: Uint8Array })[] = [];
   let withoutProof = 0;
   const rounds = proofs.takeEach(picks.map((index) => entries[index]!.id));
   for (const [i, index] of picks.entries()) {
@@ -33,7 +33,8 @@ export async function challenge(
       withoutProof++;
       continue;
     }
-    asked.push({ index, nonce: Buffer.from(proofNonce(proofs.secret, id, round.round)).toString("hex"), token: round.token });
+    const nonce = Buffer.from(proofNonce(proofs.secret, id, round.round)).toString("hex");
+    asked.push({ index, nonce, ...(isGmacRound(round.round) ? { gmac: true as const } : {}), token: round.token });
   }
   let proven = 0;
   const problems: string[] = [];
@@ -43,7 +44,7 @@ export async function challenge(
       type: "prove",
       name: target.name,
       file: target.file,
-      items: batch.map(({ index, nonce }) => ({ index, nonce })),
+      items: batch.map(({ token: _token, ...item }) => item),
     });
     const reply: ProofMessage = await session.expect(["proof"], IDLE_TIMEOUT_MS);
     if (reply.file !== target.file || reply.answers.length !== batch.length)

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ProofStore } from "./proof-store.ts";
-import { PROOF_ROUNDS, PROOF_TOKEN_BYTES } from "../protocol/constants.ts";
+import { PROOF_ROUNDS, PROOF_TOKEN_BYTES, GMAC_FIRST_ROUND } from "../protocol/constants.ts";
 
 function tempFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "proof-store-")), "proofs.sqlite");
@@ -28,7 +28,8 @@ describe("ProofStore", () => {
   test("each round is handed out once, in order, and spent rounds stay spent after reopening", () => {
     const file = tempFile();
     const store = ProofStore.open(file);
-    expect(store.roundsToAdd(idA)).toBe(0);
+    // a new chunk's answers are GMAC rounds (PROTOCOL.md §14); the batch below, made at round 0, is an older client's SHA-256 rounds
+    expect(store.roundsToAdd(idA)).toBe(GMAC_FIRST_ROUND);
     store.add([{ id: idA, first: 0, tokens: tokens(9) }], 1000);
     expect(store.roundsToAdd(idA)).toBeNull();
     expect(store.take(idA)!.round).toBe(0);
@@ -39,11 +40,13 @@ describe("ProofStore", () => {
     expect(rounds).toEqual(Array.from({ length: PROOF_ROUNDS - 1 }, (_, i) => i + 1));
     expect(reopened.take(idA)).toBeNull();
     expect(reopened.take(idB)).toBeNull();
-    // a new batch starts after every round ever made: no nonce is asked twice
-    expect(reopened.roundsToAdd(idA)).toBe(PROOF_ROUNDS);
-    reopened.add([{ id: idA, first: PROOF_ROUNDS, tokens: tokens(3) }], 2000);
+    // a new batch starts after every round ever made, GMAC rounds at least: no nonce is asked twice
+    expect(reopened.roundsToAdd(idA)).toBe(GMAC_FIRST_ROUND);
+    reopened.add([{ id: idA, first: GMAC_FIRST_ROUND, tokens: tokens(3) }], 2000);
     const next = reopened.take(idA)!;
-    expect(next.round).toBe(PROOF_ROUNDS);
+    expect(next.round).toBe(GMAC_FIRST_ROUND);
+    for (let i = 1; i < PROOF_ROUNDS; i++) reopened.take(idA);
+    expect(reopened.roundsToAdd(idA)).toBe(GMAC_FIRST_ROUND + PROOF_ROUNDS);
     expect([...next.token]).toEqual(new Array(PROOF_TOKEN_BYTES).fill(3));
     reopened.close();
   });
@@ -64,7 +67,7 @@ describe("ProofStore", () => {
       expect(store.roundsToAdd(idA)).toBeNull();
       store.take(idA);
     }
-    expect(store.roundsToAdd(idA)).toBe(PROOF_ROUNDS);
+    expect(store.roundsToAdd(idA)).toBe(GMAC_FIRST_ROUND);
     expect(store.left(idA)).toBe(PROOF_ROUNDS / 2);
     store.close();
   });

@@ -11,7 +11,7 @@ import { Database } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { HashRelayError } from "../errors.ts";
-import { PROOF_ROUNDS, PROOF_TOKEN_BYTES } from "../protocol/constants.ts";
+import { GMAC_FIRST_ROUND, PROOF_ROUNDS, PROOF_TOKEN_BYTES } from "../protocol/constants.ts";
 
 const SCHEMA_VERSION = 1;
 const SCHEMA = `
@@ -70,7 +70,8 @@ export class ProofStore {
 
   /**
    * The first round to make answers for when `id` is read now, or null when it still has more than half
-   * of PROOF_ROUNDS unspent. Rounds only grow: a new batch starts after every round ever made.
+   * of PROOF_ROUNDS unspent. Rounds only grow: a new batch starts after every round ever made, and at
+   * GMAC_FIRST_ROUND at least (answers made before GMAC rounds existed are spent first).
    */
   roundsToAdd(id: Uint8Array): number | null {
     const row = this.db.query("SELECT first, used, length(tokens) AS bytes FROM proofs WHERE chunk_id = ?").get(id) as {
@@ -78,9 +79,9 @@ export class ProofStore {
       used: number;
       bytes: number;
     } | null;
-    if (!row) return 0;
+    if (!row) return GMAC_FIRST_ROUND;
     const made = row.bytes / PROOF_TOKEN_BYTES;
-    return made - row.used > PROOF_ROUNDS / 2 ? null : row.first + made;
+    return made - row.used > PROOF_ROUNDS / 2 ? null : Math.max(GMAC_FIRST_ROUND, row.first + made);
   }
 
   /** Records new answers (replacing a chunk's spent ones) and marks the chunks seen at `nowMs`. One transaction. */

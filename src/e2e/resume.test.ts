@@ -18,6 +18,8 @@ import {
 
 const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
+const SEALED_CONTEXT_DELTA = 0x16;
+const isChunkFrame = (type: number) => type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA || type === SEALED_CONTEXT_DELTA;
 /** The client's page window (docs/ARCHITECTURE.md, page windows): at most this much of a page's chunks is in flight when a cut comes. */
 const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
 
@@ -75,17 +77,50 @@ class CuttingProxy {
     this.server = server;
   }
 
-  static async start(upstreamPort: number, cutPoints: number[]): Promise<CuttingProxy> {
+  /** `cutInside`: instead of byte counts, cut once, in the middle of the first frame of that type. */
+  static async start(upstreamPort: number, cutPoints: number[], cutInside?: number): Promise<CuttingProxy> {
     const port = await freePort();
     let proxy!: CuttingProxy;
     const plan = [...cutPoints];
-    const server = net.createServer((client) => proxy.relay(client, upstreamPort, plan[0] ?? Number.MAX_SAFE_INTEGER, () => plan.shift()));
+    let typeCut = cutInside;
+    const server = net.createServer((client) =>
+      proxy.relay(
+        client,
+        upstreamPort,
+        plan[0] ?? Number.MAX_SAFE_INTEGER,
+        () => (plan.shift(), (typeCut = undefined)),
+        () => typeCut,
+      ),
+    );
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     proxy = new CuttingProxy(server, port);
     return proxy;
   }
 
-  private relay(client: net.Socket, upstreamPort: number, cutAfter: number, onCut: () => void): void {
+  private relay(client: net.Socket, upstreamPort: number, cutPoint: number, onCut: () => void, cutInside: () => number | undefined): void {
+    let cutAfter = cutPoint;
+    // a second reader of the frame headers, ahead of the forwarding: where the first frame of type cutInside is
+    let scanned = 0;
+    let scanHeader = Buffer.alloc(0);
+    let scanRemaining = 0;
+    const scan = (data: Buffer) => {
+      for (let at = 0; at < data.length && cutInside() !== undefined; ) {
+        if (scanRemaining > 0) {
+          const take = Math.min(scanRemaining, data.length - at);
+          scanRemaining -= take;
+          at += take;
+          continue;
+        }
+        const need = 5 - scanHeader.length;
+        scanHeader = Buffer.concat([scanHeader, data.subarray(at, at + need)]);
+        at += Math.min(need, data.length - at);
+        if (scanHeader.length < 5) break;
+        scanRemaining = scanHeader.readUInt32BE(0) - 1;
+        if (scanHeader[4] === cutInside() && cutAfter === Number.MAX_SAFE_INTEGER) cutAfter = scanned + at + Math.floor(scanRemaining / 2);
+        scanHeader = Buffer.alloc(0);
+      }
+      scanned += data.length;
+    };
     const attempt: Attempt = { bytesUp: 0, chunkFrames: 0, cut: false };
     this.attempts.push(attempt);
     const upstream = net.connect(upstreamPort, "127.0.0.1");
@@ -109,17 +144,18 @@ class CuttingProxy {
           remaining = header.readUInt32BE(0) - 1;
           type = header[4]!;
           header = Buffer.alloc(0);
-          if (remaining === 0 && (type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA)) attempt.chunkFrames++;
+          if (remaining === 0 && isChunkFrame(type)) attempt.chunkFrames++;
           continue;
         }
         const take = Math.min(remaining, data.length - at);
         remaining -= take;
         at += take;
-        if (remaining === 0 && (type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA)) attempt.chunkFrames++;
+        if (remaining === 0 && isChunkFrame(type)) attempt.chunkFrames++;
       }
     };
     client.on("data", (data: Buffer) => {
       if (attempt.cut) return;
+      scan(data);
       const room = cutAfter - attempt.bytesUp;
       const pass = data.length <= room ? data : data.subarray(0, room);
       attempt.bytesUp += pass.length;
@@ -244,6 +280,51 @@ describe("resume after a cut connection", () => {
       `resume: ${ticks.length} ticks (uninterrupted: ${uninterrupted.ms} ms), ${CUTS} cuts; ${delivered} chunk frames reached the server (uninterrupted: ${ref.chunksSent}); the client counted ${sent} chunks, ${bytes} bytes (uninterrupted: ${ref.bytesSent})`,
     );
   }, 60_000);
+
+  test("a cut in the middle of a context delta: the next tick resumes and stores the archive an uncut run stores", async () => {
+    const dir = tempDir("delta-cut");
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const source = makeSource(dir);
+    const edit = () => {
+      for (let i = 0; i < 4; i++) {
+        const log = path.join(source, "logs", `app-${i}.log`);
+        const lines = fs.readFileSync(log, "utf8").split("\n");
+        for (let k = 1; k <= 6; k++) lines.splice(Math.floor((lines.length * k) / 7), 0, `edited line ${k} of log ${i}`);
+        fs.writeFileSync(log, lines.join("\n"));
+      }
+    };
+    // the same first backup and the same edit in two worlds: one uncut, one cut inside its first context delta
+    const worlds = [];
+    for (const cutInside of [undefined, SEALED_CONTEXT_DELTA]) {
+      const world = await makeWorld([source]);
+      cleanup.push(() => fs.rmSync(world.dir, { recursive: true, force: true }));
+      const server = await startServer(world);
+      cleanup.push(async () => void (await server.stop()));
+      expect((await tick(world.clientConfig)).status).toBe(0);
+      const proxy = await CuttingProxy.start(world.port, [], cutInside);
+      cleanup.push(() => proxy.stop());
+      writeClientConfig(world, [source], { port: proxy.port });
+      worlds.push({ world, proxy });
+    }
+    edit();
+    const runs: { archive: string; proxy: CuttingProxy; ticks: Tick[] }[] = [];
+    for (const { world, proxy } of worlds) {
+      const ticks: Tick[] = [];
+      while (ticks.length < 3) {
+        ticks.push(await tick(world.clientConfig));
+        if (ticks.at(-1)!.status === 0) break;
+      }
+      const last = ticks.at(-1)!.report.results[0]!;
+      expect({ last, cuts: proxy.attempts.map((a) => a.cut) }).toMatchObject({ last: { status: "sent" } });
+      runs.push({ archive: path.join(world.storage, "web01", last.archive!), proxy, ticks });
+    }
+    const [uncut, cut] = runs;
+    expect(uncut!.proxy.attempts.some((a) => a.cut)).toBe(false);
+    expect(cut!.proxy.attempts.filter((a) => a.cut)).toHaveLength(1);
+    expect(cut!.ticks.length).toBe(2);
+    expect(cut!.ticks[0]!.status).not.toBe(0);
+    expect(sha256(cut!.archive)).toBe(sha256(uncut!.archive));
+  }, 90_000);
 
   test("server stopped, .hashrelay deleted, restarted: the next tick after a small change sends only the change", async () => {
     const dir = tempDir("reindex");

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +50,33 @@ describe("deflateRaw", () => {
     for (const input of [random, random.subarray(0, 1), new Uint8Array(0)]) {
       expect(deflateRaw(input).length).toBeLessThanOrEqual(storedLength(input.length));
     }
+  });
+
+  test("incompressible chunks are stored after deflating a quarter of them at level 1; others are deflated whole", () => {
+    const random = new Uint8Array(65536);
+    crypto.getRandomValues(random);
+    const halfText = new Uint8Array([...random.subarray(0, 32768), ...text.subarray(0, 32768)]);
+    const deflated: number[] = [];
+    const spy = spyOn(Bun, "deflateSync").mockImplementation(((data: Uint8Array, options?: object) => {
+      deflated.push(data.length);
+      return deflateRawSync(data, options as object);
+    }) as typeof Bun.deflateSync);
+    try {
+      expect(Buffer.from(deflateRaw(random)).equals(Buffer.from(storedDeflate(random)))).toBe(true);
+      expect(deflated.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(4 * 4096);
+      deflated.length = 0;
+      expect(deflateRaw(halfText).length).toBeLessThan(0.6 * halfText.length);
+      expect(deflated).toContain(halfText.length);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test("a random 4 KiB block repeated over a chunk (a disk image's pattern) is deflated, not stored", () => {
+    const block = new Uint8Array(4096);
+    crypto.getRandomValues(block);
+    const repeated = new Uint8Array(65536 + 1000).map((_, i) => block[(i + 1000) % 4096]!);
+    expect(deflateRaw(repeated).length).toBeLessThan(repeated.length / 8);
   });
 
   test("stored blocks inflate back, at block boundaries too", () => {

@@ -13,13 +13,45 @@ export const COMPRESSION_LEVEL = 5;
 const STORED_BLOCK_MAX = 65535;
 
 /**
- * RAW deflate (no zlib/gzip wrapper) of `raw`: libdeflate at COMPRESSION_LEVEL, or stored blocks when
- * those are shorter (PROTOCOL.md §8.3: a member must never outgrow its chunk by more than a
- * few bytes). Deterministic for a given Bun build.
+ * RAW deflate (no zlib/gzip wrapper) of `raw`: stored blocks when `looksIncompressible`, else libdeflate
+ * at COMPRESSION_LEVEL, or stored blocks when those are shorter (PROTOCOL.md §8.3: a member must never
+ * outgrow its chunk by more than a few bytes). Deterministic for a given Bun build.
  */
 export function deflateRaw(raw: Uint8Array): Uint8Array {
+  if (looksIncompressible(raw)) return storedDeflate(raw);
   const compressed = Bun.deflateSync(raw as Uint8Array<ArrayBuffer>, { level: COMPRESSION_LEVEL, library: "libdeflate" });
   return compressed.length <= storedLength(raw.length) ? compressed : storedDeflate(raw);
+}
+
+/** The slices a chunk is judged by: its start, middle and end, 4 KiB each. */
+const SAMPLE_BYTES = 4096;
+/** Samples that level-1 deflate shrinks by less than 2% do not compress. */
+const INCOMPRESSIBLE_SHARE = 0.98;
+
+/**
+ * Whether deflating `raw` would be CPU for nothing: true when it holds at least three samples and
+ * neither its first 4 KiB nor its start, middle and end 4 KiB deflated together (so that a block
+ * repeated every 4 KiB or less, or slices repeating one another, count) shrink by 2% at level 1:
+ * random bytes, media, archives, encrypted data. At most 16 KiB at the fastest level, against a
+ * level-5 pass over the whole chunk. A chunk that compresses only between its samples is stored:
+ * a loss of a few percent on such chunks (0.9% of /usr/share/doc's tar, the rest of the real-files
+ * corpus none).
+ */
+export function looksIncompressible(raw: Uint8Array): boolean {
+  if (raw.length < 3 * SAMPLE_BYTES) return false;
+  if (!incompressible(raw.subarray(0, SAMPLE_BYTES))) return false;
+  const samples = new Uint8Array(3 * SAMPLE_BYTES);
+  samples.set(raw.subarray(0, SAMPLE_BYTES));
+  const middle = Math.floor((raw.length - SAMPLE_BYTES) / 2);
+  samples.set(raw.subarray(middle, middle + SAMPLE_BYTES), SAMPLE_BYTES);
+  samples.set(raw.subarray(raw.length - SAMPLE_BYTES), 2 * SAMPLE_BYTES);
+  return incompressible(samples);
+}
+
+function incompressible(sample: Uint8Array): boolean {
+  return (
+    Bun.deflateSync(sample as Uint8Array<ArrayBuffer>, { level: 1, library: "libdeflate" }).length >= sample.length * INCOMPRESSIBLE_SHARE
+  );
 }
 
 /** Length of `storedDeflate` output for `n` raw bytes: 5 bytes per block of at most 65535. */

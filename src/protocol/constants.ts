@@ -17,6 +17,7 @@ export const FrameType = {
   SEALED_CHUNK: 0x13, // AEAD(u32 index + gzip member)
   SEALED_MANIFEST_DIFF: 0x14, // AEAD(manifest page as copies from the base manifest + new entries)
   SEALED_CHUNK_DELTA: 0x15, // AEAD(u32 index + raw-deflate(copy/literal ops over chunks the server holds))
+  SEALED_CONTEXT_DELTA: 0x16, // AEAD(u32 index + ops + literal runs deflated with the chunk's neighbouring bytes as dictionary)
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -79,6 +80,8 @@ export const MAX_LISTING_PAGE = 1000;
 export const LABEL_PROOF_NONCE = "hashrelay/1 proof nonce";
 /** Bytes of a challenge nonce; the server answers SHA-256(nonce ‖ chunk's raw bytes). */
 export const PROOF_NONCE_BYTES = 32;
+/** Rounds from this one on are answered with GMAC (PROTOCOL.md §14), those below with SHA-256. */
+export const GMAC_FIRST_ROUND = 2 ** 31;
 /** Most challenges in one `prove` message (and answers in one `proof`). */
 export const MAX_PROOF_ITEMS = 256;
 

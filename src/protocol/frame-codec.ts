@@ -23,6 +23,7 @@ export const protocolLimits: FrameLimits = (type) => {
       return MAX_CONTROL_FRAME;
     case FrameType.SEALED_CHUNK:
     case FrameType.SEALED_CHUNK_DELTA:
+    case FrameType.SEALED_CONTEXT_DELTA:
       return MAX_CHUNK_FRAME;
     default:
       return undefined;

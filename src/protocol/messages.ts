@@ -44,7 +44,9 @@ export type FetchingMessage = {
   manifest?: SignedDoc;
 };
 /** Proof of storage: answer SHA-256(nonce ‖ raw bytes of member `index`) for each item (PROTOCOL.md §14). */
-export type ProveMessage = { type: "prove"; name: string; file: string; items: { index: number; nonce: string }[] };
+export type ProveMessage = { type: "prove"; name: string; file: string; items: ProveItem[] };
+/** One challenge: member `index`, answered with GMAC when `gmac` (PROTOCOL.md §14), else SHA-256. */
+export type ProveItem = { index: number; nonce: string; gmac?: true };
 /** One answer per item, in order: the hash, or why the member could not be read. */
 export type ProofMessage = { type: "proof"; file: string; answers: ({ index: number; hash: string } | { index: number; error: string })[] };
 /** name: only archives of this source. */

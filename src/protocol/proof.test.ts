@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { answerMatches, missProbability, pickChallenges, proofAnswer, proofNonce, proofTokens } from "./proof.ts";
-import { PROOF_TOKEN_BYTES } from "./constants.ts";
+import { GMAC_FIRST_ROUND, PROOF_TOKEN_BYTES } from "./constants.ts";
 
 const secret = new Uint8Array(32).fill(7);
 const id = new Uint8Array(createHash("sha256").update("chunk").digest());
@@ -15,6 +15,25 @@ describe("challenge answers", () => {
       .update(Buffer.concat([nonce, raw]))
       .digest();
     expect(Buffer.from(proofAnswer(nonce, raw)).equals(expected)).toBe(true);
+  });
+
+  test("from GMAC_FIRST_ROUND on the answer is SHA-256 of the GMAC tag: nonce as AES-256 key, 12 zero bytes of IV, raw as data", () => {
+    // NIST GCM test case 13 (AES-256, zero key and IV, nothing to authenticate): tag 530f8afb…738b
+    const tag = Buffer.from("530f8afbc74536b9a963b4f1c4cb738b", "hex");
+    expect(Buffer.from(proofAnswer(new Uint8Array(32), new Uint8Array(0), true)).equals(createHash("sha256").update(tag).digest())).toBe(
+      true,
+    );
+    const raw = randomBytes(70_000);
+    const tokens = proofTokens(secret, id, raw, GMAC_FIRST_ROUND - 1, 2);
+    const nonceSha = proofNonce(secret, id, GMAC_FIRST_ROUND - 1);
+    const nonceGmac = proofNonce(secret, id, GMAC_FIRST_ROUND);
+    expect(answerMatches(proofAnswer(nonceSha, raw), tokens.subarray(0, PROOF_TOKEN_BYTES))).toBe(true);
+    expect(answerMatches(proofAnswer(nonceGmac, raw, true), tokens.subarray(PROOF_TOKEN_BYTES))).toBe(true);
+    expect(answerMatches(proofAnswer(nonceGmac, raw), tokens.subarray(PROOF_TOKEN_BYTES))).toBe(false);
+    const flipped = Buffer.from(raw);
+    flipped[65_000]! ^= 0x80;
+    expect(answerMatches(proofAnswer(nonceGmac, flipped, true), tokens.subarray(PROOF_TOKEN_BYTES))).toBe(false);
+    expect(answerMatches(proofAnswer(nonceGmac, raw.subarray(0, 69_999), true), tokens.subarray(PROOF_TOKEN_BYTES))).toBe(false);
   });
 
   test("nonces differ per round, per chunk and per secret, and repeat for the same inputs", () => {

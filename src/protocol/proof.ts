@@ -1,6 +1,6 @@
 // Proof of storage: the client's secret nonces, the answer only the chunk's bytes can produce, and which chunks to challenge.
-import { createHash, createHmac } from "node:crypto";
-import { LABEL_PROOF_NONCE, PROOF_NONCE_BYTES, PROOF_SAMPLE, PROOF_TOKEN_BYTES } from "./constants.ts";
+import { createCipheriv, createHash, createHmac } from "node:crypto";
+import { GMAC_FIRST_ROUND, LABEL_PROOF_NONCE, PROOF_NONCE_BYTES, PROOF_SAMPLE, PROOF_TOKEN_BYTES } from "./constants.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,17 +16,34 @@ export function proofNonce(secret: Uint8Array, chunkId: Uint8Array, round: numbe
   return new Uint8Array(mac.buffer, mac.byteOffset, PROOF_NONCE_BYTES);
 }
 
-/** What the server must answer: SHA-256(nonce ‖ raw), where raw is the chunk's uncompressed bytes. */
-export function proofAnswer(nonce: Uint8Array, raw: Uint8Array): Uint8Array {
-  const digest = createHash("sha256").update(nonce).update(raw).digest();
+/**
+ * What the server must answer, raw being the chunk's uncompressed bytes: with `gmac`, SHA-256 of the
+ * GMAC tag of raw under the nonce as key (AES-256-GCM, 12 zero bytes of IV, raw as additional data,
+ * nothing to encrypt), one AES-NI/PCLMUL pass about ten times cheaper than SHA-256's; else SHA-256(nonce ‖ raw).
+ */
+export function proofAnswer(nonce: Uint8Array, raw: Uint8Array, gmac = false): Uint8Array {
+  let digest: Buffer;
+  if (gmac) {
+    const cipher = createCipheriv("aes-256-gcm", nonce, GMAC_IV);
+    cipher.setAAD(raw);
+    cipher.final();
+    digest = createHash("sha256").update(cipher.getAuthTag()).digest();
+  } else digest = createHash("sha256").update(nonce).update(raw).digest();
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.length);
 }
+
+const GMAC_IV = new Uint8Array(12);
+
+/** Whether round `round` is answered with GMAC: every round from GMAC_FIRST_ROUND on. */
+export const isGmacRound = (round: number) => round >= GMAC_FIRST_ROUND;
 
 /** The answers to rounds first … first+count-1 that the client keeps: each answer's first PROOF_TOKEN_BYTES, concatenated. */
 export function proofTokens(secret: Uint8Array, chunkId: Uint8Array, raw: Uint8Array, first: number, count: number): Uint8Array {
   const out = new Uint8Array(count * PROOF_TOKEN_BYTES);
-  for (let i = 0; i < count; i++)
-    out.set(proofAnswer(proofNonce(secret, chunkId, first + i), raw).subarray(0, PROOF_TOKEN_BYTES), i * PROOF_TOKEN_BYTES);
+  for (let i = 0; i < count; i++) {
+    const round = first + i;
+    out.set(proofAnswer(proofNonce(secret, chunkId, round), raw, isGmacRound(round)).subarray(0, PROOF_TOKEN_BYTES), i * PROOF_TOKEN_BYTES);
+  }
   return out;
 }
 

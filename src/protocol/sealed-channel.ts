@@ -11,6 +11,7 @@ const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_CHUNK,
   FrameType.SEALED_MANIFEST_DIFF,
   FrameType.SEALED_CHUNK_DELTA,
+  FrameType.SEALED_CONTEXT_DELTA,
 ]);
 
 /** The last usable counter: nonces are 4 zero bytes || u64 BE counter, and a nonce is never reused. */

@@ -138,7 +138,7 @@ export const controlSchemas = {
         type: "object",
         additionalProperties: false,
         required: ["index", "nonce"],
-        properties: { index: chunkIndex, nonce: hex256 },
+        properties: { index: chunkIndex, nonce: hex256, gmac: { const: true } },
       },
     },
   }),

@@ -1,9 +1,10 @@
 // Chunk deltas turned back into chunks: ops applied over this client's stored chunks, read through a small per-session cache.
 import { HashRelayError } from "../errors.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
+import { applyContextDelta, decodeContextDelta } from "../archive/context-delta.ts";
 import { inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { CHUNK_MAX, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
+import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
 import { OpenFiles, type Store, type Upload } from "../store/store.ts";
 
 /** Raw chunks read for deltas kept per session (the next deltas reuse the same old chunks). */
@@ -38,11 +39,12 @@ export class DeltaSources {
 }
 
 /**
- * A CHUNK_DELTA payload (u32 index | raw-deflate of the ops) turned into the chunk's raw bytes: ops
- * applied over this client's stored chunks. The upload checks them against the chunk id, then
+ * A CHUNK_DELTA (§8.6) or CONTEXT_DELTA (§8.7) payload (u32 index | body) turned into the chunk's raw
+ * bytes: ops applied over this client's stored chunks. The upload checks them against the chunk id, then
  * compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
 export async function rebuildFromDelta(
+  type: number,
   payload: Uint8Array,
   upload: Upload,
   stored: DeltaSources,
@@ -51,19 +53,33 @@ export async function rebuildFromDelta(
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
   const entry = upload.entryAt(index);
   if (!entry) throw new HashRelayError("BAD_FRAME", `chunk delta for entry ${index}, which no page announced`);
+  const body = payload.subarray(4);
+  if (type === FrameType.SEALED_CONTEXT_DELTA) {
+    const delta = decodeContextDelta(body, entry.rawLength);
+    const sources = readSources(
+      delta.copies.map((c) => c.id),
+      stored,
+    );
+    return { index, raw: applyContextDelta(delta, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null) };
+  }
   // Ops hold at most the chunk's bytes as literals plus one 41-byte copy per 256-byte block.
-  const ops = inflateRawBounded(payload.subarray(4), entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
-  const sources = new Map<string, Uint8Array>();
-  const ids = copySourcesOf(ops);
+  const ops = inflateRawBounded(body, entry.rawLength + 41 * Math.ceil(CHUNK_MAX / 256));
+  const sources = readSources(copySourcesOf(ops), stored);
+  const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
+  return { index, raw };
+}
+
+/** The stored chunks a delta copies from, by hex id (those the client does not hold are absent). BAD_FRAME past MAX_DELTA_SOURCES. */
+function readSources(ids: Uint8Array[], stored: DeltaSources): Map<string, Uint8Array> {
   // A real delta copies from a handful of old chunks; reading hundreds for one frame is abuse.
   if (new Set(ids.map(chunkIdHex)).size > MAX_DELTA_SOURCES)
     throw new HashRelayError("BAD_FRAME", `chunk delta copies from more than ${MAX_DELTA_SOURCES} chunks`);
+  const sources = new Map<string, Uint8Array>();
   for (const id of ids) {
     const hex = chunkIdHex(id);
     if (sources.has(hex)) continue;
     const raw = stored.read(hex);
     if (raw) sources.set(hex, raw);
   }
-  const raw = applyChunkDelta(ops, entry.rawLength, (id) => sources.get(chunkIdHex(id)) ?? null);
-  return { index, raw };
+  return sources;
 }

@@ -87,13 +87,13 @@ export class IncomingUpload {
   }
 
   /**
-   * A MANIFEST or MANIFEST_DIFF page (answered with NEED), a CHUNK or a CHUNK_DELTA. Throws BAD_FRAME,
+   * A MANIFEST or MANIFEST_DIFF page (answered with NEED), a CHUNK, a CHUNK_DELTA or a CONTEXT_DELTA. Throws BAD_FRAME,
    * TOO_LARGE, HASH_MISMATCH, and NO_SPACE or QUOTA once staging found no room.
    */
   async receiveFrame(type: number, payload: Uint8Array): Promise<void> {
     if (type === FrameType.SEALED_MANIFEST || type === FrameType.SEALED_MANIFEST_DIFF) await this.receivePage(type, payload);
     else if (type === FrameType.SEALED_CHUNK) await this.receiveChunk(payload);
-    else if (type === FrameType.SEALED_CHUNK_DELTA) await this.receiveDelta(payload);
+    else if (type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) await this.receiveDelta(type, payload);
     else throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${type.toString(16)}`);
   }
 
@@ -114,9 +114,9 @@ export class IncomingUpload {
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, chunk.member.length);
   }
 
-  private async receiveDelta(payload: Uint8Array): Promise<void> {
+  private async receiveDelta(type: number, payload: Uint8Array): Promise<void> {
     if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-    const { index, raw } = await rebuildFromDelta(payload, this.upload, this.deltaSources);
+    const { index, raw } = await rebuildFromDelta(type, payload, this.upload, this.deltaSources);
     await this.staged(this.upload.addRawChunk(index, raw));
     // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);

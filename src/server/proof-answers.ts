@@ -1,6 +1,6 @@
 // Answering `prove` (a verify's challenges, PROTOCOL.md §14) from the archive's bytes on disk now.
 import { inflateMember } from "../archive/gzip-member.ts";
-import type { ProofMessage, ProveMessage } from "../protocol/messages.ts";
+import type { ProofMessage, ProveItem, ProveMessage } from "../protocol/messages.ts";
 import { proofAnswer } from "../protocol/proof.ts";
 import type { ArchiveSource } from "../store/store.ts";
 import type { SessionScope } from "./session-context.ts";
@@ -38,12 +38,9 @@ export async function answerProve(scope: SessionScope, archive: ProvenArchive, m
  * is, inflated (bounded by its recorded raw length) and hashed with the nonce. A member that cannot be
  * read or inflated gets an error answer, never a guess. Never throws for a damaged member.
  */
-async function answerChallenges(
-  source: ArchiveSource,
-  items: readonly { index: number; nonce: string }[],
-): Promise<ProofMessage["answers"]> {
+async function answerChallenges(source: ArchiveSource, items: readonly ProveItem[]): Promise<ProofMessage["answers"]> {
   const answers: ProofMessage["answers"] = [];
-  for (const { index, nonce } of items) {
+  for (const { index, nonce, gmac } of items) {
     const member = source.member(index);
     if (!member) {
       answers.push({ index, error: `the archive has ${source.count} members` });
@@ -51,7 +48,7 @@ async function answerChallenges(
     }
     try {
       const raw = inflateMember(await source.read(member.offset, member.length), member.rawLength);
-      answers.push({ index, hash: Buffer.from(proofAnswer(Buffer.from(nonce, "hex"), raw)).toString("hex") });
+      answers.push({ index, hash: Buffer.from(proofAnswer(Buffer.from(nonce, "hex"), raw, gmac)).toString("hex") });
     } catch (err) {
       answers.push({
         index,

@@ -58,7 +58,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
   const serverPub = keygen(binary, path.join(work, "server.key"));
   const clientPub = keygen(binary, path.join(work, "client.key"));
   const serverPort = await freePort();
-  const proxy = await startCountingProxy(serverPort);
+  const proxy = await startCountingProxy(serverPort, { link: setup.link });
   const serverConfig = path.join(work, "server.yaml");
   const clientConfig = path.join(work, "client.yaml");
   const state = path.join(work, "state");
@@ -122,6 +122,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
         notes: {
           status: result.status,
           connections: counts.connections,
+          turns: counts.turns,
           "own report bytesSent": result.bytesSent,
           chunks: `${result.chunksSent}/${result.chunksTotal}`,
           archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,

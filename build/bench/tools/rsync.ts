@@ -10,7 +10,7 @@ export async function rsyncTool(setup: ToolSetup): Promise<BenchTool> {
   const dest = path.join(work, "dest");
   fs.mkdirSync(dest, { recursive: true });
   const daemonPort = await freePort();
-  const proxy = await startCountingProxy(daemonPort);
+  const proxy = await startCountingProxy(daemonPort, { link: setup.link });
   const config = path.join(work, "rsyncd.conf");
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -78,7 +78,11 @@ export async function rsyncTool(setup: ToolSetup): Promise<BenchTool> {
         wallMs: client.wallMs,
         clientRssKiB: client.maxRssKiB,
         serverRssKiB: stopped.maxRssKiB,
-        notes: { connections: counts.connections, compress: /negotiated compress: (.*)/.exec(client.stdout)?.[1]?.trim() ?? "unknown" },
+        notes: {
+          connections: counts.connections,
+          turns: counts.turns,
+          compress: /negotiated compress: (.*)/.exec(client.stdout)?.[1]?.trim() ?? "unknown",
+        },
       };
     },
     close: () => proxy.close(),

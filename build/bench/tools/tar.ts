@@ -18,7 +18,7 @@ export async function tarTool(setup: ToolSetup): Promise<BenchTool> {
     out.on("finish", () => received?.(fs.statSync(archive).size));
   });
   await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-  const proxy = await startCountingProxy((sink.address() as net.AddressInfo).port);
+  const proxy = await startCountingProxy((sink.address() as net.AddressInfo).port, { link: setup.link });
   return {
     name: "tar",
     describe: "`tar -czf - TREE` (gzip -6) streamed through the proxy into a sink that writes the file: every run sends the whole archive",

@@ -1,4 +1,5 @@
 // What the bench asks of each tool under test: one measured backup run, and the folders a run changes.
+import type { LinkShape } from "../link-shaper.ts";
 
 export interface RunMeasure {
   /** Bytes from client to server: counted by the proxy, or the repository's growth for restic (see bytesMethod). */
@@ -42,6 +43,8 @@ export interface ToolSetup {
   work: string;
   /** The tree to back up (absolute path). */
   tree: string;
+  /** The link the proxy puts between client and server (--wan), or none: loopback. */
+  link?: LinkShape;
 }
 
 /** Throws an Error carrying the tool's output when a run failed. */

@@ -61,8 +61,8 @@ function wireEvents(frames: readonly TracedFrame[]): WireEvent[] {
     } else if (type === FrameType.SEALED_NEED) {
       const need = decodeNeed(payload);
       events.push({ kind: "need", first: need.firstIndex, count: need.count, needed: need.needed });
-    } else if (type === FrameType.SEALED_CHUNK || type === FrameType.SEALED_CHUNK_DELTA) {
-      events.push({ kind: "chunk", index, delta: type === FrameType.SEALED_CHUNK_DELTA });
+    } else if (type === FrameType.SEALED_CHUNK || type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) {
+      events.push({ kind: "chunk", index, delta: type !== FrameType.SEALED_CHUNK });
     }
   }
   return events;

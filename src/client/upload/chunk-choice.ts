@@ -1,8 +1,8 @@
 // What travels for each chunk: kept or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
 import { HashRelayError } from "../../errors.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
-import { chunkIdHex } from "../../archive/manifest.ts";
-import { BlockIndex, blocksOf, copySourcesOf, encodeChunkDelta, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import { BlockIndex, blocksOf, chunkDeltaOps, deltaPieces, sourceCount, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import { encodeContextDelta } from "../../archive/context-delta.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
 import type { ChunkWork, ChunkWorkers } from "../chunk-workers.ts";
@@ -105,10 +105,10 @@ export class ChunkChoice {
     if (this.base && kept.oldSpan) {
       const blocks = from >= 0 ? this.base.index.blocksOf(from) : blocksOf(entry.id, raw, blockKey);
       const candidates = new BlockIndex(this.base.index.candidates(kept.oldSpan.lo, kept.oldSpan.hi));
-      const payload = this.deltaFor(index, raw, blocks, candidates);
-      if (payload) {
+      const frame = deltaFrame(index, raw, blocks, candidates);
+      if (frame) {
         this.proofs.makeHere(entry.id, raw, first);
-        return Promise.resolve({ blocks, frame: { type: FrameType.SEALED_CHUNK_DELTA, payload, bytes: payload.length - 4 } });
+        return Promise.resolve({ blocks, frame });
       }
     }
     return this.workers.run(entry.id, raw, index, first).then((r) => {
@@ -116,19 +116,25 @@ export class ChunkChoice {
       return { blocks: r.blocks, frame: wholeChunk(r) };
     });
   }
+}
 
-  /** The delta frame payload for a needed chunk against the blocks of `candidates`, or null when sending the whole chunk is better. */
-  private deltaFor(index: number, raw: Uint8Array, blocks: ChunkBlocks, candidates: BlockIndex): Uint8Array | null {
-    const delta = encodeChunkDelta(raw, blocks, candidates);
-    if (delta.literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
-    if (new Set(copySourcesOf(delta.ops).map(chunkIdHex)).size > MAX_DELTA_SOURCES) return null;
-    const body = deflateRaw(delta.ops);
-    if (body.length > MAX_DELTA_BODY) return null;
-    const payload = new Uint8Array(4 + body.length);
-    new DataView(payload.buffer).setUint32(0, index);
-    payload.set(body, 4);
-    return payload;
-  }
+/**
+ * The delta frame for a needed chunk against the blocks of `candidates`: a CONTEXT_DELTA (literal runs
+ * deflated with their neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending
+ * the whole chunk is better (over half of it literal, too many sources, or a body over the frame bound).
+ */
+function deltaFrame(index: number, raw: Uint8Array, blocks: ChunkBlocks, candidates: BlockIndex): ChunkFrame | null {
+  const { pieces, literalBytes } = deltaPieces(blocks, candidates);
+  if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
+  if (sourceCount(pieces) > MAX_DELTA_SOURCES) return null;
+  const context = encodeContextDelta(raw, pieces);
+  const plain = deflateRaw(chunkDeltaOps(raw, pieces));
+  const [type, body] = context.length <= plain.length ? [FrameType.SEALED_CONTEXT_DELTA, context] : [FrameType.SEALED_CHUNK_DELTA, plain];
+  if (body.length > MAX_DELTA_BODY) return null;
+  const payload = new Uint8Array(4 + body.length);
+  new DataView(payload.buffer).setUint32(0, index);
+  payload.set(body, 4);
+  return { type, payload, bytes: body.length };
 }
 
 /** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */

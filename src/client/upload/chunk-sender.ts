@@ -21,7 +21,7 @@ export async function sendChunks(
     index.addChunk(blocks);
     if (!frame) continue;
     // Marked before the send: a delta that may have reached the server counts.
-    if (frame.type === FrameType.SEALED_CHUNK_DELTA) tally.usedDeltas = true;
+    if (frame.type !== FrameType.SEALED_CHUNK) tally.usedDeltas = true;
     await session.sendBinary(frame.type, frame.payload);
     tally.sent(frame);
   }
