@@ -4,7 +4,7 @@ import path from "node:path";
 import type { FloodResult } from "./floods.ts";
 import type { MachineInfo } from "./machine.ts";
 import { fmtBytes } from "./report.ts";
-import { writeFanInResults } from "./results-file.ts";
+import { writeSection } from "./results-sections.ts";
 
 export interface FanInResults {
   startedAt: string;
@@ -159,6 +159,6 @@ export function writeIssue17Section(dir: string): string {
   for (const r of fanIns) parts.push(renderFanIn(r));
   if (floods) parts.push(renderFloods(floods));
   const markdown = parts.join("\n\n");
-  writeFanInResults(path.join(dir, "RESULTS.md"), markdown);
+  writeSection(path.join(dir, "RESULTS.md"), "fan-in", markdown);
   return markdown;
 }

@@ -1,4 +1,5 @@
 // Sections of RESULTS.md put together from several runs (between `<!-- name:begin -->` and `<!-- name:end -->`), which a bench run keeps when it rewrites the file.
+import fs from "node:fs";
 
 const SECTION = /<!-- ([a-z0-9-]+):begin -->[\s\S]*?<!-- \1:end -->/g;
 
@@ -21,4 +22,22 @@ export function keepSections(old: string, fresh: string): string {
     out = withSection(out, name, body);
   }
   return out;
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Writes a network bench run's `fresh` RESULTS.md to `file`, keeping the marked sections the file holds. */
+export function writeResults(file: string, fresh: string): void {
+  fs.writeFileSync(file, keepSections(readOrEmpty(file), fresh));
+}
+
+/** Sets section `name` of `file` (RESULTS.md) to `body`, leaving the rest of the file as it is. */
+export function writeSection(file: string, name: string, body: string): void {
+  fs.writeFileSync(file, withSection(readOrEmpty(file), name, body));
 }

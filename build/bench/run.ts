@@ -8,7 +8,7 @@ import { WAN } from "./link-shaper.ts";
 import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
 import type { LoopFsType } from "../../src/testing/loop-fs.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
-import { keepSections } from "./results-sections.ts";
+import { writeResults } from "./results-sections.ts";
 import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
 import { resticTool } from "./tools/restic.ts";
@@ -241,8 +241,7 @@ async function main(): Promise<number> {
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, "results.json"), JSON.stringify(results, null, 2) + "\n");
-  const resultsMd = path.join(o.out, "RESULTS.md");
-  fs.writeFileSync(resultsMd, keepSections(fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, "utf8") : "", renderMarkdown(results)));
+  writeResults(path.join(o.out, "RESULTS.md"), renderMarkdown(results));
   console.log(
     `\nwrote ${path.relative(process.cwd(), path.join(o.out, "RESULTS.md"))} and results.json (${Math.round(results.totalSeconds)} s in all)`,
   );

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { versionLine } from "./processes.ts";
 import { fmtBytes, storageCost, summarize, type BenchResults } from "./report.ts";
-import { withSection } from "./results-sections.ts";
+import { writeSection } from "./results-sections.ts";
 
 const HERE = import.meta.dir;
 export const SECTION = "server-writes";
@@ -86,8 +86,7 @@ function main(): void {
     run: JSON.parse(fs.readFileSync(file, "utf8")) as BenchResults,
   }));
   const resultsMd = path.join(HERE, "RESULTS.md");
-  const old = fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, "utf8") : "";
-  fs.writeFileSync(resultsMd, withSection(old, SECTION, renderSection(runs, notes)));
+  writeSection(resultsMd, SECTION, renderSection(runs, notes));
   console.log(`wrote the ${SECTION} section of ${resultsMd} from ${runs.length} run(s)`);
 }
 
