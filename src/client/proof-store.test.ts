@@ -95,6 +95,30 @@ describe("ProofStore", () => {
     store.close();
   });
 
+  test("staged answers count only once added, and a connection closed before that forgets them", () => {
+    const file = tempFile();
+    const store = ProofStore.open(file);
+    store.stage([{ id: idA, first: 0, tokens: tokens(1) }]);
+    store.stage([
+      { id: idA, first: 0, tokens: tokens(2) },
+      { id: idB, first: 0, tokens: tokens(3) },
+    ]);
+    expect(store.left(idA)).toBe(0);
+    store.addStaged(100);
+    expect(store.take(idA)!.token).toEqual(tokens(2).subarray(0, PROOF_TOKEN_BYTES));
+    expect(store.left(idB)).toBe(PROOF_ROUNDS);
+    store.addStaged(200); // the stage is empty now: nothing is added twice
+    expect(store.left(idA)).toBe(PROOF_ROUNDS - 1);
+    const idC = new Uint8Array(32).fill(3);
+    store.stage([{ id: idC, first: 0, tokens: tokens(4) }]);
+    store.close();
+    const reopened = ProofStore.open(file);
+    reopened.addStaged(300);
+    expect(reopened.left(idC)).toBe(0);
+    expect(reopened.left(idB)).toBe(PROOF_ROUNDS);
+    reopened.close();
+  });
+
   test("a file that is not a proof file is refused, naming it", () => {
     const file = tempFile();
     fs.writeFileSync(file, "not sqlite at all, just text that is long enough to be read as a header ".repeat(20));

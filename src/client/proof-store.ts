@@ -93,6 +93,31 @@ export class ProofStore {
   }
 
   /**
+   * Sets new answers aside in a temporary table (a file of sqlite's, dropped with the connection)
+   * until `addStaged`: a backup reading a large source keeps them out of memory until its receipt.
+   */
+  stage(rows: readonly ProofRows[]): void {
+    this.db.exec("CREATE TEMP TABLE IF NOT EXISTS staged (chunk_id BLOB NOT NULL, first INTEGER NOT NULL, tokens BLOB NOT NULL)");
+    const put = this.db.query("INSERT INTO temp.staged (chunk_id, first, tokens) VALUES (?, ?, ?)");
+    this.db.transaction(() => {
+      for (const r of rows) put.run(r.id, r.first, r.tokens);
+    })();
+  }
+
+  /** Records the staged answers as `add` would (a chunk staged twice keeps its last) and empties the stage. One transaction. */
+  addStaged(nowMs: number): void {
+    this.db.exec("CREATE TEMP TABLE IF NOT EXISTS staged (chunk_id BLOB NOT NULL, first INTEGER NOT NULL, tokens BLOB NOT NULL)");
+    this.db.transaction(() => {
+      this.db
+        .query(
+          "INSERT OR REPLACE INTO proofs (chunk_id, first, used, tokens, seen) SELECT chunk_id, first, 0, tokens, ? FROM temp.staged ORDER BY rowid",
+        )
+        .run(nowMs);
+      this.db.exec("DELETE FROM temp.staged");
+    })();
+  }
+
+  /**
    * Records `ids` as the chunks of `source`'s last archive and marks them seen; then forgets answers of
    * chunks in no source's last archive and not seen since `pruneBeforeMs`. Returns how many went.
    */

@@ -8,6 +8,12 @@ import { ProofStore, type ProofRows } from "../proof-store.ts";
 const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
 
 /**
+ * Answers held in memory before they go to the proof file's stage (ProofStore.stage): ~300 bytes a
+ * chunk in memory, so a first backup of a TiB (16 million chunks) would otherwise hold ~5 GB.
+ */
+const STAGE_EVERY = 1024;
+
+/**
  * The proof file and the answers made during one source's transfer. Owned by the transfer stage: the
  * chunk choices add answers as chunks go by, the commit records them once the archive is receipted.
  * Without a proof file (it could not be opened) every method is a no-op: verify loses, not the backup.
@@ -16,18 +22,22 @@ export class ProofAnswers {
   private readonly rows: ProofRows[] = [];
 
   private constructor(
-    private readonly store: ProofStore | null,
+    private store: ProofStore | null,
     private readonly log: Logger,
     private readonly name: string,
+    private readonly stageEvery: number,
   ) {}
 
-  /** Opens the proof file under the client's state; one that cannot be opened is logged and left out. */
-  static open(file: string, log: Logger, name: string): ProofAnswers {
+  /**
+   * Opens the proof file under the client's state; one that cannot be opened is logged and left out.
+   * `stageEvery`: answers held in memory before they are staged in the file (tests make it small).
+   */
+  static open(file: string, log: Logger, name: string, stageEvery = STAGE_EVERY): ProofAnswers {
     try {
-      return new ProofAnswers(ProofStore.open(file), log, name);
+      return new ProofAnswers(ProofStore.open(file), log, name, stageEvery);
     } catch (err) {
       log.log("warn", `no proof answers made for this backup: ${(err as Error).message}`, { name });
-      return new ProofAnswers(null, log, name);
+      return new ProofAnswers(null, log, name, stageEvery);
     }
   }
 
@@ -41,9 +51,16 @@ export class ProofAnswers {
     return this.store ? this.store.roundsToAdd(id) : null;
   }
 
+  /** Answers held in memory (the others are staged in the proof file): fewer than `stageEvery`. */
+  get held(): number {
+    return this.rows.length;
+  }
+
   /** Keeps the answers of chunk `id` from round `first`, made by a worker or here. */
   keep(id: Uint8Array, first: number | null, tokens: Uint8Array | null): void {
-    if (tokens && first !== null) this.rows.push({ id, first, tokens });
+    if (!tokens || first === null) return;
+    this.rows.push({ id, first, tokens });
+    if (this.rows.length >= this.stageEvery) this.stageRows();
   }
 
   /** Makes the answers here, for a chunk that goes to no worker, while its bytes are at hand. */
@@ -53,9 +70,10 @@ export class ProofAnswers {
 
   /** Records the answers made and the source's chunks (the archive is receipted); a failure is logged, not thrown. */
   record(chunkIds: Iterable<Uint8Array>, nowMs: number): void {
+    this.stageRows();
     if (!this.store) return;
     try {
-      this.store.add(this.rows, nowMs);
+      this.store.addStaged(nowMs);
       this.store.setSourceChunks(this.name, chunkIds, nowMs, nowMs - PROOF_KEEP_MS);
     } catch (err) {
       // The archive is stored and receipted: a proof file that cannot be written costs verify, not the backup.
@@ -65,5 +83,18 @@ export class ProofAnswers {
 
   close(): void {
     this.store?.close();
+  }
+
+  /** Moves the answers held in memory to the proof file's stage; a failure is logged and leaves the file out of this backup. */
+  private stageRows(): void {
+    const rows = this.rows.splice(0);
+    if (!this.store || rows.length === 0) return;
+    try {
+      this.store.stage(rows);
+    } catch (err) {
+      this.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: this.name });
+      this.store.close();
+      this.store = null;
+    }
   }
 }
