@@ -181,8 +181,8 @@ describe.skipIf(!mountable)("a full disk on a 64 MiB tmpfs", () => {
 
     fill(w, "web01", "docs", 20, 2);
     const ok = backUp(w, "web01");
+    expect(ok.byName.get("docs")).toMatchObject({ status: "sent" }); // on failure, shows the error
     expect(ok.status).toBe(0);
-    expect(ok.byName.get("docs")!.status).toBe("sent");
     expect(fs.existsSync(path.join(w.storage, ".hashrelay", "staging", "db01", staged[0]!))).toBe(false);
     await w.server.waitForLog(/client=db01 item=\S+ reason="space needed".*staging\.removed/);
     const metrics = await scrape(w);
