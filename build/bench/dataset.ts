@@ -221,6 +221,20 @@ export function writeDataset(root: string, plan: DatasetPlan): DatasetSummary {
     binaryBytes += b.size;
   }
   const imageMix = writeImage(root, plan.image, fileTime(plan.image.label));
+  return summarizeTree(root, plan, smallBytes, binaryBytes, imageMix);
+}
+
+/**
+ * What a written tree holds, with its folders stamped (stampFolders): `plan`'s small files and
+ * binaries, their bytes as written, and the image and its mix.
+ */
+export function summarizeTree(
+  root: string,
+  plan: { small: readonly unknown[]; binaries: readonly unknown[]; image: { size: number } },
+  smallBytes: number,
+  binaryBytes: number,
+  imageMix: Record<ImageRegionKind, number>,
+): DatasetSummary {
   const dirs = stampFolders(root);
   return {
     files: plan.small.length + plan.binaries.length + 1,

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { T0, T_C, stampFolders, writeImage, type DatasetPlan, type DatasetSummary, type MutationC } from "./dataset.ts";
+import { T0, T_C, summarizeTree, writeImage, type DatasetPlan, type DatasetSummary, type MutationC } from "./dataset.ts";
 import { corpusBytes, type Corpus, type CorpusEntry } from "./real-corpus.ts";
 import type { MutationE } from "./scenarios.ts";
 import { Rng } from "./seeded-random.ts";
@@ -82,17 +82,7 @@ export function writeRealTree(root: string, corpus: Corpus, plan: RealPlan): Dat
   let binaryBytes = 0;
   for (const e of plan.binaries) binaryBytes += copyIn(root, corpus, e, mtimeOf(treePath(e))).length;
   const imageMix = writeImage(root, plan.image, mtimeOf(plan.image.path));
-  const dirs = stampFolders(root);
-  return {
-    files: plan.small.length + plan.binaries.length + 1,
-    dirs: dirs.length,
-    bytes: smallBytes + binaryBytes + plan.image.size,
-    smallFiles: plan.small.length,
-    smallBytes,
-    binaryBytes,
-    imageBytes: plan.image.size,
-    imageMix,
-  };
+  return summarizeTree(root, plan, smallBytes, binaryBytes, imageMix);
 }
 
 /** Text to edit: no NUL byte and at least 4 lines (docs that ship gzip'd, and data files, are left alone). */
