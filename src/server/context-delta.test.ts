@@ -10,10 +10,9 @@ import { archiveFileName } from "../archive/naming.ts";
 import { HashRelayError } from "../errors.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeManifestPage } from "../protocol/binary-frames.ts";
-import { signDocument } from "../protocol/signed-document.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, sha256, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
-import { CLIENT_IDENTITY, CLIENT_NAME, openServedSession } from "../testing/served-session.ts";
+import { CLIENT_NAME, openServedSession, signedManifest } from "../testing/served-session.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 
 const newRoot = tempRoots("hr-context-delta-");
@@ -66,20 +65,7 @@ describe("context deltas through a session", () => {
     expect(await offerAgainst(s.client, base, next)).toEqual([1]);
     await s.client.sendBinary(FrameType.SEALED_CONTEXT_DELTA, framed(1, body));
     const file = archiveFileName("etc", new Date(T0 + 60_000));
-    const manifest = signDocument(
-      {
-        v: 1,
-        kind: "manifest",
-        client: CLIENT_NAME,
-        name: "etc",
-        file,
-        archiveId: next.archiveId,
-        chunks: 3,
-        rawSize: next.rawSize,
-        createdAt: new Date(T0).toISOString(),
-      },
-      CLIENT_IDENTITY,
-    );
+    const manifest = signedManifest(file, next, T0);
     await s.client.sendControl({ type: "commit", manifest });
     expect(await s.client.receive(5_000)).toMatchObject({ kind: "control", message: { type: "receipt" } });
     expect(store.latest(CLIENT_NAME, "etc")?.archiveId).toBe(next.archiveId);

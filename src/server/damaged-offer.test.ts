@@ -6,11 +6,10 @@ import { archiveFileName } from "../archive/naming.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage } from "../protocol/binary-frames.ts";
 import type { ControlMessage } from "../protocol/messages.ts";
-import { signDocument } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, tempRoots, uploadArchive } from "../store/test-fixtures.ts";
-import { CLIENT_IDENTITY, CLIENT_NAME, openServedSession } from "../testing/served-session.ts";
+import { CLIENT_NAME, openServedSession, signedManifest } from "../testing/served-session.ts";
 
 const newRoot = tempRoots("hr-damaged-offer-");
 const stores: Store[] = [];
@@ -55,20 +54,7 @@ test("an unchanged offer of a damaged latest archive gets send-manifest {damaged
   await client.sendBinary(FrameType.SEALED_CHUNK, encodeChunkPayload({ index: 1, member: archive.members[1]! }));
   // the same archive id as the stored one: stored again under the new name, not answered `have`
   const file = archiveFileName("etc", new Date(T0 + 3_600_000));
-  const manifest = signDocument(
-    {
-      v: 1,
-      kind: "manifest",
-      client: CLIENT_NAME,
-      name: "etc",
-      file,
-      archiveId: archive.archiveId,
-      chunks: archive.entries.length,
-      rawSize: archive.rawSize,
-      createdAt: new Date(T0).toISOString(),
-    },
-    CLIENT_IDENTITY,
-  );
+  const manifest = signedManifest(file, archive, T0);
   await client.sendControl({ type: "commit", manifest });
   expect(await nextControl(client)).toMatchObject({ type: "receipt" });
   expect(store.latest(CLIENT_NAME, "etc")?.file).toBe(file);

@@ -9,13 +9,19 @@ import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage } from "../protocol/binary-frames.ts";
 import type { ControlMessage } from "../protocol/messages.ts";
 import { proofAnswer } from "../protocol/proof.ts";
-import { signDocument, verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
+import { verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
-import type { Identity } from "../protocol/identity.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { Store } from "../store/store.ts";
-import { buildArchive, nameOfFile, seededBytes, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
-import { CLIENT_IDENTITY, CLIENT_NAME, SERVER_IDENTITY, openServedSession, serveOverMemory } from "../testing/served-session.ts";
+import { buildArchive, seededBytes, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
+import {
+  CLIENT_IDENTITY,
+  CLIENT_NAME,
+  SERVER_IDENTITY,
+  openServedSession,
+  serveOverMemory,
+  signedManifest,
+} from "../testing/served-session.ts";
 import { openClientSession } from "../session/secure-session.ts";
 
 const newRoot = tempRoots("hr-session-");
@@ -56,23 +62,6 @@ async function refusal(client: SecureSession): Promise<{ code: string; message: 
 }
 
 /** The manifest a client signs at commit for `archive` stored as `file`. */
-function manifestFor(file: string, archive: TestArchive, signer: Identity = CLIENT_IDENTITY): SignedDoc {
-  return signDocument(
-    {
-      v: 1,
-      kind: "manifest",
-      client: CLIENT_NAME,
-      name: nameOfFile(file),
-      file,
-      archiveId: archive.archiveId,
-      chunks: archive.entries.length,
-      rawSize: archive.rawSize,
-      createdAt: new Date(T0).toISOString(),
-    },
-    signer,
-  );
-}
-
 /** offer → send-manifest → one manifest page → NEED; returns the indices asked for. */
 async function startUpload(client: SecureSession, name: string, archive: TestArchive): Promise<number[]> {
   await client.sendControl({ type: "offer", name });
@@ -140,7 +129,7 @@ describe("server session, idle", () => {
   test("commit without an upload is BAD_FRAME", async () => {
     const { store } = await openStore();
     const s = await openServedSession(store);
-    await s.client.sendControl({ type: "commit", manifest: manifestFor(fileOf("etc"), archiveOf("etc")) });
+    await s.client.sendControl({ type: "commit", manifest: signedManifest(fileOf("etc"), archiveOf("etc"), T0) });
     expect(await refusal(s.client)).toEqual({ code: "BAD_FRAME", message: "peer refused: commit without an upload" });
     await s.served;
   });
@@ -211,7 +200,7 @@ describe("server session, uploading", () => {
     const needed = await startUpload(s.client, "etc", archive);
     expect(needed).toEqual([0, 1, 2]);
     await sendChunks(s.client, archive, needed);
-    await s.client.sendControl({ type: "commit", manifest: manifestFor(file, archive) });
+    await s.client.sendControl({ type: "commit", manifest: signedManifest(file, archive, T0) });
     const answer = await nextControl(s.client);
     expect(answer.type).toBe("receipt");
     const receipt = verifyDocument((answer as { receipt: SignedDoc }).receipt, SERVER_IDENTITY.publicKey, "receipt");
@@ -261,7 +250,7 @@ describe("server session, uploading", () => {
     store.setSpaceRules({ minFreeBytes: Number.MAX_SAFE_INTEGER, quotas: new Map() }); // the disk is down to its reserve
     // the refusal comes at the next chunk or at commit, whichever the server reads first after the write
     await sendChunks(t.client, archive, needed)
-      .then(() => t.client.sendControl({ type: "commit", manifest: manifestFor(fileOf("etc"), archive) }))
+      .then(() => t.client.sendControl({ type: "commit", manifest: signedManifest(fileOf("etc"), archive, T0) }))
       .catch(() => undefined);
     const full = await refusal(t.client);
     expect(full.code).toBe("NO_SPACE");
@@ -302,7 +291,7 @@ describe("server session, uploading", () => {
       (chunks: (needed: number[]) => number[], file: string, signer = CLIENT_IDENTITY): Wrong =>
       async (client, next, needed) => {
         await sendChunks(client, next, chunks(needed));
-        await client.sendControl({ type: "commit", manifest: manifestFor(file, next, signer) });
+        await client.sendControl({ type: "commit", manifest: signedManifest(file, next, T0, signer) });
       };
     const all = (needed: number[]) => needed;
     const wrongs: [string, Wrong, string][] = [

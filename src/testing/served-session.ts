@@ -1,11 +1,13 @@
 // Test helper: the server's serveConnection on one end of an in-memory pair, a real client SecureSession on the other.
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
+import { signDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { serveConnection, type ServerSessionContext } from "../server/session.ts";
 import type { Store } from "../store/store.ts";
+import { headerFor, type TestArchive } from "../store/test-fixtures.ts";
 import { memoryConnectionPair, type LoggedFrame } from "./memory-connection.ts";
 
 export const SERVER_IDENTITY: Identity = identityFor("served-session server");
@@ -75,4 +77,12 @@ export async function openServedSession(
   const served = serveOverMemory(store, server);
   const client = await openClientSession(served.clientEnd, identity, server.publicKey);
   return { ...served, client };
+}
+
+/** The manifest CLIENT_NAME would sign at commit for `archive` stored as `file`, made at `createdAtMs`. */
+export function signedManifest(file: string, archive: TestArchive, createdAtMs: number, signer: Identity = CLIENT_IDENTITY): SignedDoc {
+  return signDocument(
+    { v: 1, kind: "manifest", client: CLIENT_NAME, ...headerFor(file, archive), createdAt: new Date(createdAtMs).toISOString() },
+    signer,
+  );
 }
