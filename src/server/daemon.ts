@@ -19,7 +19,6 @@ import { Admission, HELLO_TIMEOUT_MS, type AdmissionCounts, type Entrant, type R
 import { RefusalLog } from "./refusal-log.ts";
 import { CommitGate } from "./commit-gate.ts";
 import { ScrubTimer } from "./scrub-timer.ts";
-import type { ScrubStepReport } from "../store/store.ts";
 
 const PURGE_EVERY_MS = 60_000;
 /**
@@ -45,8 +44,6 @@ export type ServerEvents = SessionEvents & {
   sessionClosed?(): void;
   /** A connection ended before it became a session (server/admission.ts says why). */
   connectionRefused?(cause: RefusalCause): void;
-  /** A step of the scheduled scrub ended (server/scrub-timer.ts). */
-  scrubbed?(report: ScrubStepReport): void;
 };
 
 interface OpenSession {
@@ -88,11 +85,11 @@ export class ServerDaemon implements RunningServer {
 
   constructor(
     private readonly log: Logger,
-    /** Told what sessions and the scheduled scrub do, for metrics and `hashrelay status` (src/server/service.ts). */
+    /** Told what sessions do, for metrics and `hashrelay status` (src/server/service.ts; the scrub's figures are read from the store). */
     private readonly events?: ServerEvents,
   ) {
     this.refusals = new RefusalLog(log, `${REFUSAL_SUMMARY_MS / 1000} s`);
-    this.scrubTimer = new ScrubTimer(log, (report) => this.events?.scrubbed?.(report));
+    this.scrubTimer = new ScrubTimer(log);
   }
 
   get port(): number {

@@ -1,5 +1,5 @@
 // The scheduled scrub's clock: one store step per interval for the cycle in force (server.scrub), never two at once.
-import { scrubStepMs, type Store, type ScrubStepReport } from "../store/store.ts";
+import { scrubStepMs, type Store } from "../store/store.ts";
 import type { Logger } from "../io/log.ts";
 
 /**
@@ -11,11 +11,7 @@ export class ScrubTimer {
   private cycleMs: number | null = null;
   private store: Store | null = null;
 
-  constructor(
-    private readonly log: Logger,
-    /** Told after each step that read something (metrics, status). */
-    private readonly onStep?: (report: ScrubStepReport) => void,
-  ) {}
+  constructor(private readonly log: Logger) {}
 
   /** Scrubs `store` once per `cycleMs` from now on (null: stops). The first step runs at once. */
   set(store: Store, cycleMs: number | null): void {
@@ -45,7 +41,6 @@ export class ScrubTimer {
     const report = await store.scrub.step(cycleMs);
     for (const file of report.damaged)
       this.log.log("error", `scrub: ${file} is damaged; the next backup of its source sends the damaged chunks again`);
-    if (report.archives > 0) this.onStep?.(report);
     if (this.cycleMs === cycleMs && this.store === store && this.timer === null) this.schedule(scrubStepMs(cycleMs));
   }
 
