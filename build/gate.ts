@@ -73,6 +73,27 @@ const count = (word: string) => Number(report.match(new RegExp(`^\\s*(\\d+) ${wo
 console.log(`\ntests: ${count("pass")} passed, ${count("fail")} failed, ${count("skip")} skipped`);
 printTimings();
 if (tests.status !== 0) {
+  // CI keeps only the end of the log: repeat what each failing test printed, right before the verdict.
+  console.error(`\n== failures, as printed above\n${failureBlocks(report).join("\n\n")}`);
   console.error(`\n== FAILED: tests (exit ${tests.status ?? tests.signal})`);
   process.exit(tests.status ?? 1);
+}
+
+/** Each "(fail)" line of a bun test report with the lines it printed before it (back to the previous test or file). */
+function failureBlocks(report: string): string[] {
+  const lines = report.split("\n");
+  const blocks = new Map<string, string>();
+  let start = 0;
+  lines.forEach((line, i) => {
+    if (line.startsWith("(fail) ") && !blocks.has(line))
+      blocks.set(
+        line,
+        lines
+          .slice(start, i + 1)
+          .join("\n")
+          .slice(-6000),
+      );
+    if (/^\((pass|fail|skip|todo)\) /.test(line) || /^\S.*\.test\.ts:$/.test(line)) start = i + 1;
+  });
+  return [...blocks.values()];
 }
