@@ -1,6 +1,7 @@
 // `npm test`: the one gate. Provision, type-check, format, layer check, shellcheck, build the binary, bats, every test.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dir, "..");
@@ -60,13 +61,16 @@ if (batsFiles(path.join(root, "dependencies")).length > 0) step("bats", "bats", 
 // bun test prints its summary as " N pass / N skip / N fail": echo it as one "N passed, N failed" line for CI.
 console.log(`\n== tests: bun test`);
 const testsStarted = performance.now();
+// A temp folder of the run's own: each test file's leftovers go once the next file starts (src/testing/temp-cleanup.ts), the rest here.
+const testTmp = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-gate-"));
 const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], {
   cwd: root,
-  env,
+  env: { ...env, TMPDIR: testTmp, HASHRELAY_TEST_TMPDIR: testTmp },
   stdio: ["ignore", "inherit", "pipe"],
   maxBuffer: 256 * 1024 * 1024,
 });
 timings.push(["tests", (performance.now() - testsStarted) / 1000]);
+spawnSync("rm", ["-rf", "--one-file-system", testTmp]);
 const report = tests.stderr.toString();
 process.stderr.write(report);
 const count = (word: string) => Number(report.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
