@@ -63,6 +63,7 @@ console.log(`\n== tests: bun test`);
 const testsStarted = performance.now();
 // A temp folder of the run's own: each test file's leftovers go once the next file starts (src/testing/temp-cleanup.ts), the rest here.
 const testTmp = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-gate-"));
+fs.chmodSync(testTmp, 0o1777); // as /tmp: tests run commands as nobody, which must reach their folders
 const tests = spawnSync(process.execPath, ["test", "--timeout", "120000", ...process.argv.slice(2)], {
   cwd: root,
   env: { ...env, TMPDIR: testTmp, HASHRELAY_TEST_TMPDIR: testTmp },
