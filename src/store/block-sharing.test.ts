@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inflateStoredMember, leadingFillers } from "../archive/filler.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
@@ -234,6 +234,7 @@ describe.skipIf(!xfs.mount)("on XFS with reflink=1", () => {
     expect(entry.piecesSha256).toBe(piecesDigestOf(readFileSync(r.second)));
     expect(fillers(r.store, r.source.file, r.second).count).toBe(1);
     await r.store.close();
+    await rm(r.root, { recursive: true }); // the loop file system is small: the tests after need its space
   });
 
   test("a byte flipped in a cloned member after the commit: the scrub names the member, a restore or verify the member and the digest", async () => {
@@ -254,6 +255,7 @@ describe.skipIf(!xfs.mount)("on XFS with reflink=1", () => {
     expect(fetched.problems[0]).toContain("member 100");
     expect(fetched.problems[1]).toContain(`the receipt says pieces-sha256 ${entry.piecesSha256}`);
     await r.store.close();
+    await rm(r.root, { recursive: true });
   });
 
   test("retention: purging the trashed predecessor frees only its unshared blocks; the clone stays whole", async () => {
