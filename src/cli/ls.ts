@@ -1,4 +1,5 @@
 // `hashrelay ls --config FILE [NAME] [--json]`: the archives the server holds for this client, trash included, asked over a session.
+import { describeDigest } from "../protocol/file-digest.ts";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { formatSize } from "../config/units.ts";
@@ -15,7 +16,7 @@ export const ls: Command = {
   options: [
     CONFIG_OPTION,
     ["NAME", "only the archives of this source"],
-    ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,fileSha256,storedAt,trashed?,purgeAt?}]}'],
+    ["--json", 'print {"client","server","archives":[{name,file,size,archiveId,piecesSha256|fileSha256,storedAt,trashed?,purgeAt?}]}'],
     ["(exit codes)", "0 listed, 2 usage or config error, 3 server down, 4 authentication refused"],
   ],
   run: listArchives,
@@ -53,10 +54,10 @@ async function listArchives(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Two lines: where (trash or not), name, file, size, times; then its archive id and file SHA-256. */
+/** Two lines: where (trash or not), name, file, size, times; then its archive id and file digest (PROTOCOL.md §7.3). */
 function archiveLines(a: ListedArchive): string[] {
   return [
     `${a.trashed ? "trash " : "      "}${a.name.padEnd(16)} ${a.file}  ${formatSize(a.size).padStart(10)}  stored ${a.storedAt}${a.trashed ? `  purged ${a.purgeAt}` : ""}`,
-    `      archive ${a.archiveId}  sha256 ${a.fileSha256}`,
+    `      archive ${a.archiveId}  ${describeDigest(a.piecesSha256 !== undefined ? { piecesSha256: a.piecesSha256 } : a)}`,
   ];
 }

@@ -83,7 +83,7 @@ function attested(file: string, { body, signer }: CheckedReceipt): string {
     `  file        ${body.file}`,
     `  size        ${body.size} bytes`,
     `  archiveId   ${body.archiveId}`,
-    `  fileSha256  ${body.fileSha256}`,
+    body.piecesSha256 !== undefined ? `  piecesSha256 ${body.piecesSha256}` : `  fileSha256  ${body.fileSha256}`,
     `  storedAt    ${body.storedAt}`,
   ];
   return lines.join("\n") + "\n";

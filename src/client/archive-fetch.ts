@@ -3,6 +3,8 @@ import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
 import { inflateStoredMember } from "../archive/filler.ts";
+import { FileDigestHasher } from "../archive/pieces-digest.ts";
+import { describeDigest, sameDigest, type FileDigest } from "../protocol/file-digest.ts";
 import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { FetchingMessage } from "../protocol/messages.ts";
@@ -67,7 +69,7 @@ export interface MemberOptions {
 
 /**
  * Receives the members that follow the pages of `entries` and checks each against its chunk id, then the
- * whole file against the receipt's SHA-256. Returns how many members checked and the problems, each
+ * whole file against the receipt's digest (PROTOCOL.md §7.3). Returns how many members checked and the problems, each
  * naming the member and chunk (with failFast, throws HASH_MISMATCH at the first instead). Throws
  * BAD_FRAME on a member out of order, and what the session and `write` throw.
  */
@@ -77,14 +79,14 @@ export async function receiveMembers(
   receipt: ReceiptBody,
   options: MemberOptions,
 ): Promise<{ checked: number; problems: string[] }> {
-  const whole = createHash("sha256");
+  const digest = new FileDigestHasher(receipt);
   const problems: string[] = [];
   let checked = 0;
   for (const [index, entry] of entries.entries()) {
     const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
     const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
     if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
-    whole.update(chunk.member);
+    digest.add(chunk.member);
     const problem = memberProblem(chunk.member, entry, named);
     if (problem && options.failFast) throw problem;
     if (problem) problems.push(problem.message);
@@ -94,9 +96,12 @@ export async function receiveMembers(
     }
     options.progress?.(index + 1, entries.length);
   }
-  const sha = whole.digest("hex");
-  if (sha !== receipt.fileSha256) {
-    const mismatch = new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
+  const got = digest.result();
+  if (!sameDigest(receipt, got)) {
+    const mismatch = new HashRelayError(
+      "HASH_MISMATCH",
+      `${receipt.file}: ${describeDigest(got)}, the receipt says ${describeDigest(receipt)}`,
+    );
     if (options.failFast) throw mismatch;
     problems.push(mismatch.message);
   }

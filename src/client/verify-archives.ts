@@ -1,4 +1,5 @@
 // What `hashrelay verify` does: anchor each archive's chunk list, then challenge chunks only the real bytes can answer, or download and check every one.
+import { describeDigest, sameDigest, type FileDigest } from "../protocol/file-digest.ts";
 import fs from "node:fs";
 import { randomInt } from "node:crypto";
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
@@ -48,11 +49,12 @@ interface VerifyRun {
 }
 
 /** Why the listing the server gives contradicts the kept receipt, or null when they agree. */
-export function listingMismatch(listed: ListedArchive, receipt: { archiveId: string; fileSha256: string; size: number }): string | null {
+export function listingMismatch(listed: ListedArchive, receipt: { archiveId: string; size: number } & FileDigest): string | null {
   if (listed.archiveId !== receipt.archiveId)
     return `the server lists archive id ${listed.archiveId}, the receipt says ${receipt.archiveId}: the file was replaced`;
-  if (listed.fileSha256 !== receipt.fileSha256 || listed.size !== receipt.size)
-    return `the server lists ${listed.size} bytes with SHA-256 ${listed.fileSha256}, the receipt says ${receipt.size} bytes with ${receipt.fileSha256}`;
+  // the listing carries the kind of digest the receipt has (a scanned trash item: both)
+  if (!sameDigest(receipt, listed) || listed.size !== receipt.size)
+    return `the server lists ${listed.size} bytes with ${describeDigest(listed)}, the receipt says ${receipt.size} bytes with ${describeDigest(receipt)}`;
   return null;
 }
 

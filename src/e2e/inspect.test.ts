@@ -9,6 +9,7 @@ import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { deflateRaw } from "../io/compress.ts";
 import { loadKeyFile } from "../io/key-file.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
+import { piecesDigestOf } from "../testing/pieces-digest-of.ts";
 import { signDocument } from "../protocol/signed-document.ts";
 import {
   flipByte,
@@ -107,9 +108,7 @@ describe("receipt verify", () => {
     const json = JSON.parse(runBinary(["receipt", "verify", receiptOf(secondArchive), "--server-key", world.serverPub, "--json"]).stdout);
     expect(json.ok).toBe(true);
     expect(json.receipt.file).toBe(secondArchive);
-    expect(json.receipt.fileSha256).toBe(
-      new Bun.CryptoHasher("sha256").update(fs.readFileSync(path.join(world.storage, "web01", secondArchive))).digest("hex"),
-    );
+    expect(json.receipt.piecesSha256).toBe(piecesDigestOf(fs.readFileSync(path.join(world.storage, "web01", secondArchive))));
   });
 
   test("a one-byte edit of the body fails with exit 4", () => {
@@ -209,12 +208,12 @@ describe("ls", () => {
     file: string;
     size: number;
     archiveId: string;
-    fileSha256: string;
+    piecesSha256: string;
     storedAt: string;
     trashed?: boolean;
     purgeAt?: string;
   }
-  const sha256 = (file: string) => new Bun.CryptoHasher("sha256").update(fs.readFileSync(file)).digest("hex");
+  const pieces = (file: string) => piecesDigestOf(fs.readFileSync(file));
   const receiptBody = (file: string) =>
     JSON.parse(JSON.parse(fs.readFileSync(path.join(world.state, "receipts", "site", `${file}.receipt.json`), "utf8")).body);
 
@@ -230,12 +229,12 @@ describe("ls", () => {
     ]);
     const [current, trashed] = archives as [Listed, Listed];
     expect(current.purgeAt).toBeUndefined();
-    expect(current.fileSha256).toBe(sha256(path.join(world.storage, "web01", secondArchive)));
+    expect(current.piecesSha256).toBe(pieces(path.join(world.storage, "web01", secondArchive)));
     expect(current.size).toBe(fs.statSync(path.join(world.storage, "web01", secondArchive)).size);
     expect(current.archiveId).toBe(receiptBody(secondArchive).archiveId);
     expect(current.storedAt).toBe(receiptBody(secondArchive).storedAt);
     expect(trashed.name).toBe("site");
-    expect(trashed.fileSha256).toBe(sha256(path.join(world.storage, ".trash", "web01", firstArchive)));
+    expect(trashed.piecesSha256).toBe(pieces(path.join(world.storage, ".trash", "web01", firstArchive)));
     expect(trashed.archiveId).toBe(receiptBody(firstArchive).archiveId);
     expect(trashed.archiveId).not.toBe(current.archiveId);
     // trashFor 48h, counted from when the second backup replaced it.

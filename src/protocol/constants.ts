@@ -64,6 +64,8 @@ export const LABEL_TRANSCRIPT = "hashrelay/1 transcript";
 export const LABEL_AUTH = "hashrelay/1 auth";
 export const LABEL_SESSION_KEYS = "hashrelay/1 session keys";
 export const LABEL_DOCUMENT = "hashrelay/1 doc";
+/** Prefix of an archive's pieces digest (PROTOCOL.md §7.3): what a receipt's `piecesSha256` hashes. */
+export const LABEL_PIECES = "hashrelay/1 pieces";
 /** Longest client or source name (a slug) on the wire; the same bound as config/slug.ts MAX_SLUG_LENGTH. */
 export const MAX_NAME_LENGTH = 64;
 /** Longest `message` of an error, in characters. */

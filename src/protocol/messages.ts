@@ -2,6 +2,7 @@
 import { HashRelayError, isWireErrorCode, type WireErrorCode } from "../errors.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CONTROL_FRAME, MAX_ERROR_MESSAGE, MAX_RETRY_AFTER_MS } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
+import type { FileDigest } from "./file-digest.ts";
 import type { SignedDoc } from "./signed-document.ts";
 import { CONTROL_TYPES, describeSchemaError, type ControlType } from "./wire-schemas.ts";
 import { validateControl } from "./wire-validators.ts";
@@ -52,16 +53,15 @@ export type ProofMessage = { type: "proof"; file: string; answers: ({ index: num
 /** name: only archives of this source. */
 export type ListMessage = { type: "list"; name?: string };
 /** One stored (or trashed) archive of the session's client. */
-export interface ListedArchive {
+export type ListedArchive = {
   name: string;
   file: string;
   size: number;
   archiveId: string;
-  fileSha256: string;
   storedAt: string;
   trashed?: true;
   purgeAt?: string;
-}
+} & FileDigest;
 /** At most MAX_LISTING_PAGE archives; `more`: another listing follows. */
 export type ListingMessage = { type: "listing"; archives: ListedArchive[]; more: boolean };
 

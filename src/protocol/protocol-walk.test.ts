@@ -32,6 +32,18 @@ type Received = { type: number; bytes: Uint8Array; control?: ControlMessage };
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest();
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+/** §7.3 by the letter, for a file of `members` with no fillers: per member u64be 0, SHA-256(""), u64be M, SHA-256(member). */
+const piecesDigest = (members: Uint8Array[]) => {
+  const digest = createHash("sha256").update("hashrelay/1 pieces");
+  const u64 = (n: number) => Buffer.from(new BigUint64Array([BigInt(n)]).buffer).reverse();
+  for (const m of members)
+    digest
+      .update(u64(0))
+      .update(sha256(new Uint8Array(0)))
+      .update(u64(m.length))
+      .update(sha256(m));
+  return digest.digest("hex");
+};
 const u32 = (n: number) => {
   const out = Buffer.alloc(4);
   out.writeUInt32BE(n);
@@ -89,6 +101,7 @@ interface StoredArchive {
   file: string;
   archiveId: string;
   bytes: Buffer;
+  members: Uint8Array[];
   receipt: SignedDoc;
 }
 
@@ -230,14 +243,14 @@ class ServerModel {
         name: m.name,
         file: m.file,
         archiveId: m.archiveId,
-        fileSha256: hex(sha256(bytes)),
+        piecesSha256: piecesDigest(members),
         size: bytes.length,
         storedAt: "2025-06-17T03:04:06.000Z",
       },
       serverId,
     );
     up.entries.forEach((e, i) => this.held.set(hex(e.id), members[i]!));
-    this.latest.set(m.name, { file: m.file, archiveId: m.archiveId, bytes, receipt });
+    this.latest.set(m.name, { file: m.file, archiveId: m.archiveId, bytes, members, receipt });
     this.store.stores++;
     return [{ type: "receipt", receipt }];
   }
@@ -380,9 +393,9 @@ describe("the conversation of PROTOCOL.md §10", () => {
     const manifest = run.server.lastManifest!;
     expect(result.receipt.file).toBe("backup-www-05-04-03-2025-06-17.tar.gz");
     expect(result.receipt.size).toBe(stored.bytes.length);
-    expect(result.receipt.fileSha256).toBe(hex(sha256(stored.bytes)));
+    expect(result.receipt.piecesSha256).toBe(piecesDigest(stored.members));
     expect(manifest.fileSize).not.toBe(result.receipt.size);
-    expect(manifest.fileSha256).not.toBe(result.receipt.fileSha256);
+    expect(manifest.fileSha256).not.toBe(hex(sha256(stored.bytes)));
     expect(gunzipSync(stored.bytes)).toEqual(Buffer.concat(www));
 
     // Probe again after the tick's uploads, then bye.

@@ -71,6 +71,16 @@ describe("signed documents", () => {
     expect(thrownCode(() => verifyDocument(m, client.publicKey, "receipt"))).toBe("BAD_FRAME");
   });
 
+  test("a receipt carries exactly one digest of the file: piecesSha256, or fileSha256 (made before it)", () => {
+    const { fileSha256: _, ...withoutDigest } = receipt;
+    const pieces = { ...withoutDigest, piecesSha256: hex("c") } as ReceiptBody;
+    expect(verifyDocument(throughDisk(signDocument(pieces, server)), server.publicKey, "receipt")).toEqual(pieces);
+    expect(verifyDocument(throughDisk(signDocument(receipt, server)), server.publicKey, "receipt")).toEqual(receipt);
+    for (const bad of [withoutDigest, { ...receipt, piecesSha256: hex("c") }]) {
+      expect(thrownCode(() => signDocument(bad as ReceiptBody, server))).toBe("INTERNAL");
+    }
+  });
+
   test("a malformed envelope is BAD_FRAME", () => {
     expect(thrownCode(() => verifyDocument({ body: "{}", sig: "x" }, client.publicKey, "manifest"))).toBe("BAD_FRAME");
     expect(thrownCode(() => verifyDocument("a string", client.publicKey, "manifest"))).toBe("BAD_FRAME");

@@ -2,6 +2,7 @@
 import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX, LABEL_DOCUMENT } from "./constants.ts";
+import type { FileDigest } from "./file-digest.ts";
 import { formatPublicKey, parsePublicKey, type Identity } from "./identity.ts";
 import { describeSchemaError } from "./wire-schemas.ts";
 import { validateManifestBody, validateReceiptBody, validateSignedDoc } from "./wire-validators.ts";
@@ -29,18 +30,17 @@ export interface ManifestBody {
   configHash?: string;
 }
 
-/** What the server attests once an archive is stored under its final name. */
-export interface ReceiptBody {
+/** What the server attests once an archive is stored under its final name (with one digest of the file, file-digest.ts). */
+export type ReceiptBody = {
   v: 1;
   kind: "receipt";
   client: string;
   name: string;
   file: string;
   archiveId: string;
-  fileSha256: string;
   size: number;
   storedAt: string;
-}
+} & FileDigest;
 
 export type DocumentKind = "manifest" | "receipt";
 export type DocumentBody<K extends DocumentKind> = K extends "manifest" ? ManifestBody : ReceiptBody;

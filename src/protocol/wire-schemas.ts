@@ -58,10 +58,18 @@ export const manifestBodySchema = {
   },
 };
 
+/** A receipt's digest of the file, one of two (PROTOCOL.md §7.3): `oneOf` these in a receipt. */
+const digestRequired = [
+  { type: "object", required: ["piecesSha256"], properties: { piecesSha256: hex256 } },
+  { type: "object", required: ["fileSha256"], properties: { fileSha256: hex256 } },
+];
+
 export const receiptBodySchema = {
   type: "object",
   additionalProperties: false,
-  required: ["v", "kind", "client", "name", "file", "archiveId", "fileSha256", "size", "storedAt"],
+  required: ["v", "kind", "client", "name", "file", "archiveId", "size", "storedAt"],
+  // exactly one digest of the file (PROTOCOL.md §7.3)
+  oneOf: digestRequired,
   properties: {
     v: { const: 1 },
     kind: { const: "receipt" },
@@ -69,6 +77,7 @@ export const receiptBodySchema = {
     name: slug,
     file: archiveFile,
     archiveId: hex256,
+    piecesSha256: hex256,
     fileSha256: hex256,
     size: count,
     storedAt: isoTime,
@@ -79,12 +88,15 @@ export const receiptBodySchema = {
 const listedArchive = {
   type: "object",
   additionalProperties: false,
-  required: ["name", "file", "size", "archiveId", "fileSha256", "storedAt"],
+  required: ["name", "file", "size", "archiveId", "storedAt"],
+  // the digest its receipt has; a trashed archive known only by scanning it: both
+  anyOf: digestRequired,
   properties: {
     name: slug,
     file: archiveFile,
     size: count,
     archiveId: hex256,
+    piecesSha256: hex256,
     fileSha256: hex256,
     storedAt: isoTime,
     trashed: { const: true },

@@ -1,4 +1,5 @@
 // Answering `list`: this client's stored and trashed archives, in `listing` pages.
+import { digestsOf } from "../protocol/file-digest.ts";
 import { MAX_LISTING_PAGE } from "../protocol/constants.ts";
 import type { ListedArchive, ListMessage } from "../protocol/messages.ts";
 import type { Store } from "../store/store.ts";
@@ -18,13 +19,13 @@ export async function answerList(scope: SessionScope, message: ListMessage): Pro
 async function listArchives(store: Store, client: string, name?: string): Promise<ListedArchive[]> {
   const stored: ListedArchive[] = store
     .list(client)
-    .map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, fileSha256: e.fileSha256, storedAt: e.storedAt }));
+    .map((e) => ({ name: e.name, file: e.file, size: e.size, archiveId: e.archiveId, ...digestsOf(e), storedAt: e.storedAt }));
   const trashed: ListedArchive[] = (await store.listTrashed(client)).map((t) => ({
     name: t.name,
     file: t.file,
     size: t.size,
     archiveId: t.archiveId,
-    fileSha256: t.fileSha256,
+    ...digestsOf(t),
     storedAt: t.storedAt,
     trashed: true,
     purgeAt: t.purgeAt,

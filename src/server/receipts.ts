@@ -1,4 +1,5 @@
 // What the server answers for a stored archive: its receipt signed by the identity in force, and the hold note that travels with it.
+import { digestOf } from "../protocol/file-digest.ts";
 import type { HeldArchive } from "../protocol/messages.ts";
 import { formatPublicKey } from "../protocol/identity.ts";
 import { signDocument, type SignedDoc } from "../protocol/signed-document.ts";
@@ -13,8 +14,8 @@ export function heldField(store: Store, client: string, name: string): { held?: 
 
 /** The receipt of an archive with these facts, signed now by `identity` (PROTOCOL.md §7.2). Throws INTERNAL on invalid facts. */
 export function signReceipt(facts: ReceiptFacts, identity: ServerSessionContext["identity"]): SignedDoc {
-  const { client, name, file, archiveId, fileSha256, size, storedAt } = facts;
-  return signDocument({ v: 1, kind: "receipt", client, name, file, archiveId, fileSha256, size, storedAt }, identity);
+  const { client, name, file, archiveId, size, storedAt } = facts;
+  return signDocument({ v: 1, kind: "receipt", client, name, file, archiveId, ...digestOf(facts), size, storedAt }, identity);
 }
 
 /**

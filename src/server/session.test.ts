@@ -170,7 +170,7 @@ describe("server session, idle", () => {
           file: entry.file,
           size: entry.size,
           archiveId: archive.archiveId,
-          fileSha256: entry.fileSha256,
+          piecesSha256: entry.piecesSha256,
           storedAt: entry.storedAt,
         },
       ],

@@ -1,4 +1,5 @@
 // What follows an archive's install: index it, tell the audit trail, guard its name against a suspect replacement, apply retention.
+import { digestOf } from "../protocol/file-digest.ts";
 import { guardReplacement } from "./hold-guard.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
@@ -18,8 +19,8 @@ export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members:
   } catch (err) {
     ctx.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
   }
-  const { client, name, file, archiveId, fileSha256, size } = row;
-  await ctx.audit({ event: "accept", client, name, file, archiveId, fileSha256, size });
+  const { client, name, file, archiveId, size } = row;
+  await ctx.audit({ event: "accept", client, name, file, archiveId, ...digestOf(row), size });
   const previous = ctx.index
     .archives(client)
     .filter((e) => e.name === name && e.file !== file)

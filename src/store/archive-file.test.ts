@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { piecesDigestOf } from "../testing/pieces-digest-of.ts";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
@@ -24,6 +25,7 @@ describe("scanArchive", () => {
     expect(scanned.size).toBe(archive.bytes.length);
     expect(scanned.archiveId).toBe(archive.archiveId);
     expect(scanned.fileSha256).toBe(Buffer.from(sha256(archive.bytes)).toString("hex"));
+    expect(scanned.piecesSha256).toBe(piecesDigestOf(archive.bytes));
     let offset = 0;
     expect(scanned.members.count).toBe(25);
     for (const [i, [id, at, length, raw]] of scanned.members.records().entries()) {

@@ -5,6 +5,8 @@ import { HashRelayError } from "../errors.ts";
 import { inflateMember, readMemberLength } from "../archive/gzip-member.ts";
 import { fillerLength, leadingFillers } from "../archive/filler.ts";
 import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
+import { FileDigestHasher, pieceOf, PiecesHasher } from "../archive/pieces-digest.ts";
+import type { FileDigest } from "../protocol/file-digest.ts";
 import { CHUNK_MAX, MAX_CHUNK_FRAME } from "../protocol/constants.ts";
 import { MemberTable } from "./member-table.ts";
 
@@ -19,6 +21,8 @@ export interface ScannedArchive {
   /** Number of members. */
   count: number;
   archiveId: string;
+  /** Both digests of the file (PROTOCOL.md §7.3): a scan cannot tell which one its receipt signed. */
+  piecesSha256: string;
   fileSha256: string;
   size: number;
   mtimeMs: number;
@@ -73,6 +77,8 @@ export async function scanArchive(path: string, spool?: string | false): Promise
     if (size === 0) throw new HashRelayError("STORAGE", `${path} is empty`);
     const archiveId = new ArchiveIdHasher();
     const fileHash = createHash("sha256");
+    const pieces = new PiecesHasher();
+    let fillers: Uint8Array[] = [];
     const window = new ScanWindow(handle, path, size);
     let position = 0;
     let afterFiller = false;
@@ -97,13 +103,17 @@ export async function scanArchive(path: string, spool?: string | false): Promise
       if (raw) {
         const id = sha256(raw);
         archiveId.add({ id, rawLength: raw.length });
-        if (spool !== false) members.push(id, position, length, raw.length, sha256(bytes));
+        const member = pieceOf(bytes);
+        pieces.add(pieceOf(Buffer.concat(fillers)), member);
+        fillers = [];
+        if (spool !== false) members.push(id, position, length, raw.length, member.sha256);
         count++;
-      }
+      } else fillers.push(bytes.slice());
       position += length;
     }
     if (afterFiller) throw damaged(path, position, "fillers with no member after them");
-    return { members, count, archiveId: archiveId.digest(), fileSha256: fileHash.digest("hex"), size, mtimeMs: stats.mtimeMs };
+    const digests = { piecesSha256: pieces.digest(), fileSha256: fileHash.digest("hex") };
+    return { members, count, archiveId: archiveId.digest(), ...digests, size, mtimeMs: stats.mtimeMs };
   } catch (err) {
     members.dispose();
     throw err;
@@ -158,38 +168,42 @@ export interface DamagedMember {
  * Reads every member of the archive at `path` where `members` (the index's records, in file order,
  * read as they are reached) say it is, inflates it (bounded by its raw length) and checks raw length
  * and SHA-256 against its chunk id; the bytes between two members must be fillers. Returns the
- * members that fail (a bad filler is reported with the member after it), how many were checked, and
- * the file's real size. Throws fs errors when the file cannot be opened; short reads are reported as
- * damaged members.
+ * members that fail (a bad filler is reported with the member after it), how many were checked, the
+ * file's real size, and its digest of the kind `kind` has (the receipt's: PROTOCOL.md §7.3) as read
+ * (meaningless once a member failed). Throws fs errors when the file cannot be opened; short reads
+ * are reported as damaged members.
  */
 export async function scrubArchive(
   path: string,
   members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>,
-): Promise<{ damaged: DamagedMember[]; checked: number; size: number }> {
+  kind: FileDigest,
+): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const handle = await open(path, "r");
   try {
     const size = (await handle.stat()).size;
     const damaged: DamagedMember[] = [];
+    const digest = new FileDigestHasher(kind);
     let index = 0;
     let end = 0;
     for (const m of members) {
-      const problem = await memberProblem(handle, path, m, end);
+      const problem = await memberProblem(handle, path, m, end, digest);
       if (problem) damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason: problem });
       end = m.offset + m.length;
       index++;
     }
-    return { damaged, checked: index, size };
+    return { damaged, checked: index, size, digest: digest.result() };
   } finally {
     await handle.close();
   }
 }
 
-/** Why member `m` (and the fillers from `from` up to it) is damaged, or null when it inflates to its chunk id. Never throws. */
+/** Why member `m` (and the fillers from `from` up to it) is damaged, or null when it inflates to its chunk id. Adds what it read to `digest`. Never throws. */
 async function memberProblem(
   handle: FileHandle,
   path: string,
   m: { id: string; offset: number; length: number; rawLength: number },
   from: number,
+  digest: FileDigestHasher,
 ): Promise<string | null> {
   let bytes: Uint8Array;
   try {
@@ -197,6 +211,7 @@ async function memberProblem(
   } catch (err) {
     return (err as Error).message;
   }
+  if (m.offset >= from) digest.add(bytes, m.offset - from);
   let raw: Uint8Array;
   try {
     if (m.offset < from) return `starts at byte ${m.offset}, inside what comes before it`;

@@ -1,18 +1,25 @@
-// The new archive file as it grows, in order: its position, its SHA-256, its member table, its writes in flight.
-import { createHash } from "node:crypto";
+// The new archive file as it grows, in order: its position, its pieces digest, its member table, its writes in flight.
+import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
+import { HashRelayError } from "../errors.ts";
+import { EMPTY_SHA256, PiecesHasher } from "../archive/pieces-digest.ts";
 import { MemberTable } from "./member-table.ts";
 
 /** Bytes written between two early datasyncs (in the background, one at a time; the final fsync stays). */
 const EARLY_SYNC = 8 * 1024 * 1024;
 
 /**
- * Every byte of the new file passes here once, in file order: `emit` for bytes the server writes,
- * `skip` for bytes the file system already put there (a clone): both go into the file's SHA-256.
- * Writes are positional and run in the background; `settled` waits for them.
+ * The new file grows here in file order: `emit` for bytes the server writes, `skip` for bytes the file
+ * system already put there (a clone). Its pieces digest (PROTOCOL.md §7.3) comes from what is declared
+ * of them, never from reading the file: `fillers` hashes the fillers it writes, `member` takes each
+ * member's length and SHA-256 (checked by whoever declares it). Writes are positional and run in the
+ * background; `settled` waits for them.
  */
 export class ArchiveOutput {
-  private readonly hash = createHash("sha256");
+  private readonly pieces = new PiecesHasher();
+  /** The fillers written since the last member: their SHA-256 so far and their length. */
+  private fillerHash: Hash | null = null;
+  private fillerBytes = 0;
   readonly members: MemberTable;
   private readonly inFlight = new Set<Promise<unknown>>();
   private synced = 0;
@@ -29,9 +36,8 @@ export class ArchiveOutput {
     this.members = new MemberTable(spoolDir);
   }
 
-  /** Appends `bytes` (hashed now, written in the background); returns the write, settled once on disk. Throws nothing itself. */
+  /** Appends `bytes` (written in the background); returns the write, settled once on disk. Throws nothing itself. */
   emit(bytes: Uint8Array): Promise<void> {
-    this.hash.update(bytes);
     const writing = this.track(writeAll(this.out, bytes, this.position));
     this.position += bytes.length;
     this.written += bytes.length;
@@ -48,10 +54,32 @@ export class ArchiveOutput {
     return writing;
   }
 
-  /** Counts `bytes` as the next bytes of the file without writing them: a clone put them there. */
-  skip(bytes: Uint8Array): void {
-    this.hash.update(bytes);
-    this.position += bytes.length;
+  /** Counts `length` bytes as the next bytes of the file without writing them: a clone put them there. */
+  skip(length: number): void {
+    this.position += length;
+  }
+
+  /** Appends fillers (emit), hashed for the pieces digest as the fillers before the next member. */
+  fillers(bytes: Uint8Array): Promise<void> {
+    this.fillerHash ??= createHash("sha256");
+    this.fillerHash.update(bytes);
+    this.fillerBytes += bytes.length;
+    return this.emit(bytes);
+  }
+
+  /**
+   * Records the next member of the file, at `offset`, `length` bytes hashing to `sha256`, in the member
+   * table and the pieces digest (its bytes are emitted or skipped apart). Throws INTERNAL unless it
+   * starts right after the previous member and the fillers since.
+   */
+  member(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array): void {
+    if (offset !== this.pieces.covered + this.fillerBytes)
+      throw new HashRelayError("INTERNAL", `member at byte ${offset}, expected at ${this.pieces.covered + this.fillerBytes}`);
+    const fillers = this.fillerHash ? new Uint8Array(this.fillerHash.digest()) : EMPTY_SHA256;
+    this.pieces.add({ length: this.fillerBytes, sha256: fillers }, { length, sha256 });
+    this.members.push(id, offset, length, rawLength, sha256);
+    this.fillerHash = null;
+    this.fillerBytes = 0;
   }
 
   /** Returns `p`, counted in flight until it settles (settled() waits for those). */
@@ -74,9 +102,11 @@ export class ArchiveOutput {
     await Promise.allSettled(this.inFlight);
   }
 
-  /** Hex SHA-256 of every byte so far (call once, at the end). */
+  /** Hex pieces digest of the file (call once, at the end). Throws INTERNAL when its members do not cover every byte, ending it. */
   digest(): string {
-    return this.hash.digest("hex");
+    if (this.pieces.covered !== this.position || this.fillerBytes > 0)
+      throw new HashRelayError("INTERNAL", `the members cover ${this.pieces.covered} of ${this.position} bytes`);
+    return this.pieces.digest();
   }
 }
 

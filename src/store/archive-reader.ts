@@ -1,4 +1,5 @@
 // Reading stored archives back: one chunk for a delta rebuild, or a whole archive (stored or trashed) for a restore.
+import { digestOf } from "../protocol/file-digest.ts";
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
@@ -111,11 +112,11 @@ type Located = Pick<ArchiveSource, "facts" | "count" | "members" | "member"> & {
 
 /** A stored archive's path, facts and members as the index records them, read from it a page (or a member) at a time. */
 function storedArchive(ctx: StoreContext, row: ArchiveRow): Located {
-  const { client, name, file, archiveId, fileSha256, size, storedAt } = row;
+  const { client, name, file, archiveId, size, storedAt } = row;
   return {
     path: ctx.layout.archivePath(client, file),
     recordPath: ctx.layout.signedPath(client, file),
-    facts: { client, name, file, archiveId, fileSha256, size, storedAt },
+    facts: { client, name, file, archiveId, ...digestOf(row), size, storedAt },
     count: ctx.index.memberCount(client, file),
     members: () => withLeads(ctx.index.iterateMembers(client, file)),
     member: (index) => {
@@ -139,8 +140,8 @@ async function trashedArchive(ctx: StoreContext, client: string, file: string): 
   const item = (await listTrashed(ctx, client)).filter((t) => t.file === file).at(-1);
   if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
   const path = ctx.layout.trashPath(client, item.item);
-  const { name, archiveId, fileSha256, size, storedAt } = item;
-  const facts = { client, name, file, archiveId, fileSha256, size, storedAt };
+  const { name, archiveId, size, storedAt } = item;
+  const facts = { client, name, file, archiveId, ...digestOf(item), size, storedAt };
   const spool = ctx.layout.tmpPath(`${randomBytes(8).toString("hex")}.members`);
   const { members: table } = await scanArchive(path, spool).catch((err) => {
     throw asStorageError(err, `cannot read ${client}/${file} in the trash`);

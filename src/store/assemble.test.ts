@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
+import { pieceOf, PiecesHasher } from "../archive/pieces-digest.ts";
 import { noise } from "../testing/noise.ts";
 import { assembleArchive, planRuns, READ_RUN, type MemberSource } from "./assemble.ts";
 import { tempRoots } from "./test-fixtures.ts";
@@ -61,7 +62,9 @@ describe("assembleArchive", () => {
     expect(written.length).toBe(60 * MEMBER);
     expect(written.equals(expected)).toBe(true);
     expect(built.size).toBe(expected.length);
-    expect(built.fileSha256).toBe(createHash("sha256").update(expected).digest("hex"));
+    const pieces = new PiecesHasher();
+    for (let i = 0; i < 60; i++) pieces.add(pieceOf(new Uint8Array(0)), pieceOf(expected.subarray(i * MEMBER, (i + 1) * MEMBER)));
+    expect(built.piecesSha256).toBe(pieces.digest());
     expect(built.members.count).toBe(60);
     for (let i = 0; i < 60; i++) {
       expect(built.members.offset(i)).toBe(i * MEMBER);

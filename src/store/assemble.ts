@@ -27,7 +27,7 @@ export interface AssembleArgs {
 
 /**
  * Writes the members in order to `tmp` and fsyncs it (an ArchiveAssembler given every member at once).
- * Throws as ArchiveAssembler.append; on any failure `tmp` is removed. Returns the new file's members and hash.
+ * Throws as ArchiveAssembler.append; on any failure `tmp` is removed. Returns the new file's members and pieces digest.
  */
 export async function assembleArchive(args: AssembleArgs): Promise<AssembledArchive> {
   const assembler = await ArchiveAssembler.create(args.name, args.tmp, args.format, args.sharing);
@@ -42,7 +42,8 @@ export async function assembleArchive(args: AssembleArgs): Promise<AssembledArch
 
 export interface AssembledArchive {
   members: MemberTable;
-  fileSha256: string;
+  /** The pieces digest (PROTOCOL.md §7.3) the receipt signs: from the members' recorded hashes, not read back. */
+  piecesSha256: string;
   size: number;
   /** Bytes the server wrote; the rest (size - written) the file system shares with the archives they came from. */
   written: number;
@@ -129,7 +130,7 @@ export class ArchiveAssembler {
     if (run) await this.copier.copy(await run.close());
   }
 
-  /** Ends the last run, waits for every write, fsyncs and closes the file. Returns its members and hash. */
+  /** Ends the last run, waits for every write, fsyncs and closes the file. Returns its members and pieces digest. */
   async finish(): Promise<AssembledArchive> {
     await this.closeRun();
     await this.output.settled();
@@ -137,7 +138,7 @@ export class ArchiveAssembler {
     await this.output.out.sync();
     await this.closeFiles();
     const { members, position, written } = this.output;
-    return { members, fileSha256: this.output.digest(), size: position, written };
+    return { members, piecesSha256: this.output.digest(), size: position, written };
   }
 
   /**

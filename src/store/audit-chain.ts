@@ -7,6 +7,7 @@
 // SEQ:HASH the admin kept elsewhere) names the hash it must have.
 import { createHash } from "node:crypto";
 import { SHA256_HEX } from "../protocol/constants.ts";
+import type { FileDigest } from "../protocol/file-digest.ts";
 
 export const GENESIS = "0".repeat(64);
 /** A longer line is not one we wrote (ours are a few hundred bytes): it is refused before it is buffered whole. */
@@ -14,7 +15,7 @@ export const AUDIT_LINE_MAX = 64 * 1024;
 
 /** What the store records. `file` is always the archive the event is about. */
 export type AuditEvent =
-  | { event: "accept"; client: string; name: string; file: string; archiveId: string; fileSha256: string; size: number }
+  | ({ event: "accept"; client: string; name: string; file: string; archiveId: string; size: number } & FileDigest)
   | { event: "supersede"; client: string; name: string; file: string; replacedBy: string }
   | { event: "trash"; client: string; name: string; file: string; item: string; replacedBy: string }
   | { event: "purge"; client: string; item: string; trashedAt: string }

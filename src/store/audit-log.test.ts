@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { piecesDigestOf } from "../testing/pieces-digest-of.ts";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { appendFile, readdir, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
@@ -161,7 +162,7 @@ describe("the store's audit events", () => {
       name: "www",
       file: file1,
       archiveId: first.archiveId,
-      fileSha256: sha(first.bytes),
+      piecesSha256: piecesDigestOf(first.bytes),
       size: first.bytes.length,
     });
     expect(lines[1]).toMatchObject({ file: file2, archiveId: second.archiveId });

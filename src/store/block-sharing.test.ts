@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inflateStoredMember, leadingFillers } from "../archive/filler.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
@@ -14,6 +14,10 @@ import { deflateRaw, zstdFrame } from "../io/compress.ts";
 import { decodeFetchedChunk } from "../protocol/binary-frames.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
 import { makeLoopFs, sharedBytes, skipBanner, usedBytes, type LoopFs } from "../testing/loop-fs.ts";
+import { piecesDigestOf } from "../testing/pieces-digest-of.ts";
+import { receiveMembers } from "../client/archive-fetch.ts";
+import type { ReceiptBody } from "../protocol/signed-document.ts";
+import type { SecureSession } from "../session/secure-session.ts";
 import { readSharingState } from "./block-sharing.ts";
 import { MIN_CLONED_RUN } from "./cloned-run.ts";
 import { StoreLayout } from "./layout.ts";
@@ -130,6 +134,20 @@ async function openStore(root: string): Promise<{ store: Store; events: { event:
   return { store, events };
 }
 
+/** A session that hands out the archive's members as the server sends them in a fetch (each with its fillers): a client's view of it. */
+async function fetchedFrames(store: Store, source: Source): Promise<SecureSession> {
+  const sent = await store.archiveToSend("web01", "www", source.file);
+  const frames: Uint8Array[] = [];
+  for (const m of sent.members()) {
+    const payload = new Uint8Array(4 + m.lead + m.length);
+    new DataView(payload.buffer).setUint32(0, frames.length, false);
+    payload.set(await sent.read(m.offset - m.lead, m.lead + m.length), 4);
+    frames.push(payload);
+  }
+  await sent.close();
+  return { expectBinary: async () => frames.shift()! } as unknown as SecureSession;
+}
+
 /**
  * Every member as a restore receives it (a fetch frame: the member with the fillers before it) is within
  * the bound on a member, decodes as a fetched chunk and inflates to its chunk.
@@ -148,7 +166,15 @@ async function fetchedFramesSound(store: Store, source: Source): Promise<void> {
   expect(index).toBe(source.raws.length);
 }
 
-/** One edit of a 24 MiB archive on `fs`: what the server wrote, how much the file system grew, how much the new file shares. */
+/** Bytes this process has read through read(2) and its kin so far, page cache hits included (/proc/self/io rchar). */
+function bytesRead(): number {
+  return Number(/^rchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"))![1]);
+}
+
+/**
+ * One edit of a 24 MiB archive on `fs`: what the server wrote, how much the file system grew, how much
+ * the new file shares, and how many bytes the edit's backup read (staging and index included).
+ */
 async function oneEdit(fs: LoopFs, format: ArchiveFormat, prepare?: (source: Source) => void) {
   const root = join(fs.mount!, `store-${format}-${randomBytes(4).toString("hex")}`);
   await mkdir(root);
@@ -160,11 +186,13 @@ async function oneEdit(fs: LoopFs, format: ArchiveFormat, prepare?: (source: Sou
   const size = statSync(first).size;
   const before = usedBytes(root);
   source.edit(190);
+  const readBefore = bytesRead();
   const written = await backup(store, source, events);
+  const read = bytesRead() - readBefore;
   const second = join(root, "web01", source.file);
   const growth = usedBytes(root) - before;
   const trashed = join(root, ".trash", "web01", archiveFileName("www", new Date(T0), format));
-  const result = { store, root, source, size, firstWritten, written, growth, shared: sharedBytes(second), first, second, trashed };
+  const result = { store, root, source, size, firstWritten, written, read, growth, shared: sharedBytes(second), first, second, trashed };
   return result;
 }
 
@@ -193,6 +221,41 @@ describe.skipIf(!xfs.mount)("on XFS with reflink=1", () => {
     expect(Buffer.concat(parts).equals(readFileSync(r.second))).toBe(true);
     expect((await readSharingState(new StoreLayout(r.root)))?.cloning).toBe(true);
     await r.store.close();
+  });
+
+  test("the commit reads what it writes, not the cloned runs: its receipt's pieces digest is the file's all the same", async () => {
+    const r = await oneEdit(xfs, "tar.gz");
+    // The partial blocks at the ends of two cloned runs and the members across them, the new chunks from
+    // staging, index pages: a few hundred KiB. Reading the cloned runs (for a whole-file SHA-256) is the size.
+    expect(r.read).toBeLessThan(MiB);
+    expect(r.size).toBeGreaterThan(16 * MiB);
+    const entry = r.store.latest("web01", "www")!;
+    expect(entry.fileSha256).toBeUndefined();
+    expect(entry.piecesSha256).toBe(piecesDigestOf(readFileSync(r.second)));
+    expect(fillers(r.store, r.source.file, r.second).count).toBe(1);
+    await r.store.close();
+    await rm(r.root, { recursive: true }); // the loop file system is small: the tests after need its space
+  });
+
+  test("a byte flipped in a cloned member after the commit: the scrub names the member, a restore or verify the member and the digest", async () => {
+    const r = await oneEdit(xfs, "tar.gz");
+    const entry = r.store.latest("web01", "www")!;
+    const [, offset, length] = entry.members[100]!;
+    const bytes = await readFile(r.second);
+    bytes[offset + Math.floor(length / 2)]! ^= 1;
+    await writeFile(r.second, bytes);
+    const scrubbed = await r.store.verifyArchive("web01", r.source.file);
+    expect(scrubbed.damaged.map((d) => d.index)).toEqual([100]);
+    // the client's side of a fetch: each member against its chunk id, then the file against the receipt's digest
+    const receipt: ReceiptBody = { v: 1, kind: "receipt", ...entry, piecesSha256: entry.piecesSha256! };
+    const entries = r.source.raws.map((raw) => ({ id: sha256(raw), rawLength: raw.length }));
+    const fetched = await receiveMembers(await fetchedFrames(r.store, r.source), entries, receipt, { failFast: false });
+    expect(fetched.checked).toBe(entries.length - 1);
+    expect(fetched.problems).toHaveLength(2);
+    expect(fetched.problems[0]).toContain("member 100");
+    expect(fetched.problems[1]).toContain(`the receipt says pieces-sha256 ${entry.piecesSha256}`);
+    await r.store.close();
+    await rm(r.root, { recursive: true });
   });
 
   test("retention: purging the trashed predecessor frees only its unshared blocks; the clone stays whole", async () => {

@@ -1,4 +1,5 @@
 // The chunk index: every stored archive and its members in SQLite (.hashrelay/index.sqlite), derived and rebuildable.
+import { digestText, parseDigest } from "../protocol/file-digest.ts";
 //
 // Tables (schema version in PRAGMA user_version):
 //   archives(id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt JSON)
@@ -247,7 +248,7 @@ export class ChunkIndex {
         row.file,
         row.name,
         row.archiveId,
-        row.fileSha256,
+        digestText(row),
         row.size,
         row.mtimeMs,
         row.storedAt,
@@ -307,7 +308,7 @@ function toArchiveRow(row: ArchiveSqlRow): ArchiveRow {
     name: row.name,
     file: row.file,
     archiveId: row.archive_id,
-    fileSha256: row.file_sha256,
+    ...parseDigest(row.file_sha256),
     size: row.size,
     mtimeMs: row.mtime_ms,
     storedAt: row.stored_at,

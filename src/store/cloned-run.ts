@@ -34,11 +34,12 @@ export interface RunContext {
  * Members [seq, seq + n) of one stored archive, added one by one while they follow each other there
  * (no filler between them). Until it reaches minClonedRun bytes the run is only collected, and a run
  * that ends shorter is handed back to be copied. Once long enough it is placed: fillers first, so
- * that it starts at its old offset modulo the block; then its bytes are read in order (for the new
- * file's SHA-256), the partial blocks at its two ends written, and every whole block between cloned.
- * The members overlapping a written range (the ends, or a range the file system refused to clone) are
- * checked against their recorded SHA-256; the cloned ones are not read twice: they are the very same
- * blocks, checked when first verified, and scrubbed by `server verify`.
+ * that it starts at its old offset modulo the block; then the partial blocks at its two ends are read
+ * and written, and every whole block between cloned, never read: the new file's pieces digest takes
+ * each member's recorded length and SHA-256 (archive-output.ts). The members overlapping a written
+ * range (the ends, or a range the file system refused to clone) are checked against their recorded
+ * SHA-256; the cloned ones are not: they are the very same blocks, checked when first verified, and
+ * scrubbed by `server verify`.
  */
 export class ClonedRun {
   private readonly block: number;
@@ -116,7 +117,7 @@ export class ClonedRun {
   private async place(): Promise<void> {
     const { output, format } = this.ctx;
     const gap = fillerGap(output.position, this.start, this.block, format);
-    if (gap > 0) this.lastWrite = output.emit(encodeFillers(gap, format));
+    if (gap > 0) this.lastWrite = output.fillers(encodeFillers(gap, format));
     this.placedAt = output.position;
     for (const { source } of this.window) this.record(source);
     this.src = await this.ctx.inputs.get(this.window[0]!.source.path);
@@ -126,7 +127,7 @@ export class ClonedRun {
   /** Records `source` in the new file's member table, at its place in the run. */
   private record(source: MemberSource): void {
     const at = this.placedAt! + (source.offset - this.start);
-    this.ctx.output.members.push(source.id, at, source.length, source.rawLength, source.sha256);
+    this.ctx.output.member(source.id, at, source.length, source.rawLength, source.sha256);
   }
 
   /**
@@ -140,10 +141,10 @@ export class ClonedRun {
       let to = Math.min(limit, alignDown(this.done + READ_RUN, this.block));
       if (to <= this.done) to = limit;
       for (const cut of [head, tailFrom]) if (cut > this.done && cut < to) to = cut;
-      const bytes = await this.read(this.done, to);
+      // a cloned range is never read: its members were checked when first verified (the scrub reads them)
       const cloned = this.done >= head && to <= tailFrom && (await this.cloneRange(this.done, to));
-      if (cloned) this.ctx.output.skip(bytes);
-      else await this.write(this.done, to, bytes);
+      if (cloned) this.ctx.output.skip(to - this.done);
+      else await this.write(this.done, to, await this.read(this.done, to));
       this.done = to;
       this.window = this.window.filter((w) => w.source.offset + w.source.length > this.done);
     }

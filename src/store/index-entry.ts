@@ -1,18 +1,17 @@
 // Pure: what the store tells its callers about each stored archive: its index entry, members, chunk locations, receipt.
+import type { FileDigest } from "../protocol/file-digest.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 
 /** One member of a stored archive: [chunk id (hex), offset in the file, member length, raw length]. */
 export type MemberRecord = [chunkIdHex: string, offset: number, memberLength: number, rawLength: number];
 
-/** What the chunk index knows of one archive stored under `<root>/<client>/<file>`. */
-export interface IndexEntry {
+/** What the chunk index knows of one archive stored under `<root>/<client>/<file>`, with the digest its receipt signs. */
+export interface IndexEntry extends FileDigest {
   client: string;
   name: string;
   file: string;
   /** Hex SHA-256 of the canonical manifest. */
   archiveId: string;
-  /** Hex SHA-256 of the whole file. */
-  fileSha256: string;
   size: number;
   /** The file's mtime when the entry was made: a mismatch on open means the entry is stale. */
   mtimeMs: number;

@@ -145,10 +145,17 @@ export async function existingEntry(ctx: StoreContext, client: string, file: str
  */
 async function scanInto(ctx: StoreContext, client: string, name: string, file: string): Promise<number> {
   const scanned = await scanArchive(ctx.layout.archivePath(client, file), ctx.layout.tmpPath(`${randomBytes(8).toString("hex")}.members`));
-  const facts = { client, name, file, archiveId: scanned.archiveId, fileSha256: scanned.fileSha256, size: scanned.size };
+  const { archiveId, piecesSha256, fileSha256, size } = scanned;
+  const facts = { client, name, file, archiveId, piecesSha256, fileSha256, size };
   const kept = receiptAttesting(await readSignedRecord(ctx.layout.signedPath(client, file)), facts);
   const row: ArchiveRow = {
-    ...facts,
+    client,
+    name,
+    file,
+    archiveId,
+    // the digest its receipt signed; without one both (a client may keep a receipt from before the pieces digest)
+    ...(kept?.digest ?? { piecesSha256, fileSha256 }),
+    size,
     mtimeMs: scanned.mtimeMs,
     storedAt: kept?.storedAt ?? new Date(scanned.mtimeMs).toISOString(),
     ...(kept ? { receipt: kept.receipt } : {}),

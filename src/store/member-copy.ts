@@ -157,7 +157,7 @@ export class MemberCopier {
         reencoded = true;
       }
       parts.push(member);
-      output.members.push(source.id, position, member.length, source.rawLength, digest);
+      output.member(source.id, position, member.length, source.rawLength, digest);
       position += member.length;
     }
     // Re-encoded members (a format change, rare) no longer fit the run's buffer: that run is copied.

@@ -1,4 +1,5 @@
 // Retention at work: the archives of a name beyond retention.keep go to the trash, never the one a hold keeps.
+import { digestsOf } from "../protocol/file-digest.ts";
 import { lastGoodToKeep } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
 import { moveToTrash } from "./trash.ts";
@@ -30,7 +31,7 @@ export async function applyRetention(ctx: StoreContext, client: string, name: st
     try {
       const item = await moveToTrash(layout, old.client, old.file, ctx.now(), {
         archiveId: old.archiveId,
-        fileSha256: old.fileSha256,
+        ...digestsOf(old),
         size: old.size,
         storedAt: old.storedAt,
       });

@@ -1,5 +1,7 @@
 // The signed record beside each archive: written before the archive appears, follows it into the trash, survives a lost index, is purged with it.
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -63,7 +65,7 @@ describe("the signed record of an archive", () => {
       name: "etc",
       file,
       archiveId: entry.archiveId,
-      fileSha256: entry.fileSha256,
+      piecesSha256: entry.piecesSha256,
       size: entry.size,
       storedAt: entry.storedAt,
     });
@@ -102,6 +104,39 @@ describe("the signed record of an archive", () => {
     expect(rebuilt.storedAt).toBe(entry.storedAt);
     expect(rebuilt.storedAt).not.toBe(new Date((await stat(join(root, "web01", file))).mtimeMs).toISOString());
     await reopened.close();
+  });
+
+  test("made before the pieces digest (a receipt with fileSha256): rebuilt with that digest, which the scrub then checks", async () => {
+    const root = await newRoot();
+    const store = await Store.open(root, { now: () => T0 });
+    const file = fileAt(T0);
+    const { entry, manifest } = await storeSigned(store, root, file, archiveOf("old"));
+    const { client, name, archiveId, size, storedAt } = entry;
+    await store.close();
+    // what a server before the pieces digest kept: a receipt over the whole file's SHA-256, in the record and the index
+    const bytes = await readFile(join(root, "web01", file));
+    const fileSha256 = createHash("sha256").update(bytes).digest("hex");
+    const oldReceipt = signDocument({ v: 1, kind: "receipt", client, name, file, archiveId, fileSha256, size, storedAt }, SERVER);
+    await writeFile(recordPath(root, file), JSON.stringify({ v: 1, manifest, receipt: oldReceipt }));
+    await rm(join(root, ".hashrelay"), { recursive: true });
+    const reopened = await Store.open(root);
+    const rebuilt = reopened.latest("web01", "etc")!;
+    expect(rebuilt.receipt).toEqual(oldReceipt);
+    expect(rebuilt.fileSha256).toBe(fileSha256);
+    expect(rebuilt.piecesSha256).toBeUndefined();
+    expect((await reopened.verifyArchive("web01", file)).ok).toBe(true);
+    await reopened.close();
+    // the scrub compares the file with that digest, whichever kind (here: an index that says otherwise)
+    for (const wrong of ["0".repeat(64), `pieces-sha256 ${"0".repeat(64)}`]) {
+      const db = new Database(join(root, ".hashrelay", "index.sqlite"));
+      db.run("UPDATE archives SET file_sha256 = ?", [wrong]);
+      db.close();
+      const again = await Store.open(root);
+      const report = await again.verifyArchive("web01", file);
+      expect(report.ok).toBe(false);
+      expect(report.damaged).toEqual([]);
+      await again.close();
+    }
   });
 
   test("follows its archive into the trash, is sent with it from there, and is purged with it", async () => {

@@ -1,4 +1,5 @@
 // Beside each archive, what lets it be restored from the NAS alone: the client's signed manifest and the server's signed receipt.
+import { digestOf, sameDigest, type FileDigest } from "../protocol/file-digest.ts";
 //
 // `<root>/.signed/<client>/<file>.json` = {"v":1, "manifest"?: SignedDoc, "receipt": SignedDoc}. Not derived (no scan
 // can make the client's signature again), so never under .hashrelay; not in the client folder, which holds archives
@@ -51,7 +52,7 @@ export async function writeSignedRecord(path: string, record: SignedRecord): Pro
 export function receiptAttesting(
   record: SignedRecord | null,
   facts: Omit<ReceiptFacts, "storedAt">,
-): { receipt: SignedDoc; storedAt: string } | null {
+): { receipt: SignedDoc; storedAt: string; digest: FileDigest } | null {
   if (!record) return null;
   try {
     const body = checkReceiptBody(JSON.parse(record.receipt.body));
@@ -60,9 +61,9 @@ export function receiptAttesting(
       body.name === facts.name &&
       body.file === facts.file &&
       body.archiveId === facts.archiveId &&
-      body.fileSha256 === facts.fileSha256 &&
+      sameDigest(body, facts) &&
       body.size === facts.size;
-    return same ? { receipt: record.receipt, storedAt: body.storedAt } : null;
+    return same ? { receipt: record.receipt, storedAt: body.storedAt, digest: digestOf(body) } : null;
   } catch {
     return null;
   }

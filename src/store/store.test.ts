@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { piecesDigestOf } from "../testing/pieces-digest-of.ts";
 import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -118,7 +119,7 @@ describe("upload of a fresh archive", () => {
     expect(entry.file).toBe(file);
     expect(entry.archiveId).toBe(archive.archiveId);
     expect(entry.size).toBe(archive.bytes.length);
-    expect(entry.fileSha256).toBe(Buffer.from(sha256(archive.bytes)).toString("hex"));
+    expect(entry.piecesSha256).toBe(piecesDigestOf(archive.bytes));
     expect(entry.storedAt).toBe(new Date(T0).toISOString());
     expect(entry.members.length).toBe(archive.members.length);
     let offset = 0;
@@ -633,7 +634,7 @@ describe("the index is derived data", () => {
     const before = new Map(store.chunkIndex("web01"));
     const entriesBefore = store
       .list("web01")
-      .map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file }));
+      .map(({ archiveId, piecesSha256, size, members, file }) => ({ archiveId, piecesSha256, size, members, file }));
     expect(before.size).toBe(9);
 
     await rm(join(root, ".hashrelay"), { recursive: true });
@@ -641,7 +642,7 @@ describe("the index is derived data", () => {
     const reopened = await Store.open(root, { log, now: time.now });
     expect(reopened.chunkIndex("web01")).toEqual(before);
     expect(
-      reopened.list("web01").map(({ archiveId, fileSha256, size, members, file }) => ({ archiveId, fileSha256, size, members, file })),
+      reopened.list("web01").map(({ archiveId, piecesSha256, size, members, file }) => ({ archiveId, piecesSha256, size, members, file })),
     ).toEqual(entriesBefore);
     expect(reopened.list("web01").every((e) => e.receipt === undefined)).toBe(true);
     expect(reopened.chunkIndex("web02").size).toBe(2);

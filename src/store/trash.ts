@@ -1,4 +1,5 @@
 // The trash: superseded archives wait in <root>/.trash/<client>/ until purged.
+import type { FileDigest } from "../protocol/file-digest.ts";
 //
 // Trash time is recorded in a sidecar beside each trashed file: `<item>.trashed`, JSON
 // {"trashedAt": ISO time, "from": "<client>/<file>"}, written atomically right AFTER the durable
@@ -26,9 +27,8 @@ export interface TrashItem {
 }
 
 /** What the index knew of an archive when it went to the trash (kept in its sidecar, so `ls` need not rescan it). */
-export interface TrashedDetails {
+export interface TrashedDetails extends FileDigest {
   archiveId: string;
-  fileSha256: string;
   size: number;
   storedAt: string;
 }

@@ -1,4 +1,5 @@
 // The trash as callers see it: the trashed archives of a client with their details and purge time, and the purge itself.
+import { digestsOf, type FileDigest } from "../protocol/file-digest.ts";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
@@ -9,7 +10,7 @@ import type { StoreContext } from "./store-context.ts";
 import { listTrash, purgeExpired, readTrashRecord, type TrashedDetails, type TrashItem } from "./trash.ts";
 
 /** An archive waiting in the trash (Store.listTrashed). */
-export interface TrashedArchive {
+export interface TrashedArchive extends FileDigest {
   client: string;
   /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
   item: string;
@@ -17,7 +18,6 @@ export interface TrashedArchive {
   /** The archive's file name when it was stored. */
   file: string;
   archiveId: string;
-  fileSha256: string;
   size: number;
   storedAt: string;
   trashedAt: string;
@@ -43,8 +43,8 @@ export async function listTrashed(ctx: StoreContext, client: string): Promise<Tr
     const name = parseArchiveFileName(file)?.name;
     if (!name || !isSlug(name)) continue;
     const recorded =
-      record?.archiveId && record.fileSha256 && record.size !== undefined && record.storedAt
-        ? { archiveId: record.archiveId, fileSha256: record.fileSha256, size: record.size, storedAt: record.storedAt }
+      record?.archiveId && (record.piecesSha256 || record.fileSha256) && record.size !== undefined && record.storedAt
+        ? { archiveId: record.archiveId, ...digestsOf(record), size: record.size, storedAt: record.storedAt }
         : null;
     const details = recorded ?? (await scannedDetails(ctx, client, item));
     if (!details) continue;
@@ -67,6 +67,8 @@ async function scannedDetails(ctx: StoreContext, client: string, item: string): 
     const scanned = await scanArchive(ctx.layout.trashPath(client, item), false);
     return {
       archiveId: scanned.archiveId,
+      // both: a scan cannot tell which one the receipt signed, and the client compares the one its receipt has
+      piecesSha256: scanned.piecesSha256,
       fileSha256: scanned.fileSha256,
       size: scanned.size,
       storedAt: new Date(scanned.mtimeMs).toISOString(),

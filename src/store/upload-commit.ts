@@ -188,7 +188,7 @@ async function installFile(
     name,
     file,
     archiveId,
-    fileSha256: built.fileSha256,
+    piecesSha256: built.piecesSha256,
     size: built.size,
     storedAt: new Date(host.now()).toISOString(),
   };

@@ -1,5 +1,6 @@
 // Scrubbing a stored archive: every member the index lists is inflated and checked against its chunk id.
 import { HashRelayError } from "../errors.ts";
+import { describeDigest, sameDigest } from "../protocol/file-digest.ts";
 import { scrubArchive, type DamagedMember } from "./archive-file.ts";
 import { recordDamage } from "./damage-found.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -30,9 +31,12 @@ export interface ScrubReport {
 export async function verifyArchive(ctx: StoreContext, client: string, file: string, by: "scrub" | "verify"): Promise<ScrubReport> {
   const row = ctx.index.archive(client, file);
   if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-  const result = await scrubArchive(ctx.layout.archivePath(client, file), ctx.index.iterateMembers(client, file)).catch((err) => {
+  const members = ctx.index.iterateMembers(client, file);
+  const result = await scrubArchive(ctx.layout.archivePath(client, file), members, row).catch((err) => {
     throw asStorageError(err, `cannot verify ${client}/${file}`);
   });
+  // a member that changed shows above; bytes that changed where no member says (fillers, the tail) show here
+  const digestSound = result.damaged.length > 0 || sameDigest(row, result.digest);
   const report: ScrubReport = {
     client,
     file,
@@ -40,7 +44,7 @@ export async function verifyArchive(ctx: StoreContext, client: string, file: str
     size: result.size,
     expectedSize: row.size,
     damaged: result.damaged,
-    ok: result.damaged.length === 0 && result.size === row.size,
+    ok: result.damaged.length === 0 && result.size === row.size && digestSound,
   };
   if (report.ok) {
     if (ctx.damage.get(client, file)) await ctx.damage.forget(client, file);
@@ -51,7 +55,11 @@ export async function verifyArchive(ctx: StoreContext, client: string, file: str
     file,
     by,
     members: result.damaged.map((d) => ({ index: d.index, offset: d.offset, chunkId: d.chunkId, reason: d.reason })),
-    ...(result.size !== row.size ? { problem: `size ${result.size} bytes, ${row.size} when stored` } : {}),
+    ...(result.size !== row.size
+      ? { problem: `size ${result.size} bytes, ${row.size} when stored` }
+      : !digestSound
+        ? { problem: `${describeDigest(result.digest)}, the receipt says ${describeDigest(row)}` }
+        : {}),
   });
   return report;
 }

@@ -62,9 +62,11 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
   const serverConfig = path.join(work, "server.yaml");
   const clientConfig = path.join(work, "client.yaml");
   const state = path.join(work, "state");
+  // The scrub off: its first step runs at each server start and reads the only archive whole,
+  // beside the backup measured (a long-lived server spreads it over server.scrub, 30 days).
   fs.writeFileSync(
     serverConfig,
-    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ${JSON.stringify(storage)}\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
+    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ${JSON.stringify(storage)}\n  scrub: off\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
   );
   fs.writeFileSync(
     clientConfig,
