@@ -1,6 +1,7 @@
 // Entry point: argv → command; HashRelayError → message, hint and exit code.
 import { EXIT, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
+import { PROTOCOL_VERSION } from "./protocol/constants.ts";
 import type { Command } from "./cli/command.ts";
 import { commandHelp, overview } from "./cli/help.ts";
 import { client } from "./cli/client.ts";
@@ -67,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === "--version") {
-    process.stdout.write(`hashrelay ${pkg.version} (protocol 1)\n`);
+    process.stdout.write(`hashrelay ${pkg.version} (protocol ${PROTOCOL_VERSION})\n`);
     return EXIT.OK;
   }
   if (name === "help") return help(rest[0]);

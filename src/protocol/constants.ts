@@ -1,7 +1,7 @@
 // Protocol v1 numbers: "spec" values every implementation must share, "implementation" values this one chose.
 
 // ---- spec (PROTOCOL.md) ----
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Magic at the start of both HELLO bodies: ASCII "HRLY". */
 export const MAGIC = new Uint8Array([0x48, 0x52, 0x4c, 0x59]);
 /** Frame header: u32 big-endian length (type byte + body) then u8 type. */

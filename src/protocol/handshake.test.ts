@@ -81,12 +81,12 @@ describe("handshake happy path", () => {
     expect(nacl.sign.detached.verify(signed(1), done.send[0]!.body, clientId.publicKey)).toBe(true);
   });
 
-  test("HELLO is 102 bytes: HRLY, version 1, role, identity, ephemeral, nonce", () => {
+  test("HELLO is 102 bytes: HRLY, version 2, role, identity, ephemeral, nonce", () => {
     const [hello] = makeClient().start();
     expect(hello!.type).toBe(FrameType.HELLO);
     expect(hello!.body.length).toBe(HELLO_BYTES);
     expect(new TextDecoder().decode(hello!.body.subarray(0, 4))).toBe("HRLY");
-    expect([hello!.body[4], hello!.body[5]]).toEqual([1, 1]);
+    expect([hello!.body[4], hello!.body[5]]).toEqual([2, 1]);
     expect(hello!.body.subarray(6, 38)).toEqual(clientId.publicKey);
   });
 
@@ -243,19 +243,20 @@ describe("handshake refusals", () => {
     expect(thrown(() => client.receive(old.send[1]!)).code).toBe("UNAUTHORIZED");
   });
 
-  test("a HELLO of version 2 gets VERSION, and the reply says which version the server speaks", () => {
+  test("a HELLO of version 1 (a peer from before) gets VERSION, and the reply says which version the server speaks", () => {
     const body = makeClient().start()[0]!.body.slice();
-    body[4] = 2;
+    body[4] = 1;
     const err = thrown(() => makeServer().receive({ type: FrameType.HELLO, body })) as HandshakeError;
     expect(err.code).toBe("VERSION");
     expect(decodeErrorFrame(err.reply!)).toEqual({
       type: "error",
       code: "VERSION",
-      message: "this server speaks protocol 1",
+      message: "this server speaks protocol 2",
     });
-    // Even a v2 HELLO of another length is a VERSION problem, not garbage.
+    // Even a HELLO of a later version and another length is a VERSION problem, not garbage.
     const longer = new Uint8Array(150);
     longer.set(body.subarray(0, 5));
+    longer[4] = 3;
     expect(thrown(() => makeServer().receive({ type: FrameType.HELLO, body: longer })).code).toBe("VERSION");
   });
 
