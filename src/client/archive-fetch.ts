@@ -2,12 +2,12 @@
 import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
-import { inflateStoredMember } from "../archive/filler.ts";
 import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { FetchingMessage } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
+import { MemberCheckers, type BatchOutcome, type MemberChecker, type ReceivedMember } from "./member-checkers.ts";
 
 const DAMAGED_HINT = "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server";
 
@@ -57,19 +57,43 @@ export function checkChunkList(entries: ManifestEntry[], receipt: ReceiptBody): 
     );
 }
 
+/** Raw bytes of the members a restore holds at once, checking or waiting to be written, unless told otherwise. */
+export const MEMBER_WINDOW_BYTES = 8 * 1024 * 1024;
+/** Raw bytes of the members checked as one batch (one message to a worker, one write): a member at least. */
+const BATCH_BYTES = 1024 * 1024;
+
 export interface MemberOptions {
-  /** Given each member once it checked, in order (e.g. written to the restored file). */
-  write?: (member: Uint8Array) => void;
+  /** Given the members that checked, in order, a batch at a time (e.g. written to the restored file, or to tar); awaited before the next. */
+  write?: (bytes: Uint8Array) => void | Promise<void>;
+  /** What `write` is given: the members as received (the archive file, the default) or their raw bytes (the tar stream). */
+  keep?: "member" | "raw";
+  /** Members done (checked, and written when there is a write) out of all. */
   progress?: (done: number, total: number) => void;
   /** Throw at the first bad member (restore); else read on to the end, so that the session stays in step, and return every problem (verify). */
   failFast: boolean;
+  /** The members' raw bytes in flight (received, not yet written) at most (one member beyond it when a member is larger): MEMBER_WINDOW_BYTES by default. */
+  windowBytes?: number;
+  /** Checks the members; default: worker threads, started and closed here. */
+  checker?: MemberChecker;
+  /** Told the raw bytes in flight each time a member joins them (tests). */
+  inFlight?: (bytes: number) => void;
+}
+
+/** Consecutive members sent to check, from member `first`. */
+interface Batch {
+  first: number;
+  members: ReceivedMember[];
+  rawBytes: number;
+  outcome: Promise<BatchOutcome>;
 }
 
 /**
- * Receives the members that follow the pages of `entries` and checks each against its chunk id, then the
- * whole file against the receipt's SHA-256. Returns how many members checked and the problems, each
- * naming the member and chunk (with failFast, throws HASH_MISMATCH at the first instead). Throws
- * BAD_FRAME on a member out of order, and what the session and `write` throw.
+ * Receives the members that follow the pages of `entries` and checks each against its chunk id, in batches
+ * on the checker's threads while the next ones arrive, at most `windowBytes` of raw bytes in flight; then
+ * the whole file against the receipt's SHA-256. Checked members are written in order. Returns how many
+ * members checked and the problems, each naming the member and chunk (with failFast, throws HASH_MISMATCH
+ * at the first instead, before anything after it is written). Throws BAD_FRAME on a member out of order,
+ * and what the session, the checker and `write` throw.
  */
 export async function receiveMembers(
   session: SecureSession,
@@ -77,46 +101,73 @@ export async function receiveMembers(
   receipt: ReceiptBody,
   options: MemberOptions,
 ): Promise<{ checked: number; problems: string[] }> {
+  const checker = options.checker ?? new MemberCheckers();
+  const window = options.windowBytes ?? MEMBER_WINDOW_BYTES;
+  // a quarter of the window at most, so that several batches check at once
+  const batchLimit = Math.min(BATCH_BYTES, window / 4);
+  const keep = options.write ? (options.keep ?? "member") : "none";
   const whole = createHash("sha256");
-  const problems: string[] = [];
-  let checked = 0;
-  for (const [index, entry] of entries.entries()) {
-    const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
-    const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
-    if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
-    whole.update(chunk.member);
-    const problem = memberProblem(chunk.member, entry, named);
-    if (problem && options.failFast) throw problem;
-    if (problem) problems.push(problem.message);
-    else {
-      checked++;
-      options.write?.(chunk.member);
+  const batches: Batch[] = [];
+  const result = { checked: 0, problems: [] as string[] };
+  let inFlight = 0;
+  let open: ReceivedMember[] = [];
+  let openRaw = 0;
+  /** Waits for the oldest batch's check, then writes what checked and records (or throws) the problems. */
+  const settleOldest = async () => {
+    const { first, members, rawBytes, outcome } = batches.shift()!;
+    const { problems, kept } = await outcome;
+    const named = problems.map(({ at, problem }) => {
+      const message = `${memberName(receipt, first + at, members[at]!.entry)} ${problem}`;
+      return new HashRelayError("HASH_MISMATCH", message, DAMAGED_HINT);
+    });
+    if (named.length > 0 && options.failFast) throw named[0];
+    result.problems.push(...named.map((p) => p.message));
+    result.checked += members.length - problems.length;
+    if (kept && kept.length > 0) await options.write?.(kept);
+    inFlight -= rawBytes;
+    options.progress?.(first + members.length, entries.length);
+  };
+  let sent = 0;
+  const sendOpen = () => {
+    batches.push({ first: sent, members: open, rawBytes: openRaw, outcome: checker.check(open, keep) });
+    sent += open.length;
+    open = [];
+    openRaw = 0;
+  };
+  try {
+    for (const [index, entry] of entries.entries()) {
+      if (open.length > 0 && openRaw + entry.rawLength > batchLimit) sendOpen();
+      while (batches.length > 0 && inFlight + entry.rawLength > window) await settleOldest();
+      const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
+      if (chunk.index !== index)
+        throw new HashRelayError("BAD_FRAME", `${memberName(receipt, index, entry)}: the server sent member ${chunk.index}`);
+      whole.update(chunk.member);
+      open.push({ member: chunk.member, entry });
+      openRaw += entry.rawLength;
+      inFlight += entry.rawLength;
+      options.inFlight?.(inFlight);
     }
-    options.progress?.(index + 1, entries.length);
+    if (open.length > 0) sendOpen();
+    while (batches.length > 0) await settleOldest();
+  } finally {
+    // checks still running when a member failed: their outcome no longer matters
+    for (const left of batches) left.outcome.catch(() => undefined);
+    if (!options.checker) checker.close();
   }
   const sha = whole.digest("hex");
   if (sha !== receipt.fileSha256) {
     const mismatch = new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
     if (options.failFast) throw mismatch;
-    problems.push(mismatch.message);
+    result.problems.push(mismatch.message);
   }
-  return { checked, problems };
+  return result;
+}
+
+function memberName(receipt: ReceiptBody, index: number, entry: ManifestEntry): string {
+  return `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
 }
 
 /** Reads and drops the `count` members that follow the pages (an archive given up on), so that the session is back in IDLE. */
 export async function skipMembers(session: SecureSession, count: number): Promise<void> {
   for (let i = 0; i < count; i++) await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS);
-}
-
-/** HASH_MISMATCH (naming the member as `named`) unless `member` inflates to the raw bytes of `entry`'s chunk id; else null. */
-function memberProblem(member: Uint8Array, entry: ManifestEntry, named: string): HashRelayError | null {
-  let raw: Uint8Array;
-  try {
-    raw = inflateStoredMember(member, entry.rawLength);
-  } catch (err) {
-    return new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, DAMAGED_HINT);
-  }
-  if (raw.length !== entry.rawLength || !createHash("sha256").update(raw).digest().equals(Buffer.from(entry.id)))
-    return new HashRelayError("HASH_MISMATCH", `${named} does not hash to its chunk id`, DAMAGED_HINT);
-  return null;
 }
