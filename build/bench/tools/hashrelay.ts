@@ -5,7 +5,7 @@ import path from "node:path";
 import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
 import { runTimed, startService } from "../processes.ts";
-import { checkExit, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
+import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
 
 interface ClientReport {
   server: string;
@@ -72,17 +72,19 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
   );
   fs.mkdirSync(storage, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
+  const startServer = () =>
+    startService([binary, "server", "--config", serverConfig], {
+      rssFile: path.join(work, "server.rss"),
+      logFile: path.join(work, "server.log"),
+      readyText: "listening on",
+    });
   return {
     name: "hashrelay",
     describe: `\`hashrelay server\` (fresh storage${serverFs ? ` on ${serverFs.type} in a loop file` : ""}, started before each run) and \`hashrelay client --once --json\`, the client's server address being the proxy`,
     stateDirs: [storage, state],
     async run(): Promise<RunMeasure> {
       const usedBefore = serverFs ? usedBytes(storage) : 0;
-      const server = await startService([binary, "server", "--config", serverConfig], {
-        rssFile: path.join(work, "server.rss"),
-        logFile: path.join(work, "server.log"),
-        readyText: "listening on",
-      });
+      const server = await startServer();
       let client;
       let io;
       try {
@@ -128,6 +130,29 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
           archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,
         },
       };
+    },
+    async restore(into: string): Promise<RunMeasure> {
+      const server = await startServer();
+      proxy.reset();
+      const client = await runTimed(
+        [binary, "restore", "tree", "--to", into, "--json", "--config", clientConfig],
+        path.join(work, "client.rss"),
+      );
+      await proxy.settle();
+      const stopped = await server.stop();
+      checkExit("hashrelay restore", client);
+      const counts = proxy.read();
+      const report = JSON.parse(client.stdout) as { file: string };
+      return restoreMeasure(client, counts, { restore: `\`hashrelay restore\` of ${report.file} through the proxy` }, stopped.maxRssKiB);
+    },
+    storedArchive(): string | null {
+      const folder = path.join(storage, "bench");
+      if (!fs.existsSync(folder)) return null;
+      const archives = fs
+        .readdirSync(folder)
+        .filter((f) => /^backup-.*\.tar\.(gz|zst)$/.test(f))
+        .map((f) => path.join(folder, f));
+      return archives.sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs).at(-1) ?? null;
     },
     close: async () => {
       await proxy.close();
