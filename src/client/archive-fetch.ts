@@ -1,15 +1,14 @@
 // The client side of `fetch`: an archive's chunk list and members streamed back, each checked against the archive's anchor.
 import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
-import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
+import { archiveIdOf, type ManifestEntry } from "../archive/manifest.ts";
 import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { FetchingMessage } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import { MemberCheckers, type BatchOutcome, type MemberChecker, type ReceivedMember } from "./member-checkers.ts";
-
-const DAMAGED_HINT = "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server";
+import { MemberBatches, memberName } from "./member-batches.ts";
+import { MemberCheckers, type MemberChecker } from "./member-checkers.ts";
 
 /** An archive to fetch: archive `file` of source `name`. */
 export interface FetchTarget {
@@ -59,8 +58,6 @@ export function checkChunkList(entries: ManifestEntry[], receipt: ReceiptBody): 
 
 /** Raw bytes of the members a restore holds at once, checking or waiting to be written, unless told otherwise. */
 export const MEMBER_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Raw bytes of the members checked as one batch (one message to a worker, one write): a member at least. */
-const BATCH_BYTES = 1024 * 1024;
 
 export interface MemberOptions {
   /** Given the members that checked, in order, a batch at a time (e.g. written to the restored file, or to tar); awaited before the next. */
@@ -79,14 +76,6 @@ export interface MemberOptions {
   inFlight?: (bytes: number) => void;
 }
 
-/** Consecutive members sent to check, from member `first`. */
-interface Batch {
-  first: number;
-  members: ReceivedMember[];
-  rawBytes: number;
-  outcome: Promise<BatchOutcome>;
-}
-
 /**
  * Receives the members that follow the pages of `entries` and checks each against its chunk id, in batches
  * on the checker's threads while the next ones arrive, at most `windowBytes` of raw bytes in flight; then
@@ -102,69 +91,31 @@ export async function receiveMembers(
   options: MemberOptions,
 ): Promise<{ checked: number; problems: string[] }> {
   const checker = options.checker ?? new MemberCheckers();
-  const window = options.windowBytes ?? MEMBER_WINDOW_BYTES;
-  // a quarter of the window at most, so that several batches check at once
-  const batchLimit = Math.min(BATCH_BYTES, window / 4);
   const keep = options.write ? (options.keep ?? "member") : "none";
+  const window = options.windowBytes ?? MEMBER_WINDOW_BYTES;
+  const batches = new MemberBatches(entries.length, receipt, { ...options, checker, keep, window });
   const whole = createHash("sha256");
-  const batches: Batch[] = [];
-  const result = { checked: 0, problems: [] as string[] };
-  let inFlight = 0;
-  let open: ReceivedMember[] = [];
-  let openRaw = 0;
-  /** Waits for the oldest batch's check, then writes what checked and records (or throws) the problems. */
-  const settleOldest = async () => {
-    const { first, members, rawBytes, outcome } = batches.shift()!;
-    const { problems, kept } = await outcome;
-    const named = problems.map(({ at, problem }) => {
-      const message = `${memberName(receipt, first + at, members[at]!.entry)} ${problem}`;
-      return new HashRelayError("HASH_MISMATCH", message, DAMAGED_HINT);
-    });
-    if (named.length > 0 && options.failFast) throw named[0];
-    result.problems.push(...named.map((p) => p.message));
-    result.checked += members.length - problems.length;
-    if (kept && kept.length > 0) await options.write?.(kept);
-    inFlight -= rawBytes;
-    options.progress?.(first + members.length, entries.length);
-  };
-  let sent = 0;
-  const sendOpen = () => {
-    batches.push({ first: sent, members: open, rawBytes: openRaw, outcome: checker.check(open, keep) });
-    sent += open.length;
-    open = [];
-    openRaw = 0;
-  };
   try {
     for (const [index, entry] of entries.entries()) {
-      if (open.length > 0 && openRaw + entry.rawLength > batchLimit) sendOpen();
-      while (batches.length > 0 && inFlight + entry.rawLength > window) await settleOldest();
+      await batches.makeRoom(entry.rawLength);
       const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
       if (chunk.index !== index)
         throw new HashRelayError("BAD_FRAME", `${memberName(receipt, index, entry)}: the server sent member ${chunk.index}`);
       whole.update(chunk.member);
-      open.push({ member: chunk.member, entry });
-      openRaw += entry.rawLength;
-      inFlight += entry.rawLength;
-      options.inFlight?.(inFlight);
+      batches.add({ member: chunk.member, entry });
     }
-    if (open.length > 0) sendOpen();
-    while (batches.length > 0) await settleOldest();
+    await batches.finish();
   } finally {
-    // checks still running when a member failed: their outcome no longer matters
-    for (const left of batches) left.outcome.catch(() => undefined);
+    batches.abandon();
     if (!options.checker) checker.close();
   }
   const sha = whole.digest("hex");
   if (sha !== receipt.fileSha256) {
     const mismatch = new HashRelayError("HASH_MISMATCH", `${receipt.file}: file SHA-256 ${sha}, the receipt says ${receipt.fileSha256}`);
     if (options.failFast) throw mismatch;
-    result.problems.push(mismatch.message);
+    batches.result.problems.push(mismatch.message);
   }
-  return result;
-}
-
-function memberName(receipt: ReceiptBody, index: number, entry: ManifestEntry): string {
-  return `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
+  return batches.result;
 }
 
 /** Reads and drops the `count` members that follow the pages (an archive given up on), so that the session is back in IDLE. */
