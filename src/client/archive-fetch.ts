@@ -61,7 +61,7 @@ export const MEMBER_WINDOW_BYTES = 8 * 1024 * 1024;
 
 export interface MemberOptions {
   /** Given the members that checked, in order, a batch at a time (e.g. written to the restored file, or to tar); awaited before the next. */
-  write?: (bytes: Uint8Array) => void | Promise<void>;
+  write?: (pieces: Uint8Array[]) => void | Promise<void>;
   /** What `write` is given: the members as received (the archive file, the default) or their raw bytes (the tar stream). */
   keep?: "member" | "raw";
   /** Members done (checked, and written when there is a write) out of all. */

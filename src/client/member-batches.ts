@@ -16,7 +16,7 @@ export interface BatchPlan {
   /** Raw bytes in flight at most (received, not yet written); one member beyond it when a member is larger. */
   window: number;
   failFast: boolean;
-  write?: (bytes: Uint8Array) => void | Promise<void>;
+  write?: (pieces: Uint8Array[]) => void | Promise<void>;
   progress?: (done: number, total: number) => void;
   inFlight?: (bytes: number) => void;
 }

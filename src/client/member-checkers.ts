@@ -21,26 +21,26 @@ export interface MemberChecker {
 export class MemberCheckers implements MemberChecker {
   private readonly pool = new WorkerPool<MemberCheckJob, MemberCheckResult>();
 
-  /** The members are copied end to end into one buffer that moves to a worker. Rejects INTERNAL when a worker died or the pool is closed. */
+  /**
+   * The members' buffers move to a worker, without a copy when a member is alone in its buffer but for the
+   * frame's 4-byte index (a decrypted CHUNK frame is); else a copy does. The caller must not use them
+   * afterwards. Rejects INTERNAL when a worker died or the pool is closed.
+   */
   async check(batch: ReceivedMember[], keep: MemberKeep): Promise<BatchOutcome> {
-    const members = new Uint8Array(batch.reduce((sum, b) => sum + b.member.length, 0));
+    const members = batch.map(({ member }) =>
+      member.byteOffset <= 4 && member.buffer.byteLength === member.byteOffset + member.byteLength ? member : member.slice(),
+    );
     const ids = new Uint8Array(32 * batch.length);
-    let at = 0;
-    for (const [i, { member, entry }] of batch.entries()) {
-      members.set(member, at);
-      at += member.length;
-      ids.set(entry.id, 32 * i);
-    }
+    for (const [i, { entry }] of batch.entries()) ids.set(entry.id, 32 * i);
     const job: MemberCheckJob = {
       kind: "check-members",
       job: this.pool.number(),
       members,
-      lengths: batch.map((b) => b.member.length),
       rawLengths: batch.map((b) => b.entry.rawLength),
       ids,
       keep,
     };
-    const { problems, kept } = await this.pool.run(job, [members.buffer, ids.buffer]);
+    const { problems, kept } = await this.pool.run(job, [...members.map((m) => m.buffer as ArrayBuffer), ids.buffer]);
     return { problems, kept };
   }
 

@@ -111,7 +111,7 @@ async function writeMembers(fetch: MemberFetch, archive: string): Promise<void> 
   try {
     await receiveMembers(fetch.session, fetch.entries, fetch.receipt, {
       failFast: true,
-      write: (member) => void fs.writeSync(fd, member),
+      write: (members) => void fs.writevSync(fd, members),
       progress: fetch.progress,
     });
     fs.fsyncSync(fd);
@@ -131,7 +131,7 @@ async function extractMembers(fetch: MemberFetch, into: string): Promise<void> {
     await receiveMembers(fetch.session, fetch.entries, fetch.receipt, {
       failFast: true,
       keep: "raw",
-      write: (raw) => tar.write(raw),
+      write: (raws) => tar.write(raws),
       progress: fetch.progress,
     });
     await tar.finish();

@@ -31,8 +31,8 @@ export class TarExtraction {
   }
 
   /** Gives tar the next raw bytes of the stream, waiting until its pipe took them. Throws SOURCE on an unsafe name, or when tar ended early. */
-  async write(bytes: Uint8Array): Promise<void> {
-    const unsafe = this.names.push(bytes).filter(isUnsafeEntry);
+  async write(pieces: Uint8Array[]): Promise<void> {
+    const unsafe = pieces.flatMap((piece) => this.names.push(piece)).filter(isUnsafeEntry);
     if (unsafe.length > 0)
       throw new HashRelayError(
         "SOURCE",
@@ -43,7 +43,7 @@ export class TarExtraction {
         "use --raw to keep the archive file itself",
       );
     try {
-      this.child.stdin.write(bytes);
+      for (const piece of pieces) this.child.stdin.write(piece);
       await this.child.stdin.flush();
     } catch {
       // the pipe broke: tar ended, and says why
