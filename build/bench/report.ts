@@ -311,7 +311,7 @@ function scenarioSection(s: ScenarioOutcome, tools: string[]): string[] {
   if (s.id === "R")
     lines.push(
       "Each tool restores its newest backup into an empty folder (its files' bytes checked against the tree's after each run); rsync has no restore here. " +
-        "hashrelay's archive comes back through the proxy (server→client); restic reads its local repository; `tar -xzf` extracts hashrelay's stored archive from the disk.",
+        "hashrelay's client reaches its server on 127.0.0.1 without the proxy (server→client: the archive's size, not counted); restic reads its local repository; `tar -xzf` extracts hashrelay's stored archive from the disk.",
       "",
     );
   lines.push(

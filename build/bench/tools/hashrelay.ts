@@ -5,6 +5,7 @@ import path from "node:path";
 import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
 import { runTimed, startService } from "../processes.ts";
+import { fmtBytes } from "../report.ts";
 import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
 
 interface ClientReport {
@@ -70,6 +71,9 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
     clientConfig,
     `version: 1\nport: ${serverPort}\nclient:\n  name: bench\n  server: 127.0.0.1:${proxy.port}\n  serverKey: "${serverPub}"\n  key: ./client.key\n  schedule: "every 30m"\n  state: ./state\n  paths:\n    - path: ${JSON.stringify(tree)}\n      name: tree\n`,
   );
+  // scenario R's client reaches the server itself: restic and tar restore from local files, with no proxy to pass
+  const restoreConfig = path.join(work, "client-restore.yaml");
+  fs.writeFileSync(restoreConfig, fs.readFileSync(clientConfig, "utf8").replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${serverPort}`));
   fs.mkdirSync(storage, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
   const startServer = () =>
@@ -133,17 +137,14 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
     },
     async restore(into: string): Promise<RunMeasure> {
       const server = await startServer();
-      proxy.reset();
-      const client = await runTimed(
-        [binary, "restore", "tree", "--to", into, "--json", "--config", clientConfig],
-        path.join(work, "client.rss"),
-      );
-      await proxy.settle();
+      const argv = [binary, "restore", "tree", "--to", into, "--json", "--config", restoreConfig];
+      const client = await runTimed(argv, path.join(work, "client.rss"));
       const stopped = await server.stop();
       checkExit("hashrelay restore", client);
-      const counts = proxy.read();
       const report = JSON.parse(client.stdout) as { file: string };
-      return restoreMeasure(client, counts, { restore: `\`hashrelay restore\` of ${report.file} through the proxy` }, stopped.maxRssKiB);
+      const archiveBytes = fs.statSync(path.join(storage, "bench", report.file)).size;
+      const notes = { restore: `\`hashrelay restore\` of ${report.file} (${fmtBytes(archiveBytes)}), straight to the server` };
+      return restoreMeasure(client, { clientToServer: 0, serverToClient: archiveBytes }, notes, stopped.maxRssKiB);
     },
     storedArchive(): string | null {
       const folder = path.join(storage, "bench");
