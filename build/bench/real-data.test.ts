@@ -34,7 +34,7 @@ describe("real-files data set", () => {
       const a = prepareData("real", options, path.join(base, "a"));
       prepareData("real", options, path.join(base, "b"));
       expect(digest(path.join(base, "a"))).toEqual(digest(path.join(base, "b")));
-      expect(a.scenarios.map((s) => s.id)).toEqual(["A", "B", "C", "D", "E"]);
+      expect(a.scenarios.map((s) => s.id)).toEqual(["A", "B", "C", "D", "E", "R"]);
       expect(a.summary.smallFiles).toBe(40); // the least a scale gives: 20 held back for C, 10 deleted
       expect(a.summary.corpus!.files).toBe(121);
       const before = digest(path.join(base, "a"));

@@ -1,11 +1,11 @@
-// `npm run bench`: builds a data set, runs its scenarios for hashrelay, rsync -z, restic and tar czf, writes RESULTS.md.
+// `npm run bench`: builds a data set, runs its scenarios (backups, then a restore) for hashrelay, rsync -z, restic and tar, writes RESULTS.md.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { machineInfo, toolVersions } from "./machine.ts";
 import { WAN } from "./link-shaper.ts";
-import { GNU_TIME, copyTree, installCleanup, killAll } from "./processes.ts";
+import { GNU_TIME, copyTree, directoryBytes, installCleanup, killAll } from "./processes.ts";
 import type { LoopFsType } from "../../src/testing/loop-fs.ts";
 import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type ScenarioId, type ScenarioOutcome } from "./report.ts";
 import { writeResults } from "./results-sections.ts";
@@ -145,6 +145,77 @@ function line(tool: string, m: RunMeasure, i: number, repeats: number): string {
   return `    ${tool.padEnd(9)} run ${i + 1}/${repeats}: ${fmtBytes(m.bytesClientToServer).padStart(10)} client→server, ${(m.wallMs / 1000).toFixed(2)} s, max RSS client ${rss(m.clientRssKiB)} server ${rss(m.serverRssKiB)}${m.notes["turns"] === undefined ? "" : `, ${m.notes["turns"]} turns`}`;
 }
 
+/** Every tool's repeats of one backup scenario, each from the state the scenario started in. */
+async function backupAll(tools: BenchTool[], o: Options, outcome: ScenarioOutcome, failed: Map<string, string>): Promise<void> {
+  for (const tool of tools) {
+    await repeatTool(tool, o.repeats, outcome, failed, {
+      one: (i) => {
+        for (const dir of tool.stateDirs) i === 0 ? copyTree(dir, `${dir}.before`) : copyTree(`${dir}.before`, dir);
+        return tool.run();
+      },
+      cleanup: () => {
+        for (const dir of tool.stateDirs) fs.rmSync(`${dir}.before`, { recursive: true, force: true });
+      },
+    });
+  }
+}
+
+/**
+ * Scenario R: every tool that can restores its newest backup into an empty folder, each repeat anew (tar
+ * extracts hashrelay's stored archive when hashrelay ran); the restored bytes must be the tree's.
+ */
+async function restoreAll(tools: BenchTool[], o: Options, outcome: ScenarioOutcome, failed: Map<string, string>): Promise<void> {
+  const archive = tools.find((t) => t.storedArchive)?.storedArchive?.() ?? null;
+  const treeBytes = directoryBytes(path.join(o.work, "tree"));
+  for (const tool of tools) {
+    const restore = tool.restore?.bind(tool);
+    if (!restore) continue;
+    const into = path.join(o.work, `${tool.name}-restored`);
+    await repeatTool(tool, o.repeats, outcome, failed, {
+      one: async () => {
+        fs.rmSync(into, { recursive: true, force: true });
+        fs.mkdirSync(into);
+        const m = await restore(into, archive);
+        const restored = directoryBytes(into);
+        if (restored !== treeBytes) throw new Error(`restored ${restored} bytes of files, the tree holds ${treeBytes}`);
+        return m;
+      },
+      cleanup: () => fs.rmSync(into, { recursive: true, force: true }),
+    });
+  }
+}
+
+/** Runs `one` `repeats` times for `tool` into outcome.runs; a failure is recorded (and skips the tool from then on). `cleanup` runs last. */
+async function repeatTool(
+  tool: BenchTool,
+  repeats: number,
+  outcome: ScenarioOutcome,
+  failed: Map<string, string>,
+  step: { one: (i: number) => Promise<RunMeasure>; cleanup: () => void },
+): Promise<void> {
+  if (failed.has(tool.name)) {
+    outcome.errors[tool.name] = `skipped: failed in an earlier scenario (${failed.get(tool.name)!.split("\n")[0]})`;
+    step.cleanup();
+    return;
+  }
+  const runs: RunMeasure[] = [];
+  outcome.runs[tool.name] = runs;
+  try {
+    for (let i = 0; i < repeats; i++) {
+      const m = await step.one(i);
+      runs.push(m);
+      console.log(line(tool.name, m, i, repeats));
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`    ${tool.name} FAILED: ${message}`);
+    outcome.errors[tool.name] = message;
+    failed.set(tool.name, message);
+  } finally {
+    step.cleanup();
+  }
+}
+
 async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   checkCommands(o.tools);
@@ -190,30 +261,8 @@ async function main(): Promise<number> {
     const outcome: ScenarioOutcome = { id: sc.id, title: sc.title, runs: {}, errors: {}, ...sc.mutate?.() };
     console.log(`\nscenario ${sc.id}: ${sc.title}`);
     for (const floor of floorLines(outcome, fmtBytes)) console.log(`  ${floor}`);
-    for (const tool of tools) {
-      if (failed.has(tool.name)) {
-        outcome.errors[tool.name] = `skipped: failed in an earlier scenario (${failed.get(tool.name)!.split("\n")[0]})`;
-        continue;
-      }
-      const runs: RunMeasure[] = [];
-      outcome.runs[tool.name] = runs;
-      for (const dir of tool.stateDirs) copyTree(dir, `${dir}.before`);
-      try {
-        for (let i = 0; i < o.repeats; i++) {
-          if (i > 0) for (const dir of tool.stateDirs) copyTree(`${dir}.before`, dir);
-          const m = await tool.run();
-          runs.push(m);
-          console.log(line(tool.name, m, i, o.repeats));
-        }
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        console.error(`    ${tool.name} FAILED: ${message}`);
-        outcome.errors[tool.name] = message;
-        failed.set(tool.name, message);
-      } finally {
-        for (const dir of tool.stateDirs) fs.rmSync(`${dir}.before`, { recursive: true, force: true });
-      }
-    }
+    if (sc.restore) await restoreAll(tools, o, outcome, failed);
+    else await backupAll(tools, o, outcome, failed);
     scenarios.push(outcome);
   }
   for (const tool of tools) await tool.close();

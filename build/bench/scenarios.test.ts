@@ -33,7 +33,7 @@ describe("bench data sets and scenario E", () => {
     const a = tmp();
     try {
       const data = prepareData("standard", { seed: 1, scale: 0.002, files: 0 }, path.join(a, "t"));
-      expect(data.scenarios.map((s) => s.id)).toEqual(["A", "B", "C", "D", "E"]);
+      expect(data.scenarios.map((s) => s.id)).toEqual(["A", "B", "C", "D", "E", "R"]);
       const before = digest(path.join(a, "t"));
       const e = data.scenarios[4]!.mutate!().mutationE!;
       const after = digest(path.join(a, "t"));

@@ -29,7 +29,12 @@ export interface ScenarioPlan {
   title: string;
   /** Changes the tree before the tools run; returns what it did. */
   mutate?: () => Mutation;
+  /** The tools restore their newest backup instead of backing up (scenario R). */
+  restore?: true;
 }
+
+/** Scenario R: each tool's newest backup restored into an empty folder (issue 18). */
+const RESTORE: ScenarioPlan = { id: "R", title: "restore the newest backup into an empty folder", restore: true };
 
 /** The frozen corpus a real-files run copied its tree from. */
 export interface CorpusSummary {
@@ -54,7 +59,8 @@ const T_E = T0 + 3 * 86_400;
  * - standard (`scale`: 1 = the issue's 411 MiB tree): A first backup, B nothing changed, C 1% of the
  *   small files edited, D 16 blocks of the disk image overwritten, E one line appended to one small file;
  * - many-files (`files` small text files): A, B, E;
- * - real (the corpus frozen in `corpus`, frozen from this machine first if absent; `scale` as for standard): A to E.
+ * - real (the corpus frozen in `corpus`, frozen from this machine first if absent; `scale` as for standard): A to E;
+ * - standard and real end with R: the newest backup restored into an empty folder.
  */
 export function prepareData(
   name: DataSetName,
@@ -107,6 +113,7 @@ export function prepareData(
         },
         { ...planD, mutate: () => ({ mutationD: overwriteImageBlocks(tree, plan) }) },
         { id: "E", title: "one line appended to one file", mutate: () => ({ mutationE: appendRealLine(tree, plan) }) },
+        RESTORE,
       ],
     };
   }
@@ -125,6 +132,7 @@ export function prepareData(
         return { mutationE: appendLine(tree, f.path, f.kind, f.label) };
       },
     },
+    RESTORE,
   ];
   return { name, summary: { ...written, ...summary() }, scenarios };
 }

@@ -131,7 +131,10 @@ export function inflateMember(member: Uint8Array, maxRaw: number): Uint8Array {
   let raw: Uint8Array;
   let consumed: number;
   try {
-    const result = inflateRawSync(deflated, { maxOutputLength: Math.max(isize, 1), info: true }) as unknown as {
+    // one output chunk the size of the member's raw bytes (and a byte, to see the end): zlib's default
+    // of 16 KiB chunks joined at the end made inflating a 64 KiB chunk 2.3x slower
+    const chunkSize = Math.max(64, isize + 1);
+    const result = inflateRawSync(deflated, { maxOutputLength: Math.max(isize, 1), chunkSize, info: true }) as unknown as {
       buffer: Uint8Array;
       engine: { bytesWritten: number };
     };

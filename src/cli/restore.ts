@@ -1,4 +1,4 @@
-// `hashrelay restore NAME [--at TIME|--file F] --to DIR [--raw] [--force]`: stream an archive back, verify every chunk, extract safely.
+// `hashrelay restore NAME [--at TIME|--file F] --to DIR [--raw] [--force]`: stream an archive back, verify every chunk as it extracts.
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { configPath, parseArgs } from "./args.ts";
@@ -30,7 +30,7 @@ export const restore: Command = {
     ],
     [
       "(safety)",
-      "the archive is received into a temp folder inside DIR and moved into place only when every chunk verified and tar listed no absolute or .. entry; a failed restore leaves nothing behind",
+      "every chunk is verified before tar extracts it (no absolute or .. entry is given to tar), into a temp folder inside DIR that is moved into place only when the whole archive verified; a failed restore leaves nothing behind",
     ],
     [
       "(exit codes)",

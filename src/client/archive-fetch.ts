@@ -1,17 +1,15 @@
 // The client side of `fetch`: an archive's chunk list and members streamed back, each checked against the archive's anchor.
-import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
-import { archiveIdOf, chunkIdHex, type ManifestEntry } from "../archive/manifest.ts";
-import { inflateStoredMember } from "../archive/filler.ts";
+import { archiveIdOf, type ManifestEntry } from "../archive/manifest.ts";
 import { FileDigestHasher } from "../archive/pieces-digest.ts";
-import { describeDigest, sameDigest, type FileDigest } from "../protocol/file-digest.ts";
+import { describeDigest, sameDigest } from "../protocol/file-digest.ts";
 import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
 import type { FetchingMessage } from "../protocol/messages.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-
-const DAMAGED_HINT = "the server's copy is damaged: restore an older archive (hashrelay ls) and run hashrelay server verify on the server";
+import { MemberBatches, memberName } from "./member-batches.ts";
+import { MemberCheckers, type MemberChecker } from "./member-checkers.ts";
 
 /** An archive to fetch: archive `file` of source `name`. */
 export interface FetchTarget {
@@ -59,19 +57,33 @@ export function checkChunkList(entries: ManifestEntry[], receipt: ReceiptBody): 
     );
 }
 
+/** Raw bytes of the members a restore holds at once, checking or waiting to be written, unless told otherwise. */
+export const MEMBER_WINDOW_BYTES = 8 * 1024 * 1024;
+
 export interface MemberOptions {
-  /** Given each member once it checked, in order (e.g. written to the restored file). */
-  write?: (member: Uint8Array) => void;
+  /** Given the members that checked, in order, a batch at a time (e.g. written to the restored file, or to tar); awaited before the next. */
+  write?: (pieces: Uint8Array[]) => void | Promise<void>;
+  /** What `write` is given: the members as received (the archive file, the default) or their raw bytes (the tar stream). */
+  keep?: "member" | "raw";
+  /** Members done (checked, and written when there is a write) out of all. */
   progress?: (done: number, total: number) => void;
   /** Throw at the first bad member (restore); else read on to the end, so that the session stays in step, and return every problem (verify). */
   failFast: boolean;
+  /** The members' raw bytes in flight (received, not yet written) at most (one member beyond it when a member is larger): MEMBER_WINDOW_BYTES by default. */
+  windowBytes?: number;
+  /** Checks the members; default: worker threads, started and closed here. */
+  checker?: MemberChecker;
+  /** Told the raw bytes in flight each time a member joins them (tests). */
+  inFlight?: (bytes: number) => void;
 }
 
 /**
- * Receives the members that follow the pages of `entries` and checks each against its chunk id, then the
- * whole file against the receipt's digest (PROTOCOL.md §7.3). Returns how many members checked and the problems, each
- * naming the member and chunk (with failFast, throws HASH_MISMATCH at the first instead). Throws
- * BAD_FRAME on a member out of order, and what the session and `write` throw.
+ * Receives the members that follow the pages of `entries` and checks each against its chunk id, in batches
+ * on the checker's threads while the next ones arrive, at most `windowBytes` of raw bytes in flight; then
+ * the whole file against the receipt's digest (PROTOCOL.md §7.3). Checked members are written in order. Returns how many
+ * members checked and the problems, each naming the member and chunk (with failFast, throws HASH_MISMATCH
+ * at the first instead, before anything after it is written). Throws BAD_FRAME on a member out of order,
+ * and what the session, the checker and `write` throw.
  */
 export async function receiveMembers(
   session: SecureSession,
@@ -79,22 +91,24 @@ export async function receiveMembers(
   receipt: ReceiptBody,
   options: MemberOptions,
 ): Promise<{ checked: number; problems: string[] }> {
+  const checker = options.checker ?? new MemberCheckers();
+  const keep = options.write ? (options.keep ?? "member") : "none";
+  const window = options.windowBytes ?? MEMBER_WINDOW_BYTES;
+  const batches = new MemberBatches(entries.length, receipt, { ...options, checker, keep, window });
   const digest = new FileDigestHasher(receipt);
-  const problems: string[] = [];
-  let checked = 0;
-  for (const [index, entry] of entries.entries()) {
-    const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
-    const named = `${receipt.file}: member ${index} (chunk ${chunkIdHex(entry.id)})`;
-    if (chunk.index !== index) throw new HashRelayError("BAD_FRAME", `${named}: the server sent member ${chunk.index}`);
-    digest.add(chunk.member);
-    const problem = memberProblem(chunk.member, entry, named);
-    if (problem && options.failFast) throw problem;
-    if (problem) problems.push(problem.message);
-    else {
-      checked++;
-      options.write?.(chunk.member);
+  try {
+    for (const [index, entry] of entries.entries()) {
+      await batches.makeRoom(entry.rawLength);
+      const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
+      if (chunk.index !== index)
+        throw new HashRelayError("BAD_FRAME", `${memberName(receipt, index, entry)}: the server sent member ${chunk.index}`);
+      digest.add(chunk.member);
+      batches.add({ member: chunk.member, entry });
     }
-    options.progress?.(index + 1, entries.length);
+    await batches.finish();
+  } finally {
+    batches.abandon();
+    if (!options.checker) checker.close();
   }
   const got = digest.result();
   if (!sameDigest(receipt, got)) {
@@ -103,25 +117,12 @@ export async function receiveMembers(
       `${receipt.file}: ${describeDigest(got)}, the receipt says ${describeDigest(receipt)}`,
     );
     if (options.failFast) throw mismatch;
-    problems.push(mismatch.message);
+    batches.result.problems.push(mismatch.message);
   }
-  return { checked, problems };
+  return batches.result;
 }
 
 /** Reads and drops the `count` members that follow the pages (an archive given up on), so that the session is back in IDLE. */
 export async function skipMembers(session: SecureSession, count: number): Promise<void> {
   for (let i = 0; i < count; i++) await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS);
-}
-
-/** HASH_MISMATCH (naming the member as `named`) unless `member` inflates to the raw bytes of `entry`'s chunk id; else null. */
-function memberProblem(member: Uint8Array, entry: ManifestEntry, named: string): HashRelayError | null {
-  let raw: Uint8Array;
-  try {
-    raw = inflateStoredMember(member, entry.rawLength);
-  } catch (err) {
-    return new HashRelayError("HASH_MISMATCH", `${named} is damaged: ${(err as Error).message}`, DAMAGED_HINT);
-  }
-  if (raw.length !== entry.rawLength || !createHash("sha256").update(raw).digest().equals(Buffer.from(entry.id)))
-    return new HashRelayError("HASH_MISMATCH", `${named} does not hash to its chunk id`, DAMAGED_HINT);
-  return null;
 }

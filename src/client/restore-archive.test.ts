@@ -1,7 +1,8 @@
 // Which archive restore picks, and which tar entries it refuses.
 import { describe, expect, test } from "bun:test";
 import type { ListedArchive } from "../protocol/messages.ts";
-import { chooseArchive, isUnsafeEntry } from "./restore-archive.ts";
+import { chooseArchive } from "./restore-archive.ts";
+import { isUnsafeEntry } from "./tar-extraction.ts";
 
 const entry = (file: string, storedAt: string, trashed = false): ListedArchive => ({
   name: file.split("-")[1]!,

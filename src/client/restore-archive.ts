@@ -1,18 +1,22 @@
-// What `hashrelay restore` does: choose the archive, receive it verified into a temp folder, extract it safely, move it into place.
-import { spawnSync } from "node:child_process";
+// What `hashrelay restore` does: choose the archive, receive, verify and extract it at once into a temp folder, move it into place.
 import fs from "node:fs";
 import path from "node:path";
 import { EXIT, HashRelayError } from "../errors.ts";
 import { loadConfig, requireClient, type ClientConfig } from "../io/config-file.ts";
+import type { ManifestEntry } from "../archive/manifest.ts";
 import type { ListedArchive } from "../protocol/messages.ts";
+import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { anchorOf, vouchedKeyOf, type AnchorKeys, type ArchiveAnchor } from "./archive-anchor.ts";
 import { checkChunkList, receiveMembers, receivePages } from "./archive-fetch.ts";
 import { listRemote, openCommandSession } from "./command-session.ts";
 import { findKeptReceipt } from "./kept-receipt.ts";
 import { serverPins } from "./pinned-keys.ts";
+import { TarExtraction } from "./tar-extraction.ts";
 
 const TEMP_PREFIX = ".hashrelay-restore-";
+/** The folder inside the temp folder that tar extracts into. */
+const TREE = "tree";
 
 /** `hashrelay restore` as its flags asked, checked for form (src/cli/restore.ts). */
 export interface RestoreRequest {
@@ -37,10 +41,8 @@ export async function restoreArchive(request: RestoreRequest): Promise<number> {
   const temp = fs.mkdtempSync(path.join(target, TEMP_PREFIX));
   try {
     const keys = { client: session.clientName, serverKey: client.serverKey, ownKey: clientKey, vouchedKey };
-    const { chosen, anchor, archive } = await fetchVerified(session, client, keys, request, temp);
-    const placed = request.raw
-      ? moveIntoPlace(temp, target, request.force)
-      : moveIntoPlace(extractSafely(archive, path.join(temp, "tree")), target, request.force);
+    const { chosen, anchor } = await fetchVerified(session, client, keys, request, temp);
+    const placed = moveIntoPlace(request.raw ? temp : path.join(temp, TREE), target, request.force);
     const { archiveId } = anchor.receipt;
     const report = {
       name: request.name,
@@ -68,7 +70,8 @@ export async function restoreArchive(request: RestoreRequest): Promise<number> {
 /**
  * Lists, chooses and receives the archive into `temp`: its chunk list checked against its anchor (the kept
  * receipt, else what the server keeps beside it), every member against its chunk id, the file against the
- * receipt's SHA-256 (progress on a terminal).
+ * receipt's SHA-256 (progress on a terminal). With --raw the archive file is written (and synced) into
+ * `temp`; else its raw bytes are extracted by tar into `temp`/TREE as they check (extractMembers).
  */
 async function fetchVerified(
   session: SecureSession,
@@ -76,30 +79,66 @@ async function fetchVerified(
   keys: AnchorKeys,
   request: RestoreRequest,
   temp: string,
-): Promise<{ chosen: ListedArchive; anchor: ArchiveAnchor; archive: string }> {
+): Promise<{ chosen: ListedArchive; anchor: ArchiveAnchor }> {
   const chosen = chooseArchive(await listRemote(session, request.name), request.name, { file: request.file, at: request.at });
   const kept = findKeptReceipt(client, serverPins(client), request.name, chosen.file);
   const { head, entries } = await receivePages(session, chosen, false);
   const anchor = anchorOf(kept, head, chosen, keys);
   checkChunkList(entries, anchor.receipt);
   const tty = process.stderr.isTTY;
-  const archive = path.join(temp, chosen.file);
+  const progress = (done: number, total: number) => {
+    if (tty && (done === total || done % 16 === 0)) process.stderr.write(`\r  ${chosen.file}: ${done}/${total} chunks verified`);
+  };
+  const fetch = { session, entries, receipt: anchor.receipt, progress };
+  if (request.raw) await writeMembers(fetch, path.join(temp, chosen.file));
+  else await extractMembers(fetch, path.join(temp, TREE));
+  if (tty) process.stderr.write("\n");
+  await session.sendControl({ type: "bye" }).catch(() => undefined);
+  return { chosen, anchor };
+}
+
+/** An archive's members to receive: after its pages, checked against `receipt`. */
+interface MemberFetch {
+  session: SecureSession;
+  entries: ManifestEntry[];
+  receipt: ReceiptBody;
+  progress: (done: number, total: number) => void;
+}
+
+/** --raw: the checked members written into the new file `archive`, synced. Throws as receiveMembers. */
+async function writeMembers(fetch: MemberFetch, archive: string): Promise<void> {
   const fd = fs.openSync(archive, "wx", 0o600);
   try {
-    await receiveMembers(session, entries, anchor.receipt, {
+    await receiveMembers(fetch.session, fetch.entries, fetch.receipt, {
       failFast: true,
-      write: (member) => fs.writeSync(fd, member),
-      progress: (done, total) => {
-        if (tty && (done === total || done % 16 === 0)) process.stderr.write(`\r  ${chosen.file}: ${done}/${total} chunks verified`);
-      },
+      write: (members) => void fs.writevSync(fd, members),
+      progress: fetch.progress,
     });
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  if (tty) process.stderr.write("\n");
-  await session.sendControl({ type: "bye" }).catch(() => undefined);
-  return { chosen, anchor, archive };
+}
+
+/**
+ * The checked members' raw bytes (the tar stream) extracted by tar into the new folder `into` while the
+ * next members arrive and check. A member that fails, an unsafe name or a tar that fails stops tar and
+ * throws (HASH_MISMATCH, SOURCE): what it wrote is left in `into`, which the caller removes.
+ */
+async function extractMembers(fetch: MemberFetch, into: string): Promise<void> {
+  const tar = new TarExtraction(into, fetch.receipt.file);
+  try {
+    await receiveMembers(fetch.session, fetch.entries, fetch.receipt, {
+      failFast: true,
+      keep: "raw",
+      write: (raws) => tar.write(raws),
+      progress: fetch.progress,
+    });
+    await tar.finish();
+  } catch (err) {
+    await tar.abort();
+    throw err;
+  }
 }
 
 /** The archive to restore: --file exactly, else the newest stored at or before --at, else the newest stored (trash only when nothing else). */
@@ -124,35 +163,6 @@ export function chooseArchive(archives: ListedArchive[], name: string, opts: { f
   const found = byTime.filter((a) => !a.trashed).at(-1) ?? byTime.at(-1);
   if (!found) throw new HashRelayError("USAGE", `the server holds no archive of ${name}`, "see: hashrelay ls");
   return found;
-}
-
-/** True when `entry` (as tar lists it) is absolute or climbs with a `..` component. */
-export function isUnsafeEntry(entry: string): boolean {
-  return entry.startsWith("/") || entry.split("/").includes("..");
-}
-
-/** Lists `archive` with tar and refuses absolute or `..` entries; then extracts it into the new folder `into` and returns it. Throws SOURCE. */
-function extractSafely(archive: string, into: string): string {
-  const format = archive.endsWith(".tar.zst") ? "--zstd" : "-z";
-  // -P: names as stored (without it tar hides a leading "/").
-  const listed = spawnSync("tar", [format, "-tPf", archive], { encoding: "utf8", maxBuffer: 1 << 30 });
-  if (listed.status !== 0) throw new HashRelayError("SOURCE", `tar cannot list ${path.basename(archive)}: ${listed.stderr.trim()}`);
-  const unsafe = listed.stdout.split("\n").filter((e) => e !== "" && isUnsafeEntry(e));
-  if (unsafe.length > 0) {
-    throw new HashRelayError(
-      "SOURCE",
-      `${path.basename(archive)} holds entries outside the target folder (${unsafe
-        .slice(0, 3)
-        .map((e) => JSON.stringify(e))
-        .join(", ")}): refused, nothing extracted`,
-      "use --raw to keep the archive file itself",
-    );
-  }
-  fs.mkdirSync(into);
-  const extracted = spawnSync("tar", [format, "-xpf", archive, "-C", into], { encoding: "utf8" });
-  if (extracted.status !== 0)
-    throw new HashRelayError("SOURCE", `tar cannot extract ${path.basename(archive)}: ${extracted.stderr.trim()}`);
-  return into;
 }
 
 /** DIR must be missing or empty unless --force; returns it, created. Throws USAGE. */

@@ -36,9 +36,12 @@ let secondArchive: string;
 let other: World;
 let otherArchive: string;
 
-/** Files of incompressible content so the archive has many members, and a note naming the version. */
+/**
+ * Files of incompressible content so the archive has many members (3.6 MiB: several batches for a restore,
+ * which checks and extracts a batch of at most 1 MiB while it receives the next), and a note naming the version.
+ */
 function writeSource(dir: string, seed: number): void {
-  writeNoiseFiles(dir, seed, 3, 300 * 1024, "file");
+  writeNoiseFiles(dir, seed, 3, 1200 * 1024, "file");
   fs.writeFileSync(path.join(dir, "note.txt"), `version ${seed}\n`);
 }
 
@@ -307,7 +310,7 @@ describe("restore", () => {
     );
   });
 
-  test("a flipped byte in the server's archive is detected and named; nothing is left in DIR", () => {
+  test("a flipped byte mid-archive (after a first batch was extracted) is detected and named; nothing is left in DIR", () => {
     const stored = path.join(world.storage, "web01", secondArchive);
     const original = fs.readFileSync(stored);
     const at = Math.floor(original.length / 2);

@@ -5,7 +5,8 @@ import path from "node:path";
 import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
 import { runTimed, startService } from "../processes.ts";
-import { checkExit, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
+import { fmtBytes } from "../report.ts";
+import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
 
 interface ClientReport {
   server: string;
@@ -72,19 +73,24 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
     clientConfig,
     `version: 1\nport: ${serverPort}\nclient:\n  name: bench\n  server: 127.0.0.1:${proxy.port}\n  serverKey: "${serverPub}"\n  key: ./client.key\n  schedule: "every 30m"\n  state: ./state\n  paths:\n    - path: ${JSON.stringify(tree)}\n      name: tree\n`,
   );
+  // scenario R's client reaches the server itself: restic and tar restore from local files, with no proxy to pass
+  const restoreConfig = path.join(work, "client-restore.yaml");
+  fs.writeFileSync(restoreConfig, fs.readFileSync(clientConfig, "utf8").replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${serverPort}`));
   fs.mkdirSync(storage, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
+  const startServer = () =>
+    startService([binary, "server", "--config", serverConfig], {
+      rssFile: path.join(work, "server.rss"),
+      logFile: path.join(work, "server.log"),
+      readyText: "listening on",
+    });
   return {
     name: "hashrelay",
     describe: `\`hashrelay server\` (fresh storage${serverFs ? ` on ${serverFs.type} in a loop file` : ""}, started before each run) and \`hashrelay client --once --json\`, the client's server address being the proxy`,
     stateDirs: [storage, state],
     async run(): Promise<RunMeasure> {
       const usedBefore = serverFs ? usedBytes(storage) : 0;
-      const server = await startService([binary, "server", "--config", serverConfig], {
-        rssFile: path.join(work, "server.rss"),
-        logFile: path.join(work, "server.log"),
-        readyText: "listening on",
-      });
+      const server = await startServer();
       let client;
       let io;
       try {
@@ -130,6 +136,26 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
           archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,
         },
       };
+    },
+    async restore(into: string): Promise<RunMeasure> {
+      const server = await startServer();
+      const argv = [binary, "restore", "tree", "--to", into, "--json", "--config", restoreConfig];
+      const client = await runTimed(argv, path.join(work, "client.rss"));
+      const stopped = await server.stop();
+      checkExit("hashrelay restore", client);
+      const report = JSON.parse(client.stdout) as { file: string };
+      const archiveBytes = fs.statSync(path.join(storage, "bench", report.file)).size;
+      const notes = { restore: `\`hashrelay restore\` of ${report.file} (${fmtBytes(archiveBytes)}), straight to the server` };
+      return restoreMeasure(client, { clientToServer: 0, serverToClient: archiveBytes }, notes, stopped.maxRssKiB);
+    },
+    storedArchive(): string | null {
+      const folder = path.join(storage, "bench");
+      if (!fs.existsSync(folder)) return null;
+      const archives = fs
+        .readdirSync(folder)
+        .filter((f) => /^backup-.*\.tar\.(gz|zst)$/.test(f))
+        .map((f) => path.join(folder, f));
+      return archives.sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs).at(-1) ?? null;
     },
     close: async () => {
       await proxy.close();

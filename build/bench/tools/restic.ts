@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { directoryBytes, runTimed } from "../processes.ts";
-import { checkExit, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
+import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
 
 export async function resticTool(setup: ToolSetup): Promise<BenchTool> {
   const { work, tree } = setup;
@@ -33,6 +33,17 @@ export async function resticTool(setup: ToolSetup): Promise<BenchTool> {
         serverRssKiB: null,
         notes: { repositoryBytes: after },
       };
+    },
+    async restore(into: string): Promise<RunMeasure> {
+      const client = await runTimed(
+        ["restic", "restore", "latest", "--host", "bench", "--quiet", "--target", into],
+        path.join(work, "client.rss"),
+        {
+          env,
+        },
+      );
+      checkExit("restic restore", client);
+      return restoreMeasure(client, null, { restore: "`restic restore latest` from the local repository" });
     },
     close: async () => {},
   };

@@ -3,8 +3,9 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { startCountingProxy } from "../counting-proxy.ts";
-import { spawnTimed } from "../processes.ts";
-import { checkExit, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
+import { runTimed, spawnTimed } from "../processes.ts";
+import { fmtBytes } from "../report.ts";
+import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type ToolSetup } from "./tool.ts";
 
 export async function tarTool(setup: ToolSetup): Promise<BenchTool> {
   const { work, tree } = setup;
@@ -48,6 +49,13 @@ export async function tarTool(setup: ToolSetup): Promise<BenchTool> {
         serverRssKiB: null,
         notes: { archiveBytes },
       };
+    },
+    async restore(into: string, stored: string | null): Promise<RunMeasure> {
+      const source = stored ?? archive;
+      const run = await runTimed(["tar", "-xzf", source, "-C", into], path.join(work, "client.rss"));
+      checkExit("tar -xzf", run);
+      const what = stored ? "hashrelay's stored archive" : "its own `tar czf` archive";
+      return restoreMeasure(run, null, { restore: `\`tar -xzf\` of ${what} (${fmtBytes(fs.statSync(source).size)}), local` });
     },
     close: async () => {
       await proxy.close();

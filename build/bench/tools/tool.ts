@@ -1,4 +1,4 @@
-// What the bench asks of each tool under test: one measured backup run, and the folders a run changes.
+// What the bench asks of each tool under test: one measured backup run (or restore), and the folders a run changes.
 import type { LinkShape } from "../link-shaper.ts";
 
 export interface RunMeasure {
@@ -35,6 +35,13 @@ export interface BenchTool {
   readonly stateDirs: string[];
   /** One backup of the tree as it is now. Throws with the tool's output if the backup failed. */
   run(): Promise<RunMeasure>;
+  /**
+   * Scenario R: restores the newest backup into the empty folder `into` (`archive`: hashrelay's stored
+   * archive file, which tar extracts, when hashrelay ran). Absent: the tool has no restore here. Throws with the tool's output.
+   */
+  restore?(into: string, archive: string | null): Promise<RunMeasure>;
+  /** The archive file the newest backup stored, for a tool that keeps one (hashrelay). */
+  storedArchive?(): string | null;
   close(): Promise<void>;
 }
 
@@ -45,6 +52,24 @@ export interface ToolSetup {
   tree: string;
   /** The link the proxy puts between client and server (--wan), or none: loopback. */
   link?: LinkShape;
+}
+
+/** A restore run's measure (scenario R): `bytes` from the proxy when the restore went over the network, else none. */
+export function restoreMeasure(
+  run: { wallMs: number; maxRssKiB: number | null },
+  bytes: { clientToServer: number; serverToClient: number } | null,
+  notes: Record<string, string | number>,
+  serverRssKiB: number | null = null,
+): RunMeasure {
+  return {
+    bytesClientToServer: bytes?.clientToServer ?? 0,
+    bytesServerToClient: bytes?.serverToClient ?? null,
+    bytesMethod: "proxy",
+    wallMs: run.wallMs,
+    clientRssKiB: run.maxRssKiB,
+    serverRssKiB,
+    notes,
+  };
 }
 
 /** Throws an Error carrying the tool's output when a run failed. */
