@@ -1,9 +1,8 @@
 // Entry point: argv → command; HashRelayError → message, hint and exit code.
 import { EXIT, asHashRelayError } from "./errors.ts";
 import pkg from "../package.json";
-import { PROTOCOL_VERSION } from "./protocol/constants.ts";
 import type { Command } from "./cli/command.ts";
-import { commandHelp, overview } from "./cli/help.ts";
+import { commandHelp, overview, versionLine } from "./cli/help.ts";
 import { client } from "./cli/client.ts";
 import { backupNow } from "./cli/backup-now.ts";
 import { server } from "./cli/server.ts";
@@ -68,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === "--version") {
-    process.stdout.write(`hashrelay ${pkg.version} (protocol ${PROTOCOL_VERSION})\n`);
+    process.stdout.write(versionLine(pkg.version));
     return EXIT.OK;
   }
   if (name === "help") return help(rest[0]);

@@ -1,5 +1,11 @@
-// The help texts: the overview of every command (`hashrelay --help`), and one command's (`hashrelay help COMMAND`).
+// The help texts: the overview of every command (`hashrelay --help`), one command's (`hashrelay help COMMAND`), the version line.
 import type { Command } from "./command.ts";
+import { PROTOCOL_VERSION } from "../protocol/constants.ts";
+
+/** What `--version` prints: the package version and the wire protocol this binary speaks. */
+export function versionLine(version: string): string {
+  return `hashrelay ${version} (protocol ${PROTOCOL_VERSION})\n`;
+}
 
 /** Usage, what it does, each option on its own line with the descriptions aligned, an example. */
 export function commandHelp(c: Command): string {
