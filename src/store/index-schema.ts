@@ -110,6 +110,8 @@ export interface IndexStatements {
 const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha";
 /** A span of archive s.archive covering row (m.archive, m.seq). */
 const SPAN_COVERS = "s.source = m.archive AND s.source_seq <= m.seq AND s.source_seq + s.count > m.seq";
+/** A span of a live archive covering row (m.archive, m.seq): a retired archive's spans only keep it resolvable. */
+const LIVE_SPAN_COVERS = `SELECT 1 FROM spans s JOIN archives r ON r.id = s.archive WHERE r.live = 1 AND ${SPAN_COVERS}`;
 
 /** The statements of `db` (opened by openChecked). */
 export function prepareStatements(db: Database): IndexStatements {
@@ -133,7 +135,7 @@ export function prepareStatements(db: Database): IndexStatements {
     ),
     has: db.query(
       "SELECT 1 AS one FROM members m JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?" +
-        ` AND (a.live = 1 OR EXISTS (SELECT 1 FROM spans s WHERE ${SPAN_COVERS})) LIMIT 1`,
+        ` AND (a.live = 1 OR EXISTS (${LIVE_SPAN_COVERS})) LIMIT 1`,
     ),
     // no join on spans: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
     locate: db.query(

@@ -79,12 +79,20 @@ describe("spans", () => {
     // the newest archive holding a chunk is where it is found
     expect(index.locate("web01", chunk(5))).toMatchObject({ file: "b", seq: 4, offset: 30 + 4 * MEMBER, rawLength: 1005 });
     expect(index.next({ archive: index.locate("web01", chunk(3))!.archive, seq: 2 }, chunk(40))?.offset).toBe(30 + 3 * MEMBER);
+    const inA = index.locate("web01", chunk(2), (file) => file === "a")!;
     // a: trashed; its rows stay for b, but a is no longer listed nor a place
     index.remove("web01", "a");
     expect(index.archives("web01").map((a) => a.file)).toEqual(["b"]);
     expect(index.has("web01", chunk(1))).toBe(true);
     expect(index.has("web01", chunk(4))).toBe(false);
     expect(index.locate("web01", chunk(1))?.file).toBe("b");
+    expect(spanCount(index)).toEqual({ members: 7, spans: 2 });
+    // an upload that found its members in a before a was retired (another name's retention) still records them as a span
+    const late = new MemberTable();
+    late.push(chunk(2), 0, MEMBER, 1002, chunk(102), { archive: inA.archive, seq: inA.seq, offset: inA.offset });
+    index.put(row("x", MEMBER, 2), late);
+    expect(index.members("web01", "x")).toEqual([[hex(2), 0, MEMBER, 1002]]);
+    index.remove("web01", "x");
     expect(spanCount(index)).toEqual({ members: 7, spans: 2 });
     // c reuses b: its spans name a's rows directly (one step), with the shifts added up
     archive(index, "c", 3, [1, 2, 3, 40, 5, 6, 7], 0, "b");
@@ -95,10 +103,17 @@ describe("spans", () => {
     index.remove("web01", "b");
     expect(index.members("web01", "c").map(([id]) => id)).toEqual([1, 2, 3, 40, 5, 6, 7].map(hex));
     expect(index.recorded().map((r) => [r.file, r.consistent])).toEqual([["c", true]]);
-    // the last user gone: no row is left behind
+    // d keeps only chunk 40 of c (b's row): once c goes, a's rows are named by retired b's spans alone, which lend nothing
+    archive(index, "d", 4, [40, 8], 0, "c");
     index.remove("web01", "c");
-    expect(spanCount(index)).toEqual({ members: 0, spans: 0 });
+    expect(index.members("web01", "d")).toEqual([40, 8].map((id, i) => [hex(id), i * MEMBER, MEMBER, 1000 + id]));
     expect(index.has("web01", chunk(1))).toBe(false);
+    expect(index.locate("web01", chunk(1))).toBeUndefined();
+    expect(index.locate("web01", chunk(40))?.file).toBe("d");
+    // the last user gone: no row is left behind
+    index.remove("web01", "d");
+    expect(spanCount(index)).toEqual({ members: 0, spans: 0 });
+    expect(index.has("web01", chunk(40))).toBe(false);
     index.close();
   });
 

@@ -3,8 +3,8 @@
 // A backup that reuses its predecessor's members unchanged (cloned or copied, the same bytes) records
 // each stretch of them as one span row, not one row per member: the index writes what changed. A span
 // always names the archive that owns the rows (never another span), so a lookup resolves in one step.
-// An archive removed while its rows are lent stays as a retired row (live = 0) with its members, and
-// goes with the last span that names it.
+// An archive removed while its rows are lent stays as a retired row (live = 0) with its members and
+// spans, and goes with the last span that names it.
 import { HashRelayError } from "../errors.ts";
 import type { IndexStatements, MemberSqlRow } from "./index-schema.ts";
 import type { MemberTable, ReusedRun } from "./member-table.ts";
@@ -46,14 +46,14 @@ export function membersIn(q: IndexStatements, archive: number, from: number, lim
 /**
  * Records the members of archive row `id` (just inserted, without members): each reused run as the
  * spans it resolves to, every other member as its own row. Call it inside the transaction that
- * inserted the row. Throws STORAGE when a run's source is no longer a live archive (the commit holds
- * the client lock from the lookup to here, so only a damaged index does that: the next open's scan
- * records the archive instead).
+ * inserted the row. A run's source may have been retired meanwhile (another name's retention): it
+ * still resolves. Throws STORAGE when it is gone altogether (nothing named its rows: the archive is
+ * then scanned into the index before the client's next backup, index-sync.ts).
  */
 export function recordMembers(q: IndexStatements, id: number, table: MemberTable): void {
   let pending: Piece | null = null;
   for (const run of table.reused) {
-    if (q.isLive.get(run.archive)?.live !== 1)
+    if (!q.isLive.get(run.archive))
       throw new HashRelayError("STORAGE", `the chunk index lost archive row ${run.archive}, which the new archive reuses members of`);
     for (const span of resolve(q, run)) {
       if (pending && continues(pending, span)) pending.count += span.count;
@@ -71,24 +71,23 @@ export function recordMembers(q: IndexStatements, id: number, table: MemberTable
 }
 
 /**
- * Forgets archive row `id`: its spans go; its rows too unless a span of another archive names them (then
- * it is retired, kept for those); an archive its spans named that is retired and now unnamed goes with it.
+ * Forgets archive row `id`. While a span names its rows it is only retired (unlisted, no longer a place,
+ * its own spans kept so it still resolves); otherwise it goes with its rows and spans, and so does each
+ * retired archive those spans named that nothing names any more.
  */
 export function forgetArchive(q: IndexStatements, id: number): void {
-  const sources = q.spanSources.all(id).map((row) => row.source);
-  q.deleteSpans.run(id);
-  dropUnlent(q, id);
-  for (const source of sources) if (q.isLive.get(source)?.live === 0) dropUnlent(q, source);
-}
-
-/** Deletes archive row `id` and its rows, or retires it while a span names them. */
-function dropUnlent(q: IndexStatements, id: number): void {
   if (q.referenced.get(id)) {
     q.retire.run(id);
     return;
   }
-  q.deleteMembers.run(id);
-  q.deleteArchive.run(id);
+  const doomed = [id];
+  for (let next = doomed.pop(); next !== undefined; next = doomed.pop()) {
+    const sources = q.spanSources.all(next).map((row) => row.source);
+    q.deleteSpans.run(next);
+    q.deleteMembers.run(next);
+    q.deleteArchive.run(next);
+    for (const source of sources) if (q.isLive.get(source)?.live === 0 && !q.referenced.get(source)) doomed.push(source);
+  }
 }
 
 /** The spans (in the new archive's numbering) a reused run comes to: through its source's own spans to the rows' owners. */
