@@ -24,6 +24,7 @@ import {
   type MemberSqlRow,
 } from "./index-schema.ts";
 import { forgetArchive, membersIn, recordMembers } from "./index-spans.ts";
+import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
 
@@ -59,6 +60,7 @@ export class ChunkIndex {
   readonly path: string;
   private readonly db: Database;
   private order: Map<number, { file: string; storedAt: string }> | null = null;
+  private book: SpanBook | null = null;
   private readonly q: IndexStatements;
 
   private constructor(path: string, db: Database) {
@@ -132,7 +134,7 @@ export class ChunkIndex {
       const extent = q.spanExtent.get(r.id)!;
       const members = own.n + lent.n;
       const lastSeq = Math.max(own.last ?? -1, extent.last ?? -1);
-      const last = lastSeq >= 0 ? membersIn(q, r.id, lastSeq, 1)[0] : undefined;
+      const last = lastSeq >= 0 ? membersIn(q, this.spans(), r.id, lastSeq, 1)[0] : undefined;
       const covered = (own.packed ?? 0) + (lent.packed ?? 0);
       const whole = lent.n === (extent.declared ?? 0) && lastSeq === members - 1 && last !== undefined;
       return {
@@ -154,7 +156,7 @@ export class ChunkIndex {
   members(client: string, file: string): MemberRecord[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return membersIn(this.q, row.id, 0, this.countOf(row.id)).map((m) => [m.id, m.offset, m.length, m.raw_length]);
+    return membersIn(this.q, this.spans(), row.id, 0, this.countOf(row.id)).map((m) => [m.id, m.offset, m.length, m.raw_length]);
   }
 
   /**
@@ -184,7 +186,7 @@ export class ChunkIndex {
     const row = this.q.archive.get(client, file);
     if (!row) return;
     for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
-      const page = membersIn(this.q, row.id, from, MEMBER_PAGE_ROWS);
+      const page = membersIn(this.q, this.spans(), row.id, from, MEMBER_PAGE_ROWS);
       for (const m of page) yield toIndexedMember(m);
       if (page.length < MEMBER_PAGE_ROWS) return;
     }
@@ -194,7 +196,7 @@ export class ChunkIndex {
   memberPage(client: string, file: string, from: number, limit: number): IndexedMember[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return membersIn(this.q, row.id, from, limit).map(toIndexedMember);
+    return membersIn(this.q, this.spans(), row.id, from, limit).map(toIndexedMember);
   }
 
   /** Number of members of (client, file); 0 when it is not indexed. */
@@ -203,18 +205,21 @@ export class ChunkIndex {
     return row ? this.countOf(row.id) : 0;
   }
 
-  /** Members `index - 1` and `index` of (client, file) (undefined where there is none). Two primary-key probes. */
+  /** Members `index - 1` and `index` of (client, file) (undefined where there is none). A few primary-key probes. */
   membersAround(client: string, file: string, index: number): [IndexedMember | undefined, IndexedMember | undefined] {
     const row = this.q.archive.get(client, file);
     if (!row || !Number.isInteger(index) || index < 0) return [undefined, undefined];
-    const page = membersIn(this.q, row.id, Math.max(0, index - 1), index === 0 ? 1 : 2);
+    const page = membersIn(this.q, this.spans(), row.id, Math.max(0, index - 1), index === 0 ? 1 : 2);
     const pick = (m: MemberSqlRow | undefined) => m && toIndexedMember(m);
     return index === 0 ? [undefined, pick(page[0])] : [pick(page[0]), pick(page[1])];
   }
 
-  /** True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe. */
+  /**
+   * True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe (and,
+   * for a row of a retired archive, a look at the spans naming it).
+   */
   has(client: string, id: Uint8Array): boolean {
-    return this.q.has.get(id, client) !== null;
+    return this.q.holders.all(id, client).some((row) => row.live === 1 || this.spans().lending(row.archive, row.seq).length > 0);
   }
 
   /**
@@ -231,7 +236,7 @@ export class ChunkIndex {
     for (const row of this.q.locate.all(id, client)) {
       if (row.live === 1) consider(row.archive, row.seq, row.offset, row);
       // the archives that reuse this row through a span hold the chunk too, at their own place
-      for (const span of this.q.referrers.all(row.archive, row.seq, row.seq))
+      for (const span of this.spans().lending(row.archive, row.seq))
         consider(span.archive, span.first_seq + (row.seq - span.source_seq), row.offset + span.shift, row);
     }
     return best?.member;
@@ -239,10 +244,11 @@ export class ChunkIndex {
 
   /**
    * Member `after.seq + 1` of archive `after.archive` when it is chunk `id`: the member that continues
-   * a run of reused members where they lie one after the other. One primary-key probe; undefined otherwise.
+   * a run of reused members where they lie one after the other. A span lookup and one primary-key
+   * probe; undefined otherwise.
    */
   next(after: StoredPlace, id: Uint8Array): StoredMember | undefined {
-    const row = membersIn(this.q, after.archive, after.seq + 1, 1)[0];
+    const row = membersIn(this.q, this.spans(), after.archive, after.seq + 1, 1)[0];
     if (!row || row.id !== Buffer.from(id).toString("hex")) return undefined;
     const file = this.archiveById(after.archive)?.file;
     if (file === undefined) return undefined;
@@ -263,6 +269,7 @@ export class ChunkIndex {
     const { q } = this;
     this.db.transaction(() => {
       this.removeUnlocked(row.client, row.file);
+      this.book = null;
       const inserted = q.insertArchive.get(
         row.client,
         row.file,
@@ -274,15 +281,17 @@ export class ChunkIndex {
         row.storedAt,
         row.receipt ? JSON.stringify(row.receipt) : null,
       ) as { id: number };
-      recordMembers(q, inserted.id, members);
+      recordMembers(q, this.spans(), inserted.id, members);
     })();
     this.order = null;
+    this.book = null;
   }
 
   /** Forgets (client, file) and its members; nothing when it is not indexed. */
   remove(client: string, file: string): void {
     this.db.transaction(() => this.removeUnlocked(client, file))();
     this.order = null;
+    this.book = null;
   }
 
   /** Records the receipt of (client, file); false when that archive is not indexed. */
@@ -307,6 +316,17 @@ export class ChunkIndex {
     forgetArchive(this.q, existing.id);
   }
 
+  /** True when archive row `archive` has chunk `id`: a row of its own, or one a span of its lends it. */
+  private inArchive(archive: number, id: Uint8Array): boolean {
+    const spans = this.spans().of(archive);
+    return this.q.rowsOf.all(id).some((row) => row.archive === archive || spans.some((s) => covers(s, row.archive, row.seq)));
+  }
+
+  /** The spans, loaded when first needed after a change. */
+  private spans(): SpanBook {
+    return (this.book ??= SpanBook.load(this.q));
+  }
+
   /** Members of archive row `id`: its own rows and those its spans lend it. */
   private countOf(id: number): number {
     return this.q.ownStats.get(id)!.n + (this.q.spanExtent.get(id)!.declared ?? 0);
@@ -323,8 +343,8 @@ export class ChunkIndex {
   private sharedRaw(next: number, previous: number): number {
     let raw = 0;
     for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
-      const page = membersIn(this.q, next, from, MEMBER_PAGE_ROWS);
-      for (const m of page) if (this.q.inArchive.get(Buffer.from(m.id, "hex"), previous, previous)) raw += m.raw_length;
+      const page = membersIn(this.q, this.spans(), next, from, MEMBER_PAGE_ROWS);
+      for (const m of page) if (this.inArchive(previous, Buffer.from(m.id, "hex"))) raw += m.raw_length;
       if (page.length < MEMBER_PAGE_ROWS) return raw;
     }
   }

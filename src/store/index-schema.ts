@@ -85,14 +85,13 @@ export interface IndexStatements {
   spanStats: Statement<{ n: number; packed: number | null; raw: number | null }, [number]>;
   spanExtent: Statement<{ declared: number | null; last: number | null }, [number]>;
   rowsIn: Statement<MemberSqlRow, [number, number, number]>;
-  spansIn: Statement<SpanSqlRow, [number, number, number]>;
-  has: Statement<{ one: number }, [Uint8Array, string]>;
+  allSpans: Statement<SpanSqlRow & { archive: number }, []>;
+  holders: Statement<{ archive: number; seq: number; live: number }, [Uint8Array, string]>;
   locate: Statement<
     { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array; live: number },
     [Uint8Array, string]
   >;
-  referrers: Statement<{ archive: number; first_seq: number; source_seq: number; shift: number }, [number, number, number]>;
-  inArchive: Statement<{ one: number }, [Uint8Array, number, number]>;
+  rowsOf: Statement<{ archive: number; seq: number }, [Uint8Array]>;
   order: Statement<{ id: number; file: string; stored_at: string }, []>;
   insertArchive: Statement<unknown, [string, string, string, string, string, number, number, string, string | null]>;
   insertMember: Statement<unknown, [number, number, Uint8Array, number, number, number, Uint8Array]>;
@@ -108,10 +107,6 @@ export interface IndexStatements {
 }
 
 const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha";
-/** A span of archive s.archive covering row (m.archive, m.seq). */
-const SPAN_COVERS = "s.source = m.archive AND s.source_seq <= m.seq AND s.source_seq + s.count > m.seq";
-/** A span of a live archive covering row (m.archive, m.seq): a retired archive's spans only keep it resolvable. */
-const LIVE_SPAN_COVERS = `SELECT 1 FROM spans s JOIN archives r ON r.id = s.archive WHERE r.live = 1 AND ${SPAN_COVERS}`;
 
 /** The statements of `db` (opened by openChecked). */
 export function prepareStatements(db: Database): IndexStatements {
@@ -129,26 +124,16 @@ export function prepareStatements(db: Database): IndexStatements {
     ),
     spanExtent: db.query("SELECT SUM(count) AS declared, MAX(first_seq + count - 1) AS last FROM spans WHERE archive = ?"),
     rowsIn: db.query(`SELECT ${MEMBER_COLUMNS} FROM members WHERE archive = ? AND seq >= ? AND seq < ? ORDER BY seq`),
-    spansIn: db.query(
-      "SELECT first_seq, count, source, source_seq, shift FROM spans WHERE archive = ? AND first_seq < ? AND first_seq + count > ?" +
-        " ORDER BY first_seq",
+    allSpans: db.query("SELECT archive, first_seq, count, source, source_seq, shift FROM spans ORDER BY archive, first_seq"),
+    holders: db.query(
+      "SELECT m.archive, m.seq, a.live FROM members m JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",
     ),
-    has: db.query(
-      "SELECT 1 AS one FROM members m JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?" +
-        ` AND (a.live = 1 OR EXISTS (${LIVE_SPAN_COVERS})) LIMIT 1`,
-    ),
-    // no join on spans: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
+    // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
     locate: db.query(
       "SELECT m.archive, m.seq, m.offset, m.length, m.raw_length, m.member_sha256 AS sha, a.live FROM members m" +
         " JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",
     ),
-    referrers: db.query(
-      "SELECT archive, first_seq, source_seq, shift FROM spans WHERE source = ? AND source_seq <= ? AND source_seq + count > ?",
-    ),
-    inArchive: db.query(
-      "SELECT 1 AS one FROM members m WHERE m.chunk_id = ? AND (m.archive = ?" +
-        ` OR EXISTS (SELECT 1 FROM spans s WHERE s.archive = ? AND ${SPAN_COVERS})) LIMIT 1`,
-    ),
+    rowsOf: db.query("SELECT archive, seq FROM members WHERE chunk_id = ?"),
     order: db.query("SELECT id, file, stored_at FROM archives WHERE live = 1"),
     insertArchive: db.query(
       "INSERT INTO archives (client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

@@ -8,6 +8,7 @@
 import { HashRelayError } from "../errors.ts";
 import type { IndexStatements, MemberSqlRow } from "./index-schema.ts";
 import type { MemberTable, ReusedRun } from "./member-table.ts";
+import type { SpanBook } from "./span-book.ts";
 
 /** Members [first, first + count) of an archive are rows [sourceSeq, …) of archive `source`, `shift` bytes further on. */
 export interface Piece {
@@ -19,9 +20,11 @@ export interface Piece {
 }
 
 /** The pieces covering members [from, to) of archive `archive`, in order: its spans, and its own rows between them. */
-export function* pieces(q: IndexStatements, archive: number, from: number, to: number): Generator<Piece> {
+export function* pieces(book: SpanBook, archive: number, from: number, to: number): Generator<Piece> {
   let at = from;
-  for (const s of q.spansIn.all(archive, to, from)) {
+  const spans = book.of(archive);
+  for (let i = firstEndingAfter(spans, from); i < spans.length && spans[i]!.first_seq < to; i++) {
+    const s = spans[i]!;
     if (s.first_seq > at) yield { first: at, count: s.first_seq - at, source: archive, sourceSeq: at, shift: 0 };
     at = Math.max(at, s.first_seq);
     const end = Math.min(to, s.first_seq + s.count);
@@ -32,9 +35,9 @@ export function* pieces(q: IndexStatements, archive: number, from: number, to: n
 }
 
 /** Members [from, from + limit) of archive `archive` in order, offsets in its own file; fewer past its end. */
-export function membersIn(q: IndexStatements, archive: number, from: number, limit: number): MemberSqlRow[] {
+export function membersIn(q: IndexStatements, book: SpanBook, archive: number, from: number, limit: number): MemberSqlRow[] {
   const out: MemberSqlRow[] = [];
-  for (const p of pieces(q, archive, from, from + limit)) {
+  for (const p of pieces(book, archive, from, from + limit)) {
     for (const row of q.rowsIn.all(p.source, p.sourceSeq, p.sourceSeq + p.count)) {
       row.offset += p.shift;
       out.push(row);
@@ -50,12 +53,12 @@ export function membersIn(q: IndexStatements, archive: number, from: number, lim
  * still resolves. Throws STORAGE when it is gone altogether (nothing named its rows: the archive is
  * then scanned into the index before the client's next backup, index-sync.ts).
  */
-export function recordMembers(q: IndexStatements, id: number, table: MemberTable): void {
+export function recordMembers(q: IndexStatements, book: SpanBook, id: number, table: MemberTable): void {
   let pending: Piece | null = null;
   for (const run of table.reused) {
     if (!q.isLive.get(run.archive))
       throw new HashRelayError("STORAGE", `the chunk index lost archive row ${run.archive}, which the new archive reuses members of`);
-    for (const span of resolve(q, run)) {
+    for (const span of resolve(book, run)) {
       if (pending && continues(pending, span)) pending.count += span.count;
       else {
         if (pending) insertSpan(q, id, pending);
@@ -91,8 +94,8 @@ export function forgetArchive(q: IndexStatements, id: number): void {
 }
 
 /** The spans (in the new archive's numbering) a reused run comes to: through its source's own spans to the rows' owners. */
-function* resolve(q: IndexStatements, run: ReusedRun): Generator<Piece> {
-  for (const p of pieces(q, run.archive, run.seq, run.seq + run.count)) {
+function* resolve(book: SpanBook, run: ReusedRun): Generator<Piece> {
+  for (const p of pieces(book, run.archive, run.seq, run.seq + run.count)) {
     yield { first: run.first + (p.first - run.seq), count: p.count, source: p.source, sourceSeq: p.sourceSeq, shift: run.shift + p.shift };
   }
 }
@@ -109,4 +112,16 @@ function continues(span: Piece, next: Piece): boolean {
 
 function insertSpan(q: IndexStatements, id: number, span: Piece): void {
   q.insertSpan.run(id, span.first, span.count, span.source, span.sourceSeq, span.shift);
+}
+
+/** Index of the first of `spans` (by first_seq, not overlapping) that ends after `seq`; spans.length when none does. */
+function firstEndingAfter(spans: readonly { first_seq: number; count: number }[], seq: number): number {
+  let lo = 0;
+  let hi = spans.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans[mid]!.first_seq + spans[mid]!.count <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
