@@ -3,7 +3,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { EMPTY_SHA256, PiecesHasher } from "../archive/pieces-digest.ts";
-import { MemberTable } from "./member-table.ts";
+import { MemberTable, type ReusedFrom } from "./member-table.ts";
 
 /** Bytes written between two early datasyncs (in the background, one at a time; the final fsync stays). */
 const EARLY_SYNC = 8 * 1024 * 1024;
@@ -69,15 +69,16 @@ export class ArchiveOutput {
 
   /**
    * Records the next member of the file, at `offset`, `length` bytes hashing to `sha256`, in the member
-   * table and the pieces digest (its bytes are emitted or skipped apart). Throws INTERNAL unless it
-   * starts right after the previous member and the fillers since.
+   * table and the pieces digest (its bytes are emitted or skipped apart); `from`: where a member reused
+   * unchanged was (its index row then is a span's, MemberTable.push). Throws INTERNAL unless it starts
+   * right after the previous member and the fillers since.
    */
-  member(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array): void {
+  member(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array, from?: ReusedFrom): void {
     if (offset !== this.pieces.covered + this.fillerBytes)
       throw new HashRelayError("INTERNAL", `member at byte ${offset}, expected at ${this.pieces.covered + this.fillerBytes}`);
     const fillers = this.fillerHash ? new Uint8Array(this.fillerHash.digest()) : EMPTY_SHA256;
     this.pieces.add({ length: this.fillerBytes, sha256: fillers }, { length, sha256 });
-    this.members.push(id, offset, length, rawLength, sha256);
+    this.members.push(id, offset, length, rawLength, sha256, from);
     this.fillerHash = null;
     this.fillerBytes = 0;
   }

@@ -2,18 +2,30 @@
 import { digestText, parseDigest } from "../protocol/file-digest.ts";
 //
 // Tables (schema version in PRAGMA user_version):
-//   archives(id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt JSON)
-//   members(archive → archives.id, seq, client, chunk_id BLOB(32), offset, length, raw_length, member_sha256 BLOB(32))
-//   index members(client, chunk_id): "does this client have chunk X, and where" without loading anything else.
+//   archives(id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt JSON, live)
+//   members(archive → archives.id, seq, chunk_id BLOB(32), offset, length, raw_length, member_sha256 BLOB(32))
+//   spans(archive, first_seq, count, source, source_seq, shift): members an archive reuses unchanged from
+//     another, one row per stretch (index-spans.ts): a backup writes rows for what changed only.
+//   index members(chunk_id): "does this client have chunk X, and where" without loading anything else.
 // Every change to one archive is one transaction. WAL mode; synchronous=NORMAL is enough for derived data
 // (a lost commit is found again by the next open's scan; a lost receipt is signed again on demand).
 import type { Database } from "bun:sqlite";
-import { rename } from "node:fs/promises";
+import { rename, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSignedDocShape, lazyEntry, type ArchiveRow, type ChunkLocation, type IndexEntry, type MemberRecord } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
 import { pathExists } from "./layout.ts";
-import { openChecked, prepareStatements, type ArchiveSqlRow, type IndexStatements } from "./index-schema.ts";
+import {
+  OlderSchema,
+  SCHEMA_VERSION,
+  openChecked,
+  prepareStatements,
+  type ArchiveSqlRow,
+  type IndexStatements,
+  type MemberSqlRow,
+} from "./index-schema.ts";
+import { forgetArchive, membersIn, recordMembers } from "./index-spans.ts";
+import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
 
@@ -49,6 +61,7 @@ export class ChunkIndex {
   readonly path: string;
   private readonly db: Database;
   private order: Map<number, { file: string; storedAt: string }> | null = null;
+  private book: SpanBook | null = null;
   private readonly q: IndexStatements;
 
   private constructor(path: string, db: Database) {
@@ -58,19 +71,22 @@ export class ChunkIndex {
   }
 
   /**
-   * Opens (creating) the index at `path`. A file that is not an SQLite database, fails its integrity
-   * check or has another schema version is moved aside (`<path>.corrupt-<ms>`, with its -wal/-shm)
-   * and a fresh index is made: the caller's scan fills it. Throws STORAGE when even a fresh index
-   * cannot be made.
+   * Opens (creating) the index at `path`. An index of an older schema version is deleted (logged
+   * index.upgrade); a file that is not an SQLite database, fails its integrity check or has a newer
+   * version is moved aside (`<path>.corrupt-<ms>`, with its -wal/-shm). Either way a fresh index is
+   * made: the caller's scan fills it from the archives. Throws STORAGE when even that cannot be made.
    */
   static async open(path: string, log: StoreLog, nowMs: number): Promise<ChunkIndex> {
     try {
       return new ChunkIndex(path, openChecked(path));
     } catch (err) {
+      const older = err instanceof OlderSchema;
       const aside = `${path}.corrupt-${nowMs}`;
-      log("warn", "index.corrupt", { path, movedTo: aside, reason: (err as Error).message });
+      if (older) log("info", "index.upgrade", { path, from: err.version, to: SCHEMA_VERSION, note: "rebuilt from the archives" });
+      else log("warn", "index.corrupt", { path, movedTo: aside, reason: (err as Error).message });
       for (const suffix of ["", "-wal", "-shm"]) {
-        if (await pathExists(path + suffix)) await rename(path + suffix, aside + suffix);
+        if (!(await pathExists(path + suffix))) continue;
+        await (older ? unlink(path + suffix) : rename(path + suffix, aside + suffix));
       }
     }
     try {
@@ -112,13 +128,24 @@ export class ChunkIndex {
    * the last ending the file, fillers (at most the bytes left) between them.
    */
   recorded(): { client: string; file: string; size: number; mtimeMs: number; consistent: boolean }[] {
-    return this.q.all.all().map((r) => ({
-      client: r.client,
-      file: r.file,
-      size: r.size,
-      mtimeMs: r.mtime_ms,
-      consistent: r.members > 0 && r.last_seq === r.members - 1 && r.last_end === r.size && (r.covered ?? 0) <= r.size,
-    }));
+    const { q } = this;
+    return q.liveRows.all().map((r) => {
+      const own = q.ownStats.get(r.id)!;
+      const lent = q.spanStats.get(r.id)!;
+      const extent = q.spanExtent.get(r.id)!;
+      const members = own.n + lent.n;
+      const lastSeq = Math.max(own.last ?? -1, extent.last ?? -1);
+      const last = lastSeq >= 0 ? membersIn(q, this.spans(), r.id, lastSeq, 1)[0] : undefined;
+      const covered = (own.packed ?? 0) + (lent.packed ?? 0);
+      const whole = lent.n === (extent.declared ?? 0) && lastSeq === members - 1 && last !== undefined;
+      return {
+        client: r.client,
+        file: r.file,
+        size: r.size,
+        mtimeMs: r.mtime_ms,
+        consistent: members > 0 && whole && last.offset + last.length === r.size && covered <= r.size,
+      };
+    });
   }
 
   /** The entry of archive row `row`; its members are read from this index when first used. */
@@ -130,7 +157,7 @@ export class ChunkIndex {
   members(client: string, file: string): MemberRecord[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return this.q.members.all(row.id).map((m) => [m.id, m.offset, m.length, m.raw_length]);
+    return membersIn(this.q, this.spans(), row.id, 0, this.countOf(row.id)).map((m) => [m.id, m.offset, m.length, m.raw_length]);
   }
 
   /**
@@ -141,14 +168,14 @@ export class ChunkIndex {
     const before = this.q.archive.get(client, previous);
     const after = this.q.archive.get(client, next);
     if (!before || !after) return undefined;
-    const p = this.q.totals.get(before.id)!;
-    const n = this.q.totals.get(after.id)!;
+    const p = this.totals(before.id);
+    const n = this.totals(after.id);
     return {
-      previousRaw: p.raw ?? 0,
-      previousPacked: p.packed ?? 0,
-      nextRaw: n.raw ?? 0,
-      nextPacked: n.packed ?? 0,
-      sharedRaw: this.q.sharedRaw.get(after.id, client, before.id)!.raw ?? 0,
+      previousRaw: p.raw,
+      previousPacked: p.packed,
+      nextRaw: n.raw,
+      nextPacked: n.packed,
+      sharedRaw: this.sharedRaw(after.id, before.id),
     };
   }
 
@@ -160,8 +187,8 @@ export class ChunkIndex {
     const row = this.q.archive.get(client, file);
     if (!row) return;
     for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
-      const page = this.q.memberPage.all(row.id, from, MEMBER_PAGE_ROWS);
-      for (const m of page) yield { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+      const page = membersIn(this.q, this.spans(), row.id, from, MEMBER_PAGE_ROWS);
+      for (const m of page) yield toIndexedMember(m);
       if (page.length < MEMBER_PAGE_ROWS) return;
     }
   }
@@ -170,30 +197,30 @@ export class ChunkIndex {
   memberPage(client: string, file: string, from: number, limit: number): IndexedMember[] {
     const row = this.q.archive.get(client, file);
     if (!row) return [];
-    return this.q.memberPage
-      .all(row.id, from, limit)
-      .map((m) => ({ id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha }));
+    return membersIn(this.q, this.spans(), row.id, from, limit).map(toIndexedMember);
   }
 
   /** Number of members of (client, file); 0 when it is not indexed. */
   memberCount(client: string, file: string): number {
     const row = this.q.archive.get(client, file);
-    return row ? this.q.memberCount.get(row.id)!.n : 0;
+    return row ? this.countOf(row.id) : 0;
   }
 
-  /** Members `index - 1` and `index` of (client, file) (undefined where there is none). Two primary-key probes. */
+  /** Members `index - 1` and `index` of (client, file) (undefined where there is none). A few primary-key probes. */
   membersAround(client: string, file: string, index: number): [IndexedMember | undefined, IndexedMember | undefined] {
     const row = this.q.archive.get(client, file);
     if (!row || !Number.isInteger(index) || index < 0) return [undefined, undefined];
-    const page = this.q.memberPage.all(row.id, Math.max(0, index - 1), index === 0 ? 1 : 2);
-    const pick = (m: (typeof page)[number] | undefined) =>
-      m && { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+    const page = membersIn(this.q, this.spans(), row.id, Math.max(0, index - 1), index === 0 ? 1 : 2);
+    const pick = (m: MemberSqlRow | undefined) => m && toIndexedMember(m);
     return index === 0 ? [undefined, pick(page[0])] : [pick(page[0]), pick(page[1])];
   }
 
-  /** True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe. */
+  /**
+   * True when one of the client's stored archives contains chunk `id` (32 bytes). One index probe (and,
+   * for a row of a retired archive, a look at the spans naming it).
+   */
   has(client: string, id: Uint8Array): boolean {
-    return this.q.has.get(client, id) !== null;
+    return this.q.holders.all(id, client).some((row) => row.live === 1 || this.spans().lending(row.archive, row.seq).length > 0);
   }
 
   /**
@@ -201,30 +228,29 @@ export class ChunkIndex {
    * trashed) for which `usable(file, offset)` holds (default: every one), or undefined.
    */
   locate(client: string, id: Uint8Array, usable?: (file: string, offset: number) => boolean): StoredMember | undefined {
-    let best:
-      | {
-          archive: { file: string; storedAt: string };
-          row: { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array };
-        }
-      | undefined;
-    for (const row of this.q.locate.all(client, id)) {
-      const archive = this.archiveById(row.archive);
-      if (!archive || (usable && !usable(archive.file, row.offset))) continue;
-      if (!best || compareNewest(archive, best.archive) > 0) best = { archive, row };
+    let best: { at: { file: string; storedAt: string }; member: StoredMember } | undefined;
+    const consider = (archive: number, seq: number, offset: number, row: { length: number; raw_length: number; sha: Uint8Array }) => {
+      const at = this.archiveById(archive);
+      if (!at || (usable && !usable(at.file, offset)) || (best && compareNewest(at, best.at) <= 0)) return;
+      best = { at, member: { archive, seq, file: at.file, offset, length: row.length, rawLength: row.raw_length, sha256: row.sha } };
+    };
+    for (const row of this.q.locate.all(id, client)) {
+      if (row.live === 1) consider(row.archive, row.seq, row.offset, row);
+      // the archives that reuse this row through a span hold the chunk too, at their own place
+      for (const span of this.spans().lending(row.archive, row.seq))
+        consider(span.archive, span.first_seq + (row.seq - span.source_seq), row.offset + span.shift, row);
     }
-    if (!best) return undefined;
-    const { row } = best;
-    const { archive, seq, offset, length, raw_length: rawLength, sha: sha256 } = row;
-    return { archive, seq, file: best.archive.file, offset, length, rawLength, sha256 };
+    return best?.member;
   }
 
   /**
    * Member `after.seq + 1` of archive `after.archive` when it is chunk `id`: the member that continues
-   * a run of reused members where they lie one after the other. One primary-key probe; undefined otherwise.
+   * a run of reused members where they lie one after the other. A span lookup and one primary-key
+   * probe; undefined otherwise.
    */
   next(after: StoredPlace, id: Uint8Array): StoredMember | undefined {
-    const row = this.q.memberAt.get(after.archive, after.seq + 1);
-    if (!row || !Buffer.from(row.chunk_id).equals(Buffer.from(id))) return undefined;
+    const row = membersIn(this.q, this.spans(), after.archive, after.seq + 1, 1)[0];
+    if (!row || row.id !== Buffer.from(id).toString("hex")) return undefined;
     const file = this.archiveById(after.archive)?.file;
     if (file === undefined) return undefined;
     const { offset, length, raw_length: rawLength, sha: sha256 } = row;
@@ -234,7 +260,8 @@ export class ChunkIndex {
   /** chunk id (hex) → location over all of the client's archives (newest wins). Reads every member: for tests and tools. */
   chunkMap(client: string): Map<string, ChunkLocation> {
     const map = new Map<string, ChunkLocation>();
-    for (const row of this.q.chunkMap.iterate(client)) map.set(row.id, { file: row.file, offset: row.offset, length: row.length });
+    for (const archive of this.archives(client))
+      for (const m of this.iterateMembers(client, archive.file)) map.set(m.id, { file: archive.file, offset: m.offset, length: m.length });
     return map;
   }
 
@@ -243,6 +270,7 @@ export class ChunkIndex {
     const { q } = this;
     this.db.transaction(() => {
       this.removeUnlocked(row.client, row.file);
+      this.book = null;
       const inserted = q.insertArchive.get(
         row.client,
         row.file,
@@ -254,21 +282,17 @@ export class ChunkIndex {
         row.storedAt,
         row.receipt ? JSON.stringify(row.receipt) : null,
       ) as { id: number };
-      for (const page of members.pages()) {
-        for (let k = 0; k < page.count; k++) {
-          const id = page.id(k);
-          const sha = page.sha256(k);
-          q.insertMember.run(inserted.id, page.first + k, row.client, id, page.offset(k), page.length(k), page.rawLength(k), sha);
-        }
-      }
+      recordMembers(q, this.spans(), inserted.id, members);
     })();
     this.order = null;
+    this.book = null;
   }
 
   /** Forgets (client, file) and its members; nothing when it is not indexed. */
   remove(client: string, file: string): void {
     this.db.transaction(() => this.removeUnlocked(client, file))();
     this.order = null;
+    this.book = null;
   }
 
   /** Records the receipt of (client, file); false when that archive is not indexed. */
@@ -290,9 +314,45 @@ export class ChunkIndex {
   private removeUnlocked(client: string, file: string): void {
     const existing = this.q.archive.get(client, file);
     if (!existing) return;
-    this.q.deleteMembers.run(existing.id);
-    this.q.deleteArchive.run(existing.id);
+    forgetArchive(this.q, existing.id);
   }
+
+  /** True when archive row `archive` has chunk `id`: a row of its own, or one a span of its lends it. */
+  private inArchive(archive: number, id: Uint8Array): boolean {
+    const spans = this.spans().of(archive);
+    return this.q.rowsOf.all(id).some((row) => row.archive === archive || spans.some((s) => covers(s, row.archive, row.seq)));
+  }
+
+  /** The spans, loaded when first needed after a change. */
+  private spans(): SpanBook {
+    return (this.book ??= SpanBook.load(this.q));
+  }
+
+  /** Members of archive row `id`: its own rows and those its spans lend it. */
+  private countOf(id: number): number {
+    return this.q.ownStats.get(id)!.n + (this.q.spanExtent.get(id)!.declared ?? 0);
+  }
+
+  /** Raw and packed bytes of archive row `id`'s members, summed in SQLite. */
+  private totals(id: number): { raw: number; packed: number } {
+    const own = this.q.ownStats.get(id)!;
+    const lent = this.q.spanStats.get(id)!;
+    return { raw: (own.raw ?? 0) + (lent.raw ?? 0), packed: (own.packed ?? 0) + (lent.packed ?? 0) };
+  }
+
+  /** Raw bytes of archive row `next`'s members whose chunk archive row `previous` has too. One probe per member. */
+  private sharedRaw(next: number, previous: number): number {
+    let raw = 0;
+    for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
+      const page = membersIn(this.q, this.spans(), next, from, MEMBER_PAGE_ROWS);
+      for (const m of page) if (this.inArchive(previous, Buffer.from(m.id, "hex"))) raw += m.raw_length;
+      if (page.length < MEMBER_PAGE_ROWS) return raw;
+    }
+  }
+}
+
+function toIndexedMember(m: MemberSqlRow): IndexedMember {
+  return { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
 }
 
 /** Positive when `a` is newer than `b`: later stored time, then later file name (which embeds the backup time). */

@@ -127,7 +127,8 @@ export class ClonedRun {
   /** Records `source` in the new file's member table, at its place in the run. */
   private record(source: MemberSource): void {
     const at = this.placedAt! + (source.offset - this.start);
-    this.ctx.output.member(source.id, at, source.length, source.rawLength, source.sha256);
+    const from = { archive: source.stored!.archive, seq: source.stored!.seq, offset: source.offset };
+    this.ctx.output.member(source.id, at, source.length, source.rawLength, source.sha256, from);
   }
 
   /**

@@ -1,8 +1,8 @@
 // The chunk index's SQLite schema and its prepared statements (chunk-index.ts says what the tables hold).
 import { Database, type Statement } from "bun:sqlite";
 
-/** The layout of index.sqlite; another version is moved aside and the index rebuilt. */
-const SCHEMA_VERSION = 1;
+/** The layout of index.sqlite; another version is moved aside and the index rebuilt from the archives (version 1: no spans). */
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE archives (
@@ -16,12 +16,12 @@ CREATE TABLE archives (
   mtime_ms REAL NOT NULL,
   stored_at TEXT NOT NULL,
   receipt TEXT,
-  UNIQUE (client, file)
+  live INTEGER NOT NULL DEFAULT 1
 );
+CREATE UNIQUE INDEX archives_by_file ON archives (client, file) WHERE live = 1;
 CREATE TABLE members (
   archive INTEGER NOT NULL,
   seq INTEGER NOT NULL,
-  client TEXT NOT NULL,
   chunk_id BLOB NOT NULL,
   offset INTEGER NOT NULL,
   length INTEGER NOT NULL,
@@ -29,7 +29,17 @@ CREATE TABLE members (
   member_sha256 BLOB NOT NULL,
   PRIMARY KEY (archive, seq)
 ) WITHOUT ROWID;
-CREATE INDEX members_by_chunk ON members (client, chunk_id);
+CREATE INDEX members_by_chunk ON members (chunk_id);
+CREATE TABLE spans (
+  archive INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  source INTEGER NOT NULL,
+  source_seq INTEGER NOT NULL,
+  shift INTEGER NOT NULL,
+  PRIMARY KEY (archive, first_seq)
+) WITHOUT ROWID;
+CREATE INDEX spans_by_source ON spans (source, source_seq);
 `;
 
 export interface ArchiveSqlRow {
@@ -47,88 +57,107 @@ export interface ArchiveSqlRow {
 
 const ARCHIVE_COLUMNS = "id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt";
 
-/** Every query the index runs, prepared once. */
+/** A member row as the index reads it: chunk id (hex), where it sits, its raw length, the SHA-256 of its bytes. */
+export interface MemberSqlRow {
+  id: string;
+  offset: number;
+  length: number;
+  raw_length: number;
+  sha: Uint8Array;
+}
+
+/** A span row: members [first_seq, first_seq + count) of its archive are rows [source_seq, …) of archive `source`, `shift` bytes further on. */
+export interface SpanSqlRow {
+  first_seq: number;
+  count: number;
+  source: number;
+  source_seq: number;
+  shift: number;
+}
+
+/** Every query the index runs, prepared once. Only live archives are listed; a retired one only lends its rows to spans. */
 export interface IndexStatements {
   archives: Statement<ArchiveSqlRow, [string]>;
   everyArchive: Statement<ArchiveSqlRow, []>;
   archive: Statement<ArchiveSqlRow, [string, string]>;
-  all: Statement<
-    {
-      client: string;
-      file: string;
-      size: number;
-      mtime_ms: number;
-      members: number;
-      covered: number | null;
-      last_end: number | null;
-      last_seq: number | null;
-    },
-    []
-  >;
-  members: Statement<{ id: string; offset: number; length: number; raw_length: number }, [number]>;
-  memberCount: Statement<{ n: number }, [number]>;
-  memberPage: Statement<{ id: string; offset: number; length: number; raw_length: number; sha: Uint8Array }, [number, number, number]>;
-  has: Statement<{ one: number }, [string, Uint8Array]>;
+  liveRows: Statement<{ id: number; client: string; file: string; size: number; mtime_ms: number }, []>;
+  ownStats: Statement<{ n: number; packed: number | null; raw: number | null; last: number | null }, [number]>;
+  spanStats: Statement<{ n: number; packed: number | null; raw: number | null }, [number]>;
+  spanExtent: Statement<{ declared: number | null; last: number | null }, [number]>;
+  rowsIn: Statement<MemberSqlRow, [number, number, number]>;
+  allSpans: Statement<SpanSqlRow & { archive: number }, []>;
+  holders: Statement<{ archive: number; seq: number; live: number }, [Uint8Array, string]>;
   locate: Statement<
-    { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array },
-    [string, Uint8Array]
+    { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array; live: number },
+    [Uint8Array, string]
   >;
-  memberAt: Statement<{ chunk_id: Uint8Array; offset: number; length: number; raw_length: number; sha: Uint8Array }, [number, number]>;
+  rowsOf: Statement<{ archive: number; seq: number }, [Uint8Array]>;
   order: Statement<{ id: number; file: string; stored_at: string }, []>;
-  chunkMap: Statement<{ id: string; file: string; offset: number; length: number }, [string]>;
   insertArchive: Statement<unknown, [string, string, string, string, string, number, number, string, string | null]>;
-  insertMember: Statement<unknown, [number, number, string, Uint8Array, number, number, number, Uint8Array]>;
+  insertMember: Statement<unknown, [number, number, Uint8Array, number, number, number, Uint8Array]>;
+  insertSpan: Statement<unknown, [number, number, number, number, number, number]>;
+  spanSources: Statement<{ source: number }, [number]>;
+  referenced: Statement<{ one: number }, [number]>;
+  isLive: Statement<{ live: number }, [number]>;
+  retire: Statement<unknown, [number]>;
   deleteArchive: Statement<unknown, [number]>;
   deleteMembers: Statement<unknown, [number]>;
+  deleteSpans: Statement<unknown, [number]>;
   setReceipt: Statement<unknown, [string, string, string]>;
-  totals: Statement<{ raw: number | null; packed: number | null }, [number]>;
-  sharedRaw: Statement<{ raw: number | null }, [number, string, number]>;
 }
+
+const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha";
 
 /** The statements of `db` (opened by openChecked). */
 export function prepareStatements(db: Database): IndexStatements {
   return {
-    archives: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? ORDER BY stored_at, file`),
-    everyArchive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives ORDER BY client, stored_at, file`),
-    archive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? AND file = ?`),
-    all: db.query(
-      "SELECT a.client, a.file, a.size, a.mtime_ms, (SELECT COUNT(*) FROM members m WHERE m.archive = a.id) AS members," +
-        " (SELECT SUM(length) FROM members m WHERE m.archive = a.id) AS covered," +
-        " (SELECT MAX(offset + length) FROM members m WHERE m.archive = a.id) AS last_end," +
-        " (SELECT MAX(seq) FROM members m WHERE m.archive = a.id) AS last_seq FROM archives a",
+    archives: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? AND live = 1 ORDER BY stored_at, file`),
+    everyArchive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE live = 1 ORDER BY client, stored_at, file`),
+    archive: db.query(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE client = ? AND file = ? AND live = 1`),
+    liveRows: db.query("SELECT id, client, file, size, mtime_ms FROM archives WHERE live = 1"),
+    ownStats: db.query(
+      "SELECT COUNT(*) AS n, SUM(length) AS packed, SUM(raw_length) AS raw, MAX(seq) AS last FROM members WHERE archive = ?",
     ),
-    members: db.query("SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length FROM members WHERE archive = ? ORDER BY seq"),
-    memberCount: db.query("SELECT COUNT(*) AS n FROM members WHERE archive = ?"),
-    memberPage: db.query(
-      "SELECT lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha FROM members" +
-        " WHERE archive = ? AND seq >= ? ORDER BY seq LIMIT ?",
+    spanStats: db.query(
+      "SELECT COUNT(*) AS n, SUM(m.length) AS packed, SUM(m.raw_length) AS raw FROM spans s" +
+        " JOIN members m ON m.archive = s.source AND m.seq >= s.source_seq AND m.seq < s.source_seq + s.count WHERE s.archive = ?",
     ),
-    has: db.query("SELECT 1 AS one FROM members WHERE client = ? AND chunk_id = ? LIMIT 1"),
+    spanExtent: db.query("SELECT SUM(count) AS declared, MAX(first_seq + count - 1) AS last FROM spans WHERE archive = ?"),
+    rowsIn: db.query(`SELECT ${MEMBER_COLUMNS} FROM members WHERE archive = ? AND seq >= ? AND seq < ? ORDER BY seq`),
+    allSpans: db.query("SELECT archive, first_seq, count, source, source_seq, shift FROM spans ORDER BY archive, first_seq"),
+    holders: db.query(
+      "SELECT m.archive, m.seq, a.live FROM members m JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",
+    ),
     // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
     locate: db.query(
-      "SELECT archive, seq, offset, length, raw_length, member_sha256 AS sha FROM members WHERE client = ? AND chunk_id = ?",
+      "SELECT m.archive, m.seq, m.offset, m.length, m.raw_length, m.member_sha256 AS sha, a.live FROM members m" +
+        " JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",
     ),
-    memberAt: db.query("SELECT chunk_id, offset, length, raw_length, member_sha256 AS sha FROM members WHERE archive = ? AND seq = ?"),
-    order: db.query("SELECT id, file, stored_at FROM archives"),
-    chunkMap: db.query(
-      "SELECT lower(hex(m.chunk_id)) AS id, a.file, m.offset, m.length FROM members m JOIN archives a ON a.id = m.archive" +
-        " WHERE m.client = ? ORDER BY a.stored_at, a.file, m.seq",
-    ),
+    rowsOf: db.query("SELECT archive, seq FROM members WHERE chunk_id = ?"),
+    order: db.query("SELECT id, file, stored_at FROM archives WHERE live = 1"),
     insertArchive: db.query(
       "INSERT INTO archives (client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     ),
     insertMember: db.query(
-      "INSERT INTO members (archive, seq, client, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO members (archive, seq, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
+    insertSpan: db.query("INSERT INTO spans (archive, first_seq, count, source, source_seq, shift) VALUES (?, ?, ?, ?, ?, ?)"),
+    spanSources: db.query("SELECT DISTINCT source FROM spans WHERE archive = ?"),
+    referenced: db.query("SELECT 1 AS one FROM spans WHERE source = ? LIMIT 1"),
+    isLive: db.query("SELECT live FROM archives WHERE id = ?"),
+    retire: db.query("UPDATE archives SET live = 0, receipt = NULL WHERE id = ?"),
     deleteArchive: db.query("DELETE FROM archives WHERE id = ?"),
     deleteMembers: db.query("DELETE FROM members WHERE archive = ?"),
-    setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ?"),
-    totals: db.query("SELECT SUM(raw_length) AS raw, SUM(length) AS packed FROM members WHERE archive = ?"),
-    sharedRaw: db.query(
-      "SELECT SUM(n.raw_length) AS raw FROM members n WHERE n.archive = ?" +
-        " AND EXISTS (SELECT 1 FROM members p WHERE p.client = ? AND p.chunk_id = n.chunk_id AND p.archive = ?)",
-    ),
+    deleteSpans: db.query("DELETE FROM spans WHERE archive = ?"),
+    setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ? AND live = 1"),
   };
+}
+
+/** An index an older server made: derived data, replaced by a fresh index that the open's scan fills from the archives. */
+export class OlderSchema extends Error {
+  constructor(readonly version: number) {
+    super(`schema version ${version}, this server uses ${SCHEMA_VERSION}`);
+  }
 }
 
 /** Opens the database and checks it; throws (after closing it) when it is unusable. */
@@ -149,6 +178,8 @@ export function openChecked(path: string): Database {
         db.run(SCHEMA);
         db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       })();
+    } else if (version < SCHEMA_VERSION) {
+      throw new OlderSchema(version);
     } else if (version !== SCHEMA_VERSION) {
       throw new Error(`schema version ${version}, this server uses ${SCHEMA_VERSION}`);
     }

@@ -150,14 +150,17 @@ export class MemberCopier {
       within += source.length;
       checkReused(this.name, source, member);
       let digest = source.sha256;
+      // A stored member copied as it is: the index records it as its source's row (a span), not again.
+      let from = source.stored && { archive: source.stored.archive, seq: source.stored.seq, offset: source.offset };
       if (isZstdMember(member, 0) !== (format === "tar.zst")) {
         const raw = inflateMember(member, source.rawLength);
         member = format === "tar.zst" ? encodeZstdMember(raw, zstdFrame) : encodeGzipMember(raw, deflateRaw);
         digest = sha256(member);
         reencoded = true;
+        from = undefined;
       }
       parts.push(member);
-      output.member(source.id, position, member.length, source.rawLength, digest);
+      output.member(source.id, position, member.length, source.rawLength, digest, from);
       position += member.length;
     }
     // Re-encoded members (a format change, rare) no longer fit the run's buffer: that run is copied.

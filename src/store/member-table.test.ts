@@ -27,8 +27,8 @@ describe("MemberTable", () => {
       table.push(f.id, f.offset, f.length, f.raw, f.sha);
     }
     expect(table.count).toBe(count);
-    // ten full pages are on disk (80 bytes a member); the eleventh, partly filled, is the only one in memory
-    expect(statSync(spool).size).toBe(10 * 1000 * 80);
+    // ten full pages are on disk (84 bytes a member); the eleventh, partly filled, is the only one in memory
+    expect(statSync(spool).size).toBe(10 * 1000 * 84);
     for (const i of [0, 999, 1000, 5_432, 9_999, 10_000, 10_499, 3]) {
       const f = fieldsOf(i);
       expect([table.offset(i), table.length(i), table.rawLength(i)]).toEqual([f.offset, f.length, f.raw]);

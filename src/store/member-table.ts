@@ -1,19 +1,19 @@
-// The members of one archive in fixed 80-byte records, paged: full pages go to a spool file, so millions of members cost one page of RAM.
+// The members of one archive in fixed 84-byte records, paged: full pages go to a spool file, so millions of members cost one page of RAM.
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { chunkIdHex } from "../archive/manifest.ts";
 import type { MemberRecord } from "./index-entry.ts";
 
-/** Members per page: 5 MiB of records. */
+/** Records per page: 5.25 MiB. */
 export const MEMBER_PAGE = 65_536;
-/** One record: chunk id (32), SHA-256 of the member's bytes (32), offset (f64), member length (u32), raw length (u32). */
-const RECORD = 80;
+/** One record: chunk id (32), SHA-256 of the member's bytes (32), offset (f64), member length (u32), raw length (u32), member index (u32). */
+const RECORD = 84;
 
 /** One page of records, read in place. */
 export class MemberPage {
   private readonly view: DataView;
 
   constructor(
-    /** Index of the page's first member in the table. */
+    /** Number of the page's first record in the table. */
     readonly first: number,
     readonly count: number,
     private readonly bytes: Uint8Array,
@@ -21,7 +21,7 @@ export class MemberPage {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  // Member `first + k`'s fields; ids and SHA-256s are views (copy them to keep them).
+  // Record `first + k`'s fields; ids and SHA-256s are views (copy them to keep them).
   id(k: number): Uint8Array {
     return this.bytes.subarray(k * RECORD, k * RECORD + 32);
   }
@@ -37,15 +37,43 @@ export class MemberPage {
   rawLength(k: number): number {
     return this.view.getUint32(k * RECORD + 76, true);
   }
+  /** The member's index in its archive (its seq). */
+  index(k: number): number {
+    return this.view.getUint32(k * RECORD + 80, true);
+  }
+}
+
+/** Where a reused member came from: its archive's row id in the index, its seq there, its offset in that archive's file. */
+export interface ReusedFrom {
+  archive: number;
+  seq: number;
+  offset: number;
+}
+
+/** Members [first, first + count) of the table are rows [seq, seq + count) of index archive `archive`, each `shift` bytes further on. */
+export interface ReusedRun {
+  first: number;
+  count: number;
+  archive: number;
+  seq: number;
+  shift: number;
 }
 
 /**
- * Member i: chunk id, offset in the file, member length, raw length, SHA-256 of the member's bytes.
- * With a spool path, every full page is appended to that file (created at the first) and read back
- * a page at a time; without one, pages stay in memory. Call dispose() when done with a spooled table.
+ * The members of one archive: one record per member (chunk id, offset in the file, member length, raw
+ * length, SHA-256 of the member's bytes, its index), except members reused unchanged from a stored
+ * archive, which are kept as runs (`reused`): an archive that reuses most of its predecessor costs a
+ * few records, not one per member. Records i are members i where nothing is reused. With a spool path,
+ * every full page is appended to that file (created at the first) and read back a page at a time;
+ * without one, pages stay in memory. Call dispose() when done with a spooled table.
  */
 export class MemberTable {
+  /** Members in all. */
   count = 0;
+  /** Records (the members not in `reused`). */
+  rows = 0;
+  /** Stretches of members reused unchanged (bytes and hash) from a stored archive, in table order: the index records each as a span. */
+  readonly reused: ReusedRun[] = [];
   private readonly full: Uint8Array[] = [];
   private spooled = 0;
   private spoolFd: number | null = null;
@@ -59,10 +87,18 @@ export class MemberTable {
     this.current = new Uint8Array(Math.min(pageSize, 1024) * RECORD);
   }
 
-  /** Appends a member. Throws fs errors when the spool file cannot be written. */
-  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array): void {
-    const k = this.count % this.pageSize;
-    if (k === 0 && this.count > 0) this.pageFull();
+  /**
+   * Appends a member; `from` when it is a stored archive's member reused with the very same bytes (it
+   * joins the last reused run when it follows it there and here). Throws fs errors when the spool file cannot be written.
+   */
+  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array, from?: ReusedFrom): void {
+    if (from) {
+      this.noteReused(offset, from);
+      this.count++;
+      return;
+    }
+    const k = this.rows % this.pageSize;
+    if (k === 0 && this.rows > 0) this.pageFull();
     if ((k + 1) * RECORD > this.current.length) this.growCurrent();
     const at = k * RECORD;
     this.current.set(id.subarray(0, 32), at);
@@ -71,10 +107,12 @@ export class MemberTable {
     view.setFloat64(64, offset, true);
     view.setUint32(72, length, true);
     view.setUint32(76, rawLength, true);
+    view.setUint32(80, this.count, true);
     this.count++;
+    this.rows++;
   }
 
-  // Member i's fields (random access reads its page from the spool when it is not the last one read).
+  // Record i's fields (random access reads its page from the spool when it is not the last one read).
   id(i: number): Uint8Array {
     return this.pageOf(i).id(i % this.pageSize);
   }
@@ -93,16 +131,31 @@ export class MemberTable {
 
   /** The pages in order (a spooled page is read when reached; a page is valid until the next is read). */
   *pages(): Generator<MemberPage> {
-    const pages = Math.ceil(this.count / this.pageSize);
+    const pages = Math.ceil(this.rows / this.pageSize);
     for (let p = 0; p < pages; p++) yield this.page(p);
   }
 
-  /** The members as an index entry's [id hex, offset, length, raw length] records (every one in memory: for small tables). */
+  /** The records as an index entry's [id hex, offset, length, raw length] records (every one in memory: for small tables). */
   records(): MemberRecord[] {
     const out: MemberRecord[] = [];
     for (const page of this.pages())
       for (let k = 0; k < page.count; k++) out.push([chunkIdHex(page.id(k)), page.offset(k), page.length(k), page.rawLength(k)]);
     return out;
+  }
+
+  /** Counts member `count` (at `offset` here) as reused from `from`. */
+  private noteReused(offset: number, from: ReusedFrom): void {
+    const shift = offset - from.offset;
+    const last = this.reused.at(-1);
+    if (
+      last &&
+      last.first + last.count === this.count &&
+      last.archive === from.archive &&
+      last.seq + last.count === from.seq &&
+      last.shift === shift
+    )
+      last.count++;
+    else this.reused.push({ first: this.count, count: 1, archive: from.archive, seq: from.seq, shift });
   }
 
   /** Closes and removes the spool file, if any; the table is empty afterwards. Never throws. */
@@ -117,12 +170,14 @@ export class MemberTable {
     }
     this.spoolFd = null;
     this.full.length = 0;
+    this.reused.length = 0;
     this.count = 0;
+    this.rows = 0;
     this.spooled = 0;
     this.cached = null;
   }
 
-  /** The page holding member i. */
+  /** The page holding record i. */
   private pageOf(i: number): MemberPage {
     const p = Math.floor(i / this.pageSize);
     return this.cached?.first === p * this.pageSize ? this.cached : this.page(p);
@@ -131,8 +186,8 @@ export class MemberTable {
   /** Page number p: the current page, one kept in memory, or one read back from the spool (then cached). */
   private page(p: number): MemberPage {
     const first = p * this.pageSize;
-    const count = Math.min(this.pageSize, this.count - first);
-    if (first + count === this.count && this.count % this.pageSize !== 0) return new MemberPage(first, count, this.current);
+    const count = Math.min(this.pageSize, this.rows - first);
+    if (first + count === this.rows && this.rows % this.pageSize !== 0) return new MemberPage(first, count, this.current);
     if (p >= this.spooled) return new MemberPage(first, count, this.full[p - this.spooled] ?? this.current);
     if (this.cached?.first === first) return this.cached;
     const bytes = new Uint8Array(this.pageSize * RECORD);

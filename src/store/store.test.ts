@@ -67,14 +67,20 @@ function indexed(root: string, client: string, file: string): { archiveId: strin
   const db = new Database(join(root, ".hashrelay", "index.sqlite"), { readonly: true });
   try {
     const row = db
-      .query<{ id: number; archive_id: string }, [string, string]>("SELECT id, archive_id FROM archives WHERE client = ? AND file = ?")
+      .query<{ id: number; archive_id: string }, [string, string]>(
+        "SELECT id, archive_id FROM archives WHERE client = ? AND file = ? AND live = 1",
+      )
       .get(client, file);
     if (!row) return undefined;
+    // its own rows, and those its spans lend it (index-spans.ts)
     const members = db
-      .query<{ id: string; sha: string }, [number]>(
-        "SELECT lower(hex(chunk_id)) AS id, lower(hex(member_sha256)) AS sha FROM members WHERE archive = ? ORDER BY seq",
+      .query<{ id: string; sha: string }, [number, number]>(
+        "SELECT seq, lower(hex(chunk_id)) AS id, lower(hex(member_sha256)) AS sha FROM members WHERE archive = ?" +
+          " UNION ALL SELECT s.first_seq + m.seq - s.source_seq, lower(hex(m.chunk_id)), lower(hex(m.member_sha256)) FROM spans s" +
+          " JOIN members m ON m.archive = s.source AND m.seq >= s.source_seq AND m.seq < s.source_seq + s.count WHERE s.archive = ?" +
+          " ORDER BY 1",
       )
-      .all(row.id)
+      .all(row.id, row.id)
       .map((m): [string, string] => [m.id, m.sha]);
     return { archiveId: row.archive_id, members };
   } finally {
