@@ -2,6 +2,7 @@
 import { HashRelayError } from "../errors.ts";
 import { archiveIdOf, type ManifestEntry } from "../archive/manifest.ts";
 import { FileDigestHasher } from "../archive/pieces-digest.ts";
+import { GarbagePacer } from "./garbage-pacer.ts";
 import { describeDigest, sameDigest } from "../protocol/file-digest.ts";
 import { decodeFetchedChunk, decodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType, IDLE_TIMEOUT_MS } from "../protocol/constants.ts";
@@ -10,6 +11,9 @@ import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { MemberBatches, memberName } from "./member-batches.ts";
 import { MemberCheckers, type MemberChecker } from "./member-checkers.ts";
+
+/** Members between two looks at the heap while receiving (garbage-pacer.ts). */
+const GARBAGE_CHECK_EVERY = 32;
 
 /** An archive to fetch: archive `file` of source `name`. */
 export interface FetchTarget {
@@ -96,8 +100,11 @@ export async function receiveMembers(
   const window = options.windowBytes ?? MEMBER_WINDOW_BYTES;
   const batches = new MemberBatches(entries.length, receipt, { ...options, checker, keep, window });
   const digest = new FileDigestHasher(receipt);
+  const garbage = new GarbagePacer();
   try {
     for (const [index, entry] of entries.entries()) {
+      // Frames, members and batches are garbage once written: JSC would let them pile up (garbage-pacer.ts).
+      if (index % GARBAGE_CHECK_EVERY === 0) garbage.check();
       await batches.makeRoom(entry.rawLength);
       const chunk = decodeFetchedChunk(await session.expectBinary(FrameType.SEALED_CHUNK, IDLE_TIMEOUT_MS));
       if (chunk.index !== index)
