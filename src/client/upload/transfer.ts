@@ -82,7 +82,7 @@ async function buildPages(
     onSegment: (segment) => index.addSegment(segment),
     onChunk: async (chunk) => {
       const { kept, bytes } = choice.atCut(chunk);
-      const full = pages.add({ id: chunk.id, rawLength: chunk.rawLength }, kept, bytes);
+      const full = pages.add({ id: chunk.id, rawLength: chunk.rawLength }, kept, bytes, chunk.reused === null);
       tally.hashed(chunk.rawLength);
       if (full) await pipeline.offer(full);
     },
