@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { MANIFEST_PAGE_ENTRIES } from "../../protocol/constants.ts";
-import { PAGE_SPAN_BYTES, PageBuilder, type KeptChunk } from "./page-builder.ts";
+import { PAGE_MAX_ENTRIES, PAGE_SPAN_BYTES, PageBuilder, type KeptChunk } from "./page-builder.ts";
 
 const CHUNK = 64 * 1024;
 const none: KeptChunk = { kind: "none", from: 0 };
@@ -19,9 +18,10 @@ describe("page builder", () => {
 
   test("chunks taken unread from the last archive do not: an unchanged stretch is one page up to the entry cap", () => {
     // A one-line edit of a 3.3 GiB tree asked one NEED per 16 MiB of unchanged stream when they counted.
-    expect(chunksUntilFull(new PageBuilder(), false, MANIFEST_PAGE_ENTRIES - 1)).toBeNull();
+    expect(PAGE_MAX_ENTRIES * CHUNK).toBeGreaterThan(4 * PAGE_SPAN_BYTES);
+    expect(chunksUntilFull(new PageBuilder(), false, PAGE_MAX_ENTRIES - 1)).toBeNull();
     const builder = new PageBuilder();
-    expect(chunksUntilFull(builder, false, MANIFEST_PAGE_ENTRIES)).toBe(MANIFEST_PAGE_ENTRIES);
+    expect(chunksUntilFull(builder, false, PAGE_MAX_ENTRIES)).toBe(PAGE_MAX_ENTRIES);
     // after an unchanged stretch, a page still closes once what it read reaches the span
     for (let i = 0; i < 100; i++) builder.add(entry(i), none, 0, false);
     expect(chunksUntilFull(builder, true, 10_000)).toBe(PAGE_SPAN_BYTES / CHUNK);
