@@ -32,7 +32,9 @@ test("client config hashes: 'since' moves only when the hash changes; the file s
     web01: { hash: H2, since: "2026-01-03T00:00:00.000Z", lastSeen: "2026-01-03T00:00:00.000Z" },
     db01: { hash: H1, since: "2026-01-03T00:00:00.000Z", lastSeen: "2026-01-03T00:00:00.000Z" },
   });
-  expect(new ClientConfigs(dir).saw("web01", H2, new Date("2026-01-04T00:00:00Z"), fail)!.since).toBe("2026-01-03T00:00:00.000Z");
+  const restarted = new ClientConfigs(dir);
+  expect(restarted.saw("web01", H2, new Date("2026-01-04T00:00:00Z"), fail)!.since).toBe("2026-01-03T00:00:00.000Z");
+  await restarted.flushed(); // its write must not outlive the test (the folder may be gone by then)
 });
 
 test("a failed write goes to onError, not to the caller", async () => {

@@ -5,9 +5,9 @@
 // before the last files. The gate points TMPDIR at a folder of its own and names it in
 // HASHRELAY_TEST_TMPDIR; only then does this act, so a `bun test` run beside other work touches no one
 // else's files. Files run one after another: what the folder held when a file's last test ended is
-// that file's (or an earlier one's), and is removed when a test of the next file starts; what the next
-// file made meanwhile (at load, in beforeAll) is not in that list. Mount points are left alone. The
-// gate removes the folder itself at the end.
+// that file's (or an earlier one's), and is removed when a test of the file after next starts: a whole
+// file later, so that work a test left running (a background write) is not cut short; what later files
+// made is not in that list. Mount points are left alone. The gate removes the folder itself at the end.
 import { afterEach, beforeEach } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -18,13 +18,16 @@ const ownFolder = process.env.HASHRELAY_TEST_TMPDIR;
 if (ownFolder && path.resolve(os.tmpdir()) === path.resolve(ownFolder)) {
   let currentFile = Bun.main;
   let leftByLastTest: string[] = [];
+  /** What the folder held when the file before the last one ended: removed when the next file starts. */
+  let leftByFileBefore: string[] = [];
   afterEach(() => {
     leftByLastTest = fs.readdirSync(ownFolder);
   });
   beforeEach(() => {
     if (Bun.main === currentFile) return;
     currentFile = Bun.main;
-    remove(ownFolder, leftByLastTest);
+    remove(ownFolder, leftByFileBefore);
+    leftByFileBefore = leftByLastTest;
     leftByLastTest = [];
   });
 }
