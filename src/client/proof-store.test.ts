@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Database } from "bun:sqlite";
+import { idChanges } from "../archive/sorted-ids.ts";
 import { ProofStore } from "./proof-store.ts";
 import { PROOF_ROUNDS, PROOF_TOKEN_BYTES, GMAC_FIRST_ROUND } from "../protocol/constants.ts";
 
@@ -81,18 +83,60 @@ describe("ProofStore", () => {
       ],
       100,
     );
-    expect(store.setSourceChunks("www", [idA], 100, 0)).toBe(0);
-    // later: www's last archive holds only B; A was seen at 100
-    expect(store.setSourceChunks("www", [idB], 5000, 50)).toBe(0);
+    expect(store.setSourceChunks("www", "a1", { all: [idA] }, 100, 0)).toBe(0);
+    // later: www's last archive holds only B; A left it at 5000
+    expect(store.setSourceChunks("www", "a2", { from: "a1", changes: idChanges([idA], [idB]) }, 5000, 50)).toBe(0);
     expect(store.left(idA)).toBe(PROOF_ROUNDS);
-    expect(store.setSourceChunks("www", [idB], 6000, 200)).toBe(1);
+    expect(store.setSourceChunks("www", "a2", { all: [idB] }, 6000, 200)).toBe(0);
+    expect(store.left(idA)).toBe(PROOF_ROUNDS);
+    expect(store.setSourceChunks("www", "a2", { from: "a2", changes: [] }, 9000, 5001)).toBe(1);
     expect(store.left(idA)).toBe(0);
     expect(store.left(idB)).toBe(PROOF_ROUNDS);
     // B is in etc's last archive too: www dropping it does not prune it
-    store.setSourceChunks("etc", [idB], 6000, 0);
-    expect(store.setSourceChunks("www", [], 9000, 8000)).toBe(0);
+    store.setSourceChunks("etc", "e1", { all: [idB] }, 6000, 0);
+    expect(store.setSourceChunks("www", "a3", { from: "a2", changes: idChanges([idB], []) }, 9000, 8000)).toBe(0);
+    expect(store.setSourceChunks("www", "a3", { from: "a3", changes: [] }, 99_000, 98_000)).toBe(0);
     expect(store.left(idB)).toBe(PROOF_ROUNDS);
+    // etc drops it too: stamped then, pruned once that is older than the cut-off
+    expect(store.setSourceChunks("etc", "e2", { all: [] }, 100_000, 0)).toBe(0);
+    expect(store.setSourceChunks("etc", "e2", { from: "e2", changes: [] }, 200_000, 100_001)).toBe(1);
+    expect(store.left(idB)).toBe(0);
     store.close();
+  });
+
+  test("a change is recorded only from the archive the file holds for the source", () => {
+    const store = ProofStore.open(tempFile());
+    store.setSourceChunks("www", "a1", { all: [idA] }, 100, 0);
+    expect(store.recordedArchive("www")).toBe("a1");
+    expect(() => store.setSourceChunks("www", "a3", { from: "a2", changes: idChanges([idA], [idB]) }, 200, 0)).toThrow(/holds archive a1/);
+    expect(store.recordedArchive("www")).toBe("a1");
+    expect(store.recordedArchive("etc")).toBeNull();
+    store.close();
+  });
+
+  test("a backup that changed a few chunks writes rows for those, not for the whole archive", () => {
+    const file = tempFile();
+    const store = ProofStore.open(file);
+    const ids = Array.from({ length: 20_000 }, (_, i) => {
+      const id = new Uint8Array(32);
+      new DataView(id.buffer).setUint32(0, i * 7);
+      return id;
+    });
+    store.add(
+      ids.map((id) => ({ id, first: 0, tokens: tokens(3) })),
+      100,
+    );
+    store.setSourceChunks("www", "a1", { all: ids }, 100, 0);
+    const after = [...ids.slice(0, 500), ...ids.slice(503)];
+    store.setSourceChunks("www", "a2", { from: "a1", changes: idChanges(ids, after) }, 200, 0);
+    store.close();
+    // Before, every chunk of the archive was stamped (and its link rewritten) at every backup.
+    const db = new Database(file);
+    const rows = db.query("SELECT count(*) AS n FROM source_chunks WHERE source = 'www'").get() as { n: number };
+    expect(rows.n).toBe(19_997);
+    const stamped = db.query("SELECT count(*) AS n FROM proofs WHERE seen = 200").get() as { n: number };
+    expect(stamped.n).toBe(3);
+    db.close();
   });
 
   test("staged answers count only once added, and a connection closed before that forgets them", () => {

@@ -14,6 +14,7 @@ import {
   hashChunkRecords,
   type ChunkRecord,
 } from "../../archive/source-index-records.ts";
+import { compareIds } from "../../archive/sorted-ids.ts";
 import type { SegmentCursor } from "../../archive/stream-map.ts";
 import type { PreviousStream } from "../archive-builder.ts";
 import { IndexFile, type IndexFileWriter } from "./index-files.ts";
@@ -153,6 +154,11 @@ export class SourceIndex {
     matchesAt: (index, entry) => index >= 0 && index < this.chunkCount && this.sameEntry(index, entry),
   };
 
+  /** The archive's distinct chunk ids, ascending (views valid until the next step): one pass over its ids file. */
+  distinctIds(): Generator<Uint8Array> {
+    return idsOf(this.ids);
+  }
+
   /** Closes the files; a second call does nothing. */
   close(): void {
     if (this.closed) return;
@@ -207,8 +213,26 @@ export class SourceIndex {
   }
 }
 
-/** Byte order of two 32-byte chunk ids (the first 32 bytes of `a`). */
-function compareIds(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return 0;
+/**
+ * The distinct chunk ids of the index in folder `dir` (its ids file alone, which must name `archiveId`),
+ * ascending, as views valid until the next step; nothing when the file is missing or names another
+ * archive. Reads the file once, through one buffer. Throws fs errors.
+ */
+export function* idsInFolder(dir: string, archiveId: string): Generator<Uint8Array> {
+  const ids = IndexFile.open(join(dir, "ids"), "ids", archiveId, ID_RECORD_BYTES);
+  if (!ids) return;
+  try {
+    yield* idsOf(ids);
+  } finally {
+    ids.close();
+  }
+}
+
+function* idsOf(ids: IndexFile): Generator<Uint8Array> {
+  const take = ids.sequential(ID_RECORD_BYTES * 4096);
+  for (let i = 0; i < ids.header.count; i++) {
+    const record = take(ID_RECORD_BYTES);
+    if (!record) throw new Error(`ids file ends before record ${i}`);
+    yield record.subarray(0, 32);
+  }
 }

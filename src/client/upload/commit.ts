@@ -4,9 +4,11 @@ import { signDocument } from "../../protocol/signed-document.ts";
 import { basename } from "node:path";
 import type { SecureSession } from "../../session/secure-session.ts";
 import type { ArchiveSummary } from "../archive-builder.ts";
+import { idChanges } from "../../archive/sorted-ids.ts";
+import { idsInFolder } from "../source-index/source-index.ts";
 import type { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { SourceResult } from "../source-result.ts";
-import type { ProofAnswers } from "./proof-answers.ts";
+import type { ArchiveChunkIds, ProofAnswers } from "./proof-answers.ts";
 import { checkReceipt } from "./receipt.ts";
 import type { SourceHistory } from "./source-offer.ts";
 import type { UploadContext } from "./upload-context.ts";
@@ -70,7 +72,6 @@ export async function commitArchive(
     index.abandon();
     throw err;
   }
-  proofs.record(index.chunkIds(), ctx.now().getTime());
   const sourceIndex = await finished.then(
     () => basename(index.dir),
     (err: Error) => {
@@ -80,6 +81,7 @@ export async function commitArchive(
       return undefined;
     },
   );
+  proofs.record(summary.archiveId, chunkIdsOf(index, summary.archiveId, sourceIndex !== undefined, history), ctx.now().getTime());
   await ctx.state.saveSource({
     name,
     fingerprint: archive.fingerprint,
@@ -92,4 +94,17 @@ export async function commitArchive(
   ctx.state.pruneIndexes(name, sourceIndex);
   const unchanged = done.type === "have" || (tally.chunksSent === 0 && history.previous?.archiveId === summary.archiveId);
   return tally.result(unchanged ? "unchanged" : "sent", receipt.file, done.held ? { held: done.held } : {});
+}
+
+/**
+ * The chunk ids of the new archive `archiveId` for the proof file: what changed since the last archive, read from the
+ * two indexes' sorted ids files, when both were written (the records written then follow the change);
+ * and all of them, from memory, for when the proof file holds another archive.
+ */
+function chunkIdsOf(index: SourceIndexWriter, archiveId: string, written: boolean, history: SourceHistory): ArchiveChunkIds {
+  const last = history.index;
+  const lastId = history.previous?.archiveId;
+  const all = () => index.chunkIds();
+  if (!written || !last || !lastId) return { all };
+  return { all, changesFrom: { archiveId: lastId, changes: () => idChanges(last.distinctIds(), idsInFolder(index.dir, archiveId)) } };
 }

@@ -2,7 +2,8 @@
 import { PROOF_ROUNDS } from "../../protocol/constants.ts";
 import { proofTokens } from "../../protocol/proof.ts";
 import type { Logger } from "../../io/log.ts";
-import { ProofStore, type ProofRows } from "../proof-store.ts";
+import type { IdChange } from "../../archive/sorted-ids.ts";
+import { ProofStore, type ProofRows, type SourceChunks } from "../proof-store.ts";
 
 /** Proof answers of chunks in no source's last archive are forgotten this long after the chunk was last backed up. */
 const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
@@ -12,6 +13,14 @@ const PROOF_KEEP_MS = 30 * 24 * 3600 * 1000;
  * chunk in memory, so a first backup of a TiB (16 million chunks) would otherwise hold ~5 GB.
  */
 const STAGE_EVERY = 1024;
+
+/** The chunk ids of a new archive, as ProofAnswers.record takes them. */
+export interface ArchiveChunkIds {
+  /** Every id (repeats allowed). */
+  all(): Iterable<Uint8Array>;
+  /** What changed since the last archive `archiveId`, when both archives' sorted ids can be read. */
+  changesFrom?: { archiveId: string; changes(): Iterable<IdChange> };
+}
 
 /**
  * The proof file and the answers made during one source's transfer. Owned by the transfer stage: the
@@ -68,13 +77,20 @@ export class ProofAnswers {
     this.keep(id, first, this.store && first !== null ? proofTokens(this.store.secret, id, raw, first, PROOF_ROUNDS) : null);
   }
 
-  /** Records the answers made and the source's chunks (the archive is receipted); a failure is logged, not thrown. */
-  record(chunkIds: Iterable<Uint8Array>, nowMs: number): void {
+  /**
+   * Records the answers made and the chunks of the source's new archive `archiveId` (it is receipted): only
+   * what changed since the archive the proof file holds for the source when `chunks.changesFrom` starts
+   * there, else all of `chunks.all()`. A failure is logged, not thrown.
+   */
+  record(archiveId: string, chunks: ArchiveChunkIds, nowMs: number): void {
     this.stageRows();
     if (!this.store) return;
     try {
       this.store.addStaged(nowMs);
-      this.store.setSourceChunks(this.name, chunkIds, nowMs, nowMs - PROOF_KEEP_MS);
+      const since = chunks.changesFrom;
+      const changed = since && this.store.recordedArchive(this.name) === since.archiveId;
+      const ids: SourceChunks = changed ? { from: since.archiveId, changes: since.changes() } : { all: chunks.all() };
+      this.store.setSourceChunks(this.name, archiveId, ids, nowMs, nowMs - PROOF_KEEP_MS);
     } catch (err) {
       // The archive is stored and receipted: a proof file that cannot be written costs verify, not the backup.
       this.log.log("warn", `proof answers of this backup not recorded: ${(err as Error).message}`, { name: this.name });
