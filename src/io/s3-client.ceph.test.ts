@@ -116,6 +116,7 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     const s3 = await clientFor("archives");
     const { old, next, pieces } = archivePair();
     await s3.putObject("web01/backup-www-old.tar.gz", old.bytes);
+    expect(await s3.headObject("web01/backup-www-old.tar.gz")).toMatchObject({ size: old.bytes.length }); // over the 8 MiB XML limit
     const plan = planCompose(pieces);
     expect(plan.parts.some((p) => p.kind === "copy") && plan.parts.some((p) => p.kind === "upload")).toBe(true);
     expect(plan.parts.slice(0, -1).every((p) => (p.kind === "copy" ? p.end - p.start : p.length) >= 5 * MiB)).toBe(true);
@@ -130,10 +131,13 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     const seconds = (performance.now() - began) / 1000;
     const stored = await s3.getBytes("web01/backup-www-next.tar.gz");
     expect(Buffer.compare(Buffer.from(stored), Buffer.from(next.bytes))).toBe(0);
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-s3-")), "next.tar.gz");
-    fs.writeFileSync(file, stored);
-    expect(spawnSync("gzip", ["-t", file]).status).toBe(0);
-    fs.rmSync(path.dirname(file), { recursive: true });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-s3-"));
+    try {
+      fs.writeFileSync(path.join(dir, "next.tar.gz"), stored);
+      expect(spawnSync("gzip", ["-t", path.join(dir, "next.tar.gz")]).status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
     console.log(
       `ceph: composed ${(plan.size / MiB).toFixed(1)} MiB in ${plan.parts.length} parts, ${seconds.toFixed(2)} s: ` +
         `${(plan.bytesCopied / MiB).toFixed(1)} MiB copied inside the store, ${(plan.bytesUploaded / MiB).toFixed(1)} MiB uploaded`,

@@ -83,6 +83,11 @@ export class S3Client {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end - 1}` } : {};
     const response = await openS3Stream(this.target, { operation: "GetObject", method: "GET", key, headers });
     const size = Number(response.headers.get("content-length"));
+    if (range && (response.status !== 206 || size !== range.end - range.start)) {
+      await response.body?.cancel();
+      const s3Message = `asked for ${range.end - range.start} bytes at ${range.start}, got HTTP ${response.status} with ${size} bytes`;
+      throw new S3Error({ operation: "GetObject", status: response.status, s3Code: "RangeNotHonoured", s3Message, requestId: "" });
+    }
     const whole = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
     return {
       body: response.body ?? new ReadableStream({ start: (c) => c.close() }),

@@ -46,12 +46,15 @@ describe("s3EnvironmentFrom", () => {
 describe("readCredentialsFile", () => {
   test("reads a 0600 file; refuses one that group or others can read, with the chmod to run", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hashrelay-s3-creds-"));
-    const file = path.join(dir, "credentials");
-    fs.writeFileSync(file, FILE, { mode: 0o600 });
-    expect(readCredentialsFile(file).accessKeyId).toBe("AKIDEXAMPLE");
-    fs.chmodSync(file, 0o640);
-    expect(() => readCredentialsFile(file)).toThrow(`credentials file ${file} is readable by group or others (mode 0640)`);
-    expect(() => readCredentialsFile(path.join(dir, "missing"))).toThrow("not found");
-    fs.rmSync(dir, { recursive: true });
+    try {
+      const file = path.join(dir, "credentials");
+      fs.writeFileSync(file, FILE, { mode: 0o600 });
+      expect(readCredentialsFile(file).accessKeyId).toBe("AKIDEXAMPLE");
+      fs.chmodSync(file, 0o640);
+      expect(() => readCredentialsFile(file)).toThrow(`credentials file ${file} is readable by group or others (mode 0640)`);
+      expect(() => readCredentialsFile(path.join(dir, "missing"))).toThrow("not found");
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Limits and deadlines of S3 requests, against local loopback listeners that misbehave on purpose (a real RGW does not).
 import { afterAll, describe, expect, test } from "bun:test";
 import net from "node:net";
+import { S3Client } from "./s3-client.ts";
 import { MAX_ERROR_BODY, type S3Target, objectUrl, sendS3 } from "./s3-request.ts";
 
 const target = (endpoint: string, timeoutMs = 5_000): S3Target => ({
@@ -21,6 +22,7 @@ const oversized = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
   fetch: (request) => {
+    if (request.headers.get("range")) return new Response("the whole object, range ignored");
     const size = Number(new URL(request.url).searchParams.get("size"));
     const padding = "x".repeat(size); // the body is `size` bytes and a little more
     return new Response(`<Error><Code>SlowDown</Code><Message>${padding}</Message><RequestId>r1</RequestId></Error>`, { status: 503 });
@@ -55,11 +57,19 @@ describe("sendS3", () => {
   });
 });
 
+describe("S3Client.getObject", () => {
+  test("a ranged get answered with the whole object is refused, not taken for the range", async () => {
+    const client = new S3Client(target(`http://127.0.0.1:${oversized.port}`));
+    await expect(client.getObject("k", { start: 0, end: 4 })).rejects.toMatchObject({ s3Code: "RangeNotHonoured" });
+  });
+});
+
 describe("objectUrl", () => {
   test("path-style and virtual-host URLs, keys encoded once with / kept", () => {
     const path = target("http://127.0.0.1:7480");
     expect(objectUrl(path, "a b/c+d", { uploads: "" }).href).toBe("http://127.0.0.1:7480/bucket/a%20b/c%2Bd?uploads=");
     expect(objectUrl(path).href).toBe("http://127.0.0.1:7480/bucket");
+    for (const key of ["", "a/../b", "./a", "a/."]) expect(() => objectUrl(path, key)).toThrow(RangeError);
     expect(objectUrl({ ...path, endpoint: "https://s3.example.org", pathStyle: false }, "k/v").href).toBe(
       "https://bucket.s3.example.org/k/v",
     );

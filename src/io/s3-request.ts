@@ -38,8 +38,12 @@ export const MAX_ERROR_BODY = 64 * 1024;
 /** Any other XML answer (a listing of 1,000 keys is ~300 KiB). */
 export const MAX_XML_BODY = 8 * 1024 * 1024;
 
-/** The URL of `key` (or of the bucket) at `target`, keys encoded once with `/` kept. */
+/** The URL of `key` (or of the bucket) at `target`, keys encoded once with `/` kept; RangeError for a key a URL cannot carry as is. */
 export function objectUrl(target: S3Target, key?: string, query: Record<string, string> = {}): URL {
+  // a URL would fold "." and ".." segments away, addressing another key than the one signed
+  if (key !== undefined && (key === "" || key.split("/").some((segment) => segment === "." || segment === ".."))) {
+    throw new RangeError(`object key ${JSON.stringify(key)} is empty or has a "." or ".." segment`);
+  }
   const base = new URL(target.endpoint);
   const path = key === undefined ? "" : uriEncode(key, true);
   const url = target.pathStyle
@@ -59,7 +63,8 @@ export async function sendS3(target: S3Target, request: S3Request): Promise<S3An
   const deadline = new Deadline(target.timeoutMs);
   try {
     const response = await fetchSigned(target, request, deadline);
-    const text = await readCappedText(response, MAX_XML_BODY, request.operation);
+    // a HEAD's Content-Length is the object's, with no body behind it
+    const text = request.method === "HEAD" ? "" : await readCappedText(response, MAX_XML_BODY, request.operation);
     if (/^\s*(<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(text)) {
       throw s3ErrorFromAnswer(request.operation, response.status, text, response.headers.get("x-amz-request-id"));
     }
