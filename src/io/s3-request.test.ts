@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import net from "node:net";
 import { S3Client } from "./s3-client.ts";
-import { MAX_ERROR_BODY, type S3Target, objectUrl, sendS3 } from "./s3-request.ts";
+import { MAX_ERROR_BODY, type S3Target, objectUrl, openS3Stream, sendS3 } from "./s3-request.ts";
 
 const target = (endpoint: string, timeoutMs = 5_000): S3Target => ({
   endpoint,
@@ -23,6 +23,10 @@ const oversized = Bun.serve({
   port: 0,
   fetch: (request) => {
     if (request.headers.get("range")) return new Response("the whole object, range ignored");
+    if (new URL(request.url).pathname.endsWith("/stalls")) {
+      // a body that sends its first bytes, then nothing, and never ends
+      return new Response(new ReadableStream({ start: (controller) => controller.enqueue(new Uint8Array(10)) }));
+    }
     const size = Number(new URL(request.url).searchParams.get("size"));
     const padding = "x".repeat(size); // the body is `size` bytes and a little more
     return new Response(`<Error><Code>SlowDown</Code><Message>${padding}</Message><RequestId>r1</RequestId></Error>`, { status: 503 });
@@ -61,6 +65,17 @@ describe("S3Client.getObject", () => {
   test("a ranged get answered with the whole object is refused, not taken for the range", async () => {
     const client = new S3Client(target(`http://127.0.0.1:${oversized.port}`));
     await expect(client.getObject("k", { start: 0, end: 4 })).rejects.toMatchObject({ s3Code: "RangeNotHonoured" });
+  });
+});
+
+describe("openS3Stream", () => {
+  test("a body that stops coming fails the stream with TIMEOUT after the deadline", async () => {
+    const response = await openS3Stream(target(`http://127.0.0.1:${oversized.port}`, 300), {
+      operation: "GetObject",
+      method: "GET",
+      key: "stalls",
+    });
+    await expect(response.arrayBuffer()).rejects.toMatchObject({ code: "TIMEOUT", s3Code: "Timeout" });
   });
 });
 
