@@ -160,6 +160,40 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     expect(await s3.listMultipartUploads("")).toEqual([]);
     expect(Buffer.compare(Buffer.from(await s3.getBytes("old.tar.gz")), Buffer.from(old.bytes))).toBe(0);
   });
+  test("a silent store: the request fails with TIMEOUT, and succeeds once the store answers again", async () => {
+    const s3 = await clientFor("gateway-paused");
+    await s3.putObject("k", bytes("still here"));
+    const impatient = new S3Client({ ...s3.target, timeoutMs: 500 });
+    rgw!.pauseGateway(true);
+    try {
+      await expect(impatient.getBytes("k")).rejects.toMatchObject({ s3Code: "Timeout", code: "TIMEOUT" });
+    } finally {
+      rgw!.pauseGateway(false);
+    }
+    expect(text(await impatient.getBytes("k"))).toBe("still here");
+  });
+  test("the store killed mid-compose: a clear error, the old object intact, the leftover upload found and aborted", async () => {
+    const s3 = await clientFor("gateway-killed");
+    const { old, next, pieces } = archivePair();
+    await s3.putObject("old.tar.gz", old.bytes);
+    const plan = planCompose(pieces);
+    let served = 0;
+    const killing = async (source: PartSource) => {
+      if (++served === 3) await rgw!.killGateway();
+      return sourceBytes(old.bytes, pieces, next.newMembers)(source);
+    };
+    await expect(composeObject(s3, "next.tar.gz", "old.tar.gz", plan, killing)).rejects.toMatchObject({
+      s3Code: "NetworkError",
+      code: "STORAGE",
+    });
+    await rgw!.restartGateway();
+    expect(await s3.headObject("next.tar.gz")).toBeNull();
+    expect(Buffer.compare(Buffer.from(await s3.getBytes("old.tar.gz")), Buffer.from(old.bytes))).toBe(0);
+    const leftovers = await s3.listMultipartUploads("");
+    expect(leftovers.map((u) => u.key)).toEqual(["next.tar.gz"]); // its abort could not reach the store
+    for (const upload of leftovers) await s3.abortMultipartUpload(upload.key, upload.uploadId);
+    expect(await s3.listMultipartUploads("")).toEqual([]);
+  });
 });
 
 interface Archive {

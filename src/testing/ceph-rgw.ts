@@ -24,6 +24,12 @@ export interface CephRgw {
   startSeconds: number;
   /** Runs radosgw-admin with `args` against this cluster; returns its stdout, throws on failure. */
   admin(args: readonly string[]): string;
+  /** Faults: kills radosgw (the store is down: connections refused) and waits for its exit. */
+  killGateway(): Promise<void>;
+  /** Starts radosgw again after killGateway; resolves on its first answer. */
+  restartGateway(): Promise<void>;
+  /** Faults: stops (true, SIGSTOP: the store is silent, connections hang) or resumes (false, SIGCONT) radosgw. */
+  pauseGateway(paused: boolean): void;
   /** Kills every daemon (its process group), waits for them to exit, removes the folder. Idempotent. */
   stop(): Promise<void>;
 }
@@ -93,7 +99,7 @@ class Cluster {
       "-o",
       path.join(this.folder, "rgw.keyring"),
     ]);
-    this.daemon("radosgw", ["-n", "client.rgw", "--keyring", path.join(this.folder, "rgw.keyring")]);
+    this.startGateway();
     const user = JSON.parse(this.admin(["user", "create", "--uid=hashrelay-test", "--display-name=HashRelay test"]));
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await this.firstAnswer(endpoint, began + START_DEADLINE_MS);
@@ -104,8 +110,23 @@ class Cluster {
       folder: this.folder,
       startSeconds: (performance.now() - began) / 1000,
       admin: (args) => this.admin(args),
+      killGateway: async () => {
+        const gateway = this.daemons.pop()!;
+        signalGroup(gateway, "SIGKILL");
+        await ended(gateway);
+      },
+      restartGateway: async () => {
+        this.startGateway();
+        await this.firstAnswer(endpoint, performance.now() + START_DEADLINE_MS);
+      },
+      pauseGateway: (paused) => signalGroup(this.daemons.at(-1)!, paused ? "SIGSTOP" : "SIGCONT"),
       stop: () => this.stop(),
     };
+  }
+
+  /** Starts radosgw, always the last of the daemons. */
+  private startGateway(): void {
+    this.daemon("radosgw", ["-n", "client.rgw", "--keyring", path.join(this.folder, "rgw.keyring")]);
   }
 
   /** radosgw-admin against this cluster (it waits for the OSD to take writes). */
@@ -205,6 +226,9 @@ osd pool default min size = 1
 mon allow pool size one = true
 mon allow pool delete = true
 osd crush chooseleaf type = 0
+# a killed radosgw stays a watcher of its control objects until this runs out, and a bucket change
+# made by its successor waits for it (30 s by default)
+osd client watch timeout = 10
 osd objectstore = memstore
 memstore device bytes = 1073741824
 run dir = ${folder}/run
