@@ -145,21 +145,15 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
   });
 
   test("a compose that fails midway is aborted: the old object intact, no new key, no upload left", async () => {
-    const s3 = await clientFor("failed-compose");
-    const { old, next, pieces } = archivePair();
-    await s3.putObject("old.tar.gz", old.bytes);
-    const plan = planCompose(pieces);
-    let served = 0;
-    const failing = (source: PartSource) => {
-      if (++served > 3) throw new Error("the client went away");
-      return sourceBytes(old.bytes, pieces, next.newMembers)(source);
-    };
-    await expect(composeObject(s3, "next.tar.gz", "old.tar.gz", plan, failing)).rejects.toThrow("the client went away");
-    expect(served).toBe(4);
+    const { s3, old, compose } = await composeWith("failed-compose", (served) => {
+      if (served > 3) throw new Error("the client went away");
+    });
+    await expect(compose).rejects.toThrow("the client went away");
     expect(await s3.headObject("next.tar.gz")).toBeNull();
     expect(await s3.listMultipartUploads("")).toEqual([]);
     expect(Buffer.compare(Buffer.from(await s3.getBytes("old.tar.gz")), Buffer.from(old.bytes))).toBe(0);
   });
+
   test("a silent store: the request fails with TIMEOUT, and succeeds once the store answers again", async () => {
     const s3 = await clientFor("gateway-paused");
     await s3.putObject("k", bytes("still here"));
@@ -172,20 +166,12 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     }
     expect(text(await impatient.getBytes("k"))).toBe("still here");
   });
+
   test("the store killed mid-compose: a clear error, the old object intact, the leftover upload found and aborted", async () => {
-    const s3 = await clientFor("gateway-killed");
-    const { old, next, pieces } = archivePair();
-    await s3.putObject("old.tar.gz", old.bytes);
-    const plan = planCompose(pieces);
-    let served = 0;
-    const killing = async (source: PartSource) => {
-      if (++served === 3) await rgw!.killGateway();
-      return sourceBytes(old.bytes, pieces, next.newMembers)(source);
-    };
-    await expect(composeObject(s3, "next.tar.gz", "old.tar.gz", plan, killing)).rejects.toMatchObject({
-      s3Code: "NetworkError",
-      code: "STORAGE",
+    const { s3, old, compose } = await composeWith("gateway-killed", async (served) => {
+      if (served === 3) await rgw!.killGateway();
     });
+    await expect(compose).rejects.toMatchObject({ s3Code: "NetworkError", code: "STORAGE" });
     await rgw!.restartGateway();
     expect(await s3.headObject("next.tar.gz")).toBeNull();
     expect(Buffer.compare(Buffer.from(await s3.getBytes("old.tar.gz")), Buffer.from(old.bytes))).toBe(0);
@@ -195,6 +181,22 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     expect(await s3.listMultipartUploads("")).toEqual([]);
   });
 });
+
+/**
+ * Puts an old archive as old.tar.gz in a new bucket and starts composing next.tar.gz from it;
+ * `beforeSource` runs before each upload source is read, with how many were read so far (1 first).
+ */
+async function composeWith(bucket: string, beforeSource: (served: number) => void | Promise<void>) {
+  const s3 = await clientFor(bucket);
+  const { old, next, pieces } = archivePair();
+  await s3.putObject("old.tar.gz", old.bytes);
+  let served = 0;
+  const bytesOf = async (source: PartSource) => {
+    await beforeSource(++served);
+    return sourceBytes(old.bytes, pieces, next.newMembers)(source);
+  };
+  return { s3, old, compose: composeObject(s3, "next.tar.gz", "old.tar.gz", planCompose(pieces), bytesOf) };
+}
 
 interface Archive {
   bytes: Uint8Array;
