@@ -1,6 +1,6 @@
 // Test helper: a real single-node Ceph (one monitor, one memstore OSD, radosgw on 127.0.0.1, cephx) in a temp folder.
 //
-// Started once per test file (~10 s here, see startCephRgw) from Debian's ceph-mon, ceph-osd and radosgw
+// Started once per test file (~14 s here on 2 shared cores) from Debian's ceph-mon, ceph-osd and radosgw
 // (build/provision.sh installs them). Every daemon runs in the foreground as a child of the test, in a
 // process group of its own; stop() ends the groups and removes the folder, and so does the test
 // process's exit if a file ends without calling it.
@@ -35,7 +35,7 @@ export interface CephRgw {
 }
 
 const COMMANDS = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "ceph-authtool", "monmaptool"];
-/** A start that takes longer than this has failed (it takes ~10 s on 2 shared cores). */
+/** A start that takes longer than this has failed (it takes ~14 s on 2 shared cores). */
 const START_DEADLINE_MS = 90_000;
 
 /**
