@@ -16,6 +16,8 @@ declare -A PACKAGES=(
   [ufw]=ufw [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client [visudo]=sudo
   [debootstrap]=debootstrap [systemd-analyze]=systemd [systemd-notify]=systemd [systemd-nspawn]=systemd-container
   [losetup]=mount [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [mkfs.ext4]=e2fsprogs [filefrag]=e2fsprogs
+  [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [radosgw]=radosgw [radosgw-admin]=ceph-common [ceph]=ceph-common
+  [ceph-authtool]=ceph-common [monmaptool]=ceph-base
 )
 
 usage() {
