@@ -164,7 +164,8 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     } finally {
       rgw!.pauseGateway(false);
     }
-    expect(text(await impatient.getBytes("k"))).toBe("still here");
+    // the store's first answers after it resumes may be slow on a loaded machine: a patient client asks
+    expect(text(await s3.getBytes("k"))).toBe("still here");
   });
 
   test("the store killed mid-compose: a clear error, the old object intact, the leftover upload found and aborted", async () => {
