@@ -52,7 +52,8 @@ describe("compareTarPaths", () => {
       fc.property(segment, segment, (a, b) => {
         const byBytes = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
         expect(Math.sign(compareTarPaths(a, b))).toBe(byBytes);
-        expect(Math.sign(compareTarPaths(b, a))).toBe(-byBytes);
+        // -byBytes || 0, not -0: toBe compares with Object.is, and equal segments are drawn now and then
+        expect(Math.sign(compareTarPaths(b, a))).toBe(-byBytes || 0);
       }),
     );
   });
