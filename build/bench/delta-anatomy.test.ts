@@ -45,6 +45,18 @@ describe("delta anatomy", () => {
     expect(a.literal).toBeGreaterThanOrEqual(256);
     expect(a.literal - a.edges).toBeLessThanOrEqual(10);
     expect(a.bodyWithoutEdges).toBeLessThan(a.body / 2);
+    expect(a.bodyWithSubBlocks).toBeLessThan(a.body / 2);
+  });
+
+  test("two edits in one run: the edges keep the bytes between them literal, sub-blocks copy them", () => {
+    const before = text(3);
+    const after = before.slice();
+    after.set(new TextEncoder().encode("EDIT"), 20_000);
+    after.set(new TextEncoder().encode("EDIT"), 20_300);
+    const a = anatomyOf([before], [after], AGENT_BLOCKS);
+    expect(a.literal - a.edges).toBeGreaterThanOrEqual(300);
+    expect(a.subBlocks).toBeGreaterThan(0);
+    expect(a.bodyWithSubBlocks).toBeLessThan(a.bodyWithoutEdges);
   });
 
   test("a header whose mtime moved costs tens of bytes once its old fields are put back", () => {

@@ -50,7 +50,17 @@ export interface Anatomy {
   bodyWithOldHeaders: number;
   /** Both of the above. */
   bodyWithBoth: number;
+  /**
+   * The body if the client had the hashes of the old bytes around each literal run in SUB_BLOCK-byte
+   * pieces (what option (b) of issue 18, sub-block hashes asked from the server, gives), old headers back.
+   */
+  bodyWithSubBlocks: number;
+  /** Sub-block hashes those old bytes hold: at 8 bytes each, what the server would send back. */
+  subBlocks: number;
 }
+
+/** The sub-block size option (b) is priced at. */
+export const SUB_BLOCK = 64;
 
 /** Header bytes that change when a file is edited or touched: size (124), mtime (136), checksum (148). */
 const FIELDS_AT = 124;
@@ -96,6 +106,8 @@ export function anatomyOf(before: Uint8Array[], after: Uint8Array[], sizes: Bloc
     bodyWithoutEdges: 0,
     bodyWithOldHeaders: 0,
     bodyWithBoth: 0,
+    bodyWithSubBlocks: 0,
+    subBlocks: 0,
   };
   let streamAt = 0;
   for (const raw of after) {
@@ -112,6 +124,7 @@ export function anatomyOf(before: Uint8Array[], after: Uint8Array[], sizes: Bloc
       total.bodyWithoutEdges += whole;
       total.bodyWithOldHeaders += whole;
       total.bodyWithBoth += whole;
+      total.bodyWithSubBlocks += whole;
       continue;
     }
     total.body += bodyOf(raw, pieces);
@@ -126,6 +139,9 @@ export function anatomyOf(before: Uint8Array[], after: Uint8Array[], sizes: Bloc
     const headed = withOldHeaders(raw, start, id, index, fields, sizes);
     total.bodyWithOldHeaders += bodyOf(raw, headed);
     total.bodyWithBoth += bodyOf(raw, trimEdges(raw, headed, oldById));
+    const sub = subBlockPieces(raw, headed, oldById);
+    total.bodyWithSubBlocks += bodyOf(raw, sub.pieces);
+    total.subBlocks += sub.hashes;
   }
   return total;
 }
@@ -226,6 +242,50 @@ function withOldHeaders(
     at += length;
   }
   return out;
+}
+
+/**
+ * `pieces` with each literal run matched against the old bytes around it in SUB_BLOCK-byte pieces, at
+ * every offset of the run (as rsync matches): the old bytes after the copy before the run and before the
+ * copy after it, twice the run's length each way. Returns the pieces and how many sub-blocks were hashed.
+ */
+function subBlockPieces(raw: Uint8Array, pieces: DeltaPiece[], oldById: Map<string, Uint8Array>): { pieces: DeltaPiece[]; hashes: number } {
+  let hashes = 0;
+  const out = pieces.flatMap((p, i) => {
+    if ("copy" in p) return [p];
+    const sources = new Map<string, { id: Uint8Array; offset: number }>();
+    const add = (id: Uint8Array, from: number, to: number) => {
+      const old = oldById.get(hex(id))!;
+      for (let at = Math.max(0, from); at + SUB_BLOCK <= Math.min(to, old.length); at += SUB_BLOCK, hashes++)
+        sources.set(hex(old.subarray(at, at + SUB_BLOCK)), { id, offset: at });
+    };
+    const reach = 2 * p.literal.length;
+    const before = pieces[i - 1];
+    const after = pieces[i + 1];
+    if (before && "copy" in before)
+      add(before.copy.id, before.copy.offset + before.copy.length, before.copy.offset + before.copy.length + reach);
+    if (after && "copy" in after) add(after.copy.id, after.copy.offset - reach, after.copy.offset);
+    const found: DeltaPiece[] = [];
+    const { start, length } = p.literal;
+    let literalFrom = start;
+    for (let at = start; at + SUB_BLOCK <= start + length; ) {
+      const match = sources.get(hex(raw.subarray(at, at + SUB_BLOCK)));
+      if (!match) {
+        at++;
+        continue;
+      }
+      if (at > literalFrom) found.push({ literal: { start: literalFrom, length: at - literalFrom } });
+      const last = found.at(-1);
+      if (at === literalFrom && last && "copy" in last && last.copy.id === match.id && last.copy.offset + last.copy.length === match.offset)
+        last.copy.length += SUB_BLOCK;
+      else found.push({ copy: { id: match.id, offset: match.offset, length: SUB_BLOCK } });
+      at += SUB_BLOCK;
+      literalFrom = at;
+    }
+    if (start + length > literalFrom) found.push({ literal: { start: literalFrom, length: start + length - literalFrom } });
+    return found;
+  });
+  return { pieces: out, hashes };
 }
 
 if (import.meta.main) {
