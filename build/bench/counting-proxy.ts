@@ -1,5 +1,6 @@
 // A TCP proxy on 127.0.0.1 that forwards to one target and counts bytes each way: the bench's only measure of bytes sent.
 import net from "node:net";
+import { FrameTally, type FrameTypeCount } from "./frame-tally.ts";
 import { shapedPipe, type LinkShape } from "./link-shaper.ts";
 
 export interface ByteCounts {
@@ -13,6 +14,8 @@ export interface ByteCounts {
    * connection. Each is a round trip unless the client kept sending meanwhile (pipelining): an upper bound.
    */
   turns: number;
+  /** Client→server bytes by HashRelay frame type (frame-tally.ts): meaningful for hashrelay's runs only. */
+  clientFrames: Record<string, FrameTypeCount>;
 }
 
 export interface CountingProxy {
@@ -33,15 +36,17 @@ export function startCountingProxy(
   targetPort: number,
   opts: { targetHost?: string; port?: number; link?: LinkShape } = {},
 ): Promise<CountingProxy> {
-  const counts: ByteCounts = { clientToServer: 0, serverToClient: 0, connections: 0, turns: 0 };
+  const counts: ByteCounts = { clientToServer: 0, serverToClient: 0, connections: 0, turns: 0, clientFrames: {} };
   const open = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     counts.connections++;
     open.add(client);
     const upstream = net.connect({ port: targetPort, host: opts.targetHost ?? "127.0.0.1", allowHalfOpen: true });
     let unanswered = false;
+    const frames = new FrameTally(counts.clientFrames);
     client.on("data", (d: Buffer) => {
       counts.clientToServer += d.length;
+      frames.add(d);
       unanswered = true;
     });
     upstream.on("data", (d: Buffer) => {
@@ -79,8 +84,9 @@ export function startCountingProxy(
           counts.serverToClient = 0;
           counts.connections = 0;
           counts.turns = 0;
+          for (const name of Object.keys(counts.clientFrames)) delete counts.clientFrames[name];
         },
-        read: () => ({ ...counts }),
+        read: () => ({ ...counts, clientFrames: structuredClone(counts.clientFrames) }),
         settle: async (timeoutMs = 5000) => {
           const deadline = Date.now() + timeoutMs;
           while (open.size > 0 && Date.now() < deadline) await Bun.sleep(10);

@@ -276,7 +276,8 @@ function toolNotes(tool: string, runs: RunMeasure[]): string {
       : "";
     return (
       `${spread}${n["status"]}, chunks sent ${n["chunks"]}, ${n["turns"]} turns, archive on server ${fmtBytes(Number(n["archiveBytes"]))}; ` +
-      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}${storage}`
+      `client's own report: ${fmtInt(payload)} B of chunk payload, so ${fmtBytes(runs[0]!.bytesClientToServer - payload)} went to handshake, manifest and framing; ${connections(n["connections"])}${storage}` +
+      (n["frames"] ? `; client→server by frame type: ${n["frames"]}` : "")
     );
   }
   if (tool === "restic") return `${spread}repository growth (no network); repository now ${fmtBytes(Number(n["repositoryBytes"]))}`;

@@ -35,9 +35,21 @@ export const sha256BlockKey: BlockKeyOf = (block) => {
   return (d.readUInt32BE(0) & 0xfffff) * TWO_32 + d.readUInt32BE(4);
 };
 
+/** Block bounds to cut with: the agent's, or others a measurement compares (min ≥ 256 keeps deltas within §8.6's ops bound). */
+export interface BlockSizes {
+  min: number;
+  avg: number;
+  max: number;
+}
+
 /** Cuts a raw chunk into content-defined blocks; the same bytes always give the same blocks. */
-export function blocksOf(id: Uint8Array, raw: Uint8Array, keyOf: BlockKeyOf = sha256BlockKey): ChunkBlocks {
-  const cuts = new Chunker({ min: BLOCK_MIN, avg: BLOCK_AVG, max: BLOCK_MAX }).cutLengths(raw);
+export function blocksOf(
+  id: Uint8Array,
+  raw: Uint8Array,
+  keyOf: BlockKeyOf = sha256BlockKey,
+  sizes: BlockSizes = { min: BLOCK_MIN, avg: BLOCK_AVG, max: BLOCK_MAX },
+): ChunkBlocks {
+  const cuts = new Chunker(sizes).cutLengths(raw);
   const lengths = new Uint16Array(cuts.length);
   const keys = new Float64Array(cuts.length);
   let at = 0;

@@ -43,21 +43,34 @@ describe("source index records", () => {
     );
   });
 
-  test("segments front-code their paths and decode back in order", () => {
+  test("segments front-code their paths and decode back in order, with their header's size and mtime when recorded", () => {
     fc.assert(
       fc.property(
         fc.array(
-          fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.maxSafeNat()),
+          fc.tuple(
+            fc.uint8Array({ minLength: 1, maxLength: 300 }),
+            fc.uint8Array({ minLength: 16, maxLength: 16 }),
+            fc.maxSafeNat(),
+            fc.option(fc.record({ size: fc.maxSafeNat(), mtime: fc.maxSafeInteger() }), { nil: undefined }),
+          ),
         ),
         (list) => {
-          const segments: Segment[] = list.map(([path, key, length]) => ({ path, key, length }));
+          const segments: Segment[] = list.map(([path, key, length, header]) => ({ path, key, length, ...(header && { header }) }));
           const encoder = new SegmentEncoder();
           const bytes = Buffer.concat(segments.map((s) => encoder.encode(s).slice()));
           let at = 0;
           const decoder = new SegmentDecoder((n) => (at + n <= bytes.length ? bytes.subarray((at += n) - n, at) : null));
           const back = [];
-          for (let s = decoder.next(); s; s = decoder.next()) back.push({ path: s.path.slice(), key: s.key.slice(), length: s.length });
-          expect(back).toEqual(segments.map((s) => ({ path: new Uint8Array(s.path), key: new Uint8Array(s.key), length: s.length })));
+          for (let s = decoder.next(); s; s = decoder.next())
+            back.push({ path: s.path.slice(), key: s.key.slice(), length: s.length, ...(s.header && { header: { ...s.header } }) });
+          expect(back).toEqual(
+            segments.map((s) => ({
+              path: new Uint8Array(s.path),
+              key: new Uint8Array(s.key),
+              length: s.length,
+              ...(s.header && { header: s.header }),
+            })),
+          );
         },
       ),
     );
@@ -75,7 +88,7 @@ describe("source index records", () => {
     });
     expect(decodeIndexHeader(header, "blocks")).toBeNull();
     const otherVersion = header.slice();
-    otherVersion[7] = 2;
+    otherVersion[7] = 1; // version 1 segments lack their header's size and mtime
     expect(decodeIndexHeader(otherVersion, "chunks")).toBeNull();
     expect(decodeIndexHeader(header.subarray(0, 40), "chunks")).toBeNull();
   });

@@ -8,7 +8,8 @@ import { SEGMENT_KEY_BYTES, type Segment } from "./stream-map.ts";
  * - blocks:   per block, chunk after chunk: u16 length u32 key-high u32 key-low (10 bytes; a 52-bit key)
  * - ids:      per distinct chunk id, ascending by id: id(32) u32 index of its first chunk (36 bytes)
  * - segments: per tar entry, in stream order: u16 shared u16 rest, the path's UTF-8 bytes after the
- *             `shared` it has in common with the one before, key(16), u64 length (front-coded paths)
+ *             `shared` it has in common with the one before, key(16), u64 length, u64 size, f64 mtime
+ *             (NaN: not recorded) as its tar header holds them (front-coded paths)
  * Header (80 bytes): magic(4) u32 version, archive id(32), SHA-256 of the records(32), u64 count.
  * Every u16/u32/u64 is big-endian; a u64 is written as two u32 (values stay below 2^53).
  */
@@ -16,7 +17,8 @@ export const INDEX_HEADER_BYTES = 80;
 export const CHUNK_RECORD_BYTES = 56;
 export const BLOCK_RECORD_BYTES = 10;
 export const ID_RECORD_BYTES = 36;
-const VERSION = 1;
+/** 2: segments record their header's size and mtime (an index of version 1 is not read: the next backup reads everything). */
+const VERSION = 2;
 const TWO_32 = 2 ** 32;
 
 export type IndexFileKind = "chunks" | "blocks" | "ids" | "segments";
@@ -136,7 +138,7 @@ export class SegmentEncoder {
     let shared = 0;
     while (shared < limit && s.path[shared] === this.previous[shared]) shared++;
     const rest = s.path.length - shared;
-    const size = 4 + rest + SEGMENT_KEY_BYTES + 8;
+    const size = 4 + rest + SEGMENT_KEY_BYTES + 24;
     if (size > this.out.length) this.out = new Uint8Array(2 * size);
     const out = this.out;
     const view = new DataView(out.buffer);
@@ -145,6 +147,8 @@ export class SegmentEncoder {
     out.set(s.path.subarray(shared), 4);
     out.set(s.key.subarray(0, SEGMENT_KEY_BYTES), 4 + rest);
     setU64(view, 4 + rest + SEGMENT_KEY_BYTES, s.length);
+    setU64(view, 4 + rest + SEGMENT_KEY_BYTES + 8, s.header?.size ?? 0);
+    view.setFloat64(4 + rest + SEGMENT_KEY_BYTES + 16, s.header?.mtime ?? Number.NaN);
     this.previous = s.path;
     return out.subarray(0, size);
   }
@@ -174,13 +178,17 @@ export class SegmentDecoder {
       grown.set(this.path.subarray(0, shared));
       this.path = grown;
     }
-    const body = this.take(rest + SEGMENT_KEY_BYTES + 8);
+    const body = this.take(rest + SEGMENT_KEY_BYTES + 24);
     if (!body) throw new RangeError("truncated segment record");
     this.path.set(body.subarray(0, rest), shared);
     this.pathLength = length;
     this.segment.path = this.path.subarray(0, length);
     this.segment.key.set(body.subarray(rest, rest + SEGMENT_KEY_BYTES));
-    this.segment.length = getU64(new DataView(body.buffer, body.byteOffset + rest + SEGMENT_KEY_BYTES, 8), 0);
+    const view = new DataView(body.buffer, body.byteOffset + rest + SEGMENT_KEY_BYTES, 24);
+    this.segment.length = getU64(view, 0);
+    const mtime = view.getFloat64(16);
+    if (Number.isNaN(mtime)) delete this.segment.header;
+    else this.segment.header = { size: getU64(view, 8), mtime };
     return this.segment;
   }
 }

@@ -10,6 +10,14 @@ export interface Segment {
   path: Uint8Array;
   key: Uint8Array;
   length: number;
+  /** The size and mtime its tar header holds (absent for segments recorded without them). */
+  header?: HeaderTimes;
+}
+
+/** An entry's size and mtime: with them the next backup rebuilds the header of an entry where only they moved. */
+export interface HeaderTimes {
+  size: number;
+  mtime: number;
 }
 
 /** The last archive's segments, in stream order (paths ascending in compareTarPaths order). */
@@ -28,6 +36,8 @@ export interface Placement {
   known: boolean;
   /** Where the segment sits in the old stream: its old start, or where it would have been. */
   at: number;
+  /** Same path, other key or length: the size and mtime its old header held, when recorded. */
+  oldHeader?: HeaderTimes;
 }
 
 /** A segment of the new stream with its place in both streams; `seq` counts segments from 0. */
@@ -57,12 +67,14 @@ export class SegmentPlacer {
     const same = this.current !== null && compareTarPathBytes(this.current.path, path) === 0;
     if (!same) return { old: -1, oldLength: 0, known: false, at: this.position };
     const old = this.current!;
-    const placement = {
+    const placement: Placement = {
       old: this.position,
       oldLength: old.length,
       known: old.length === length && equalBytes(old.key, key),
       at: this.position,
     };
+    // copied: the cursor may reuse the old segment's object
+    if (!placement.known && old.header) placement.oldHeader = { size: old.header.size, mtime: old.header.mtime };
     this.skip();
     return placement;
   }

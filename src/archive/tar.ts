@@ -180,6 +180,17 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
   return out;
 }
 
+/**
+ * Writes `size` and `mtime` into the ustar header block `ustar` (512 bytes) as encodeTarHeader does (0
+ * when the value needs a pax record), then its checksum: the header the entry had with those values,
+ * all else equal.
+ */
+export function rewriteSizeAndMtime(ustar: Uint8Array, size: number, mtime: number): void {
+  writeOctal(ustar, 124, 12, size <= MAX_OCTAL_12 ? size : 0);
+  writeOctal(ustar, 136, 12, mtime >= 0 && mtime <= MAX_OCTAL_12 ? mtime : 0);
+  writeChecksum(ustar);
+}
+
 const TYPEFLAG: Record<TarEntryType, number> = { file: 0x30, dir: 0x35, symlink: 0x32 };
 
 function assertEntryFields(entry: TarEntry): void {

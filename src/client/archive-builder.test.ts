@@ -20,6 +20,7 @@ import { gunzipSync } from "node:zlib";
 import { buildArchive, entrySourceOf, type BuildEntry, type BuiltChunk } from "./archive-builder.ts";
 import { SourceIndexWriter } from "./source-index/index-writer.ts";
 import { SourceIndex } from "./source-index/source-index.ts";
+import { withOldHeaders, type OldHeader } from "../archive/old-headers.ts";
 import { TreeWalk } from "./tree-walk.ts";
 import { fingerprintLine, segmentKey, type WalkedEntry } from "./walked-entries.ts";
 import { blocksOf } from "../archive/chunk-delta.ts";
@@ -312,14 +313,21 @@ describe("with the last archive's source index", () => {
   async function buildIndexed(src: string, previous: SourceIndex | null) {
     const dir = join(root, `index-${Math.random().toString(16).slice(2)}`);
     const writer = new SourceIndexWriter(dir, previous);
-    const chunks: { idHex: string; rawLength: number; reused: boolean }[] = [];
+    const chunks: { idHex: string; rawLength: number; reused: boolean; oldHeaders?: readonly OldHeader[]; patchedHex?: string }[] = [];
     const summary = await buildArchive(await TreeWalk.open(src, []), {
       compress: false,
       keyOf: (entry) => segmentKey(fingerprintLine(entry)),
       previous: previous?.previousStream(),
       onSegment: (segment) => writer.addSegment(segment),
       onChunk: (c) => {
-        chunks.push({ idHex: c.idHex, rawLength: c.rawLength, reused: c.reused !== null });
+        const patched = c.oldHeaders && withOldHeaders(c.raw!, c.oldHeaders);
+        chunks.push({
+          idHex: c.idHex,
+          rawLength: c.rawLength,
+          reused: c.reused !== null,
+          oldHeaders: c.oldHeaders,
+          patchedHex: patched ? sha(patched) : undefined,
+        });
         writer.addChunk(c.reused !== null ? { id: c.id, rawLength: c.rawLength, from: c.reused } : blocksOf(c.id, c.raw!));
       },
     });
@@ -354,6 +362,28 @@ describe("with the last archive's source index", () => {
       last = next;
     }
     expect(last.summary.bytesRead).toBe(0); // nothing changed: not a byte read
+    last.index.close();
+  });
+
+  test("a file whose size or mtime moved: its header's old ones come with the chunk read, and give the old chunk back", async () => {
+    const src = makeTree();
+    const first = await buildIndexed(src, null);
+    // secret.key: 8 bytes to 9, both one 512-byte block of content, so only its header's size, mtime and checksum change
+    writeFileSync(join(src, "etc/secret.key"), "private!\n");
+    utimesSync(join(src, "etc/secret.key"), 1_600_009_999, 1_600_009_999);
+    const next = await buildIndexed(src, first.index);
+    const changed = next.chunks.filter((c) => !first.chunks.some((o) => o.idHex === c.idHex));
+    expect(changed.length).toBe(1);
+    expect(changed[0]!.oldHeaders).toEqual([{ at: expect.any(Number), size: 8, mtime: 1_600_000_100 }]);
+    // the content byte differs too: the chunk as it was but for it
+    expect(changed[0]!.patchedHex).not.toBe(changed[0]!.idHex);
+    // now the mtime alone
+    utimesSync(join(src, "with space.txt"), 1_600_005_000, 1_600_005_000);
+    const last = await buildIndexed(src, next.index);
+    const read = last.chunks.filter((c) => c.oldHeaders);
+    expect(read.flatMap((c) => c.oldHeaders!.map(({ size, mtime }) => ({ size, mtime })))).toEqual([{ size: 7, mtime: 1_600_000_400 }]);
+    // the header put back as it was: the chunk `next` had
+    expect(next.chunks.map((o) => o.idHex)).toContain(read[0]!.patchedHex!);
     last.index.close();
   });
 });

@@ -6,6 +6,8 @@ import { Chunker, type ChunkerOptions } from "../archive/chunker.ts";
 import { encodeGzipMember } from "../archive/gzip-member.ts";
 import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
 import { fastForward, oldPositionOf, SegmentPlacer, type OldChunks, type Segment, type SegmentCursor } from "../archive/stream-map.ts";
+import type { OldHeader } from "../archive/old-headers.ts";
+import { TAR_BLOCK, tarHeaderLength } from "../archive/tar.ts";
 import { deflateRaw } from "../io/compress.ts";
 import { SegmentHolder, type EntrySource, type HeldSegment } from "./segment-holder.ts";
 import { produceSegment, type BuildEntry } from "./tar-content.ts";
@@ -34,6 +36,8 @@ export interface BuiltChunk {
    * bytes come from, or would have (an entry new since stands where it would have been); else null.
    */
   oldSpan: { lo: number; hi: number } | null;
+  /** A chunk read while `previous` is given: the headers it holds whole of entries whose size or mtime moved since. */
+  oldHeaders?: readonly OldHeader[];
 }
 
 /** The last archive's stream, as its source index gives it: segments front to back, chunks by index. */
@@ -185,6 +189,8 @@ class ChunkedStream {
   private fed = 0;
   /** Old stream position of the current chunk's first byte; null until its first byte is written. */
   private spanLo: number | null = null;
+  /** Stream positions of the headers still ahead of the chunk start whose entry's size or mtime moved, with the old ones. */
+  private oldHeaders: OldHeader[] = [];
 
   constructor(
     private readonly recorder: ChunkRecorder,
@@ -200,6 +206,9 @@ class ChunkedStream {
     this.segment = segment;
     this.fed = this.position;
     this.jumped = false;
+    const old = segment.placement.oldHeader;
+    if (old && segment.entry && this.position === segment.start)
+      this.oldHeaders.push({ at: segment.start + tarHeaderLength(segment.entry) - TAR_BLOCK, size: old.size, mtime: old.mtime });
   }
 
   /** Feeds the next bytes of the segment being produced; ignores them once the stream jumped. */
@@ -261,6 +270,16 @@ class ChunkedStream {
     const oldSpan = this.oldChunks ? { lo: this.spanLo ?? hi, hi } : null;
     this.spanLo = hi;
     const member = this.recorder.compress ? encodeGzipMember(raw, deflateRaw) : null;
-    await this.recorder.record({ id, rawLength: raw.length, raw, member, reused: null, oldSpan });
+    await this.recorder.record({ id, rawLength: raw.length, raw, member, reused: null, oldSpan, oldHeaders: this.headersIn(raw.length) });
+  }
+
+  /** The old headers lying whole in the chunk of `length` bytes at the chunk start, at their offsets in it; forgets them and those cut by its end. */
+  private headersIn(length: number): OldHeader[] | undefined {
+    if (this.oldHeaders.length === 0) return undefined;
+    const start = this.chunkStart;
+    const end = start + length;
+    const inside = this.oldHeaders.filter((h) => h.at >= start && h.at + TAR_BLOCK <= end).map((h) => ({ ...h, at: h.at - start }));
+    this.oldHeaders = this.oldHeaders.filter((h) => h.at >= end);
+    return inside.length > 0 ? inside : undefined;
   }
 }

@@ -74,7 +74,7 @@ export class SegmentHolder<E extends BuildEntry> implements SegmentQueue {
       if (this.keyOf) {
         const path = utf8.encode(entry.path);
         const key = this.keyOf(entry);
-        this.onSegment?.({ path, key, length });
+        this.onSegment?.({ path, key, length, header: { size: entry.size, mtime: entry.mtime } });
         if (this.placer) placement = this.placer.place(path, key, length);
       }
       segment = { seq: this.pulled, start: this.end, length, placement, entry };

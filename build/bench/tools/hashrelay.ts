@@ -4,6 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
+import { frameTallyLine } from "../frame-tally.ts";
 import { runTimed, startService } from "../processes.ts";
 import { fmtBytes } from "../report.ts";
 import { checkExit, restoreMeasure, type BenchTool, type RunMeasure, type StorageCost, type ToolSetup } from "./tool.ts";
@@ -131,6 +132,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
           status: result.status,
           connections: counts.connections,
           turns: counts.turns,
+          frames: frameTallyLine(counts.clientFrames),
           "own report bytesSent": result.bytesSent,
           chunks: `${result.chunksSent}/${result.chunksTotal}`,
           archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeDiffPage } from "../../archive/manifest-diff.ts";
@@ -202,4 +202,23 @@ describe("backupSource against the server's session", () => {
     await w.close();
     expect(w.logs.filter((line) => line.startsWith("error"))).toEqual([]);
   }, 120_000);
+
+  test("a file whose mtime alone moved costs tens of bytes: its header's old bytes are copied", async () => {
+    const w = await world();
+    const line = (i: number) => `option.${i} = ${(i * 7919) % 10007} # ${"abcdefghij".repeat(1 + (i % 5))}\n`;
+    const files: Record<string, Buffer> = {};
+    for (const name of ["a.conf", "b.conf", "c.conf"])
+      files[name] = Buffer.from(Array.from({ length: 1500 }, (_, i) => line(i + name.charCodeAt(0) * 1000)).join(""));
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(w.source.path, name), bytes);
+    expect((await w.backup()).result).toMatchObject({ status: "sent" });
+    utimesSync(join(w.source.path, "b.conf"), 1_700_000_000, 1_700_000_000);
+    const touched = await w.backup();
+    expect(touched.result).toMatchObject({ status: "sent", chunksSent: 1 });
+    expect(touched.events.filter((e) => e.kind === "chunk")).toEqual([{ kind: "chunk", index: expect.any(Number), delta: true }]);
+    // the delta body: copies and the 20 bytes of mtime and checksum (a 1 KiB block around the header before)
+    expect(touched.result.bytesSent).toBeLessThan(100);
+    expectRestores(w.root, touched.result.archive!, files);
+    await w.close();
+    expect(w.logs.filter((l) => l.startsWith("error"))).toEqual([]);
+  }, 60_000);
 });

@@ -1,7 +1,16 @@
 // What travels for each chunk: kept or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
 import { HashRelayError } from "../../errors.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
-import { BlockIndex, blocksOf, chunkDeltaOps, deltaPieces, sourceCount, type ChunkBlocks } from "../../archive/chunk-delta.ts";
+import {
+  BlockIndex,
+  blocksOf,
+  chunkDeltaOps,
+  deltaPieces,
+  sourceCount,
+  type ChunkBlocks,
+  type DeltaPiece,
+} from "../../archive/chunk-delta.ts";
+import { piecesOfRaw, withOldHeaders, type OldHeader } from "../../archive/old-headers.ts";
 import { encodeContextDelta } from "../../archive/context-delta.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
@@ -62,7 +71,10 @@ export class ChunkChoice {
       job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
       return { kept: { kind: "early", job }, bytes: chunk.rawLength };
     }
-    return { kept: { kind: "raw", raw: chunk.raw.slice(), from, oldSpan: chunk.oldSpan }, bytes: chunk.raw.length };
+    return {
+      kept: { kind: "raw", raw: chunk.raw.slice(), from, oldSpan: chunk.oldSpan, oldHeaders: chunk.oldHeaders },
+      bytes: chunk.raw.length,
+    };
   }
 
   /**
@@ -92,7 +104,7 @@ export class ChunkChoice {
       }
       return Promise.resolve({ blocks: { id: entry.id, rawLength: entry.rawLength, from: kept.from } });
     }
-    const { raw, from } = kept;
+    const { raw, from, oldHeaders } = kept;
     const reused = from >= 0 ? { id: entry.id, rawLength: entry.rawLength, from } : null;
     const first = this.proofs.firstRound(entry.id);
     if (!needed) {
@@ -105,7 +117,7 @@ export class ChunkChoice {
     if (this.base && kept.oldSpan) {
       const blocks = from >= 0 ? this.base.index.blocksOf(from) : blocksOf(entry.id, raw, blockKey);
       const candidates = new BlockIndex(this.base.index.candidates(kept.oldSpan.lo, kept.oldSpan.hi));
-      const frame = deltaFrame(index, raw, blocks, candidates);
+      const frame = deltaFrame(index, raw, deltaPiecesOf(raw, blocks, candidates, oldHeaders));
       if (frame) {
         this.proofs.makeHere(entry.id, raw, first);
         return Promise.resolve({ blocks, frame });
@@ -119,12 +131,34 @@ export class ChunkChoice {
 }
 
 /**
- * The delta frame for a needed chunk against the blocks of `candidates`: a CONTEXT_DELTA (literal runs
- * deflated with their neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending
- * the whole chunk is better (over half of it literal, too many sources, or a body over the frame bound).
+ * `raw` (cut into `blocks`) as copies from `candidates` and literal runs. When it holds headers whose
+ * size or mtime moved (`oldHeaders`), also as the chunk with those headers as they were, cut again: a
+ * block that then matches is copied but for the bytes that moved. The one with fewer literal bytes.
  */
-function deltaFrame(index: number, raw: Uint8Array, blocks: ChunkBlocks, candidates: BlockIndex): ChunkFrame | null {
-  const { pieces, literalBytes } = deltaPieces(blocks, candidates);
+function deltaPiecesOf(
+  raw: Uint8Array,
+  blocks: ChunkBlocks,
+  candidates: BlockIndex,
+  oldHeaders: readonly OldHeader[] | undefined,
+): { pieces: DeltaPiece[]; literalBytes: number } {
+  const plain = deltaPieces(blocks, candidates);
+  const patched = oldHeaders && plain.literalBytes > 0 ? withOldHeaders(raw, oldHeaders) : null;
+  if (!patched) return plain;
+  const pieces = piecesOfRaw(deltaPieces(blocksOf(blocks.id, patched, blockKey), candidates).pieces, raw, patched);
+  const literalBytes = pieces.reduce((sum, p) => sum + ("literal" in p ? p.literal.length : 0), 0);
+  return literalBytes < plain.literalBytes ? { pieces, literalBytes } : plain;
+}
+
+/**
+ * The delta frame for a needed chunk of `pieces`: a CONTEXT_DELTA (literal runs deflated with their
+ * neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending the whole chunk is
+ * better (over half of it literal, too many sources, or a body over the frame bound).
+ */
+function deltaFrame(
+  index: number,
+  raw: Uint8Array,
+  { pieces, literalBytes }: { pieces: DeltaPiece[]; literalBytes: number },
+): ChunkFrame | null {
   if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
   if (sourceCount(pieces) > MAX_DELTA_SOURCES) return null;
   const context = encodeContextDelta(raw, pieces);

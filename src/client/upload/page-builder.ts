@@ -1,5 +1,6 @@
 // Manifest pages as the client fills them, and the thresholds at which a page goes out.
 import { IDLE_TIMEOUT_MS, MANIFEST_PAGE_ENTRIES } from "../../protocol/constants.ts";
+import type { OldHeader } from "../../archive/old-headers.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import type { ChunkWork } from "../chunk-workers.ts";
 
@@ -35,7 +36,7 @@ const PAGE_MAX_AGE_MS = IDLE_TIMEOUT_MS / 2;
  */
 export type KeptChunk =
   | { kind: "none"; from: number }
-  | { kind: "raw"; raw: Uint8Array; from: number; oldSpan: { lo: number; hi: number } | null }
+  | { kind: "raw"; raw: Uint8Array; from: number; oldSpan: { lo: number; hi: number } | null; oldHeaders?: readonly OldHeader[] }
   | { kind: "early"; job: Promise<ChunkWork> };
 
 /** One manifest page being filled or on its way: its entries, what is kept of each, from index `first`. */
