@@ -2,17 +2,11 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ChunkBlocks } from "../../archive/chunk-delta.ts";
-import {
-  CHUNK_RECORD_BYTES,
-  ID_RECORD_BYTES,
-  SegmentEncoder,
-  encodeBlockRecords,
-  encodeChunkRecord,
-  encodeIdRecord,
-} from "../../archive/source-index-records.ts";
+import { CHUNK_RECORD_BYTES, SegmentEncoder, encodeBlockRecords, encodeChunkRecord } from "../../archive/source-index-records.ts";
 import type { Segment } from "../../archive/stream-map.ts";
 import { fsyncDir } from "../../io/atomic-file.ts";
-import { IndexFileWriter } from "./index-files.ts";
+import { DEFAULT_ID_SORT, IdRunSorter, type IdSortLimits } from "./id-runs.ts";
+import { IndexFile, IndexFileWriter } from "./index-files.ts";
 import type { SourceIndex } from "./source-index.ts";
 
 /** A chunk of the new archive that is chunk `from` of the last archive: its blocks are copied, not recomputed. */
@@ -28,9 +22,10 @@ export type NewChunkBlocks = ChunkBlocks | ReusedBlocks;
 /**
  * The new source index, written into its own folder while the archive is built: segments as the
  * builder pulls entries, chunks (with their blocks) in archive order as the upload settles them.
- * Memory: the write buffers, and 32 bytes per chunk for the ids file, which is sorted when the
- * archive is complete (1.1 MB for the 34,929 chunks of a 3.2 GiB source; the array doubles). Nothing refers to the folder
- * until the client's record of the source does (after the receipt); `abandon` removes it.
+ * Memory, whatever the archive's size: the write buffers (256 KiB a file) and the ids being sorted
+ * for the ids file (IdRunSorter: at most ~6 MiB, the rest in run files in the folder until finish).
+ * Nothing refers to the folder until the client's record of the source does (after the receipt);
+ * `abandon` removes it.
  */
 export class SourceIndexWriter {
   private readonly chunks: IndexFileWriter;
@@ -38,7 +33,10 @@ export class SourceIndexWriter {
   private readonly segments: IndexFileWriter;
   private readonly encoder = new SegmentEncoder();
   private readonly record = new Uint8Array(CHUNK_RECORD_BYTES);
-  private ids = new Uint8Array(32 * 1024);
+  private readonly ids: IdRunSorter;
+  private idsFile: IndexFileWriter | null = null;
+  /** The archive named by finish: chunkIds reads the chunks file it wrote. */
+  private archiveId: string | null = null;
   private chunkCount = 0;
   private segmentCount = 0;
   private blockCount = 0;
@@ -46,12 +44,17 @@ export class SourceIndexWriter {
   /** Chunks of the last archive whose blocks are still to be copied: from, count. */
   private reuse = { from: 0, count: 0 };
 
-  /** Creates folder `dir` (0700, which must not exist) and its files. `previous`: the index reused chunks come from. Throws fs errors. */
+  /**
+   * Creates folder `dir` (0700, which must not exist) and its files. `previous`: the index reused
+   * chunks come from; `idSort`: how many ids are sorted in memory at once. Throws fs errors.
+   */
   constructor(
     readonly dir: string,
     private readonly previous: SourceIndex | null,
+    idSort: IdSortLimits = DEFAULT_ID_SORT,
   ) {
     mkdirSync(dir, { mode: 0o700 });
+    this.ids = new IdRunSorter(dir, idSort);
     this.chunks = new IndexFileWriter(join(dir, "chunks"), "chunks");
     this.blocks = new IndexFileWriter(join(dir, "blocks"), "blocks");
     this.segments = new IndexFileWriter(join(dir, "segments"), "segments");
@@ -81,22 +84,43 @@ export class SourceIndexWriter {
     }
     encodeChunkRecord(this.record, 0, { id: chunk.id, rawLength: chunk.rawLength, blocks, start: this.start, firstBlock: this.blockCount });
     this.chunks.append(this.record);
-    this.keepId(chunk.id);
+    this.ids.add(chunk.id, this.chunkCount);
     this.chunkCount++;
     this.blockCount += blocks;
     this.start += chunk.rawLength;
   }
 
-  /** The ids of the chunks recorded, in archive order (views, valid until the next addChunk). */
+  /**
+   * The ids of the chunks recorded, in archive order, read from the chunks file: views, valid until
+   * the next step. Callable once finish resolved (the chunks file is complete as soon as finish is
+   * called, before its first await). Throws Error before finish, fs errors, and RangeError when
+   * the chunks file is not the one written.
+   */
   *chunkIds(): Generator<Uint8Array> {
-    for (let c = 0; c < this.chunkCount; c++) yield this.ids.subarray(32 * c, 32 * c + 32);
+    if (this.archiveId === null) throw new Error("chunk ids asked for before the index is finished");
+    const file = IndexFile.open(join(this.dir, "chunks"), "chunks", this.archiveId, CHUNK_RECORD_BYTES);
+    if (!file || file.header.count !== this.chunkCount) {
+      file?.close();
+      throw new RangeError("the new source index's chunks file is missing or not the one written");
+    }
+    try {
+      const next = file.sequential();
+      for (let c = 0; c < this.chunkCount; c++) yield next(CHUNK_RECORD_BYTES)!.subarray(0, 32);
+    } finally {
+      file.close();
+    }
   }
 
-  /** Writes what is left (the ids file, the headers naming archive `archiveId`) and fsyncs every file and the folder. Throws fs errors. */
+  /**
+   * Writes what is left (the ids file, merged from the sorted runs, whose files it removes; the
+   * headers naming archive `archiveId`) and fsyncs every file and the folder. Throws fs errors.
+   */
   async finish(archiveId: string): Promise<void> {
     this.copyReused();
+    this.archiveId = archiveId;
     const ids = new IndexFileWriter(join(this.dir, "ids"), "ids");
-    const distinct = this.writeIds(ids);
+    this.idsFile = ids;
+    const distinct = this.ids.mergeInto((record) => ids.append(record));
     const files: [IndexFileWriter, number][] = [
       [this.chunks, this.chunkCount],
       [this.blocks, this.blockCount],
@@ -109,7 +133,7 @@ export class SourceIndexWriter {
 
   /** Closes and removes the folder; never throws. */
   abandon(): void {
-    for (const file of [this.chunks, this.blocks, this.segments]) file.close();
+    for (const file of [this.chunks, this.blocks, this.segments, this.idsFile]) file?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -118,43 +142,4 @@ export class SourceIndexWriter {
     this.previous!.copyBlocks(this.reuse.from, this.reuse.count, this.blocks);
     this.reuse = { from: 0, count: 0 };
   }
-
-  private keepId(id: Uint8Array): void {
-    if (32 * (this.chunkCount + 1) > this.ids.length) {
-      const grown = new Uint8Array(this.ids.length * 2);
-      grown.set(this.ids);
-      this.ids = grown;
-    }
-    this.ids.set(id, 32 * this.chunkCount);
-  }
-
-  /** Writes one record per distinct id, ascending, with the index of its first chunk; returns how many. */
-  private writeIds(out: IndexFileWriter): number {
-    const ids = this.ids;
-    const order = new Uint32Array(this.chunkCount);
-    for (let c = 0; c < order.length; c++) order[c] = c;
-    order.sort((a, b) => {
-      for (let i = 0; i < 32; i++) {
-        const d = ids[32 * a + i]! - ids[32 * b + i]!;
-        if (d !== 0) return d;
-      }
-      return a - b;
-    });
-    const record = new Uint8Array(ID_RECORD_BYTES);
-    let distinct = 0;
-    let last = -1;
-    for (const c of order) {
-      if (last >= 0 && sameId(ids, last, c)) continue;
-      encodeIdRecord(record, 0, ids.subarray(32 * c, 32 * c + 32), c);
-      out.append(record);
-      last = c;
-      distinct++;
-    }
-    return distinct;
-  }
-}
-
-function sameId(ids: Uint8Array, a: number, b: number): boolean {
-  for (let i = 0; i < 32; i++) if (ids[32 * a + i] !== ids[32 * b + i]) return false;
-  return true;
 }
