@@ -106,6 +106,26 @@ describe("receiveMembers", () => {
     expect(got.problems[0]).toContain("member 7 (chunk ");
   });
 
+  test("on the worker threads, raw: inflated into reused buffers, every raw byte written once, in order; damage still found", async () => {
+    // 120 chunks are ~5.6 MiB: batches of 1 MiB at most, so output buffers are released and given again
+    const a = archive(120);
+    const written: Uint8Array[] = [];
+    const got = await receiveMembers(sessionOf(a.members), a.entries, a.receipt, {
+      failFast: true,
+      keep: "raw",
+      write: (raws) => void written.push(...raws.map((r) => r.slice())),
+    });
+    expect(got).toEqual({ checked: 120, problems: [] });
+    expect(concat(written)).toEqual(concat(a.raws));
+    const damaged = archive(30, 17);
+    const receiving = receiveMembers(sessionOf(damaged.members), damaged.entries, damaged.receipt, {
+      failFast: true,
+      keep: "raw",
+      write: () => undefined,
+    });
+    await expect(receiving).rejects.toMatchObject({ code: "HASH_MISMATCH", message: expect.stringContaining("member 17 (chunk ") });
+  });
+
   test("on the worker threads by default: the members as received come back, making up the file", async () => {
     const a = archive(12);
     const written: Uint8Array[] = [];

@@ -15,11 +15,20 @@ export type BatchOutcome = Pick<MemberCheckResult, "problems" | "kept">;
 /** Checks consecutive members against their manifest entries (archive/member-check.ts). */
 export interface MemberChecker {
   check(batch: ReceivedMember[], keep: MemberKeep): Promise<BatchOutcome>;
+  /** The raw bytes a check kept were written and are not used any more: their buffers may take the next batches. */
+  release?(kept: Uint8Array[]): void;
   close(): void;
 }
 
+/** Bytes of an output buffer at least: a batch of raw bytes (member-batches.ts's 1 MiB) and the byte inflate needs beyond it. */
+const OUT_BUFFER_BYTES = 1024 * 1024 + 1;
+/** Released output buffers kept for the next batches at most: a window's worth of batches, and one being written. */
+const SPARE_BUFFERS = 12;
+
 export class MemberCheckers implements MemberChecker {
   private readonly pool = new WorkerPool<MemberCheckJob, MemberCheckResult>();
+  /** Output buffers back from the threads whose raw bytes were written: inflating into them again spares an allocation per chunk. */
+  private readonly spare: ArrayBuffer[] = [];
 
   /**
    * The members' buffers move to a worker, without a copy when a member is alone in its buffer but for the
@@ -40,8 +49,22 @@ export class MemberCheckers implements MemberChecker {
       ids,
       keep,
     };
-    const { problems, kept } = await this.pool.run(job, [...members.map((m) => m.buffer as ArrayBuffer), ids.buffer]);
+    if (keep === "raw") job.out = this.outBuffer(job.rawLengths.reduce((sum, n) => sum + n, 1));
+    const transfer = [...members.map((m) => m.buffer as ArrayBuffer), ids.buffer, ...(job.out ? [job.out] : [])];
+    const { problems, kept } = await this.pool.run(job, transfer);
     return { problems, kept };
+  }
+
+  /** The kept raw bytes' buffers join the spares (each once, as many as SPARE_BUFFERS). The caller must not use them afterwards. */
+  release(kept: Uint8Array[]): void {
+    for (const buffer of new Set(kept.map((k) => k.buffer as ArrayBuffer)))
+      if (this.spare.length < SPARE_BUFFERS && !this.spare.includes(buffer)) this.spare.push(buffer);
+  }
+
+  /** A spare buffer of at least `bytes`, else a new one (of OUT_BUFFER_BYTES at least, so that it serves later batches). */
+  private outBuffer(bytes: number): ArrayBuffer {
+    const at = this.spare.findIndex((b) => b.byteLength >= bytes);
+    return at >= 0 ? this.spare.splice(at, 1)[0]! : new ArrayBuffer(Math.max(bytes, OUT_BUFFER_BYTES));
   }
 
   /** Ends the threads; pending checks are rejected. Never throws. */
