@@ -25,6 +25,15 @@ const OUT_BUFFER_BYTES = 1024 * 1024 + 1;
 /** Released output buffers kept for the next batches at most: a window's worth of batches, and one being written. */
 const SPARE_BUFFERS = 12;
 
+/** Bytes after a member its buffer may hold and still be moved rather than copied: none of them are another's. */
+const SLACK_AFTER_MEMBER = 16;
+
+/** True when nothing but the 4-byte index before `member` and a few bytes of slack after it share its buffer. */
+function aloneInBuffer(member: Uint8Array): boolean {
+  const after = member.buffer.byteLength - (member.byteOffset + member.byteLength);
+  return member.byteOffset <= 4 && after <= SLACK_AFTER_MEMBER;
+}
+
 export class MemberCheckers implements MemberChecker {
   private readonly pool = new WorkerPool<MemberCheckJob, MemberCheckResult>();
   /** Output buffers back from the threads whose raw bytes were written: inflating into them again spares an allocation per chunk. */
@@ -32,13 +41,12 @@ export class MemberCheckers implements MemberChecker {
 
   /**
    * The members' buffers move to a worker, without a copy when a member is alone in its buffer but for the
-   * frame's 4-byte index (a decrypted CHUNK frame is); else a copy does. The caller must not use them
-   * afterwards. Rejects INTERNAL when a worker died or the pool is closed.
+   * frame's 4-byte index before it and a few bytes after it (a decrypted CHUNK frame is: Bun's decipher
+   * leaves one); else a copy does. The caller must not use them afterwards. Rejects INTERNAL when a worker
+   * died or the pool is closed.
    */
   async check(batch: ReceivedMember[], keep: MemberKeep): Promise<BatchOutcome> {
-    const members = batch.map(({ member }) =>
-      member.byteOffset <= 4 && member.buffer.byteLength === member.byteOffset + member.byteLength ? member : member.slice(),
-    );
+    const members = batch.map(({ member }) => (aloneInBuffer(member) ? member : member.slice()));
     const ids = new Uint8Array(32 * batch.length);
     for (const [i, { entry }] of batch.entries()) ids.set(entry.id, 32 * i);
     const job: MemberCheckJob = {
