@@ -9,7 +9,7 @@ import { encodeChunkPayload } from "../protocol/binary-frames.ts";
 import type { ReceiptBody } from "../protocol/signed-document.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import { receiveMembers } from "./archive-fetch.ts";
-import type { MemberChecker, ReceivedMember } from "./member-checkers.ts";
+import { MemberCheckers, type MemberChecker, type ReceivedMember } from "./member-checkers.ts";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest();
 
@@ -104,6 +104,49 @@ describe("receiveMembers", () => {
     expect(got.checked).toBe(19);
     expect(got.problems).toHaveLength(1);
     expect(got.problems[0]).toContain("member 7 (chunk ");
+  });
+
+  test("on the worker threads, raw: inflated into reused buffers, every raw byte written once, in order; damage still found", async () => {
+    // 120 chunks are ~5.6 MiB: batches of 1 MiB at most, so output buffers are released and given again
+    const a = archive(120);
+    const written: Uint8Array[] = [];
+    const got = await receiveMembers(sessionOf(a.members), a.entries, a.receipt, {
+      failFast: true,
+      keep: "raw",
+      write: (raws) => void written.push(...raws.map((r) => r.slice())),
+    });
+    expect(got).toEqual({ checked: 120, problems: [] });
+    expect(concat(written)).toEqual(concat(a.raws));
+    const damaged = archive(30, 17);
+    const receiving = receiveMembers(sessionOf(damaged.members), damaged.entries, damaged.receipt, {
+      failFast: true,
+      keep: "raw",
+      write: () => undefined,
+    });
+    await expect(receiving).rejects.toMatchObject({ code: "HASH_MISMATCH", message: expect.stringContaining("member 17 (chunk ") });
+  });
+
+  test("a member alone in its buffer but for its index and a byte of slack (a decrypted frame) moves to the worker, uncopied", async () => {
+    const a = archive(3);
+    const checker = new MemberCheckers();
+    try {
+      const received = a.members.map((member, i) => {
+        // as Bun's decipher leaves it: the frame's 4-byte index, the member, one spare byte
+        const frame = new Uint8Array(4 + member.length + 1);
+        frame.set(member, 4);
+        return { member: frame.subarray(4, 4 + member.length), entry: a.entries[i]! };
+      });
+      const shared = new Uint8Array(4 + a.members[0]!.length + 64);
+      shared.set(a.members[0]!, 4);
+      received.push({ member: shared.subarray(4, 4 + a.members[0]!.length), entry: a.entries[0]! });
+      const { problems } = await checker.check(received, "none");
+      expect(problems).toEqual([]);
+      // moved: detached here; copied: still readable
+      expect(received.slice(0, 3).map((r) => r.member.buffer.byteLength)).toEqual([0, 0, 0]);
+      expect(shared.buffer.byteLength).toBeGreaterThan(0);
+    } finally {
+      checker.close();
+    }
   });
 
   test("on the worker threads by default: the members as received come back, making up the file", async () => {

@@ -92,7 +92,11 @@ export class MemberBatches {
     if (named.length > 0 && this.plan.failFast) throw named[0];
     this.result.problems.push(...named.map((p) => p.message));
     this.result.checked += members.length - problems.length;
-    if (kept && kept.length > 0) await this.plan.write?.(kept);
+    if (kept && kept.length > 0) {
+      await this.plan.write?.(kept);
+      // raw bytes are written by now (tar's pipe took them): their buffers can take later batches
+      if (this.plan.keep === "raw") this.plan.checker.release?.(kept);
+    }
     this.inFlight -= rawBytes;
     this.plan.progress?.(first + members.length, this.total);
   }

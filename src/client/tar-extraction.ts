@@ -43,7 +43,8 @@ export class TarExtraction {
         "use --raw to keep the archive file itself",
       );
     try {
-      for (const piece of pieces) this.child.stdin.write(piece);
+      // one write per run of adjacent views (a batch's raw bytes share one buffer): each write the pipe cannot take at once is copied
+      for (const run of adjacentRuns(pieces)) this.child.stdin.write(run);
       await this.child.stdin.flush();
     } catch {
       // the pipe broke: tar ended, and says why
@@ -71,4 +72,16 @@ export class TarExtraction {
     const code = await this.child.exited;
     return new HashRelayError("SOURCE", `tar cannot extract ${this.archive} (exit ${code}): ${(await this.stderr).trim()}`);
   }
+}
+
+/** `pieces` with each run of views that follow each other in one buffer made one view. */
+export function adjacentRuns(pieces: Uint8Array[]): Uint8Array[] {
+  const runs: Uint8Array[] = [];
+  for (const piece of pieces) {
+    const last = runs.at(-1);
+    if (last && last.buffer === piece.buffer && last.byteOffset + last.byteLength === piece.byteOffset)
+      runs[runs.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + piece.byteLength);
+    else runs.push(piece);
+  }
+  return runs;
 }

@@ -50,7 +50,12 @@ export function memberMatches(member: Uint8Array, id: Uint8Array, rawLength: num
 
 /** Reads exactly `length` bytes at `position`; throws STORAGE naming `what` on a short read. */
 export async function readExactly(handle: FileHandle, position: number, length: number, what: string): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+  return readExactlyInto(handle, position, new Uint8Array(length), what);
+}
+
+/** Fills `out` with the bytes at `position` and returns it; throws STORAGE naming `what` on a short read. */
+export async function readExactlyInto(handle: FileHandle, position: number, out: Uint8Array, what: string): Promise<Uint8Array> {
+  const length = out.length;
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(out, done, length - done, position + done);

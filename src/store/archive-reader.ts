@@ -7,7 +7,7 @@ import { inflateMember } from "../archive/gzip-member.ts";
 import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
-import { readExactly, scanArchive } from "./archive-file.ts";
+import { readExactly, readExactlyInto, scanArchive } from "./archive-file.ts";
 import type { OpenFiles } from "./open-files.ts";
 import { readSignedRecord, type ReceiptFacts } from "./signed-record.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -43,6 +43,8 @@ export interface ArchiveSource {
   member: (index: number) => SentMember | undefined;
   /** Reads exactly `length` bytes at `offset`; throws STORAGE when the file is shorter. */
   read: (offset: number, length: number) => Promise<Uint8Array>;
+  /** Fills `into` with the bytes at `offset` (a buffer the caller reuses); throws STORAGE when the file is shorter. */
+  readInto: (offset: number, into: Uint8Array) => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -97,6 +99,7 @@ export async function archiveToSend(ctx: StoreContext, client: string, file: str
       members: located.members,
       member: located.member,
       read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
+      readInto: async (offset, into) => void (await readExactlyInto(handle, offset, into, `${client}/${file}`)),
       close: async () => {
         located.release();
         await handle.close();
