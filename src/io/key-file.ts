@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import { randomBytes } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
+import { readOwnerOnlyFile } from "./owner-only-file.ts";
 import { formatSecretKeyFile, identityFromSeed, parseSecretKeyFile, type Identity } from "../protocol/identity.ts";
 
 /** Creates a new identity in `file` (mode 0600). Throws KEY if it exists and `force` is false. */
@@ -25,21 +26,10 @@ export function createKeyFile(file: string, force: boolean): Identity {
 
 /** Loads an identity; throws KEY when the file is missing, unreadable, too open or malformed. */
 export function loadKeyFile(file: string): Identity {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new HashRelayError("KEY", `private key ${file} not found`, `create it with: hashrelay keygen --out ${file}`);
-  }
-  if ((stat.mode & 0o077) !== 0) {
-    const mode = (stat.mode & 0o777).toString(8).padStart(4, "0");
-    throw new HashRelayError("KEY", `private key ${file} is readable by group or others (mode ${mode})`, `chmod 600 ${file}`);
-  }
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new HashRelayError("KEY", `cannot read private key ${file}: ${(err as Error).message}`, "run as the key's owner", { cause: err });
-  }
+  const text = readOwnerOnlyFile(file, {
+    what: "private key",
+    createHint: `create it with: hashrelay keygen --out ${file}`,
+    readHint: "run as the key's owner",
+  });
   return parseSecretKeyFile(text, file);
 }

@@ -1,6 +1,6 @@
 // Object-store credentials: from a 0600 file in the AWS shared-credentials format, or from the standard AWS_* variables.
-import fs from "node:fs";
 import { HashRelayError } from "../errors.ts";
+import { readOwnerOnlyFile } from "./owner-only-file.ts";
 import type { S3Credentials } from "./s3-signing.ts";
 
 /** What the standard AWS environment variables say; each field absent when its variable is unset or empty. */
@@ -72,23 +72,10 @@ export function parseCredentialsFile(text: string, file: string, profile = "defa
 
 /** Reads a credentials file; throws KEY when it is missing, unreadable, readable by group or others, or malformed. */
 export function readCredentialsFile(file: string, profile = "default"): S3Credentials {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch (err) {
-    throw new HashRelayError("KEY", `credentials file ${file} not found`, "create it with mode 0600", { cause: err });
-  }
-  if ((stat.mode & 0o077) !== 0) {
-    const mode = (stat.mode & 0o777).toString(8).padStart(4, "0");
-    throw new HashRelayError("KEY", `credentials file ${file} is readable by group or others (mode ${mode})`, `chmod 600 ${file}`);
-  }
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new HashRelayError("KEY", `cannot read credentials file ${file}: ${(err as Error).message}`, "run as the file's owner", {
-      cause: err,
-    });
-  }
+  const text = readOwnerOnlyFile(file, {
+    what: "credentials file",
+    createHint: "create it with mode 0600",
+    readHint: "run as the file's owner",
+  });
   return parseCredentialsFile(text, file, profile);
 }
