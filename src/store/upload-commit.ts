@@ -153,8 +153,8 @@ async function assembleHealing(parts: UploadParts, ahead: WriteAhead, header: Up
   for (let heals = 0; ; heals++) {
     try {
       const sources = memberSources(parts, assembler.count, entries.count, assembler.lastStored);
-      await host.ensureSpace(assembler.bytesToWrite(sources), `${client}/${header.file}`);
-      await assembler.append(sources);
+      const into = assembler;
+      await host.writeArchive(into.bytesToWrite(sources), `${client}/${header.file}`, () => into.append(sources));
       const appendMs = Math.round(performance.now() - started) - waitMs;
       return { assembler, built: await assembler.finish(), aheadEntries, waitMs, appendMs };
     } catch (err) {

@@ -64,8 +64,12 @@ export interface UploadHost {
   withClientLock<T>(client: string, task: () => Promise<T>): Promise<T>;
   /** The entry of an archive already under its final name (scanning it if the index lacks it), or undefined. Under the lock. */
   existingEntry(client: string, file: string): Promise<IndexEntry | undefined>;
-  /** Before `bytes` more of the new archive are written: throws NO_SPACE (server.minFree would not stay free) or QUOTA (the client's quota). */
-  ensureSpace(bytes: number, what: string): Promise<void>;
+  /**
+   * Runs `write`, which writes `bytes` more of the new archive, once the room is granted; the room stays
+   * promised until `write` ends. Throws NO_SPACE (server.minFree would not stay free) or QUOTA (the
+   * client's quota) without running it, or what `write` throws.
+   */
+  writeArchive<T>(bytes: number, what: string, write: () => Promise<T>): Promise<T>;
   /** Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the lock; must not throw. */
   accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
   /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */

@@ -29,8 +29,8 @@ export class UploadRegistry {
   /** Shares the disk between the uploads: minFree, quotas, abandoned staging released when room is needed. */
   readonly space: SpaceGuard;
   private readonly active = new Map<string, { upload: Upload; space: UploadSpace }>();
-  /** What every upload runs against; each gets its own ensureSpace (its UploadSpace). */
-  private readonly host: Omit<UploadHost, "ensureSpace">;
+  /** What every upload runs against; each gets its own writeArchive (its UploadSpace). */
+  private readonly host: Omit<UploadHost, "writeArchive">;
   private readonly compressor = new MemberCompressor();
 
   constructor(
@@ -74,7 +74,7 @@ export class UploadRegistry {
       throw new HashRelayError("BUSY", `${client} already has ${inProgress.length} uploads in progress (${names})`, "retry after one ends");
     }
     const space = this.space.open(client, name);
-    const host: UploadHost = { ...this.host, ensureSpace: (bytes, what) => space.forArchive(bytes, what) };
+    const host: UploadHost = { ...this.host, writeArchive: (bytes, what, write) => space.writeArchive(bytes, what, write) };
     const upload = new Upload(host, client, name, format, knownStored, (bytes) => space.forStaging(bytes));
     this.active.set(key, { upload, space });
     return upload;

@@ -20,8 +20,9 @@ export class UploadSpace {
   /** Staging bytes granted, and how many of them were handed to writes. */
   private granted = 0;
   private staged = 0;
-  /** Bytes of the new archive asked for so far. */
+  /** Bytes of the new archive asked for so far, and how many of them are granted to a write still under way. */
   private assembled = 0;
+  private writing = 0;
   /** The last refusal (NO_SPACE, QUOTA): reported if the upload ends unstored (a write ahead refused may still be stored at commit). */
   refusal: HashRelayError | null = null;
 
@@ -36,9 +37,12 @@ export class UploadSpace {
     return Math.max(this.granted, this.assembled);
   }
 
-  /** Staging bytes granted but not yet handed to a write: promised to this upload, not yet taken from the disk. */
+  /**
+   * Bytes promised to this upload and not yet taken from the disk: staging granted but not handed to a
+   * write, and archive bytes granted to a write under way (the disk shows them only once written).
+   */
   get unwritten(): number {
-    return this.granted - this.staged;
+    return this.granted - this.staged + this.writing;
   }
 
   /**
@@ -57,21 +61,26 @@ export class UploadSpace {
   }
 
   /**
-   * Before `bytes` more of the new archive are written (`what` names it): they take the staging grant
-   * left unwritten first (at commit staging is over: what it was promised would otherwise stand idle),
-   * the rest is asked for. Throws NO_SPACE or QUOTA when they do not fit.
+   * Writes `bytes` more of the new archive with `write` (`what` names them), once the room is granted:
+   * they take the staging grant left unwritten first (at commit staging is over: what it was promised
+   * would otherwise stand idle), the rest is asked for. While `write` runs they stay promised, so no
+   * other upload is granted the same room. Throws NO_SPACE or QUOTA when they do not fit (then `write`
+   * does not run), or what `write` throws.
    */
-  async forArchive(bytes: number, what: string): Promise<void> {
-    const before = this.footprint;
-    const taken = Math.min(this.unwritten, bytes);
+  async writeArchive<T>(bytes: number, what: string, write: () => Promise<T>): Promise<T> {
+    const taken = Math.min(this.granted - this.staged, bytes);
+    // this upload's own staging grant is still counted as promised while the guard answers: only what
+    // it does not cover is asked of the disk
+    const grown = Math.max(this.granted - taken, this.assembled + bytes) - this.footprint;
+    await this.asked(grown, bytes - taken, what);
     this.granted -= taken;
-    try {
-      await this.asked(Math.max(this.granted, this.assembled + bytes) - before, bytes - taken, what);
-    } catch (err) {
-      this.granted += taken;
-      throw err;
-    }
     this.assembled += bytes;
+    this.writing += bytes;
+    try {
+      return await write();
+    } finally {
+      this.writing -= bytes;
+    }
   }
 
   /** `ask`, keeping a refusal. */

@@ -78,7 +78,7 @@ export class WriteAhead {
     if (staging.failure) throw staging.failure;
     this.assembler ??= await newAssembler(this.parts);
     const sources = memberSources(this.parts, from, end, this.assembler.lastStored);
-    await host.ensureSpace(this.assembler.bytesToWrite(sources), `${client}/${name}`);
-    await this.assembler.append(sources);
+    const assembler = this.assembler;
+    await host.writeArchive(assembler.bytesToWrite(sources), `${client}/${name}`, () => assembler.append(sources));
   }
 }
