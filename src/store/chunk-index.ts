@@ -24,7 +24,7 @@ import {
   type IndexStatements,
   type MemberSqlRow,
 } from "./index-schema.ts";
-import { forgetArchive, membersIn, recordMembers } from "./index-spans.ts";
+import { forgetArchive, membersIn, recordMembers, sharedRaw } from "./index-spans.ts";
 import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
@@ -340,14 +340,10 @@ export class ChunkIndex {
     return { raw: (own.raw ?? 0) + (lent.raw ?? 0), packed: (own.packed ?? 0) + (lent.packed ?? 0) };
   }
 
-  /** Raw bytes of archive row `next`'s members whose chunk archive row `previous` has too. One probe per member. */
+  /** Raw bytes of archive row `next`'s members whose chunk archive row `previous` has too (index-spans.ts). */
   private sharedRaw(next: number, previous: number): number {
-    let raw = 0;
-    for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
-      const page = membersIn(this.q, this.spans(), next, from, MEMBER_PAGE_ROWS);
-      for (const m of page) if (this.inArchive(previous, Buffer.from(m.id, "hex"))) raw += m.raw_length;
-      if (page.length < MEMBER_PAGE_ROWS) return raw;
-    }
+    const span = { next, previous, count: this.countOf(next), pageRows: MEMBER_PAGE_ROWS };
+    return sharedRaw(this.q, this.spans(), span, (id) => this.inArchive(previous, Buffer.from(id, "hex")));
   }
 }
 
