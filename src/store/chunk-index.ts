@@ -25,6 +25,7 @@ import {
   type MemberSqlRow,
 } from "./index-schema.ts";
 import { forgetArchive, membersIn, recordMembers, sharedRaw } from "./index-spans.ts";
+import { MemberReadAhead } from "./member-read-ahead.ts";
 import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
@@ -63,11 +64,13 @@ export class ChunkIndex {
   private order: Map<number, { file: string; storedAt: string }> | null = null;
   private book: SpanBook | null = null;
   private readonly q: IndexStatements;
+  private readonly ahead: MemberReadAhead;
 
   private constructor(path: string, db: Database) {
     this.path = path;
     this.db = db;
     this.q = prepareStatements(db);
+    this.ahead = new MemberReadAhead((archive, from, limit) => membersIn(this.q, this.spans(), archive, from, limit));
   }
 
   /**
@@ -245,11 +248,11 @@ export class ChunkIndex {
 
   /**
    * Member `after.seq + 1` of archive `after.archive` when it is chunk `id`: the member that continues
-   * a run of reused members where they lie one after the other. A span lookup and one primary-key
-   * probe; undefined otherwise.
+   * a run of reused members where they lie one after the other. Read a page ahead (MemberReadAhead):
+   * a query per page of the run, not per member; undefined otherwise.
    */
   next(after: StoredPlace, id: Uint8Array): StoredMember | undefined {
-    const row = membersIn(this.q, this.spans(), after.archive, after.seq + 1, 1)[0];
+    const row = this.ahead.at(after.archive, after.seq + 1);
     if (!row || row.id !== Buffer.from(id).toString("hex")) return undefined;
     const file = this.archiveById(after.archive)?.file;
     if (file === undefined) return undefined;
@@ -284,15 +287,20 @@ export class ChunkIndex {
       ) as { id: number };
       recordMembers(q, this.spans(), inserted.id, members);
     })();
-    this.order = null;
-    this.book = null;
+    this.changed();
   }
 
   /** Forgets (client, file) and its members; nothing when it is not indexed. */
   remove(client: string, file: string): void {
     this.db.transaction(() => this.removeUnlocked(client, file))();
+    this.changed();
+  }
+
+  /** What was read from the index before a change is read again after it. */
+  private changed(): void {
     this.order = null;
     this.book = null;
+    this.ahead.forget();
   }
 
   /** Records the receipt of (client, file); false when that archive is not indexed. */

@@ -119,6 +119,23 @@ describe("spans", () => {
     index.close();
   });
 
+  test("the member after a place follows runs across pages of the index, and nothing once its archive went", async () => {
+    const index = await openIndex();
+    const ids = Array.from({ length: 600 }, (_, i) => (i % 250) + 1);
+    archive(index, "a", 1, ids);
+    let place = index.locate("web01", chunk(1), (f) => f === "a")!;
+    for (let seq = 1; seq < ids.length; seq++) {
+      const next = index.next(place, chunk(ids[seq]!));
+      expect(next).toMatchObject({ file: "a", seq, offset: seq * MEMBER, rawLength: 1000 + ids[seq]! });
+      place = next!;
+    }
+    expect(index.next(place, chunk(1))).toBeUndefined();
+    const first = index.locate("web01", chunk(1))!;
+    index.remove("web01", "a");
+    expect(index.next(first, chunk(2))).toBeUndefined();
+    index.close();
+  });
+
   test("an archive nobody reuses is forgotten with its rows; a run whose source is gone fails the put, nothing recorded", async () => {
     const index = await openIndex();
     archive(index, "a", 1, [1, 2, 3]);
