@@ -7,14 +7,14 @@ import type { Config, SourceConfig } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { ClientState } from "./state.ts";
-import { backupSource } from "./upload/backup-source.ts";
+import { backupSource, walkFor } from "./upload/backup-source.ts";
 import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { checkServerName, type NameMismatch } from "./server-name.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
-import { walkSource, type WalkResult } from "./tree-walk.ts";
+import type { WalkResult } from "./offer-walk.ts";
 import { openWhenAdmitted, type BusyWindow } from "./busy-wait.ts";
 
 export interface TickResult {
@@ -129,11 +129,12 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   // event loop): its lstat calls overlap the round trips and the peers' signatures. Not before the
   // server answers TCP: a daemon facing a server that is down does not walk its sources every tick.
   const first = client.paths[0];
+  const uploadCtx = uploadContextOf(ctx);
   let firstWalk: Promise<WalkResult> | undefined;
   try {
     await session.open(() => {
       if (!first) return;
-      firstWalk = walkSource(first.path, first.exclude);
+      firstWalk = walkFor(first, uploadCtx);
       firstWalk.catch(() => undefined); // backupSource reports it
     });
   } catch (err) {
@@ -142,7 +143,6 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   watch.up();
   const nameMismatch = checkServerName(client.name, session.clientName!, previous?.nameMismatch, ctx.log);
 
-  const uploadCtx = uploadContextOf(ctx);
   const results: SourceResult[] = [];
   for (const source of client.paths) {
     ctx.progress?.sourceStarted(source.name);

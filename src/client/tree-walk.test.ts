@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { walkSource } from "./tree-walk.ts";
+import { walkSource, type LastWalk } from "./offer-walk.ts";
 import { listWalk } from "../testing/walk-list.ts";
 import { fingerprintOf } from "./upload/source-offer.ts";
 import { compileExcludes } from "./exclude-patterns.ts";
@@ -41,6 +41,40 @@ async function thrown(promise: Promise<unknown>): Promise<{ code?: string; messa
 }
 
 describe("walkSource", () => {
+  /** A LastWalk over segments with these tar header fields; `closed` tells whether the walk closed it. */
+  function lastOf(headers: { size: number; mtime: number }[]): LastWalk & { closed: boolean } {
+    let i = 0;
+    const key = new Uint8Array(16);
+    const last = {
+      closed: false,
+      segments: { next: () => (i < headers.length ? { path: new Uint8Array(0), key, length: 512, header: headers[i++]! } : null) },
+      streamBytes: 123_456,
+      close: () => void (last.closed = true),
+    };
+    return last;
+  }
+
+  test("told the last archive's entries, it stops at the first that differs (no digest), else walks to the end", async () => {
+    tree({ "s/a.txt": "a", "s/b/c.txt": "c", "s/d.txt": "d", "s/e/f.txt": "f", "s/g.txt": "g" });
+    const source = join(root, "s");
+    const listed = await listWalk(source);
+    const headers = listed.entries.map((e) => ({ size: e.size, mtime: e.mtime }));
+    const unchanged = lastOf(headers);
+    expect(await walkSource(source, [], unchanged)).toMatchObject({ digest: listed.digest, count: headers.length });
+    expect(unchanged.closed).toBe(true);
+    // the fourth entry (s/b/c.txt) had another size, the fifth another mtime: the walk stops at the fourth,
+    // with the last archive's size as its estimate
+    const changed = lastOf(headers.map((h, i) => (i === 3 ? { ...h, size: h.size + 1 } : i === 4 ? { ...h, mtime: h.mtime - 1 } : h)));
+    expect(await walkSource(source, [], changed)).toEqual({ digest: null, count: 4, tarBytes: 123_456, skipped: [] });
+    expect(changed.closed).toBe(true);
+    expect(await walkSource(source, [], lastOf(headers.map((h, i) => (i === 4 ? { ...h, mtime: h.mtime - 1 } : h))))).toMatchObject({
+      digest: null,
+      count: 5,
+    });
+    // an entry added at the end: the last archive ends first
+    expect(await walkSource(source, [], lastOf(headers.slice(0, -1)))).toMatchObject({ digest: null, count: headers.length });
+  });
+
   test("a folder gives its base name first, then everything inside, folder entries before their content", async () => {
     tree({ "www/index.html": "<h1>", "www/a/x.txt": "x", "www/a-b": "ab", "www/a.txt": "a", "www/empty": null, "www/a/z/deep.txt": "d" });
     const walked = await listWalk(join(root, "www"));
@@ -185,7 +219,7 @@ describe("unreadable files and folders", () => {
 
   function walkAsNobody(source: string): { code?: string; message?: string; ok?: boolean } {
     const script = `
-      import { walkSource } from ${JSON.stringify(join(import.meta.dir, "tree-walk.ts"))};
+      import { walkSource } from ${JSON.stringify(join(import.meta.dir, "offer-walk.ts"))};
       try { await walkSource(${JSON.stringify(source)}, []); console.log(JSON.stringify({ ok: true })); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
     const run = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], {
@@ -227,13 +261,13 @@ describe("fingerprints", () => {
   test("stable when nothing changes; changes with content (same mtime), mode, names and what else shapes the archive", async () => {
     tree({ "s/a.txt": "aaaa", "s/b/c.txt": "c" });
     const source = { path: join(root, "s"), name: "s", exclude: [], line: 1, col: 1 };
-    const print = async (name = "s") => fingerprintOf((await walkSource(source.path, [])).digest, { ...source, name }, "tar.gz");
+    const print = async (name = "s") => fingerprintOf((await walkSource(source.path, [])).digest!, { ...source, name }, "tar.gz");
     const first = await print();
     expect(await print()).toBe(first);
     expect(await print("y")).not.toBe(first);
-    expect(fingerprintOf((await walkSource(source.path, [])).digest, source, "tar.zst")).not.toBe(first);
+    expect(fingerprintOf((await walkSource(source.path, [])).digest!, source, "tar.zst")).not.toBe(first);
     // the walk's summary and its list agree: the digest covers every entry listed
-    expect((await listWalk(source.path)).digest).toBe((await walkSource(source.path, [])).digest);
+    expect((await listWalk(source.path)).digest).toBe((await walkSource(source.path, [])).digest!);
 
     utimesSync(join(root, "s/a.txt"), 1_000_000, 1_000_000);
     const touched = await print();

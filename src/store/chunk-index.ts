@@ -24,7 +24,8 @@ import {
   type IndexStatements,
   type MemberSqlRow,
 } from "./index-schema.ts";
-import { forgetArchive, membersIn, recordMembers } from "./index-spans.ts";
+import { forgetArchive, membersIn, recordMembers, sharedRaw } from "./index-spans.ts";
+import { MemberReadAhead } from "./member-read-ahead.ts";
 import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
@@ -63,11 +64,13 @@ export class ChunkIndex {
   private order: Map<number, { file: string; storedAt: string }> | null = null;
   private book: SpanBook | null = null;
   private readonly q: IndexStatements;
+  private readonly ahead: MemberReadAhead;
 
   private constructor(path: string, db: Database) {
     this.path = path;
     this.db = db;
     this.q = prepareStatements(db);
+    this.ahead = new MemberReadAhead((archive, from, limit) => membersIn(this.q, this.spans(), archive, from, limit));
   }
 
   /**
@@ -245,11 +248,11 @@ export class ChunkIndex {
 
   /**
    * Member `after.seq + 1` of archive `after.archive` when it is chunk `id`: the member that continues
-   * a run of reused members where they lie one after the other. A span lookup and one primary-key
-   * probe; undefined otherwise.
+   * a run of reused members where they lie one after the other. Read a page ahead (MemberReadAhead):
+   * a query per page of the run, not per member; undefined otherwise.
    */
   next(after: StoredPlace, id: Uint8Array): StoredMember | undefined {
-    const row = membersIn(this.q, this.spans(), after.archive, after.seq + 1, 1)[0];
+    const row = this.ahead.at(after.archive, after.seq + 1);
     if (!row || row.id !== Buffer.from(id).toString("hex")) return undefined;
     const file = this.archiveById(after.archive)?.file;
     if (file === undefined) return undefined;
@@ -284,15 +287,20 @@ export class ChunkIndex {
       ) as { id: number };
       recordMembers(q, this.spans(), inserted.id, members);
     })();
-    this.order = null;
-    this.book = null;
+    this.changed();
   }
 
   /** Forgets (client, file) and its members; nothing when it is not indexed. */
   remove(client: string, file: string): void {
     this.db.transaction(() => this.removeUnlocked(client, file))();
+    this.changed();
+  }
+
+  /** What was read from the index before a change is read again after it. */
+  private changed(): void {
     this.order = null;
     this.book = null;
+    this.ahead.forget();
   }
 
   /** Records the receipt of (client, file); false when that archive is not indexed. */
@@ -340,14 +348,10 @@ export class ChunkIndex {
     return { raw: (own.raw ?? 0) + (lent.raw ?? 0), packed: (own.packed ?? 0) + (lent.packed ?? 0) };
   }
 
-  /** Raw bytes of archive row `next`'s members whose chunk archive row `previous` has too. One probe per member. */
+  /** Raw bytes of archive row `next`'s members whose chunk archive row `previous` has too (index-spans.ts). */
   private sharedRaw(next: number, previous: number): number {
-    let raw = 0;
-    for (let from = 0; ; from += MEMBER_PAGE_ROWS) {
-      const page = membersIn(this.q, this.spans(), next, from, MEMBER_PAGE_ROWS);
-      for (const m of page) if (this.inArchive(previous, Buffer.from(m.id, "hex"))) raw += m.raw_length;
-      if (page.length < MEMBER_PAGE_ROWS) return raw;
-    }
+    const span = { next, previous, count: this.countOf(next), pageRows: MEMBER_PAGE_ROWS };
+    return sharedRaw(this.q, this.spans(), span, (id) => this.inArchive(previous, Buffer.from(id, "hex")));
   }
 }
 

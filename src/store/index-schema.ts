@@ -85,6 +85,7 @@ export interface IndexStatements {
   spanStats: Statement<{ n: number; packed: number | null; raw: number | null }, [number]>;
   spanExtent: Statement<{ declared: number | null; last: number | null }, [number]>;
   rowsIn: Statement<MemberSqlRow, [number, number, number]>;
+  rawIn: Statement<{ raw: number | null }, [number, number, number]>;
   allSpans: Statement<SpanSqlRow & { archive: number }, []>;
   holders: Statement<{ archive: number; seq: number; live: number }, [Uint8Array, string]>;
   locate: Statement<
@@ -124,6 +125,7 @@ export function prepareStatements(db: Database): IndexStatements {
     ),
     spanExtent: db.query("SELECT SUM(count) AS declared, MAX(first_seq + count - 1) AS last FROM spans WHERE archive = ?"),
     rowsIn: db.query(`SELECT ${MEMBER_COLUMNS} FROM members WHERE archive = ? AND seq >= ? AND seq < ? ORDER BY seq`),
+    rawIn: db.query("SELECT SUM(raw_length) AS raw FROM members WHERE archive = ? AND seq >= ? AND seq < ?"),
     allSpans: db.query("SELECT archive, first_seq, count, source, source_seq, shift FROM spans ORDER BY archive, first_seq"),
     holders: db.query(
       "SELECT m.archive, m.seq, a.live FROM members m JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",

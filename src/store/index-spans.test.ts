@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { ChunkIndex } from "./chunk-index.ts";
-import { SCHEMA_VERSION } from "./index-schema.ts";
+import { SCHEMA_VERSION, prepareStatements } from "./index-schema.ts";
+import { coverOf, sharedRaw } from "./index-spans.ts";
+import { SpanBook } from "./span-book.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import { MemberTable } from "./member-table.ts";
 import { Store, type StoreLog } from "./store.ts";
@@ -117,6 +119,23 @@ describe("spans", () => {
     index.close();
   });
 
+  test("the member after a place follows runs across pages of the index, and nothing once its archive went", async () => {
+    const index = await openIndex();
+    const ids = Array.from({ length: 600 }, (_, i) => (i % 250) + 1);
+    archive(index, "a", 1, ids);
+    let place = index.locate("web01", chunk(1), (f) => f === "a")!;
+    for (let seq = 1; seq < ids.length; seq++) {
+      const next = index.next(place, chunk(ids[seq]!));
+      expect(next).toMatchObject({ file: "a", seq, offset: seq * MEMBER, rawLength: 1000 + ids[seq]! });
+      place = next!;
+    }
+    expect(index.next(place, chunk(1))).toBeUndefined();
+    const first = index.locate("web01", chunk(1))!;
+    index.remove("web01", "a");
+    expect(index.next(first, chunk(2))).toBeUndefined();
+    index.close();
+  });
+
   test("an archive nobody reuses is forgotten with its rows; a run whose source is gone fails the put, nothing recorded", async () => {
     const index = await openIndex();
     archive(index, "a", 1, [1, 2, 3]);
@@ -157,6 +176,57 @@ CREATE TABLE members (archive INTEGER NOT NULL, seq INTEGER NOT NULL, client TEX
 CREATE INDEX members_by_chunk ON members (client, chunk_id);
 PRAGMA user_version = 1;
 `;
+
+describe("shared raw bytes, as the ransomware guard judges a replacement", () => {
+  /** sharedRaw of `next` against `previous`, read through a second connection; `probes`: the chunk ids it asked about one by one. */
+  function shared(index: ChunkIndex, next: string, previous: string): { raw: number; probes: string[] } {
+    const db = new Database(index.path, { readonly: true });
+    try {
+      const q = prepareStatements(db);
+      const id = (file: string) => q.archive.get("web01", file)!.id;
+      const previousChunks = new Set(index.members("web01", previous).map(([chunkId]) => chunkId));
+      const probes: string[] = [];
+      const span = { next: id(next), previous: id(previous), count: index.memberCount("web01", next), pageRows: 2 };
+      const raw = sharedRaw(q, SpanBook.load(q), span, (chunkId) => (probes.push(chunkId), previousChunks.has(chunkId)));
+      return { raw, probes };
+    } finally {
+      db.close();
+    }
+  }
+
+  test("members reused from the previous archive, or from rows it reuses too, are summed without a probe each", async () => {
+    const index = await openIndex();
+    archive(index, "a", 1, [1, 2, 3, 4, 5, 6]);
+    archive(index, "b", 2, [1, 2, 3, 40, 5, 6], 30, "a");
+    // c takes 40 from b's own rows and the others from a's rows through b's spans; 7 is new
+    archive(index, "c", 3, [1, 2, 3, 40, 5, 6, 7], 0, "b");
+    expect(shared(index, "c", "b")).toEqual({ raw: 1001 + 1002 + 1003 + 1040 + 1005 + 1006, probes: [hex(7)] });
+    expect(index.replacementTotals("web01", "b", "c")).toMatchObject({ sharedRaw: 1001 + 1002 + 1003 + 1040 + 1005 + 1006 });
+    // d reuses nothing (its own rows, read two at a time): every member is asked about
+    archive(index, "d", 4, [1, 40, 9, 4, 7]);
+    expect(shared(index, "d", "c")).toEqual({ raw: 1001 + 1040 + 1007, probes: [1, 40, 9, 4, 7].map(hex) });
+    index.close();
+  });
+
+  test("a stretch is cut into what the ranges cover and what they do not, overlapping ranges merged", () => {
+    expect(coverOf(0, 10, [])).toEqual([{ from: 0, to: 10, covered: false }]);
+    expect(
+      coverOf(2, 12, [
+        { from: 0, to: 3 },
+        { from: 5, to: 8 },
+        { from: 6, to: 9 },
+        { from: 11, to: 20 },
+      ]),
+    ).toEqual([
+      { from: 2, to: 3, covered: true },
+      { from: 3, to: 5, covered: false },
+      { from: 5, to: 8, covered: true },
+      { from: 8, to: 9, covered: true },
+      { from: 9, to: 11, covered: false },
+      { from: 11, to: 12, covered: true },
+    ]);
+  });
+});
 
 describe("an index of schema version 1", () => {
   test("is replaced at open by one rebuilt from the archives: lookups as before, nothing left aside", async () => {

@@ -47,6 +47,63 @@ export function membersIn(q: IndexStatements, book: SpanBook, archive: number, f
 }
 
 /**
+ * Raw bytes of archive `next`'s members [0, count) whose chunk archive `previous` has too. A member
+ * `next` takes from `previous`'s own rows, or from rows of a third archive that `previous` takes too,
+ * is in `previous` by position: those stretches are summed in SQLite, one query each. Every other
+ * member (the few a backup changed, or all of them when nothing is reused) is read a page of `pageRows`
+ * at a time and asked about with `inPrevious` (its chunk id, hex).
+ */
+export function sharedRaw(
+  q: IndexStatements,
+  book: SpanBook,
+  span: { next: number; previous: number; count: number; pageRows: number },
+  inPrevious: (id: string) => boolean,
+): number {
+  const { next, previous, count, pageRows } = span;
+  let raw = 0;
+  for (const p of pieces(book, next, 0, count)) {
+    const end = p.sourceSeq + p.count;
+    const held = p.source === previous ? [{ from: p.sourceSeq, to: end }] : rowsLentTo(book, previous, p.source);
+    for (const part of coverOf(p.sourceSeq, end, held)) {
+      if (part.covered) raw += q.rawIn.get(p.source, part.from, part.to)?.raw ?? 0;
+      else
+        for (let at = part.from; at < part.to; at += pageRows)
+          for (const row of q.rowsIn.all(p.source, at, Math.min(part.to, at + pageRows))) if (inPrevious(row.id)) raw += row.raw_length;
+    }
+  }
+  return raw;
+}
+
+/** The rows of archive `source` that archive `archive`'s spans take, as ranges [from, to) sorted by from. */
+function rowsLentTo(book: SpanBook, archive: number, source: number): { from: number; to: number }[] {
+  return book
+    .of(archive)
+    .filter((s) => s.source === source)
+    .map((s) => ({ from: s.source_seq, to: s.source_seq + s.count }))
+    .sort((a, b) => a.from - b.from);
+}
+
+/** [from, to) cut into the parts that `ranges` (sorted by from, may overlap) cover and those they do not, in order. */
+export function coverOf(
+  from: number,
+  to: number,
+  ranges: readonly { from: number; to: number }[],
+): { from: number; to: number; covered: boolean }[] {
+  const parts: { from: number; to: number; covered: boolean }[] = [];
+  let at = from;
+  for (const r of ranges) {
+    if (r.to <= at) continue;
+    if (r.from >= to) break;
+    if (r.from > at) parts.push({ from: at, to: r.from, covered: false });
+    const end = Math.min(to, r.to);
+    parts.push({ from: Math.max(at, r.from), to: end, covered: true });
+    at = end;
+  }
+  if (at < to) parts.push({ from: at, to, covered: false });
+  return parts;
+}
+
+/**
  * Records the members of archive row `id` (just inserted, without members): each reused run as the
  * spans it resolves to, every other member as its own row. Call it inside the transaction that
  * inserted the row. A run's source may have been retired meanwhile (another name's retention): it

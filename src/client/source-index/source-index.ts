@@ -71,6 +71,12 @@ export class SourceIndex {
     return this.chunks.header.count;
   }
 
+  /** The archive's tar stream size: where its last chunk ends. */
+  get streamBytes(): number {
+    const last = this.chunkCount - 1;
+    return last < 0 ? 0 : this.startOf(last) + this.rawLengthOf(last);
+  }
+
   /** Chunk `i` of the archive. */
   chunk(i: number): ChunkRecord {
     return decodeChunkRecord(this.chunks.bytes(i * CHUNK_RECORD_BYTES, CHUNK_RECORD_BYTES), 0);

@@ -3,12 +3,20 @@ import { asHashRelayError } from "../../errors.ts";
 import type { SourceConfig } from "../../config/parse-config.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
 import type { SourceResult } from "../source-result.ts";
-import { walkSource, type WalkResult } from "../tree-walk.ts";
+import { walkSource, type WalkResult } from "../offer-walk.ts";
 import { checkReceipt } from "./receipt.ts";
 import { serverRefusal } from "./server-refusal.ts";
-import { offerSource, sourceHistory } from "./source-offer.ts";
+import { lastWalkOf, offerSource, sourceHistory } from "./source-offer.ts";
 import { SessionSpoiled, type UploadContext } from "./upload-context.ts";
 import { UploadTally } from "./upload-tally.ts";
+
+/**
+ * Walks `source` for its offer, stopping at the first entry that changed since its last archive
+ * (tree-walk.ts walkSource): the upload walks it again anyway.
+ */
+export async function walkFor(source: SourceConfig, ctx: Pick<UploadContext, "state" | "format">): Promise<WalkResult> {
+  return walkSource(source.path, source.exclude, lastWalkOf(source, ctx) ?? undefined);
+}
 
 /**
  * Backs up one source. Local failures return a failed result; failures that leave the session unusable
@@ -24,7 +32,7 @@ export async function backupSource(
   const tally = new UploadTally(source.name, ctx.onProgress);
   let walked;
   try {
-    walked = await (walking ?? walkSource(source.path, source.exclude));
+    walked = await (walking ?? walkFor(source, ctx));
   } catch (err) {
     return tally.result("failed", null, { error: asHashRelayError(err, "SOURCE").describe() });
   }

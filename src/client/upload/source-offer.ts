@@ -5,7 +5,7 @@ import type { SourceConfig } from "../../config/parse-config.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
 import { SourceIndex } from "../source-index/source-index.ts";
 import type { SourceRecord } from "../state.ts";
-import type { WalkResult } from "../tree-walk.ts";
+import type { LastWalk, WalkResult } from "../offer-walk.ts";
 import type { UploadContext } from "./upload-context.ts";
 
 /** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
@@ -13,8 +13,10 @@ const ARCHIVE_LAYOUT = "tar/1";
 
 /** What the client knows of a source's last backup, and what it may claim or offer as a base. */
 export interface SourceHistory {
-  /** The walk's fingerprint. */
-  fingerprint: string;
+  /** The walk's fingerprint; null when the walk stopped at a change (nothing to claim). */
+  fingerprint: string | null;
+  /** How many skipped entries the walk found (and the caller logged). */
+  skippedTold: number;
   /** The record of the last successful backup, if any. */
   previous: SourceRecord | null;
   /** The last archive's id, when the walk saw no change since: the server may answer `have`. */
@@ -37,13 +39,33 @@ export function fingerprintOf(digest: string, source: SourceConfig, format: Arch
 
 /** Reads the source's history from the client's state and fingerprints the walk. */
 export function sourceHistory(walked: WalkResult, source: SourceConfig, ctx: UploadContext): SourceHistory {
-  const fingerprint = fingerprintOf(walked.digest, source, ctx.format);
+  const fingerprint = walked.digest === null ? null : fingerprintOf(walked.digest, source, ctx.format);
   const previous = ctx.state.source(source.name);
   const claimed = previous && previous.fingerprint === fingerprint ? previous.archiveId : undefined;
   // The last archive is a base only in the same format: the server deduplicates per format.
   const sameFormat = previous?.file.endsWith(`.${ctx.format}`);
   const dir = previous && !claimed && sameFormat ? ctx.state.indexDir(previous) : null;
-  return { fingerprint, previous, claimed, index: dir ? SourceIndex.open(dir, previous!.archiveId) : null };
+  const index = dir ? SourceIndex.open(dir, previous!.archiveId) : null;
+  return { fingerprint, skippedTold: walked.skipped.length, previous, claimed, index };
+}
+
+/**
+ * The last archive of `source`, for its walk to stop at the first entry that changed (tree-walk.ts):
+ * its source index when the state has it intact and in this format, else null (the walk goes on to
+ * the end). The walk closes it.
+ */
+export function lastWalkOf(source: SourceConfig, ctx: Pick<UploadContext, "state" | "format">): LastWalk | null {
+  const previous = ctx.state.source(source.name);
+  const dir = previous?.file.endsWith(`.${ctx.format}`) ? ctx.state.indexDir(previous) : null;
+  let index: SourceIndex | null = null;
+  try {
+    index = dir ? SourceIndex.open(dir, previous!.archiveId) : null;
+  } catch {
+    // unreadable: the walk goes to the end, and the upload finds out what it can use
+  }
+  if (!index) return null;
+  const opened = index;
+  return { segments: opened.previousStream().segments, streamBytes: opened.streamBytes, close: () => opened.close() };
 }
 
 /** Offers the source (claiming its last archive, or naming it as a base) and returns the server's `have` or `send-manifest`. */

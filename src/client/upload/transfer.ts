@@ -54,6 +54,9 @@ export async function transferArchive(
     // Unchanged stretches are taken from the last archive unread only when the server holds it as the base.
     const summary = await buildPages(walk, base ? previous!.previousStream() : undefined, index, choice, pipeline, tally);
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
+    // The offer's walk stopped at the first change and told only what it had seen: this walk tells the rest.
+    if (history.fingerprint === null)
+      for (const skipped of walk.skipped.slice(history.skippedTold)) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
     tally.chunksTotal = summary.chunks;
     const fingerprint = fingerprintOf(walk.digest(), source, ctx.format);
     committing = true;
