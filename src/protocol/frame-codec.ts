@@ -20,6 +20,8 @@ export const protocolLimits: FrameLimits = (type) => {
     case FrameType.SEALED_MANIFEST:
     case FrameType.SEALED_NEED:
     case FrameType.SEALED_MANIFEST_DIFF:
+    case FrameType.SEALED_HASH_REQUEST:
+    case FrameType.SEALED_SUB_HASHES:
       return MAX_CONTROL_FRAME;
     case FrameType.SEALED_CHUNK:
     case FrameType.SEALED_CHUNK_DELTA:

@@ -2,6 +2,8 @@
 import { HashRelayError } from "../errors.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { applyContextDelta, decodeContextDelta } from "../archive/context-delta.ts";
+import type { BaseEntries } from "../archive/manifest-diff.ts";
+import { answerHashRequest, decodeHashRequest } from "../archive/sub-block-hashes.ts";
 import { inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
@@ -82,4 +84,21 @@ function readSources(ids: Uint8Array[], stored: DeltaSources): Map<string, Uint8
     if (raw) sources.set(hex, raw);
   }
   return sources;
+}
+
+/**
+ * A HASH_REQUEST body (PROTOCOL.md §8.8) checked against the accepted base, every limit before anything is
+ * allocated for its answer; `answer()` then reads each range's base chunk through `stored` (a chunk it
+ * cannot read answers zeros) and gives the SUB_HASHES body. Throws BAD_FRAME and TOO_LARGE.
+ */
+export function hashRequestOver(
+  body: Uint8Array,
+  base: BaseEntries,
+  stored: DeltaSources,
+): { firstIndex: number; answer: () => Uint8Array } {
+  const request = decodeHashRequest(body, (i) => (i < base.length ? base.at(i)?.rawLength : undefined));
+  return {
+    firstIndex: request.firstIndex,
+    answer: () => answerHashRequest(request.firstIndex, request.ranges, request.hashes, (i) => stored.read(chunkIdHex(base.at(i)!.id))),
+  };
 }

@@ -15,6 +15,7 @@ import { PageBuilder } from "./page-builder.ts";
 import { offerPage } from "./page-offer.ts";
 import { PagePipeline } from "./page-pipeline.ts";
 import { ProofAnswers } from "./proof-answers.ts";
+import { ReplyOrder } from "./reply-order.ts";
 import { fingerprintOf, type SourceHistory } from "./source-offer.ts";
 import type { UploadContext } from "./upload-context.ts";
 import type { UploadTally } from "./upload-tally.ts";
@@ -44,9 +45,11 @@ export async function transferArchive(
   try {
     const at = await archiveTime(source.name, history.previous, ctx);
     const file = archiveFileName(source.name, at, ctx.format);
-    const choice = new ChunkChoice(base, previous, workers, proofs);
+    const replies = new ReplyOrder(session);
+    // Version 3 (PROTOCOL.md §8.8): each page's deltas are cut finer with the base's sub-block hashes.
+    const choice = new ChunkChoice(base, previous, workers, proofs, session.version >= 3 ? replies : null);
     const pipeline = new PagePipeline({
-      offer: (page) => offerPage(session, page, base),
+      offer: (page) => offerPage(replies, page, base),
       prepare: (page, needed) => choice.outcomesOf(page, needed),
       send: (outcomes) => sendChunks(session, outcomes, index, tally),
     });
