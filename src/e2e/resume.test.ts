@@ -19,6 +19,7 @@ import {
 const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
 const SEALED_CONTEXT_DELTA = 0x16;
+const SEALED_HASH_REQUEST = 0x17;
 const isChunkFrame = (type: number) => type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA || type === SEALED_CONTEXT_DELTA;
 /** The client's page window (docs/ARCHITECTURE.md, page windows): at most this much of a page's chunks is in flight when a cut comes. */
 const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
@@ -55,6 +56,8 @@ interface Attempt {
   bytesUp: number;
   /** CHUNK (and CHUNK_DELTA) frames forwarded whole to the server. */
   chunkFrames: number;
+  /** The types of the client's frames whose header was forwarded. */
+  types: Set<number>;
   cut: boolean;
 }
 
@@ -121,7 +124,7 @@ class CuttingProxy {
       }
       scanned += data.length;
     };
-    const attempt: Attempt = { bytesUp: 0, chunkFrames: 0, cut: false };
+    const attempt: Attempt = { bytesUp: 0, chunkFrames: 0, types: new Set(), cut: false };
     this.attempts.push(attempt);
     const upstream = net.connect(upstreamPort, "127.0.0.1");
     for (const s of [client, upstream]) {
@@ -143,6 +146,7 @@ class CuttingProxy {
           if (header.length < 5) return;
           remaining = header.readUInt32BE(0) - 1;
           type = header[4]!;
+          attempt.types.add(type);
           header = Buffer.alloc(0);
           if (remaining === 0 && isChunkFrame(type)) attempt.chunkFrames++;
           continue;
@@ -321,6 +325,8 @@ describe("resume after a cut connection", () => {
     const [uncut, cut] = runs;
     expect(uncut!.proxy.attempts.some((a) => a.cut)).toBe(false);
     expect(cut!.proxy.attempts.filter((a) => a.cut)).toHaveLength(1);
+    // protocol 3: the cut tick and the one that resumed asked for sub-block hashes before their deltas
+    expect(cut!.proxy.attempts.filter((a) => a.types.has(SEALED_HASH_REQUEST)).length).toBeGreaterThanOrEqual(2);
     expect(cut!.ticks.length).toBe(2);
     expect(cut!.ticks[0]!.status).not.toBe(0);
     expect(sha256(cut!.archive)).toBe(sha256(uncut!.archive));
