@@ -92,4 +92,29 @@ describe("context deltas", () => {
     const rebuilt = applyContextDelta(forged, edited.length, held);
     expect(chunkIdHex(idOf(rebuilt))).not.toBe(chunkIdHex(idOf(edited)));
   });
+
+  test("version 3: a copy names its source by its place in the base, 13 bytes instead of 41; without a base it is an unknown op", () => {
+    const base = source(11, 32 * 1024);
+    const edited = edit(base, [9_000, 20_000], (i) => `inserted ${i}\n`);
+    const { pieces } = deltaPieces(blocksOf(idOf(edited), edited), new BlockIndex([blocksOf(idOf(base), base)]));
+    const byId = encodeContextDelta(edited, pieces);
+    const byPlace = encodeContextDelta(edited, pieces, () => 5);
+    expect(byPlace.length).toBeLessThan(byId.length - 20);
+    const held = (id: Uint8Array) => (chunkIdHex(id) === chunkIdHex(idOf(base)) ? base : null);
+    const baseId = (i: number) => (i === 5 ? idOf(base) : undefined);
+    const rebuilt = applyContextDelta(decodeContextDelta(byPlace, edited.length, baseId), edited.length, held);
+    expect(Buffer.from(rebuilt).equals(Buffer.from(edited))).toBe(true);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err instanceof HashRelayError ? `${err.code} ${err.message}` : String(err);
+      }
+      return "no error";
+    };
+    expect(code(() => decodeContextDelta(byPlace, edited.length))).toBe("BAD_FRAME context delta: unknown op 0x4");
+    expect(code(() => decodeContextDelta(byPlace, edited.length, () => undefined))).toBe(
+      "BAD_FRAME context delta: a copy from base entry 5, past the base",
+    );
+  });
 });

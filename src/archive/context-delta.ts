@@ -13,6 +13,9 @@ export const CONTEXT_AFTER = 8_192;
 export const CONTEXT_OPS_BOUND = 41 * Math.ceil(CHUNK_MAX / 256);
 const OP_COPY = 0x01;
 const OP_CONTEXT_LITERAL = 0x03;
+/** Version 3: a COPY naming its source by its place in the base manifest (4 bytes) instead of its id (32). */
+const OP_BASE_COPY = 0x04;
+const BASE_COPY_BYTES = 13;
 /** Literal runs are small and sent once: the best level costs little. */
 const LITERAL_LEVEL = 9;
 
@@ -40,8 +43,16 @@ function literalStarts(starts: readonly number[], rawLength: number): number[] {
   return [...starts.slice(1), rawLength];
 }
 
-/** The CONTEXT_DELTA body after its index: u32 BE ops length | raw-deflate(ops) | one raw-deflate stream per literal run. */
-export function encodeContextDelta(raw: Uint8Array, pieces: readonly DeltaPiece[]): Uint8Array {
+/**
+ * The CONTEXT_DELTA body after its index: u32 BE ops length | raw-deflate(ops) | one raw-deflate stream per
+ * literal run. With `baseIndexOf` (a version-3 session), a copy whose source it places in the base (≥ 0)
+ * names that place (BASE_COPY, 13 bytes) instead of the source's id (COPY, 41 bytes).
+ */
+export function encodeContextDelta(
+  raw: Uint8Array,
+  pieces: readonly DeltaPiece[],
+  baseIndexOf: (id: Uint8Array) => number = () => -1,
+): Uint8Array {
   const literals = pieces.flatMap((p) => ("literal" in p ? [p.literal] : []));
   const next = literalStarts(
     literals.map((l) => l.start),
@@ -55,7 +66,7 @@ export function encodeContextDelta(raw: Uint8Array, pieces: readonly DeltaPiece[
   let o = 0;
   let l = 0;
   for (const p of pieces) {
-    if ("copy" in p) o = writeCopyOp(ops, o, p.copy);
+    if ("copy" in p) o = writeCopy(ops, o, p.copy, baseIndexOf(p.copy.id));
     else {
       ops[o] = OP_CONTEXT_LITERAL;
       view.setUint32(o + 1, p.literal.length);
@@ -75,6 +86,17 @@ export function encodeContextDelta(raw: Uint8Array, pieces: readonly DeltaPiece[
   return body;
 }
 
+/** A COPY op at ops[o]: BASE_COPY when the source has a place in the base (`baseIndex` ≥ 0), else COPY; returns the offset after it. */
+function writeCopy(ops: Uint8Array, o: number, copy: { id: Uint8Array; offset: number; length: number }, baseIndex: number): number {
+  if (baseIndex < 0) return writeCopyOp(ops, o, copy);
+  const view = new DataView(ops.buffer, ops.byteOffset, ops.length);
+  ops[o] = OP_BASE_COPY;
+  view.setUint32(o + 1, baseIndex);
+  view.setUint32(o + 5, copy.offset);
+  view.setUint32(o + 9, copy.length);
+  return o + BASE_COPY_BYTES;
+}
+
 /** A CONTEXT_DELTA, parsed and checked against its entry's raw length, not yet applied. */
 export interface ContextDelta {
   copies: { at: number; id: Uint8Array; offset: number; length: number }[];
@@ -82,10 +104,16 @@ export interface ContextDelta {
 }
 
 /**
- * Parses a CONTEXT_DELTA body (after the index) for a chunk of `rawLength` bytes. Throws BAD_FRAME for a
- * malformed body or ops (§8.7 rules 2-3), TOO_LARGE when the ops inflate past CONTEXT_OPS_BOUND.
+ * Parses a CONTEXT_DELTA body (after the index) for a chunk of `rawLength` bytes. `baseId` (a version-3
+ * session with a base) gives the id of a base entry, undefined past the base; without it a BASE_COPY is an
+ * unknown op. Throws BAD_FRAME for a malformed body or ops (§8.7 rules 2-3), TOO_LARGE when the ops
+ * inflate past CONTEXT_OPS_BOUND.
  */
-export function decodeContextDelta(body: Uint8Array, rawLength: number): ContextDelta {
+export function decodeContextDelta(
+  body: Uint8Array,
+  rawLength: number,
+  baseId?: (baseIndex: number) => Uint8Array | undefined,
+): ContextDelta {
   const bad = (why: string) => new HashRelayError("BAD_FRAME", `context delta: ${why}`);
   if (body.length < 5) throw bad("shorter than its header");
   const opsLength = new DataView(body.buffer, body.byteOffset, body.length).getUint32(0);
@@ -97,13 +125,17 @@ export function decodeContextDelta(body: Uint8Array, rawLength: number): Context
   let filled = 0;
   for (let o = 0; o < ops.length; ) {
     const kind = ops[o];
-    const size = kind === OP_COPY ? 41 : kind === OP_CONTEXT_LITERAL ? 9 : 0;
+    const size = kind === OP_COPY ? 41 : kind === OP_CONTEXT_LITERAL ? 9 : kind === OP_BASE_COPY && baseId ? BASE_COPY_BYTES : 0;
     if (size === 0) throw bad(`unknown op 0x${(kind ?? 0).toString(16)}`);
     if (o + size > ops.length) throw bad("an op cut by the end of the ops");
-    const length = view.getUint32(o + (kind === OP_COPY ? 37 : 1));
+    const length = view.getUint32(o + (kind === OP_COPY ? 37 : kind === OP_BASE_COPY ? 9 : 1));
     if (length < 1 || filled + length > rawLength) throw bad("longer than its chunk");
     if (kind === OP_COPY) delta.copies.push({ at: filled, id: ops.slice(o + 1, o + 33), offset: view.getUint32(o + 33), length });
-    else {
+    else if (kind === OP_BASE_COPY) {
+      const id = baseId!(view.getUint32(o + 1));
+      if (!id) throw bad(`a copy from base entry ${view.getUint32(o + 1)}, past the base`);
+      delta.copies.push({ at: filled, id, offset: view.getUint32(o + 5), length });
+    } else {
       const packed = view.getUint32(o + 5);
       if (packed < 1 || streamAt + packed > body.length) throw bad("a literal stream runs past the body");
       delta.literals.push({ at: filled, length, stream: body.subarray(streamAt, streamAt + packed) });

@@ -42,14 +42,16 @@ export class DeltaSources {
 
 /**
  * A CHUNK_DELTA (§8.6) or CONTEXT_DELTA (§8.7) payload (u32 index | body) turned into the chunk's raw
- * bytes: ops applied over this client's stored chunks. The upload checks them against the chunk id, then
- * compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ * bytes: ops applied over this client's stored chunks. `baseId` (a version-3 session) names the base
+ * entries a CONTEXT_DELTA's BASE_COPY ops may refer to. The upload checks the bytes against the chunk id,
+ * then compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
 export async function rebuildFromDelta(
   type: number,
   payload: Uint8Array,
   upload: Upload,
   stored: DeltaSources,
+  baseId?: (baseIndex: number) => Uint8Array | undefined,
 ): Promise<{ index: number; raw: Uint8Array }> {
   if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
@@ -57,7 +59,7 @@ export async function rebuildFromDelta(
   if (!entry) throw new HashRelayError("BAD_FRAME", `chunk delta for entry ${index}, which no page announced`);
   const body = payload.subarray(4);
   if (type === FrameType.SEALED_CONTEXT_DELTA) {
-    const delta = decodeContextDelta(body, entry.rawLength);
+    const delta = decodeContextDelta(body, entry.rawLength, baseId);
     const sources = readSources(
       delta.copies.map((c) => c.id),
       stored,

@@ -124,7 +124,10 @@ export class IncomingUpload {
 
   private async receiveDelta(type: number, payload: Uint8Array): Promise<void> {
     if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-    const { index, raw } = await rebuildFromDelta(type, payload, this.upload, this.deltaSources);
+    const base = this.base;
+    // version 3: a context delta's copies may name base entries by their place (§8.7 BASE_COPY)
+    const baseId = this.scope.session.version >= 3 ? (i: number) => (i < base.length ? base.at(i)?.id : undefined) : undefined;
+    const { index, raw } = await rebuildFromDelta(type, payload, this.upload, this.deltaSources, baseId);
     await this.staged(this.upload.addRawChunk(index, raw));
     // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);

@@ -81,7 +81,14 @@ describe("sub-block hashes through a session", () => {
     // the 1 KiB blocks around the line are copied but for the sub-blocks the edit touches
     expect(literalBytes(finer)).toBeLessThan(200);
     expect(literalBytes(pieces)).toBeGreaterThan(1000);
-    await s.client.sendBinary(FrameType.SEALED_CONTEXT_DELTA, framed(1, encodeContextDelta(edited, finer)));
+    // its copies name the base entry by its place (BASE_COPY, version 3)
+    await s.client.sendBinary(
+      FrameType.SEALED_CONTEXT_DELTA,
+      framed(
+        1,
+        encodeContextDelta(edited, finer, () => 1),
+      ),
+    );
     const file = archiveFileName("etc", new Date(T0 + 60_000));
     await s.client.sendControl({ type: "commit", manifest: signedManifest(file, next, T0) });
     expect(await s.client.receive(5_000)).toMatchObject({ kind: "control", message: { type: "receipt" } });
@@ -146,6 +153,23 @@ describe("sub-block hashes through a session", () => {
     expect(old.version).toBe(2);
     await offerAgainst(old, base, next);
     await old.sendBinary(FrameType.SEALED_HASH_REQUEST, encodeHashRequest(0, ranges));
+    expect(await endedWith(old)).toBe("BAD_FRAME");
+    await served.served;
+    expect(store.list(CLIENT_NAME)).toHaveLength(1);
+  });
+
+  test("in a version-2 session a context delta's copy by base place is BAD_FRAME", async () => {
+    const { store, base, next, edited, pieces } = await setUp();
+    const served = serveOverMemory(store);
+    const old = await openClientSession(served.clientEnd, CLIENT_IDENTITY, SERVER_IDENTITY.publicKey, { version: 2 });
+    await offerAgainst(old, base, next);
+    await old.sendBinary(
+      FrameType.SEALED_CONTEXT_DELTA,
+      framed(
+        1,
+        encodeContextDelta(edited, pieces, () => 1),
+      ),
+    );
     expect(await endedWith(old)).toBe("BAD_FRAME");
     await served.served;
     expect(store.list(CLIENT_NAME)).toHaveLength(1);

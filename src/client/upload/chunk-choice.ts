@@ -134,8 +134,10 @@ export class ChunkChoice {
       const candidates = new BlockIndex(this.base.index.candidates(kept.oldSpan.lo, kept.oldSpan.hi));
       const plan = deltaPiecesOf(raw, blocks, candidates, oldHeaders);
       const finer = questions ? questions.refine(raw, plan) : Promise.resolve(plan);
+      // version 3: a copy names its source by its place in the base (§8.7 BASE_COPY)
+      const baseIndexOf = questions ? (id: Uint8Array) => this.base!.index.positionOf(id) : undefined;
       return finer.then((p) => {
-        const frame = deltaFrame(index, raw, p);
+        const frame = deltaFrame(index, raw, p, baseIndexOf);
         if (!frame) return this.whole(entry, raw, index, first);
         this.proofs.makeHere(entry.id, raw, first);
         return { blocks, frame };
@@ -175,12 +177,18 @@ function deltaPiecesOf(
 /**
  * The delta frame for a needed chunk of `pieces`: a CONTEXT_DELTA (literal runs deflated with their
  * neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending the whole chunk is
- * better (over half of it literal, too many sources, or a body over the frame bound).
+ * better (over half of it literal, too many sources, or a body over the frame bound). `baseIndexOf`: the
+ * context delta's copies name their sources by their place in the base (version 3).
  */
-function deltaFrame(index: number, raw: Uint8Array, { pieces, literalBytes }: DeltaPlan): ChunkFrame | null {
+function deltaFrame(
+  index: number,
+  raw: Uint8Array,
+  { pieces, literalBytes }: DeltaPlan,
+  baseIndexOf?: (id: Uint8Array) => number,
+): ChunkFrame | null {
   if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
   if (sourceCount(pieces) > MAX_DELTA_SOURCES) return null;
-  const context = encodeContextDelta(raw, pieces);
+  const context = encodeContextDelta(raw, pieces, baseIndexOf);
   const plain = deflateRaw(chunkDeltaOps(raw, pieces));
   const [type, body] = context.length <= plain.length ? [FrameType.SEALED_CONTEXT_DELTA, context] : [FrameType.SEALED_CHUNK_DELTA, plain];
   if (body.length > MAX_DELTA_BODY) return null;
