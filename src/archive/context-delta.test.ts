@@ -93,7 +93,7 @@ describe("context deltas", () => {
     expect(chunkIdHex(idOf(rebuilt))).not.toBe(chunkIdHex(idOf(edited)));
   });
 
-  test("version 3: a copy names its source by its place in the base, 13 bytes instead of 41; without a base it is an unknown op", () => {
+  test("version 3: compact ops (a copy by its place in the base, varints) rebuild the chunk; without a base they are unknown ops", () => {
     const base = source(11, 32 * 1024);
     const edited = edit(base, [9_000, 20_000], (i) => `inserted ${i}\n`);
     const { pieces } = deltaPieces(blocksOf(idOf(edited), edited), new BlockIndex([blocksOf(idOf(base), base)]));
@@ -116,5 +116,25 @@ describe("context deltas", () => {
     expect(code(() => decodeContextDelta(byPlace, edited.length, () => undefined))).toBe(
       "BAD_FRAME context delta: a copy from base entry 5, past the base",
     );
+    // compact ops, hand-made: a place before the base's start, a varint cut short, one of 2^32 or more
+    const body = (...ops: number[]) => {
+      const packed = deflateRawSync(Uint8Array.from(ops));
+      const out = new Uint8Array(4 + packed.length);
+      new DataView(out.buffer).setUint32(0, packed.length);
+      out.set(packed, 4);
+      return out;
+    };
+    const anyBase = () => idOf(base);
+    expect(code(() => decodeContextDelta(body(0x04, 1, 0, 10), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a copy from base entry -1, past the base",
+    );
+    expect(code(() => decodeContextDelta(body(0x04, 0, 1, 10), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a copy from before its chunk's start",
+    );
+    expect(code(() => decodeContextDelta(body(0x04, 0, 0, 0x80), 10, anyBase))).toBe("BAD_FRAME context delta: a varint cut by the end");
+    expect(code(() => decodeContextDelta(body(0x05, 0xff, 0xff, 0xff, 0xff, 0x7f, 1), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a varint of 2^32 or more",
+    );
+    expect(decodeContextDelta(body(0x04, 0, 0, 10), 10, anyBase).copies).toEqual([{ at: 0, id: idOf(base), offset: 0, length: 10 }]);
   });
 });

@@ -56,4 +56,23 @@ describe("sub-block matching", () => {
     ]);
     expect(Buffer.from(rebuilt).equals(Buffer.from(raw))).toBe(true);
   });
+
+  test("where equal sub-blocks stand many times (zero padding), a run copies them in one op, each continuing the last", () => {
+    const old = new Uint8Array([...OLD.subarray(0, 3000), ...new Uint8Array(1024), ...OLD.subarray(3000, 6000)]);
+    const id = createHash("sha256").update(old).digest();
+    const raw = old.slice();
+    raw[2990] = 0x23;
+    const pieces: DeltaPiece[] = [
+      { copy: { id, offset: 0, length: 2048 } },
+      { literal: { start: 2048, length: 2048 } },
+      { copy: { id, offset: 4096, length: old.length - 4096 } },
+    ];
+    const questions = questionsFor(pieces, () => ({ id, baseIndex: 0, rawLength: old.length }));
+    const answer = answerHashRequest(0, questions[0]!.ranges, hashesAsked(questions), () => old);
+    const finer = withSubBlocks(raw, pieces, questions, new DataView(answer.buffer, 4));
+    // the edit's sub-block; the zeros as one copy of 15 sub-blocks (not one per sub-block) and the last one
+    // (the old sub-block after them holds text); 8 bytes off the old grid; the rest
+    const shown = finer.map((p) => ("copy" in p ? `C${p.copy.offset}+${p.copy.length}` : `L${p.literal.start}+${p.literal.length}`));
+    expect(shown).toEqual(["C0+2944", "L2944+56", "C3008+960", "C3008+64", "L4024+8", `C4032+${raw.length - 4032}`]);
+  });
 });

@@ -110,17 +110,21 @@ export function withSubBlocks(
       }
     }
     const piece = pieces[q.piece] as Extract<DeltaPiece, { literal: unknown }>;
-    found.set(q.piece, searchRun(raw, piece.literal.start, piece.literal.length, known));
+    const before = pieces[q.piece - 1];
+    found.set(q.piece, searchRun(raw, piece.literal, known, before && "copy" in before ? before.copy : null));
   }
   return mergeCopies(pieces.flatMap((p, i) => found.get(i) ?? [p]));
 }
 
-/** The run [start, start + length) of `raw` as copies of the sub-blocks `known` holds and literal runs between them. */
+/**
+ * The run [start, start + length) of `raw` as copies of the sub-blocks `known` holds and literal runs between
+ * them; `before`: the copy just before the run, which a first sub-block found right at its start may continue.
+ */
 function searchRun(
   raw: Uint8Array,
-  start: number,
-  length: number,
+  { start, length }: { start: number; length: number },
   known: Map<number, { id: Uint8Array; offset: number; strong: number }[]>,
+  before: { id: Uint8Array; offset: number; length: number } | null,
 ): DeltaPiece[] {
   const out: DeltaPiece[] = [];
   const end = start + length;
@@ -132,7 +136,13 @@ function searchRun(
     let match: { id: Uint8Array; offset: number } | undefined;
     if (candidates) {
       const strong = strongHashAt(raw, j);
-      match = candidates.find((c) => c.strong === strong);
+      // where the same bytes stand more than once (tar's zero padding), the one that continues the last copy: one op, not many
+      const last = out.length > 0 ? out.at(-1)! : before ? { copy: before } : null;
+      const follows = last && "copy" in last && literalFrom === j ? last.copy : null;
+      match =
+        candidates.find(
+          (c) => c.strong === strong && follows && c.offset === follows.offset + follows.length && sameBytes(c.id, follows.id),
+        ) ?? candidates.find((c) => c.strong === strong);
     }
     if (match) {
       if (j > literalFrom) out.push({ literal: { start: literalFrom, length: j - literalFrom } });
