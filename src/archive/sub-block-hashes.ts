@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { HashRelayError } from "../errors.ts";
 import { MAX_HASH_RANGES, MAX_SUB_HASHES, SUB_BLOCK, SUB_HASH_BYTES } from "../protocol/constants.ts";
+import { pushVarint, readVarint, unzigzag, zigzag } from "./varint.ts";
 
 /** The multiplier of the rolling half of a sub-block hash: weak = Σ b[i]·R^(63−i) mod 2^32. */
 const ROLL_BASE = 0x01000193;
@@ -40,28 +41,37 @@ export interface HashRange {
 }
 
 const REQUEST_HEADER = 8;
-const RANGE_BYTES = 10;
+/** The shortest range: three one-byte varints. */
+const MIN_RANGE_BYTES = 3;
 
-/** The HASH_REQUEST body: u32 firstIndex | u32 n | n × (u32 baseIndex | u32 offset | u16 count). */
+/**
+ * The HASH_REQUEST body: u32 firstIndex | u32 n | n ranges, each three varints: zigzag(baseIndex − b),
+ * zigzag(offset − e), count; b and e are the previous range's baseIndex and end (offset + SUB_BLOCK·count).
+ */
 export function encodeHashRequest(firstIndex: number, ranges: readonly HashRange[]): Uint8Array {
-  const body = new Uint8Array(REQUEST_HEADER + RANGE_BYTES * ranges.length);
+  const out: number[] = [];
+  let b = 0;
+  let e = 0;
+  for (const r of ranges) {
+    pushVarint(out, zigzag(r.baseIndex - b));
+    pushVarint(out, zigzag(r.offset - e));
+    pushVarint(out, r.count);
+    b = r.baseIndex;
+    e = r.offset + SUB_BLOCK * r.count;
+  }
+  const body = new Uint8Array(REQUEST_HEADER + out.length);
   const view = new DataView(body.buffer);
   view.setUint32(0, firstIndex);
   view.setUint32(4, ranges.length);
-  ranges.forEach((r, i) => {
-    const at = REQUEST_HEADER + RANGE_BYTES * i;
-    view.setUint32(at, r.baseIndex);
-    view.setUint32(at + 4, r.offset);
-    view.setUint16(at + 8, r.count);
-  });
+  body.set(out, REQUEST_HEADER);
   return body;
 }
 
 /**
- * A HASH_REQUEST body, its limits checked before anything is allocated for it (§8.8 rules 1-3): BAD_FRAME
- * for a malformed body or a count of 0, TOO_LARGE past MAX_HASH_RANGES ranges or MAX_SUB_HASHES hashes.
- * `rawLengthOf(baseIndex)` is the base entry's raw length, or undefined past the base: a range outside
- * its chunk is BAD_FRAME. Returns the ranges and how many hashes they ask for.
+ * A HASH_REQUEST body, its limits checked before anything is allocated for its answer (§8.8 rules 1-3):
+ * TOO_LARGE past MAX_HASH_RANGES ranges (before any is read) or MAX_SUB_HASHES hashes (as soon as the counts
+ * pass it); BAD_FRAME for a malformed body, a count of 0, or a range outside its chunk (`rawLengthOf(baseIndex)`
+ * is the base entry's raw length, undefined past the base). Returns the ranges and how many hashes they ask for.
  */
 export function decodeHashRequest(
   body: Uint8Array,
@@ -71,24 +81,33 @@ export function decodeHashRequest(
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const n = view.getUint32(4);
   if (n > MAX_HASH_RANGES) throw new HashRelayError("TOO_LARGE", `hash request names ${n} ranges, over ${MAX_HASH_RANGES}`);
-  if (n < 1 || body.length !== REQUEST_HEADER + RANGE_BYTES * n)
+  if (n < 1 || body.length < REQUEST_HEADER + MIN_RANGE_BYTES * n)
     throw new HashRelayError("BAD_FRAME", `hash request of ${body.length} bytes for ${n} ranges`);
-  let hashes = 0;
-  for (let i = 0; i < n; i++) hashes += view.getUint16(REQUEST_HEADER + RANGE_BYTES * i + 8);
-  if (hashes > MAX_SUB_HASHES) throw new HashRelayError("TOO_LARGE", `hash request asks for ${hashes} hashes, over ${MAX_SUB_HASHES}`);
   const ranges: HashRange[] = [];
-  for (let i = 0; i < n; i++) {
-    const at = REQUEST_HEADER + RANGE_BYTES * i;
-    const range = { baseIndex: view.getUint32(at), offset: view.getUint32(at + 4), count: view.getUint16(at + 8) };
-    const rawLength = rawLengthOf(range.baseIndex);
-    if (rawLength === undefined) throw new HashRelayError("BAD_FRAME", `hash request names base entry ${range.baseIndex}, past the base`);
-    if (range.count < 1 || range.offset + SUB_BLOCK * range.count > rawLength)
+  let hashes = 0;
+  let at = REQUEST_HEADER;
+  const next = () => {
+    const v = readVarint(body, at, "hash request");
+    at = v.next;
+    return v.value;
+  };
+  for (let i = 0, b = 0, e = 0; i < n; i++) {
+    const range = { baseIndex: b + unzigzag(next()), offset: e + unzigzag(next()), count: next() };
+    hashes += range.count;
+    if (hashes > MAX_SUB_HASHES) throw new HashRelayError("TOO_LARGE", `hash request asks for more than ${MAX_SUB_HASHES} hashes`);
+    const rawLength = range.baseIndex >= 0 ? rawLengthOf(range.baseIndex) : undefined;
+    if (rawLength === undefined)
+      throw new HashRelayError("BAD_FRAME", `hash request names base entry ${range.baseIndex}, outside the base`);
+    if (range.count < 1 || range.offset < 0 || range.offset + SUB_BLOCK * range.count > rawLength)
       throw new HashRelayError(
         "BAD_FRAME",
         `hash request range ${range.offset}+${range.count} sub-blocks is outside base entry ${range.baseIndex}`,
       );
     ranges.push(range);
+    b = range.baseIndex;
+    e = range.offset + SUB_BLOCK * range.count;
   }
+  if (at !== body.length) throw new HashRelayError("BAD_FRAME", `hash request has ${body.length - at} bytes after its ranges`);
   return { firstIndex: view.getUint32(0), ranges, hashes };
 }
 
