@@ -22,6 +22,7 @@ export const FrameType = {
   SEALED_CONTEXT_DELTA: 0x16, // AEAD(u32 index + ops + literal runs deflated with the chunk's neighbouring bytes as dictionary)
   SEALED_HASH_REQUEST: 0x17, // version 3: AEAD(u32 page firstIndex + ranges of base chunks whose sub-block hashes the client asks for)
   SEALED_SUB_HASHES: 0x18, // version 3: AEAD(u32 page firstIndex + 8-byte hashes of the sub-blocks asked for)
+  SEALED_DELTA_BATCH: 0x19, // version 3: AEAD(several chunks' deltas: their ops in one deflate stream, their literal bytes in another)
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

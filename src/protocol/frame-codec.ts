@@ -26,6 +26,7 @@ export const protocolLimits: FrameLimits = (type) => {
     case FrameType.SEALED_CHUNK:
     case FrameType.SEALED_CHUNK_DELTA:
     case FrameType.SEALED_CONTEXT_DELTA:
+    case FrameType.SEALED_DELTA_BATCH:
       return MAX_CHUNK_FRAME;
     default:
       return undefined;

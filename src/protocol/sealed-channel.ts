@@ -14,6 +14,7 @@ const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_CONTEXT_DELTA,
   FrameType.SEALED_HASH_REQUEST,
   FrameType.SEALED_SUB_HASHES,
+  FrameType.SEALED_DELTA_BATCH,
 ]);
 
 /** The last usable counter: nonces are 4 zero bytes || u64 BE counter, and a nonce is never reused. */

@@ -4,6 +4,7 @@ import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { applyContextDelta, decodeContextDelta } from "../archive/context-delta.ts";
 import type { BaseEntries } from "../archive/manifest-diff.ts";
 import { answerHashRequest, decodeHashRequest } from "../archive/sub-block-hashes.ts";
+import { applyBatchChunk, decodeDeltaBatch } from "../archive/delta-batch.ts";
 import { inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
@@ -103,4 +104,25 @@ export function hashRequestOver(
     firstIndex: request.firstIndex,
     answer: () => answerHashRequest(request.firstIndex, request.ranges, request.hashes, (i) => stored.read(chunkIdHex(base.at(i)!.id))),
   };
+}
+
+/**
+ * A DELTA_BATCH body (PROTOCOL.md §8.9) turned into its chunks' raw bytes, in order, over the accepted base:
+ * `rawLengthOf(index)` an announced entry's raw length. The upload checks each against its chunk id.
+ * Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ */
+export function rebuildBatch(
+  body: Uint8Array,
+  rawLengthOf: (index: number) => number | undefined,
+  base: BaseEntries,
+  stored: DeltaSources,
+): { index: number; raw: Uint8Array }[] {
+  const { chunks, literals } = decodeDeltaBatch(body, rawLengthOf, (p) => (p < base.length ? base.at(p)?.id : undefined));
+  return chunks.map((chunk) => {
+    const sources = readSources(
+      chunk.copies.map((c) => c.id),
+      stored,
+    );
+    return { index: chunk.index, raw: applyBatchChunk(chunk, literals, (id) => sources.get(chunkIdHex(id)) ?? null) };
+  });
 }

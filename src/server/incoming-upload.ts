@@ -6,7 +6,7 @@ import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry 
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
 import { verifyDocument, type ManifestBody, type SignedDoc } from "../protocol/signed-document.ts";
 import type { IndexEntry, Upload } from "../store/store.ts";
-import { hashRequestOver, rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
+import { hashRequestOver, rebuildBatch, rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
 import { heldField, receiptFor, signReceipt } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
 
@@ -100,6 +100,7 @@ export class IncomingUpload {
     else if (type === FrameType.SEALED_CHUNK) await this.receiveChunk(payload);
     else if (type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) await this.receiveDelta(type, payload);
     else if (type === FrameType.SEALED_HASH_REQUEST && this.scope.session.version >= 3) await this.answerHashes(payload);
+    else if (type === FrameType.SEALED_DELTA_BATCH && this.scope.session.version >= 3) await this.receiveBatch(payload);
     else throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${type.toString(16)}`);
   }
 
@@ -131,6 +132,17 @@ export class IncomingUpload {
     await this.staged(this.upload.addRawChunk(index, raw));
     // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);
+  }
+
+  /** A DELTA_BATCH (version 3, §8.9): each chunk rebuilt and checked as the CHUNK of its index, in order. */
+  private async receiveBatch(payload: Uint8Array): Promise<void> {
+    if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
+    const chunks = rebuildBatch(payload, (i) => this.upload.entryAt(i)?.rawLength, this.base, this.deltaSources);
+    for (const [i, { index, raw }] of chunks.entries()) {
+      await this.staged(this.upload.addRawChunk(index, raw));
+      // what crossed the wire: the batch, counted with its first chunk
+      this.scope.ctx.events?.chunkReceived?.(this.scope.client, i === 0 ? payload.length : 0);
+    }
   }
 
   /** A HASH_REQUEST (version 3, §8.8): answered with the hashes of the base's sub-blocks it names. */

@@ -7,13 +7,14 @@ import { answerHashRequest, encodeHashRequest, type HashRange } from "../archive
 import { questionsFor, withSubBlocks } from "../archive/sub-block-match.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeManifestPage } from "../protocol/binary-frames.ts";
-import { openClientSession, type SecureSession } from "../session/secure-session.ts";
+import { openClientSession } from "../session/secure-session.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, sha256, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
 import {
   CLIENT_IDENTITY,
   CLIENT_NAME,
   SERVER_IDENTITY,
+  endedWith,
   offerAgainst,
   openServedSession,
   serveOverMemory,
@@ -51,15 +52,6 @@ async function setUp() {
 
 const framed = (index: number, body: Uint8Array) => new Uint8Array([0, 0, 0, index, ...body]);
 const literalBytes = (pieces: readonly DeltaPiece[]) => pieces.reduce((n, p) => n + ("literal" in p ? p.literal.length : 0), 0);
-
-/** The code the session ended with (the next receive fails with the server's error). */
-async function endedWith(client: SecureSession): Promise<string> {
-  const err = await client.receive(5_000).then(
-    () => null,
-    (e: unknown) => e as { code: string },
-  );
-  return err?.code ?? "no error";
-}
 
 /** A hash request body of `n` ranges as given, for hostile cases. */
 function rawRequest(firstIndex: number, n: number, ranges: HashRange[]): Uint8Array {

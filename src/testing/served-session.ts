@@ -97,3 +97,12 @@ export async function offerAgainst(client: SecureSession, base: TestArchive, nex
   await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: next.entries }));
   return decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, 5_000)).needed;
 }
+
+/** The code of the error the server ended the session with (the next receive fails with it), or "no error". */
+export async function endedWith(client: SecureSession): Promise<string> {
+  const err = await client.receive(5_000).then(
+    () => null,
+    (e: unknown) => e as { code: string },
+  );
+  return err?.code ?? "no error";
+}

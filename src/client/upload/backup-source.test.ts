@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { batchIndexes } from "../../archive/delta-batch.ts";
 import { decodeDiffPage } from "../../archive/manifest-diff.ts";
 import { decodeManifestPage, decodeNeed } from "../../protocol/binary-frames.ts";
 import { FrameType } from "../../protocol/constants.ts";
@@ -53,6 +54,8 @@ function wireEvents(frames: readonly TracedFrame[]): WireEvent[] {
       events.push({ kind: "need", first: need.firstIndex, count: need.count, needed: need.needed });
     } else if (type === FrameType.SEALED_CHUNK || type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) {
       events.push({ kind: "chunk", index, delta: type !== FrameType.SEALED_CHUNK });
+    } else if (type === FrameType.SEALED_DELTA_BATCH) {
+      for (const batched of batchIndexes(payload).indexes) events.push({ kind: "chunk", index: batched, delta: true });
     }
   }
   return events;

@@ -12,6 +12,7 @@ import {
 } from "../../archive/chunk-delta.ts";
 import { piecesOfRaw, withOldHeaders, type OldHeader } from "../../archive/old-headers.ts";
 import { encodeContextDelta } from "../../archive/context-delta.ts";
+import type { BatchedDelta } from "../../archive/delta-batch.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
 import type { ChunkWork, ChunkWorkers } from "../chunk-workers.ts";
@@ -34,10 +35,14 @@ export interface AcceptedBase {
   index: SourceIndex;
 }
 
-/** One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it. */
+/**
+ * One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it;
+ * for a delta in a version-3 session, also what a DELTA_BATCH of it needs (the sender may batch it).
+ */
 export interface ChunkOutcome {
   blocks: NewChunkBlocks;
   frame?: ChunkFrame;
+  batchable?: BatchedDelta;
 }
 
 /**
@@ -140,7 +145,7 @@ export class ChunkChoice {
         const frame = deltaFrame(index, raw, p, baseIndexOf);
         if (!frame) return this.whole(entry, raw, index, first);
         this.proofs.makeHere(entry.id, raw, first);
-        return { blocks, frame };
+        return { blocks, frame, ...(baseIndexOf ? { batchable: { index, raw, pieces: p.pieces } } : {}) };
       });
     }
     return this.whole(entry, raw, index, first);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { batchIndexes } from "../../archive/delta-batch.ts";
 import { decodeNeed } from "../../protocol/binary-frames.ts";
 import { FrameType } from "../../protocol/constants.ts";
 import { backupWorld, WORLD_CLIENT, type WorldVersions } from "../../testing/backup-world.ts";
@@ -33,7 +34,7 @@ function edited(body: string): string {
 /** The types of the binary frames the client sent and read, in order. */
 const binaryTypes = (frames: readonly TracedFrame[]) => frames.flatMap((f) => (f.kind === "binary" ? [f.type] : []));
 
-const DELTAS: ReadonlySet<number> = new Set([FrameType.SEALED_CHUNK_DELTA, FrameType.SEALED_CONTEXT_DELTA]);
+const DELTAS: ReadonlySet<number> = new Set([FrameType.SEALED_CHUNK_DELTA, FrameType.SEALED_CONTEXT_DELTA, FrameType.SEALED_DELTA_BATCH]);
 
 /** Backs up three text files, edits two of them, backs up again: the second backup's result and frames, and the session's version. */
 async function editOnce(versions: WorldVersions) {
@@ -73,7 +74,10 @@ describe("sub-block hashes (protocol version 3)", () => {
     const needed = decodeNeed(
       (v3.frames.find((f) => f.kind === "binary" && f.type === FrameType.SEALED_NEED) as { payload: Uint8Array }).payload,
     );
-    expect(types.filter((t) => DELTAS.has(t))).toHaveLength(needed.needed.length);
+    // the page's deltas, consecutive, travel in one DELTA_BATCH (version 3, PROTOCOL.md §8.9)
+    expect(types.filter((t) => DELTAS.has(t))).toEqual([FrameType.SEALED_DELTA_BATCH]);
+    const batch = v3.frames.find((f) => f.kind === "binary" && f.type === FrameType.SEALED_DELTA_BATCH) as { payload: Uint8Array };
+    expect(batchIndexes(batch.payload).indexes).toEqual(needed.needed);
 
     const v2 = await editOnce({ client: 2 });
     expect(v2.version).toBe(2);
