@@ -20,6 +20,7 @@ const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
 const SEALED_CONTEXT_DELTA = 0x16;
 const SEALED_HASH_REQUEST = 0x17;
+const SEALED_DELTA_BATCH = 0x19;
 const isChunkFrame = (type: number) => type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA || type === SEALED_CONTEXT_DELTA;
 /** The client's page window (docs/ARCHITECTURE.md, page windows): at most this much of a page's chunks is in flight when a cut comes. */
 const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
@@ -285,7 +286,7 @@ describe("resume after a cut connection", () => {
     );
   }, 60_000);
 
-  test("a cut in the middle of a context delta: the next tick resumes and stores the archive an uncut run stores", async () => {
+  test("a cut in the middle of a delta batch: the next tick resumes and stores the archive an uncut run stores", async () => {
     const dir = tempDir("delta-cut");
     cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const source = makeSource(dir);
@@ -297,9 +298,10 @@ describe("resume after a cut connection", () => {
         fs.writeFileSync(log, lines.join("\n"));
       }
     };
-    // the same first backup and the same edit in two worlds: one uncut, one cut inside its first context delta
+    // the same first backup and the same edit in two worlds: one uncut, one cut inside its first delta batch
+    // (protocol 3 sends a page's consecutive deltas as one DELTA_BATCH)
     const worlds = [];
-    for (const cutInside of [undefined, SEALED_CONTEXT_DELTA]) {
+    for (const cutInside of [undefined, SEALED_DELTA_BATCH]) {
       const world = await makeWorld([source]);
       cleanup.push(() => fs.rmSync(world.dir, { recursive: true, force: true }));
       const server = await startServer(world);
