@@ -92,4 +92,49 @@ describe("context deltas", () => {
     const rebuilt = applyContextDelta(forged, edited.length, held);
     expect(chunkIdHex(idOf(rebuilt))).not.toBe(chunkIdHex(idOf(edited)));
   });
+
+  test("version 3: compact ops (a copy by its place in the base, varints) rebuild the chunk; without a base they are unknown ops", () => {
+    const base = source(11, 32 * 1024);
+    const edited = edit(base, [9_000, 20_000], (i) => `inserted ${i}\n`);
+    const { pieces } = deltaPieces(blocksOf(idOf(edited), edited), new BlockIndex([blocksOf(idOf(base), base)]));
+    const byId = encodeContextDelta(edited, pieces);
+    const byPlace = encodeContextDelta(edited, pieces, () => 5);
+    expect(byPlace.length).toBeLessThan(byId.length - 20);
+    const held = (id: Uint8Array) => (chunkIdHex(id) === chunkIdHex(idOf(base)) ? base : null);
+    const baseId = (i: number) => (i === 5 ? idOf(base) : undefined);
+    const rebuilt = applyContextDelta(decodeContextDelta(byPlace, edited.length, baseId), edited.length, held);
+    expect(Buffer.from(rebuilt).equals(Buffer.from(edited))).toBe(true);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err instanceof HashRelayError ? `${err.code} ${err.message}` : String(err);
+      }
+      return "no error";
+    };
+    expect(code(() => decodeContextDelta(byPlace, edited.length))).toBe("BAD_FRAME context delta: unknown op 0x4");
+    expect(code(() => decodeContextDelta(byPlace, edited.length, () => undefined))).toBe(
+      "BAD_FRAME context delta: a copy from base entry 5, past the base",
+    );
+    // compact ops, hand-made: a place before the base's start, a varint cut short, one of 2^32 or more
+    const body = (...ops: number[]) => {
+      const packed = deflateRawSync(Uint8Array.from(ops));
+      const out = new Uint8Array(4 + packed.length);
+      new DataView(out.buffer).setUint32(0, packed.length);
+      out.set(packed, 4);
+      return out;
+    };
+    const anyBase = () => idOf(base);
+    expect(code(() => decodeContextDelta(body(0x04, 1, 0, 10), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a copy from base entry -1, past the base",
+    );
+    expect(code(() => decodeContextDelta(body(0x04, 0, 1, 10), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a copy from before its chunk's start",
+    );
+    expect(code(() => decodeContextDelta(body(0x04, 0, 0, 0x80), 10, anyBase))).toBe("BAD_FRAME context delta: a varint cut by the end");
+    expect(code(() => decodeContextDelta(body(0x05, 0xff, 0xff, 0xff, 0xff, 0x7f, 1), 10, anyBase))).toBe(
+      "BAD_FRAME context delta: a varint of 2^32 or more",
+    );
+    expect(decodeContextDelta(body(0x04, 0, 0, 10), 10, anyBase).copies).toEqual([{ at: 0, id: idOf(base), offset: 0, length: 10 }]);
+  });
 });

@@ -30,9 +30,10 @@ export async function openCommandSession(
 ): Promise<{ session: SecureSession; target: string; clientKey: Uint8Array }> {
   const identity = loadKeyFile(client.key);
   const target = await resolveServer(client);
-  const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  const connect = () => connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  const connection = await connect();
   try {
-    const session = await openClientSession(connection, identity, client.serverKey, { configFile });
+    const session = await openClientSession(connection, identity, client.serverKey, { configFile, reconnect: connect });
     return { session, target: `${target.host}:${target.port}`, clientKey: identity.publicKey };
   } catch (err) {
     connection.close();

@@ -59,7 +59,10 @@ async function probe(ctx: TickContext, onConnected?: () => void): Promise<Secure
   onConnected?.();
   try {
     // configFile: a changed server identity names the command that re-pins it (hashrelay trust-server --config FILE).
-    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey, { configFile: ctx.config.file });
+    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey, {
+      configFile: ctx.config.file,
+      reconnect: ctx.connect,
+    });
     await ping(session, ctx.config.hash);
     return session;
   } catch (err) {

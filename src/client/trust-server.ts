@@ -11,7 +11,7 @@ import { loadKeyFile } from "../io/key-file.ts";
 import { ServerIdentityChanged } from "../protocol/handshake.ts";
 import { formatPublicKey, parsePublicKey } from "../protocol/identity.ts";
 import { discoverServer } from "../session/discovery.ts";
-import { openClientSession } from "../session/secure-session.ts";
+import { openClientSession, type SecureSession } from "../session/secure-session.ts";
 import { resolveServer } from "./command-session.ts";
 import { recordEarlierServerKey } from "./pinned-keys.ts";
 
@@ -68,9 +68,11 @@ function keyOf(text: string): string {
 async function presentedKey(client: ClientConfig["client"], given: string | undefined): Promise<string> {
   const identity = loadKeyFile(client.key);
   const target = await serverAddress(client, given);
-  const connection = await connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  const connect = () => connectTcp(target.host, target.port, CONNECT_TIMEOUT_MS);
+  const connection = await connect();
+  let session: SecureSession | undefined;
   try {
-    const session = await openClientSession(connection, identity, client.serverKey);
+    session = await openClientSession(connection, identity, client.serverKey, { reconnect: connect });
     await session.sendControl({ type: "bye" }).catch(() => undefined);
     return client.serverKeyText;
   } catch (err) {
@@ -78,6 +80,7 @@ async function presentedKey(client: ClientConfig["client"], given: string | unde
     throw err;
   } finally {
     connection.close();
+    session?.connection.close();
   }
 }
 

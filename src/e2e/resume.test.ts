@@ -19,6 +19,8 @@ import {
 const SEALED_CHUNK = 0x13;
 const SEALED_CHUNK_DELTA = 0x15;
 const SEALED_CONTEXT_DELTA = 0x16;
+const SEALED_HASH_REQUEST = 0x17;
+const SEALED_DELTA_BATCH = 0x19;
 const isChunkFrame = (type: number) => type === SEALED_CHUNK || type === SEALED_CHUNK_DELTA || type === SEALED_CONTEXT_DELTA;
 /** The client's page window (docs/ARCHITECTURE.md, page windows): at most this much of a page's chunks is in flight when a cut comes. */
 const PAGE_WINDOW_BYTES = 8 * 1024 * 1024;
@@ -55,6 +57,8 @@ interface Attempt {
   bytesUp: number;
   /** CHUNK (and CHUNK_DELTA) frames forwarded whole to the server. */
   chunkFrames: number;
+  /** The types of the client's frames whose header was forwarded. */
+  types: Set<number>;
   cut: boolean;
 }
 
@@ -121,7 +125,7 @@ class CuttingProxy {
       }
       scanned += data.length;
     };
-    const attempt: Attempt = { bytesUp: 0, chunkFrames: 0, cut: false };
+    const attempt: Attempt = { bytesUp: 0, chunkFrames: 0, types: new Set(), cut: false };
     this.attempts.push(attempt);
     const upstream = net.connect(upstreamPort, "127.0.0.1");
     for (const s of [client, upstream]) {
@@ -143,6 +147,7 @@ class CuttingProxy {
           if (header.length < 5) return;
           remaining = header.readUInt32BE(0) - 1;
           type = header[4]!;
+          attempt.types.add(type);
           header = Buffer.alloc(0);
           if (remaining === 0 && isChunkFrame(type)) attempt.chunkFrames++;
           continue;
@@ -281,7 +286,7 @@ describe("resume after a cut connection", () => {
     );
   }, 60_000);
 
-  test("a cut in the middle of a context delta: the next tick resumes and stores the archive an uncut run stores", async () => {
+  test("a cut in the middle of a delta batch: the next tick resumes and stores the archive an uncut run stores", async () => {
     const dir = tempDir("delta-cut");
     cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const source = makeSource(dir);
@@ -293,9 +298,10 @@ describe("resume after a cut connection", () => {
         fs.writeFileSync(log, lines.join("\n"));
       }
     };
-    // the same first backup and the same edit in two worlds: one uncut, one cut inside its first context delta
+    // the same first backup and the same edit in two worlds: one uncut, one cut inside its first delta batch
+    // (protocol 3 sends a page's consecutive deltas as one DELTA_BATCH)
     const worlds = [];
-    for (const cutInside of [undefined, SEALED_CONTEXT_DELTA]) {
+    for (const cutInside of [undefined, SEALED_DELTA_BATCH]) {
       const world = await makeWorld([source]);
       cleanup.push(() => fs.rmSync(world.dir, { recursive: true, force: true }));
       const server = await startServer(world);
@@ -321,6 +327,8 @@ describe("resume after a cut connection", () => {
     const [uncut, cut] = runs;
     expect(uncut!.proxy.attempts.some((a) => a.cut)).toBe(false);
     expect(cut!.proxy.attempts.filter((a) => a.cut)).toHaveLength(1);
+    // protocol 3: the cut tick and the one that resumed asked for sub-block hashes before their deltas
+    expect(cut!.proxy.attempts.filter((a) => a.types.has(SEALED_HASH_REQUEST)).length).toBeGreaterThanOrEqual(2);
     expect(cut!.ticks.length).toBe(2);
     expect(cut!.ticks[0]!.status).not.toBe(0);
     expect(sha256(cut!.archive)).toBe(sha256(uncut!.archive));

@@ -1,7 +1,9 @@
 // Protocol v1 numbers: "spec" values every implementation must share, "implementation" values this one chose.
 
 // ---- spec (PROTOCOL.md) ----
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/** The oldest version this side still speaks (PROTOCOL.md §12): a version-2 peer keeps working. */
+export const OLDEST_PROTOCOL_VERSION = 2;
 /** Magic at the start of both HELLO bodies: ASCII "HRLY". */
 export const MAGIC = new Uint8Array([0x48, 0x52, 0x4c, 0x59]);
 /** Frame header: u32 big-endian length (type byte + body) then u8 type. */
@@ -18,6 +20,9 @@ export const FrameType = {
   SEALED_MANIFEST_DIFF: 0x14, // AEAD(manifest page as copies from the base manifest + new entries)
   SEALED_CHUNK_DELTA: 0x15, // AEAD(u32 index + raw-deflate(copy/literal ops over chunks the server holds))
   SEALED_CONTEXT_DELTA: 0x16, // AEAD(u32 index + ops + literal runs deflated with the chunk's neighbouring bytes as dictionary)
+  SEALED_HASH_REQUEST: 0x17, // version 3: AEAD(u32 page firstIndex + ranges of base chunks whose sub-block hashes the client asks for)
+  SEALED_SUB_HASHES: 0x18, // version 3: AEAD(u32 page firstIndex + 8-byte hashes of the sub-blocks asked for)
+  SEALED_DELTA_BATCH: 0x19, // version 3: AEAD(several chunks' deltas: their ops in one deflate stream, their literal bytes in another)
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -31,6 +36,12 @@ export const CHUNK_MAX = 256 * 1024;
 export const MAX_CHUNK_FRAME = CHUNK_MAX + 1024;
 /** Distinct stored chunks one CHUNK_DELTA may copy from (a client sends the whole chunk rather than exceed it). */
 export const MAX_DELTA_SOURCES = 16;
+/** Sub-blocks whose hashes a version-3 client asks for (PROTOCOL.md §8.8): bytes each, and bytes of each hash. */
+export const SUB_BLOCK = 16;
+export const SUB_HASH_BYTES = 6;
+/** One HASH_REQUEST names at most this many ranges, and asks for at most this many hashes in all (§8.8). */
+export const MAX_HASH_RANGES = 8192;
+export const MAX_SUB_HASHES = 65_536;
 /** AES-256-GCM tag length. */
 export const AEAD_TAG_BYTES = 16;
 /** Manifest entries per MANIFEST page: 32-byte id + u32 raw length each. */

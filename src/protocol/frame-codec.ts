@@ -20,10 +20,13 @@ export const protocolLimits: FrameLimits = (type) => {
     case FrameType.SEALED_MANIFEST:
     case FrameType.SEALED_NEED:
     case FrameType.SEALED_MANIFEST_DIFF:
+    case FrameType.SEALED_HASH_REQUEST:
+    case FrameType.SEALED_SUB_HASHES:
       return MAX_CONTROL_FRAME;
     case FrameType.SEALED_CHUNK:
     case FrameType.SEALED_CHUNK_DELTA:
     case FrameType.SEALED_CONTEXT_DELTA:
+    case FrameType.SEALED_DELTA_BATCH:
       return MAX_CHUNK_FRAME;
     default:
       return undefined;

@@ -2,16 +2,7 @@
 import { createHash, hkdfSync } from "node:crypto";
 import nacl from "tweetnacl";
 import { HashRelayError } from "../errors.ts";
-import {
-  AUTH_BYTES,
-  FrameType,
-  HELLO_BYTES,
-  LABEL_AUTH,
-  LABEL_SESSION_KEYS,
-  LABEL_TRANSCRIPT,
-  MAGIC,
-  PROTOCOL_VERSION,
-} from "./constants.ts";
+import { AUTH_BYTES, FrameType, HELLO_BYTES, LABEL_AUTH, LABEL_SESSION_KEYS, LABEL_TRANSCRIPT, MAGIC } from "./constants.ts";
 import type { RoleValue } from "./constants.ts";
 import type { Frame } from "./frame-codec.ts";
 import { sameBytes, type Identity } from "./identity.ts";
@@ -20,6 +11,8 @@ import { sameBytes, type Identity } from "./identity.ts";
 export type RandomSource = (n: number) => Uint8Array;
 
 export interface Hello {
+  /** The protocol version the HELLO carries (byte 4). */
+  version: number;
   role: RoleValue;
   identity: Uint8Array;
   ephemeral: Uint8Array;
@@ -53,19 +46,20 @@ function take(random: RandomSource, n: number): Uint8Array {
 }
 
 function encodeHello(hello: Hello): Uint8Array {
-  return concat(MAGIC, new Uint8Array([PROTOCOL_VERSION, hello.role]), hello.identity, hello.ephemeral, hello.nonce);
+  return concat(MAGIC, new Uint8Array([hello.version, hello.role]), hello.identity, hello.ephemeral, hello.nonce);
 }
 
 /**
  * Parses a HELLO body. Magic and version come first so that a peer of another version is told so
- * whatever its HELLO looks like: bad magic → BAD_FRAME, other version → VERSION, then length and role → BAD_FRAME.
+ * whatever its HELLO looks like: bad magic → BAD_FRAME, a version not in `versions` → VERSION, then
+ * length and role → BAD_FRAME.
  */
-export function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
+export function decodeHello(body: Uint8Array, expectedRole: RoleValue, versions: readonly number[]): Hello {
   if (body.length < 5 || !sameBytes(body.subarray(0, 4), MAGIC)) {
     throw new HashRelayError("BAD_FRAME", 'HELLO does not start with the magic "HRLY": not a HashRelay peer');
   }
-  if (body[4] !== PROTOCOL_VERSION) {
-    throw new HashRelayError("VERSION", `peer speaks protocol ${body[4]}, this side speaks ${PROTOCOL_VERSION}`);
+  if (!versions.includes(body[4]!)) {
+    throw new HashRelayError("VERSION", `peer speaks protocol ${body[4]}, this side speaks ${versions.join(" and ")}`);
   }
   if (body.length !== HELLO_BYTES) {
     throw new HashRelayError("BAD_FRAME", `HELLO of ${body.length} bytes, expected ${HELLO_BYTES}`);
@@ -74,6 +68,7 @@ export function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
     throw new HashRelayError("BAD_FRAME", `HELLO carries role ${body[5]}, expected ${expectedRole}`);
   }
   return {
+    version: body[4]!,
     role: expectedRole,
     identity: body.slice(6, 38),
     ephemeral: body.slice(38, 70),
@@ -81,12 +76,12 @@ export function decodeHello(body: Uint8Array, expectedRole: RoleValue): Hello {
   };
 }
 
-/** A fresh ephemeral secret and nonce from `random` (secret first), and the HELLO body that carries them. */
-export function makeHello(identity: Identity, role: RoleValue, random: RandomSource): Ephemeral {
+/** A fresh ephemeral secret and nonce from `random` (secret first), and the HELLO body of `version` that carries them. */
+export function makeHello(identity: Identity, role: RoleValue, random: RandomSource, version: number): Ephemeral {
   const secret = take(random, 32);
   const ephemeral = nacl.scalarMult.base(secret);
   const nonce = take(random, 32);
-  return { secret, hello: encodeHello({ role, identity: identity.publicKey, ephemeral, nonce }) };
+  return { secret, hello: encodeHello({ version, role, identity: identity.publicKey, ephemeral, nonce }) };
 }
 
 export function transcriptHash(clientHello: Uint8Array, serverHello: Uint8Array): Uint8Array {

@@ -13,19 +13,25 @@ import { identityFor, seededRandom } from "./test-fixtures.ts";
 const serverId = identityFor("server");
 const clientId = identityFor("client web01");
 
-function makeClient(options: Partial<{ identity: Identity; serverKey: Uint8Array; label: string }> = {}) {
+function makeClient(options: Partial<{ identity: Identity; serverKey: Uint8Array; label: string; version: number }> = {}) {
   return new ClientHandshake({
     identity: options.identity ?? clientId,
     serverKey: options.serverKey ?? serverId.publicKey,
     random: seededRandom(options.label ?? "client"),
+    ...(options.version ? { version: options.version } : {}),
   });
 }
 
-function makeServer(known: Map<string, string> = new Map([[formatPublicKey(clientId.publicKey), "web01"]]), label = "server") {
+function makeServer(
+  known: Map<string, string> = new Map([[formatPublicKey(clientId.publicKey), "web01"]]),
+  label = "server",
+  versions?: readonly number[],
+) {
   return new ServerHandshake({
     identity: serverId,
     authorize: (key) => known.get(formatPublicKey(key)) ?? null,
     random: seededRandom(label),
+    ...(versions ? { versions } : {}),
   });
 }
 
@@ -81,12 +87,12 @@ describe("handshake happy path", () => {
     expect(nacl.sign.detached.verify(signed(1), done.send[0]!.body, clientId.publicKey)).toBe(true);
   });
 
-  test("HELLO is 102 bytes: HRLY, version 2, role, identity, ephemeral, nonce", () => {
+  test("HELLO is 102 bytes: HRLY, version 3, role, identity, ephemeral, nonce", () => {
     const [hello] = makeClient().start();
     expect(hello!.type).toBe(FrameType.HELLO);
     expect(hello!.body.length).toBe(HELLO_BYTES);
     expect(new TextDecoder().decode(hello!.body.subarray(0, 4))).toBe("HRLY");
-    expect([hello!.body[4], hello!.body[5]]).toEqual([2, 1]);
+    expect([hello!.body[4], hello!.body[5]]).toEqual([3, 1]);
     expect(hello!.body.subarray(6, 38)).toEqual(clientId.publicKey);
   });
 
@@ -251,20 +257,32 @@ describe("handshake refusals", () => {
     expect(decodeErrorFrame(err.reply!)).toEqual({
       type: "error",
       code: "VERSION",
-      message: "this server speaks protocol 2",
+      message: "this server speaks protocol 3 and 2",
     });
     // Even a HELLO of a later version and another length is a VERSION problem, not garbage.
     const longer = new Uint8Array(150);
     longer.set(body.subarray(0, 5));
-    longer[4] = 3;
+    longer[4] = 4;
     expect(thrown(() => makeServer().receive({ type: FrameType.HELLO, body: longer })).code).toBe("VERSION");
+  });
+
+  test("a version-3 server answers a version-2 client in version 2; a version-2 server refuses version 3 with VERSION", () => {
+    const old = run(makeClient({ version: 2 }), makeServer());
+    expect([old.client.version, old.server.version]).toEqual([2, 2]);
+    const current = run(makeClient(), makeServer());
+    expect([current.client.version, current.server.version]).toEqual([3, 3]);
+    // a server that speaks only version 2 says so, as one built before version 3 does
+    const err = thrown(() => makeServer(undefined, "server", [2]).receive(makeClient().start()[0]!)) as HandshakeError;
+    expect(err.code).toBe("VERSION");
+    expect(decodeErrorFrame(err.reply!).message).toBe("this server speaks protocol 2");
+    expect(run(makeClient({ version: 2 }), makeServer(undefined, "server", [2])).client.version).toBe(2);
   });
 
   test("the client reports a server that speaks another version as VERSION", () => {
     const client = makeClient();
     const answer = makeServer().receive(client.start()[0]!);
     const body = answer.send[0]!.body.slice();
-    body[4] = 9;
+    body[4] = 2; // older than the client's own HELLO: the server must answer in the client's version
     expect(thrown(() => client.receive({ type: FrameType.HELLO, body })).code).toBe("VERSION");
   });
 

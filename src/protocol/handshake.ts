@@ -1,6 +1,6 @@
 // Handshake state machines (client and server): HELLO/AUTH exchange, mutual Ed25519 authentication, session keys.
 import { HashRelayError, type ErrorCode, type WireErrorCode } from "../errors.ts";
-import { FrameType, PROTOCOL_VERSION, Role } from "./constants.ts";
+import { FrameType, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, Role } from "./constants.ts";
 import { formatPublicKey, sameBytes, type Identity } from "./identity.ts";
 import { typeName, type Frame } from "./frame-codec.ts";
 import {
@@ -22,6 +22,8 @@ export type { RandomSource } from "./handshake-crypto.ts";
 export interface SessionKeys {
   sendKey: Uint8Array;
   recvKey: Uint8Array;
+  /** The protocol version both HELLOs carry: what the session speaks (PROTOCOL.md §12). */
+  version: number;
   /** th: binds the session to both HELLOs; exposed for logs and tests. */
   transcriptHash: Uint8Array;
 }
@@ -57,6 +59,8 @@ export interface ClientHandshakeOptions {
   random: RandomSource;
   /** The client's config file, for the command a changed server identity tells the user to run. */
   configFile?: string;
+  /** The version its HELLO offers (default PROTOCOL_VERSION); the server's HELLO must carry the same. */
+  version?: number;
 }
 
 /**
@@ -96,9 +100,13 @@ export class ClientHandshake {
     this.options = options;
   }
 
+  private get version(): number {
+    return this.options.version ?? PROTOCOL_VERSION;
+  }
+
   start(): Frame[] {
     if (this.state !== "new") throw new HashRelayError("INTERNAL", "client handshake already started");
-    this.ephemeral = makeHello(this.options.identity, Role.CLIENT, this.options.random);
+    this.ephemeral = makeHello(this.options.identity, Role.CLIENT, this.options.random, this.version);
     this.state = "await-hello";
     return [{ type: FrameType.HELLO, body: this.ephemeral.hello }];
   }
@@ -119,7 +127,7 @@ export class ClientHandshake {
     switch (this.state) {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the server HELLO", frame);
-        const hello = decodeHello(frame.body, Role.SERVER);
+        const hello = decodeHello(frame.body, Role.SERVER, [this.version]);
         // Not the pinned key: nothing more is sent, but its AUTH is read to tell a changed identity from a forgery.
         if (!sameBytes(hello.identity, this.options.serverKey)) this.presented = hello.identity;
         this.serverHello = frame.body;
@@ -142,7 +150,7 @@ export class ClientHandshake {
         this.state = "done";
         return {
           send: [signAuth(this.options.identity, Role.CLIENT, th)],
-          session: { sendKey: c2s, recvKey: s2c, transcriptHash: th },
+          session: { sendKey: c2s, recvKey: s2c, version: this.version, transcriptHash: th },
         };
       }
       case "new":
@@ -217,7 +225,18 @@ export interface ServerHandshakeOptions {
   /** Asked at HELLO once the key is listed, before any costly work: a refusal is answered BUSY with its hint. */
   admit?: (clientPublicKey: Uint8Array) => BusyRefusal | null;
   random: RandomSource;
+  /**
+   * The versions it accepts in a client HELLO, answering in the same one (default: PROTOCOL_VERSION and
+   * every older one it still speaks). Tests pass [2] to play a version-2 server.
+   */
+  versions?: readonly number[];
 }
+
+/** Every version this side speaks, newest first. */
+export const SPOKEN_VERSIONS: readonly number[] = Array.from(
+  { length: PROTOCOL_VERSION - OLDEST_PROTOCOL_VERSION + 1 },
+  (_, i) => PROTOCOL_VERSION - i,
+);
 
 /**
  * Server side: receive() takes the client HELLO (answers our HELLO + AUTH), then the client AUTH
@@ -236,12 +255,16 @@ export class ServerHandshake {
     this.options = options;
   }
 
+  private get versions(): readonly number[] {
+    return this.options.versions ?? SPOKEN_VERSIONS;
+  }
+
   receive(frame: Frame): { send: Frame[]; session?: ServerSession } {
     try {
       return this.step(frame);
     } catch (err) {
       this.state = "failed";
-      throw withReply(err);
+      throw withReply(err, this.versions);
     }
   }
 
@@ -249,9 +272,9 @@ export class ServerHandshake {
     switch (this.state) {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the client HELLO", frame);
-        const client = decodeHello(frame.body, Role.CLIENT);
+        const client = decodeHello(frame.body, Role.CLIENT, this.versions);
         this.refuseEarly(client.identity);
-        const mine = makeHello(this.options.identity, Role.SERVER, this.options.random);
+        const mine = makeHello(this.options.identity, Role.SERVER, this.options.random, client.version);
         const th = transcriptHash(frame.body, mine.hello);
         this.keys = deriveKeys(mine.secret, client.ephemeral, th);
         this.clientHello = frame.body;
@@ -277,7 +300,8 @@ export class ServerHandshake {
         if (clientName === null) throw unknownClient(clientKey);
         const [c2s, s2c] = this.keys!;
         this.state = "done";
-        return { send: [], session: { sendKey: s2c, recvKey: c2s, transcriptHash: this.th!, clientName, clientKey } };
+        const version = this.client!.version;
+        return { send: [], session: { sendKey: s2c, recvKey: c2s, version, transcriptHash: this.th!, clientName, clientKey } };
       }
       case "done":
         throw new HashRelayError("INTERNAL", "server handshake is complete: route frames to the sealed channel");
@@ -302,8 +326,8 @@ function unknownClient(clientKey: Uint8Array): HashRelayError {
   );
 }
 
-/** Attaches the ERROR frame a server sends for a failure; UNAUTHORIZED never says why, VERSION says which version. */
-function withReply(err: unknown): HandshakeError {
+/** Attaches the ERROR frame a server sends for a failure; UNAUTHORIZED never says why, VERSION says which versions (`versions`). */
+function withReply(err: unknown, versions: readonly number[]): HandshakeError {
   if (err instanceof HandshakeError) return err;
   if (!(err instanceof HashRelayError)) {
     return new HandshakeError("INTERNAL", err instanceof Error ? err.message : String(err), "", undefined, { cause: err });
@@ -314,7 +338,7 @@ function withReply(err: unknown): HandshakeError {
       reply = errorFrame("UNAUTHORIZED", "unauthorized");
       break;
     case "VERSION":
-      reply = errorFrame("VERSION", `this server speaks protocol ${PROTOCOL_VERSION}`);
+      reply = errorFrame("VERSION", `this server speaks protocol ${versions.join(" and ")}`);
       break;
     case "BAD_FRAME":
       reply = errorFrame("BAD_FRAME", err.message);

@@ -12,6 +12,9 @@ const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_MANIFEST_DIFF,
   FrameType.SEALED_CHUNK_DELTA,
   FrameType.SEALED_CONTEXT_DELTA,
+  FrameType.SEALED_HASH_REQUEST,
+  FrameType.SEALED_SUB_HASHES,
+  FrameType.SEALED_DELTA_BATCH,
 ]);
 
 /** The last usable counter: nonces are 4 zero bytes || u64 BE counter, and a nonce is never reused. */

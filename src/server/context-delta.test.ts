@@ -12,7 +12,7 @@ import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeManifestPage } from "../protocol/binary-frames.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, sha256, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
-import { CLIENT_NAME, openServedSession, signedManifest } from "../testing/served-session.ts";
+import { CLIENT_NAME, offerAgainst, openServedSession, signedManifest } from "../testing/served-session.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 
 const newRoot = tempRoots("hr-context-delta-");
@@ -46,14 +46,6 @@ async function setUp() {
   const other = edited.slice();
   other[8_005]! ^= 0x01;
   return { root, store, base, next, body: encodeContextDelta(edited, pieces), forged: encodeContextDelta(other, pieces) };
-}
-
-/** offer with a base → send-manifest {base: true} → the page → NEED; returns what was asked for. */
-async function offerAgainst(client: SecureSession, base: TestArchive, next: TestArchive): Promise<number[]> {
-  await client.sendControl({ type: "offer", name: "etc", base: base.archiveId });
-  expect(await client.receive(5_000)).toMatchObject({ kind: "control", message: { type: "send-manifest", base: true } });
-  await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: next.entries }));
-  return decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, 5_000)).needed;
 }
 
 const framed = (index: number, body: Uint8Array) => new Uint8Array([0, 0, 0, index, ...body]);

@@ -2,6 +2,9 @@
 import { HashRelayError } from "../errors.ts";
 import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { applyContextDelta, decodeContextDelta } from "../archive/context-delta.ts";
+import type { BaseEntries } from "../archive/manifest-diff.ts";
+import { answerHashRequest, decodeHashRequest } from "../archive/sub-block-hashes.ts";
+import { applyBatchChunk, decodeDeltaBatch } from "../archive/delta-batch.ts";
 import { inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
@@ -40,14 +43,16 @@ export class DeltaSources {
 
 /**
  * A CHUNK_DELTA (§8.6) or CONTEXT_DELTA (§8.7) payload (u32 index | body) turned into the chunk's raw
- * bytes: ops applied over this client's stored chunks. The upload checks them against the chunk id, then
- * compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ * bytes: ops applied over this client's stored chunks. `baseId` (a version-3 session) names the base
+ * entries a CONTEXT_DELTA's BASE_COPY ops may refer to. The upload checks the bytes against the chunk id,
+ * then compresses them into the member it stores (Upload.addRawChunk). Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
 export async function rebuildFromDelta(
   type: number,
   payload: Uint8Array,
   upload: Upload,
   stored: DeltaSources,
+  baseId?: (baseIndex: number) => Uint8Array | undefined,
 ): Promise<{ index: number; raw: Uint8Array }> {
   if (payload.length < 5) throw new HashRelayError("BAD_FRAME", "chunk delta shorter than its header");
   const index = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(0);
@@ -55,7 +60,7 @@ export async function rebuildFromDelta(
   if (!entry) throw new HashRelayError("BAD_FRAME", `chunk delta for entry ${index}, which no page announced`);
   const body = payload.subarray(4);
   if (type === FrameType.SEALED_CONTEXT_DELTA) {
-    const delta = decodeContextDelta(body, entry.rawLength);
+    const delta = decodeContextDelta(body, entry.rawLength, baseId);
     const sources = readSources(
       delta.copies.map((c) => c.id),
       stored,
@@ -82,4 +87,42 @@ function readSources(ids: Uint8Array[], stored: DeltaSources): Map<string, Uint8
     if (raw) sources.set(hex, raw);
   }
   return sources;
+}
+
+/**
+ * A HASH_REQUEST body (PROTOCOL.md §8.8) checked against the accepted base, every limit before anything is
+ * allocated for its answer; `answer()` then reads each range's base chunk through `stored` (a chunk it
+ * cannot read answers zeros) and gives the SUB_HASHES body. Throws BAD_FRAME and TOO_LARGE.
+ */
+export function hashRequestOver(
+  body: Uint8Array,
+  base: BaseEntries,
+  stored: DeltaSources,
+): { firstIndex: number; answer: () => Uint8Array } {
+  const request = decodeHashRequest(body, (i) => (i < base.length ? base.at(i)?.rawLength : undefined));
+  return {
+    firstIndex: request.firstIndex,
+    answer: () => answerHashRequest(request.firstIndex, request.ranges, request.hashes, (i) => stored.read(chunkIdHex(base.at(i)!.id))),
+  };
+}
+
+/**
+ * A DELTA_BATCH body (PROTOCOL.md §8.9) turned into its chunks' raw bytes, in order, over the accepted base:
+ * `rawLengthOf(index)` an announced entry's raw length. The upload checks each against its chunk id.
+ * Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
+ */
+export function rebuildBatch(
+  body: Uint8Array,
+  rawLengthOf: (index: number) => number | undefined,
+  base: BaseEntries,
+  stored: DeltaSources,
+): { index: number; raw: Uint8Array }[] {
+  const { chunks, literals } = decodeDeltaBatch(body, rawLengthOf, (p) => (p < base.length ? base.at(p)?.id : undefined));
+  return chunks.map((chunk) => {
+    const sources = readSources(
+      chunk.copies.map((c) => c.id),
+      stored,
+    );
+    return { index: chunk.index, raw: applyBatchChunk(chunk, literals, (id) => sources.get(chunkIdHex(id)) ?? null) };
+  });
 }

@@ -6,7 +6,7 @@ import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry 
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
 import { verifyDocument, type ManifestBody, type SignedDoc } from "../protocol/signed-document.ts";
 import type { IndexEntry, Upload } from "../store/store.ts";
-import { rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
+import { hashRequestOver, rebuildBatch, rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
 import { heldField, receiptFor, signReceipt } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
 
@@ -68,6 +68,11 @@ async function sendHave(scope: SessionScope, latest: IndexEntry, name: string): 
  * receiveFrame, then checkCommit and commit — or abort when the session ends first.
  */
 export class IncomingUpload {
+  /** The first indexes of the last two pages received: a HASH_REQUEST names one of them (§8.8). */
+  private readonly recentPages: number[] = [];
+  /** The page the last HASH_REQUEST named: each names a later one. */
+  private lastAsked = -1;
+
   constructor(
     private readonly scope: SessionScope,
     readonly name: string,
@@ -94,12 +99,16 @@ export class IncomingUpload {
     if (type === FrameType.SEALED_MANIFEST || type === FrameType.SEALED_MANIFEST_DIFF) await this.receivePage(type, payload);
     else if (type === FrameType.SEALED_CHUNK) await this.receiveChunk(payload);
     else if (type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) await this.receiveDelta(type, payload);
+    else if (type === FrameType.SEALED_HASH_REQUEST && this.scope.session.version >= 3) await this.answerHashes(payload);
+    else if (type === FrameType.SEALED_DELTA_BATCH && this.scope.session.version >= 3) await this.receiveBatch(payload);
     else throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${type.toString(16)}`);
   }
 
   private async receivePage(type: number, payload: Uint8Array): Promise<void> {
     const page = type === FrameType.SEALED_MANIFEST ? decodeManifestPage(payload) : expandDiffPage(payload, this.base);
     const wanted = this.upload.addManifestPage(page.firstIndex, page.entries);
+    this.recentPages.push(page.firstIndex);
+    if (this.recentPages.length > 2) this.recentPages.shift();
     const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
     this.scope.ctx.events?.manifestPage?.(this.scope.client, page.entries.length, needed.length);
     await this.scope.session.sendBinary(
@@ -116,10 +125,34 @@ export class IncomingUpload {
 
   private async receiveDelta(type: number, payload: Uint8Array): Promise<void> {
     if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-    const { index, raw } = await rebuildFromDelta(type, payload, this.upload, this.deltaSources);
+    const base = this.base;
+    // version 3: a context delta's copies may name base entries by their place (§8.7 BASE_COPY)
+    const baseId = this.scope.session.version >= 3 ? (i: number) => (i < base.length ? base.at(i)?.id : undefined) : undefined;
+    const { index, raw } = await rebuildFromDelta(type, payload, this.upload, this.deltaSources, baseId);
     await this.staged(this.upload.addRawChunk(index, raw));
     // what crossed the wire for this chunk: the delta, not the chunk it rebuilds (the client counts the same)
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);
+  }
+
+  /** A DELTA_BATCH (version 3, §8.9): each chunk rebuilt and checked as the CHUNK of its index, in order. */
+  private async receiveBatch(payload: Uint8Array): Promise<void> {
+    if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
+    const chunks = rebuildBatch(payload, (i) => this.upload.entryAt(i)?.rawLength, this.base, this.deltaSources);
+    for (const [i, { index, raw }] of chunks.entries()) {
+      await this.staged(this.upload.addRawChunk(index, raw));
+      // what crossed the wire: the batch, counted with its first chunk
+      this.scope.ctx.events?.chunkReceived?.(this.scope.client, i === 0 ? payload.length : 0);
+    }
+  }
+
+  /** A HASH_REQUEST (version 3, §8.8): answered with the hashes of the base's sub-blocks it names. */
+  private async answerHashes(payload: Uint8Array): Promise<void> {
+    if (!this.base) throw new HashRelayError("BAD_FRAME", "hash request without an accepted base");
+    const { firstIndex, answer } = hashRequestOver(payload, this.base, this.deltaSources);
+    if (!this.recentPages.includes(firstIndex) || firstIndex <= this.lastAsked)
+      throw new HashRelayError("BAD_FRAME", `hash request for page ${firstIndex}, not one of the last two pages or asked before`);
+    this.lastAsked = firstIndex;
+    await this.scope.session.sendBinary(FrameType.SEALED_SUB_HASHES, answer());
   }
 
   /** Waits for `writing` (a chunk's staging) only when the upload's backlog is over STAGING_BACKLOG_BYTES. */

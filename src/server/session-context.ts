@@ -21,6 +21,8 @@ export interface ServerSessionContext {
   /** server.limits in force when the connection arrived (default: the protocol constants). */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Client HELLO versions accepted (default: every one this server speaks); tests pass [2] to play a version-2 server. */
+  versions?: readonly number[];
   /** Told of a handshake that did not end in a session, with the peer's address, to log it (aggregated); without it each is logged at once. */
   refused?: (error: HashRelayError, remote: string) => void;
   /**

@@ -43,6 +43,7 @@ async function authenticate(connection: Connection, ctx: ServerSessionContext): 
       admit: ctx.admit,
       helloTimeoutMs: ctx.helloTimeoutMs,
       handshakeTimeoutMs: ctx.handshakeTimeoutMs,
+      versions: ctx.versions,
     });
   } catch (err) {
     const error = asHashRelayError(err, "BAD_FRAME");

@@ -1,7 +1,7 @@
 // Drives the handshake over a Connection, then carries sealed control messages and binary payloads.
 import { randomBytes } from "node:crypto";
 import { HashRelayError, type WireErrorCode } from "../errors.ts";
-import { FrameType, HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
+import { FrameType, HANDSHAKE_TIMEOUT_MS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
 import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal, type BusyRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
@@ -33,6 +33,8 @@ export class SecureSession {
     readonly clientName: string,
     /** Who is at the other end: messages only that side may send are accepted. */
     private readonly peer: Sender,
+    /** The protocol version both HELLOs carried (PROTOCOL.md §12): what this session may send. */
+    readonly version: number,
   ) {}
 
   async sendControl(message: ControlMessage): Promise<void> {
@@ -90,20 +92,58 @@ function peerError(frame: Frame): HashRelayError {
   return new HashRelayError(code, `peer refused: ${message}`);
 }
 
+/** How a client opens its session. */
+export interface ClientSessionOptions {
+  /** Named in the advice when the server's identity changed (hashrelay trust-server --config FILE). */
+  configFile?: string;
+  /** The version the HELLO offers (default PROTOCOL_VERSION). */
+  version?: number;
+  /**
+   * A new connection to the same server: given, a server that refuses the version with VERSION is tried
+   * once more on it at OLDEST_PROTOCOL_VERSION (a version-2 server; PROTOCOL.md §12).
+   */
+  reconnect?: () => Promise<Connection>;
+}
+
 /**
- * Client side: handshake with the pinned server key, then waits for `welcome`. Throws UNAUTHORIZED (a
- * ServerIdentityChanged, naming `configFile` in its advice, when the server proves another identity),
- * VERSION, TIMEOUT, CLOSED.
+ * Client side: handshake with the pinned server key, then waits for `welcome`; with `reconnect`, falls back
+ * to the oldest version a server refusing the newest speaks. Throws UNAUTHORIZED (a ServerIdentityChanged,
+ * naming `configFile` in its advice, when the server proves another identity), VERSION, TIMEOUT, CLOSED.
+ * A fallback's connection is closed here when it fails; `connection` is the caller's.
  */
 export async function openClientSession(
   connection: Connection,
   identity: Identity,
   serverKey: Uint8Array,
-  options: { configFile?: string } = {},
+  options: ClientSessionOptions = {},
+): Promise<SecureSession> {
+  const version = options.version ?? PROTOCOL_VERSION;
+  try {
+    return await handshakeAt(connection, identity, serverKey, version, options.configFile);
+  } catch (err) {
+    if (!(err instanceof HashRelayError && err.code === "VERSION" && options.reconnect && version > OLDEST_PROTOCOL_VERSION)) throw err;
+    connection.close();
+    const older = await options.reconnect();
+    try {
+      return await handshakeAt(older, identity, serverKey, OLDEST_PROTOCOL_VERSION, options.configFile);
+    } catch (again) {
+      older.close();
+      throw again;
+    }
+  }
+}
+
+/** One handshake at `version` on `connection`, up to `welcome`. */
+async function handshakeAt(
+  connection: Connection,
+  identity: Identity,
+  serverKey: Uint8Array,
+  version: number,
+  configFile: string | undefined,
 ): Promise<SecureSession> {
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
   const remaining = () => Math.max(1, deadline - Date.now());
-  const handshake = new ClientHandshake({ identity, serverKey, random, configFile: options.configFile });
+  const handshake = new ClientHandshake({ identity, serverKey, random, configFile, version });
   for (const frame of handshake.start()) await connection.send(frame);
   for (;;) {
     const frame = await connection.receive(remaining());
@@ -122,7 +162,7 @@ export async function openClientSession(
       if (next.type === FrameType.ERROR) throw serverRefusal(next, identity.publicKey);
       const message = decodeControl(channel.open(next), "server");
       if (message.type !== "welcome") throw new HashRelayError("BAD_FRAME", `expected welcome, got ${message.type}`);
-      return new SecureSession(connection, channel, message.client, "server");
+      return new SecureSession(connection, channel, message.client, "server", step.session.version);
     }
   }
 }
@@ -137,6 +177,8 @@ export interface ServerGate {
   helloTimeoutMs?: number;
   /** From accept until the client AUTH is verified (default HANDSHAKE_TIMEOUT_MS). */
   handshakeTimeoutMs?: number;
+  /** The client HELLO versions accepted (default: all this side speaks); tests pass [2] to play a version-2 server. */
+  versions?: readonly number[];
 }
 
 /**
@@ -153,7 +195,7 @@ export async function openServerSession(
   const deadline = Date.now() + handshakeTimeoutMs;
   const helloTimeoutMs = Math.min(gate.helloTimeoutMs ?? handshakeTimeoutMs, handshakeTimeoutMs);
   let waitUntil = Date.now() + helloTimeoutMs;
-  const handshake = new ServerHandshake({ identity, authorize: gate.authorize, admit: gate.admit, random });
+  const handshake = new ServerHandshake({ identity, authorize: gate.authorize, admit: gate.admit, random, versions: gate.versions });
   for (;;) {
     let step;
     try {
@@ -182,7 +224,7 @@ export async function openServerSession(
     for (const out of step.send) await connection.send(out);
     if (step.session) {
       const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
-      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName, "client"), {
+      const session = Object.assign(new SecureSession(connection, channel, step.session.clientName, "client", step.session.version), {
         clientKey: step.session.clientKey,
       });
       await session.sendControl({ type: "welcome", client: step.session.clientName, serverTime: Date.now() });

@@ -1,4 +1,7 @@
 // Test helper: the server's serveConnection on one end of an in-memory pair, a real client SecureSession on the other.
+import { expect } from "bun:test";
+import { decodeNeed, encodeManifestPage } from "../protocol/binary-frames.ts";
+import { FrameType } from "../protocol/constants.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
 import { signDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
@@ -85,4 +88,21 @@ export function signedManifest(file: string, archive: TestArchive, createdAtMs: 
     { v: 1, kind: "manifest", client: CLIENT_NAME, ...headerFor(file, archive), createdAt: new Date(createdAtMs).toISOString() },
     signer,
   );
+}
+
+/** `offer` of source "etc" with `base` → `send-manifest {base: true}` → `next`'s one page → its NEED; returns what was asked for. */
+export async function offerAgainst(client: SecureSession, base: TestArchive, next: TestArchive): Promise<number[]> {
+  await client.sendControl({ type: "offer", name: "etc", base: base.archiveId });
+  expect(await client.receive(5_000)).toMatchObject({ kind: "control", message: { type: "send-manifest", base: true } });
+  await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: next.entries }));
+  return decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, 5_000)).needed;
+}
+
+/** The code of the error the server ended the session with (the next receive fails with it), or "no error". */
+export async function endedWith(client: SecureSession): Promise<string> {
+  const err = await client.receive(5_000).then(
+    () => null,
+    (e: unknown) => e as { code: string },
+  );
+  return err?.code ?? "no error";
 }

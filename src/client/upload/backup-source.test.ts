@@ -2,27 +2,18 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { batchIndexes } from "../../archive/delta-batch.ts";
 import { decodeDiffPage } from "../../archive/manifest-diff.ts";
-import type { SourceConfig } from "../../config/model.ts";
-import type { Logger } from "../../io/log.ts";
 import { decodeManifestPage, decodeNeed } from "../../protocol/binary-frames.ts";
 import { FrameType } from "../../protocol/constants.ts";
-import { identityFromSeed, sameBytes } from "../../protocol/identity.ts";
-import { serveConnection } from "../../server/session.ts";
-import { openClientSession } from "../../session/secure-session.ts";
-import { Store } from "../../store/store.ts";
-import { memoryConnectionPair } from "../../testing/memory-connection.ts";
-import { traceSession, type TracedFrame } from "../../testing/session-trace.ts";
-import { ClientState } from "../state.ts";
-import { backupSource } from "./backup-source.ts";
+import { backupWorld, WORLD_CLIENT } from "../../testing/backup-world.ts";
+import type { TracedFrame } from "../../testing/session-trace.ts";
 import { PAGE_WINDOW_BYTES } from "./page-builder.ts";
-import type { UploadContext } from "./upload-context.ts";
 
 const MiB = 1024 * 1024;
-const CLIENT = "web01";
+const CLIENT = WORLD_CLIENT;
 
 const roots: string[] = [];
 afterEach(() => {
@@ -63,6 +54,8 @@ function wireEvents(frames: readonly TracedFrame[]): WireEvent[] {
       events.push({ kind: "need", first: need.firstIndex, count: need.count, needed: need.needed });
     } else if (type === FrameType.SEALED_CHUNK || type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) {
       events.push({ kind: "chunk", index, delta: type !== FrameType.SEALED_CHUNK });
+    } else if (type === FrameType.SEALED_DELTA_BATCH) {
+      for (const batched of batchIndexes(payload).indexes) events.push({ kind: "chunk", index: batched, delta: true });
     }
   }
   return events;
@@ -100,56 +93,16 @@ function expectOnePageAhead(events: readonly WireEvent[]) {
   return pages;
 }
 
-/** A server (real session code, real Store in a temp folder) and a client session joined in memory. */
+/** backupWorld, with backup() returning the upload's wire events. */
 async function world() {
-  const root = mkdtempSync(join(tmpdir(), "hr-backup-source-"));
-  roots.push(root);
-  const serverId = identityFromSeed(new Uint8Array(32).fill(1));
-  const clientId = identityFromSeed(new Uint8Array(32).fill(2));
-  const logs: string[] = [];
-  const log: Logger = { log: (level, message) => logs.push(`${level} ${message}`) };
-  const store = await Store.open(join(root, "storage"));
-  const pair = memoryConnectionPair();
-  const serving = serveConnection(pair.b, {
-    identity: serverId,
-    store,
-    log,
-    authorize: (key) => (sameBytes(key, clientId.publicKey) ? CLIENT : null),
-    now: () => new Date(),
-  });
-  const session = await openClientSession(pair.a, clientId, serverId.publicKey);
-  const frames = traceSession(session);
-  const state = new ClientState(join(root, "state"));
-  state.init();
-  // Each backup a second later than the last: an archive's name has one-second resolution.
-  let skewMs = 0;
-  const ctx: UploadContext = {
-    identity: clientId,
-    format: "tar.gz",
-    serverKey: serverId.publicKey,
-    configHash: "0".repeat(64),
-    state,
-    log,
-    now: () => new Date(Date.now() + skewMs),
+  const w = await backupWorld(roots);
+  return {
+    ...w,
+    backup: async () => {
+      const { result, frames } = await w.backup();
+      return { result, events: wireEvents(frames) };
+    },
   };
-  const source: SourceConfig = { path: join(root, "data"), name: "data", exclude: [], line: 1, col: 1 };
-  mkdirSync(source.path);
-  const backup = async () => {
-    skewMs += 1000;
-    frames.length = 0;
-    const logged = pair.log.length;
-    const result = await backupSource(session, source, ctx);
-    // The trace's order is the wire's: the client's frames as the connection carried them.
-    const traced = frames.filter((f) => f.dir === "sent").map((f) => (f.kind === "control" ? FrameType.SEALED_CONTROL : f.type));
-    expect(traced).toEqual(pair.log.slice(logged).flatMap((f) => (f.from === "a" ? [f.type] : [])));
-    return { result, events: wireEvents(frames) };
-  };
-  const close = async () => {
-    await session.sendControl({ type: "bye" });
-    await serving;
-    await store.close();
-  };
-  return { root, store, source, backup, close, logs };
 }
 
 /** Restores the stored archive with tar and compares every file with the source's. */

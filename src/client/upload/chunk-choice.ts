@@ -12,6 +12,7 @@ import {
 } from "../../archive/chunk-delta.ts";
 import { piecesOfRaw, withOldHeaders, type OldHeader } from "../../archive/old-headers.ts";
 import { encodeContextDelta } from "../../archive/context-delta.ts";
+import type { BatchedDelta } from "../../archive/delta-batch.ts";
 import type { ManifestEntry } from "../../protocol/binary-frames.ts";
 import { blockKey } from "../../io/block-key.ts";
 import type { ChunkWork, ChunkWorkers } from "../chunk-workers.ts";
@@ -20,7 +21,9 @@ import type { BuiltChunk } from "../archive-builder.ts";
 import type { NewChunkBlocks } from "../source-index/index-writer.ts";
 import type { SourceIndex } from "../source-index/source-index.ts";
 import type { KeptChunk, OutgoingPage } from "./page-builder.ts";
+import { PageQuestions, type DeltaPlan } from "./page-questions.ts";
 import type { ProofAnswers } from "./proof-answers.ts";
+import type { ReplyOrder } from "./reply-order.ts";
 import type { ChunkFrame } from "./upload-tally.ts";
 
 /** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
@@ -32,16 +35,21 @@ export interface AcceptedBase {
   index: SourceIndex;
 }
 
-/** One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it. */
+/**
+ * One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it;
+ * for a delta in a version-3 session, also what a DELTA_BATCH of it needs (the sender may batch it).
+ */
 export interface ChunkOutcome {
   blocks: NewChunkBlocks;
   frame?: ChunkFrame;
+  batchable?: BatchedDelta;
 }
 
 /**
  * Chooses, chunk by chunk, what the client keeps and what it sends. `previous`: the last archive's
  * source index, when the client has it (it names the chunks whose blocks are known); `base`: set only
- * when the server accepted that archive as the base, so deltas may be sent.
+ * when the server accepted that archive as the base, so deltas may be sent; `subBlocks`: set when the
+ * session speaks version 3, so each page's deltas may be cut finer with the server's sub-block hashes.
  */
 export class ChunkChoice {
   constructor(
@@ -49,6 +57,7 @@ export class ChunkChoice {
     private readonly previous: SourceIndex | null,
     private readonly workers: ChunkWorkers,
     private readonly proofs: ProofAnswers,
+    private readonly subBlocks: ReplyOrder | null = null,
   ) {}
 
   /**
@@ -83,10 +92,21 @@ export class ChunkChoice {
    * the server no longer holds.
    */
   outcomesOf(page: OutgoingPage, needed: ReadonlySet<number>): Promise<ChunkOutcome>[] {
-    return page.entries.map((entry, i) => this.outcomeOf(entry, page.first + i, page.kept[i]!, needed.has(page.first + i)));
+    const questions = this.subBlocks && this.base ? new PageQuestions(this.subBlocks, page.first, this.base.index) : null;
+    const outcomes = page.entries.map((entry, i) =>
+      this.outcomeOf(entry, page.first + i, page.kept[i]!, needed.has(page.first + i), questions),
+    );
+    questions?.send();
+    return outcomes;
   }
 
-  private outcomeOf(entry: ManifestEntry, index: number, kept: KeptChunk, needed: boolean): Promise<ChunkOutcome> {
+  private outcomeOf(
+    entry: ManifestEntry,
+    index: number,
+    kept: KeptChunk,
+    needed: boolean,
+    questions: PageQuestions | null,
+  ): Promise<ChunkOutcome> {
     if (kept.kind === "early") {
       // the server has it already (the same bytes earlier in this archive): compressed for nothing
       return kept.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
@@ -117,12 +137,22 @@ export class ChunkChoice {
     if (this.base && kept.oldSpan) {
       const blocks = from >= 0 ? this.base.index.blocksOf(from) : blocksOf(entry.id, raw, blockKey);
       const candidates = new BlockIndex(this.base.index.candidates(kept.oldSpan.lo, kept.oldSpan.hi));
-      const frame = deltaFrame(index, raw, deltaPiecesOf(raw, blocks, candidates, oldHeaders));
-      if (frame) {
+      const plan = deltaPiecesOf(raw, blocks, candidates, oldHeaders);
+      const finer = questions ? questions.refine(raw, plan) : Promise.resolve(plan);
+      // version 3: a copy names its source by its place in the base (§8.7 BASE_COPY)
+      const baseIndexOf = questions ? (id: Uint8Array) => this.base!.index.positionOf(id) : undefined;
+      return finer.then((p) => {
+        const frame = deltaFrame(index, raw, p, baseIndexOf);
+        if (!frame) return this.whole(entry, raw, index, first);
         this.proofs.makeHere(entry.id, raw, first);
-        return Promise.resolve({ blocks, frame });
-      }
+        return { blocks, frame, ...(baseIndexOf ? { batchable: { index, raw, pieces: p.pieces } } : {}) };
+      });
     }
+    return this.whole(entry, raw, index, first);
+  }
+
+  /** The whole chunk, compressed on a worker thread (its proof answers made there). */
+  private whole(entry: ManifestEntry, raw: Uint8Array, index: number, first: number | null): Promise<ChunkOutcome> {
     return this.workers.run(entry.id, raw, index, first).then((r) => {
       this.proofs.keep(entry.id, first, r.tokens);
       return { blocks: r.blocks, frame: wholeChunk(r) };
@@ -140,7 +170,7 @@ function deltaPiecesOf(
   blocks: ChunkBlocks,
   candidates: BlockIndex,
   oldHeaders: readonly OldHeader[] | undefined,
-): { pieces: DeltaPiece[]; literalBytes: number } {
+): DeltaPlan {
   const plain = deltaPieces(blocks, candidates);
   const patched = oldHeaders && plain.literalBytes > 0 ? withOldHeaders(raw, oldHeaders) : null;
   if (!patched) return plain;
@@ -152,16 +182,18 @@ function deltaPiecesOf(
 /**
  * The delta frame for a needed chunk of `pieces`: a CONTEXT_DELTA (literal runs deflated with their
  * neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending the whole chunk is
- * better (over half of it literal, too many sources, or a body over the frame bound).
+ * better (over half of it literal, too many sources, or a body over the frame bound). `baseIndexOf`: the
+ * context delta's copies name their sources by their place in the base (version 3).
  */
 function deltaFrame(
   index: number,
   raw: Uint8Array,
-  { pieces, literalBytes }: { pieces: DeltaPiece[]; literalBytes: number },
+  { pieces, literalBytes }: DeltaPlan,
+  baseIndexOf?: (id: Uint8Array) => number,
 ): ChunkFrame | null {
   if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
   if (sourceCount(pieces) > MAX_DELTA_SOURCES) return null;
-  const context = encodeContextDelta(raw, pieces);
+  const context = encodeContextDelta(raw, pieces, baseIndexOf);
   const plain = deflateRaw(chunkDeltaOps(raw, pieces));
   const [type, body] = context.length <= plain.length ? [FrameType.SEALED_CONTEXT_DELTA, context] : [FrameType.SEALED_CHUNK_DELTA, plain];
   if (body.length > MAX_DELTA_BODY) return null;

@@ -3,26 +3,35 @@ import { FrameType } from "../../protocol/constants.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
 import type { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
+import type { DeltaBatcher } from "./delta-batcher.ts";
 import type { UploadTally } from "./upload-tally.ts";
 
 /**
  * Sends the frames of `outcomes` (one page's, in order) as each settles, recording every chunk's blocks
  * in `index` (the new archive's source index, in archive order) and counting what is sent in `tally`.
- * Rethrows the first failed outcome or send.
+ * With `batcher` (version 3), consecutive deltas may go as one DELTA_BATCH. Rethrows the first failed
+ * outcome or send.
  */
 export async function sendChunks(
   session: SecureSession,
   outcomes: readonly Promise<ChunkOutcome>[],
   index: SourceIndexWriter,
   tally: UploadTally,
+  batcher: DeltaBatcher | null = null,
 ): Promise<void> {
   for (const outcome of outcomes) {
-    const { blocks, frame } = await outcome;
+    const { blocks, frame, batchable } = await outcome;
     index.addChunk(blocks);
     if (!frame) continue;
+    if (batcher && batchable) {
+      await batcher.add(batchable, frame);
+      continue;
+    }
+    await batcher?.flush();
     // Marked before the send: a delta that may have reached the server counts.
     if (frame.type !== FrameType.SEALED_CHUNK) tally.usedDeltas = true;
     await session.sendBinary(frame.type, frame.payload);
     tally.sent(frame);
   }
+  await batcher?.flush();
 }

@@ -1,19 +1,19 @@
 // Offers one manifest page (whole, or as a diff against the accepted base) and reads the server's NEED for it.
 import { HashRelayError } from "../../errors.ts";
-import { FrameType, IDLE_TIMEOUT_MS } from "../../protocol/constants.ts";
+import { FrameType } from "../../protocol/constants.ts";
 import { decodeNeed, encodeManifestPage } from "../../protocol/binary-frames.ts";
 import { diffAgainstBase, encodeDiffPage } from "../../archive/manifest-diff.ts";
-import type { SecureSession } from "../../session/secure-session.ts";
 import type { AcceptedBase } from "./chunk-choice.ts";
 import type { OutgoingPage } from "./page-builder.ts";
+import type { ReplyOrder } from "./reply-order.ts";
 
 /** Sends `page` and returns the indexes the server's NEED asks for. Throws BAD_FRAME when the NEED is for another page. */
-export async function offerPage(session: SecureSession, page: OutgoingPage, base: AcceptedBase | null): Promise<Set<number>> {
+export async function offerPage(replies: ReplyOrder, page: OutgoingPage, base: AcceptedBase | null): Promise<Set<number>> {
   const body = base
     ? encodeDiffPage(page.first, page.entries.length, diffAgainstBase(page.entries, base.index.base))
     : encodeManifestPage({ firstIndex: page.first, entries: page.entries });
-  await session.sendBinary(base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST, body);
-  const need = decodeNeed(await session.expectBinary(FrameType.SEALED_NEED, IDLE_TIMEOUT_MS));
+  const type = base ? FrameType.SEALED_MANIFEST_DIFF : FrameType.SEALED_MANIFEST;
+  const need = decodeNeed(await replies.ask(type, body, FrameType.SEALED_NEED));
   if (need.firstIndex !== page.first || need.count !== page.entries.length) {
     throw new HashRelayError(
       "BAD_FRAME",

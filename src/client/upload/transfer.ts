@@ -15,6 +15,8 @@ import { PageBuilder } from "./page-builder.ts";
 import { offerPage } from "./page-offer.ts";
 import { PagePipeline } from "./page-pipeline.ts";
 import { ProofAnswers } from "./proof-answers.ts";
+import { ReplyOrder } from "./reply-order.ts";
+import { DeltaBatcher } from "./delta-batcher.ts";
 import { fingerprintOf, type SourceHistory } from "./source-offer.ts";
 import type { UploadContext } from "./upload-context.ts";
 import type { UploadTally } from "./upload-tally.ts";
@@ -44,11 +46,16 @@ export async function transferArchive(
   try {
     const at = await archiveTime(source.name, history.previous, ctx);
     const file = archiveFileName(source.name, at, ctx.format);
-    const choice = new ChunkChoice(base, previous, workers, proofs);
+    const replies = new ReplyOrder(session);
+    // Version 3: each page's deltas are cut finer with the base's sub-block hashes (PROTOCOL.md §8.8) and
+    // may travel batched (§8.9).
+    const v3 = session.version >= 3 && base !== null;
+    const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null);
+    const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id)) : null;
     const pipeline = new PagePipeline({
-      offer: (page) => offerPage(session, page, base),
+      offer: (page) => offerPage(replies, page, base),
       prepare: (page, needed) => choice.outcomesOf(page, needed),
-      send: (outcomes) => sendChunks(session, outcomes, index, tally),
+      send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
     });
     const walk = await TreeWalk.open(source.path, source.exclude);
     // Unchanged stretches are taken from the last archive unread only when the server holds it as the base.

@@ -43,8 +43,13 @@ export class UploadTally {
 
   /** One more chunk frame put on the wire. */
   sent(frame: ChunkFrame): void {
-    this.bytesSent += frame.bytes;
-    this.chunksSent++;
+    this.sentBatch(1, frame.bytes);
+  }
+
+  /** `chunks` chunks put on the wire in one frame of `bytes` archive payload bytes (one, or a DELTA_BATCH). */
+  sentBatch(chunks: number, bytes: number): void {
+    this.bytesSent += bytes;
+    this.chunksSent += chunks;
     if (!this.progress) return;
     this.progress.bytesSent = this.bytesSent;
     this.onProgress?.(this.progress);

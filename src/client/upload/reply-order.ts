@@ -1,0 +1,26 @@
+// Requests whose answers come back in the order they went out (NEEDs, sub-block hashes), read by one reader in that order.
+import { IDLE_TIMEOUT_MS } from "../../protocol/constants.ts";
+import type { SecureSession } from "../../session/secure-session.ts";
+
+/**
+ * The server answers a page with its NEED and a HASH_REQUEST with its SUB_HASHES, each in the order it
+ * received them (PROTOCOL.md §10 step 4, §8.8), while the client has several questions out at once (a page
+ * ahead, the hashes of the page before it). Each answer is read after the answers to every earlier question.
+ */
+export class ReplyOrder {
+  private lastRead: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly session: SecureSession) {}
+
+  /**
+   * Sends `payload` as a frame of `type` and returns the payload of the answer, a frame of `replyType`.
+   * Throws what sending and reading throw (BAD_FRAME for another frame, TIMEOUT, CLOSED, the server's error).
+   */
+  ask(type: number, payload: Uint8Array, replyType: number): Promise<Uint8Array> {
+    // Sealed now, in call order: the wire carries the questions in the order their answers are read.
+    const sent = this.session.sendBinary(type, payload);
+    const answer = this.lastRead.then(() => sent).then(() => this.session.expectBinary(replyType, IDLE_TIMEOUT_MS));
+    this.lastRead = answer.catch(() => undefined);
+    return answer;
+  }
+}
