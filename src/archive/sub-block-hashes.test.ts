@@ -1,7 +1,7 @@
 // Sub-block hashes: the rolling half rolls to what it computes directly, and the request's limits come before its answer.
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { MAX_SUB_HASHES, SUB_BLOCK, SUB_HASH_BYTES } from "../protocol/constants.ts";
+import { MAX_SUB_HASHES, SUB_BLOCK } from "../protocol/constants.ts";
 import { answerHashRequest, decodeHashRequest, decodeSubHashes, encodeHashRequest, rollWeak, weakHashAt } from "./sub-block-hashes.ts";
 
 const random = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24);
@@ -28,7 +28,7 @@ describe("sub-block hashes", () => {
     }
   });
 
-  test("an answer is the weak hash and SHA-256's first two bytes of each sub-block, in request order", () => {
+  test("an answer is the weak hash and SHA-256's first four bytes of each sub-block, in request order", () => {
     const ranges = [
       { baseIndex: 0, offset: 128, count: 2 },
       { baseIndex: 0, offset: 1, count: 1 },
@@ -45,9 +45,9 @@ describe("sub-block hashes", () => {
       createHash("sha256")
         .update(random.subarray(at, at + SUB_BLOCK))
         .digest()
-        .readUInt16BE(0);
-    expect([0, 1, 2].map((k) => [hashes.getUint32(SUB_HASH_BYTES * k), hashes.getUint16(SUB_HASH_BYTES * k + 4)])).toEqual(
-      [128, 128 + SUB_BLOCK, 1].map((at) => [weakHashAt(random, at), sha(at)]),
+        .readUInt32BE(0);
+    expect([0, 1, 2].map((k) => [hashes.getUint32(8 * k), hashes.getUint32(8 * k + 4)])).toEqual(
+      [128, 192, 1].map((at) => [weakHashAt(random, at), sha(at)]),
     );
     // a chunk the server cannot read: zeros
     expect([...new Uint8Array(answerHashRequest(5, request.ranges, 3, () => null))].slice(4).every((b) => b === 0)).toBe(true);

@@ -25,12 +25,12 @@ export function rollWeak(weak: number, out: number, into: number): number {
   return (Math.imul((weak - Math.imul(out, ROLL_OUT)) >>> 0, ROLL_BASE) + into) >>> 0;
 }
 
-/** The strong half: the first two bytes of SHA-256 of the sub-block, as a u16. */
+/** The strong half: the first four bytes of SHA-256 of the sub-block, as a u32. */
 export function strongHashAt(bytes: Uint8Array, at: number): number {
   return createHash("sha256")
     .update(bytes.subarray(at, at + SUB_BLOCK))
     .digest()
-    .readUInt16BE(0);
+    .readUInt32BE(0);
 }
 
 /** Old bytes of one base chunk whose sub-blocks are asked for: at `offset + SUB_BLOCK·k`, k < count. */
@@ -132,7 +132,7 @@ export function answerHashRequest(
       const from = range.offset + SUB_BLOCK * k;
       if (!raw || from + SUB_BLOCK > raw.length) continue;
       view.setUint32(at, weakHashAt(raw, from));
-      view.setUint16(at + 4, strongHashAt(raw, from));
+      view.setUint32(at + 4, strongHashAt(raw, from));
     }
   }
   return body;

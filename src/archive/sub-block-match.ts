@@ -4,8 +4,8 @@ import { sameBytes } from "../protocol/identity.ts";
 import type { DeltaPiece } from "./chunk-delta.ts";
 import { rollWeak, strongHashAt, weakHashAt, type HashRange } from "./sub-block-hashes.ts";
 
-/** Old bytes looked at on each side of a run: its own length and 256 more, so an insertion or deletion still finds them... */
-const REACH_SLACK = 256;
+/** Old bytes looked at on each side of a run: its own length and a few sub-blocks, so an insertion or deletion still finds them... */
+const REACH_SLACK = 4 * SUB_BLOCK;
 /** ...but never more than this: a long run is new bytes (an added file), whose hashes would only cost the answer. */
 const REACH_MAX = 8192;
 
@@ -102,7 +102,7 @@ export function withSubBlocks(
     for (const r of q.ranges) {
       for (let k = 0; k < r.count; k++, at += SUB_HASH_BYTES) {
         const weak = hashes.getUint32(at);
-        const strong = hashes.getUint16(at + 4);
+        const strong = hashes.getUint32(at + 4);
         if (weak === 0 && strong === 0) continue;
         const list = known.get(weak) ?? [];
         list.push({ id: r.id, offset: r.offset + SUB_BLOCK * k, strong });

@@ -37,8 +37,8 @@ export const MAX_CHUNK_FRAME = CHUNK_MAX + 1024;
 /** Distinct stored chunks one CHUNK_DELTA may copy from (a client sends the whole chunk rather than exceed it). */
 export const MAX_DELTA_SOURCES = 16;
 /** Sub-blocks whose hashes a version-3 client asks for (PROTOCOL.md §8.8): bytes each, and bytes of each hash. */
-export const SUB_BLOCK = 16;
-export const SUB_HASH_BYTES = 6;
+export const SUB_BLOCK = 64;
+export const SUB_HASH_BYTES = 8;
 /** One HASH_REQUEST names at most this many ranges, and asks for at most this many hashes in all (§8.8). */
 export const MAX_HASH_RANGES = 8192;
 export const MAX_SUB_HASHES = 65_536;
