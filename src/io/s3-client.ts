@@ -14,6 +14,14 @@ export interface ObjectFacts {
   key: string;
   size: number;
   etag: string;
+  /** ISO 8601 time the object was last written (listings only). */
+  lastModified?: string;
+}
+
+/** Body bytes this client sent to the store and received from it (sums of part, object and range sizes). */
+export interface S3Traffic {
+  sent: number;
+  received: number;
 }
 
 export interface ObjectListing {
@@ -46,6 +54,9 @@ export interface ObjectStream {
  * credentials, TIMEOUT, STORAGE with S3's code otherwise); none retries by itself.
  */
 export class S3Client {
+  /** What went over the wire both ways since this client was made (copies inside the store are not counted). */
+  readonly traffic: S3Traffic = { sent: 0, received: 0 };
+
   constructor(readonly target: S3Target) {}
 
   /**
@@ -74,6 +85,7 @@ export class S3Client {
       body,
       headers: { "content-type": contentType },
     });
+    this.traffic.sent += body.length;
     return answer.headers.get("etag") ?? "";
   }
 
@@ -89,6 +101,7 @@ export class S3Client {
       throw new S3Error({ operation: "GetObject", status: response.status, s3Code: "RangeNotHonoured", s3Message, requestId: "" });
     }
     const whole = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
+    this.traffic.received += size;
     return {
       body: response.body ?? new ReadableStream({ start: (c) => c.close() }),
       size,
@@ -128,6 +141,7 @@ export class S3Client {
       key: xmlValue(block, "Key") ?? "",
       size: Number(xmlValue(block, "Size")),
       etag: xmlValue(block, "ETag") ?? "",
+      lastModified: xmlValue(block, "LastModified") ?? "",
     }));
     const truncated = xmlValue(text, "IsTruncated") === "true";
     const nextToken = xmlValue(text, "NextContinuationToken");
@@ -170,6 +184,7 @@ export class S3Client {
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<UploadedPart> {
     const query = { partNumber: String(partNumber), uploadId };
     const answer = await sendS3(this.target, { operation: "UploadPart", method: "PUT", key, query, body });
+    this.traffic.sent += body.length;
     return { partNumber, etag: answer.headers.get("etag") ?? "" };
   }
 

@@ -9,13 +9,11 @@
 //   <root>/.hashrelay/tmp/                          archives being assembled; emptied on open
 //   <root>/.hashrelay/staging/<client>/*.part       chunks of unfinished uploads: the client's staging pool (staging-pool.ts)
 //   <root>/.hashrelay/damaged.json, scrub.json      archives found damaged (damage-book.ts), the scheduled scrub's progress
-// Crash safety: a file reaches its final name only by rename after fsync (then the folder is
-// fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
-// the old archive, or the new one, or both — never a partial file under a final name.
-//
+// Crash safety: a file reaches its final name only by rename after fsync (then the folder is fsynced); the previous
+// archive of a name moves to the trash only after that; so a crash leaves the old archive, or the new one, or both.
 // The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
 // space-guard.ts (minFree, quotas, abandoned staging released when room is needed),
-// archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
+// archive-accepted.ts → bucket-publish.ts (S3 storage) → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
 // archive-reader.ts, verify-archive.ts, receipt.ts, signed-record.ts, damage-*.ts, scheduled-scrub.ts; store-context.ts: shared state.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -24,6 +22,7 @@ import type { SignedDoc } from "../protocol/signed-document.ts";
 import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.ts";
 import { IndexedBase } from "./base-entries.ts";
 import { BlockSharing } from "./block-sharing.ts";
+import type { BucketArchives } from "./bucket-archives.ts";
 import { ChunkIndex } from "./chunk-index.ts";
 import { DamageBook } from "./damage-book.ts";
 import { ScheduledScrub } from "./scheduled-scrub.ts";
@@ -61,6 +60,8 @@ export interface StoreOptions {
   /** Staged bytes kept per client; beyond, the oldest staging files go. Default STAGING_CAP_BYTES (4 GiB). */
   stagingCapBytes?: number;
   audit?: AuditSink;
+  /** An S3 storage (connectBucket): every archive is published to the bucket before its commit returns; `root` is its cache. */
+  bucket?: BucketArchives;
 }
 
 export type { AuditSink } from "./store-context.ts";
@@ -143,7 +144,7 @@ export class Store {
     });
     const sharing = await BlockSharing.probe(layout, log, now());
     const store = new Store(
-      new StoreContext({ layout, index, pool, holdBook, damage, log, sharing, now, audit: opts.audit }),
+      new StoreContext({ layout, index, pool, holdBook, damage, log, sharing, now, audit: opts.audit, bucket: opts.bucket }),
       opts.freeSpace ?? diskFreeBytes,
     );
     if (opts.retention) store.setRetention(opts.retention);

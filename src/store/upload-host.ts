@@ -66,7 +66,10 @@ export interface UploadHost {
   existingEntry(client: string, file: string): Promise<IndexEntry | undefined>;
   /** Before `bytes` more of the new archive are written: throws NO_SPACE (server.minFree would not stay free) or QUOTA (the client's quota). */
   ensureSpace(bytes: number, what: string): Promise<void>;
-  /** Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the lock; must not throw. */
+  /**
+   * Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the
+   * lock; throws only when an S3 storage could not publish it (the archive is then out of the store again).
+   */
   accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
   /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */
   compress(raw: Uint8Array, format: ArchiveFormat): Promise<Uint8Array>;

@@ -1,0 +1,162 @@
+// The server on an S3 storage (issue 19) against a real Ceph RGW (one cluster for the file, ~14 s to start), with the compiled binary over real TCP; skipped with a banner where Ceph cannot start.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { S3Client } from "../io/s3-client.ts";
+import { startCephRgw } from "../testing/ceph-rgw.ts";
+import {
+  ensureBinary,
+  makeWorld,
+  runBinary,
+  startServer,
+  tempDir,
+  treeFacts,
+  writeNoiseFiles,
+  type ClientReport,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
+
+const MiB = 1024 * 1024;
+const BUCKET = "hashrelay-e2e";
+const PREFIX = "site-a";
+const rgw = await startCephRgw();
+afterAll(() => rgw?.stop());
+
+/** A client of the test bucket, as an admin's own tool would be (no HashRelay code between it and the store). */
+function adminClient(): S3Client {
+  return new S3Client({
+    endpoint: rgw!.endpoint,
+    region: rgw!.region,
+    bucket: BUCKET,
+    pathStyle: true,
+    credentials: rgw!.credentials,
+    timeoutMs: 30_000,
+  });
+}
+
+/** The world's server config with server.storage in the bucket, credentials from a 0600 file (`secret` to spoil it). */
+function useBucket(world: World, secret = rgw!.credentials.secretAccessKey): void {
+  const credentials = path.join(world.dir, "s3.credentials");
+  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw!.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
+    mode: 0o600,
+  });
+  const text = fs.readFileSync(world.serverConfig, "utf8");
+  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n  cache: ./cache\n`;
+  fs.writeFileSync(world.serverConfig, text.replace("  storage: ./nas\n", s3));
+}
+
+/** `hashrelay client --once --json`, not blocking the test (it may act on the store meanwhile). */
+async function backup(world: World): Promise<{ status: number; report: ClientReport; stderr: string }> {
+  const child = Bun.spawn([ensureBinary(), "client", "--once", "--json", "--config", world.clientConfig], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, status] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { status, report: JSON.parse(stdout) as ClientReport, stderr };
+}
+
+/** The figures of the server's last `archive.published` log line. */
+function lastPublish(server: ServerProcess): { bytesUploaded: number; bytesCopied: number } {
+  const line =
+    server
+      .log()
+      .split("\n")
+      .filter((l) => l.includes("archive.published"))
+      .at(-1) ?? "";
+  return { bytesUploaded: Number(/bytesUploaded=(\d+)/.exec(line)?.[1]), bytesCopied: Number(/bytesCopied=(\d+)/.exec(line)?.[1]) };
+}
+
+/** Restores `key` with a plain GET piped into `tar -xz`, as `aws s3 cp s3://… - | tar -xz` would. */
+async function untarObject(key: string): Promise<string> {
+  const to = tempDir("s3-untar");
+  const bytes = await adminClient().getBytes(key);
+  const untar = spawnSync("tar", ["-xz", "-C", to], { input: bytes });
+  expect(untar.status).toBe(0);
+  return to;
+}
+
+describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
+  let world: World;
+  let server: ServerProcess;
+  const site = () => path.join(world.dir, "site");
+  const objects = async (prefix: string) => {
+    const keys: string[] = [];
+    for await (const o of adminClient().listAllObjects(prefix)) keys.push(o.key);
+    return keys;
+  };
+
+  beforeAll(async () => {
+    ensureBinary();
+    await adminClient().createBucket();
+    world = await makeWorld(["./site"]);
+    writeNoiseFiles(site(), 1, 24, MiB, "f");
+  });
+  afterAll(() => server?.stop("SIGKILL"));
+
+  test("wrong credentials: a clear error at start, exit 2", () => {
+    useBucket(world, "not-the-secret");
+    const run = runBinary(["server", "--config", world.serverConfig]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("the object store refused the credentials");
+  });
+
+  test("first backup, then an incremental one: composed in the bucket, restorable with tar, the old one in the trash", async () => {
+    useBucket(world);
+    server = await startServer(world);
+    const first = await backup(world);
+    expect(first.status).toBe(0);
+    const firstFile = first.report.results[0]!.archive!;
+    const firstKey = `${PREFIX}/web01/${firstFile}`;
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([firstKey]);
+    expect(treeFacts(path.join(await untarObject(firstKey), "site"))).toEqual(treeFacts(site()));
+    expect(await objects(`${PREFIX}/.hashrelay/signed/`)).toEqual([`${PREFIX}/.hashrelay/signed/web01/${firstFile}.json`]);
+
+    writeNoiseFiles(site(), 2, 1, MiB, "f-11"); // one new 1 MiB file in the middle of the tar
+    const second = await backup(world);
+    expect(second.status).toBe(0);
+    const secondFile = second.report.results[0]!.archive!;
+    const secondKey = `${PREFIX}/web01/${secondFile}`;
+    // bytes the server sent the store: the change and at most two 5 MiB parts around it; the rest copied inside
+    const { bytesUploaded, bytesCopied } = lastPublish(server);
+    console.log(`incremental: ${bytesUploaded} bytes uploaded server->bucket, ${bytesCopied} copied inside the store`);
+    expect(bytesUploaded).toBeLessThan(MiB + 2 * 5 * MiB + 64 * 1024);
+    expect(bytesCopied).toBeGreaterThan(10 * MiB);
+    expect(treeFacts(path.join(await untarObject(secondKey), "site"))).toEqual(treeFacts(site()));
+    expect(
+      Buffer.from(await adminClient().getBytes(secondKey)).equals(fs.readFileSync(path.join(world.dir, "cache", "web01", secondFile))),
+    ).toBe(true);
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([secondKey]);
+    expect(await objects(`${PREFIX}/.trash/`)).toEqual([
+      `${PREFIX}/.trash/web01/${firstFile}`,
+      `${PREFIX}/.trash/web01/${firstFile}.signed.json`,
+    ]);
+    expect(fs.readdirSync(path.join(world.dir, "cache", ".trash", "web01"))).toEqual([]); // no local trash on S3
+  });
+
+  test("radosgw killed mid-compose: the backup fails clearly, the old object intact; the next tick succeeds", async () => {
+    const s3 = adminClient();
+    const [before] = await objects(`${PREFIX}/web01/`);
+    const beforeBytes = await s3.getBytes(before!);
+    writeNoiseFiles(site(), 3, 30, MiB, "g"); // 30 MiB new: six uploaded parts at least
+    const running = backup(world);
+    // the fault: as soon as the compose has begun, the gateway dies
+    while ((await s3.listMultipartUploads(`${PREFIX}/web01/`)).length === 0) await Bun.sleep(10);
+    await rgw!.killGateway();
+    const failed = await running;
+    expect(failed.status).not.toBe(0);
+    expect(failed.report.results[0]!.error).toContain("cannot publish web01/");
+    expect(failed.report.results[0]!.error).toContain(`to s3://${BUCKET}/${PREFIX}: object store: `);
+    await rgw!.restartGateway();
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([before!]);
+    expect(Buffer.from(await s3.getBytes(before!)).equals(Buffer.from(beforeBytes))).toBe(true);
+
+    const retried = await backup(world);
+    expect(retried.status).toBe(0);
+    const key = `${PREFIX}/web01/${retried.report.results[0]!.archive!}`;
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([key]);
+    expect(treeFacts(path.join(await untarObject(key), "site"))).toEqual(treeFacts(site()));
+    expect(await s3.listMultipartUploads(`${PREFIX}/`)).toEqual([]); // the aborted compose left nothing behind
+  });
+});
