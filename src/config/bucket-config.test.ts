@@ -31,6 +31,7 @@ describe("server.storage as an S3 URL", () => {
         "    endpoint: http://127.0.0.1:7480/",
         "    region: default",
         "    credentials: ./s3.credentials",
+        "    trashVersions: 3",
         "  cache: /var/cache/hashrelay",
       ),
     );
@@ -43,6 +44,7 @@ describe("server.storage as an S3 URL", () => {
       region: "default",
       pathStyle: true,
       credentials: "/etc/hashrelay/s3.credentials",
+      trashVersions: 3,
     });
   });
 
@@ -73,6 +75,10 @@ describe("server.storage as an S3 URL", () => {
       `${FILE}:6:16: server.s3.pathStyle: expected true or false, got "yes" (true for Ceph RGW and MinIO, false for bucket.host URLs)`,
     ]);
     expect(issues(server("  storage: s3://backups", "  s3:", "    bucket: other"))).toHaveLength(1);
+    // "    trashVersions: ": the value starts at col 20
+    expect(issues(server("  storage: s3://backups", "  s3:", "    trashVersions: 0"))).toEqual([
+      `${FILE}:6:20: server.s3.trashVersions: 0 is less than 1 (give the number of trashed versions kept per source, at least 1, e.g. 3)`,
+    ]);
   });
 
   test("s3 and cache without an S3 storage are refused at their key", () => {

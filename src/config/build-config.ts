@@ -219,6 +219,7 @@ class Builder {
     if (endpoint) bucket.endpoint = endpoint;
     if (typeof o.region === "string") bucket.region = o.region;
     if (credentials) bucket.credentials = credentials;
+    if (typeof o.trashVersions === "number") bucket.trashVersions = o.trashVersions;
     return { storage, bucket };
   }
 

@@ -58,11 +58,12 @@ const HELP: Record<string, KeyHelp> = {
     expected: "a path or an s3:// URL",
     hint: "give the folder that receives the archives, e.g. /srv/hashrelay, or a bucket, e.g. s3://backups/hashrelay",
   },
-  "server.s3": { expected: "a mapping", hint: "s3: holds endpoint, region, pathStyle and credentials" },
+  "server.s3": { expected: "a mapping", hint: "s3: holds endpoint, region, pathStyle, credentials and trashVersions" },
   "server.s3.endpoint": { hint: "write http:// or https://, the host and the port, e.g. https://rgw.lan:7480" },
   "server.s3.region": { hint: "write the region, e.g. us-east-1, or default for Ceph RGW" },
   "server.s3.pathStyle": { expected: "true or false", hint: "true for Ceph RGW and MinIO, false for bucket.host URLs" },
   "server.s3.credentials": { expected: "a path", hint: "give a 0600 AWS credentials file, e.g. /etc/hashrelay/s3.credentials" },
+  "server.s3.trashVersions": { hint: "give the number of trashed versions kept per source, at least 1, e.g. 3" },
   "server.cache": { expected: "a path", hint: "give the local cache folder, e.g. /var/cache/hashrelay" },
   "server.minFree": { expected: "a size", hint: SIZE_HINT },
   "server.scrub": {

@@ -67,6 +67,8 @@ export interface BucketConfig {
   pathStyle: boolean;
   /** server.s3.credentials: absolute path of a 0600 AWS credentials file; absent: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */
   credentials?: string;
+  /** server.s3.trashVersions: trashed objects kept per source at most (besides retention.trashFor); absent: no cap. */
+  trashVersions?: number;
 }
 
 export interface ServerConfig {

@@ -3,16 +3,21 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { HashRelayError } from "../errors.ts";
 import { S3Client } from "../io/s3-client.ts";
+import { BucketLeases } from "../store/bucket-lease.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import {
   ensureBinary,
+  freePort,
   makeWorld,
   runBinary,
   startServer,
   tempDir,
   treeFacts,
+  writeClientConfig,
   writeNoiseFiles,
+  writeServerConfig,
   type ClientReport,
   type ServerProcess,
   type World,
@@ -36,15 +41,25 @@ function adminClient(): S3Client {
   });
 }
 
-/** The world's server config with server.storage in the bucket, credentials from a 0600 file (`secret` to spoil it). */
-function useBucket(world: World, secret = rgw!.credentials.secretAccessKey): void {
+/** Bucket options of a server config: a spoilt `secret`, trash rules, its own cache folder. */
+interface BucketOptions {
+  secret?: string;
+  trashFor?: string;
+  trashVersions?: number;
+  cache?: string;
+}
+
+/** The world's server config with server.storage in the bucket, credentials from a 0600 file. */
+function useBucket(world: World, options: BucketOptions = {}): void {
   const credentials = path.join(world.dir, "s3.credentials");
+  const secret = options.secret ?? rgw!.credentials.secretAccessKey;
   fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw!.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
     mode: 0o600,
   });
-  const text = fs.readFileSync(world.serverConfig, "utf8");
-  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n  cache: ./cache\n`;
-  fs.writeFileSync(world.serverConfig, text.replace("  storage: ./nas\n", s3));
+  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
+  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
+  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n${cap}  cache: ${options.cache ?? "./cache"}\n`;
+  fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
 }
 
 /** `hashrelay client --once --json`, not blocking the test (it may act on the store meanwhile). */
@@ -96,7 +111,7 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
   afterAll(() => server?.stop("SIGKILL"));
 
   test("wrong credentials: a clear error at start, exit 2", () => {
-    useBucket(world, "not-the-secret");
+    useBucket(world, { secret: "not-the-secret" });
     const run = runBinary(["server", "--config", world.serverConfig]);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain("the object store refused the credentials");
@@ -153,10 +168,89 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     expect(Buffer.from(await s3.getBytes(before!)).equals(Buffer.from(beforeBytes))).toBe(true);
 
     const retried = await backup(world);
-    expect(retried.status).toBe(0);
+    expect([retried.status, retried.report.results[0]!.error]).toEqual([0, undefined]);
     const key = `${PREFIX}/web01/${retried.report.results[0]!.archive!}`;
     expect(await objects(`${PREFIX}/web01/`)).toEqual([key]);
     expect(treeFacts(path.join(await untarObject(key), "site"))).toEqual(treeFacts(site()));
     expect(await s3.listMultipartUploads(`${PREFIX}/`)).toEqual([]); // the aborted compose left nothing behind
+  });
+
+  test("trash in the bucket: capped by trashVersions, purged after trashFor", async () => {
+    const trashed = async () => (await objects(`${PREFIX}/.trash/web01/`)).filter((k) => !k.endsWith(".signed.json"));
+    const before = await trashed();
+    expect(before.length).toBeGreaterThanOrEqual(2); // the first and the second archive
+    await server.stop();
+    useBucket(world, { trashVersions: 1 });
+    server = await startServer(world);
+    await server.waitForLog("bucket.purged");
+    expect((await trashed()).length).toBe(1);
+    expect(server.log()).toContain("reason=trashVersions");
+    await server.stop();
+    useBucket(world, { trashFor: "1s" });
+    server = await startServer(world);
+    await server.waitForLog("reason=trashFor");
+    expect(await objects(`${PREFIX}/.trash/`)).toEqual([]);
+    expect(fs.readFileSync(path.join(world.dir, "cache", ".audit", "audit.log"), "utf8")).toContain('"event":"purge"');
+  });
+
+  test("the cache deleted: rebuilt from the bucket; an unchanged source sends nothing, restore works", async () => {
+    await server.stop();
+    fs.rmSync(path.join(world.dir, "cache"), { recursive: true });
+    useBucket(world);
+    server = await startServer(world);
+    const again = await backup(world);
+    expect(again.status).toBe(0);
+    expect(again.report.results[0]!.status).toBe("unchanged");
+    expect(server.log()).toContain("cache.downloaded");
+    const to = tempDir("s3-restore");
+    const restore = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+    expect(restore.status).toBe(0);
+    expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(site()));
+  });
+
+  test("a second server on the bucket serves the same client alternately, nothing lost", async () => {
+    const b: World = { ...world, port: await freePort(), serverConfig: path.join(world.dir, "server-b.yaml") };
+    useBucket(b, { cache: "./cache-b" });
+    const serverB = await startServer(b);
+    try {
+      writeNoiseFiles(site(), 4, 1, MiB, "g-3"); // a change, stored through B
+      writeClientConfig(world, ["./site"], { port: b.port });
+      const throughB = await backup(world);
+      expect([throughB.status, throughB.report.results[0]!.status]).toEqual([0, "sent"]);
+      const key = `${PREFIX}/web01/${throughB.report.results[0]!.archive}`;
+      expect(await objects(`${PREFIX}/web01/`)).toEqual([key]);
+      expect(lastPublish(serverB).bytesCopied).toBeGreaterThan(10 * MiB); // B composed from the object A stored
+      writeClientConfig(world, ["./site"]); // back to A, whose cache still has the archive B superseded
+      const throughA = await backup(world);
+      expect([throughA.status, throughA.report.results[0]!.status]).toEqual([0, "unchanged"]);
+      expect(server.log()).toContain("cache.dropped");
+      expect(treeFacts(path.join(await untarObject(key), "site"))).toEqual(treeFacts(site()));
+    } finally {
+      await serverB.stop();
+    }
+  });
+
+  test("a source another server is storing: BUSY, nothing lost; leases race to one winner", async () => {
+    const lease = `${PREFIX}/.hashrelay/leases/web01/site/`;
+    const other = new BucketLeases(adminClient());
+    await other.take(lease); // another server stores web01/site now
+    writeNoiseFiles(site(), 5, 1, MiB, "g-4");
+    const refused = await backup(world);
+    expect(refused.status).not.toBe(0);
+    expect(refused.report.results[0]!.error).toContain("web01/site is being stored through");
+    await other.release(lease);
+    const after = await backup(world);
+    expect([after.status, after.report.results[0]!.status]).toEqual([0, "sent"]);
+    // two servers at once: exactly one wins; a lapsed lease is overtaken by exactly one
+    const [a, b] = [new BucketLeases(adminClient()), new BucketLeases(adminClient())];
+    const race = await Promise.allSettled([a.take("race/x/"), b.take("race/x/")]);
+    expect(race.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(race.flatMap((r) => (r.status === "rejected" ? [(r.reason as HashRelayError).code] : []))).toEqual(["BUSY"]);
+    const later = () => Date.now() + 11 * 60_000;
+    const [c, d] = [new BucketLeases(adminClient(), later), new BucketLeases(adminClient(), later)];
+    const overtake = await Promise.allSettled([c.take("race/x/"), d.take("race/x/")]);
+    expect(overtake.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const winner = race[0]!.status === "fulfilled" ? a : b;
+    await expect(winner.check("race/x/")).rejects.toThrow("lease lapsed");
   });
 });

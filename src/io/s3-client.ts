@@ -89,6 +89,21 @@ export class S3Client {
     return answer.headers.get("etag") ?? "";
   }
 
+  /**
+   * Stores `body` under `key` only when no object has that key (If-None-Match: *, which RGW 16.2
+   * honours): true when stored, false when the key was taken (412 PreconditionFailed).
+   */
+  async createObject(key: string, body: Uint8Array): Promise<boolean> {
+    try {
+      await sendS3(this.target, { operation: "PutObject", method: "PUT", key, body, headers: { "if-none-match": "*" } });
+      this.traffic.sent += body.length;
+      return true;
+    } catch (err) {
+      if (err instanceof S3Error && err.status === 412) return false;
+      throw err;
+    }
+  }
+
   /** The object's bytes, streamed; only `range` when given (an empty range is refused: S3 has no way to ask for it). */
   async getObject(key: string, range?: ByteRange): Promise<ObjectStream> {
     if (range && !(range.start >= 0 && range.end > range.start)) throw new RangeError(`bad range [${range.start}, ${range.end})`);

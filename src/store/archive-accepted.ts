@@ -1,6 +1,7 @@
 // What follows an archive's install: index it, tell the audit trail, guard its name against a suspect replacement, apply retention.
 import { digestOf } from "../protocol/file-digest.ts";
-import { publishOrUndo, trashInBucket } from "./bucket-publish.ts";
+import { publishOrUndo } from "./bucket-publish.ts";
+import { trashInBucket } from "./bucket-trash.ts";
 import { guardReplacement } from "./hold-guard.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";

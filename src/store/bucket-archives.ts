@@ -4,6 +4,7 @@ import { HashRelayError } from "../errors.ts";
 import { S3Client } from "../io/s3-client.ts";
 import { readCredentialsFile, s3EnvironmentFrom } from "../io/s3-credentials.ts";
 import { S3Error } from "../io/s3-error.ts";
+import { BucketLeases } from "./bucket-lease.ts";
 
 /** A request to the store without an answer (or, streamed, without new bytes) for this long fails with TIMEOUT. */
 const S3_TIMEOUT_MS = 60_000;
@@ -12,13 +13,18 @@ const S3_TIMEOUT_MS = 60_000;
  * One bucket and prefix holding a store's archives (docs/storage.md, "Object storage"):
  * `<prefix>/<client>/<file>` the archives, `<prefix>/.trash/<client>/<file>` superseded ones,
  * `<prefix>/.hashrelay/signed/<client>/<file>.json` their signed records (trashed: `….signed.json`
- * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>` the upload leases.
+ * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>/<generation>` the upload leases.
  */
 export class BucketArchives {
+  /** Who stores which source now, among the servers on this bucket. */
+  readonly leases: BucketLeases;
+
   constructor(
     readonly s3: S3Client,
     readonly config: BucketConfig,
-  ) {}
+  ) {
+    this.leases = new BucketLeases(s3);
+  }
 
   archiveKey(client: string, file: string): string {
     return this.key(client, file);
@@ -45,8 +51,9 @@ export class BucketArchives {
     return this.key(".trash", client, `${file}.signed.json`);
   }
 
-  leaseKey(client: string, name: string): string {
-    return this.key(".hashrelay", "leases", client, name);
+  /** The prefix of the lease generations of (client, name), ending in "/". */
+  leaseBase(client: string, name: string): string {
+    return this.key(".hashrelay", "leases", client, name, "");
   }
 
   /** The key of `parts` under the prefix (client ids, names and files are slugs: no "/" of their own). */

@@ -1,4 +1,4 @@
-// An archive just stored in the cache goes to the bucket: composed from its predecessor's object, each part checked, then the superseded objects trashed.
+// An archive just stored in the cache goes to the bucket: composed from its predecessor's object, each part checked.
 import { createHash } from "node:crypto";
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { composePieces, planCompose, type ComposePlan, type PartSource, type PlacedMember } from "../archive/compose-plan.ts";
@@ -8,8 +8,6 @@ import { composeObject } from "../io/s3-compose.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import type { StoreContext } from "./store-context.ts";
-import { purgeExpired } from "./trash.ts";
-import { listTrashed } from "./trashed-archives.ts";
 
 /** What one publish moved: bytes sent to the store, bytes it copied inside itself, parts. */
 export interface PublishFigures {
@@ -25,7 +23,8 @@ export interface PublishFigures {
  * part's ETag is checked against the MD5 of the cached file's bytes there (which were checked against
  * the client's signed manifest) before CompleteMultipartUpload. On any failure the upload is aborted
  * (the old object stays as it was), the archive is taken out of the cache again (index, file, record),
- * and STORAGE is thrown: nothing claims the archive is stored, and the client's next tick retries.
+ * and STORAGE is thrown (BUSY when this server's lease on the name lapsed and another server took it):
+ * nothing claims the archive is stored, and the client's next tick retries.
  */
 export async function publishOrUndo(ctx: StoreContext, bucket: BucketArchives, row: ArchiveRow): Promise<PublishFigures> {
   const started = performance.now();
@@ -40,8 +39,9 @@ export async function publishOrUndo(ctx: StoreContext, bucket: BucketArchives, r
     await unlink(ctx.layout.archivePath(row.client, row.file)).catch(() => undefined);
     await unlink(ctx.layout.signedPath(row.client, row.file)).catch(() => undefined);
     ctx.log("error", "archive.unpublished", { client: row.client, file: row.file, error: (err as Error).message });
+    const busy = err instanceof HashRelayError && err.code === "BUSY";
     throw new HashRelayError(
-      "STORAGE",
+      busy ? "BUSY" : "STORAGE",
       `cannot publish ${row.client}/${row.file} to ${bucket.config.url}: ${(err as Error).message}`,
       "the previous archive is intact in the bucket; the client's next backup tries again",
       { cause: err },
@@ -51,6 +51,7 @@ export async function publishOrUndo(ctx: StoreContext, bucket: BucketArchives, r
 
 async function publish(ctx: StoreContext, bucket: BucketArchives, row: ArchiveRow): Promise<PublishFigures> {
   const { client, name, file } = row;
+  await bucket.leases.check(bucket.leaseBase(client, name)); // a lapsed lease may have let another server in
   const key = bucket.archiveKey(client, file);
   const previous = ctx.index
     .archives(client)
@@ -150,31 +151,4 @@ async function md5Of(file: FileHandle, offset: number, length: number): Promise<
     done += slice.length;
   }
   return hash.digest("hex");
-}
-
-/**
- * After retention trashed archives of `client` in the cache: each one's object (and signed record)
- * moves to the bucket's trash (CopyObject, then DeleteObject), then the cached trash item is deleted
- * (an S3 store keeps no local trash: its copy is in the bucket). An item whose move fails stays in the
- * cache's trash and is moved at the next commit of the client. Logs failures, never throws.
- */
-export async function trashInBucket(ctx: StoreContext, bucket: BucketArchives, client: string): Promise<void> {
-  const moved = new Set<string>();
-  try {
-    for (const item of await listTrashed(ctx, client)) {
-      const key = bucket.archiveKey(client, item.file);
-      if (await bucket.s3.headObject(key)) {
-        await bucket.s3.copyObject(key, bucket.trashKey(client, item.file));
-        const signed = bucket.signedKey(client, item.file);
-        if (await bucket.s3.headObject(signed)) await bucket.s3.copyObject(signed, bucket.trashedSignedKey(client, item.file));
-        await bucket.s3.deleteObject(key);
-        await bucket.s3.deleteObject(signed);
-        ctx.log("info", "bucket.trashed", { client, file: item.file });
-      }
-      moved.add(item.item);
-    }
-  } catch (err) {
-    ctx.log("error", "bucket.trash-failed", { client, error: (err as Error).message });
-  }
-  await purgeExpired(ctx.layout, 0, ctx.now(), ctx.log, (t) => t.client !== client || !moved.has(t.item));
 }

@@ -287,16 +287,16 @@ export class Store {
   }
 
   /**
-   * Before an upload of `name` for `client` begins (the server asks at each offer that needs one):
-   * throws QUOTA when the client's quota is used up, NO_SPACE when the disk is down to server.minFree
-   * even after abandoned staging (any client's, oldest first) is released; BAD_FRAME on a bad client
-   * or name, STORAGE when the disk cannot be asked.
+   * Before an upload of `name` for `client` begins (asked at each offer that needs one): throws QUOTA when the
+   * client's quota is used up, NO_SPACE when the disk is down to server.minFree even after abandoned staging
+   * (any client's, oldest first) is released, BUSY when another server on the bucket stores that name
+   * (UploadRegistry.admit); BAD_FRAME on a bad client or name, STORAGE when the disk cannot be asked.
    */
   async admitUpload(client: string, name: string): Promise<void> {
     checkClient(client);
     checkName(name);
     try {
-      await this.uploads.space.admit(client, name);
+      await this.uploads.admit(client, name);
     } catch (err) {
       throw asStorageError(err, `cannot check the room for ${client}/${name}`);
     }
