@@ -22,7 +22,6 @@ import type { SignedDoc } from "../protocol/signed-document.ts";
 import { archiveToSend, readChunk, type ArchiveSource } from "./archive-reader.ts";
 import { IndexedBase } from "./base-entries.ts";
 import { BlockSharing } from "./block-sharing.ts";
-import type { BucketArchives } from "./bucket-archives.ts";
 import { ChunkIndex } from "./chunk-index.ts";
 import { DamageBook } from "./damage-book.ts";
 import { ScheduledScrub } from "./scheduled-scrub.ts";
@@ -38,7 +37,7 @@ import { diskFreeBytes, type FreeSpaceProbe } from "./free-space.ts";
 import type { ClientUsage, SpaceReport, SpaceRules } from "./space-guard.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
-import { StoreContext, type AuditSink } from "./store-context.ts";
+import { StoreContext, type AuditSink, type StoreParts } from "./store-context.ts";
 import type { StoreLog } from "./store-log.ts";
 import { listTrash, type TrashItem } from "./trash.ts";
 import { listTrashed, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
@@ -61,7 +60,7 @@ export interface StoreOptions {
   stagingCapBytes?: number;
   audit?: AuditSink;
   /** An S3 storage (connectBucket): every archive is published to the bucket before its commit returns; `root` is its cache. */
-  bucket?: BucketArchives;
+  bucket?: StoreParts["bucket"];
 }
 
 export type { AuditSink } from "./store-context.ts";
