@@ -73,14 +73,15 @@ async function backup(world: World): Promise<{ status: number; report: ClientRep
 }
 
 /** The figures of the server's last `archive.published` log line. */
-function lastPublish(server: ServerProcess): { bytesUploaded: number; bytesCopied: number } {
+function lastPublish(server: ServerProcess): { bytesUploaded: number; bytesSent: number; bytesCopied: number } {
   const line =
     server
       .log()
       .split("\n")
       .filter((l) => l.includes("archive.published"))
       .at(-1) ?? "";
-  return { bytesUploaded: Number(/bytesUploaded=(\d+)/.exec(line)?.[1]), bytesCopied: Number(/bytesCopied=(\d+)/.exec(line)?.[1]) };
+  const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(line)?.[1]);
+  return { bytesUploaded: field("bytesUploaded"), bytesSent: field("bytesSent"), bytesCopied: field("bytesCopied") };
 }
 
 /** Restores `key` with a plain GET piped into `tar -xz`, as `aws s3 cp s3://… - | tar -xz` would. */
@@ -134,9 +135,12 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     const secondFile = second.report.results[0]!.archive!;
     const secondKey = `${PREFIX}/web01/${secondFile}`;
     // bytes the server sent the store: the change and at most two 5 MiB parts around it; the rest copied inside
-    const { bytesUploaded, bytesCopied } = lastPublish(server);
-    console.log(`incremental: ${bytesUploaded} bytes uploaded server->bucket, ${bytesCopied} copied inside the store`);
+    const { bytesUploaded, bytesSent, bytesCopied } = lastPublish(server);
+    console.log(`incremental: ${bytesUploaded} bytes in uploaded parts (${bytesSent} sent in all), ${bytesCopied} copied inside the store`);
     expect(bytesUploaded).toBeLessThan(MiB + 2 * 5 * MiB + 64 * 1024);
+    // the S3 client's own count: the same parts, and the signed record (a few KiB)
+    expect(bytesSent - bytesUploaded).toBeGreaterThan(0);
+    expect(bytesSent - bytesUploaded).toBeLessThan(16 * 1024);
     expect(bytesCopied).toBeGreaterThan(10 * MiB);
     expect(treeFacts(path.join(await untarObject(secondKey), "site"))).toEqual(treeFacts(site()));
     expect(

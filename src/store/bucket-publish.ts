@@ -3,15 +3,17 @@ import { createHash } from "node:crypto";
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { composePieces, planCompose, type ComposePlan, type PartSource, type PlacedMember } from "../archive/compose-plan.ts";
 import { HashRelayError } from "../errors.ts";
-import type { UploadedPart } from "../io/s3-client.ts";
+import { S3Client, type UploadedPart } from "../io/s3-client.ts";
 import { composeObject } from "../io/s3-compose.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import type { StoreContext } from "./store-context.ts";
 
-/** What one publish moved: bytes sent to the store, bytes it copied inside itself, parts. */
+/** What one publish moved: bytes of the uploaded parts (the plan's), bytes it copied inside itself, parts. */
 export interface PublishFigures {
   bytesUploaded: number;
+  /** Every body byte this publish sent the store, as its own S3 client counted them: the parts and the signed record. */
+  bytesSent: number;
   bytesCopied: number;
   parts: number;
 }
@@ -62,20 +64,22 @@ async function publish(ctx: StoreContext, bucket: BucketArchives, row: ArchiveRo
   const oldInBucket = previous !== undefined && (await bucket.s3.headObject(oldKey))?.size === previous.size;
   const old = oldInBucket ? [...placedMembers(ctx, client, previous.file)] : [];
   const plan = planCompose(composePieces(placedMembers(ctx, client, file), old, row.size));
-  await putSignedRecord(ctx, bucket, client, file);
+  // a client of its own: its traffic is this publish's alone, while other clients' publish at once
+  const s3 = new S3Client(bucket.s3.target);
+  await putSignedRecord(s3, bucket.signedKey(client, file), ctx.layout.signedPath(client, file));
   await abortLeftovers(bucket, client, name);
   const cached = await open(ctx.layout.archivePath(client, file), "r");
   try {
-    if (plan.parts.length === 0) await bucket.s3.putObject(key, new Uint8Array(0));
+    if (plan.parts.length === 0) await s3.putObject(key, new Uint8Array(0));
     else {
       const offsets = newOffsets(plan);
       const bytesOf = (source: PartSource) => readAt(cached, offsets.get(source)!, source.end - source.start);
-      await composeObject(bucket.s3, key, oldKey, plan, bytesOf, (parts) => checkParts(cached, plan, parts, key));
+      await composeObject(s3, key, oldKey, plan, bytesOf, (parts) => checkParts(cached, plan, parts, key));
     }
   } finally {
     await cached.close();
   }
-  return { bytesUploaded: plan.bytesUploaded, bytesCopied: plan.bytesCopied, parts: plan.parts.length };
+  return { bytesUploaded: plan.bytesUploaded, bytesSent: s3.traffic.sent, bytesCopied: plan.bytesCopied, parts: plan.parts.length };
 }
 
 /**
@@ -94,11 +98,11 @@ function* placedMembers(ctx: StoreContext, client: string, file: string): Genera
 }
 
 /** The signed record of (client, file) from the cache to the bucket, when there is one. */
-async function putSignedRecord(ctx: StoreContext, bucket: BucketArchives, client: string, file: string): Promise<void> {
-  const record = await open(ctx.layout.signedPath(client, file), "r").catch(() => null);
+async function putSignedRecord(s3: S3Client, key: string, path: string): Promise<void> {
+  const record = await open(path, "r").catch(() => null);
   if (!record) return;
   try {
-    await bucket.s3.putObject(bucket.signedKey(client, file), await record.readFile(), "application/json");
+    await s3.putObject(key, await record.readFile(), "application/json");
   } finally {
     await record.close();
   }
