@@ -31,6 +31,8 @@ export interface BenchResults {
     scenarios?: ScenarioId[];
     /** The file system of hashrelay's server storage, a loop file system the bench made (--server-fs). */
     serverFs?: string;
+    /** "s3": hashrelay stored into a Ceph RGW bucket (issue 19). */
+    storage?: string;
     wan?: boolean;
   };
   machine: MachineInfo;

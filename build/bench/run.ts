@@ -11,6 +11,7 @@ import { evaluateTargets, fmtBytes, renderMarkdown, type BenchResults, type Scen
 import { writeResults } from "./results-sections.ts";
 import { DATA_SETS, floorLines, prepareData, type DataSetName } from "./scenarios.ts";
 import { hashrelayTool } from "./tools/hashrelay.ts";
+import { startCephRgw } from "../../src/testing/ceph-rgw.ts";
 import { resticTool } from "./tools/restic.ts";
 import { rsyncTool } from "./tools/rsync.ts";
 import { tarTool } from "./tools/tar.ts";
@@ -22,7 +23,7 @@ const BINARY = path.join(ROOT, "dist", "hashrelay");
 const ALL_TOOLS = ["hashrelay", "rsync", "restic", "tar"] as const;
 type ToolName = (typeof ALL_TOOLS)[number];
 
-const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--wan] [--work DIR] [--out DIR] [--keep-work] [--no-build]
+const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [--scale F] [--files N] [--repeats N] [--tools a,b] [--scenarios A,B,E] [--server-fs xfs|ext4|btrfs] [--storage local|s3] [--wan] [--work DIR] [--out DIR] [--keep-work] [--no-build]
 
   --data NAME    ${DATA_SETS.join(" or ")} (default standard; many-files: scenarios A, B and E only)
   --corpus DIR   real: the frozen real-files corpus (default build/bench/corpus/real; frozen from this
@@ -36,6 +37,9 @@ const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [
   --server-fs T  hashrelay's server storage on a T (xfs with reflink=1, ext4 or btrfs) loop file system the bench
                  makes and removes (needs root); each run then records the server's write_bytes and the growth
                  of that file system (issue 16)
+  --storage S    s3: hashrelay's server stores into a real single-node Ceph RGW the bench starts
+                 (src/testing/ceph-rgw.ts; the local folder is then its cache), and each run notes the
+                 bytes the server uploaded to the bucket and had copied inside it (issue 19); needs --repeats 1
   --wan          through a WAN: the proxy adds 25 ms each way and paces at 20 Mbit/s (restic, local, is left out)
   --work DIR     working data (default build/bench/work, emptied first)
   --out DIR      where RESULTS.md and results.json go (default build/bench)
@@ -54,6 +58,7 @@ interface Options {
   tools: ToolName[];
   scenarios: ScenarioId[] | null;
   serverFs: LoopFsType | null;
+  storage: "local" | "s3";
   work: string;
   out: string;
   keepWork: boolean;
@@ -72,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     tools: [...ALL_TOOLS],
     scenarios: null,
     serverFs: null,
+    storage: "local",
     work: path.join(HERE, "work"),
     out: HERE,
     keepWork: false,
@@ -97,6 +103,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--tools") o.tools = value(i++).split(",") as ToolName[];
     else if (a === "--scenarios") o.scenarios = value(i++).split(",") as ScenarioId[];
     else if (a === "--server-fs") o.serverFs = value(i++) as LoopFsType;
+    else if (a === "--storage") o.storage = value(i++) as Options["storage"];
     else if (a === "--work") o.work = path.resolve(value(i++));
     else if (a === "--out") o.out = path.resolve(value(i++));
     else if (a === "--keep-work") o.keepWork = true;
@@ -110,6 +117,9 @@ function parseArgs(argv: string[]): Options {
   if (!(Number.isInteger(o.files) && o.files >= 1)) fail("--files must be a whole number >= 1");
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
   if (o.serverFs && !["xfs", "ext4", "btrfs"].includes(o.serverFs)) fail("--server-fs must be xfs, ext4 or btrfs");
+  if (o.storage !== "local" && o.storage !== "s3") fail("--storage must be local or s3");
+  // a bucket cannot be set back between repeats as the tools' folders are
+  if (o.storage === "s3" && (o.repeats !== 1 || o.serverFs)) fail("--storage s3 needs --repeats 1 and no --server-fs");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
   if (unknown.length) fail(`unknown tool(s) ${unknown.join(", ")}: pick from ${ALL_TOOLS.join(",")}`);
   // restic writes to a local repository: no link to put a WAN on
@@ -246,10 +256,13 @@ async function main(): Promise<number> {
 
   // room for the archive, its predecessor in the trash and, on a file system that cannot clone, their copies before each scenario
   const serverFs = o.serverFs ? { type: o.serverFs, sizeMiB: Math.max(1024, Math.ceil((dataset.bytes * 2.5) / 2 ** 20)) } : undefined;
+  const rgw = o.storage === "s3" && o.tools.includes("hashrelay") ? await startCephRgw() : null;
+  if (o.storage === "s3" && o.tools.includes("hashrelay") && !rgw) fail("--storage s3: Ceph did not start (see the banner above)");
+  if (rgw) console.log(`  Ceph RGW up in ${rgw.startSeconds.toFixed(1)} s at ${rgw.endpoint}`);
   const tools: BenchTool[] = [];
   for (const name of o.tools) {
     const setup = { work: path.join(o.work, name), tree, link: o.wan ? WAN : undefined };
-    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY, serverFs }));
+    if (name === "hashrelay") tools.push(await hashrelayTool({ ...setup, binary: BINARY, serverFs, ...(rgw && { rgw }) }));
     if (name === "rsync") tools.push(await rsyncTool(setup));
     if (name === "restic") tools.push(await resticTool(setup));
     if (name === "tar") tools.push(await tarTool(setup));
@@ -266,6 +279,7 @@ async function main(): Promise<number> {
     scenarios.push(outcome);
   }
   for (const tool of tools) await tool.close();
+  await rgw?.stop();
 
   const results: BenchResults = {
     startedAt,
@@ -279,6 +293,7 @@ async function main(): Promise<number> {
       files: o.files,
       ...(o.scenarios && { scenarios: o.scenarios }),
       ...(o.serverFs && { serverFs: o.serverFs }),
+      ...(o.storage === "s3" && { storage: o.storage }),
       ...(o.wan && { wan: o.wan }),
     },
     machine: machineInfo(o.work, loadAtStart),

@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type ComposePiece, type ComposePlan, type PartLimits, type PartSource, S3_PART_LIMITS, planCompose } from "./compose-plan.ts";
+import {
+  type ComposePiece,
+  type ComposePlan,
+  type PartLimits,
+  type PartSource,
+  type PlacedMember,
+  S3_PART_LIMITS,
+  composePieces,
+  planCompose,
+} from "./compose-plan.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -158,5 +167,31 @@ describe("planCompose", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("composePieces", () => {
+  const m = (offset: number, length: number, key: string): PlacedMember => ({ offset, length, key });
+  test("unchanged members are old ranges, runs stay in order, the rest is new", () => {
+    const old = [m(0, 10, "a"), m(10, 10, "b"), m(20, 10, "c"), m(30, 5, "a")];
+    // new: a, X (changed), c, then 4 trailing bytes that are no member
+    const next = [m(0, 10, "a"), m(10, 7, "x"), m(17, 10, "c")];
+    expect(composePieces(next, old, 31)).toEqual([
+      { kind: "old", start: 0, end: 10 },
+      { kind: "new", length: 7 },
+      { kind: "old", start: 20, end: 30 },
+      { kind: "new", length: 4 },
+    ]);
+  });
+
+  test("a repeated member follows the run it continues; a same key with another length is new", () => {
+    const old = [m(0, 5, "a"), m(5, 5, "b"), m(10, 5, "a"), m(15, 5, "c")];
+    expect(composePieces([m(0, 5, "b"), m(5, 5, "a"), m(10, 5, "c")], old, 15)).toEqual([
+      { kind: "old", start: 5, end: 10 },
+      { kind: "old", start: 10, end: 15 },
+      { kind: "old", start: 15, end: 20 },
+    ]);
+    expect(composePieces([m(0, 6, "a")], old, 6)).toEqual([{ kind: "new", length: 6 }]);
+    expect(composePieces([], [], 0)).toEqual([]);
   });
 });

@@ -158,3 +158,35 @@ class PartBuilder {
     this.pendingLength = 0;
   }
 }
+
+/** A member of an archive as the compose needs it: where it lies, and a key equal only for equal bytes (its SHA-256). */
+export interface PlacedMember {
+  offset: number;
+  length: number;
+  key: string;
+}
+
+/**
+ * The pieces of the new archive (`next`, its members in file order, `size` bytes) against the old
+ * object (`old`, its members): a member whose bytes the old object holds (same key and length) is an
+ * old range, preferring the old member right after the last one matched so that runs stay whole;
+ * every other byte (changed members, the bytes between and after members) is new. Feed to planCompose.
+ */
+export function composePieces(next: Iterable<PlacedMember>, old: readonly PlacedMember[], size: number): ComposePiece[] {
+  const firstByKey = new Map<string, number>();
+  for (const [index, member] of old.entries()) if (!firstByKey.has(member.key)) firstByKey.set(member.key, index);
+  const pieces: ComposePiece[] = [];
+  let cursor = 0;
+  let lastMatched = -2;
+  for (const member of next) {
+    const following = old[lastMatched + 1];
+    const match = following?.key === member.key ? lastMatched + 1 : firstByKey.get(member.key);
+    if (match === undefined || old[match]!.length !== member.length) continue;
+    if (member.offset > cursor) pieces.push({ kind: "new", length: member.offset - cursor });
+    pieces.push({ kind: "old", start: old[match]!.offset, end: old[match]!.offset + member.length });
+    cursor = member.offset + member.length;
+    lastMatched = match;
+  }
+  if (size > cursor) pieces.push({ kind: "new", length: size - cursor });
+  return pieces;
+}

@@ -5,8 +5,9 @@ import { parseDuration, parseSize } from "./units.ts";
 import { parseHostPort } from "./host-port.ts";
 import { dottedKey, type PathSegment } from "./issue.ts";
 import { DURATION_HINT, keyHelp, SIZE_HINT } from "./key-help.ts";
-import type { ClientConfig, Config, FileFacts, ServerConfig, SourceConfig, SuspectRules } from "./model.ts";
+import type { BucketConfig, ClientConfig, Config, FileFacts, ServerConfig, SourceConfig, SuspectRules } from "./model.ts";
 import { checkSchedule } from "./schedule.ts";
+import { endpointProblem, isS3Url, parseS3Url } from "./bucket-config.ts";
 import { checkTimeZone } from "./time-zone.ts";
 import type { Finding } from "./schema-findings.ts";
 import { MAX_SLUG_LENGTH, toSlug } from "./slug.ts";
@@ -17,6 +18,8 @@ export const DEFAULT_SCHEDULE = "every 1h";
 export const DEFAULT_STATE = "./state";
 export const DEFAULT_LISTEN = "0.0.0.0";
 export const DEFAULT_STORAGE = "/home/HashRelay-server/backup";
+/** server.cache: the local folder of what is derived when server.storage is an S3 URL. */
+export const DEFAULT_CACHE = "/home/HashRelay-server/cache";
 export const DEFAULT_KEEP = 1;
 export const DEFAULT_TRASH_FOR = "48h";
 export const DEFAULT_MIN_FREE = "64MiB";
@@ -123,7 +126,7 @@ class Builder {
       return parsed.host;
     });
     const key = this.keyFile(at("key"), s.key);
-    const storage = this.path(at("storage"), s.storage ?? DEFAULT_STORAGE);
+    const { storage, bucket } = this.storage(s);
     const minFreeBytes = this.size(at("minFree"), s.minFree ?? DEFAULT_MIN_FREE);
     const scrubCycleMs = this.text(at("scrub"), s.scrub ?? DEFAULT_SCRUB, (text) => {
       if (text === "off") return null;
@@ -162,6 +165,7 @@ class Builder {
       !listen ||
       !key ||
       !storage ||
+      bucket === null ||
       minFreeBytes === undefined ||
       scrubCycleMs === undefined ||
       trashForMs === undefined ||
@@ -174,6 +178,7 @@ class Builder {
       listen,
       key,
       storage,
+      ...(bucket ? { bucket } : {}),
       minFreeBytes,
       scrubCycleMs,
       retention: { keep, trashForMs, suspect },
@@ -181,6 +186,41 @@ class Builder {
       ...(metrics ? { metrics } : {}),
       clients,
     };
+  }
+
+  /**
+   * server.storage: a folder, or s3://bucket/prefix with server.s3 and the cache folder server.cache
+   * (which only an S3 storage has). `bucket` null: reported.
+   */
+  private storage(s: Fields): { storage: string | undefined; bucket?: BucketConfig | null } {
+    const at = (...rest: PathSegment[]): PathSegment[] => ["server", ...rest];
+    const raw = s.storage ?? DEFAULT_STORAGE;
+    if (!(typeof raw === "string" && isS3Url(raw))) {
+      for (const key of ["s3", "cache"] as const)
+        if (s[key] !== undefined) this.fail(at(key), "key", `server.${key} is set but server.storage is a folder`, S3_ONLY_HINT);
+      return { storage: this.path(at("storage"), raw), ...(s.s3 !== undefined || s.cache !== undefined ? { bucket: null } : {}) };
+    }
+    const storage = this.path(at("cache"), s.cache ?? DEFAULT_CACHE);
+    const o = isFields(s.s3) ? s.s3 : {};
+    const url = this.text(at("storage"), raw, (text) => {
+      const parsed = parseS3Url(text);
+      return parsed.ok ? parsed : new Problem(parsed.message, parsed.hint);
+    });
+    const endpoint =
+      o.endpoint === undefined
+        ? null
+        : this.text(at("s3", "endpoint"), o.endpoint, (text) => {
+            const problem = endpointProblem(text);
+            return problem ? new Problem(problem, keyHelp(at("s3", "endpoint")).hint) : text.replace(/\/$/, "");
+          });
+    const credentials = o.credentials === undefined ? null : this.keyFile(at("s3", "credentials"), o.credentials, "credentials file");
+    if (!url || endpoint === undefined || credentials === undefined) return { storage, bucket: null };
+    const bucket: BucketConfig = { url: raw, bucket: url.bucket, prefix: url.prefix, pathStyle: o.pathStyle !== false };
+    if (endpoint) bucket.endpoint = endpoint;
+    if (typeof o.region === "string") bucket.region = o.region;
+    if (credentials) bucket.credentials = credentials;
+    if (typeof o.trashVersions === "number") bucket.trashVersions = o.trashVersions;
+    return { storage, bucket };
   }
 
   private limits(l: Fields): ServerConfig["limits"] | undefined {
@@ -344,22 +384,23 @@ class Builder {
     });
   }
 
-  /** A private key path, and what the file facts (when given) say about the file. */
-  private keyFile(path: PathSegment[], raw: unknown): string | undefined {
+  /** A private key (or other owner-only secret) path, and what the file facts (when given) say about the file. */
+  private keyFile(path: PathSegment[], raw: unknown, what = "private key"): string | undefined {
     const abs = this.path(path, raw);
     const fact = abs !== undefined ? this.ctx.facts?.statKeyFile(abs) : undefined;
     if (abs === undefined || fact === undefined) return abs;
     if (fact.kind === "missing") {
-      this.fail(path, "value", `private key ${abs} does not exist`, `create it with: hashrelay keygen --out ${abs}`);
+      const hint = what === "private key" ? `create it with: hashrelay keygen --out ${abs}` : `create it with mode 0600`;
+      this.fail(path, "value", `${what} ${abs} does not exist`, hint);
     } else if (fact.kind === "unreadable") {
       const hint = `make it readable by the user hashrelay runs as, then chmod 600 ${abs}`;
-      this.fail(path, "value", `private key ${abs} cannot be read: ${fact.reason}`, hint);
+      this.fail(path, "value", `${what} ${abs} cannot be read: ${fact.reason}`, hint);
     } else if ((fact.mode & S_IFMT) !== 0 && (fact.mode & S_IFMT) !== S_IFREG) {
       const hint = `point ${dottedKey(path)} at the key file, or create one with: hashrelay keygen --out FILE`;
-      this.fail(path, "value", `private key ${abs} is not a regular file`, hint);
+      this.fail(path, "value", `${what} ${abs} is not a regular file`, hint);
     } else if ((fact.mode & 0o077) !== 0) {
       const mode = (fact.mode & 0o777).toString(8).padStart(4, "0");
-      this.fail(path, "value", `private key ${abs} is readable by group or others (mode ${mode})`, `chmod 600 ${abs}`);
+      this.fail(path, "value", `${what} ${abs} is readable by group or others (mode ${mode})`, `chmod 600 ${abs}`);
     } else {
       return abs;
     }
@@ -393,6 +434,7 @@ class Problem {
   ) {}
 }
 
+const S3_ONLY_HINT = "remove it, or set server.storage to s3://BUCKET/PREFIX";
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 

@@ -153,7 +153,7 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
     clientsRequota: [...quotaAfter.keys()].filter((n) => quotaBefore.has(n) && quotaBefore.get(n) !== quotaAfter.get(n)),
     listen: listenBefore !== listenAfter,
     key: prev?.key !== next?.key,
-    storage: prev?.storage !== next?.storage,
+    storage: prev?.storage !== next?.storage || bucketText(prev) !== bucketText(next),
     minFree: prev?.minFreeBytes !== next?.minFreeBytes,
     scrub: prev?.scrubCycleMs !== next?.scrubCycleMs,
     retention: retentionText(prev) !== retentionText(next),
@@ -168,13 +168,24 @@ function diffServer(prevConfig: Config | null, nextConfig: Config, changes: stri
     changes.push(`server.clients: ${name}: quota ${quotaText(quotaBefore.get(name))} → ${quotaText(quotaAfter.get(name))}`);
   if (diff.listen) changes.push(`server.listen: ${listenBefore} → ${listenAfter}`);
   if (diff.key) changes.push(`server.key: ${prev?.key ?? "none"} → ${next?.key ?? "none"}`);
-  if (diff.storage) changes.push(`server.storage: ${prev?.storage ?? "none"} → ${next?.storage ?? "none"}`);
+  if (diff.storage) changes.push(`server.storage: ${storageText(prev)} → ${storageText(next)}`);
   if (diff.minFree) changes.push(`server.minFree: ${prev?.minFreeBytes ?? "none"} → ${next?.minFreeBytes ?? "none"} bytes`);
   if (diff.scrub) changes.push(`server.scrub: ${scrubText(prev)} → ${scrubText(next)}`);
   if (diff.retention) changes.push(`server.retention: ${retentionText(prev)} → ${retentionText(next)}`);
   if (diff.limits) changes.push(`server.limits: ${limitsText(prev)} → ${limitsText(next)}`);
   if (diff.metrics) changes.push(`server.metrics: ${metricsText(prev)} → ${metricsText(next)}`);
   return diff;
+}
+
+/** server.storage as the admin wrote it: the folder, or the bucket URL with its cache. */
+function storageText(server: ServerConfig | undefined): string {
+  if (!server) return "none";
+  return server.bucket ? `${server.bucket.url} (cache ${server.storage})` : server.storage;
+}
+
+/** Everything that says which bucket, where, as whom: any change is a move of the storage. */
+function bucketText(server: ServerConfig | undefined): string {
+  return JSON.stringify(server?.bucket ?? null);
 }
 
 function scrubText(server: ServerConfig | undefined): string {

@@ -52,13 +52,37 @@ export interface SuspectRules {
   releaseAfter: number;
 }
 
+/** server.storage as s3://bucket/prefix with server.s3 (issue 19). */
+export interface BucketConfig {
+  /** server.storage as written, e.g. "s3://backups/hashrelay". */
+  url: string;
+  bucket: string;
+  /** Key prefix without a leading or trailing "/"; "" for the bucket's root. */
+  prefix: string;
+  /** server.s3.endpoint (http or https, no path); absent: AWS_ENDPOINT_URL. */
+  endpoint?: string;
+  /** server.s3.region; absent: AWS_REGION, else us-east-1. */
+  region?: string;
+  /** server.s3.pathStyle: endpoint/bucket/key (default true: Ceph RGW, MinIO) or bucket.endpoint/key. */
+  pathStyle: boolean;
+  /** server.s3.credentials: absolute path of a 0600 AWS credentials file; absent: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */
+  credentials?: string;
+  /** server.s3.trashVersions: trashed objects kept per source at most (besides retention.trashFor); absent: no cap. */
+  trashVersions?: number;
+}
+
 export interface ServerConfig {
   /** Address to listen on (default 0.0.0.0); the port is Config.port. IPv6 addresses carry no brackets. */
   listen: string;
   /** Absolute path of the server's private key file. */
   key: string;
-  /** Absolute path of the storage folder (default /home/HashRelay-server/backup). */
+  /**
+   * Absolute path of the folder the store opens: server.storage (default /home/HashRelay-server/backup),
+   * or with an S3 URL there the local cache (server.cache, default /home/HashRelay-server/cache).
+   */
   storage: string;
+  /** Set when server.storage is an s3:// URL: the bucket is authoritative, `storage` is its cache (docs/storage.md). */
+  bucket?: BucketConfig;
   /** Free bytes the storage disk keeps: uploads that would leave less are refused NO_SPACE (server.minFree; default 64 MiB). */
   minFreeBytes: number;
   /** server.scrub: every stored archive is read once per this many ms (default 30 days); null: off. */

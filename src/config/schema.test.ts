@@ -39,6 +39,7 @@ describe("config/hashrelay.schema.json", () => {
       "client",
       "client.paths[]",
       "server",
+      "server.s3",
       "server.retention",
       "server.retention.suspect",
       "server.limits",

@@ -14,6 +14,14 @@ export interface ObjectFacts {
   key: string;
   size: number;
   etag: string;
+  /** ISO 8601 time the object was last written (listings only). */
+  lastModified?: string;
+}
+
+/** Body bytes this client sent to the store and received from it (sums of part, object and range sizes). */
+export interface S3Traffic {
+  sent: number;
+  received: number;
 }
 
 export interface ObjectListing {
@@ -46,6 +54,9 @@ export interface ObjectStream {
  * credentials, TIMEOUT, STORAGE with S3's code otherwise); none retries by itself.
  */
 export class S3Client {
+  /** What went over the wire both ways since this client was made (copies inside the store are not counted). */
+  readonly traffic: S3Traffic = { sent: 0, received: 0 };
+
   constructor(readonly target: S3Target) {}
 
   /**
@@ -74,7 +85,23 @@ export class S3Client {
       body,
       headers: { "content-type": contentType },
     });
+    this.traffic.sent += body.length;
     return answer.headers.get("etag") ?? "";
+  }
+
+  /**
+   * Stores `body` under `key` only when no object has that key (If-None-Match: *, which RGW 16.2
+   * honours): true when stored, false when the key was taken (412 PreconditionFailed).
+   */
+  async createObject(key: string, body: Uint8Array): Promise<boolean> {
+    try {
+      await sendS3(this.target, { operation: "PutObject", method: "PUT", key, body, headers: { "if-none-match": "*" } });
+      this.traffic.sent += body.length;
+      return true;
+    } catch (err) {
+      if (err instanceof S3Error && err.status === 412) return false;
+      throw err;
+    }
   }
 
   /** The object's bytes, streamed; only `range` when given (an empty range is refused: S3 has no way to ask for it). */
@@ -89,6 +116,7 @@ export class S3Client {
       throw new S3Error({ operation: "GetObject", status: response.status, s3Code: "RangeNotHonoured", s3Message, requestId: "" });
     }
     const whole = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
+    this.traffic.received += size;
     return {
       body: response.body ?? new ReadableStream({ start: (c) => c.close() }),
       size,
@@ -128,6 +156,7 @@ export class S3Client {
       key: xmlValue(block, "Key") ?? "",
       size: Number(xmlValue(block, "Size")),
       etag: xmlValue(block, "ETag") ?? "",
+      lastModified: xmlValue(block, "LastModified") ?? "",
     }));
     const truncated = xmlValue(text, "IsTruncated") === "true";
     const nextToken = xmlValue(text, "NextContinuationToken");
@@ -170,6 +199,7 @@ export class S3Client {
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<UploadedPart> {
     const query = { partNumber: String(partNumber), uploadId };
     const answer = await sendS3(this.target, { operation: "UploadPart", method: "PUT", key, query, body });
+    this.traffic.sent += body.length;
     return { partNumber, etag: answer.headers.get("etag") ?? "" };
   }
 

@@ -8,6 +8,7 @@ import type { ConfigDiff } from "../config/config-diff.ts";
 import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
 import { AuditLog } from "../store/audit-log.ts";
+import { connectBucket } from "../store/bucket-archives.ts";
 import { startDiscoveryResponder, type DiscoveryResponder } from "../session/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
@@ -115,7 +116,7 @@ export class ServerDaemon implements RunningServer {
       );
     }
     const identity = loadKeyFile(server.key);
-    const store = this.storeInForce ?? (await this.openStore(server.storage));
+    const store = this.storeInForce ?? (await this.openStore(server));
     const address = `${server.listen.includes(":") ? `[${server.listen}]` : server.listen}:${next.port}`;
     let listener: TcpListener | null = null;
     if (!this.listener || address !== this.listenAddress) {
@@ -137,9 +138,12 @@ export class ServerDaemon implements RunningServer {
     };
   }
 
-  private async openStore(storage: string): Promise<Store> {
+  /** Opens the store; with an S3 storage, reaches the bucket first (KEY or CONFIG, exit 2, when it cannot). */
+  private async openStore({ storage, bucket: config }: ServerConfig): Promise<Store> {
     const log = (level: Level, message: string, fields: LogFields) => this.log.log(level, message, fields);
-    const store = await Store.open(storage, { log, audit: (event) => this.auditLog?.append(event) });
+    const bucket = config && (await connectBucket(config, process.env));
+    if (bucket) this.log.log("info", `object store ${config.url} at ${bucket.s3.target.endpoint}: reachable; cache ${storage}`);
+    const store = await Store.open(storage, { log, audit: (event) => this.auditLog?.append(event), ...(bucket ? { bucket } : {}) });
     this.auditLog = await AuditLog.open(storage, { log });
     return store;
   }

@@ -1,5 +1,7 @@
 // What follows an archive's install: index it, tell the audit trail, guard its name against a suspect replacement, apply retention.
 import { digestOf } from "../protocol/file-digest.ts";
+import { publishOrUndo } from "./bucket-publish.ts";
+import { trashInBucket } from "./bucket-trash.ts";
 import { guardReplacement } from "./hold-guard.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { MemberTable } from "./member-table.ts";
@@ -10,7 +12,8 @@ import type { StoreContext } from "./store-context.ts";
  * An archive (`row`, `members`) is in place under its final name: records it in the index (a failure
  * is logged; the next open's scan finds it), audits accept and supersede, judges it against its
  * predecessor (holds), then applies retention for its name. Under the client lock. Returns its
- * entry. Logs failures, never throws.
+ * entry. Logs failures; throws only on an S3 storage, when the archive could not be published to the
+ * bucket (it is then taken out of the store again: bucket-publish.ts).
  */
 export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members: MemberTable): Promise<IndexEntry> {
   ctx.log("info", "archive.stored", { client: row.client, file: row.file, size: row.size });
@@ -19,6 +22,7 @@ export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members:
   } catch (err) {
     ctx.log("error", "index.write-failed", { client: row.client, file: row.file, error: (err as Error).message });
   }
+  if (ctx.bucket) await publishOrUndo(ctx, ctx.bucket, row);
   const { client, name, file, archiveId, size } = row;
   await ctx.audit({ event: "accept", client, name, file, archiveId, ...digestOf(row), size });
   const previous = ctx.index
@@ -28,5 +32,6 @@ export async function acceptArchive(ctx: StoreContext, row: ArchiveRow, members:
   if (previous) await ctx.audit({ event: "supersede", client, name, file: previous.file, replacedBy: file });
   // A hold that could not be judged or written must not cost the last good copy: no retention this time.
   if (!previous || (await guardReplacement(ctx, row, previous))) await applyRetention(ctx, client, name, file);
+  if (ctx.bucket) await trashInBucket(ctx, ctx.bucket, client);
   return ctx.index.entry(row);
 }

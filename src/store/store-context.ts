@@ -1,6 +1,7 @@
 // The state the parts of the store share (made once by Store.open): folders, chunk index, staging pool, holds, clock, log, retention, audit, per-client lock.
 import type { AuditEvent } from "./audit-chain.ts";
 import type { BlockSharing } from "./block-sharing.ts";
+import type { BucketArchives } from "./bucket-archives.ts";
 import type { ChunkIndex } from "./chunk-index.ts";
 import type { DamageBook } from "./damage-book.ts";
 import type { HoldBook } from "./holds.ts";
@@ -28,6 +29,8 @@ export interface StoreParts {
   /** Clock in ms since the epoch. */
   now: () => number;
   audit?: AuditSink;
+  /** An S3 storage's bucket: each archive is published there before its receipt (bucket-publish.ts); the root is its cache. */
+  bucket?: BucketArchives;
 }
 
 /** The shared state, and the two services every part may use: the per-client lock and the audit sink. */
@@ -40,6 +43,7 @@ export class StoreContext {
   readonly log: StoreLog;
   readonly sharing: BlockSharing;
   readonly now: () => number;
+  readonly bucket: BucketArchives | null;
   /** Set by Store.setRetention, read by each commit and purge. */
   retention: Retention = DEFAULT_RETENTION;
   private readonly auditSink: AuditSink | undefined;
@@ -55,6 +59,7 @@ export class StoreContext {
     this.sharing = parts.sharing;
     this.now = parts.now;
     this.auditSink = parts.audit;
+    this.bucket = parts.bucket ?? null;
   }
 
   /** Runs `task` once every earlier task of this client has ended (commits, retention, receipts, staging sweeps); returns or throws what it does. */

@@ -9,13 +9,11 @@
 //   <root>/.hashrelay/tmp/                          archives being assembled; emptied on open
 //   <root>/.hashrelay/staging/<client>/*.part       chunks of unfinished uploads: the client's staging pool (staging-pool.ts)
 //   <root>/.hashrelay/damaged.json, scrub.json      archives found damaged (damage-book.ts), the scheduled scrub's progress
-// Crash safety: a file reaches its final name only by rename after fsync (then the folder is
-// fsynced); the previous archive of a name moves to the trash only after that; so a crash leaves
-// the old archive, or the new one, or both — never a partial file under a final name.
-//
+// Crash safety: a file reaches its final name only by rename after fsync (then the folder is fsynced); the previous
+// archive of a name moves to the trash only after that; so a crash leaves the old archive, or the new one, or both.
 // The parts: index-sync.ts (index ↔ disk), upload-registry.ts and upload.ts (receiving archives),
 // space-guard.ts (minFree, quotas, abandoned staging released when room is needed),
-// archive-accepted.ts → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
+// archive-accepted.ts → bucket-publish.ts (S3 storage) → hold-guard.ts → retention.ts (after each commit), trashed-archives.ts,
 // archive-reader.ts, verify-archive.ts, receipt.ts, signed-record.ts, damage-*.ts, scheduled-scrub.ts; store-context.ts: shared state.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,7 +37,7 @@ import { diskFreeBytes, type FreeSpaceProbe } from "./free-space.ts";
 import type { ClientUsage, SpaceReport, SpaceRules } from "./space-guard.ts";
 import { STAGING_CAP_BYTES, STAGING_STALE_MS, StagingPool } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
-import { StoreContext, type AuditSink } from "./store-context.ts";
+import { StoreContext, type AuditSink, type StoreParts } from "./store-context.ts";
 import type { StoreLog } from "./store-log.ts";
 import { listTrash, type TrashItem } from "./trash.ts";
 import { listTrashed, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
@@ -61,6 +59,8 @@ export interface StoreOptions {
   /** Staged bytes kept per client; beyond, the oldest staging files go. Default STAGING_CAP_BYTES (4 GiB). */
   stagingCapBytes?: number;
   audit?: AuditSink;
+  /** An S3 storage (connectBucket): every archive is published to the bucket before its commit returns; `root` is its cache. */
+  bucket?: StoreParts["bucket"];
 }
 
 export type { AuditSink } from "./store-context.ts";
@@ -143,7 +143,7 @@ export class Store {
     });
     const sharing = await BlockSharing.probe(layout, log, now());
     const store = new Store(
-      new StoreContext({ layout, index, pool, holdBook, damage, log, sharing, now, audit: opts.audit }),
+      new StoreContext({ layout, index, pool, holdBook, damage, log, sharing, now, audit: opts.audit, bucket: opts.bucket }),
       opts.freeSpace ?? diskFreeBytes,
     );
     if (opts.retention) store.setRetention(opts.retention);
@@ -286,16 +286,16 @@ export class Store {
   }
 
   /**
-   * Before an upload of `name` for `client` begins (the server asks at each offer that needs one):
-   * throws QUOTA when the client's quota is used up, NO_SPACE when the disk is down to server.minFree
-   * even after abandoned staging (any client's, oldest first) is released; BAD_FRAME on a bad client
-   * or name, STORAGE when the disk cannot be asked.
+   * Before an upload of `name` for `client` begins (asked at each offer that needs one): throws QUOTA when the
+   * client's quota is used up, NO_SPACE when the disk is down to server.minFree even after abandoned staging
+   * (any client's, oldest first) is released, BUSY when another server on the bucket stores that name
+   * (UploadRegistry.admit); BAD_FRAME on a bad client or name, STORAGE when the disk cannot be asked.
    */
   async admitUpload(client: string, name: string): Promise<void> {
     checkClient(client);
     checkName(name);
     try {
-      await this.uploads.space.admit(client, name);
+      await this.uploads.admit(client, name);
     } catch (err) {
       throw asStorageError(err, `cannot check the room for ${client}/${name}`);
     }

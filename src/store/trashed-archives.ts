@@ -5,6 +5,7 @@ import { isSlug } from "../config/slug.ts";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "./archive-file.ts";
 import { asStorageError } from "./storage-error.ts";
+import { purgeBucketTrash } from "./bucket-trash.ts";
 import { sparedFromPurge, trashedFile } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
 import { listTrash, purgeExpired, readTrashRecord, type TrashedDetails, type TrashItem } from "./trash.ts";
@@ -82,13 +83,16 @@ async function scannedDetails(ctx: StoreContext, client: string, item: string): 
 /**
  * Deletes trashed archives whose trash time + trashForMs ≤ now, audits each purge, and returns them;
  * spares the last good archive of a name whose stored archives are all damaged (damage-guard.ts), and
- * forgets the damage recorded for what it purged. Touches nothing but .trash; items it cannot delete
- * are logged and kept. Throws CONFIG on a bad duration, STORAGE when the trash cannot be listed.
+ * forgets the damage recorded for what it purged. Touches nothing but .trash (and, on an S3 storage, the
+ * bucket's: bucket-trash.ts); items it cannot delete are logged and kept. Throws CONFIG on a bad
+ * duration, STORAGE when the trash cannot be listed.
  */
 export async function purgeTrash(ctx: StoreContext, trashForMs: number): Promise<TrashItem[]> {
   if (!Number.isFinite(trashForMs) || trashForMs < 0) {
     throw new HashRelayError("CONFIG", `trash time ${trashForMs} ms is not a duration`);
   }
+  // first: the bucket, whose purge also retries the moves to its trash the cache's trash still lists
+  const fromBucket = ctx.bucket ? await purgeBucketTrash(ctx, ctx.bucket, trashForMs) : [];
   const purged = await (async () => {
     const spared = await sparedFromPurge(ctx, (client) => listTrashed(ctx, client));
     for (const key of spared) ctx.log("warn", "trash.kept-last-good", { item: key, note: "every stored archive of its name is damaged" });
@@ -96,6 +100,7 @@ export async function purgeTrash(ctx: StoreContext, trashForMs: number): Promise
   })().catch((err) => {
     throw asStorageError(err, "cannot purge the trash");
   });
+  purged.push(...fromBucket);
   for (const { client, item, trashedAtMs } of purged) {
     await ctx.audit({ event: "purge", client, item, trashedAt: new Date(trashedAtMs).toISOString() });
     const file = trashedFile(item);

@@ -70,7 +70,10 @@ export interface UploadHost {
    * client's quota) without running it, or what `write` throws.
    */
   writeArchive<T>(bytes: number, what: string, write: () => Promise<T>): Promise<T>;
-  /** Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the lock; must not throw. */
+  /**
+   * Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the
+   * lock; throws only when an S3 storage could not publish it (the archive is then out of the store again).
+   */
   accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
   /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */
   compress(raw: Uint8Array, format: ArchiveFormat): Promise<Uint8Array>;

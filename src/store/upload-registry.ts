@@ -66,10 +66,12 @@ export class UploadRegistry {
       throw new HashRelayError("BAD_FRAME", `unknown archive format ${String(format).slice(0, 20)}`);
     const key = `${client}/${name}`;
     if (this.active.has(key)) {
+      void this.releaseLease(client, name); // the one admit took for this offer
       throw new HashRelayError("BUSY", `an upload of ${name} for ${client} is already in progress`, "retry after it ends");
     }
     const inProgress = [...this.active.values()].filter((a) => a.upload.client === client);
     if (inProgress.length >= MAX_UPLOADS_PER_CLIENT) {
+      void this.releaseLease(client, name);
       const names = inProgress.map((a) => a.upload.name).join(", ");
       throw new HashRelayError("BUSY", `${client} already has ${inProgress.length} uploads in progress (${names})`, "retry after one ends");
     }
@@ -78,6 +80,22 @@ export class UploadRegistry {
     const upload = new Upload(host, client, name, format, knownStored, (bytes) => space.forStaging(bytes));
     this.active.set(key, { upload, space });
     return upload;
+  }
+
+  /**
+   * Before an upload of (client, name) begins: room on the disk and in the quota (SpaceGuard.admit), and
+   * on an S3 storage the bucket's lease on the name (BUSY while another server stores it); begin() or
+   * the upload's end gives the lease back.
+   */
+  async admit(client: string, name: string): Promise<void> {
+    await this.space.admit(client, name);
+    const bucket = this.ctx.bucket;
+    if (bucket) await bucket.leases.take(bucket.leaseBase(client, name));
+  }
+
+  private async releaseLease(client: string, name: string): Promise<void> {
+    const bucket = this.ctx.bucket;
+    if (bucket) await bucket.leases.release(bucket.leaseBase(client, name));
   }
 
   /** Aborts every upload in progress (their staged chunks stay for the next open) and stops the compression workers. Never throws. */
@@ -106,7 +124,7 @@ export class UploadRegistry {
   /**
    * An upload is over. Not stored: the members it staged join the client's pool (before its name is
    * freed, so the next upload of that name finds them). Stored: its staging file goes (the archive
-   * contains every member). Then, under the client lock, the client's pool is swept. Never throws.
+   * contains every member). Its bucket lease is given back. Then, under the client lock, the client's pool is swept. Never throws.
    */
   private async ended(upload: UploadHandle, outcome: UploadOutcome): Promise<void> {
     const { client } = upload;
@@ -118,6 +136,7 @@ export class UploadRegistry {
     if (active?.upload === upload) {
       this.active.delete(key);
       this.space.close(active.space, outcome.committed);
+      await this.releaseLease(client, upload.name);
     }
     try {
       await this.ctx.withClientLock(client, async () => {

@@ -3,6 +3,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { makeLoopFs, usedBytes, type LoopFsType } from "../../../src/testing/loop-fs.ts";
+import type { CephRgw } from "../../../src/testing/ceph-rgw.ts";
+import { S3Client } from "../../../src/io/s3-client.ts";
 import { freePort, startCountingProxy } from "../counting-proxy.ts";
 import { frameTallyLine } from "../frame-tally.ts";
 import { runTimed, startService } from "../processes.ts";
@@ -53,8 +55,8 @@ export interface ServerFs {
  * Keys, a server config (storage in work/nas, or on a loop file system of `serverFs`, whose cost each
  * run then measures) and a client config whose server address is the proxy.
  */
-export async function hashrelayTool(setup: ToolSetup & { binary: string; serverFs?: ServerFs }): Promise<BenchTool> {
-  const { work, tree, binary, serverFs } = setup;
+export async function hashrelayTool(setup: ToolSetup & { binary: string; serverFs?: ServerFs; rgw?: CephRgw }): Promise<BenchTool> {
+  const { work, tree, binary, serverFs, rgw } = setup;
   fs.mkdirSync(work, { recursive: true });
   const { storage, remove } = storagePlace(work, serverFs);
   const serverPub = keygen(binary, path.join(work, "server.key"));
@@ -68,7 +70,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
   // beside the backup measured (a long-lived server spreads it over server.scrub, 30 days).
   fs.writeFileSync(
     serverConfig,
-    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  storage: ${JSON.stringify(storage)}\n  scrub: off\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
+    `version: 1\nport: ${serverPort}\nserver:\n  listen: 127.0.0.1\n  key: ./server.key\n  ${rgw ? bucketKeys(work, rgw, storage) : `storage: ${JSON.stringify(storage)}`}\n  scrub: off\n  retention:\n    keep: 1\n    trashFor: 48h\n  clients:\n    - name: bench\n      key: "${clientPub}"\n`,
   );
   fs.writeFileSync(
     clientConfig,
@@ -79,6 +81,10 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
   fs.writeFileSync(restoreConfig, fs.readFileSync(clientConfig, "utf8").replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${serverPort}`));
   fs.mkdirSync(storage, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
+  if (rgw) {
+    const target = { endpoint: rgw.endpoint, region: rgw.region, bucket: "bench", pathStyle: true, credentials: rgw.credentials };
+    await new S3Client({ ...target, timeoutMs: 30_000 }).createBucket();
+  }
   const startServer = () =>
     startService([binary, "server", "--config", serverConfig], {
       rssFile: path.join(work, "server.rss"),
@@ -87,7 +93,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
     });
   return {
     name: "hashrelay",
-    describe: `\`hashrelay server\` (fresh storage${serverFs ? ` on ${serverFs.type} in a loop file` : ""}, started before each run) and \`hashrelay client --once --json\`, the client's server address being the proxy`,
+    describe: `\`hashrelay server\` (fresh storage${serverFs ? ` on ${serverFs.type} in a loop file` : ""}${rgw ? " in a Ceph RGW bucket, the local folder its cache" : ""}, started before each run) and \`hashrelay client --once --json\`, the client's server address being the proxy`,
     stateDirs: [storage, state],
     async run(): Promise<RunMeasure> {
       const usedBefore = serverFs ? usedBytes(storage) : 0;
@@ -136,6 +142,7 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
           "own report bytesSent": result.bytesSent,
           chunks: `${result.chunksSent}/${result.chunksTotal}`,
           archiveBytes: fs.existsSync(archive) ? fs.statSync(archive).size : -1,
+          ...(rgw && bucketNotes(server.log())),
         },
       };
     },
@@ -164,4 +171,22 @@ export async function hashrelayTool(setup: ToolSetup & { binary: string; serverF
       remove();
     },
   };
+}
+
+/** server.storage in the bench's bucket, credentials in a 0600 file, `cache` the local folder (one config line's worth of YAML). */
+function bucketKeys(work: string, rgw: CephRgw, cache: string): string {
+  const credentials = path.join(work, "s3.credentials");
+  const { accessKeyId, secretAccessKey } = rgw.credentials;
+  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secretAccessKey}\n`, {
+    mode: 0o600,
+  });
+  const s3 = `{ endpoint: "${rgw.endpoint}", region: ${rgw.region}, credentials: ${JSON.stringify(credentials)} }`;
+  return `storage: s3://bench/hashrelay\n  s3: ${s3}\n  cache: ${JSON.stringify(cache)}`;
+}
+
+/** Bytes the server sent the bucket and had it copy inside itself in this run: the sums of its archive.published lines. */
+function bucketNotes(log: string): Record<string, number> {
+  const published = log.split("\n").filter((line) => line.includes("archive.published"));
+  const sum = (field: string) => published.reduce((t, line) => t + Number(new RegExp(`${field}=(\\d+)`).exec(line)?.[1] ?? 0), 0);
+  return { "bucket uploaded": sum("bytesUploaded"), "bucket copied": sum("bytesCopied") };
 }

@@ -1,0 +1,260 @@
+// The server on an S3 storage (issue 19) against a real Ceph RGW (one cluster for the file, ~14 s to start), with the compiled binary over real TCP; skipped with a banner where Ceph cannot start.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { HashRelayError } from "../errors.ts";
+import { S3Client } from "../io/s3-client.ts";
+import { BucketLeases } from "../store/bucket-lease.ts";
+import { startCephRgw } from "../testing/ceph-rgw.ts";
+import {
+  ensureBinary,
+  freePort,
+  makeWorld,
+  runBinary,
+  startServer,
+  tempDir,
+  treeFacts,
+  writeClientConfig,
+  writeNoiseFiles,
+  writeServerConfig,
+  type ClientReport,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
+
+const MiB = 1024 * 1024;
+const BUCKET = "hashrelay-e2e";
+const PREFIX = "site-a";
+const rgw = await startCephRgw();
+afterAll(() => rgw?.stop());
+
+/** A client of the test bucket, as an admin's own tool would be (no HashRelay code between it and the store). */
+function adminClient(): S3Client {
+  return new S3Client({
+    endpoint: rgw!.endpoint,
+    region: rgw!.region,
+    bucket: BUCKET,
+    pathStyle: true,
+    credentials: rgw!.credentials,
+    timeoutMs: 30_000,
+  });
+}
+
+/** Bucket options of a server config: a spoilt `secret`, trash rules, its own cache folder. */
+interface BucketOptions {
+  secret?: string;
+  trashFor?: string;
+  trashVersions?: number;
+  cache?: string;
+}
+
+/** The world's server config with server.storage in the bucket, credentials from a 0600 file. */
+function useBucket(world: World, options: BucketOptions = {}): void {
+  const credentials = path.join(world.dir, "s3.credentials");
+  const secret = options.secret ?? rgw!.credentials.secretAccessKey;
+  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw!.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
+    mode: 0o600,
+  });
+  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
+  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
+  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n${cap}  cache: ${options.cache ?? "./cache"}\n`;
+  fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
+}
+
+/** `hashrelay client --once --json`, not blocking the test (it may act on the store meanwhile). */
+async function backup(world: World): Promise<{ status: number; report: ClientReport; stderr: string }> {
+  const child = Bun.spawn([ensureBinary(), "client", "--once", "--json", "--config", world.clientConfig], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, status] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { status, report: JSON.parse(stdout) as ClientReport, stderr };
+}
+
+/** The figures of the server's last `archive.published` log line. */
+function lastPublish(server: ServerProcess): { bytesUploaded: number; bytesSent: number; bytesCopied: number } {
+  const line =
+    server
+      .log()
+      .split("\n")
+      .filter((l) => l.includes("archive.published"))
+      .at(-1) ?? "";
+  const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(line)?.[1]);
+  return { bytesUploaded: field("bytesUploaded"), bytesSent: field("bytesSent"), bytesCopied: field("bytesCopied") };
+}
+
+/** Restores `key` with a plain GET piped into `tar -xz`, as `aws s3 cp s3://… - | tar -xz` would. */
+async function untarObject(key: string): Promise<string> {
+  const to = tempDir("s3-untar");
+  const bytes = await adminClient().getBytes(key);
+  const untar = spawnSync("tar", ["-xz", "-C", to], { input: bytes });
+  expect(untar.status).toBe(0);
+  return to;
+}
+
+describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
+  let world: World;
+  let server: ServerProcess;
+  const site = () => path.join(world.dir, "site");
+  const objects = async (prefix: string) => {
+    const keys: string[] = [];
+    for await (const o of adminClient().listAllObjects(prefix)) keys.push(o.key);
+    return keys;
+  };
+
+  beforeAll(async () => {
+    ensureBinary();
+    await adminClient().createBucket();
+    world = await makeWorld(["./site"]);
+    writeNoiseFiles(site(), 1, 24, MiB, "f");
+  });
+  afterAll(() => server?.stop("SIGKILL"));
+
+  test("wrong credentials: a clear error at start, exit 2", () => {
+    useBucket(world, { secret: "not-the-secret" });
+    const run = runBinary(["server", "--config", world.serverConfig]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("the object store refused the credentials");
+  });
+
+  test("first backup, then an incremental one: composed in the bucket, restorable with tar, the old one in the trash", async () => {
+    useBucket(world);
+    server = await startServer(world);
+    const first = await backup(world);
+    expect(first.status).toBe(0);
+    const firstFile = first.report.results[0]!.archive!;
+    const firstKey = `${PREFIX}/web01/${firstFile}`;
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([firstKey]);
+    expect(treeFacts(path.join(await untarObject(firstKey), "site"))).toEqual(treeFacts(site()));
+    expect(await objects(`${PREFIX}/.hashrelay/signed/`)).toEqual([`${PREFIX}/.hashrelay/signed/web01/${firstFile}.json`]);
+
+    writeNoiseFiles(site(), 2, 1, MiB, "f-11"); // one new 1 MiB file in the middle of the tar
+    const second = await backup(world);
+    expect(second.status).toBe(0);
+    const secondFile = second.report.results[0]!.archive!;
+    const secondKey = `${PREFIX}/web01/${secondFile}`;
+    // bytes the server sent the store: the change and at most two 5 MiB parts around it; the rest copied inside
+    const { bytesUploaded, bytesSent, bytesCopied } = lastPublish(server);
+    console.log(`incremental: ${bytesUploaded} bytes in uploaded parts (${bytesSent} sent in all), ${bytesCopied} copied inside the store`);
+    expect(bytesUploaded).toBeLessThan(MiB + 2 * 5 * MiB + 64 * 1024);
+    // the S3 client's own count: the same parts, and the signed record (a few KiB)
+    expect(bytesSent - bytesUploaded).toBeGreaterThan(0);
+    expect(bytesSent - bytesUploaded).toBeLessThan(16 * 1024);
+    expect(bytesCopied).toBeGreaterThan(10 * MiB);
+    expect(treeFacts(path.join(await untarObject(secondKey), "site"))).toEqual(treeFacts(site()));
+    expect(
+      Buffer.from(await adminClient().getBytes(secondKey)).equals(fs.readFileSync(path.join(world.dir, "cache", "web01", secondFile))),
+    ).toBe(true);
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([secondKey]);
+    expect(await objects(`${PREFIX}/.trash/`)).toEqual([
+      `${PREFIX}/.trash/web01/${firstFile}`,
+      `${PREFIX}/.trash/web01/${firstFile}.signed.json`,
+    ]);
+    expect(fs.readdirSync(path.join(world.dir, "cache", ".trash", "web01"))).toEqual([]); // no local trash on S3
+  });
+
+  test("radosgw killed mid-compose: the backup fails clearly, the old object intact; the next tick succeeds", async () => {
+    const s3 = adminClient();
+    const [before] = await objects(`${PREFIX}/web01/`);
+    const beforeBytes = await s3.getBytes(before!);
+    writeNoiseFiles(site(), 3, 30, MiB, "g"); // 30 MiB new: six uploaded parts at least
+    const running = backup(world);
+    // the fault: as soon as the compose has begun, the gateway dies
+    while ((await s3.listMultipartUploads(`${PREFIX}/web01/`)).length === 0) await Bun.sleep(10);
+    await rgw!.killGateway();
+    const failed = await running;
+    expect(failed.status).not.toBe(0);
+    expect(failed.report.results[0]!.error).toContain("cannot publish web01/");
+    expect(failed.report.results[0]!.error).toContain(`to s3://${BUCKET}/${PREFIX}: object store: `);
+    await rgw!.restartGateway();
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([before!]);
+    expect(Buffer.from(await s3.getBytes(before!)).equals(Buffer.from(beforeBytes))).toBe(true);
+
+    const retried = await backup(world);
+    expect([retried.status, retried.report.results[0]!.error]).toEqual([0, undefined]);
+    const key = `${PREFIX}/web01/${retried.report.results[0]!.archive!}`;
+    expect(await objects(`${PREFIX}/web01/`)).toEqual([key]);
+    expect(treeFacts(path.join(await untarObject(key), "site"))).toEqual(treeFacts(site()));
+    expect(await s3.listMultipartUploads(`${PREFIX}/`)).toEqual([]); // the aborted compose left nothing behind
+  });
+
+  test("trash in the bucket: capped by trashVersions, purged after trashFor", async () => {
+    const trashed = async () => (await objects(`${PREFIX}/.trash/web01/`)).filter((k) => !k.endsWith(".signed.json"));
+    const before = await trashed();
+    expect(before.length).toBeGreaterThanOrEqual(2); // the first and the second archive
+    await server.stop();
+    useBucket(world, { trashVersions: 1 });
+    server = await startServer(world);
+    await server.waitForLog("bucket.purged");
+    expect((await trashed()).length).toBe(1);
+    expect(server.log()).toContain("reason=trashVersions");
+    await server.stop();
+    useBucket(world, { trashFor: "1s" });
+    server = await startServer(world);
+    await server.waitForLog("reason=trashFor");
+    expect(await objects(`${PREFIX}/.trash/`)).toEqual([]);
+    expect(fs.readFileSync(path.join(world.dir, "cache", ".audit", "audit.log"), "utf8")).toContain('"event":"purge"');
+  });
+
+  test("the cache deleted: rebuilt from the bucket; an unchanged source sends nothing, restore works", async () => {
+    await server.stop();
+    fs.rmSync(path.join(world.dir, "cache"), { recursive: true });
+    useBucket(world);
+    server = await startServer(world);
+    const again = await backup(world);
+    expect(again.status).toBe(0);
+    expect(again.report.results[0]!.status).toBe("unchanged");
+    expect(server.log()).toContain("cache.downloaded");
+    const to = tempDir("s3-restore");
+    const restore = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+    expect(restore.status).toBe(0);
+    expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(site()));
+  });
+
+  test("a second server on the bucket serves the same client alternately, nothing lost", async () => {
+    const b: World = { ...world, port: await freePort(), serverConfig: path.join(world.dir, "server-b.yaml") };
+    useBucket(b, { cache: "./cache-b" });
+    const serverB = await startServer(b);
+    try {
+      writeNoiseFiles(site(), 4, 1, MiB, "g-3"); // a change, stored through B
+      writeClientConfig(world, ["./site"], { port: b.port });
+      const throughB = await backup(world);
+      expect([throughB.status, throughB.report.results[0]!.status]).toEqual([0, "sent"]);
+      const key = `${PREFIX}/web01/${throughB.report.results[0]!.archive}`;
+      expect(await objects(`${PREFIX}/web01/`)).toEqual([key]);
+      expect(lastPublish(serverB).bytesCopied).toBeGreaterThan(10 * MiB); // B composed from the object A stored
+      writeClientConfig(world, ["./site"]); // back to A, whose cache still has the archive B superseded
+      const throughA = await backup(world);
+      expect([throughA.status, throughA.report.results[0]!.status]).toEqual([0, "unchanged"]);
+      expect(server.log()).toContain("cache.dropped");
+      expect(treeFacts(path.join(await untarObject(key), "site"))).toEqual(treeFacts(site()));
+    } finally {
+      await serverB.stop();
+    }
+  });
+
+  test("a source another server is storing: BUSY, nothing lost; leases race to one winner", async () => {
+    const lease = `${PREFIX}/.hashrelay/leases/web01/site/`;
+    const other = new BucketLeases(adminClient());
+    await other.take(lease); // another server stores web01/site now
+    writeNoiseFiles(site(), 5, 1, MiB, "g-4");
+    const refused = await backup(world);
+    expect(refused.status).not.toBe(0);
+    expect(refused.report.results[0]!.error).toContain("web01/site is being stored through");
+    await other.release(lease);
+    const after = await backup(world);
+    expect([after.status, after.report.results[0]!.status]).toEqual([0, "sent"]);
+    // two servers at once: exactly one wins; a lapsed lease is overtaken by exactly one
+    const [a, b] = [new BucketLeases(adminClient()), new BucketLeases(adminClient())];
+    const race = await Promise.allSettled([a.take("race/x/"), b.take("race/x/")]);
+    expect(race.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(race.flatMap((r) => (r.status === "rejected" ? [(r.reason as HashRelayError).code] : []))).toEqual(["BUSY"]);
+    const later = () => Date.now() + 11 * 60_000;
+    const [c, d] = [new BucketLeases(adminClient(), later), new BucketLeases(adminClient(), later)];
+    const overtake = await Promise.allSettled([c.take("race/x/"), d.take("race/x/")]);
+    expect(overtake.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const winner = race[0]!.status === "fulfilled" ? a : b;
+    await expect(winner.check("race/x/")).rejects.toThrow("lease lapsed");
+  });
+});

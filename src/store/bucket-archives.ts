@@ -1,0 +1,98 @@
+// The bucket an S3 storage keeps its archives in: its keys (mirroring the local layout), and the start check that reaches it.
+import type { BucketConfig } from "../config/model.ts";
+import { HashRelayError } from "../errors.ts";
+import { S3Client } from "../io/s3-client.ts";
+import { readCredentialsFile, s3EnvironmentFrom } from "../io/s3-credentials.ts";
+import { S3Error } from "../io/s3-error.ts";
+import { BucketLeases } from "./bucket-lease.ts";
+
+/** A request to the store without an answer (or, streamed, without new bytes) for this long fails with TIMEOUT. */
+const S3_TIMEOUT_MS = 60_000;
+
+/**
+ * One bucket and prefix holding a store's archives (docs/storage.md, "Object storage"):
+ * `<prefix>/<client>/<file>` the archives, `<prefix>/.trash/<client>/<file>` superseded ones,
+ * `<prefix>/.hashrelay/signed/<client>/<file>.json` their signed records (trashed: `….signed.json`
+ * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>/<generation>` the upload leases.
+ */
+export class BucketArchives {
+  /** Who stores which source now, among the servers on this bucket. */
+  readonly leases: BucketLeases;
+
+  constructor(
+    readonly s3: S3Client,
+    readonly config: BucketConfig,
+  ) {
+    this.leases = new BucketLeases(s3);
+  }
+
+  archiveKey(client: string, file: string): string {
+    return this.key(client, file);
+  }
+
+  /** Where `client`'s archives of source `name` start: the listing prefix of that name's objects. */
+  namePrefix(client: string, name: string): string {
+    return this.key(client, `backup-${name}-`);
+  }
+
+  trashKey(client: string, file: string): string {
+    return this.key(".trash", client, file);
+  }
+
+  trashPrefix(): string {
+    return this.key(".trash", "");
+  }
+
+  signedKey(client: string, file: string): string {
+    return this.key(".hashrelay", "signed", client, `${file}.json`);
+  }
+
+  trashedSignedKey(client: string, file: string): string {
+    return this.key(".trash", client, `${file}.signed.json`);
+  }
+
+  /** The prefix of the lease generations of (client, name), ending in "/". */
+  leaseBase(client: string, name: string): string {
+    return this.key(".hashrelay", "leases", client, name, "");
+  }
+
+  /** The key of `parts` under the prefix (client ids, names and files are slugs: no "/" of their own). */
+  private key(...parts: string[]): string {
+    return [...(this.config.prefix ? [this.config.prefix] : []), ...parts].join("/");
+  }
+}
+
+/**
+ * Reaches the bucket `config` names, with endpoint, region and credentials from server.s3, else the
+ * AWS_* variables of `env`, and proves access with one listing. Throws KEY (exit 2) when credentials
+ * are missing or refused, CONFIG (exit 2) when the endpoint is unset or unreachable, the bucket is
+ * missing, or the store refuses otherwise: a server must not start on a store it cannot use.
+ */
+export async function connectBucket(config: BucketConfig, env: Readonly<Record<string, string | undefined>>): Promise<BucketArchives> {
+  const aws = s3EnvironmentFrom(env);
+  const endpoint = config.endpoint ?? aws.endpoint;
+  if (!endpoint)
+    throw new HashRelayError(
+      "CONFIG",
+      `${config.url}: no endpoint`,
+      "set server.s3.endpoint, or AWS_ENDPOINT_URL in the server's environment",
+    );
+  const credentials = config.credentials ? readCredentialsFile(config.credentials) : aws.credentials;
+  if (!credentials) {
+    const hint = "set server.s3.credentials to a 0600 credentials file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+    throw new HashRelayError("KEY", `${config.url}: no credentials for the object store`, hint);
+  }
+  const region = config.region ?? aws.region ?? "us-east-1";
+  const s3 = new S3Client({ endpoint, region, bucket: config.bucket, pathStyle: config.pathStyle, credentials, timeoutMs: S3_TIMEOUT_MS });
+  try {
+    await s3.checkAccess();
+  } catch (err) {
+    if (!(err instanceof S3Error) || err.credentialsWrong) throw err;
+    const hint =
+      err.s3Code === "NoSuchBucket"
+        ? `create the bucket ${config.bucket} first (e.g. s3cmd mb s3://${config.bucket})`
+        : `check server.s3.endpoint (${endpoint}), region (${region}) and that the store is up`;
+    throw new HashRelayError("CONFIG", `cannot use ${config.url} at ${endpoint}: ${err.message}`, hint, { cause: err });
+  }
+  return new BucketArchives(s3, config);
+}

@@ -1,0 +1,122 @@
+// Leases on (client, source name) in the bucket, so that two servers on one bucket never store the same source at once.
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { HashRelayError } from "../errors.ts";
+import type { S3Client } from "../io/s3-client.ts";
+import { S3Error } from "../io/s3-error.ts";
+
+/** A lease not renewed for this long has ended: its server died (it renews every LEASE_RENEW_MS while it holds it). */
+export const LEASE_TTL_MS = 10 * 60_000;
+const LEASE_RENEW_MS = 60_000;
+
+/** What a lease object holds. */
+interface LeaseBody {
+  owner: string;
+  expiresAt: string;
+}
+
+interface Held {
+  key: string;
+  count: number;
+}
+
+/**
+ * The leases this server holds. A lease is a generation: `<base>/<gen>` (12 digits), and the highest
+ * generation is the one in force. Taking one creates the next generation with If-None-Match: * (one
+ * of two servers racing for it wins; the other gets BUSY); an expired one is overtaken the same way,
+ * by its successor generation. Why not one key with If-Match: RGW 16.2 answers 412 to every If-Match
+ * on PutObject, even with the object's own ETag, so a stale lease could not be replaced safely.
+ */
+export class BucketLeases {
+  /** This process, as lease bodies name it. */
+  readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+  private readonly held = new Map<string, Held>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly s3: S3Client,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Takes the lease under `base` (a key prefix ending in "/"), or counts one more use of it when this
+   * server holds it. Throws BUSY when another server's lease is in force or won the race, STORAGE
+   * (S3Error) when the store cannot be asked.
+   */
+  async take(base: string): Promise<void> {
+    const mine = this.held.get(base);
+    if (mine) {
+      mine.count++;
+      return;
+    }
+    const keys = await this.generations(base);
+    const top = keys.at(-1);
+    if (top) {
+      const lease = await this.read(top);
+      // this process's own lease, whose delete failed (the store was down), is free: its use ended
+      if (lease && lease.owner !== this.owner && Date.parse(lease.expiresAt) > this.now()) throw busy(base, lease.owner);
+    }
+    const key = `${base}${String((top ? Number(top.slice(base.length)) : 0) + 1).padStart(12, "0")}`;
+    if (!(await this.s3.createObject(key, this.body()))) throw busy(base, "another server");
+    this.held.set(base, { key, count: 1 });
+    this.timer ??= setInterval(() => void this.renewAll(), LEASE_RENEW_MS);
+    this.timer.unref?.();
+    for (const old of keys) await this.s3.deleteObject(old).catch(() => undefined); // earlier generations: over
+  }
+
+  /** Throws BUSY when this server's lease under `base` is no longer the one in force (it lapsed and was overtaken). */
+  async check(base: string): Promise<void> {
+    const mine = this.held.get(base);
+    if (!mine) return;
+    const top = (await this.generations(base)).at(-1);
+    if (top !== mine.key) throw busy(base, "another server (this server's lease lapsed)");
+  }
+
+  /** One use of the lease under `base` ended; the last one deletes it. Never throws (an undeleted lease lapses). */
+  async release(base: string): Promise<void> {
+    const mine = this.held.get(base);
+    if (!mine || --mine.count > 0) return;
+    this.held.delete(base);
+    await this.s3.deleteObject(mine.key).catch(() => undefined);
+    if (this.held.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private async renewAll(): Promise<void> {
+    for (const { key } of this.held.values()) await this.s3.putObject(key, this.body()).catch(() => undefined);
+  }
+
+  private body(): Uint8Array {
+    const lease: LeaseBody = { owner: this.owner, expiresAt: new Date(this.now() + LEASE_TTL_MS).toISOString() };
+    return new TextEncoder().encode(JSON.stringify(lease));
+  }
+
+  /** The generation keys under `base`, oldest first. */
+  private async generations(base: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const o of this.s3.listAllObjects(base)) if (/^\d{12}$/.test(o.key.slice(base.length))) keys.push(o.key);
+    return keys.sort();
+  }
+
+  /** The lease at `key`, or null when it is gone or unreadable (a lease being written counts as none). */
+  private async read(key: string): Promise<LeaseBody | null> {
+    try {
+      const lease = JSON.parse(new TextDecoder().decode(await this.s3.getBytes(key))) as Partial<LeaseBody>;
+      return typeof lease.owner === "string" && typeof lease.expiresAt === "string" ? (lease as LeaseBody) : null;
+    } catch (err) {
+      if (err instanceof S3Error && err.s3Code !== "NoSuchKey") throw err;
+      return null;
+    }
+  }
+}
+
+function busy(base: string, owner: string): HashRelayError {
+  const what = base.split("/").slice(-3, -1).join("/");
+  return new HashRelayError(
+    "BUSY",
+    `${what} is being stored through ${owner}`,
+    "the client retries; two servers never store one source at once",
+  );
+}

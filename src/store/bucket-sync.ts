@@ -1,0 +1,78 @@
+// The cache made to agree with the bucket before a client is served: what the bucket lacks leaves it, the bucket's latest archives come down.
+import { mkdir, open, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { parseArchiveFileName } from "../archive/naming.ts";
+import { renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
+import type { BucketArchives } from "./bucket-archives.ts";
+import { readdirOrEmpty } from "./layout.ts";
+import type { StoreContext } from "./store-context.ts";
+
+/** Bytes asked for per ranged GET while an archive comes down. */
+const DOWNLOAD_SLICE = 64 * 1024 * 1024;
+
+/**
+ * On an S3 storage, before `client` is served (under its lock, before the index is checked against its
+ * folder): every archive in the cache that the bucket does not hold leaves the cache (it was never
+ * published, or another server on the bucket trashed it), and the bucket's newest archive of each
+ * source that the cache lacks comes down with its signed record (ranged GETs into a temp file, fsync,
+ * rename), for the index check to scan in. So a second server, or a cache deleted, serves the client
+ * from what the bucket holds. Returns the files downloaded. Throws S3Error and fs errors.
+ */
+export async function syncFromBucket(ctx: StoreContext, bucket: BucketArchives, client: string): Promise<string[]> {
+  const held = new Map<string, number>();
+  const newest = new Map<string, { file: string; at: number }>();
+  for await (const o of bucket.s3.listAllObjects(bucket.archiveKey(client, ""))) {
+    const file = o.key.slice(bucket.archiveKey(client, "").length);
+    const parsed = parseArchiveFileName(file);
+    if (!parsed) continue;
+    held.set(file, o.size);
+    const at = parsed.at.getTime();
+    if ((newest.get(parsed.name)?.at ?? -1) < at) newest.set(parsed.name, { file, at });
+  }
+  for (const file of await readdirOrEmpty(ctx.layout.clientDir(client))) {
+    if (!parseArchiveFileName(file) || held.has(file)) continue;
+    ctx.index.remove(client, file);
+    await unlink(ctx.layout.archivePath(client, file));
+    await unlink(ctx.layout.signedPath(client, file)).catch(() => undefined);
+    ctx.log("info", "cache.dropped", { client, file, note: "not in the bucket (never published, or trashed by another server)" });
+  }
+  const downloaded: string[] = [];
+  for (const { file } of newest.values()) {
+    if (ctx.index.archive(client, file)) continue;
+    await download(ctx, bucket, client, file, held.get(file)!);
+    downloaded.push(file);
+    ctx.log("info", "cache.downloaded", { client, file, size: held.get(file) });
+  }
+  return downloaded;
+}
+
+/** The object of (client, file), `size` bytes, into the cache under its final name, after its signed record when the bucket has one. */
+async function download(ctx: StoreContext, bucket: BucketArchives, client: string, file: string, size: number): Promise<void> {
+  const tmp = ctx.layout.tmpPath(`${file}.download`);
+  const out = await open(tmp, "w", 0o640);
+  try {
+    for (let start = 0; start < size; start += DOWNLOAD_SLICE) {
+      const range = { start, end: Math.min(size, start + DOWNLOAD_SLICE) };
+      const { body } = await bucket.s3.getObject(bucket.archiveKey(client, file), range);
+      let at = start;
+      for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
+        await out.write(part, 0, part.length, at);
+        at += part.length;
+      }
+    }
+    await out.sync();
+  } catch (err) {
+    await out.close();
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await out.close();
+  // the record first, as at a commit: no archive is ever in place without it
+  const record = await bucket.s3.getBytes(bucket.signedKey(client, file)).catch(() => null);
+  if (record) {
+    await mkdir(dirname(ctx.layout.signedPath(client, file)), { recursive: true, mode: 0o750 });
+    await writeFileAtomic(ctx.layout.signedPath(client, file), record, 0o640);
+  }
+  await mkdir(ctx.layout.clientDir(client), { recursive: true, mode: 0o750 });
+  await renameDurable(tmp, ctx.layout.archivePath(client, file));
+}
