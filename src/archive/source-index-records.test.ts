@@ -59,7 +59,7 @@ describe("source index records", () => {
           const encoder = new SegmentEncoder();
           const bytes = Buffer.concat(segments.map((s) => encoder.encode(s).slice()));
           let at = 0;
-          const decoder = new SegmentDecoder((n) => (at + n <= bytes.length ? bytes.subarray((at += n) - n, at) : null));
+          const decoder = new SegmentDecoder({ bytes, take: (n) => (at + n <= bytes.length ? (at += n) - n : -1) });
           const back = [];
           for (let s = decoder.next(); s; s = decoder.next())
             back.push({ path: s.path.slice(), key: s.key.slice(), length: s.length, ...(s.header && { header: { ...s.header } }) });
@@ -74,6 +74,23 @@ describe("source index records", () => {
         },
       ),
     );
+  });
+
+  test("the decoder reuses its objects: one segment, one header, one path view per length", () => {
+    const encoder = new SegmentEncoder();
+    const utf8 = new TextEncoder();
+    const records = ["a/b", "a/c", "a/dd", "a/e"].map((p, i) =>
+      encoder.encode({ path: utf8.encode(p), key: new Uint8Array(16).fill(i), length: i, header: { size: i, mtime: i } }).slice(),
+    );
+    const bytes = Buffer.concat(records);
+    let at = 0;
+    const decoder = new SegmentDecoder({ bytes, take: (n) => (at + n <= bytes.length ? (at += n) - n : -1) });
+    const seen: { s: Segment; path: Uint8Array; header: Segment["header"] }[] = [];
+    for (let s = decoder.next(); s; s = decoder.next()) seen.push({ s, path: s.path, header: s.header });
+    expect(seen.every(({ s }) => s === seen[0]!.s)).toBe(true);
+    expect(seen.every(({ header }) => header === seen[0]!.header)).toBe(true);
+    expect(seen.map(({ path }) => path === seen[0]!.path)).toEqual([true, true, false, true]);
+    expect(new TextDecoder().decode(seen[3]!.path)).toBe("a/e");
   });
 
   test("a header names its kind, version and archive; another kind is refused", () => {

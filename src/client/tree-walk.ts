@@ -24,7 +24,6 @@ type Kind = "file" | "dir" | "symlink" | "socket" | "fifo" | "block device" | "c
 interface Folder {
   absPath: string;
   archivePath: string;
-  relPath: string;
   names: string[];
   next: number;
 }
@@ -49,14 +48,18 @@ export class TreeWalk {
   private readonly entryDigest = new EntryDigest();
   private sinceYield = 0;
   private sinceCollect = 0;
-  private last: { entry: WalkedEntry; line: string } | null = null;
+  /** The entry handed out last and its fingerprint line, for keyOf. */
+  private lastEntry: WalkedEntry | null = null;
+  private lastLine = "";
   private readonly garbage = new GarbagePacer();
 
   private constructor(
-    private readonly matcher: ExcludeMatcher,
-    private readonly absPrefix: string,
+    /** Null when the source excludes nothing: then no entry's relative path is made. */
+    private readonly matcher: ExcludeMatcher | null,
+    /** The source's base name: an entry's path relative to the source is its archive path after it and a "/". */
+    private readonly top: string,
     private readonly owners: Owners,
-    private top: WalkedEntry | null,
+    private topEntry: WalkedEntry | null,
   ) {}
 
   /**
@@ -84,14 +87,14 @@ export class TreeWalk {
     if (kind !== "file" && kind !== "dir") {
       throw new HashRelayError("SOURCE", `source ${root} is a ${kind}, not a file or folder`, "list a file or folder in client.paths");
     }
-    const walk = new TreeWalk(matcher, root.slice(0, root.length - top.length), await ownerNames(), null);
+    const walk = new TreeWalk(exclude.length > 0 ? matcher : null, top, await ownerNames(), null);
     if (kind === "dir") {
       const names = walk.readFolder(root, true)!;
-      walk.top = walk.entryOf(top, rootStats, "dir");
-      walk.folders.push({ absPath: root, archivePath: top, relPath: "", names, next: 0 });
+      walk.topEntry = walk.entryOf(top, root, rootStats, "dir");
+      walk.folders.push({ absPath: root, archivePath: top, names, next: 0 });
     } else {
       assertReadable(root);
-      walk.top = walk.entryOf(top, rootStats, "file");
+      walk.topEntry = walk.entryOf(top, root, rootStats, "file");
     }
     return walk;
   }
@@ -109,8 +112,9 @@ export class TreeWalk {
   nextNow(): WalkedEntry | null {
     const entry = this.step();
     if (entry) {
-      this.last = { entry, line: fingerprintLine(entry) };
-      this.entryDigest.add(this.last.line);
+      this.lastEntry = entry;
+      this.lastLine = fingerprintLine(entry);
+      this.entryDigest.add(this.lastLine);
       this.count++;
     }
     return entry;
@@ -118,7 +122,7 @@ export class TreeWalk {
 
   /** The segment key of `entry` (walked-entries.ts); the line of the entry handed out last is not made again. */
   keyOf(entry: WalkedEntry): Uint8Array {
-    return segmentKey(entry === this.last?.entry ? this.last.line : fingerprintLine(entry));
+    return segmentKey(entry === this.lastEntry ? this.lastLine : fingerprintLine(entry));
   }
 
   /** The digest of the entries handed out (all of them once next gave null). */
@@ -128,9 +132,9 @@ export class TreeWalk {
 
   /** The next entry, depth first, without yielding. */
   private step(): WalkedEntry | null {
-    if (this.top) {
-      const top = this.top;
-      this.top = null;
+    if (this.topEntry) {
+      const top = this.topEntry;
+      this.topEntry = null;
       return top;
     }
     while (this.folders.length > 0) {
@@ -155,29 +159,28 @@ export class TreeWalk {
     const st = this.lstatChild(childAbs);
     if (!st) return null;
     const childArchive = `${folder.archivePath}/${name}`;
-    const childRel = folder.relPath === "" ? name : `${folder.relPath}/${name}`;
     const kind = kindOf(st);
-    if (this.matcher.excludes(childRel, kind === "dir")) return null;
+    if (this.matcher?.excludes(childArchive.slice(this.top.length + 1), kind === "dir")) return null;
     if (kind === "dir") {
       const names = this.readFolder(childAbs, false);
       if (!names) return null;
-      this.folders.push({ absPath: childAbs, archivePath: childArchive, relPath: childRel, names, next: 0 });
-      return this.entryOf(childArchive, st, "dir");
+      this.folders.push({ absPath: childAbs, archivePath: childArchive, names, next: 0 });
+      return this.entryOf(childArchive, childAbs, st, "dir");
     }
     if (kind === "file") {
       assertReadable(childAbs, st);
-      return this.entryOf(childArchive, st, "file");
+      return this.entryOf(childArchive, childAbs, st, "file");
     }
     if (kind === "symlink") {
       const target = this.readLinkChild(childAbs);
-      return target === null ? null : this.entryOf(childArchive, st, "symlink", target);
+      return target === null ? null : this.entryOf(childArchive, childAbs, st, "symlink", target);
     }
     this.skipped.push(`${childAbs} (${kind})`);
     return null;
   }
 
-  /** The entry at archive path `path` (its absolute path is the walk's prefix and `path`). */
-  private entryOf(path: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): WalkedEntry {
+  /** The entry at archive path `path`, whose absolute path `absPath` is the walk's prefix and `path`. */
+  private entryOf(path: string, absPath: string, st: BigIntStats, type: "file" | "dir" | "symlink", linkTarget?: string): WalkedEntry {
     const uid = Number(st.uid);
     const gid = Number(st.gid);
     const entry: WalkedEntry = {
@@ -190,7 +193,7 @@ export class TreeWalk {
       gname: this.owners.groups.get(gid) ?? "",
       size: type === "file" ? Number(st.size) : 0,
       mtime: floorSeconds(st.mtimeNs),
-      absPath: this.absPrefix + path,
+      absPath,
       mtimeNs: st.mtimeNs,
       ctimeNs: st.ctimeNs,
       ino: st.ino,

@@ -36,9 +36,15 @@ export function fingerprintLine(e: WalkedEntry): string {
  * fingerprint line. It changes whenever the entry's tar bytes may (content changes move the ctime).
  */
 export function segmentKey(line: string): Uint8Array {
-  const digest = Bun.SHA256.hash(line) as Uint8Array;
-  return digest.subarray(0, SEGMENT_KEY_BYTES);
+  Bun.SHA256.hash(line, digest);
+  // copied by hand: a Buffer's subarray or a slice costs twice as much as the hash of a line
+  const key = new Uint8Array(SEGMENT_KEY_BYTES);
+  for (let i = 0; i < SEGMENT_KEY_BYTES; i++) key[i] = digest[i]!;
+  return key;
 }
+
+/** segmentKey's SHA-256, written in place (the key is copied out of it). */
+const digest = new Uint8Array(32);
 
 /**
  * SHA-256 over the fingerprint lines of a walk's entries, in order, each followed by "\n": what a

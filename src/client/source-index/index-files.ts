@@ -7,6 +7,7 @@ import {
   encodeIndexHeader,
   type IndexFileKind,
   type IndexHeader,
+  type RecordReader,
 } from "../../archive/source-index-records.ts";
 
 const fsyncFd = promisify(fsync);
@@ -106,30 +107,18 @@ export class IndexFile {
     return equalBytes(new Uint8Array(hash.digest()), this.header.recordsSha256);
   }
 
-  /** A reader of the records from the first on, with its own buffer. */
+  /** A reader of the records from the first on, with its own buffer: each call gives a view of the next n bytes, or null at the end. */
   sequential(bufferBytes = 256 * 1024): (n: number) => Uint8Array | null {
-    let buffer = new Uint8Array(bufferBytes);
-    let start = 0;
-    let end = 0;
-    let offset = 0;
+    const stream = this.stream(bufferBytes);
     return (n) => {
-      if (end - start < n) {
-        if (n > buffer.length) {
-          const grown = new Uint8Array(Math.max(n, 2 * buffer.length));
-          grown.set(buffer.subarray(start, end));
-          buffer = grown;
-        } else buffer.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-        const got = this.readInto(buffer.subarray(end, buffer.length), offset);
-        offset += got;
-        end += got;
-        if (end < n) return null;
-      }
-      const view = buffer.subarray(start, start + n);
-      start += n;
-      return view;
+      const at = stream.take(n);
+      return at < 0 ? null : stream.bytes.subarray(at, at + n);
     };
+  }
+
+  /** The records from the first on, through one buffer of `bufferBytes` (grown for a longer read), without a view per read. */
+  stream(bufferBytes = 256 * 1024): RecordReader {
+    return new RecordStream(this, bufferBytes);
   }
 
   close(): void {
@@ -215,6 +204,44 @@ export class IndexFileWriter {
       done += writeSync(this.fd, bytes, done, bytes.length - done, INDEX_HEADER_BYTES + this.written + done);
     }
     this.written += bytes.length;
+  }
+}
+
+/** An IndexFile's records read front to back through one buffer (RecordReader). */
+class RecordStream implements RecordReader {
+  bytes: Uint8Array;
+  private start = 0;
+  private end = 0;
+  /** Record offset of the byte after the buffered ones. */
+  private offset = 0;
+
+  constructor(
+    private readonly file: IndexFile,
+    bufferBytes: number,
+  ) {
+    this.bytes = new Uint8Array(bufferBytes);
+  }
+
+  take(n: number): number {
+    if (this.end - this.start < n && !this.refill(n)) return -1;
+    const at = this.start;
+    this.start += n;
+    return at;
+  }
+
+  /** Moves the unread bytes to the front (growing the buffer for `n`) and reads after them; false when fewer than `n` are left. */
+  private refill(n: number): boolean {
+    if (n > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(n, 2 * this.bytes.length));
+      grown.set(this.bytes.subarray(this.start, this.end));
+      this.bytes = grown;
+    } else this.bytes.copyWithin(0, this.start, this.end);
+    this.end -= this.start;
+    this.start = 0;
+    const got = this.file.readInto(this.bytes.subarray(this.end), this.offset);
+    this.offset += got;
+    this.end += got;
+    return this.end >= n;
   }
 }
 

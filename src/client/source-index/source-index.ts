@@ -140,8 +140,7 @@ export class SourceIndex {
 
   /** The last archive's stream for the builder: segments front to back, chunks by index. Call once per backup. */
   previousStream(): PreviousStream {
-    const take = this.segmentFile.sequential();
-    const decoder = new SegmentDecoder(take);
+    const decoder = new SegmentDecoder(this.segmentFile.stream());
     const segments: SegmentCursor = { next: () => decoder.next() };
     return {
       segments,
