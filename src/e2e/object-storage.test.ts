@@ -234,6 +234,29 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     }
   });
 
+  test("a server with a fresh cache answers ls and restore at once from what the other stored", async () => {
+    const c: World = { ...world, port: await freePort(), serverConfig: path.join(world.dir, "server-c.yaml") };
+    useBucket(c, { cache: "./cache-c" });
+    const serverC = await startServer(c);
+    try {
+      writeClientConfig(world, ["./site"], { port: c.port });
+      const [stored] = await objects(`${PREFIX}/web01/`);
+      // no offer to this server yet: the first ls and restore bring its cache in line with the bucket
+      const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+      expect(ls.status).toBe(0);
+      const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean }[] }).archives;
+      expect(listed.filter((a) => !a.trashed).map((a) => a.file)).toEqual([path.basename(stored!)]);
+      const to = tempDir("s3-restore-c");
+      const restore = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+      expect([restore.status, restore.stderr]).toEqual([0, ""]);
+      expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(site()));
+      await serverC.waitForLog("cache.downloaded");
+    } finally {
+      writeClientConfig(world, ["./site"]);
+      await serverC.stop();
+    }
+  });
+
   test("a source another server is storing: BUSY, nothing lost; leases race to one winner", async () => {
     const lease = `${PREFIX}/.hashrelay/leases/web01/site/`;
     const other = new BucketLeases(adminClient());
