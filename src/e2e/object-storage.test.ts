@@ -1,6 +1,7 @@
 // The server on an S3 storage (issue 19) against a real Ceph RGW (one cluster for the file, ~14 s to start), with the compiled binary over real TCP; skipped with a banner where Ceph cannot start.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
+import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { HashRelayError } from "../errors.ts";
@@ -22,6 +23,7 @@ import {
   type ServerProcess,
   type World,
 } from "../testing/e2e-harness.ts";
+import { writeDocuments } from "../testing/document-tree.ts";
 
 const MiB = 1024 * 1024;
 const BUCKET = "hashrelay-e2e";
@@ -279,5 +281,36 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     expect(overtake.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
     const winner = race[0]!.status === "fulfilled" ? a : b;
     await expect(winner.check("race/x/")).rejects.toThrow("lease lapsed");
+  });
+
+  test("the ransomware hold: the predecessor of an encrypted copy stays live in the bucket until release", async () => {
+    const docs = path.join(world.dir, "docs");
+    const texts = writeDocuments(docs);
+    writeClientConfig(world, ["./docs"]);
+    const live = async () => (await objects(`${PREFIX}/web01/backup-docs-`)).map((k) => path.basename(k));
+    const inTrash = async () => (await objects(`${PREFIX}/.trash/web01/backup-docs-`)).map((k) => path.basename(k));
+    expect((await backup(world)).status).toBe(0);
+    await Bun.sleep(1100); // archive names carry the second
+    for (const file of texts.slice(0, 10)) fs.appendFileSync(file, "edited today\n");
+    const edited = await backup(world);
+    expect([edited.status, edited.report.results[0]!.status]).toEqual([0, "sent"]);
+    const good = edited.report.results[0]!.archive!;
+    expect(await live()).toEqual([good]);
+    await Bun.sleep(1100);
+    for (const file of texts) {
+      const cipher = createCipheriv("aes-256-ctr", randomBytes(32), randomBytes(16));
+      fs.writeFileSync(file, Buffer.concat([cipher.update(fs.readFileSync(file)), cipher.final()]));
+    }
+    const tick = await backup(world);
+    expect(tick.status).toBe(0);
+    const encrypted = tick.report.results[0]!.archive!;
+    expect((tick.report.results[0] as { held?: { file: string } }).held).toMatchObject({ file: good });
+    expect(await live()).toEqual([good, encrypted].sort());
+    expect(await inTrash()).not.toContain(good);
+
+    const released = runBinary(["release", "docs", "--client", "web01", "--config", world.serverConfig]);
+    expect([released.status, released.stdout]).toEqual([0, expect.stringContaining(`released web01/docs: ${good} moved to the trash`)]);
+    expect(await live()).toEqual([encrypted]);
+    expect(await inTrash()).toContain(good);
   });
 });
