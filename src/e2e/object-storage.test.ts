@@ -259,6 +259,24 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     }
   });
 
+  test("ls lists the bucket's trashed archives with their purge time; restore --file brings one back", async () => {
+    const trashedKeys = (await objects(`${PREFIX}/.trash/web01/`)).filter((k) => !k.endsWith(".signed.json"));
+    expect(trashedKeys.length).toBeGreaterThan(0); // the archive B's backup superseded, trashed by B
+    const trashedFile = path.basename(trashedKeys.at(-1)!);
+    const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+    expect(ls.status).toBe(0);
+    const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean; purgeAt?: string }[] }).archives;
+    const entry = listed.find((a) => a.file === trashedFile);
+    expect(entry).toMatchObject({ trashed: true });
+    expect(Date.parse(entry!.purgeAt!)).toBeGreaterThan(Date.now() + 47 * 3600_000); // trashFor 48h from its trash time
+    const to = tempDir("s3-restore-trashed");
+    const restore = runBinary(["restore", "site", "--file", trashedFile, "--config", world.clientConfig, "--to", to]);
+    expect([restore.status, restore.stderr]).toEqual([0, ""]);
+    expect(restore.stdout).toContain("(from trash)");
+    // the same tree as the object itself, read with tar alone
+    expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(path.join(await untarObject(trashedKeys.at(-1)!), "site")));
+  });
+
   test("a source another server is storing: BUSY, nothing lost; leases race to one winner", async () => {
     const lease = `${PREFIX}/.hashrelay/leases/web01/site/`;
     const other = new BucketLeases(adminClient());

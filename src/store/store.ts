@@ -40,7 +40,7 @@ import { asStorageError } from "./storage-error.ts";
 import { StoreContext, type AuditSink, type StoreParts } from "./store-context.ts";
 import type { StoreLog } from "./store-log.ts";
 import { listTrash, type TrashItem } from "./trash.ts";
-import { listTrashed, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
+import { listTrashedAnywhere, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
 import type { Upload } from "./upload.ts";
 import { UploadRegistry } from "./upload-registry.ts";
 import { verifyArchive, type ScrubReport } from "./verify-archive.ts";
@@ -254,12 +254,12 @@ export class Store {
   /**
    * The archives of `client` waiting in the trash, oldest trashed first, with the time the purge deletes
    * them (trash time + retention.trashForMs). Details come from the sidecar; an item trashed without
-   * them (older store, crash) is scanned for its ids. Items that are not
-   * our archives (unreadable, foreign names) are skipped. Throws BAD_FRAME on a bad client, STORAGE.
+   * them (older store, crash) is scanned for its ids; on an S3 storage, the bucket's trash too
+   * (bucket-trashed.ts). Items that are not our archives are skipped. Throws BAD_FRAME on a bad client, STORAGE.
    */
   async listTrashed(client: string): Promise<TrashedArchive[]> {
     checkClient(client);
-    return listTrashed(this.ctx, client);
+    return listTrashedAnywhere(this.ctx, client);
   }
 
   /**
