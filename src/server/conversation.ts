@@ -25,7 +25,7 @@ export type SessionState = { kind: "idle" } | { kind: "uploading"; upload: Incom
 export class ServerConversation {
   private state: SessionState = { kind: "idle" };
   private reportedHash: string | null = null;
-  /** Whether this session has brought the store in line with the client's archives (files, bucket) for a read. */
+  /** Whether this session has made the cache agree with the bucket for a read (refreshOnce). */
   private refreshed = false;
   private readonly deltaSources: DeltaSources;
 
@@ -146,14 +146,14 @@ export class ServerConversation {
   }
 
   /**
-   * Before the session's first `list`, `fetch` or `prove` (ls, restore, verify): the store checks this
-   * client's archives against its folder and, on an S3 storage, against the bucket (Store.refreshClient),
-   * as an offer does: so a second server on the bucket answers from what the other one stored.
+   * Before the session's first `list`, `fetch` or `prove` (ls, restore, verify) on an S3 storage: the
+   * cache is made to agree with the bucket for this client (Store.refreshClient), as before an offer,
+   * so a second server on the bucket answers from what the other one stored.
    */
   private async refreshOnce(): Promise<void> {
     if (this.refreshed) return;
     this.refreshed = true;
-    await this.scope.ctx.store.refreshClient(this.scope.client);
+    await this.scope.ctx.store.refreshClient(this.scope.client, true);
   }
 
   private refuseDuringUpload(type: "offer" | "fetch" | "prove" | "list"): void {
