@@ -48,13 +48,13 @@ export async function releaseCommand(request: ReleaseRequest): Promise<number> {
   const hold = holds.find((h) => h.client === client && h.name === name);
   if (!isSlug(client) || !hold)
     throw new HashRelayError("USAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
-  const outcome = await release(layout, config.server.storage, hold);
+  const outcome = await release(layout, config.server.storage, hold, config.server.bucket?.url);
   process.stdout.write(request.json ? JSON.stringify({ client, name, kept: hold.kept, ...outcome.fields }) + "\n" : outcome.text + "\n");
   return outcome.exit;
 }
 
-/** Leaves the release request and waits (up to WAIT_MS) for the running daemon to apply it. */
-async function release(layout: StoreLayout, storage: string, hold: Hold): Promise<Outcome> {
+/** Leaves the release request and waits (up to WAIT_MS) for the running daemon to apply it. `bucket`: an S3 storage's URL. */
+async function release(layout: StoreLayout, storage: string, hold: Hold, bucket: string | undefined): Promise<Outcome> {
   const { client, name } = hold;
   await requestRelease(layout, client, name);
   const request = layout.holdPath(client, name, "release");
@@ -79,21 +79,27 @@ async function release(layout: StoreLayout, storage: string, hold: Hold): Promis
       text: `the server took the request but ${client}/${name} is still held; see its log (release.failed)`,
       exit: EXIT.SOURCE_FAILED,
     };
-  return released(layout, hold);
+  return released(layout, hold, bucket);
 }
 
-/** Released: where the kept archive went, still stored (retention keeps it), in the trash, or gone. */
-async function released(layout: StoreLayout, hold: Hold): Promise<Outcome> {
+/**
+ * Released: where the kept archive went, still stored (retention keeps it), in the trash, or gone. On an
+ * S3 storage (`bucket`) an archive the cache no longer stores went to the bucket's trash (or waits in
+ * the cache's for that move: bucket-trash.ts).
+ */
+async function released(layout: StoreLayout, hold: Hold, bucket: string | undefined): Promise<Outcome> {
   const { client, name, kept } = hold;
-  const inTrash = (await readdirOrEmpty(layout.trashDir(client))).some(
-    (item) => item === kept || (item.startsWith(`${kept}.`) && !item.endsWith(".trashed")),
-  );
+  const inTrash =
+    bucket !== undefined ||
+    (await readdirOrEmpty(layout.trashDir(client))).some(
+      (item) => item === kept || (item.startsWith(`${kept}.`) && !item.endsWith(".trashed")),
+    );
   const stays = await pathExists(layout.archivePath(client, kept));
   const where = stays ? "stored" : inTrash ? "trash" : "gone";
   const detail = stays
     ? `${kept} stays: retention.keep keeps it`
     : inTrash
-      ? `${kept} moved to the trash (${layout.trashDir(client)}), purged after server.retention.trashFor`
+      ? `${kept} moved to the trash (${bucket ? `${bucket}/.trash/${client}/` : layout.trashDir(client)}), purged after server.retention.trashFor`
       : `${kept} is no longer stored`;
   return { fields: { released: true, where }, text: `released ${client}/${name}: ${detail}`, exit: EXIT.OK };
 }

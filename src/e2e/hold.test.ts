@@ -14,29 +14,13 @@ import {
   type ServerProcess,
   type World,
 } from "../testing/e2e-harness.ts";
+import { writeDocuments } from "../testing/document-tree.ts";
 
 let world: World;
 let server: ServerProcess;
 let source: string;
 let metricsPort: number;
 let files: string[];
-
-const WORDS = "invoice quarterly report meeting notes the client project budget draft final review signed contract".split(" ");
-
-/** ~200 small text files (1-6 KB) in 10 folders, as a documents folder would hold. */
-function writeDocuments(dir: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < 200; i++) {
-    const file = path.join(dir, `folder-${i % 10}`, `doc-${i}.txt`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    let text = "";
-    for (let w = i; text.length < 1000 + ((i * 7919) % 5000); w = (w * 31 + 7) % 9973)
-      text += WORDS[w % WORDS.length] + (w % 13 === 0 ? ".\n" : " ");
-    fs.writeFileSync(file, text);
-    out.push(file);
-  }
-  return out;
-}
 
 const inStorage = () => fs.readdirSync(path.join(world.storage, "web01")).sort();
 const inTrash = () =>

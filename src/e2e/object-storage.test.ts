@@ -1,6 +1,7 @@
 // The server on an S3 storage (issue 19) against a real Ceph RGW (one cluster for the file, ~14 s to start), with the compiled binary over real TCP; skipped with a banner where Ceph cannot start.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
+import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { HashRelayError } from "../errors.ts";
@@ -22,6 +23,7 @@ import {
   type ServerProcess,
   type World,
 } from "../testing/e2e-harness.ts";
+import { writeDocuments } from "../testing/document-tree.ts";
 
 const MiB = 1024 * 1024;
 const BUCKET = "hashrelay-e2e";
@@ -234,6 +236,47 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     }
   });
 
+  test("a server with a fresh cache answers ls and restore at once from what the other stored", async () => {
+    const c: World = { ...world, port: await freePort(), serverConfig: path.join(world.dir, "server-c.yaml") };
+    useBucket(c, { cache: "./cache-c" });
+    const serverC = await startServer(c);
+    try {
+      writeClientConfig(world, ["./site"], { port: c.port });
+      const [stored] = await objects(`${PREFIX}/web01/`);
+      // no offer to this server yet: the first ls and restore bring its cache in line with the bucket
+      const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+      expect(ls.status).toBe(0);
+      const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean }[] }).archives;
+      expect(listed.filter((a) => !a.trashed).map((a) => a.file)).toEqual([path.basename(stored!)]);
+      const to = tempDir("s3-restore-c");
+      const restore = runBinary(["restore", "site", "--config", world.clientConfig, "--to", to]);
+      expect([restore.status, restore.stderr]).toEqual([0, ""]);
+      expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(site()));
+      await serverC.waitForLog("cache.downloaded");
+    } finally {
+      writeClientConfig(world, ["./site"]);
+      await serverC.stop();
+    }
+  });
+
+  test("ls lists the bucket's trashed archives with their purge time; restore --file brings one back", async () => {
+    const trashedKeys = (await objects(`${PREFIX}/.trash/web01/`)).filter((k) => !k.endsWith(".signed.json"));
+    expect(trashedKeys.length).toBeGreaterThan(0); // the archive B's backup superseded, trashed by B
+    const trashedFile = path.basename(trashedKeys.at(-1)!);
+    const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+    expect(ls.status).toBe(0);
+    const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean; purgeAt?: string }[] }).archives;
+    const entry = listed.find((a) => a.file === trashedFile);
+    expect(entry).toMatchObject({ trashed: true });
+    expect(Date.parse(entry!.purgeAt!)).toBeGreaterThan(Date.now() + 47 * 3600_000); // trashFor 48h from its trash time
+    const to = tempDir("s3-restore-trashed");
+    const restore = runBinary(["restore", "site", "--file", trashedFile, "--config", world.clientConfig, "--to", to]);
+    expect([restore.status, restore.stderr]).toEqual([0, ""]);
+    expect(restore.stdout).toContain("(from trash)");
+    // the same tree as the object itself, read with tar alone
+    expect(treeFacts(path.join(to, "site"))).toEqual(treeFacts(path.join(await untarObject(trashedKeys.at(-1)!), "site")));
+  });
+
   test("a source another server is storing: BUSY, nothing lost; leases race to one winner", async () => {
     const lease = `${PREFIX}/.hashrelay/leases/web01/site/`;
     const other = new BucketLeases(adminClient());
@@ -256,5 +299,36 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     expect(overtake.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
     const winner = race[0]!.status === "fulfilled" ? a : b;
     await expect(winner.check("race/x/")).rejects.toThrow("lease lapsed");
+  });
+
+  test("the ransomware hold: the predecessor of an encrypted copy stays live in the bucket until release", async () => {
+    const docs = path.join(world.dir, "docs");
+    const texts = writeDocuments(docs);
+    writeClientConfig(world, ["./docs"]);
+    const live = async () => (await objects(`${PREFIX}/web01/backup-docs-`)).map((k) => path.basename(k));
+    const inTrash = async () => (await objects(`${PREFIX}/.trash/web01/backup-docs-`)).map((k) => path.basename(k));
+    expect((await backup(world)).status).toBe(0);
+    await Bun.sleep(1100); // archive names carry the second
+    for (const file of texts.slice(0, 10)) fs.appendFileSync(file, "edited today\n");
+    const edited = await backup(world);
+    expect([edited.status, edited.report.results[0]!.status]).toEqual([0, "sent"]);
+    const good = edited.report.results[0]!.archive!;
+    expect(await live()).toEqual([good]);
+    await Bun.sleep(1100);
+    for (const file of texts) {
+      const cipher = createCipheriv("aes-256-ctr", randomBytes(32), randomBytes(16));
+      fs.writeFileSync(file, Buffer.concat([cipher.update(fs.readFileSync(file)), cipher.final()]));
+    }
+    const tick = await backup(world);
+    expect(tick.status).toBe(0);
+    const encrypted = tick.report.results[0]!.archive!;
+    expect((tick.report.results[0] as { held?: { file: string } }).held).toMatchObject({ file: good });
+    expect(await live()).toEqual([good, encrypted].sort());
+    expect(await inTrash()).not.toContain(good);
+
+    const released = runBinary(["release", "docs", "--client", "web01", "--config", world.serverConfig]);
+    expect([released.status, released.stdout]).toEqual([0, expect.stringContaining(`released web01/docs: ${good} moved to the trash`)]);
+    expect(await live()).toEqual([encrypted]);
+    expect(await inTrash()).toContain(good);
   });
 });

@@ -25,6 +25,8 @@ export type SessionState = { kind: "idle" } | { kind: "uploading"; upload: Incom
 export class ServerConversation {
   private state: SessionState = { kind: "idle" };
   private reportedHash: string | null = null;
+  /** Whether this session has made the cache agree with the bucket for a read (refreshOnce). */
+  private refreshed = false;
   private readonly deltaSources: DeltaSources;
 
   constructor(private readonly scope: SessionScope) {
@@ -75,6 +77,7 @@ export class ServerConversation {
         break;
       case "fetch":
         this.refuseDuringUpload("fetch");
+        await this.refreshOnce();
         await answerFetch(this.scope, message);
         break;
       case "prove":
@@ -82,6 +85,7 @@ export class ServerConversation {
         break;
       case "list":
         this.refuseDuringUpload("list");
+        await this.refreshOnce();
         await answerList(this.scope, message);
         break;
       default:
@@ -125,6 +129,7 @@ export class ServerConversation {
   /** idle or proving -> proving, on the archive `message` names (reopened only when it changes). */
   private async prove(message: ProveMessage): Promise<void> {
     this.refuseDuringUpload("prove");
+    await this.refreshOnce();
     if (this.state.kind !== "proving" || this.state.archive.file !== message.file || this.state.archive.name !== message.name) {
       await this.leaveProving();
       this.state = { kind: "proving", archive: await openProvenArchive(this.scope, message.name, message.file) };
@@ -138,6 +143,17 @@ export class ServerConversation {
     const { source } = this.state.archive;
     this.state = { kind: "idle" };
     await source.close();
+  }
+
+  /**
+   * Before the session's first `list`, `fetch` or `prove` (ls, restore, verify) on an S3 storage: the
+   * cache is made to agree with the bucket for this client (Store.refreshClient), as before an offer,
+   * so a second server on the bucket answers from what the other one stored.
+   */
+  private async refreshOnce(): Promise<void> {
+    if (this.refreshed) return;
+    this.refreshed = true;
+    await this.scope.ctx.store.refreshClient(this.scope.client, true);
   }
 
   private refuseDuringUpload(type: "offer" | "fetch" | "prove" | "list"): void {

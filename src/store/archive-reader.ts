@@ -13,7 +13,8 @@ import { readSignedRecord, type ReceiptFacts } from "./signed-record.ts";
 import { asStorageError } from "./storage-error.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import type { StoreContext } from "./store-context.ts";
-import { listTrashed } from "./trashed-archives.ts";
+import { fetchBucketTrashed } from "./bucket-trashed.ts";
+import { listTrashedAnywhere } from "./trashed-archives.ts";
 
 /** One member of an archive being read back: where it lies, and the fillers right before it. */
 export interface SentMember {
@@ -101,17 +102,22 @@ export async function archiveToSend(ctx: StoreContext, client: string, file: str
       read: (offset, length) => readExactly(handle, offset, length, `${client}/${file}`),
       readInto: async (offset, into) => void (await readExactlyInto(handle, offset, into, `${client}/${file}`)),
       close: async () => {
-        located.release();
+        await located.release();
         await handle.close();
       },
     };
   } catch (err) {
-    located.release();
+    await located.release();
     throw err;
   }
 }
 
-type Located = Pick<ArchiveSource, "facts" | "count" | "members" | "member"> & { path: string; recordPath: string; release: () => void };
+type Located = Pick<ArchiveSource, "facts" | "count" | "members" | "member"> & {
+  path: string;
+  recordPath: string;
+  /** Frees what reading it held: the scanned member table, a copy fetched from the bucket. */
+  release: () => void | Promise<void>;
+};
 
 /** A stored archive's path, facts and members as the index records them, read from it a page (or a member) at a time. */
 function storedArchive(ctx: StoreContext, row: ArchiveRow): Located {
@@ -138,15 +144,27 @@ function storedArchive(ctx: StoreContext, row: ArchiveRow): Located {
   };
 }
 
-/** The newest trashed item that was `file`, its facts, and its members found by scanning it. Throws STORAGE when there is none or it cannot be read. */
+/**
+ * The newest trashed item that was `file` (the cache's or, on an S3 storage, the bucket's, fetched to a
+ * temp file that release() removes), its facts, and its members found by scanning it. Throws STORAGE
+ * when there is none or it cannot be read.
+ */
 async function trashedArchive(ctx: StoreContext, client: string, file: string): Promise<Located> {
-  const item = (await listTrashed(ctx, client)).filter((t) => t.file === file).at(-1);
+  const item = (await listTrashedAnywhere(ctx, client)).filter((t) => t.file === file).at(-1);
   if (!item) throw new HashRelayError("STORAGE", `no archive ${file} is stored or in the trash for ${client}`);
-  const path = ctx.layout.trashPath(client, item.item);
+  // one in the bucket's trash is read from a fetched copy, scanned as any trashed archive
+  const fetched =
+    item.inBucket && ctx.bucket
+      ? await fetchBucketTrashed(ctx, ctx.bucket, item).catch((err) => {
+          throw asStorageError(err, `cannot fetch ${client}/${file} from the bucket's trash`);
+        })
+      : null;
+  const path = fetched?.path ?? ctx.layout.trashPath(client, item.item);
   const { name, archiveId, size, storedAt } = item;
   const facts = { client, name, file, archiveId, ...digestOf(item), size, storedAt };
   const spool = ctx.layout.tmpPath(`${randomBytes(8).toString("hex")}.members`);
-  const { members: table } = await scanArchive(path, spool).catch((err) => {
+  const { members: table } = await scanArchive(path, spool).catch(async (err) => {
+    await fetched?.remove();
     throw asStorageError(err, `cannot read ${client}/${file} in the trash`);
   });
   const at = (i: number) => ({
@@ -157,7 +175,7 @@ async function trashedArchive(ctx: StoreContext, client: string, file: string): 
   });
   return {
     path,
-    recordPath: ctx.layout.trashedSignedPath(client, item.item),
+    recordPath: fetched?.recordPath ?? ctx.layout.trashedSignedPath(client, item.item),
     facts,
     count: table.count,
     members: () =>
@@ -171,7 +189,10 @@ async function trashedArchive(ctx: StoreContext, client: string, file: string): 
       const m = at(index);
       return { ...m, lead: m.offset - (index > 0 ? table.offset(index - 1) + table.length(index - 1) : 0) };
     },
-    release: () => table.dispose(),
+    release: async () => {
+      table.dispose();
+      await fetched?.remove();
+    },
   };
 }
 

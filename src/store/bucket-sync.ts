@@ -49,11 +49,24 @@ export async function syncFromBucket(ctx: StoreContext, bucket: BucketArchives, 
 /** The object of (client, file), `size` bytes, into the cache under its final name, after its signed record when the bucket has one. */
 async function download(ctx: StoreContext, bucket: BucketArchives, client: string, file: string, size: number): Promise<void> {
   const tmp = ctx.layout.tmpPath(`${file}.download`);
-  const out = await open(tmp, "w", 0o640);
+  await downloadObject(bucket, bucket.archiveKey(client, file), size, tmp);
+  // the record first, as at a commit: no archive is ever in place without it
+  const record = await bucket.s3.getBytes(bucket.signedKey(client, file)).catch(() => null);
+  if (record) {
+    await mkdir(dirname(ctx.layout.signedPath(client, file)), { recursive: true, mode: 0o750 });
+    await writeFileAtomic(ctx.layout.signedPath(client, file), record, 0o640);
+  }
+  await mkdir(ctx.layout.clientDir(client), { recursive: true, mode: 0o750 });
+  await renameDurable(tmp, ctx.layout.archivePath(client, file));
+}
+
+/** Object `key`, `size` bytes, into a new file at `path` (mode 0640) by ranged GETs, fsynced. Throws S3Error and fs errors (the file removed). */
+export async function downloadObject(bucket: BucketArchives, key: string, size: number, path: string): Promise<void> {
+  const out = await open(path, "w", 0o640);
   try {
     for (let start = 0; start < size; start += DOWNLOAD_SLICE) {
       const range = { start, end: Math.min(size, start + DOWNLOAD_SLICE) };
-      const { body } = await bucket.s3.getObject(bucket.archiveKey(client, file), range);
+      const { body } = await bucket.s3.getObject(key, range);
       let at = start;
       for await (const part of body as unknown as AsyncIterable<Uint8Array>) {
         await out.write(part, 0, part.length, at);
@@ -63,16 +76,8 @@ async function download(ctx: StoreContext, bucket: BucketArchives, client: strin
     await out.sync();
   } catch (err) {
     await out.close();
-    await unlink(tmp).catch(() => undefined);
+    await unlink(path).catch(() => undefined);
     throw err;
   }
   await out.close();
-  // the record first, as at a commit: no archive is ever in place without it
-  const record = await bucket.s3.getBytes(bucket.signedKey(client, file)).catch(() => null);
-  if (record) {
-    await mkdir(dirname(ctx.layout.signedPath(client, file)), { recursive: true, mode: 0o750 });
-    await writeFileAtomic(ctx.layout.signedPath(client, file), record, 0o640);
-  }
-  await mkdir(ctx.layout.clientDir(client), { recursive: true, mode: 0o750 });
-  await renameDurable(tmp, ctx.layout.archivePath(client, file));
 }

@@ -1,5 +1,6 @@
 // The ransomware guard at work: judge each new archive against its predecessor, hold or release its name, apply release requests.
 import { asStorageError } from "./storage-error.ts";
+import { trashInBucket } from "./bucket-trash.ts";
 import { holdAfter, type Hold } from "./holds.ts";
 import type { ArchiveRow } from "./index-entry.ts";
 import { checkClient, checkName } from "./layout.ts";
@@ -52,7 +53,7 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
 
 /**
  * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
- * to the trash like any superseded one, unless retention.keep keeps it). `by`: who asked, for the log
+ * to the trash like any superseded one, unless retention.keep keeps it; on an S3 storage, to the bucket's). `by`: who asked, for the log
  * and the audit trail. Returns the hold, or undefined when the name was not held. Takes the client
  * lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold file cannot be deleted.
  */
@@ -68,6 +69,8 @@ export async function releaseHold(ctx: StoreContext, client: string, name: strin
     ctx.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });
     await ctx.audit({ event: "release", client, name, file: hold.kept, suspect: hold.suspect, reason: by });
     await applyRetention(ctx, client, name);
+    // on an S3 storage the kept archive's object follows it into the bucket's trash now, not at the next commit
+    if (ctx.bucket) await trashInBucket(ctx, ctx.bucket, client);
     return hold;
   });
 }

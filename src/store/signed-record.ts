@@ -25,8 +25,13 @@ export type ReceiptFacts = Omit<ReceiptBody, "v" | "kind">;
 
 /** The record at `path`, or null when there is none or it is not a record (damaged: treated as missing). Never throws. */
 export async function readSignedRecord(path: string): Promise<SignedRecord | null> {
+  return parseSignedRecord(await readFile(path, "utf8").catch(() => ""));
+}
+
+/** The record `text` holds, or null when it is not a record. Never throws. */
+export function parseSignedRecord(text: string): SignedRecord | null {
   try {
-    const value = JSON.parse(await readFile(path, "utf8")) as { manifest?: unknown; receipt?: unknown };
+    const value = JSON.parse(text) as { manifest?: unknown; receipt?: unknown };
     if (!isSignedDocShape(value.receipt)) return null;
     if (value.manifest !== undefined && !isSignedDocShape(value.manifest)) return null;
     return { ...(value.manifest ? { manifest: value.manifest } : {}), receipt: value.receipt };

@@ -40,7 +40,7 @@ import { asStorageError } from "./storage-error.ts";
 import { StoreContext, type AuditSink, type StoreParts } from "./store-context.ts";
 import type { StoreLog } from "./store-log.ts";
 import { listTrash, type TrashItem } from "./trash.ts";
-import { listTrashed, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
+import { listTrashedAnywhere, purgeTrash, type TrashedArchive } from "./trashed-archives.ts";
 import type { Upload } from "./upload.ts";
 import { UploadRegistry } from "./upload-registry.ts";
 import { verifyArchive, type ScrubReport } from "./verify-archive.ts";
@@ -252,14 +252,12 @@ export class Store {
   }
 
   /**
-   * The archives of `client` waiting in the trash, oldest trashed first, with the time the purge deletes
-   * them (trash time + retention.trashForMs). Details come from the sidecar; an item trashed without
-   * them (older store, crash) is scanned for its ids. Items that are not
-   * our archives (unreadable, foreign names) are skipped. Throws BAD_FRAME on a bad client, STORAGE.
+   * The archives of `client` in the trash (the cache's; an S3 storage's bucket's too), oldest trashed first,
+   * with their purge time (trash time + retention.trashForMs). Throws BAD_FRAME on a bad client, STORAGE.
    */
   async listTrashed(client: string): Promise<TrashedArchive[]> {
     checkClient(client);
-    return listTrashed(this.ctx, client);
+    return listTrashedAnywhere(this.ctx, client);
   }
 
   /**
@@ -387,13 +385,15 @@ export class Store {
   }
 
   /**
-   * Before a backup of `client` is answered: the index is checked against its folder (one lstat per
-   * archive), so an archive deleted, truncated or replaced behind the server's back is neither
-   * counted as stored nor used as a source of chunks; the next upload sends what it then lacks.
-   * Runs under the client lock. Throws BAD_FRAME on a bad client; nothing else (failures are logged).
+   * Before a backup of `client` is answered: the index is checked against its folder (one lstat per archive), so an
+   * archive deleted, truncated or replaced behind the server's back is neither counted as stored nor used as a source
+   * of chunks (the next upload sends it); on an S3 storage the cache follows the bucket first. `bucketOnly` (before ls,
+   * restore, verify): only on an S3 storage, as a local file damaged in place must reach the client, which names it.
+   * Under the client lock; throws BAD_FRAME on a bad client, nothing else (failures are logged).
    */
-  async refreshClient(client: string): Promise<void> {
+  async refreshClient(client: string, bucketOnly = false): Promise<void> {
     checkClient(client);
+    if (bucketOnly && !this.ctx.bucket) return;
     await refreshClient(this.ctx, client);
   }
 }

@@ -33,6 +33,20 @@ export interface TrashedDetails extends FileDigest {
   storedAt: string;
 }
 
+/** An archive waiting in the trash (Store.listTrashed). */
+export interface TrashedArchive extends TrashedDetails {
+  client: string;
+  /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
+  item: string;
+  name: string;
+  /** The archive's file name when it was stored. */
+  file: string;
+  trashedAt: string;
+  purgeAt: string;
+  /** Set for an archive in the bucket's trash of an S3 storage (bucket-trashed.ts): `item` is its file there. */
+  inBucket?: true;
+}
+
 /** True for the name of a trashed archive in .trash/<client>/: not a sidecar, a signed record or one of our temp files. */
 export function isTrashItemName(name: string): boolean {
   return !name.startsWith(".") && !name.endsWith(SIDECAR) && !name.endsWith(SIGNED_SUFFIX);

@@ -6,23 +6,27 @@ import { parseArchiveFileName } from "../archive/naming.ts";
 import { scanArchive } from "./archive-file.ts";
 import { asStorageError } from "./storage-error.ts";
 import { purgeBucketTrash } from "./bucket-trash.ts";
+import { listBucketTrashed } from "./bucket-trashed.ts";
 import { sparedFromPurge, trashedFile } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
-import { listTrash, purgeExpired, readTrashRecord, type TrashedDetails, type TrashItem } from "./trash.ts";
+import { listTrash, purgeExpired, readTrashRecord, type TrashedArchive, type TrashedDetails, type TrashItem } from "./trash.ts";
 
-/** An archive waiting in the trash (Store.listTrashed). */
-export interface TrashedArchive extends FileDigest {
-  client: string;
-  /** Its file name inside .trash/<client>/ (the archive's name, or that name plus ".N"). */
-  item: string;
-  name: string;
-  /** The archive's file name when it was stored. */
-  file: string;
-  archiveId: string;
-  size: number;
-  storedAt: string;
-  trashedAt: string;
-  purgeAt: string;
+export type { TrashedArchive };
+
+/**
+ * The archives of `client` in the trash as `ls` and `restore` see it: the cache's (listTrashed) and, on
+ * an S3 storage, the bucket's (an object also still waiting in the cache's trash for its move is listed
+ * once), oldest trashed first. Throws STORAGE when either cannot be listed.
+ */
+export async function listTrashedAnywhere(ctx: StoreContext, client: string): Promise<TrashedArchive[]> {
+  const local = await listTrashed(ctx, client);
+  if (!ctx.bucket) return local;
+  const inBucket = await listBucketTrashed(ctx, ctx.bucket, client).catch((err) => {
+    throw asStorageError(err, `cannot list the bucket's trash of ${client}`);
+  });
+  const moving = new Set(local.map((t) => t.file));
+  const all = [...local, ...inBucket.filter((t) => !moving.has(t.file))];
+  return all.sort((a, b) => a.trashedAt.localeCompare(b.trashedAt) || a.item.localeCompare(b.item));
 }
 
 /**
