@@ -45,7 +45,7 @@ export class BucketLeases {
   /**
    * Takes the lease under `base` (a key prefix ending in "/"), or counts one more use of it when this
    * server holds it. Throws BUSY when another server's lease is in force or won the race, STORAGE
-   * (S3Error) when the store cannot be asked.
+   * naming the lease when the store cannot be asked (down, hung, refusing).
    */
   async take(base: string): Promise<void> {
     const mine = this.held.get(base);
@@ -53,6 +53,17 @@ export class BucketLeases {
       mine.count++;
       return;
     }
+    await this.claim(base).catch((err) => {
+      if (!(err instanceof S3Error)) throw err;
+      const hint = "the object store is down or does not answer: the client tries again at its next tick";
+      throw new HashRelayError("STORAGE", `cannot take the lease on ${sourceOf(base)} in the object store: ${err.message}`, hint, {
+        cause: err,
+      });
+    });
+  }
+
+  /** take() of a lease this server does not hold; throws S3Error as the store answers. */
+  private async claim(base: string): Promise<void> {
     const keys = await this.generations(base);
     const top = keys.at(-1);
     if (top) {
@@ -164,11 +175,15 @@ async function leaseServerId(file: string): Promise<string> {
   return fresh;
 }
 
+/** "client/name" of a lease base. */
+function sourceOf(base: string): string {
+  return base.split("/").slice(-3, -1).join("/");
+}
+
 function busy(base: string, owner: string): HashRelayError {
-  const what = base.split("/").slice(-3, -1).join("/");
   return new HashRelayError(
     "BUSY",
-    `${what} is being stored through ${owner}`,
+    `${sourceOf(base)} is being stored through ${owner}`,
     "the client retries; two servers never store one source at once",
   );
 }
