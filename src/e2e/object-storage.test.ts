@@ -5,8 +5,14 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { HashRelayError } from "../errors.ts";
-import { S3Client } from "../io/s3-client.ts";
 import { BucketLeases } from "../store/bucket-lease.ts";
+import {
+  adminClient as adminClientOf,
+  backup,
+  type BucketOptions,
+  type BucketPlace,
+  useBucket as useBucketOf,
+} from "../testing/bucket-world.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import {
   ensureBinary,
@@ -18,8 +24,6 @@ import {
   treeFacts,
   writeClientConfig,
   writeNoiseFiles,
-  writeServerConfig,
-  type ClientReport,
   type ServerProcess,
   type World,
 } from "../testing/e2e-harness.ts";
@@ -31,48 +35,9 @@ const PREFIX = "site-a";
 const rgw = await startCephRgw();
 afterAll(() => rgw?.stop());
 
-/** A client of the test bucket, as an admin's own tool would be (no HashRelay code between it and the store). */
-function adminClient(): S3Client {
-  return new S3Client({
-    endpoint: rgw!.endpoint,
-    region: rgw!.region,
-    bucket: BUCKET,
-    pathStyle: true,
-    credentials: rgw!.credentials,
-    timeoutMs: 30_000,
-  });
-}
-
-/** Bucket options of a server config: a spoilt `secret`, trash rules, its own cache folder. */
-interface BucketOptions {
-  secret?: string;
-  trashFor?: string;
-  trashVersions?: number;
-  cache?: string;
-}
-
-/** The world's server config with server.storage in the bucket, credentials from a 0600 file. */
-function useBucket(world: World, options: BucketOptions = {}): void {
-  const credentials = path.join(world.dir, "s3.credentials");
-  const secret = options.secret ?? rgw!.credentials.secretAccessKey;
-  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw!.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
-    mode: 0o600,
-  });
-  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
-  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
-  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n${cap}  cache: ${options.cache ?? "./cache"}\n`;
-  fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
-}
-
-/** `hashrelay client --once --json`, not blocking the test (it may act on the store meanwhile). */
-async function backup(world: World): Promise<{ status: number; report: ClientReport; stderr: string }> {
-  const child = Bun.spawn([ensureBinary(), "client", "--once", "--json", "--config", world.clientConfig], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, status] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { status, report: JSON.parse(stdout) as ClientReport, stderr };
-}
+const place: BucketPlace = { rgw: rgw!, bucket: BUCKET, prefix: PREFIX };
+const adminClient = () => adminClientOf(place);
+const useBucket = (world: World, options: BucketOptions = {}) => useBucketOf(world, place, options);
 
 /** The figures of the server's last `archive.published` log line. */
 function lastPublish(server: ServerProcess): { bytesUploaded: number; bytesSent: number; bytesCopied: number } {

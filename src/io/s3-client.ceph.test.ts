@@ -8,7 +8,7 @@ import path from "node:path";
 import { type ComposePiece, type PartSource, planCompose } from "../archive/compose-plan.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import { S3Client } from "./s3-client.ts";
-import { composeObject } from "./s3-compose.ts";
+import { composeObject, copyObjectAnySize } from "./s3-compose.ts";
 import { S3Error } from "./s3-error.ts";
 
 const MiB = 1024 * 1024;
@@ -152,6 +152,28 @@ describe.skipIf(!rgw)("S3Client against a real Ceph RGW", () => {
     expect(await s3.headObject("next.tar.gz")).toBeNull();
     expect(await s3.listMultipartUploads("")).toEqual([]);
     expect(Buffer.compare(Buffer.from(await s3.getBytes("old.tar.gz")), Buffer.from(old.bytes))).toBe(0);
+  });
+
+  test("an object over the single-copy limit is copied in ranged parts, byte-exact; one under it in one CopyObject", async () => {
+    const s3 = await clientFor("copy-in-parts");
+    const body = randomBytes(25 * MiB + 123);
+    await s3.putObject("big", body);
+    await copyObjectAnySize(s3, "big", "trash/big", body.length, 10 * MiB); // three parts of ~8.3 MiB
+    expect(Buffer.from(await s3.getBytes("trash/big")).equals(body)).toBe(true);
+    expect((await s3.headObject("trash/big"))!.etag).toMatch(/-3"$/); // a multipart object of three parts
+    await copyObjectAnySize(s3, "big", "trash/whole", body.length);
+    expect((await s3.headObject("trash/whole"))!.etag).not.toContain("-");
+    expect(await s3.listMultipartUploads("")).toEqual([]);
+  });
+
+  test("a copy in parts that fails (the source shorter than told) is aborted: no new key, no upload left, the source intact", async () => {
+    const s3 = await clientFor("copy-in-parts-failed");
+    const body = randomBytes(21 * MiB);
+    await s3.putObject("big", body);
+    await expect(copyObjectAnySize(s3, "big", "trash/big", 31 * MiB, 10 * MiB)).rejects.toThrow();
+    expect(await s3.headObject("trash/big")).toBeNull();
+    expect(await s3.listMultipartUploads("")).toEqual([]);
+    expect(Buffer.from(await s3.getBytes("big")).equals(body)).toBe(true);
   });
 
   test("a silent store: the request fails with TIMEOUT, and succeeds once the store answers again", async () => {

@@ -54,10 +54,19 @@ export interface ObjectStream {
  * credentials, TIMEOUT, STORAGE with S3's code otherwise); none retries by itself.
  */
 export class S3Client {
-  /** What went over the wire both ways since this client was made (copies inside the store are not counted). */
-  readonly traffic: S3Traffic = { sent: 0, received: 0 };
+  /**
+   * `traffic`: what went over the wire both ways since this client was made (copies inside the store are
+   * not counted); shared with the clients withTimeout makes.
+   */
+  constructor(
+    readonly target: S3Target,
+    readonly traffic: S3Traffic = { sent: 0, received: 0 },
+  ) {}
 
-  constructor(readonly target: S3Target) {}
+  /** This client with another request timeout (S3Target.timeoutMs), counting its traffic in the same sums. */
+  withTimeout(timeoutMs: number): S3Client {
+    return new S3Client({ ...this.target, timeoutMs }, this.traffic);
+  }
 
   /**
    * Proves the credentials and the bucket with the cheapest request that has an error body (a HEAD

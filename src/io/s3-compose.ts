@@ -1,5 +1,5 @@
-// Runs a compose plan as one multipart upload: copied parts by ranged UploadPartCopy, the rest uploaded; aborted on any failure.
-import type { ComposePlan, PartSource } from "../archive/compose-plan.ts";
+// Runs a compose plan as one multipart upload (copied parts by ranged UploadPartCopy, the rest uploaded; aborted on any failure), and copies objects of any size.
+import { type ComposePlan, type PartSource, S3_PART_LIMITS, planCompose } from "../archive/compose-plan.ts";
 import type { S3Client, UploadedPart } from "./s3-client.ts";
 
 /** The bytes of one upload source: old ranges from wherever the caller holds the old object, new bytes from the upload. */
@@ -49,4 +49,41 @@ async function partBytes(length: number, sources: readonly PartSource[], bytesOf
     at += bytes.length;
   }
   return out;
+}
+
+/** S3's limit on one CopyObject (5 GiB): a larger object is copied as a multipart upload of ranged part copies. */
+export const SINGLE_COPY_LIMIT = S3_PART_LIMITS.maxPart;
+
+/**
+ * Copies the object `sourceKey` (`size` bytes) to `key` inside the store, of any size S3 allows: up
+ * to `singleCopyLimit` with one CopyObject, beyond it as a multipart upload of ranged UploadPartCopy
+ * parts of at most `singleCopyLimit` each (at least 10 MiB: each part must stay over S3's 5 MiB
+ * floor). Every part must answer an ETag before CompleteMultipartUpload, and the new object must then
+ * have `size` bytes (else it is deleted); any failure aborts the upload, the source untouched, and is
+ * rethrown. Throws S3Error, and RangeError for a limit that cannot be split.
+ */
+export async function copyObjectAnySize(
+  client: S3Client,
+  sourceKey: string,
+  key: string,
+  size: number,
+  singleCopyLimit = SINGLE_COPY_LIMIT,
+): Promise<void> {
+  if (size <= singleCopyLimit) {
+    await client.copyObject(sourceKey, key);
+    return;
+  }
+  const plan = planCompose([{ kind: "old", start: 0, end: size }], { ...S3_PART_LIMITS, maxPart: singleCopyLimit });
+  const noUploads: SourceBytes = () => {
+    throw new RangeError("a whole-object copy uploads nothing");
+  };
+  await composeObject(client, key, sourceKey, plan, noUploads, (parts) => {
+    const unanswered = parts.find((part) => !part.etag);
+    if (unanswered) throw new RangeError(`part ${unanswered.partNumber} of the copy to ${key} has no ETag`);
+  });
+  const copied = await client.headObject(key);
+  if (copied?.size !== size) {
+    await client.deleteObject(key);
+    throw new RangeError(`the copy of ${sourceKey} to ${key} has ${copied?.size ?? "no"} bytes, not ${size}`);
+  }
 }

@@ -144,6 +144,7 @@ export class ServerDaemon implements RunningServer {
     const bucket = config && (await connectBucket(config, process.env));
     if (bucket) this.log.log("info", `object store ${config.url} at ${bucket.s3.target.endpoint}: reachable; cache ${storage}`);
     const store = await Store.open(storage, { log, audit: (event) => this.auditLog?.append(event), ...(bucket ? { bucket } : {}) });
+    await bucket?.leases.useServerIdOf(storage); // its own leases a crash left in force are free again
     this.auditLog = await AuditLog.open(storage, { log });
     return store;
   }

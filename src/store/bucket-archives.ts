@@ -8,6 +8,13 @@ import { BucketLeases } from "./bucket-lease.ts";
 
 /** A request to the store without an answer (or, streamed, without new bytes) for this long fails with TIMEOUT. */
 const S3_TIMEOUT_MS = 60_000;
+/**
+ * The same for what the server asks the store before it answers a client: the sync of the cache (before
+ * an offer, and before ls, restore, verify), the bucket's trash for ls and restore, the lease of a
+ * backup. A store that is down or hung (accepts connections, never answers) so costs an answer a few
+ * seconds, not S3_TIMEOUT_MS: the cache answers the reads, a backup fails STORAGE.
+ */
+export const QUICK_TIMEOUT_MS = 3_000;
 
 /**
  * One bucket and prefix holding a store's archives (docs/storage.md, "Object storage"):
@@ -18,12 +25,20 @@ const S3_TIMEOUT_MS = 60_000;
 export class BucketArchives {
   /** Who stores which source now, among the servers on this bucket. */
   readonly leases: BucketLeases;
+  private quickView: BucketArchives | null = null;
 
   constructor(
     readonly s3: S3Client,
     readonly config: BucketConfig,
+    leases?: BucketLeases,
   ) {
-    this.leases = new BucketLeases(s3);
+    this.leases = leases ?? new BucketLeases(s3.withTimeout(QUICK_TIMEOUT_MS));
+  }
+
+  /** This bucket asked with QUICK_TIMEOUT_MS per request (the same leases): for what must not keep a client waiting. */
+  quick(): BucketArchives {
+    this.quickView ??= new BucketArchives(this.s3.withTimeout(QUICK_TIMEOUT_MS), this.config, this.leases);
+    return this.quickView;
   }
 
   archiveKey(client: string, file: string): string {

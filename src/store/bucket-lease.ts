@@ -1,9 +1,13 @@
 // Leases on (client, source name) in the bucket, so that two servers on one bucket never store the same source at once.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { S3Client } from "../io/s3-client.ts";
 import { S3Error } from "../io/s3-error.ts";
+import { DERIVED_DIR } from "./layout.ts";
 
 /** A lease not renewed for this long has ended: its server died (it renews every LEASE_RENEW_MS while it holds it). */
 export const LEASE_TTL_MS = 10 * 60_000;
@@ -28,8 +32,8 @@ interface Held {
  * on PutObject, even with the object's own ETag, so a stale lease could not be replaced safely.
  */
 export class BucketLeases {
-  /** This process, as lease bodies name it. */
-  readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+  /** This process, as lease bodies name it: host/server id/pid (the server id: useServerIdOf, else random). */
+  owner = ownerName(randomBytes(8).toString("hex"));
   private readonly held = new Map<string, Held>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
@@ -41,7 +45,7 @@ export class BucketLeases {
   /**
    * Takes the lease under `base` (a key prefix ending in "/"), or counts one more use of it when this
    * server holds it. Throws BUSY when another server's lease is in force or won the race, STORAGE
-   * (S3Error) when the store cannot be asked.
+   * naming the lease when the store cannot be asked (down, hung, refusing).
    */
   async take(base: string): Promise<void> {
     const mine = this.held.get(base);
@@ -49,12 +53,22 @@ export class BucketLeases {
       mine.count++;
       return;
     }
+    await this.claim(base).catch((err) => {
+      if (!(err instanceof S3Error)) throw err;
+      const hint = "the object store is down or does not answer: the client tries again at its next tick";
+      throw new HashRelayError("STORAGE", `cannot take the lease on ${sourceOf(base)} in the object store: ${err.message}`, hint, {
+        cause: err,
+      });
+    });
+  }
+
+  /** take() of a lease this server does not hold; throws S3Error as the store answers. */
+  private async claim(base: string): Promise<void> {
     const keys = await this.generations(base);
     const top = keys.at(-1);
     if (top) {
       const lease = await this.read(top);
-      // this process's own lease, whose delete failed (the store was down), is free: its use ended
-      if (lease && lease.owner !== this.owner && Date.parse(lease.expiresAt) > this.now()) throw busy(base, lease.owner);
+      if (lease && !this.ended(lease) && Date.parse(lease.expiresAt) > this.now()) throw busy(base, lease.owner);
     }
     const key = `${base}${String((top ? Number(top.slice(base.length)) : 0) + 1).padStart(12, "0")}`;
     if (!(await this.s3.createObject(key, this.body()))) throw busy(base, "another server");
@@ -62,6 +76,26 @@ export class BucketLeases {
     this.timer ??= setInterval(() => void this.renewAll(), LEASE_RENEW_MS);
     this.timer.unref?.();
     for (const old of keys) await this.s3.deleteObject(old).catch(() => undefined); // earlier generations: over
+  }
+
+  /**
+   * Names this server's leases after the server id kept in its cache at `cacheRoot` (made on first
+   * start), so that once it is restarted after a crash it takes over the leases it held at once
+   * instead of waiting for them to lapse. Call before the first take. Throws fs errors.
+   */
+  async useServerIdOf(cacheRoot: string): Promise<void> {
+    this.owner = ownerName(await leaseServerId(join(cacheRoot, DERIVED_DIR, "lease-server-id")));
+  }
+
+  /**
+   * Whether `lease` is free for this server although in force: its own whose delete failed (the
+   * store was down; its use ended), or one of an earlier run of this server (same host and server
+   * id, a process no longer alive; another server, or another process on this cache, still waits).
+   */
+  private ended(lease: LeaseBody): boolean {
+    if (lease.owner === this.owner) return true;
+    const [host, id, pid] = lease.owner.split("/");
+    return `${host}/${id}/${process.pid}` === this.owner && !processAlive(Number(pid));
   }
 
   /** Throws BUSY when this server's lease under `base` is no longer the one in force (it lapsed and was overtaken). */
@@ -112,11 +146,44 @@ export class BucketLeases {
   }
 }
 
+/** The owner name of this process with server id `serverId`. */
+function ownerName(serverId: string): string {
+  return `${hostname()}/${serverId}/${process.pid}`;
+}
+
+/** Whether a process `pid` runs on this host (one of another user counts: EPERM). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * This server's id for its leases, kept in `file` (in its cache): read, or made on first start (16
+ * random bytes in hex, written atomically with mode 0600), so it stays the same across restarts. A
+ * cache made anew, or an unreadable id, gets a new one (the old leases then lapse). Throws fs errors.
+ */
+async function leaseServerId(file: string): Promise<string> {
+  const kept = await readFile(file, "utf8").catch(() => "");
+  if (/^[0-9a-f]{32}\n$/.test(kept)) return kept.trim();
+  const fresh = randomBytes(16).toString("hex");
+  await writeFileAtomic(file, `${fresh}\n`, 0o600);
+  return fresh;
+}
+
+/** "client/name" of a lease base. */
+function sourceOf(base: string): string {
+  return base.split("/").slice(-3, -1).join("/");
+}
+
 function busy(base: string, owner: string): HashRelayError {
-  const what = base.split("/").slice(-3, -1).join("/");
   return new HashRelayError(
     "BUSY",
-    `${what} is being stored through ${owner}`,
+    `${sourceOf(base)} is being stored through ${owner}`,
     "the client retries; two servers never store one source at once",
   );
 }

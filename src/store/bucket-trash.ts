@@ -1,5 +1,6 @@
 // The bucket's trash: superseded objects moved there after retention, purged after trashFor and beyond server.s3.trashVersions per source.
 import { parseArchiveFileName } from "../archive/naming.ts";
+import { copyObjectAnySize } from "../io/s3-compose.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 import { trashedFile } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
@@ -48,7 +49,7 @@ export async function purgeBucketTrash(ctx: StoreContext, bucket: BucketArchives
 
 /**
  * After retention trashed archives of `client` in the cache: each one's object (and signed record)
- * moves to the bucket's trash (CopyObject, then DeleteObject), then the cached trash item is deleted
+ * moves to the bucket's trash (a copy, in parts when over S3's 5 GiB CopyObject limit, then DeleteObject), then the cached trash item is deleted
  * (an S3 store keeps no local trash: its copy is in the bucket). An item whose move fails stays in the
  * cache's trash and is moved at the next commit of the client. Logs failures, never throws.
  */
@@ -59,8 +60,9 @@ export async function trashInBucket(ctx: StoreContext, bucket: BucketArchives, c
       const file = trashedFile(item);
       if (!file) continue;
       const key = bucket.archiveKey(client, file);
-      if (await bucket.s3.headObject(key)) {
-        await bucket.s3.copyObject(key, bucket.trashKey(client, file));
+      const facts = await bucket.s3.headObject(key);
+      if (facts) {
+        await copyObjectAnySize(bucket.s3, key, bucket.trashKey(client, file), facts.size); // over 5 GiB: in parts
         const signed = bucket.signedKey(client, file);
         if (await bucket.s3.headObject(signed)) await bucket.s3.copyObject(signed, bucket.trashedSignedKey(client, file));
         await bucket.s3.deleteObject(key);

@@ -48,13 +48,13 @@ export async function syncIndex(ctx: StoreContext): Promise<void> {
  * Before a backup of `client` (a checked client id) is answered: the index is checked against its
  * folder (one lstat per archive), so an archive deleted, truncated or replaced behind the server's
  * back is neither counted as stored nor used as a source of chunks; the next upload sends what it
- * then lacks; on an S3 storage the cache is first made to agree with the bucket (bucket-sync.ts). Takes
- * the client lock. Never throws (a failure is logged and the index left as it was).
+ * then lacks; on an S3 storage the cache is first made to agree with the bucket (bucket-sync.ts, with
+ * QUICK_TIMEOUT_MS per request). Takes the client lock. Never throws (a failure is logged and the index left as it was).
  */
 export async function refreshClient(ctx: StoreContext, client: string): Promise<void> {
   await ctx.withClientLock(client, async () => {
     if (ctx.bucket)
-      await syncFromBucket(ctx, ctx.bucket, client).catch((err) =>
+      await syncFromBucket(ctx, ctx.bucket.quick(), client).catch((err) =>
         ctx.log("error", "bucket.sync-failed", { client, error: (err as Error).message }),
       );
     try {

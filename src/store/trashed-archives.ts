@@ -16,13 +16,16 @@ export type { TrashedArchive };
 /**
  * The archives of `client` in the trash as `ls` and `restore` see it: the cache's (listTrashed) and, on
  * an S3 storage, the bucket's (an object also still waiting in the cache's trash for its move is listed
- * once), oldest trashed first. Throws STORAGE when either cannot be listed.
+ * once), oldest trashed first. A bucket that cannot be listed within QUICK_TIMEOUT_MS per request
+ * (down, hung) leaves its trash out (logged bucket.trash-unreachable): the cache answers. Throws STORAGE
+ * when the cache's trash cannot be listed.
  */
 export async function listTrashedAnywhere(ctx: StoreContext, client: string): Promise<TrashedArchive[]> {
   const local = await listTrashed(ctx, client);
   if (!ctx.bucket) return local;
-  const inBucket = await listBucketTrashed(ctx, ctx.bucket, client).catch((err) => {
-    throw asStorageError(err, `cannot list the bucket's trash of ${client}`);
+  const inBucket = await listBucketTrashed(ctx, ctx.bucket.quick(), client).catch((err) => {
+    ctx.log("error", "bucket.trash-unreachable", { client, error: (err as Error).message, note: "its trash is left out" });
+    return [];
   });
   const moving = new Set(local.map((t) => t.file));
   const all = [...local, ...inBucket.filter((t) => !moving.has(t.file))];
