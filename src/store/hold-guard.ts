@@ -1,8 +1,10 @@
 // The ransomware guard at work: judge each new archive against its predecessor, hold or release its name, apply release requests.
 import { asStorageError } from "./storage-error.ts";
 import { trashInBucket } from "./bucket-trash.ts";
+import { dropHold, putHold } from "./bucket-holds.ts";
 import { holdAfter, type Hold } from "./holds.ts";
 import type { ArchiveRow } from "./index-entry.ts";
+import { refreshClient } from "./index-sync.ts";
 import { checkClient, checkName } from "./layout.ts";
 import { applyRetention } from "./retention.ts";
 import type { StoreContext } from "./store-context.ts";
@@ -28,8 +30,8 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
       { client, name, previous: previous.file, file: row.file, now: new Date(ctx.now()).toISOString() },
       rules,
     );
-    if (hold) await ctx.holdBook.put(hold);
-    else if (current) await ctx.holdBook.drop(client, name);
+    if (hold) await putHold(ctx, hold);
+    else if (current) await dropHold(ctx, client, name);
     if (change === "held" || change === "held-again") {
       ctx.log("warn", "archive.held", { client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
       await ctx.audit({ event: "hold", client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
@@ -53,17 +55,20 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
 
 /**
  * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
- * to the trash like any superseded one, unless retention.keep keeps it; on an S3 storage, to the bucket's). `by`: who asked, for the log
- * and the audit trail. Returns the hold, or undefined when the name was not held. Takes the client
- * lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold file cannot be deleted.
+ * to the trash like any superseded one, unless retention.keep keeps it). On an S3 storage the cache
+ * first follows the bucket (refreshClient: a hold another server judged, and its kept archive, come
+ * down), the hold leaves the bucket, and the kept archive's object goes to the bucket's trash. `by`:
+ * who asked, for the log and the audit trail. Returns the hold, or undefined when the name was not
+ * held. Takes the client lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold cannot be deleted.
  */
 export async function releaseHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
   checkClient(client);
   checkName(name);
+  if (ctx.bucket) await refreshClient(ctx, client);
   return ctx.withClientLock(client, async () => {
     const hold = ctx.holdBook.get(client, name);
     if (!hold) return undefined;
-    await ctx.holdBook.drop(client, name).catch((err) => {
+    await dropHold(ctx, client, name).catch((err) => {
       throw asStorageError(err, `cannot release ${client}/${name}`);
     });
     ctx.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });

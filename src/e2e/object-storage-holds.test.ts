@@ -1,0 +1,169 @@
+// Holds and retention.keep > 1 on an S3 storage shared by two servers (issue 19), against a real Ceph RGW (one cluster, ~14 s; ~40 s in all); skipped with a banner where Ceph cannot start.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createCipheriv, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { S3Client } from "../io/s3-client.ts";
+import { startCephRgw } from "../testing/ceph-rgw.ts";
+import { writeDocuments } from "../testing/document-tree.ts";
+import {
+  ensureBinary,
+  freePort,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  tempDir,
+  treeFacts,
+  writeClientConfig,
+  writeNoiseFiles,
+  writeServerConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
+
+const KiB = 1024;
+const BUCKET = "hashrelay-holds";
+const PREFIX = "site-h";
+const HOLD_KEY = `${PREFIX}/.hashrelay/holds/web01/docs.json`;
+const rgw = await startCephRgw();
+afterAll(() => rgw?.stop());
+
+/** A client of the test bucket, as an admin's own tool would be. */
+function adminClient(): S3Client {
+  return new S3Client({
+    endpoint: rgw!.endpoint,
+    region: rgw!.region,
+    bucket: BUCKET,
+    pathStyle: true,
+    credentials: rgw!.credentials,
+    timeoutMs: 30_000,
+  });
+}
+
+/** Server `config` of the world on the bucket (its own port and cache), credentials from a 0600 file. */
+function bucketServer(world: World, config: string, cache: string, keep: number, port: number): World {
+  const server: World = { ...world, port, serverConfig: path.join(world.dir, config) };
+  const credentials = path.join(world.dir, "s3.credentials");
+  const { accessKeyId, secretAccessKey } = rgw!.credentials;
+  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secretAccessKey}\n`, {
+    mode: 0o600,
+  });
+  writeServerConfig(server, [{ name: "web01", key: world.clientPub }], { keep });
+  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n  cache: ./${cache}\n`;
+  fs.writeFileSync(server.serverConfig, fs.readFileSync(server.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
+  return server;
+}
+
+async function objects(prefix: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const o of adminClient().listAllObjects(prefix)) files.push(path.basename(o.key));
+  return files;
+}
+
+type Result = { status: string; archive: string; held?: { file: string } };
+
+/** One `client --once` through `server`; returns its only result. */
+function backupThrough(world: World, server: World, sources: string[]): Result {
+  writeClientConfig(world, sources, { port: server.port });
+  const run = runClientOnce(world);
+  if (run.status !== 0) throw new Error(`the backup failed (${run.status}):\n${run.stderr}`);
+  return run.report.results[0] as Result;
+}
+
+describe.skipIf(!rgw)("holds and retention on an S3 storage, two servers", () => {
+  let world: World;
+  let a: World;
+  let b: World;
+  let serverA: ServerProcess;
+  let serverB: ServerProcess;
+
+  beforeAll(async () => {
+    ensureBinary();
+    await adminClient().createBucket();
+    world = await makeWorld(["./docs"]);
+    a = bucketServer(world, "server-a.yaml", "cache-a", 1, world.port);
+    b = bucketServer(world, "server-b.yaml", "cache-b", 1, await freePort());
+    [serverA, serverB] = await Promise.all([startServer(a), startServer(b)]);
+  });
+  afterAll(async () => {
+    await serverA?.stop("SIGKILL");
+    await serverB?.stop("SIGKILL");
+  });
+
+  test("judged on one server, kept by the other's retention, released through it", async () => {
+    const docs = path.join(world.dir, "docs");
+    const texts = writeDocuments(docs);
+    const live = () => objects(`${PREFIX}/web01/backup-docs-`);
+    const good = backupThrough(world, b, ["./docs"]).archive; // B's cache holds it from now on
+    await Bun.sleep(1100); // archive names carry the second
+    for (const file of texts) {
+      const cipher = createCipheriv("aes-256-ctr", randomBytes(32), randomBytes(16));
+      fs.writeFileSync(file, Buffer.concat([cipher.update(fs.readFileSync(file)), cipher.final()]));
+    }
+    const suspect = backupThrough(world, a, ["./docs"]);
+    expect(suspect.held).toMatchObject({ file: good }); // judged on A
+    expect(JSON.parse(new TextDecoder().decode(await adminClient().getBytes(HOLD_KEY)))).toMatchObject({ kept: good, consistent: 0 });
+
+    await Bun.sleep(1100);
+    for (const file of texts.slice(0, 10)) fs.appendFileSync(file, "edited today\n");
+    const later = backupThrough(world, b, ["./docs"]); // B's cache still has `good`: without the hold, its retention would trash it
+    expect([later.status, later.held]).toEqual(["sent", expect.objectContaining({ file: good })]);
+    expect(await live()).toEqual([good, later.archive].sort());
+    expect(await objects(`${PREFIX}/.trash/web01/`)).toEqual([suspect.archive, `${suspect.archive}.signed.json`]);
+    // one consistent backup since the suspect one, counted by the server that stored it
+    expect(JSON.parse(new TextDecoder().decode(await adminClient().getBytes(HOLD_KEY)))).toMatchObject({ kept: good, consistent: 1 });
+
+    const released = runBinary(["release", "docs", "--client", "web01", "--config", b.serverConfig]);
+    expect([released.status, released.stdout]).toEqual([0, expect.stringContaining(`released web01/docs: ${good} moved to the trash`)]);
+    expect(await live()).toEqual([later.archive]);
+    expect(await objects(`${PREFIX}/.trash/web01/`)).toContain(good);
+    expect(await adminClient().headObject(HOLD_KEY)).toBeNull();
+
+    // A, which judged it, hears of the release from the bucket
+    const listed = runBinary(["release", "--list", "--json", "--config", a.serverConfig]);
+    expect(JSON.parse(listed.stdout).holds).toEqual([]);
+    const unchanged = backupThrough(world, a, ["./docs"]);
+    expect([unchanged.status, unchanged.held]).toEqual(["unchanged", undefined]);
+    expect(fs.existsSync(path.join(world.dir, "cache-a", ".holds", "web01", "docs.json"))).toBe(false);
+    await serverA.waitForLog("hold.dropped");
+  });
+
+  test("retention.keep 2: a rebuilt cache lists and restores both live archives, and trashes the right object next", async () => {
+    await serverB.stop();
+    await serverA.stop();
+    a = bucketServer(world, "server-a.yaml", "cache-a", 2, world.port);
+    serverA = await startServer(a);
+    const site = path.join(world.dir, "site");
+    writeNoiseFiles(site, 1, 3, 256 * KiB, "f");
+    const live = () => objects(`${PREFIX}/web01/backup-site-`);
+    const first = backupThrough(world, a, ["./site"]).archive;
+    await Bun.sleep(1100);
+    writeNoiseFiles(site, 2, 1, 256 * KiB, "g");
+    const second = backupThrough(world, a, ["./site"]).archive;
+    const secondTree = treeFacts(site);
+    await Bun.sleep(1100);
+    writeNoiseFiles(site, 3, 1, 256 * KiB, "h");
+    const third = backupThrough(world, a, ["./site"]).archive;
+    expect(await live()).toEqual([second, third]);
+    expect(await objects(`${PREFIX}/.trash/web01/backup-site-`)).toEqual([first, `${first}.signed.json`]);
+
+    await serverA.stop();
+    fs.rmSync(path.join(world.dir, "cache-a"), { recursive: true });
+    serverA = await startServer(a);
+    const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
+    expect(ls.status).toBe(0);
+    const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean }[] }).archives;
+    expect(listed.filter((x) => !x.trashed && x.file.startsWith("backup-site-")).map((x) => x.file)).toEqual([second, third]);
+    const to = tempDir("s3-keep-restore");
+    const restore = runBinary(["restore", "site", "--file", second, "--config", world.clientConfig, "--to", to]);
+    expect([restore.status, restore.stderr]).toEqual([0, ""]);
+    expect(treeFacts(path.join(to, "site"))).toEqual(secondTree);
+
+    await Bun.sleep(1100);
+    writeNoiseFiles(site, 4, 1, 256 * KiB, "i");
+    const fourth = backupThrough(world, a, ["./site"]).archive;
+    expect(await live()).toEqual([third, fourth]);
+    expect(await objects(`${PREFIX}/.trash/web01/backup-site-`)).toEqual([first, `${first}.signed.json`, second, `${second}.signed.json`]);
+  });
+});
