@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { formatSize } from "../config/units.ts";
 import { S3Client } from "../io/s3-client.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import { writeDocuments } from "../testing/document-tree.ts";
@@ -23,6 +24,7 @@ import {
 } from "../testing/e2e-harness.ts";
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 const BUCKET = "hashrelay-holds";
 const PREFIX = "site-h";
 const HOLD_KEY = `${PREFIX}/.hashrelay/holds/web01/docs.json`;
@@ -41,8 +43,8 @@ function adminClient(): S3Client {
   });
 }
 
-/** Server `config` of the world on the bucket (its own port and cache), credentials from a 0600 file. */
-function bucketServer(world: World, config: string, cache: string, keep: number, port: number): World {
+/** Server `config` of the world on the bucket (its own port and cache, web01's `quota` in bytes), credentials from a 0600 file. */
+function bucketServer(world: World, config: string, cache: string, keep: number, port: number, quota?: number): World {
   const server: World = { ...world, port, serverConfig: path.join(world.dir, config) };
   const credentials = path.join(world.dir, "s3.credentials");
   const { accessKeyId, secretAccessKey } = rgw!.credentials;
@@ -51,8 +53,17 @@ function bucketServer(world: World, config: string, cache: string, keep: number,
   });
   writeServerConfig(server, [{ name: "web01", key: world.clientPub }], { keep });
   const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n  cache: ./${cache}\n`;
-  fs.writeFileSync(server.serverConfig, fs.readFileSync(server.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
+  const quotaLine = quota === undefined ? "" : `      quota: ${quota}B\n`;
+  const text = fs.readFileSync(server.serverConfig, "utf8").replace("  storage: ./nas\n", s3);
+  fs.writeFileSync(server.serverConfig, text.replace(/(      key: .*\n)/, `$1${quotaLine}`));
   return server;
+}
+
+/** Bytes of the objects under `prefix`. */
+async function bytesUnder(prefix: string): Promise<number> {
+  let bytes = 0;
+  for await (const o of adminClient().listAllObjects(prefix)) bytes += o.size;
+  return bytes;
 }
 
 async function objects(prefix: string): Promise<string[]> {
@@ -165,5 +176,20 @@ describe.skipIf(!rgw)("holds and retention on an S3 storage, two servers", () =>
     const fourth = backupThrough(world, a, ["./site"]).archive;
     expect(await live()).toEqual([third, fourth]);
     expect(await objects(`${PREFIX}/.trash/web01/backup-site-`)).toEqual([first, `${first}.signed.json`, second, `${second}.signed.json`]);
+  });
+
+  test("a quota counts the client's objects in the bucket's trash, which the cache does not hold", async () => {
+    const live = await bytesUnder(`${PREFIX}/web01/`);
+    const trash = await bytesUnder(`${PREFIX}/.trash/web01/`);
+    expect(trash).toBeGreaterThan(MiB);
+    // room for the next archive when only the cache's archives count; none once the bucket's trash does
+    await serverA.stop();
+    a = bucketServer(world, "server-a.yaml", "cache-a", 2, world.port, live + trash - 512 * KiB);
+    serverA = await startServer(a);
+    writeNoiseFiles(path.join(world.dir, "site"), 5, 1, 64 * KiB, "j");
+    writeClientConfig(world, ["./site"], { port: a.port });
+    const refused = runClientOnce(world);
+    expect(refused.status).not.toBe(0);
+    expect(refused.report.results[0]!.error).toContain(`trash ${formatSize(trash)}`);
   });
 });

@@ -20,10 +20,12 @@ const DOWNLOAD_SLICE = 64 * 1024 * 1024;
  * a hold keeps come down when the cache lacks them, each with its signed record (ranged GETs into a
  * temp file, fsync, rename), for the index check to scan in. So a second server, or a cache deleted,
  * serves the client, lists and restores what the bucket holds live, and retention there trashes in
- * the bucket what it should, never a held archive. Returns the files downloaded. Throws S3Error and fs errors.
+ * the bucket what it should, never a held archive. The bytes of the client's objects in the bucket's
+ * trash are counted for its quota (StoreContext.bucketTrashBytes). Returns the files downloaded. Throws S3Error and fs errors.
  */
 export async function syncFromBucket(ctx: StoreContext, bucket: BucketArchives, client: string): Promise<string[]> {
   const holds = await syncHolds(ctx, bucket, client);
+  ctx.bucketTrashBytes.set(client, await trashedBytes(bucket, client));
   const live = await liveArchives(bucket, client);
   for (const file of await readdirOrEmpty(ctx.layout.clientDir(client))) {
     if (!parseArchiveFileName(file) || live.has(file)) continue;
@@ -40,6 +42,13 @@ export async function syncFromBucket(ctx: StoreContext, bucket: BucketArchives, 
     ctx.log("info", "cache.downloaded", { client, file, size: live.get(file)!.size });
   }
   return downloaded;
+}
+
+/** Bytes of `client`'s objects in the bucket's trash (archives and their signed records). Throws S3Error. */
+async function trashedBytes(bucket: BucketArchives, client: string): Promise<number> {
+  let bytes = 0;
+  for await (const o of bucket.s3.listAllObjects(bucket.trashKey(client, ""))) bytes += o.size;
+  return bytes;
 }
 
 /** A live object of the bucket: its size, its source and its time stamp. */
