@@ -5,7 +5,8 @@
 // `hashrelay release` (an admin command on the server: the client machine is what ransomware
 // controls, so no wire message can release). The running daemon owns the store: it applies requests
 // (Store.applyReleaseRequests) and deletes each request file once done, which is what the command
-// waits for.
+// waits for. On an S3 storage the bucket holds each hold first (bucket-holds.ts): this book is then
+// its cache, brought in line before each client is served.
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
