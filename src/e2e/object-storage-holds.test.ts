@@ -4,8 +4,8 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { formatSize } from "../config/units.ts";
-import { S3Client } from "../io/s3-client.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
+import { bucketClient, storeInBucket } from "../testing/rgw-bucket.ts";
 import { writeDocuments } from "../testing/document-tree.ts";
 import {
   ensureBinary,
@@ -32,30 +32,15 @@ const rgw = await startCephRgw();
 afterAll(() => rgw?.stop());
 
 /** A client of the test bucket, as an admin's own tool would be. */
-function adminClient(): S3Client {
-  return new S3Client({
-    endpoint: rgw!.endpoint,
-    region: rgw!.region,
-    bucket: BUCKET,
-    pathStyle: true,
-    credentials: rgw!.credentials,
-    timeoutMs: 30_000,
-  });
-}
+const adminClient = () => bucketClient(rgw!, BUCKET);
 
-/** Server `config` of the world on the bucket (its own port and cache, web01's `quota` in bytes), credentials from a 0600 file. */
+/** Server `config` of the world on the bucket (its own port and cache, web01's `quota` in bytes). */
 function bucketServer(world: World, config: string, cache: string, keep: number, port: number, quota?: number): World {
   const server: World = { ...world, port, serverConfig: path.join(world.dir, config) };
-  const credentials = path.join(world.dir, "s3.credentials");
-  const { accessKeyId, secretAccessKey } = rgw!.credentials;
-  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secretAccessKey}\n`, {
-    mode: 0o600,
-  });
   writeServerConfig(server, [{ name: "web01", key: world.clientPub }], { keep });
-  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n  cache: ./${cache}\n`;
+  storeInBucket(server, rgw!, { bucket: BUCKET, prefix: PREFIX, cache: `./${cache}` });
   const quotaLine = quota === undefined ? "" : `      quota: ${quota}B\n`;
-  const text = fs.readFileSync(server.serverConfig, "utf8").replace("  storage: ./nas\n", s3);
-  fs.writeFileSync(server.serverConfig, text.replace(/(      key: .*\n)/, `$1${quotaLine}`));
+  fs.writeFileSync(server.serverConfig, fs.readFileSync(server.serverConfig, "utf8").replace(/( {6}key: .*\n)/, `$1${quotaLine}`));
   return server;
 }
 

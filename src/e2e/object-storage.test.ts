@@ -5,9 +5,9 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { HashRelayError } from "../errors.ts";
-import { S3Client } from "../io/s3-client.ts";
 import { BucketLeases } from "../store/bucket-lease.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
+import { bucketClient, storeInBucket } from "../testing/rgw-bucket.ts";
 import {
   ensureBinary,
   freePort,
@@ -31,17 +31,8 @@ const PREFIX = "site-a";
 const rgw = await startCephRgw();
 afterAll(() => rgw?.stop());
 
-/** A client of the test bucket, as an admin's own tool would be (no HashRelay code between it and the store). */
-function adminClient(): S3Client {
-  return new S3Client({
-    endpoint: rgw!.endpoint,
-    region: rgw!.region,
-    bucket: BUCKET,
-    pathStyle: true,
-    credentials: rgw!.credentials,
-    timeoutMs: 30_000,
-  });
-}
+/** A client of the test bucket, as an admin's own tool would be. */
+const adminClient = () => bucketClient(rgw!, BUCKET);
 
 /** Bucket options of a server config: a spoilt `secret`, trash rules, its own cache folder. */
 interface BucketOptions {
@@ -53,15 +44,9 @@ interface BucketOptions {
 
 /** The world's server config with server.storage in the bucket, credentials from a 0600 file. */
 function useBucket(world: World, options: BucketOptions = {}): void {
-  const credentials = path.join(world.dir, "s3.credentials");
-  const secret = options.secret ?? rgw!.credentials.secretAccessKey;
-  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw!.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
-    mode: 0o600,
-  });
   writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
-  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
-  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n${cap}  cache: ${options.cache ?? "./cache"}\n`;
-  fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
+  const s3Lines = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
+  storeInBucket(world, rgw!, { bucket: BUCKET, prefix: PREFIX, cache: options.cache ?? "./cache", secret: options.secret, s3Lines });
 }
 
 /** `hashrelay client --once --json`, not blocking the test (it may act on the store meanwhile). */
