@@ -4,6 +4,7 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { formatSize } from "../config/units.ts";
+import { BucketLeases } from "../store/bucket-lease.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import { bucketClient, storeInBucket } from "../testing/rgw-bucket.ts";
 import { writeDocuments } from "../testing/document-tree.ts";
@@ -110,8 +111,16 @@ describe.skipIf(!rgw)("holds and retention on an S3 storage, two servers", () =>
     // one consistent backup since the suspect one, counted by the server that stored it
     expect(JSON.parse(new TextDecoder().decode(await adminClient().getBytes(HOLD_KEY)))).toMatchObject({ kept: good, consistent: 1 });
 
-    const released = runBinary(["release", "docs", "--client", "web01", "--config", b.serverConfig]);
-    expect([released.status, released.stdout]).toEqual([0, expect.stringContaining(`released web01/docs: ${good} moved to the trash`)]);
+    // while another server stores docs, the release waits for its lease, then goes through
+    const lease = `${PREFIX}/.hashrelay/leases/web01/docs/`;
+    const other = new BucketLeases(adminClient());
+    await other.take(lease);
+    const release = Bun.spawn([ensureBinary(), "release", "docs", "--client", "web01", "--config", b.serverConfig], { stdout: "pipe" });
+    await serverB.waitForLog("release.waiting");
+    expect(await adminClient().headObject(HOLD_KEY)).not.toBeNull();
+    await other.release(lease);
+    const [status, stdout] = await Promise.all([release.exited, new Response(release.stdout).text()]);
+    expect([status, stdout]).toEqual([0, expect.stringContaining(`released web01/docs: ${good} moved to the trash`)]);
     expect(await live()).toEqual([later.archive]);
     expect(await objects(`${PREFIX}/.trash/web01/`)).toContain(good);
     expect(await adminClient().headObject(HOLD_KEY)).toBeNull();

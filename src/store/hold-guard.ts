@@ -1,4 +1,5 @@
 // The ransomware guard at work: judge each new archive against its predecessor, hold or release its name, apply release requests.
+import { HashRelayError } from "../errors.ts";
 import { asStorageError } from "./storage-error.ts";
 import { trashInBucket } from "./bucket-trash.ts";
 import { dropHold, putHold } from "./bucket-holds.ts";
@@ -55,16 +56,30 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
 
 /**
  * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
- * to the trash like any superseded one, unless retention.keep keeps it). On an S3 storage the cache
- * first follows the bucket (refreshClient: a hold another server judged, and its kept archive, come
- * down), the hold leaves the bucket, and the kept archive's object goes to the bucket's trash. `by`:
- * who asked, for the log and the audit trail. Returns the hold, or undefined when the name was not
- * held. Takes the client lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold cannot be deleted.
+ * to the trash like any superseded one, unless retention.keep keeps it). On an S3 storage this server
+ * first takes the name's lease (the server storing the name may be counting on its hold this very
+ * moment), the cache follows the bucket (refreshClient: a hold another server judged, and its kept
+ * archive, come down), the hold leaves the bucket, and the kept archive's object goes to the bucket's
+ * trash. `by`: who asked, for the log and the audit trail. Returns the hold, or undefined when the
+ * name was not held. Takes the client lock. Throws BAD_FRAME on a bad client or name, BUSY while
+ * another server on the bucket stores that name, STORAGE when the hold cannot be deleted.
  */
 export async function releaseHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
   checkClient(client);
   checkName(name);
-  if (ctx.bucket) await refreshClient(ctx, client);
+  const { bucket } = ctx;
+  if (!bucket) return liftHold(ctx, client, name, by);
+  await bucket.leases.take(bucket.leaseBase(client, name));
+  try {
+    await refreshClient(ctx, client);
+    return await liftHold(ctx, client, name, by);
+  } finally {
+    await bucket.leases.release(bucket.leaseBase(client, name));
+  }
+}
+
+/** releaseHold once the cache knows what the bucket holds. */
+async function liftHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
   return ctx.withClientLock(client, async () => {
     const hold = ctx.holdBook.get(client, name);
     if (!hold) return undefined;
@@ -82,7 +97,8 @@ export async function releaseHold(ctx: StoreContext, client: string, name: strin
 
 /**
  * Applies the release requests `hashrelay release` left under .holds (see holds.ts), deleting each
- * once done (also when nothing was held, or it failed: logged). Returns what was released. Never throws.
+ * once done (also when nothing was held, or it failed: logged), except one that met BUSY (another
+ * server on the bucket stores that name now): it stays for the next call. Returns what was released. Never throws.
  */
 export async function applyReleaseRequests(ctx: StoreContext): Promise<Hold[]> {
   const released: Hold[] = [];
@@ -93,6 +109,10 @@ export async function applyReleaseRequests(ctx: StoreContext): Promise<Hold[]> {
         if (hold) released.push(hold);
         else ctx.log("info", "release.not-held", { client, name });
       } catch (err) {
+        if (err instanceof HashRelayError && err.code === "BUSY") {
+          ctx.log("info", "release.waiting", { client, name, reason: err.message });
+          continue;
+        }
         ctx.log("error", "release.failed", { client, name, error: (err as Error).message });
       }
       await ctx.holdBook
