@@ -1,13 +1,16 @@
 // What `hashrelay release` does, on the server's machine: list the holds, or ask the running daemon to lift one and wait for it.
 //
 // The running daemon owns the storage, so this command never touches archives itself: it leaves a
-// request file under <storage>/.holds (store/holds.ts) and waits for the daemon to apply it.
+// request file under <storage>/.holds (store/holds.ts) and waits for the daemon to apply it. On an S3
+// storage it lists the holds in the bucket (every server's), and the daemon lifts one there.
 import { EXIT, HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
 import { daemonRunning } from "../daemon/daemon-status.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
 import { readServerActivity } from "../server/service.ts";
 import { holdLines } from "../server/status-report.ts";
+import { connectBucket, type BucketArchives } from "../store/bucket-archives.ts";
+import { bucketHoldKey, listBucketHolds } from "../store/bucket-holds.ts";
 import { readHolds, requestRelease, type Hold } from "../store/holds.ts";
 import { StoreLayout, pathExists, readdirOrEmpty } from "../store/layout.ts";
 
@@ -34,7 +37,9 @@ interface Outcome {
 export async function releaseCommand(request: ReleaseRequest): Promise<number> {
   const config = requireServer(loadConfig(request.configFile));
   const layout = new StoreLayout(config.server.storage);
-  const found = await readHolds(layout);
+  // on an S3 storage the bucket holds every server's holds; this server's cache may not know one yet
+  const bucket = config.server.bucket ? await connectBucket(config.server.bucket, process.env) : null;
+  const found = bucket ? await listBucketHolds(bucket) : await readHolds(layout);
   const holds = found.filter((h): h is Hold => !("problem" in h));
   const unreadable = found.flatMap((h) => ("problem" in h ? [`${h.path}: ${h.problem}`] : []));
   if (request.list) {
@@ -48,15 +53,15 @@ export async function releaseCommand(request: ReleaseRequest): Promise<number> {
   const hold = holds.find((h) => h.client === client && h.name === name);
   if (!isSlug(client) || !hold)
     throw new HashRelayError("USAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
-  const outcome = await release(layout, config.server.storage, hold, config.server.bucket?.url);
+  const outcome = await release(layout, config.server.storage, hold, bucket);
   process.stdout.write(request.json ? JSON.stringify({ client, name, kept: hold.kept, ...outcome.fields }) + "\n" : outcome.text + "\n");
   return outcome.exit;
 }
 
-/** Leaves the release request and waits (up to WAIT_MS) for the running daemon to apply it. `bucket`: an S3 storage's URL. */
-async function release(layout: StoreLayout, storage: string, hold: Hold, bucket: string | undefined): Promise<Outcome> {
+/** Leaves the release request and waits (up to WAIT_MS) for the running daemon to apply it. `bucket`: an S3 storage's. */
+async function release(layout: StoreLayout, storage: string, hold: Hold, bucket: BucketArchives | null): Promise<Outcome> {
   const { client, name } = hold;
-  await requestRelease(layout, client, name);
+  await requestRelease(layout, client, name, bucket !== null);
   const request = layout.holdPath(client, name, "release");
   if (!daemonRunning(readServerActivity(storage))) {
     return {
@@ -73,7 +78,10 @@ async function release(layout: StoreLayout, storage: string, hold: Hold, bucket:
       text: `the server did not take the request within ${WAIT_MS / 1000} s; it stays queued (${request})`,
       exit: EXIT.SERVER_DOWN,
     };
-  if (await pathExists(layout.holdPath(client, name)))
+  const stillHeld = bucket
+    ? (await bucket.s3.headObject(bucketHoldKey(bucket, client, name))) !== null
+    : await pathExists(layout.holdPath(client, name));
+  if (stillHeld)
     return {
       fields: { released: false },
       text: `the server took the request but ${client}/${name} is still held; see its log (release.failed)`,
@@ -84,22 +92,24 @@ async function release(layout: StoreLayout, storage: string, hold: Hold, bucket:
 
 /**
  * Released: where the kept archive went, still stored (retention keeps it), in the trash, or gone. On an
- * S3 storage (`bucket`) an archive the cache no longer stores went to the bucket's trash (or waits in
- * the cache's for that move: bucket-trash.ts).
+ * S3 storage (`bucket`) the object decides: live, or in the bucket's trash (or waiting in the cache's
+ * trash for that move: bucket-trash.ts).
  */
-async function released(layout: StoreLayout, hold: Hold, bucket: string | undefined): Promise<Outcome> {
+async function released(layout: StoreLayout, hold: Hold, bucket: BucketArchives | null): Promise<Outcome> {
   const { client, name, kept } = hold;
-  const inTrash =
-    bucket !== undefined ||
-    (await readdirOrEmpty(layout.trashDir(client))).some(
-      (item) => item === kept || (item.startsWith(`${kept}.`) && !item.endsWith(".trashed")),
-    );
-  const stays = await pathExists(layout.archivePath(client, kept));
+  const inCacheTrash = (await readdirOrEmpty(layout.trashDir(client))).some(
+    (item) => item === kept || (item.startsWith(`${kept}.`) && !item.endsWith(".trashed")),
+  );
+  const inTrash = inCacheTrash || (bucket !== null && (await bucket.s3.headObject(bucket.trashKey(client, kept))) !== null);
+  const stays =
+    !inCacheTrash &&
+    (bucket ? (await bucket.s3.headObject(bucket.archiveKey(client, kept))) !== null : await pathExists(layout.archivePath(client, kept)));
   const where = stays ? "stored" : inTrash ? "trash" : "gone";
+  const trash = bucket ? `${bucket.config.url}/.trash/${client}/` : layout.trashDir(client);
   const detail = stays
     ? `${kept} stays: retention.keep keeps it`
     : inTrash
-      ? `${kept} moved to the trash (${bucket ? `${bucket}/.trash/${client}/` : layout.trashDir(client)}), purged after server.retention.trashFor`
+      ? `${kept} moved to the trash (${trash}), purged after server.retention.trashFor`
       : `${kept} is no longer stored`;
   return { fields: { released: true, where }, text: `released ${client}/${name}: ${detail}`, exit: EXIT.OK };
 }

@@ -1,9 +1,11 @@
-// The cache made to agree with the bucket before a client is served: what the bucket lacks leaves it, the bucket's latest archives come down.
+// The cache made to agree with the bucket before a client is served: its holds, what the bucket lacks leaves it, what retention keeps comes down.
 import { mkdir, open, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { renameDurable, writeFileAtomic } from "../io/atomic-file.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
+import { syncHolds } from "./bucket-holds.ts";
+import type { Hold } from "./holds.ts";
 import { readdirOrEmpty } from "./layout.ts";
 import type { StoreContext } from "./store-context.ts";
 
@@ -12,38 +14,70 @@ const DOWNLOAD_SLICE = 64 * 1024 * 1024;
 
 /**
  * On an S3 storage, before `client` is served (under its lock, before the index is checked against its
- * folder): every archive in the cache that the bucket does not hold leaves the cache (it was never
- * published, or another server on the bucket trashed it), and the bucket's newest archive of each
- * source that the cache lacks comes down with its signed record (ranged GETs into a temp file, fsync,
- * rename), for the index check to scan in. So a second server, or a cache deleted, serves the client
- * from what the bucket holds. Returns the files downloaded. Throws S3Error and fs errors.
+ * folder): the cache's holds of `client` become the bucket's (bucket-holds.ts); every archive in the
+ * cache that the bucket does not hold leaves the cache (it was never published, or another server on
+ * the bucket trashed it); and of each source, the bucket's newest retention.keep archives and the one
+ * a hold keeps come down when the cache lacks them, each with its signed record (ranged GETs into a
+ * temp file, fsync, rename), for the index check to scan in. So a second server, or a cache deleted,
+ * serves the client, lists and restores what the bucket holds live, and retention there trashes in
+ * the bucket what it should, never a held archive. The bytes of the client's objects in the bucket's
+ * trash are counted for its quota (StoreContext.bucketTrashBytes). Returns the files downloaded. Throws S3Error and fs errors.
  */
 export async function syncFromBucket(ctx: StoreContext, bucket: BucketArchives, client: string): Promise<string[]> {
-  const held = new Map<string, number>();
-  const newest = new Map<string, { file: string; at: number }>();
-  for await (const o of bucket.s3.listAllObjects(bucket.archiveKey(client, ""))) {
-    const file = o.key.slice(bucket.archiveKey(client, "").length);
-    const parsed = parseArchiveFileName(file);
-    if (!parsed) continue;
-    held.set(file, o.size);
-    const at = parsed.at.getTime();
-    if ((newest.get(parsed.name)?.at ?? -1) < at) newest.set(parsed.name, { file, at });
-  }
+  const holds = await syncHolds(ctx, bucket, client);
+  ctx.bucketTrashBytes.set(client, await trashedBytes(bucket, client));
+  const live = await liveArchives(bucket, client);
   for (const file of await readdirOrEmpty(ctx.layout.clientDir(client))) {
-    if (!parseArchiveFileName(file) || held.has(file)) continue;
+    if (!parseArchiveFileName(file) || live.has(file)) continue;
     ctx.index.remove(client, file);
     await unlink(ctx.layout.archivePath(client, file));
     await unlink(ctx.layout.signedPath(client, file)).catch(() => undefined);
     ctx.log("info", "cache.dropped", { client, file, note: "not in the bucket (never published, or trashed by another server)" });
   }
   const downloaded: string[] = [];
-  for (const { file } of newest.values()) {
+  for (const file of cachedWanted(live, holds, ctx.retention.keep)) {
     if (ctx.index.archive(client, file)) continue;
-    await download(ctx, bucket, client, file, held.get(file)!);
+    await download(ctx, bucket, client, file, live.get(file)!.size);
     downloaded.push(file);
-    ctx.log("info", "cache.downloaded", { client, file, size: held.get(file) });
+    ctx.log("info", "cache.downloaded", { client, file, size: live.get(file)!.size });
   }
   return downloaded;
+}
+
+/** Bytes of `client`'s objects in the bucket's trash (archives and their signed records). Throws S3Error. */
+async function trashedBytes(bucket: BucketArchives, client: string): Promise<number> {
+  let bytes = 0;
+  for await (const o of bucket.s3.listAllObjects(bucket.trashKey(client, ""))) bytes += o.size;
+  return bytes;
+}
+
+/** A live object of the bucket: its size, its source and its time stamp. */
+export interface LiveArchive {
+  size: number;
+  name: string;
+  at: number;
+}
+
+/** The archives of `client` live in the bucket, by file. Throws S3Error. */
+async function liveArchives(bucket: BucketArchives, client: string): Promise<Map<string, LiveArchive>> {
+  const live = new Map<string, LiveArchive>();
+  const prefix = bucket.archiveKey(client, "");
+  for await (const o of bucket.s3.listAllObjects(prefix)) {
+    const file = o.key.slice(prefix.length);
+    const parsed = parseArchiveFileName(file);
+    if (parsed) live.set(file, { size: o.size, name: parsed.name, at: parsed.at.getTime() });
+  }
+  return live;
+}
+
+/** The live archives the cache must hold: the newest `keep` of each source (as retention counts them) and each one a hold keeps. Pure. */
+export function cachedWanted(live: ReadonlyMap<string, LiveArchive>, holds: readonly Hold[], keep: number): string[] {
+  const byName = new Map<string, string[]>();
+  for (const [file, { name }] of live) byName.set(name, [...(byName.get(name) ?? []), file]);
+  const newest = (files: string[]) => files.sort((a, b) => live.get(b)!.at - live.get(a)!.at || b.localeCompare(a)).slice(0, keep);
+  const wanted = new Set([...byName.values()].flatMap(newest));
+  for (const { kept } of holds) if (live.has(kept)) wanted.add(kept);
+  return [...wanted];
 }
 
 /** The object of (client, file), `size` bytes, into the cache under its final name, after its signed record when the bucket has one. */

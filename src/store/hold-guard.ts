@@ -1,8 +1,11 @@
 // The ransomware guard at work: judge each new archive against its predecessor, hold or release its name, apply release requests.
+import { HashRelayError } from "../errors.ts";
 import { asStorageError } from "./storage-error.ts";
 import { trashInBucket } from "./bucket-trash.ts";
+import { dropHold, putHold } from "./bucket-holds.ts";
 import { holdAfter, type Hold } from "./holds.ts";
 import type { ArchiveRow } from "./index-entry.ts";
+import { refreshClient } from "./index-sync.ts";
 import { checkClient, checkName } from "./layout.ts";
 import { applyRetention } from "./retention.ts";
 import type { StoreContext } from "./store-context.ts";
@@ -28,8 +31,8 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
       { client, name, previous: previous.file, file: row.file, now: new Date(ctx.now()).toISOString() },
       rules,
     );
-    if (hold) await ctx.holdBook.put(hold);
-    else if (current) await ctx.holdBook.drop(client, name);
+    if (hold) await putHold(ctx, hold);
+    else if (current) await dropHold(ctx, client, name);
     if (change === "held" || change === "held-again") {
       ctx.log("warn", "archive.held", { client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
       await ctx.audit({ event: "hold", client, name, file: hold!.kept, suspect: row.file, reason: verdict.reason });
@@ -53,17 +56,34 @@ export async function guardReplacement(ctx: StoreContext, row: ArchiveRow, previ
 
 /**
  * Lifts the hold on (client, name) and applies retention to that name at once (the kept archive goes
- * to the trash like any superseded one, unless retention.keep keeps it; on an S3 storage, to the bucket's). `by`: who asked, for the log
- * and the audit trail. Returns the hold, or undefined when the name was not held. Takes the client
- * lock. Throws BAD_FRAME on a bad client or name, STORAGE when the hold file cannot be deleted.
+ * to the trash like any superseded one, unless retention.keep keeps it). On an S3 storage this server
+ * first takes the name's lease (the server storing the name may be counting on its hold this very
+ * moment), the cache follows the bucket (refreshClient: a hold another server judged, and its kept
+ * archive, come down), the hold leaves the bucket, and the kept archive's object goes to the bucket's
+ * trash. `by`: who asked, for the log and the audit trail. Returns the hold, or undefined when the
+ * name was not held. Takes the client lock. Throws BAD_FRAME on a bad client or name, BUSY while
+ * another server on the bucket stores that name, STORAGE when the hold cannot be deleted.
  */
 export async function releaseHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
   checkClient(client);
   checkName(name);
+  const { bucket } = ctx;
+  if (!bucket) return liftHold(ctx, client, name, by);
+  await bucket.leases.take(bucket.leaseBase(client, name));
+  try {
+    await refreshClient(ctx, client);
+    return await liftHold(ctx, client, name, by);
+  } finally {
+    await bucket.leases.release(bucket.leaseBase(client, name));
+  }
+}
+
+/** releaseHold once the cache knows what the bucket holds. */
+async function liftHold(ctx: StoreContext, client: string, name: string, by: string): Promise<Hold | undefined> {
   return ctx.withClientLock(client, async () => {
     const hold = ctx.holdBook.get(client, name);
     if (!hold) return undefined;
-    await ctx.holdBook.drop(client, name).catch((err) => {
+    await dropHold(ctx, client, name).catch((err) => {
       throw asStorageError(err, `cannot release ${client}/${name}`);
     });
     ctx.log("info", "archive.released", { client, name, file: hold.kept, suspect: hold.suspect, reason: by });
@@ -77,7 +97,8 @@ export async function releaseHold(ctx: StoreContext, client: string, name: strin
 
 /**
  * Applies the release requests `hashrelay release` left under .holds (see holds.ts), deleting each
- * once done (also when nothing was held, or it failed: logged). Returns what was released. Never throws.
+ * once done (also when nothing was held, or it failed: logged), except one that met BUSY (another
+ * server on the bucket stores that name now): it stays for the next call. Returns what was released. Never throws.
  */
 export async function applyReleaseRequests(ctx: StoreContext): Promise<Hold[]> {
   const released: Hold[] = [];
@@ -88,6 +109,10 @@ export async function applyReleaseRequests(ctx: StoreContext): Promise<Hold[]> {
         if (hold) released.push(hold);
         else ctx.log("info", "release.not-held", { client, name });
       } catch (err) {
+        if (err instanceof HashRelayError && err.code === "BUSY") {
+          ctx.log("info", "release.waiting", { client, name, reason: err.message });
+          continue;
+        }
         ctx.log("error", "release.failed", { client, name, error: (err as Error).message });
       }
       await ctx.holdBook

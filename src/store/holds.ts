@@ -5,7 +5,8 @@
 // `hashrelay release` (an admin command on the server: the client machine is what ransomware
 // controls, so no wire message can release). The running daemon owns the store: it applies requests
 // (Store.applyReleaseRequests) and deletes each request file once done, which is what the command
-// waits for.
+// waits for. On an S3 storage the bucket holds each hold first (bucket-holds.ts): this book is then
+// its cache, brought in line before each client is served.
 import { mkdir, readFile, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { isSlug } from "../config/slug.ts";
@@ -93,7 +94,7 @@ export class HoldBook {
   /** Writes the hold file (atomically), then remembers it. Throws fs errors. */
   async put(hold: Hold): Promise<void> {
     await mkdir(this.layout.holdsDir(hold.client), { recursive: true, mode: 0o750 });
-    await writeFileAtomic(this.layout.holdPath(hold.client, hold.name), JSON.stringify({ v: 1, ...hold }, null, 2) + "\n", 0o640);
+    await writeFileAtomic(this.layout.holdPath(hold.client, hold.name), holdText(hold), 0o640);
     this.holds.set(`${hold.client}/${hold.name}`, hold);
   }
 
@@ -143,10 +144,11 @@ export async function readHolds(layout: StoreLayout): Promise<(Hold | { path: st
 
 /**
  * Asks the daemon to release (client, name): writes the request file atomically. Throws STORAGE when
- * no hold file exists for it or the request cannot be written.
+ * no hold file exists for it (unless `heldInBucket`: an S3 storage's bucket holds it, and the cache
+ * may not know it yet) or the request cannot be written.
  */
-export async function requestRelease(layout: StoreLayout, client: string, name: string): Promise<void> {
-  if (!(await pathExists(layout.holdPath(client, name)))) {
+export async function requestRelease(layout: StoreLayout, client: string, name: string, heldInBucket = false): Promise<void> {
+  if (!heldInBucket && !(await pathExists(layout.holdPath(client, name)))) {
     throw new HashRelayError("STORAGE", `no hold on ${client}/${name}`, "see the holds with hashrelay release --list");
   }
   try {
@@ -164,7 +166,13 @@ export async function requestRelease(layout: StoreLayout, client: string, name: 
   }
 }
 
-function parseHold(value: unknown, client: string, name: string): Hold {
+/** A hold as its file (and its object in an S3 storage's bucket) holds it. */
+export function holdText(hold: Hold): string {
+  return JSON.stringify({ v: 1, ...hold }, null, 2) + "\n";
+}
+
+/** The hold of (client, name) in `value` (a parsed hold file); throws when it is not one. */
+export function parseHold(value: unknown, client: string, name: string): Hold {
   const v = value as Partial<Hold> | null;
   const f = v?.figures as Partial<ReplacementFigures> | undefined;
   const ok =

@@ -93,10 +93,13 @@ export class SpaceGuard {
     if (!stored && space.refusal) this.refused(space.client, space.name, space.refusal);
   }
 
-  /** What `client` takes now: its archives (index), its trash (folder sizes), its staging. Throws fs errors. */
+  /**
+   * What `client` takes now: its archives (index), its trash (folder sizes; on an S3 storage also its
+   * objects in the bucket's trash as its last sync counted them: the cache keeps no trash), its staging. Throws fs errors.
+   */
   async usage(client: string): Promise<ClientUsage> {
     const archives = this.ctx.index.archives(client).reduce((sum, row) => sum + row.size, 0);
-    let trash = 0;
+    let trash = this.ctx.bucketTrashBytes.get(client) ?? 0;
     for (const item of await readdirOrEmpty(this.ctx.layout.trashDir(client))) {
       if (!isTrashItemName(item)) continue;
       const stats = await lstat(this.ctx.layout.trashPath(client, item)).catch(() => null);

@@ -46,6 +46,8 @@ export class StoreContext {
   readonly bucket: BucketArchives | null;
   /** Set by Store.setRetention, read by each commit and purge. */
   retention: Retention = DEFAULT_RETENTION;
+  /** On an S3 storage, bytes of each client's objects in the bucket's trash, as its last sync listed them (quotas count them). */
+  readonly bucketTrashBytes = new Map<string, number>();
   private readonly auditSink: AuditSink | undefined;
   private readonly locks = new Map<string, Promise<void>>();
 

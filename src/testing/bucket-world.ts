@@ -40,15 +40,34 @@ export async function objectKeys(place: BucketPlace, prefix: string): Promise<st
 }
 
 /** The world's server config with server.storage in the bucket, credentials from a 0600 file. */
-export function useBucket(world: World, { rgw, bucket, prefix }: BucketPlace, options: BucketOptions = {}): void {
+export function useBucket(world: World, place: BucketPlace, options: BucketOptions = {}): void {
+  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
+  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
+  storeInBucket(world, place, { cache: options.cache ?? "./cache", secret: options.secret, s3Lines: cap });
+}
+
+/** How a server config stores in the bucket of a BucketPlace. */
+export interface BucketStorage {
+  /** server.cache as written. */
+  cache: string;
+  /** The secret written to the credentials file (default: the right one). */
+  secret?: string;
+  /** More lines under server.s3, each ending in "\n". */
+  s3Lines?: string;
+}
+
+/**
+ * Rewrites the server config of `world` (as writeServerConfig wrote it) to store in the place's bucket:
+ * server.storage s3://bucket/prefix, server.s3 with the cluster's endpoint and region and a 0600
+ * credentials file in the world's folder, server.cache.
+ */
+export function storeInBucket(world: World, { rgw, bucket, prefix }: BucketPlace, storage: BucketStorage): void {
   const credentials = path.join(world.dir, "s3.credentials");
-  const secret = options.secret ?? rgw.credentials.secretAccessKey;
+  const secret = storage.secret ?? rgw.credentials.secretAccessKey;
   fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${rgw.credentials.accessKeyId}\naws_secret_access_key = ${secret}\n`, {
     mode: 0o600,
   });
-  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
-  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
-  const s3 = `  storage: s3://${bucket}/${prefix}\n  s3:\n    endpoint: ${rgw.endpoint}\n    region: ${rgw.region}\n    credentials: ./s3.credentials\n${cap}  cache: ${options.cache ?? "./cache"}\n`;
+  const s3 = `  storage: s3://${bucket}/${prefix}\n  s3:\n    endpoint: ${rgw.endpoint}\n    region: ${rgw.region}\n    credentials: ./s3.credentials\n${storage.s3Lines ?? ""}  cache: ${storage.cache}\n`;
   fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
 }
 
