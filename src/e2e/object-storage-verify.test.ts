@@ -148,4 +148,16 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     const status = runBinary(["status", "--config", world.serverConfig]);
     expect(status.stdout).toContain(`DAMAGED web01/${files[2]}  found by scrub`);
   }, 60_000);
+
+  test("the bucket's trash keeps the last good archive while every live one is damaged (trashVersions, trashFor)", async () => {
+    // live: files[2], damaged (the scrub); trash: files[0] good, files[1] damaged and newer
+    const [good, bad] = files;
+    const capped = await restart({ trashVersions: 1 });
+    await capped.waitForLog("bucket.kept-last-good");
+    expect(await trashed()).toEqual([good!, bad!]);
+    const expired = await restart({ trashFor: "1s" });
+    await expired.waitForLog("reason=trashFor");
+    await expired.waitForLog("bucket.kept-last-good");
+    expect(await trashed()).toEqual([good!]);
+  }, 60_000);
 });
