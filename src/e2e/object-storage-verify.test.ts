@@ -1,4 +1,4 @@
-// Cost: one Ceph cluster (~14 s to start), four backups of a 4 MiB source, seven server starts and one scrub step: about 40 s here.
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, seven server starts, one scrub step, one gateway restart: about 45 s here.
 //
 // `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics on an
 // S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
@@ -8,9 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import { S3Client } from "../io/s3-client.ts";
+import { BucketArchives } from "../store/bucket-archives.ts";
+import { refreshBucketUsage } from "../store/bucket-usage.ts";
+import { StoreLayout } from "../store/layout.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import {
   ensureBinary,
+  freePort,
   makeWorld,
   runBinary,
   runClientOnce,
@@ -60,6 +64,17 @@ interface VerifyLine {
   ok: boolean;
   bucket?: string;
   damaged: { reason: string }[];
+}
+
+/** Scrapes /metrics on `port`: each sample's "name{labels}" and value. */
+async function scrape(port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^(\S+) (\S+)$/.exec(line);
+    if (match && !line.startsWith("#")) samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
 }
 
 /** `hashrelay server verify --json`: its exit status and lines. */
@@ -159,5 +174,54 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     await expired.waitForLog("reason=trashFor");
     await expired.waitForLog("bucket.kept-last-good");
     expect(await trashed()).toEqual([good!]);
+  }, 60_000);
+
+  test("status and /metrics report the bucket beside the cache: reachable, its objects; unreachable with the last error", async () => {
+    const port = await freePort();
+    const startedAt = Date.now() / 1000;
+    const running = await restart({ extra: `  metrics: 127.0.0.1:${port}\n` });
+    await running.waitForLog(`metrics on http://127.0.0.1:${port}/metrics`);
+    // the purge at start lists the bucket once; a scrape only reads what it found (until then, an earlier server's listing)
+    const url = `s3://${BUCKET}/${PREFIX}`;
+    let samples = await scrape(port);
+    while (!((samples.get("hashrelay_bucket_listed_timestamp_seconds") ?? 0) >= startedAt)) samples = await scrape(port);
+    const sizes = async (prefix: string) => {
+      const found: number[] = [];
+      for await (const o of adminClient().listAllObjects(prefix)) if (o.key.endsWith(".tar.gz")) found.push(o.size);
+      return found;
+    };
+    const [live, trash] = [await sizes(`${PREFIX}/web01/`), await sizes(`${PREFIX}/.trash/`)];
+    expect(samples.get(`hashrelay_bucket_info{url="${url}",endpoint="${rgw!.endpoint}"}`)).toBe(1);
+    expect(samples.get("hashrelay_bucket_reachable")).toBe(1);
+    expect(samples.get('hashrelay_bucket_objects{place="live"}')).toBe(live.length);
+    expect(samples.get('hashrelay_bucket_bytes{place="live"}')).toBe(live.reduce((n, b) => n + b, 0));
+    expect(samples.get('hashrelay_bucket_objects{place="trash"}')).toBe(trash.length);
+    expect(samples.get('hashrelay_bucket_bytes{place="trash"}')).toBe(trash.reduce((n, b) => n + b, 0));
+    const status = runBinary(["status", "--config", world.serverConfig]).stdout;
+    expect(status).toContain(`storage ${url}, cache ${path.join(world.dir, "cache")}:`);
+    expect(status).toContain(`Bucket ${url} at ${rgw!.endpoint}: reachable; ${live.length} live archive(s)`);
+
+    // the store down: what the next listing records (the purge's, run here by hand rather than a minute later)
+    await rgw!.killGateway();
+    try {
+      const config = { url, bucket: BUCKET, prefix: PREFIX, pathStyle: true };
+      const usage = await refreshBucketUsage(
+        new StoreLayout(path.join(world.dir, "cache")),
+        new BucketArchives(adminClient(), config),
+        () => {},
+        Date.now(),
+      );
+      expect(usage.reachable).toBe(false);
+      samples = await scrape(port);
+      expect(samples.get("hashrelay_bucket_reachable")).toBe(0);
+      expect(samples.get("hashrelay_bucket_last_error_timestamp_seconds")).toBeGreaterThan(0);
+      expect(samples.get('hashrelay_bucket_objects{place="live"}')).toBe(live.length); // as last listed
+      const down = runBinary(["status", "--config", world.serverConfig]).stdout;
+      expect(down).toContain(`Bucket ${url} at ${rgw!.endpoint}: UNREACHABLE;`);
+      expect(down).toContain("\n  last error ");
+      expect(down).toContain(`: ${usage.lastError}\n`);
+    } finally {
+      await rgw!.restartGateway();
+    }
   }, 60_000);
 });

@@ -2,6 +2,7 @@
 import { parseArchiveFileName } from "../archive/naming.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 import { listBucketTrashed } from "./bucket-trashed.ts";
+import { refreshBucketUsage } from "./bucket-usage.ts";
 import { sparedFromPurge, trashedFile } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
 import { listTrash, purgeExpired, type TrashItem } from "./trash.ts";
@@ -14,9 +15,23 @@ import { listTrash, purgeExpired, type TrashItem } from "./trash.ts";
  * version is a whole object (objects share no storage): the cap bounds what trash costs. Neither rule
  * takes the newest good trashed archive of a name whose live archives are all known damaged
  * (damage-guard.ts, as in the cache's trash). Returns what
- * it deleted (the caller audits each as a purge). Throws S3Error when the trash cannot be listed; a failed delete is logged.
+ * it deleted (the caller audits each as a purge). Then the bucket is listed once for `status` and
+ * /metrics (bucket-usage.ts; a failure is recorded there as unreachable). Throws S3Error when the trash
+ * cannot be listed; a failed delete is logged.
  */
 export async function purgeBucketTrash(ctx: StoreContext, bucket: BucketArchives, trashForMs: number): Promise<TrashItem[]> {
+  try {
+    const purged = await purgeListedTrash(ctx, bucket, trashForMs);
+    await refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now()); // what status and /metrics say of the bucket
+    return purged;
+  } catch (err) {
+    await refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now(), err as Error);
+    throw err;
+  }
+}
+
+/** purgeBucketTrash without the usage refresh. */
+async function purgeListedTrash(ctx: StoreContext, bucket: BucketArchives, trashForMs: number): Promise<TrashItem[]> {
   const pending = new Set((await listTrash(ctx.layout, ctx.now(), ctx.log)).map((t) => t.client));
   for (const client of pending) await trashInBucket(ctx, bucket, client);
   const versions = new Map<string, { client: string; file: string; trashedAtMs: number }[]>();
