@@ -6,7 +6,7 @@ import { StoreLayout, readdirOrEmpty } from "../store/layout.ts";
 import { isTrashItemName } from "../store/trash.ts";
 import { Store, type DamagedMember, type ScrubReport } from "../store/store.ts";
 import { connectBucket, type BucketArchives } from "../store/bucket-archives.ts";
-import { liveObjects, objectUrl } from "../store/bucket-verify.ts";
+import { liveObjects, objectUrl, scanBucketTrash } from "../store/bucket-verify.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
 
 /** What the scrub found for one file. */
@@ -29,7 +29,8 @@ export interface ScrubLine {
  * store could not index (it refused it when opening) and every trashed item are scanned: each member
  * must inflate with its CRC and length (trash keeps no index, so no chunk ids to compare). On an S3
  * storage (`bucket`) every live object of each client is checked too (bucket-verify.ts): an indexed
- * archive's against the index as its cached file, any other against its signed record.
+ * archive's against the index as its cached file, any other against its signed record; and every
+ * object in the bucket's trash is scanned as a trashed file is.
  */
 export async function scrubStorage(store: Store, layout: StoreLayout, clients: string[], bucket?: BucketArchives): Promise<ScrubLine[]> {
   const lines: ScrubLine[] = [];
@@ -52,6 +53,10 @@ export async function scrubStorage(store: Store, layout: StoreLayout, clients: s
     for (const item of (await readdirOrEmpty(layout.trashDir(client))).sort()) {
       if (!isTrashItemName(item)) continue;
       lines.push(await scanLine(client, item, layout.trashPath(client, item), true));
+    }
+    for (const t of bucket ? await scanBucketTrash(bucket, client) : []) {
+      const { file, url, size, members, problem } = t;
+      lines.push({ client, file, trash: true, ok: !problem, members, size, damaged: [], ...(problem ? { problem } : {}), bucket: url });
     }
   }
   return lines;

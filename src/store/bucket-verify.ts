@@ -58,26 +58,73 @@ export async function verifyBucketObject(
     throw asStorageError(err, `cannot verify ${where}`);
   });
   if (!facts) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
-  const reader = new BucketObjectReader(bucket.s3, key, facts.size);
   const report: ScrubReport = { client, file, members: 0, size: facts.size, expectedSize: facts.size, damaged: [], ok: true };
-  try {
-    const scanned = await scanReadable(reader, where, facts.size, false);
-    report.members = scanned.count;
+  const scan = await scanObject(bucket, key, where, facts.size);
+  if ("problem" in scan) report.problem = scan.problem;
+  else {
+    report.members = scan.scanned.count;
     const record = await bucket.s3.getBytes(bucket.signedKey(client, file)).then(
       (bytes) => parseSignedRecord(new TextDecoder().decode(bytes)),
       () => null,
     );
     const name = parseArchiveFileName(file)?.name ?? "";
-    if (record && !receiptAttesting(record, { client, name, file, ...scanned })) {
+    if (record && !receiptAttesting(record, { client, name, file, ...scan.scanned })) {
       report.problem = "its archive id, digest or size is not what its signed receipt attests";
     }
-  } catch (err) {
-    if (reader.failure || !(err instanceof HashRelayError)) throw asStorageError(reader.failure ?? err, `cannot verify ${where}`);
-    report.problem = err.message; // not a sequence of our members: damaged, as the scan says where
   }
   report.ok = report.problem === undefined;
   await settleDamage(ctx, by, report);
   return report;
+}
+
+/** What `server verify` says of an object in the bucket's trash: its URL, and its members or why it is not an archive. */
+export interface TrashedObjectScan {
+  file: string;
+  url: string;
+  size: number;
+  members: number;
+  problem?: string;
+}
+
+/**
+ * Each archive object in the bucket's trash of `client`, scanned as `server verify` scans a trashed
+ * file of the cache: every member must inflate (a trashed archive has no index to compare with).
+ * Records nothing. Throws STORAGE when the store cannot be asked.
+ */
+export async function scanBucketTrash(bucket: BucketArchives, client: string): Promise<TrashedObjectScan[]> {
+  const prefix = bucket.trashKey(client, "");
+  const objects: { file: string; size: number }[] = [];
+  try {
+    for await (const o of bucket.s3.listAllObjects(prefix)) {
+      const file = o.key.slice(prefix.length);
+      if (parseArchiveFileName(file)) objects.push({ file, size: o.size }); // signed records go with their archive
+    }
+  } catch (err) {
+    throw asStorageError(err, `cannot list the trash of ${client} in ${bucket.config.url}`);
+  }
+  const out: TrashedObjectScan[] = [];
+  for (const { file, size } of objects) {
+    const url = `s3://${bucket.config.bucket}/${bucket.trashKey(client, file)}`;
+    const scan = await scanObject(bucket, bucket.trashKey(client, file), url, size);
+    out.push({ file, url, size, ...("problem" in scan ? { members: 0, problem: scan.problem } : { members: scan.scanned.count }) });
+  }
+  return out;
+}
+
+/** Object `key` (`size` bytes) scanned member by member, or why it is not a sequence of our members. Throws STORAGE when the store cannot be asked. */
+async function scanObject(
+  bucket: BucketArchives,
+  key: string,
+  where: string,
+  size: number,
+): Promise<{ scanned: Awaited<ReturnType<typeof scanReadable>> } | { problem: string }> {
+  const reader = new BucketObjectReader(bucket.s3, key, size);
+  try {
+    return { scanned: await scanReadable(reader, where, size, false) };
+  } catch (err) {
+    if (reader.failure || !(err instanceof HashRelayError)) throw asStorageError(reader.failure ?? err, `cannot verify ${where}`);
+    return { problem: err.message }; // not a sequence of our members: damaged, as the scan says where
+  }
 }
 
 /**
