@@ -15,17 +15,18 @@ import { listTrash, purgeExpired, type TrashItem } from "./trash.ts";
  * version is a whole object (objects share no storage): the cap bounds what trash costs. Neither rule
  * takes the newest good trashed archive of a name whose live archives are all known damaged
  * (damage-guard.ts, as in the cache's trash). Returns what
- * it deleted (the caller audits each as a purge). Then the bucket is listed once for `status` and
- * /metrics (bucket-usage.ts; a failure is recorded there as unreachable). Throws S3Error when the trash
+ * it deleted (the caller audits each as a purge). Then, in the background, the bucket is listed once
+ * for `status` and /metrics (bucket-usage.ts; a failure is recorded there as unreachable). Throws S3Error when the trash
  * cannot be listed; a failed delete is logged.
  */
 export async function purgeBucketTrash(ctx: StoreContext, bucket: BucketArchives, trashForMs: number): Promise<TrashItem[]> {
+  // what status and /metrics say of the bucket, not awaited: the caller audits the purges first, without waiting for a listing
   try {
     const purged = await purgeListedTrash(ctx, bucket, trashForMs);
-    await refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now()); // what status and /metrics say of the bucket
+    void refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now());
     return purged;
   } catch (err) {
-    await refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now(), err as Error);
+    void refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now(), err as Error);
     throw err;
   }
 }
