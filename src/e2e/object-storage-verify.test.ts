@@ -1,4 +1,4 @@
-// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, seven server starts, one scrub step, one gateway restart: about 45 s here.
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, seven server starts, a few scrub steps: about 42 s here.
 //
 // `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics on an
 // S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
@@ -65,6 +65,7 @@ interface VerifyLine {
   ok: boolean;
   bucket?: string;
   damaged: { reason: string }[];
+  problem?: string;
 }
 
 /** Scrapes /metrics on `port`: each sample's "name{labels}" and value. */
@@ -163,12 +164,38 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     expect(await trashed()).toEqual(files.slice(0, 2));
   }, 60_000);
 
-  test("the scheduled scrub reads the bucket's objects too", async () => {
+  // an older archive of the name that only the bucket holds (as with keep > 1 after a cache rebuild): a copy
+  // of the live object under an earlier name, with the live one's signed record (which attests another file)
+  const older = "backup-site-00-00-00-2026-01-01.tar.gz";
+  const signedKey = (file: string) => `${PREFIX}/.hashrelay/signed/web01/${file}.json`;
+
+  test("server verify checks a live object the cache lacks against its signed record", async () => {
+    const s3 = adminClient();
+    await s3.copyObject(keyOf(files[2]!), keyOf(older));
+    await s3.copyObject(signedKey(files[2]!), signedKey(older));
+    const url = `s3://${BUCKET}/${keyOf(older)}`;
+    const misattested = serverVerify(world);
+    expect(misattested.status).toBe(1);
+    const problem = "its archive id, digest or size is not what its signed receipt attests";
+    expect(misattested.lines.find((l) => l.bucket === url)).toMatchObject({ ok: false, problem });
+    const book = path.join(world.dir, "cache", ".hashrelay", "damaged.json");
+    expect(fs.readFileSync(book, "utf8")).toContain(older);
+    await s3.deleteObject(signedKey(older)); // without a record: its members alone, which inflate
+    const unsigned = serverVerify(world);
+    expect(unsigned.lines.find((l) => l.bucket === url)).toMatchObject({ ok: true });
+    expect(fs.readFileSync(book, "utf8")).not.toContain(older); // found whole again: the record dropped
+  }, 60_000);
+
+  test("the scheduled scrub reads the bucket's objects too, the cache's and those it lacks", async () => {
+    const s3 = adminClient();
+    await s3.copyObject(signedKey(files[2]!), signedKey(older)); // misattested again
     await damageObject(keyOf(files[2]!));
     const scrubbing = await restart({ extra: "  scrub: 10s\n" });
     await scrubbing.waitForLog(`scrub: web01/${files[2]} is damaged`, 30_000);
+    await scrubbing.waitForLog(`scrub: web01/${older} is damaged`, 30_000);
     const status = runBinary(["status", "--config", world.serverConfig]);
     expect(status.stdout).toContain(`DAMAGED web01/${files[2]}  found by scrub`);
+    for (const key of [keyOf(older), signedKey(older)]) await s3.deleteObject(key);
   }, 60_000);
 
   test("the bucket's trash keeps the last good archive while every live one is damaged (trashVersions, trashFor)", async () => {

@@ -50,6 +50,7 @@ export class ScheduledScrub {
       try {
         // no client lock: reading a large archive takes long, and a commit must not wait for it; an archive
         // trashed meanwhile is read through to its end all the same (the open file stays), which is harmless
+        // left the index since the plan (trashed): skipped; an object only the bucket holds is read there
         if (!ctx.index.archive(a.client, a.file) && !bucketOnly.has(a)) continue;
         const result = await verifyArchive(ctx, a.client, a.file, "scrub");
         next.readAt[key] = ctx.now();

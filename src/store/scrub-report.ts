@@ -18,7 +18,7 @@ export interface ScrubReport {
   damaged: DamagedMember[];
   /** Why it is damaged when no member can be named: its size, or its digest against the receipt's. */
   problem?: string;
-  /** True when no member is damaged and the size is right. */
+  /** True when no member is damaged and there is no problem (size and digest right). */
   ok: boolean;
   /** On an S3 storage: the bucket's object of the archive, checked the same way (null: the bucket holds none). */
   inBucket?: ScrubReport | null;
