@@ -1,4 +1,5 @@
 // Server counters and the Prometheus text exposition (format 0.0.4) of counters plus a storage snapshot.
+import type { BucketUsage } from "../store/bucket-usage.ts";
 import type { AdmissionCounts } from "./admission.ts";
 
 /** One stored archive as the metrics see it: the latest of its client and name. */
@@ -22,6 +23,8 @@ export interface StorageSnapshot {
   space?: SpaceSnapshot;
   /** The scheduled scrub and what is known damaged; absent before the store is open. */
   scrub?: ScrubSnapshot;
+  /** On an S3 storage: its URL and the bucket as last listed (null before the first listing); the rest is the cache's. */
+  bucket?: { url: string; usage: BucketUsage | null };
 }
 
 /** What the scheduled scrub did (since the store was first scrubbed) and the archives known damaged (store/damage-book.ts). */
@@ -120,6 +123,7 @@ export class ServerMetrics {
     storageFamilies(out, storage);
     if (storage.space) spaceFamilies(out, storage.space);
     if (storage.scrub) scrubFamilies(out, storage.scrub);
+    if (storage.bucket) bucketFamilies(out, storage.bucket.url, storage.bucket.usage);
     out.family("hashrelay_start_time_seconds", "gauge", "When the server process started (Unix time).", [[{}, this.startedAtMs / 1000]]);
     return out.text();
   }
@@ -250,9 +254,11 @@ function storageFamilies(out: Exposition, storage: StorageSnapshot): void {
   );
   out.family("hashrelay_trash_bytes", "gauge", "Bytes of superseded archives waiting in .trash.", [[{}, storage.trashBytes]]);
   out.family("hashrelay_trash_items", "gauge", "Superseded archives waiting in .trash.", [[{}, storage.trashItems]]);
-  out.family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage, trash included.", [[{}, storage.usedBytes]]);
+  out.family("hashrelay_storage_used_bytes", "gauge", "Bytes of archives in storage (on S3: in its cache), trash included.", [
+    [{}, storage.usedBytes],
+  ]);
   if (storage.freeBytes !== null)
-    out.family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (for this user).", [
+    out.family("hashrelay_storage_free_bytes", "gauge", "Free bytes on the storage file system (on S3: the cache's), for this user.", [
       [{}, storage.freeBytes],
     ]);
 }
@@ -317,6 +323,40 @@ function scrubFamilies(out: Exposition, scrub: ScrubSnapshot): void {
     [...scrub.damaged]
       .sort((a, b) => a.client.localeCompare(b.client) || a.file.localeCompare(b.file))
       .map((d) => [{ client: d.client, name: d.name, file: d.file }, 1]),
+  );
+}
+
+/** An S3 storage's bucket, from the purge's last listing (at most a minute old; never listed per scrape). */
+function bucketFamilies(out: Exposition, url: string, usage: BucketUsage | null): void {
+  const info = { url, endpoint: usage?.endpoint ?? "" };
+  out.family("hashrelay_bucket_info", "gauge", "The S3 bucket the archives are stored in (server.storage).", [[info, 1]]);
+  if (!usage) return;
+  out.family("hashrelay_bucket_reachable", "gauge", "1 when the server's last listing of the bucket succeeded.", [
+    [{}, usage.reachable ? 1 : 0],
+  ]);
+  if (usage.listedAt)
+    out.family("hashrelay_bucket_listed_timestamp_seconds", "gauge", "When the bucket was last listed whole (Unix time).", [
+      [{}, Date.parse(usage.listedAt) / 1000],
+    ]);
+  if (usage.lastErrorAt)
+    out.family("hashrelay_bucket_last_error_timestamp_seconds", "gauge", "When a request to the bucket last failed (Unix time).", [
+      [{}, Date.parse(usage.lastErrorAt) / 1000],
+    ]);
+  const places = (live: number, trash: number): Sample[] => [
+    [{ place: "live" }, live],
+    [{ place: "trash" }, trash],
+  ];
+  out.family(
+    "hashrelay_bucket_objects",
+    "gauge",
+    "Archive objects in the bucket, live and trashed.",
+    places(usage.liveObjects, usage.trashObjects),
+  );
+  out.family(
+    "hashrelay_bucket_bytes",
+    "gauge",
+    "Bytes of archive objects in the bucket, live and trashed.",
+    places(usage.liveBytes, usage.trashBytes),
   );
 }
 

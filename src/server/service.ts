@@ -7,6 +7,7 @@ import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { Logger } from "../io/log.ts";
 import { listenMetrics, type MetricsListener } from "../io/metrics-http.ts";
 import type { ServiceNotifier } from "../io/sd-notify.ts";
+import { readBucketUsage } from "../store/bucket-usage.ts";
 import { DERIVED_DIR, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName } from "../store/trash.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
@@ -259,6 +260,8 @@ export class ServerService {
       held: (store?.holds() ?? []).map((h) => ({ client: h.client, name: h.name })),
       ...(store && config ? { space: spaceSnapshot(store, config, archiveBytes, trash.byClient) } : {}),
       ...(store ? { scrub: scrubSnapshot(store) } : {}),
+      // the file the purge's listing wrote: a scrape never lists the bucket
+      ...(config?.server.bucket ? { bucket: { url: config.server.bucket.url, usage: readBucketUsage(config.server.storage) } } : {}),
     };
   }
 

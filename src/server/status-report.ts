@@ -7,6 +7,7 @@ import { daemonInfo, daemonLine, type DaemonInfo } from "../daemon/daemon-status
 import { formatAge, when } from "../daemon/status-line.ts";
 import type { ServerConfig } from "../io/config-file.ts";
 import { readSharingState, type SharingState } from "../store/block-sharing.ts";
+import { readBucketUsage, type BucketUsage } from "../store/bucket-usage.ts";
 import { readHolds, type Hold } from "../store/holds.ts";
 import { StoreLayout, TRASH_DIR } from "../store/layout.ts";
 import { isTrashItemName, readSidecar } from "../store/trash.ts";
@@ -47,7 +48,10 @@ export interface TrashStatus {
 }
 
 export interface ServerStatus {
+  /** The storage folder: on an S3 storage, the bucket's cache (usedBytes, freeBytes and minFreeBytes are the cache's). */
   storage: string;
+  /** On an S3 storage: its URL and what the server's last listing found (null before the first; bucket-usage.ts). */
+  bucket?: { url: string; usage: BucketUsage | null };
   usedBytes: number;
   freeBytes: number | null;
   /** server.minFree: what the disk keeps free (uploads that would take it are refused NO_SPACE). */
@@ -93,6 +97,7 @@ export async function serverStatus(config: ServerConfig, now: Date): Promise<Ser
   }
   return {
     storage: server.storage,
+    ...(server.bucket ? { bucket: { url: server.bucket.url, usage: readBucketUsage(server.storage) } } : {}),
     usedBytes: stored.reduce((n, s) => n + s.bytes, 0) + trashBytes,
     freeBytes: freeBytes(server.storage),
     minFreeBytes: server.minFreeBytes,
@@ -194,8 +199,10 @@ function readdirOrEmpty(dir: string): string[] {
 /** The report as the terminal shows it; `config` is the file on disk (its path and hash). */
 export function serverStatusLines(s: ServerStatus, config: { file: string; hash: string }, now: Date): string[] {
   const free = `${s.freeBytes === null ? "free space unknown" : `${formatSize(s.freeBytes)} free`} (keeps ${formatSize(s.minFreeBytes)})`;
+  const storage = s.bucket ? `storage ${s.bucket.url}, cache ${s.storage}` : `storage ${s.storage}`;
   const lines = [
-    `HashRelay server — storage ${s.storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`,
+    `HashRelay server — ${storage}: ${formatSize(s.usedBytes)} used, ${free} — config ${config.file} (sha256 ${config.hash.slice(0, 16)})`,
+    ...(s.bucket ? bucketLines(s.bucket.url, s.bucket.usage, now) : []),
     daemonLine(s.daemon, "HashRelay.server", now),
     ...sharingLines(s.sharing),
     "Clients:",
@@ -222,6 +229,16 @@ export function serverStatusLines(s: ServerStatus, config: { file: string; hash:
   lines.push(...stagingLines(s.staging, now));
   lines.push(...holdLines(s.holds, s.unreadableHolds, now));
   lines.push(...scrubLines(s.scrub, now));
+  return lines;
+}
+
+/** The bucket of an S3 storage as the server last listed it (at start and every minute), and its last error. */
+function bucketLines(url: string, usage: BucketUsage | null, now: Date): string[] {
+  if (!usage) return [`Bucket ${url}: not listed yet (the running server lists it at start and every minute)`];
+  const listed = usage.listedAt ? `as listed ${when(usage.listedAt, now)}` : "never listed";
+  const counts = `${usage.liveObjects} live archive(s), ${formatSize(usage.liveBytes)}; trash ${usage.trashObjects} object(s), ${formatSize(usage.trashBytes)}`;
+  const lines = [`Bucket ${url} at ${usage.endpoint}: ${usage.reachable ? "reachable" : "UNREACHABLE"}; ${counts} (${listed})`];
+  if (usage.lastError && usage.lastErrorAt) lines.push(`  last error ${when(usage.lastErrorAt, now)}: ${usage.lastError}`);
   return lines;
 }
 

@@ -1,6 +1,6 @@
 // Reading stored archives: member-by-member scans (to rebuild the index), scrubs, and verified reads of single members.
 import { createHash } from "node:crypto";
-import { open, type FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import { inflateMember, readMemberLength } from "../archive/gzip-member.ts";
 import { fillerLength, leadingFillers } from "../archive/filler.ts";
@@ -48,13 +48,19 @@ export function memberMatches(member: Uint8Array, id: Uint8Array, rawLength: num
   }
 }
 
+/** Bytes read at a position, as FileHandle.read does: an open file, or an object read by ranged GETs (bucket-object-reader.ts). */
+export interface ReadableAt {
+  /** Reads up to `length` bytes at `position` into `buffer` from `offset`; 0 bytes read: the end. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
 /** Reads exactly `length` bytes at `position`; throws STORAGE naming `what` on a short read. */
-export async function readExactly(handle: FileHandle, position: number, length: number, what: string): Promise<Uint8Array> {
+export async function readExactly(handle: ReadableAt, position: number, length: number, what: string): Promise<Uint8Array> {
   return readExactlyInto(handle, position, new Uint8Array(length), what);
 }
 
 /** Fills `out` with the bytes at `position` and returns it; throws STORAGE naming `what` on a short read. */
-export async function readExactlyInto(handle: FileHandle, position: number, out: Uint8Array, what: string): Promise<Uint8Array> {
+export async function readExactlyInto(handle: ReadableAt, position: number, out: Uint8Array, what: string): Promise<Uint8Array> {
   const length = out.length;
   let done = 0;
   while (done < length) {
@@ -74,11 +80,24 @@ export async function readExactlyInto(handle: FileHandle, position: number, out:
  */
 export async function scanArchive(path: string, spool?: string | false): Promise<ScannedArchive> {
   const handle = await open(path, "r");
+  try {
+    const stats = await handle.stat();
+    return { ...(await scanReadable(handle, path, stats.size, spool)), mtimeMs: stats.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** scanArchive of the `size` bytes `handle` reads (`path` names them in errors), without a modification time. */
+export async function scanReadable(
+  handle: ReadableAt,
+  path: string,
+  size: number,
+  spool?: string | false,
+): Promise<Omit<ScannedArchive, "mtimeMs">> {
   const members = new MemberTable(spool || undefined);
   let count = 0;
   try {
-    const stats = await handle.stat();
-    const size = stats.size;
     if (size === 0) throw new HashRelayError("STORAGE", `${path} is empty`);
     const archiveId = new ArchiveIdHasher();
     const fileHash = createHash("sha256");
@@ -118,12 +137,10 @@ export async function scanArchive(path: string, spool?: string | false): Promise
     }
     if (afterFiller) throw damaged(path, position, "fillers with no member after them");
     const digests = { piecesSha256: pieces.digest(), fileSha256: fileHash.digest("hex") };
-    return { members, count, archiveId: archiveId.digest(), ...digests, size, mtimeMs: stats.mtimeMs };
+    return { members, count, archiveId: archiveId.digest(), ...digests, size };
   } catch (err) {
     members.dispose();
     throw err;
-  } finally {
-    await handle.close();
   }
 }
 
@@ -134,7 +151,7 @@ class ScanWindow {
   private length = 0;
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: ReadableAt,
     private readonly path: string,
     private readonly size: number,
   ) {
@@ -185,26 +202,36 @@ export async function scrubArchive(
 ): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const handle = await open(path, "r");
   try {
-    const size = (await handle.stat()).size;
-    const damaged: DamagedMember[] = [];
-    const digest = new FileDigestHasher(kind);
-    let index = 0;
-    let end = 0;
-    for (const m of members) {
-      const problem = await memberProblem(handle, path, m, end, digest);
-      if (problem) damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason: problem });
-      end = m.offset + m.length;
-      index++;
-    }
-    return { damaged, checked: index, size, digest: digest.result() };
+    return await scrubReadable(handle, path, (await handle.stat()).size, members, kind);
   } finally {
     await handle.close();
   }
 }
 
+/** scrubArchive of the `size` bytes `handle` reads (`path` names them in the reasons). */
+export async function scrubReadable(
+  handle: ReadableAt,
+  path: string,
+  size: number,
+  members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>,
+  kind: FileDigest,
+): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
+  const damaged: DamagedMember[] = [];
+  const digest = new FileDigestHasher(kind);
+  let index = 0;
+  let end = 0;
+  for (const m of members) {
+    const problem = await memberProblem(handle, path, m, end, digest);
+    if (problem) damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason: problem });
+    end = m.offset + m.length;
+    index++;
+  }
+  return { damaged, checked: index, size, digest: digest.result() };
+}
+
 /** Why member `m` (and the fillers from `from` up to it) is damaged, or null when it inflates to its chunk id. Adds what it read to `digest`. Never throws. */
 async function memberProblem(
-  handle: FileHandle,
+  handle: ReadableAt,
   path: string,
   m: { id: string; offset: number; length: number; rawLength: number },
   from: number,

@@ -62,7 +62,10 @@ async function publish(ctx: StoreContext, bucket: BucketArchives, row: ArchiveRo
   const oldKey = previous ? bucket.archiveKey(client, previous.file) : "";
   // the cached predecessor is a source only when the bucket holds it, whole
   const oldInBucket = previous !== undefined && (await bucket.s3.headObject(oldKey))?.size === previous.size;
-  const old = oldInBucket ? [...placedMembers(ctx, client, previous.file)] : [];
+  // a member found damaged (in the cache or the bucket: the same offsets) is never copied: its part would fail its check
+  const old = oldInBucket
+    ? [...placedMembers(ctx, client, previous.file)].filter((m) => !ctx.damage.isDamagedAt(client, previous.file, m.offset))
+    : [];
   const plan = planCompose(composePieces(placedMembers(ctx, client, file), old, row.size));
   // a client of its own: its traffic is this publish's alone, while other clients' publish at once
   const s3 = new S3Client(bucket.s3.target);

@@ -2,7 +2,9 @@
 import { parseArchiveFileName } from "../archive/naming.ts";
 import { copyObjectAnySize } from "../io/s3-compose.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
-import { trashedFile } from "./damage-guard.ts";
+import { listBucketTrashed } from "./bucket-trashed.ts";
+import { refreshBucketUsage } from "./bucket-usage.ts";
+import { sparedFromPurge, trashedFile } from "./damage-guard.ts";
 import type { StoreContext } from "./store-context.ts";
 import { listTrash, purgeExpired, type TrashItem } from "./trash.ts";
 
@@ -11,10 +13,27 @@ import { listTrash, purgeExpired, type TrashItem } from "./trash.ts";
  * a commit are tried again (the cache's trash lists them); then every object in `<prefix>/.trash/`
  * trashed (last written) at least `trashForMs` ago is deleted with its signed record, and so is every
  * one beyond the newest server.s3.trashVersions of its (client, source) when that is set. Each
- * version is a whole object (objects share no storage): the cap bounds what trash costs. Returns what
- * it deleted (the caller audits each as a purge). Throws S3Error when the trash cannot be listed; a failed delete is logged.
+ * version is a whole object (objects share no storage): the cap bounds what trash costs. Neither rule
+ * takes the newest good trashed archive of a name whose live archives are all known damaged
+ * (damage-guard.ts, as in the cache's trash). Returns what
+ * it deleted (the caller audits each as a purge). Then, in the background, the bucket is listed once
+ * for `status` and /metrics (bucket-usage.ts; a failure is recorded there as unreachable). Throws S3Error when the trash
+ * cannot be listed; a failed delete is logged.
  */
 export async function purgeBucketTrash(ctx: StoreContext, bucket: BucketArchives, trashForMs: number): Promise<TrashItem[]> {
+  // what status and /metrics say of the bucket, not awaited: the caller audits the purges first, without waiting for a listing
+  try {
+    const purged = await purgeListedTrash(ctx, bucket, trashForMs);
+    void refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now());
+    return purged;
+  } catch (err) {
+    void refreshBucketUsage(ctx.layout, bucket, ctx.log, ctx.now(), err as Error);
+    throw err;
+  }
+}
+
+/** purgeBucketTrash without the usage refresh. */
+async function purgeListedTrash(ctx: StoreContext, bucket: BucketArchives, trashForMs: number): Promise<TrashItem[]> {
   const pending = new Set((await listTrash(ctx.layout, ctx.now(), ctx.log)).map((t) => t.client));
   for (const client of pending) await trashInBucket(ctx, bucket, client);
   const versions = new Map<string, { client: string; file: string; trashedAtMs: number }[]>();
@@ -27,11 +46,17 @@ export async function purgeBucketTrash(ctx: StoreContext, bucket: BucketArchives
     versions.set(key, [...(versions.get(key) ?? []), { client, file: file!, trashedAtMs: Date.parse(o.lastModified ?? "") || ctx.now() }]);
   }
   const cap = bucket.config.trashVersions ?? Number.POSITIVE_INFINITY;
+  // the damage guard: a name whose live archives are all known damaged keeps its newest good trashed one
+  const spared = await sparedFromPurge(ctx, (client) => listBucketTrashed(ctx, bucket, client));
   const purged: TrashItem[] = [];
   for (const list of versions.values()) {
     list.sort((a, b) => b.trashedAtMs - a.trashedAtMs);
     for (const [rank, v] of list.entries()) {
       if (rank < cap && v.trashedAtMs + trashForMs > ctx.now()) continue;
+      if (spared.has(`${v.client}/${v.file}`)) {
+        ctx.log("warn", "bucket.kept-last-good", { client: v.client, file: v.file, note: "every live archive of its name is damaged" });
+        continue;
+      }
       try {
         await bucket.s3.deleteObject(bucket.trashKey(v.client, v.file));
         await bucket.s3.deleteObject(bucket.trashedSignedKey(v.client, v.file));

@@ -1,0 +1,261 @@
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, seven server starts, a few scrub steps: about 42 s here.
+//
+// `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics on an
+// S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
+// where Ceph cannot start. Damage is made by hand in the bucket (a PUT of a copy with one byte changed),
+// so the cache's copy of the same archive stays good.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import path from "node:path";
+import { S3Client } from "../io/s3-client.ts";
+import { BucketArchives } from "../store/bucket-archives.ts";
+import { refreshBucketUsage } from "../store/bucket-usage.ts";
+import { StoreLayout } from "../store/layout.ts";
+import { startCephRgw } from "../testing/ceph-rgw.ts";
+import {
+  ensureBinary,
+  freePort,
+  makeWorld,
+  runBinary,
+  runClientOnce,
+  startServer,
+  writeNoiseFiles,
+  writeServerConfig,
+  type ServerProcess,
+  type World,
+} from "../testing/e2e-harness.ts";
+
+const MiB = 1024 * 1024;
+const BUCKET = "hashrelay-verify";
+const PREFIX = "site-v";
+const rgw = await startCephRgw();
+afterAll(() => rgw?.stop());
+
+/** A client of the test bucket, as an admin's own tool would be. */
+function adminClient(): S3Client {
+  const { endpoint, region, credentials } = rgw!;
+  return new S3Client({ endpoint, region, bucket: BUCKET, pathStyle: true, credentials, timeoutMs: 30_000 });
+}
+
+/** The world's server config on the bucket (credentials from a 0600 file), with `extra` lines under server:. */
+function useBucket(world: World, options: { trashFor?: string; trashVersions?: number; extra?: string } = {}): void {
+  const credentials = path.join(world.dir, "s3.credentials");
+  const { accessKeyId, secretAccessKey } = rgw!.credentials;
+  fs.writeFileSync(credentials, `[default]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secretAccessKey}\n`, {
+    mode: 0o600,
+  });
+  writeServerConfig(world, [{ name: "web01", key: world.clientPub }], { trashFor: options.trashFor ?? "48h" });
+  const cap = options.trashVersions ? `    trashVersions: ${options.trashVersions}\n` : "";
+  const s3 = `  storage: s3://${BUCKET}/${PREFIX}\n  s3:\n    endpoint: ${rgw!.endpoint}\n    region: ${rgw!.region}\n    credentials: ./s3.credentials\n${cap}  cache: ./cache\n${options.extra ?? ""}`;
+  fs.writeFileSync(world.serverConfig, fs.readFileSync(world.serverConfig, "utf8").replace("  storage: ./nas\n", s3));
+}
+
+/** Object `key` replaced by a copy with the byte at a third of it flipped (a member's deflate data). */
+async function damageObject(key: string): Promise<void> {
+  const s3 = adminClient();
+  const bytes = await s3.getBytes(key);
+  bytes[Math.floor(bytes.length / 3)]! ^= 0x10;
+  await s3.putObject(key, bytes);
+}
+
+interface VerifyLine {
+  client: string;
+  file: string;
+  trash: boolean;
+  ok: boolean;
+  bucket?: string;
+  damaged: { reason: string }[];
+  problem?: string;
+}
+
+/** Scrapes /metrics on `port`: each sample's "name{labels}" and value. */
+async function scrape(port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^(\S+) (\S+)$/.exec(line);
+    if (match && !line.startsWith("#")) samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
+}
+
+/** `hashrelay server verify --json`: its exit status and lines. */
+function serverVerify(world: World): { status: number | null; lines: VerifyLine[] } {
+  const run = runBinary(["server", "verify", "--json", "--config", world.serverConfig]);
+  expect(run.stderr).toBe("");
+  return { status: run.status, lines: (JSON.parse(run.stdout) as { archives: VerifyLine[] }).archives };
+}
+
+describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real Ceph RGW", () => {
+  let world: World;
+  let server: ServerProcess | null = null;
+  const site = () => path.join(world.dir, "site");
+  const keyOf = (file: string) => `${PREFIX}/web01/${file}`;
+  const trashed = async () => {
+    const keys: string[] = [];
+    for await (const o of adminClient().listAllObjects(`${PREFIX}/.trash/web01/`)) if (!o.key.endsWith(".json")) keys.push(o.key);
+    return keys.map((k) => path.basename(k));
+  };
+  /** One client tick that must succeed; the archive it stored. */
+  const backup = () => {
+    const run = runClientOnce(world);
+    expect([run.status, run.report.results[0]!.error]).toEqual([0, undefined]);
+    return run.report.results[0]!.archive!;
+  };
+  const restart = async (options: Parameters<typeof useBucket>[1] = {}) => {
+    await server?.stop();
+    useBucket(world, options);
+    server = await startServer(world);
+    return server;
+  };
+  const files: string[] = [];
+
+  beforeAll(async () => {
+    ensureBinary();
+    await adminClient().createBucket();
+    world = await makeWorld(["./site"]);
+    writeNoiseFiles(site(), 1, 4, MiB, "f");
+  });
+  afterAll(() => server?.stop("SIGKILL"));
+
+  test("server verify finds an object damaged in the bucket though the cached copy is good; the next backup replaces it", async () => {
+    await restart();
+    files.push(backup());
+    await Bun.sleep(1100); // archive names carry the second
+    writeNoiseFiles(site(), 2, 1, MiB, "f-1");
+    files.push(backup());
+    const [, second] = files;
+    expect(await trashed()).toEqual([files[0]!]);
+    await server!.stop();
+    server = null;
+
+    await damageObject(keyOf(second!));
+    const found = serverVerify(world);
+    expect(found.status).toBe(1);
+    const url = `s3://${BUCKET}/${keyOf(second!)}`;
+    const lines = found.lines.filter((l) => l.file === second);
+    expect(lines.map((l) => [l.bucket ?? "cache", l.ok])).toEqual([
+      ["cache", true],
+      [url, false],
+    ]);
+    expect(lines[1]!.damaged[0]!.reason).toStartWith("in the bucket: ");
+    const trashUrl = (file: string) => `s3://${BUCKET}/${PREFIX}/.trash/web01/${file}`;
+    expect(found.lines.filter((l) => l.trash).map((l) => [l.bucket, l.ok])).toEqual([[trashUrl(files[0]!), true]]);
+    const book = fs.readFileSync(path.join(world.dir, "cache", ".hashrelay", "damaged.json"), "utf8");
+    expect(book).toContain(second!);
+
+    // as for a damaged local archive: the next tick stores the source again, composed without the damaged bytes
+    await Bun.sleep(1100);
+    await restart();
+    files.push(backup());
+    expect(files[2]).not.toBe(second);
+    await server!.stop();
+    server = null;
+    const again = serverVerify(world);
+    expect(again.status).toBe(1); // the damaged object, now in the bucket's trash, is scanned there
+    expect(again.lines.filter((l) => l.file === files[2]).map((l) => [l.bucket ?? "cache", l.ok])).toEqual([
+      ["cache", true],
+      [`s3://${BUCKET}/${keyOf(files[2]!)}`, true],
+    ]);
+    expect(again.lines.filter((l) => l.trash).map((l) => [l.bucket, l.ok])).toEqual([
+      [trashUrl(files[0]!), true],
+      [trashUrl(files[1]!), false],
+    ]);
+    expect(await trashed()).toEqual(files.slice(0, 2));
+  }, 60_000);
+
+  // an older archive of the name that only the bucket holds (as with keep > 1 after a cache rebuild): a copy
+  // of the live object under an earlier name, with the live one's signed record (which attests another file)
+  const older = "backup-site-00-00-00-2026-01-01.tar.gz";
+  const signedKey = (file: string) => `${PREFIX}/.hashrelay/signed/web01/${file}.json`;
+
+  test("server verify checks a live object the cache lacks against its signed record", async () => {
+    const s3 = adminClient();
+    await s3.copyObject(keyOf(files[2]!), keyOf(older));
+    await s3.copyObject(signedKey(files[2]!), signedKey(older));
+    const url = `s3://${BUCKET}/${keyOf(older)}`;
+    const misattested = serverVerify(world);
+    expect(misattested.status).toBe(1);
+    const problem = "its archive id, digest or size is not what its signed receipt attests";
+    expect(misattested.lines.find((l) => l.bucket === url)).toMatchObject({ ok: false, problem });
+    const book = path.join(world.dir, "cache", ".hashrelay", "damaged.json");
+    expect(fs.readFileSync(book, "utf8")).toContain(older);
+    await s3.deleteObject(signedKey(older)); // without a record: its members alone, which inflate
+    const unsigned = serverVerify(world);
+    expect(unsigned.lines.find((l) => l.bucket === url)).toMatchObject({ ok: true });
+    expect(fs.readFileSync(book, "utf8")).not.toContain(older); // found whole again: the record dropped
+  }, 60_000);
+
+  test("the scheduled scrub reads the bucket's objects too, the cache's and those it lacks", async () => {
+    const s3 = adminClient();
+    await s3.copyObject(signedKey(files[2]!), signedKey(older)); // misattested again
+    await damageObject(keyOf(files[2]!));
+    const scrubbing = await restart({ extra: "  scrub: 10s\n" });
+    await scrubbing.waitForLog(`scrub: web01/${files[2]} is damaged`, 30_000);
+    await scrubbing.waitForLog(`scrub: web01/${older} is damaged`, 30_000);
+    const status = runBinary(["status", "--config", world.serverConfig]);
+    expect(status.stdout).toContain(`DAMAGED web01/${files[2]}  found by scrub`);
+    for (const key of [keyOf(older), signedKey(older)]) await s3.deleteObject(key);
+  }, 60_000);
+
+  test("the bucket's trash keeps the last good archive while every live one is damaged (trashVersions, trashFor)", async () => {
+    // live: files[2], damaged (the scrub); trash: files[0] good, files[1] damaged and newer
+    const [good, bad] = files;
+    const capped = await restart({ trashVersions: 1 });
+    await capped.waitForLog("bucket.kept-last-good");
+    expect(await trashed()).toEqual([good!, bad!]);
+    const expired = await restart({ trashFor: "1s" });
+    await expired.waitForLog("reason=trashFor");
+    await expired.waitForLog("bucket.kept-last-good");
+    expect(await trashed()).toEqual([good!]);
+  }, 60_000);
+
+  test("status and /metrics report the bucket beside the cache: reachable, its objects; unreachable with the last error", async () => {
+    const port = await freePort();
+    const startedAt = Date.now() / 1000;
+    const running = await restart({ extra: `  metrics: 127.0.0.1:${port}\n` });
+    await running.waitForLog(`metrics on http://127.0.0.1:${port}/metrics`);
+    // the purge at start lists the bucket once; a scrape only reads what it found (until then, an earlier server's listing)
+    const url = `s3://${BUCKET}/${PREFIX}`;
+    let samples = await scrape(port);
+    while (!((samples.get("hashrelay_bucket_listed_timestamp_seconds") ?? 0) >= startedAt)) samples = await scrape(port);
+    const sizes = async (prefix: string) => {
+      const found: number[] = [];
+      for await (const o of adminClient().listAllObjects(prefix)) if (o.key.endsWith(".tar.gz")) found.push(o.size);
+      return found;
+    };
+    const [live, trash] = [await sizes(`${PREFIX}/web01/`), await sizes(`${PREFIX}/.trash/`)];
+    expect(samples.get(`hashrelay_bucket_info{url="${url}",endpoint="${rgw!.endpoint}"}`)).toBe(1);
+    expect(samples.get("hashrelay_bucket_reachable")).toBe(1);
+    expect(samples.get('hashrelay_bucket_objects{place="live"}')).toBe(live.length);
+    expect(samples.get('hashrelay_bucket_bytes{place="live"}')).toBe(live.reduce((n, b) => n + b, 0));
+    expect(samples.get('hashrelay_bucket_objects{place="trash"}')).toBe(trash.length);
+    expect(samples.get('hashrelay_bucket_bytes{place="trash"}')).toBe(trash.reduce((n, b) => n + b, 0));
+    const status = runBinary(["status", "--config", world.serverConfig]).stdout;
+    expect(status).toContain(`storage ${url}, cache ${path.join(world.dir, "cache")}:`);
+    expect(status).toContain(`Bucket ${url} at ${rgw!.endpoint}: reachable; ${live.length} live archive(s)`);
+
+    // the store down: what the next listing records (the purge's, run here by hand rather than a minute later)
+    await rgw!.killGateway();
+    try {
+      const config = { url, bucket: BUCKET, prefix: PREFIX, pathStyle: true };
+      const usage = await refreshBucketUsage(
+        new StoreLayout(path.join(world.dir, "cache")),
+        new BucketArchives(adminClient(), config),
+        () => {},
+        Date.now(),
+      );
+      expect(usage.reachable).toBe(false);
+      samples = await scrape(port);
+      expect(samples.get("hashrelay_bucket_reachable")).toBe(0);
+      expect(samples.get("hashrelay_bucket_last_error_timestamp_seconds")).toBeGreaterThan(0);
+      expect(samples.get('hashrelay_bucket_objects{place="live"}')).toBe(live.length); // as last listed
+      const down = runBinary(["status", "--config", world.serverConfig]).stdout;
+      expect(down).toContain(`Bucket ${url} at ${rgw!.endpoint}: UNREACHABLE;`);
+      expect(down).toContain("\n  last error ");
+      expect(down).toContain(`: ${usage.lastError}\n`);
+    } finally {
+      await rgw!.restartGateway();
+    }
+  }, 60_000);
+});
