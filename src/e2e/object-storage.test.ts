@@ -160,6 +160,7 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     useBucket(world, { trashFor: "1s" });
     server = await startServer(world);
     await server.waitForLog("reason=trashFor");
+    await server.waitForLog(/purged web01\/\S+ \(in trash since/); // the daemon logs it after the audit line
     expect(await objects(`${PREFIX}/.trash/`)).toEqual([]);
     expect(fs.readFileSync(path.join(world.dir, "cache", ".audit", "audit.log"), "utf8")).toContain('"event":"purge"');
   });
