@@ -53,7 +53,7 @@ export async function transferArchive(
     const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null);
     const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id)) : null;
     const pipeline = new PagePipeline({
-      offer: (page) => offerPage(replies, page, base),
+      offer: (page) => offerPage(replies, page, base, session.version >= 4),
       prepare: (page, needed) => choice.outcomesOf(page, needed),
       send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
     });
