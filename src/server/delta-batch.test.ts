@@ -45,11 +45,13 @@ async function setUp() {
   const index = new BlockIndex(base.raws.map((raw) => blocksOf(sha256(raw), raw)));
   const placeOf = (id: Uint8Array) => base.entries.findIndex((e) => Buffer.from(e.id).equals(Buffer.from(id)));
   const delta = (i: number, raw: Uint8Array) => ({ index: i, raw, pieces: deltaPieces(blocksOf(sha256(raw), raw), index).pieces });
-  const body = encodeDeltaBatch([delta(1, raws[1]!), delta(3, raws[3]!)], placeOf);
+  // a version-4 session's batches (the default here): the literal stream with its context as dictionary
+  const body = encodeDeltaBatch([delta(1, raws[1]!), delta(3, raws[3]!)], placeOf, true);
+  const plainBody = encodeDeltaBatch([delta(1, raws[1]!), delta(3, raws[3]!)], placeOf);
   // the same pieces over other literal bytes: it rebuilds, but not the chunk the entry names
   const other = raws[3]!.slice();
   other[5_002]! ^= 0x01;
-  const forged = encodeDeltaBatch([delta(1, raws[1]!), { ...delta(3, raws[3]!), raw: other }], placeOf);
+  const forged = encodeDeltaBatch([delta(1, raws[1]!), { ...delta(3, raws[3]!), raw: other }], placeOf, true);
   // version 4: chunks 1 and 3 as derived entries (no ids), between copies of base entries 0 and 2
   const derivedPage = encodeDiffPage(
     0,
@@ -62,7 +64,7 @@ async function setUp() {
     ],
     true,
   );
-  return { store, base, next, body, forged, derivedPage };
+  return { store, base, next, body, plainBody, forged, derivedPage };
 }
 
 /** Offers the new archive against `base` with `page` as its one MANIFEST_DIFF; returns what the NEED asks for. */
@@ -104,6 +106,23 @@ describe("delta batches through a session", () => {
     expect(await endedWith(old)).toBe("BAD_FRAME");
     await served.served;
     expect(store.list(CLIENT_NAME)).toHaveLength(1);
+  });
+
+  test("in a version-3 session the literal stream has no dictionary: that batch is stored, the version-4 one is not", async () => {
+    for (const [batch, stored] of [
+      ["plain", true],
+      ["with context", false],
+    ] as const) {
+      const { store, base, next, body, plainBody } = await setUp();
+      const served = serveOverMemory(store);
+      const old = await openClientSession(served.clientEnd, CLIENT_IDENTITY, SERVER_IDENTITY.publicKey, { version: 3 });
+      await offerAgainst(old, base, next);
+      await old.sendBinary(FrameType.SEALED_DELTA_BATCH, batch === "plain" ? plainBody : body);
+      await old.sendControl({ type: "commit", manifest: signedManifest(archiveFileName("etc", new Date(T0 + 60_000)), next, T0) });
+      if (stored) expect(await old.receive(5_000)).toMatchObject({ kind: "control", message: { type: "receipt" } });
+      else expect(await endedWith(old)).not.toBe("no error");
+      expect(store.latest(CLIENT_NAME, "etc")?.archiveId).toBe(stored ? next.archiveId : base.archiveId);
+    }
   });
 });
 

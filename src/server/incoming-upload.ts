@@ -141,7 +141,8 @@ export class IncomingUpload {
   /** A DELTA_BATCH (version 3, §8.9): each chunk rebuilt and checked as the CHUNK of its index, in order. */
   private async receiveBatch(payload: Uint8Array): Promise<void> {
     if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-    const chunks = rebuildBatch(payload, (i) => this.upload.entryAt(i)?.rawLength, this.base, this.deltaSources);
+    const rawLengthOf = (i: number) => this.upload.entryAt(i)?.rawLength;
+    const chunks = rebuildBatch(payload, rawLengthOf, this.base, this.deltaSources, this.scope.session.version >= 4);
     for (const [i, { index, raw }] of chunks.entries()) {
       await this.staged(this.upload.addRawChunk(index, raw));
       // what crossed the wire: the batch, counted with its first chunk
