@@ -11,7 +11,7 @@ export type DiffOp =
   | { kind: "new"; entries: ManifestEntry[] }
   | { kind: "derived"; rawLengths: number[] };
 
-/** The id a derived entry has until its chunk arrives: no chunk's (SHA-256 of nothing is not all zeros). */
+/** The id a derived entry has until its chunk arrives: all zeros, which is no chunk's SHA-256 short of a preimage. */
 export const UNKNOWN_ID = new Uint8Array(32);
 
 /** The base manifest as a diff reads it (the client reads its own from disk, client/source-index). */

@@ -65,8 +65,8 @@ export class Upload implements UploadHandle {
    * this client's stored archives or its staging pool (chunks of its earlier, unfinished uploads)
    * have it, or when it repeats an earlier entry of this upload. One index probe per entry not in
    * `knownStored`. `derived`: the page places of derived entries (PROTOCOL.md §8.5), always needed,
-   * whose ids are those of the chunks that arrive for them. Throws BAD_FRAME on an out-of-order or oversized page, a malformed entry, or a
-   * closed upload.
+   * whose ids are those of the chunks that arrive for them. Throws BAD_FRAME on an out-of-order or
+   * oversized page, a malformed entry, or a closed upload.
    */
   addManifestPage(firstIndex: number, entries: readonly ManifestEntry[], derived: readonly number[] = []): boolean[] {
     this.assertOpen();
@@ -84,8 +84,9 @@ export class Upload implements UploadHandle {
   /**
    * Accepts the gzip member of chunk `index`. Throws synchronously: BAD_FRAME when that chunk was
    * not asked for (or already received) or the upload is closed; HASH_MISMATCH "chunk N of NAME does
-   * not match its id" when the member does not inflate to exactly the entry's raw length and id —
-   * nothing is stored then; what staging failed with before (NO_SPACE, QUOTA, STORAGE). The returned promise resolves once
+   * not match its id" when the member does not inflate to exactly the entry's raw length and id (a
+   * derived entry: its raw length, and its id becomes that of the bytes, deriveId) — nothing is stored
+   * then; what staging failed with before (NO_SPACE, QUOTA, STORAGE). The returned promise resolves once
    * the member is written to staging and never rejects: a write failure surfaces at commit().
    * `member` is written from as it is (no copy): the caller must not change it before that promise resolves.
    */
@@ -110,7 +111,7 @@ export class Upload implements UploadHandle {
    * the background: `raw` is handed over). Throws as addChunk: BAD_FRAME when that chunk was not asked
    * for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match its id" when `raw` is
    * not exactly the entry's raw length and id (checked on `raw` itself, before anything is compressed
-   * or stored), what staging failed with before. Resolves as addChunk's promise.
+   * or stored; a derived entry as in addChunk), what staging failed with before. Resolves as addChunk's promise.
    */
   addRawChunk(index: number, raw: Uint8Array): Promise<void> {
     this.expectNeeded(index);
