@@ -1,5 +1,6 @@
-// Version 3's DELTA_BATCH (PROTOCOL.md §8.9): several changed chunks' deltas in one frame, their ops and their literal bytes each one deflate stream.
-import { deflateRawSync } from "node:zlib";
+// Version 3's DELTA_BATCH (PROTOCOL.md §8.9): several changed chunks' deltas in one frame, their ops and their literal bytes each one deflate stream
+// (from version 4, the literal stream a zstd frame with the bytes before each run as dictionary).
+import { constants as zlibConstants, deflateRawSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { HashRelayError } from "../errors.ts";
 import { placeCopy, writeCopyOp, type DeltaPiece } from "./chunk-delta.ts";
 import { CONTEXT_OPS_BOUND } from "./context-delta.ts";
@@ -12,6 +13,16 @@ const OP_COPY = 0x01;
 const OP_BASE_COPY = 0x04;
 const OP_BATCH_LITERAL = 0x06;
 const LEVEL = 9;
+/** Version 4: bytes of a chunk before each literal run that join the literal stream's dictionary, at most. */
+export const BATCH_CONTEXT_BYTES = 1024;
+/** Version 4: the context's bytes at most (its last ones), after its 4-byte prefix. */
+const CONTEXT_MAX = 1 << 20;
+/** Version 4: what the context starts with, so that zstd takes it as raw content, never as a formatted dictionary. */
+const CONTEXT_PREFIX = new TextEncoder().encode("HRBC");
+/** Version 4: zstd level of the literal stream (the client's choice: the server decodes any). */
+const ZSTD_LEVEL = 19;
+/** Version 4: the largest zstd window a server decodes a literal stream with (16 MiB: a batch's literal bytes at most). */
+const ZSTD_WINDOW_LOG_MAX = 24;
 
 /** One chunk of a batch: its index, its raw bytes and the pieces that describe them. */
 export interface BatchedDelta {
@@ -24,8 +35,13 @@ export interface BatchedDelta {
  * The DELTA_BATCH body of `deltas` (ascending indexes, 2 … MAX_BATCH_CHUNKS): u32 firstIndex | u8 n | n − 1
  * varint index gaps | u32 ops length | raw-deflate(every chunk's ops) | raw-deflate(every literal byte, in op
  * order). A copy whose source `baseIndexOf` places in the base is a BASE_COPY (as in §8.7), else a COPY.
+ * `withContext` (a version-4 session): the literal stream is a zstd frame with batchContext as dictionary.
  */
-export function encodeDeltaBatch(deltas: readonly BatchedDelta[], baseIndexOf: (id: Uint8Array) => number): Uint8Array {
+export function encodeDeltaBatch(
+  deltas: readonly BatchedDelta[],
+  baseIndexOf: (id: Uint8Array) => number,
+  withContext = false,
+): Uint8Array {
   const head: number[] = [];
   deltas.forEach((d, i) => {
     if (i > 0) pushVarint(head, d.index - deltas[i - 1]!.index - 1);
@@ -58,7 +74,14 @@ export function encodeDeltaBatch(deltas: readonly BatchedDelta[], baseIndexOf: (
     }
   }
   const packedOps = deflateRawSync(Uint8Array.from(ops), { level: LEVEL });
-  const packedLiterals = literals.length ? deflateRawSync(Buffer.concat(literals), { level: LEVEL }) : new Uint8Array(0);
+  const packedLiterals = !literals.length
+    ? new Uint8Array(0)
+    : withContext
+      ? zstdCompressSync(Buffer.concat(literals), {
+          params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
+          dictionary: batchContext(deltas.map((d) => ({ raw: d.raw, literals: literalRuns(d.pieces) }))),
+        } as object)
+      : deflateRawSync(Buffer.concat(literals), { level: LEVEL });
   const body = new Uint8Array(5 + head.length + 4 + packedOps.length + packedLiterals.length);
   const view = new DataView(body.buffer);
   view.setUint32(0, deltas[0]!.index);
@@ -81,12 +104,15 @@ export interface BatchChunk {
 /**
  * Parses a DELTA_BATCH body (§8.9 rules 1-4): `rawLengthOf(index)` is an announced entry's raw length
  * (undefined: none), `baseId(place)` a base entry's id (undefined past the base). Returns the chunks and
- * their literal bytes, inflated with a bound of their declared total. Throws BAD_FRAME, TOO_LARGE.
+ * their literal bytes, inflated with a bound of their declared total; in a version-4 session decoded
+ * as a zstd frame with the dictionary `dictionaryOf(chunks)` gives (batchContext over their copies
+ * placed). Throws BAD_FRAME, TOO_LARGE, and what `dictionaryOf` throws.
  */
 export function decodeDeltaBatch(
   body: Uint8Array,
   rawLengthOf: (index: number) => number | undefined,
   baseId: (place: number) => Uint8Array | undefined,
+  dictionaryOf?: (chunks: readonly BatchChunk[]) => Uint8Array,
 ): { chunks: BatchChunk[]; literals: Uint8Array } {
   const bad = (why: string) => new HashRelayError("BAD_FRAME", `delta batch: ${why}`);
   const { indexes, at } = batchIndexes(body);
@@ -100,7 +126,8 @@ export function decodeDeltaBatch(
   const total = chunks.reduce((sum, c) => sum + c.literals.reduce((s, l) => s + l.length, 0), 0);
   const packed = body.subarray(at + 4 + opsLength);
   if (total === 0 && packed.length > 0) throw bad("literal bytes without a literal op");
-  const literals = total === 0 ? new Uint8Array(0) : inflateRawBounded(packed, total);
+  const literals =
+    total === 0 ? new Uint8Array(0) : dictionaryOf ? unzstdBounded(packed, total, dictionaryOf(chunks)) : inflateRawBounded(packed, total);
   if (literals.length !== total) throw bad(`literal stream gives ${literals.length} bytes, the ops ${total}`);
   return { chunks, literals };
 }
@@ -174,10 +201,67 @@ function parseOps(
   return chunks;
 }
 
-/** `chunk`'s raw bytes: its copies placed (HASH_MISMATCH for a source `chunkRaw` does not hold), its literal bytes taken from `literals`. */
+/** `chunk`'s raw bytes: its copies placed (placeBatchCopies), its literal bytes taken from `literals`. */
 export function applyBatchChunk(chunk: BatchChunk, literals: Uint8Array, chunkRaw: (id: Uint8Array) => Uint8Array | null): Uint8Array {
+  return fillBatchLiterals(placeBatchCopies(chunk, chunkRaw), chunk, literals);
+}
+
+/** `chunk`'s raw length of bytes with its copies placed (HASH_MISMATCH for a source `chunkRaw` does not hold), zeros where its literal runs go. */
+export function placeBatchCopies(chunk: BatchChunk, chunkRaw: (id: Uint8Array) => Uint8Array | null): Uint8Array {
   const out = new Uint8Array(chunk.rawLength);
   for (const copy of chunk.copies) placeCopy(out, copy.at, copy, chunkRaw);
-  for (const l of chunk.literals) out.set(literals.subarray(l.from, l.from + l.length), l.at);
   return out;
+}
+
+/** `placed` (placeBatchCopies of `chunk`) with its literal runs filled from `literals`; returns it. */
+export function fillBatchLiterals(placed: Uint8Array, chunk: BatchChunk, literals: Uint8Array): Uint8Array {
+  for (const l of chunk.literals) placed.set(literals.subarray(l.from, l.from + l.length), l.at);
+  return placed;
+}
+
+/** A chunk's bytes (at least every copied byte) and where its literal runs lie, in order. */
+export interface ContextSource {
+  raw: Uint8Array;
+  literals: readonly { at: number; length: number }[];
+}
+
+/**
+ * The literal stream's dictionary in a version-4 session (PROTOCOL.md §8.9): "HRBC", then for each
+ * literal run of each chunk, in order, the chunk's bytes before it, back to the end of its previous run
+ * (or the chunk's start) and at most BATCH_CONTEXT_BYTES; of those, the last 1 MiB. Only copied bytes,
+ * so the server has them before it decodes a literal byte.
+ */
+export function batchContext(chunks: readonly ContextSource[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const { raw, literals } of chunks) {
+    let end = 0;
+    for (const run of literals) {
+      parts.push(raw.subarray(Math.max(end, run.at - BATCH_CONTEXT_BYTES), run.at));
+      end = run.at + run.length;
+    }
+  }
+  const all = Buffer.concat(parts);
+  return Buffer.concat([CONTEXT_PREFIX, all.subarray(Math.max(0, all.length - CONTEXT_MAX))]);
+}
+
+/** A version-4 literal stream decoded: at most `total` bytes, a window of at most 16 MiB. TOO_LARGE past it, BAD_FRAME when corrupt. */
+function unzstdBounded(packed: Uint8Array, total: number, dictionary: Uint8Array): Uint8Array {
+  try {
+    return new Uint8Array(
+      zstdDecompressSync(packed, {
+        params: { [zlibConstants.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX },
+        dictionary,
+        maxOutputLength: Math.max(total, 1),
+      } as object),
+    );
+  } catch (err) {
+    if (/larger than|maxOutputLength|too large/i.test((err as Error).message))
+      throw new HashRelayError("TOO_LARGE", `delta batch: the literal stream decodes past ${total} bytes`);
+    throw new HashRelayError("BAD_FRAME", `delta batch: corrupt literal stream: ${(err as Error).message}`);
+  }
+}
+
+/** The literal runs of `pieces`, in the chunk's coordinates. */
+function literalRuns(pieces: readonly DeltaPiece[]): { at: number; length: number }[] {
+  return pieces.flatMap((p) => ("literal" in p ? [{ at: p.literal.start, length: p.literal.length }] : []));
 }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { BaseManifest, decodeDiffPage, diffAgainstBase, encodeDiffPage, expandDiff } from "./manifest-diff.ts";
+import { BaseManifest, diffAgainstBase, expandDiff, UNKNOWN_ID } from "./manifest-diff.ts";
+import { decodeDiffPage, encodeDiffPage } from "./manifest-diff-page.ts";
 import type { ManifestEntry } from "./manifest.ts";
 
 const entry = (n: number): ManifestEntry => ({
@@ -38,7 +39,7 @@ describe("manifest diff", () => {
         const ops = diffAgainstBase(next, new BaseManifest(base));
         const page = decodeDiffPage(encodeDiffPage(7, next.length, ops));
         expect(page.firstIndex).toBe(7);
-        expect(expandDiff(page.ops, base, page.count)).toEqual(next);
+        expect(expandDiff(page.ops, base, page.count)).toEqual({ entries: next, derived: [] });
       }),
       { numRuns: 300 },
     );
@@ -104,5 +105,73 @@ describe("manifest diff", () => {
     hugeNew[8] = 0x02;
     new DataView(hugeNew.buffer).setUint32(9, 0xffffffff);
     expect(() => decodeDiffPage(hugeNew)).toThrow("do not fit");
+  });
+});
+
+describe("manifest diff, version 4 ops (PROTOCOL.md §8.5)", () => {
+  test("compact ops give back the manifest, derived entries as UNKNOWN_ID at their places, whatever the edits", () => {
+    fc.assert(
+      fc.property(editedManifest, fc.integer({ min: 1, max: 4 }), ({ base, next }, every) => {
+        if (next.length === 0) return;
+        // entries not in the base are derived every `every`-th time, else new
+        const derived = (k: number) => k % every === 0;
+        const ops = diffAgainstBase(next, new BaseManifest(base), derived);
+        const page = decodeDiffPage(encodeDiffPage(3, next.length, ops, true), true);
+        const { entries, derived: places } = expandDiff(page.ops, base, page.count);
+        const inBase = new Set(base.map((e) => Buffer.from(e.id).toString("hex")));
+        const expected = next.flatMap((e, k) => (!inBase.has(Buffer.from(e.id).toString("hex")) && derived(k) ? [k] : []));
+        expect(places).toEqual(expected);
+        expect(entries.map((e, k) => (places.includes(k) ? { id: UNKNOWN_ID, rawLength: e.rawLength } : e))).toEqual(
+          next.map((e, k) => (places.includes(k) ? { id: UNKNOWN_ID, rawLength: e.rawLength } : e)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("one replaced chunk, derived, costs 8 bytes of ops more than an unchanged manifest, against 50 in version 3", () => {
+    const base = Array.from({ length: 10_000 }, (_, i) => entry(i));
+    const unchanged = encodeDiffPage(0, base.length, diffAgainstBase(base, new BaseManifest(base)), true);
+    // COPY_RUN: op, zigzag(0), varint 10 000 (2 bytes)
+    expect(unchanged).toHaveLength(8 + 4);
+    const next = [...base];
+    next[5000] = { ...entry(99_999), rawLength: 65_536 };
+    const ops = diffAgainstBase(next, new BaseManifest(base), () => true);
+    expect(ops.map((o) => o.kind)).toEqual(["copy", "derived", "copy"]);
+    // COPY_RUN 0 × 5 000 (4), DERIVED 1 × 65 536 (1 + 1 + 3), COPY_RUN +1 × 4 999 (1 + 1 + 2)
+    expect(encodeDiffPage(0, next.length, ops, true)).toHaveLength(8 + 4 + 5 + 4);
+    expect(encodeDiffPage(0, next.length, diffAgainstBase(next, new BaseManifest(base)), false)).toHaveLength(8 + 9 + 41 + 9);
+  });
+
+  test("malformed version-4 ops are BAD_FRAME, and any of them in a version-3 session", () => {
+    const page = (...ops: number[]) => Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 2, ...ops]);
+    const good = page(0x03, 0x00, 0x01, 0x05, 0x01, 0x80, 0x01);
+    expect(decodeDiffPage(good, true).ops).toEqual([
+      { kind: "copy", baseIndex: 0, count: 1 },
+      { kind: "derived", rawLengths: [128] },
+    ]);
+    expect(() => decodeDiffPage(good, false)).toThrow("unknown op 0x3");
+    const cases: [Uint8Array, string][] = [
+      [page(0x03, 0x01, 0x01, 0x05, 0x01, 0x01), "copy run from base entry -1"],
+      [page(0x03, 0x00, 0x00), "0 entries"],
+      [page(0x03, 0x00, 0x03), "3 entries do not fit"],
+      [page(0x03, 0x00, 0x01, 0x03, 0x00, 0x02), "more than the page's 2 entries"],
+      [page(0x03, 0x00), "a varint cut by the end"],
+      [page(0x03, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), "longer than 5 bytes"],
+      [page(0x05, 0x02, 0x01), "2 derived entries do not fit"],
+      [page(0x05, 0x02, 0x01, 0x00), "raw length 0"],
+      [page(0x05, 0x02, 0x01, 0x81, 0x80, 0x20), "raw length 524289"],
+      [page(0x04, 0x01, 0x01), "1 new entries do not fit"],
+      [page(0x04, 0x01, ...new Array(32).fill(7), 0x80), "a varint cut by the end"],
+      [page(0x06), "unknown op 0x6"],
+    ];
+    for (const [bytes, why] of cases) {
+      expect(() => decodeDiffPage(bytes, true)).toThrow(why);
+      try {
+        decodeDiffPage(bytes, true);
+      } catch (err) {
+        expect((err as { code: string }).code).toBe("BAD_FRAME");
+      }
+    }
   });
 });

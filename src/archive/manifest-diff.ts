@@ -1,12 +1,18 @@
 // A manifest page written as runs copied from a base manifest both sides hold, plus the entries that are new.
 import { HashRelayError } from "../errors.ts";
-import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 import { chunkIdHex, type ManifestEntry } from "./manifest.ts";
 
-export type DiffOp = { kind: "copy"; baseIndex: number; count: number } | { kind: "new"; entries: ManifestEntry[] };
+/**
+ * One op of a diff: base entries copied, entries given whole, or (version 4) entries derived from the
+ * base by a delta, given by their raw lengths alone: their ids are those of the bytes that arrive.
+ */
+export type DiffOp =
+  | { kind: "copy"; baseIndex: number; count: number }
+  | { kind: "new"; entries: ManifestEntry[] }
+  | { kind: "derived"; rawLengths: number[] };
 
-const OP_COPY = 0x01;
-const OP_NEW = 0x02;
+/** The id a derived entry has until its chunk arrives: all zeros, which is no chunk's SHA-256 short of a preimage. */
+export const UNKNOWN_ID = new Uint8Array(32);
 
 /** The base manifest as a diff reads it (the client reads its own from disk, client/source-index). */
 export interface BaseLookup {
@@ -48,13 +54,18 @@ function equalIds(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Describes `entries` against `base`: an entry continuing the current copy run (the next base
  * index holds it) extends the run; an entry found elsewhere in the base starts a new run there;
- * anything else is new. Deterministic; expandDiff(diffAgainstBase(e, b), b) equals e.
+ * any other is derived when `derived(k)` says its chunk will travel as a delta (version 4), else
+ * new. Deterministic; expandDiff(diffAgainstBase(e, b), b) equals e but for the derived entries' ids.
  */
-export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseLookup): DiffOp[] {
+export function diffAgainstBase(
+  entries: readonly ManifestEntry[],
+  base: BaseLookup,
+  derived: (k: number) => boolean = () => false,
+): DiffOp[] {
   const ops: DiffOp[] = [];
   let run: { kind: "copy"; baseIndex: number; count: number } | null = null;
-  let fresh: { kind: "new"; entries: ManifestEntry[] } | null = null;
-  for (const entry of entries) {
+  let last: DiffOp | null = null;
+  for (const [k, entry] of entries.entries()) {
     if (run && base.matchesAt(run.baseIndex + run.count, entry)) {
       run.count++;
       continue;
@@ -62,16 +73,18 @@ export function diffAgainstBase(entries: readonly ManifestEntry[], base: BaseLoo
     const at = base.indexOf(entry.id);
     if (at >= 0 && base.matchesAt(at, entry)) {
       run = { kind: "copy", baseIndex: at, count: 1 };
-      fresh = null;
+      last = run;
       ops.push(run);
       continue;
     }
     run = null;
-    if (!fresh) {
-      fresh = { kind: "new", entries: [] };
-      ops.push(fresh);
+    const kind = derived(k) ? "derived" : "new";
+    if (last?.kind !== kind) {
+      last = kind === "derived" ? { kind, rawLengths: [] } : { kind, entries: [] };
+      ops.push(last);
     }
-    fresh.entries.push(entry);
+    if (last.kind === "derived") last.rawLengths.push(entry.rawLength);
+    else if (last.kind === "new") last.entries.push(entry);
   }
   return ops;
 }
@@ -82,9 +95,13 @@ export interface BaseEntries {
   at(index: number): ManifestEntry | undefined;
 }
 
-/** The entries `ops` describe; throws BAD_FRAME when a copy leaves the base or the count is not `expected`. */
-export function expandDiff(ops: readonly DiffOp[], base: BaseEntries, expected: number): ManifestEntry[] {
+/**
+ * The entries `ops` describe, a derived one with UNKNOWN_ID (`derived`: their places in the page, in
+ * order); throws BAD_FRAME when a copy leaves the base or the count is not `expected`.
+ */
+export function expandDiff(ops: readonly DiffOp[], base: BaseEntries, expected: number): { entries: ManifestEntry[]; derived: number[] } {
   const out: ManifestEntry[] = [];
+  const derived: number[] = [];
   for (const op of ops) {
     if (op.kind === "copy") {
       if (op.count < 1 || op.baseIndex + op.count > base.length) {
@@ -95,83 +112,17 @@ export function expandDiff(ops: readonly DiffOp[], base: BaseEntries, expected: 
       }
       if (out.length + op.count > expected) break;
       for (let i = 0; i < op.count; i++) out.push(base.at(op.baseIndex + i)!);
-    } else {
+    } else if (op.kind === "new") {
       out.push(...op.entries);
+    } else {
+      for (const rawLength of op.rawLengths) {
+        derived.push(out.length);
+        out.push({ id: UNKNOWN_ID, rawLength });
+      }
     }
     if (out.length > expected) break;
   }
   if (out.length !== expected)
     throw new HashRelayError("BAD_FRAME", `manifest diff describes ${out.length}+ entries, the page announces ${expected}`);
-  return out;
-}
-
-/**
- * Wire form (plaintext of SEALED_MANIFEST_DIFF): u32 firstIndex | u32 count | ops, each op
- * 0x01 u32 baseIndex u32 runLength, or 0x02 u32 n then n × (32-byte id | u32 rawLength).
- */
-export function encodeDiffPage(firstIndex: number, count: number, ops: readonly DiffOp[]): Uint8Array {
-  let size = 8;
-  for (const op of ops) size += op.kind === "copy" ? 9 : 5 + 36 * op.entries.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, firstIndex);
-  view.setUint32(4, count);
-  let at = 8;
-  for (const op of ops) {
-    if (op.kind === "copy") {
-      out[at] = OP_COPY;
-      view.setUint32(at + 1, op.baseIndex);
-      view.setUint32(at + 5, op.count);
-      at += 9;
-    } else {
-      out[at] = OP_NEW;
-      view.setUint32(at + 1, op.entries.length);
-      at += 5;
-      for (const e of op.entries) {
-        out.set(e.id, at);
-        view.setUint32(at + 32, e.rawLength);
-        at += 36;
-      }
-    }
-  }
-  return out;
-}
-
-/** Inverse of encodeDiffPage; throws BAD_FRAME on any malformed byte before allocating per its counts. */
-export function decodeDiffPage(bytes: Uint8Array): { firstIndex: number; count: number; ops: DiffOp[] } {
-  const bad = (why: string) => new HashRelayError("BAD_FRAME", `manifest diff page: ${why}`);
-  if (bytes.length < 8) throw bad("shorter than its header");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const firstIndex = view.getUint32(0);
-  const count = view.getUint32(4);
-  if (count < 1 || count > MANIFEST_PAGE_ENTRIES || firstIndex + count > MAX_CHUNKS_PER_ARCHIVE)
-    throw bad(`bad entry range ${firstIndex}+${count}`);
-  const ops: DiffOp[] = [];
-  let at = 8;
-  while (at < bytes.length) {
-    const kind = bytes[at];
-    if (kind === OP_COPY) {
-      if (at + 9 > bytes.length) throw bad("truncated copy");
-      const baseIndex = view.getUint32(at + 1);
-      const n = view.getUint32(at + 5);
-      if (n < 1 || n > count) throw bad(`copy of ${n} entries in a page of ${count}`);
-      ops.push({ kind: "copy", baseIndex, count: n });
-      at += 9;
-    } else if (kind === OP_NEW) {
-      if (at + 5 > bytes.length) throw bad("truncated new entries");
-      const n = view.getUint32(at + 1);
-      at += 5;
-      if (n < 1 || n > count || at + 36 * n > bytes.length) throw bad(`${n} new entries do not fit`);
-      const entries: ManifestEntry[] = [];
-      for (let i = 0; i < n; i++, at += 36) {
-        const rawLength = view.getUint32(at + 32);
-        if (rawLength < 1 || rawLength > CHUNK_MAX) throw bad(`raw length ${rawLength} outside 1..${CHUNK_MAX}`);
-        entries.push({ id: bytes.slice(at, at + 32), rawLength });
-      }
-      ops.push({ kind: "new", entries });
-    } else {
-      throw bad(`unknown op 0x${(kind ?? 0).toString(16)}`);
-    }
-  }
-  return { firstIndex, count, ops };
+  return { entries: out, derived };
 }

@@ -14,15 +14,19 @@ export type ChunkNeed<Place> = { kind: "have"; place: Place } | { kind: "needed"
  * for is a `repeat` of that entry, and `have` is not asked about it again; for any other id,
  * `have(entry, idHex)` returns where the client already has the chunk (`have`) or null (`needed`:
  * the id joins `pending`). `pending` carries the ids asked for by earlier pages of the same archive
- * (id hex → first index) and is updated. Throws only what `have` throws.
+ * (id hex → first index) and is updated. A derived entry (its page place in `derived`: its id is not
+ * known yet, PROTOCOL.md §8.5) is always `needed`, and neither asks `have` nor joins `pending`.
+ * Throws only what `have` throws.
  */
 export function planPage<Place>(
   firstIndex: number,
   entries: readonly ManifestEntry[],
   have: (entry: ManifestEntry, idHex: string) => Place | null,
   pending: Map<string, number>,
+  derived: ReadonlySet<number> = new Set(),
 ): ChunkNeed<Place>[] {
   return entries.map((entry, k) => {
+    if (derived.has(k)) return { kind: "needed" };
     const hex = chunkIdHex(entry.id);
     const first = pending.get(hex);
     if (first !== undefined) return { kind: "repeat", of: first };

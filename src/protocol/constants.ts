@@ -1,7 +1,7 @@
 // Protocol v1 numbers: "spec" values every implementation must share, "implementation" values this one chose.
 
 // ---- spec (PROTOCOL.md) ----
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** The oldest version this side still speaks (PROTOCOL.md §12): a version-2 peer keeps working. */
 export const OLDEST_PROTOCOL_VERSION = 2;
 /** Magic at the start of both HELLO bodies: ASCII "HRLY". */

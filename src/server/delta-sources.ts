@@ -4,7 +4,7 @@ import { applyChunkDelta, copySourcesOf } from "../archive/chunk-delta.ts";
 import { applyContextDelta, decodeContextDelta } from "../archive/context-delta.ts";
 import type { BaseEntries } from "../archive/manifest-diff.ts";
 import { answerHashRequest, decodeHashRequest } from "../archive/sub-block-hashes.ts";
-import { applyBatchChunk, decodeDeltaBatch } from "../archive/delta-batch.ts";
+import { batchContext, decodeDeltaBatch, fillBatchLiterals, placeBatchCopies, type BatchChunk } from "../archive/delta-batch.ts";
 import { inflateRawBounded } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
@@ -108,7 +108,8 @@ export function hashRequestOver(
 
 /**
  * A DELTA_BATCH body (PROTOCOL.md §8.9) turned into its chunks' raw bytes, in order, over the accepted base:
- * `rawLengthOf(index)` an announced entry's raw length. The upload checks each against its chunk id.
+ * `rawLengthOf(index)` an announced entry's raw length; `withContext` (version 4): its literal stream has
+ * the bytes before each run as dictionary. The upload checks each against its chunk id.
  * Throws BAD_FRAME, TOO_LARGE, HASH_MISMATCH.
  */
 export function rebuildBatch(
@@ -116,13 +117,23 @@ export function rebuildBatch(
   rawLengthOf: (index: number) => number | undefined,
   base: BaseEntries,
   stored: DeltaSources,
+  withContext = false,
 ): { index: number; raw: Uint8Array }[] {
-  const { chunks, literals } = decodeDeltaBatch(body, rawLengthOf, (p) => (p < base.length ? base.at(p)?.id : undefined));
-  return chunks.map((chunk) => {
-    const sources = readSources(
-      chunk.copies.map((c) => c.id),
-      stored,
-    );
-    return { index: chunk.index, raw: applyBatchChunk(chunk, literals, (id) => sources.get(chunkIdHex(id)) ?? null) };
-  });
+  // each chunk's copies are placed first: in version 4 the bytes before its literal runs are the literal stream's dictionary
+  const placed: Uint8Array[] = [];
+  const place = (chunks: readonly BatchChunk[]) => {
+    for (const chunk of chunks.slice(placed.length)) {
+      const sources = readSources(
+        chunk.copies.map((c) => c.id),
+        stored,
+      );
+      placed.push(placeBatchCopies(chunk, (id) => sources.get(chunkIdHex(id)) ?? null));
+    }
+  };
+  const dictionaryOf = withContext
+    ? (chunks: readonly BatchChunk[]) => (place(chunks), batchContext(chunks.map((c, i) => ({ raw: placed[i]!, literals: c.literals }))))
+    : undefined;
+  const { chunks, literals } = decodeDeltaBatch(body, rawLengthOf, (p) => (p < base.length ? base.at(p)?.id : undefined), dictionaryOf);
+  place(chunks);
+  return chunks.map((chunk, i) => ({ index: chunk.index, raw: fillBatchLiterals(placed[i]!, chunk, literals) }));
 }

@@ -1,6 +1,7 @@
 // Receiving one archive (PROTOCOL.md §10 steps 3–6): the offer's answer, manifest pages -> NEED, chunks and deltas, commit -> receipt.
 import { HashRelayError } from "../errors.ts";
-import { decodeDiffPage, expandDiff, type BaseEntries } from "../archive/manifest-diff.ts";
+import { expandDiff, type BaseEntries } from "../archive/manifest-diff.ts";
+import { decodeDiffPage } from "../archive/manifest-diff-page.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
@@ -105,8 +106,11 @@ export class IncomingUpload {
   }
 
   private async receivePage(type: number, payload: Uint8Array): Promise<void> {
-    const page = type === FrameType.SEALED_MANIFEST ? decodeManifestPage(payload) : expandDiffPage(payload, this.base);
-    const wanted = this.upload.addManifestPage(page.firstIndex, page.entries);
+    const page =
+      type === FrameType.SEALED_MANIFEST
+        ? { ...decodeManifestPage(payload), derived: [] }
+        : expandDiffPage(payload, this.base, this.scope.session.version >= 4);
+    const wanted = this.upload.addManifestPage(page.firstIndex, page.entries, page.derived);
     this.recentPages.push(page.firstIndex);
     if (this.recentPages.length > 2) this.recentPages.shift();
     const needed = wanted.flatMap((want, i) => (want ? [page.firstIndex + i] : []));
@@ -137,7 +141,8 @@ export class IncomingUpload {
   /** A DELTA_BATCH (version 3, §8.9): each chunk rebuilt and checked as the CHUNK of its index, in order. */
   private async receiveBatch(payload: Uint8Array): Promise<void> {
     if (!this.base) throw new HashRelayError("BAD_FRAME", "chunk delta without an accepted base");
-    const chunks = rebuildBatch(payload, (i) => this.upload.entryAt(i)?.rawLength, this.base, this.deltaSources);
+    const rawLengthOf = (i: number) => this.upload.entryAt(i)?.rawLength;
+    const chunks = rebuildBatch(payload, rawLengthOf, this.base, this.deltaSources, this.scope.session.version >= 4);
     for (const [i, { index, raw }] of chunks.entries()) {
       await this.staged(this.upload.addRawChunk(index, raw));
       // what crossed the wire: the batch, counted with its first chunk
@@ -204,8 +209,13 @@ export class IncomingUpload {
   }
 }
 
-function expandDiffPage(payload: Uint8Array, base: BaseEntries | null): { firstIndex: number; entries: ManifestEntry[] } {
+/** A MANIFEST_DIFF page's entries (`compact`: a version-4 session, §8.5), its derived ones' page places in `derived`. */
+function expandDiffPage(
+  payload: Uint8Array,
+  base: BaseEntries | null,
+  compact: boolean,
+): { firstIndex: number; entries: ManifestEntry[]; derived: number[] } {
   if (!base) throw new HashRelayError("BAD_FRAME", "manifest diff without an accepted base");
-  const page = decodeDiffPage(payload);
-  return { firstIndex: page.firstIndex, entries: expandDiff(page.ops, base, page.count) };
+  const page = decodeDiffPage(payload, compact);
+  return { firstIndex: page.firstIndex, ...expandDiff(page.ops, base, page.count) };
 }

@@ -100,14 +100,15 @@ export interface ClientSessionOptions {
   version?: number;
   /**
    * A new connection to the same server: given, a server that refuses the version with VERSION is tried
-   * once more on it at OLDEST_PROTOCOL_VERSION (a version-2 server; PROTOCOL.md §12).
+   * once more on it at the newest version its refusal names that this side speaks, else at
+   * OLDEST_PROTOCOL_VERSION (PROTOCOL.md §12).
    */
   reconnect?: () => Promise<Connection>;
 }
 
 /**
  * Client side: handshake with the pinned server key, then waits for `welcome`; with `reconnect`, falls back
- * to the oldest version a server refusing the newest speaks. Throws UNAUTHORIZED (a ServerIdentityChanged,
+ * once to an older version a server refusing the newest speaks. Throws UNAUTHORIZED (a ServerIdentityChanged,
  * naming `configFile` in its advice, when the server proves another identity), VERSION, TIMEOUT, CLOSED.
  * A fallback's connection is closed here when it fails; `connection` is the caller's.
  */
@@ -125,12 +126,22 @@ export async function openClientSession(
     connection.close();
     const older = await options.reconnect();
     try {
-      return await handshakeAt(older, identity, serverKey, OLDEST_PROTOCOL_VERSION, options.configFile);
+      return await handshakeAt(older, identity, serverKey, fallbackVersion(err.message, version), options.configFile);
     } catch (again) {
       older.close();
       throw again;
     }
   }
+}
+
+/**
+ * The version to offer after a refusal of `refused` whose message is `message` (a server says
+ * "this server speaks protocol 3 and 2"): the newest it names below `refused` and not below
+ * OLDEST_PROTOCOL_VERSION, else OLDEST_PROTOCOL_VERSION.
+ */
+export function fallbackVersion(message: string, refused: number): number {
+  const named = (message.match(/\d+/g) ?? []).map(Number).filter((v) => v < refused && v >= OLDEST_PROTOCOL_VERSION);
+  return named.length ? Math.max(...named) : OLDEST_PROTOCOL_VERSION;
 }
 
 /** One handshake at `version` on `connection`, up to `welcome`. */

@@ -2,7 +2,7 @@
 import { HashRelayError } from "../errors.ts";
 import { ArchiveIdHasher, encodeManifestEntries, type ManifestEntry } from "../archive/manifest.ts";
 import { planPage, type ChunkNeed } from "../archive/need-plan.ts";
-import { CHUNK_MAX, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
+import { CHUNK_MAX, MANIFEST_ENTRY_BYTES, MANIFEST_PAGE_ENTRIES, MAX_CHUNKS_PER_ARCHIVE } from "../protocol/constants.ts";
 
 // Per-entry state.
 const HAVE = 0; // the client's stored archives or its staging pool have it
@@ -25,6 +25,10 @@ export class UploadEntries {
   /** id hex → first index, for the ids asked for (see planPage). */
   private readonly pending = new Map<string, number>();
   private readonly repeatOf = new Map<number, number>();
+  /** Derived entries (PROTOCOL.md §8.5) whose chunk has not arrived: their ids are not known yet. */
+  private readonly unknownIds = new Set<number>();
+  /** Entries fed to the archive id hasher: every one before the first whose id is not known. */
+  private hashed = 0;
 
   /** `name`: the source's name, for messages. */
   constructor(private readonly name: string) {}
@@ -44,26 +48,37 @@ export class UploadEntries {
     return this.asked;
   }
 
-  /** Hex SHA-256 of the canonical manifest of the entries so far (the archive id once all are in). */
+  /**
+   * Hex SHA-256 of the canonical manifest of the entries so far (the archive id once all are in). May be
+   * called once. Throws BAD_FRAME while a derived entry's chunk has not arrived (its id is not known).
+   */
   archiveId(): string {
+    if (this.hashed < this.received) {
+      throw new HashRelayError(
+        "BAD_FRAME",
+        `${this.unknownIds.size} chunk(s) of ${this.name} asked for never arrived (first: ${this.hashed})`,
+      );
+    }
     return this.hasher.digest();
   }
 
   /**
    * Adds entries [firstIndex, firstIndex + entries.length) and returns what each needs (planPage):
-   * `have(entry, idHex)` says where the client already has a chunk, or null. Pages must come in
-   * order. Throws BAD_FRAME on an out-of-order or oversized page or a malformed entry (nothing is
+   * `have(entry, idHex)` says where the client already has a chunk, or null. `derived`: the page
+   * places of derived entries (always needed; their ids come with their chunks, setId). Pages must come
+   * in order. Throws BAD_FRAME on an out-of-order or oversized page or a malformed entry (nothing is
    * added then), and what `have` throws.
    */
   addPage<Place>(
     firstIndex: number,
     entries: readonly ManifestEntry[],
     have: (entry: ManifestEntry, idHex: string) => Place | null,
+    derived: readonly number[] = [],
   ): ChunkNeed<Place>[] {
-    const encoded = this.checkPage(firstIndex, entries);
+    this.checkPage(firstIndex, entries);
     this.grow(firstIndex + entries.length);
-    this.hasher.addEncoded(encoded);
-    const needs = planPage(firstIndex, entries, have, this.pending);
+    const needs = planPage(firstIndex, entries, have, this.pending, new Set(derived));
+    for (const k of derived) this.unknownIds.add(firstIndex + k);
     for (const [k, need] of needs.entries()) {
       const i = firstIndex + k;
       this.ids.set(entries[k]!.id, i * 32);
@@ -79,11 +94,39 @@ export class UploadEntries {
       }
     }
     this.received += entries.length;
+    this.hashKnown();
     return needs;
   }
 
-  /** The page's entries in canonical encoding, once checked. Throws BAD_FRAME as addPage. */
-  private checkPage(firstIndex: number, entries: readonly ManifestEntry[]): Uint8Array {
+  /** True when entry `i` is derived and its chunk has not arrived: its id is not known yet. */
+  idUnknown(i: number): boolean {
+    return this.unknownIds.has(i);
+  }
+
+  /** Derived entry `i`'s id, from the chunk that arrived for it (SHA-256 of its raw bytes). */
+  setId(i: number, id: Uint8Array): void {
+    this.ids.set(id, i * 32);
+    this.unknownIds.delete(i);
+    this.hashKnown();
+  }
+
+  /** Feeds the archive id hasher every entry from `hashed` on up to the first whose id is not known. */
+  private hashKnown(): void {
+    let end = this.hashed;
+    while (end < this.received && !this.unknownIds.has(end)) end++;
+    if (end === this.hashed) return;
+    const encoded = new Uint8Array((end - this.hashed) * MANIFEST_ENTRY_BYTES);
+    const view = new DataView(encoded.buffer);
+    for (let i = this.hashed, at = 0; i < end; i++, at += MANIFEST_ENTRY_BYTES) {
+      encoded.set(this.id(i), at);
+      view.setUint32(at + 32, this.rawLengths[i]!);
+    }
+    this.hasher.addEncoded(encoded);
+    this.hashed = end;
+  }
+
+  /** Checks the page's place and entries. Throws BAD_FRAME as addPage. */
+  private checkPage(firstIndex: number, entries: readonly ManifestEntry[]): void {
     const name = this.name;
     if (firstIndex !== this.received) {
       throw new HashRelayError("BAD_FRAME", `manifest page of ${name} starts at entry ${firstIndex}, expected ${this.received}`);
@@ -104,7 +147,7 @@ export class UploadEntries {
         );
       }
     }
-    return encodeManifestEntries(entries, 0, entries.length); // checks id lengths
+    encodeManifestEntries(entries, 0, entries.length); // checks id lengths
   }
 
   /** Chunk id of entry `i` (a view: copy it to keep it). */

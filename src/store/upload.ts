@@ -4,6 +4,7 @@ import type { ManifestEntry } from "../archive/manifest.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { isZstdMember } from "../archive/zstd-member.ts";
 import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
+import { inflateMember } from "../archive/gzip-member.ts";
 import type { IndexEntry } from "./index-entry.ts";
 import { StagingWriter, type StagingRoom } from "./staging-writer.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -63,13 +64,17 @@ export class Upload implements UploadHandle {
    * Returns, per entry, whether the server needs that chunk (planPage of need-plan.ts): false when
    * this client's stored archives or its staging pool (chunks of its earlier, unfinished uploads)
    * have it, or when it repeats an earlier entry of this upload. One index probe per entry not in
-   * `knownStored`. Throws BAD_FRAME on an out-of-order or oversized page, a malformed entry, or a
-   * closed upload.
+   * `knownStored`. `derived`: the page places of derived entries (PROTOCOL.md §8.5), always needed,
+   * whose ids are those of the chunks that arrive for them. Throws BAD_FRAME on an out-of-order or
+   * oversized page, a malformed entry, or a closed upload.
    */
-  addManifestPage(firstIndex: number, entries: readonly ManifestEntry[]): boolean[] {
+  addManifestPage(firstIndex: number, entries: readonly ManifestEntry[], derived: readonly number[] = []): boolean[] {
     this.assertOpen();
-    const needs = this.entries.addPage(firstIndex, entries, (entry, hex) =>
-      this.knownStored?.has(hex) ? "stored" : this.host.findChunk(this.client, entry.id, hex),
+    const needs = this.entries.addPage(
+      firstIndex,
+      entries,
+      (entry, hex) => (this.knownStored?.has(hex) ? "stored" : this.host.findChunk(this.client, entry.id, hex)),
+      derived,
     );
     for (const need of needs) if (need.kind === "have" && need.place !== "stored") this.pinned.add(need.place);
     this.ahead.nudge();
@@ -79,8 +84,9 @@ export class Upload implements UploadHandle {
   /**
    * Accepts the gzip member of chunk `index`. Throws synchronously: BAD_FRAME when that chunk was
    * not asked for (or already received) or the upload is closed; HASH_MISMATCH "chunk N of NAME does
-   * not match its id" when the member does not inflate to exactly the entry's raw length and id —
-   * nothing is stored then; what staging failed with before (NO_SPACE, QUOTA, STORAGE). The returned promise resolves once
+   * not match its id" when the member does not inflate to exactly the entry's raw length and id (a
+   * derived entry: its raw length, and its id becomes that of the bytes, deriveId) — nothing is stored
+   * then; what staging failed with before (NO_SPACE, QUOTA, STORAGE). The returned promise resolves once
    * the member is written to staging and never rejects: a write failure surfaces at commit().
    * `member` is written from as it is (no copy): the caller must not change it before that promise resolves.
    */
@@ -93,13 +99,9 @@ export class Upload implements UploadHandle {
         `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`,
       );
     }
-    if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.entries.id(index), this.entries.rawLength(index))) {
-      throw new HashRelayError(
-        "HASH_MISMATCH",
-        `chunk ${index} of ${name} does not match its id`,
-        "the client's archive changed or was damaged in transit; the next backup retries",
-      );
-    }
+    if (this.entries.idUnknown(index)) this.deriveId(index, () => inflatedWithin(member, this.entries.rawLength(index)));
+    else if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.entries.id(index), this.entries.rawLength(index)))
+      throw mismatch(index, name);
     return this.stage(index, member.length, member);
   }
 
@@ -109,17 +111,13 @@ export class Upload implements UploadHandle {
    * the background: `raw` is handed over). Throws as addChunk: BAD_FRAME when that chunk was not asked
    * for or the upload is closed, HASH_MISMATCH "chunk N of NAME does not match its id" when `raw` is
    * not exactly the entry's raw length and id (checked on `raw` itself, before anything is compressed
-   * or stored), what staging failed with before. Resolves as addChunk's promise.
+   * or stored; a derived entry as in addChunk), what staging failed with before. Resolves as addChunk's promise.
    */
   addRawChunk(index: number, raw: Uint8Array): Promise<void> {
     this.expectNeeded(index);
-    if (raw.length !== this.entries.rawLength(index) || !Buffer.from(sha256(raw)).equals(Buffer.from(this.entries.id(index)))) {
-      throw new HashRelayError(
-        "HASH_MISMATCH",
-        `chunk ${index} of ${this.name} does not match its id`,
-        "the client's archive changed or was damaged in transit; the next backup retries",
-      );
-    }
+    if (this.entries.idUnknown(index)) this.deriveId(index, () => raw);
+    else if (raw.length !== this.entries.rawLength(index) || !Buffer.from(sha256(raw)).equals(Buffer.from(this.entries.id(index))))
+      throw mismatch(index, this.name);
     return this.stage(index, raw.length, this.host.compress(raw, this.format));
   }
 
@@ -182,6 +180,22 @@ export class Upload implements UploadHandle {
     return this.entries.entry(index);
   }
 
+  /**
+   * A derived entry's id (PROTOCOL.md §8.5): SHA-256 of the raw bytes `raw()` gives (throwing what it
+   * throws, as a mismatch), once they are the entry's raw length; HASH_MISMATCH otherwise. The archive id
+   * at commit checks the ids so made against the signed manifest.
+   */
+  private deriveId(index: number, raw: () => Uint8Array): void {
+    let bytes: Uint8Array;
+    try {
+      bytes = raw();
+    } catch {
+      throw mismatch(index, this.name);
+    }
+    if (bytes.length !== this.entries.rawLength(index)) throw mismatch(index, this.name);
+    this.entries.setId(index, sha256(bytes));
+  }
+
   /** Throws unless chunk `index` may arrive now: BAD_FRAME when it was not asked for (or came already) or the upload is closed, what staging failed with. */
   private expectNeeded(index: number): void {
     this.assertOpen();
@@ -216,4 +230,19 @@ export class Upload implements UploadHandle {
   private assertOpen(): void {
     if (this.closed) throw new HashRelayError("BAD_FRAME", `upload of ${this.name} is already finished`);
   }
+}
+
+/** The raw bytes of `member`, at most `rawLength`; throws when it is over the member bound or does not inflate. */
+function inflatedWithin(member: Uint8Array, rawLength: number): Uint8Array {
+  if (member.length > MAX_MEMBER_BYTES) throw new HashRelayError("TOO_LARGE", "member over its bound");
+  return inflateMember(member, rawLength);
+}
+
+/** HASH_MISMATCH for chunk `index` of source `name`. */
+function mismatch(index: number, name: string): HashRelayError {
+  return new HashRelayError(
+    "HASH_MISMATCH",
+    `chunk ${index} of ${name} does not match its id`,
+    "the client's archive changed or was damaged in transit; the next backup retries",
+  );
 }

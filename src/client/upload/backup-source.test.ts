@@ -5,7 +5,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { batchIndexes } from "../../archive/delta-batch.ts";
-import { decodeDiffPage } from "../../archive/manifest-diff.ts";
+import { decodeDiffPage } from "../../archive/manifest-diff-page.ts";
 import { decodeManifestPage, decodeNeed } from "../../protocol/binary-frames.ts";
 import { FrameType } from "../../protocol/constants.ts";
 import { backupWorld, WORLD_CLIENT } from "../../testing/backup-world.ts";
@@ -48,7 +48,7 @@ function wireEvents(frames: readonly TracedFrame[]): WireEvent[] {
     if (type === FrameType.SEALED_MANIFEST) {
       events.push({ kind: "offer", first: index, count: decodeManifestPage(payload).entries.length });
     } else if (type === FrameType.SEALED_MANIFEST_DIFF) {
-      events.push({ kind: "offer", first: index, count: decodeDiffPage(payload).count });
+      events.push({ kind: "offer", first: index, count: decodeDiffPage(payload, true).count });
     } else if (type === FrameType.SEALED_NEED) {
       const need = decodeNeed(payload);
       events.push({ kind: "need", first: need.firstIndex, count: need.count, needed: need.needed });

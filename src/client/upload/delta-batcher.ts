@@ -24,6 +24,8 @@ export class DeltaBatcher {
     private readonly tally: UploadTally,
     /** A delta source's place in the accepted base, or -1. */
     private readonly baseIndexOf: (id: Uint8Array) => number,
+    /** A version-4 session: the literal stream has the bytes before each run as dictionary (§8.9). */
+    private readonly withContext = false,
   ) {}
 
   /** Adds one delta (and the frame it would travel in alone); sends the batch once it is full. */
@@ -46,6 +48,7 @@ export class DeltaBatcher {
       const body = encodeDeltaBatch(
         held.map((h) => h.delta),
         this.baseIndexOf,
+        this.withContext,
       );
       if (body.length + AEAD_TAG_BYTES <= MAX_CHUNK_FRAME && body.length + FRAME_COST < alone) {
         await this.session.sendBinary(FrameType.SEALED_DELTA_BATCH, body);

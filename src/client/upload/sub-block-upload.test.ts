@@ -1,9 +1,10 @@
-// Version 3's sub-block hashes end to end in memory: one HASH_REQUEST per page, edges copied, and version-2 peers on either side.
+// Version 3's sub-block hashes and version 4's derived entries end to end in memory, with older peers on either side.
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { batchIndexes } from "../../archive/delta-batch.ts";
+import { decodeDiffPage } from "../../archive/manifest-diff-page.ts";
 import { decodeNeed } from "../../protocol/binary-frames.ts";
 import { FrameType } from "../../protocol/constants.ts";
 import { backupWorld, WORLD_CLIENT, type WorldVersions } from "../../testing/backup-world.ts";
@@ -61,7 +62,7 @@ async function editOnce(versions: WorldVersions) {
 
 describe("sub-block hashes (protocol version 3)", () => {
   test("a page's deltas ask one HASH_REQUEST after its NEED and before its first delta, and send far fewer bytes than version 2", async () => {
-    const v3 = await editOnce({});
+    const v3 = await editOnce({ client: 3 });
     expect(v3.version).toBe(3);
     const types = binaryTypes(v3.frames);
     const need = types.indexOf(FrameType.SEALED_NEED);
@@ -91,5 +92,34 @@ describe("sub-block hashes (protocol version 3)", () => {
     expect(old.version).toBe(2);
     expect(binaryTypes(old.frames)).not.toContain(FrameType.SEALED_HASH_REQUEST);
     expect(binaryTypes(old.frames).some((t) => DELTAS.has(t))).toBe(true);
+  }, 60_000);
+});
+
+/** The ops of every MANIFEST_DIFF page the client sent (`compact`: decoded as a version-4 session would). */
+const diffOps = (frames: readonly TracedFrame[], compact: boolean) =>
+  frames.flatMap((f) => (f.kind === "binary" && f.type === FrameType.SEALED_MANIFEST_DIFF ? decodeDiffPage(f.payload, compact).ops : []));
+
+describe("derived entries (protocol version 4)", () => {
+  test("the edited chunks go as derived entries, without ids: the pages take far fewer bytes than version 3's", async () => {
+    const v4 = await editOnce({});
+    expect(v4.version).toBe(4);
+    const ops = diffOps(v4.frames, true);
+    const derived = ops.flatMap((o) => (o.kind === "derived" ? o.rawLengths : []));
+    const needed = v4.frames.flatMap((f) => (f.kind === "binary" && f.type === FrameType.SEALED_NEED ? decodeNeed(f.payload).needed : []));
+    expect(derived.length).toBeGreaterThan(0);
+    expect(derived.length).toBe(needed.length);
+    expect(ops.some((o) => o.kind === "new")).toBe(false);
+    const v3 = await editOnce({ client: 3 });
+    const pageBytes = (frames: readonly TracedFrame[]) =>
+      frames.reduce((sum, f) => sum + (f.kind === "binary" && f.type === FrameType.SEALED_MANIFEST_DIFF ? f.payload.length : 0), 0);
+    // each edited chunk: a 36-byte entry and its NEW op's 5 bytes in version 3, about 5 bytes in all in version 4
+    expect(pageBytes(v4.frames)).toBeLessThan(pageBytes(v3.frames) - 30 * derived.length);
+  }, 60_000);
+
+  test("a version-4 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
+    const old = await editOnce({ server: [3, 2] });
+    expect(old.version).toBe(3);
+    expect(binaryTypes(old.frames)).toContain(FrameType.SEALED_HASH_REQUEST);
+    expect(diffOps(old.frames, false).some((o) => o.kind === "derived")).toBe(false);
   }, 60_000);
 });

@@ -51,9 +51,9 @@ export async function transferArchive(
     // may travel batched (§8.9).
     const v3 = session.version >= 3 && base !== null;
     const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null);
-    const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id)) : null;
+    const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id), session.version >= 4) : null;
     const pipeline = new PagePipeline({
-      offer: (page) => offerPage(replies, page, base),
+      offer: (page) => offerPage(replies, page, base, session.version >= 4),
       prepare: (page, needed) => choice.outcomesOf(page, needed),
       send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
     });
