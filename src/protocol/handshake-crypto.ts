@@ -76,12 +76,28 @@ export function decodeHello(body: Uint8Array, expectedRole: RoleValue, versions:
   };
 }
 
-/** A fresh ephemeral secret and nonce from `random` (secret first), and the HELLO body of `version` that carries them. */
-export function makeHello(identity: Identity, role: RoleValue, random: RandomSource, version: number): Ephemeral {
+/** The first 7 bytes of a fallback HELLO's nonce (PROTOCOL.md §12); the 8th is the newest version the client speaks. */
+const FALLBACK_MARK = Uint8Array.from([0x48, 0x52, 0x46, 0x42, 0, 0, 0]); // "HRFB" 00 00 00
+
+/**
+ * A fresh ephemeral secret and nonce from `random` (secret first), and the HELLO body of `version` that
+ * carries them. `fallbackFrom`: the newest version this client speaks, when this HELLO follows a VERSION
+ * refusal of it (§12): the nonce's first 8 bytes then say so (its other 24 stay random).
+ */
+export function makeHello(identity: Identity, role: RoleValue, random: RandomSource, version: number, fallbackFrom?: number): Ephemeral {
   const secret = take(random, 32);
   const ephemeral = nacl.scalarMult.base(secret);
-  const nonce = take(random, 32);
+  const nonce = take(random, 32).slice();
+  if (fallbackFrom !== undefined) {
+    nonce.set(FALLBACK_MARK);
+    nonce[FALLBACK_MARK.length] = fallbackFrom;
+  }
   return { secret, hello: encodeHello({ version, role, identity: identity.publicKey, ephemeral, nonce }) };
+}
+
+/** The newest version a client speaks when `hello` is its fallback HELLO (its nonce carries the mark of §12), else undefined. */
+export function fallbackFrom(hello: Hello): number | undefined {
+  return sameBytes(hello.nonce.subarray(0, FALLBACK_MARK.length), FALLBACK_MARK) ? hello.nonce[FALLBACK_MARK.length] : undefined;
 }
 
 export function transcriptHash(clientHello: Uint8Array, serverHello: Uint8Array): Uint8Array {

@@ -283,6 +283,32 @@ describe("handshake refusals", () => {
     expect(run(makeClient({ version: 3 }), makeServer(undefined, "server", [3, 2])).client.version).toBe(3);
   });
 
+  test("a fallback HELLO carries its mark in the transcript: refused by a server that speaks better, and stripped in flight the signatures break", () => {
+    const fallback = () =>
+      new ClientHandshake({
+        identity: clientId,
+        serverKey: serverId.publicKey,
+        random: seededRandom("client"),
+        version: 2,
+        fallbackFrom: 4,
+      });
+    const err = thrown(() => makeServer().receive(fallback().start()[0]!)) as HandshakeError;
+    expect(err.code).toBe("VERSION");
+    expect(decodeErrorFrame(err.reply!).message).toBe(
+      "a fallback from protocol 4 to 2, but this server speaks 4: a refusal on the path was forged",
+    );
+    // a server that speaks 2 and nothing the client would rather have accepts it
+    expect(run(fallback(), makeServer(undefined, "server", [2])).client.version).toBe(2);
+    // the mark removed on the way: the server takes an ordinary version-2 HELLO, the client's transcript differs
+    const client = fallback();
+    const hello = client.start()[0]!;
+    const stripped = hello.body.slice();
+    stripped.fill(0, 70, 78);
+    const answer = makeServer().receive({ type: FrameType.HELLO, body: stripped });
+    client.receive(answer.send[0]!);
+    expect(thrown(() => client.receive(answer.send[1]!)).code).toBe("UNAUTHORIZED");
+  });
+
   test("the client reports a server that speaks another version as VERSION", () => {
     const client = makeClient();
     const answer = makeServer().receive(client.start()[0]!);

@@ -5,6 +5,7 @@ import { formatPublicKey, sameBytes, type Identity } from "./identity.ts";
 import { typeName, type Frame } from "./frame-codec.ts";
 import {
   decodeHello,
+  fallbackFrom,
   deriveKeys,
   makeHello,
   signAuth,
@@ -61,6 +62,8 @@ export interface ClientHandshakeOptions {
   configFile?: string;
   /** The version its HELLO offers (default PROTOCOL_VERSION); the server's HELLO must carry the same. */
   version?: number;
+  /** The newest version this client speaks, when this handshake follows a VERSION refusal of it: the HELLO says so (§12). */
+  fallbackFrom?: number;
 }
 
 /**
@@ -106,7 +109,7 @@ export class ClientHandshake {
 
   start(): Frame[] {
     if (this.state !== "new") throw new HashRelayError("INTERNAL", "client handshake already started");
-    this.ephemeral = makeHello(this.options.identity, Role.CLIENT, this.options.random, this.version);
+    this.ephemeral = makeHello(this.options.identity, Role.CLIENT, this.options.random, this.version, this.options.fallbackFrom);
     this.state = "await-hello";
     return [{ type: FrameType.HELLO, body: this.ephemeral.hello }];
   }
@@ -273,6 +276,7 @@ export class ServerHandshake {
       case "await-hello": {
         if (frame.type !== FrameType.HELLO) throw unexpected("the client HELLO", frame);
         const client = decodeHello(frame.body, Role.CLIENT, this.versions);
+        refuseNeedlessFallback(client, this.versions);
         this.refuseEarly(client.identity);
         const mine = makeHello(this.options.identity, Role.SERVER, this.options.random, client.version);
         const th = transcriptHash(frame.body, mine.hello);
@@ -326,6 +330,28 @@ function unknownClient(clientKey: Uint8Array): HashRelayError {
   );
 }
 
+/**
+ * A client HELLO marked as a fallback from version N (§12) at a version below one this server speaks
+ * and N covers: the client was refused a version this server speaks, so someone on the path forged
+ * the refusal to push the session down. VERSION, answered with a message that says so.
+ */
+function refuseNeedlessFallback(client: Hello, versions: readonly number[]): void {
+  const newest = fallbackFrom(client);
+  if (newest === undefined) return;
+  const better = versions.filter((v) => v > client.version && v <= newest);
+  if (better.length === 0) return;
+  throw new ForgedRefusal(
+    `a fallback from protocol ${newest} to ${client.version}, but this server speaks ${Math.max(...better)}: a refusal on the path was forged`,
+  );
+}
+
+/** A fallback HELLO this server did not need to get (refuseNeedlessFallback); its reply names the forgery. */
+class ForgedRefusal extends HashRelayError {
+  constructor(message: string) {
+    super("VERSION", message, "someone between client and server is tampering with the connection: check the network path");
+  }
+}
+
 /** Attaches the ERROR frame a server sends for a failure; UNAUTHORIZED never says why, VERSION says which versions (`versions`). */
 function withReply(err: unknown, versions: readonly number[]): HandshakeError {
   if (err instanceof HandshakeError) return err;
@@ -338,7 +364,7 @@ function withReply(err: unknown, versions: readonly number[]): HandshakeError {
       reply = errorFrame("UNAUTHORIZED", "unauthorized");
       break;
     case "VERSION":
-      reply = errorFrame("VERSION", `this server speaks protocol ${versions.join(" and ")}`);
+      reply = errorFrame("VERSION", err instanceof ForgedRefusal ? err.message : `this server speaks protocol ${versions.join(" and ")}`);
       break;
     case "BAD_FRAME":
       reply = errorFrame("BAD_FRAME", err.message);

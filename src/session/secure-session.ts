@@ -126,7 +126,7 @@ export async function openClientSession(
     connection.close();
     const older = await options.reconnect();
     try {
-      return await handshakeAt(older, identity, serverKey, fallbackVersion(err.message, version), options.configFile);
+      return await handshakeAt(older, identity, serverKey, fallbackVersion(err.message, version), options.configFile, version);
     } catch (again) {
       older.close();
       throw again;
@@ -144,17 +144,18 @@ export function fallbackVersion(message: string, refused: number): number {
   return named.length ? Math.max(...named) : OLDEST_PROTOCOL_VERSION;
 }
 
-/** One handshake at `version` on `connection`, up to `welcome`. */
+/** One handshake at `version` on `connection`, up to `welcome`; `fallbackFrom`: the version a VERSION refusal refused (§12). */
 async function handshakeAt(
   connection: Connection,
   identity: Identity,
   serverKey: Uint8Array,
   version: number,
   configFile: string | undefined,
+  fallbackFrom?: number,
 ): Promise<SecureSession> {
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
   const remaining = () => Math.max(1, deadline - Date.now());
-  const handshake = new ClientHandshake({ identity, serverKey, random, configFile, version });
+  const handshake = new ClientHandshake({ identity, serverKey, random, configFile, version, ...(fallbackFrom ? { fallbackFrom } : {}) });
   for (const frame of handshake.start()) await connection.send(frame);
   for (;;) {
     const frame = await connection.receive(remaining());
