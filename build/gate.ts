@@ -28,13 +28,16 @@ function step(title: string, command: string, args: string[]): void {
   }
 }
 
+/** The shell scripts under `dir`, without those git ignores (the bench's real-files corpus holds other projects' scripts). */
 function shellScripts(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) return shellScripts(p);
-    return e.name.endsWith(".sh") || e.name.endsWith(".bash") ? [p] : [];
+  const found = fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((e) => {
+    const p = path.join(e.parentPath, e.name);
+    return e.isFile() && (e.name.endsWith(".sh") || e.name.endsWith(".bash")) ? [p] : [];
   });
+  const ignored = spawnSync("git", ["check-ignore", "--stdin"], { cwd: root, input: found.join("\n"), encoding: "utf8" });
+  const skip = new Set(ignored.status === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
+  return found.filter((p) => !skip.has(p));
 }
 
 function batsFiles(dir: string): string[] {
