@@ -1,7 +1,7 @@
-// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, seven server starts, a few scrub steps: about 42 s here.
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, eight server starts, a few scrub steps, five `server audit --check` runs, one radosgw restart: about 45 s here.
 //
-// `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics on an
-// S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
+// `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics, and the
+// audit log's copy in the bucket on an S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
 // where Ceph cannot start. Damage is made by hand in the bucket (a PUT of a copy with one byte changed),
 // so the cache's copy of the same archive stays good.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
