@@ -367,5 +367,19 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     await purge(6); // caught up: the next line goes up at once again
     await copy.flushed();
     expect(await chain()).toEqual([[bucket.leases.serverId, true, 6]]);
+
+    // the local log moved aside, a new one started: it does not continue the bucket's chain, so it is not copied
+    await audit.flushed();
+    for (const file of ["audit.log", "audit.head"])
+      fs.renameSync(path.join(cache, ".audit", file), path.join(cache, ".audit", `${file}.old`));
+    const notes: string[] = [];
+    const again = await BucketAudit.open(bucket, cache, (_level, event) => notes.push(event));
+    const restarted = await AuditLog.open(cache, { appended: (line) => again.appended(line) });
+    for (let n = 1; n <= 7; n++)
+      await restarted.append({ event: "purge", client: "web01", item: `new-${n}`, trashedAt: new Date(0).toISOString() });
+    await again.catchUp();
+    await again.flushed();
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 6]]);
+    expect(notes).toContain("audit.bucket-diverged");
   }, 60_000);
 });
