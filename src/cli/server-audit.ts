@@ -3,6 +3,7 @@ import { EXIT, HashRelayError } from "../errors.ts";
 import { LineSplitter, formatHead, parseAuditLine, parseHead, type AuditEntry, type ChainHead } from "../store/audit-chain.ts";
 import { checkAuditLog, readAuditLog } from "../store/audit-log.ts";
 import { checkBucketAudit, type BucketChainCheck } from "../store/bucket-audit-check.ts";
+import { uploadedHead } from "../store/bucket-audit.ts";
 import { connectBucket } from "../store/bucket-archives.ts";
 import type { BucketConfig } from "../config/model.ts";
 import { loadConfig, requireServer } from "../io/config-file.ts";
@@ -74,7 +75,7 @@ async function checkChain(
   json: boolean,
 ): Promise<number> {
   const report = await checkAuditLog(storage, expected);
-  const chains = bucket ? await checkBucketAudit(await connectBucket(bucket, process.env)) : [];
+  const chains = bucket ? await checkBucketChains(storage, bucket) : [];
   const badChains = chains.filter((c) => !c.report.ok);
   if (json) {
     const head = (r: typeof report | BucketChainCheck["report"]) => (r.ok ? { ...r, head: formatHead(r.head) } : r);
@@ -105,6 +106,14 @@ async function checkChain(
     );
   }
   return EXIT.OK;
+}
+
+/** Each server's chain in the bucket; this server's anchored by what its cache recorded as uploaded (read before the listing). */
+async function checkBucketChains(cache: string, bucket: BucketConfig): Promise<BucketChainCheck[]> {
+  const uploaded = await uploadedHead(cache);
+  const source = "this server's upload record (.hashrelay/audit-uploaded.json)";
+  const anchors = new Map(uploaded ? [[uploaded.server, { ...uploaded.head, source }]] : []);
+  return checkBucketAudit(await connectBucket(bucket, process.env), anchors);
 }
 
 /** One line per server chain in the bucket: intact with its lines and head, or its first bad line. */

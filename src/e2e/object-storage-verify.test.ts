@@ -1,4 +1,4 @@
-// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, eight server starts, a few scrub steps, five `server audit --check` runs, one radosgw restart: about 45 s here.
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, eight server starts, a few scrub steps, six `server audit --check` runs, one radosgw restart: about 45 s here.
 //
 // `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics, and the
 // audit log's copy in the bucket on an S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
@@ -316,6 +316,13 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     expect(cut.report.bucket?.[0]).toMatchObject({ ok: false, line: 2, key: lineKey(2) });
     expect(cut.report.bucket?.[0]?.problem).toContain("line 2 is missing from the bucket");
     await s3.putObject(lineKey(2), new TextEncoder().encode(local[1]!));
+    // its last line deleted: this server's upload record still names it
+    await s3.deleteObject(lineKey(local.length));
+    const tail = auditCheck();
+    expect(tail.status).toBe(1);
+    expect(tail.report.bucket?.[0]).toMatchObject({ ok: false, line: local.length });
+    expect(tail.report.bucket?.[0]?.problem).toContain("this server's upload record");
+    await s3.putObject(lineKey(local.length), new TextEncoder().encode(local.at(-1)!));
 
     // the cache's server id lost: the restarted server copies its log under its new id; the old chain stays and checks
     fs.rmSync(cacheFile(".hashrelay", "lease-server-id"));

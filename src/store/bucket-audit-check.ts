@@ -1,5 +1,5 @@
 // The check of every server's audit chain in the bucket (bucket-audit.ts wrote them): the lines downloaded in order through the chain checker.
-import { ChainWalker, type ChainReport } from "./audit-chain.ts";
+import { ChainWalker, type ChainAnchor, type ChainReport } from "./audit-chain.ts";
 import { auditLineKey, seqOfLineKey } from "./bucket-audit.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 
@@ -18,10 +18,14 @@ export interface BucketChainCheck {
  * Checks each server's chain under `<prefix>/.hashrelay/audit/` without changing anything: its line
  * objects listed, downloaded in seq order, and walked as the local log is (audit-chain.ts), each
  * object one line. A seq missing between two present ones is a bad line (deleted); so is an object
- * under a chain that is not a line's key. No anchor: the last line of a chain is not vouched for.
- * Returns the chains by server id. Throws S3Error when the store cannot be listed or read.
+ * under a chain that is not a line's key. `anchors` (by server id: what a server's cache recorded as
+ * uploaded) name lines a chain must still hold with their hash; other chains' last lines are vouched
+ * for by nothing. Returns the chains by server id. Throws S3Error when the store cannot be listed or read.
  */
-export async function checkBucketAudit(bucket: BucketArchives): Promise<BucketChainCheck[]> {
+export async function checkBucketAudit(
+  bucket: BucketArchives,
+  anchors: ReadonlyMap<string, ChainAnchor> = new Map(),
+): Promise<BucketChainCheck[]> {
   const root = bucket.auditPrefix("");
   const chains = new Map<string, string[]>();
   for await (const o of bucket.s3.listAllObjects(root)) {
@@ -31,7 +35,8 @@ export async function checkBucketAudit(bucket: BucketArchives): Promise<BucketCh
   const checks: BucketChainCheck[] = [];
   for (const [server, keys] of [...chains].sort(([a], [b]) => a.localeCompare(b))) {
     const prefix = bucket.auditPrefix(server);
-    checks.push({ server, prefix, ...(await checkChainObjects(bucket, prefix, keys.sort())) });
+    const anchor = anchors.get(server);
+    checks.push({ server, prefix, ...(await checkChainObjects(bucket, prefix, keys.sort(), anchor ? [anchor] : [])) });
   }
   return checks;
 }
@@ -41,8 +46,9 @@ async function checkChainObjects(
   bucket: BucketArchives,
   prefix: string,
   keys: readonly string[],
+  anchors: readonly ChainAnchor[],
 ): Promise<{ report: ChainReport; badKey?: string }> {
-  const walker = new ChainWalker();
+  const walker = new ChainWalker(anchors);
   const newline = new Uint8Array([10]);
   for (let start = 0; start < keys.length; start += GETS_AT_ONCE) {
     const batch = keys.slice(start, start + GETS_AT_ONCE);

@@ -2,7 +2,7 @@
 import { open, readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { S3Client } from "../io/s3-client.ts";
-import { GENESIS, LineSplitter, lineHash, parseAuditLine } from "./audit-chain.ts";
+import { GENESIS, LineSplitter, lineHash, parseAuditLine, type ChainHead } from "./audit-chain.ts";
 import { AUDIT_LOG, type AppendedLine } from "./audit-log.ts";
 import type { BucketArchives } from "./bucket-archives.ts";
 import { DERIVED_DIR, StoreLayout } from "./layout.ts";
@@ -161,6 +161,16 @@ export class BucketAudit {
       this.log("warn", "audit.bucket-state-unsaved", { error: (err as Error).message }),
     );
   }
+}
+
+/**
+ * What the server on the cache at `cacheRoot` last recorded as uploaded: its id and the last line of
+ * its chain in the bucket (an anchor for that chain: the bucket must still hold it), or null when it
+ * kept none. Throws nothing.
+ */
+export async function uploadedHead(cacheRoot: string): Promise<{ server: string; head: ChainHead } | null> {
+  const kept = await readUploaded(statePath(new StoreLayout(cacheRoot)));
+  return kept && kept.seq > 0 ? { server: kept.server, head: { seq: kept.seq, hash: kept.hash } } : null;
 }
 
 function statePath(layout: StoreLayout): string {
