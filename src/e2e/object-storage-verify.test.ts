@@ -1,14 +1,17 @@
-// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, seven server starts, a few scrub steps: about 42 s here.
+// Cost: one Ceph cluster (~14 s to start), three backups of a 5 MiB source, five `server verify` runs, eight server starts, a few scrub steps, six `server audit --check` runs, one radosgw restart: about 45 s here.
 //
-// `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics on an
-// S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
+// `server verify`, the scheduled scrub, the damage guard on the bucket's trash, status and /metrics, and the
+// audit log's copy in the bucket on an S3 storage (issue 19 item 4), against a real Ceph RGW with the compiled binary; skipped with a banner
 // where Ceph cannot start. Damage is made by hand in the bucket (a PUT of a copy with one byte changed),
 // so the cache's copy of the same archive stays good.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import { S3Client } from "../io/s3-client.ts";
+import { AuditLog } from "../store/audit-log.ts";
 import { BucketArchives } from "../store/bucket-archives.ts";
+import { BucketAudit } from "../store/bucket-audit.ts";
+import { checkBucketAudit } from "../store/bucket-audit-check.ts";
 import { refreshBucketUsage } from "../store/bucket-usage.ts";
 import { StoreLayout } from "../store/layout.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
@@ -66,6 +69,23 @@ interface VerifyLine {
   bucket?: string;
   damaged: { reason: string }[];
   problem?: string;
+}
+
+/** What `server audit --check --json` prints (heads as SEQ:HASH). */
+interface AuditReport {
+  ok: boolean;
+  head?: string;
+  bucket?: {
+    server: string;
+    prefix: string;
+    ok: boolean;
+    lines: number;
+    head?: string;
+    recovered?: number[];
+    line?: number;
+    problem?: string;
+    key?: string;
+  }[];
 }
 
 /** Scrapes /metrics on `port`: each sample's "name{labels}" and value. */
@@ -257,5 +277,116 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     } finally {
       await rgw!.restartGateway();
     }
+  }, 60_000);
+  /** `hashrelay server audit --check --json`: its exit status and report. */
+  const auditCheck = () => {
+    const run = runBinary(["server", "audit", "--check", "--json", "--config", world.serverConfig]);
+    return { status: run.status, report: JSON.parse(run.stdout) as AuditReport };
+  };
+  const cacheFile = (...parts: string[]) => path.join(world.dir, "cache", ...parts);
+
+  test("the bucket holds each audit line the server appended, under its server id; server audit --check walks that chain", async () => {
+    await server?.stop(); // the earlier tests' backups, trash moves, scrub findings and purges: all appended, all copied
+    server = null;
+    const local = fs.readFileSync(cacheFile(".audit", "audit.log"), "utf8").trimEnd().split("\n");
+    const id = fs.readFileSync(cacheFile(".hashrelay", "lease-server-id"), "utf8").trim();
+    const lineKey = (seq: number) => `${PREFIX}/.hashrelay/audit/${id}/${String(seq).padStart(12, "0")}.json`;
+    const s3 = adminClient();
+    expect(local.length).toBeGreaterThan(5);
+    for (const [i, line] of local.entries()) expect(new TextDecoder().decode(await s3.getBytes(lineKey(i + 1)))).toBe(line);
+    const intact = auditCheck();
+    expect(intact.status).toBe(0);
+    expect(intact.report.bucket).toEqual([
+      { server: id, prefix: `${PREFIX}/.hashrelay/audit/${id}/`, ok: true, lines: local.length, head: intact.report.head, recovered: [] },
+    ]);
+    const text = runBinary(["server", "audit", "--check", "--config", world.serverConfig]).stdout;
+    expect(text).toContain(`server ${id}: audit chain intact: ${local.length} lines, head ${intact.report.head}`);
+
+    // one line edited by hand in the bucket: the check names it (the local log is untouched)
+    const edited = local[2]!.replace(`"seq":3,`, `"seq":3,"note":"x",`);
+    await s3.putObject(lineKey(3), new TextEncoder().encode(edited));
+    const bad = auditCheck();
+    expect([bad.status, bad.report.ok, bad.report.bucket?.[0]?.ok, bad.report.bucket?.[0]?.line]).toEqual([1, true, false, 4]);
+    expect(bad.report.bucket?.[0]?.problem).toContain("line 3 was edited");
+    // one deleted in the middle: missing
+    await s3.putObject(lineKey(3), new TextEncoder().encode(local[2]!));
+    await s3.deleteObject(lineKey(2));
+    const cut = auditCheck();
+    expect(cut.status).toBe(1);
+    expect(cut.report.bucket?.[0]).toMatchObject({ ok: false, line: 2, key: lineKey(2) });
+    expect(cut.report.bucket?.[0]?.problem).toContain("line 2 is missing from the bucket");
+    await s3.putObject(lineKey(2), new TextEncoder().encode(local[1]!));
+    // its last line deleted: this server's upload record still names it
+    await s3.deleteObject(lineKey(local.length));
+    const tail = auditCheck();
+    expect(tail.status).toBe(1);
+    expect(tail.report.bucket?.[0]).toMatchObject({ ok: false, line: local.length });
+    expect(tail.report.bucket?.[0]?.problem).toContain("this server's upload record");
+    await s3.putObject(lineKey(local.length), new TextEncoder().encode(local.at(-1)!));
+
+    // the cache's server id lost: the restarted server copies its log under its new id; the old chain stays and checks
+    fs.rmSync(cacheFile(".hashrelay", "lease-server-id"));
+    server = await startServer(world);
+    await server.waitForLog("audit.bucket-caught-up");
+    await server.stop();
+    server = null;
+    const both = auditCheck();
+    expect(both.status).toBe(0);
+    expect(both.report.bucket?.map((c) => c.ok)).toEqual([true, true]);
+    expect(both.report.bucket?.map((c) => c.server)).toContain(id);
+  }, 60_000);
+
+  test("lines the store did not take (radosgw killed) never fail an append, and the catch-up fills the bucket's chain in order", async () => {
+    const cache = fs.mkdtempSync(path.join(world.dir, "audit-cache-"));
+    fs.mkdirSync(path.join(cache, ".hashrelay")); // as Store.open makes it
+    const config = { url: `s3://${BUCKET}/audit-faults`, bucket: BUCKET, prefix: "audit-faults", pathStyle: true };
+    const bucket = new BucketArchives(adminClient(), config);
+    await bucket.leases.useServerIdOf(cache);
+    const copy = await BucketAudit.open(bucket, cache, () => {});
+    const audit = await AuditLog.open(cache, { appended: (line) => copy.appended(line) });
+    const purge = (n: number) => audit.append({ event: "purge", client: "web01", item: `item-${n}`, trashedAt: new Date(0).toISOString() });
+    await purge(1);
+    await purge(2);
+    await copy.flushed();
+    const chain = async () => (await checkBucketAudit(bucket)).map((c) => [c.server, c.report.ok, c.report.lines]);
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 2]]);
+    await rgw!.killGateway();
+    try {
+      await purge(3); // resolves: the local append is the rule
+      await purge(4);
+      await copy.flushed();
+      await copy.catchUp(); // the store still down: nothing, no throw
+    } finally {
+      await rgw!.restartGateway();
+    }
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 2]]);
+    await purge(5); // behind: waits for the catch-up, never uploaded out of order
+    await copy.flushed();
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 2]]);
+    await copy.catchUp();
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 5]]);
+    const local = fs
+      .readFileSync(path.join(cache, ".audit", "audit.log"), "utf8")
+      .trimEnd()
+      .split("\n");
+    const last = await bucket.s3.getBytes(`${bucket.auditPrefix(bucket.leases.serverId)}000000000005.json`);
+    expect(new TextDecoder().decode(last)).toBe(local[4]!);
+    await purge(6); // caught up: the next line goes up at once again
+    await copy.flushed();
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 6]]);
+
+    // the local log moved aside, a new one started: it does not continue the bucket's chain, so it is not copied
+    await audit.flushed();
+    for (const file of ["audit.log", "audit.head"])
+      fs.renameSync(path.join(cache, ".audit", file), path.join(cache, ".audit", `${file}.old`));
+    const notes: string[] = [];
+    const again = await BucketAudit.open(bucket, cache, (_level, event) => notes.push(event));
+    const restarted = await AuditLog.open(cache, { appended: (line) => again.appended(line) });
+    for (let n = 1; n <= 7; n++)
+      await restarted.append({ event: "purge", client: "web01", item: `new-${n}`, trashedAt: new Date(0).toISOString() });
+    await again.catchUp();
+    await again.flushed();
+    expect(await chain()).toEqual([[bucket.leases.serverId, true, 6]]);
+    expect(notes).toContain("audit.bucket-diverged");
   }, 60_000);
 });

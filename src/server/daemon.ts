@@ -9,6 +9,7 @@ import type { Config, ServerConfig } from "../config/parse-config.ts";
 import { Store } from "../store/store.ts";
 import { AuditLog } from "../store/audit-log.ts";
 import { connectBucket } from "../store/bucket-archives.ts";
+import { BucketAudit } from "../store/bucket-audit.ts";
 import { startDiscoveryResponder, type DiscoveryResponder } from "../session/discovery.ts";
 import { FramedSocket, listenTcp, type TcpListener } from "../io/framed-socket.ts";
 import { loadKeyFile } from "../io/key-file.ts";
@@ -81,6 +82,8 @@ export class ServerDaemon implements RunningServer {
   private clientConfigs: ClientConfigs | null = null;
   /** <storage>/.audit/audit.log: the store appends accept, supersede, hold, release, trash, purge and damaged to it. */
   private auditLog: AuditLog | null = null;
+  /** On an S3 storage: each audit line copied into the bucket; the purge timer catches up what the store did not take. */
+  private bucketAudit: BucketAudit | null = null;
   /** server.scrub: reads a share of the store per step, so that every archive is read once per cycle. */
   private readonly scrubTimer: ScrubTimer;
 
@@ -145,7 +148,9 @@ export class ServerDaemon implements RunningServer {
     if (bucket) this.log.log("info", `object store ${config.url} at ${bucket.s3.target.endpoint}: reachable; cache ${storage}`);
     const store = await Store.open(storage, { log, audit: (event) => this.auditLog?.append(event), ...(bucket ? { bucket } : {}) });
     await bucket?.leases.useServerIdOf(storage); // its own leases a crash left in force are free again
-    this.auditLog = await AuditLog.open(storage, { log });
+    const copy = bucket ? await BucketAudit.open(bucket, storage, log) : null;
+    this.bucketAudit = copy;
+    this.auditLog = await AuditLog.open(storage, { log, ...(copy ? { appended: (line) => copy.appended(line) } : {}) });
     return store;
   }
 
@@ -203,6 +208,7 @@ export class ServerDaemon implements RunningServer {
 
   private async purge(): Promise<void> {
     if (!this.storeInForce || !this.server) return;
+    await this.bucketAudit?.catchUp();
     try {
       const purged = await this.storeInForce.purgeTrash(this.server.retention.trashForMs);
       for (const item of purged)
@@ -295,6 +301,7 @@ export class ServerDaemon implements RunningServer {
     await (await this.discovery)?.close();
     await this.clientConfigs?.flushed();
     await this.auditLog?.flushed();
+    await this.bucketAudit?.flushed();
     await this.listener?.close();
   }
 }

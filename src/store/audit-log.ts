@@ -38,6 +38,13 @@ export const AUDIT_HEAD = "audit.head";
 
 export type { AuditEvent } from "./audit-chain.ts";
 
+/** A line just appended and fsynced: its seq, its text (no newline), and the log's size after it. */
+export interface AppendedLine {
+  seq: number;
+  text: string;
+  end: number;
+}
+
 /** The end of the log: its last whole line, and the bytes after it when the log does not end with a newline. */
 interface Tail {
   last: ChainHead;
@@ -55,15 +62,20 @@ export class AuditLog {
     private readonly layout: StoreLayout,
     private readonly log: StoreLog,
     private readonly now: () => number,
+    private readonly appended: (line: AppendedLine) => void,
   ) {}
 
   /**
    * Opens the audit log of the storage at `root` (creating .audit, mode 0750) and continues its chain,
    * recovering as the file's header says. Never throws: a log it cannot continue is logged
-   * (audit.unavailable) and every append retries, then rejects.
+   * (audit.unavailable) and every append retries, then rejects. `appended` is told each line once it
+   * is fsynced, in order, and must return at once (the bucket's copy: bucket-audit.ts).
    */
-  static async open(root: string, opts: { log?: StoreLog; now?: () => number } = {}): Promise<AuditLog> {
-    const audit = new AuditLog(new StoreLayout(root), opts.log ?? (() => undefined), opts.now ?? Date.now);
+  static async open(
+    root: string,
+    opts: { log?: StoreLog; now?: () => number; appended?: (line: AppendedLine) => void } = {},
+  ): Promise<AuditLog> {
+    const audit = new AuditLog(new StoreLayout(root), opts.log ?? (() => undefined), opts.now ?? Date.now, opts.appended ?? (() => {}));
     await audit.enqueue(() => audit.recover()).catch((err) => audit.log("error", "audit.unavailable", { error: (err as Error).message }));
     return audit;
   }
@@ -114,6 +126,7 @@ export class AuditLog {
       throw asStorageError(err, `cannot append to the audit log ${path}`);
     }
     this.head = { seq, hash: lineHash(line) };
+    this.appended({ seq, text: line, end: size + Buffer.byteLength(line) + 1 });
     await this.writeHead();
   }
 

@@ -20,7 +20,8 @@ export const QUICK_TIMEOUT_MS = 3_000;
  * One bucket and prefix holding a store's archives (docs/storage.md, "Object storage"):
  * `<prefix>/<client>/<file>` the archives, `<prefix>/.trash/<client>/<file>` superseded ones,
  * `<prefix>/.hashrelay/signed/<client>/<file>.json` their signed records (trashed: `….signed.json`
- * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>/<generation>` the upload leases.
+ * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>/<generation>` the upload leases,
+ * `<prefix>/.hashrelay/audit/<server id>/<seq>.json` each server's audit lines (bucket-audit.ts).
  */
 export class BucketArchives {
   /** Who stores which source now, among the servers on this bucket. */
@@ -69,6 +70,11 @@ export class BucketArchives {
   /** The prefix of the lease generations of (client, name), ending in "/". */
   leaseBase(client: string, name: string): string {
     return this.key(".hashrelay", "leases", client, name, "");
+  }
+
+  /** The prefix of the audit lines of server `serverId` (all servers' with ""), ending in "/". */
+  auditPrefix(serverId: string): string {
+    return this.key(".hashrelay", "audit", ...(serverId ? [serverId] : []), "");
   }
 
   /** The key of `parts` under the prefix (client ids, names and files are slugs: no "/" of their own). */

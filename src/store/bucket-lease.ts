@@ -32,8 +32,10 @@ interface Held {
  * on PutObject, even with the object's own ETag, so a stale lease could not be replaced safely.
  */
 export class BucketLeases {
-  /** This process, as lease bodies name it: host/server id/pid (the server id: useServerIdOf, else random). */
-  owner = ownerName(randomBytes(8).toString("hex"));
+  /** This server's id (useServerIdOf: the one kept in its cache, else random): in its lease bodies, and naming its audit chain in the bucket. */
+  serverId = randomBytes(8).toString("hex");
+  /** This process, as lease bodies name it: host/server id/pid. */
+  owner = ownerName(this.serverId);
   private readonly held = new Map<string, Held>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
@@ -84,7 +86,8 @@ export class BucketLeases {
    * instead of waiting for them to lapse. Call before the first take. Throws fs errors.
    */
   async useServerIdOf(cacheRoot: string): Promise<void> {
-    this.owner = ownerName(await leaseServerId(join(cacheRoot, DERIVED_DIR, "lease-server-id")));
+    this.serverId = await leaseServerId(join(cacheRoot, DERIVED_DIR, "lease-server-id"));
+    this.owner = ownerName(this.serverId);
   }
 
   /**
