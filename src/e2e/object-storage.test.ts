@@ -9,6 +9,7 @@ import { BucketLeases } from "../store/bucket-lease.ts";
 import {
   adminClient as adminClientOf,
   backup,
+  byTime,
   type BucketOptions,
   type BucketPlace,
   useBucket as useBucketOf,
@@ -228,7 +229,7 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
   test("ls lists the bucket's trashed archives with their purge time; restore --file brings one back", async () => {
     const trashedKeys = (await objects(`${PREFIX}/.trash/web01/`)).filter((k) => !k.endsWith(".signed.json"));
     expect(trashedKeys.length).toBeGreaterThan(0); // the archive B's backup superseded, trashed by B
-    const trashedFile = path.basename(trashedKeys.at(-1)!);
+    const trashedFile = path.basename(byTime(trashedKeys).at(-1)!);
     const ls = runBinary(["ls", "--config", world.clientConfig, "--json"]);
     expect(ls.status).toBe(0);
     const listed = (JSON.parse(ls.stdout) as { archives: { file: string; trashed?: boolean; purgeAt?: string }[] }).archives;

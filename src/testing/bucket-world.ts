@@ -1,6 +1,7 @@
 // Test helper: an e2e world whose server stores into a bucket of the test Ceph RGW, and the admin's own view of that bucket.
 import fs from "node:fs";
 import path from "node:path";
+import { parseArchiveFileName } from "../archive/naming.ts";
 import { S3Client } from "../io/s3-client.ts";
 import type { CephRgw } from "./ceph-rgw.ts";
 import { ensureBinary, writeServerConfig, type ClientReport, type World } from "./e2e-harness.ts";
@@ -79,4 +80,14 @@ export async function backup(world: World): Promise<{ status: number; report: Cl
   });
   const [stdout, stderr, status] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   return { status, report: JSON.parse(stdout) as ClientReport, stderr };
+}
+
+/**
+ * `keys` (archive files or keys, their `.signed.json` records among them) oldest archive first, each
+ * record after its archive. A bucket lists keys in byte order, and archive names carry the second
+ * before the minute (backup-NAME-SS-MM-HH-…): byte order is not time order across a minute.
+ */
+export function byTime(keys: readonly string[]): string[] {
+  const at = (key: string) => parseArchiveFileName(path.basename(key).replace(/\.signed\.json$/, ""))?.at.getTime() ?? 0;
+  return [...keys].sort((x, y) => at(x) - at(y) || (x < y ? -1 : x > y ? 1 : 0));
 }
