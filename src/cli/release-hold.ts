@@ -10,7 +10,7 @@ import { loadConfig, requireServer } from "../io/config-file.ts";
 import { readServerActivity } from "../server/service.ts";
 import { holdLines } from "../server/status-report.ts";
 import { connectBucket, type BucketArchives } from "../store/bucket-archives.ts";
-import { bucketHoldKey, listBucketHolds } from "../store/bucket-holds.ts";
+import { listBucketHolds } from "../store/bucket-holds.ts";
 import { readHolds, requestRelease, type Hold } from "../store/holds.ts";
 import { StoreLayout, pathExists, readdirOrEmpty } from "../store/layout.ts";
 
@@ -79,7 +79,7 @@ async function release(layout: StoreLayout, storage: string, hold: Hold, bucket:
       exit: EXIT.SERVER_DOWN,
     };
   const stillHeld = bucket
-    ? (await bucket.s3.headObject(bucketHoldKey(bucket, client, name))) !== null
+    ? (await bucket.s3.headObject(bucket.holdKey(client, name))) !== null
     : await pathExists(layout.holdPath(client, name));
   if (stillHeld)
     return {

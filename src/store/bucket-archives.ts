@@ -21,6 +21,7 @@ export const QUICK_TIMEOUT_MS = 3_000;
  * `<prefix>/<client>/<file>` the archives, `<prefix>/.trash/<client>/<file>` superseded ones,
  * `<prefix>/.hashrelay/signed/<client>/<file>.json` their signed records (trashed: `….signed.json`
  * beside the trashed object), `<prefix>/.hashrelay/leases/<client>/<name>/<generation>` the upload leases,
+ * `<prefix>/.hashrelay/holds/<client>/<name>.json` the holds (bucket-holds.ts),
  * `<prefix>/.hashrelay/audit/<server id>/<seq>.json` each server's audit lines (bucket-audit.ts).
  */
 export class BucketArchives {
@@ -73,6 +74,15 @@ export class BucketArchives {
   }
 
   /** The prefix of the audit lines of server `serverId` (all servers' with ""), ending in "/". */
+  /** The prefix of the holds, ending in "/": `<prefix>/.hashrelay/holds/<client>/<name>.json` each. */
+  holdsPrefix(): string {
+    return this.key(".hashrelay", "holds", "");
+  }
+
+  holdKey(client: string, name: string): string {
+    return this.key(".hashrelay", "holds", client, `${name}.json`);
+  }
+
   auditPrefix(serverId: string): string {
     return this.key(".hashrelay", "audit", ...(serverId ? [serverId] : []), "");
   }

@@ -10,34 +10,19 @@ export interface UnreadableHold {
   problem: string;
 }
 
-/** `<prefix>/.hashrelay/holds/<client>/<name>.json`: the hold of (client, name) in the bucket. */
-export function bucketHoldKey(bucket: BucketArchives, client: string, name: string): string {
-  return `${holdsPrefix(bucket)}${client}/${name}.json`;
-}
-
-/** Where the bucket's holds start, ending in "/". */
-function holdsPrefix(bucket: BucketArchives): string {
-  const { prefix } = bucket.config;
-  return `${prefix ? `${prefix}/` : ""}.hashrelay/holds/`;
-}
-
 /**
  * Records `hold`: in the bucket first (on an S3 storage: the authority every server syncs from), then
  * in the cache's hold book. Throws S3Error and fs errors; when the bucket refuses, nothing is written.
  */
 export async function putHold(ctx: StoreContext, hold: Hold): Promise<void> {
   if (ctx.bucket)
-    await ctx.bucket.s3.putObject(
-      bucketHoldKey(ctx.bucket, hold.client, hold.name),
-      new TextEncoder().encode(holdText(hold)),
-      "application/json",
-    );
+    await ctx.bucket.s3.putObject(ctx.bucket.holdKey(hold.client, hold.name), new TextEncoder().encode(holdText(hold)), "application/json");
   await ctx.holdBook.put(hold);
 }
 
 /** Lifts the hold of (client, name): from the bucket first, then from the cache's hold book. Throws S3Error and fs errors. */
 export async function dropHold(ctx: StoreContext, client: string, name: string): Promise<void> {
-  if (ctx.bucket) await ctx.bucket.s3.deleteObject(bucketHoldKey(ctx.bucket, client, name));
+  if (ctx.bucket) await ctx.bucket.s3.deleteObject(ctx.bucket.holdKey(client, name));
   await ctx.holdBook.drop(client, name);
 }
 
@@ -46,7 +31,7 @@ export async function dropHold(ctx: StoreContext, client: string, name: string):
  * from being read. Throws S3Error when the bucket cannot be listed.
  */
 export async function listBucketHolds(bucket: BucketArchives, client?: string): Promise<(Hold | UnreadableHold)[]> {
-  const base = holdsPrefix(bucket);
+  const base = bucket.holdsPrefix();
   const out: (Hold | UnreadableHold)[] = [];
   for await (const o of bucket.s3.listAllObjects(client ? `${base}${client}/` : base)) {
     const [owner, item, extra] = o.key.slice(base.length).split("/");
@@ -84,7 +69,7 @@ export async function syncHolds(ctx: StoreContext, bucket: BucketArchives, clien
   }
   const inBucket = new Set(holds.map((h) => h.name));
   for (const cached of ctx.holdBook.all().filter((h) => h.client === client)) {
-    if (inBucket.has(cached.name) || unreadable.has(bucketHoldKey(bucket, client, cached.name))) continue;
+    if (inBucket.has(cached.name) || unreadable.has(bucket.holdKey(client, cached.name))) continue;
     await ctx.holdBook.drop(client, cached.name);
     ctx.log("info", "hold.dropped", {
       client,
