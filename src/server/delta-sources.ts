@@ -10,34 +10,55 @@ import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX, FrameType, MAX_DELTA_SOURCES } from "../protocol/constants.ts";
 import { OpenFiles, type Store, type Upload } from "../store/store.ts";
 
-/** Raw chunks read for deltas kept per session (the next deltas reuse the same old chunks). */
-const DELTA_SOURCE_CACHE = 32;
+/**
+ * Raw bytes of the chunks read for deltas kept per session, least recently used dropped first: a page's
+ * HASH_REQUEST reads the base chunks around its changes, and its DELTA_BATCH then copies from the same
+ * chunks. Inflating one is most of the cost of reading it, and a page's changes read ~100 of them
+ * (~6 MiB at 64 KiB each): a cache of 32 chunks read most of them twice.
+ */
+export const DELTA_SOURCE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * One client's stored chunks as delta sources, for one session: never shared, so a client only ever
  * reaches its own chunks. Holds files open until close().
  */
 export class DeltaSources {
+  /** Raw chunks by hex id, least recently used first; `cachedBytes` their total. */
   private readonly cache = new Map<string, Uint8Array>();
+  private cachedBytes = 0;
   private readonly files = new OpenFiles();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<Store, "readChunk">,
     private readonly client: string,
   ) {}
 
   /** The raw bytes of stored chunk `hex`, or null when this client holds no such chunk. */
   read(hex: string): Uint8Array | null {
-    const raw = this.cache.get(hex) ?? this.store.readChunk(this.client, hex, this.files);
-    if (raw) {
-      this.cache.set(hex, raw);
-      if (this.cache.size > DELTA_SOURCE_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    const cached = this.cache.get(hex);
+    if (cached) {
+      this.cache.delete(hex);
+      this.cache.set(hex, cached);
+      return cached;
     }
+    const raw = this.store.readChunk(this.client, hex, this.files);
+    if (raw) this.keep(hex, raw);
     return raw;
   }
 
   close(): void {
     this.files.close();
+  }
+
+  /** Caches `raw` as chunk `hex`, dropping the least recently used chunks past DELTA_SOURCE_CACHE_BYTES. */
+  private keep(hex: string, raw: Uint8Array): void {
+    this.cache.set(hex, raw);
+    this.cachedBytes += raw.length;
+    for (const [old, bytes] of this.cache) {
+      if (this.cachedBytes <= DELTA_SOURCE_CACHE_BYTES) break;
+      this.cache.delete(old);
+      this.cachedBytes -= bytes.length;
+    }
   }
 }
 
