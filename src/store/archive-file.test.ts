@@ -4,7 +4,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
-import { memberMatches, scanArchive } from "./archive-file.ts";
+import { scanArchive } from "./archive-file.ts";
 import { buildArchive, seededBytes, sha256, tempDir } from "./test-fixtures.ts";
 
 const dirs: string[] = [];
@@ -63,20 +63,5 @@ describe("scanArchive", () => {
       expect((err as HashRelayError).message).toContain(path);
       expect((err as HashRelayError).message).toContain(where);
     }
-  });
-});
-
-describe("memberMatches", () => {
-  test("true only for the exact member of that id and raw length", () => {
-    const raw = seededBytes("m", 3000);
-    const [member] = buildArchive([raw]).members;
-    const id = sha256(raw);
-    expect(memberMatches(member!, id, 3000)).toBe(true);
-    expect(memberMatches(member!, id, 2999)).toBe(false);
-    expect(memberMatches(member!, sha256(seededBytes("other", 3000)), 3000)).toBe(false);
-    expect(memberMatches(member!.subarray(0, member!.length - 1), id, 3000)).toBe(false);
-    const flipped = member!.slice();
-    flipped[30] = flipped[30]! ^ 1;
-    expect(memberMatches(flipped, id, 3000)).toBe(false);
   });
 });

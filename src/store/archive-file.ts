@@ -33,21 +33,6 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
 
-/**
- * True iff `member` is exactly one of our gzip members (its length field equals its size, CRC and
- * ISIZE agree) whose raw bytes are `rawLength` long (≤ CHUNK_MAX) and hash to `id`.
- * Never throws: a malformed member is simply false.
- */
-export function memberMatches(member: Uint8Array, id: Uint8Array, rawLength: number): boolean {
-  if (rawLength > CHUNK_MAX || member.length > MAX_MEMBER_BYTES) return false;
-  try {
-    const raw = inflateMember(member, rawLength);
-    return raw.length === rawLength && Buffer.from(sha256(raw)).equals(Buffer.from(id));
-  } catch {
-    return false;
-  }
-}
-
 /** Bytes read at a position, as FileHandle.read does: an open file, or an object read by ranged GETs (bucket-object-reader.ts). */
 export interface ReadableAt {
   /** Reads up to `length` bytes at `position` into `buffer` from `offset`; 0 bytes read: the end. */

@@ -1,5 +1,6 @@
 // What an upload needs from the store that owns it, and the parts of an upload its stages share.
 import type { ArchiveFormat } from "../archive/naming.ts";
+import type { ArrivalCheck } from "./arrival-check.ts";
 import type { BlockSharing } from "./block-sharing.ts";
 import type { ReusedMemberDamaged } from "./damage-found.ts";
 import type { StoredPlace } from "./chunk-index.ts";
@@ -75,6 +76,8 @@ export interface UploadHost {
    * lock; throws only when an S3 storage could not publish it (the archive is then out of the store again).
    */
   accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
+  /** The check of the members clients send, as they arrive (one buffer for the store: use its views before any await). */
+  readonly arrivals: ArrivalCheck;
   /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */
   compress(raw: Uint8Array, format: ArchiveFormat): Promise<Uint8Array>;
   /** The upload is over (committed, failed or aborted): keep or drop its staging file, free its name. Never throws. */

@@ -2,6 +2,7 @@
 import { unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
+import { ArrivalCheck } from "./arrival-check.ts";
 import { MemberCompressor } from "./member-compressor.ts";
 import { acceptArchive } from "./archive-accepted.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
@@ -51,6 +52,7 @@ export class UploadRegistry {
       existingEntry: (client, file) => existingEntry(ctx, client, file),
       accepted: (row, members) => acceptArchive(ctx, row, members),
       ended: (upload, outcome) => this.ended(upload, outcome),
+      arrivals: new ArrivalCheck(),
       // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
       compress: (raw, format) => this.compressor.compress(raw, format),
     };

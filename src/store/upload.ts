@@ -3,8 +3,7 @@ import { HashRelayError } from "../errors.ts";
 import type { ManifestEntry } from "../archive/manifest.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { isZstdMember } from "../archive/zstd-member.ts";
-import { MAX_MEMBER_BYTES, memberMatches, sha256 } from "./archive-file.ts";
-import { inflateMember } from "../archive/gzip-member.ts";
+import { sha256 } from "./archive-file.ts";
 import type { IndexEntry } from "./index-entry.ts";
 import { StagingWriter, type StagingRoom } from "./staging-writer.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -99,9 +98,10 @@ export class Upload implements UploadHandle {
         `chunk ${index} of ${name} is not a ${this.format === "tar.zst" ? "zstd" : "gzip"} member, as the offer announced`,
       );
     }
-    if (this.entries.idUnknown(index)) this.deriveId(index, () => inflatedWithin(member, this.entries.rawLength(index)));
-    else if (member.length > MAX_MEMBER_BYTES || !memberMatches(member, this.entries.id(index), this.entries.rawLength(index)))
-      throw mismatch(index, name);
+    const rawLength = this.entries.rawLength(index);
+    const arrived = () => this.host.arrivals.rawOf(member, rawLength) ?? throwing(mismatch(index, name));
+    if (this.entries.idUnknown(index)) this.deriveId(index, arrived);
+    else if (!this.host.arrivals.matches(member, this.entries.id(index), rawLength)) throw mismatch(index, name);
     return this.stage(index, member.length, member);
   }
 
@@ -232,10 +232,9 @@ export class Upload implements UploadHandle {
   }
 }
 
-/** The raw bytes of `member`, at most `rawLength`; throws when it is over the member bound or does not inflate. */
-function inflatedWithin(member: Uint8Array, rawLength: number): Uint8Array {
-  if (member.length > MAX_MEMBER_BYTES) throw new HashRelayError("TOO_LARGE", "member over its bound");
-  return inflateMember(member, rawLength);
+/** Throws `err`: for the right side of `??`. */
+function throwing(err: Error): never {
+  throw err;
 }
 
 /** HASH_MISMATCH for chunk `index` of source `name`. */
