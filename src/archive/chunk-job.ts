@@ -27,6 +27,8 @@ export interface ChunkJobResult {
   lengths: Uint16Array;
   keys: Float64Array;
   tokens: Uint8Array | null;
+  /** The job's `raw`, handed back (transferred) so that the caller can fill its buffer with a later chunk. */
+  raw: Uint8Array;
 }
 
 /** The codecs a job uses: raw deflate, one zstd frame, the block key (native code, given by the worker). */
@@ -44,11 +46,11 @@ export function runChunkJob(job: ChunkJob, codecs: ChunkCodecs): ChunkJobResult 
     compressAs === null ? null : format === "tar.zst" ? encodeZstdMember(raw, codecs.zstdFrame) : encodeGzipMember(raw, codecs.deflateRaw);
   const payload = member && encodeChunkPayload({ index: compressAs!, member });
   const tokens = proof ? proofTokens(proof.secret, id, raw, proof.first, PROOF_ROUNDS) : null;
-  return { job: job.job, payload, lengths: blocks.lengths, keys: blocks.keys, tokens };
+  return { job: job.job, payload, lengths: blocks.lengths, keys: blocks.keys, tokens, raw };
 }
 
 /** The buffers of `result` to transfer back to the main thread. */
 export function transferablesOf(result: ChunkJobResult): ArrayBuffer[] {
-  const buffers = [result.lengths.buffer, result.keys.buffer] as ArrayBuffer[];
+  const buffers = [result.lengths.buffer, result.keys.buffer, result.raw.buffer] as ArrayBuffer[];
   return result.payload ? [...buffers, result.payload.buffer as ArrayBuffer] : buffers;
 }

@@ -3,6 +3,16 @@ import type { ChunkBlocks } from "../archive/chunk-delta.ts";
 import type { ChunkJob, ChunkJobResult } from "../archive/chunk-job.ts";
 import type { ArchiveFormat } from "../archive/naming.ts";
 import { WorkerPool } from "../io/worker-pool.ts";
+import { SpareBuffers } from "../protocol/spare-buffers.ts";
+
+/**
+ * Bytes of raw buffers back from the threads kept for later chunks at most: a page's chunks are copied
+ * at once (upload/page-builder.ts's 8 MiB window), and those copies were alive then anyway. A fresh copy
+ * per chunk cost more than the copy itself (page faults on every new buffer).
+ */
+const SPARE_RAW_BYTES = 8 * 1024 * 1024;
+/** New raw buffers are a whole number of these, so that one serves later chunks of about its size. */
+const RAW_BUFFER_STEP = 32 * 1024;
 
 export interface ChunkWork {
   /** The chunk frame payload (`u32 index | member`) when the chunk was compressed, else null. */
@@ -14,6 +24,8 @@ export interface ChunkWork {
 
 export class ChunkWorkers {
   private readonly pool = new WorkerPool<ChunkJob, ChunkJobResult>();
+  /** Buffers of chunks the threads are done with: the next chunks are copied into them. */
+  private readonly spare = new SpareBuffers(SPARE_RAW_BYTES, RAW_BUFFER_STEP);
 
   constructor(
     private readonly format: ArchiveFormat = "tar.gz",
@@ -25,14 +37,23 @@ export class ChunkWorkers {
    * Cuts `raw` into blocks; when `compressAs` is its index in the archive, makes its chunk frame payload;
    * when `proofFirst` is a round number, makes PROOF_ROUNDS proof answers from it (needs the secret). A
    * copy of `raw` goes to the worker: the caller may reuse its buffer as soon as run returns (it may be a
-   * view into the archive builder's buffers, which must not be detached). Throws INTERNAL if a worker died.
+   * view into the archive builder's buffers, which must not be detached). The copy's buffer comes back
+   * with the result and takes a later chunk: nothing returned views it. Throws INTERNAL if a worker died.
    */
   async run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<ChunkWork> {
-    const own = raw.slice();
+    const own = this.copyOf(raw);
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
     const job: ChunkJob = { job: this.pool.number(), raw: own, id, compressAs, format: this.format, proof, blocks: true };
     const r = await this.pool.run(job, [own.buffer as ArrayBuffer]);
+    this.spare.give(r.raw.buffer as ArrayBuffer);
     return { payload: r.payload, blocks: { id, rawLength: raw.length, lengths: r.lengths, keys: r.keys }, tokens: r.tokens };
+  }
+
+  /** `raw` copied into a spare buffer that holds it, else into a new one. */
+  private copyOf(raw: Uint8Array): Uint8Array {
+    const own = new Uint8Array(this.spare.take(raw.length), 0, raw.length);
+    own.set(raw);
+    return own;
   }
 
   /** Ends the threads; pending jobs are rejected. */

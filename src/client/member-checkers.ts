@@ -2,6 +2,7 @@
 import type { ManifestEntry } from "../archive/manifest.ts";
 import type { MemberCheckJob, MemberCheckResult, MemberKeep } from "../archive/member-check.ts";
 import { WorkerPool } from "../io/worker-pool.ts";
+import { SpareBuffers } from "../protocol/spare-buffers.ts";
 
 /** A member as received, with its manifest entry. */
 export interface ReceivedMember {
@@ -22,7 +23,7 @@ export interface MemberChecker {
 
 /** Bytes of an output buffer at least: a batch of raw bytes (member-batches.ts's 1 MiB) and the byte inflate needs beyond it. */
 const OUT_BUFFER_BYTES = 1024 * 1024 + 1;
-/** Released output buffers kept for the next batches at most: a window's worth of batches, and one being written. */
+/** Released output buffers kept for the next batches at most (new ones are OUT_BUFFER_BYTES long, or a multiple): a window's worth of batches, and one being written. */
 const SPARE_BUFFERS = 12;
 
 /** Bytes after a member its buffer may hold and still be moved rather than copied: none of them are another's. */
@@ -37,7 +38,7 @@ function aloneInBuffer(member: Uint8Array): boolean {
 export class MemberCheckers implements MemberChecker {
   private readonly pool = new WorkerPool<MemberCheckJob, MemberCheckResult>();
   /** Output buffers back from the threads whose raw bytes were written: inflating into them again spares an allocation per chunk. */
-  private readonly spare: ArrayBuffer[] = [];
+  private readonly spare = new SpareBuffers(SPARE_BUFFERS * OUT_BUFFER_BYTES, OUT_BUFFER_BYTES);
 
   /**
    * The members' buffers move to a worker, without a copy when a member is alone in its buffer but for the
@@ -57,22 +58,15 @@ export class MemberCheckers implements MemberChecker {
       ids,
       keep,
     };
-    if (keep === "raw") job.out = this.outBuffer(job.rawLengths.reduce((sum, n) => sum + n, 1));
+    if (keep === "raw") job.out = this.spare.take(job.rawLengths.reduce((sum, n) => sum + n, 1));
     const transfer = [...members.map((m) => m.buffer as ArrayBuffer), ids.buffer, ...(job.out ? [job.out] : [])];
     const { problems, kept } = await this.pool.run(job, transfer);
     return { problems, kept };
   }
 
-  /** The kept raw bytes' buffers join the spares (each once, as many as SPARE_BUFFERS). The caller must not use them afterwards. */
+  /** The kept raw bytes' buffers join the spares (each once, SPARE_BUFFERS of them at most). The caller must not use them afterwards. */
   release(kept: Uint8Array[]): void {
-    for (const buffer of new Set(kept.map((k) => k.buffer as ArrayBuffer)))
-      if (this.spare.length < SPARE_BUFFERS && !this.spare.includes(buffer)) this.spare.push(buffer);
-  }
-
-  /** A spare buffer of at least `bytes`, else a new one (of OUT_BUFFER_BYTES at least, so that it serves later batches). */
-  private outBuffer(bytes: number): ArrayBuffer {
-    const at = this.spare.findIndex((b) => b.byteLength >= bytes);
-    return at >= 0 ? this.spare.splice(at, 1)[0]! : new ArrayBuffer(Math.max(bytes, OUT_BUFFER_BYTES));
+    for (const raw of kept) this.spare.give(raw.buffer as ArrayBuffer);
   }
 
   /** Ends the threads; pending checks are rejected. Never throws. */

@@ -33,6 +33,10 @@ export class FramedSocket {
     socket.on("close", () => this.fail(new HashRelayError("CLOSED", "connection closed by peer")));
   }
 
+  /**
+   * Bun hands each read over in a fresh buffer, never refilled: the decoder's frames may view it
+   * (frame-codec.ts, "who copies"), which keeps a read alive while a queued frame of it is.
+   */
   private onData(data: Buffer): void {
     this.bytesRead += data.length;
     let frames: Frame[];

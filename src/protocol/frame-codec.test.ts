@@ -104,6 +104,35 @@ describe("FrameDecoder splitting", () => {
   });
 });
 
+describe("FrameDecoder: who copies", () => {
+  test("a body whole within one push views it; a body split across pushes is a copy of its own", () => {
+    const a = encodeFrame(FrameType.SEALED_CHUNK, new Uint8Array(1000).fill(1));
+    const b = encodeFrame(FrameType.SEALED_CHUNK, new Uint8Array(1000).fill(2));
+    const stream = concat([a, b]);
+    const decoder = new FrameDecoder();
+    const whole = decoder.push(stream.slice(0, a.length + 10));
+    expect(whole).toHaveLength(1);
+    expect(whole[0]!.body.byteOffset).toBe(5);
+    const rest = stream.slice(a.length + 10);
+    const split = decoder.push(rest);
+    // the split body is its own: the pushed bytes may be reused once push returned
+    expect(split[0]!.body.buffer).not.toBe(rest.buffer);
+    rest.fill(9);
+    expect(split[0]!.body).toEqual(new Uint8Array(1000).fill(2));
+  });
+
+  test("frames out of one push keep their bytes while later pushes are decoded", () => {
+    const decoder = new FrameDecoder();
+    const held: Frame[] = [];
+    for (let n = 0; n < 20; n++) {
+      const frames = [0, 1, 2].map((k) => encodeFrame(FrameType.SEALED_CHUNK, new Uint8Array(300 + n).fill(3 * n + k)));
+      held.push(...decoder.push(concat(frames)));
+    }
+    expect(held.map((f) => f.body[0])).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    for (const [i, frame] of held.entries()) expect(frame.body.every((byte) => byte === i)).toBe(true);
+  });
+});
+
 describe("FrameDecoder limits", () => {
   test("a 4 GiB length prefix throws TOO_LARGE once the 5 header bytes are in, holding only those bytes", () => {
     const decoder = new FrameDecoder();

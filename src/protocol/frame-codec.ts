@@ -58,7 +58,12 @@ export function encodeFrame(type: number, body: Uint8Array, limitOf: FrameLimits
 /**
  * Push bytes in any split, get whole frames out. Holds at most one header and one body.
  * push() throws BAD_FRAME (length 0, unknown type) or TOO_LARGE (body over the type's limit, detected
- * from the 5 header bytes alone, before the body is allocated); once it has thrown, every later push throws the same error.
+ * from the 5 header bytes alone, before the body is allocated or viewed); once it has thrown, every later push throws the same error.
+ *
+ * Who copies: a body that lies whole within one pushed `bytes` is a view of it (no allocation, no
+ * copy: a socket's read holds several chunk frames), a body split across pushes is copied into a
+ * buffer of its own. So push() takes `bytes` over: the caller must not change them afterwards (a
+ * socket's reads are fresh buffers; a caller that refills one buffer must push a copy).
  */
 export class FrameDecoder {
   private readonly limitOf: FrameLimits;
@@ -96,7 +101,7 @@ export class FrameDecoder {
           at += take;
           if (this.headerFill >= 4) this.checkLength();
           if (this.headerFill < FRAME_HEADER_BYTES) break;
-          this.startBody(frames);
+          at += this.startBody(frames, bytes, at);
           continue;
         }
         const take = Math.min(this.body.length - this.bodyFill, bytes.length - at);
@@ -127,8 +132,11 @@ export class FrameDecoder {
     }
   }
 
-  /** Header complete: validate type and size, then allocate exactly the body. */
-  private startBody(frames: Frame[]): void {
+  /**
+   * Header complete: validate type and size, then take the body as a view of `bytes` from `at` when it
+   * is all there (returns the bytes taken), else allocate exactly the body for the pushes to fill (returns 0).
+   */
+  private startBody(frames: Frame[], bytes: Uint8Array, at: number): number {
     const type = this.header[4]!;
     const bodyLength = this.declaredLength() - 1;
     const limit = this.limitOf(type);
@@ -137,12 +145,13 @@ export class FrameDecoder {
       throw new HashRelayError("TOO_LARGE", `frame ${typeName(type)} declares a body of ${bodyLength} bytes, over the limit of ${limit}`);
     }
     this.headerFill = 0;
-    if (bodyLength === 0) {
-      frames.push({ type, body: new Uint8Array(0) });
-      return;
+    if (at + bodyLength <= bytes.length) {
+      frames.push({ type, body: bytes.subarray(at, at + bodyLength) });
+      return bodyLength;
     }
     this.body = new Uint8Array(bodyLength);
     this.bodyFill = 0;
     this.bodyType = type;
+    return 0;
   }
 }
