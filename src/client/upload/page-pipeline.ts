@@ -1,4 +1,4 @@
-// The one-page-ahead order of PROTOCOL.md §10 step 4, stated here and nowhere else.
+// The page order of PROTOCOL.md §10 step 4 (one page ahead; from version 5 without waiting for NEEDs), stated here and nowhere else.
 import { GarbagePacer } from "../garbage-pacer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
 import type { OutgoingPage } from "./page-builder.ts";
@@ -26,6 +26,8 @@ export interface PageStages {
  * Pages go out in this order (PROTOCOL.md §10 step 4):
  * 1. page k+1 is offered as soon as the NEED of page k is read, so the server answers it while page
  *    k's chunks are still being made and sent, and those of page k+1 are ready when page k's are out;
+ *    in a version-5 session (`needless`) as soon as it is built, the NEED of page k still on its way:
+ *    the two NEEDs share one round trip;
  * 2. page k+1's chunks go only after every chunk of page k is out (`sentBefore`): chunks travel in
  *    index order, which the server checks;
  * 3. page k+2 is read and chunked only once page k's chunks are out (`offer` returns then): two
@@ -38,15 +40,19 @@ export class PagePipeline {
   private sent: Promise<unknown> = Promise.resolve();
   private readonly garbage = new GarbagePacer();
 
-  constructor(private readonly stages: PageStages) {}
+  /** `needless`: a version-5 session, whose pages do not wait for the NEED of the page before (rule 1). */
+  constructor(
+    private readonly stages: PageStages,
+    private readonly needless = false,
+  ) {}
 
   /**
-   * Offers `page` once the NEED of the page before it is read (rule 1) and returns once the chunks of
+   * Offers `page` once the NEED of the page before it is read (rule 1; at once when `needless`) and returns once the chunks of
    * every page before it are out (rule 3); its own chunks follow in the background (rule 2). Throws
    * what an earlier page's offer or chunks failed with.
    */
   async offer(page: OutgoingPage): Promise<void> {
-    await this.needRead;
+    if (!this.needless) await this.needRead;
     const sentBefore = this.sent;
     const offered = this.stages.offer(page);
     this.sent = this.sendAfter(page, offered, sentBefore);

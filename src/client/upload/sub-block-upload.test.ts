@@ -101,7 +101,7 @@ const diffOps = (frames: readonly TracedFrame[], compact: boolean) =>
 
 describe("derived entries (protocol version 4)", () => {
   test("the edited chunks go as derived entries, without ids: the pages take far fewer bytes than version 3's", async () => {
-    const v4 = await editOnce({});
+    const v4 = await editOnce({ client: 4 });
     expect(v4.version).toBe(4);
     const ops = diffOps(v4.frames, true);
     const derived = ops.flatMap((o) => (o.kind === "derived" ? o.rawLengths : []));
@@ -116,7 +116,7 @@ describe("derived entries (protocol version 4)", () => {
     expect(pageBytes(v4.frames)).toBeLessThan(pageBytes(v3.frames) - 30 * derived.length);
   }, 60_000);
 
-  test("a version-4 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
+  test("a version-5 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
     const old = await editOnce({ server: [3, 2] });
     expect(old.version).toBe(3);
     expect(binaryTypes(old.frames)).toContain(FrameType.SEALED_HASH_REQUEST);

@@ -2,6 +2,7 @@
 import type { ArchiveFormat } from "../../archive/naming.ts";
 import type { Identity } from "../../protocol/identity.ts";
 import type { Logger } from "../../io/log.ts";
+import type { SecureSession } from "../../session/secure-session.ts";
 import type { ClientState } from "../state.ts";
 import type { SourceResult } from "../source-result.ts";
 
@@ -27,6 +28,8 @@ export interface UploadContext {
   now: () => Date;
   /** Must not throw; called often (once per chunk). */
   onProgress?: (progress: UploadProgress) => void;
+  /** Sends what goes right behind `commit` before its answer is read (the tick's closing `ping`, PROTOCOL.md §10 step 6). */
+  behindCommit?: (session: SecureSession) => Promise<void>;
 }
 
 /**
