@@ -78,4 +78,18 @@ describe("round trips of a tick (protocol version 5)", () => {
     // HELLO; AUTH + ping; offer → have; the closing ping → pong, which cannot ride behind an offer (5 in version 4)
     expect(unchanged.turns).toBe(4);
   }, 60_000);
+
+  test("a small edit described against the base: 5 turns, the page's HASH_REQUEST riding behind the page", async () => {
+    const file = path.join(data, "small-3.bin");
+    const bytes = fs.readFileSync(file);
+    bytes.fill(0x41, 2000, 2100);
+    fs.writeFileSync(file, bytes);
+    const edit = await tick();
+    expect(edit.report).toMatchObject({ server: "up", results: [{ status: "sent" }] });
+    expect(edit.frames.HASH_REQUEST?.frames).toBe(1);
+    expect(edit.report.results[0]!.bytesSent).toBeLessThan(4096);
+    // HELLO; AUTH + ping; offer → send-manifest; page + HASH_REQUEST → NEED + SUB_HASHES; the delta and
+    // commit + ping → receipt + pong (7 in version 4)
+    expect(edit.turns).toBe(5);
+  }, 60_000);
 });

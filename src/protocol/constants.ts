@@ -4,8 +4,8 @@
 export const PROTOCOL_VERSION = 5;
 /**
  * The first version whose client saves round trips by pipelining (PROTOCOL.md §12): its probe `ping` right
- * behind its AUTH, a manifest page before the NEED of the page before it, the tick's closing `ping` right
- * behind its last `commit`.
+ * behind its AUTH, a manifest page before the NEED of the page before it, a page's HASH_REQUEST before its
+ * NEED, the tick's closing `ping` right behind its last `commit`.
  */
 export const PIPELINED_VERSION = 5;
 /** The oldest version this side still speaks (PROTOCOL.md §12): a version-2 peer keeps working. */
