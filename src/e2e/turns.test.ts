@@ -89,7 +89,7 @@ describe("round trips of a tick (protocol version 5)", () => {
     expect(edit.frames.HASH_REQUEST?.frames).toBe(1);
     expect(edit.report.results[0]!.bytesSent).toBeLessThan(4096);
     // HELLO; AUTH + ping; offer → send-manifest; page + HASH_REQUEST → NEED + SUB_HASHES; the delta and
-    // commit + ping → receipt + pong (7 in version 4)
+    // commit + ping → receipt + pong (8 in version 4)
     expect(edit.turns).toBe(5);
   }, 60_000);
 });

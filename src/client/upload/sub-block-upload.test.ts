@@ -131,6 +131,12 @@ describe("derived entries (protocol version 4)", () => {
     expect(request(v5.frames)).toEqual(request(v4.frames));
     // as many bytes, but for the tar headers' mtimes of two worlds made a moment apart
     expect(Math.abs(v5.result.bytesSent - v4.result.bytesSent)).toBeLessThan(v4.result.bytesSent * 0.1);
+    // against a version-4 server the client falls back to 4 and asks after the NEED again
+    const old = await editOnce({ server: [4, 3, 2] });
+    expect(old.version).toBe(4);
+    expect(binaryTypes(old.frames).indexOf(FrameType.SEALED_HASH_REQUEST)).toBeGreaterThan(
+      binaryTypes(old.frames).indexOf(FrameType.SEALED_NEED),
+    );
   }, 60_000);
 
   test("a version-5 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
