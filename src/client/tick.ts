@@ -8,7 +8,7 @@ import type { Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { ClientState } from "./state.ts";
 import { backupSource, walkFor } from "./upload/backup-source.ts";
-import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
+import { SessionSpoiled, type ClosingPing, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { checkServerName, type NameMismatch } from "./server-name.ts";
@@ -127,15 +127,24 @@ class TickSession {
   }
 
   /**
-   * Version 5: the tick's closing ping, sent on `open` right behind the last source's `commit` (PROTOCOL.md
-   * §10 step 6); its pong follows the receipt and closing() reads it. An older session pings after the receipt.
+   * Version 5: the tick's closing ping, sent on `open` right behind the last source's claiming `offer` or
+   * `commit` (PROTOCOL.md §10 steps 3 and 6); its pong follows the answer and probeAgain() reads it, or
+   * readNow() when the upload goes on. An older session pings after the last answer.
    */
-  async pingBehindCommit(open: SecureSession): Promise<void> {
-    if (open.version < PIPELINED_VERSION) return;
-    const closing = pingOf(this.ctx.config.hash);
-    await open.sendControl(closing);
-    this.closing = { session: open, id: closing.id };
-  }
+  readonly closingPing: ClosingPing = {
+    sendBehind: async (open) => {
+      if (open.version < PIPELINED_VERSION) return;
+      const closing = pingOf(this.ctx.config.hash);
+      await open.sendControl(closing);
+      this.closing = { session: open, id: closing.id };
+    },
+    readNow: async (open) => {
+      if (this.closing?.session !== open) return;
+      const { id } = this.closing;
+      this.closing = null;
+      await readPong(open, id);
+    },
+  };
 
   /** The closing probe: the pong of the ping sent behind the last commit on the session still open, else a ping now. Throws as probe does. */
   async probeAgain(): Promise<SecureSession> {
@@ -181,7 +190,7 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
 
   const results: SourceResult[] = [];
   const last = client.paths.at(-1);
-  const lastCtx: UploadContext = { ...uploadCtx, behindCommit: (open) => session.pingBehindCommit(open) };
+  const lastCtx: UploadContext = { ...uploadCtx, closingPing: session.closingPing };
   for (const source of client.paths) {
     ctx.progress?.sourceStarted(source.name);
     const result = await backupOne(session, source, source === last ? lastCtx : uploadCtx, source === first ? firstWalk : undefined);

@@ -68,7 +68,7 @@ describe("a version-5 session", () => {
     await old.served;
   });
 
-  test("page 2 before page 1's NEED, and a ping behind commit: NEEDs in page order, then the receipt, then the pong", async () => {
+  test("page 2 before page 1's NEED, a ping behind commit and one behind a claim: each pong after the answer before it", async () => {
     const store = await openStore();
     const archive = archiveOf("etc", 5);
     const file = archiveFileName("etc", new Date(T0));
@@ -88,6 +88,10 @@ describe("a version-5 session", () => {
     await s.client.sendControl({ type: "ping", id: 8 });
     expect(await nextTypes(s.client, 2)).toEqual(["receipt", "pong"]);
     expect(store.latest(CLIENT_NAME, "etc")?.archiveId).toBe(archive.archiveId);
+    // a ping behind an offer that claims the stored archive: have, then pong
+    await s.client.sendControl({ type: "offer", name: "etc", archiveId: archive.archiveId });
+    await s.client.sendControl({ type: "ping", id: 9 });
+    expect(await nextTypes(s.client, 2)).toEqual(["have", "pong"]);
     await s.client.sendControl({ type: "bye" });
     await s.served;
   });

@@ -28,8 +28,19 @@ export interface UploadContext {
   now: () => Date;
   /** Must not throw; called often (once per chunk). */
   onProgress?: (progress: UploadProgress) => void;
-  /** Sends what goes right behind `commit` before its answer is read (the tick's closing `ping`, PROTOCOL.md §10 step 6). */
-  behindCommit?: (session: SecureSession) => Promise<void>;
+  /** The tick's closing `ping`, given for the tick's last source only. */
+  closingPing?: ClosingPing;
+}
+
+/**
+ * The tick's closing `ping`, sent right behind the last source's final request (a claiming `offer` or
+ * `commit`, PROTOCOL.md §10 steps 3 and 6) in a version-5 session; the tick reads its `pong` at the end.
+ */
+export interface ClosingPing {
+  /** Sends the ping on `session` now, when its version allows; else nothing (the tick pings at the end). */
+  sendBehind(session: SecureSession): Promise<void>;
+  /** Reads the pong of a ping sent behind an `offer` answered `send-manifest`: before anything of the upload. */
+  readNow(session: SecureSession): Promise<void>;
 }
 
 /**
