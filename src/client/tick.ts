@@ -1,14 +1,14 @@
 // One reconcile pass: probe the server, back up every source on one session, probe again, record the results.
 import { EXIT, HashRelayError, asHashRelayError } from "../errors.ts";
-import { HANDSHAKE_TIMEOUT_MS } from "../protocol/constants.ts";
+import { HANDSHAKE_TIMEOUT_MS, PIPELINED_VERSION } from "../protocol/constants.ts";
 import type { Identity } from "../protocol/identity.ts";
-import type { HeldArchive } from "../protocol/messages.ts";
+import type { HeldArchive, PingMessage } from "../protocol/messages.ts";
 import type { Config, SourceConfig } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { ClientState } from "./state.ts";
 import { backupSource, walkFor } from "./upload/backup-source.ts";
-import { SessionSpoiled, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
+import { SessionSpoiled, type ClosingPing, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { checkServerName, type NameMismatch } from "./server-name.ts";
@@ -53,17 +53,24 @@ export interface TickProgress {
 
 let pingCounter = 0;
 
-/** Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". `onConnected` runs once TCP is up. */
+/**
+ * Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". `onConnected` runs once TCP is up.
+ * In a version-5 session the ping goes right behind the client AUTH and its pong comes right after `welcome`
+ * (PROTOCOL.md §10 step 2): the probe costs no round trip of its own.
+ */
 async function probe(ctx: TickContext, onConnected?: () => void): Promise<SecureSession> {
   const connection = await ctx.connect();
   onConnected?.();
   try {
+    const early = pingOf(ctx.config.hash);
     // configFile: a changed server identity names the command that re-pins it (hashrelay trust-server --config FILE).
     const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey, {
       configFile: ctx.config.file,
       reconnect: ctx.connect,
+      early,
     });
-    await ping(session, ctx.config.hash);
+    if (session.version < PIPELINED_VERSION) await session.sendControl(early);
+    await readPong(session, early.id);
     return session;
   } catch (err) {
     connection.close();
@@ -71,10 +78,13 @@ async function probe(ctx: TickContext, onConnected?: () => void): Promise<Secure
   }
 }
 
-/** Every ping carries the hash of the config in force: the server records it (attestation). */
-async function ping(session: SecureSession, configHash: string): Promise<void> {
-  const id = ++pingCounter;
-  await session.sendControl({ type: "ping", id, configHash });
+/** A new ping; every ping carries the hash of the config in force: the server records it (attestation). */
+function pingOf(configHash: string): PingMessage {
+  return { type: "ping", id: ++pingCounter, configHash };
+}
+
+/** Reads the pong of ping `id`. */
+async function readPong(session: SecureSession, id: number): Promise<void> {
   // A probe: a server that answers the handshake but not a ping within this is Down, not slow.
   const pong = await session.expect(["pong"], HANDSHAKE_TIMEOUT_MS);
   if (pong.id !== id) throw new HashRelayError("BAD_FRAME", `pong ${pong.id} does not answer ping ${id}`);
@@ -87,6 +97,8 @@ async function ping(session: SecureSession, configHash: string): Promise<void> {
 class TickSession {
   private current: SecureSession | null = null;
   private readonly window: BusyWindow;
+  /** The closing ping sent behind the last commit, and the session it went on. */
+  private closing: { session: SecureSession; id: number } | null = null;
 
   constructor(private readonly ctx: TickContext) {
     const now = Date.now();
@@ -112,6 +124,36 @@ class TickSession {
   async get(): Promise<SecureSession> {
     this.current ??= await openWhenAdmitted(() => probe(this.ctx), this.window, this.ctx.log);
     return this.current;
+  }
+
+  /**
+   * Version 5: the tick's closing ping, sent on `open` right behind the last source's claiming `offer` or
+   * `commit` (PROTOCOL.md §10 steps 3 and 6); its pong follows the answer and probeAgain() reads it, or
+   * readNow() when the upload goes on. An older session pings after the last answer.
+   */
+  readonly closingPing: ClosingPing = {
+    sendBehind: async (open) => {
+      if (open.version < PIPELINED_VERSION) return;
+      const closing = pingOf(this.ctx.config.hash);
+      await open.sendControl(closing);
+      this.closing = { session: open, id: closing.id };
+    },
+    readNow: async (open) => {
+      if (this.closing?.session !== open) return;
+      const { id } = this.closing;
+      this.closing = null;
+      await readPong(open, id);
+    },
+  };
+
+  /** The closing probe: the pong of the ping sent behind the last commit on the session still open, else a ping now. Throws as probe does. */
+  async probeAgain(): Promise<SecureSession> {
+    const open = await this.get();
+    if (this.closing?.session === open) return readPong(open, this.closing.id).then(() => open);
+    const closing = pingOf(this.ctx.config.hash);
+    await open.sendControl(closing);
+    await readPong(open, closing.id);
+    return open;
   }
 
   /** Closes the session, if one is open. */
@@ -147,15 +189,17 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   const nameMismatch = checkServerName(client.name, session.clientName!, previous?.nameMismatch, ctx.log);
 
   const results: SourceResult[] = [];
+  const last = client.paths.at(-1);
+  const lastCtx: UploadContext = { ...uploadCtx, closingPing: session.closingPing };
   for (const source of client.paths) {
     ctx.progress?.sourceStarted(source.name);
-    const result = await backupOne(session, source, uploadCtx, source === first ? firstWalk : undefined);
+    const result = await backupOne(session, source, source === last ? lastCtx : uploadCtx, source === first ? firstWalk : undefined);
     results.push(result);
     ctx.progress?.sourceDone(result);
     logResult(ctx, result);
   }
 
-  const end = await probeAgain(session, ctx, watch);
+  const end = await probeAgain(session, watch);
   const exitCode = results.some((r) => r.status === "failed") ? EXIT.SOURCE_FAILED : EXIT.OK;
   await recordTick(ctx, watch, startedAt, { results, exitCode, nameMismatch });
   return { ...end, results, exitCode };
@@ -261,14 +305,9 @@ function logResult(ctx: TickContext, result: SourceResult): void {
 }
 
 /** The probe after the uploads: one more ping on the tick's session (a new one if it was lost), then `bye`; closes the session. */
-async function probeAgain(
-  session: TickSession,
-  ctx: TickContext,
-  watch: ServerWatch,
-): Promise<Pick<TickResult, "server" | "reason" | "kind">> {
+async function probeAgain(session: TickSession, watch: ServerWatch): Promise<Pick<TickResult, "server" | "reason" | "kind">> {
   try {
-    const open = await session.get();
-    await ping(open, ctx.config.hash);
+    const open = await session.probeAgain();
     await open.sendControl({ type: "bye" });
     watch.up();
     return { server: "up" };

@@ -1,7 +1,13 @@
 // Protocol v1 numbers: "spec" values every implementation must share, "implementation" values this one chose.
 
 // ---- spec (PROTOCOL.md) ----
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
+/**
+ * The first version whose client saves round trips by pipelining (PROTOCOL.md §12): its probe `ping` right
+ * behind its AUTH, a manifest page before the NEED of the page before it, a page's HASH_REQUEST before its
+ * NEED, the tick's closing `ping` right behind its last `commit`.
+ */
+export const PIPELINED_VERSION = 5;
 /** The oldest version this side still speaks (PROTOCOL.md §12): a version-2 peer keeps working. */
 export const OLDEST_PROTOCOL_VERSION = 2;
 /** Magic at the start of both HELLO bodies: ASCII "HRLY". */

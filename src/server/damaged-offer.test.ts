@@ -47,7 +47,10 @@ test("an unchanged offer of a damaged latest archive gets send-manifest {damaged
 
   const { client } = await openServedSession(store);
   await client.sendControl({ type: "offer", name: "etc", archiveId: archive.archiveId });
+  // version 5: a ping behind a claiming offer (PROTOCOL.md §10 step 3) is answered right after send-manifest, in the upload
+  await client.sendControl({ type: "ping", id: 3 });
   expect(await nextControl(client)).toEqual({ type: "send-manifest", damaged: rotten });
+  expect(await nextControl(client)).toMatchObject({ type: "pong", id: 3 });
   await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: archive.entries }));
   const need = decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, WAIT_MS));
   expect(need.needed).toEqual([1]);

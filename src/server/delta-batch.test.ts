@@ -132,7 +132,7 @@ describe("derived entries through a session (protocol version 4)", () => {
   test("a page of derived entries and the batch of their deltas: the ids come from the rebuilt bytes, the archive is stored", async () => {
     const { store, base, next, body, derivedPage } = await setUp();
     const s = await openServedSession(store);
-    expect(s.client.version).toBe(4);
+    expect(s.client.version).toBeGreaterThanOrEqual(4);
     expect(derivedPage.length).toBeLessThan(8 + 2 * (5 + 36));
     expect(await offerDiff(s.client, base, derivedPage)).toEqual([1, 3]);
     await s.client.sendBinary(FrameType.SEALED_DELTA_BATCH, body);

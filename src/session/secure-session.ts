@@ -1,7 +1,7 @@
 // Drives the handshake over a Connection, then carries sealed control messages and binary payloads.
 import { randomBytes } from "node:crypto";
 import { HashRelayError, type WireErrorCode } from "../errors.ts";
-import { FrameType, HANDSHAKE_TIMEOUT_MS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../protocol/constants.ts";
+import { FrameType, HANDSHAKE_TIMEOUT_MS, OLDEST_PROTOCOL_VERSION, PIPELINED_VERSION, PROTOCOL_VERSION } from "../protocol/constants.ts";
 import type { Frame } from "../protocol/frame-codec.ts";
 import { ClientHandshake, HandshakeError, ServerHandshake, serverRefusal, type BusyRefusal } from "../protocol/handshake.ts";
 import { SealedChannel } from "../protocol/sealed-channel.ts";
@@ -104,6 +104,12 @@ export interface ClientSessionOptions {
    * OLDEST_PROTOCOL_VERSION (PROTOCOL.md §12).
    */
   reconnect?: () => Promise<Connection>;
+  /**
+   * Sealed and sent right behind the client AUTH when the session's version is PIPELINED_VERSION or later
+   * (PROTOCOL.md §10 step 2: the probe's `ping`, whose `pong` then follows `welcome`); an older session
+   * leaves it to the caller, after `welcome`.
+   */
+  early?: ControlMessage;
 }
 
 /**
@@ -120,13 +126,13 @@ export async function openClientSession(
 ): Promise<SecureSession> {
   const version = options.version ?? PROTOCOL_VERSION;
   try {
-    return await handshakeAt(connection, identity, serverKey, version, options.configFile);
+    return await handshakeAt(connection, identity, serverKey, version, options);
   } catch (err) {
     if (!(err instanceof HashRelayError && err.code === "VERSION" && options.reconnect && version > OLDEST_PROTOCOL_VERSION)) throw err;
     connection.close();
     const older = await options.reconnect();
     try {
-      return await handshakeAt(older, identity, serverKey, fallbackVersion(err.message, version), options.configFile, version);
+      return await handshakeAt(older, identity, serverKey, fallbackVersion(err.message, version), options, version);
     } catch (again) {
       older.close();
       throw again;
@@ -150,7 +156,7 @@ async function handshakeAt(
   identity: Identity,
   serverKey: Uint8Array,
   version: number,
-  configFile: string | undefined,
+  { configFile, early }: ClientSessionOptions,
   fallbackFrom?: number,
 ): Promise<SecureSession> {
   const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
@@ -169,6 +175,8 @@ async function handshakeAt(
     for (const out of step.send) await connection.send(out);
     if (step.session) {
       const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
+      if (early && step.session.version >= PIPELINED_VERSION)
+        await connection.sendEncoded(channel.sealToBytes(FrameType.SEALED_CONTROL, encodeControl(early)));
       // The server refuses an unlisted key with a plaintext ERROR in place of the sealed welcome.
       const next = await connection.receive(remaining());
       if (next.type === FrameType.ERROR) throw serverRefusal(next, identity.publicKey);

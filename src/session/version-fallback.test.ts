@@ -38,12 +38,12 @@ async function realServer(versions?: readonly number[]): Promise<{ end: Connecti
  * Someone on the path answering the client's HELLO with the plaintext refusal a version-2 server sends.
  * A fake on purpose: it plays the attacker; the server behind the client's second connection is real.
  */
-function forger(): Connection {
+function forger(claim = "this server speaks protocol 2"): Connection {
   const { a, b } = memoryConnectionPair();
   void (async () => {
     const hello = await b.receive(5_000);
     expect(hello.type).toBe(FrameType.HELLO);
-    await b.send(errorFrame("VERSION", "this server speaks protocol 2"));
+    await b.send(errorFrame("VERSION", claim));
     b.close();
   })();
   return a;
@@ -63,8 +63,20 @@ describe("the version fallback", () => {
     expect(server.logs.join("\n")).toContain("a refusal on the path was forged");
   });
 
+  test("a refusal forged as a version-4 server's: the fallback to 4 is marked too, and a version-5 server refuses it", async () => {
+    const server = await realServer();
+    const err = await openClientSession(forger("this server speaks protocol 4 and 3 and 2"), clientId, serverId.publicKey, {
+      reconnect: async () => server.end,
+    }).catch((e: unknown) => e);
+    expect((err as HashRelayError).code).toBe("VERSION");
+    expect((err as HashRelayError).message).toContain(
+      `a fallback from protocol ${PROTOCOL_VERSION} to 4, but this server speaks ${PROTOCOL_VERSION}`,
+    );
+    await server.served;
+  });
+
   test("a real older server: the marked fallback is accepted at the newest version it names", async () => {
-    for (const versions of [[2], [3, 2]] as const) {
+    for (const versions of [[2], [3, 2], [4, 3, 2]] as const) {
       const first = await realServer(versions);
       const second = await realServer(versions);
       const session = await openClientSession(first.end, clientId, serverId.publicKey, { reconnect: async () => second.end });

@@ -42,7 +42,7 @@ export async function backupSource(
 
   let inTransfer = false;
   try {
-    const answer = await offerSource(session, source.name, history, ctx.format);
+    const answer = await offerSource(session, source.name, history, ctx.format, ctx.closingPing);
     if (answer.type === "have") {
       const receipt = await checkReceipt(answer.receipt, session.clientName, source.name, history.claimed, ctx);
       const chunksTotal = history.previous?.chunks ?? 0;

@@ -88,14 +88,21 @@ export class ChunkChoice {
 
   /**
    * After the NEED of `page`: each chunk's outcome, in order, its work started now (deltas are made
-   * here, whole chunks on the worker threads). Rejects STORAGE for a chunk that was not read and that
-   * the server no longer holds.
+   * here, whole chunks on the worker threads). `needed` still a promise (a version-5 session, right
+   * behind the page): the deltas start now all the same, and the page's sub-block question goes before
+   * its NEED is read, since a delta candidate went as a derived entry, which the server always needs
+   * (PROTOCOL.md §8.5); the other chunks wait for the NEED. Rejects STORAGE for a chunk that was not
+   * read and that the server no longer holds.
    */
-  outcomesOf(page: OutgoingPage, needed: ReadonlySet<number>): Promise<ChunkOutcome>[] {
+  outcomesOf(page: OutgoingPage, needed: ReadonlySet<number> | Promise<ReadonlySet<number>>): Promise<ChunkOutcome>[] {
     const questions = this.subBlocks && this.base ? new PageQuestions(this.subBlocks, page.first, this.base.index) : null;
-    const outcomes = page.entries.map((entry, i) =>
-      this.outcomeOf(entry, page.first + i, page.kept[i]!, needed.has(page.first + i), questions),
-    );
+    const outcomes = page.entries.map((entry, i) => {
+      const index = page.first + i;
+      const kept = page.kept[i]!;
+      if (!(needed instanceof Promise)) return this.outcomeOf(entry, index, kept, needed.has(index), questions);
+      if (this.base && kept.kind === "raw" && kept.oldSpan) return this.outcomeOf(entry, index, kept, true, questions);
+      return needed.then((set) => this.outcomeOf(entry, index, kept, set.has(index), null));
+    });
     questions?.send();
     return outcomes;
   }

@@ -60,6 +60,7 @@ export async function commitArchive(
     ctx.identity,
   );
   await session.sendControl({ type: "commit", manifest });
+  await ctx.closingPing?.sendBehind(session);
   const finished = index.finish(summary.archiveId);
   finished.catch(() => undefined); // awaited whichever way the commit goes
   let done;

@@ -6,7 +6,7 @@ import type { SecureSession } from "../../session/secure-session.ts";
 import { SourceIndex } from "../source-index/source-index.ts";
 import type { SourceRecord } from "../state.ts";
 import type { LastWalk, WalkResult } from "../offer-walk.ts";
-import type { UploadContext } from "./upload-context.ts";
+import type { ClosingPing, UploadContext } from "./upload-context.ts";
 
 /** Bumped when the tar layout changes, so fingerprints from an older layout never match (the member format is added per source). */
 const ARCHIVE_LAYOUT = "tar/1";
@@ -68,8 +68,18 @@ export function lastWalkOf(source: SourceConfig, ctx: Pick<UploadContext, "state
   return { segments: opened.previousStream().segments, streamBytes: opened.streamBytes, close: () => opened.close() };
 }
 
-/** Offers the source (claiming its last archive, or naming it as a base) and returns the server's `have` or `send-manifest`. */
-export async function offerSource(session: SecureSession, name: string, history: SourceHistory, format: ArchiveFormat) {
+/**
+ * Offers the source (claiming its last archive, or naming it as a base) and returns the server's `have` or
+ * `send-manifest`. A claim of the tick's last source carries the closing ping behind it (`closingPing`,
+ * PROTOCOL.md §10 step 3): its pong is left for the tick after `have`, read here after `send-manifest`.
+ */
+export async function offerSource(
+  session: SecureSession,
+  name: string,
+  history: SourceHistory,
+  format: ArchiveFormat,
+  closingPing?: ClosingPing,
+) {
   await session.sendControl({
     type: "offer",
     name,
@@ -77,5 +87,9 @@ export async function offerSource(session: SecureSession, name: string, history:
     ...(history.index ? { base: history.previous!.archiveId } : {}),
     ...(format !== "tar.gz" ? { format } : {}),
   });
-  return session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
+  const behind = history.claimed ? closingPing : undefined;
+  await behind?.sendBehind(session);
+  const answer = await session.expect(["have", "send-manifest"], IDLE_TIMEOUT_MS);
+  if (answer.type === "send-manifest") await behind?.readNow(session);
+  return answer;
 }

@@ -101,7 +101,7 @@ const diffOps = (frames: readonly TracedFrame[], compact: boolean) =>
 
 describe("derived entries (protocol version 4)", () => {
   test("the edited chunks go as derived entries, without ids: the pages take far fewer bytes than version 3's", async () => {
-    const v4 = await editOnce({});
+    const v4 = await editOnce({ client: 4 });
     expect(v4.version).toBe(4);
     const ops = diffOps(v4.frames, true);
     const derived = ops.flatMap((o) => (o.kind === "derived" ? o.rawLengths : []));
@@ -116,7 +116,31 @@ describe("derived entries (protocol version 4)", () => {
     expect(pageBytes(v4.frames)).toBeLessThan(pageBytes(v3.frames) - 30 * derived.length);
   }, 60_000);
 
-  test("a version-4 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
+  test("version 5: the page's HASH_REQUEST goes right behind the page, before its NEED is read; about version 4's bytes", async () => {
+    const v5 = await editOnce({});
+    expect(v5.version).toBe(5);
+    const types = binaryTypes(v5.frames);
+    expect(types.filter((t) => t === FrameType.SEALED_HASH_REQUEST)).toHaveLength(1);
+    expect(types.indexOf(FrameType.SEALED_HASH_REQUEST)).toBeLessThan(types.indexOf(FrameType.SEALED_NEED));
+    const v4 = await editOnce({ client: 4 });
+    expect(binaryTypes(v4.frames).indexOf(FrameType.SEALED_HASH_REQUEST)).toBeGreaterThan(
+      binaryTypes(v4.frames).indexOf(FrameType.SEALED_NEED),
+    );
+    // the same edits, asked about as version 4 asks (the two worlds' tar headers differ in their mtimes only)
+    const asked = (frames: readonly TracedFrame[]) =>
+      frames.filter((f) => f.kind === "binary" && f.type === FrameType.SEALED_SUB_HASHES).length;
+    expect([asked(v5.frames), asked(v4.frames)]).toEqual([1, 1]);
+    // as many bytes, but for the tar headers' mtimes of two worlds made a moment apart
+    expect(Math.abs(v5.result.bytesSent - v4.result.bytesSent)).toBeLessThan(v4.result.bytesSent * 0.1);
+    // against a version-4 server the client falls back to 4 and asks after the NEED again
+    const old = await editOnce({ server: [4, 3, 2] });
+    expect(old.version).toBe(4);
+    expect(binaryTypes(old.frames).indexOf(FrameType.SEALED_HASH_REQUEST)).toBeGreaterThan(
+      binaryTypes(old.frames).indexOf(FrameType.SEALED_NEED),
+    );
+  }, 60_000);
+
+  test("a version-5 client on a version-3 server falls back to version 3, not 2: hash requests, no derived entries", async () => {
     const old = await editOnce({ server: [3, 2] });
     expect(old.version).toBe(3);
     expect(binaryTypes(old.frames)).toContain(FrameType.SEALED_HASH_REQUEST);

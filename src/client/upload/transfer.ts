@@ -1,5 +1,6 @@
 // The transfer stage, from `send-manifest` to the receipt: build the archive into pages, send what the server lacks, commit.
 import { archiveFileName } from "../../archive/naming.ts";
+import { PIPELINED_VERSION } from "../../protocol/constants.ts";
 import type { SourceConfig } from "../../config/parse-config.ts";
 import { ChunkWorkers } from "../chunk-workers.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
@@ -52,11 +53,14 @@ export async function transferArchive(
     const v3 = session.version >= 3 && base !== null;
     const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null);
     const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id), session.version >= 4) : null;
-    const pipeline = new PagePipeline({
-      offer: (page) => offerPage(replies, page, base, session.version >= 4),
-      prepare: (page, needed) => choice.outcomesOf(page, needed),
-      send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
-    });
+    const pipeline = new PagePipeline(
+      {
+        offer: (page) => offerPage(replies, page, base, session.version >= 4),
+        prepare: (page, needed) => choice.outcomesOf(page, needed),
+        send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
+      },
+      session.version >= PIPELINED_VERSION,
+    );
     const walk = await TreeWalk.open(source.path, source.exclude);
     // Unchanged stretches are taken from the last archive unread only when the server holds it as the base.
     const summary = await buildPages(walk, base ? previous!.previousStream() : undefined, index, choice, pipeline, tally);

@@ -2,6 +2,7 @@
 import type { ArchiveFormat } from "../../archive/naming.ts";
 import type { Identity } from "../../protocol/identity.ts";
 import type { Logger } from "../../io/log.ts";
+import type { SecureSession } from "../../session/secure-session.ts";
 import type { ClientState } from "../state.ts";
 import type { SourceResult } from "../source-result.ts";
 
@@ -27,6 +28,19 @@ export interface UploadContext {
   now: () => Date;
   /** Must not throw; called often (once per chunk). */
   onProgress?: (progress: UploadProgress) => void;
+  /** The tick's closing `ping`, given for the tick's last source only. */
+  closingPing?: ClosingPing;
+}
+
+/**
+ * The tick's closing `ping`, sent right behind the last source's final request (a claiming `offer` or
+ * `commit`, PROTOCOL.md §10 steps 3 and 6) in a version-5 session; the tick reads its `pong` at the end.
+ */
+export interface ClosingPing {
+  /** Sends the ping on `session` now, when its version allows; else nothing (the tick pings at the end). */
+  sendBehind(session: SecureSession): Promise<void>;
+  /** Reads the pong of a ping sent behind an `offer` answered `send-manifest`: before anything of the upload. */
+  readNow(session: SecureSession): Promise<void>;
 }
 
 /**
