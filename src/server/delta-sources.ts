@@ -14,9 +14,10 @@ import { OpenFiles, type Store, type Upload } from "../store/store.ts";
  * Raw bytes of the chunks read for deltas kept per session, least recently used dropped first: a page's
  * HASH_REQUEST reads the base chunks around its changes, and its DELTA_BATCH then copies from the same
  * chunks. Inflating one is most of the cost of reading it, and a page's changes read ~100 of them
- * (~6 MiB at 64 KiB each): a cache of 32 chunks read most of them twice.
+ * (~6 MiB at 64 KiB each): a cache of 32 chunks read most of them twice. 8 MiB holds such a page, and
+ * MAX_CONNECTIONS sessions with deltas in flight hold at most that each, dropped when their upload ends.
  */
-export const DELTA_SOURCE_CACHE_BYTES = 16 * 1024 * 1024;
+export const DELTA_SOURCE_CACHE_BYTES = 8 * 1024 * 1024;
 
 /**
  * One client's stored chunks as delta sources, for one session: never shared, so a client only ever
@@ -46,7 +47,14 @@ export class DeltaSources {
     return raw;
   }
 
+  /** Drops the cached chunks (an upload ended: the next one reads other chunks); the files stay open. */
+  forget(): void {
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
   close(): void {
+    this.forget();
     this.files.close();
   }
 

@@ -185,6 +185,7 @@ export class IncomingUpload {
    * (BAD_FRAME, HASH_MISMATCH, NO_SPACE, QUOTA, STORAGE).
    */
   async commit(manifest: ManifestBody, signed: SignedDoc): Promise<void> {
+    this.deltaSources.forget();
     const { ctx, client, session, log } = this.scope;
     const latest = ctx.store.latest(client, manifest.name);
     if (latest && latest.archiveId === manifest.archiveId && !ctx.store.damage.get(client, latest.file)) {
@@ -205,6 +206,7 @@ export class IncomingUpload {
 
   /** Gives the upload up (its staged chunks stay in the pool for a retry); never throws. */
   async abort(): Promise<void> {
+    this.deltaSources.forget();
     await this.upload.abort().catch(() => undefined);
   }
 }
