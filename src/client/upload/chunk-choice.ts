@@ -36,13 +36,22 @@ export interface AcceptedBase {
 }
 
 /**
- * One chunk settled: its blocks (for the new source index) and the frame to send, if the server needs it;
- * for a delta in a version-3 session, also what a DELTA_BATCH of it needs (the sender may batch it).
+ * A needed delta of a version-3 session, which the sender may put in a DELTA_BATCH: what the batch needs
+ * of it, and its own frame, made only when first asked for (a version-4 batch never asks).
+ */
+export interface BatchableDelta {
+  delta: BatchedDelta;
+  alone: () => ChunkFrame;
+}
+
+/**
+ * One chunk settled: its blocks (for the new source index) and, if the server needs it, the frame to
+ * send or, for a delta in a version-3 session, the delta the sender may batch.
  */
 export interface ChunkOutcome {
   blocks: NewChunkBlocks;
   frame?: ChunkFrame;
-  batchable?: BatchedDelta;
+  batchable?: BatchableDelta;
 }
 
 /**
@@ -149,10 +158,17 @@ export class ChunkChoice {
       // version 3: a copy names its source by its place in the base (§8.7 BASE_COPY)
       const baseIndexOf = questions ? (id: Uint8Array) => this.base!.index.positionOf(id) : undefined;
       return finer.then((p) => {
+        if (baseIndexOf && deltaFits(raw, p, true)) {
+          this.proofs.makeHere(entry.id, raw, first);
+          // Its own frame is compressed only if it travels alone: a batch compresses its literal bytes again.
+          let frame: ChunkFrame | undefined;
+          const alone = () => (frame ??= deltaFrame(index, raw, p, baseIndexOf)!);
+          return { blocks, batchable: { delta: { index, raw, pieces: p.pieces }, alone } };
+        }
         const frame = deltaFrame(index, raw, p, baseIndexOf);
         if (!frame) return this.whole(entry, raw, index, first);
         this.proofs.makeHere(entry.id, raw, first);
-        return { blocks, frame, ...(baseIndexOf ? { batchable: { index, raw, pieces: p.pieces } } : {}) };
+        return { blocks, frame };
       });
     }
     return this.whole(entry, raw, index, first);
@@ -187,19 +203,27 @@ function deltaPiecesOf(
 }
 
 /**
- * The delta frame for a needed chunk of `pieces`: a CONTEXT_DELTA (literal runs deflated with their
- * neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending the whole chunk is
- * better (over half of it literal, too many sources, or a body over the frame bound). `baseIndexOf`: the
- * context delta's copies name their sources by their place in the base (version 3).
+ * Whether `plan` may travel as a delta: at most half of `raw` literal and at most MAX_DELTA_SOURCES
+ * sources. `surely`: also when its CHUNK_DELTA body, deflated, cannot pass the frame bound (deflate
+ * adds at most 5 bytes per 16 KiB stored block and a few more per stream), so that deltaFrame, which
+ * sends the smaller of it and the CONTEXT_DELTA, cannot return null.
  */
-function deltaFrame(
-  index: number,
-  raw: Uint8Array,
-  { pieces, literalBytes }: DeltaPlan,
-  baseIndexOf?: (id: Uint8Array) => number,
-): ChunkFrame | null {
-  if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE) return null;
-  if (sourceCount(pieces) > MAX_DELTA_SOURCES) return null;
+function deltaFits(raw: Uint8Array, { pieces, literalBytes }: DeltaPlan, surely: boolean): boolean {
+  if (literalBytes > raw.length * DELTA_MAX_LITERAL_SHARE || sourceCount(pieces) > MAX_DELTA_SOURCES) return false;
+  if (!surely) return true;
+  const opBytes = pieces.reduce((sum, p) => sum + ("copy" in p ? 41 : 5 + p.literal.length), 0);
+  return opBytes + (opBytes >> 10) + 64 <= MAX_DELTA_BODY;
+}
+
+/**
+ * The delta frame for a needed chunk of `plan`: a CONTEXT_DELTA (literal runs deflated with their
+ * neighbours as dictionary) or a CHUNK_DELTA, whichever is smaller; null when sending the whole chunk is
+ * better (deltaFits says no, or a body over the frame bound). `baseIndexOf`: the context delta's copies
+ * name their sources by their place in the base (version 3).
+ */
+function deltaFrame(index: number, raw: Uint8Array, plan: DeltaPlan, baseIndexOf?: (id: Uint8Array) => number): ChunkFrame | null {
+  if (!deltaFits(raw, plan, false)) return null;
+  const { pieces } = plan;
   const context = encodeContextDelta(raw, pieces, baseIndexOf);
   const plain = deflateRaw(chunkDeltaOps(raw, pieces));
   const [type, body] = context.length <= plain.length ? [FrameType.SEALED_CONTEXT_DELTA, context] : [FrameType.SEALED_CHUNK_DELTA, plain];

@@ -22,16 +22,17 @@ export async function sendChunks(
   for (const outcome of outcomes) {
     const { blocks, frame, batchable } = await outcome;
     index.addChunk(blocks);
-    if (!frame) continue;
     if (batcher && batchable) {
-      await batcher.add(batchable, frame);
+      await batcher.add(batchable);
       continue;
     }
+    const own = frame ?? batchable?.alone();
+    if (!own) continue;
     await batcher?.flush();
     // Marked before the send: a delta that may have reached the server counts.
-    if (frame.type !== FrameType.SEALED_CHUNK) tally.usedDeltas = true;
-    await session.sendBinary(frame.type, frame.payload);
-    tally.sent(frame);
+    if (own.type !== FrameType.SEALED_CHUNK) tally.usedDeltas = true;
+    await session.sendBinary(own.type, own.payload);
+    tally.sent(own);
   }
   await batcher?.flush();
 }
