@@ -17,10 +17,10 @@ import {
 import { noise } from "../testing/noise.ts";
 
 /**
- * 100 ms each way: far longer than the client takes to build a page or seal a frame here, so what it sends
+ * 200 ms each way: far longer than the client takes to build a page or seal a frame here, so what it sends
  * before an answer comes back goes in the same turn whatever the load; unpaced (the count, not the rate).
  */
-const LINK = { delayMs: 100, bitsPerSecond: 10_000_000_000 };
+const LINK = { delayMs: 200, bitsPerSecond: 10_000_000_000 };
 
 describe("round trips of a tick (protocol version 5)", () => {
   let world: World;
