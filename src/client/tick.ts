@@ -54,21 +54,24 @@ export interface TickProgress {
 let pingCounter = 0;
 
 /**
- * Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". `onConnected` runs once TCP is up.
- * In a version-5 session the ping goes right behind the client AUTH and its pong comes right after `welcome`
- * (PROTOCOL.md §10 step 2): the probe costs no round trip of its own.
+ * Authenticated ping: a handshake plus ping/pong. An open port alone is not "up". `onConnected` runs once TCP is up
+ * and the client HELLO is written. In a version-5 session the ping goes right behind the client AUTH and its pong
+ * comes right after `welcome` (PROTOCOL.md §10 step 2): the probe costs no round trip of its own.
  */
 async function probe(ctx: TickContext, onConnected?: () => void): Promise<SecureSession> {
   const connection = await ctx.connect();
-  onConnected?.();
   try {
     const early = pingOf(ctx.config.hash);
     // configFile: a changed server identity names the command that re-pins it (hashrelay trust-server --config FILE).
-    const session = await openClientSession(connection, ctx.identity, ctx.config.client.serverKey, {
+    const opening = openClientSession(connection, ctx.identity, ctx.config.client.serverKey, {
       configFile: ctx.config.file,
       reconnect: ctx.connect,
       early,
     });
+    // The HELLO is written before the call returns (its first await): the walk onConnected starts (~20 ms of
+    // CPU before its first yield) no longer holds it back, and takes its turns while the server answers.
+    onConnected?.();
+    const session = await opening;
     if (session.version < PIPELINED_VERSION) await session.sendControl(early);
     await readPong(session, early.id);
     return session;
@@ -101,8 +104,17 @@ class TickSession {
   private closing: { session: SecureSession; id: number } | null = null;
 
   constructor(private readonly ctx: TickContext) {
-    const now = Date.now();
-    this.window = { until: ctx.busyUntil?.(now) ?? now, signal: ctx.signal, onWait: ctx.onBusy };
+    const startMs = Date.now();
+    let until: number | undefined;
+    // Worked out on the first BUSY only (the next scheduled tick needs the machine's time zone).
+    const untilOf = () => (until ??= ctx.busyUntil?.(startMs) ?? startMs);
+    this.window = {
+      get until() {
+        return untilOf();
+      },
+      signal: ctx.signal,
+      onWait: ctx.onBusy,
+    };
   }
 
   /** The first probe; `onConnected` runs once TCP is up (once, however many tries a busy server takes). Throws as probe does. */

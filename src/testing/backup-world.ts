@@ -27,9 +27,9 @@ export interface WorldVersions {
 /**
  * A server and a client session joined in memory, in a temp folder pushed to `roots` (the caller removes
  * it). backup() backs up `source` once more, a second later, and returns its result and the frames the
- * client sent and read, after checking that the trace's order is the wire's.
+ * client sent and read, after checking that the trace's order is the wire's. `onProgress`: the uploads' progress.
  */
-export async function backupWorld(roots: string[], versions: WorldVersions = {}) {
+export async function backupWorld(roots: string[], versions: WorldVersions = {}, onProgress?: UploadContext["onProgress"]) {
   const root = mkdtempSync(join(tmpdir(), "hr-backup-source-"));
   roots.push(root);
   const serverId = identityFromSeed(new Uint8Array(32).fill(1));
@@ -71,6 +71,7 @@ export async function backupWorld(roots: string[], versions: WorldVersions = {})
     state,
     log,
     now: () => new Date(Date.now() + skewMs),
+    ...(onProgress ? { onProgress } : {}),
   };
   const source: SourceConfig = { path: join(root, "data"), name: "data", exclude: [], line: 1, col: 1 };
   mkdirSync(source.path);

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { batchIndexes } from "../../archive/delta-batch.ts";
 import { decodeDiffPage } from "../../archive/manifest-diff-page.ts";
@@ -10,6 +10,7 @@ import { decodeManifestPage, decodeNeed } from "../../protocol/binary-frames.ts"
 import { FrameType, PIPELINED_VERSION } from "../../protocol/constants.ts";
 import { backupWorld, WORLD_CLIENT } from "../../testing/backup-world.ts";
 import type { TracedFrame } from "../../testing/session-trace.ts";
+import type { ControlMessage } from "../../protocol/messages.ts";
 import { PAGE_WINDOW_BYTES } from "./page-builder.ts";
 
 const MiB = 1024 * 1024;
@@ -106,6 +107,48 @@ async function world() {
   };
 }
 
+/**
+ * backupWorld whose client holds the server's `send-manifest` back until the upload has cut a chunk of the
+ * source (at most `holdMs`), and may rewrite it (`answer`). `cutEarly`: whether a chunk was cut before the
+ * answer was read; `sentEarly`: binary frames the client sent before it read the answer.
+ */
+async function heldAnswerWorld(answer: (m: SendManifest) => SendManifest = (m) => m, holdMs = 10_000) {
+  let hashed = 0;
+  let cut: () => void = () => undefined;
+  const w = await backupWorld(roots, {}, (p) => {
+    hashed = p.bytesHashed;
+    if (hashed > 0) cut();
+  });
+  const probe = { cutEarly: false, sentEarly: 0, answered: true };
+  const receive = w.session.receive.bind(w.session);
+  w.session.receive = async (timeoutMs) => {
+    const incoming = await receive(timeoutMs);
+    if (incoming.kind !== "control" || incoming.message.type !== "send-manifest") return incoming;
+    const held = new Promise<void>((resolve) => {
+      cut = resolve;
+      if (hashed > 0) resolve();
+    });
+    const guard = new Promise<void>((resolve) => setTimeout(resolve, holdMs));
+    await Promise.race([held, guard]);
+    probe.cutEarly = hashed > 0;
+    probe.answered = true;
+    return { kind: "control", message: answer(incoming.message) };
+  };
+  const sendBinary = w.session.sendBinary.bind(w.session);
+  w.session.sendBinary = (type, payload) => {
+    if (!probe.answered) probe.sentEarly++;
+    return sendBinary(type, payload);
+  };
+  const sendControl = w.session.sendControl.bind(w.session);
+  w.session.sendControl = (message) => {
+    if (message.type === "offer") (probe.answered = false), (hashed = 0);
+    return sendControl(message);
+  };
+  return { ...w, probe };
+}
+
+type SendManifest = Extract<ControlMessage, { type: "send-manifest" }>;
+
 /** Restores the stored archive with tar and compares every file with the source's. */
 function expectRestores(root: string, archive: string, files: Record<string, Buffer>) {
   const out = join(root, `restored-${archive}`);
@@ -172,6 +215,47 @@ describe("backupSource against the server's session", () => {
     // the delta body: copies and the 20 bytes of mtime and checksum (a 1 KiB block around the header before)
     expect(touched.result.bytesSent).toBeLessThan(100);
     expectRestores(w.root, touched.result.archive!, files);
+    await w.close();
+    expect(w.logs.filter((l) => l.startsWith("error"))).toEqual([]);
+  }, 60_000);
+
+  // ~1 s each: a 1 MiB source backed up twice.
+  test("a changed source is read while its offer is answered, and nothing goes out before the answer", async () => {
+    const w = await heldAnswerWorld();
+    const files = { "a.bin": seeded("early-a", MiB) };
+    writeFileSync(join(w.source.path, "a.bin"), files["a.bin"]);
+    const first = await w.backup();
+    expect(first.result).toMatchObject({ status: "sent" });
+    expect(w.probe).toMatchObject({ cutEarly: true, sentEarly: 0 });
+
+    files["a.bin"] = sprinkled(files["a.bin"]);
+    writeFileSync(join(w.source.path, "a.bin"), files["a.bin"]);
+    const second = await w.backup();
+    expect(second.result).toMatchObject({ status: "sent" });
+    expect(w.probe).toMatchObject({ cutEarly: true, sentEarly: 0 });
+    expect(wireEvents(second.frames).some((e) => e.kind === "chunk" && e.delta)).toBe(true);
+    expectRestores(w.root, second.result.archive!, files);
+    await w.close();
+    expect(w.logs.filter((l) => l.startsWith("error"))).toEqual([]);
+  }, 60_000);
+
+  test("an answer that does not take the base the early read assumed reads the source again, without deltas", async () => {
+    // the server is told nothing: it would take diffs, but the client, told `base: false`, must not send them
+    const w = await heldAnswerWorld((m) => ({ ...m, base: false }), 2_000);
+    const files = { "a.bin": seeded("again-a", MiB) };
+    writeFileSync(join(w.source.path, "a.bin"), files["a.bin"]);
+    expect((await w.backup()).result).toMatchObject({ status: "sent" });
+    files["a.bin"] = sprinkled(files["a.bin"]);
+    writeFileSync(join(w.source.path, "a.bin"), files["a.bin"]);
+    const second = await w.backup();
+    expect(second.result).toMatchObject({ status: "sent" });
+    expect(w.probe.sentEarly).toBe(0);
+    const types = second.frames.filter((f) => f.dir === "sent" && f.kind === "binary").map((f) => (f as { type: number }).type);
+    expect(types).toContain(FrameType.SEALED_MANIFEST);
+    expect(types.filter((t) => t !== FrameType.SEALED_MANIFEST && t !== FrameType.SEALED_CHUNK)).toEqual([]);
+    expectRestores(w.root, second.result.archive!, files);
+    // the early read's new source index was removed: only the new archive's is left
+    expect(readdirSync(join(w.root, "state", "sources")).filter((f) => f.endsWith(".index"))).toHaveLength(1);
     await w.close();
     expect(w.logs.filter((l) => l.startsWith("error"))).toEqual([]);
   }, 60_000);

@@ -26,8 +26,10 @@ import type { UploadTally } from "./upload-tally.ts";
  * Uploads the source after the server's `send-manifest` (`baseAccepted`: it answered `base: true`) and
  * returns its result once the receipt is checked and recorded. The source is walked again, entry by
  * entry, straight into the archive builder (no list of entries is held); the archive, its new source
- * index and the fingerprint recorded with it all come from this walk. Throws whatever failed: the
- * session is then in the middle of an upload, and the new source index is gone.
+ * index and the fingerprint recorded with it all come from this walk. `opened`: started before the
+ * answer, taking `baseAccepted` for granted; nothing is sent before `opened` settles, and its rejection
+ * stops the upload. Throws whatever failed: the session is then in the middle of an upload (unless
+ * `opened` rejected), and the new source index is gone.
  */
 export async function transferArchive(
   session: SecureSession,
@@ -36,6 +38,7 @@ export async function transferArchive(
   baseAccepted: boolean,
   tally: UploadTally,
   ctx: UploadContext,
+  opened?: Promise<unknown>,
 ): Promise<SourceResult> {
   const previous = history.index;
   const base = baseAccepted && previous ? { index: previous } : null;
@@ -47,7 +50,7 @@ export async function transferArchive(
   try {
     const at = await archiveTime(source.name, history.previous, ctx);
     const file = archiveFileName(source.name, at, ctx.format);
-    const replies = new ReplyOrder(session);
+    const replies = new ReplyOrder(session, opened);
     // Version 3: each page's deltas are cut finer with the base's sub-block hashes (PROTOCOL.md §8.8) and
     // may travel batched (§8.9).
     const v3 = session.version >= 3 && base !== null;
@@ -63,13 +66,14 @@ export async function transferArchive(
     );
     const walk = await TreeWalk.open(source.path, source.exclude);
     // Unchanged stretches are taken from the last archive unread only when the server holds it as the base.
-    const summary = await buildPages(walk, base ? previous!.previousStream() : undefined, index, choice, pipeline, tally);
+    const summary = await buildPages(walk, base ? previous!.previousStream() : undefined, index, choice, pipeline, tally, opened);
     for (const warning of summary.warnings) ctx.log.log("warn", warning, { name: source.name });
     // The offer's walk stopped at the first change and told only what it had seen: this walk tells the rest.
     if (history.fingerprint === null)
       for (const skipped of walk.skipped.slice(history.skippedTold)) ctx.log.log("warn", `skipped ${skipped}`, { name: source.name });
     tally.chunksTotal = summary.chunks;
     const fingerprint = fingerprintOf(walk.digest(), source, ctx.format);
+    await opened; // a source of no chunk sent no page: its commit waits here
     committing = true;
     return await commitArchive(session, { name: source.name, file, at, summary, index, fingerprint }, history, proofs, tally, ctx);
   } finally {
@@ -79,7 +83,10 @@ export async function transferArchive(
   }
 }
 
-/** Builds the archive chunk by chunk into pages and hands each full page to the pipeline; returns once every chunk is out. */
+/**
+ * Builds the archive chunk by chunk into pages and hands each full page to the pipeline; returns once every chunk
+ * is out. Stops at the next chunk once `opened` rejected.
+ */
 async function buildPages(
   walk: TreeWalk,
   previous: PreviousStream | undefined,
@@ -87,7 +94,10 @@ async function buildPages(
   choice: ChunkChoice,
   pipeline: PagePipeline,
   tally: UploadTally,
+  opened: Promise<unknown> | undefined,
 ): Promise<ArchiveSummary> {
+  let refused: { reason: unknown } | null = null;
+  opened?.catch((reason: unknown) => (refused = { reason }));
   const pages = new PageBuilder();
   const summary = await buildArchive(walk, {
     compress: false,
@@ -95,6 +105,7 @@ async function buildPages(
     previous,
     onSegment: (segment) => index.addSegment(segment),
     onChunk: async (chunk) => {
+      if (refused) throw refused.reason;
       const { kept, bytes } = choice.atCut(chunk);
       const full = pages.add({ id: chunk.id, rawLength: chunk.rawLength }, kept, bytes, chunk.reused === null);
       tally.hashed(chunk.rawLength);
