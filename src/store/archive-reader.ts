@@ -51,8 +51,8 @@ export interface ArchiveSource {
 /**
  * The raw bytes of a chunk one of the client's (checked) stored archives contains, or null when none
  * does: a view valid until the next read through `files`. Reads and inflates one member, keeping its
- * archive open in `files`. Throws BAD_FRAME on a bad
- * id, STORAGE when the archive cannot be read or the member is damaged.
+ * archive open in `files`. Throws BAD_FRAME on a bad id, STORAGE when the archive cannot be read or the
+ * member is damaged.
  */
 export function readChunk(ctx: StoreContext, client: string, idHex: string, files: OpenFiles): Uint8Array | null {
   if (typeof idHex !== "string" || !SHA256_HEX.test(idHex))
