@@ -45,6 +45,7 @@ export const server: Command = {
     if (argv[0] === "audit") return audit(argv.slice(1));
     const args = parseArgs(argv, { values: ["--config", "--log-format"] }, "server");
     const request = { configFile: configPath(args), logFormat: args.values.get("--log-format") };
+    (await import("../server/freed-memory.ts")).keepFreedMemory();
     return (await import("./serve.ts")).serve(request);
   },
 };

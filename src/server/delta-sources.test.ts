@@ -5,19 +5,24 @@ import { DELTA_SOURCE_CACHE_BYTES, DeltaSources } from "./delta-sources.ts";
 
 const CHUNK = 64 * 1024;
 
-/** DeltaSources over a store stub holding every chunk (CHUNK zero bytes each), counting the reads per id. */
+/**
+ * DeltaSources over a store stub holding every chunk (CHUNK bytes each, all the chunk's number mod 256),
+ * counting the reads per id; like the store, it gives each through one buffer it reuses.
+ */
 function counted() {
   const reads = new Map<string, number>();
+  const reused = new Uint8Array(CHUNK);
   const store = {
     readChunk: (_client: string, hex: string) => {
       reads.set(hex, (reads.get(hex) ?? 0) + 1);
-      return new Uint8Array(CHUNK);
+      return reused.fill(Number.parseInt(hex, 16) % 256);
     },
   };
   return { sources: new DeltaSources(store, "web01"), reads };
 }
 
 const hex = (i: number) => i.toString(16).padStart(64, "0");
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe("DeltaSources", () => {
   test("a page's worth of base chunks is read from the store once for the hash answers and the batch", () => {
@@ -55,5 +60,17 @@ describe("DeltaSources", () => {
     expect(sources.read(hex(7))).toBeNull();
     expect(sources.read(hex(7))).toBeNull();
     expect(asked).toBe(2);
+  });
+
+  test("a chunk's bytes stay as read through the call that read them, even once dropped from the cache; later reads reuse its buffer", async () => {
+    const { sources } = counted();
+    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+    const held = Array.from({ length: fits + 20 }, (_, i) => sources.read(hex(i))!); // the first 20 dropped meanwhile
+    for (const [i, bytes] of held.entries()) expect(bytes.every((b) => b === i % 256)).toBe(true);
+    await tick(); // the call returned: the dropped buffers are spare now
+    const dropped = new Set(held.slice(0, 20).map((b) => b.buffer));
+    const next = Array.from({ length: 20 }, (_, i) => sources.read(hex(1000 + i))!);
+    expect(next.every((b) => dropped.has(b.buffer))).toBe(true);
+    for (const [i, bytes] of next.entries()) expect(bytes.every((b) => b === (1000 + i) % 256)).toBe(true);
   });
 });

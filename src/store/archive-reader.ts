@@ -3,8 +3,7 @@ import { digestOf } from "../protocol/file-digest.ts";
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
-import { inflateMember } from "../archive/gzip-member.ts";
-import { CHUNK_MAX, SHA256_HEX } from "../protocol/constants.ts";
+import { SHA256_HEX } from "../protocol/constants.ts";
 import type { SignedDoc } from "../protocol/signed-document.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { readExactly, readExactlyInto, scanArchive } from "./archive-file.ts";
@@ -51,8 +50,9 @@ export interface ArchiveSource {
 
 /**
  * The raw bytes of a chunk one of the client's (checked) stored archives contains, or null when none
- * does. Reads and inflates one member, keeping its archive open in `files`. Throws BAD_FRAME on a bad
- * id, STORAGE when the archive cannot be read or the member is damaged.
+ * does: a view valid until the next read through `files`. Reads and inflates one member, keeping its
+ * archive open in `files`. Throws BAD_FRAME on a bad id, STORAGE when the archive cannot be read or the
+ * member is damaged.
  */
 export function readChunk(ctx: StoreContext, client: string, idHex: string, files: OpenFiles): Uint8Array | null {
   if (typeof idHex !== "string" || !SHA256_HEX.test(idHex))
@@ -60,16 +60,10 @@ export function readChunk(ctx: StoreContext, client: string, idHex: string, file
   const location = ctx.index.locate(client, new Uint8Array(Buffer.from(idHex, "hex")));
   if (!location) return null;
   const what = `${client}/${location.file}`;
-  let member: Uint8Array;
   try {
-    member = files.read(ctx.layout.archivePath(client, location.file), location.offset, location.length, what);
+    return files.readRaw(ctx.layout.archivePath(client, location.file), location.offset, location.length, location.rawLength, what);
   } catch (err) {
     throw err instanceof HashRelayError ? err : new HashRelayError("STORAGE", `cannot read ${what}: ${(err as Error).message}`);
-  }
-  try {
-    return inflateMember(member, CHUNK_MAX);
-  } catch (err) {
-    throw new HashRelayError("STORAGE", `${what}: member at ${location.offset} is damaged (${(err as Error).message})`);
   }
 }
 

@@ -7,6 +7,17 @@ import { noise } from "../testing/noise.ts";
 import { OpenFiles, Store } from "./store.ts";
 import { buildArchive, tempRoots, uploadArchive } from "./test-fixtures.ts";
 
+/** The HashRelayError `read` throws (or null when it returns). */
+function errorOf(read: () => unknown): HashRelayError | null {
+  try {
+    read();
+    return null;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HashRelayError);
+    return err as HashRelayError;
+  }
+}
+
 const newRoot = tempRoots("hashrelay-open-files-");
 
 describe("OpenFiles", () => {
@@ -71,6 +82,45 @@ describe("OpenFiles", () => {
       expect(error).toBeInstanceOf(HashRelayError);
       expect((error as HashRelayError).code).toBe("STORAGE");
       expect((error as HashRelayError).message).toContain("web01/f0: file ends before byte 1010");
+    } finally {
+      files.close();
+    }
+  });
+
+  test("readRaw gives each member's raw bytes through the same reused buffers", async () => {
+    const root = await newRoot();
+    const path = join(root, "archive");
+    const archive = buildArchive([noise(30_000, 1), new Uint8Array(50_000).fill(7), noise(20_000, 3)]);
+    await writeFile(path, archive.bytes);
+    const files = new OpenFiles();
+    try {
+      let at = 0;
+      for (const [i, member] of archive.members.entries()) {
+        expect(files.readRaw(path, at, member.length, archive.raws[i]!.length, "web01/archive")).toEqual(archive.raws[i]!);
+        at += member.length;
+      }
+    } finally {
+      files.close();
+    }
+  });
+
+  test("readRaw of a damaged member, or one of another raw length than the index says, is STORAGE naming it", async () => {
+    const root = await newRoot();
+    const path = join(root, "archive");
+    const archive = buildArchive([new Uint8Array(40_000).fill(3)]);
+    const member = archive.members[0]!;
+    const bad = member.slice();
+    bad[bad.length - 6]! ^= 1; // the CRC32
+    await writeFile(path, Buffer.concat([member, bad]));
+    const files = new OpenFiles();
+    try {
+      expect(files.readRaw(path, 0, member.length, 40_000, "web01/archive")).toEqual(archive.raws[0]!);
+      const crc = errorOf(() => files.readRaw(path, member.length, member.length, 40_000, "web01/archive"));
+      expect(crc?.code).toBe("STORAGE");
+      expect(crc?.message).toContain(`web01/archive: member at ${member.length} is damaged`);
+      const length = errorOf(() => files.readRaw(path, 0, member.length, 39_999, "web01/archive"));
+      expect(length?.code).toBe("STORAGE");
+      expect(length?.message).toContain("is damaged (inflates to other than its 39999 indexed bytes)");
     } finally {
       files.close();
     }

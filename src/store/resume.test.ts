@@ -371,7 +371,7 @@ describe("the index file alone", () => {
     const entries = store.list("web01").map(({ receipt: _, ...rest }) => ({ ...rest, members: rest.members }));
     expect(lookups.size).toBe(7);
     const files = new OpenFiles();
-    const chunk = store.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"), files);
+    const chunk: Uint8Array = store.readChunk("web01", Buffer.from(v2.entries[5]!.id).toString("hex"), files)!.slice(); // a view of files' buffer
     files.close();
     await store.close();
     stores.splice(stores.indexOf(store), 1);

@@ -206,9 +206,9 @@ export class Store {
   }
 
   /**
-   * The raw bytes of a chunk this client's stored archives contain, or null when none does. Reads
-   * and inflates one member; the caller checks what it builds from it against a chunk id. Throws
-   * BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
+   * The raw bytes of a chunk this client's stored archives contain, or null when none does: a view valid
+   * until the next read through `files`. Reads and inflates one member; the caller checks what it builds
+   * from it against a chunk id. Throws BAD_FRAME on a bad client or id, STORAGE when the archive cannot be read or the member is damaged.
    * The archive stays open in `files` for the next reads, and the member is read with one blocking
    * pread: a session rebuilding chunks from deltas reads one small member per chunk, mostly from the
    * page cache, and three thread-pool round trips each cost more than the read.
