@@ -2,12 +2,12 @@
 import { runChunkJob, transferablesOf, type ChunkJob } from "./archive/chunk-job.ts";
 import { checkMembers, memberCheckTransferables, type MemberCheckJob } from "./archive/member-check.ts";
 import { blockKey } from "./io/block-key.ts";
-import { deflateRaw, zstdFrame } from "./io/compress.ts";
+import { deflateOrStore, zstdFrame } from "./io/compress.ts";
 import { RawInflater } from "./io/inflate-into.ts";
 
 declare const self: Worker;
 
-const codecs = { deflateRaw, zstdFrame, blockKey };
+const codecs = { deflateOrStore, zstdFrame, blockKey };
 // made at the first restore's member check: a backup's threads need none
 let inflater: RawInflater | undefined;
 const inflateInto = (deflated: Uint8Array, out: Uint8Array) => (inflater ??= new RawInflater()).inflateInto(deflated, out);

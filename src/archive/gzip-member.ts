@@ -1,6 +1,7 @@
 // One self-delimiting gzip member per chunk (BGZF-like), so the archive file is their plain concatenation.
 import { crc32, inflateRawSync } from "node:zlib";
 import { HashRelayError } from "../errors.ts";
+import { storedLength, writeStoredDeflate } from "./stored-deflate.ts";
 import { inflateZstdMember, isZstdMember, readZstdMemberLength } from "./zstd-member.ts";
 
 /**
@@ -39,15 +40,32 @@ const FILLER_TAIL = [0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
 /** Wraps `raw` compressed by `deflateRaw` (which must return RAW deflate) into one member. */
 export function encodeGzipMember(raw: Uint8Array, deflateRaw: (raw: Uint8Array) => Uint8Array): Uint8Array {
   const deflated = deflateRaw(raw);
-  const total = GZIP_HEADER_BYTES + deflated.length + GZIP_TRAILER_BYTES;
-  const member = new Uint8Array(total);
-  const view = new DataView(member.buffer);
-  member.set(FIXED_HEADER, 0);
-  view.setUint32(16, total, true);
-  member.set(deflated, GZIP_HEADER_BYTES);
-  view.setUint32(total - 8, crc32(raw) >>> 0, true);
-  view.setUint32(total - 4, raw.length >>> 0, true);
+  const member = new Uint8Array(gzipMemberLength(raw.length, deflated));
+  writeGzipMember(raw, deflated, member, 0);
   return member;
+}
+
+/** Length of the member writeGzipMember writes: `deflated`'s, or stored blocks of `rawLength` bytes when null. */
+export function gzipMemberLength(rawLength: number, deflated: Uint8Array | null): number {
+  return GZIP_HEADER_BYTES + (deflated ? deflated.length : storedLength(rawLength)) + GZIP_TRAILER_BYTES;
+}
+
+/**
+ * encodeGzipMember's member written at out[at..], `deflated` the raw deflate of `raw` or null for stored
+ * blocks; out must hold gzipMemberLength bytes from `at`. `out` may be a view of raw's buffer from raw's
+ * start, so that a chunk's buffer takes its own member without a fresh buffer per chunk: raw's CRC32 is
+ * taken and its stored blocks moved (forward) before the header is written over its first bytes.
+ */
+export function writeGzipMember(raw: Uint8Array, deflated: Uint8Array | null, out: Uint8Array, at: number): void {
+  const total = gzipMemberLength(raw.length, deflated);
+  const crc = crc32(raw) >>> 0;
+  if (deflated) out.set(deflated, at + GZIP_HEADER_BYTES);
+  else writeStoredDeflate(raw, out, at + GZIP_HEADER_BYTES);
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
+  out.set(FIXED_HEADER, at);
+  view.setUint32(at + 16, total, true);
+  view.setUint32(at + total - 8, crc, true);
+  view.setUint32(at + total - 4, raw.length >>> 0, true);
 }
 
 /**

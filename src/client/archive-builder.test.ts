@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
+import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -17,7 +18,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { buildArchive, entrySourceOf, type BuildEntry, type BuiltChunk } from "./archive-builder.ts";
+import { READ_BUFFER_BYTES, buildArchive, entrySourceOf, type BuildEntry, type BuiltChunk } from "./archive-builder.ts";
 import { SourceIndexWriter } from "./source-index/index-writer.ts";
 import { SourceIndex } from "./source-index/source-index.ts";
 import { withOldHeaders, type OldHeader } from "../archive/old-headers.ts";
@@ -240,6 +241,29 @@ describe("files that change or vanish while being archived", () => {
     mkdirSync(join(root, "out"));
     run(["tar", "-xzf", archive, "-C", join(root, "out")]);
     expect(readFileSync(join(root, "out/f.txt"), "utf8")).toBe("abcd");
+  });
+
+  test("a file that grew past the read buffer's size, read in whole buffers, is cut there with a warning too", async () => {
+    const { summary, restored } = await oneFile("x".repeat(READ_BUFFER_BYTES + 10), READ_BUFFER_BYTES);
+    expect(restored.length).toBe(READ_BUFFER_BYTES);
+    expect(summary.warnings).toEqual([`${join(root, "f.txt")} grew while being archived; cut at ${READ_BUFFER_BYTES} bytes`]);
+  });
+
+  test("a file that grew by one byte is cut, and one that did not is not flagged", async () => {
+    expect((await oneFile("abcde", 4)).summary.warnings).toEqual([`${join(root, "f.txt")} grew while being archived; cut at 4 bytes`]);
+    expect((await oneFile("abcd", 4)).summary.warnings).toEqual([]);
+    expect((await oneFile("x".repeat(READ_BUFFER_BYTES), READ_BUFFER_BYTES)).summary.warnings).toEqual([]);
+  });
+
+  test("a file that fits the read buffer is read in one call, its check for growth included", async () => {
+    const reads = spyOn(fs, "readSync");
+    try {
+      const { summary } = await oneFile("abcd", 4);
+      expect(summary.warnings).toEqual([]);
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   test("a file deleted between walk and build fails the source, naming the file", async () => {

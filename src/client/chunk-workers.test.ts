@@ -17,7 +17,7 @@ test("a chunk copied into the buffer of a larger one before it gets its own byte
   workers = new ChunkWorkers();
   const large = randomBytes(200 * 1024);
   const small = text(10 * 1024, "small");
-  await workers.run(idOf(large), large, 0);
+  (await workers.run(idOf(large), large, 0)).release();
   // the large chunk's buffer is back as a spare: the small one is copied into it
   const work = await workers.run(idOf(small), small, 1);
   expect(inflated(work.payload)).toEqual(small);
@@ -48,4 +48,20 @@ test("chunks in flight at once each keep their bytes, and the caller may reuse i
     const done = await Promise.all(running.splice(0));
     for (const [i, work] of done.entries()) expect(inflated(work.payload)).toEqual(expected[round * 8 + i]!);
   }
+});
+
+test("a payload keeps its bytes until released; then its buffer takes a later chunk", async () => {
+  workers = new ChunkWorkers();
+  const first = randomBytes(100 * 1024);
+  const work = await workers.run(idOf(first), first, 0);
+  const payload = work.payload!.slice();
+  // not released: later chunks do not take its buffer
+  for (let i = 1; i <= 3; i++) await workers.run(idOf(text(90 * 1024, `later ${i}`)), text(90 * 1024, `later ${i}`), i);
+  expect(work.payload).toEqual(payload);
+  expect(inflated(work.payload)).toEqual(first);
+  work.release();
+  const next = text(90 * 1024, "next");
+  expect(inflated((await workers.run(idOf(next), next, 4)).payload)).toEqual(next);
+  // its buffer went to the thread with the next chunk's copy (transferred, so this view is empty)
+  expect(work.payload!.length).toBe(0);
 });

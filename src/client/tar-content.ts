@@ -91,9 +91,13 @@ async function copyContent(
   stopped: () => boolean = () => false,
 ): Promise<void> {
   let done = from;
+  // Whether a read already asked for a byte past the size: a file's last read asks for one more byte
+  // when the buffer holds it, so that growth shows there, not in one more read per file.
+  let probed = false;
   while (done < entry.size) {
     if (stopped()) return;
-    const want = Math.min(buffer.length, entry.size - done);
+    const left = entry.size - done;
+    const want = Math.min(buffer.length, left + 1);
     let got: number;
     try {
       got = readSync(fd, buffer, 0, want, done);
@@ -101,7 +105,9 @@ async function copyContent(
       throw sourceError(entry.absPath, err);
     }
     if (got === 0) break;
-    await write(buffer.subarray(0, got));
+    probed = want > left;
+    await write(buffer.subarray(0, Math.min(got, left)));
+    if (got > left) return void warnings.push(grewWarning(entry));
     done += got;
   }
   if (done < entry.size) {
@@ -114,13 +120,16 @@ async function copyContent(
     }
     return;
   }
+  if (probed) return;
   let more = 0;
   try {
     more = readSync(fd, buffer, 0, 1, done);
   } catch {
     // a file that cannot be read one byte further did not grow as far as we can tell
   }
-  if (more > 0) {
-    warnings.push(`${entry.absPath} grew while being archived; cut at ${entry.size} bytes`);
-  }
+  if (more > 0) warnings.push(grewWarning(entry));
+}
+
+function grewWarning(entry: BuildEntry): string {
+  return `${entry.absPath} grew while being archived; cut at ${entry.size} bytes`;
 }

@@ -1,5 +1,8 @@
 // Raw deflate for gzip members (libdeflate through Bun) and zstd frames, at fixed levels, so the same chunk gives the same bytes.
 import { constants as zlibConstants, zstdCompressSync } from "node:zlib";
+import { storedLength, writeStoredDeflate } from "../archive/stored-deflate.ts";
+
+export { storedLength };
 
 /**
  * Fixed compression level: part of what makes archive files reproducible for one Bun/libdeflate version.
@@ -10,17 +13,23 @@ import { constants as zlibConstants, zstdCompressSync } from "node:zlib";
  */
 export const COMPRESSION_LEVEL = 5;
 
-const STORED_BLOCK_MAX = 65535;
-
 /**
  * RAW deflate (no zlib/gzip wrapper) of `raw`: stored blocks when `looksIncompressible`, else libdeflate
  * at COMPRESSION_LEVEL, or stored blocks when those are shorter (PROTOCOL.md §8.3: a member must never
  * outgrow its chunk by more than a few bytes). Deterministic for a given Bun build.
  */
 export function deflateRaw(raw: Uint8Array): Uint8Array {
-  if (looksIncompressible(raw)) return storedDeflate(raw);
+  return deflateOrStore(raw) ?? storedDeflate(raw);
+}
+
+/**
+ * deflateRaw's choice without the stored copy: libdeflate's raw deflate of `raw`, or null when `raw`
+ * goes as stored blocks (whose bytes the caller writes where it wants them, storedLength(raw.length) long).
+ */
+export function deflateOrStore(raw: Uint8Array): Uint8Array | null {
+  if (looksIncompressible(raw)) return null;
   const compressed = Bun.deflateSync(raw as Uint8Array<ArrayBuffer>, { level: COMPRESSION_LEVEL, library: "libdeflate" });
-  return compressed.length <= storedLength(raw.length) ? compressed : storedDeflate(raw);
+  return compressed.length <= storedLength(raw.length) ? compressed : null;
 }
 
 /** The slices a chunk is judged by: its start, middle and end, 4 KiB each. */
@@ -54,30 +63,6 @@ function incompressible(sample: Uint8Array): boolean {
   );
 }
 
-/** Length of `storedDeflate` output for `n` raw bytes: 5 bytes per block of at most 65535. */
-export function storedLength(n: number): number {
-  return n + 5 * Math.max(1, Math.ceil(n / STORED_BLOCK_MAX));
-}
-
-/** `raw` as a raw deflate stream of stored (uncompressed) blocks (RFC 1951 §3.2.4). */
-export function storedDeflate(raw: Uint8Array): Uint8Array {
-  const out = new Uint8Array(storedLength(raw.length));
-  const view = new DataView(out.buffer);
-  let at = 0;
-  let from = 0;
-  do {
-    const length = Math.min(STORED_BLOCK_MAX, raw.length - from);
-    const final = from + length === raw.length;
-    out[at] = final ? 1 : 0; // BFINAL, BTYPE = 00; the rest of the byte is padding
-    view.setUint16(at + 1, length, true);
-    view.setUint16(at + 3, ~length & 0xffff, true);
-    out.set(raw.subarray(from, from + length), at + 5);
-    at += 5 + length;
-    from += length;
-  } while (from < raw.length);
-  return out;
-}
-
 /** zstd level for `.tar.zst` archives: fast, close to gzip -6 in size. */
 export const ZSTD_LEVEL = 3;
 
@@ -89,4 +74,11 @@ export function zstdFrame(raw: Uint8Array): Uint8Array {
       params: { [c.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [c.ZSTD_c_checksumFlag]: 1, [c.ZSTD_c_contentSizeFlag]: 1 },
     }),
   );
+}
+
+/** `raw` as a raw deflate stream of stored (uncompressed) blocks (RFC 1951 §3.2.4). */
+export function storedDeflate(raw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(storedLength(raw.length));
+  writeStoredDeflate(raw, out, 0);
+  return out;
 }

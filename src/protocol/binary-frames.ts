@@ -163,6 +163,11 @@ export function encodeChunkPayload(chunk: ChunkPayload): Uint8Array {
   return out;
 }
 
+/** encodeChunkPayload's checks, for a payload written where its member is: throws INTERNAL on a bad value. */
+export function checkChunkPayload(index: number, member: Uint8Array): void {
+  checkChunk(index, member, internal);
+}
+
 /** Inverse of encodeChunkPayload (member is a view into `bytes`); throws BAD_FRAME when it cannot be a gzip member. */
 export function decodeChunkPayload(bytes: Uint8Array): ChunkPayload {
   return decodeChunk(bytes, [GZIP_MEMBER_START, ZSTD_MEMBER_START]);

@@ -125,7 +125,11 @@ export class ChunkChoice {
   ): Promise<ChunkOutcome> {
     if (kept.kind === "early") {
       // the server has it already (the same bytes earlier in this archive): compressed for nothing
-      return kept.job.then((r) => (needed ? { blocks: r.blocks, frame: wholeChunk(r) } : { blocks: r.blocks }));
+      return kept.job.then((r) => {
+        if (needed) return { blocks: r.blocks, frame: wholeChunk(r) };
+        r.release();
+        return { blocks: r.blocks };
+      });
     }
     if (kept.kind === "none") {
       // taken from the base without reading, or read and found in the base: the server holds the base, so it never needs it
@@ -236,5 +240,5 @@ function deltaFrame(index: number, raw: Uint8Array, plan: DeltaPlan, baseIndexOf
 
 /** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */
 function wholeChunk(r: ChunkWork): ChunkFrame {
-  return { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4 };
+  return { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4, release: r.release };
 }

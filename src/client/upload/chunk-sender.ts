@@ -33,6 +33,7 @@ export async function sendChunks(
     if (own.type !== FrameType.SEALED_CHUNK) tally.usedDeltas = true;
     await session.sendBinary(own.type, own.payload);
     tally.sent(own);
+    own.release?.();
   }
   await batcher?.flush();
 }

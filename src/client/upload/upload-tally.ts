@@ -8,6 +8,8 @@ export interface ChunkFrame {
   payload: Uint8Array;
   /** Archive payload bytes (the member or the delta, without the u32 index). */
   bytes: number;
+  /** Called once the frame is sealed and sent: the payload's buffer may take a later chunk (ChunkWork.release). */
+  release?: () => void;
 }
 
 /**
