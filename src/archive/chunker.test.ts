@@ -151,6 +151,21 @@ describe("Chunker", () => {
     expect(ids(second)).toEqual(ids(first));
   });
 
+  test("reset drops what is pending: the chunker then cuts as a new one would, at any point of a stream", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20_000 }), fc.integer(), (stop, seed) => {
+        const data = noise(30_000, seed);
+        const chunker = new Chunker(SMALL);
+        chunker.push(data.subarray(0, stop)); // leaves bytes pending and the gear hash mid-chunk
+        chunker.reset();
+        const rest = data.subarray(stop);
+        const after = [...chunker.push(rest), chunker.finish()].filter((c) => c !== null);
+        expect(ids(after)).toEqual(ids(chunkAll(rest, SMALL)));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   test("matches a naive one-shot reference of the documented rule (gear table from SHA-256 counter mode)", () => {
     // If this fails, chunk boundaries changed: every chunk id changes and deduplication
     // against archives already stored is lost.

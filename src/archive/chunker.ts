@@ -129,6 +129,16 @@ export class Chunker {
     return chunks;
   }
 
+  /**
+   * Drops what is pending: the chunker stands fresh, as a new one with the same bounds would, keeping
+   * its buffers (a new one zero-fills 2 x max bytes, 512 KiB by default, which the garbage collector
+   * frees only later).
+   */
+  reset(): void {
+    this.pendingLength = 0;
+    this.hash = 0;
+  }
+
   /** Ends the stream: returns the last chunk (shorter than min allowed), or null if nothing is pending. */
   finish(): Uint8Array | null {
     if (this.pendingLength === 0) return null;

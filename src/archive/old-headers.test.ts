@@ -38,6 +38,19 @@ describe("old headers", () => {
     expect(withOldHeaders(raw, [{ at: 8192, size: 9, mtime: 1_700_000_999 }])).toBeNull();
   });
 
+  test("written into a caller's buffer: the same bytes, a view of that buffer, whatever it held before", () => {
+    const raw = chunk(9, 1_700_000_999);
+    const into = new Uint8Array(raw.length + 4096).fill(0xa5);
+    const patched = withOldHeaders(raw, [{ at: 8192, size: 8, mtime: 1_700_000_000 }], into)!;
+    expect(patched).toEqual(chunk(8, 1_700_000_000));
+    expect(patched.buffer).toBe(into.buffer);
+    expect(withOldHeaders(raw, [{ at: 8192, size: 9, mtime: 1_700_000_999 }], into)).toBeNull();
+    // a longer chunk patched before leaves nothing in the view of a shorter one
+    expect(withOldHeaders(raw.subarray(0, 8192 + 512), [{ at: 8192, size: 8, mtime: 1_700_000_000 }], into)).toEqual(
+      chunk(8, 1_700_000_000).subarray(0, 8192 + 512),
+    );
+  });
+
   test("an mtime-only change: the delta copies the old chunk but for the header's moved bytes, and rebuilds byte for byte", () => {
     const old = chunk(8192, 1_700_000_000);
     const raw = chunk(8192, 1_700_000_999);

@@ -11,12 +11,20 @@ export interface OldHeader extends HeaderTimes {
 /**
  * A copy of `raw` with each header of `headers` rewritten with its old size and mtime (and checksum):
  * the chunk as the last archive had it where nothing else moved. Null when that changes no byte.
+ * `into` (at least raw.length bytes): the copy is written there and a view of it returned, so that a
+ * caller patching chunk after chunk allocates nothing (each copy was a fresh 64-256 KiB buffer).
  */
-export function withOldHeaders(raw: Uint8Array, headers: readonly OldHeader[]): Uint8Array | null {
-  const patched = raw.slice();
-  for (const h of headers) rewriteSizeAndMtime(patched.subarray(h.at, h.at + TAR_BLOCK), h.size, h.mtime);
-  for (let i = 0; i < raw.length; i++) if (patched[i] !== raw[i]) return patched;
-  return null;
+export function withOldHeaders(raw: Uint8Array, headers: readonly OldHeader[], into?: Uint8Array): Uint8Array | null {
+  const patched = into ? into.subarray(0, raw.length) : new Uint8Array(raw.length);
+  patched.set(raw);
+  let moved = false;
+  for (const h of headers) {
+    const block = patched.subarray(h.at, h.at + TAR_BLOCK);
+    rewriteSizeAndMtime(block, h.size, h.mtime);
+    // the copy differs from raw only inside the headers rewritten
+    for (let i = 0; i < block.length && !moved; i++) moved = block[i] !== raw[h.at + i];
+  }
+  return moved ? patched : null;
 }
 
 /**

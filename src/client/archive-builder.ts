@@ -177,7 +177,7 @@ type HeldSegments = Pick<SegmentHolder<BuildEntry>, "segment" | "holding" | "rel
  * corresponds to (the first and last of its bytes, placed: placements only grow along the stream).
  */
 class ChunkedStream {
-  private chunker: Chunker;
+  private readonly chunker: Chunker;
   private chunkStart = 0;
   /** Where the segment being produced (or the next one) starts being written. */
   position = 0;
@@ -196,7 +196,7 @@ class ChunkedStream {
     private readonly recorder: ChunkRecorder,
     private readonly holder: HeldSegments,
     private readonly oldChunks: PreviousStream["chunks"] | null,
-    private readonly chunkerOptions: ChunkerOptions | undefined,
+    chunkerOptions: ChunkerOptions | undefined,
   ) {
     this.chunker = new Chunker(chunkerOptions);
   }
@@ -247,7 +247,8 @@ class ChunkedStream {
       this.holder.release(after);
     });
     if (endNew === null) return false;
-    this.chunker = new Chunker(this.chunkerOptions);
+    // the chunker stands fresh at the new position: reset, not made again (fast forwards happen once per change)
+    this.chunker.reset();
     this.chunkStart = this.position = endNew;
     this.spanLo = null;
     this.jumped = true;

@@ -1,6 +1,6 @@
 // What travels for each chunk: kept or not when it is cut, then after the server's NEED the whole chunk, a delta, or nothing.
 import { HashRelayError } from "../../errors.ts";
-import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
+import { AEAD_TAG_BYTES, CHUNK_MAX, FrameType, MAX_CHUNK_FRAME, MAX_DELTA_SOURCES } from "../../protocol/constants.ts";
 import {
   BlockIndex,
   blocksOf,
@@ -187,6 +187,9 @@ export class ChunkChoice {
   }
 }
 
+/** Where deltaPiecesOf patches a chunk's old headers (a chunk is at most CHUNK_MAX bytes). */
+const patchScratch = new Uint8Array(CHUNK_MAX);
+
 /**
  * `raw` (cut into `blocks`) as copies from `candidates` and literal runs. When it holds headers whose
  * size or mtime moved (`oldHeaders`), also as the chunk with those headers as they were, cut again: a
@@ -199,7 +202,8 @@ function deltaPiecesOf(
   oldHeaders: readonly OldHeader[] | undefined,
 ): DeltaPlan {
   const plain = deltaPieces(blocks, candidates);
-  const patched = oldHeaders && plain.literalBytes > 0 ? withOldHeaders(raw, oldHeaders) : null;
+  // the patched copy is used only within this call: one scratch buffer serves every chunk
+  const patched = oldHeaders && plain.literalBytes > 0 ? withOldHeaders(raw, oldHeaders, patchScratch) : null;
   if (!patched) return plain;
   const pieces = piecesOfRaw(deltaPieces(blocksOf(blocks.id, patched, blockKey), candidates).pieces, raw, patched);
   const literalBytes = pieces.reduce((sum, p) => sum + ("literal" in p ? p.literal.length : 0), 0);
