@@ -33,6 +33,16 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
 
+/**
+ * XXH3-64 of a member's bytes, 8 bytes big-endian: recorded beside its SHA-256, it is what a copy
+ * checks the member's bytes against (~3x cheaper here; it detects rot, PROTOCOL.md §10 step 6).
+ */
+export function memberXxh3(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, Bun.hash.xxHash3(bytes));
+  return out;
+}
+
 /** Bytes read at a position, as FileHandle.read does: an open file, or an object read by ranged GETs (bucket-object-reader.ts). */
 export interface ReadableAt {
   /** Reads up to `length` bytes at `position` into `buffer` from `offset`; 0 bytes read: the end. */
@@ -115,7 +125,7 @@ export async function scanReadable(
         const member = pieceOf(bytes);
         pieces.add(pieceOf(Buffer.concat(fillers)), member);
         fillers = [];
-        if (spool !== false) members.push(id, position, length, raw.length, member.sha256);
+        if (spool !== false) members.push(id, position, length, raw.length, member.sha256, undefined, memberXxh3(bytes));
         count++;
       } else fillers.push(bytes.slice());
       position += length;

@@ -68,17 +68,25 @@ export class ArchiveOutput {
   }
 
   /**
-   * Records the next member of the file, at `offset`, `length` bytes hashing to `sha256`, in the member
-   * table and the pieces digest (its bytes are emitted or skipped apart); `from`: where a member reused
-   * unchanged was (its index row then is a span's, MemberTable.push). Throws INTERNAL unless it starts
-   * right after the previous member and the fillers since.
+   * Records the next member of the file, at `offset`, `length` bytes hashing to `sha256` (and to `xxh3`,
+   * memberXxh3, when known), in the member table and the pieces digest (its bytes are emitted or skipped
+   * apart); `from`: where a member reused unchanged was (its index row then is a span's, MemberTable.push).
+   * Throws INTERNAL unless it starts right after the previous member and the fillers since.
    */
-  member(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array, from?: ReusedFrom): void {
+  member(
+    id: Uint8Array,
+    offset: number,
+    length: number,
+    rawLength: number,
+    sha256: Uint8Array,
+    from?: ReusedFrom,
+    xxh3?: Uint8Array,
+  ): void {
     if (offset !== this.pieces.covered + this.fillerBytes)
       throw new HashRelayError("INTERNAL", `member at byte ${offset}, expected at ${this.pieces.covered + this.fillerBytes}`);
     const fillers = this.fillerHash ? new Uint8Array(this.fillerHash.digest()) : EMPTY_SHA256;
     this.pieces.add({ length: this.fillerBytes, sha256: fillers }, { length, sha256 });
-    this.members.push(id, offset, length, rawLength, sha256, from);
+    this.members.push(id, offset, length, rawLength, sha256, from, xxh3);
     this.fillerHash = null;
     this.fillerBytes = 0;
   }

@@ -1,4 +1,4 @@
-// assembleArchive: members copied in order from runs across files, each checked against its recorded SHA-256 before it is written.
+// assembleArchive: members copied in order from runs across files, each checked against its recorded XXH3-64 (or SHA-256) before it is written.
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { HashRelayError } from "../errors.ts";
 import { pieceOf, PiecesHasher } from "../archive/pieces-digest.ts";
 import { noise } from "../testing/noise.ts";
+import { memberXxh3 } from "./archive-file.ts";
 import { assembleArchive, planRuns, READ_RUN, type MemberSource } from "./assemble.ts";
 import { tempRoots } from "./test-fixtures.ts";
 
@@ -72,7 +73,32 @@ describe("assembleArchive", () => {
       expect(built.members.rawLength(i)).toBe(1000 + i);
       expect(built.members.id(i)).toEqual(new Uint8Array(32).fill(i));
       expect(built.members.sha256(i)).toEqual(sha256(expected.subarray(i * MEMBER, (i + 1) * MEMBER)));
+      // each row written records its XXH3-64 too, for the copies of later backups
+      expect(built.members.xxh3(i)).toEqual(memberXxh3(expected.subarray(i * MEMBER, (i + 1) * MEMBER)));
     }
+  });
+
+  test("a member with a recorded XXH3-64 is checked by it, not by its SHA-256; a flipped bit is HASH_MISMATCH all the same", async () => {
+    const root = await newRoot();
+    const { files, sources, expected } = await twoFiles(root);
+    const bytes = { [files.a]: await readFile(files.a), [files.b]: await readFile(files.b) };
+    // the recorded SHA-256s made wrong: only a check by XXH3 assembles these
+    const checked = sources.map((s) => ({
+      ...s,
+      xxh3: memberXxh3(bytes[s.path]!.subarray(s.offset, s.offset + s.length)),
+      sha256: new Uint8Array(32),
+    }));
+    const tmp = join(root, "new.tar.gz");
+    await assembleArchive({ client: "web01", name: "etc", tmp, sources: checked, format: "tar.gz" });
+    expect((await readFile(tmp)).equals(expected)).toBe(true);
+    bytes[files.b]![25 * MEMBER + 777]! ^= 0x01;
+    await writeFile(files.b, bytes[files.b]!);
+    let error: unknown;
+    await assembleArchive({ client: "web01", name: "etc", tmp: join(root, "again.tar.gz"), sources: checked, format: "tar.gz" }).catch(
+      (err) => (error = err),
+    );
+    expect((error as HashRelayError).code).toBe("HASH_MISMATCH");
+    expect((error as HashRelayError).message).toContain(`chunk 55 of etc, reused from b.part at byte ${25 * MEMBER}`);
   });
 
   test("a member changed since it was verified, late in the file, is HASH_MISMATCH naming it, and no temp file is left", async () => {

@@ -47,6 +47,8 @@ export interface StoredMember extends StoredPlace {
   rawLength: number;
   /** SHA-256 of the member's bytes as stored. */
   sha256: Uint8Array;
+  /** XXH3-64 of the member's bytes as stored, when recorded (memberXxh3). */
+  xxh3?: Uint8Array;
 }
 
 /** One member row: chunk id (hex), where it sits, its raw length and the SHA-256 of its bytes. */
@@ -232,10 +234,11 @@ export class ChunkIndex {
    */
   locate(client: string, id: Uint8Array, usable?: (file: string, offset: number) => boolean): StoredMember | undefined {
     let best: { at: { file: string; storedAt: string }; member: StoredMember } | undefined;
-    const consider = (archive: number, seq: number, offset: number, row: { length: number; raw_length: number; sha: Uint8Array }) => {
+    const consider = (archive: number, seq: number, offset: number, row: Omit<MemberSqlRow, "id" | "offset">) => {
       const at = this.archiveById(archive);
       if (!at || (usable && !usable(at.file, offset)) || (best && compareNewest(at, best.at) <= 0)) return;
-      best = { at, member: { archive, seq, file: at.file, offset, length: row.length, rawLength: row.raw_length, sha256: row.sha } };
+      const { length, raw_length: rawLength, sha: sha256, xxh } = row;
+      best = { at, member: { archive, seq, file: at.file, offset, length, rawLength, sha256, ...(xxh ? { xxh3: xxh } : {}) } };
     };
     for (const row of this.q.locate.all(id, client)) {
       if (row.live === 1) consider(row.archive, row.seq, row.offset, row);
@@ -256,8 +259,8 @@ export class ChunkIndex {
     if (!row || row.id !== Buffer.from(id).toString("hex")) return undefined;
     const file = this.archiveById(after.archive)?.file;
     if (file === undefined) return undefined;
-    const { offset, length, raw_length: rawLength, sha: sha256 } = row;
-    return { archive: after.archive, seq: after.seq + 1, file, offset, length, rawLength, sha256 };
+    const { offset, length, raw_length: rawLength, sha: sha256, xxh } = row;
+    return { archive: after.archive, seq: after.seq + 1, file, offset, length, rawLength, sha256, ...(xxh ? { xxh3: xxh } : {}) };
   }
 
   /** chunk id (hex) → location over all of the client's archives (newest wins). Reads every member: for tests and tools. */

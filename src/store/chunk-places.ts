@@ -45,10 +45,10 @@ export function reusableMembers(
     stored ??= damaged ? intactMember(ctx, client, id) : ctx.index.locate(client, id);
     previous = stored;
     if (stored) {
-      const { file, offset, length, rawLength, sha256, archive, seq } = stored;
+      const { file, offset, length, rawLength, sha256, xxh3, archive, seq } = stored;
       let place = places.get(file);
       if (!place) places.set(file, (place = { path: ctx.layout.archivePath(client, file), label: `${client}/${file}` }));
-      return { ...place, offset, length, rawLength, sha256, stored: { archive, seq } };
+      return { ...place, offset, length, rawLength, sha256, ...(xxh3 ? { xxh3 } : {}), stored: { archive, seq } };
     }
     const hit = ctx.pool.find(client, chunkIdHex(id));
     if (!hit) return undefined;

@@ -27,6 +27,7 @@ CREATE TABLE members (
   length INTEGER NOT NULL,
   raw_length INTEGER NOT NULL,
   member_sha256 BLOB NOT NULL,
+  member_xxh3 BLOB,
   PRIMARY KEY (archive, seq)
 ) WITHOUT ROWID;
 CREATE INDEX members_by_chunk ON members (chunk_id);
@@ -57,13 +58,14 @@ export interface ArchiveSqlRow {
 
 const ARCHIVE_COLUMNS = "id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt";
 
-/** A member row as the index reads it: chunk id (hex), where it sits, its raw length, the SHA-256 of its bytes. */
+/** A member row as the index reads it: chunk id (hex), where it sits, its raw length, the SHA-256 of its bytes and their XXH3-64 (null: not recorded). */
 export interface MemberSqlRow {
   id: string;
   offset: number;
   length: number;
   raw_length: number;
   sha: Uint8Array;
+  xxh: Uint8Array | null;
 }
 
 /** A span row: members [first_seq, first_seq + count) of its archive are rows [source_seq, …) of archive `source`, `shift` bytes further on. */
@@ -89,13 +91,22 @@ export interface IndexStatements {
   allSpans: Statement<SpanSqlRow & { archive: number }, []>;
   holders: Statement<{ archive: number; seq: number; live: number }, [Uint8Array, string]>;
   locate: Statement<
-    { archive: number; seq: number; offset: number; length: number; raw_length: number; sha: Uint8Array; live: number },
+    {
+      archive: number;
+      seq: number;
+      offset: number;
+      length: number;
+      raw_length: number;
+      sha: Uint8Array;
+      xxh: Uint8Array | null;
+      live: number;
+    },
     [Uint8Array, string]
   >;
   rowsOf: Statement<{ archive: number; seq: number }, [Uint8Array]>;
   order: Statement<{ id: number; file: string; stored_at: string }, []>;
   insertArchive: Statement<unknown, [string, string, string, string, string, number, number, string, string | null]>;
-  insertMember: Statement<unknown, [number, number, Uint8Array, number, number, number, Uint8Array]>;
+  insertMember: Statement<unknown, [number, number, Uint8Array, number, number, number, Uint8Array, Uint8Array | null]>;
   insertSpan: Statement<unknown, [number, number, number, number, number, number]>;
   spanSources: Statement<{ source: number }, [number]>;
   referenced: Statement<{ one: number }, [number]>;
@@ -107,7 +118,7 @@ export interface IndexStatements {
   setReceipt: Statement<unknown, [string, string, string]>;
 }
 
-const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha";
+const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha, member_xxh3 AS xxh";
 
 /** The statements of `db` (opened by openChecked). */
 export function prepareStatements(db: Database): IndexStatements {
@@ -132,7 +143,7 @@ export function prepareStatements(db: Database): IndexStatements {
     ),
     // no join: the newest archive is picked from a cache of the (few) archive rows, ~7x faster
     locate: db.query(
-      "SELECT m.archive, m.seq, m.offset, m.length, m.raw_length, m.member_sha256 AS sha, a.live FROM members m" +
+      "SELECT m.archive, m.seq, m.offset, m.length, m.raw_length, m.member_sha256 AS sha, m.member_xxh3 AS xxh, a.live FROM members m" +
         " JOIN archives a ON a.id = m.archive WHERE m.chunk_id = ? AND a.client = ?",
     ),
     rowsOf: db.query("SELECT archive, seq FROM members WHERE chunk_id = ?"),
@@ -141,7 +152,7 @@ export function prepareStatements(db: Database): IndexStatements {
       "INSERT INTO archives (client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     ),
     insertMember: db.query(
-      "INSERT INTO members (archive, seq, chunk_id, offset, length, raw_length, member_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO members (archive, seq, chunk_id, offset, length, raw_length, member_sha256, member_xxh3) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     insertSpan: db.query("INSERT INTO spans (archive, first_seq, count, source, source_seq, shift) VALUES (?, ?, ?, ?, ?, ?)"),
     spanSources: db.query("SELECT DISTINCT source FROM spans WHERE archive = ?"),
@@ -153,6 +164,16 @@ export function prepareStatements(db: Database): IndexStatements {
     deleteSpans: db.query("DELETE FROM spans WHERE archive = ?"),
     setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ? AND live = 1"),
   };
+}
+
+/**
+ * Adds the members' XXH3-64 column to an index made before it (same schema version: a column that may be
+ * null, which an older server of version 2 neither reads nor fills). Its rows keep null there and a copy
+ * checks those members by their SHA-256, as before; the members written from then on record both.
+ */
+function addXxh3Column(db: Database): void {
+  const columns = db.query<{ name: string }, []>("SELECT name FROM pragma_table_info('members')").all();
+  if (!columns.some((c) => c.name === "member_xxh3")) db.run("ALTER TABLE members ADD COLUMN member_xxh3 BLOB");
 }
 
 /** An index an older server made: derived data, replaced by a fresh index that the open's scan fills from the archives. */
@@ -185,6 +206,7 @@ export function openChecked(path: string): Database {
     } else if (version !== SCHEMA_VERSION) {
       throw new Error(`schema version ${version}, this server uses ${SCHEMA_VERSION}`);
     }
+    addXxh3Column(db);
     return db;
   } catch (err) {
     db.close();

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { ChunkIndex } from "./chunk-index.ts";
 import { SCHEMA_VERSION, prepareStatements } from "./index-schema.ts";
+import { memberXxh3 } from "./archive-file.ts";
 import { coverOf, sharedRaw } from "./index-spans.ts";
 import { SpanBook } from "./span-book.ts";
 import type { ArchiveRow } from "./index-entry.ts";
@@ -257,5 +258,39 @@ describe("an index of schema version 1", () => {
     db.close();
     expect((await readdir(join(dir, ".hashrelay"))).filter((f) => f.includes("corrupt"))).toEqual([]);
     expect(existsSync(path)).toBe(true);
+  });
+});
+
+describe("an index of schema version 2 made before the members' XXH3-64", () => {
+  test("gains the column at open: its rows stay without one (copies check them by SHA-256), new rows record it", async () => {
+    dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
+    const T0 = Date.UTC(2026, 0, 10, 3);
+    const raws = Array.from({ length: 5 }, (_, i) => seededBytes(`xxh3-${i}`, 20_000));
+    const first = buildArchive(raws);
+    const store = await Store.open(dir, { now: () => T0 });
+    await uploadArchive(store, "web01", archiveFileName("etc", new Date(T0)), first);
+    await store.close();
+    const path = join(dir, ".hashrelay", "index.sqlite");
+    const old = new Database(path);
+    old.run("ALTER TABLE members DROP COLUMN member_xxh3");
+    old.close();
+
+    const reopened = await Store.open(dir, { now: () => T0 + 3_600_000 });
+    // the second archive: the first's five members (reused, checked by SHA-256) and two new ones
+    const second = buildArchive([...raws, seededBytes("xxh3-new-0", 20_000), seededBytes("xxh3-new-1", 20_000)]);
+    const { needed } = await uploadArchive(reopened, "web01", archiveFileName("etc", new Date(T0 + 3_600_000)), second);
+    expect(needed).toEqual([false, false, false, false, false, true, true]);
+    await reopened.close();
+    const db = new Database(path, { readonly: true });
+    const rows = db
+      .query<{ archive: number; seq: number; xxh: Uint8Array | null }, []>(
+        "SELECT archive, seq, member_xxh3 AS xxh FROM members ORDER BY archive, seq",
+      )
+      .all();
+    db.close();
+    expect(rows.filter((r) => r.xxh === null).length).toBe(5);
+    const recorded = rows.filter((r) => r.xxh !== null);
+    const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
+    expect(recorded.map((r) => hexOf(r.xxh!))).toEqual([hexOf(memberXxh3(second.members[5]!)), hexOf(memberXxh3(second.members[6]!))]);
   });
 });

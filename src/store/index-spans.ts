@@ -126,7 +126,7 @@ export function recordMembers(q: IndexStatements, book: SpanBook, id: number, ta
   if (pending) insertSpan(q, id, pending);
   for (const page of table.pages()) {
     for (let k = 0; k < page.count; k++)
-      q.insertMember.run(id, page.index(k), page.id(k), page.offset(k), page.length(k), page.rawLength(k), page.sha256(k));
+      q.insertMember.run(id, page.index(k), page.id(k), page.offset(k), page.length(k), page.rawLength(k), page.sha256(k), page.xxh3(k));
   }
 }
 

@@ -53,8 +53,19 @@ export function memberSources(parts: UploadParts, from: number, to: number, afte
         "the manifest entry's raw length differs from the chunk's; the new archive was not stored",
       );
     }
-    const { path, label, offset, length, sha256, stored } = place;
-    sources.push({ index: i, id, rawLength, path, label, offset, length, sha256, ...(stored ? { stored } : {}) });
+    const { path, label, offset, length, sha256, xxh3, stored } = place;
+    sources.push({
+      index: i,
+      id,
+      rawLength,
+      path,
+      label,
+      offset,
+      length,
+      sha256,
+      ...(xxh3 ? { xxh3 } : {}),
+      ...(stored ? { stored } : {}),
+    });
   }
   return sources;
 }

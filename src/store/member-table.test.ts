@@ -14,7 +14,9 @@ function fieldsOf(i: number) {
   const id = new Uint8Array(32).fill(i % 251);
   new DataView(id.buffer).setUint32(0, i);
   const sha = new Uint8Array(32).fill((i * 7) % 253);
-  return { id, sha, offset: i * 70_000, length: 60_000 + (i % 5000), raw: 65_536 + (i % 9000) };
+  // every third member without an XXH3-64 (a row from before it was recorded)
+  const xxh3 = i % 3 === 0 ? undefined : new Uint8Array(8).fill((i * 11) % 256);
+  return { id, sha, xxh3, offset: i * 70_000, length: 60_000 + (i % 5000), raw: 65_536 + (i % 9000) };
 }
 
 describe("MemberTable", () => {
@@ -24,22 +26,24 @@ describe("MemberTable", () => {
     const count = 10_500;
     for (let i = 0; i < count; i++) {
       const f = fieldsOf(i);
-      table.push(f.id, f.offset, f.length, f.raw, f.sha);
+      table.push(f.id, f.offset, f.length, f.raw, f.sha, undefined, f.xxh3);
     }
     expect(table.count).toBe(count);
-    // ten full pages are on disk (84 bytes a member); the eleventh, partly filled, is the only one in memory
-    expect(statSync(spool).size).toBe(10 * 1000 * 84);
+    // ten full pages are on disk (93 bytes a member); the eleventh, partly filled, is the only one in memory
+    expect(statSync(spool).size).toBe(10 * 1000 * 93);
     for (const i of [0, 999, 1000, 5_432, 9_999, 10_000, 10_499, 3]) {
       const f = fieldsOf(i);
       expect([table.offset(i), table.length(i), table.rawLength(i)]).toEqual([f.offset, f.length, f.raw]);
       expect(table.id(i)).toEqual(f.id);
       expect(table.sha256(i)).toEqual(f.sha);
+      expect(table.xxh3(i)).toEqual(f.xxh3 ?? null);
     }
     let seen = 0;
     for (const page of table.pages()) {
       for (let k = 0; k < page.count; k++) {
         expect(page.offset(k)).toBe(fieldsOf(page.first + k).offset);
         expect(page.id(k)).toEqual(fieldsOf(page.first + k).id);
+        expect(page.xxh3(k)).toEqual(fieldsOf(page.first + k).xxh3 ?? null);
       }
       seen += page.count;
     }

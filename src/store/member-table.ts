@@ -1,12 +1,15 @@
-// The members of one archive in fixed 84-byte records, paged: full pages go to a spool file, so millions of members cost one page of RAM.
+// The members of one archive in fixed 93-byte records, paged: full pages go to a spool file, so millions of members cost one page of RAM.
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { chunkIdHex } from "../archive/manifest.ts";
 import type { MemberRecord } from "./index-entry.ts";
 
-/** Records per page: 5.25 MiB. */
+/** Records per page: 5.8 MiB. */
 export const MEMBER_PAGE = 65_536;
-/** One record: chunk id (32), SHA-256 of the member's bytes (32), offset (f64), member length (u32), raw length (u32), member index (u32). */
-const RECORD = 84;
+/**
+ * One record: chunk id (32), SHA-256 of the member's bytes (32), offset (f64), member length (u32), raw
+ * length (u32), member index (u32), XXH3-64 of the member's bytes (8), 1 when that is known (u8).
+ */
+const RECORD = 93;
 
 /** One page of records, read in place. */
 export class MemberPage {
@@ -40,6 +43,10 @@ export class MemberPage {
   /** The member's index in its archive (its seq). */
   index(k: number): number {
     return this.view.getUint32(k * RECORD + 80, true);
+  }
+  /** The XXH3-64 of the member's bytes (memberXxh3), null when it was not recorded. */
+  xxh3(k: number): Uint8Array | null {
+    return this.bytes[k * RECORD + 92] === 1 ? this.bytes.subarray(k * RECORD + 84, k * RECORD + 92) : null;
   }
 }
 
@@ -88,10 +95,10 @@ export class MemberTable {
   }
 
   /**
-   * Appends a member; `from` when it is a stored archive's member reused with the very same bytes (it
+   * Appends a member (`xxh3`: memberXxh3 of its bytes, when known); `from` when it is a stored archive's member reused with the very same bytes (it
    * joins the last reused run when it follows it there and here). Throws fs errors when the spool file cannot be written.
    */
-  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array, from?: ReusedFrom): void {
+  push(id: Uint8Array, offset: number, length: number, rawLength: number, sha256: Uint8Array, from?: ReusedFrom, xxh3?: Uint8Array): void {
     if (from) {
       this.noteReused(offset, from);
       this.count++;
@@ -108,6 +115,8 @@ export class MemberTable {
     view.setUint32(72, length, true);
     view.setUint32(76, rawLength, true);
     view.setUint32(80, this.count, true);
+    if (xxh3) this.current.set(xxh3.subarray(0, 8), at + 84);
+    this.current[at + 92] = xxh3 ? 1 : 0;
     this.count++;
     this.rows++;
   }
@@ -118,6 +127,9 @@ export class MemberTable {
   }
   sha256(i: number): Uint8Array {
     return this.pageOf(i).sha256(i % this.pageSize);
+  }
+  xxh3(i: number): Uint8Array | null {
+    return this.pageOf(i).xxh3(i % this.pageSize);
   }
   offset(i: number): number {
     return this.pageOf(i).offset(i % this.pageSize);

@@ -21,6 +21,8 @@ export interface ReusableMember {
   rawLength: number;
   /** SHA-256 of the member's bytes, recorded when it was verified. */
   sha256: Uint8Array;
+  /** XXH3-64 of the member's bytes (memberXxh3), when the index recorded it: a copy checks that instead. */
+  xxh3?: Uint8Array;
   /** Its place in the index (archive row, and seq among that archive's members); absent for a staging file. */
   stored?: StoredPlace;
 }
