@@ -6,16 +6,17 @@
  * their backing stores), both since the last collection. Walking and fast-forwarding a large
  * unchanged stretch leave garbage per entry and per chunk (lstat's BigInts, entries, paths, keys,
  * records, page entries) that outlives the young generation across the pages' awaits, and JSC
- * collected it only tens of MiB later: a one-line edit of a 3.3 GiB tree peaked at ~128 MiB of RSS
- * from source, ~112 MiB when collecting at 8 MiB of resident growth.
+ * collected it only tens of MiB later. 4 MiB kept D's and E's peaks at or under what collecting at
+ * 8 MiB of resident growth gave (8 MiB of heap growth raised them 3-4 MiB).
  */
-const GARBAGE_BUDGET_BYTES = 8 * 1024 * 1024;
+const GARBAGE_BUDGET_BYTES = 4 * 1024 * 1024;
 
 /**
- * The budget grows by the buffers a collection found live beyond this much: an upload holds tens of
- * MiB of spare chunk buffers and windows (A: 20-40 MiB live after each collection) and makes garbage
- * in proportion (sealed frames, payloads), so a collection per 8 MiB of it marked the same live heap
- * ~10 times a second. A walk of an unchanged tree holds a few MiB: its budget stays 8 MiB.
+ * Half of the buffers a collection found live beyond this much is added to the budget: an upload
+ * holds tens of MiB of spare chunk buffers and windows (A: 20-40 MiB live after each collection)
+ * and makes garbage in proportion (sealed frames, payloads), so a collection per few MiB of it marked
+ * the same live heap ten times a second. A walk of an unchanged tree holds a few MiB: its budget
+ * stays 4 MiB. The whole of it instead of half: fewer collections still, but C's peak +20 MiB.
  */
 const LIVE_BUFFERS_FREE_BYTES = 8 * 1024 * 1024;
 
@@ -45,7 +46,7 @@ interface Floor {
 /** The pure rule: how much garbage `now` holds over `floor`, and whether it is due. */
 export function collectionDue(floor: Floor, now: HeapReading): boolean {
   const made = Math.max(0, now.heapTotal - floor.objects) + Math.max(0, now.external - floor.buffers);
-  return made >= GARBAGE_BUDGET_BYTES + Math.max(0, floor.buffers - LIVE_BUFFERS_FREE_BYTES);
+  return made >= GARBAGE_BUDGET_BYTES + Math.max(0, floor.buffers - LIVE_BUFFERS_FREE_BYTES) / 2;
 }
 
 const floors = new WeakMap<GarbageHeap, Floor>();
@@ -54,8 +55,8 @@ const floors = new WeakMap<GarbageHeap, Floor>();
  * Asks for a full collection (Bun.gc(true)) when the garbage made since the last one reached the
  * budget. The floor is what the last collection left, and it follows a reading down (JSC's own
  * collections): growth the heap cannot give back, a worker's memory or the allocator's kept pages,
- * shows in neither reading and costs no collection; live buffers raise the floor once, not a
- * collection per budget of them, and the next garbage still counts from there.
+ * shows in neither reading and costs no collection; live buffers cost a few collections, each
+ * raising the floor to them and the budget with it (64 MiB of them: 6), not one per budget.
  */
 export class GarbagePacer {
   private readonly floor: Floor;
