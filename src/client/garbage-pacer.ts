@@ -6,8 +6,9 @@
  * their backing stores), both since the last collection. Walking and fast-forwarding a large
  * unchanged stretch leave garbage per entry and per chunk (lstat's BigInts, entries, paths, keys,
  * records, page entries) that outlives the young generation across the pages' awaits, and JSC
- * collected it only tens of MiB later. 4 MiB kept D's and E's peaks at or under what collecting at
- * 8 MiB of resident growth gave (8 MiB of heap growth raised them 3-4 MiB).
+ * collected it only tens of MiB later. 4 MiB keeps D's and E's client peaks at or under what collecting
+ * at 8 MiB of resident growth gave (E at scale 8: 93-100 MiB against 104-112, for ~0.3 s more CPU);
+ * 6 MiB raised D's 5 MiB, 8 MiB D's and E's 3-4 MiB.
  */
 const GARBAGE_BUDGET_BYTES = 4 * 1024 * 1024;
 
@@ -56,7 +57,9 @@ const floors = new WeakMap<GarbageHeap, Floor>();
  * budget. The floor is what the last collection left, and it follows a reading down (JSC's own
  * collections): growth the heap cannot give back, a worker's memory or the allocator's kept pages,
  * shows in neither reading and costs no collection; live buffers cost a few collections, each
- * raising the floor to them and the budget with it (64 MiB of them: 6), not one per budget.
+ * raising the floor to them and the budget with it (64 MiB of them: 6), not one per budget. The
+ * floor is what was live at a collection, not what the allocator kept resident, so it cannot ratchet
+ * up: the heap reaches at most the largest live size plus its budget.
  */
 export class GarbagePacer {
   private readonly floor: Floor;
