@@ -7,7 +7,7 @@
  * unchanged stretch leave garbage per entry and per chunk (lstat's BigInts, entries, paths, keys,
  * records, page entries) that outlives the young generation across the pages' awaits, and JSC
  * collected it only tens of MiB later. 4 MiB keeps D's and E's client peaks at or under what collecting
- * at 8 MiB of resident growth gave (E at scale 8: 93-100 MiB against 104-112, for ~0.3 s more CPU);
+ * at 8 MiB of resident growth gave (E at scale 8: 91-101 MiB against 104-113, for ~0.5 s more CPU);
  * 6 MiB raised D's 5 MiB, 8 MiB D's and E's 3-4 MiB.
  */
 const GARBAGE_BUDGET_BYTES = 4 * 1024 * 1024;
