@@ -3,15 +3,6 @@ import { GarbagePacer } from "../garbage-pacer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
 import type { OutgoingPage } from "./page-builder.ts";
 
-/**
- * Array buffer bytes (live and dead) allowed before a full collection at a page boundary: every chunk
- * that travels leaves its payload and sealed frame behind, and JSC collects lazily on a machine with
- * RAM to spare. Measured on the benchmark's first backup (166 MiB sent, 2 cores): collecting whenever
- * the resident size grew 32 MiB made 53 collections (~2.5 s of the main thread) for a 194-208 MiB
- * peak; this budget, 9 collections (~0.5 s) for 221 MiB.
- */
-const GARBAGE_BUDGET_BYTES = 32 * 1024 * 1024;
-
 /** The stages a page goes through; the pipeline only decides when each runs. */
 export interface PageStages {
   /** Sends the page; resolves with the indexes its NEED asks for. */
@@ -65,8 +56,8 @@ export class PagePipeline {
     offered.catch(() => undefined);
     this.sent.catch(() => undefined);
     await sentBefore;
-    if (process.memoryUsage().arrayBuffers > GARBAGE_BUDGET_BYTES) Bun.gc(true);
-    else this.garbage.check();
+    // Every chunk that travels leaves its payload and sealed frame behind (garbage-pacer.ts).
+    this.garbage.check();
   }
 
   /** Settles when every chunk of every page offered is out; rejects with the first failure. */
