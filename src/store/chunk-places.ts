@@ -52,7 +52,7 @@ export function reusableMembers(
     }
     const hit = ctx.pool.find(client, chunkIdHex(id));
     if (!hit) return undefined;
-    const { offset, length, rawLength, sha256 } = hit.member;
-    return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256 };
+    const { offset, length, rawLength, sha256, xxh3 } = hit.member;
+    return { path: hit.path, label: `staging file ${hit.item} of ${client}`, offset, length, rawLength, sha256, xxh3 };
   });
 }

@@ -15,7 +15,7 @@ import { isSlug } from "../config/slug.ts";
 import { GZIP_HEADER_BYTES, inflateMember, readMemberLength } from "../archive/gzip-member.ts";
 import { chunkIdHex } from "../archive/manifest.ts";
 import { CHUNK_MAX } from "../protocol/constants.ts";
-import { MAX_MEMBER_BYTES, readExactly, sha256 } from "./archive-file.ts";
+import { MAX_MEMBER_BYTES, memberXxh3, readExactly, sha256 } from "./archive-file.ts";
 import { assertUnderRoot, readdirOrEmpty, type StoreLayout } from "./layout.ts";
 import type { StoreLog } from "./store-log.ts";
 
@@ -40,6 +40,8 @@ export interface PoolMember {
   rawLength: number;
   /** SHA-256 of the member's bytes. */
   sha256: Uint8Array;
+  /** XXH3-64 of the member's bytes (memberXxh3): what a copy checks them by. */
+  xxh3: Uint8Array;
 }
 
 /** Where the pool has a chunk. */
@@ -282,7 +284,14 @@ export async function scanStagingFile(path: string): Promise<{ members: PoolMemb
       } catch (err) {
         return { members, valid: position, problem: `damaged member at byte ${position}: ${(err as Error).message}` };
       }
-      members.push({ id: sha256(raw), offset: position, length: member.length, rawLength: raw.length, sha256: sha256(member) });
+      members.push({
+        id: sha256(raw),
+        offset: position,
+        length: member.length,
+        rawLength: raw.length,
+        sha256: sha256(member),
+        xxh3: memberXxh3(member),
+      });
       position += member.length;
     }
     return { members, valid: position };

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import type { HashRelayError } from "../errors.ts";
-import { sha256 } from "./archive-file.ts";
+import { memberXxh3, sha256 } from "./archive-file.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { PoolMember } from "./staging-pool.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -13,6 +13,8 @@ export interface StagedMember {
   length: number;
   /** SHA-256 of the member's bytes as written. */
   sha256: Uint8Array;
+  /** XXH3-64 of the member's bytes as written (memberXxh3): what the commit's copy checks them by. */
+  xxh3: Uint8Array;
 }
 
 /** The staging file an upload made and the members written to it (in file order); null when it made none. */
@@ -89,10 +91,11 @@ export class StagingWriter {
         await this.room(bytesOf.length);
         const offset = this.size;
         const digest = sha256(bytesOf);
+        const xxh3 = memberXxh3(bytesOf);
         await this.write(bytesOf, offset);
         this.size += bytesOf.length;
-        this.staged.set(index, { offset, length: bytesOf.length, sha256: digest });
-        this.written.push({ id: id.slice(), offset, length: bytesOf.length, rawLength, sha256: digest });
+        this.staged.set(index, { offset, length: bytesOf.length, sha256: digest, xxh3 });
+        this.written.push({ id: id.slice(), offset, length: bytesOf.length, rawLength, sha256: digest, xxh3 });
         written();
       } catch (err) {
         this.error = asStorageError(err, `cannot stage chunks of ${this.name} for ${this.client}`);
