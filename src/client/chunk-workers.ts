@@ -19,8 +19,6 @@ const RAW_BUFFER_STEP = 32 * 1024;
 export interface ChunkWork {
   /** The chunk frame payload (`u32 index | member`) when the chunk was compressed, else null. */
   payload: Uint8Array | null;
-  /** The chunk's bytes when run was asked to keep them (and did not compress), held until release; else null. */
-  raw: Uint8Array | null;
   blocks: ChunkBlocks;
   /** PROOF_ROUNDS proof answers, when asked for. */
   tokens: Uint8Array | null;
@@ -47,27 +45,18 @@ export class ChunkWorkers {
    * when `proofFirst` is a round number, makes PROOF_ROUNDS proof answers from it (needs the secret). A
    * copy of `raw` goes to the worker: the caller may reuse its buffer as soon as run returns (it may be a
    * view into the archive builder's buffers, which must not be detached). The copy's buffer comes back
-   * with the result and takes a later chunk: nothing returned views it but the payload, or with `keepRaw`
-   * (and no compression) the copy itself, both until release. Throws INTERNAL if a worker died.
+   * with the result and takes a later chunk: nothing returned views it. Throws INTERNAL if a worker died.
    */
-  async run(
-    id: Uint8Array,
-    raw: Uint8Array,
-    compressAs: number | null,
-    proofFirst: number | null = null,
-    keepRaw = false,
-  ): Promise<ChunkWork> {
+  async run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<ChunkWork> {
     const own = this.copyOf(raw, compressAs === null ? raw.length : payloadRoom(raw.length));
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
     const job: ChunkJob = { job: this.pool.number(), raw: own, id, compressAs, format: this.format, proof, blocks: true };
     const r = await this.pool.run(job, [own.buffer as ArrayBuffer]);
     const buffer = r.raw.buffer as ArrayBuffer;
-    const kept = keepRaw && compressAs === null ? r.raw : null;
-    const held = kept !== null || r.payload?.buffer === buffer;
+    const held = r.payload?.buffer === buffer;
     if (!held) this.spare.give(buffer);
     const release = held ? () => this.spare.give(buffer) : () => undefined;
-    const blocks = { id, rawLength: raw.length, lengths: r.lengths, keys: r.keys };
-    return { payload: r.payload, raw: kept, blocks, tokens: r.tokens, release };
+    return { payload: r.payload, blocks: { id, rawLength: raw.length, lengths: r.lengths, keys: r.keys }, tokens: r.tokens, release };
   }
 
   /** `raw` copied into a spare buffer of at least `room` bytes, else into a new one. */

@@ -61,9 +61,6 @@ export interface ChunkOutcome {
  * session speaks version 3, so each page's deltas may be cut finer with the server's sub-block hashes.
  */
 export class ChunkChoice {
-  /** The chunks started whole so far (first backups): a later chunk of the same id repeats one. */
-  private readonly cutBefore = new IdPrefixes();
-
   constructor(
     private readonly base: AcceptedBase | null,
     private readonly previous: SourceIndex | null,
@@ -86,15 +83,9 @@ export class ChunkChoice {
       return { kept: { kind: "none", from }, bytes: 0 };
     }
     if (!this.base && from < 0) {
-      // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view),
-      // unless it repeats a chunk cut before in this archive, which the server does not ask for twice
-      // (PROTOCOL.md §8, "Pages"): that one is not compressed but kept raw, in case it is asked for all the same.
+      // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view).
       const first = this.proofs.firstRound(chunk.id);
-      const repeat = this.cutBefore.repeats(chunk.id);
-      const compressAs = repeat ? null : chunk.index;
-      const job = this.workers
-        .run(chunk.id, chunk.raw, compressAs, first, repeat)
-        .then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
+      const job = this.workers.run(chunk.id, chunk.raw, chunk.index, first).then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
       job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
       return { kept: { kind: "early", job }, bytes: chunk.rawLength };
     }
@@ -133,13 +124,9 @@ export class ChunkChoice {
     questions: PageQuestions | null,
   ): Promise<ChunkOutcome> {
     if (kept.kind === "early") {
+      // the server has it already (the same bytes earlier in this archive): compressed for nothing
       return kept.job.then((r) => {
-        if (needed && !r.payload) {
-          // a repeat, asked for all the same: compressed now from the bytes kept
-          return this.workers.run(entry.id, r.raw!, index).then((w) => (r.release(), { blocks: r.blocks, frame: wholeChunk(w) }));
-        }
         if (needed) return { blocks: r.blocks, frame: wholeChunk(r) };
-        // the server has it already (the same bytes earlier in this archive, or stored before)
         r.release();
         return { blocks: r.blocks };
       });
@@ -258,21 +245,4 @@ function deltaFrame(index: number, raw: Uint8Array, plan: DeltaPlan, baseIndexOf
 /** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */
 function wholeChunk(r: ChunkWork): ChunkFrame {
   return { type: FrameType.SEALED_CHUNK, payload: r.payload!, bytes: r.payload!.length - 4, release: r.release };
-}
-
-/**
- * Chunk ids seen, by their first 48 bits (a number each: ~20 bytes a chunk, not a 64-character key). Two
- * ids sharing them (odds ~1 in 500 that some pair does at a million chunks) only make a chunk taken for a repeat: kept raw,
- * compressed once its NEED asks for it.
- */
-class IdPrefixes {
-  private readonly seen = new Set<number>();
-
-  /** Whether an id with the same first 48 bits was given before; records this one. */
-  repeats(id: Uint8Array): boolean {
-    const key = (id[0]! * 2 ** 16 + id[1]! * 2 ** 8 + id[2]!) * 2 ** 24 + (id[3]! * 2 ** 16 + id[4]! * 2 ** 8 + id[5]!);
-    if (this.seen.has(key)) return true;
-    this.seen.add(key);
-    return false;
-  }
 }
