@@ -79,22 +79,9 @@ function chunkPayload(index: number, raw: Uint8Array, format: ArchiveFormat, cod
   const out = inPlace ? new Uint8Array(raw.buffer, raw.byteOffset, length) : new Uint8Array(length);
   if (zstd) out.set(zstd, INDEX_BYTES);
   else writeGzipMember(raw, deflated, out, INDEX_BYTES);
-  freeNow(zstd ?? deflated, raw);
   checkChunkPayload(index, out.subarray(INDEX_BYTES));
   new DataView(out.buffer, out.byteOffset, INDEX_BYTES).setUint32(0, index, false);
   return out;
-}
-
-/**
- * Hands the codec's output (copied into the payload by now) back to the allocator at once, by detaching
- * its buffer, when the buffer holds nothing else. Left to the thread's collector, each chunk's output
- * (~40 KiB) stayed alive until a collection, the allocator gave its pages back and later chunks faulted
- * fresh ones in; freed now, the next chunk's output takes the same memory.
- */
-function freeNow(bytes: Uint8Array | null, raw: Uint8Array): void {
-  if (!bytes || bytes.buffer === raw.buffer || bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.length) return;
-  // ES2024 (the project types ES2022); Bun has it
-  (bytes.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
 }
 
 /** The buffers of `result` to transfer back to the main thread. */
