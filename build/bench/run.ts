@@ -33,7 +33,7 @@ const USAGE = `usage: npm run bench -- [--data NAME] [--corpus DIR] [--seed N] [
   --files N      many-files: how many small files (default 1000000)
   --repeats N    runs per tool and scenario; wall time is their median (default 3)
   --tools LIST   any of ${ALL_TOOLS.join(",")} (default all)
-  --scenarios L  run only these of the data set's scenarios, e.g. A,B,E (default all; the others' mutations are skipped too)
+  --scenarios L  run only these of the data set's scenarios, e.g. A,B,E (default all; A is needed, the others start from it; the others' mutations are skipped)
   --server-fs T  hashrelay's server storage on a T (xfs with reflink=1, ext4 or btrfs) loop file system the bench
                  makes and removes (needs root); each run then records the server's write_bytes and the growth
                  of that file system (issue 16)
@@ -118,6 +118,8 @@ function parseArgs(argv: string[]): Options {
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) fail("--repeats must be a whole number >= 1");
   if (o.serverFs && !["xfs", "ext4", "btrfs"].includes(o.serverFs)) fail("--server-fs must be xfs, ext4 or btrfs");
   if (o.storage !== "local" && o.storage !== "s3") fail("--storage must be local or s3");
+  // B to E and the restore start from A's first backup: without A, C would be timed as a first backup
+  if (o.scenarios && !o.scenarios.includes("A")) fail("--scenarios must include A, which every other scenario starts from (e.g. A,C)");
   // a bucket cannot be set back between repeats as the tools' folders are
   if (o.storage === "s3" && (o.repeats !== 1 || o.serverFs)) fail("--storage s3 needs --repeats 1 and no --server-fs");
   const unknown = o.tools.filter((t) => !ALL_TOOLS.includes(t));
