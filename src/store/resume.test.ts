@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, spyOn, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
+import * as archiveFile from "./archive-file.ts";
 import { HashRelayError } from "../errors.ts";
 import { OpenFiles, Store, type StoreLog } from "./store.ts";
 import { buildArchive, offer, seededBytes, sendNeeded, tempDir, uploadArchive, type TestArchive } from "./test-fixtures.ts";
@@ -91,6 +92,25 @@ describe("an interrupted upload resumes", () => {
     expect(spawnSync("gzip", ["-t", join(root, "web01", file)]).status).toBe(0);
     // all its chunks are stored now: the staging file went with the commit
     expect(await stagingDir(root, "web01")).toEqual([]);
+  });
+
+  test("each member's SHA-256 is taken once, at staging: the commit copies staged and pooled members checked by their XXH3-64", async () => {
+    const root = await newRoot();
+    const store = await openStore(root);
+    const archive = buildArchive(randomRaws("once", 12));
+    const file = fileAt("etc", T0);
+    const first = await sendSome(store, "web01", file, archive, range(0, 5));
+    await first.upload.abort();
+    const sha256 = spyOn(archiveFile, "sha256");
+    try {
+      await uploadArchive(store, "web01", file, archive);
+      // members 0-4 come from the pool (the aborted upload's staging file), 5-11 from this upload's
+      const hashedOf = (member: Uint8Array) => sha256.mock.calls.filter(([bytes]) => Buffer.from(bytes).equals(member)).length;
+      expect(archive.members.map(hashedOf)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1]);
+    } finally {
+      sha256.mockRestore();
+    }
+    expect(await readBytes(join(root, "web01", file))).toEqual(archive.bytes);
   });
 
   test("the connection lost twice: each resumed upload adds what it received, a later archive of another name reuses staged chunks too", async () => {
