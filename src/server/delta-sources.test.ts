@@ -34,12 +34,24 @@ describe("DeltaSources", () => {
     expect(reads.size).toBe(100);
   });
 
-  test("past DELTA_SOURCE_CACHE_BYTES the least recently used chunk is dropped", () => {
+  test("a page bigger than the cache: its first DELTA_SOURCE_CACHE_BYTES are read once, not every chunk twice", () => {
+    const { sources, reads } = counted();
+    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+    const page = Array.from({ length: fits + 30 }, (_, i) => hex(i)); // the generated tree's C: ~66 chunks of ~128 KiB
+    sources.nextPage();
+    for (const id of page) sources.read(id); // HASH_REQUEST
+    for (const id of page) sources.read(id); // DELTA_BATCH, in the same order
+    expect(page.slice(0, fits).every((id) => reads.get(id) === 1)).toBe(true);
+    expect(page.slice(fits).every((id) => reads.get(id) === 2)).toBe(true);
+  });
+
+  test("past DELTA_SOURCE_CACHE_BYTES the chunks of earlier pages go first, least recently used first", () => {
     const { sources, reads } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
     for (let i = 0; i < fits; i++) sources.read(hex(i));
+    sources.nextPage();
     sources.read(hex(0)); // used again: chunk 1 is now the oldest
-    sources.read(hex(fits)); // one more than fits: chunk 1 goes
+    sources.read(hex(fits)); // the next page's first chunk: chunk 1 goes
     sources.read(hex(0));
     expect(reads.get(hex(0))).toBe(1);
     sources.read(hex(1));
@@ -65,7 +77,7 @@ describe("DeltaSources", () => {
   test("a chunk's bytes stay as read through the call that read them, even once dropped from the cache; later reads reuse its buffer", async () => {
     const { sources } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
-    const held = Array.from({ length: fits + 20 }, (_, i) => sources.read(hex(i))!); // the first 20 dropped meanwhile
+    const held = Array.from({ length: fits + 20 }, (_, i) => (i === fits && sources.nextPage(), sources.read(hex(i))!)); // the first 20 dropped for the next page's
     for (const [i, bytes] of held.entries()) expect(bytes.every((b) => b === i % 256)).toBe(true);
     await tick(); // the call returned: the dropped buffers are spare now
     const dropped = new Set(held.slice(0, 20).map((b) => b.buffer));
