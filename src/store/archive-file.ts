@@ -192,31 +192,52 @@ export interface DamagedMember {
  */
 export async function scrubArchive(
   path: string,
-  members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>,
+  members: Iterable<ScrubbedMember>,
   kind: FileDigest,
+  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
 ): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const handle = await open(path, "r");
   try {
-    return await scrubReadable(handle, path, (await handle.stat()).size, members, kind);
+    return await scrubReadable(handle, path, (await handle.stat()).size, members, kind, unhashed);
   } finally {
     await handle.close();
   }
 }
 
-/** scrubArchive of the `size` bytes `handle` reads (`path` names them in the reasons). */
+/** A member's row in the index: its archive's id and its number there. */
+export interface MemberRow {
+  archive: number;
+  seq: number;
+}
+
+/** A member as the scrub is given it: where it is, its raw length, and its index row's XXH3-64 when recorded. */
+export interface ScrubbedMember {
+  id: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  xxh3?: Uint8Array;
+  row?: MemberRow;
+}
+
+/**
+ * scrubArchive of the `size` bytes `handle` reads (`path` names them in the reasons). `unhashed` is told the
+ * XXH3-64 (memberXxh3) of each intact member whose row records none.
+ */
 export async function scrubReadable(
   handle: ReadableAt,
   path: string,
   size: number,
-  members: Iterable<{ id: string; offset: number; length: number; rawLength: number }>,
+  members: Iterable<ScrubbedMember>,
   kind: FileDigest,
+  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
 ): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const damaged: DamagedMember[] = [];
   const digest = new FileDigestHasher(kind);
   let index = 0;
   let end = 0;
   for (const m of members) {
-    const problem = await memberProblem(handle, path, m, end, digest);
+    const problem = await memberProblem(handle, path, m, end, digest, unhashed);
     if (problem) damaged.push({ index, offset: m.offset, length: m.length, chunkId: m.id, reason: problem });
     end = m.offset + m.length;
     index++;
@@ -228,9 +249,10 @@ export async function scrubReadable(
 async function memberProblem(
   handle: ReadableAt,
   path: string,
-  m: { id: string; offset: number; length: number; rawLength: number },
+  m: ScrubbedMember,
   from: number,
   digest: FileDigestHasher,
+  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
 ): Promise<string | null> {
   let bytes: Uint8Array;
   try {
@@ -249,6 +271,8 @@ async function memberProblem(
   }
   if (raw.length !== m.rawLength) return `inflates to ${raw.length} bytes, the index says ${m.rawLength}`;
   if (chunkIdHex(sha256(raw)) !== m.id) return "its bytes do not hash to its chunk id";
+  // checked against its chunk id just now: the XXH3-64 of these bytes is what later copies may check them by
+  if (!m.xxh3 && m.row && unhashed) unhashed(m.row, memberXxh3(bytes.subarray(m.offset - from)));
   return null;
 }
 

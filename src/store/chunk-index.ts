@@ -58,6 +58,10 @@ export interface IndexedMember {
   length: number;
   rawLength: number;
   sha256: Uint8Array;
+  /** XXH3-64 of the member's bytes, when recorded (memberXxh3). */
+  xxh3?: Uint8Array;
+  /** Its row in the index (a span's member: its source's row). */
+  row?: StoredPlace;
 }
 
 export class ChunkIndex {
@@ -306,6 +310,19 @@ export class ChunkIndex {
     this.ahead.forget();
   }
 
+  /**
+   * Records the XXH3-64 of members whose rows have none (an index from before the column), found intact by
+   * a scrub or verify: later copies check them by it instead of SHA-256. A row that has one, or is gone, is
+   * left as it is. One transaction.
+   */
+  recordXxh3(found: readonly { row: StoredPlace; xxh3: Uint8Array }[]): void {
+    if (found.length === 0) return;
+    this.db.transaction(() => {
+      for (const { row, xxh3 } of found) this.q.setXxh3.run(xxh3, row.archive, row.seq);
+    })();
+    this.ahead.forget();
+  }
+
   /** Records the receipt of (client, file); false when that archive is not indexed. */
   setReceipt(client: string, file: string, receipt: object): boolean {
     return this.q.setReceipt.run(JSON.stringify(receipt), client, file).changes > 0;
@@ -359,7 +376,10 @@ export class ChunkIndex {
 }
 
 function toIndexedMember(m: MemberSqlRow): IndexedMember {
-  return { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+  const member: IndexedMember = { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
+  if (m.xxh) member.xxh3 = m.xxh;
+  member.row = { archive: m.archive, seq: m.seq };
+  return member;
 }
 
 /** Positive when `a` is newer than `b`: later stored time, then later file name (which embeds the backup time). */

@@ -60,6 +60,9 @@ const ARCHIVE_COLUMNS = "id, client, file, name, archive_id, file_sha256, size, 
 
 /** A member row as the index reads it: chunk id (hex), where it sits, its raw length, the SHA-256 of its bytes and their XXH3-64 (null: not recorded). */
 export interface MemberSqlRow {
+  /** The row's own place: its archive's id and its number there (a span's members keep their source's). */
+  archive: number;
+  seq: number;
   id: string;
   offset: number;
   length: number;
@@ -116,9 +119,10 @@ export interface IndexStatements {
   deleteMembers: Statement<unknown, [number]>;
   deleteSpans: Statement<unknown, [number]>;
   setReceipt: Statement<unknown, [string, string, string]>;
+  setXxh3: Statement<unknown, [Uint8Array, number, number]>;
 }
 
-const MEMBER_COLUMNS = "lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha, member_xxh3 AS xxh";
+const MEMBER_COLUMNS = "archive, seq, lower(hex(chunk_id)) AS id, offset, length, raw_length, member_sha256 AS sha, member_xxh3 AS xxh";
 
 /** The statements of `db` (opened by openChecked). */
 export function prepareStatements(db: Database): IndexStatements {
@@ -163,13 +167,15 @@ export function prepareStatements(db: Database): IndexStatements {
     deleteMembers: db.query("DELETE FROM members WHERE archive = ?"),
     deleteSpans: db.query("DELETE FROM spans WHERE archive = ?"),
     setReceipt: db.query("UPDATE archives SET receipt = ? WHERE client = ? AND file = ? AND live = 1"),
+    setXxh3: db.query("UPDATE members SET member_xxh3 = ? WHERE archive = ? AND seq = ? AND member_xxh3 IS NULL"),
   };
 }
 
 /**
  * Adds the members' XXH3-64 column to an index made before it (same schema version: a column that may be
- * null, which an older server of version 2 neither reads nor fills). Its rows keep null there and a copy
- * checks those members by their SHA-256, as before; the members written from then on record both.
+ * null, which an older server of version 2 neither reads nor fills). Its rows keep null there, and a copy
+ * checks those members by their SHA-256, as before, until a scrub or verify of an archive holding them
+ * records it (ChunkIndex.recordXxh3); the members written from then on record both.
  */
 function addXxh3Column(db: Database): void {
   const columns = db.query<{ name: string }, []>("SELECT name FROM pragma_table_info('members')").all();

@@ -261,6 +261,18 @@ describe("an index of schema version 1", () => {
   });
 });
 
+/** The members' rows of the index at `path`: place and XXH3-64 (null when not recorded). */
+function xxh3Rows(path: string): { archive: number; seq: number; xxh: Uint8Array | null }[] {
+  const db = new Database(path, { readonly: true });
+  const rows = db
+    .query<{ archive: number; seq: number; xxh: Uint8Array | null }, []>(
+      "SELECT archive, seq, member_xxh3 AS xxh FROM members ORDER BY archive, seq",
+    )
+    .all();
+  db.close();
+  return rows;
+}
+
 describe("an index of schema version 2 made before the members' XXH3-64", () => {
   test("gains the column at open: its rows stay without one (copies check them by SHA-256), new rows record it", async () => {
     dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
@@ -292,5 +304,35 @@ describe("an index of schema version 2 made before the members' XXH3-64", () => 
     const recorded = rows.filter((r) => r.xxh !== null);
     const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
     expect(recorded.map((r) => hexOf(r.xxh!))).toEqual([hexOf(memberXxh3(second.members[5]!)), hexOf(memberXxh3(second.members[6]!))]);
+  });
+  test("a scrub records the XXH3-64 of the old rows it finds intact, and the next backup's copy checks them by it", async () => {
+    dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
+    const T0 = Date.UTC(2026, 0, 10, 3);
+    const raws = Array.from({ length: 5 }, (_, i) => seededBytes(`xxh3-${i}`, 20_000));
+    const first = buildArchive(raws);
+    const file = archiveFileName("etc", new Date(T0));
+    const store = await Store.open(dir, { now: () => T0 });
+    await uploadArchive(store, "web01", file, first);
+    await store.close();
+    const path = join(dir, ".hashrelay", "index.sqlite");
+    const old = new Database(path);
+    old.run("ALTER TABLE members DROP COLUMN member_xxh3");
+    old.close();
+
+    const reopened = await Store.open(dir, { now: () => T0 + 3_600_000 });
+    expect(xxh3Rows(path).every((r) => r.xxh === null)).toBe(true);
+    const report = await reopened.verifyArchive("web01", file, "scrub");
+    expect(report.damaged).toEqual([]);
+    const hexOf = (b: Uint8Array | null) => (b ? Buffer.from(b).toString("hex") : null);
+    expect(xxh3Rows(path).map((r) => hexOf(r.xxh))).toEqual(first.members.map((m) => hexOf(memberXxh3(m))));
+
+    // the recorded SHA-256s made wrong: the next backup reuses the five members only if its copy checks them by XXH3
+    const db = new Database(path);
+    db.run("UPDATE members SET member_sha256 = zeroblob(32)");
+    db.close();
+    const second = buildArchive([...raws, seededBytes("xxh3-new-0", 20_000)]);
+    const { needed } = await uploadArchive(reopened, "web01", archiveFileName("etc", new Date(T0 + 3_600_000)), second);
+    expect(needed).toEqual([false, false, false, false, false, true]);
+    await reopened.close();
   });
 });

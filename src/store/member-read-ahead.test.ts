@@ -10,7 +10,7 @@ function members() {
     reads.push([archive, from, limit]);
     const rows: MemberSqlRow[] = [];
     for (let seq = from; seq < Math.min(600, from + limit); seq++)
-      rows.push({ id: `${archive}/${seq}`, offset: seq, length: 1, raw_length: 1, sha: new Uint8Array(32), xxh: null });
+      rows.push({ archive, seq, id: `${archive}/${seq}`, offset: seq, length: 1, raw_length: 1, sha: new Uint8Array(32), xxh: null });
     return rows;
   };
   return { reads, ahead: new MemberReadAhead(read, 256) };
