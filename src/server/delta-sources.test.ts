@@ -1,7 +1,8 @@
 // The per-session cache of delta sources: a page's base chunks are read (and inflated) once for its
 // HASH_REQUEST and its DELTA_BATCH together, and the cache stays within DELTA_SOURCE_CACHE_BYTES.
 import { describe, expect, test } from "bun:test";
-import { DELTA_SOURCE_CACHE_BYTES, DeltaSources } from "./delta-sources.ts";
+import { encodeHashRequest } from "../archive/sub-block-hashes.ts";
+import { DELTA_SOURCE_CACHE_BYTES, DeltaSources, hashRequestOver } from "./delta-sources.ts";
 
 const CHUNK = 64 * 1024;
 
@@ -43,6 +44,20 @@ describe("DeltaSources", () => {
     for (const id of page) sources.read(id); // DELTA_BATCH, in the same order
     expect(page.slice(0, fits).every((id) => reads.get(id) === 1)).toBe(true);
     expect(page.slice(fits).every((id) => reads.get(id) === 2)).toBe(true);
+  });
+
+  test("each HASH_REQUEST answered starts a page: a second page's chunks take the room of the first's", () => {
+    const { sources, reads } = counted();
+    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+    const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
+    const ask = (from: number, count: number) => {
+      const ranges = Array.from({ length: count }, (_, k) => ({ baseIndex: from + k, offset: 0, count: 1 }));
+      hashRequestOver(encodeHashRequest(from, ranges), base, sources).answer();
+      for (let k = 0; k < count; k++) sources.read(hex(from + k)); // its DELTA_BATCH
+    };
+    ask(0, fits); // page 1 fills the cache
+    ask(2 * fits, fits); // page 2: read once, not twice
+    expect(Array.from({ length: fits }, (_, k) => reads.get(hex(2 * fits + k)))).toEqual(Array(fits).fill(1));
   });
 
   test("past DELTA_SOURCE_CACHE_BYTES the chunks of earlier pages go first, least recently used first", () => {

@@ -178,7 +178,8 @@ function readSources(ids: Uint8Array[], stored: DeltaSources): Map<string, Uint8
 /**
  * A HASH_REQUEST body (PROTOCOL.md §8.8) checked against the accepted base, every limit before anything is
  * allocated for its answer; `answer()` then reads each range's base chunk through `stored` (a chunk it
- * cannot read answers zeros) and gives the SUB_HASHES body. Throws BAD_FRAME and TOO_LARGE.
+ * cannot read answers zeros), as a new page of it (DeltaSources.nextPage), and gives the SUB_HASHES body.
+ * Throws BAD_FRAME and TOO_LARGE.
  */
 export function hashRequestOver(
   body: Uint8Array,
@@ -188,7 +189,10 @@ export function hashRequestOver(
   const request = decodeHashRequest(body, (i) => (i < base.length ? base.at(i)?.rawLength : undefined));
   return {
     firstIndex: request.firstIndex,
-    answer: () => answerHashRequest(request.firstIndex, request.ranges, request.hashes, (i) => stored.read(chunkIdHex(base.at(i)!.id))),
+    answer: () => {
+      stored.nextPage();
+      return answerHashRequest(request.firstIndex, request.ranges, request.hashes, (i) => stored.read(chunkIdHex(base.at(i)!.id)));
+    },
   };
 }
 

@@ -157,7 +157,6 @@ export class IncomingUpload {
     if (!this.recentPages.includes(firstIndex) || firstIndex <= this.lastAsked)
       throw new HashRelayError("BAD_FRAME", `hash request for page ${firstIndex}, not one of the last two pages or asked before`);
     this.lastAsked = firstIndex;
-    this.deltaSources.nextPage();
     await this.scope.session.sendBinary(FrameType.SEALED_SUB_HASHES, answer());
   }
 
