@@ -232,7 +232,6 @@ describe("shared raw bytes, as the ransomware guard judges a replacement", () =>
 describe("an index of schema version 1", () => {
   test("is replaced at open by one rebuilt from the archives: lookups as before, nothing left aside", async () => {
     dir = await mkdtemp(join(tmpdir(), "hr-upgrade-"));
-    const T0 = Date.UTC(2026, 0, 10, 3);
     const file = archiveFileName("etc", new Date(T0));
     const archive = buildArchive(Array.from({ length: 5 }, (_, i) => seededBytes(`upgrade-${i}`, 20_000)));
     const store = await Store.open(dir, { now: () => T0 });
@@ -273,57 +272,47 @@ function xxh3Rows(path: string): { archive: number; seq: number; xxh: Uint8Array
   return rows;
 }
 
+const T0 = Date.UTC(2026, 0, 10, 3);
+const hexOf = (b: Uint8Array | null) => (b ? Buffer.from(b).toString("hex") : null);
+
+/**
+ * A store whose index was made before the XXH3-64 column (its one archive of five members uploaded, then
+ * the column dropped), opened again an hour later: the column comes back empty in those rows.
+ */
+async function storeOfOldIndex() {
+  dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
+  const raws = Array.from({ length: 5 }, (_, i) => seededBytes(`xxh3-${i}`, 20_000));
+  const first = buildArchive(raws);
+  const file = archiveFileName("etc", new Date(T0));
+  const store = await Store.open(dir, { now: () => T0 });
+  await uploadArchive(store, "web01", file, first);
+  await store.close();
+  const path = join(dir, ".hashrelay", "index.sqlite");
+  const old = new Database(path);
+  old.run("ALTER TABLE members DROP COLUMN member_xxh3");
+  old.close();
+  return { raws, first, file, path, store: await Store.open(dir, { now: () => T0 + 3_600_000 }) };
+}
+
 describe("an index of schema version 2 made before the members' XXH3-64", () => {
   test("gains the column at open: its rows stay without one (copies check them by SHA-256), new rows record it", async () => {
-    dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
-    const T0 = Date.UTC(2026, 0, 10, 3);
-    const raws = Array.from({ length: 5 }, (_, i) => seededBytes(`xxh3-${i}`, 20_000));
-    const first = buildArchive(raws);
-    const store = await Store.open(dir, { now: () => T0 });
-    await uploadArchive(store, "web01", archiveFileName("etc", new Date(T0)), first);
-    await store.close();
-    const path = join(dir, ".hashrelay", "index.sqlite");
-    const old = new Database(path);
-    old.run("ALTER TABLE members DROP COLUMN member_xxh3");
-    old.close();
-
-    const reopened = await Store.open(dir, { now: () => T0 + 3_600_000 });
+    const { raws, path, store: reopened } = await storeOfOldIndex();
     // the second archive: the first's five members (reused, checked by SHA-256) and two new ones
     const second = buildArchive([...raws, seededBytes("xxh3-new-0", 20_000), seededBytes("xxh3-new-1", 20_000)]);
     const { needed } = await uploadArchive(reopened, "web01", archiveFileName("etc", new Date(T0 + 3_600_000)), second);
     expect(needed).toEqual([false, false, false, false, false, true, true]);
     await reopened.close();
-    const db = new Database(path, { readonly: true });
-    const rows = db
-      .query<{ archive: number; seq: number; xxh: Uint8Array | null }, []>(
-        "SELECT archive, seq, member_xxh3 AS xxh FROM members ORDER BY archive, seq",
-      )
-      .all();
-    db.close();
+    const rows = xxh3Rows(path);
     expect(rows.filter((r) => r.xxh === null).length).toBe(5);
     const recorded = rows.filter((r) => r.xxh !== null);
-    const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
-    expect(recorded.map((r) => hexOf(r.xxh!))).toEqual([hexOf(memberXxh3(second.members[5]!)), hexOf(memberXxh3(second.members[6]!))]);
+    expect(recorded.map((r) => hexOf(r.xxh))).toEqual([hexOf(memberXxh3(second.members[5]!)), hexOf(memberXxh3(second.members[6]!))]);
   });
-  test("a scrub records the XXH3-64 of the old rows it finds intact, and the next backup's copy checks them by it", async () => {
-    dir = await mkdtemp(join(tmpdir(), "hr-xxh3-"));
-    const T0 = Date.UTC(2026, 0, 10, 3);
-    const raws = Array.from({ length: 5 }, (_, i) => seededBytes(`xxh3-${i}`, 20_000));
-    const first = buildArchive(raws);
-    const file = archiveFileName("etc", new Date(T0));
-    const store = await Store.open(dir, { now: () => T0 });
-    await uploadArchive(store, "web01", file, first);
-    await store.close();
-    const path = join(dir, ".hashrelay", "index.sqlite");
-    const old = new Database(path);
-    old.run("ALTER TABLE members DROP COLUMN member_xxh3");
-    old.close();
 
-    const reopened = await Store.open(dir, { now: () => T0 + 3_600_000 });
+  test("a scrub records the XXH3-64 of the old rows it finds intact, and the next backup's copy checks them by it", async () => {
+    const { raws, first, file, path, store: reopened } = await storeOfOldIndex();
     expect(xxh3Rows(path).every((r) => r.xxh === null)).toBe(true);
     const report = await reopened.verifyArchive("web01", file, "scrub");
     expect(report.damaged).toEqual([]);
-    const hexOf = (b: Uint8Array | null) => (b ? Buffer.from(b).toString("hex") : null);
     expect(xxh3Rows(path).map((r) => hexOf(r.xxh))).toEqual(first.members.map((m) => hexOf(memberXxh3(m))));
 
     // the recorded SHA-256s made wrong: the next backup reuses the five members only if its copy checks them by XXH3
