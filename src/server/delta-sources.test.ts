@@ -35,18 +35,53 @@ describe("DeltaSources", () => {
     expect(reads.size).toBe(100);
   });
 
-  test("a page bigger than the cache: its first DELTA_SOURCE_CACHE_BYTES are read once, not every chunk twice", () => {
+  test("a page bigger than the cache: its first chunks and the one read last are read once, not every chunk twice", () => {
     const { sources, reads } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
     const page = Array.from({ length: fits + 30 }, (_, i) => hex(i)); // the generated tree's C: ~66 chunks of ~128 KiB
     sources.nextPage();
     for (const id of page) sources.read(id); // HASH_REQUEST
     for (const id of page) sources.read(id); // DELTA_BATCH, in the same order
-    expect(page.slice(0, fits).every((id) => reads.get(id) === 1)).toBe(true);
-    expect(page.slice(fits).every((id) => reads.get(id) === 2)).toBe(true);
+    expect(page.slice(0, fits - 1).every((id) => reads.get(id) === 1)).toBe(true);
+    expect(reads.get(page.at(-1)!)).toBe(1);
+    expect(page.slice(fits - 1, -1).every((id) => reads.get(id) === 2)).toBe(true);
   });
 
-  test("each HASH_REQUEST answered starts a page: a second page's chunks take the room of the first's", () => {
+  test("with the cache full of this page's chunks, the chunk read last stays for the next delta that copies from it", () => {
+    const { sources, reads } = counted();
+    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+    sources.nextPage();
+    for (let i = 0; i < fits; i++) sources.read(hex(i));
+    for (const next of [5000, 5001, 5002]) {
+      sources.read(hex(next));
+      sources.read(hex(next)); // the next new chunk copies from the same old one
+    }
+    expect([5000, 5001, 5002].map((n) => reads.get(hex(n)))).toEqual([1, 1, 1]);
+    expect(reads.get(hex(0))).toBe(1);
+    sources.read(hex(0));
+    expect(reads.get(hex(0))).toBe(1);
+  });
+
+  test("the next page's HASH_REQUEST answered before this page's DELTA_BATCH leaves this page's first chunks cached", () => {
+    const { sources, reads } = counted();
+    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+    const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
+    const ask = (from: number, count: number) => {
+      const ranges = Array.from({ length: count }, (_, k) => ({ baseIndex: from + k, offset: 0, count: 1 }));
+      hashRequestOver(encodeHashRequest(from, ranges), base, sources).answer();
+    };
+    const batch = (from: number, count: number) => {
+      for (let k = 0; k < count; k++) sources.read(hex(from + k));
+    };
+    ask(0, fits + 10); // page 1: more than the cache holds
+    ask(2 * fits, 4); // page 2, its pages sent as soon as built
+    batch(0, fits + 10);
+    batch(2 * fits, 4);
+    expect(Array.from({ length: fits - 1 }, (_, k) => reads.get(hex(k)))).toEqual(Array(fits - 1).fill(1));
+    expect(reads.get(hex(2 * fits + 3))).toBe(1);
+  });
+
+  test("the chunks of a page two HASH_REQUESTs back give their room first", () => {
     const { sources, reads } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
     const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
@@ -56,14 +91,16 @@ describe("DeltaSources", () => {
       for (let k = 0; k < count; k++) sources.read(hex(from + k)); // its DELTA_BATCH
     };
     ask(0, fits); // page 1 fills the cache
-    ask(2 * fits, fits); // page 2: read once, not twice
-    expect(Array.from({ length: fits }, (_, k) => reads.get(hex(2 * fits + k)))).toEqual(Array(fits).fill(1));
+    ask(fits, 1); // page 2
+    ask(2 * fits, fits - 1); // page 3: read once, taking page 1's room
+    expect(Array.from({ length: fits - 1 }, (_, k) => reads.get(hex(2 * fits + k)))).toEqual(Array(fits - 1).fill(1));
   });
 
-  test("past DELTA_SOURCE_CACHE_BYTES the chunks of earlier pages go first, least recently used first", () => {
+  test("past DELTA_SOURCE_CACHE_BYTES the chunks of pages before the last two go first, least recently used first", () => {
     const { sources, reads } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
     for (let i = 0; i < fits; i++) sources.read(hex(i));
+    sources.nextPage();
     sources.nextPage();
     sources.read(hex(0)); // used again: chunk 1 is now the oldest
     sources.read(hex(fits)); // the next page's first chunk: chunk 1 goes
@@ -92,7 +129,8 @@ describe("DeltaSources", () => {
   test("a chunk's bytes stay as read through the call that read them, even once dropped from the cache; later reads reuse its buffer", async () => {
     const { sources } = counted();
     const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
-    const held = Array.from({ length: fits + 20 }, (_, i) => (i === fits && sources.nextPage(), sources.read(hex(i))!)); // the first 20 dropped for the next page's
+    const turn = () => (sources.nextPage(), sources.nextPage());
+    const held = Array.from({ length: fits + 20 }, (_, i) => (i === fits && turn(), sources.read(hex(i))!)); // the first 20 dropped for a page two later
     for (const [i, bytes] of held.entries()) expect(bytes.every((b) => b === i % 256)).toBe(true);
     await tick(); // the call returned: the dropped buffers are spare now
     const dropped = new Set(held.slice(0, 20).map((b) => b.buffer));

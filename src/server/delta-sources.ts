@@ -27,10 +27,13 @@ const BUFFER_STEP = 16 * 1024;
  * One client's stored chunks as delta sources, for one session: never shared, so a client only ever
  * reaches its own chunks. Holds files open until close().
  *
- * Room is made from the chunks of earlier pages first (least recently used first); once the current
- * page's chunks fill the cache, the page's later chunks are read but not kept. Plain LRU would drop each
- * chunk just before the DELTA_BATCH asks for it again, whenever a page reads more than the cache holds
- * (the generated tree's C at scale 0.25: 66 of 66 read twice); this way the first 8 MiB of it are read once.
+ * Room is made from the chunks of pages before the last two first (least recently used first), then
+ * from the most recently used chunk. A page's DELTA_BATCH reads its chunks again in the order its
+ * HASH_REQUEST read them, often after the next page's HASH_REQUEST (the client sends each page as soon as
+ * it is built). Plain LRU dropped each chunk just before the DELTA_BATCH asked for it again whenever a
+ * page read more than the cache holds (the generated tree's C at scale 0.25: 66 of 66 read twice); this
+ * way a page's first 8 MiB stay until the page after next, and the chunk read last stays for the next
+ * delta, which often copies from it too.
  *
  * The buffers of chunks dropped from the cache are reused for the next chunks read: a fresh ~100 KiB
  * buffer per chunk cost the server more than inflating it (C at scale 1 reads ~250 chunks: ~270 ms
@@ -68,11 +71,11 @@ export class DeltaSources {
     if (!raw) return null;
     const own = new Uint8Array(this.bufferFor(raw.length), 0, raw.length);
     own.set(raw);
-    if (!this.keep(hex, own)) this.drop(own.buffer as ArrayBuffer);
+    this.keep(hex, own);
     return own;
   }
 
-  /** A HASH_REQUEST names a new page: the chunks read for earlier pages are the first to go. */
+  /** A HASH_REQUEST names a new page: the chunks read for pages before the last two are the first to go. */
   nextPage(): void {
     this.page++;
   }
@@ -98,22 +101,26 @@ export class DeltaSources {
   }
 
   /**
-   * Caches `raw` as chunk `hex` when it fits within DELTA_SOURCE_CACHE_BYTES once earlier pages' chunks
-   * are dropped (least recently used first); false when the current page's chunks fill the cache.
+   * Caches `raw` as chunk `hex`, making room within DELTA_SOURCE_CACHE_BYTES from the chunks of pages
+   * before the last two (least recently used first), then from the most recently used one.
    */
-  private keep(hex: string, raw: Uint8Array): boolean {
+  private keep(hex: string, raw: Uint8Array): void {
     const bytes = raw.buffer.byteLength;
     for (const [old, entry] of this.cache) {
       if (this.cachedBytes + bytes <= DELTA_SOURCE_CACHE_BYTES) break;
-      if (entry.page === this.page) continue;
-      this.cache.delete(old);
-      this.cachedBytes -= entry.raw.buffer.byteLength;
-      this.drop(entry.raw.buffer as ArrayBuffer);
+      if (entry.page < this.page - 1) this.evict(old);
     }
-    if (this.cachedBytes + bytes > DELTA_SOURCE_CACHE_BYTES) return false;
+    while (this.cachedBytes + bytes > DELTA_SOURCE_CACHE_BYTES && this.cache.size > 0) this.evict([...this.cache.keys()].at(-1)!);
     this.cache.set(hex, { raw, page: this.page });
     this.cachedBytes += bytes;
-    return true;
+  }
+
+  /** Drops cached chunk `hex`; its buffer becomes spare once the current call returned. */
+  private evict(hex: string): void {
+    const entry = this.cache.get(hex)!;
+    this.cache.delete(hex);
+    this.cachedBytes -= entry.raw.buffer.byteLength;
+    this.drop(entry.raw.buffer as ArrayBuffer);
   }
 
   /** Puts `buffer` aside, spare once the current call returned; spares past DELTA_SOURCE_CACHE_BYTES are let go. */
