@@ -25,6 +25,21 @@ function counted() {
 const hex = (i: number) => i.toString(16).padStart(64, "0");
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** counted() over a base of chunks 0, 1, …: `ask` answers a HASH_REQUEST over chunks [from, from + count), `batch` reads them as its DELTA_BATCH. */
+function paged() {
+  const { sources, reads } = counted();
+  const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
+  const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
+  const ask = (from: number, count: number) => {
+    const ranges = Array.from({ length: count }, (_, k) => ({ baseIndex: from + k, offset: 0, count: 1 }));
+    hashRequestOver(encodeHashRequest(from, ranges), base, sources).answer();
+  };
+  const batch = (from: number, count: number) => {
+    for (let k = 0; k < count; k++) sources.read(hex(from + k));
+  };
+  return { sources, reads, fits, ask, batch };
+}
+
 describe("DeltaSources", () => {
   test("a page's worth of base chunks is read from the store once for the hash answers and the batch", () => {
     const { sources, reads } = counted();
@@ -63,16 +78,7 @@ describe("DeltaSources", () => {
   });
 
   test("the next page's HASH_REQUEST answered before this page's DELTA_BATCH leaves this page's first chunks cached", () => {
-    const { sources, reads } = counted();
-    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
-    const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
-    const ask = (from: number, count: number) => {
-      const ranges = Array.from({ length: count }, (_, k) => ({ baseIndex: from + k, offset: 0, count: 1 }));
-      hashRequestOver(encodeHashRequest(from, ranges), base, sources).answer();
-    };
-    const batch = (from: number, count: number) => {
-      for (let k = 0; k < count; k++) sources.read(hex(from + k));
-    };
+    const { reads, fits, ask, batch } = paged();
     ask(0, fits + 10); // page 1: more than the cache holds
     ask(2 * fits, 4); // page 2, its pages sent as soon as built
     batch(0, fits + 10);
@@ -82,17 +88,11 @@ describe("DeltaSources", () => {
   });
 
   test("the chunks of a page two HASH_REQUESTs back give their room first", () => {
-    const { sources, reads } = counted();
-    const fits = DELTA_SOURCE_CACHE_BYTES / CHUNK;
-    const base = { length: 4 * fits, at: (i: number) => ({ id: Buffer.from(hex(i), "hex"), rawLength: CHUNK }) };
-    const ask = (from: number, count: number) => {
-      const ranges = Array.from({ length: count }, (_, k) => ({ baseIndex: from + k, offset: 0, count: 1 }));
-      hashRequestOver(encodeHashRequest(from, ranges), base, sources).answer();
-      for (let k = 0; k < count; k++) sources.read(hex(from + k)); // its DELTA_BATCH
-    };
-    ask(0, fits); // page 1 fills the cache
-    ask(fits, 1); // page 2
-    ask(2 * fits, fits - 1); // page 3: read once, taking page 1's room
+    const { reads, fits, ask, batch } = paged();
+    const page = (from: number, count: number) => (ask(from, count), batch(from, count));
+    page(0, fits); // page 1 fills the cache
+    page(fits, 1); // page 2
+    page(2 * fits, fits - 1); // page 3: read once, taking page 1's room
     expect(Array.from({ length: fits - 1 }, (_, k) => reads.get(hex(2 * fits + k)))).toEqual(Array(fits - 1).fill(1));
   });
 
