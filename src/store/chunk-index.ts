@@ -313,13 +313,18 @@ export class ChunkIndex {
   /**
    * Records the XXH3-64 of members whose rows have none (an index from before the column), found intact by
    * a scrub or verify: later copies check them by it instead of SHA-256. A row that has one, or is gone, is
-   * left as it is. One transaction.
+   * left as it is. One transaction. Never throws: an index it cannot write (busy past its timeout) keeps
+   * those rows without one, for a later scrub; the scrub's findings do not depend on it.
    */
   recordXxh3(found: readonly { row: StoredPlace; xxh3: Uint8Array }[]): void {
     if (found.length === 0) return;
-    this.db.transaction(() => {
-      for (const { row, xxh3 } of found) this.q.setXxh3.run(xxh3, row.archive, row.seq);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const { row, xxh3 } of found) this.q.setXxh3.run(xxh3, row.archive, row.seq);
+      })();
+    } catch {
+      return;
+    }
     this.ahead.forget();
   }
 
