@@ -8,6 +8,7 @@ import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
 import { FileDigestHasher, pieceOf, PiecesHasher } from "../archive/pieces-digest.ts";
 import type { FileDigest } from "../protocol/file-digest.ts";
 import { CHUNK_MAX, MAX_CHUNK_FRAME } from "../protocol/constants.ts";
+import type { StoredPlace } from "./chunk-index.ts";
 import { MemberTable } from "./member-table.ts";
 
 /** No gzip member of ours is longer than a chunk frame's payload. */
@@ -194,7 +195,7 @@ export async function scrubArchive(
   path: string,
   members: Iterable<ScrubbedMember>,
   kind: FileDigest,
-  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
+  unhashed?: (row: StoredPlace, xxh3: Uint8Array) => void,
 ): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const handle = await open(path, "r");
   try {
@@ -204,12 +205,6 @@ export async function scrubArchive(
   }
 }
 
-/** A member's row in the index: its archive's id and its number there. */
-export interface MemberRow {
-  archive: number;
-  seq: number;
-}
-
 /** A member as the scrub is given it: where it is, its raw length, and its index row's XXH3-64 when recorded. */
 export interface ScrubbedMember {
   id: string;
@@ -217,7 +212,7 @@ export interface ScrubbedMember {
   length: number;
   rawLength: number;
   xxh3?: Uint8Array;
-  row?: MemberRow;
+  row?: StoredPlace;
 }
 
 /**
@@ -230,7 +225,7 @@ export async function scrubReadable(
   size: number,
   members: Iterable<ScrubbedMember>,
   kind: FileDigest,
-  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
+  unhashed?: (row: StoredPlace, xxh3: Uint8Array) => void,
 ): Promise<{ damaged: DamagedMember[]; checked: number; size: number; digest: FileDigest }> {
   const damaged: DamagedMember[] = [];
   const digest = new FileDigestHasher(kind);
@@ -252,7 +247,7 @@ async function memberProblem(
   m: ScrubbedMember,
   from: number,
   digest: FileDigestHasher,
-  unhashed?: (row: MemberRow, xxh3: Uint8Array) => void,
+  unhashed?: (row: StoredPlace, xxh3: Uint8Array) => void,
 ): Promise<string | null> {
   let bytes: Uint8Array;
   try {

@@ -1,6 +1,7 @@
 // Scrubbing a stored archive: every member the index lists is inflated and checked against its chunk id.
 import { HashRelayError } from "../errors.ts";
-import { type MemberRow, scrubArchive } from "./archive-file.ts";
+import { scrubArchive } from "./archive-file.ts";
+import type { StoredPlace } from "./chunk-index.ts";
 import { scrubBucketCopy, verifyBucketObject } from "./bucket-verify.ts";
 import { judgeScrub, settleDamage, type ScrubReport } from "./scrub-report.ts";
 import { asStorageError } from "./storage-error.ts";
@@ -27,8 +28,8 @@ export async function verifyArchive(ctx: StoreContext, client: string, file: str
   if (!row) throw new HashRelayError("STORAGE", `no archive ${file} is stored for ${client}`);
   const members = ctx.index.iterateMembers(client, file);
   // members of an index from before the XXH3 column, found intact here: recorded for the copies of later backups
-  const unhashed: { row: MemberRow; xxh3: Uint8Array }[] = [];
-  const record = (row: MemberRow, xxh3: Uint8Array) => {
+  const unhashed: { row: StoredPlace; xxh3: Uint8Array }[] = [];
+  const record = (row: StoredPlace, xxh3: Uint8Array) => {
     if (unhashed.push({ row, xxh3 }) >= XXH3_BATCH) ctx.index.recordXxh3(unhashed.splice(0));
   };
   const result = await scrubArchive(ctx.layout.archivePath(client, file), members, row, record).catch((err) => {
