@@ -75,14 +75,19 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Hash
   return err as HashRelayError;
 }
 
+/** A store where an upload of a 12-chunk archive (seeded by `seed`) sent chunks 0-4 to web01 and was aborted. */
+async function abortedAfterFive(seed: string) {
+  const root = await newRoot();
+  const store = await openStore(root);
+  const archive = buildArchive(randomRaws(seed, 12));
+  const file = fileAt("etc", T0);
+  await (await sendSome(store, "web01", file, archive, range(0, 5))).upload.abort();
+  return { root, store, archive, file };
+}
+
 describe("an interrupted upload resumes", () => {
   test("aborted after K chunks: the next upload of the same archive needs only the chunks not staged, and the file is exact", async () => {
-    const root = await newRoot();
-    const store = await openStore(root);
-    const archive = buildArchive(randomRaws("abort", 12));
-    const file = fileAt("etc", T0);
-    const first = await sendSome(store, "web01", file, archive, range(0, 5));
-    await first.upload.abort();
+    const { root, store, archive, file } = await abortedAfterFive("abort");
     expect((await stagingDir(root, "web01")).length).toBe(1);
 
     const { needed, entry } = await uploadArchive(store, "web01", file, archive);
@@ -95,12 +100,7 @@ describe("an interrupted upload resumes", () => {
   });
 
   test("each member's SHA-256 is taken once, at staging: the commit copies staged and pooled members checked by their XXH3-64", async () => {
-    const root = await newRoot();
-    const store = await openStore(root);
-    const archive = buildArchive(randomRaws("once", 12));
-    const file = fileAt("etc", T0);
-    const first = await sendSome(store, "web01", file, archive, range(0, 5));
-    await first.upload.abort();
+    const { root, store, archive, file } = await abortedAfterFive("once");
     const sha256 = spyOn(archiveFile, "sha256");
     try {
       await uploadArchive(store, "web01", file, archive);
