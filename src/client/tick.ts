@@ -7,14 +7,14 @@ import type { Config, SourceConfig } from "../config/parse-config.ts";
 import type { Logger } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { ClientState } from "./state.ts";
-import { backupSource, walkFor } from "./upload/backup-source.ts";
+import { backupSource, startHead, walkFor, type HeadStart } from "./upload/backup-source.ts";
+import { OpeningSession } from "./upload/opening-session.ts";
 import { SessionSpoiled, type ClosingPing, type UploadContext, type UploadProgress } from "./upload/upload-context.ts";
 import { resultWithoutTransfer, type SourceResult } from "./source-result.ts";
 import { availabilityOf, classifyDown, ServerWatch } from "./server-availability.ts";
 import { checkServerName, type NameMismatch } from "./server-name.ts";
 import type { DownKind } from "../daemon/status-line.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
-import type { WalkResult } from "./offer-walk.ts";
 import { openWhenAdmitted, type BusyWindow } from "./busy-wait.ts";
 
 export interface TickResult {
@@ -182,30 +182,41 @@ export async function runTick(ctx: TickContext): Promise<TickResult> {
   const previous = ctx.state.lastTick();
   const watch = new ServerWatch(availabilityOf(previous), ctx.log, ctx.now, `${client.server.host}:${client.server.port}`);
   const session = new TickSession(ctx);
-  // The first source is walked while the handshake and ping are under way (a tree walk yields to the
-  // event loop): its lstat calls overlap the round trips and the peers' signatures. Not before the
-  // server answers TCP: a daemon facing a server that is down does not walk its sources every tick.
+  // The first source is walked, and when it changed read and chunked, while the handshake and ping are
+  // under way (startHead; a tree walk yields to the event loop): its lstat calls and reads overlap the round
+  // trips and the peers' signatures. Not before the server answers TCP: a daemon facing a server that is
+  // down does not walk its sources every tick.
   const first = client.paths[0];
+  const last = client.paths.at(-1);
   const uploadCtx = uploadContextOf(ctx);
-  let firstWalk: Promise<WalkResult> | undefined;
+  // The tick's last source sends the closing ping behind its final request.
+  const lastCtx: UploadContext = { ...uploadCtx, closingPing: session.closingPing };
+  const ctxOf = (source: SourceConfig) => (source === last ? lastCtx : uploadCtx);
+  const opening = Promise.withResolvers<SecureSession>();
+  opening.promise.catch(() => undefined); // skipTick reports it
+  let firstHead: Promise<HeadStart> | undefined;
   try {
     await session.open(() => {
       if (!first) return;
-      firstWalk = walkFor(first, uploadCtx);
-      firstWalk.catch(() => undefined); // backupSource reports it
+      firstHead = startHead(first, ctxOf(first), walkFor(first, uploadCtx), new OpeningSession(opening.promise));
+      firstHead.catch(() => undefined); // backupSource reports a walk that failed
     });
+    opening.resolve(await session.get());
   } catch (err) {
+    opening.reject(err);
+    await firstHead?.then(
+      (head) => head.close(err),
+      () => undefined,
+    );
     return skipTick(ctx, watch, asHashRelayError(err, "SERVER_DOWN"), startedAt, previous?.nameMismatch);
   }
   watch.up();
   const nameMismatch = checkServerName(client.name, session.clientName!, previous?.nameMismatch, ctx.log);
 
   const results: SourceResult[] = [];
-  const last = client.paths.at(-1);
-  const lastCtx: UploadContext = { ...uploadCtx, closingPing: session.closingPing };
   for (const source of client.paths) {
     ctx.progress?.sourceStarted(source.name);
-    const result = await backupOne(session, source, source === last ? lastCtx : uploadCtx, source === first ? firstWalk : undefined);
+    const result = await backupOne(session, source, ctxOf(source), source === first ? firstHead : undefined);
     results.push(result);
     ctx.progress?.sourceDone(result);
     logResult(ctx, result);
@@ -286,12 +297,17 @@ async function backupOne(
   session: TickSession,
   source: SourceConfig,
   uploadCtx: UploadContext,
-  walking: Promise<WalkResult> | undefined,
+  head: Promise<HeadStart> | undefined,
   again = true,
 ): Promise<SourceResult> {
   try {
-    return await backupSource(await session.get(), source, uploadCtx, walking);
+    return await backupSource(await session.get(), source, uploadCtx, head);
   } catch (err) {
+    // a head start backupSource never took (the session lost): stopped here
+    await head?.then(
+      (begun) => begun.close(err),
+      () => undefined,
+    );
     session.drop();
     if (err instanceof SessionSpoiled && err.again && again) {
       uploadCtx.log.log("warn", `backup of ${source.name}: ${err.result.error}; offering it again`, { name: source.name });

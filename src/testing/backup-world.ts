@@ -90,5 +90,5 @@ export async function backupWorld(roots: string[], versions: WorldVersions = {},
     await Promise.all(servings);
     await store.close();
   };
-  return { root, store, source, session, backup, close, logs };
+  return { root, store, source, session, ctx, state, backup, close, logs };
 }

@@ -1,6 +1,6 @@
 // Puts one page's chunk frames on the wire in index order, and records each chunk's blocks in the new source index.
 import { FrameType } from "../../protocol/constants.ts";
-import type { SecureSession } from "../../session/secure-session.ts";
+import type { FrameSession } from "./opening-session.ts";
 import type { SourceIndexWriter } from "../source-index/index-writer.ts";
 import type { ChunkOutcome } from "./chunk-choice.ts";
 import type { DeltaBatcher } from "./delta-batcher.ts";
@@ -13,7 +13,7 @@ import type { UploadTally } from "./upload-tally.ts";
  * outcome or send.
  */
 export async function sendChunks(
-  session: SecureSession,
+  session: FrameSession,
   outcomes: readonly Promise<ChunkOutcome>[],
   index: SourceIndexWriter,
   tally: UploadTally,

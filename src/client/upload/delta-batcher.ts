@@ -1,7 +1,7 @@
 // Consecutive deltas of one page gathered into DELTA_BATCH frames (version 3, PROTOCOL.md §8.9) when that is smaller.
 import { encodeDeltaBatch, MAX_BATCH_CHUNKS, type BatchedDelta } from "../../archive/delta-batch.ts";
 import { AEAD_TAG_BYTES, FrameType, MAX_CHUNK_FRAME } from "../../protocol/constants.ts";
-import type { SecureSession } from "../../session/secure-session.ts";
+import type { FrameSession } from "./opening-session.ts";
 import type { BatchableDelta } from "./chunk-choice.ts";
 import type { UploadTally } from "./upload-tally.ts";
 
@@ -28,7 +28,7 @@ export class DeltaBatcher {
   private pendingBytes = 0;
 
   constructor(
-    private readonly session: SecureSession,
+    private readonly session: FrameSession,
     private readonly tally: UploadTally,
     /** A delta source's place in the accepted base, or -1. */
     private readonly baseIndexOf: (id: Uint8Array) => number,

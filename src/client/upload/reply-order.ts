@@ -1,6 +1,6 @@
 // Requests whose answers come back in the order they went out (NEEDs, sub-block hashes), read by one reader in that order.
 import { IDLE_TIMEOUT_MS } from "../../protocol/constants.ts";
-import type { SecureSession } from "../../session/secure-session.ts";
+import type { FrameSession } from "./opening-session.ts";
 
 /**
  * The server answers a page with its NEED and a HASH_REQUEST with its SUB_HASHES, each in the order it
@@ -14,7 +14,7 @@ export class ReplyOrder {
 
   /** `opened`: no question goes out before it settles, then each goes in call order; none if it rejects. */
   constructor(
-    private readonly session: SecureSession,
+    private readonly session: FrameSession,
     opened?: Promise<unknown>,
   ) {
     this.lastSent = opened ?? null;

@@ -18,6 +18,7 @@ import { PagePipeline } from "./page-pipeline.ts";
 import { ProofAnswers } from "./proof-answers.ts";
 import { ReplyOrder } from "./reply-order.ts";
 import { DeltaBatcher } from "./delta-batcher.ts";
+import { OpeningSession } from "./opening-session.ts";
 import { fingerprintOf, type SourceHistory } from "./source-offer.ts";
 import type { UploadContext } from "./upload-context.ts";
 import type { UploadTally } from "./upload-tally.ts";
@@ -28,11 +29,12 @@ import type { UploadTally } from "./upload-tally.ts";
  * entry, straight into the archive builder (no list of entries is held); the archive, its new source
  * index and the fingerprint recorded with it all come from this walk. `opened`: started before the
  * answer, taking `baseAccepted` for granted; nothing is sent before `opened` settles, and its rejection
- * stops the upload. Throws whatever failed: the session is then in the middle of an upload (unless
- * `opened` rejected), and the new source index is gone.
+ * stops the upload. `session` may still be opening (the tick's first source, read during the handshake).
+ * Throws whatever failed: the session is then in the middle of an upload (unless `opened` rejected), and
+ * the new source index is gone.
  */
 export async function transferArchive(
-  session: SecureSession,
+  session: SecureSession | OpeningSession,
   source: SourceConfig,
   history: SourceHistory,
   baseAccepted: boolean,
@@ -75,7 +77,8 @@ export async function transferArchive(
     const fingerprint = fingerprintOf(walk.digest(), source, ctx.format);
     await opened; // a source of no chunk sent no page: its commit waits here
     committing = true;
-    return await commitArchive(session, { name: source.name, file, at, summary, index, fingerprint }, history, proofs, tally, ctx);
+    const open = session instanceof OpeningSession ? await session.open : session;
+    return await commitArchive(open, { name: source.name, file, at, summary, index, fingerprint }, history, proofs, tally, ctx);
   } finally {
     if (!committing) index.abandon();
     workers.close();
