@@ -195,11 +195,27 @@ export class IncomingUpload {
       return;
     }
     const { name, file, archiveId, chunks, rawSize } = manifest;
+    // The receipt goes as soon as the archive is stored and judged, before retention trashes its predecessor.
+    const receipt: { sent: boolean; failure?: unknown } = { sent: false };
+    const sendReceipt = async (stored: IndexEntry) => {
+      receipt.sent = true;
+      try {
+        await session.sendControl({
+          type: "receipt",
+          receipt: await receiptFor(stored, this.scope),
+          ...heldField(ctx.store, client, name),
+        });
+      } catch (err) {
+        receipt.failure = err; // thrown once the commit (retention) is over
+      }
+    };
     const entry = await this.upload.commit(
       { name, file, archiveId, chunks, rawSize },
-      { manifest: signed, signReceipt: (facts) => signReceipt(facts, ctx.identity) },
+      { manifest: signed, signReceipt: (facts) => signReceipt(facts, ctx.identity), stored: sendReceipt },
     );
-    await session.sendControl({ type: "receipt", receipt: await receiptFor(entry, this.scope), ...heldField(ctx.store, client, name) });
+    // Not called when the file was stored already with this id (a retried commit): the receipt goes now.
+    if (!receipt.sent) await sendReceipt(entry);
+    if (receipt.failure) throw receipt.failure;
     log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
     ctx.events?.archiveStored?.(client, entry);
   }

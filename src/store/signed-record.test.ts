@@ -161,6 +161,31 @@ describe("the signed record of an archive", () => {
     await store.close();
   });
 
+  test("the session hears 'stored' with the archive in place and indexed, before its predecessor goes to the trash", async () => {
+    const root = await newRoot();
+    let now = T0;
+    const store = await Store.open(root, { now: () => now, retention: { keep: 1, trashForMs: HOUR } });
+    const first = fileAt(T0);
+    await storeSigned(store, root, first, archiveOf("d1"));
+    now += 60_000;
+    const second = fileAt(now);
+    const archive = archiveOf("d2");
+    const { upload, needed, header } = offer(store, "web01", second, archive);
+    await sendNeeded(upload, archive, needed);
+    const heard: { file: string; inPlace: string[]; latest?: string }[] = [];
+    const signing: ArchiveSigning = {
+      ...signingFor(manifestOf(second, archive), root, {}),
+      stored: async (entry) => {
+        heard.push({ file: entry.file, inPlace: (await readdir(join(root, "web01"))).sort(), latest: store.latest("web01", "etc")?.file });
+      },
+    };
+    await upload.commit(header, signing);
+    // Without the early call the receipt waited for the trash: the predecessor would be gone by then.
+    expect(heard).toEqual([{ file: second, inPlace: [first, second].sort(), latest: second }]);
+    expect(await readdir(join(root, "web01"))).toEqual([second]);
+    await store.close();
+  });
+
   test("a new receipt replaces the old one in the record and keeps the manifest", async () => {
     const root = await newRoot();
     const store = await Store.open(root, { now: () => T0 });

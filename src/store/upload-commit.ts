@@ -31,6 +31,12 @@ export interface UploadHeader {
 export interface ArchiveSigning {
   manifest: SignedDoc;
   signReceipt: (facts: ReceiptFacts) => SignedDoc;
+  /**
+   * Called once the archive is in place, indexed, audited and judged against its predecessor (holds), before
+   * retention moves that predecessor to the trash: the session sends its receipt here, so the client does not
+   * wait for the trash. Must not throw.
+   */
+  stored?: (entry: IndexEntry) => Promise<void>;
 }
 
 /** Refuses (BAD_FRAME) a header that is malformed or names a file that is not an archive of its name. */
@@ -207,5 +213,5 @@ async function installFile(
     throw new HashRelayError("STORAGE", `${client}/${file}: stored ${stats.size} bytes, expected ${built.size}`);
   }
   const row: ArchiveRow = { ...facts, mtimeMs: stats.mtimeMs, ...(record ? { receipt: record.receipt } : {}) };
-  return host.accepted(row, built.members);
+  return host.accepted(row, built.members, signing?.stored);
 }

@@ -74,10 +74,11 @@ export interface UploadHost {
    */
   writeArchive<T>(bytes: number, what: string, write: () => Promise<T>): Promise<T>;
   /**
-   * Records an archive just renamed into place (index, holds, retention) and returns its entry. Under the
-   * lock; throws only when an S3 storage could not publish it (the archive is then out of the store again).
+   * Records an archive just renamed into place (index, holds, retention) and returns its entry; `stored`
+   * runs before retention (archive-accepted.ts). Under the lock; throws only when an S3 storage could not
+   * publish it (the archive is then out of the store again).
    */
-  accepted(row: ArchiveRow, members: MemberTable): Promise<IndexEntry>;
+  accepted(row: ArchiveRow, members: MemberTable, stored?: (entry: IndexEntry) => Promise<void>): Promise<IndexEntry>;
   /** The check of the members clients send, as they arrive (one buffer for the store: use its views before any await). */
   readonly arrivals: ArrivalCheck;
   /** The member (of `format`) that raw chunk bytes compress to, made off the main thread; `raw` is handed over. */

@@ -50,7 +50,7 @@ export class UploadRegistry {
       knownDamaged: (client, id) => ctx.damage.hasChunk(client, chunkIdHex(id)),
       withClientLock: (client, task) => ctx.withClientLock(client, task),
       existingEntry: (client, file) => existingEntry(ctx, client, file),
-      accepted: (row, members) => acceptArchive(ctx, row, members),
+      accepted: (row, members, stored) => acceptArchive(ctx, row, members, stored),
       ended: (upload, outcome) => this.ended(upload, outcome),
       arrivals: new ArrivalCheck(),
       // Chunks rebuilt from deltas are compressed on worker threads (started at the first one): the session goes on reading frames meanwhile.
