@@ -22,6 +22,8 @@ export interface ChunkWork {
   blocks: ChunkBlocks;
   /** PROOF_ROUNDS proof answers, when asked for. */
   tokens: Uint8Array | null;
+  /** The chunk's raw bytes, when asked to keep them (`keepRaw`, not compressed): valid until release(). */
+  raw: Uint8Array | null;
   /**
    * Call once the payload was sent or is not needed: its buffer then takes a later chunk (the payload is
    * written where the chunk's copy was). Not calling it only leaves the buffer to the collector.
@@ -45,18 +47,38 @@ export class ChunkWorkers {
    * when `proofFirst` is a round number, makes PROOF_ROUNDS proof answers from it (needs the secret). A
    * copy of `raw` goes to the worker: the caller may reuse its buffer as soon as run returns (it may be a
    * view into the archive builder's buffers, which must not be detached). The copy's buffer comes back
-   * with the result and takes a later chunk: nothing returned views it. Throws INTERNAL if a worker died.
+   * with the result and takes a later chunk: nothing returned views it, unless `keepRaw` (not compressed:
+   * the result's `raw` holds the bytes until release()). `blocks` false: no block index (a chunk's member made
+   * later, `compress`). Throws INTERNAL if a worker died.
    */
-  async run(id: Uint8Array, raw: Uint8Array, compressAs: number | null, proofFirst: number | null = null): Promise<ChunkWork> {
+  async run(
+    id: Uint8Array,
+    raw: Uint8Array,
+    compressAs: number | null,
+    proofFirst: number | null = null,
+    { keepRaw = false, blocks = true } = {},
+  ): Promise<ChunkWork> {
     const own = this.copyOf(raw, compressAs === null ? raw.length : payloadRoom(raw.length));
     const proof = proofFirst !== null && this.proofSecret ? { secret: this.proofSecret, first: proofFirst } : null;
-    const job: ChunkJob = { job: this.pool.number(), raw: own, id, compressAs, format: this.format, proof, blocks: true };
+    const job: ChunkJob = { job: this.pool.number(), raw: own, id, compressAs, format: this.format, proof, blocks };
     const r = await this.pool.run(job, [own.buffer as ArrayBuffer]);
     const buffer = r.raw.buffer as ArrayBuffer;
-    const held = r.payload?.buffer === buffer;
+    const held = r.payload?.buffer === buffer || (keepRaw && r.payload === null);
     if (!held) this.spare.give(buffer);
     const release = held ? () => this.spare.give(buffer) : () => undefined;
-    return { payload: r.payload, blocks: { id, rawLength: raw.length, lengths: r.lengths, keys: r.keys }, tokens: r.tokens, release };
+    const kept = keepRaw && r.payload === null ? r.raw : null;
+    return {
+      payload: r.payload,
+      blocks: { id, rawLength: raw.length, lengths: r.lengths, keys: r.keys },
+      tokens: r.tokens,
+      raw: kept,
+      release,
+    };
+  }
+
+  /** The chunk frame payload of `raw`, the chunk at `index` (a chunk read before it was known to go as a member). */
+  async compress(id: Uint8Array, raw: Uint8Array, index: number): Promise<ChunkWork> {
+    return this.run(id, raw, index, null, { blocks: false });
   }
 
   /** `raw` copied into a spare buffer of at least `room` bytes, else into a new one. */

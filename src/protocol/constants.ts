@@ -1,13 +1,22 @@
 // Protocol v1 numbers: "spec" values every implementation must share, "implementation" values this one chose.
 
 // ---- spec (PROTOCOL.md) ----
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 /**
  * The first version whose client saves round trips by pipelining (PROTOCOL.md §12): its probe `ping` right
  * behind its AUTH, a manifest page before the NEED of the page before it, a page's HASH_REQUEST before its
  * NEED, the tick's closing `ping` right behind its last `commit`.
  */
 export const PIPELINED_VERSION = 5;
+/** The first version whose whole chunks may travel as one zstd stream per upload (PROTOCOL.md §8.10): CHUNK_STREAM. */
+export const STREAM_VERSION = 6;
+/**
+ * A client whose shortest timed round trip (HELLO, AUTH to welcome, offer to answer) is at least this long
+ * takes its link for a WAN, where whole chunks go as a stream. Each timing holds the server's work on it (its
+ * signature: ~8 ms here) and the client's own event-loop waits, the least of three the fewest: 50 ms RTT
+ * times 55-60 ms, loopback under 15 ms.
+ */
+export const STREAM_MIN_RTT_MS = 40;
 /** The oldest version this side still speaks (PROTOCOL.md §12): a version-2 peer keeps working. */
 export const OLDEST_PROTOCOL_VERSION = 2;
 /** Magic at the start of both HELLO bodies: ASCII "HRLY". */
@@ -29,6 +38,7 @@ export const FrameType = {
   SEALED_HASH_REQUEST: 0x17, // version 3: AEAD(u32 page firstIndex + ranges of base chunks whose sub-block hashes the client asks for)
   SEALED_SUB_HASHES: 0x18, // version 3: AEAD(u32 page firstIndex + 8-byte hashes of the sub-blocks asked for)
   SEALED_DELTA_BATCH: 0x19, // version 3: AEAD(several chunks' deltas: their ops in one deflate stream, their literal bytes in another)
+  SEALED_CHUNK_STREAM: 0x1a, // version 6: AEAD(u32 index + the bytes of the upload's zstd stream that carry the chunk)
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

@@ -27,6 +27,7 @@ export const protocolLimits: FrameLimits = (type) => {
     case FrameType.SEALED_CHUNK_DELTA:
     case FrameType.SEALED_CONTEXT_DELTA:
     case FrameType.SEALED_DELTA_BATCH:
+    case FrameType.SEALED_CHUNK_STREAM:
       return MAX_CHUNK_FRAME;
     default:
       return undefined;

@@ -87,12 +87,12 @@ describe("handshake happy path", () => {
     expect(nacl.sign.detached.verify(signed(1), done.send[0]!.body, clientId.publicKey)).toBe(true);
   });
 
-  test("HELLO is 102 bytes: HRLY, version 5, role, identity, ephemeral, nonce", () => {
+  test("HELLO is 102 bytes: HRLY, version 6, role, identity, ephemeral, nonce", () => {
     const [hello] = makeClient().start();
     expect(hello!.type).toBe(FrameType.HELLO);
     expect(hello!.body.length).toBe(HELLO_BYTES);
     expect(new TextDecoder().decode(hello!.body.subarray(0, 4))).toBe("HRLY");
-    expect([hello!.body[4], hello!.body[5]]).toEqual([5, 1]);
+    expect([hello!.body[4], hello!.body[5]]).toEqual([6, 1]);
     expect(hello!.body.subarray(6, 38)).toEqual(clientId.publicKey);
   });
 
@@ -257,24 +257,26 @@ describe("handshake refusals", () => {
     expect(decodeErrorFrame(err.reply!)).toEqual({
       type: "error",
       code: "VERSION",
-      message: "this server speaks protocol 5 and 4 and 3 and 2",
+      message: "this server speaks protocol 6 and 5 and 4 and 3 and 2",
     });
     // Even a HELLO of a later version and another length is a VERSION problem, not garbage.
     const longer = new Uint8Array(150);
     longer.set(body.subarray(0, 5));
-    longer[4] = 6;
+    longer[4] = 7;
     expect(thrown(() => makeServer().receive({ type: FrameType.HELLO, body: longer })).code).toBe("VERSION");
   });
 
-  test("a version-5 server answers version-2, 3 and 4 clients in theirs; older servers refuse version 5 with VERSION", () => {
+  test("a version-6 server answers version-2 to 5 clients in theirs; older servers refuse version 6 with VERSION", () => {
     const old = run(makeClient({ version: 2 }), makeServer());
     expect([old.client.version, old.server.version]).toEqual([2, 2]);
     const three = run(makeClient({ version: 3 }), makeServer());
     expect([three.client.version, three.server.version]).toEqual([3, 3]);
     const four = run(makeClient({ version: 4 }), makeServer());
     expect([four.client.version, four.server.version]).toEqual([4, 4]);
+    const five = run(makeClient({ version: 5 }), makeServer());
+    expect([five.client.version, five.server.version]).toEqual([5, 5]);
     const current = run(makeClient(), makeServer());
-    expect([current.client.version, current.server.version]).toEqual([5, 5]);
+    expect([current.client.version, current.server.version]).toEqual([6, 6]);
     // a server that speaks only version 2 says so, as one built before version 3 does; a version-3 one names both
     const err = thrown(() => makeServer(undefined, "server", [2]).receive(makeClient().start()[0]!)) as HandshakeError;
     expect(err.code).toBe("VERSION");
@@ -286,6 +288,9 @@ describe("handshake refusals", () => {
     const err4 = thrown(() => makeServer(undefined, "server", [4, 3, 2]).receive(makeClient().start()[0]!)) as HandshakeError;
     expect(decodeErrorFrame(err4.reply!).message).toBe("this server speaks protocol 4 and 3 and 2");
     expect(run(makeClient({ version: 4 }), makeServer(undefined, "server", [4, 3, 2])).client.version).toBe(4);
+    const err5 = thrown(() => makeServer(undefined, "server", [5, 4, 3, 2]).receive(makeClient().start()[0]!)) as HandshakeError;
+    expect(decodeErrorFrame(err5.reply!).message).toBe("this server speaks protocol 5 and 4 and 3 and 2");
+    expect(run(makeClient({ version: 5 }), makeServer(undefined, "server", [5, 4, 3, 2])).client.version).toBe(5);
   });
 
   test("a fallback HELLO carries its mark in the transcript: refused by a server that speaks better, and stripped in flight the signatures break", () => {
@@ -295,17 +300,17 @@ describe("handshake refusals", () => {
         serverKey: serverId.publicKey,
         random: seededRandom("client"),
         version: 2,
-        fallbackFrom: 5,
+        fallbackFrom: 6,
       });
     const err = thrown(() => makeServer().receive(fallback().start()[0]!)) as HandshakeError;
     expect(err.code).toBe("VERSION");
     expect(decodeErrorFrame(err.reply!).message).toBe(
-      "a fallback from protocol 5 to 2, but this server speaks 5: a refusal on the path was forged",
+      "a fallback from protocol 6 to 2, but this server speaks 6: a refusal on the path was forged",
     );
-    // a version-4 server facing a fallback from 5 to 2 names the 4 it would rather have spoken
+    // a version-4 server facing a fallback from 6 to 2 names the 4 it would rather have spoken
     const err4 = thrown(() => makeServer(undefined, "server", [4, 3, 2]).receive(fallback().start()[0]!)) as HandshakeError;
     expect(decodeErrorFrame(err4.reply!).message).toBe(
-      "a fallback from protocol 5 to 2, but this server speaks 4: a refusal on the path was forged",
+      "a fallback from protocol 6 to 2, but this server speaks 4: a refusal on the path was forged",
     );
     // a server that speaks 2 and nothing the client would rather have accepts it
     expect(run(fallback(), makeServer(undefined, "server", [2])).client.version).toBe(2);

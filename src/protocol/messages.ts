@@ -23,7 +23,7 @@ export type HeldArchive = { file: string; since: string; reason: string };
 export type HaveMessage = { type: "have"; receipt: SignedDoc; held?: HeldArchive };
 /** base: true when the server holds the offer's base archive, so pages may be diffs and chunks deltas against it. */
 /** `damaged`: the offer claimed this stored archive, which the server knows is damaged: send it again (PROTOCOL.md §10 step 3). */
-export type SendManifestMessage = { type: "send-manifest"; base?: boolean; damaged?: string };
+export type SendManifestMessage = { type: "send-manifest"; base?: boolean; damaged?: string; stream?: boolean };
 export type CommitMessage = { type: "commit"; manifest: SignedDoc };
 export type ReceiptMessage = { type: "receipt"; receipt: SignedDoc; held?: HeldArchive };
 export type ErrorMessage = { type: "error"; code: WireErrorCode; message: string };

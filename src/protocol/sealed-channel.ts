@@ -15,6 +15,7 @@ const SEALED_TYPES: ReadonlySet<number> = new Set([
   FrameType.SEALED_HASH_REQUEST,
   FrameType.SEALED_SUB_HASHES,
   FrameType.SEALED_DELTA_BATCH,
+  FrameType.SEALED_CHUNK_STREAM,
 ]);
 
 /** The last usable counter: nonces are 4 zero bytes || u64 BE counter, and a nonce is never reused. */

@@ -128,7 +128,7 @@ export const controlSchemas = {
   pong: message("pong", { id: count, serverTime: count }),
   offer: message("offer", { name: slug }, { archiveId: hex256, base: hex256, format: { enum: ["tar.gz", "tar.zst"] } }),
   have: message("have", { receipt: signedDocSchema }, { held: heldArchive }),
-  "send-manifest": message("send-manifest", {}, { base: { type: "boolean" }, damaged: archiveFile }),
+  "send-manifest": message("send-manifest", {}, { base: { type: "boolean" }, damaged: archiveFile, stream: { type: "boolean" } }),
   commit: message("commit", { manifest: signedDocSchema }),
   receipt: message("receipt", { receipt: signedDocSchema }, { held: heldArchive }),
   error: message("error", {

@@ -49,7 +49,7 @@ test("an unchanged offer of a damaged latest archive gets send-manifest {damaged
   await client.sendControl({ type: "offer", name: "etc", archiveId: archive.archiveId });
   // version 5: a ping behind a claiming offer (PROTOCOL.md §10 step 3) is answered right after send-manifest, in the upload
   await client.sendControl({ type: "ping", id: 3 });
-  expect(await nextControl(client)).toEqual({ type: "send-manifest", damaged: rotten });
+  expect(await nextControl(client)).toEqual({ type: "send-manifest", damaged: rotten, stream: true });
   expect(await nextControl(client)).toMatchObject({ type: "pong", id: 3 });
   await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: archive.entries }));
   const need = decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, WAIT_MS));
@@ -62,8 +62,9 @@ test("an unchanged offer of a damaged latest archive gets send-manifest {damaged
   expect(await nextControl(client)).toMatchObject({ type: "receipt" });
   expect(store.latest(CLIENT_NAME, "etc")?.file).toBe(file);
   expect((await store.verifyArchive(CLIENT_NAME, file)).ok).toBe(true);
-  expect((await store.listTrashed(CLIENT_NAME)).map((t) => t.file)).toEqual([rotten]);
   // repaired: the next claim is answered `have`
   await client.sendControl({ type: "offer", name: "etc", archiveId: archive.archiveId });
   expect(await nextControl(client)).toMatchObject({ type: "have" });
+  // retention runs after the receipt, before the session's next message is read
+  expect((await store.listTrashed(CLIENT_NAME)).map((t) => t.file)).toEqual([rotten]);
 });

@@ -2,7 +2,8 @@
 import { HashRelayError } from "../errors.ts";
 import { expandDiff, type BaseEntries } from "../archive/manifest-diff.ts";
 import { decodeDiffPage } from "../archive/manifest-diff-page.ts";
-import { FrameType } from "../protocol/constants.ts";
+import { FrameType, STREAM_VERSION } from "../protocol/constants.ts";
+import { ChunkStreamReader } from "../io/chunk-stream.ts";
 import { decodeChunkPayload, decodeManifestPage, encodeNeed, type ManifestEntry } from "../protocol/binary-frames.ts";
 import type { CommitMessage, OfferMessage } from "../protocol/messages.ts";
 import { verifyDocument, type ManifestBody, type SignedDoc } from "../protocol/signed-document.ts";
@@ -10,6 +11,7 @@ import type { IndexEntry, Upload } from "../store/store.ts";
 import { hashRequestOver, rebuildBatch, rebuildFromDelta, type DeltaSources } from "./delta-sources.ts";
 import { heldField, receiptFor, signReceipt } from "./receipts.ts";
 import type { SessionScope } from "./session-context.ts";
+import { processStreamGrants, type StreamGrants } from "./stream-grants.ts";
 
 /**
  * Chunk bytes a session may hold accepted but not yet in the staging file (being compressed or
@@ -73,6 +75,10 @@ export class IncomingUpload {
   private readonly recentPages: number[] = [];
   /** The page the last HASH_REQUEST named: each names a later one. */
   private lastAsked = -1;
+  /** Version 6: whether `send-manifest` let whole chunks come as a chunk stream (§8.10), and its decoder once one came. */
+  private streamGranted = false;
+  private stream: ChunkStreamReader | null = null;
+  private readonly grants: StreamGrants;
 
   constructor(
     private readonly scope: SessionScope,
@@ -81,14 +87,19 @@ export class IncomingUpload {
     /** The accepted base's manifest (diff pages and deltas refer to it), or null without one. */
     private readonly base: BaseEntries | null,
     private readonly deltaSources: DeltaSources,
-  ) {}
+  ) {
+    this.grants = scope.ctx.streams ?? processStreamGrants;
+  }
 
   /** `send-manifest`; after an offer with a base, it says whether that base was accepted; `damaged`: the claimed archive, known damaged. */
   async askForManifest(offeredBase: boolean, damaged?: string): Promise<void> {
+    // Members the server makes of a stream cost it a deflate per chunk: granted while its threads have room.
+    this.streamGranted = this.scope.session.version >= STREAM_VERSION && this.grants.room();
     await this.scope.session.sendControl({
       type: "send-manifest",
       ...(offeredBase ? { base: this.base !== null } : {}),
       ...(damaged ? { damaged } : {}),
+      ...(this.streamGranted ? { stream: true } : {}),
     });
   }
 
@@ -102,6 +113,7 @@ export class IncomingUpload {
     else if (type === FrameType.SEALED_CHUNK_DELTA || type === FrameType.SEALED_CONTEXT_DELTA) await this.receiveDelta(type, payload);
     else if (type === FrameType.SEALED_HASH_REQUEST && this.scope.session.version >= 3) await this.answerHashes(payload);
     else if (type === FrameType.SEALED_DELTA_BATCH && this.scope.session.version >= 3) await this.receiveBatch(payload);
+    else if (type === FrameType.SEALED_CHUNK_STREAM && this.streamGranted) await this.receiveStreamed(payload);
     else throw new HashRelayError("BAD_FRAME", `unexpected frame type 0x${type.toString(16)}`);
   }
 
@@ -125,6 +137,21 @@ export class IncomingUpload {
     const chunk = decodeChunkPayload(payload);
     await this.staged(this.upload.addChunk(chunk.index, chunk.member));
     this.scope.ctx.events?.chunkReceived?.(this.scope.client, chunk.member.length);
+  }
+
+  /** A CHUNK_STREAM (version 6, §8.10): the chunk decoded from the upload's stream, checked and stored as a delta's. */
+  private async receiveStreamed(payload: Uint8Array): Promise<void> {
+    if (payload.length < 4) throw new HashRelayError("BAD_FRAME", "chunk stream frame shorter than its index");
+    const index = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+    const entry = this.upload.entryAt(index);
+    if (!entry) throw new HashRelayError("BAD_FRAME", `chunk ${index} of ${this.name} was not asked for`);
+    if (!this.stream) {
+      this.stream = new ChunkStreamReader();
+      this.grants.started();
+    }
+    const raw = await this.stream.read(payload.subarray(4), entry.rawLength, `chunk ${index} of ${this.name}`);
+    await this.staged(this.upload.addRawChunk(index, raw));
+    this.scope.ctx.events?.chunkReceived?.(this.scope.client, payload.length - 4);
   }
 
   private async receiveDelta(type: number, payload: Uint8Array): Promise<void> {
@@ -186,6 +213,7 @@ export class IncomingUpload {
    */
   async commit(manifest: ManifestBody, signed: SignedDoc): Promise<void> {
     this.deltaSources.forget();
+    this.endStream();
     const { ctx, client, session, log } = this.scope;
     const latest = ctx.store.latest(client, manifest.name);
     if (latest && latest.archiveId === manifest.archiveId && !ctx.store.damage.get(client, latest.file)) {
@@ -199,6 +227,8 @@ export class IncomingUpload {
     const receipt: { sent: boolean; failure?: unknown } = { sent: false };
     const sendReceipt = async (stored: IndexEntry) => {
       receipt.sent = true;
+      log.log("info", `stored ${client}/${stored.file}`, { name, size: stored.size, config: manifest.configHash?.slice(0, 12) });
+      ctx.events?.archiveStored?.(client, stored);
       try {
         await session.sendControl({
           type: "receipt",
@@ -216,13 +246,20 @@ export class IncomingUpload {
     // Not called when the file was stored already with this id (a retried commit): the receipt goes now.
     if (!receipt.sent) await sendReceipt(entry);
     if (receipt.failure) throw receipt.failure;
-    log.log("info", `stored ${client}/${entry.file}`, { name: manifest.name, size: entry.size, config: manifest.configHash?.slice(0, 12) });
-    ctx.events?.archiveStored?.(client, entry);
+  }
+
+  /** The stream's grant back, its decoder closed; once. */
+  private endStream(): void {
+    if (this.stream) this.grants.ended();
+    this.streamGranted = false;
+    this.stream?.close();
+    this.stream = null;
   }
 
   /** Gives the upload up (its staged chunks stay in the pool for a retry); never throws. */
   async abort(): Promise<void> {
     this.deltaSources.forget();
+    this.endStream();
     await this.upload.abort().catch(() => undefined);
   }
 }

@@ -41,14 +41,14 @@ async function nextTypes(client: SecureSession, n: number): Promise<(string | nu
   return types;
 }
 
-describe("a version-5 session", () => {
+describe("a version-5 session (and later)", () => {
   test("the probe's ping goes behind the client AUTH and its pong follows welcome; an older session leaves it for after", async () => {
     expect(PIPELINED_VERSION).toBe(5);
     const store = await openStore();
     const served = serveOverMemory(store);
     const ping = { type: "ping", id: 7, configHash: "c".repeat(64) } as const;
     const client = await openClientSession(served.clientEnd, CLIENT_IDENTITY, SERVER_IDENTITY.publicKey, { early: ping });
-    expect(client.version).toBe(5);
+    expect(client.version).toBe(6);
     // the ping was on the wire before the session was handed back: HELLO, AUTH and the ping, nothing after welcome
     expect(served.frames.filter((f) => f.from === "a").map((f) => f.type)).toEqual([
       FrameType.HELLO,
@@ -73,7 +73,7 @@ describe("a version-5 session", () => {
     const archive = archiveOf("etc", 5);
     const file = archiveFileName("etc", new Date(T0));
     const s = await openServedSession(store);
-    expect(s.client.version).toBe(5);
+    expect(s.client.version).toBe(6);
     await s.client.sendControl({ type: "offer", name: "etc" });
     expect(await nextTypes(s.client, 1)).toEqual(["send-manifest"]);
     // both pages at once: the second does not wait for the first one's NEED

@@ -39,7 +39,7 @@ function manifestOf(file: string, archive: TestArchive): SignedDoc {
 /** A whole backup over `client`: offer, page, chunks, commit; returns the signed manifest and the receipt answered. */
 async function backUp(client: SecureSession, file: string, archive: TestArchive): Promise<{ manifest: SignedDoc; receipt: SignedDoc }> {
   await client.sendControl({ type: "offer", name: "etc" });
-  expect(await nextControl(client)).toEqual({ type: "send-manifest" });
+  expect(await nextControl(client)).toEqual({ type: "send-manifest", stream: true });
   await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: archive.entries }));
   const { needed } = decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, WAIT_MS));
   for (const index of needed)

@@ -5,6 +5,7 @@ import type { Identity } from "../protocol/identity.ts";
 import type { Logger } from "../io/log.ts";
 import type { SecureSession } from "../session/secure-session.ts";
 import type { IndexEntry, Store } from "../store/store.ts";
+import type { StreamGrants } from "./stream-grants.ts";
 import type { CommitGate } from "./commit-gate.ts";
 
 export interface ServerSessionContext {
@@ -32,6 +33,8 @@ export interface ServerSessionContext {
   track?: (client: string, clientKey: Uint8Array, end: (code: WireErrorCode, reason: string) => void) => () => void;
   /** Shared by every session: how many commits assemble their archive at once (server/commit-gate.ts); none: no bound. */
   commits?: CommitGate;
+  /** Shared by every session: how many uploads may send a chunk stream at once (server/stream-grants.ts); none: the process's. */
+  streams?: StreamGrants;
   /** Told the config hash a client reports in `ping`, once per session and whenever it changes. */
   onConfigHash?: (client: string, hash: string) => void;
   /** Told what happens, for metrics and `hashrelay status`; each hook must be cheap and must not throw. */

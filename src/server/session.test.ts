@@ -65,7 +65,7 @@ async function refusal(client: SecureSession): Promise<{ code: string; message: 
 /** offer → send-manifest → one manifest page → NEED; returns the indices asked for. */
 async function startUpload(client: SecureSession, name: string, archive: TestArchive): Promise<number[]> {
   await client.sendControl({ type: "offer", name });
-  expect(await nextControl(client)).toEqual({ type: "send-manifest" });
+  expect(await nextControl(client)).toEqual({ type: "send-manifest", stream: true });
   await client.sendBinary(FrameType.SEALED_MANIFEST, encodeManifestPage({ firstIndex: 0, entries: archive.entries }));
   const need = decodeNeed(await client.expectBinary(FrameType.SEALED_NEED, WAIT_MS));
   expect(need.firstIndex).toBe(0);
@@ -146,7 +146,7 @@ describe("server session, idle", () => {
     expect(receipt).toMatchObject({ client: CLIENT_NAME, name: "etc", file: entry.file, archiveId: archive.archiveId, size: entry.size });
     // back in idle: a second offer is not "during an upload"
     await s.client.sendControl({ type: "offer", name: "etc", archiveId: "0".repeat(64) });
-    expect(await nextControl(s.client)).toEqual({ type: "send-manifest" });
+    expect(await nextControl(s.client)).toEqual({ type: "send-manifest", stream: true });
     // no archive payload travelled: two handshake frames each way, welcome, then control frames only
     expect(s.frames.filter((f) => f.type !== FrameType.SEALED_CONTROL).map((f) => f.type)).toEqual([
       FrameType.HELLO,

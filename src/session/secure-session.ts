@@ -25,6 +25,17 @@ export type Incoming = { kind: "control"; message: ControlMessage } | { kind: "b
 export class SecureSession {
   /** The error the peer sent, once one arrived: whoever was reading, a failure after it can be explained by it. */
   peerRefusal: HashRelayError | null = null;
+  /**
+   * A client's session: the shortest round trip it timed (HELLO, AUTH to welcome, an offer to its answer):
+   * each holds the server's work on it and any wait of this side's own event loop, so the least is nearest
+   * the link's. Null before any.
+   */
+  roundTripMs: number | null = null;
+
+  /** One more round trip timed (`ms`): roundTripMs keeps the least. */
+  timedRoundTrip(ms: number): void {
+    this.roundTripMs = Math.min(this.roundTripMs ?? ms, ms);
+  }
 
   constructor(
     readonly connection: Connection,
@@ -163,8 +174,11 @@ async function handshakeAt(
   const remaining = () => Math.max(1, deadline - Date.now());
   const handshake = new ClientHandshake({ identity, serverKey, random, configFile, version, ...(fallbackFrom ? { fallbackFrom } : {}) });
   for (const frame of handshake.start()) await connection.send(frame);
+  const helloSent = performance.now();
+  let helloRttMs: number | null = null;
   for (;;) {
     const frame = await connection.receive(remaining());
+    helloRttMs ??= performance.now() - helloSent;
     let step;
     try {
       step = handshake.receive(frame);
@@ -177,12 +191,17 @@ async function handshakeAt(
       const channel = new SealedChannel(step.session.sendKey, step.session.recvKey);
       if (early && step.session.version >= PIPELINED_VERSION)
         await connection.sendEncoded(channel.sealToBytes(FrameType.SEALED_CONTROL, encodeControl(early)));
+      const authSent = performance.now();
       // The server refuses an unlisted key with a plaintext ERROR in place of the sealed welcome.
       const next = await connection.receive(remaining());
+      const welcomeRttMs = performance.now() - authSent;
       if (next.type === FrameType.ERROR) throw serverRefusal(next, identity.publicKey);
       const message = decodeControl(channel.open(next), "server");
       if (message.type !== "welcome") throw new HashRelayError("BAD_FRAME", `expected welcome, got ${message.type}`);
-      return new SecureSession(connection, channel, message.client, "server", step.session.version);
+      const session = new SecureSession(connection, channel, message.client, "server", step.session.version);
+      session.timedRoundTrip(helloRttMs ?? welcomeRttMs);
+      session.timedRoundTrip(welcomeRttMs);
+      return session;
     }
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from "../io/log.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { identityFromSeed, sameBytes } from "../protocol/identity.ts";
 import { serveConnection } from "../server/session.ts";
+import type { StreamGrants } from "../server/stream-grants.ts";
 import { openClientSession } from "../session/secure-session.ts";
 import { Store } from "../store/store.ts";
 import { backupSource } from "../client/upload/backup-source.ts";
@@ -29,7 +30,13 @@ export interface WorldVersions {
  * it). backup() backs up `source` once more, a second later, and returns its result and the frames the
  * client sent and read, after checking that the trace's order is the wire's. `onProgress`: the uploads' progress.
  */
-export async function backupWorld(roots: string[], versions: WorldVersions = {}, onProgress?: UploadContext["onProgress"]) {
+export async function backupWorld(
+  roots: string[],
+  versions: WorldVersions = {},
+  onProgress?: UploadContext["onProgress"],
+  /** The server's chunk stream grants (default: the process's). */
+  streams?: StreamGrants,
+) {
   const root = mkdtempSync(join(tmpdir(), "hr-backup-source-"));
   roots.push(root);
   const serverId = identityFromSeed(new Uint8Array(32).fill(1));
@@ -50,6 +57,7 @@ export async function backupWorld(roots: string[], versions: WorldVersions = {},
         authorize: (key) => (sameBytes(key, clientId.publicKey) ? WORLD_CLIENT : null),
         now: () => new Date(),
         ...(versions.server ? { versions: versions.server } : {}),
+        ...(streams ? { streams } : {}),
       }),
     );
     return pair.a;

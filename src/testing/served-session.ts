@@ -1,16 +1,18 @@
 // Test helper: the server's serveConnection on one end of an in-memory pair, a real client SecureSession on the other.
-import { expect } from "bun:test";
+import { afterEach, expect } from "bun:test";
 import { decodeNeed, encodeManifestPage } from "../protocol/binary-frames.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { formatPublicKey, type Identity } from "../protocol/identity.ts";
+import type { ControlMessage } from "../protocol/messages.ts";
 import { signDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
 import type { Level, LogFields } from "../io/log.ts";
 import type { Connection } from "../session/connection.ts";
 import { openClientSession, type SecureSession } from "../session/secure-session.ts";
+import type { StreamGrants } from "../server/stream-grants.ts";
 import { serveConnection, type ServerSessionContext } from "../server/session.ts";
-import type { Store } from "../store/store.ts";
-import { headerFor, type TestArchive } from "../store/test-fixtures.ts";
+import { Store } from "../store/store.ts";
+import { headerFor, tempRoots, type TestArchive } from "../store/test-fixtures.ts";
 import { memoryConnectionPair, type LoggedFrame } from "./memory-connection.ts";
 
 export const SERVER_IDENTITY: Identity = identityFor("served-session server");
@@ -40,7 +42,7 @@ export interface ServedConnection {
 }
 
 /** Serves a fresh memory connection with `store` as `server` (default SERVER_IDENTITY); only CLIENT_IDENTITY is listed. Never awaits the session itself. */
-export function serveOverMemory(store: Store, server: Identity = SERVER_IDENTITY): ServedConnection {
+export function serveOverMemory(store: Store, server: Identity = SERVER_IDENTITY, streams?: StreamGrants): ServedConnection {
   const { a, b, log: frames } = memoryConnectionPair();
   const logs: LogRecord[] = [];
   const told: string[] = [];
@@ -51,6 +53,7 @@ export function serveOverMemory(store: Store, server: Identity = SERVER_IDENTITY
   const served = serveConnection(b, {
     identity: server,
     store,
+    ...(streams ? { streams } : {}),
     log: { log: (level, message, fields = {}) => logs.push({ level, message, fields }) },
     authorize: (key) => (formatPublicKey(key) === listed ? CLIENT_NAME : null),
     now: () => new Date(),
@@ -76,8 +79,9 @@ export async function openServedSession(
   store: Store,
   identity: Identity = CLIENT_IDENTITY,
   server: Identity = SERVER_IDENTITY,
+  streams?: StreamGrants,
 ): Promise<ServedConnection & { client: SecureSession }> {
-  const served = serveOverMemory(store, server);
+  const served = serveOverMemory(store, server, streams);
   const client = await openClientSession(served.clientEnd, identity, server.publicKey);
   return { ...served, client };
 }
@@ -105,4 +109,26 @@ export async function endedWith(client: SecureSession): Promise<string> {
     (e: unknown) => e as { code: string },
   );
   return err?.code ?? "no error";
+}
+
+/** Stores opened in fresh temp folders named after `prefix`, each closed (and removed) after its test. */
+export function storesIn(prefix: string): () => Promise<{ store: Store; root: string }> {
+  const newRoot = tempRoots(prefix);
+  const stores: Store[] = [];
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+  });
+  return async () => {
+    const root = await newRoot();
+    const store = await Store.open(root);
+    stores.push(store);
+    return { store, root };
+  };
+}
+
+/** The client's next message, which must be a control message. */
+export async function nextControl(client: SecureSession, waitMs = 5_000): Promise<ControlMessage> {
+  const incoming = await client.receive(waitMs);
+  if (incoming.kind !== "control") throw new Error(`expected a control message, got binary 0x${incoming.type.toString(16)}`);
+  return incoming.message;
 }

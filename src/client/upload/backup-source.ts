@@ -62,7 +62,7 @@ export async function backupSource(
     tally = new UploadTally(source.name, ctx.onProgress);
     tally.walked(walked.tarBytes);
     const { transferArchive } = await import("./transfer.ts");
-    return await transferArchive(session, source, history, baseAccepted, tally, ctx);
+    return await transferArchive(session, source, history, baseAccepted, tally, ctx, Promise.resolve(answer));
   } catch (err) {
     const error = await serverRefusal(session, asHashRelayError(err));
     // A delta the server could not apply (a base chunk gone, a block key collision), or a base chunk it no
@@ -163,13 +163,14 @@ async function startEarly(
   session: SecureSession | OpeningSession,
   source: SourceConfig,
   history: SourceHistory,
-  answering: Promise<{ type: string; base?: boolean }>,
+  answering: Promise<{ type: string; base?: boolean; stream?: boolean }>,
   tally: UploadTally,
   ctx: UploadContext,
 ): Promise<EarlyTransfer> {
   const baseAccepted = history.index !== null;
   const opened = answering.then((answer) => {
     if (answer.type !== "send-manifest" || (answer.base === true) !== baseAccepted) throw new Error("offer answered otherwise");
+    return answer;
   });
   opened.catch(() => undefined); // the answer itself is awaited, and its failure reported, by the caller
   // Loaded only when something is to be read: an unchanged source never evaluates zlib or sqlite (~7 MiB).

@@ -24,6 +24,7 @@ import type { KeptChunk, OutgoingPage } from "./page-builder.ts";
 import { PageQuestions, type DeltaPlan } from "./page-questions.ts";
 import type { ProofAnswers } from "./proof-answers.ts";
 import type { ReplyOrder } from "./reply-order.ts";
+import type { WholeChunks } from "./whole-chunks.ts";
 import type { ChunkFrame } from "./upload-tally.ts";
 
 /** A delta is sent instead of the whole chunk when at most this share of its bytes is literal. */
@@ -52,6 +53,15 @@ export interface ChunkOutcome {
   blocks: NewChunkBlocks;
   frame?: ChunkFrame;
   batchable?: BatchableDelta;
+  /** A whole chunk that goes into the upload's chunk stream (§8.10): its raw bytes, until release(). */
+  streamed?: StreamedChunk;
+}
+
+/** A whole chunk for the chunk stream: its index and raw bytes (a worker's buffer, back with release()). */
+export interface StreamedChunk {
+  index: number;
+  raw: Uint8Array;
+  release(): void;
 }
 
 /**
@@ -67,6 +77,8 @@ export class ChunkChoice {
     private readonly workers: ChunkWorkers,
     private readonly proofs: ProofAnswers,
     private readonly subBlocks: ReplyOrder | null = null,
+    /** How whole chunks travel: members, or the chunk stream (whole-chunks.ts); members when not given. */
+    private readonly wholeChunks: WholeChunks | null = null,
   ) {}
 
   /**
@@ -85,7 +97,11 @@ export class ChunkChoice {
     if (!this.base && from < 0) {
       // No base to describe it against: it will almost surely travel whole (ChunkWorkers.run copies the view).
       const first = this.proofs.firstRound(chunk.id);
-      const job = this.workers.run(chunk.id, chunk.raw, chunk.index, first).then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
+      // its member made with its blocks, unless it may go into the chunk stream (kept raw until that is known)
+      const now = !this.wholeChunks || this.wholeChunks.compressNow();
+      const job = this.workers
+        .run(chunk.id, chunk.raw, now ? chunk.index : null, first, { keepRaw: !now })
+        .then((r) => (this.proofs.keep(chunk.id, first, r.tokens), r));
       job.catch(() => undefined); // awaited once the NEED is read; a failure before that is not unhandled
       return { kept: { kind: "early", job }, bytes: chunk.rawLength };
     }
@@ -126,9 +142,12 @@ export class ChunkChoice {
     if (kept.kind === "early") {
       // the server has it already (the same bytes earlier in this archive): compressed for nothing
       return kept.job.then((r) => {
-        if (needed) return { blocks: r.blocks, frame: wholeChunk(r) };
-        r.release();
-        return { blocks: r.blocks };
+        if (!needed) {
+          r.release();
+          return { blocks: r.blocks };
+        }
+        if (r.payload) return { blocks: r.blocks, frame: wholeChunk(r) };
+        return this.wholeOfRaw(entry, index, r);
       });
     }
     if (kept.kind === "none") {
@@ -178,12 +197,26 @@ export class ChunkChoice {
     return this.whole(entry, raw, index, first);
   }
 
-  /** The whole chunk, compressed on a worker thread (its proof answers made there). */
+  /** The whole chunk, compressed on a worker thread (its proof answers made there), or kept raw for the chunk stream. */
   private whole(entry: ManifestEntry, raw: Uint8Array, index: number, first: number | null): Promise<ChunkOutcome> {
-    return this.workers.run(entry.id, raw, index, first).then((r) => {
+    const stream = this.wholeChunks?.streams() === true;
+    return this.workers.run(entry.id, raw, stream ? null : index, first, { keepRaw: stream }).then((r) => {
       this.proofs.keep(entry.id, first, r.tokens);
-      return { blocks: r.blocks, frame: wholeChunk(r) };
+      return stream
+        ? { blocks: r.blocks, streamed: { index, raw: r.raw!, release: r.release } }
+        : { blocks: r.blocks, frame: wholeChunk(r) };
     });
+  }
+
+  /** A needed chunk read raw (`r`, before its way was known): into the chunk stream, or its member made now. */
+  private async wholeOfRaw(entry: ManifestEntry, index: number, r: ChunkWork): Promise<ChunkOutcome> {
+    if (this.wholeChunks?.streams()) return { blocks: r.blocks, streamed: { index, raw: r.raw!, release: r.release } };
+    try {
+      const member = await this.workers.compress(entry.id, r.raw!, index);
+      return { blocks: r.blocks, frame: wholeChunk(member) };
+    } finally {
+      r.release();
+    }
   }
 }
 

@@ -117,7 +117,7 @@ describe("derived entries (protocol version 4)", () => {
   }, 60_000);
 
   test("version 5: the page's HASH_REQUEST goes right behind the page, before its NEED is read; about version 4's bytes", async () => {
-    const v5 = await editOnce({});
+    const v5 = await editOnce({ client: 5 });
     expect(v5.version).toBe(5);
     const types = binaryTypes(v5.frames);
     expect(types.filter((t) => t === FrameType.SEALED_HASH_REQUEST)).toHaveLength(1);

@@ -19,6 +19,8 @@ import { ProofAnswers } from "./proof-answers.ts";
 import { ReplyOrder } from "./reply-order.ts";
 import { DeltaBatcher } from "./delta-batcher.ts";
 import { OpeningSession } from "./opening-session.ts";
+import { WholeChunks } from "./whole-chunks.ts";
+import { ChunkStreamWriter } from "../../io/chunk-stream.ts";
 import { fingerprintOf, type SourceHistory } from "./source-offer.ts";
 import type { UploadContext } from "./upload-context.ts";
 import type { UploadTally } from "./upload-tally.ts";
@@ -40,7 +42,7 @@ export async function transferArchive(
   baseAccepted: boolean,
   tally: UploadTally,
   ctx: UploadContext,
-  opened?: Promise<unknown>,
+  opened?: Promise<{ stream?: boolean } | undefined>,
 ): Promise<SourceResult> {
   const previous = history.index;
   const base = baseAccepted && previous ? { index: previous } : null;
@@ -48,6 +50,14 @@ export async function transferArchive(
   // Proof answers are made for chunks read now, while their bytes are here (hashrelay verify spends them).
   const proofs = ProofAnswers.open(ctx.state.proofsFile, ctx.log, source.name);
   const workers = new ChunkWorkers(ctx.format, proofs.secret);
+  // Version 6 over a slow link: whole chunks as one zstd stream, when the offer's answer grants it (§8.10).
+  const wholeChunks = new WholeChunks(session, ctx.wholeChunks);
+  let stream: ChunkStreamWriter | null = null;
+  const streamOf = () => (stream ??= new ChunkStreamWriter());
+  (opened ?? Promise.resolve(undefined)).then(
+    (answer) => wholeChunks.answered(answer?.stream === true),
+    () => undefined,
+  );
   let committing = false;
   try {
     const at = await archiveTime(source.name, history.previous, ctx);
@@ -56,13 +66,13 @@ export async function transferArchive(
     // Version 3: each page's deltas are cut finer with the base's sub-block hashes (PROTOCOL.md §8.8) and
     // may travel batched (§8.9).
     const v3 = session.version >= 3 && base !== null;
-    const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null);
+    const choice = new ChunkChoice(base, previous, workers, proofs, v3 ? replies : null, wholeChunks);
     const batcher = v3 ? new DeltaBatcher(session, tally, (id) => base.index.positionOf(id), session.version >= 4) : null;
     const pipeline = new PagePipeline(
       {
         offer: (page) => offerPage(replies, page, base, session.version >= 4),
         prepare: (page, needed) => choice.outcomesOf(page, needed),
-        send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher),
+        send: (outcomes) => sendChunks(session, outcomes, index, tally, batcher, streamOf),
       },
       session.version >= PIPELINED_VERSION,
     );
@@ -81,6 +91,7 @@ export async function transferArchive(
     return await commitArchive(open, { name: source.name, file, at, summary, index, fingerprint }, history, proofs, tally, ctx);
   } finally {
     if (!committing) index.abandon();
+    (stream as ChunkStreamWriter | null)?.close();
     workers.close();
     proofs.close();
   }

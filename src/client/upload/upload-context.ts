@@ -4,6 +4,7 @@ import type { Identity } from "../../protocol/identity.ts";
 import type { Logger } from "../../io/log.ts";
 import type { SecureSession } from "../../session/secure-session.ts";
 import type { ClientState } from "../state.ts";
+import type { WholeChunkChoice } from "./whole-chunks.ts";
 import type { SourceResult } from "../source-result.ts";
 
 /** How far one source has got; reported after the walk, after each chunk is built, and after each chunk is sent. */
@@ -30,6 +31,8 @@ export interface UploadContext {
   onProgress?: (progress: UploadProgress) => void;
   /** The tick's closing `ping`, given for the tick's last source only. */
   closingPing?: ClosingPing;
+  /** How whole chunks travel (whole-chunks.ts): by the link when not given. */
+  wholeChunks?: WholeChunkChoice;
 }
 
 /**
