@@ -1,5 +1,5 @@
 // The chunk index: every stored archive and its members in SQLite (.hashrelay/index.sqlite), derived and rebuildable.
-import { digestText, parseDigest } from "../protocol/file-digest.ts";
+import { digestText } from "../protocol/file-digest.ts";
 //
 // Tables (schema version in PRAGMA user_version):
 //   archives(id, client, file, name, archive_id, file_sha256, size, mtime_ms, stored_at, receipt JSON, live)
@@ -12,57 +12,21 @@ import { digestText, parseDigest } from "../protocol/file-digest.ts";
 import type { Database } from "bun:sqlite";
 import { rename, unlink } from "node:fs/promises";
 import { HashRelayError } from "../errors.ts";
-import { isSignedDocShape, lazyEntry, type ArchiveRow, type ChunkLocation, type IndexEntry, type MemberRecord } from "./index-entry.ts";
+import { lazyEntry, type ArchiveRow, type ChunkLocation, type IndexEntry, type MemberRecord } from "./index-entry.ts";
+import { compareNewest, toArchiveRow, toIndexedMember, type IndexedMember, type StoredMember, type StoredPlace } from "./index-rows.ts";
 import type { MemberTable } from "./member-table.ts";
 import { pathExists } from "./layout.ts";
-import {
-  OlderSchema,
-  SCHEMA_VERSION,
-  openChecked,
-  prepareStatements,
-  type ArchiveSqlRow,
-  type IndexStatements,
-  type MemberSqlRow,
-} from "./index-schema.ts";
+import { OlderSchema, SCHEMA_VERSION, openChecked, prepareStatements, type IndexStatements, type MemberSqlRow } from "./index-schema.ts";
 import { forgetArchive, membersIn, recordMembers, sharedRaw } from "./index-spans.ts";
 import { MemberReadAhead } from "./member-read-ahead.ts";
 import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
 
+export type { IndexedMember, StoredMember, StoredPlace } from "./index-rows.ts";
+
 /** Members read per query when an archive's members are walked (iterateMembers). */
 const MEMBER_PAGE_ROWS = 16_384;
-
-/** Where a member is in the index: its archive's row, and its place among that archive's members (seq + 1 is the next). */
-export interface StoredPlace {
-  archive: number;
-  seq: number;
-}
-
-/** A member of a stored archive as the index records it, for reuse at commit. */
-export interface StoredMember extends StoredPlace {
-  file: string;
-  offset: number;
-  length: number;
-  rawLength: number;
-  /** SHA-256 of the member's bytes as stored. */
-  sha256: Uint8Array;
-  /** XXH3-64 of the member's bytes as stored, when recorded (memberXxh3). */
-  xxh3?: Uint8Array;
-}
-
-/** One member row: chunk id (hex), where it sits, its raw length and the SHA-256 of its bytes. */
-export interface IndexedMember {
-  id: string;
-  offset: number;
-  length: number;
-  rawLength: number;
-  sha256: Uint8Array;
-  /** XXH3-64 of the member's bytes, when recorded (memberXxh3). */
-  xxh3?: Uint8Array;
-  /** Its row in the index (a span's member: its source's row). */
-  row?: StoredPlace;
-}
 
 export class ChunkIndex {
   readonly path: string;
@@ -378,40 +342,4 @@ export class ChunkIndex {
     const span = { next, previous, count: this.countOf(next), pageRows: MEMBER_PAGE_ROWS };
     return sharedRaw(this.q, this.spans(), span, (id) => this.inArchive(previous, Buffer.from(id, "hex")));
   }
-}
-
-function toIndexedMember(m: MemberSqlRow): IndexedMember {
-  const member: IndexedMember = { id: m.id, offset: m.offset, length: m.length, rawLength: m.raw_length, sha256: m.sha };
-  if (m.xxh) member.xxh3 = m.xxh;
-  member.row = { archive: m.archive, seq: m.seq };
-  return member;
-}
-
-/** Positive when `a` is newer than `b`: later stored time, then later file name (which embeds the backup time). */
-function compareNewest(a: { file: string; storedAt: string }, b: { file: string; storedAt: string }): number {
-  if (a.storedAt !== b.storedAt) return a.storedAt > b.storedAt ? 1 : -1;
-  return a.file > b.file ? 1 : a.file < b.file ? -1 : 0;
-}
-
-/** An archives-table row as an ArchiveRow; a damaged receipt is dropped (signed again on demand). */
-function toArchiveRow(row: ArchiveSqlRow): ArchiveRow {
-  const out: ArchiveRow = {
-    client: row.client,
-    name: row.name,
-    file: row.file,
-    archiveId: row.archive_id,
-    ...parseDigest(row.file_sha256),
-    size: row.size,
-    mtimeMs: row.mtime_ms,
-    storedAt: row.stored_at,
-  };
-  if (row.receipt !== null) {
-    try {
-      const receipt: unknown = JSON.parse(row.receipt);
-      if (isSignedDocShape(receipt)) out.receipt = receipt;
-    } catch {
-      // a damaged receipt is signed again on demand
-    }
-  }
-  return out;
 }
