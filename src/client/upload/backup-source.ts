@@ -125,6 +125,7 @@ export async function startHead(
           return answer.promise;
         })
       : answer.promise;
+  answering.catch(() => undefined); // a claim's (no early upload) when the session never opens: the tick reports it
   // Not awaited: an offer on an open session goes out before the upload's code is loaded (startEarly).
   const early = history.claimed ? Promise.resolve(null) : startEarly(session, source, history, answering, tally, ctx);
   early.catch(() => undefined); // taken and reported by backupSource

@@ -81,4 +81,28 @@ describe("a source begun before its session is open", () => {
     expect((await w.backup()).result).toMatchObject({ status: "sent" });
     await w.close();
   });
+
+  test("an unchanged source whose session never opens: closed without an unhandled rejection (it would end the process)", async () => {
+    const w = await backupWorld(roots);
+    writeFileSync(join(w.source.path, "a.conf"), text(3, 100));
+    expect((await w.backup()).result).toMatchObject({ status: "sent" });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const opening = Promise.withResolvers<typeof w.session>();
+      const begun = await startHead(w.source, w.ctx, walkFor(w.source, w.ctx), new OpeningSession(opening.promise));
+      expect(begun.history.claimed).toBeDefined();
+      expect(await begun.early).toBeNull();
+      const refused = new HashRelayError("UNAUTHORIZED", "the server's identity changed");
+      opening.reject(refused);
+      await begun.close(refused);
+      // a rejection nobody handles is reported after the microtasks of this turn: one more turn of the loop
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    await w.close();
+  });
 });
