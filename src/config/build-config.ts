@@ -218,7 +218,8 @@ class Builder extends FieldReader {
       return ms >= MIN_IDLE_TIMEOUT_MS ? ms : new Problem(`${text} is shorter than 40s`, keyHelp(at("idleTimeout")).hint);
     });
     if (handshakeTimeoutMs === undefined || idleTimeoutMs === undefined) return undefined;
-    return { maxConnections, handshakeTimeoutMs, idleTimeoutMs };
+    const streams = typeof l.streams === "number" ? l.streams : null;
+    return { maxConnections, handshakeTimeoutMs, idleTimeoutMs, streams };
   }
 
   private clientName(raw: unknown): string | undefined {

@@ -167,12 +167,12 @@ describe("diffConfig, server", () => {
   });
 
   test("retention, trashFor and limits", () => {
-    const diff = diffConfig(server(), server({ keep: 2, trashFor: "1h", limits: ["maxConnections: 8", "idleTimeout: 2m"] }));
+    const diff = diffConfig(server(), server({ keep: 2, trashFor: "1h", limits: ["maxConnections: 8", "idleTimeout: 2m", "streams: 1"] }));
     expect(diff.server!.retention).toBe(true);
     expect(diff.server!.limits).toBe(true);
     expect(diff.changes).toEqual([
       "server.retention: keep 1, trashFor 2d → keep 2, trashFor 1h",
-      "server.limits: maxConnections 64, handshakeTimeout 10s, idleTimeout 1m → maxConnections 8, handshakeTimeout 10s, idleTimeout 2m",
+      "server.limits: maxConnections 64, handshakeTimeout 10s, idleTimeout 1m, streams one per core → maxConnections 8, handshakeTimeout 10s, idleTimeout 2m, streams 1",
     ]);
   });
 

@@ -214,6 +214,6 @@ function metricsText(server: ServerConfig | undefined): string {
 
 function limitsText(server: ServerConfig | undefined): string {
   if (!server) return "none";
-  const { maxConnections, handshakeTimeoutMs, idleTimeoutMs } = server.limits;
-  return `maxConnections ${maxConnections}, handshakeTimeout ${formatDuration(handshakeTimeoutMs)}, idleTimeout ${formatDuration(idleTimeoutMs)}`;
+  const { maxConnections, handshakeTimeoutMs, idleTimeoutMs, streams } = server.limits;
+  return `maxConnections ${maxConnections}, handshakeTimeout ${formatDuration(handshakeTimeoutMs)}, idleTimeout ${formatDuration(idleTimeoutMs)}, streams ${streams ?? "one per core"}`;
 }

@@ -78,7 +78,8 @@ const HELP: Record<string, KeyHelp> = {
   "server.retention.suspect.ratioJump": { hint: "give a rise of the compression ratio from 0 to 1, e.g. 0.15" },
   "server.retention.suspect.minRatio": { hint: "give a compression ratio from 0 to 1, e.g. 0.2" },
   "server.retention.suspect.releaseAfter": { hint: "give a number of backups, e.g. 3, or 0 to release only with hashrelay release" },
-  "server.limits": { expected: "a mapping", hint: "limits: holds maxConnections, handshakeTimeout and idleTimeout" },
+  "server.limits": { expected: "a mapping", hint: "limits: holds maxConnections, handshakeTimeout, idleTimeout and streams" },
+  "server.limits.streams": { hint: "give the number of uploads that may stream at once, e.g. 2, or 0 for none" },
   "server.limits.maxConnections": { hint: "give the number of sessions open at once, e.g. 64" },
   "server.limits.handshakeTimeout": { expected: "a duration", hint: "use a duration of at least 1s, e.g. 10s" },
   "server.limits.idleTimeout": {

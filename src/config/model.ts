@@ -88,8 +88,11 @@ export interface ServerConfig {
   /** server.scrub: every stored archive is read once per this many ms (default 30 days); null: off. */
   scrubCycleMs: number | null;
   retention: { keep: number; trashForMs: number; suspect: SuspectRules };
-  /** server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s). */
-  limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  /**
+   * server.limits: sessions open at once, handshake and idle timeouts (defaults 64, 10 s, 60 s), uploads that may
+   * stream at once (PROTOCOL.md §8.10; null: one per core).
+   */
+  limits: { maxConnections: number; handshakeTimeoutMs: number; idleTimeoutMs: number; streams: number | null };
   /** Where to serve Prometheus metrics (server.metrics), or undefined when off. IPv6 hosts carry no brackets. */
   metrics?: { host: string; port: number };
   /** quotaBytes: the most its archives, trash and staging may take (server.clients[].quota); null: no quota. */

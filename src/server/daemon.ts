@@ -19,6 +19,7 @@ import type { PreparedChange, ReloadPart } from "../daemon/reload.ts";
 import { serveConnection, type SessionEvents } from "./session.ts";
 import { Admission, HELLO_TIMEOUT_MS, type AdmissionCounts, type Entrant, type RefusalCause } from "./admission.ts";
 import { RefusalLog } from "./refusal-log.ts";
+import { StreamGrants } from "./stream-grants.ts";
 import { CommitGate } from "./commit-gate.ts";
 import { ScrubTimer } from "./scrub-timer.ts";
 
@@ -74,6 +75,8 @@ export class ServerDaemon implements RunningServer {
   private readonly admission = new Admission(MAX_CONNECTIONS, () => Date.now());
   private readonly refusals: RefusalLog;
   private readonly commits = new CommitGate(COMMITS_AT_ONCE);
+  /** Uploads streaming at once (server.limits.streams, PROTOCOL.md §8.10), shared by every session. */
+  private readonly streams = new StreamGrants();
   private refusalTimer: ReturnType<typeof setInterval> | null = null;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
   private releaseTimer: ReturnType<typeof setInterval> | null = null;
@@ -162,6 +165,7 @@ export class ServerDaemon implements RunningServer {
     this.server = server;
     store.setRetention({ keep: server.retention.keep, trashForMs: server.retention.trashForMs, suspect: server.retention.suspect });
     this.admission.setCapacity(server.limits.maxConnections);
+    this.streams.setLimit(server.limits.streams);
     const quotas = server.clients.flatMap((c) => (c.quotaBytes === null ? [] : [[c.name, c.quotaBytes] as const]));
     store.setSpaceRules({ minFreeBytes: server.minFreeBytes, quotas: new Map(quotas) });
     this.clientsByKey = new Map(server.clients.map((c) => [formatPublicKey(c.key), c.name]));
@@ -258,6 +262,7 @@ export class ServerDaemon implements RunningServer {
       },
       onConfigHash: (client, hash) => this.sawConfigHash(client, hash),
       commits: this.commits,
+      streams: this.streams,
     }).finally(() => {
       const wasSession = entrant.stage === "session";
       this.admission.closed(entrant);

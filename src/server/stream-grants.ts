@@ -9,7 +9,12 @@ import { availableParallelism } from "node:os";
 export class StreamGrants {
   private streaming = 0;
 
-  constructor(private readonly limit = availableParallelism()) {}
+  constructor(private limit = availableParallelism()) {}
+
+  /** server.limits.streams after a reload (null: one per core); uploads streaming already go on. */
+  setLimit(limit: number | null): void {
+    this.limit = limit ?? availableParallelism();
+  }
 
   /** Whether `send-manifest` may grant a stream now. */
   room(): boolean {
