@@ -243,7 +243,16 @@ export class Container {
     // systemctl can talk to PID 1 only once it has set up its socket: retry until it answers, then wait for the boot.
     for (;;) {
       const state = container.exec(["systemctl", "is-system-running", "--wait"], 90_000);
-      if (["running", "degraded"].includes(state.stdout.trim())) return container;
+      if (["running", "degraded"].includes(state.stdout.trim())) {
+        // Logins of users other than root are refused while /run/nologin ("System is booting up") is there;
+        // systemd-user-sessions removes it, and a boot seen as over once raced it (an installer's SSH as the
+        // service user refused). Starting the unit waits for it to have run; then the file must be gone.
+        const sessions = container.exec(["systemctl", "start", "systemd-user-sessions.service"], 60_000);
+        const left = container.exec(["test", "-e", "/run/nologin"]);
+        if (sessions.status === 0 && left.status !== 0) return container;
+        await container.stop();
+        throw new Error(`the container booted but still refuses logins (/run/nologin):\n${sessions.stderr}\n${output}`);
+      }
       if (Date.now() > deadline || !/Failed to connect to bus/.test(state.stderr)) {
         await container.stop();
         throw new Error(`the container did not boot (${state.stdout.trim()}):\n${state.stderr}\n${output}`);
