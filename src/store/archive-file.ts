@@ -8,7 +8,7 @@ import { ArchiveIdHasher, chunkIdHex } from "../archive/manifest.ts";
 import { FileDigestHasher, pieceOf, PiecesHasher } from "../archive/pieces-digest.ts";
 import type { FileDigest } from "../protocol/file-digest.ts";
 import { CHUNK_MAX, MAX_CHUNK_FRAME } from "../protocol/constants.ts";
-import type { StoredPlace } from "./chunk-index.ts";
+import type { StoredPlace } from "./index-rows.ts";
 import { MemberTable } from "./member-table.ts";
 
 /** No gzip member of ours is longer than a chunk frame's payload. */

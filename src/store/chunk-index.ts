@@ -23,8 +23,6 @@ import { SpanBook, covers } from "./span-book.ts";
 import type { StoreLog } from "./store-log.ts";
 import type { ReplacementTotals } from "./suspect-replacement.ts";
 
-export type { IndexedMember, StoredMember, StoredPlace } from "./index-rows.ts";
-
 /** Members read per query when an archive's members are walked (iterateMembers). */
 const MEMBER_PAGE_ROWS = 16_384;
 

@@ -1,6 +1,6 @@
 // Where a client already has a chunk: in one of its stored archives (the chunk index), else in its staging pool.
 import { chunkIdHex } from "../archive/manifest.ts";
-import type { StoredMember, StoredPlace } from "./chunk-index.ts";
+import type { StoredMember, StoredPlace } from "./index-rows.ts";
 import type { StoreContext } from "./store-context.ts";
 import type { ReusableMember } from "./upload-host.ts";
 

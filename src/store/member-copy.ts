@@ -8,7 +8,7 @@ import type { ArchiveFormat } from "../archive/naming.ts";
 import { memberXxh3, sha256 } from "./archive-file.ts";
 import { ReusedMemberDamaged } from "./damage-found.ts";
 import type { ArchiveOutput } from "./archive-output.ts";
-import type { StoredPlace } from "./chunk-index.ts";
+import type { StoredPlace } from "./index-rows.ts";
 
 /** Members lying end to end in one file are read, checked and written together, up to this many bytes. */
 export const READ_RUN = 4 * 1024 * 1024;

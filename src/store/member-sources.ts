@@ -2,7 +2,7 @@
 import { HashRelayError } from "../errors.ts";
 import { NoIntactCopy } from "./damage-found.ts";
 import type { MemberSource } from "./assemble.ts";
-import type { StoredPlace } from "./chunk-index.ts";
+import type { StoredPlace } from "./index-rows.ts";
 import type { UploadParts } from "./upload-host.ts";
 
 /** Whether entry `i`'s member can be copied now: the client had it, or it is written to the staging file. */

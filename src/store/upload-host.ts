@@ -3,7 +3,7 @@ import type { ArchiveFormat } from "../archive/naming.ts";
 import type { ArrivalCheck } from "./arrival-check.ts";
 import type { BlockSharing } from "./block-sharing.ts";
 import type { ReusedMemberDamaged } from "./damage-found.ts";
-import type { StoredPlace } from "./chunk-index.ts";
+import type { StoredPlace } from "./index-rows.ts";
 import type { ArchiveRow, IndexEntry } from "./index-entry.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { MemberTable } from "./member-table.ts";

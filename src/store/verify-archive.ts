@@ -1,7 +1,7 @@
 // Scrubbing a stored archive: every member the index lists is inflated and checked against its chunk id.
 import { HashRelayError } from "../errors.ts";
 import { scrubArchive } from "./archive-file.ts";
-import type { StoredPlace } from "./chunk-index.ts";
+import type { StoredPlace } from "./index-rows.ts";
 import { scrubBucketCopy, verifyBucketObject } from "./bucket-verify.ts";
 import { judgeScrub, settleDamage, type ScrubReport } from "./scrub-report.ts";
 import { asStorageError } from "./storage-error.ts";

@@ -202,15 +202,13 @@ export class ChunkChoice {
     const stream = this.wholeChunks?.streams() === true;
     return this.workers.run(entry.id, raw, stream ? null : index, first, { keepRaw: stream }).then((r) => {
       this.proofs.keep(entry.id, first, r.tokens);
-      return stream
-        ? { blocks: r.blocks, streamed: { index, raw: r.raw!, release: r.release } }
-        : { blocks: r.blocks, frame: wholeChunk(r) };
+      return stream ? streamedOf(index, r) : { blocks: r.blocks, frame: wholeChunk(r) };
     });
   }
 
   /** A needed chunk read raw (`r`, before its way was known): into the chunk stream, or its member made now. */
   private async wholeOfRaw(entry: ManifestEntry, index: number, r: ChunkWork): Promise<ChunkOutcome> {
-    if (this.wholeChunks?.streams()) return { blocks: r.blocks, streamed: { index, raw: r.raw!, release: r.release } };
+    if (this.wholeChunks?.streams()) return streamedOf(index, r);
     try {
       const member = await this.workers.compress(entry.id, r.raw!, index);
       return { blocks: r.blocks, frame: wholeChunk(member) };
@@ -273,6 +271,11 @@ function deltaFrame(index: number, raw: Uint8Array, plan: DeltaPlan, baseIndexOf
   new DataView(payload.buffer).setUint32(0, index);
   payload.set(body, 4);
   return { type, payload, bytes: body.length };
+}
+
+/** The outcome of chunk `index` that a worker kept raw (`keepRaw`) for the chunk stream. */
+function streamedOf(index: number, r: ChunkWork): ChunkOutcome {
+  return { blocks: r.blocks, streamed: { index, raw: r.raw!, release: r.release } };
 }
 
 /** The CHUNK frame of a chunk a worker compressed (`u32 index | member`). */
