@@ -33,10 +33,16 @@ async function editedWorld(versions: WorldVersions = {}) {
 const indexDirs = (state: string) => readdirSync(join(state, "sources")).filter((f) => f.endsWith(".index"));
 
 describe("a source begun before its session is open", () => {
-  test("the early upload goes on once the session opens at the version it took for granted", async () => {
+  test("the source is read while the session is still opening, and the upload goes on once it opens", async () => {
     const { w, files } = await editedWorld();
+    // the first chunk hashed is reported as progress: it must come while the session has not opened
+    const hashed = Promise.withResolvers<void>();
+    w.ctx.onProgress = (p) => {
+      if (p.bytesHashed > 0) hashed.resolve();
+    };
     const opening = Promise.withResolvers<typeof w.session>();
     const head = startHead(w.source, w.ctx, walkFor(w.source, w.ctx), new OpeningSession(opening.promise));
+    await hashed.promise;
     opening.resolve(w.session);
     const result = await backupSource(w.session, w.source, w.ctx, head);
     expect(result).toMatchObject({ status: "sent", chunksSent: 1 });
