@@ -236,26 +236,33 @@ export class Container {
       if (nspawn.exitCode !== null || nspawn.signalCode !== null)
         throw new Error(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}):\n${output}`);
       if (Date.now() > deadline) throw new Error(`the container's init never appeared:\n${output}`);
-      initPid = childrenOf(nspawn.pid!).find((pid) => readComm(pid) === "systemd") ?? null;
+      initPid = childrenOf(nspawn.pid!).find((pid) => readComm(pid) === "systemd" && isNamespaceInit(pid)) ?? null;
       if (initPid === null) await Bun.sleep(50);
     }
     const container = new Container(root, nspawn, initPid, () => output);
-    // systemctl can talk to PID 1 only once it has set up its socket: retry until it answers, then wait for the boot.
+    // systemctl answers only once PID 1 has set up its socket, and fails before that with one message or another
+    // (a CI run saw one other than "Failed to connect to bus"): ask again until the boot is over or the deadline.
+    // Then logins of users other than root must be allowed: /run/nologin ("System is booting up") is removed by
+    // systemd-user-sessions, and a boot seen as over once raced it (an installer's SSH as the service user
+    // refused). Starting that unit waits for it to have run; then the file must be gone.
+    let last = "";
     for (;;) {
+      if (nspawn.exitCode !== null || nspawn.signalCode !== null) {
+        fs.rmSync(root, { recursive: true, force: true });
+        throw new Error(`${tail(output)}\nsystemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}) during the boot; last: ${last}`);
+      }
       const state = container.exec(["systemctl", "is-system-running", "--wait"], 90_000);
-      if (["running", "degraded"].includes(state.stdout.trim())) {
-        // Logins of users other than root are refused while /run/nologin ("System is booting up") is there;
-        // systemd-user-sessions removes it, and a boot seen as over once raced it (an installer's SSH as the
-        // service user refused). Starting the unit waits for it to have run; then the file must be gone.
+      const answer = state.stdout.trim();
+      last = `is-system-running said "${answer}" (exit ${state.status}): ${state.stderr.trim()}`;
+      if (["running", "degraded"].includes(answer)) {
         const sessions = container.exec(["systemctl", "start", "systemd-user-sessions.service"], 60_000);
         const left = container.exec(["test", "-e", "/run/nologin"]);
         if (sessions.status === 0 && left.status !== 0) return container;
-        await container.stop();
-        throw new Error(`the container booted but still refuses logins (/run/nologin):\n${sessions.stderr}\n${output}`);
+        last = `booted, but logins are still refused: systemd-user-sessions exit ${sessions.status} ${sessions.stderr.trim()}, /run/nologin ${left.status === 0 ? "still there" : "gone"}`;
       }
-      if (Date.now() > deadline || !/Failed to connect to bus/.test(state.stderr)) {
+      if (Date.now() > deadline) {
         await container.stop();
-        throw new Error(`the container did not boot (${state.stdout.trim()}):\n${state.stderr}\n${output}`);
+        throw new Error(`${tail(output)}\nthe container did not boot within 60 s; last: ${last}`);
       }
       await Bun.sleep(100);
     }
@@ -341,12 +348,28 @@ export class Container {
   async stop(): Promise<void> {
     if (this.nspawn.exitCode === null && this.nspawn.signalCode === null) {
       const exited = new Promise<void>((resolve) => this.nspawn.once("exit", () => resolve()));
-      this.exec(["systemctl", "--no-block", "poweroff"], 10_000);
-      const timer = setTimeout(() => this.nspawn.kill("SIGKILL"), 30_000);
+      // A container whose systemd does not take the order (still booting, say) is killed at once.
+      const poweroff = this.exec(["systemctl", "--no-block", "poweroff"], 10_000);
+      const timer = setTimeout(() => this.nspawn.kill("SIGKILL"), poweroff.status === 0 ? 30_000 : 0);
       await exited;
       clearTimeout(timer);
     }
     fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** The last lines of a console's output: the reason printed after them stays in sight of a CI log's tail. */
+function tail(output: string, lines = 40): string {
+  return output.split("\n").slice(-lines).join("\n");
+}
+
+/** Whether `pid` is PID 1 of its own PID namespace (the container's init, not a child it forked before renaming it). */
+function isNamespaceInit(pid: number): boolean {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/^NSpid:\s*(.*)$/m)?.[1] ?? "";
+    return line.trim().split(/\s+/).at(-1) === "1";
+  } catch {
+    return false;
   }
 }
 
