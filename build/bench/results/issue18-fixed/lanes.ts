@@ -1,7 +1,8 @@
 // One tick of C, D or E at will, with a frame trace (issue18-fixed, not part of the bench):
 //   bun lanes.ts setup WORK SCALE             three lanes (C, D, E), each: tree, first backup, mutation, snapshot
 //   bun lanes.ts run WORK LANE BINARY wan|loop [trace]   one tick from the lane's snapshot
-//   bun lanes.ts ab WORK ROUNDS BEFORE AFTER  alternating ticks of C, D, E, loop and wan, medians
+//   bun lanes.ts setup-real WORK SCALE BINARY lane RC: the real-files tree (build/bench/corpus/real), first backup, C mutation
+//   bun lanes.ts ab WORK ROUNDS BEFORE AFTER  alternating ticks of C, D, E, loop and wan, medians (LANES=RC MODES=loop to choose)
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -9,6 +10,8 @@ import path from "node:path";
 import { FrameType } from "../../../../src/protocol/constants.ts";
 import { keygen } from "../../../../src/testing/e2e-harness.ts";
 import { mutateSmallFiles, overwriteImageBlocks, planDataset, writeDataset } from "../../dataset.ts";
+import { mutateRealFiles, planReal, writeRealTree } from "../../real-data.ts";
+import { openCorpus } from "../../real-corpus.ts";
 import { freePort } from "../../counting-proxy.ts";
 import { WAN } from "../../link-shaper.ts";
 import { copyTree } from "../../processes.ts";
@@ -133,8 +136,8 @@ async function tick(lane: string, binary: string, wan: boolean) {
   const server = await startServerOn(lane, binary);
   const sCpu0 = cpuOf(server.pid!);
   start = performance.now();
-  const r = await new Promise<{ wall: number; cpu: number; out: string }>((resolve, reject) => {
-    const c = spawn("/usr/bin/time", ["-f", "%U %S", binary, "client", "--once", "--json", "--config", path.join(lane, "client.yaml")], {
+  const r = await new Promise<{ wall: number; cpu: number; rss: number; out: string }>((resolve, reject) => {
+    const c = spawn("/usr/bin/time", ["-f", "%U %S %M", binary, "client", "--once", "--json", "--config", path.join(lane, "client.yaml")], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, HASHRELAY_TRACE: process.env["HASHRELAY_TRACE"] ?? "" },
     });
@@ -145,8 +148,8 @@ async function tick(lane: string, binary: string, wan: boolean) {
     c.once("exit", (code) => {
       const wall = performance.now() - start;
       if (code !== 0) return reject(new Error(`${out}\n${err}`));
-      const [u, s] = err.trim().split("\n").at(-1)!.split(" ").map(Number);
-      resolve({ wall, cpu: ((u ?? 0) + (s ?? 0)) * 1000, out: err });
+      const [u, s, m] = err.trim().split("\n").at(-1)!.split(" ").map(Number);
+      resolve({ wall, cpu: ((u ?? 0) + (s ?? 0)) * 1000, rss: (m ?? 0) / 1024, out: err });
     });
   });
   await Bun.sleep(300);
@@ -201,6 +204,22 @@ function printTrace(events: Ev[]) {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+async function setupReal(scale: number, binary: string) {
+  const lane = path.join(work!, "RC");
+  fs.rmSync(lane, { recursive: true, force: true });
+  fs.mkdirSync(lane, { recursive: true });
+  fs.writeFileSync(path.join(lane, "server.pub"), keygen(path.join(lane, "server.key")));
+  fs.writeFileSync(path.join(lane, "client.pub"), keygen(path.join(lane, "client.key")));
+  const corpus = openCorpus(path.resolve(import.meta.dir, "../../corpus/real"));
+  const plan = planReal(corpus, { seed: 1, scale });
+  writeRealTree(path.join(lane, "tree"), corpus, plan);
+  for (const d of ["nas", "state"]) fs.mkdirSync(path.join(lane, d));
+  const a = await tick(lane, binary, false);
+  console.log(`RC: first backup ${a.wall.toFixed(0)} ms`);
+  mutateRealFiles(path.join(lane, "tree"), corpus, plan);
+  for (const d of ["nas", "state"]) copyTree(path.join(lane, d), path.join(lane, `${d}.snap`));
+}
+if (cmd === "setup-real") await setupReal(Number(rest[0] ?? "1"), rest[1]!);
 if (cmd === "setup") await setup(Number(rest[0] ?? "0.25"), rest[1]!);
 else if (cmd === "run") {
   const [id, binary, mode, trace] = rest;
@@ -222,20 +241,20 @@ else if (cmd === "run") {
   }
 } else if (cmd === "ab") {
   const [rounds, ...binaries] = rest;
-  const res: Record<string, { wall: number[]; cpu: number[]; scpu: number[]; turns: Set<number> }> = {};
+  const res: Record<string, { wall: number[]; cpu: number[]; scpu: number[]; rss: number[]; turns: Set<number> }> = {};
   for (let i = 0; i < Number(rounds); i++)
-    for (const mode of ["loop", "wan"])
-      for (const id of ["C", "D", "E"])
+    for (const mode of (process.env["MODES"] ?? "loop,wan").split(","))
+      for (const id of (process.env["LANES"] ?? "C,D,E").split(","))
         for (const [j, b] of (i % 2 ? [...binaries].reverse() : binaries).entries()) {
           const label = `${id} ${mode} ${i % 2 ? binaries.length - 1 - j : j}`;
           restore(path.join(work!, id));
           const r = await tick(path.join(work!, id), b!, mode === "wan");
-          const x = (res[label] ??= { wall: [], cpu: [], scpu: [], turns: new Set() });
-          x.wall.push(r.wall), x.cpu.push(r.cpu), x.scpu.push(r.serverCpu), x.turns.add(r.turns);
+          const x = (res[label] ??= { wall: [], cpu: [], scpu: [], rss: [], turns: new Set() });
+          x.wall.push(r.wall), x.cpu.push(r.cpu), x.scpu.push(r.serverCpu), x.rss.push(r.rss), x.turns.add(r.turns);
         }
   for (const [label, x] of Object.entries(res).sort())
     console.log(
-      `${label}: wall ${median(x.wall).toFixed(0)} ms (${x.wall.map((w) => w.toFixed(0)).join(" ")}), client cpu ${median(x.cpu).toFixed(0)}, server cpu ${median(x.scpu).toFixed(0)}, turns ${[...x.turns].join("/")}`,
+      `${label}: wall ${median(x.wall).toFixed(0)} ms (${x.wall.map((w) => w.toFixed(0)).join(" ")}), client cpu ${median(x.cpu).toFixed(0)}, server cpu ${median(x.scpu).toFixed(0)}, rss ${median(x.rss).toFixed(1)} MiB (max ${Math.max(...x.rss).toFixed(1)}), turns ${[...x.turns].join("/")}`,
     );
 }
 process.exit(0);
