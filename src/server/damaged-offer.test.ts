@@ -5,11 +5,9 @@ import { join } from "node:path";
 import { archiveFileName } from "../archive/naming.ts";
 import { FrameType } from "../protocol/constants.ts";
 import { decodeNeed, encodeChunkPayload, encodeManifestPage } from "../protocol/binary-frames.ts";
-import type { ControlMessage } from "../protocol/messages.ts";
-import type { SecureSession } from "../session/secure-session.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, tempRoots, uploadArchive } from "../store/test-fixtures.ts";
-import { CLIENT_NAME, openServedSession, signedManifest } from "../testing/served-session.ts";
+import { CLIENT_NAME, nextControl, openServedSession, signedManifest } from "../testing/served-session.ts";
 
 const newRoot = tempRoots("hr-damaged-offer-");
 const stores: Store[] = [];
@@ -21,12 +19,6 @@ const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
 const WAIT_MS = 5_000;
 
 /** The next message, which must be a control message. */
-async function nextControl(client: SecureSession): Promise<ControlMessage> {
-  const incoming = await client.receive(WAIT_MS);
-  if (incoming.kind !== "control") throw new Error(`expected a control message, got binary 0x${incoming.type.toString(16)}`);
-  return incoming.message;
-}
-
 test("an unchanged offer of a damaged latest archive gets send-manifest {damaged}; the upload stores it again, asking only for the damaged chunk", async () => {
   const root = await newRoot();
   const first = await Store.open(root);

@@ -10,7 +10,7 @@ import type { SecureSession } from "../session/secure-session.ts";
 import { readSignedRecord } from "../store/signed-record.ts";
 import { Store } from "../store/store.ts";
 import { buildArchive, seededBytes, tempRoots, type TestArchive } from "../store/test-fixtures.ts";
-import { CLIENT_IDENTITY, CLIENT_NAME, SERVER_IDENTITY, openServedSession } from "../testing/served-session.ts";
+import { CLIENT_IDENTITY, CLIENT_NAME, SERVER_IDENTITY, nextControl, openServedSession } from "../testing/served-session.ts";
 
 const newRoot = tempRoots("hr-receipts-");
 const stores: Store[] = [];
@@ -23,12 +23,6 @@ const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
 const REINSTALLED = identityFor("receipts: the server, reinstalled with a new identity");
 const fileAt = (minute: number) => archiveFileName("etc", new Date(T0 + minute * 60_000));
 const archiveOf = (seed: string) => buildArchive(Array.from({ length: 3 }, (_, i) => seededBytes(`${seed}-${i}`, 4096)));
-
-async function nextControl(client: SecureSession): Promise<ControlMessage> {
-  const incoming = await client.receive(WAIT_MS);
-  if (incoming.kind !== "control") throw new Error(`expected a control message, got binary 0x${incoming.type.toString(16)}`);
-  return incoming.message;
-}
 
 function manifestOf(file: string, archive: TestArchive): SignedDoc {
   const [chunks, rawSize, createdAt] = [archive.entries.length, archive.rawSize, new Date(T0).toISOString()];

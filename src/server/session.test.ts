@@ -18,6 +18,7 @@ import {
   CLIENT_IDENTITY,
   CLIENT_NAME,
   SERVER_IDENTITY,
+  nextControl,
   openServedSession,
   serveOverMemory,
   signedManifest,
@@ -41,13 +42,6 @@ const WAIT_MS = 5_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
 const fileOf = (name: string, minute = 0) => archiveFileName(name, new Date(T0 + minute * 60_000));
 const archiveOf = (seed: string, count = 3) => buildArchive(Array.from({ length: count }, (_, i) => seededBytes(`${seed}-${i}`, 4096)));
-
-/** The client's next message, which must be a control message. */
-async function nextControl(client: SecureSession): Promise<ControlMessage> {
-  const incoming = await client.receive(WAIT_MS);
-  if (incoming.kind !== "control") throw new Error(`expected a control message, got binary 0x${incoming.type.toString(16)}`);
-  return incoming.message;
-}
 
 /** Waits for the server's refusal: the sealed error it sends before it closes. Returns its code and message. */
 async function refusal(client: SecureSession): Promise<{ code: string; message: string }> {
