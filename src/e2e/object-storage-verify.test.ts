@@ -14,7 +14,7 @@ import { BucketAudit } from "../store/bucket-audit.ts";
 import { checkBucketAudit } from "../store/bucket-audit-check.ts";
 import { refreshBucketUsage } from "../store/bucket-usage.ts";
 import { StoreLayout } from "../store/layout.ts";
-import { byTime } from "../testing/bucket-world.ts";
+import { byTime, untilAged } from "../testing/bucket-world.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
 import {
   ensureBinary,
@@ -231,6 +231,7 @@ describe.skipIf(!rgw)("server verify, the scrub and the damage guard on a real C
     const capped = await restart({ trashVersions: 1 });
     await capped.waitForLog("bucket.kept-last-good");
     expect(byTime(await trashed())).toEqual([good!, bad!]);
+    await untilAged(adminClient(), `${PREFIX}/.trash/web01/`, 1_100); // trashFor 1s: due when the server starts
     const expired = await restart({ trashFor: "1s" });
     await expired.waitForLog("reason=trashFor");
     await expired.waitForLog("bucket.kept-last-good");

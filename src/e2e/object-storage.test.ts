@@ -12,6 +12,7 @@ import {
   byTime,
   type BucketOptions,
   type BucketPlace,
+  untilAged,
   useBucket as useBucketOf,
 } from "../testing/bucket-world.ts";
 import { startCephRgw } from "../testing/ceph-rgw.ts";
@@ -158,12 +159,7 @@ describe.skipIf(!rgw)("an S3 storage on a real Ceph RGW", () => {
     expect((await trashed()).length).toBe(1);
     expect(server.log()).toContain("reason=trashVersions");
     await server.stop();
-    // The server purges at start what has been in the trash for trashFor, then once a minute: the item left
-    // must be 1 s old by the bucket's own time (its LastModified, which the purge reads) before that start.
-    let newest = 0;
-    for await (const o of adminClient().listAllObjects(`${PREFIX}/.trash/web01/`))
-      newest = Math.max(newest, Date.parse(o.lastModified ?? "") || 0);
-    await Bun.sleep(Math.max(0, newest + 1_100 - Date.now()));
+    await untilAged(adminClient(), `${PREFIX}/.trash/web01/`, 1_100); // trashFor 1s: due when the server starts
     useBucket(world, { trashFor: "1s" });
     server = await startServer(world);
     await server.waitForLog("reason=trashFor");

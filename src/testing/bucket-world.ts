@@ -33,6 +33,16 @@ export function adminClient({ rgw, bucket }: BucketPlace): S3Client {
   });
 }
 
+/**
+ * Resolves once every object under `prefix` is `ageMs` old by its LastModified, which the server's trash
+ * purge reads: a server started after that finds them due (it purges at start, then once a minute).
+ */
+export async function untilAged(s3: S3Client, prefix: string, ageMs: number): Promise<void> {
+  let newest = 0;
+  for await (const o of s3.listAllObjects(prefix)) newest = Math.max(newest, Date.parse(o.lastModified ?? "") || 0);
+  await Bun.sleep(Math.max(0, newest + ageMs - Date.now()));
+}
+
 /** The keys under `prefix`, in key order. */
 export async function objectKeys(place: BucketPlace, prefix: string): Promise<string[]> {
   const keys: string[] = [];
