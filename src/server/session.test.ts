@@ -1,5 +1,5 @@
 // The server session's state machine (idle, uploading, proving) over an in-memory connection, a real Store and a real client session.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,8 +12,8 @@ import { proofAnswer } from "../protocol/proof.ts";
 import { verifyDocument, type SignedDoc } from "../protocol/signed-document.ts";
 import { identityFor } from "../protocol/test-fixtures.ts";
 import type { SecureSession } from "../session/secure-session.ts";
-import { Store } from "../store/store.ts";
-import { buildArchive, seededBytes, tempRoots, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
+import type { Store } from "../store/store.ts";
+import { buildArchive, seededBytes, uploadArchive, type TestArchive } from "../store/test-fixtures.ts";
 import {
   CLIENT_IDENTITY,
   CLIENT_NAME,
@@ -22,21 +22,11 @@ import {
   openServedSession,
   serveOverMemory,
   signedManifest,
+  storesIn,
 } from "../testing/served-session.ts";
 import { openClientSession } from "../session/secure-session.ts";
 
-const newRoot = tempRoots("hr-session-");
-const stores: Store[] = [];
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close();
-});
-
-async function openStore(): Promise<{ store: Store; root: string }> {
-  const root = await newRoot();
-  const store = await Store.open(root);
-  stores.push(store);
-  return { store, root };
-}
+const openStore = storesIn("hr-session-");
 
 const WAIT_MS = 5_000;
 const T0 = Date.UTC(2026, 0, 10, 3, 0, 0);
